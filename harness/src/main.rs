@@ -1,0 +1,3 @@
+fn main() {
+    println!("harness {}", env!("CARGO_PKG_VERSION"));
+}
