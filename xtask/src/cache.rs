@@ -34,16 +34,26 @@ impl Cache {
         let Some(arg) = arg else {
             let token = env::var(TOKEN_VAR).is_ok_and(|t| !t.is_empty());
             return Ok(if config.backend == Backend::Cachix && token {
-                Cache::Cachix { name: config.name.clone() }
+                Cache::Cachix {
+                    name: config.name.clone(),
+                }
             } else {
-                Cache::Local { dir: root.join(&config.local_cache) }
+                Cache::Local {
+                    dir: root.join(&config.local_cache),
+                }
             });
         };
         if let Some(name) = arg.strip_prefix("cachix:") {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
                 bail!("`--cache {arg}`: a Cachix cache name is lowercase letters, digits and '-', e.g. cachix:{}", config.name);
             }
-            return Ok(Cache::Cachix { name: name.to_owned() });
+            return Ok(Cache::Cachix {
+                name: name.to_owned(),
+            });
         }
         if let Some(path) = arg.strip_prefix("file://") {
             if !path.contains('?') {
@@ -51,9 +61,21 @@ impl Cache {
                 return Ok(Cache::Local { dir });
             }
         }
-        let schemes = ["file://", "http://", "https://", "s3://", "ssh://", "ssh-ng://", "gs://", "local?", "daemon"];
+        let schemes = [
+            "file://",
+            "http://",
+            "https://",
+            "s3://",
+            "ssh://",
+            "ssh-ng://",
+            "gs://",
+            "local?",
+            "daemon",
+        ];
         if schemes.iter().any(|s| arg.starts_with(s)) {
-            return Ok(Cache::Store { url: arg.to_owned() });
+            return Ok(Cache::Store {
+                url: arg.to_owned(),
+            });
         }
         bail!(
             "`--cache {arg}` is not a cache: use a Nix store URL (file:///abs/dir, https://host/path, s3://bucket, ssh-ng://host) or cachix:NAME"
@@ -73,7 +95,9 @@ impl Cache {
         match self {
             Cache::Local { dir } => format!("local directory {}", dir.display()),
             Cache::Store { url } => url.clone(),
-            Cache::Cachix { name } => format!("cachix:{name} (https://app.cachix.org/cache/{name})"),
+            Cache::Cachix { name } => {
+                format!("cachix:{name} (https://app.cachix.org/cache/{name})")
+            }
         }
     }
 
@@ -91,14 +115,21 @@ impl Cache {
 
     /// The signing key files of a local cache: secret, public.
     pub fn key_files(&self) -> Option<(PathBuf, PathBuf)> {
-        let Cache::Local { dir } = self else { return None };
+        let Cache::Local { dir } = self else {
+            return None;
+        };
         let base = dir.display().to_string();
-        Some((PathBuf::from(format!("{base}.secret")), PathBuf::from(format!("{base}.public"))))
+        Some((
+            PathBuf::from(format!("{base}.secret")),
+            PathBuf::from(format!("{base}.public")),
+        ))
     }
 
     /// What must hold before anything is built: for Cachix, the CLI and the token.
     pub fn preflight(&self) -> Result<()> {
-        let Cache::Cachix { name } = self else { return Ok(()) };
+        let Cache::Cachix { name } = self else {
+            return Ok(());
+        };
         let mut problems = Vec::new();
         if !on_path("cachix") {
             problems.push("the `cachix` CLI is not on PATH: install it (`nix profile install nixpkgs#cachix`, or `nix develop` which has it)".to_owned());
@@ -109,7 +140,10 @@ impl Cache {
             ));
         }
         if !problems.is_empty() {
-            bail!("cannot push to cachix:{name}:\n  - {}", problems.join("\n  - "));
+            bail!(
+                "cannot push to cachix:{name}:\n  - {}",
+                problems.join("\n  - ")
+            );
         }
         Ok(())
     }
@@ -119,24 +153,43 @@ impl Cache {
         match self {
             Cache::Local { dir } => {
                 let (secret, public) = self.key_files().expect("a local cache has key files");
-                let generate = nix::nix([lit("key"), lit("generate-secret"), lit("--key-name"), lit(key_name)])
-                    .io(Io::Quiet)
-                    .stdout_to(secret.clone());
+                let generate = nix::nix([
+                    lit("key"),
+                    lit("generate-secret"),
+                    lit("--key-name"),
+                    lit(key_name),
+                ])
+                .io(Io::Quiet)
+                .stdout_to(secret.clone());
                 let convert = nix::nix([lit("key"), lit("convert-secret-to-public")])
                     .io(Io::Quiet)
                     .stdin(Stdin::File(secret.clone()))
                     .stdout_to(public.clone());
                 let url = format!("file://{}?secret-key={}", dir.display(), secret.display());
                 vec![
-                    ("Create the local cache's signing key".to_owned(), StepKind::Ensure { file: public, cmds: vec![generate, convert] }),
-                    (format!("Push to {}", self.label()), StepKind::Push(nix::copy(&url, PathSet::Push))),
+                    (
+                        "Create the local cache's signing key".to_owned(),
+                        StepKind::Ensure {
+                            file: public,
+                            cmds: vec![generate, convert],
+                        },
+                    ),
+                    (
+                        format!("Push to {}", self.label()),
+                        StepKind::Push(nix::copy(&url, PathSet::Push)),
+                    ),
                 ]
             }
-            Cache::Store { url } => vec![(format!("Push to {url}"), StepKind::Push(nix::copy(url, PathSet::Push)))],
+            Cache::Store { url } => vec![(
+                format!("Push to {url}"),
+                StepKind::Push(nix::copy(url, PathSet::Push)),
+            )],
             Cache::Cachix { name } => {
                 let push = Cmd::new("cachix", [lit("push"), lit(name)])
                     .stdin(Stdin::Paths(PathSet::Push))
-                    .needs(format!("it pushes to Cachix: check that {TOKEN_VAR} may write to {name}"));
+                    .needs(format!(
+                        "it pushes to Cachix: check that {TOKEN_VAR} may write to {name}"
+                    ));
                 vec![(format!("Push to cachix:{name}"), StepKind::Push(push))]
             }
         }
@@ -144,5 +197,6 @@ impl Cache {
 }
 
 pub fn on_path(program: &str) -> bool {
-    env::var_os("PATH").is_some_and(|path| env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    env::var_os("PATH")
+        .is_some_and(|path| env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

@@ -22,7 +22,10 @@ use xshell::Shell;
 pub use atomic::write_atomic;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "The CI and cache strategy of this workspace, as tasks.")]
+#[command(
+    name = "cargo xtask",
+    about = "The CI and cache strategy of this workspace, as tasks."
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -134,7 +137,19 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn cache(&self) -> Result<cache::Cache> {
-        cache::Cache::resolve(self.cache_arg.as_deref(), &self.config, &self.root)
+        let cache = cache::Cache::resolve(self.cache_arg.as_deref(), &self.config, &self.root)?;
+        if github::is_actions()
+            && self.cache_arg.is_none()
+            && matches!(cache, cache::Cache::Local { .. })
+        {
+            // Fork pull requests get no secrets: pulls still work, pushes stay on the runner.
+            github::notice(&format!(
+                "{} is not set (a fork pull request gets no secrets): pulling from the cache works, \
+                 pushing is skipped; paths go to the runner's local cache only",
+                cache::TOKEN_VAR
+            ));
+        }
+        Ok(cache)
     }
 }
 
@@ -153,16 +168,42 @@ fn run(cli: Cli) -> Result<()> {
     let (root, config) = config::Config::load(&sh)?;
     sh.change_dir(&root);
     let flake = match cli.global.flake {
-        Some(flake) if std::path::Path::new(&flake).exists() => std::path::absolute(&flake)?.display().to_string(),
+        Some(flake) if std::path::Path::new(&flake).exists() => {
+            std::path::absolute(&flake)?.display().to_string()
+        }
         Some(flake) => flake,
         None => root.display().to_string(),
     };
     let system = cli.global.system.unwrap_or_else(host_system);
-    let ctx = Ctx { sh, root, config, flake, cache_arg: cli.global.cache, dry_run: cli.global.dry_run, system };
+    let ctx = Ctx {
+        sh,
+        root,
+        config,
+        flake,
+        cache_arg: cli.global.cache,
+        dry_run: cli.global.dry_run,
+        system,
+    };
 
     match cli.task {
-        Task::CacheKey { os, rust, test_type, image, arch, json, github_output } => {
-            let args = cache_key::KeyArgs { os, rust, test_type, image, arch, json, github_output };
+        Task::CacheKey {
+            os,
+            rust,
+            test_type,
+            image,
+            arch,
+            json,
+            github_output,
+        } => {
+            let args = cache_key::KeyArgs {
+                os,
+                rust,
+                test_type,
+                image,
+                arch,
+                json,
+                github_output,
+            };
             cache_key::run(&ctx, &args)
         }
         Task::Prebuild(f) => warm::run(&ctx, "prebuild", &warm::Layers::DEPS, f.force),
@@ -170,14 +211,32 @@ fn run(cli: Cli) -> Result<()> {
         Task::Warm(f) => warm::run(&ctx, "warm", &warm::Layers::ALL, f.force),
         Task::WarmContainers(i) => warm::run(&ctx, "warm-containers", &images(&i), i.force.force),
         Task::BuildContainers(i) => warm::run(&ctx, "build-containers", &images(&i), i.force.force),
-        Task::Test { test_type, os, rust, no_nix, force } => {
-            test_job::run(&ctx, &test_job::TestArgs { test_type, os, rust, no_nix, force: force.force })
-        }
+        Task::Test {
+            test_type,
+            os,
+            rust,
+            no_nix,
+            force,
+        } => test_job::run(
+            &ctx,
+            &test_job::TestArgs {
+                test_type,
+                os,
+                rust,
+                no_nix,
+                force: force.force,
+            },
+        ),
     }
 }
 
 fn images(i: &Images) -> warm::Layers<'_> {
-    warm::Layers { deps: false, images: &i.images, all_images: true, arch: i.arch.as_deref() }
+    warm::Layers {
+        deps: false,
+        images: &i.images,
+        all_images: true,
+        arch: i.arch.as_deref(),
+    }
 }
 
 /// This machine as a Nix system: `x86_64-linux`, `aarch64-darwin`.

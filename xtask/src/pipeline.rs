@@ -1,8 +1,12 @@
 //! The build-and-push pipeline every layer goes through, and the runner around it.
 //!
-//! 1. evaluate the outputs (nothing built);  2. ask the cache for them, and stop when it has them all
-//! (unless `--force`);  3. build;  4. take the runtime closure;  5. drop what the push filter matches;
-//! 6. ask the cache which of the rest it lacks;  7. push exactly those.
+//! 1. evaluate the outputs (nothing built);
+//! 2. ask the cache for them, and stop when it has them all (unless `--force`);
+//! 3. build;
+//! 4. take the runtime closure;
+//! 5. drop what the push filter matches;
+//! 6. ask the cache which of the rest it lacks;
+//! 7. push exactly those.
 
 use anyhow::{bail, Result};
 
@@ -23,15 +27,39 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool) -
     let mut plan = Plan::new(task);
     plan.fact("flake", &ctx.flake);
     plan.fact("cache", cache.label());
-    plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs)));
-    plan.step("Ask the cache for the outputs", StepKind::SkipIfCached { cmd: nix::query(&substituter, PathSet::Outputs), force });
+    plan.step(
+        format!("Evaluate {}", names.join(", ")),
+        StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs)),
+    );
+    plan.step(
+        "Ask the cache for the outputs",
+        StepKind::SkipIfCached {
+            cmd: nix::query(&substituter, PathSet::Outputs),
+            force,
+        },
+    );
     plan.step(
         format!("Build {}", names.join(", ")),
-        StepKind::Build(nix::build(&ctx.flake, attrs, &substituter, public_key.as_deref(), github::is_ci())),
+        StepKind::Build(nix::build(
+            &ctx.flake,
+            attrs,
+            &substituter,
+            public_key.as_deref(),
+            github::is_ci(),
+        )),
     );
-    plan.step("Runtime closure of the outputs", StepKind::Closure(nix::closure(PathSet::Outputs)));
-    plan.step("Apply the push filter", StepKind::Filter(ctx.config.push_filter.clone()));
-    plan.step("Ask the cache which paths it lacks", StepKind::Missing(nix::query(&substituter, PathSet::Candidates)));
+    plan.step(
+        "Runtime closure of the outputs",
+        StepKind::Closure(nix::closure(PathSet::Outputs)),
+    );
+    plan.step(
+        "Apply the push filter",
+        StepKind::Filter(ctx.config.push_filter.clone()),
+    );
+    plan.step(
+        "Ask the cache which paths it lacks",
+        StepKind::Missing(nix::query(&substituter, PathSet::Candidates)),
+    );
     for (title, kind) in cache.push_steps(&format!("{}-local-1", ctx.config.name)) {
         plan.step(title, kind);
     }
@@ -40,7 +68,12 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool) -
 
 /// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs.
 /// `outputs` are the task's keys: written to `$GITHUB_OUTPUT` and printed, the last one last.
-pub fn execute(ctx: &Ctx, plan: &mut Plan, cache: Option<&Cache>, outputs: &[(&str, String)]) -> Result<()> {
+pub fn execute(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    cache: Option<&Cache>,
+    outputs: &[(&str, String)],
+) -> Result<()> {
     for (name, value) in outputs {
         plan.fact(name, value.clone());
     }

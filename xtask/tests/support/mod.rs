@@ -1,0 +1,272 @@
+//! Shared by the integration tests: the real xtask binary, real Nix, a real nginx.
+//!
+//! Replaced, because they cannot exist here: the Cachix service (its command line is tested, not
+//! its server) and GitHub's runners (a chroot store stands in for a fresh runner; the workflow
+//! commands and files are read back from temporary files).
+#![allow(dead_code)]
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A fresh directory outside the repository (Nix would read one inside as part of the git tree).
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir()
+        .join("xtask-tests")
+        .join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Fails with the way to install a tool the test needs.
+pub fn require(tool: &str, install: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    assert!(
+        found,
+        "this test needs `{tool}`: {install} (or run `bash .ci/run`, which installs it)"
+    );
+}
+
+pub fn require_nix() {
+    require("nix", "apt-get install -y nix-bin");
+}
+
+/// Nix settings for every command of the tests: no public substituter (there is no network).
+pub fn nix_config(extra: &str) -> String {
+    format!("substituters =\nexperimental-features = nix-command flakes\n{extra}")
+}
+
+/// A copy of the example flake whose derivations are unique to this test (its own salt).
+pub fn example_flake(name: &str) -> PathBuf {
+    let dir = temp_dir(name).join("flake");
+    fs::create_dir_all(&dir).unwrap();
+    let fixture = workspace_root().join("xtask/tests/example-flake");
+    for file in ["flake.nix", "flake.lock"] {
+        fs::copy(fixture.join(file), dir.join(file)).unwrap();
+    }
+    let salt = format!("{name}-{}-{:?}", std::process::id(), Instant::now());
+    fs::write(dir.join("salt"), salt).unwrap();
+    dir
+}
+
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert!(
+            self.status.success(),
+            "xtask failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn failed(self) -> Run {
+        assert!(
+            !self.status.success(),
+            "xtask should have failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn last_line(&self) -> &str {
+        self.stdout.lines().last().unwrap_or_default()
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            status: o.status,
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// The xtask binary, run from the workspace root with the tests' Nix settings.
+pub fn xtask() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.current_dir(workspace_root())
+        .env("NIX_CONFIG", nix_config(""))
+        .env_remove("CACHIX_AUTH_TOKEN")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdin(Stdio::null());
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    cmd.output().expect("cannot start the command").into()
+}
+
+pub fn nix(args: &[&str]) -> Run {
+    run(Command::new("nix")
+        .args(args)
+        .env("NIX_CONFIG", nix_config("")))
+}
+
+/// The store paths a binary cache directory holds (from its `.narinfo` files).
+pub fn cached_paths(dir: &Path) -> BTreeSet<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return BTreeSet::new();
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "narinfo"))
+        .map(|p| {
+            let text = fs::read_to_string(&p).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("StorePath: "))
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Every file of a directory with its size and modification time: to show nothing was written.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                files.push((entry.path(), meta.len(), meta.modified().unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The output path of a flake attribute (evaluates; builds nothing).
+pub fn out_path(flake: &Path, attr: &str) -> String {
+    let run = nix(&[
+        "eval",
+        "--raw",
+        &format!("{}#{attr}.outPath", flake.display()),
+    ]);
+    assert!(run.status.success(), "{}", run.stderr);
+    run.stdout
+}
+
+pub fn is_valid_in_store(path: &str) -> bool {
+    nix(&["path-info", path]).status.success()
+}
+
+/// nginx serving a binary cache directory on 127.0.0.1: reads for anyone, writes (WebDAV PUT)
+/// only with basic auth.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+}
+
+impl Nginx {
+    pub fn start(dir: &Path, user: &str, password: &str) -> Nginx {
+        require("nginx", "apt-get install -y nginx-light");
+        let root = dir.join("www");
+        fs::create_dir_all(&root).unwrap();
+        fs::write(
+            dir.join("htpasswd"),
+            format!("{user}:{{PLAIN}}{password}\n"),
+        )
+        .unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = format!(
+            r#"
+user root;
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/body;
+    client_max_body_size 0;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{
+            dav_methods PUT;
+            create_full_put_path on;
+            limit_except GET HEAD {{
+                auth_basic "binary cache";
+                auth_basic_user_file {dir}/htpasswd;
+            }}
+        }}
+    }}
+}}
+"#,
+            dir = dir.display(),
+            root = root.display(),
+        );
+        fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .args([
+                "-p",
+                &dir.display().to_string(),
+                "-c",
+                &dir.join("nginx.conf").display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start nginx");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on {port}: {}",
+                fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
