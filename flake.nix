@@ -1,0 +1,190 @@
+{
+  description = "harness, a small client for an Ollama server, and the cache layers its CI is built from";
+
+  # The binary cache. nixConfig must be literal: `cargo xtask doctor` and the tests check that it
+  # names the cache and key of [workspace.metadata.cache] in Cargo.toml.
+  nixConfig = {
+    extra-substituters = [ "https://nanna-coder.cachix.org" ];
+    extra-trusted-public-keys = [ "nanna-coder.cachix.org-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4=" ];
+  };
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+    flake-utils.url = "github:numtide/flake-utils";
+    rust-overlay = {
+      url = "github:oxalica/rust-overlay";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+    crane.url = "github:ipetkov/crane";
+  };
+
+  outputs =
+    {
+      self,
+      nixpkgs,
+      flake-utils,
+      rust-overlay,
+      crane,
+    }:
+    let
+      # The single source of truth: attribute names, the Rust version and the test types.
+      cache = (builtins.fromTOML (builtins.readFile ./Cargo.toml)).workspace.metadata.cache;
+      linux = [ "x86_64-linux" "aarch64-linux" ];
+      darwin = [ "x86_64-darwin" "aarch64-darwin" ];
+    in
+    flake-utils.lib.eachSystem (linux ++ darwin) (
+      system:
+      let
+        pkgs = import nixpkgs {
+          inherit system;
+          overlays = [ (import rust-overlay) ];
+        };
+        inherit (pkgs) lib;
+
+        # Layer 1 of the cache strategy: the pinned toolchain with rustfmt and clippy ...
+        rustToolchain = pkgs.rust-bin.stable.${cache.rust}.default.override {
+          extensions = [ "rustfmt" "clippy" "rust-src" ];
+        };
+        craneLib = (crane.mkLib pkgs).overrideToolchain (_: rustToolchain);
+
+        # Only Cargo.toml, Cargo.lock, .cargo and .rs files: editing a .rs file changes the source
+        # but not the dependency build, whose recipe crane derives from the lock file alone.
+        src = craneLib.cleanCargoSource ./.;
+        commonArgs = {
+          inherit src;
+          pname = "nanna-coder";
+          version = "0.1.0";
+          strictDeps = true;
+        };
+        # ... the workspace's cargo dependencies, built once ...
+        cargoArtifacts = craneLib.buildDepsOnly commonArgs;
+        # ... and the dev tools CI uses.
+        devTools = [ pkgs.cargo-nextest pkgs.cachix pkgs.skopeo ];
+
+        deps = pkgs.symlinkJoin {
+          name = "nanna-coder-deps-${cache.rust}";
+          paths = [ rustToolchain cargoArtifacts ] ++ devTools;
+        };
+
+        crate =
+          name:
+          craneLib.buildPackage (
+            commonArgs
+            // {
+              inherit cargoArtifacts;
+              pname = name;
+              cargoExtraArgs = "--locked --package ${name}";
+              doCheck = false;
+              meta.mainProgram = name;
+            }
+          );
+        harness = crate "harness";
+        xtask = crate "xtask";
+
+        # Layer 3: the images the application ships as (Linux only).
+        harnessImage = pkgs.dockerTools.buildLayeredImage {
+          name = "harness";
+          tag = "latest";
+          contents = [ harness pkgs.cacert ];
+          config = {
+            Entrypoint = [ (lib.getExe harness) ];
+            Cmd = [ "health" ];
+            Env = [
+              "OLLAMA_HOST=http://ollama:11434"
+              "SSL_CERT_FILE=${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt"
+            ];
+          };
+        };
+        ollamaImage = pkgs.dockerTools.buildLayeredImage {
+          name = "ollama";
+          tag = "latest";
+          contents = [ pkgs.ollama pkgs.cacert ];
+          config = {
+            Entrypoint = [ (lib.getExe pkgs.ollama) ];
+            Cmd = [ "serve" ];
+            Env = [
+              "OLLAMA_HOST=0.0.0.0:11434"
+              "OLLAMA_MODELS=/models"
+              "SSL_CERT_FILE=${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt"
+            ];
+            ExposedPorts."11434/tcp" = { };
+            Volumes."/models" = { };
+          };
+        };
+        images = {
+          harness = harnessImage;
+          ollama = ollamaImage;
+        };
+
+        # Layer 2: one check per test type of the config, all reusing the deps artifacts.
+        testArgs = commonArgs // {
+          inherit cargoArtifacts;
+        };
+        checksByType = {
+          unit = craneLib.cargoNextest (
+            testArgs
+            // {
+              cargoNextestExtraArgs = "--workspace --lib --bins";
+            }
+          );
+          clippy = craneLib.cargoClippy (
+            testArgs
+            // {
+              cargoClippyExtraArgs = "--workspace --all-targets -- --deny warnings";
+            }
+          );
+          fmt = craneLib.cargoFmt { inherit src; };
+          # The harness's own integration tests (they serve a local Ollama stand-in on loopback).
+          # The xtask's need Nix and nginx, so they run outside the sandbox: `bash .ci/run`.
+          integration = craneLib.cargoNextest (
+            testArgs
+            // {
+              cargoNextestExtraArgs = "--package harness --tests";
+            }
+          );
+        };
+        isLinux = lib.elem system linux;
+
+        # The xtask reads the workspace through `cargo metadata`: its apps bring cargo along.
+        xtaskApp =
+          name: task:
+          flake-utils.lib.mkApp {
+            drv = pkgs.writeShellApplication {
+              inherit name;
+              runtimeInputs = [ rustToolchain ];
+              text = ''exec ${lib.getExe xtask} ${task} "$@"'';
+            };
+          };
+      in
+      {
+        packages =
+          {
+            ${cache.deps.attr} = deps;
+            inherit harness xtask;
+            default = harness;
+          }
+          // lib.optionalAttrs isLinux (
+            lib.mapAttrs' (name: attr: lib.nameValuePair attr images.${name}) cache.images
+          );
+
+        checks = lib.genAttrs (builtins.attrNames cache.tests) (
+          type:
+          checksByType.${type}
+            or (throw "Cargo.toml names the test type `${type}`: add a check for it to checksByType in flake.nix")
+        );
+
+        devShells.default = craneLib.devShell {
+          checks = self.checks.${system};
+          packages = devTools;
+        };
+
+        apps = {
+          harness = flake-utils.lib.mkApp { drv = harness; };
+          xtask = xtaskApp "xtask" "";
+          # The seed's `nix run .#cache-analytics`, from the xtask.
+          cache-analytics = xtaskApp "cache-analytics" "doctor";
+          default = self.apps.${system}.harness;
+        };
+      }
+    );
+}

@@ -1,0 +1,1 @@
+{ system, overlays ? [ ] }: { lib = import ./lib.nix; }
