@@ -98,11 +98,7 @@ impl Client {
             .timeout_recv_response(Some(timeout))
             .build()
             .into();
-        Client {
-            base,
-            agent,
-            timeout,
-        }
+        Client { base, agent, timeout }
     }
 
     pub fn base(&self) -> &str {
@@ -113,63 +109,36 @@ impl Client {
         let reply = self.get_json("/api/version")?;
         match reply["version"].as_str() {
             Some(version) => Ok(version.to_owned()),
-            None => Err(Error::Malformed {
-                what: "/api/version reply".into(),
-                detail: format!("no version in {reply}"),
-            }),
+            None => {
+                Err(Error::Malformed { what: "/api/version reply".into(), detail: format!("no version in {reply}") })
+            }
         }
     }
 
     pub fn models(&self) -> Result<Vec<Model>, Error> {
         let mut reply = self.get_json("/api/tags")?;
-        serde_json::from_value(reply["models"].take()).map_err(|e| Error::Malformed {
-            what: "/api/tags reply".into(),
-            detail: e.to_string(),
-        })
+        serde_json::from_value(reply["models"].take())
+            .map_err(|e| Error::Malformed { what: "/api/tags reply".into(), detail: e.to_string() })
     }
 
     /// Streams `/api/generate`, calling `token` with each piece of the response as it arrives.
-    pub fn generate(
-        &self,
-        model: &str,
-        prompt: &str,
-        token: impl FnMut(&str),
-    ) -> Result<(), Error> {
+    pub fn generate(&self, model: &str, prompt: &str, token: impl FnMut(&str)) -> Result<(), Error> {
         let body = json!({ "model": model, "prompt": prompt, "stream": true });
-        self.stream(
-            "/api/generate",
-            &body,
-            |line| line["response"].as_str(),
-            token,
-        )
+        self.stream("/api/generate", &body, |line| line["response"].as_str(), token)
     }
 
     /// Streams `/api/chat` with one user message.
     pub fn chat(&self, model: &str, prompt: &str, token: impl FnMut(&str)) -> Result<(), Error> {
         let body = json!({ "model": model, "messages": [{ "role": "user", "content": prompt }], "stream": true });
-        self.stream(
-            "/api/chat",
-            &body,
-            |line| line["message"]["content"].as_str(),
-            token,
-        )
+        self.stream("/api/chat", &body, |line| line["message"]["content"].as_str(), token)
     }
 
     fn get_json(&self, path: &str) -> Result<Value, Error> {
-        let response = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .call()
-            .map_err(|e| self.transport(e))?;
+        let response = self.agent.get(format!("{}{path}", self.base)).call().map_err(|e| self.transport(e))?;
         let mut response = self.check(response)?;
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| self.transport(e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Malformed {
-            what: format!("{path} reply"),
-            detail: format!("{e}: {}", excerpt(&text)),
-        })
+        let text = response.body_mut().read_to_string().map_err(|e| self.transport(e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Malformed { what: format!("{path} reply"), detail: format!("{e}: {}", excerpt(&text)) })
     }
 
     fn stream(
@@ -197,9 +166,7 @@ impl Client {
                 detail: format!("{e}: {}", excerpt(&line)),
             })?;
             if let Some(message) = value["error"].as_str() {
-                return Err(Error::Stream {
-                    message: message.to_owned(),
-                });
+                return Err(Error::Stream { message: message.to_owned() });
             }
             let Some(text) = piece(&value) else {
                 if value["done"] == true {
@@ -215,69 +182,41 @@ impl Client {
                 return Ok(());
             }
         }
-        Err(Error::Malformed {
-            what: format!("{path} stream"),
-            detail: "it ended before `done: true`".into(),
-        })
+        Err(Error::Malformed { what: format!("{path} stream"), detail: "it ended before `done: true`".into() })
     }
 
     /// Turns an error status into the server's own message.
-    fn check(
-        &self,
-        mut response: ureq::http::Response<ureq::Body>,
-    ) -> Result<ureq::http::Response<ureq::Body>, Error> {
+    fn check(&self, mut response: ureq::http::Response<ureq::Body>) -> Result<ureq::http::Response<ureq::Body>, Error> {
         let status = response.status().as_u16();
         if status < 400 {
             return Ok(response);
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
-        let message = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| {
-                if text.trim().is_empty() {
-                    "the server gave no reason".into()
-                } else {
-                    excerpt(&text)
-                }
-            });
+        let message =
+            serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| {
+                    if text.trim().is_empty() {
+                        "the server gave no reason".into()
+                    } else {
+                        excerpt(&text)
+                    }
+                });
         Err(Error::Http { status, message })
     }
 
     fn transport(&self, error: ureq::Error) -> Error {
         let base = self.base.clone();
         match error {
-            ureq::Error::Timeout(_) => Error::Timeout {
-                base,
-                after: self.timeout,
-            },
-            ureq::Error::Io(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Error::Timeout {
-                    base,
-                    after: self.timeout,
-                }
+            ureq::Error::Timeout(_) => Error::Timeout { base, after: self.timeout },
+            ureq::Error::Io(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {
+                Error::Timeout { base, after: self.timeout }
             }
-            ureq::Error::Io(e) => Error::Unreachable {
-                base,
-                reason: e.to_string(),
-            },
-            ureq::Error::HostNotFound => Error::Unreachable {
-                base,
-                reason: "host not found".into(),
-            },
-            ureq::Error::ConnectionFailed => Error::Unreachable {
-                base,
-                reason: "connection failed".into(),
-            },
-            e @ ureq::Error::Protocol(_) => Error::Malformed {
-                what: "HTTP reply".into(),
-                detail: e.to_string(),
-            },
+            ureq::Error::Io(e) => Error::Unreachable { base, reason: e.to_string() },
+            ureq::Error::HostNotFound => Error::Unreachable { base, reason: "host not found".into() },
+            ureq::Error::ConnectionFailed => Error::Unreachable { base, reason: "connection failed".into() },
+            e @ ureq::Error::Protocol(_) => Error::Malformed { what: "HTTP reply".into(), detail: e.to_string() },
             e => Error::Other(format!("talking to {base}: {e}")),
         }
     }

@@ -18,17 +18,16 @@ pub fn base_url(var: Option<&str>) -> Result<String, String> {
         Some(("http", rest)) => ("http", rest, "80"),
         Some(("https", rest)) => ("https", rest, "443"),
         Some((scheme, _)) => {
-            return Err(format!(
-                "OLLAMA_HOST={raw}: the scheme `{scheme}` is neither http nor https"
-            ));
+            return Err(format!("OLLAMA_HOST={raw}: the scheme `{scheme}` is neither http nor https"));
         }
     };
     let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (host, port) =
-        split_host_port(hostport).unwrap_or((hostport.trim_matches(['[', ']']), default_port));
-    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
-        format!("OLLAMA_HOST={raw}: the port `{port}` is not a number from 1 to 65535")
-    })?;
+    let (host, port) = split_host_port(hostport).unwrap_or((hostport.trim_matches(['[', ']']), default_port));
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("OLLAMA_HOST={raw}: the port `{port}` is not a number from 1 to 65535"))?;
     let host = match host.parse::<IpAddr>() {
         Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_owned(),
         Ok(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
@@ -41,11 +40,7 @@ pub fn base_url(var: Option<&str>) -> Result<String, String> {
         Err(_) => host.to_owned(),
     };
     let path = path.trim_end_matches('/');
-    Ok(if path.is_empty() {
-        format!("{scheme}://{host}:{port}")
-    } else {
-        format!("{scheme}://{host}:{port}/{path}")
-    })
+    Ok(if path.is_empty() { format!("{scheme}://{host}:{port}") } else { format!("{scheme}://{host}:{port}/{path}") })
 }
 
 /// `host:port` or `[v6]:port`, as Go's net.SplitHostPort: `None` when there is no port.
@@ -77,34 +72,19 @@ mod tests {
             (Some("http://ollama"), "http://ollama:80"),
             (Some("https://example.com"), "https://example.com:443"),
             (Some("http://ollama:11434/"), "http://ollama:11434"),
-            (
-                Some("http://proxy:8000/ollama/"),
-                "http://proxy:8000/ollama",
-            ),
+            (Some("http://proxy:8000/ollama/"), "http://proxy:8000/ollama"),
             (Some(" 10.0.0.5:1234 "), "http://10.0.0.5:1234"),
         ];
         for (var, expected) in cases {
-            assert_eq!(
-                base_url(var).as_deref(),
-                Ok(expected),
-                "OLLAMA_HOST={var:?}"
-            );
+            assert_eq!(base_url(var).as_deref(), Ok(expected), "OLLAMA_HOST={var:?}");
         }
     }
 
     #[test]
     fn rejects_what_ollama_cannot_reach_naming_the_part() {
-        assert!(base_url(Some("ftp://host"))
-            .unwrap_err()
-            .contains("scheme `ftp`"));
-        assert!(base_url(Some("host:99999"))
-            .unwrap_err()
-            .contains("port `99999`"));
-        assert!(base_url(Some("host:abc"))
-            .unwrap_err()
-            .contains("port `abc`"));
-        assert!(base_url(Some("user@host"))
-            .unwrap_err()
-            .contains("not a host name"));
+        assert!(base_url(Some("ftp://host")).unwrap_err().contains("scheme `ftp`"));
+        assert!(base_url(Some("host:99999")).unwrap_err().contains("port `99999`"));
+        assert!(base_url(Some("host:abc")).unwrap_err().contains("port `abc`"));
+        assert!(base_url(Some("user@host")).unwrap_err().contains("not a host name"));
     }
 }

@@ -11,10 +11,7 @@ use clap::{Parser, Subcommand};
 pub const DEFAULT_MODEL: &str = "llama3.2";
 
 #[derive(Parser)]
-#[command(
-    version,
-    about = "A small client for an Ollama server (address from OLLAMA_HOST)."
-)]
+#[command(version, about = "A small client for an Ollama server (address from OLLAMA_HOST).")]
 struct Cli {
     /// Seconds to wait for the server to connect and start answering.
     #[arg(long, global = true, default_value_t = 300, value_name = "SECS")]
@@ -54,32 +51,19 @@ fn main() -> ExitCode {
     }
     let client = client::Client::new(base, Duration::from_secs(cli.timeout.max(1)));
     let result = match cli.command {
-        Command::Health => client
-            .version()
-            .map(|v| println!("ollama {v} at {}", client.base())),
+        Command::Health => client.version().map(|v| println!("ollama {v} at {}", client.base())),
         Command::Models => client.models().map(|models| print!("{}", table(&models))),
-        Command::Ask {
-            model,
-            chat,
-            prompt,
-        } => {
+        Command::Ask { model, chat, prompt } => {
             let model = model
-                .or_else(|| {
-                    std::env::var("HARNESS_MODEL")
-                        .ok()
-                        .filter(|m| !m.trim().is_empty())
-                })
+                .or_else(|| std::env::var("HARNESS_MODEL").ok().filter(|m| !m.trim().is_empty()))
                 .unwrap_or_else(|| DEFAULT_MODEL.to_owned());
             let mut stdout = std::io::stdout().lock();
             let write = |piece: &str| {
                 let _ = stdout.write_all(piece.as_bytes());
                 let _ = stdout.flush();
             };
-            let result = if chat {
-                client.chat(&model, &prompt, write)
-            } else {
-                client.generate(&model, &prompt, write)
-            };
+            let result =
+                if chat { client.chat(&model, &prompt, write) } else { client.generate(&model, &prompt, write) };
             println!();
             result
         }
@@ -113,23 +97,11 @@ fn table(models: &[client::Model]) -> String {
         })
         .collect();
     let header = ["NAME", "SIZE", "FAMILY", "PARAMETERS", "QUANTIZATION"].map(String::from);
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            rows.iter()
-                .chain([&header])
-                .map(|r| r[i].len())
-                .max()
-                .unwrap()
-        })
-        .collect();
+    let widths: Vec<usize> = (0..5).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap()).collect();
     std::iter::once(&header)
         .chain(&rows)
         .map(|row| {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
+            let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             format!("{}\n", cells.join("  ").trim_end())
         })
         .collect()

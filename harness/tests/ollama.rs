@@ -63,10 +63,7 @@ fn read_request(stream: &TcpStream) -> Request {
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
     let mut parts = line.split_whitespace();
-    let (method, path) = (
-        parts.next().unwrap().to_owned(),
-        parts.next().unwrap().to_owned(),
-    );
+    let (method, path) = (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned());
     let mut length = 0;
     loop {
         let mut header = String::new();
@@ -82,11 +79,7 @@ fn read_request(stream: &TcpStream) -> Request {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).unwrap();
-    let body = if body.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(&body).unwrap()
-    };
+    let body = if body.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&body).unwrap() };
     Request { method, path, body }
 }
 
@@ -123,18 +116,12 @@ fn answer(mut stream: TcpStream, reply: Reply) {
 
 fn harness(host: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
-    cmd.env("OLLAMA_HOST", host)
-        .env_remove("HARNESS_MODEL")
-        .stdin(Stdio::null());
+    cmd.env("OLLAMA_HOST", host).env_remove("HARNESS_MODEL").stdin(Stdio::null());
     cmd
 }
 
 fn output(cmd: &mut Command) -> (bool, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().unwrap();
+    let Output { status, stdout, stderr } = cmd.output().unwrap();
     let stderr = String::from_utf8(stderr).unwrap();
     assert!(!stderr.contains("panicked"), "harness panicked: {stderr}");
     (status.success(), String::from_utf8(stdout).unwrap(), stderr)
@@ -153,30 +140,18 @@ fn health_prints_the_version() {
     });
     let (ok, stdout, _) = output(harness(&server.host()).arg("health"));
     assert!(ok);
-    assert_eq!(
-        stdout,
-        format!("ollama 0.12.3 at http://{}\n", server.host())
-    );
+    assert_eq!(stdout, format!("ollama 0.12.3 at http://{}\n", server.host()));
     assert_eq!(server.requests()[0].method, "GET");
 }
 
 #[test]
 fn health_exits_1_naming_the_address_when_nothing_listens() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut cmd = harness(&format!("http://127.0.0.1:{port}"));
     let status = cmd.arg("health").stderr(Stdio::piped()).output().unwrap();
     assert_eq!(status.status.code(), Some(1));
     let stderr = String::from_utf8(status.stderr).unwrap();
-    assert!(
-        stderr.contains(&format!(
-            "cannot reach the Ollama server at http://127.0.0.1:{port}"
-        )),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("cannot reach the Ollama server at http://127.0.0.1:{port}")), "{stderr}");
     assert!(stderr.contains("OLLAMA_HOST"), "{stderr}");
 }
 
@@ -194,29 +169,10 @@ fn models_lists_names_sizes_and_families() {
     let server = Server::start(move |_| Reply::Json(200, tags.to_string()));
     let (ok, stdout, _) = output(harness(&server.host()).arg("models"));
     assert!(ok);
-    let lines: Vec<Vec<&str>> = stdout
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    assert_eq!(
-        lines[0],
-        ["NAME", "SIZE", "FAMILY", "PARAMETERS", "QUANTIZATION"]
-    );
-    assert_eq!(
-        lines[1],
-        ["llama3.2:latest", "2.0", "GB", "llama", "3.2B", "Q4_K_M"]
-    );
-    assert_eq!(
-        lines[2],
-        [
-            "nomic-embed-text:latest",
-            "274.3",
-            "MB",
-            "nomic-bert",
-            "137M",
-            "F16"
-        ]
-    );
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["NAME", "SIZE", "FAMILY", "PARAMETERS", "QUANTIZATION"]);
+    assert_eq!(lines[1], ["llama3.2:latest", "2.0", "GB", "llama", "3.2B", "Q4_K_M"]);
+    assert_eq!(lines[2], ["nomic-embed-text:latest", "274.3", "MB", "nomic-bert", "137M", "F16"]);
     assert_eq!(server.requests()[0].path, "/api/tags");
 }
 
@@ -224,14 +180,8 @@ fn models_lists_names_sizes_and_families() {
 fn ask_streams_tokens_to_stdout_as_they_arrive() {
     let (open_gate, gate) = mpsc::channel();
     let gate = Mutex::new(Some(gate));
-    let lines = vec![
-        generate_line("The sky", false),
-        generate_line(" is blue", false),
-        generate_line("", true),
-    ];
-    let server = Server::start(move |_| {
-        Reply::Stream(lines.clone(), gate.lock().unwrap().take().map(|g| (1, g)))
-    });
+    let lines = vec![generate_line("The sky", false), generate_line(" is blue", false), generate_line("", true)];
+    let server = Server::start(move |_| Reply::Stream(lines.clone(), gate.lock().unwrap().take().map(|g| (1, g))));
     let mut child = harness(&server.host())
         .args(["ask", "Why is the sky blue?"])
         .env("HARNESS_MODEL", "mistral")
@@ -250,10 +200,7 @@ fn ask_streams_tokens_to_stdout_as_they_arrive() {
     assert_eq!(rest, " is blue\n");
 
     let request = &server.requests()[0];
-    assert_eq!(
-        (request.method.as_str(), request.path.as_str()),
-        ("POST", "/api/generate")
-    );
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/api/generate"));
     assert_eq!(
         request.body,
         serde_json::json!({ "model": "mistral", "prompt": "Why is the sky blue?", "stream": true })
@@ -281,38 +228,21 @@ fn ask_chat_uses_the_chat_endpoint_and_the_default_model() {
 
 #[test]
 fn a_server_error_is_shown_as_the_server_wrote_it() {
-    let server = Server::start(|_| {
-        Reply::Json(
-            404,
-            r#"{"error":"model \"nope\" not found, try pulling it first"}"#.into(),
-        )
-    });
+    let server =
+        Server::start(|_| Reply::Json(404, r#"{"error":"model \"nope\" not found, try pulling it first"}"#.into()));
     let (ok, _, stderr) = output(harness(&server.host()).args(["ask", "--model", "nope", "hi"]));
     assert!(!ok);
-    assert_eq!(
-        stderr,
-        "error: model \"nope\" not found, try pulling it first (HTTP 404)\n"
-    );
+    assert_eq!(stderr, "error: model \"nope\" not found, try pulling it first (HTTP 404)\n");
 }
 
 #[test]
 fn a_malformed_stream_line_is_an_error_naming_the_line() {
-    let lines = vec![
-        generate_line("ok", false),
-        "{not json".to_owned(),
-        generate_line("", true),
-    ];
+    let lines = vec![generate_line("ok", false), "{not json".to_owned(), generate_line("", true)];
     let server = Server::start(move |_| Reply::Stream(lines.clone(), None));
     let (ok, stdout, stderr) = output(harness(&server.host()).args(["ask", "hi"]));
     assert!(!ok);
-    assert!(
-        stdout.starts_with("ok"),
-        "tokens before the bad line are kept: {stdout}"
-    );
-    assert!(
-        stderr.contains("malformed line 2 of the /api/generate stream"),
-        "{stderr}"
-    );
+    assert!(stdout.starts_with("ok"), "tokens before the bad line are kept: {stdout}");
+    assert!(stderr.contains("malformed line 2 of the /api/generate stream"), "{stderr}");
 }
 
 #[test]
@@ -325,9 +255,7 @@ fn an_error_in_the_middle_of_a_stream_stops_the_reply() {
     let (ok, _, stderr) = output(harness(&server.host()).args(["ask", "hi"]));
     assert!(!ok);
     assert!(
-        stderr.contains(
-            "the server stopped the reply: an error was encountered while running the model"
-        ),
+        stderr.contains("the server stopped the reply: an error was encountered while running the model"),
         "{stderr}"
     );
 }
@@ -347,10 +275,7 @@ fn a_silent_server_times_out() {
     let (ok, _, stderr) = output(harness(&server.host()).args(["--timeout", "1", "health"]));
     assert!(!ok);
     assert!(
-        stderr.contains(&format!(
-            "the Ollama server at http://{} did not answer within 1s",
-            server.host()
-        )),
+        stderr.contains(&format!("the Ollama server at http://{} did not answer within 1s", server.host())),
         "{stderr}"
     );
 }
@@ -359,8 +284,5 @@ fn a_silent_server_times_out() {
 fn a_bad_ollama_host_names_the_part_to_fix() {
     let (ok, _, stderr) = output(harness("ollama:99999").arg("health"));
     assert!(!ok);
-    assert_eq!(
-        stderr,
-        "error: OLLAMA_HOST=ollama:99999: the port `99999` is not a number from 1 to 65535\n"
-    );
+    assert_eq!(stderr, "error: OLLAMA_HOST=ollama:99999: the port `99999` is not a number from 1 to 65535\n");
 }

@@ -34,26 +34,19 @@ impl Cache {
         let Some(arg) = arg else {
             let token = env::var(TOKEN_VAR).is_ok_and(|t| !t.is_empty());
             return Ok(if config.backend == Backend::Cachix && token {
-                Cache::Cachix {
-                    name: config.name.clone(),
-                }
+                Cache::Cachix { name: config.name.clone() }
             } else {
-                Cache::Local {
-                    dir: root.join(&config.local_cache),
-                }
+                Cache::Local { dir: root.join(&config.local_cache) }
             });
         };
         if let Some(name) = arg.strip_prefix("cachix:") {
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            {
-                bail!("`--cache {arg}`: a Cachix cache name is lowercase letters, digits and '-', e.g. cachix:{}", config.name);
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                bail!(
+                    "`--cache {arg}`: a Cachix cache name is lowercase letters, digits and '-', e.g. cachix:{}",
+                    config.name
+                );
             }
-            return Ok(Cache::Cachix {
-                name: name.to_owned(),
-            });
+            return Ok(Cache::Cachix { name: name.to_owned() });
         }
         if let Some(path) = arg.strip_prefix("file://") {
             if !path.contains('?') {
@@ -61,21 +54,9 @@ impl Cache {
                 return Ok(Cache::Local { dir });
             }
         }
-        let schemes = [
-            "file://",
-            "http://",
-            "https://",
-            "s3://",
-            "ssh://",
-            "ssh-ng://",
-            "gs://",
-            "local?",
-            "daemon",
-        ];
+        let schemes = ["file://", "http://", "https://", "s3://", "ssh://", "ssh-ng://", "gs://", "local?", "daemon"];
         if schemes.iter().any(|s| arg.starts_with(s)) {
-            return Ok(Cache::Store {
-                url: arg.to_owned(),
-            });
+            return Ok(Cache::Store { url: arg.to_owned() });
         }
         bail!(
             "`--cache {arg}` is not a cache: use a Nix store URL (file:///abs/dir, https://host/path, s3://bucket, ssh-ng://host) or cachix:NAME"
@@ -119,10 +100,7 @@ impl Cache {
             return None;
         };
         let base = dir.display().to_string();
-        Some((
-            PathBuf::from(format!("{base}.secret")),
-            PathBuf::from(format!("{base}.public")),
-        ))
+        Some((PathBuf::from(format!("{base}.secret")), PathBuf::from(format!("{base}.public"))))
     }
 
     /// What must hold before anything is built: for Cachix, the CLI and the token.
@@ -140,10 +118,7 @@ impl Cache {
             ));
         }
         if !problems.is_empty() {
-            bail!(
-                "cannot push to cachix:{name}:\n  - {}",
-                problems.join("\n  - ")
-            );
+            bail!("cannot push to cachix:{name}:\n  - {}", problems.join("\n  - "));
         }
         Ok(())
     }
@@ -153,14 +128,9 @@ impl Cache {
         match self {
             Cache::Local { dir } => {
                 let (secret, public) = self.key_files().expect("a local cache has key files");
-                let generate = nix::nix([
-                    lit("key"),
-                    lit("generate-secret"),
-                    lit("--key-name"),
-                    lit(key_name),
-                ])
-                .io(Io::Quiet)
-                .stdout_to(secret.clone());
+                let generate = nix::nix([lit("key"), lit("generate-secret"), lit("--key-name"), lit(key_name)])
+                    .io(Io::Quiet)
+                    .stdout_to(secret.clone());
                 let convert = nix::nix([lit("key"), lit("convert-secret-to-public")])
                     .io(Io::Quiet)
                     .stdin(Stdin::File(secret.clone()))
@@ -169,27 +139,16 @@ impl Cache {
                 vec![
                     (
                         "Create the local cache's signing key".to_owned(),
-                        StepKind::Ensure {
-                            file: public,
-                            cmds: vec![generate, convert],
-                        },
+                        StepKind::Ensure { file: public, cmds: vec![generate, convert] },
                     ),
-                    (
-                        format!("Push to {}", self.label()),
-                        StepKind::Push(nix::copy(&url, PathSet::Push)),
-                    ),
+                    (format!("Push to {}", self.label()), StepKind::Push(nix::copy(&url, PathSet::Push))),
                 ]
             }
-            Cache::Store { url } => vec![(
-                format!("Push to {url}"),
-                StepKind::Push(nix::copy(url, PathSet::Push)),
-            )],
+            Cache::Store { url } => vec![(format!("Push to {url}"), StepKind::Push(nix::copy(url, PathSet::Push)))],
             Cache::Cachix { name } => {
                 let push = Cmd::new("cachix", [lit("push"), lit(name)])
                     .stdin(Stdin::Paths(PathSet::Push))
-                    .needs(format!(
-                        "it pushes to Cachix: check that {TOKEN_VAR} may write to {name}"
-                    ));
+                    .needs(format!("it pushes to Cachix: check that {TOKEN_VAR} may write to {name}"));
                 vec![(format!("Push to cachix:{name}"), StepKind::Push(push))]
             }
         }
@@ -197,6 +156,5 @@ impl Cache {
 }
 
 pub fn on_path(program: &str) -> bool {
-    env::var_os("PATH")
-        .is_some_and(|path| env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    env::var_os("PATH").is_some_and(|path| env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

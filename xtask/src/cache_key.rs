@@ -13,10 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::{config::Config, github, Ctx};
 
 /// The lock files the deps key hashes, and the command that creates each.
-const LOCK_FILES: [(&str, &str); 2] = [
-    ("flake.lock", "nix flake lock"),
-    ("Cargo.lock", "cargo generate-lockfile"),
-];
+const LOCK_FILES: [(&str, &str); 2] = [("flake.lock", "nix flake lock"), ("Cargo.lock", "cargo generate-lockfile")];
 
 pub struct KeyArgs {
     pub os: Option<String>,
@@ -32,10 +29,7 @@ pub fn run(ctx: &Ctx, args: &KeyArgs) -> Result<()> {
     let deps = deps_key(&ctx.root, &ctx.config)?;
     let config = &ctx.config;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&all_keys(config, &deps))?
-        );
+        println!("{}", serde_json::to_string_pretty(&all_keys(config, &deps))?);
     }
 
     let mut outputs = vec![("cache-key", deps.clone())];
@@ -47,9 +41,7 @@ pub fn run(ctx: &Ctx, args: &KeyArgs) -> Result<()> {
             outputs.push(("job-key", job_key(&deps, os, rust, test_type)));
         }
         (None, None, None) => {}
-        (None, ..) => bail!(
-            "--os and --rust describe a test job: add --test-type T (one of the config's tests)"
-        ),
+        (None, ..) => bail!("--os and --rust describe a test job: add --test-type T (one of the config's tests)"),
     }
     match (&args.image, &args.arch) {
         (Some(image), arch) => {
@@ -65,7 +57,10 @@ pub fn run(ctx: &Ctx, args: &KeyArgs) -> Result<()> {
     }
 
     if args.github_output {
-        github::set_outputs(&outputs)?;
+        // actions/cache falls back to the newest cache of the same flake.lock.
+        let mut all = outputs.clone();
+        all.push(("restore-key", restore_prefix(&deps)));
+        github::set_outputs(&all)?;
     }
     if !args.json {
         // The most specific key is the last line, so `$(cargo xtask cache-key …)` picks it.
@@ -77,34 +72,37 @@ pub fn run(ctx: &Ctx, args: &KeyArgs) -> Result<()> {
 }
 
 pub fn deps_key(root: &Path, config: &Config) -> Result<String> {
-    let mut hashes = Vec::new();
+    let mut contents = Vec::new();
     let mut missing = Vec::new();
     for (file, creates) in LOCK_FILES {
         match std::fs::read(root.join(file)) {
-            Ok(bytes) => hashes.push(short_sha256(&bytes)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => missing.push(format!(
-                "{file} is missing at {}: create it with `{creates}` and commit it",
-                root.display()
-            )),
-            Err(err) => {
-                return Err(err)
-                    .with_context(|| format!("cannot read {}", root.join(file).display()))
-            }
+            Ok(bytes) => contents.push(bytes),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => missing
+                .push(format!("{file} is missing at {}: create it with `{creates}` and commit it", root.display())),
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", root.join(file).display())),
         }
     }
     if !missing.is_empty() {
-        bail!(
-            "the cache key hashes both lock files:\n  - {}",
-            missing.join("\n  - ")
-        );
+        bail!("the cache key hashes both lock files:\n  - {}", missing.join("\n  - "));
     }
-    Ok(format!(
+    Ok(key_of(config, &contents[0], &contents[1]))
+}
+
+/// The deps key of these lock file contents.
+pub fn key_of(config: &Config, flake_lock: &[u8], cargo_lock: &[u8]) -> String {
+    format!(
         "{}-v{}-deps-{}-{}",
         config.backend.key_prefix(),
         config.version,
-        hashes[0],
-        hashes[1]
-    ))
+        short_sha256(flake_lock),
+        short_sha256(cargo_lock)
+    )
+}
+
+/// The deps key up to and including the flake.lock hash: `{prefix}-v{N}-deps-{flake}-`.
+pub fn restore_prefix(deps: &str) -> String {
+    let cut = deps.rfind('-').map_or(deps.len(), |i| i + 1);
+    deps[..cut].to_owned()
 }
 
 pub fn job_key(deps: &str, os: &str, rust: &str, test_type: &str) -> String {
@@ -120,19 +118,13 @@ pub fn all_keys(config: &Config, deps: &str) -> Value {
     let mut jobs = Map::new();
     for os in &config.os {
         for (test_type, _) in &config.tests {
-            jobs.insert(
-                format!("{os}-{test_type}"),
-                json!(job_key(deps, os, &config.rust, test_type)),
-            );
+            jobs.insert(format!("{os}-{test_type}"), json!(job_key(deps, os, &config.rust, test_type)));
         }
     }
     let mut containers = Map::new();
     for (image, _) in &config.images {
         for arch in &config.arches {
-            containers.insert(
-                format!("{image}-{arch}"),
-                json!(container_key(deps, image, arch)),
-            );
+            containers.insert(format!("{image}-{arch}"), json!(container_key(deps, image, arch)));
         }
     }
     json!({ "deps": deps, "jobs": jobs, "containers": containers })
@@ -140,11 +132,7 @@ pub fn all_keys(config: &Config, deps: &str) -> Value {
 
 /// The first 16 hex digits of the SHA-256, as `sha256sum FILE | cut -c1-16` prints them.
 fn short_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -158,14 +146,13 @@ mod tests {
     }
 
     #[test]
+    fn the_restore_prefix_keeps_the_flake_lock_hash() {
+        assert_eq!(restore_prefix("nix-v1-deps-0123456789abcdef-fedcba9876543210"), "nix-v1-deps-0123456789abcdef-");
+    }
+
+    #[test]
     fn job_and_container_keys_extend_the_deps_key() {
-        assert_eq!(
-            job_key("D", "ubuntu-latest", "1.84.0", "unit"),
-            "D-ubuntu-latest-1.84.0-unit"
-        );
-        assert_eq!(
-            container_key("D", "ollama", "aarch64"),
-            "D-container-ollama-aarch64"
-        );
+        assert_eq!(job_key("D", "ubuntu-latest", "1.84.0", "unit"), "D-ubuntu-latest-1.84.0-unit");
+        assert_eq!(container_key("D", "ollama", "aarch64"), "D-container-ollama-aarch64");
     }
 }

@@ -19,15 +19,21 @@ pub const TABLE: &str = "[workspace.metadata.cache]";
 pub enum Backend {
     /// Cachix: the seed's strategy. Keys start with `cachix-v{N}-deps-`.
     Cachix,
+    /// Cachix turned off (`cargo xtask rollback --disable-cachix`): keys and workflows stay, the
+    /// cachix-action steps are commented out, and the tasks push to the local directory.
+    CachixDisabled,
     /// The GitHub Actions cache over the local binary cache directory (`cargo xtask rollback`).
     /// Keys start with `nix-v{N}-deps-`, as before the migration to Cachix.
     ActionsCache,
 }
 
 impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Cachix, Backend::CachixDisabled, Backend::ActionsCache];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Cachix => "cachix",
+            Backend::CachixDisabled => "cachix-disabled",
             Backend::ActionsCache => "actions-cache",
         }
     }
@@ -35,7 +41,7 @@ impl Backend {
     /// The key prefix this backend's keys start with.
     pub fn key_prefix(self) -> &'static str {
         match self {
-            Backend::Cachix => "cachix",
+            Backend::Cachix | Backend::CachixDisabled => "cachix",
             Backend::ActionsCache => "nix",
         }
     }
@@ -70,11 +76,9 @@ impl Config {
             .quiet()
             .read()
             .context("`cargo metadata` failed: run the xtask from inside the workspace (it needs cargo on PATH)")?;
-        let metadata: Value = serde_json::from_str(&json)
-            .context("`cargo metadata` printed something that is not JSON")?;
-        let root = metadata["workspace_root"]
-            .as_str()
-            .context("`cargo metadata` did not name a workspace root")?;
+        let metadata: Value =
+            serde_json::from_str(&json).context("`cargo metadata` printed something that is not JSON")?;
+        let root = metadata["workspace_root"].as_str().context("`cargo metadata` did not name a workspace root")?;
         let config = Config::from_workspace_metadata(&metadata["metadata"])?;
         Ok((PathBuf::from(root), config))
     }
@@ -82,97 +86,60 @@ impl Config {
     /// Validates `workspace.metadata` (the JSON `cargo metadata` prints for it).
     pub fn from_workspace_metadata(metadata: &Value) -> Result<Config> {
         let Some(table) = metadata.get("cache").and_then(Value::as_object) else {
-            bail!(
-                "{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")"
-            );
+            bail!("{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")");
         };
-        let mut r = Reader {
-            table,
-            problems: Vec::new(),
-        };
+        let mut r = Reader { table, problems: Vec::new() };
 
-        let version = r.get("version", "a positive integer, e.g. `version = 1`", |v| {
-            v.as_u64().filter(|n| *n >= 1)
+        let version = r.get("version", "a positive integer, e.g. `version = 1`", |v| v.as_u64().filter(|n| *n >= 1));
+        let backend = r.get("backend", "\"cachix\", \"cachix-disabled\" or \"actions-cache\"", |v| {
+            Backend::ALL.into_iter().find(|b| Some(b.as_str()) == v.as_str())
         });
-        let backend = r.get("backend", "\"cachix\" or \"actions-cache\"", |v| {
-            match v.as_str()? {
-                "cachix" => Some(Backend::Cachix),
-                "actions-cache" => Some(Backend::ActionsCache),
-                _ => None,
-            }
+        let name = r.get("name", "a Cachix cache name: lowercase letters, digits and '-'", |v| {
+            v.as_str().filter(|s| is_cache_name(s)).map(str::to_owned)
         });
-        let name = r.get(
-            "name",
-            "a Cachix cache name: lowercase letters, digits and '-'",
-            |v| v.as_str().filter(|s| is_cache_name(s)).map(str::to_owned),
-        );
         let public_key = r.optional("public-key", "a Nix public key, \"NAME:BASE64\"", |v| {
             v.as_str().filter(|s| is_public_key(s)).map(str::to_owned)
         });
-        let local_cache = r.get(
-            "local-cache",
-            "a relative directory, e.g. \"target/nix-cache\"",
-            |v| {
-                let s = v.as_str().filter(|s| !s.is_empty())?;
-                Path::new(s).is_relative().then(|| PathBuf::from(s))
-            },
-        );
+        let local_cache = r.get("local-cache", "a relative directory, e.g. \"target/nix-cache\"", |v| {
+            let s = v.as_str().filter(|s| !s.is_empty())?;
+            Path::new(s).is_relative().then(|| PathBuf::from(s))
+        });
         let push_filter = r.get("push-filter", "an array of regular expressions", |v| {
             let patterns = string_array(v)?;
             PushFilter::new(&patterns).ok()
         });
-        let rust = r.get(
-            "rust",
-            "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"",
-            |v| v.as_str().filter(|s| is_version(s)).map(str::to_owned),
-        );
-        let arches = r.get(
-            "arches",
-            "a non-empty array of architectures, e.g. [\"x86_64\", \"aarch64\"]",
-            |v| non_empty(string_array(v)?).filter(|a| a.iter().all(|s| is_word(s))),
-        );
-        let os = r.get(
-            "os",
-            "a non-empty array of runner names, e.g. [\"ubuntu-latest\"]",
-            |v| non_empty(string_array(v)?).filter(|a| a.iter().all(|s| is_word(s))),
-        );
+        let rust = r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", |v| {
+            v.as_str().filter(|s| is_version(s)).map(str::to_owned)
+        });
+        let arches = r.get("arches", "a non-empty array of architectures, e.g. [\"x86_64\", \"aarch64\"]", |v| {
+            non_empty(string_array(v)?).filter(|a| a.iter().all(|s| is_word(s)))
+        });
+        let os = r.get("os", "a non-empty array of runner names, e.g. [\"ubuntu-latest\"]", |v| {
+            non_empty(string_array(v)?).filter(|a| a.iter().all(|s| is_word(s)))
+        });
         let deps_attr = r.get("deps.attr", "a flake attribute name, e.g. \"deps\"", |v| {
             v.as_str().filter(|s| is_attr(s)).map(str::to_owned)
         });
-        let images = r.get(
-            "images",
-            "a table of image name = flake attribute, e.g. harness = \"harnessImage\"",
-            |v| {
-                let pairs: Option<Vec<_>> = v
-                    .as_object()?
-                    .iter()
-                    .map(|(k, v)| Some((k.clone(), v.as_str().filter(|s| is_attr(s))?.to_owned())))
-                    .collect();
-                non_empty(pairs?).filter(|p| p.iter().all(|(k, _)| is_word(k)))
-            },
-        );
-        let tests = r.get(
-            "tests",
-            "a table of test type = cargo arguments, e.g. unit = [\"test\", \"--workspace\"]",
-            |v| {
-                let pairs: Option<Vec<_>> = v
-                    .as_object()?
-                    .iter()
-                    .map(|(k, v)| Some((k.clone(), non_empty(string_array(v)?)?)))
-                    .collect();
+        let images = r.get("images", "a table of image name = flake attribute, e.g. harness = \"harnessImage\"", |v| {
+            let pairs: Option<Vec<_>> = v
+                .as_object()?
+                .iter()
+                .map(|(k, v)| Some((k.clone(), v.as_str().filter(|s| is_attr(s))?.to_owned())))
+                .collect();
+            non_empty(pairs?).filter(|p| p.iter().all(|(k, _)| is_word(k)))
+        });
+        let tests =
+            r.get("tests", "a table of test type = cargo arguments, e.g. unit = [\"test\", \"--workspace\"]", |v| {
+                let pairs: Option<Vec<_>> =
+                    v.as_object()?.iter().map(|(k, v)| Some((k.clone(), non_empty(string_array(v)?)?))).collect();
                 non_empty(pairs?).filter(|p| p.iter().all(|(k, _)| is_attr(k)))
-            },
-        );
+            });
 
         if !r.problems.is_empty() {
             bail!(
                 "{TABLE} in the root Cargo.toml has {} problem(s):\n{}",
                 r.problems.len(),
-                r.problems
-                    .iter()
-                    .map(|p| format!("  - {p}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                r.problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
             );
         }
         // Every `get` above succeeded, so each value is present.
@@ -197,11 +164,7 @@ impl Config {
             Some((_, attr)) => Ok(attr),
             None => bail!(
                 "unknown image `{image}`: the images are {} ({TABLE}.images)",
-                self.images
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.images.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
             ),
         }
     }
@@ -211,11 +174,7 @@ impl Config {
             Some((_, args)) => Ok(args),
             None => bail!(
                 "unknown test type `{test_type}`: the test types are {} ({TABLE}.tests)",
-                self.tests
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.tests.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
             ),
         }
     }
@@ -224,10 +183,7 @@ impl Config {
         if self.arches.iter().any(|a| a == arch) {
             return Ok(());
         }
-        bail!(
-            "unknown arch `{arch}`: the arches are {} ({TABLE}.arches)",
-            self.arches.join(", ")
-        )
+        bail!("unknown arch `{arch}`: the arches are {} ({TABLE}.arches)", self.arches.join(", "))
     }
 }
 
@@ -248,55 +204,34 @@ impl<'a> Reader<'a> {
         Some(value)
     }
 
-    fn get<T>(
-        &mut self,
-        key: &str,
-        expected: &str,
-        parse: impl Fn(&Value) -> Option<T>,
-    ) -> Option<T> {
+    fn get<T>(&mut self, key: &str, expected: &str, parse: impl Fn(&Value) -> Option<T>) -> Option<T> {
         match self.lookup(key) {
             None => {
-                self.problems
-                    .push(format!("`{key}` is missing: expected {expected}"));
+                self.problems.push(format!("`{key}` is missing: expected {expected}"));
                 None
             }
             Some(value) => self.parse(key, expected, value, parse),
         }
     }
 
-    fn optional<T>(
-        &mut self,
-        key: &str,
-        expected: &str,
-        parse: impl Fn(&Value) -> Option<T>,
-    ) -> Option<Option<T>> {
+    fn optional<T>(&mut self, key: &str, expected: &str, parse: impl Fn(&Value) -> Option<T>) -> Option<Option<T>> {
         match self.lookup(key) {
             None => Some(None),
             Some(value) => self.parse(key, expected, value, parse).map(Some),
         }
     }
 
-    fn parse<T>(
-        &mut self,
-        key: &str,
-        expected: &str,
-        value: &Value,
-        parse: impl Fn(&Value) -> Option<T>,
-    ) -> Option<T> {
+    fn parse<T>(&mut self, key: &str, expected: &str, value: &Value, parse: impl Fn(&Value) -> Option<T>) -> Option<T> {
         let parsed = parse(value);
         if parsed.is_none() {
-            self.problems
-                .push(format!("`{key}` must be {expected}, found {value}"));
+            self.problems.push(format!("`{key}` must be {expected}, found {value}"));
         }
         parsed
     }
 }
 
 fn string_array(v: &Value) -> Option<Vec<String>> {
-    v.as_array()?
-        .iter()
-        .map(|s| s.as_str().map(str::to_owned))
-        .collect()
+    v.as_array()?.iter().map(|s| s.as_str().map(str::to_owned)).collect()
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -304,33 +239,23 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
 }
 
 fn is_cache_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Safe in keys, file names and YAML without quoting: letters, digits, '-', '_', '.'.
 fn is_word(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// A Nix attribute name that needs no quoting.
 fn is_attr(s: &str) -> bool {
-    s.bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_'".contains(&b))
+    s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_'".contains(&b))
 }
 
 fn is_version(s: &str) -> bool {
     let parts: Vec<_> = s.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_public_key(s: &str) -> bool {
@@ -373,31 +298,18 @@ mod tests {
         cache.insert("push-filter".into(), json!(["(unclosed"]));
         cache.remove("rust");
         cache.insert("images".into(), json!({ "harness": 3 }));
-        let message = Config::from_workspace_metadata(&metadata)
-            .unwrap_err()
-            .to_string();
+        let message = Config::from_workspace_metadata(&metadata).unwrap_err().to_string();
         assert!(message.contains("4 problem(s)"), "{message}");
-        assert!(
-            message.contains("`version` must be a positive integer"),
-            "{message}"
-        );
-        assert!(
-            message.contains("`push-filter` must be an array of regular expressions"),
-            "{message}"
-        );
+        assert!(message.contains("`version` must be a positive integer"), "{message}");
+        assert!(message.contains("`push-filter` must be an array of regular expressions"), "{message}");
         assert!(message.contains("`rust` is missing"), "{message}");
         assert!(message.contains("`images` must be a table"), "{message}");
     }
 
     #[test]
     fn a_missing_table_names_the_fix() {
-        let message = Config::from_workspace_metadata(&json!({}))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            message.contains("[workspace.metadata.cache] is missing"),
-            "{message}"
-        );
+        let message = Config::from_workspace_metadata(&json!({})).unwrap_err().to_string();
+        assert!(message.contains("[workspace.metadata.cache] is missing"), "{message}");
     }
 
     #[test]

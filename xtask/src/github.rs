@@ -44,10 +44,7 @@ pub fn warning(message: &str) {
 
 /// Appends `name=value` lines to `$GITHUB_OUTPUT`.
 pub fn set_outputs(outputs: &[(&str, String)]) -> Result<()> {
-    let lines: String = outputs
-        .iter()
-        .map(|(name, value)| format!("{name}={value}\n"))
-        .collect();
+    let lines: String = outputs.iter().map(|(name, value)| format!("{name}={value}\n")).collect();
     append("GITHUB_OUTPUT", &lines)
 }
 
@@ -61,15 +58,12 @@ pub fn append_summary(markdown: &str) -> Result<()> {
 
 fn append(var: &str, text: &str) -> Result<()> {
     let path = env::var_os(var).map(PathBuf::from).with_context(|| {
-        format!(
-            "${var} is not set: GitHub Actions sets it; outside CI, drop the option that writes it"
-        )
+        format!("${var} is not set: GitHub Actions sets it; outside CI, drop the option that writes it")
     })?;
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .with_context(|| format!("cannot open ${var} ({})", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write ${var} ({})", path.display()))
+    file.write_all(text.as_bytes()).with_context(|| format!("cannot write ${var} ({})", path.display()))
 }

@@ -2,30 +2,33 @@
 //! dispatches; each task lives in its own module (see README.md for the list).
 
 mod atomic;
+mod bump_version;
 mod cache;
 mod cache_key;
 mod config;
+mod doctor;
 mod github;
+mod manifest;
 mod nix;
 mod pipeline;
 mod plan;
 mod push_filter;
+mod rollback;
+mod summary;
 mod test_job;
 mod warm;
+mod workflows;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use xshell::Shell;
 
 pub use atomic::write_atomic;
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "The CI and cache strategy of this workspace, as tasks."
-)]
+#[command(name = "cargo xtask", about = "The CI and cache strategy of this workspace, as tasks.")]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -103,12 +106,44 @@ enum Task {
         #[command(flatten)]
         force: Force,
     },
+    /// Write (or `--check`) the GitHub workflows generated from the config.
+    Workflows {
+        /// Fail, with a diff and the command to run, when a committed workflow is stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Raise the cache version (invalidates every key) and regenerate the workflows.
+    BumpVersion {
+        /// The new version (default: the current one plus one).
+        #[arg(long, value_name = "N")]
+        to: Option<u64>,
+        /// Allow a version lower than the current one.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Move from Cachix to the GitHub Actions cache (the seed's rollback), or back with --undo.
+    Rollback {
+        /// Keep keys and workflows, only turn Cachix off.
+        #[arg(long, conflicts_with = "undo")]
+        disable_cachix: bool,
+        /// Return to Cachix.
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Check Nix, the lock files, the key, the cache name, the token, the substituter, the workflows.
+    Doctor {
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarize the results of a workflow's jobs ($NEEDS: `toJSON(needs)`) in the step summary.
+    Summary,
 }
 
 #[derive(Args)]
 struct Force {
-    /// Build and push even when the cache has every output.
-    #[arg(long)]
+    /// Build and push even when the cache has every output (`--force=false` for CI inputs).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, default_value_t = false)]
     force: bool,
 }
 
@@ -138,10 +173,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn cache(&self) -> Result<cache::Cache> {
         let cache = cache::Cache::resolve(self.cache_arg.as_deref(), &self.config, &self.root)?;
-        if github::is_actions()
-            && self.cache_arg.is_none()
-            && matches!(cache, cache::Cache::Local { .. })
-        {
+        if github::is_actions() && self.cache_arg.is_none() && matches!(cache, cache::Cache::Local { .. }) {
             // Fork pull requests get no secrets: pulls still work, pushes stay on the runner.
             github::notice(&format!(
                 "{} is not set (a fork pull request gets no secrets): pulling from the cache works, \
@@ -168,42 +200,16 @@ fn run(cli: Cli) -> Result<()> {
     let (root, config) = config::Config::load(&sh)?;
     sh.change_dir(&root);
     let flake = match cli.global.flake {
-        Some(flake) if std::path::Path::new(&flake).exists() => {
-            std::path::absolute(&flake)?.display().to_string()
-        }
+        Some(flake) if std::path::Path::new(&flake).exists() => std::path::absolute(&flake)?.display().to_string(),
         Some(flake) => flake,
         None => root.display().to_string(),
     };
     let system = cli.global.system.unwrap_or_else(host_system);
-    let ctx = Ctx {
-        sh,
-        root,
-        config,
-        flake,
-        cache_arg: cli.global.cache,
-        dry_run: cli.global.dry_run,
-        system,
-    };
+    let ctx = Ctx { sh, root, config, flake, cache_arg: cli.global.cache, dry_run: cli.global.dry_run, system };
 
     match cli.task {
-        Task::CacheKey {
-            os,
-            rust,
-            test_type,
-            image,
-            arch,
-            json,
-            github_output,
-        } => {
-            let args = cache_key::KeyArgs {
-                os,
-                rust,
-                test_type,
-                image,
-                arch,
-                json,
-                github_output,
-            };
+        Task::CacheKey { os, rust, test_type, image, arch, json, github_output } => {
+            let args = cache_key::KeyArgs { os, rust, test_type, image, arch, json, github_output };
             cache_key::run(&ctx, &args)
         }
         Task::Prebuild(f) => warm::run(&ctx, "prebuild", &warm::Layers::DEPS, f.force),
@@ -211,32 +217,19 @@ fn run(cli: Cli) -> Result<()> {
         Task::Warm(f) => warm::run(&ctx, "warm", &warm::Layers::ALL, f.force),
         Task::WarmContainers(i) => warm::run(&ctx, "warm-containers", &images(&i), i.force.force),
         Task::BuildContainers(i) => warm::run(&ctx, "build-containers", &images(&i), i.force.force),
-        Task::Test {
-            test_type,
-            os,
-            rust,
-            no_nix,
-            force,
-        } => test_job::run(
-            &ctx,
-            &test_job::TestArgs {
-                test_type,
-                os,
-                rust,
-                no_nix,
-                force: force.force,
-            },
-        ),
+        Task::Test { test_type, os, rust, no_nix, force } => {
+            test_job::run(&ctx, &test_job::TestArgs { test_type, os, rust, no_nix, force: force.force })
+        }
+        Task::Workflows { check } => workflows::run(&ctx, check),
+        Task::Summary => summary::run(&ctx),
+        Task::Doctor { json } => doctor::run(&ctx, json),
+        Task::BumpVersion { to, force } => bump_version::run(&ctx, to, force),
+        Task::Rollback { disable_cachix, undo } => rollback::run(&ctx, disable_cachix, undo),
     }
 }
 
 fn images(i: &Images) -> warm::Layers<'_> {
-    warm::Layers {
-        deps: false,
-        images: &i.images,
-        all_images: true,
-        arch: i.arch.as_deref(),
-    }
+    warm::Layers { deps: false, images: &i.images, all_images: true, arch: i.arch.as_deref() }
 }
 
 /// This machine as a Nix system: `x86_64-linux`, `aarch64-darwin`.

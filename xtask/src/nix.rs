@@ -14,10 +14,7 @@ const NEEDS: &str = "it needs Nix with flakes (see the output above)";
 
 /// `nix --extra-experimental-features 'nix-command flakes' ARGS…`
 pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
-    let mut all = vec![
-        lit("--extra-experimental-features"),
-        lit("nix-command flakes"),
-    ];
+    let mut all = vec![lit("--extra-experimental-features"), lit("nix-command flakes")];
     all.extend(args);
     Cmd::new("nix", all).needs(NEEDS)
 }
@@ -36,17 +33,11 @@ pub struct Attr {
 
 impl Attr {
     pub fn package(system: &str, name: &str) -> Attr {
-        Attr {
-            parent: format!("packages.{system}"),
-            name: name.to_owned(),
-        }
+        Attr { parent: format!("packages.{system}"), name: name.to_owned() }
     }
 
     pub fn check(system: &str, name: &str) -> Attr {
-        Attr {
-            parent: format!("checks.{system}"),
-            name: name.to_owned(),
-        }
+        Attr { parent: format!("checks.{system}"), name: name.to_owned() }
     }
 
     pub fn installable(&self, flake: &str) -> String {
@@ -64,10 +55,7 @@ impl std::fmt::Display for Attr {
 pub fn eval_outputs(flake: &str, attrs: &[Attr]) -> Cmd {
     let parent = &attrs[0].parent;
     debug_assert!(attrs.iter().all(|a| &a.parent == parent));
-    let list: Vec<_> = attrs
-        .iter()
-        .map(|a| format!("set.\"{}\".outPath", a.name))
-        .collect();
+    let list: Vec<_> = attrs.iter().map(|a| format!("set.\"{}\".outPath", a.name)).collect();
     nix([
         lit("eval"),
         lit("--json"),
@@ -80,13 +68,7 @@ pub fn eval_outputs(flake: &str, attrs: &[Attr]) -> Cmd {
 }
 
 /// Builds the attributes, printing build logs with `-L` in CI, using the cache as a substituter.
-pub fn build(
-    flake: &str,
-    attrs: &[Attr],
-    substituter: &str,
-    public_key: Option<&str>,
-    logs: bool,
-) -> Cmd {
+pub fn build(flake: &str, attrs: &[Attr], substituter: &str, public_key: Option<&str>, logs: bool) -> Cmd {
     let mut args = vec![lit("build"), lit("--json"), lit("--no-link")];
     if logs {
         args.push(lit("--print-build-logs"));
@@ -96,58 +78,37 @@ pub fn build(
         args.extend([lit("--option"), lit("extra-trusted-public-keys"), lit(key)]);
     }
     args.extend(attrs.iter().map(|a| lit(a.installable(flake))));
-    nix(args)
-        .io(Io::ReadStdout)
-        .needs("the build failed (see its log above)")
+    nix(args).io(Io::ReadStdout).needs("the build failed (see its log above)")
 }
 
 /// Which of the paths a store has: `nix path-info --json --store URL PATHS`.
 pub fn query(store: &str, set: PathSet) -> Cmd {
-    nix([lit("path-info"), lit("--json"), lit("--store"), lit(store), Arg::Paths(set)])
-        .io(Io::Quiet)
-        .needs(format!(
-            "it asks the cache {store} which paths it has: check that it is reachable (a new cache is set up \
+    nix([lit("path-info"), lit("--json"), lit("--store"), lit(store), Arg::Paths(set)]).io(Io::Quiet).needs(format!(
+        "it asks the cache {store} which paths it has: check that it is reachable (a new cache is set up \
              by writing its nix-cache-info, which needs write credentials: Nix's netrc-file for HTTP)"
-        ))
+    ))
 }
 
 /// The runtime closure of the set, with sizes and references.
 pub fn closure(set: PathSet) -> Cmd {
-    nix([
-        lit("path-info"),
-        lit("--json"),
-        lit("--recursive"),
-        Arg::Paths(set),
-    ])
-    .io(Io::Quiet)
+    nix([lit("path-info"), lit("--json"), lit("--recursive"), Arg::Paths(set)]).io(Io::Quiet)
 }
 
 /// Copies exactly the set (not its closure: the filter already chose) to a store.
 pub fn copy(to: &str, set: PathSet) -> Cmd {
-    nix([
-        lit("copy"),
-        lit("--no-recursive"),
-        lit("--to"),
-        lit(to),
-        Arg::Paths(set),
-    ])
-    .needs("it uploads to the cache: check the URL and its credentials (Nix's netrc-file for HTTP)")
+    nix([lit("copy"), lit("--no-recursive"), lit("--to"), lit(to), Arg::Paths(set)])
+        .needs("it uploads to the cache: check the URL and its credentials (Nix's netrc-file for HTTP)")
 }
 
 pub fn parse_paths(json: &str) -> Result<Vec<String>> {
-    serde_json::from_str(json)
-        .with_context(|| format!("expected a JSON list of store paths from nix, got: {json}"))
+    serde_json::from_str(json).with_context(|| format!("expected a JSON list of store paths from nix, got: {json}"))
 }
 
 /// `nix build --json`: every output of every derivation.
 pub fn parse_build(json: &str) -> Result<Vec<String>> {
-    let value: Value = serde_json::from_str(json)
-        .with_context(|| format!("`nix build --json` printed: {json}"))?;
+    let value: Value = serde_json::from_str(json).with_context(|| format!("`nix build --json` printed: {json}"))?;
     let mut outputs = Vec::new();
-    for built in value
-        .as_array()
-        .context("`nix build --json` did not print a list")?
-    {
+    for built in value.as_array().context("`nix build --json` did not print a list")? {
         let Some(outs) = built["outputs"].as_object() else {
             bail!("`nix build --json` entry without outputs: {built}")
         };
@@ -164,20 +125,11 @@ pub struct PathInfo {
 
 /// `nix path-info --json`, as a list (Nix 2.8 to 2.18) or an object keyed by path (2.19+).
 pub fn parse_path_infos(json: &str) -> Result<Vec<PathInfo>> {
-    let value: Value = serde_json::from_str(json)
-        .with_context(|| format!("`nix path-info --json` printed: {json}"))?;
+    let value: Value = serde_json::from_str(json).with_context(|| format!("`nix path-info --json` printed: {json}"))?;
     let entries: Vec<(String, &Value)> = match &value {
         Value::Array(items) => items
             .iter()
-            .map(|i| {
-                Ok((
-                    i["path"]
-                        .as_str()
-                        .context("path-info entry without a path")?
-                        .to_owned(),
-                    i,
-                ))
-            })
+            .map(|i| Ok((i["path"].as_str().context("path-info entry without a path")?.to_owned(), i)))
             .collect::<Result<_>>()?,
         Value::Object(map) => map.iter().map(|(p, i)| (p.clone(), i)).collect(),
         _ => bail!("`nix path-info --json` printed neither a list nor an object: {json}"),
@@ -190,12 +142,7 @@ pub fn parse_path_infos(json: &str) -> Result<Vec<PathInfo>> {
             nar_size: info["narSize"].as_u64().unwrap_or(0),
             references: info["references"]
                 .as_array()
-                .map(|refs| {
-                    refs.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
+                .map(|refs| refs.iter().filter_map(Value::as_str).map(str::to_owned).collect())
                 .unwrap_or_default(),
         })
         .collect())
@@ -203,10 +150,7 @@ pub fn parse_path_infos(json: &str) -> Result<Vec<PathInfo>> {
 
 /// The paths a store reported as valid.
 pub fn parse_valid(json: &str) -> Result<BTreeSet<String>> {
-    Ok(parse_path_infos(json)?
-        .into_iter()
-        .map(|i| i.path)
-        .collect())
+    Ok(parse_path_infos(json)?.into_iter().map(|i| i.path).collect())
 }
 
 #[cfg(test)]
@@ -234,10 +178,7 @@ mod tests {
 
     #[test]
     fn evaluates_sibling_attributes_in_one_call() {
-        let attrs = [
-            Attr::package("x86_64-linux", "deps"),
-            Attr::package("x86_64-linux", "harnessImage"),
-        ];
+        let attrs = [Attr::package("x86_64-linux", "deps"), Attr::package("x86_64-linux", "harnessImage")];
         let cmd = eval_outputs("/repo", &attrs);
         assert_eq!(
             cmd.render(None),

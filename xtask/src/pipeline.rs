@@ -27,39 +27,18 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool) -
     let mut plan = Plan::new(task);
     plan.fact("flake", &ctx.flake);
     plan.fact("cache", cache.label());
-    plan.step(
-        format!("Evaluate {}", names.join(", ")),
-        StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs)),
-    );
+    plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs)));
     plan.step(
         "Ask the cache for the outputs",
-        StepKind::SkipIfCached {
-            cmd: nix::query(&substituter, PathSet::Outputs),
-            force,
-        },
+        StepKind::SkipIfCached { cmd: nix::query(&substituter, PathSet::Outputs), force },
     );
     plan.step(
         format!("Build {}", names.join(", ")),
-        StepKind::Build(nix::build(
-            &ctx.flake,
-            attrs,
-            &substituter,
-            public_key.as_deref(),
-            github::is_ci(),
-        )),
+        StepKind::Build(nix::build(&ctx.flake, attrs, &substituter, public_key.as_deref(), github::is_ci())),
     );
-    plan.step(
-        "Runtime closure of the outputs",
-        StepKind::Closure(nix::closure(PathSet::Outputs)),
-    );
-    plan.step(
-        "Apply the push filter",
-        StepKind::Filter(ctx.config.push_filter.clone()),
-    );
-    plan.step(
-        "Ask the cache which paths it lacks",
-        StepKind::Missing(nix::query(&substituter, PathSet::Candidates)),
-    );
+    plan.step("Runtime closure of the outputs", StepKind::Closure(nix::closure(PathSet::Outputs)));
+    plan.step("Apply the push filter", StepKind::Filter(ctx.config.push_filter.clone()));
+    plan.step("Ask the cache which paths it lacks", StepKind::Missing(nix::query(&substituter, PathSet::Candidates)));
     for (title, kind) in cache.push_steps(&format!("{}-local-1", ctx.config.name)) {
         plan.step(title, kind);
     }
@@ -68,14 +47,20 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool) -
 
 /// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs.
 /// `outputs` are the task's keys: written to `$GITHUB_OUTPUT` and printed, the last one last.
-pub fn execute(
-    ctx: &Ctx,
-    plan: &mut Plan,
-    cache: Option<&Cache>,
-    outputs: &[(&str, String)],
-) -> Result<()> {
+pub fn execute(ctx: &Ctx, plan: &mut Plan, cache: Option<&Cache>, outputs: &[(&str, String)]) -> Result<()> {
     for (name, value) in outputs {
         plan.fact(name, value.clone());
+    }
+    // Downstream CI jobs get the prebuild job's key: a different one means the lock files changed
+    // between the jobs, and this job builds against a layer the prebuild did not warm.
+    let expected = std::env::var("DEPS_CACHE_KEY").ok().filter(|k| !k.is_empty());
+    let ours = outputs.iter().find(|(name, _)| *name == "cache-key").map(|(_, key)| key);
+    if let (Some(expected), Some(ours)) = (expected, ours) {
+        if &expected != ours {
+            github::warning(&format!(
+                "this job's deps key {ours} differs from the prebuild job's {expected}: did flake.lock or Cargo.lock change between the jobs?"
+            ));
+        }
     }
     if ctx.dry_run {
         print!("{}", plan.render());

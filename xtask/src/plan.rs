@@ -126,9 +126,7 @@ impl Cmd {
         for arg in &self.args {
             match (arg, state) {
                 (Arg::Lit(s), _) => words.push(shell_quote(s)),
-                (Arg::Paths(set), Some(state)) => {
-                    words.extend(state.set(*set).iter().map(|p| shell_quote(p)))
-                }
+                (Arg::Paths(set), Some(state)) => words.extend(state.set(*set).iter().map(|p| shell_quote(p))),
                 (Arg::Paths(set), None) => words.push(set.placeholder().to_owned()),
             }
         }
@@ -136,9 +134,7 @@ impl Cmd {
         match &self.stdin {
             Stdin::Null => {}
             Stdin::Paths(set) => line = format!("printf '%s\\n' {} | {line}", set.placeholder()),
-            Stdin::File(path) => {
-                line = format!("{line} < {}", shell_quote(&path.display().to_string()))
-            }
+            Stdin::File(path) => line = format!("{line} < {}", shell_quote(&path.display().to_string())),
         }
         if let Some(path) = &self.stdout_to {
             let _ = write!(line, " > {}", shell_quote(&path.display().to_string()));
@@ -157,17 +153,10 @@ impl Cmd {
         let mut cmd = sh.cmd(&self.program).args(args).quiet();
         cmd = match &self.stdin {
             Stdin::Null => cmd,
-            Stdin::Paths(set) => cmd.stdin(
-                state
-                    .set(*set)
-                    .iter()
-                    .map(|p| format!("{p}\n"))
-                    .collect::<String>(),
-            ),
-            Stdin::File(path) => cmd.stdin(
-                sh.read_binary_file(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?,
-            ),
+            Stdin::Paths(set) => cmd.stdin(state.set(*set).iter().map(|p| format!("{p}\n")).collect::<String>()),
+            Stdin::File(path) => {
+                cmd.stdin(sh.read_binary_file(path).with_context(|| format!("cannot read {}", path.display()))?)
+            }
         };
         let failed = || format!("`{}` failed: {}", self.program, self.needs);
         let stdout = match self.io {
@@ -248,17 +237,11 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(task: impl Into<String>) -> Plan {
-        Plan {
-            task: task.into(),
-            ..Plan::default()
-        }
+        Plan { task: task.into(), ..Plan::default() }
     }
 
     pub fn step(&mut self, title: impl Into<String>, kind: StepKind) {
-        self.steps.push(Step {
-            title: title.into(),
-            kind,
-        });
+        self.steps.push(Step { title: title.into(), kind });
     }
 
     pub fn fact(&mut self, name: &str, value: impl Into<String>) {
@@ -291,7 +274,8 @@ impl Plan {
                     let _ = writeln!(out, "#    (only if {} does not exist)", file.display());
                 }
                 StepKind::SkipIfCached { force: false, .. } => {
-                    let _ = writeln!(out, "#    (when the cache has every output, stop here: nothing to build or push)");
+                    let _ =
+                        writeln!(out, "#    (when the cache has every output, stop here: nothing to build or push)");
                 }
                 StepKind::Push(_) => {
                     let _ = writeln!(out, "#    (skipped when the cache has every path)");
@@ -308,11 +292,7 @@ impl Plan {
     /// Runs the plan: each step in a log group, with a header and its duration.
     pub fn run(&self, sh: &Shell) -> Result<Report> {
         let mut state = State::default();
-        let mut report = Report {
-            task: self.task.clone(),
-            facts: self.facts.clone(),
-            ..Report::default()
-        };
+        let mut report = Report { task: self.task.clone(), facts: self.facts.clone(), ..Report::default() };
         let total = self.steps.len();
         for (i, step) in self.steps.iter().enumerate() {
             let header = format!("[{}/{total}] {}", i + 1, step.title);
@@ -321,17 +301,9 @@ impl Plan {
             let started = Instant::now();
             let outcome = run_step(sh, step, &mut state);
             let elapsed = started.elapsed();
-            eprintln!(
-                "<== {header}: {} in {}",
-                if outcome.is_ok() { "done" } else { "failed" },
-                seconds(elapsed)
-            );
+            eprintln!("<== {header}: {} in {}", if outcome.is_ok() { "done" } else { "failed" }, seconds(elapsed));
             github::group_end();
-            report.steps.push((
-                step.title.clone(),
-                elapsed,
-                outcome.as_ref().map(|note| note.clone()).ok(),
-            ));
+            report.steps.push((step.title.clone(), elapsed, outcome.as_ref().map(|note| note.clone()).ok()));
             outcome.with_context(|| format!("step {header}"))?;
             if state.done {
                 break;
@@ -406,11 +378,7 @@ fn run_step(sh: &Shell, step: &Step, state: &mut State) -> Result<String> {
             let infos = nix::parse_path_infos(&cmd.run(sh, state)?)?;
             state.closure_bytes = infos.iter().map(|i| i.nar_size).sum();
             state.closure = infos.into_iter().map(|i| (i.path, i.references)).collect();
-            Ok(format!(
-                "{} path(s), {}",
-                state.closure.len(),
-                mib(state.closure_bytes)
-            ))
+            Ok(format!("{} path(s), {}", state.closure.len(), mib(state.closure_bytes)))
         }
         StepKind::Filter(filter) => {
             let filtered = filter.apply(&state.closure);
@@ -427,27 +395,14 @@ fn run_step(sh: &Shell, step: &Step, state: &mut State) -> Result<String> {
             state.candidates = filtered.push.into_iter().collect();
             state.dropped = filtered.dropped;
             state.kept_anyway = filtered.kept_anyway;
-            Ok(format!(
-                "{} candidate(s), {} filtered out",
-                state.candidates.len(),
-                state.dropped.len()
-            ))
+            Ok(format!("{} candidate(s), {} filtered out", state.candidates.len(), state.dropped.len()))
         }
         StepKind::Missing(cmd) => {
             eprintln!("$ {}", cmd.render(Some(state)));
             let valid = nix::parse_valid(&cmd.run(sh, state)?)?;
-            state.push = state
-                .candidates
-                .iter()
-                .filter(|p| !valid.contains(*p))
-                .cloned()
-                .collect();
+            state.push = state.candidates.iter().filter(|p| !valid.contains(*p)).cloned().collect();
             state.present = state.candidates.len() - state.push.len();
-            Ok(format!(
-                "{} already in the cache, {} to push",
-                state.present,
-                state.push.len()
-            ))
+            Ok(format!("{} already in the cache, {} to push", state.present, state.push.len()))
         }
         StepKind::Ensure { file, cmds } => {
             if file.exists() {
@@ -519,20 +474,11 @@ impl Report {
             );
             let _ = writeln!(md, "| pushed | {} |", self.pushed);
             let _ = writeln!(md, "| already in the cache | {} |", self.present);
-            let _ = writeln!(
-                md,
-                "| filtered out | {} (kept because needed: {}) |",
-                self.dropped, self.kept_anyway
-            );
+            let _ = writeln!(md, "| filtered out | {} (kept because needed: {}) |", self.dropped, self.kept_anyway);
         }
         md.push_str("\n| step | duration | result |\n|---|---:|---|\n");
         for (title, duration, note) in &self.steps {
-            let _ = writeln!(
-                md,
-                "| {title} | {} | {} |",
-                seconds(*duration),
-                note.as_deref().unwrap_or("**failed**")
-            );
+            let _ = writeln!(md, "| {title} | {} | {} |", seconds(*duration), note.as_deref().unwrap_or("**failed**"));
         }
         md
     }
@@ -572,10 +518,7 @@ fn mib(bytes: u64) -> String {
 
 /// Quotes a word for a POSIX shell when it needs it.
 pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@+,%^".contains(&b));
+    let plain = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@+,%^".contains(&b));
     if plain {
         word.to_owned()
     } else {
@@ -599,19 +542,9 @@ mod tests {
     fn renders_placeholders_in_a_dry_run_and_paths_when_known() {
         let cmd = Cmd::new("nix", [Arg::Lit("copy".into()), Arg::Paths(PathSet::Push)]);
         assert_eq!(cmd.render(None), "nix copy <paths the cache lacks>");
-        let state = State {
-            push: vec!["/nix/store/a-x".into(), "/nix/store/b-y".into()],
-            ..State::default()
-        };
-        assert_eq!(
-            cmd.render(Some(&state)),
-            "nix copy /nix/store/a-x /nix/store/b-y"
-        );
-        let piped =
-            Cmd::new("cachix", [Arg::Lit("push".into())]).stdin(Stdin::Paths(PathSet::Push));
-        assert_eq!(
-            piped.render(None),
-            "printf '%s\\n' <paths the cache lacks> | cachix push"
-        );
+        let state = State { push: vec!["/nix/store/a-x".into(), "/nix/store/b-y".into()], ..State::default() };
+        assert_eq!(cmd.render(Some(&state)), "nix copy /nix/store/a-x /nix/store/b-y");
+        let piped = Cmd::new("cachix", [Arg::Lit("push".into())]).stdin(Stdin::Paths(PathSet::Push));
+        assert_eq!(piped.render(None), "printf '%s\\n' <paths the cache lacks> | cachix push");
     }
 }

@@ -19,9 +19,7 @@ impl PushFilter {
     pub fn new(patterns: &[String]) -> Result<PushFilter> {
         let patterns = patterns
             .iter()
-            .map(|p| {
-                Regex::new(p).with_context(|| format!("`{p}` is not a valid regular expression"))
-            })
+            .map(|p| Regex::new(p).with_context(|| format!("`{p}` is not a valid regular expression")))
             .collect::<Result<_>>()?;
         Ok(PushFilter { patterns })
     }
@@ -38,8 +36,7 @@ impl PushFilter {
     pub fn apply(&self, closure: &BTreeMap<String, Vec<String>>) -> Filtered {
         let matching: BTreeSet<&String> = closure.keys().filter(|p| self.is_match(p)).collect();
         // Keep everything that does not match, then whatever a kept path refers to, until stable.
-        let mut keep: BTreeSet<&String> =
-            closure.keys().filter(|p| !matching.contains(p)).collect();
+        let mut keep: BTreeSet<&String> = closure.keys().filter(|p| !matching.contains(p)).collect();
         let mut queue: Vec<&String> = keep.iter().copied().collect();
         let mut kept_anyway = BTreeSet::new();
         while let Some(path) = queue.pop() {
@@ -55,11 +52,7 @@ impl PushFilter {
         }
         Filtered {
             push: keep.into_iter().cloned().collect(),
-            dropped: matching
-                .into_iter()
-                .filter(|p| !kept_anyway.contains(*p))
-                .cloned()
-                .collect(),
+            dropped: matching.into_iter().filter(|p| !kept_anyway.contains(*p)).cloned().collect(),
             kept_anyway,
         }
     }
@@ -84,10 +77,7 @@ mod tests {
     }
 
     fn closure(edges: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
-        edges
-            .iter()
-            .map(|(p, refs)| (p.to_string(), refs.iter().map(|r| r.to_string()).collect()))
-            .collect()
+        edges.iter().map(|(p, refs)| (p.to_string(), refs.iter().map(|r| r.to_string()).collect())).collect()
     }
 
     fn set(paths: &[&str]) -> BTreeSet<String> {
@@ -112,10 +102,7 @@ mod tests {
             ("/s/d-nixpkgs.tar.gz", &[]),
         ]));
         assert_eq!(filtered.push, set(&["/s/a-deps", "/s/b-toolchain"]));
-        assert_eq!(
-            filtered.dropped,
-            set(&["/s/c-vendor-source", "/s/d-nixpkgs.tar.gz"])
-        );
+        assert_eq!(filtered.dropped, set(&["/s/c-vendor-source", "/s/d-nixpkgs.tar.gz"]));
         assert!(filtered.kept_anyway.is_empty());
     }
 
@@ -127,14 +114,8 @@ mod tests {
             ("/s/c-inner-source", &[]),
             ("/s/d-other-source", &[]),
         ]));
-        assert_eq!(
-            filtered.push,
-            set(&["/s/a-deps", "/s/b-crate-source", "/s/c-inner-source"])
-        );
-        assert_eq!(
-            filtered.kept_anyway,
-            set(&["/s/b-crate-source", "/s/c-inner-source"])
-        );
+        assert_eq!(filtered.push, set(&["/s/a-deps", "/s/b-crate-source", "/s/c-inner-source"]));
+        assert_eq!(filtered.kept_anyway, set(&["/s/b-crate-source", "/s/c-inner-source"]));
         assert_eq!(filtered.dropped, set(&["/s/d-other-source"]));
     }
 

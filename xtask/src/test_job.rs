@@ -26,23 +26,14 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<()> {
     let deps = cache_key::deps_key(&ctx.root, config)?;
     let os = args.os.as_deref().unwrap_or(&config.os[0]);
     let rust = args.rust.as_deref().unwrap_or(&config.rust);
-    let outputs = [
-        ("cache-key", deps.clone()),
-        (
-            "job-key",
-            cache_key::job_key(&deps, os, rust, &args.test_type),
-        ),
-    ];
+    let outputs = [("cache-key", deps.clone()), ("job-key", cache_key::job_key(&deps, os, rust, &args.test_type))];
     let task = format!("test --type {}", args.test_type);
 
     if args.no_nix {
         let mut plan = Plan::new(task);
         let cmd = Cmd::new("cargo", cargo_args.iter().map(lit))
             .needs(format!("the {} tests failed (see above)", args.test_type));
-        plan.step(
-            format!("cargo {}", cargo_args.join(" ")),
-            StepKind::Run(cmd),
-        );
+        plan.step(format!("cargo {}", cargo_args.join(" ")), StepKind::Run(cmd));
         return pipeline::execute(ctx, &mut plan, None, &outputs);
     }
 

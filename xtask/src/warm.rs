@@ -16,18 +16,8 @@ pub struct Layers<'a> {
 }
 
 impl Layers<'_> {
-    pub const DEPS: Layers<'static> = Layers {
-        deps: true,
-        images: &[],
-        all_images: false,
-        arch: None,
-    };
-    pub const ALL: Layers<'static> = Layers {
-        deps: true,
-        images: &[],
-        all_images: true,
-        arch: None,
-    };
+    pub const DEPS: Layers<'static> = Layers { deps: true, images: &[], all_images: false, arch: None };
+    pub const ALL: Layers<'static> = Layers { deps: true, images: &[], all_images: true, arch: None };
 }
 
 /// Builds and pushes the layers; emits `cache-key` and the container keys.
@@ -41,11 +31,7 @@ pub fn run(ctx: &Ctx, task: &str, layers: &Layers, force: bool) -> Result<()> {
         None => (std::env::consts::ARCH.to_owned(), ctx.system.clone()),
     };
     let images: Vec<&str> = if layers.images.is_empty() && layers.all_images {
-        config
-            .images
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .collect()
+        config.images.iter().map(|(name, _)| name.as_str()).collect()
     } else {
         layers.images.iter().map(String::as_str).collect()
     };
@@ -61,21 +47,12 @@ pub fn run(ctx: &Ctx, task: &str, layers: &Layers, force: bool) -> Result<()> {
     let deps = cache_key::deps_key(&ctx.root, config)?;
     let mut outputs = vec![("cache-key".to_owned(), deps.clone())];
     for image in &images {
-        outputs.push((
-            format!("container-key-{image}"),
-            cache_key::container_key(&deps, image, &arch),
-        ));
+        outputs.push((format!("container-key-{image}"), cache_key::container_key(&deps, image, &arch)));
     }
     if let [image] = images.as_slice() {
-        outputs.push((
-            "container-key".to_owned(),
-            cache_key::container_key(&deps, image, &arch),
-        ));
+        outputs.push(("container-key".to_owned(), cache_key::container_key(&deps, image, &arch)));
     }
-    let outputs: Vec<(&str, String)> = outputs
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.clone()))
-        .collect();
+    let outputs: Vec<(&str, String)> = outputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
 
     let cache = ctx.cache()?;
     let mut plan = pipeline::plan(ctx, task, &attrs, &cache, force);

@@ -11,13 +11,7 @@ use support::*;
 
 fn cache_config() -> Value {
     let out = run(Command::new("cargo")
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
+        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
         .current_dir(workspace_root()));
     let metadata: Value = serde_json::from_str(&out.stdout).unwrap();
     metadata["metadata"]["cache"].clone()
@@ -33,20 +27,13 @@ fn nix_eval(expr: &str) -> Value {
 }
 
 fn names(value: &Value) -> BTreeSet<String> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect()
+    value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
 }
 
 #[test]
 fn the_flake_parses() {
     require_nix();
-    let out = run(Command::new("nix-instantiate")
-        .args(["--parse", "flake.nix"])
-        .current_dir(workspace_root()));
+    let out = run(Command::new("nix-instantiate").args(["--parse", "flake.nix"]).current_dir(workspace_root()));
     assert!(out.status.success(), "{}", out.stderr);
 }
 
@@ -58,56 +45,26 @@ fn every_attribute_the_config_names_is_defined_for_every_system() {
         "let inputs = import ./xtask/tests/flake-inputs; outputs = (import ./flake.nix).outputs (inputs // { self = outputs; }); \
          in builtins.mapAttrs (_: bySystem: builtins.mapAttrs (_: builtins.attrNames) bySystem) outputs",
     );
-    let systems = [
-        "x86_64-linux",
-        "aarch64-linux",
-        "x86_64-darwin",
-        "aarch64-darwin",
-    ];
-    let tests: BTreeSet<String> = config["tests"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    let images: BTreeSet<String> = config["images"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
+    let systems = ["x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"];
+    let tests: BTreeSet<String> = config["tests"].as_object().unwrap().keys().cloned().collect();
+    let images: BTreeSet<String> =
+        config["images"].as_object().unwrap().values().map(|v| v.as_str().unwrap().to_owned()).collect();
     let deps = config["deps"]["attr"].as_str().unwrap();
     for system in systems {
         let packages = names(&outputs["packages"][system]);
         for attr in [deps, "harness", "xtask", "default"] {
-            assert!(
-                packages.contains(attr),
-                "packages.{system} lacks {attr}: {packages:?}"
-            );
+            assert!(packages.contains(attr), "packages.{system} lacks {attr}: {packages:?}");
         }
         let linux = system.ends_with("-linux");
         for image in &images {
-            assert_eq!(
-                packages.contains(image),
-                linux,
-                "packages.{system}.{image}: images are for Linux only"
-            );
+            assert_eq!(packages.contains(image), linux, "packages.{system}.{image}: images are for Linux only");
         }
-        assert_eq!(
-            names(&outputs["checks"][system]),
-            tests,
-            "checks.{system} must be the config's test types"
-        );
+        assert_eq!(names(&outputs["checks"][system]), tests, "checks.{system} must be the config's test types");
         assert_eq!(
             names(&outputs["apps"][system]),
-            ["cache-analytics", "default", "harness", "xtask"]
-                .map(String::from)
-                .into()
+            ["cache-analytics", "default", "harness", "xtask"].map(String::from).into()
         );
-        assert_eq!(
-            names(&outputs["devShells"][system]),
-            ["default".to_owned()].into()
-        );
+        assert_eq!(names(&outputs["devShells"][system]), ["default".to_owned()].into());
     }
 }
 
@@ -117,50 +74,33 @@ fn nix_config_names_the_cache_of_the_config() {
     let config = cache_config();
     let nix_config = nix_eval("(import ./flake.nix).nixConfig");
     let name = config["name"].as_str().unwrap();
-    assert_eq!(
-        nix_config["extra-substituters"],
-        serde_json::json!([format!("https://{name}.cachix.org")])
-    );
-    assert_eq!(
-        nix_config["extra-trusted-public-keys"],
-        serde_json::json!([config["public-key"]])
-    );
+    assert_eq!(nix_config["extra-substituters"], serde_json::json!([format!("https://{name}.cachix.org")]));
+    assert_eq!(nix_config["extra-trusted-public-keys"], serde_json::json!([config["public-key"]]));
 }
 
 #[test]
 fn the_lock_file_holds_the_real_pins_exactly() {
     let pins_file = workspace_root().join("../shared/reference/flake-pins.json");
     let Ok(pins) = fs::read_to_string(&pins_file) else {
-        eprintln!(
-            "skipped: {} is not beside the checkout",
-            pins_file.display()
-        );
+        eprintln!("skipped: {} is not beside the checkout", pins_file.display());
         return;
     };
     let pins: Value = serde_json::from_str(&pins).unwrap();
-    let lock: Value =
-        serde_json::from_str(&fs::read_to_string(workspace_root().join("flake.lock")).unwrap())
-            .unwrap();
+    let lock: Value = serde_json::from_str(&fs::read_to_string(workspace_root().join("flake.lock")).unwrap()).unwrap();
     assert_eq!(lock["version"], 7);
     assert_eq!(lock["root"], "root");
     let pinned: BTreeSet<_> = pins["nodes"].as_object().unwrap().keys().collect();
     let locked: BTreeSet<_> = lock["nodes"].as_object().unwrap().keys().collect();
     assert_eq!(locked, pinned);
     for (name, node) in pins["nodes"].as_object().unwrap() {
-        assert_eq!(
-            &lock["nodes"][name], node,
-            "flake.lock node {name} differs from the pins"
-        );
+        assert_eq!(&lock["nodes"][name], node, "flake.lock node {name} differs from the pins");
     }
     assert_eq!(
         lock["nodes"]["rust-overlay"]["inputs"]["nixpkgs"],
         serde_json::json!(["nixpkgs"]),
         "rust-overlay follows nixpkgs"
     );
-    assert_eq!(
-        lock["nodes"]["nixpkgs"]["original"]["ref"],
-        "nixos-unstable"
-    );
+    assert_eq!(lock["nodes"]["nixpkgs"]["original"]["ref"], "nixos-unstable");
 }
 
 #[test]
@@ -168,10 +108,7 @@ fn the_deps_layer_is_built_from_cleaned_sources_only() {
     // crane's buildDepsOnly builds from a dummy source derived from Cargo.toml/Cargo.lock, and
     // cleanCargoSource drops everything that is not cargo's: what a .rs edit cannot reach.
     let flake = fs::read_to_string(workspace_root().join("flake.nix")).unwrap();
-    assert!(
-        flake.contains("src = craneLib.cleanCargoSource ./.;"),
-        "the flake must clean its source"
-    );
+    assert!(flake.contains("src = craneLib.cleanCargoSource ./.;"), "the flake must clean its source");
     assert!(flake.contains("cargoArtifacts = craneLib.buildDepsOnly commonArgs;"));
     let common = &flake[flake.find("commonArgs = {").unwrap()..];
     let common = &common[..common.find("};").unwrap()];
@@ -179,8 +116,5 @@ fn the_deps_layer_is_built_from_cleaned_sources_only() {
         common.contains("inherit src;") && !common.contains("./."),
         "commonArgs must use the cleaned source: {common}"
     );
-    assert!(
-        flake.contains("rust-bin.stable.${cache.rust}.default"),
-        "the toolchain is the config's Rust version"
-    );
+    assert!(flake.contains("rust-bin.stable.${cache.rust}.default"), "the toolchain is the config's Rust version");
 }

@@ -8,19 +8,11 @@ use std::{fs, path::Path, process::Command};
 use support::*;
 
 /// A workspace with the real config table and the given lock files.
-fn workspace(
-    name: &str,
-    flake_lock: Option<&[u8]>,
-    cargo_lock: Option<&[u8]>,
-) -> std::path::PathBuf {
+fn workspace(name: &str, flake_lock: Option<&[u8]>, cargo_lock: Option<&[u8]>) -> std::path::PathBuf {
     let dir = temp_dir(name);
     let manifest = fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
     let table = &manifest[manifest.find("[workspace.metadata.cache]").unwrap()..];
-    fs::write(
-        dir.join("Cargo.toml"),
-        format!("[workspace]\nmembers = []\n\n{table}"),
-    )
-    .unwrap();
+    fs::write(dir.join("Cargo.toml"), format!("[workspace]\nmembers = []\n\n{table}")).unwrap();
     if let Some(bytes) = flake_lock {
         fs::write(dir.join("flake.lock"), bytes).unwrap();
     }
@@ -33,7 +25,8 @@ fn workspace(
 fn shell_formula(dir: &Path) -> String {
     let out = Command::new("sh")
         .arg("-c")
-        .arg("echo cachix-v1-deps-$(sha256sum flake.lock | cut -c1-16)-$(sha256sum Cargo.lock | cut -c1-16)")
+        .arg("echo cachix-v$0-deps-$(sha256sum flake.lock | cut -c1-16)-$(sha256sum Cargo.lock | cut -c1-16)")
+        .arg(cache_version().to_string())
         .current_dir(dir)
         .output()
         .unwrap();
@@ -52,11 +45,7 @@ fn the_deps_key_is_byte_identical_to_the_seed_formula() {
     for (name, flake, cargo) in cases {
         let dir = workspace(&format!("key-{name}"), Some(flake), Some(cargo));
         let out = run(xtask().arg("cache-key").current_dir(&dir)).ok();
-        assert_eq!(
-            out.stdout,
-            format!("{}\n", shell_formula(&dir)),
-            "case {name}"
-        );
+        assert_eq!(out.stdout, format!("{}\n", shell_formula(&dir)), "case {name}");
     }
     // And in the real workspace.
     let out = run(xtask().arg("cache-key")).ok();
@@ -66,43 +55,25 @@ fn the_deps_key_is_byte_identical_to_the_seed_formula() {
 #[test]
 fn job_container_and_json_keys_extend_the_deps_key() {
     let deps = shell_formula(&workspace_root());
-    let job = run(xtask().args([
-        "cache-key",
-        "--os",
-        "macos-14",
-        "--rust",
-        "1.85.0",
-        "--test-type",
-        "clippy",
-    ]))
-    .ok();
+    let job = run(xtask().args(["cache-key", "--os", "macos-14", "--rust", "1.85.0", "--test-type", "clippy"])).ok();
     assert_eq!(job.last_line(), format!("{deps}-macos-14-1.85.0-clippy"));
     let image = run(xtask().args(["cache-key", "--image", "ollama", "--arch", "aarch64"])).ok();
-    assert_eq!(
-        image.last_line(),
-        format!("{deps}-container-ollama-aarch64")
-    );
+    assert_eq!(image.last_line(), format!("{deps}-container-ollama-aarch64"));
 
     let json: serde_json::Value =
         serde_json::from_str(&run(xtask().args(["cache-key", "--json"])).ok().stdout).unwrap();
     assert_eq!(json["deps"], deps);
-    assert_eq!(
-        json["jobs"]["ubuntu-latest-unit"],
-        format!("{deps}-ubuntu-latest-1.84.0-unit")
-    );
-    assert_eq!(
-        json["containers"]["harness-x86_64"],
-        format!("{deps}-container-harness-x86_64")
-    );
+    assert_eq!(json["jobs"]["ubuntu-latest-unit"], format!("{deps}-ubuntu-latest-1.84.0-unit"));
+    assert_eq!(json["containers"]["harness-x86_64"], format!("{deps}-container-harness-x86_64"));
 
     let output = temp_dir("github-output").join("out");
-    run(xtask()
-        .args(["cache-key", "--github-output", "--image", "harness"])
-        .env("GITHUB_OUTPUT", &output))
-    .ok();
+    run(xtask().args(["cache-key", "--github-output", "--image", "harness"]).env("GITHUB_OUTPUT", &output)).ok();
     assert_eq!(
         fs::read_to_string(&output).unwrap(),
-        format!("cache-key={deps}\ncontainer-key={deps}-container-harness-x86_64\n")
+        format!(
+            "cache-key={deps}\ncontainer-key={deps}-container-harness-x86_64\nrestore-key={}\n",
+            &deps[..deps.len() - 16]
+        )
     );
 }
 
@@ -110,23 +81,14 @@ fn job_container_and_json_keys_extend_the_deps_key() {
 fn a_missing_lock_file_names_the_file_and_the_command_that_creates_it() {
     let dir = workspace("no-locks", None, Some(b""));
     let out = run(xtask().arg("cache-key").current_dir(&dir)).failed();
-    assert!(
-        out.stderr.contains("flake.lock is missing") && out.stderr.contains("`nix flake lock`"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        !out.stderr.contains("Cargo.lock is missing"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("flake.lock is missing") && out.stderr.contains("`nix flake lock`"), "{}", out.stderr);
+    assert!(!out.stderr.contains("Cargo.lock is missing"), "{}", out.stderr);
     assert!(out.stdout.is_empty());
 
     let dir = workspace("no-cargo-lock", Some(b"{}"), None);
     let out = run(xtask().arg("cache-key").current_dir(&dir)).failed();
     assert!(
-        out.stderr.contains("Cargo.lock is missing")
-            && out.stderr.contains("`cargo generate-lockfile`"),
+        out.stderr.contains("Cargo.lock is missing") && out.stderr.contains("`cargo generate-lockfile`"),
         "{}",
         out.stderr
     );
@@ -136,22 +98,13 @@ fn a_missing_lock_file_names_the_file_and_the_command_that_creates_it() {
 fn a_malformed_config_lists_every_problem_once() {
     let dir = workspace("bad-config", Some(b""), Some(b""));
     let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-    let manifest = manifest
-        .replace("version = 1", "version = 0")
-        .replace(r#"rust = "1.84.0""#, r#"rust = "latest""#);
+    let manifest = manifest.replace("version = 1", "version = 0").replace(r#"rust = "1.84.0""#, r#"rust = "latest""#);
     fs::write(dir.join("Cargo.toml"), manifest).unwrap();
     let out = run(xtask().arg("cache-key").current_dir(&dir)).failed();
     assert!(out.stderr.contains("has 2 problem(s)"), "{}", out.stderr);
+    assert!(out.stderr.contains("`version` must be a positive integer, e.g. `version = 1`, found 0"), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("`version` must be a positive integer, e.g. `version = 1`, found 0"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(
-            r#"`rust` must be a Rust version "MAJOR.MINOR.PATCH", e.g. "1.84.0", found "latest""#
-        ),
+        out.stderr.contains(r#"`rust` must be a Rust version "MAJOR.MINOR.PATCH", e.g. "1.84.0", found "latest""#),
         "{}",
         out.stderr
     );
@@ -170,28 +123,15 @@ fn fake_cachix() -> std::ffi::OsString {
 #[test]
 fn cachix_pushes_with_its_cli_paths_on_stdin_and_pulls_from_its_url() {
     // With a token and no --cache, the config's Cachix cache is the default.
-    let out = run(xtask()
-        .args(["warm-deps", "--dry-run"])
-        .env("CACHIX_AUTH_TOKEN", "t0k3n")
-        .env("PATH", fake_cachix()))
-    .ok();
+    let out =
+        run(xtask().args(["warm-deps", "--dry-run"]).env("CACHIX_AUTH_TOKEN", "t0k3n").env("PATH", fake_cachix())).ok();
+    assert!(out.stdout.contains("# cache: cachix:nanna-coder"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("# cache: cachix:nanna-coder"),
+        out.stdout.contains("printf '%s\\n' <paths the cache lacks> | cachix push nanna-coder\n"),
         "{}",
         out.stdout
     );
-    assert!(
-        out.stdout
-            .contains("printf '%s\\n' <paths the cache lacks> | cachix push nanna-coder\n"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("path-info --json --store https://nanna-coder.cachix.org <outputs>"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("path-info --json --store https://nanna-coder.cachix.org <outputs>"), "{}", out.stdout);
     assert!(
         out.stdout.contains("--option extra-substituters https://nanna-coder.cachix.org --option extra-trusted-public-keys nanna-coder.cachix.org-1:"),
         "{}",
@@ -203,10 +143,9 @@ fn cachix_pushes_with_its_cli_paths_on_stdin_and_pulls_from_its_url() {
     // Without a token, the default is the local directory.
     let local = run(xtask().args(["warm-deps", "--dry-run"])).ok();
     assert!(
-        local.stdout.contains(&format!(
-            "# cache: local directory {}",
-            workspace_root().join("target/nix-cache").display()
-        )),
+        local
+            .stdout
+            .contains(&format!("# cache: local directory {}", workspace_root().join("target/nix-cache").display())),
         "{}",
         local.stdout
     );
@@ -214,30 +153,19 @@ fn cachix_pushes_with_its_cli_paths_on_stdin_and_pulls_from_its_url() {
 
 #[test]
 fn cachix_without_the_cli_or_a_token_fails_before_anything_is_built() {
-    let out = run(xtask().args(["warm", "--cache", "cachix:nanna-coder"]).env(
-        "PATH",
-        std::env::var("CARGO")
-            .map(|c| Path::new(&c).parent().unwrap().to_path_buf())
-            .unwrap(),
-    ))
+    let out = run(xtask()
+        .args(["warm", "--cache", "cachix:nanna-coder"])
+        .env("PATH", std::env::var("CARGO").map(|c| Path::new(&c).parent().unwrap().to_path_buf()).unwrap()))
     .failed();
+    assert!(out.stderr.contains("cannot push to cachix:nanna-coder"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("cannot push to cachix:nanna-coder"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("`cachix` CLI is not on PATH")
-            && out.stderr.contains("CACHIX_AUTH_TOKEN is not set"),
+        out.stderr.contains("`cachix` CLI is not on PATH") && out.stderr.contains("CACHIX_AUTH_TOKEN is not set"),
         "{}",
         out.stderr
     );
     assert!(!out.stderr.contains("==>"), "a step ran: {}", out.stderr);
 
-    let out = run(xtask()
-        .args(["warm", "--cache", "cachix:nanna-coder"])
-        .env("PATH", fake_cachix()))
-    .failed();
+    let out = run(xtask().args(["warm", "--cache", "cachix:nanna-coder"]).env("PATH", fake_cachix())).failed();
     assert!(
         out.stderr.contains("CACHIX_AUTH_TOKEN is not set") && !out.stderr.contains("not on PATH"),
         "{}",
@@ -247,58 +175,29 @@ fn cachix_without_the_cli_or_a_token_fails_before_anything_is_built() {
 
 #[test]
 fn any_nix_store_url_is_pushed_with_nix_copy_and_bad_ones_are_refused() {
-    for url in [
-        "s3://bucket?region=eu-west-1",
-        "ssh-ng://builder@host",
-        "https://cache.example/nix",
-    ] {
-        let out = run(xtask().args([
-            "build-containers",
-            "--image",
-            "ollama",
-            "--dry-run",
-            "--cache",
-            url,
-        ]))
-        .ok();
+    for url in ["s3://bucket?region=eu-west-1", "ssh-ng://builder@host", "https://cache.example/nix"] {
+        let out = run(xtask().args(["build-containers", "--image", "ollama", "--dry-run", "--cache", url])).ok();
         assert!(
-            out.stdout
-                .contains(&format!("copy --no-recursive --to {}", support_quote(url))),
+            out.stdout.contains(&format!("copy --no-recursive --to {}", support_quote(url))),
             "{url}: {}",
             out.stdout
         );
         assert!(
-            out.stdout.contains("packages.x86_64-linux.ollamaImage")
-                && !out.stdout.contains("harnessImage"),
+            out.stdout.contains("packages.x86_64-linux.ollamaImage") && !out.stdout.contains("harnessImage"),
             "{}",
             out.stdout
         );
     }
     let out = run(xtask().args(["warm", "--cache", "/tmp/somewhere"])).failed();
-    assert!(
-        out.stderr
-            .contains("is not a cache: use a Nix store URL (file:///abs/dir"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("is not a cache: use a Nix store URL (file:///abs/dir"), "{}", out.stderr);
     let out = run(xtask().args(["build-containers", "--arch", "riscv64", "--dry-run"])).failed();
-    assert!(
-        out.stderr
-            .contains("unknown arch `riscv64`: the arches are x86_64, aarch64"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("unknown arch `riscv64`: the arches are x86_64, aarch64"), "{}", out.stderr);
 }
 
 #[test]
 fn test_without_nix_runs_the_configured_cargo_command() {
     let out = run(xtask().args(["test", "--type", "clippy", "--no-nix", "--dry-run"])).ok();
-    assert!(
-        out.stdout
-            .contains("\ncargo clippy --workspace --all-targets -- -D warnings\n"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("\ncargo clippy --workspace --all-targets -- -D warnings\n"), "{}", out.stdout);
     assert!(!out.stdout.contains("nix "), "{}", out.stdout);
 }
 

@@ -14,13 +14,7 @@ fn matches_filter(path: &str) -> bool {
 }
 
 fn warm(flake: &std::path::Path, cache: &str) -> Run {
-    run(xtask().args([
-        "warm",
-        "--flake",
-        &flake.display().to_string(),
-        "--cache",
-        cache,
-    ]))
+    run(xtask().args(["warm", "--flake", &flake.display().to_string(), "--cache", cache]))
 }
 
 #[test]
@@ -34,54 +28,22 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     let cached = cached_paths(&cache);
     for attr in ["deps", "harnessImage", "ollamaImage"] {
         let path = out_path(&flake, &format!("packages.x86_64-linux.{attr}"));
-        assert!(
-            cached.contains(&path),
-            "{attr} ({path}) is not in the cache: {cached:?}"
-        );
+        assert!(cached.contains(&path), "{attr} ({path}) is not in the cache: {cached:?}");
     }
     // deps, toolchain, cargo-deps, dev-tools, harness, ollama and the two images.
     assert_eq!(cached.len(), 8, "{cached:?}");
     assert!(first.stderr.contains("pushed 8"), "{}", first.stderr);
-    assert!(
-        first.stderr.contains("==> [3/8] Build"),
-        "each step has a header: {}",
-        first.stderr
-    );
-    assert!(
-        first.stderr.contains("Build packages.x86_64-linux.deps")
-            && first.stderr.contains(" done in ")
-    );
+    assert!(first.stderr.contains("==> [3/8] Build"), "each step has a header: {}", first.stderr);
+    assert!(first.stderr.contains("Build packages.x86_64-linux.deps") && first.stderr.contains(" done in "));
 
     let before = snapshot(&cache);
     let second = warm(&flake, &url).ok();
-    assert!(
-        second
-            .stderr
-            .contains("up to date (3 output(s) already cached)"),
-        "{}",
-        second.stderr
-    );
-    assert!(
-        !second.stderr.contains("nix copy") && !second.stderr.contains("] Build"),
-        "{}",
-        second.stderr
-    );
-    assert_eq!(
-        snapshot(&cache),
-        before,
-        "the second warm wrote to the cache"
-    );
+    assert!(second.stderr.contains("up to date (3 output(s) already cached)"), "{}", second.stderr);
+    assert!(!second.stderr.contains("nix copy") && !second.stderr.contains("] Build"), "{}", second.stderr);
+    assert_eq!(snapshot(&cache), before, "the second warm wrote to the cache");
 
     // --force builds and pushes regardless: the cache is asked, nothing is missing, nothing uploaded.
-    let forced = run(xtask().args([
-        "warm",
-        "--force",
-        "--flake",
-        &flake.display().to_string(),
-        "--cache",
-        &url,
-    ]))
-    .ok();
+    let forced = run(xtask().args(["warm", "--force", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
     assert!(
         forced.stderr.contains("] Build") && forced.stderr.contains("pushed 0, already cached 8"),
         "{}",
@@ -97,26 +59,15 @@ fn nothing_matching_the_push_filter_reaches_the_cache() {
     warm(&flake, &format!("file://{}", cache.display())).ok();
 
     // The build really used paths the filter matches: they are in the deps derivation's inputs.
-    let deps_drv = nix(&[
-        "eval",
-        "--raw",
-        &format!("{}#packages.x86_64-linux.deps.drvPath", flake.display()),
-    ])
-    .stdout;
+    let deps_drv = nix(&["eval", "--raw", &format!("{}#packages.x86_64-linux.deps.drvPath", flake.display())]).stdout;
     let inputs = run(Command::new("nix-store").args(["--query", "--requisites", &deps_drv])).stdout;
     for suffix in FILTER {
-        assert!(
-            inputs.lines().any(|p| p.ends_with(suffix)),
-            "no build input ends with {suffix}: {inputs}"
-        );
+        assert!(inputs.lines().any(|p| p.ends_with(suffix)), "no build input ends with {suffix}: {inputs}");
     }
     let cached = cached_paths(&cache);
     assert!(!cached.is_empty());
     let leaked: Vec<_> = cached.iter().filter(|p| matches_filter(p)).collect();
-    assert!(
-        leaked.is_empty(),
-        "the push filter let these through: {leaked:?}"
-    );
+    assert!(leaked.is_empty(), "the push filter let these through: {leaked:?}");
 }
 
 #[test]
@@ -125,38 +76,22 @@ fn dry_run_prints_the_commands_and_leaves_the_store_and_the_cache_untouched() {
     let flake = example_flake("dry-run");
     let cache = flake.parent().unwrap().join("cache");
     let url = format!("file://{}", cache.display());
-    let dry = run(xtask().args([
-        "warm",
-        "--dry-run",
-        "--flake",
-        &flake.display().to_string(),
-        "--cache",
-        &url,
-    ]))
-    .ok();
+    let dry = run(xtask().args(["warm", "--dry-run", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
 
     let installable = format!("{}#packages.x86_64-linux.deps", flake.display());
     assert!(
-        dry.stdout.contains(
-            "nix --extra-experimental-features 'nix-command flakes' build --json --no-link"
-        ),
+        dry.stdout.contains("nix --extra-experimental-features 'nix-command flakes' build --json --no-link"),
         "{}",
         dry.stdout
     );
     assert!(dry.stdout.contains(&installable), "{}", dry.stdout);
     assert!(
-        dry.stdout.contains(&format!(
-            "copy --no-recursive --to 'file://{}?secret-key=",
-            cache.display()
-        )),
+        dry.stdout.contains(&format!("copy --no-recursive --to 'file://{}?secret-key=", cache.display())),
         "{}",
         dry.stdout
     );
     assert!(!cache.exists(), "the dry run created the cache directory");
-    assert!(
-        !std::path::PathBuf::from(format!("{}.public", cache.display())).exists(),
-        "the dry run made a key"
-    );
+    assert!(!std::path::PathBuf::from(format!("{}.public", cache.display())).exists(), "the dry run made a key");
     let deps = out_path(&flake, "packages.x86_64-linux.deps");
     assert!(!is_valid_in_store(&deps), "the dry run built {deps}");
 }
@@ -176,43 +111,20 @@ fn a_fresh_store_substitutes_the_whole_deps_layer_without_building() {
     ]))
     .ok();
     let public_key = fs::read_to_string(format!("{}.public", cache.display())).unwrap();
-    assert!(
-        public_key.starts_with("nanna-coder-local-1:"),
-        "{public_key}"
-    );
-    assert!(
-        prebuild.last_line().starts_with("cachix-v1-deps-"),
-        "prebuild emits the key last: {}",
-        prebuild.stdout
-    );
+    assert!(public_key.starts_with("nanna-coder-local-1:"), "{public_key}");
+    assert!(prebuild.last_line().starts_with(&deps_prefix()), "prebuild emits the key last: {}", prebuild.stdout);
 
     // A chroot store cannot build here (no sandbox), and --max-jobs 0 forbids it anyway: every
     // path must come from the cache, checked against the key the xtask signed with.
     let store = dir.join("runner-store");
     let installable = format!("{}#packages.x86_64-linux.deps", flake.display());
     let build = run(Command::new("nix")
-        .args([
-            "build",
-            "--json",
-            "--no-link",
-            "--max-jobs",
-            "0",
-            "--store",
-            &store.display().to_string(),
-        ])
-        .args([
-            "--option",
-            "substituters",
-            &format!("file://{}", cache.display()),
-        ])
+        .args(["build", "--json", "--no-link", "--max-jobs", "0", "--store", &store.display().to_string()])
+        .args(["--option", "substituters", &format!("file://{}", cache.display())])
         .args(["--option", "trusted-public-keys", public_key.trim()])
         .arg(&installable)
         .env("NIX_CONFIG", nix_config("")));
-    assert!(
-        build.status.success(),
-        "the fresh store could not substitute the deps layer:\n{}",
-        build.stderr
-    );
+    assert!(build.status.success(), "the fresh store could not substitute the deps layer:\n{}", build.stderr);
     assert!(!build.stderr.contains("building '"), "{}", build.stderr);
     let deps = out_path(&flake, "packages.x86_64-linux.deps");
     let closure = nix(&["path-info", "--recursive", &deps]).stdout;
@@ -238,16 +150,8 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     fs::write(&netrc, "machine 127.0.0.1 login ci password s3cret\n").unwrap();
     let with_auth = |args: &[&str]| {
         let mut cmd = xtask();
-        cmd.args(args).args([
-            "--flake",
-            &flake.display().to_string(),
-            "--cache",
-            &nginx.url(),
-        ]);
-        cmd.env(
-            "NIX_CONFIG",
-            nix_config(&format!("netrc-file = {}", netrc.display())),
-        );
+        cmd.args(args).args(["--flake", &flake.display().to_string(), "--cache", &nginx.url()]);
+        cmd.env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", netrc.display())));
         run(&mut cmd)
     };
     with_auth(&["warm"]).ok();
@@ -257,11 +161,7 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     let before = snapshot(&www);
     let second = with_auth(&["warm"]).ok();
     assert!(second.stderr.contains("up to date"), "{}", second.stderr);
-    assert_eq!(
-        snapshot(&www),
-        before,
-        "the second warm uploaded to the HTTP cache"
-    );
+    assert_eq!(snapshot(&www), before, "the second warm uploaded to the HTTP cache");
 }
 
 #[test]
@@ -270,38 +170,20 @@ fn test_builds_the_check_pushes_it_and_prints_the_job_key() {
     let flake = example_flake("test-job");
     let cache = flake.parent().unwrap().join("cache");
     let out = run(xtask()
-        .args([
-            "test",
-            "--type",
-            "unit",
-            "--os",
-            "ubuntu-latest",
-            "--flake",
-            &flake.display().to_string(),
-        ])
+        .args(["test", "--type", "unit", "--os", "ubuntu-latest", "--flake", &flake.display().to_string()])
         .args(["--cache", &format!("file://{}", cache.display())]))
     .ok();
     let check = out_path(&flake, "checks.x86_64-linux.unit");
     assert!(cached_paths(&cache).contains(&check));
     assert!(
-        out.last_line().starts_with("cachix-v1-deps-")
-            && out.last_line().ends_with("-ubuntu-latest-1.84.0-unit"),
+        out.last_line().starts_with(&deps_prefix()) && out.last_line().ends_with("-ubuntu-latest-1.84.0-unit"),
         "{}",
         out.stdout
     );
 
-    let unknown = run(xtask().args([
-        "test",
-        "--type",
-        "bench",
-        "--flake",
-        &flake.display().to_string(),
-    ]))
-    .failed();
+    let unknown = run(xtask().args(["test", "--type", "bench", "--flake", &flake.display().to_string()])).failed();
     assert!(
-        unknown.stderr.contains(
-            "unknown test type `bench`: the test types are clippy, fmt, integration, unit"
-        ),
+        unknown.stderr.contains("unknown test type `bench`: the test types are clippy, fmt, integration, unit"),
         "{}",
         unknown.stderr
     );
@@ -326,48 +208,29 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
         .env("GITHUB_STEP_SUMMARY", &summary))
     .ok();
     let key = out.last_line().to_owned();
-    assert_eq!(
-        fs::read_to_string(&output).unwrap(),
-        format!("cache-key={key}\n")
-    );
+    assert_eq!(fs::read_to_string(&output).unwrap(), format!("cache-key={key}\n"));
     assert!(
-        out.stderr
-            .contains("::group::[3/8] Build packages.x86_64-linux.deps")
-            && out.stderr.contains("::endgroup::"),
+        out.stderr.contains("::group::[3/8] Build packages.x86_64-linux.deps") && out.stderr.contains("::endgroup::"),
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains("--print-build-logs"),
-        "CI builds print their logs: {}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("--print-build-logs"), "CI builds print their logs: {}", out.stderr);
     let summary = fs::read_to_string(&summary).unwrap();
     for expected in [
         format!("| cache-key | `{key}` |"),
         "| pushed | 4 |".to_owned(),
         "| Build packages.x86_64-linux.deps |".to_owned(),
     ] {
-        assert!(
-            summary.contains(&expected),
-            "summary lacks {expected}:\n{summary}"
-        );
+        assert!(summary.contains(&expected), "summary lacks {expected}:\n{summary}");
     }
 }
 
 #[test]
 fn missing_nix_is_one_clear_error() {
-    let cargo_dir = std::path::Path::new(&std::env::var("CARGO").unwrap())
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let out = run(xtask()
-        .args(["warm-deps", "--cache", "file:///nonexistent"])
-        .env("PATH", cargo_dir))
-    .failed();
+    let cargo_dir = std::path::Path::new(&std::env::var("CARGO").unwrap()).parent().unwrap().to_path_buf();
+    let out = run(xtask().args(["warm-deps", "--cache", "file:///nonexistent"]).env("PATH", cargo_dir)).failed();
     assert!(
-        out.stderr.contains("Nix is not installed")
-            && out.stderr.contains("apt-get install nix-bin"),
+        out.stderr.contains("Nix is not installed") && out.stderr.contains("apt-get install nix-bin"),
         "{}",
         out.stderr
     );

@@ -16,19 +16,14 @@ use std::{
 };
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// A fresh directory outside the repository (Nix would read one inside as part of the git tree).
 pub fn temp_dir(name: &str) -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir()
-        .join("xtask-tests")
-        .join(format!("{name}-{}-{n}", std::process::id()));
+    let dir = std::env::temp_dir().join("xtask-tests").join(format!("{name}-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
@@ -36,12 +31,9 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// Fails with the way to install a tool the test needs.
 pub fn require(tool: &str, install: &str) {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
-    assert!(
-        found,
-        "this test needs `{tool}`: {install} (or run `bash .ci/run`, which installs it)"
-    );
+    let found =
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    assert!(found, "this test needs `{tool}`: {install} (or run `bash .ci/run`, which installs it)");
 }
 
 pub fn require_nix() {
@@ -74,22 +66,12 @@ pub struct Run {
 
 impl Run {
     pub fn ok(self) -> Run {
-        assert!(
-            self.status.success(),
-            "xtask failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
+        assert!(self.status.success(), "xtask failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 
     pub fn failed(self) -> Run {
-        assert!(
-            !self.status.success(),
-            "xtask should have failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
+        assert!(!self.status.success(), "xtask should have failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 
@@ -126,9 +108,7 @@ pub fn run(cmd: &mut Command) -> Run {
 }
 
 pub fn nix(args: &[&str]) -> Run {
-    run(Command::new("nix")
-        .args(args)
-        .env("NIX_CONFIG", nix_config("")))
+    run(Command::new("nix").args(args).env("NIX_CONFIG", nix_config("")))
 }
 
 /// The store paths a binary cache directory holds (from its `.narinfo` files).
@@ -141,10 +121,7 @@ pub fn cached_paths(dir: &Path) -> BTreeSet<String> {
         .filter(|p| p.extension().is_some_and(|e| e == "narinfo"))
         .map(|p| {
             let text = fs::read_to_string(&p).unwrap();
-            text.lines()
-                .find_map(|l| l.strip_prefix("StorePath: "))
-                .unwrap()
-                .to_owned()
+            text.lines().find_map(|l| l.strip_prefix("StorePath: ")).unwrap().to_owned()
         })
         .collect()
 }
@@ -170,11 +147,7 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
 
 /// The output path of a flake attribute (evaluates; builds nothing).
 pub fn out_path(flake: &Path, attr: &str) -> String {
-    let run = nix(&[
-        "eval",
-        "--raw",
-        &format!("{}#{attr}.outPath", flake.display()),
-    ]);
+    let run = nix(&["eval", "--raw", &format!("{}#{attr}.outPath", flake.display())]);
     assert!(run.status.success(), "{}", run.stderr);
     run.stdout
 }
@@ -195,16 +168,8 @@ impl Nginx {
         require("nginx", "apt-get install -y nginx-light");
         let root = dir.join("www");
         fs::create_dir_all(&root).unwrap();
-        fs::write(
-            dir.join("htpasswd"),
-            format!("{user}:{{PLAIN}}{password}\n"),
-        )
-        .unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        fs::write(dir.join("htpasswd"), format!("{user}:{{PLAIN}}{password}\n")).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let conf = format!(
             r#"
 user root;
@@ -237,12 +202,7 @@ http {{
         );
         fs::write(dir.join("nginx.conf"), conf).unwrap();
         let child = Command::new("nginx")
-            .args([
-                "-p",
-                &dir.display().to_string(),
-                "-c",
-                &dir.join("nginx.conf").display().to_string(),
-            ])
+            .args(["-p", &dir.display().to_string(), "-c", &dir.join("nginx.conf").display().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -269,4 +229,18 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The cache version of the workspace's config.
+pub fn cache_version() -> u64 {
+    let out = run(Command::new("cargo")
+        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .current_dir(workspace_root()));
+    let metadata: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    metadata["metadata"]["cache"]["version"].as_u64().unwrap()
+}
+
+/// The start of every deps key of the workspace: `cachix-v{version}-deps-`.
+pub fn deps_prefix() -> String {
+    format!("cachix-v{}-deps-", cache_version())
 }
