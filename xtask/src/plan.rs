@@ -303,7 +303,7 @@ impl Plan {
             let elapsed = started.elapsed();
             eprintln!("<== {header}: {} in {}", if outcome.is_ok() { "done" } else { "failed" }, seconds(elapsed));
             github::group_end();
-            report.steps.push((step.title.clone(), elapsed, outcome.as_ref().map(|note| note.clone()).ok()));
+            report.steps.push((step.title.clone(), elapsed, outcome.as_ref().ok().cloned()));
             outcome.with_context(|| format!("step {header}"))?;
             if state.done {
                 break;

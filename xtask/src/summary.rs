@@ -22,7 +22,11 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             failed.push(job.as_str());
         }
     }
-    github::append_summary(&md)?;
+    if ctx.dry_run {
+        print!("# would append to $GITHUB_STEP_SUMMARY:\n{md}");
+    } else {
+        github::append_summary(&md)?;
+    }
     if !failed.is_empty() {
         bail!("these jobs did not succeed: {} (see their logs)", failed.join(", "));
     }

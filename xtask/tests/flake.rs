@@ -9,14 +9,6 @@ use std::{collections::BTreeSet, fs, process::Command};
 use serde_json::Value;
 use support::*;
 
-fn cache_config() -> Value {
-    let out = run(Command::new("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
-        .current_dir(workspace_root()));
-    let metadata: Value = serde_json::from_str(&out.stdout).unwrap();
-    metadata["metadata"]["cache"].clone()
-}
-
 fn nix_eval(expr: &str) -> Value {
     let out = run(Command::new("nix-instantiate")
         .args(["--eval", "--strict", "--json", "-E", expr])

@@ -294,3 +294,18 @@ fn doctor_reports_each_check_and_fails_only_on_failures() {
         out.stdout
     );
 }
+
+#[test]
+fn summary_tabulates_the_jobs_and_fails_when_one_failed() {
+    let file = temp_dir("summary").join("summary.md");
+    let needs = r#"{"warm-dependencies":{"result":"success"},"warm-containers":{"result":"failure"},"warm-cross-platform":{"result":"skipped"}}"#;
+    let out = run(xtask().arg("summary").env("NEEDS", needs).env("GITHUB_STEP_SUMMARY", &file)).failed();
+    assert!(out.stderr.contains("these jobs did not succeed: warm-containers"), "{}", out.stderr);
+    let md = fs::read_to_string(&file).unwrap();
+    for row in ["| warm-dependencies | success |", "| warm-containers | failure |", "| warm-cross-platform | skipped |"]
+    {
+        assert!(md.contains(row), "{md}");
+    }
+    let ok = r#"{"warm-dependencies":{"result":"success"},"warm-cross-platform":{"result":"skipped"}}"#;
+    run(xtask().arg("summary").env("NEEDS", ok).env("GITHUB_STEP_SUMMARY", &file)).ok();
+}

@@ -231,13 +231,18 @@ impl Drop for Nginx {
     }
 }
 
-/// The cache version of the workspace's config.
-pub fn cache_version() -> u64 {
+/// `[workspace.metadata.cache]` of the workspace, as `cargo metadata` reads it.
+pub fn cache_config() -> serde_json::Value {
     let out = run(Command::new("cargo")
         .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
         .current_dir(workspace_root()));
     let metadata: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    metadata["metadata"]["cache"]["version"].as_u64().unwrap()
+    metadata["metadata"]["cache"].clone()
+}
+
+/// The cache version of the workspace's config.
+pub fn cache_version() -> u64 {
+    cache_config()["version"].as_u64().unwrap()
 }
 
 /// The start of every deps key of the workspace: `cachix-v{version}-deps-`.
