@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 
 use crate::{
     config::{Backend, Config},
+    github,
     nix::{self, lit},
     plan::{Cmd, Io, PathSet, Stdin, StepKind},
 };
@@ -25,6 +26,9 @@ pub enum Cache {
     Store { url: String },
     /// A Cachix cache, pushed with the `cachix` CLI and pulled from `https://NAME.cachix.org`.
     Cachix { name: String },
+    /// Cachix without a token on GitHub Actions (a fork pull request gets no secrets): read from,
+    /// never pushed to.
+    CachixReadOnly { name: String },
 }
 
 impl Cache {
@@ -33,10 +37,11 @@ impl Cache {
     pub fn resolve(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {
         let Some(arg) = arg else {
             let token = env::var(TOKEN_VAR).is_ok_and(|t| !t.is_empty());
-            return Ok(if config.backend == Backend::Cachix && token {
-                Cache::Cachix { name: config.name.clone() }
-            } else {
-                Cache::Local { dir: root.join(&config.local_cache) }
+            let name = config.name.clone();
+            return Ok(match (config.backend, token) {
+                (Backend::Cachix, true) => Cache::Cachix { name },
+                (Backend::Cachix, false) if github::is_actions() => Cache::CachixReadOnly { name },
+                _ => Cache::Local { dir: root.join(&config.local_cache) },
             });
         };
         if let Some(name) = arg.strip_prefix("cachix:") {
@@ -68,7 +73,7 @@ impl Cache {
         match self {
             Cache::Local { dir } => format!("file://{}", dir.display()),
             Cache::Store { url } => url.clone(),
-            Cache::Cachix { name } => format!("https://{name}.cachix.org"),
+            Cache::Cachix { name } | Cache::CachixReadOnly { name } => format!("https://{name}.cachix.org"),
         }
     }
 
@@ -76,9 +81,8 @@ impl Cache {
         match self {
             Cache::Local { dir } => format!("local directory {}", dir.display()),
             Cache::Store { url } => url.clone(),
-            Cache::Cachix { name } => {
-                format!("cachix:{name} (https://app.cachix.org/cache/{name})")
-            }
+            Cache::Cachix { name } => format!("cachix:{name} (https://app.cachix.org/cache/{name})"),
+            Cache::CachixReadOnly { name } => format!("cachix:{name}, read-only (no {TOKEN_VAR})"),
         }
     }
 
@@ -90,7 +94,9 @@ impl Cache {
                 Some(key.trim().to_owned())
             }
             Cache::Store { .. } => None,
-            Cache::Cachix { name } => config.public_key.clone().filter(|_| name == &config.name),
+            Cache::Cachix { name } | Cache::CachixReadOnly { name } => {
+                config.public_key.clone().filter(|_| name == &config.name)
+            }
         }
     }
 
@@ -101,6 +107,15 @@ impl Cache {
         };
         let base = dir.display().to_string();
         Some((PathBuf::from(format!("{base}.secret")), PathBuf::from(format!("{base}.public"))))
+    }
+
+    /// Says, once, that nothing will be pushed and why.
+    pub fn announce(&self) {
+        if let Cache::CachixReadOnly { name } = self {
+            github::notice(&format!(
+                "{TOKEN_VAR} is not set (a fork pull request gets no secrets): pulling from cachix:{name} works, pushing is skipped"
+            ));
+        }
     }
 
     /// What must hold before anything is built: for Cachix, the CLI and the token.
@@ -151,6 +166,7 @@ impl Cache {
                     .needs(format!("it pushes to Cachix: check that {TOKEN_VAR} may write to {name}"));
                 vec![(format!("Push to cachix:{name}"), StepKind::Push(push))]
             }
+            Cache::CachixReadOnly { .. } => Vec::new(),
         }
     }
 }

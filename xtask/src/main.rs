@@ -44,14 +44,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn cache(&self) -> Result<cache::Cache> {
         let cache = cache::Cache::resolve(self.cache_arg.as_deref(), &self.config, &self.root)?;
-        if github::is_actions() && self.cache_arg.is_none() && matches!(cache, cache::Cache::Local { .. }) {
-            // Fork pull requests get no secrets: pulls still work, pushes stay on the runner.
-            github::notice(&format!(
-                "{} is not set (a fork pull request gets no secrets): pulling from the cache works, \
-                 pushing is skipped; paths go to the runner's local cache only",
-                cache::TOKEN_VAR
-            ));
-        }
+        cache.announce();
         Ok(cache)
     }
 }

@@ -36,10 +36,15 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool) -
         format!("Build {}", names.join(", ")),
         StepKind::Build(nix::build(&ctx.flake, attrs, &substituter, public_key.as_deref(), github::is_ci())),
     );
+    // Nothing to push (read-only cache): the build is the whole job.
+    let push = cache.push_steps(&format!("{}-local-1", ctx.config.name));
+    if push.is_empty() {
+        return plan;
+    }
     plan.step("Runtime closure of the outputs", StepKind::Closure(nix::closure(PathSet::Outputs)));
     plan.step("Apply the push filter", StepKind::Filter(ctx.config.push_filter.clone()));
     plan.step("Ask the cache which paths it lacks", StepKind::Missing(nix::query(&substituter, PathSet::Candidates)));
-    for (title, kind) in cache.push_steps(&format!("{}-local-1", ctx.config.name)) {
+    for (title, kind) in push {
         plan.step(title, kind);
     }
     plan

@@ -4,8 +4,8 @@
 //!
 //! Who pushes: the xtask, never cachix-action (`skipPush: true`). The xtask applies the push filter
 //! to exactly the closure it built and reports what it pushed; cachix-action only authenticates
-//! and adds the cache as a substituter. A fork pull request gets no token: the xtask says so in a
-//! notice and keeps its paths on the runner.
+//! and adds the cache as a substituter. A fork pull request gets no token: the xtask still reads
+//! from Cachix and skips the push, with a notice.
 
 use std::{fmt::Write as _, path::Path};
 

@@ -208,3 +208,24 @@ fn support_quote(url: &str) -> String {
         url.to_owned()
     }
 }
+
+#[test]
+fn without_a_token_on_github_actions_pulls_work_and_pushes_are_skipped_with_a_notice() {
+    let out = run(xtask().args(["prebuild", "--dry-run"]).env("GITHUB_ACTIONS", "true")).ok();
+    assert!(
+        out.stderr.contains("::notice::CACHIX_AUTH_TOKEN is not set (a fork pull request gets no secrets): pulling from cachix:nanna-coder works, pushing is skipped"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("path-info --json --store https://nanna-coder.cachix.org <outputs>"),
+        "pulls: {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("--option extra-substituters https://nanna-coder.cachix.org"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("Push") && !out.stdout.contains("cachix push") && !out.stdout.contains("nix copy"),
+        "{}",
+        out.stdout
+    );
+}
