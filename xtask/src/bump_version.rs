@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::{cache_key, manifest, workflows, write_atomic, Ctx};
+use crate::{manifest, Ctx};
 
 pub fn run(ctx: &Ctx, to: Option<u64>, force: bool) -> Result<()> {
     let old = ctx.config.version;
@@ -33,16 +33,7 @@ pub fn run(ctx: &Ctx, to: Option<u64>, force: bool) -> Result<()> {
 
     let mut config = ctx.config.clone();
     config.version = new;
-    let manifest = manifest::edit(&ctx.root, &[("version", (new as i64).into())])?;
-    let files = workflows::generate(&config)?;
-    let old_key = cache_key::deps_key(&ctx.root, &ctx.config)?;
-    let new_key = cache_key::deps_key(&ctx.root, &config)?;
-    if ctx.dry_run {
-        println!("# would set version = {new} in Cargo.toml and regenerate the workflows");
-    } else {
-        write_atomic(&ctx.root.join("Cargo.toml"), manifest.as_bytes())?;
-        workflows::write(&ctx.root, &files)?;
-    }
+    let (old_key, new_key) = manifest::change(ctx, &config, &[("version", (new as i64).into())])?;
     eprintln!("cache version {old} -> {new}: every key changes, so the next CI run and cache warming build afresh");
     eprintln!(
         "watch next: the first run of prebuild-deps (and cache-warming on main) fills the cache under the new key;"

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::{config::Config, github, Ctx};
 
 /// The lock files the deps key hashes, and the command that creates each.
-const LOCK_FILES: [(&str, &str); 2] = [("flake.lock", "nix flake lock"), ("Cargo.lock", "cargo generate-lockfile")];
+pub const LOCK_FILES: [(&str, &str); 2] = [("flake.lock", "nix flake lock"), ("Cargo.lock", "cargo generate-lockfile")];
 
 pub struct KeyArgs {
     pub os: Option<String>,
@@ -72,6 +72,12 @@ pub fn run(ctx: &Ctx, args: &KeyArgs) -> Result<()> {
 }
 
 pub fn deps_key(root: &Path, config: &Config) -> Result<String> {
+    let (flake, cargo) = lock_files(root)?;
+    Ok(key_of(config, &flake, &cargo))
+}
+
+/// The contents of flake.lock and Cargo.lock; a missing one names the command that creates it.
+pub fn lock_files(root: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
     let mut contents = Vec::new();
     let mut missing = Vec::new();
     for (file, creates) in LOCK_FILES {
@@ -85,7 +91,8 @@ pub fn deps_key(root: &Path, config: &Config) -> Result<String> {
     if !missing.is_empty() {
         bail!("the cache key hashes both lock files:\n  - {}", missing.join("\n  - "));
     }
-    Ok(key_of(config, &contents[0], &contents[1]))
+    let cargo = contents.pop().expect("both read");
+    Ok((contents.pop().expect("both read"), cargo))
 }
 
 /// The deps key of these lock file contents.

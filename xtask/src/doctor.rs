@@ -46,6 +46,7 @@ const COMMANDS: &[&str] = &[
     "nix --version",
     "nix --extra-experimental-features nix-command show-config --json",
     "git ls-files --error-unmatch flake.lock Cargo.lock",
+    "git diff --quiet HEAD -- flake.lock Cargo.lock",
     "git show HEAD:flake.lock",
     "git show HEAD:Cargo.lock",
 ];
@@ -150,7 +151,7 @@ fn flakes(config: &Value) -> Check {
 
 fn lock_files(sh: &Shell, root: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
-    for (file, creates) in [("flake.lock", "nix flake lock"), ("Cargo.lock", "cargo generate-lockfile")] {
+    for (file, creates) in cache_key::LOCK_FILES {
         let check = if !root.join(file).exists() {
             fail("lock files", format!("{file} is missing"), format!("{creates}, then commit it"))
         } else if cmd!(sh, "git ls-files --error-unmatch {file}").quiet().ignore_stdout().ignore_stderr().run().is_err()

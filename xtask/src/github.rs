@@ -43,8 +43,8 @@ pub fn warning(message: &str) {
 }
 
 /// Appends `name=value` lines to `$GITHUB_OUTPUT`.
-pub fn set_outputs(outputs: &[(&str, String)]) -> Result<()> {
-    let lines: String = outputs.iter().map(|(name, value)| format!("{name}={value}\n")).collect();
+pub fn set_outputs<N: AsRef<str>>(outputs: &[(N, String)]) -> Result<()> {
+    let lines: String = outputs.iter().map(|(name, value)| format!("{}={value}\n", name.as_ref())).collect();
     append("GITHUB_OUTPUT", &lines)
 }
 

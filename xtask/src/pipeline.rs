@@ -52,14 +52,19 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool) -
 
 /// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs.
 /// `outputs` are the task's keys: written to `$GITHUB_OUTPUT` and printed, the last one last.
-pub fn execute(ctx: &Ctx, plan: &mut Plan, cache: Option<&Cache>, outputs: &[(&str, String)]) -> Result<()> {
+pub fn execute<N: AsRef<str>>(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    cache: Option<&Cache>,
+    outputs: &[(N, String)],
+) -> Result<()> {
     for (name, value) in outputs {
-        plan.fact(name, value.clone());
+        plan.fact(name.as_ref(), value.clone());
     }
     // Downstream CI jobs get the prebuild job's key: a different one means the lock files changed
     // between the jobs, and this job builds against a layer the prebuild did not warm.
     let expected = std::env::var("DEPS_CACHE_KEY").ok().filter(|k| !k.is_empty());
-    let ours = outputs.iter().find(|(name, _)| *name == "cache-key").map(|(_, key)| key);
+    let ours = outputs.iter().find(|(name, _)| name.as_ref() == "cache-key").map(|(_, key)| key);
     if let (Some(expected), Some(ours)) = (expected, ours) {
         if &expected != ours {
             github::warning(&format!(

@@ -309,14 +309,7 @@ impl Plan {
                 break;
             }
         }
-        report.outputs = state.outputs.len();
-        report.closure = state.closure.len();
-        report.closure_bytes = state.closure_bytes;
-        report.dropped = state.dropped.len();
-        report.kept_anyway = state.kept_anyway.len();
-        report.present = state.present;
-        report.pushed = state.pushed;
-        report.up_to_date = state.done;
+        report.state = state;
         Ok(report)
     }
 }
@@ -442,14 +435,8 @@ pub struct Report {
     pub facts: Vec<(String, String)>,
     /// Title, duration, and the step's note (`None` when it failed).
     pub steps: Vec<(String, Duration, Option<String>)>,
-    pub outputs: usize,
-    pub closure: usize,
-    pub closure_bytes: u64,
-    pub dropped: usize,
-    pub kept_anyway: usize,
-    pub present: usize,
-    pub pushed: usize,
-    pub up_to_date: bool,
+    /// What the steps learnt: outputs, closure, what was filtered, present and pushed.
+    state: State,
 }
 
 impl Report {
@@ -458,23 +445,28 @@ impl Report {
         for (name, value) in &self.facts {
             let _ = writeln!(md, "| {name} | `{value}` |");
         }
-        if self.up_to_date {
+        if self.state.done {
             let _ = writeln!(
                 md,
                 "| result | the cache already had all {} output(s): nothing built or pushed |",
-                self.present
+                self.state.present
             );
         } else {
             let _ = writeln!(
                 md,
                 "| outputs built | {} (closure: {} paths, {}) |",
-                self.outputs,
-                self.closure,
-                mib(self.closure_bytes)
+                self.state.outputs.len(),
+                self.state.closure.len(),
+                mib(self.state.closure_bytes)
             );
-            let _ = writeln!(md, "| pushed | {} |", self.pushed);
-            let _ = writeln!(md, "| already in the cache | {} |", self.present);
-            let _ = writeln!(md, "| filtered out | {} (kept because needed: {}) |", self.dropped, self.kept_anyway);
+            let _ = writeln!(md, "| pushed | {} |", self.state.pushed);
+            let _ = writeln!(md, "| already in the cache | {} |", self.state.present);
+            let _ = writeln!(
+                md,
+                "| filtered out | {} (kept because needed: {}) |",
+                self.state.dropped.len(),
+                self.state.kept_anyway.len()
+            );
         }
         md.push_str("\n| step | duration | result |\n|---|---:|---|\n");
         for (title, duration, note) in &self.steps {
@@ -486,22 +478,22 @@ impl Report {
     /// One line for the terminal.
     pub fn line(&self) -> String {
         let total: Duration = self.steps.iter().map(|(_, d, _)| *d).sum();
-        if self.up_to_date {
+        if self.state.done {
             format!(
                 "cargo xtask {}: up to date ({} output(s) already cached) in {}",
                 self.task,
-                self.present,
+                self.state.present,
                 seconds(total)
             )
         } else {
             format!(
                 "cargo xtask {}: {} output(s), closure {} path(s); pushed {}, already cached {}, filtered out {} in {}",
                 self.task,
-                self.outputs,
-                self.closure,
-                self.pushed,
-                self.present,
-                self.dropped,
+                self.state.outputs.len(),
+                self.state.closure.len(),
+                self.state.pushed,
+                self.state.present,
+                self.state.dropped.len(),
                 seconds(total)
             )
         }

@@ -8,7 +8,7 @@
 
 use anyhow::Result;
 
-use crate::{cache_key, config::Backend, manifest, workflows, write_atomic, Ctx};
+use crate::{config::Backend, manifest, Ctx};
 
 pub fn run(ctx: &Ctx, disable_cachix: bool, undo: bool) -> Result<()> {
     let target = match (undo, disable_cachix) {
@@ -23,16 +23,7 @@ pub fn run(ctx: &Ctx, disable_cachix: bool, undo: bool) -> Result<()> {
     }
     let mut config = ctx.config.clone();
     config.backend = target;
-    let manifest = manifest::edit(&ctx.root, &[("backend", target.as_str().into())])?;
-    let files = workflows::generate(&config)?;
-    let old_key = cache_key::deps_key(&ctx.root, &ctx.config)?;
-    let new_key = cache_key::deps_key(&ctx.root, &config)?;
-    if ctx.dry_run {
-        println!("# would set backend = \"{}\" in Cargo.toml and regenerate the workflows", target.as_str());
-    } else {
-        write_atomic(&ctx.root.join("Cargo.toml"), manifest.as_bytes())?;
-        workflows::write(&ctx.root, &files)?;
-    }
+    let (old_key, new_key) = manifest::change(ctx, &config, &[("backend", target.as_str().into())])?;
 
     println!("backend: {} -> {}", from.as_str(), target.as_str());
     println!("deps key: {old_key} -> {new_key}");

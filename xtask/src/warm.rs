@@ -52,7 +52,6 @@ pub fn run(ctx: &Ctx, task: &str, layers: &Layers, force: bool) -> Result<()> {
     if let [image] = images.as_slice() {
         outputs.push(("container-key".to_owned(), cache_key::container_key(&deps, image, &arch)));
     }
-    let outputs: Vec<(&str, String)> = outputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
 
     let cache = ctx.cache()?;
     let mut plan = pipeline::plan(ctx, task, &attrs, &cache, force);

@@ -153,10 +153,7 @@ fn cachix_pushes_with_its_cli_paths_on_stdin_and_pulls_from_its_url() {
 
 #[test]
 fn cachix_without_the_cli_or_a_token_fails_before_anything_is_built() {
-    let out = run(xtask()
-        .args(["warm", "--cache", "cachix:nanna-coder"])
-        .env("PATH", std::env::var("CARGO").map(|c| Path::new(&c).parent().unwrap().to_path_buf()).unwrap()))
-    .failed();
+    let out = run(xtask().args(["warm", "--cache", "cachix:nanna-coder"]).env("PATH", cargo_only_path())).failed();
     assert!(out.stderr.contains("cannot push to cachix:nanna-coder"), "{}", out.stderr);
     assert!(
         out.stderr.contains("`cachix` CLI is not on PATH") && out.stderr.contains("CACHIX_AUTH_TOKEN is not set"),

@@ -227,8 +227,8 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
 
 #[test]
 fn missing_nix_is_one_clear_error() {
-    let cargo_dir = std::path::Path::new(&std::env::var("CARGO").unwrap()).parent().unwrap().to_path_buf();
-    let out = run(xtask().args(["warm-deps", "--cache", "file:///nonexistent"]).env("PATH", cargo_dir)).failed();
+    let out =
+        run(xtask().args(["warm-deps", "--cache", "file:///nonexistent"]).env("PATH", cargo_only_path())).failed();
     assert!(
         out.stderr.contains("Nix is not installed") && out.stderr.contains("apt-get install nix-bin"),
         "{}",

@@ -36,6 +36,11 @@ pub fn require(tool: &str, install: &str) {
     assert!(found, "this test needs `{tool}`: {install} (or run `bash .ci/run`, which installs it)");
 }
 
+/// A PATH with cargo on it and nothing else (no nix, no cachix): the xtask still reads its config.
+pub fn cargo_only_path() -> PathBuf {
+    Path::new(&std::env::var("CARGO").unwrap()).parent().unwrap().to_path_buf()
+}
+
 pub fn require_nix() {
     require("nix", "apt-get install -y nix-bin");
 }
