@@ -145,13 +145,13 @@
         };
         isLinux = lib.elem system linux;
 
-        # The xtask reads the workspace through `cargo metadata`: its apps bring cargo along.
+        # The xtask reads Cargo.toml itself (no cargo at run time): its apps ship the binary alone
+        # and use the Nix and git of the machine they run on.
         xtaskApp =
           name: task:
           flake-utils.lib.mkApp {
             drv = pkgs.writeShellApplication {
               inherit name;
-              runtimeInputs = [ rustToolchain ];
               text = ''exec ${lib.getExe xtask} ${task} "$@"'';
             };
           };

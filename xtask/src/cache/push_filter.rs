@@ -1,0 +1,117 @@
+//! The push filter: store paths that are never worth a cache's space (the seed's `-source$` and
+//! `nixpkgs\.tar\.gz$`), applied to the runtime closure of what a task built.
+//!
+//! A binary cache must be closed under references: Nix refuses to upload a path whose references
+//! the cache lacks, and a runner could not substitute it. So a filtered path that a kept path
+//! refers to is kept anyway and reported, as cachix-action documents for its own `pushFilter`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regex_lite::Regex;
+
+#[derive(Debug, Clone)]
+pub struct PushFilter {
+    patterns: Vec<Regex>,
+}
+
+impl PushFilter {
+    /// The config's `push-filter` (validated when the config was read).
+    pub fn new(patterns: Vec<Regex>) -> PushFilter {
+        PushFilter { patterns }
+    }
+
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(Regex::as_str)
+    }
+
+    pub fn is_match(&self, path: &str) -> bool {
+        self.patterns.iter().any(|p| p.is_match(path))
+    }
+
+    /// Splits a closure (path -> its references) into what may be pushed and what the filter drops.
+    pub fn apply(&self, closure: &BTreeMap<String, Vec<String>>) -> Filtered {
+        let matching: BTreeSet<&String> = closure.keys().filter(|p| self.is_match(p)).collect();
+        // Keep everything that does not match, then whatever a kept path refers to, until stable.
+        let mut keep: BTreeSet<&String> = closure.keys().filter(|p| !matching.contains(p)).collect();
+        let mut queue: Vec<&String> = keep.iter().copied().collect();
+        let mut kept_anyway = BTreeSet::new();
+        while let Some(path) = queue.pop() {
+            for reference in closure.get(path).into_iter().flatten() {
+                let Some((reference, _)) = closure.get_key_value(reference) else {
+                    continue;
+                };
+                if keep.insert(reference) {
+                    kept_anyway.insert(reference.clone());
+                    queue.push(reference);
+                }
+            }
+        }
+        Filtered {
+            push: keep.into_iter().cloned().collect(),
+            dropped: matching.into_iter().filter(|p| !kept_anyway.contains(*p)).cloned().collect(),
+            kept_anyway,
+        }
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Filtered {
+    /// Paths that may be pushed (the cache is asked which it already has).
+    pub push: BTreeSet<String>,
+    /// Paths the filter removed.
+    pub dropped: BTreeSet<String>,
+    /// Paths matching the filter that are pushed all the same, because a pushed path needs them.
+    pub kept_anyway: BTreeSet<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed_filter() -> PushFilter {
+        PushFilter::new(vec![Regex::new("-source$").unwrap(), Regex::new(r"nixpkgs\.tar\.gz$").unwrap()])
+    }
+
+    fn closure(edges: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+        edges.iter().map(|(p, refs)| (p.to_string(), refs.iter().map(|r| r.to_string()).collect())).collect()
+    }
+
+    fn set(paths: &[&str]) -> BTreeSet<String> {
+        paths.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn matches_the_seed_patterns_only() {
+        let filter = seed_filter();
+        assert!(filter.is_match("/nix/store/0abc-crane-source"));
+        assert!(filter.is_match("/nix/store/0abc-nixpkgs.tar.gz"));
+        assert!(!filter.is_match("/nix/store/0abc-source-highlight-3.1"));
+        assert!(!filter.is_match("/nix/store/0abc-nixpkgs-tar-gz"));
+    }
+
+    #[test]
+    fn drops_unreferenced_matches_and_keeps_the_rest() {
+        let filtered = seed_filter().apply(&closure(&[
+            ("/s/a-deps", &["/s/b-toolchain"]),
+            ("/s/b-toolchain", &[]),
+            ("/s/c-vendor-source", &[]),
+            ("/s/d-nixpkgs.tar.gz", &[]),
+        ]));
+        assert_eq!(filtered.push, set(&["/s/a-deps", "/s/b-toolchain"]));
+        assert_eq!(filtered.dropped, set(&["/s/c-vendor-source", "/s/d-nixpkgs.tar.gz"]));
+        assert!(filtered.kept_anyway.is_empty());
+    }
+
+    #[test]
+    fn keeps_a_match_that_a_pushed_path_needs_and_says_so() {
+        let filtered = seed_filter().apply(&closure(&[
+            ("/s/a-deps", &["/s/b-crate-source", "/s/a-deps"]),
+            ("/s/b-crate-source", &["/s/c-inner-source"]),
+            ("/s/c-inner-source", &[]),
+            ("/s/d-other-source", &[]),
+        ]));
+        assert_eq!(filtered.push, set(&["/s/a-deps", "/s/b-crate-source", "/s/c-inner-source"]));
+        assert_eq!(filtered.kept_anyway, set(&["/s/b-crate-source", "/s/c-inner-source"]));
+        assert_eq!(filtered.dropped, set(&["/s/d-other-source"]));
+    }
+}

@@ -1,0 +1,122 @@
+//! The command model: every external command a task runs is first a [`Cmd`] value. One runner
+//! executes it ([`Cmd::run`]) and the dry run prints it ([`Cmd::render`]), so `--dry-run`, the logs
+//! and the tests all read the same value (bevy's `tools/ci` prepared commands).
+//!
+//! Some words are only known while a task runs (the outputs a build produced, the paths a cache
+//! lacks): they are [`Slot`]s, filled from [`Slots`] when the command runs and printed as their
+//! placeholder in a dry run.
+
+mod render;
+mod run;
+
+use std::path::PathBuf;
+
+/// A list of words known only at run time, named by its dry-run placeholder (`<outputs>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Slot(pub &'static str);
+
+impl Slot {
+    pub fn placeholder(self) -> &'static str {
+        self.0
+    }
+}
+
+/// Where a running command finds the words of its slots.
+pub trait Slots {
+    fn words(&self, slot: Slot) -> &[String];
+}
+
+/// No slot is filled: for commands that have none.
+pub struct NoSlots;
+
+impl Slots for NoSlots {
+    fn words(&self, _: Slot) -> &[String] {
+        &[]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Lit(String),
+    /// Expands to every word of the slot, one argument each.
+    Slot(Slot),
+}
+
+pub fn lit(s: impl Into<String>) -> Arg {
+    Arg::Lit(s.into())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdin {
+    Null,
+    /// The words of the slot, one a line.
+    Slot(Slot),
+    File(PathBuf),
+}
+
+/// What happens to the command's standard streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Io {
+    /// Both streams pass through.
+    Inherit,
+    /// Stdout is read (JSON), stderr streams through: build logs.
+    ReadStdout,
+    /// Both are read; stderr is shown only when the command fails: queries.
+    Quiet,
+}
+
+/// One external command, as a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<Arg>,
+    pub stdin: Stdin,
+    pub io: Io,
+    /// Write stdout to this file (atomically) instead of returning it.
+    pub stdout_to: Option<PathBuf>,
+    /// What the command needs, for the error when it fails.
+    pub needs: String,
+}
+
+impl Cmd {
+    pub fn new(program: &str, args: impl IntoIterator<Item = Arg>) -> Cmd {
+        Cmd {
+            program: program.to_owned(),
+            args: args.into_iter().collect(),
+            stdin: Stdin::Null,
+            io: Io::Inherit,
+            stdout_to: None,
+            needs: String::new(),
+        }
+    }
+
+    /// A command whose arguments are all literal.
+    pub fn lits<S: Into<String>>(program: &str, args: impl IntoIterator<Item = S>) -> Cmd {
+        Cmd::new(program, args.into_iter().map(lit))
+    }
+
+    pub fn io(mut self, io: Io) -> Cmd {
+        self.io = io;
+        self
+    }
+
+    pub fn stdin(mut self, stdin: Stdin) -> Cmd {
+        self.stdin = stdin;
+        self
+    }
+
+    pub fn stdout_to(mut self, path: PathBuf) -> Cmd {
+        self.stdout_to = Some(path);
+        self
+    }
+
+    pub fn needs(mut self, needs: impl Into<String>) -> Cmd {
+        self.needs = needs.into();
+        self
+    }
+}
+
+/// Whether `program` is on PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}

@@ -1,0 +1,73 @@
+//! A [`Cmd`] as the shell line a maintainer could paste.
+
+use std::fmt::Write as _;
+
+use super::{Arg, Cmd, Slots, Stdin};
+
+impl Cmd {
+    /// The command as a shell line: slots as their placeholders when `slots` is `None`.
+    pub fn render(&self, slots: Option<&dyn Slots>) -> String {
+        let mut words = vec![shell_quote(&self.program)];
+        for arg in &self.args {
+            match (arg, slots) {
+                (Arg::Lit(s), _) => words.push(shell_quote(s)),
+                (Arg::Slot(slot), Some(slots)) => words.extend(slots.words(*slot).iter().map(|p| shell_quote(p))),
+                (Arg::Slot(slot), None) => words.push(slot.placeholder().to_owned()),
+            }
+        }
+        let mut line = words.join(" ");
+        match &self.stdin {
+            Stdin::Null => {}
+            Stdin::Slot(slot) => line = format!("printf '%s\\n' {} | {line}", slot.placeholder()),
+            Stdin::File(path) => line = format!("{line} < {}", shell_quote(&path.display().to_string())),
+        }
+        if let Some(path) = &self.stdout_to {
+            let _ = write!(line, " > {}", shell_quote(&path.display().to_string()));
+        }
+        line
+    }
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@+,%^".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{lit, Slot};
+    use super::*;
+
+    const PUSH: Slot = Slot("<paths the cache lacks>");
+
+    struct Filled(Vec<String>);
+
+    impl Slots for Filled {
+        fn words(&self, _: Slot) -> &[String] {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn quotes_only_what_needs_it() {
+        assert_eq!(shell_quote("nix"), "nix");
+        assert_eq!(shell_quote("nix-command flakes"), "'nix-command flakes'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn renders_placeholders_in_a_dry_run_and_paths_when_known() {
+        let cmd = Cmd::new("nix", [lit("copy"), Arg::Slot(PUSH)]);
+        assert_eq!(cmd.render(None), "nix copy <paths the cache lacks>");
+        let filled = Filled(vec!["/nix/store/a-x".into(), "/nix/store/b-y".into()]);
+        assert_eq!(cmd.render(Some(&filled)), "nix copy /nix/store/a-x /nix/store/b-y");
+        let piped = Cmd::lits("cachix", ["push"]).stdin(Stdin::Slot(PUSH));
+        assert_eq!(piped.render(None), "printf '%s\\n' <paths the cache lacks> | cachix push");
+    }
+}

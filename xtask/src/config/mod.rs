@@ -1,0 +1,148 @@
+//! `[workspace.metadata.cache]`: the cache strategy's single source of truth.
+//!
+//! Read from the root Cargo.toml directly (the nearest `Cargo.toml` with a `[workspace]` table
+//! at or above the current directory), so the tasks need no cargo at run time. Validated in
+//! full: every problem is reported at once, each naming the key, what it expected and what it
+//! found ([`read`]). Tables (`images`, `tests`) are read in name order.
+
+pub mod change;
+mod read;
+mod rules;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use regex_lite::Regex;
+use toml_edit::DocumentMut;
+
+/// The table every message points at.
+pub const TABLE: &str = "[workspace.metadata.cache]";
+
+/// Where the cache lives when Cachix is the backend, or what replaced it after a rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Cachix: the seed's strategy. Keys start with `cachix-v{N}-deps-`.
+    Cachix,
+    /// Cachix turned off (`cargo xtask rollback --disable-cachix`): keys and workflows stay, the
+    /// cachix-action steps are commented out, and the tasks push to the local directory.
+    CachixDisabled,
+    /// The GitHub Actions cache over the local binary cache directory (`cargo xtask rollback`).
+    /// Keys start with `nix-v{N}-deps-`, as before the migration to Cachix.
+    ActionsCache,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Cachix, Backend::CachixDisabled, Backend::ActionsCache];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Cachix => "cachix",
+            Backend::CachixDisabled => "cachix-disabled",
+            Backend::ActionsCache => "actions-cache",
+        }
+    }
+
+    /// The key prefix this backend's keys start with.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Backend::Cachix | Backend::CachixDisabled => "cachix",
+            Backend::ActionsCache => "nix",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub version: u64,
+    pub backend: Backend,
+    /// The Cachix cache name.
+    pub name: String,
+    /// The Cachix cache's public signing key, if known.
+    pub public_key: Option<String>,
+    /// The local binary cache directory, relative to the workspace root.
+    pub local_cache: PathBuf,
+    /// Store paths matching any of these are not pushed.
+    pub push_filter: Vec<Regex>,
+    pub rust: String,
+    pub arches: Vec<String>,
+    pub os: Vec<String>,
+    /// Layer 1: attribute under `packages.<system>`.
+    pub deps_attr: String,
+    /// Layer 3: image name and its attribute under `packages.<system>`, in name order.
+    pub images: Vec<(String, String)>,
+    /// Layer 2: test type (= attribute under `checks.<system>`) and its cargo equivalent, in name order.
+    pub tests: Vec<(String, Vec<String>)>,
+}
+
+impl Config {
+    /// Finds the workspace around `dir` and reads its cache config: the root and the config.
+    pub fn load(dir: &Path) -> Result<(PathBuf, Config)> {
+        let root = workspace_root(dir)?;
+        let path = root.join("Cargo.toml");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let doc: DocumentMut = text.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
+        Ok((root, Config::from_document(&doc)?))
+    }
+
+    /// Validates the `[workspace.metadata.cache]` table of a parsed Cargo.toml.
+    pub fn from_document(doc: &DocumentMut) -> Result<Config> {
+        let table = doc
+            .get("workspace")
+            .and_then(|w| w.get("metadata"))
+            .and_then(|m| m.get("cache"))
+            .and_then(|c| c.as_table_like());
+        let Some(table) = table else {
+            bail!("{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")");
+        };
+        read::config(table)
+    }
+
+    pub fn image_attr(&self, image: &str) -> Result<&str> {
+        match self.images.iter().find(|(name, _)| name == image) {
+            Some((_, attr)) => Ok(attr),
+            None => bail!("unknown image `{image}`: the images are {} ({TABLE}.images)", names(&self.images)),
+        }
+    }
+
+    pub fn test_args(&self, test_type: &str) -> Result<&[String]> {
+        match self.tests.iter().find(|(name, _)| name == test_type) {
+            Some((_, args)) => Ok(args),
+            None => bail!("unknown test type `{test_type}`: the test types are {} ({TABLE}.tests)", names(&self.tests)),
+        }
+    }
+
+    pub fn check_arch(&self, arch: &str) -> Result<()> {
+        if self.arches.iter().any(|a| a == arch) {
+            return Ok(());
+        }
+        bail!("unknown arch `{arch}`: the arches are {} ({TABLE}.arches)", self.arches.join(", "))
+    }
+}
+
+fn names<T>(pairs: &[(String, T)]) -> String {
+    pairs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// The nearest directory at or above `dir` whose Cargo.toml has a `[workspace]` table, as cargo
+/// finds the workspace root.
+fn workspace_root(dir: &Path) -> Result<PathBuf> {
+    for candidate in dir.ancestors() {
+        let manifest = candidate.join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        let is_workspace = text
+            .parse::<DocumentMut>()
+            .map_or_else(|_| text.lines().any(|l| l.trim() == "[workspace]"), |doc| doc.contains_key("workspace"));
+        if is_workspace {
+            return Ok(candidate.to_path_buf());
+        }
+    }
+    bail!(
+        "no workspace at or above {}: run the xtask inside the repository (a Cargo.toml with a [workspace] table)",
+        dir.display()
+    )
+}
+
+/// A Cachix cache name: lowercase letters, digits and '-'.
+pub fn is_cache_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}

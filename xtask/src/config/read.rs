@@ -1,0 +1,270 @@
+//! Validation of `[workspace.metadata.cache]`: every key is read, every problem collected, and all
+//! of them reported at once (cargo's `xtask-bump-check` style), each naming the key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use regex_lite::Regex;
+use toml_edit::{Item, TableLike};
+
+use super::{
+    is_cache_name,
+    rules::{is_attr, is_public_key, is_version, is_word, non_empty, sorted_pairs, string_array, suggest, words},
+    Backend, Config, TABLE,
+};
+
+/// The keys of the table (dotted for sub-tables), for the unknown-key check.
+const KEYS: [&str; 12] = [
+    "version",
+    "backend",
+    "name",
+    "public-key",
+    "local-cache",
+    "push-filter",
+    "rust",
+    "arches",
+    "os",
+    "deps",
+    "images",
+    "tests",
+];
+const DEPS_KEYS: [&str; 1] = ["attr"];
+
+pub fn config(table: &dyn TableLike) -> Result<Config> {
+    let mut r = Reader { table, problems: Vec::new() };
+    r.unknown_keys();
+
+    let version = r.get("version", "a positive integer, e.g. `version = 1`", |v| {
+        v.as_integer().filter(|n| *n >= 1).map(|n| n as u64)
+    });
+    let backend = r.get("backend", "\"cachix\", \"cachix-disabled\" or \"actions-cache\"", |v| {
+        Backend::ALL.into_iter().find(|b| Some(b.as_str()) == v.as_str())
+    });
+    let name = r.get("name", "a Cachix cache name: lowercase letters, digits and '-'", |v| {
+        v.as_str().filter(|s| is_cache_name(s)).map(str::to_owned)
+    });
+    let public_key = r.optional("public-key", "a Nix public key, \"NAME:BASE64\"", |v| {
+        v.as_str().filter(|s| is_public_key(s)).map(str::to_owned)
+    });
+    let local_cache = r.get("local-cache", "a relative directory, e.g. \"target/nix-cache\"", |v| {
+        let s = v.as_str().filter(|s| !s.is_empty())?;
+        Path::new(s).is_relative().then(|| PathBuf::from(s))
+    });
+    let push_filter = r.get("push-filter", "an array of regular expressions", string_array);
+    let push_filter = push_filter.and_then(|patterns| r.regexes("push-filter", &patterns));
+    let rust = r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", |v| {
+        v.as_str().filter(|s| is_version(s)).map(str::to_owned)
+    });
+    let arches = r.get("arches", "a non-empty array of architectures, e.g. [\"x86_64\", \"aarch64\"]", words);
+    let os = r.get("os", "a non-empty array of runner names, e.g. [\"ubuntu-latest\"]", words);
+    let deps_attr = r.get("deps.attr", "a flake attribute name, e.g. \"deps\"", |v| {
+        v.as_str().filter(|s| is_attr(s)).map(str::to_owned)
+    });
+    let images = r.get("images", "a table of image name = flake attribute, e.g. harness = \"harnessImage\"", |v| {
+        let pairs = sorted_pairs(v, |v| v.as_str().filter(|s| is_attr(s)).map(str::to_owned))?;
+        non_empty(pairs).filter(|p| p.iter().all(|(k, _)| is_word(k)))
+    });
+    let tests =
+        r.get("tests", "a table of test type = cargo arguments, e.g. unit = [\"test\", \"--workspace\"]", |v| {
+            let pairs = sorted_pairs(v, |v| non_empty(string_array(v)?))?;
+            non_empty(pairs).filter(|p| p.iter().all(|(k, _)| is_attr(k)))
+        });
+
+    r.finish()?;
+    // No problem was found, so every required value is present.
+    Ok(Config {
+        version: version.unwrap(),
+        backend: backend.unwrap(),
+        name: name.unwrap(),
+        public_key: public_key.flatten(),
+        local_cache: local_cache.unwrap(),
+        push_filter: push_filter.unwrap(),
+        rust: rust.unwrap(),
+        arches: arches.unwrap(),
+        os: os.unwrap(),
+        deps_attr: deps_attr.unwrap(),
+        images: images.unwrap(),
+        tests: tests.unwrap(),
+    })
+}
+
+/// Reads keys of the table, collecting one message per problem.
+struct Reader<'a> {
+    table: &'a dyn TableLike,
+    problems: Vec<String>,
+}
+
+impl<'a> Reader<'a> {
+    /// A dotted key (`deps.attr`) looks into sub-tables.
+    fn lookup(&self, key: &str) -> Option<&'a Item> {
+        let mut parts = key.split('.');
+        let mut item = self.table.get(parts.next()?)?;
+        for part in parts {
+            item = item.as_table_like()?.get(part)?;
+        }
+        Some(item)
+    }
+
+    fn get<T>(&mut self, key: &str, expected: &str, parse: impl Fn(&Item) -> Option<T>) -> Option<T> {
+        match self.lookup(key) {
+            None => {
+                self.problems.push(format!("`{key}` is missing: expected {expected}"));
+                None
+            }
+            Some(item) => self.parse(key, expected, item, parse),
+        }
+    }
+
+    fn optional<T>(&mut self, key: &str, expected: &str, parse: impl Fn(&Item) -> Option<T>) -> Option<Option<T>> {
+        match self.lookup(key) {
+            None => Some(None),
+            Some(item) => self.parse(key, expected, item, parse).map(Some),
+        }
+    }
+
+    fn parse<T>(&mut self, key: &str, expected: &str, item: &Item, parse: impl Fn(&Item) -> Option<T>) -> Option<T> {
+        let parsed = parse(item);
+        if parsed.is_none() {
+            self.problems.push(format!("`{key}` must be {expected}, found {}", item.to_string().trim()));
+        }
+        parsed
+    }
+
+    /// Every problem at once, or none.
+    fn finish(&self) -> Result<()> {
+        if self.problems.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "{TABLE} in the root Cargo.toml has {} problem(s):\n{}",
+            self.problems.len(),
+            self.problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+        )
+    }
+
+    /// Compiles each pattern; an invalid one is reported with the regex engine's own words.
+    fn regexes(&mut self, key: &str, patterns: &[String]) -> Option<Vec<Regex>> {
+        let mut regexes = Vec::new();
+        for pattern in patterns {
+            match Regex::new(pattern) {
+                Ok(regex) => regexes.push(regex),
+                Err(err) => {
+                    self.problems.push(format!("`{key}`: `{pattern}` is not a valid regular expression: {err}"))
+                }
+            }
+        }
+        (regexes.len() == patterns.len()).then_some(regexes)
+    }
+
+    /// Keys the xtask does not know are typos until proven otherwise: report each with the
+    /// closest known key.
+    fn unknown_keys(&mut self) {
+        let mut unknown = Vec::new();
+        for (key, item) in self.table.iter() {
+            if !KEYS.contains(&key) {
+                unknown.push((key.to_owned(), suggest(key, &KEYS)));
+            } else if key == "deps" {
+                for (sub, _) in item.as_table_like().into_iter().flat_map(|t| t.iter()) {
+                    if !DEPS_KEYS.contains(&sub) {
+                        unknown.push((format!("deps.{sub}"), suggest(sub, &DEPS_KEYS).map(|s| format!("deps.{s}"))));
+                    }
+                }
+            }
+        }
+        for (key, suggestion) in unknown {
+            self.problems.push(match suggestion {
+                Some(known) => format!("`{key}` is not a key of {TABLE}: did you mean `{known}`?"),
+                None => format!("`{key}` is not a key of {TABLE}: the keys are {}", KEYS.join(", ")),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use toml_edit::DocumentMut;
+
+    use super::super::Config;
+    use super::*;
+
+    const VALID: &str = r#"
+[workspace.metadata.cache]
+version = 1
+backend = "cachix"
+name = "nanna-coder"
+public-key = "nanna-coder.cachix.org-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4="
+local-cache = "target/nix-cache"
+push-filter = ["-source$", 'nixpkgs\.tar\.gz$']
+rust = "1.84.0"
+arches = ["x86_64", "aarch64"]
+os = ["ubuntu-latest"]
+deps.attr = "deps"
+images = { ollama = "ollamaImage", harness = "harnessImage" }
+tests = { unit = ["test"], fmt = ["fmt", "--check"] }
+"#;
+
+    fn load(text: &str) -> Result<Config> {
+        Config::from_document(&text.parse::<DocumentMut>().unwrap())
+    }
+
+    #[test]
+    fn reads_a_valid_table_with_tables_in_name_order() {
+        let config = load(VALID).unwrap();
+        assert_eq!(config.version, 1);
+        assert_eq!(config.backend, Backend::Cachix);
+        assert_eq!(config.image_attr("ollama").unwrap(), "ollamaImage");
+        assert_eq!(config.test_args("fmt").unwrap(), ["fmt", "--check"]);
+        assert!(config.push_filter[0].is_match("/nix/store/abc-foo-source"));
+        let images: Vec<_> = config.images.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(images, ["harness", "ollama"], "name order, not file order");
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_naming_the_key() {
+        let text = VALID
+            .replace("version = 1", "version = \"one\"")
+            .replace("'nixpkgs\\.tar\\.gz$'", "'(unclosed'")
+            .replace("rust = \"1.84.0\"\n", "")
+            .replace("ollama = \"ollamaImage\"", "ollama = 3");
+        let message = load(&text).unwrap_err().to_string();
+        assert!(message.contains("4 problem(s)"), "{message}");
+        assert!(message.contains("`version` must be a positive integer"), "{message}");
+        assert!(message.contains("`push-filter`: `(unclosed` is not a valid regular expression: "), "{message}");
+        assert!(message.contains("`rust` is missing"), "{message}");
+        assert!(message.contains("`images` must be a table"), "{message}");
+    }
+
+    #[test]
+    fn a_misspelled_key_is_an_error_naming_the_right_one() {
+        let text = VALID.replace("public-key =", "public_key =").replace("deps.attr", "deps.atr");
+        let message = load(&text).unwrap_err().to_string();
+        assert!(
+            message.contains("`public_key` is not a key of [workspace.metadata.cache]: did you mean `public-key`?"),
+            "{message}"
+        );
+        assert!(
+            message.contains("`deps.atr` is not a key of [workspace.metadata.cache]: did you mean `deps.attr`?"),
+            "{message}"
+        );
+        let message = load(&VALID.replace("os = ", "frobnicate = ")).unwrap_err().to_string();
+        assert!(
+            message.contains("`frobnicate` is not a key of [workspace.metadata.cache]: the keys are version, backend"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_missing_table_names_the_fix() {
+        let message = load("[workspace]\n").unwrap_err().to_string();
+        assert!(message.contains("[workspace.metadata.cache] is missing"), "{message}");
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let config = load(VALID).unwrap();
+        let message = config.image_attr("postgres").unwrap_err().to_string();
+        assert!(message.contains("harness, ollama"), "{message}");
+        assert!(config.check_arch("riscv64").is_err());
+        assert!(config.test_args("bench").is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! The shapes a value of `[workspace.metadata.cache]` may take, and the closest known key to a typo.
+
+use toml_edit::Item;
+
+/// The known key closest to `key` (same letters but `_` for `-` or case, or at most two edits).
+pub fn suggest(key: &str, known: &[&str]) -> Option<String> {
+    let normal = key.to_ascii_lowercase().replace('_', "-");
+    known
+        .iter()
+        .map(|k| (if *k == normal { 0 } else { 1 + edit_distance(&normal, k) }, k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| (*k).to_owned())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+pub fn string_array(v: &Item) -> Option<Vec<String>> {
+    v.as_array()?.iter().map(|s| s.as_str().map(str::to_owned)).collect()
+}
+
+pub fn words(v: &Item) -> Option<Vec<String>> {
+    non_empty(string_array(v)?).filter(|a| a.iter().all(|s| is_word(s)))
+}
+
+/// A table's entries parsed by `value`, sorted by key.
+pub fn sorted_pairs<T>(v: &Item, value: impl Fn(&Item) -> Option<T>) -> Option<Vec<(String, T)>> {
+    let mut pairs: Vec<(String, T)> =
+        v.as_table_like()?.iter().map(|(k, v)| Some((k.to_owned(), value(v)?))).collect::<Option<_>>()?;
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(pairs)
+}
+
+pub fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
+/// Safe in keys, file names and YAML without quoting: letters, digits, '-', '_', '.'.
+pub fn is_word(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// A Nix attribute name that needs no quoting.
+pub fn is_attr(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_'".contains(&b))
+}
+
+pub fn is_version(s: &str) -> bool {
+    let parts: Vec<_> = s.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+pub fn is_public_key(s: &str) -> bool {
+    matches!(s.split_once(':'), Some((name, key)) if !name.is_empty() && key.len() >= 40 && !key.contains(char::is_whitespace))
+}

@@ -1,0 +1,72 @@
+//! GitHub Actions' workflow commands and files: log groups, `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`,
+//! and the names the tasks share with the generated workflows.
+
+pub mod names;
+
+use std::{env, fs::OpenOptions, io::Write, path::PathBuf};
+
+use anyhow::{Context, Result};
+
+/// True under GitHub Actions (`GITHUB_ACTIONS=true`).
+pub fn is_actions() -> bool {
+    env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+}
+
+/// True on any CI (`CI=true`, which GitHub Actions sets too).
+pub fn is_ci() -> bool {
+    is_actions() || env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
+}
+
+pub fn group_start(title: &str) {
+    if is_actions() {
+        eprintln!("::group::{title}");
+    }
+}
+
+pub fn group_end() {
+    if is_actions() {
+        eprintln!("::endgroup::");
+    }
+}
+
+pub fn notice(message: &str) {
+    if is_actions() {
+        eprintln!("::notice::{message}");
+    } else {
+        eprintln!("note: {message}");
+    }
+}
+
+pub fn warning(message: &str) {
+    if is_actions() {
+        eprintln!("::warning::{}", message.replace('\n', "%0A"));
+    } else {
+        eprintln!("warning: {message}");
+    }
+}
+
+/// Appends `name=value` lines to `$GITHUB_OUTPUT`.
+pub fn set_outputs<N: AsRef<str>>(outputs: &[(N, String)]) -> Result<()> {
+    let lines: String = outputs.iter().map(|(name, value)| format!("{}={value}\n", name.as_ref())).collect();
+    append("GITHUB_OUTPUT", &lines)
+}
+
+/// Appends markdown to `$GITHUB_STEP_SUMMARY`, when it is set.
+pub fn append_summary(markdown: &str) -> Result<()> {
+    if env::var_os("GITHUB_STEP_SUMMARY").is_none() {
+        return Ok(());
+    }
+    append("GITHUB_STEP_SUMMARY", markdown)
+}
+
+fn append(var: &str, text: &str) -> Result<()> {
+    let path = env::var_os(var).map(PathBuf::from).with_context(|| {
+        format!("${var} is not set: GitHub Actions sets it; outside CI, drop the option that writes it")
+    })?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open ${var} ({})", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("cannot write ${var} ({})", path.display()))
+}

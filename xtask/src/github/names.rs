@@ -1,0 +1,35 @@
+//! Names that the tasks and the generated workflows share. The workflows are generated from these
+//! constants and the tasks read and write the same ones, so a rename changes both sides at once
+//! and cannot pass `cargo xtask workflows --check` while breaking CI.
+
+/// Job and step outputs (`$GITHUB_OUTPUT`).
+pub mod output {
+    /// The deps key: every task that builds emits it.
+    pub const CACHE_KEY: &str = "cache-key";
+    /// The test job's key (`cargo xtask test`).
+    pub const JOB_KEY: &str = "job-key";
+    /// The container key of a task that builds one image.
+    pub const CONTAINER_KEY: &str = "container-key";
+    /// With several images, one output each: `container-key-<image>`.
+    pub const CONTAINER_KEY_OF: &str = "container-key-";
+    /// actions/cache's fallback: the deps key up to its flake.lock hash (rollback mode).
+    pub const RESTORE_KEY: &str = "restore-key";
+}
+
+/// Environment variables the workflows set for the tasks.
+pub mod env {
+    /// The prebuild job's deps key, passed to later jobs to detect lock files changed in between.
+    pub const DEPS_CACHE_KEY: &str = "DEPS_CACHE_KEY";
+    /// `toJSON(needs)`, for `cargo xtask summary`.
+    pub const NEEDS: &str = "NEEDS";
+    /// The Cachix token (a repository secret).
+    pub const CACHIX_AUTH_TOKEN: &str = "CACHIX_AUTH_TOKEN";
+}
+
+/// Step ids the workflows refer to.
+pub mod step {
+    /// The prebuild job's xtask step, whose `cache-key` output becomes the job's.
+    pub const PREBUILD: &str = "prebuild";
+    /// The step that computes the keys for actions/cache (rollback mode).
+    pub const KEY: &str = "key";
+}

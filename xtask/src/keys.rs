@@ -1,0 +1,162 @@
+//! The seed's cache keys, as values:
+//!
+//! deps:      `{prefix}-v{version}-deps-{sha256(flake.lock)[..16]}-{sha256(Cargo.lock)[..16]}`
+//! job:       `{deps}-{os}-{rust}-{test-type}`
+//! container: `{deps}-container-{image}-{arch}`
+//!
+//! `{prefix}` is `cachix`, or `nix` after a rollback to the GitHub Actions cache.
+
+use std::{fmt, path::Path};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::{config::Config, json::Json};
+
+/// A lock file the deps key hashes, and the command that creates it.
+pub struct LockFile {
+    pub name: &'static str,
+    pub creates: &'static str,
+}
+
+pub const FLAKE_LOCK: LockFile = LockFile { name: "flake.lock", creates: "nix flake lock" };
+pub const CARGO_LOCK: LockFile = LockFile { name: "Cargo.lock", creates: "cargo generate-lockfile" };
+pub const LOCK_FILES: [LockFile; 2] = [FLAKE_LOCK, CARGO_LOCK];
+
+/// The contents of both lock files.
+pub struct LockFiles {
+    pub flake: Vec<u8>,
+    pub cargo: Vec<u8>,
+}
+
+impl LockFiles {
+    /// Reads both from the workspace root; every missing one is named with the command that creates it.
+    pub fn read(root: &Path) -> Result<LockFiles> {
+        let mut contents = Vec::new();
+        let mut missing = Vec::new();
+        for file in &LOCK_FILES {
+            let path = root.join(file.name);
+            match std::fs::read(&path) {
+                Ok(bytes) => contents.push(bytes),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => missing.push(format!(
+                    "{} is missing at {}: create it with `{}` and commit it",
+                    file.name,
+                    root.display(),
+                    file.creates
+                )),
+                Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+            }
+        }
+        if !missing.is_empty() {
+            bail!("the cache key hashes both lock files:\n  - {}", missing.join("\n  - "));
+        }
+        let cargo = contents.pop().expect("both were read");
+        Ok(LockFiles { flake: contents.pop().expect("both were read"), cargo })
+    }
+}
+
+/// The key of the shared dependencies layer; every other key extends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepsKey {
+    prefix: &'static str,
+    version: u64,
+    /// The first 16 hex digits of sha256(flake.lock).
+    flake_lock: String,
+    /// The same of Cargo.lock.
+    cargo_lock: String,
+}
+
+impl DepsKey {
+    pub fn new(config: &Config, locks: &LockFiles) -> DepsKey {
+        DepsKey {
+            prefix: config.backend.key_prefix(),
+            version: config.version,
+            flake_lock: short_sha256(&locks.flake),
+            cargo_lock: short_sha256(&locks.cargo),
+        }
+    }
+
+    /// The key of the workspace's lock files.
+    pub fn of_workspace(root: &Path, config: &Config) -> Result<DepsKey> {
+        Ok(DepsKey::new(config, &LockFiles::read(root)?))
+    }
+
+    /// The key up to and including the flake.lock hash: actions/cache restores the newest cache
+    /// of the same flake.lock when only Cargo.lock changed.
+    pub fn restore_prefix(&self) -> String {
+        format!("{}-v{}-deps-{}-", self.prefix, self.version, self.flake_lock)
+    }
+
+    pub fn job(&self, os: &str, rust: &str, test_type: &str) -> String {
+        format!("{self}-{os}-{rust}-{test_type}")
+    }
+
+    pub fn container(&self, image: &str, arch: &str) -> String {
+        format!("{self}-container-{image}-{arch}")
+    }
+
+    /// Every key the config describes: the deps key, each job of the matrix and each container.
+    pub fn all(&self, config: &Config) -> Json {
+        let mut jobs = Vec::new();
+        for os in &config.os {
+            for (test_type, _) in &config.tests {
+                jobs.push((format!("{os}-{test_type}"), self.job(os, &config.rust, test_type).into()));
+            }
+        }
+        let mut containers = Vec::new();
+        for (image, _) in &config.images {
+            for arch in &config.arches {
+                containers.push((format!("{image}-{arch}"), self.container(image, arch).into()));
+            }
+        }
+        Json::object([
+            ("deps", self.to_string().into()),
+            ("jobs", Json::Object(jobs)),
+            ("containers", Json::Object(containers)),
+        ])
+    }
+}
+
+impl fmt::Display for DepsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.restore_prefix(), self.cargo_lock)
+    }
+}
+
+/// The first 16 hex digits of the SHA-256, as `sha256sum FILE | cut -c1-16` prints them.
+fn short_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> DepsKey {
+        DepsKey {
+            prefix: "nix",
+            version: 1,
+            flake_lock: "0123456789abcdef".into(),
+            cargo_lock: "fedcba9876543210".into(),
+        }
+    }
+
+    #[test]
+    fn short_hash_is_the_first_sixteen_hex_digits() {
+        // sha256("") = e3b0c44298fc1c149afbf4c8996fb924...
+        assert_eq!(short_sha256(b""), "e3b0c44298fc1c14");
+    }
+
+    #[test]
+    fn the_restore_prefix_keeps_the_flake_lock_hash() {
+        assert_eq!(key().to_string(), "nix-v1-deps-0123456789abcdef-fedcba9876543210");
+        assert_eq!(key().restore_prefix(), "nix-v1-deps-0123456789abcdef-");
+    }
+
+    #[test]
+    fn job_and_container_keys_extend_the_deps_key() {
+        let deps = key().to_string();
+        assert_eq!(key().job("ubuntu-latest", "1.84.0", "unit"), format!("{deps}-ubuntu-latest-1.84.0-unit"));
+        assert_eq!(key().container("ollama", "aarch64"), format!("{deps}-container-ollama-aarch64"));
+    }
+}

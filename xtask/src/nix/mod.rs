@@ -1,0 +1,109 @@
+//! The Nix commands the tasks run, as [`Cmd`] values, and parsers for their JSON ([`json`]).
+//!
+//! Only stable interfaces: `nix eval --json`, `nix build --json`, `nix path-info --json`
+//! (`valid: false` for a path a store lacks), `nix copy --no-recursive`. Works with Nix 2.8 and later.
+
+pub mod json;
+
+use crate::command::{lit, Arg, Cmd, Io, Slot};
+
+const NEEDS: &str = "it needs Nix with flakes (see the output above)";
+
+/// `nix --extra-experimental-features 'nix-command flakes' ARGS…`
+pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
+    let mut all = vec![lit("--extra-experimental-features"), lit("nix-command flakes")];
+    all.extend(args);
+    Cmd::new("nix", all).needs(NEEDS)
+}
+
+/// A flake attribute such as `packages.x86_64-linux.deps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr {
+    /// `packages.x86_64-linux` or `checks.x86_64-linux`.
+    pub parent: String,
+    pub name: String,
+}
+
+impl Attr {
+    pub fn package(system: &str, name: &str) -> Attr {
+        Attr { parent: format!("packages.{system}"), name: name.to_owned() }
+    }
+
+    pub fn check(system: &str, name: &str) -> Attr {
+        Attr { parent: format!("checks.{system}"), name: name.to_owned() }
+    }
+
+    pub fn installable(&self, flake: &str) -> String {
+        format!("{flake}#{}.{}", self.parent, self.name)
+    }
+}
+
+impl std::fmt::Display for Attr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.parent, self.name)
+    }
+}
+
+/// Evaluates the output paths of attributes that share a parent, in one evaluation, building nothing.
+pub fn eval_outputs(flake: &str, attrs: &[Attr]) -> Cmd {
+    let parent = &attrs[0].parent;
+    debug_assert!(attrs.iter().all(|a| &a.parent == parent));
+    let list: Vec<_> = attrs.iter().map(|a| format!("set.\"{}\".outPath", a.name)).collect();
+    nix([
+        lit("eval"),
+        lit("--json"),
+        lit(format!("{flake}#{parent}")),
+        lit("--apply"),
+        lit(format!("set: [ {} ]", list.join(" "))),
+    ])
+    .io(Io::Quiet)
+    .needs("it evaluates the flake: check that it defines the attribute (Nix says why below)")
+}
+
+/// Builds the attributes, printing build logs with `-L` in CI, using the cache as a substituter.
+pub fn build(flake: &str, attrs: &[Attr], substituter: &str, public_key: Option<&str>, logs: bool) -> Cmd {
+    let mut args = vec![lit("build"), lit("--json"), lit("--no-link")];
+    if logs {
+        args.push(lit("--print-build-logs"));
+    }
+    args.extend([lit("--option"), lit("extra-substituters"), lit(substituter)]);
+    if let Some(key) = public_key {
+        args.extend([lit("--option"), lit("extra-trusted-public-keys"), lit(key)]);
+    }
+    args.extend(attrs.iter().map(|a| lit(a.installable(flake))));
+    nix(args).io(Io::ReadStdout).needs("the build failed (see its log above)")
+}
+
+/// Which of the paths a store has: `nix path-info --json --store URL PATHS`.
+pub fn query(store: &str, set: Slot) -> Cmd {
+    nix([lit("path-info"), lit("--json"), lit("--store"), lit(store), Arg::Slot(set)]).io(Io::Quiet).needs(format!(
+        "it asks the cache {store} which paths it has: check that it is reachable (a new cache is set up \
+             by writing its nix-cache-info, which needs write credentials: Nix's netrc-file for HTTP)"
+    ))
+}
+
+/// The runtime closure of the set, with sizes and references.
+pub fn closure(set: Slot) -> Cmd {
+    nix([lit("path-info"), lit("--json"), lit("--recursive"), Arg::Slot(set)]).io(Io::Quiet)
+}
+
+/// Copies exactly the set (not its closure: the filter already chose) to a store.
+pub fn copy(to: &str, set: Slot) -> Cmd {
+    nix([lit("copy"), lit("--no-recursive"), lit("--to"), lit(to), Arg::Slot(set)])
+        .needs("it uploads to the cache: check the URL and its credentials (Nix's netrc-file for HTTP)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluates_sibling_attributes_in_one_call() {
+        let attrs = [Attr::package("x86_64-linux", "deps"), Attr::package("x86_64-linux", "harnessImage")];
+        let cmd = eval_outputs("/repo", &attrs);
+        assert_eq!(
+            cmd.render(None),
+            r#"nix --extra-experimental-features 'nix-command flakes' eval --json '/repo#packages.x86_64-linux' --apply 'set: [ set."deps".outPath set."harnessImage".outPath ]'"#
+        );
+    }
+}

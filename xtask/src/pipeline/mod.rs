@@ -1,0 +1,113 @@
+//! The build-and-push pipeline every layer goes through, as steps of a [`Plan`]:
+//!
+//! 1. evaluate the outputs (nothing built);
+//! 2. ask the cache for them, and stop when it has them all (unless `--force`);
+//! 3. build;
+//! 4. take the runtime closure;
+//! 5. drop what the push filter matches;
+//! 6. ask the cache which of the rest it lacks;
+//! 7. (a local cache only) create its signing key, once;
+//! 8. push exactly those.
+//!
+//! [`execute`] runs a plan (or prints it with `--dry-run`) and reports: the one line, the job
+//! summary and the job outputs, on every exit.
+
+mod plan;
+mod state;
+mod steps;
+
+use anyhow::{bail, Result};
+
+pub use plan::{Plan, StepKind};
+
+use crate::{
+    cache::{push_filter::PushFilter, Cache},
+    command::on_path,
+    context::Ctx,
+    github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
+    nix::{self, Attr},
+};
+
+/// The plan that builds `attrs` (which share a parent, e.g. `packages.x86_64-linux`) and pushes them.
+pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool) -> Plan {
+    let substituter = cache.substituter();
+    let public_key = cache.public_key(&ctx.config);
+    let names: Vec<String> = attrs.iter().map(ToString::to_string).collect();
+
+    let mut plan = Plan::new(task);
+    plan.fact("flake", &ctx.flake);
+    plan.fact("cache", cache.label());
+    plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs)));
+    plan.step(
+        "Ask the cache for the outputs",
+        StepKind::SkipIfCached { cmd: nix::query(&substituter, state::OUTPUTS), force },
+    );
+    plan.step(
+        format!("Build {}", names.join(", ")),
+        StepKind::Build(nix::build(&ctx.flake, attrs, &substituter, public_key.as_deref(), github::is_ci())),
+    );
+    // Nothing to push (read-only cache): the build is the whole job.
+    let Some(push) = cache.push(&format!("{}-local-1", ctx.config.name), state::PUSH) else {
+        return plan;
+    };
+    plan.step("Runtime closure of the outputs", StepKind::Closure(nix::closure(state::OUTPUTS)));
+    plan.step("Apply the push filter", StepKind::Filter(PushFilter::new(ctx.config.push_filter.clone())));
+    plan.step("Ask the cache which paths it lacks", StepKind::Missing(nix::query(&substituter, state::CANDIDATES)));
+    if let Some(key) = push.signing_key {
+        plan.step("Create the local cache's signing key", StepKind::SigningKey(key));
+    }
+    plan.step(push.title, StepKind::Push(push.upload));
+    plan
+}
+
+/// The task's keys, as job outputs: written to `$GITHUB_OUTPUT` and printed, the last one last.
+pub type Outputs = Vec<(String, String)>;
+
+/// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs.
+pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outputs) -> Result<()> {
+    for (name, value) in outputs {
+        plan.fact(name, value.clone());
+    }
+    warn_on_key_drift(outputs);
+    if ctx.dry_run {
+        print!("{}", plan.render());
+        if let Some(Err(problem)) = cache.map(Cache::preflight) {
+            println!("\n# warning: a real run would stop here: {problem:#}");
+        }
+        return Ok(());
+    }
+    if let Some(cache) = cache {
+        cache.preflight()?;
+    }
+    if plan.cmds().any(|c| c.program == "nix") && !on_path("nix") {
+        bail!(
+            "Nix is not installed (no `nix` on PATH): install it with `apt-get install nix-bin` (Debian, Ubuntu) \
+             or the installer from https://nixos.org/download, then run this again"
+        );
+    }
+    let (report, result) = plan.run(&ctx.sh);
+    eprintln!("{}", report.line());
+    github::append_summary(&report.markdown())?;
+    if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
+        github::set_outputs(outputs)?;
+    }
+    result?;
+    for (_, value) in outputs {
+        println!("{value}");
+    }
+    Ok(())
+}
+
+/// Downstream CI jobs get the prebuild job's key: a different one means the lock files changed
+/// between the jobs, and this job builds against a layer the prebuild did not warm.
+fn warn_on_key_drift(outputs: &Outputs) {
+    let expected = std::env::var(DEPS_CACHE_KEY).ok().filter(|k| !k.is_empty());
+    let ours = outputs.iter().find(|(name, _)| name == CACHE_KEY).map(|(_, key)| key);
+    if let (Some(expected), Some(ours)) = (expected, ours) {
+        if &expected != ours {
+            github::warning(&format!(
+                "this job's deps key {ours} differs from the prebuild job's {expected}: did flake.lock or Cargo.lock change between the jobs?"
+            ));
+        }
+    }
+}

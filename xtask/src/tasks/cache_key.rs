@@ -1,0 +1,79 @@
+//! `cargo xtask cache-key`: prints the deps key, or a job or container key when asked.
+
+use anyhow::{bail, Result};
+
+use crate::{
+    context::Ctx,
+    github::{self, names::output},
+    keys::DepsKey,
+};
+
+#[derive(clap::Args, Debug)]
+pub struct CacheKey {
+    /// Job key: the runner OS (default: the config's first).
+    #[arg(long)]
+    os: Option<String>,
+    /// Job key: the Rust version (default: the config's).
+    #[arg(long)]
+    rust: Option<String>,
+    /// Job key: the test type.
+    #[arg(long)]
+    test_type: Option<String>,
+    /// Container key: the image.
+    #[arg(long)]
+    image: Option<String>,
+    /// Container key: the arch (default: the config's first).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Print every key of the config as a JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Append `cache-key=<key>` (and the others, named) to $GITHUB_OUTPUT.
+    #[arg(long)]
+    github_output: bool,
+}
+
+impl CacheKey {
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let config = &ctx.config;
+        let deps = DepsKey::of_workspace(&ctx.root, config)?;
+        if self.json {
+            println!("{}", deps.all(config).pretty());
+        }
+
+        let mut outputs = vec![(output::CACHE_KEY, deps.to_string())];
+        match (&self.test_type, &self.os, &self.rust) {
+            (Some(test_type), os, rust) => {
+                config.test_args(test_type)?;
+                let os = os.as_deref().unwrap_or(&config.os[0]);
+                let rust = rust.as_deref().unwrap_or(&config.rust);
+                outputs.push((output::JOB_KEY, deps.job(os, rust, test_type)));
+            }
+            (None, None, None) => {}
+            (None, ..) => bail!("--os and --rust describe a test job: add --test-type T (one of the config's tests)"),
+        }
+        match (&self.image, &self.arch) {
+            (Some(image), arch) => {
+                config.image_attr(image)?;
+                let arch = arch.as_deref().unwrap_or(&config.arches[0]);
+                config.check_arch(arch)?;
+                outputs.push((output::CONTAINER_KEY, deps.container(image, arch)));
+            }
+            (None, Some(_)) => bail!("--arch describes a container: add --image NAME (one of the config's images)"),
+            (None, None) => {}
+        }
+
+        if self.github_output {
+            let mut all: Vec<(String, String)> = outputs.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
+            all.push((output::RESTORE_KEY.to_owned(), deps.restore_prefix()));
+            github::set_outputs(&all)?;
+        }
+        if !self.json {
+            // The most specific key is the last line, so `$(cargo xtask cache-key …)` picks it.
+            for (_, key) in &outputs {
+                println!("{key}");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+//! The checks, in the order they are printed.
+
+use std::path::Path;
+
+use super::{cmds, fail, ok, warn, Check};
+use crate::{
+    cache::{self, Cache},
+    command::{on_path, Cmd, Io, NoSlots},
+    config::{is_cache_name, Config},
+    context::Ctx,
+    files::Mode,
+    github::names::env::CACHIX_AUTH_TOKEN,
+    json::Json,
+    keys::{DepsKey, LockFiles, LOCK_FILES},
+    tasks::workflows as workflows_task,
+    workflows,
+};
+
+pub fn all(ctx: &Ctx) -> Vec<Check> {
+    let nix_config = read(ctx, cmds::nix_config()).and_then(|s| Json::parse(&s).ok()).unwrap_or(Json::Null);
+    let mut checks = vec![nix(ctx), flakes(&nix_config)];
+    checks.extend(LOCK_FILES.iter().map(|f| lock_file(ctx, f.name, f.creates)));
+    checks.push(key(ctx));
+    checks.push(names(ctx));
+    checks.push(token(ctx));
+    checks.push(substituter(ctx, &nix_config));
+    checks.push(
+        match workflows::generate(&ctx.config).and_then(|f| workflows_task::update(&ctx.root, &f, Mode::Check)) {
+            Ok(()) => ok("workflows", "generated workflows are up to date"),
+            Err(e) => fail("workflows", format!("{e:#}").lines().next().unwrap_or_default(), workflows::COMMAND),
+        },
+    );
+    checks
+}
+
+/// The command's stdout, when it ran and succeeded (and its program is installed).
+fn read(ctx: &Ctx, cmd: Cmd) -> Option<String> {
+    on_path(&cmd.program).then(|| cmd.io(Io::Quiet).run_quietly(&ctx.sh, &NoSlots).ok())?
+}
+
+fn nix(ctx: &Ctx) -> Check {
+    if !on_path("nix") {
+        return fail(
+            "nix",
+            "not installed",
+            "apt-get install nix-bin (Debian, Ubuntu) or the installer from https://nixos.org/download",
+        );
+    }
+    match read(ctx, cmds::nix_version()) {
+        Some(version) => ok("nix", version.trim()),
+        None => fail("nix", "`nix --version` failed", "reinstall Nix"),
+    }
+}
+
+/// A setting of `nix show-config --json` as a list of words.
+fn setting(config: &Json, name: &str) -> Vec<String> {
+    match &config[name]["value"] {
+        Json::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Json::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn flakes(config: &Json) -> Check {
+    if config.is_null() {
+        return warn("flakes", "cannot read Nix's configuration", "install Nix first");
+    }
+    if setting(config, "experimental-features").iter().any(|f| f == "flakes") {
+        return ok("flakes", "enabled");
+    }
+    warn(
+        "flakes",
+        "not enabled in nix.conf (the xtask enables them for its own commands)",
+        "add `experimental-features = nix-command flakes` to /etc/nix/nix.conf for `nix develop` and `nix run`",
+    )
+}
+
+fn lock_file(ctx: &Ctx, file: &str, creates: &str) -> Check {
+    if !ctx.root.join(file).exists() {
+        fail("lock files", format!("{file} is missing"), format!("{creates}, then commit it"))
+    } else if !cmds::tracked(file).succeeds(&ctx.sh) {
+        fail(
+            "lock files",
+            format!("{file} is not committed: CI cannot see it"),
+            format!("git add {file} && git commit"),
+        )
+    } else if !cmds::unchanged(file).succeeds(&ctx.sh) {
+        warn("lock files", format!("{file} has uncommitted changes"), format!("commit {file}"))
+    } else {
+        ok("lock files", format!("{file} present and committed"))
+    }
+}
+
+/// Twice from the working tree, and once as CI computes it: from the committed lock files.
+fn key(ctx: &Ctx) -> Check {
+    let (first, second) =
+        (DepsKey::of_workspace(&ctx.root, &ctx.config), DepsKey::of_workspace(&ctx.root, &ctx.config));
+    let (Ok(first), Ok(second)) = (first, second) else {
+        return fail("key", "cannot compute the key: a lock file is missing", "see the lock files check");
+    };
+    if first != second {
+        return fail(
+            "key",
+            format!("two computations differ: {first} vs {second}"),
+            "is something rewriting the lock files?",
+        );
+    }
+    let [flake, cargo] = LOCK_FILES.map(|f| read(ctx, cmds::committed(f.name)).map(String::into_bytes));
+    let (Some(flake), Some(cargo)) = (flake, cargo) else {
+        return warn("key", format!("{first} (no commit to compare with)"), "commit the lock files");
+    };
+    let ci = DepsKey::new(&ctx.config, &LockFiles { flake, cargo });
+    if ci == first {
+        ok("key", format!("{first} (stable, and what CI computes from the committed lock files)"))
+    } else {
+        fail("key", format!("this checkout gives {first}, CI gives {ci}"), "commit flake.lock and Cargo.lock")
+    }
+}
+
+/// The names of the Cachix caches a text names by URL (`https://NAME.cachix.org`).
+fn cachix_names(text: &str) -> Vec<&str> {
+    text.split("https://")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(".cachix.org"))
+        .map(|(name, _)| name)
+        .filter(|n| is_cache_name(n))
+        .collect()
+}
+
+/// The cache name of the config, in the workflows and in the flake's nixConfig.
+fn names(ctx: &Ctx) -> Check {
+    let name = &ctx.config.name;
+    let mut problems = Vec::new();
+    let flake = std::fs::read_to_string(ctx.root.join("flake.nix")).unwrap_or_default();
+    let in_flake = cachix_names(&flake);
+    if in_flake.is_empty() || in_flake.iter().any(|n| n != name) {
+        problems.push(format!("flake.nix nixConfig names {in_flake:?}"));
+    }
+    if let Some(key) = &ctx.config.public_key {
+        if !flake.contains(key.as_str()) {
+            problems.push("flake.nix nixConfig lacks the config's public-key".to_owned());
+        }
+    }
+    problems.extend(workflow_cache_names(&ctx.root, &ctx.config));
+    if problems.is_empty() {
+        return ok("cache name", format!("{name} in the config, the workflows and flake.nix"));
+    }
+    fail(
+        "cache name",
+        problems.join("; "),
+        format!("use {name} everywhere: edit flake.nix's nixConfig, run `{}`", workflows::COMMAND),
+    )
+}
+
+/// cachix-action's `name:` in each committed workflow (commented out when disabled) that is not the config's.
+fn workflow_cache_names(root: &Path, config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for path in [workflows::CI, workflows::WARMING] {
+        let text = std::fs::read_to_string(root.join(path)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().map(|l| l.trim_start().trim_start_matches('#').trim_start()).collect();
+        for pair in lines.windows(2) {
+            if let (true, Some(found)) = (pair[0] == "with:", pair[1].strip_prefix("name: ")) {
+                if found != config.name {
+                    problems.push(format!("{path} names the cache {found}"));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The cache the tasks would use with no `--cache`, and whether they could push to it (the
+/// same preflight the tasks run: the `cachix` CLI and the token, never printed).
+fn token(ctx: &Ctx) -> Check {
+    let cache = match Cache::resolve(None, &ctx.config, &ctx.root) {
+        Ok(cache) => cache,
+        Err(e) => return fail("token", format!("{e:#}"), "fix [workspace.metadata.cache]"),
+    };
+    let set = cache::token_is_set();
+    let state = if set { "is set (not shown)" } else { "is not set" };
+    match (&cache, cache.preflight()) {
+        (_, Err(problem)) => {
+            let problem = format!("{problem:#}").replace("\n  - ", " ").replace('\n', " ");
+            fail(
+                "token",
+                format!("{CACHIX_AUTH_TOKEN} {state}, but {problem}"),
+                "see the detail: each problem names its fix",
+            )
+        }
+        (Cache::Cachix { name }, Ok(())) => {
+            ok("token", format!("{CACHIX_AUTH_TOKEN} {state}: tasks push to cachix:{name}"))
+        }
+        (_, Ok(())) => {
+            ok("token", format!("{CACHIX_AUTH_TOKEN} {state} and not used: tasks push to {}", cache.label()))
+        }
+    }
+}
+
+fn substituter(ctx: &Ctx, nix_config: &Json) -> Check {
+    let cache = match Cache::resolve(ctx.cache_arg.as_deref(), &ctx.config, &ctx.root) {
+        Ok(cache) => cache,
+        Err(e) => return warn("substituter", format!("{e:#}"), "see --cache"),
+    };
+    let url = cache.substituter();
+    if let Cache::Local { .. } = cache {
+        return ok("substituter", format!("{url}: the tasks add it themselves"));
+    }
+    let mut configured = setting(nix_config, "substituters");
+    configured.extend(setting(nix_config, "extra-substituters"));
+    if configured.iter().any(|s| s.trim_end_matches('/') == url) {
+        return ok("substituter", format!("{url} is a substituter"));
+    }
+    warn(
+        "substituter",
+        format!("{url} is not among Nix's substituters (the tasks still add it to their own builds)"),
+        format!("cachix use {}, or `nix develop --accept-flake-config`", ctx.config.name),
+    )
+}

@@ -1,0 +1,123 @@
+//! `cargo xtask doctor [--json]`: the seed's troubleshooting section as checks, one line each,
+//! with the fix where one fails. Exit 0 when nothing fails; warnings do not fail.
+//!
+//! Every check asks the code the tasks use (cache resolution and preflight, the cache-name rule,
+//! the key, the workflow generator), and every command it runs is a [`Cmd`] value, so the dry
+//! run lists exactly what a real run executes.
+
+mod checks;
+
+use anyhow::{bail, Result};
+
+use crate::{context::Ctx, json::Json, keys::LOCK_FILES};
+
+/// Check Nix, the lock files, the key, the cache name, the token, the substituter, the workflows.
+#[derive(clap::Args, Debug)]
+pub struct Doctor {
+    /// Print the checks as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+pub(super) struct Check {
+    name: &'static str,
+    status: Status,
+    detail: String,
+    fix: String,
+}
+
+pub(super) fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+    Check { name, status: Status::Ok, detail: detail.into(), fix: String::new() }
+}
+
+pub(super) fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check { name, status: Status::Warn, detail: detail.into(), fix: fix.into() }
+}
+
+pub(super) fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check { name, status: Status::Fail, detail: detail.into(), fix: fix.into() }
+}
+
+/// The commands the checks run.
+pub(super) mod cmds {
+    use crate::command::Cmd;
+
+    pub fn nix_version() -> Cmd {
+        Cmd::lits("nix", ["--version"])
+    }
+
+    pub fn nix_config() -> Cmd {
+        Cmd::lits("nix", ["--extra-experimental-features", "nix-command", "show-config", "--json"])
+    }
+
+    pub fn tracked(file: &str) -> Cmd {
+        Cmd::lits("git", ["ls-files", "--error-unmatch", file])
+    }
+
+    pub fn unchanged(file: &str) -> Cmd {
+        Cmd::lits("git", ["diff", "--quiet", "HEAD", "--", file])
+    }
+
+    pub fn committed(file: &str) -> Cmd {
+        Cmd::lits("git", ["show".to_owned(), format!("HEAD:{file}")])
+    }
+}
+
+impl Doctor {
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        if ctx.dry_run {
+            println!("# cargo xtask doctor (dry run: nothing is run)");
+            let mut all = vec![cmds::nix_version(), cmds::nix_config()];
+            for file in &LOCK_FILES {
+                all.extend([cmds::tracked(file.name), cmds::unchanged(file.name)]);
+            }
+            all.extend(LOCK_FILES.iter().map(|f| cmds::committed(f.name)));
+            for cmd in all {
+                println!("{}", cmd.render(None));
+            }
+            return Ok(());
+        }
+        let checks = checks::all(ctx);
+        self.print(&checks)?;
+        let failed: Vec<_> = checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.name).collect();
+        if !failed.is_empty() {
+            bail!("doctor: {} check(s) failed: {}", failed.len(), failed.join(", "));
+        }
+        Ok(())
+    }
+
+    fn print(&self, checks: &[Check]) -> Result<()> {
+        if self.json {
+            let list: Vec<Json> = checks
+                .iter()
+                .map(|c| {
+                    Json::object([
+                        ("check", c.name.into()),
+                        ("status", format!("{:?}", c.status).to_lowercase().into()),
+                        ("detail", c.detail.clone().into()),
+                        ("fix", c.fix.clone().into()),
+                    ])
+                })
+                .collect();
+            println!("{}", Json::Array(list).pretty());
+            return Ok(());
+        }
+        for c in checks {
+            let mark = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            let fix = if c.fix.is_empty() { String::new() } else { format!(" -> fix: {}", c.fix) };
+            println!("{mark} {:<12} {}{fix}", c.name, c.detail);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,34 @@
+//! The maintainer's tasks: the seed's cache invalidation ([`bump_version`]), rollback
+//! ([`rollback`]) and troubleshooting ([`doctor`]).
+
+pub mod bump_version;
+pub mod doctor;
+pub mod rollback;
+
+use anyhow::Result;
+
+use crate::{
+    config::change::{self, Change},
+    context::Ctx,
+    files::{self, Mode},
+    keys::{DepsKey, LockFiles},
+    tasks::workflows,
+};
+
+/// Applies `changes` to the config: Cargo.toml edited in place and the workflows regenerated
+/// from the changed config. Everything is computed before anything is written, each file
+/// atomically; a dry run writes nothing. Returns the deps key before and after.
+fn apply(ctx: &Ctx, changes: &[Change]) -> Result<(DepsKey, DepsKey)> {
+    let (config, manifest) = change::apply(&ctx.root, &ctx.config, changes)?;
+    let generated = crate::workflows::generate(&config)?;
+    let locks = LockFiles::read(&ctx.root)?;
+    let keys = (DepsKey::new(&ctx.config, &locks), DepsKey::new(&config, &locks));
+    let mode = if ctx.dry_run { Mode::DryRun } else { Mode::Write };
+    if ctx.dry_run {
+        let set: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        println!("# would set {} in Cargo.toml and regenerate the workflows", set.join(", "));
+    }
+    files::update(&ctx.root, "Cargo.toml", &manifest, mode)?;
+    workflows::update(&ctx.root, &generated, mode)?;
+    Ok(keys)
+}

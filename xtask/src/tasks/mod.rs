@@ -1,0 +1,9 @@
+//! One module per task; each task's arguments are a `clap::Args` struct with a `run` method.
+
+pub mod bench;
+pub mod cache_key;
+pub mod maintenance;
+pub mod summary;
+pub mod test;
+pub mod warm;
+pub mod workflows;

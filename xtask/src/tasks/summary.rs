@@ -1,0 +1,51 @@
+//! `cargo xtask summary`: the cache-warming workflow's last job. Reads the results of the jobs it
+//! needs (`NEEDS: ${{ toJSON(needs) }}`), writes them to the step summary, and fails when one failed.
+
+use std::fmt::Write as _;
+
+use anyhow::{bail, Context, Result};
+
+use crate::{
+    context::Ctx,
+    github::{self, names::env::NEEDS, names::output::CACHE_KEY},
+    json::Json,
+    keys::DepsKey,
+};
+
+/// Summarize the results of a workflow's jobs ($NEEDS: `toJSON(needs)`) in the step summary.
+#[derive(clap::Args, Debug)]
+pub struct Summary {}
+
+impl Summary {
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let needs = std::env::var(NEEDS)
+            .with_context(|| format!("${NEEDS} is not set: the workflow passes `toJSON(needs)` in it"))?;
+        let needs =
+            Json::parse(&needs).with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
+        let jobs = needs.as_object().with_context(|| format!("${NEEDS} is not an object of jobs"))?;
+        let key = DepsKey::of_workspace(&ctx.root, &ctx.config)?;
+
+        let mut md = format!(
+            "### Cache warming\n\n| | |\n|---|---|\n| {CACHE_KEY} | `{key}` |\n| cache | `{}` |\n\n| job | result |\n|---|---|\n",
+            ctx.config.name
+        );
+        let mut failed = Vec::new();
+        for (job, info) in jobs {
+            let result = info["result"].as_str().unwrap_or("unknown");
+            let _ = writeln!(md, "| {job} | {result} |");
+            eprintln!("{job}: {result}");
+            if matches!(result, "failure" | "cancelled") {
+                failed.push(job.as_str());
+            }
+        }
+        if ctx.dry_run {
+            print!("# would append to $GITHUB_STEP_SUMMARY:\n{md}");
+        } else {
+            github::append_summary(&md)?;
+        }
+        if !failed.is_empty() {
+            bail!("these jobs did not succeed: {} (see their logs)", failed.join(", "));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! Layer 2, `cargo xtask test --type T`: the CI test-matrix job. With Nix it builds
+//! `checks.<system>.<T>` and pushes the job's artifacts; with `--no-nix`, it runs the cargo
+//! equivalent from the config directly.
+
+use anyhow::Result;
+
+use crate::{
+    command::Cmd,
+    context::Ctx,
+    github::names::output,
+    keys::DepsKey,
+    layers,
+    pipeline::{self, Plan, StepKind},
+    tasks::warm::Force,
+};
+
+/// The CI test-matrix job: build the flake check of a test type and push its artifacts.
+#[derive(clap::Args, Debug)]
+pub struct Test {
+    /// The test type (a key of the config's `tests`).
+    #[arg(long = "type", value_name = "T")]
+    test_type: String,
+    /// The runner OS, for the job key (default: the config's first).
+    #[arg(long)]
+    os: Option<String>,
+    /// The Rust version, for the job key (default: the config's).
+    #[arg(long)]
+    rust: Option<String>,
+    /// Run the cargo equivalent directly, without Nix.
+    #[arg(long)]
+    no_nix: bool,
+    #[command(flatten)]
+    force: Force,
+}
+
+impl Test {
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let config = &ctx.config;
+        let cargo_args = config.test_args(&self.test_type)?;
+        let key = DepsKey::of_workspace(&ctx.root, config)?;
+        let os = self.os.as_deref().unwrap_or(&config.os[0]);
+        let rust = self.rust.as_deref().unwrap_or(&config.rust);
+        let outputs = vec![
+            (output::CACHE_KEY.to_owned(), key.to_string()),
+            (output::JOB_KEY.to_owned(), key.job(os, rust, &self.test_type)),
+        ];
+        let task = format!("test --type {}", self.test_type);
+
+        if self.no_nix {
+            let mut plan = Plan::new(task);
+            let cmd = Cmd::lits("cargo", cargo_args).needs(format!("the {} tests failed (see above)", self.test_type));
+            plan.step(format!("cargo {}", cargo_args.join(" ")), StepKind::Run(cmd));
+            return pipeline::execute(ctx, plan, None, &outputs);
+        }
+
+        let cache = ctx.cache()?;
+        let attrs = [layers::check(config, &ctx.system, &self.test_type)?];
+        let plan = pipeline::plan(ctx, &task, &attrs, &cache, self.force.force);
+        pipeline::execute(ctx, plan, Some(&cache), &outputs)
+    }
+}

@@ -1,0 +1,49 @@
+//! `cargo xtask workflows [--check]`: writes the generated workflows, or checks them.
+
+use anyhow::{bail, Result};
+
+use std::path::Path;
+
+use crate::{
+    context::Ctx,
+    files::{self, Mode, Updated},
+    workflows,
+};
+
+/// Write (or `--check`) the GitHub workflows generated from the config.
+#[derive(clap::Args, Debug)]
+pub struct Workflows {
+    /// Fail, with a diff and the command to run, when a committed workflow is stale.
+    #[arg(long)]
+    check: bool,
+}
+
+impl Workflows {
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let mode = match (self.check, ctx.dry_run) {
+            (true, _) => Mode::Check,
+            (false, true) => Mode::DryRun,
+            (false, false) => Mode::Write,
+        };
+        update(&ctx.root, &workflows::generate(&ctx.config)?, mode)
+    }
+}
+
+/// Brings every workflow to its generated text; in [`Mode::Check`], fails naming every stale
+/// file with its diff and the command that regenerates them.
+pub fn update(root: &Path, generated: &[(&str, String)], mode: Mode) -> Result<()> {
+    let mut stale = Vec::new();
+    for (path, text) in generated {
+        if let Updated::Stale(diff) = files::update(root, path, text, mode)? {
+            stale.push(diff);
+        }
+    }
+    if !stale.is_empty() {
+        bail!(
+            "the workflows are stale (they are generated from [workspace.metadata.cache]): run `{}` and commit the result\n{}",
+            workflows::COMMAND,
+            stale.join("\n")
+        );
+    }
+    Ok(())
+}

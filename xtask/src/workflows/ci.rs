@@ -1,0 +1,86 @@
+//! ci.yml, the seed's main pipeline: prebuild-deps -> test-matrix -> build-containers.
+
+use std::fmt::Write as _;
+
+use super::{
+    header, list, runner,
+    steps::{expr, setup, xtask},
+    CI,
+};
+use crate::{
+    config::Config,
+    github::names::{env::DEPS_CACHE_KEY, output::CACHE_KEY, step::PREBUILD},
+};
+
+const PREBUILD_JOB: &str = "prebuild-deps";
+
+pub fn generate(config: &Config) -> String {
+    let mut y = header(CI, "The seed's main pipeline: prebuild-deps -> test-matrix -> build-containers.");
+    y.push_str(
+        "name: CI\n\non:\n  push:\n    branches: [main]\n  pull_request:\n  workflow_dispatch:\n\n\
+         permissions:\n  contents: read\n\nconcurrency:\n  group: ci-${{ github.ref }}\n  cancel-in-progress: true\n\njobs:\n",
+    );
+    prebuild(&mut y, config);
+    test_matrix(&mut y, config);
+    build_containers(&mut y, config);
+    y
+}
+
+/// The deps key the prebuild job emits, for the jobs after it.
+fn deps_key_env() -> (&'static str, String) {
+    (DEPS_CACHE_KEY, expr(&format!("needs.{PREBUILD_JOB}.outputs.{CACHE_KEY}")))
+}
+
+fn prebuild(y: &mut String, config: &Config) {
+    let _ = write!(
+        y,
+        "  {PREBUILD_JOB}:\n    name: {PREBUILD_JOB}\n    runs-on: ubuntu-latest\n    outputs:\n      {CACHE_KEY}: {}\n    steps:\n{}{}",
+        expr(&format!("steps.{PREBUILD}.outputs.{CACHE_KEY}")),
+        setup(config, true),
+        xtask(config, Some(PREBUILD), "prebuild", &[])
+    );
+}
+
+fn test_matrix(y: &mut String, config: &Config) {
+    let tests: Vec<String> = config.tests.iter().map(|(t, _)| t.clone()).collect();
+    let _ = write!(
+        y,
+        "\n  test-matrix:\n    name: test (${{{{ matrix.os }}}}, ${{{{ matrix.test-type }}}})\n    needs: {PREBUILD_JOB}\n    runs-on: ${{{{ matrix.os }}}}\n\
+         \x20   strategy:\n      fail-fast: false\n      matrix:\n        os: {}\n        test-type: {}\n    steps:\n{}{}",
+        list(&config.os),
+        list(&tests),
+        setup(config, true),
+        xtask(
+            config,
+            None,
+            r#"test --type "$TEST_TYPE" --os "$MATRIX_OS""#,
+            &[("TEST_TYPE", expr("matrix.test-type")), ("MATRIX_OS", expr("matrix.os")), deps_key_env()]
+        )
+    );
+}
+
+fn build_containers(y: &mut String, config: &Config) {
+    let images: Vec<String> = config.images.iter().map(|(i, _)| i.clone()).collect();
+    let _ = write!(
+        y,
+        "\n  build-containers:\n    name: container (${{{{ matrix.image }}}}, ${{{{ matrix.arch }}}})\n    needs: [{PREBUILD_JOB}, test-matrix]\n    runs-on: ${{{{ matrix.runner }}}}\n\
+         \x20   strategy:\n      fail-fast: false\n      matrix:\n        image: {}\n        arch: {}\n        include:\n",
+        list(&images),
+        list(&config.arches)
+    );
+    for arch in &config.arches {
+        let _ =
+            write!(y, "          - arch: {arch}\n            runner: {}\n", runner(arch).expect("checked in generate"));
+    }
+    let _ = write!(
+        y,
+        "    steps:\n{}{}",
+        setup(config, true),
+        xtask(
+            config,
+            None,
+            r#"build-containers --image "$IMAGE" --arch "$ARCH""#,
+            &[("IMAGE", expr("matrix.image")), ("ARCH", expr("matrix.arch")), deps_key_env()]
+        )
+    );
+}

@@ -1,0 +1,14 @@
+//! Actions pinned to the commit of a release tag (shared/reference/action-pins.json).
+
+pub struct Pin(&'static str, &'static str, &'static str);
+
+pub const CHECKOUT: Pin = Pin("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1");
+pub const INSTALL_NIX: Pin = Pin("cachix/install-nix-action", "630ae543ea3a38a9a4166f03376c02c50f408342", "v31.11.0");
+pub const CACHIX: Pin = Pin("cachix/cachix-action", "1eb2ef646ac0255473d23a5907ad7b04ce94065c", "v17");
+pub const CACHE: Pin = Pin("actions/cache", "27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5");
+
+impl Pin {
+    pub fn uses(&self) -> String {
+        format!("uses: {}@{} # {}", self.0, self.1, self.2)
+    }
+}
