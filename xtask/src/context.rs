@@ -41,6 +41,13 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(args: GlobalArgs) -> Result<Ctx> {
+        // Before anything is printed: every secret this run knows of.
+        if let Ok(token) = std::env::var(crate::github::names::env::CACHIX_AUTH_TOKEN) {
+            crate::secrets::register(&token);
+        }
+        for secret in args.cache.as_deref().map(crate::secrets::in_url).unwrap_or_default() {
+            crate::secrets::register(&secret);
+        }
         let sh = Shell::new()?;
         let (root, config) = Config::load(&sh.current_dir())?;
         sh.change_dir(&root);

@@ -86,6 +86,30 @@ pub fn diff(path: &str, committed: &str, generated: &str) -> String {
     out
 }
 
+/// Creates `path` with `contents`, readable by its owner only, unless it exists: written to a
+/// temporary file first, then linked into place, which fails when another process got there
+/// first. Returns whether this call created it.
+pub fn create_private(path: &Path, contents: &[u8]) -> Result<bool> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = path.file_name().context("cannot write a path without a file name")?;
+    let tmp = dir.join(format!(".{}.{}.new", name.to_string_lossy(), std::process::id()));
+    let write = || -> std::io::Result<bool> {
+        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let created = write().with_context(|| format!("cannot create {}", path.display()));
+    let _ = fs::remove_file(&tmp);
+    created
+}
+
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -122,6 +146,19 @@ mod tests {
         write_atomic(&path, b"two").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "two");
         assert_eq!(fs::read_dir(dir.join("sub")).unwrap().count(), 1);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_private_file_is_created_once_and_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp("private");
+        let path = dir.join("key.secret");
+        assert!(create_private(&path, b"first").unwrap());
+        assert!(!create_private(&path, b"second").unwrap(), "an existing file is never replaced");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "first");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file is left");
         fs::remove_dir_all(dir).unwrap();
     }
 

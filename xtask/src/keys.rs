@@ -37,6 +37,13 @@ impl LockFiles {
         for file in &LOCK_FILES {
             let path = root.join(file.name);
             match std::fs::read(&path) {
+                // An empty lock file hashes like any other: a plausible key for nothing locked.
+                Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => missing.push(format!(
+                    "{} is empty at {}: create it anew with `{}` and commit it",
+                    file.name,
+                    root.display(),
+                    file.creates
+                )),
                 Ok(bytes) => contents.push(bytes),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => missing.push(format!(
                     "{} is missing at {}: create it with `{}` and commit it",

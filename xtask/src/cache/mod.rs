@@ -59,9 +59,24 @@ impl Cache {
             return Ok(Cache::Cachix { name: name.to_owned() });
         }
         if let Some(path) = arg.strip_prefix("file://") {
+            let dir = path.split('?').next().unwrap_or_default();
+            if !dir.starts_with('/') || dir.trim_end_matches('/').is_empty() {
+                bail!(
+                    "`--cache {arg}` does not name an absolute directory: use file:///absolute/dir (three slashes), e.g. file://{}",
+                    root.join(&config.local_cache).display()
+                );
+            }
             if !path.contains('?') {
-                let dir = env::current_dir()?.join(path.trim_end_matches('/'));
-                return Ok(Cache::Local { dir });
+                return Ok(Cache::Local { dir: PathBuf::from(dir.trim_end_matches('/')) });
+            }
+        }
+        for scheme in ["http://", "https://", "s3://", "ssh://", "ssh-ng://", "gs://"] {
+            let host = arg.strip_prefix(scheme).map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
+            if host.is_some_and(|h| h.rsplit('@').next().unwrap_or_default().is_empty()) {
+                bail!(
+                    "`--cache {}` has no host: use {scheme}HOST/…, e.g. {scheme}cache.example.org",
+                    crate::secrets::redact(arg)
+                );
             }
         }
         let schemes = ["file://", "http://", "https://", "s3://", "ssh://", "ssh-ng://", "gs://", "local?", "daemon"];
@@ -82,10 +97,11 @@ impl Cache {
         }
     }
 
+    /// How the cache is named in logs and summaries (credentials redacted).
     pub fn label(&self) -> String {
         match self {
             Cache::Local { dir } => format!("local directory {}", dir.display()),
-            Cache::Store { url } => url.clone(),
+            Cache::Store { url } => crate::secrets::redact(url),
             Cache::Cachix { name } => format!("cachix:{name} (https://app.cachix.org/cache/{name})"),
             Cache::CachixReadOnly { name } => format!("cachix:{name}, read-only (no {CACHIX_AUTH_TOKEN})"),
         }
@@ -110,8 +126,12 @@ impl Cache {
         let Cache::Local { dir } = self else {
             return None;
         };
+        Some(Cache::key_files_of(dir))
+    }
+
+    fn key_files_of(dir: &Path) -> (PathBuf, PathBuf) {
         let base = dir.display().to_string();
-        Some((PathBuf::from(format!("{base}.secret")), PathBuf::from(format!("{base}.public"))))
+        (PathBuf::from(format!("{base}.secret")), PathBuf::from(format!("{base}.public")))
     }
 
     /// Says, once, that nothing will be pushed and why.
@@ -123,9 +143,19 @@ impl Cache {
         }
     }
 
-    /// What must hold before anything is built: for Cachix, the CLI and the token. Every
-    /// problem at once, each with its fix.
+    /// What must hold before anything is built: for a local cache, a public key only with its
+    /// secret; for Cachix, the CLI and the token. Every problem at once, each with its fix.
     pub fn preflight(&self) -> Result<()> {
+        if let Some((secret, public)) = self.key_files() {
+            if public.exists() && !secret.exists() {
+                bail!(
+                    "{} exists but its secret key {} does not: restore the secret key, or delete the public key \
+                     and the cache directory (its paths are signed by the lost key) to start afresh",
+                    public.display(),
+                    secret.display()
+                );
+            }
+        }
         let Cache::Cachix { name } = self else {
             return Ok(());
         };

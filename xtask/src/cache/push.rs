@@ -1,10 +1,15 @@
-//! How each cache is pushed to: the commands, as values, for the pipeline's last steps.
+//! How each cache is pushed to: the commands, as values, for the pipeline's last steps, and the
+//! local cache's signing key.
 
 use std::path::PathBuf;
 
+use anyhow::Result;
+use xshell::Shell;
+
 use super::Cache;
 use crate::{
-    command::{lit, Cmd, Io, Slot, Stdin},
+    command::{lit, Cmd, Io, NoSlots, Slot, Stdin},
+    files,
     github::names::env::CACHIX_AUTH_TOKEN,
     nix,
 };
@@ -17,11 +22,45 @@ pub struct Push {
     pub upload: Cmd,
 }
 
-/// Commands that create a signing key, run only when `file` does not exist yet.
+/// A local cache's signing key, created once: concurrent runs agree on one key.
 #[derive(Debug)]
 pub struct SigningKey {
-    pub file: PathBuf,
-    pub cmds: Vec<Cmd>,
+    pub secret: PathBuf,
+    /// Prints a new secret key; the xtask writes it to `secret` (mode 0600), never over one.
+    pub generate: Cmd,
+    /// Derives the public key (`DIR.public`) from `secret`.
+    pub convert: Cmd,
+}
+
+impl SigningKey {
+    fn new(dir: &std::path::Path, key_name: &str) -> SigningKey {
+        let (secret, public) = Cache::key_files_of(dir);
+        let generate = nix::nix([lit("key"), lit("generate-secret"), lit("--key-name"), lit(key_name)]).io(Io::Quiet);
+        let convert = nix::nix([lit("key"), lit("convert-secret-to-public")])
+            .io(Io::Quiet)
+            .stdin(Stdin::File(secret.clone()))
+            .stdout_to(public.clone());
+        SigningKey { secret, generate, convert }
+    }
+
+    pub fn cmds(&self) -> Vec<&Cmd> {
+        vec![&self.generate, &self.convert]
+    }
+
+    /// Creates the secret key unless it exists (when two runs race, the first one's key wins
+    /// and both use it), then the public key from whichever secret is in place.
+    pub fn ensure(&self, sh: &Shell) -> Result<String> {
+        let mut note = format!("{} exists", self.secret.display());
+        if !self.secret.exists() {
+            let key = self.generate.run(sh, &NoSlots)?;
+            eprintln!("  (written to {}, mode 0600, unless another run created it first)", self.secret.display());
+            if files::create_private(&self.secret, key.trim().as_bytes())? {
+                note = format!("created {}", self.secret.display());
+            }
+        }
+        self.convert.run(sh, &NoSlots)?;
+        Ok(note)
+    }
 }
 
 impl Cache {
@@ -30,17 +69,9 @@ impl Cache {
         let title = format!("Push to {}", self.label());
         match self {
             Cache::Local { dir } => {
-                let (secret, public) = self.key_files().expect("a local cache has key files");
-                let generate = nix::nix([lit("key"), lit("generate-secret"), lit("--key-name"), lit(key_name)])
-                    .io(Io::Quiet)
-                    .stdout_to(secret.clone());
-                let convert = nix::nix([lit("key"), lit("convert-secret-to-public")])
-                    .io(Io::Quiet)
-                    .stdin(Stdin::File(secret.clone()))
-                    .stdout_to(public.clone());
-                let url = format!("file://{}?secret-key={}", dir.display(), secret.display());
-                let signing_key = SigningKey { file: public, cmds: vec![generate, convert] };
-                Some(Push { title, signing_key: Some(signing_key), upload: nix::copy(&url, paths) })
+                let key = SigningKey::new(dir, key_name);
+                let url = format!("file://{}?secret-key={}", dir.display(), key.secret.display());
+                Some(Push { title, signing_key: Some(key), upload: nix::copy(&url, paths) })
             }
             Cache::Store { url } => Some(Push { title, signing_key: None, upload: nix::copy(url, paths) }),
             Cache::Cachix { name } => {

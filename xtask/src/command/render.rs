@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use super::{Arg, Cmd, Slots, Stdin};
 
 impl Cmd {
-    /// The command as a shell line: slots as their placeholders when `slots` is `None`.
+    /// The command as a shell line, secrets redacted: slots as their placeholders when `slots`
+    /// is `None`.
     pub fn render(&self, slots: Option<&dyn Slots>) -> String {
         let mut words = vec![shell_quote(&self.program)];
         for arg in &self.args {
@@ -24,7 +25,7 @@ impl Cmd {
         if let Some(path) = &self.stdout_to {
             let _ = write!(line, " > {}", shell_quote(&path.display().to_string()));
         }
-        line
+        crate::secrets::redact(&line)
     }
 }
 

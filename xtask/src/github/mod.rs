@@ -17,6 +17,13 @@ pub fn is_ci() -> bool {
     is_actions() || env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
 }
 
+/// Asks the runner to mask a secret in the log, from here on.
+pub fn mask(secret: &str) {
+    if is_actions() {
+        eprintln!("::add-mask::{secret}");
+    }
+}
+
 pub fn group_start(title: &str) {
     if is_actions() {
         eprintln!("::group::{title}");
@@ -30,6 +37,7 @@ pub fn group_end() {
 }
 
 pub fn notice(message: &str) {
+    let message = crate::secrets::redact(message);
     if is_actions() {
         eprintln!("::notice::{message}");
     } else {
@@ -38,6 +46,7 @@ pub fn notice(message: &str) {
 }
 
 pub fn warning(message: &str) {
+    let message = crate::secrets::redact(message);
     if is_actions() {
         eprintln!("::warning::{}", message.replace('\n', "%0A"));
     } else {
@@ -56,7 +65,7 @@ pub fn append_summary(markdown: &str) -> Result<()> {
     if env::var_os("GITHUB_STEP_SUMMARY").is_none() {
         return Ok(());
     }
-    append("GITHUB_STEP_SUMMARY", markdown)
+    append("GITHUB_STEP_SUMMARY", &crate::secrets::redact(markdown))
 }
 
 fn append(var: &str, text: &str) -> Result<()> {

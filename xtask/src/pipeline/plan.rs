@@ -47,7 +47,7 @@ impl StepKind {
             | StepKind::Missing(c)
             | StepKind::Push(c)
             | StepKind::Run(c) => vec![c],
-            StepKind::SigningKey(key) => key.cmds.iter().collect(),
+            StepKind::SigningKey(key) => key.cmds(),
             StepKind::Filter(_) => vec![],
         }
     }
@@ -60,7 +60,10 @@ impl StepKind {
                 "(in the xtask) drop closure paths matching {}, unless a pushed path refers to them",
                 filter.patterns().collect::<Vec<_>>().join(" or ")
             )),
-            StepKind::SigningKey(key) => Some(format!("(only if {} does not exist)", key.file.display())),
+            StepKind::SigningKey(key) => Some(format!(
+                "(only if {} does not exist: the xtask writes the new key there, mode 0600, never over another run's; then the public key)",
+                key.secret.display()
+            )),
             StepKind::SkipIfCached { force: false, .. } => {
                 Some("(when the cache has every output, stop here: nothing to build or push)".to_owned())
             }

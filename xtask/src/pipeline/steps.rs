@@ -84,15 +84,7 @@ impl StepKind {
                 state.present = state.candidates.len() - state.push.len();
                 Ok(format!("{} already in the cache, {} to push", state.present, state.push.len()))
             }
-            StepKind::SigningKey(key) => {
-                if key.file.exists() {
-                    return Ok(format!("{} exists", key.file.display()));
-                }
-                for cmd in &key.cmds {
-                    cmd.run(sh, state)?;
-                }
-                Ok(format!("created {}", key.file.display()))
-            }
+            StepKind::SigningKey(key) => key.ensure(sh),
             StepKind::Push(cmd) => push(sh, cmd, state),
             StepKind::Run(cmd) => cmd.run(sh, state).map(|_| String::new()),
         }

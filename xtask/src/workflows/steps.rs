@@ -63,15 +63,24 @@ fn actions_cache(s: &mut String, config: &Config) {
     );
 }
 
-/// A step running the xtask, with the token where the backend uses one.
+/// A step running the xtask that pushes: with the token where the backend uses one.
 pub fn xtask(config: &Config, id: Option<&str>, args: &str, env: &[(&str, String)]) -> String {
+    xtask_step(config.backend == Backend::Cachix, id, args, env)
+}
+
+/// A step running the xtask that pushes nothing: it gets no secret.
+pub fn xtask_without_secrets(args: &str, env: &[(&str, String)]) -> String {
+    xtask_step(false, None, args, env)
+}
+
+fn xtask_step(token: bool, id: Option<&str>, args: &str, env: &[(&str, String)]) -> String {
     let mut s = String::from("      - ");
     if let Some(id) = id {
         let _ = write!(s, "id: {id}\n        ");
     }
     let _ = writeln!(s, "run: cargo xtask {args}");
     let mut env: Vec<(&str, String)> = env.to_vec();
-    if config.backend == Backend::Cachix {
+    if token {
         env.push((CACHIX_AUTH_TOKEN, expr(&format!("secrets.{CACHIX_AUTH_TOKEN}"))));
     }
     if !env.is_empty() {

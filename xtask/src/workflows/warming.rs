@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{
     header, list,
-    steps::{expr, setup, xtask},
+    steps::{expr, setup, xtask, xtask_without_secrets},
     WARMING,
 };
 use crate::{config::Config, github::names::env::NEEDS};
@@ -77,6 +77,6 @@ fn summary(y: &mut String, config: &Config) {
         y,
         "\n  summary:\n    name: summary\n    if: always()\n    needs: [warm-dependencies, warm-containers, warm-cross-platform]\n    runs-on: ubuntu-latest\n    steps:\n{}{}",
         setup(config, false),
-        xtask(config, None, "summary", &[(NEEDS, expr("toJSON(needs)"))])
+        xtask_without_secrets("summary", &[(NEEDS, expr("toJSON(needs)"))])
     );
 }

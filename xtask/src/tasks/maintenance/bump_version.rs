@@ -32,11 +32,11 @@ fn run(ctx: &Ctx, to: Option<u64>, force: bool) -> Result<()> {
     if new == old {
         bail!("the cache version is already {old}: pass --to with another version");
     }
+    if new == 0 {
+        bail!("--to 0: cache versions start at 1 (keys read `-v1-`, `-v2-`, …): pass --to 1 or higher");
+    }
     if new < old && !force {
         bail!("--to {new} is lower than the current version {old}: keys would collide with older caches; pass --force to do it anyway");
-    }
-    if new == 0 {
-        bail!("--to 0: versions start at 1");
     }
     let prefix = format!("{}-v{old}-", ctx.config.backend.key_prefix());
     let stale = find(&ctx.root, &prefix)?;

@@ -1,0 +1,79 @@
+//! Secrets the xtask learns (the Cachix token, credentials in a cache URL) are never printed:
+//! they are registered once, before anything is printed, masked under GitHub Actions
+//! (`::add-mask::`), and every text the xtask prints about commands, caches and errors goes
+//! through [`redact`].
+
+use std::sync::Mutex;
+
+use crate::github;
+
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// What stands in for a secret.
+pub const REDACTED: &str = "***";
+
+/// Remembers a secret; under GitHub Actions, asks the runner to mask it in the log too.
+pub fn register(secret: &str) {
+    if secret.is_empty() {
+        return;
+    }
+    let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    if !secrets.iter().any(|s| s == secret) {
+        github::mask(secret);
+        secrets.push(secret.to_owned());
+        // Longest first, so a secret that contains another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
+/// The text with every registered secret replaced by `***`.
+pub fn redact(text: &str) -> String {
+    let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), REDACTED))
+}
+
+/// The secrets in a store URL: the user-info of `scheme://user:password@host/…`, and the values
+/// of query parameters that name a secret, password, token or access key.
+pub fn in_url(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        // A user name alone (ssh-ng://builder@host) is no secret; a password is.
+        if let Some((userinfo, _)) = authority.rsplit_once('@').filter(|(u, _)| u.contains(':')) {
+            found.push(userinfo.to_owned());
+        }
+    }
+    if let Some((_, query)) = url.split_once('?') {
+        for pair in query.split('&') {
+            let Some((name, value)) = pair.split_once('=') else { continue };
+            let name = name.to_ascii_lowercase();
+            let sensitive =
+                ["secret", "password", "token", "access-key", "access_key"].iter().any(|s| name.contains(s));
+            // `secret-key=FILE` names a file, not a secret.
+            if sensitive && name != "secret-key" && !value.is_empty() {
+                found.push(value.to_owned());
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_credentials_in_urls() {
+        assert_eq!(in_url("https://ci:s3cret@cache.example/nix"), ["ci:s3cret"]);
+        assert_eq!(in_url("s3://bucket?region=eu&aws-secret-access-key=AbC&profile=x"), ["AbC"]);
+        assert!(in_url("file:///c?secret-key=/c.secret").is_empty());
+        assert!(in_url("ssh-ng://builder@host").is_empty(), "a user name is not a secret");
+        assert!(in_url("https://cache.example/a@b").is_empty(), "an @ in the path is not user-info");
+    }
+
+    #[test]
+    fn redacts_every_registered_secret() {
+        register("hunter2-redaction-test");
+        assert_eq!(redact("token hunter2-redaction-test, again hunter2-redaction-test"), "token ***, again ***");
+    }
+}

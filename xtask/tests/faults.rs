@@ -1,0 +1,156 @@
+//! Faults and secrets, provoked for real: concurrent warms on a new cache, credentials in cache
+//! URLs, a lost secret key, a failing build under GitHub Actions, bad input.
+
+mod support;
+
+use std::{fs, os::unix::fs::PermissionsExt, process::Command};
+
+use support::*;
+
+#[test]
+fn concurrent_warms_on_a_new_cache_agree_on_one_signing_key() {
+    require_nix();
+    let flake = example_flake("race");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let cache = dir.join("cache");
+    let url = format!("file://{}", cache.display());
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            xtask()
+                .args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        Run::from(child.wait_with_output().unwrap()).ok();
+    }
+    let secret = dir.join("cache.secret");
+    assert_eq!(fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600, "the secret key is private");
+    // Every path in the cache verifies with the one public key: a fresh store that requires
+    // signatures substitutes the whole layer without building.
+    let public_key = fs::read_to_string(dir.join("cache.public")).unwrap();
+    let store = dir.join("runner-store");
+    let build = run(Command::new("nix")
+        .args(["build", "--json", "--no-link", "--max-jobs", "0", "--store", &store.display().to_string()])
+        .args(["--option", "require-sigs", "true", "--option", "substituters", &url])
+        .args(["--option", "trusted-public-keys", public_key.trim()])
+        .arg(format!("{}#packages.x86_64-linux.deps", flake.display()))
+        .env("NIX_CONFIG", nix_config("")));
+    assert!(build.status.success(), "the cache is not signed by its public key:\n{}", build.stderr);
+}
+
+#[test]
+fn credentials_in_a_cache_url_are_masked_and_never_printed() {
+    let url = "http://ci:s3cret@127.0.0.1:9/cache";
+    let out = run(xtask()
+        .args(["warm", "--dry-run", "--cache", url])
+        .env("GITHUB_ACTIONS", "true")
+        .env("CACHIX_AUTH_TOKEN", "t0k3n-value"));
+    let out = out.ok();
+    let first: Vec<&str> = out.stderr.lines().take(2).collect();
+    assert_eq!(first, ["::add-mask::t0k3n-value", "::add-mask::ci:s3cret"], "masks come first:\n{}", out.stderr);
+    assert!(out.stdout.contains("# cache: http://***@127.0.0.1:9/cache"), "{}", out.stdout);
+    assert!(out.stdout.contains("--store http://***@127.0.0.1:9/cache "), "{}", out.stdout);
+    assert!(!out.stdout.contains("s3cret") && !out.stdout.contains("t0k3n-value"), "{}", out.stdout);
+
+    // The error of a real run names the cache without its password.
+    require_nix();
+    let flake = example_flake("secret-url");
+    let failed = run(xtask().args(["warm", "--flake", &flake.display().to_string(), "--cache", url])).failed();
+    assert!(failed.stderr.contains("***@127.0.0.1:9"), "{}", failed.stderr);
+    assert!(!failed.stderr.contains("s3cret"), "{}", failed.stderr);
+}
+
+#[test]
+fn a_cache_url_without_an_absolute_directory_or_a_host_is_refused_before_anything_runs() {
+    let dir = workspace("bad-urls", "{}", "version = 4\n");
+    let files =
+        || fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect::<std::collections::BTreeSet<_>>();
+    let before = files();
+    for (url, expected) in [
+        ("file://", "does not name an absolute directory: use file:///absolute/dir"),
+        ("file://relative/dir", "does not name an absolute directory: use file:///absolute/dir"),
+        ("http://", "has no host: use http://HOST/"),
+        ("https:///nix", "has no host: use https://HOST/"),
+    ] {
+        let out = run(xtask().current_dir(&dir).args(["warm", "--cache", url]).env("PATH", cargo_only_path())).failed();
+        assert!(out.stderr.contains(expected), "{url}: {}", out.stderr);
+        assert!(!out.stderr.contains("==>"), "{url}: a step ran");
+        assert_eq!(files(), before, "{url}: something was written");
+    }
+    for path in ["target/nix-cache", "target/nix-cache.secret", "target/nix-cache.public"] {
+        let ignored = run(Command::new("git").args(["check-ignore", "-q", path]).current_dir(workspace_root()));
+        assert!(ignored.status.success(), "{path} (the default cache or its keys) must be ignored by git");
+    }
+}
+
+#[test]
+fn a_public_key_without_its_secret_is_an_error_before_anything_is_built() {
+    let dir = temp_dir("lost-key");
+    fs::write(dir.join("cache.public"), "nanna-coder-local-1:AAAA\n").unwrap();
+    let url = format!("file://{}", dir.join("cache").display());
+    let out = run(xtask().args(["warm-deps", "--cache", &url])).failed();
+    assert!(out.stderr.contains("cache.public exists but its secret key"), "{}", out.stderr);
+    assert!(!out.stderr.contains("==>"), "a step ran: {}", out.stderr);
+}
+
+#[test]
+fn a_failed_run_still_writes_its_summary_and_its_outputs() {
+    require_nix();
+    let flake = example_flake("fails");
+    let nix = fs::read_to_string(flake.join("flake.nix")).unwrap();
+    fs::write(flake.join("flake.nix"), nix.replace(r#"deps = mk "deps" ''echo"#, r#"deps = mk "deps" ''exit 3; echo"#))
+        .unwrap();
+    let dir = flake.parent().unwrap().to_path_buf();
+    let (output, summary) = (dir.join("github-output"), dir.join("summary.md"));
+    let out = run(xtask()
+        .args(["prebuild", "--flake", &flake.display().to_string()])
+        .args(["--cache", &format!("file://{}", dir.join("cache").display())])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary))
+    .failed();
+    assert!(out.stderr.contains("failed at \"Build packages.x86_64-linux.deps\""), "{}", out.stderr);
+    let written = fs::read_to_string(&output).unwrap();
+    assert!(written.starts_with(&format!("cache-key={}", deps_prefix())), "{written}");
+    let summary = fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("| result | **failed** at: Build packages.x86_64-linux.deps |"), "{summary}");
+    assert!(summary.contains("| Evaluate packages.x86_64-linux.deps |"), "{summary}");
+}
+
+/// A workspace with the real config table and the given lock files and manifest tail.
+fn workspace(name: &str, flake_lock: &str, cargo_lock: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
+    let manifest = fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+    let table = &manifest[manifest.find("[workspace.metadata.cache]").unwrap()..];
+    fs::write(dir.join("Cargo.toml"), format!("[workspace]\nmembers = []\n\n{table}")).unwrap();
+    fs::write(dir.join("flake.lock"), flake_lock).unwrap();
+    fs::write(dir.join("Cargo.lock"), cargo_lock).unwrap();
+    dir
+}
+
+#[test]
+fn bad_input_gets_one_message_naming_the_problem_and_the_fix() {
+    let empty = workspace("empty-lock", "{}", "");
+    let out = run(xtask().current_dir(&empty).arg("cache-key")).failed();
+    assert!(
+        out.stderr.contains("Cargo.lock is empty") && out.stderr.contains("`cargo generate-lockfile`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "no key for an empty lock file: {}", out.stdout);
+
+    let dir = workspace("bump-zero", "{}", "version = 4\n");
+    let out = run(xtask().current_dir(&dir).args(["bump-version", "--to", "0"])).failed();
+    assert!(out.stderr.contains("cache versions start at 1") && !out.stderr.contains("--force"), "{}", out.stderr);
+
+    let broken = workspace("toml-syntax", "{}", "version = 4\n");
+    let manifest = fs::read_to_string(broken.join("Cargo.toml")).unwrap();
+    fs::write(broken.join("Cargo.toml"), manifest.replace("version = 1", "version = = 1")).unwrap();
+    let out = run(xtask().current_dir(&broken).arg("cache-key")).failed();
+    assert!(out.stderr.contains("Cargo.toml is not valid TOML") && out.stderr.contains("line"), "{}", out.stderr);
+    assert!(!out.stderr.contains("cargo") || out.stderr.contains("Cargo.toml"), "no unrelated hint: {}", out.stderr);
+}
