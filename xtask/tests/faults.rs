@@ -43,6 +43,21 @@ fn concurrent_warms_on_a_new_cache_agree_on_one_signing_key() {
 }
 
 #[test]
+fn a_warm_never_replaces_an_existing_secret_key() {
+    // A run that lost the race finds the winner's secret but no public key yet: it must derive
+    // the public key from that secret, not make a key of its own.
+    require_nix();
+    let flake = example_flake("keep-secret");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let secret = nix(&["key", "generate-secret", "--key-name", "winner-1"]).stdout;
+    fs::write(dir.join("cache.secret"), &secret).unwrap();
+    let url = format!("file://{}", dir.join("cache").display());
+    run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
+    assert_eq!(fs::read_to_string(dir.join("cache.secret")).unwrap(), secret, "the secret key was replaced");
+    assert!(fs::read_to_string(dir.join("cache.public")).unwrap().starts_with("winner-1:"));
+}
+
+#[test]
 fn credentials_in_a_cache_url_are_masked_and_never_printed() {
     let url = "http://ci:s3cret@127.0.0.1:9/cache";
     let out = run(xtask()
@@ -66,7 +81,7 @@ fn credentials_in_a_cache_url_are_masked_and_never_printed() {
 
 #[test]
 fn a_cache_url_without_an_absolute_directory_or_a_host_is_refused_before_anything_runs() {
-    let dir = workspace("bad-urls", "{}", "version = 4\n");
+    let dir = workspace("bad-urls", Some(b"{}"), Some(b"version = 4\n"));
     let files =
         || fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect::<std::collections::BTreeSet<_>>();
     let before = files();
@@ -121,20 +136,9 @@ fn a_failed_run_still_writes_its_summary_and_its_outputs() {
     assert!(summary.contains("| Evaluate packages.x86_64-linux.deps |"), "{summary}");
 }
 
-/// A workspace with the real config table and the given lock files and manifest tail.
-fn workspace(name: &str, flake_lock: &str, cargo_lock: &str) -> std::path::PathBuf {
-    let dir = temp_dir(name);
-    let manifest = fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
-    let table = &manifest[manifest.find("[workspace.metadata.cache]").unwrap()..];
-    fs::write(dir.join("Cargo.toml"), format!("[workspace]\nmembers = []\n\n{table}")).unwrap();
-    fs::write(dir.join("flake.lock"), flake_lock).unwrap();
-    fs::write(dir.join("Cargo.lock"), cargo_lock).unwrap();
-    dir
-}
-
 #[test]
 fn bad_input_gets_one_message_naming_the_problem_and_the_fix() {
-    let empty = workspace("empty-lock", "{}", "");
+    let empty = workspace("empty-lock", Some(b"{}"), Some(b""));
     let out = run(xtask().current_dir(&empty).arg("cache-key")).failed();
     assert!(
         out.stderr.contains("Cargo.lock is empty") && out.stderr.contains("`cargo generate-lockfile`"),
@@ -143,11 +147,11 @@ fn bad_input_gets_one_message_naming_the_problem_and_the_fix() {
     );
     assert!(out.stdout.is_empty(), "no key for an empty lock file: {}", out.stdout);
 
-    let dir = workspace("bump-zero", "{}", "version = 4\n");
+    let dir = workspace("bump-zero", Some(b"{}"), Some(b"version = 4\n"));
     let out = run(xtask().current_dir(&dir).args(["bump-version", "--to", "0"])).failed();
     assert!(out.stderr.contains("cache versions start at 1") && !out.stderr.contains("--force"), "{}", out.stderr);
 
-    let broken = workspace("toml-syntax", "{}", "version = 4\n");
+    let broken = workspace("toml-syntax", Some(b"{}"), Some(b"version = 4\n"));
     let manifest = fs::read_to_string(broken.join("Cargo.toml")).unwrap();
     fs::write(broken.join("Cargo.toml"), manifest.replace("version = 1", "version = = 1")).unwrap();
     let out = run(xtask().current_dir(&broken).arg("cache-key")).failed();

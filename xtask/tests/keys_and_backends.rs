@@ -7,21 +7,6 @@ use std::{fs, path::Path, process::Command};
 
 use support::*;
 
-/// A workspace with the real config table and the given lock files.
-fn workspace(name: &str, flake_lock: Option<&[u8]>, cargo_lock: Option<&[u8]>) -> std::path::PathBuf {
-    let dir = temp_dir(name);
-    let manifest = fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
-    let table = &manifest[manifest.find("[workspace.metadata.cache]").unwrap()..];
-    fs::write(dir.join("Cargo.toml"), format!("[workspace]\nmembers = []\n\n{table}")).unwrap();
-    if let Some(bytes) = flake_lock {
-        fs::write(dir.join("flake.lock"), bytes).unwrap();
-    }
-    if let Some(bytes) = cargo_lock {
-        fs::write(dir.join("Cargo.lock"), bytes).unwrap();
-    }
-    dir
-}
-
 fn shell_formula(dir: &Path) -> String {
     let out = Command::new("sh")
         .arg("-c")
