@@ -36,23 +36,22 @@ impl LockFiles {
         let mut missing = Vec::new();
         for file in &LOCK_FILES {
             let path = root.join(file.name);
-            match std::fs::read(&path) {
+            let problem = match std::fs::read(&path) {
                 // An empty lock file hashes like any other: a plausible key for nothing locked.
-                Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => missing.push(format!(
-                    "{} is empty at {}: create it anew with `{}` and commit it",
-                    file.name,
-                    root.display(),
-                    file.creates
-                )),
-                Ok(bytes) => contents.push(bytes),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => missing.push(format!(
-                    "{} is missing at {}: create it with `{}` and commit it",
-                    file.name,
-                    root.display(),
-                    file.creates
-                )),
+                Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => "is empty",
+                Ok(bytes) => {
+                    contents.push(bytes);
+                    continue;
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => "is missing",
                 Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
-            }
+            };
+            missing.push(format!(
+                "{} {problem} at {}: create it with `{}` and commit it",
+                file.name,
+                root.display(),
+                file.creates
+            ));
         }
         if !missing.is_empty() {
             bail!("the cache key hashes both lock files:\n  - {}", missing.join("\n  - "));

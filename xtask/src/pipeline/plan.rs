@@ -1,5 +1,5 @@
 //! A task's work as a [`Plan`]: [`Step`]s holding the exact commands. The dry run prints it
-//! ([`Plan::render`]); [`Plan::run`](super::steps) executes the same value.
+//! ([`Plan::render`]); `Plan::run` (in `steps.rs`) executes the same value.
 
 use std::fmt::Write as _;
 

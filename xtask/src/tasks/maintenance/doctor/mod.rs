@@ -20,33 +20,33 @@ pub struct Doctor {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Status {
+enum Status {
     Ok,
     Warn,
     Fail,
 }
 
-pub(super) struct Check {
+struct Check {
     name: &'static str,
     status: Status,
     detail: String,
     fix: String,
 }
 
-pub(super) fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+fn ok(name: &'static str, detail: impl Into<String>) -> Check {
     Check { name, status: Status::Ok, detail: detail.into(), fix: String::new() }
 }
 
-pub(super) fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
     Check { name, status: Status::Warn, detail: detail.into(), fix: fix.into() }
 }
 
-pub(super) fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
     Check { name, status: Status::Fail, detail: detail.into(), fix: fix.into() }
 }
 
 /// The commands the checks run.
-pub(super) mod cmds {
+mod cmds {
     use crate::command::Cmd;
 
     pub fn nix_version() -> Cmd {
