@@ -20,6 +20,11 @@ pub struct GlobalArgs {
     /// Print the exact commands the task would run, and run nothing.
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// A Nix secret key (`nix key generate-secret`) to sign what is pushed with, for any cache
+    /// but Cachix (which signs itself), so runners with `require-sigs` can trust it.
+    /// Default for the local cache: its own key, created once beside it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
     /// The Nix system to build for. Default: this machine's (e.g. x86_64-linux).
     #[arg(long, global = true, value_name = "SYSTEM")]
     pub system: Option<String>,
@@ -32,6 +37,8 @@ pub struct Ctx {
     /// The flake, absolute when it is a path.
     pub flake: String,
     pub cache_arg: Option<String>,
+    /// `--signing-key`, absolute.
+    pub signing_key: Option<PathBuf>,
     pub dry_run: bool,
     /// `--system`, or this machine's.
     pub system: String,
@@ -56,14 +63,37 @@ impl Ctx {
             Some(flake) => flake,
             None => root.display().to_string(),
         };
+        let signing_key = args.signing_key.map(std::path::absolute).transpose()?;
         let system_given = args.system.is_some();
         let system = args.system.unwrap_or_else(host_system);
-        Ok(Ctx { sh, root, config, flake, cache_arg: args.cache, dry_run: args.dry_run, system, system_given })
+        Ok(Ctx {
+            sh,
+            root,
+            config,
+            flake,
+            cache_arg: args.cache,
+            signing_key,
+            dry_run: args.dry_run,
+            system,
+            system_given,
+        })
     }
 
-    /// The cache of `--cache` or the config, announced once.
+    /// The cache of `--cache` or the config, announced once; `--signing-key` must suit it.
     pub fn cache(&self) -> Result<Cache> {
         let cache = Cache::resolve(self.cache_arg.as_deref(), &self.config, &self.root)?;
+        if let Some(key) = &self.signing_key {
+            if matches!(cache, Cache::Cachix { .. } | Cache::CachixReadOnly { .. }) {
+                bail!("--signing-key is for caches the xtask signs for: Cachix signs with the cache's own key, leave it out");
+            }
+            if !key.is_file() {
+                bail!(
+                    "--signing-key {}: no such file: create a key with `nix key generate-secret --key-name NAME-1 > FILE` \
+                     (and give runners its public key: `nix key convert-secret-to-public < FILE`)",
+                    key.display()
+                );
+            }
+        }
         cache.announce();
         Ok(cache)
     }

@@ -24,6 +24,8 @@ pub struct Totals {
     pub present: usize,
     pub dropped: usize,
     pub kept_anyway: usize,
+    /// Paths the cache had that the signing key could not verify, signed again.
+    pub resigned: usize,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +37,8 @@ pub struct Report {
     pub totals: Totals,
     /// Whether a step failed (the last one run).
     pub failed: bool,
+    /// What went wrong without failing the task (an unreachable cache, a failed push in `test`).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -61,6 +65,12 @@ impl Report {
             let _ = writeln!(md, "| pushed | {} |", t.pushed);
             let _ = writeln!(md, "| already in the cache | {} |", t.present);
             let _ = writeln!(md, "| filtered out | {} (kept because needed: {}) |", t.dropped, t.kept_anyway);
+            if t.resigned > 0 {
+                let _ = writeln!(md, "| re-signed in the cache | {} |", t.resigned);
+            }
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(md, "| warning | {} |", warning.replace('\n', " ").replace('|', "\\|"));
         }
         md.push_str("\n| step | duration | result |\n|---|---:|---|\n");
         for step in &self.steps {
@@ -74,7 +84,9 @@ impl Report {
     pub fn line(&self) -> String {
         let total: Duration = self.steps.iter().map(|s| s.duration).sum();
         let t = &self.totals;
-        if self.failed {
+        let warned =
+            if self.warnings.is_empty() { String::new() } else { format!(" ({} warning(s))", self.warnings.len()) };
+        let line = if self.failed {
             let failed = self.steps.last().map_or("", |s| s.title.as_str());
             format!("cargo xtask {}: failed at \"{failed}\" after {}", self.task, seconds(total))
         } else if t.up_to_date {
@@ -95,7 +107,8 @@ impl Report {
                 t.dropped,
                 seconds(total)
             )
-        }
+        };
+        line + &warned
     }
 }
 
@@ -129,5 +142,21 @@ mod tests {
         assert!(md.contains("| result | **failed** at: Build |"), "{md}");
         assert!(md.contains("| Build | 1.5s | **failed** |"), "{md}");
         assert_eq!(report.line(), "cargo xtask warm: failed at \"Build\" after 3.0s");
+    }
+
+    #[test]
+    fn warnings_show_in_the_summary_and_the_line() {
+        let report = Report {
+            task: "test --type unit".into(),
+            steps: vec![step("Push", Some("push failed (a warning)"))],
+            warnings: vec!["cannot push to http://h: 503 | busy".into()],
+            ..Report::default()
+        };
+        assert!(
+            report.markdown().contains("| warning | cannot push to http://h: 503 \\| busy |"),
+            "{}",
+            report.markdown()
+        );
+        assert!(report.line().ends_with(" (1 warning(s))"), "{}", report.line());
     }
 }

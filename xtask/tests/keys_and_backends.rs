@@ -117,7 +117,7 @@ fn cachix_pushes_with_its_cli_paths_on_stdin_and_pulls_from_its_url() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("path-info --json --store https://nanna-coder.cachix.org <outputs>"), "{}", out.stdout);
+    assert!(out.stdout.contains("path-info --json --option connect-timeout 5 --option download-attempts 3 --option stalled-download-timeout 30 --store https://nanna-coder.cachix.org <outputs>"), "{}", out.stdout);
     assert!(
         out.stdout.contains("--option extra-substituters https://nanna-coder.cachix.org --option extra-trusted-public-keys nanna-coder.cachix.org-1:"),
         "{}",
@@ -161,7 +161,7 @@ fn any_nix_store_url_is_pushed_with_nix_copy_and_bad_ones_are_refused() {
     for url in ["s3://bucket?region=eu-west-1", "ssh-ng://builder@host", "https://cache.example/nix"] {
         let out = run(xtask().args(["build-containers", "--image", "ollama", "--dry-run", "--cache", url])).ok();
         assert!(
-            out.stdout.contains(&format!("copy --no-recursive --to {}", support_quote(url))),
+            out.stdout.contains(&format!("copy --no-recursive {NETWORK} --to {}", support_quote(url))),
             "{url}: {}",
             out.stdout
         );
@@ -184,6 +184,9 @@ fn test_without_nix_runs_the_configured_cargo_command() {
     assert!(!out.stdout.contains("nix "), "{}", out.stdout);
 }
 
+/// The bounds every command that talks to a cache gets (the default `cache-timeout`).
+const NETWORK: &str = "--option connect-timeout 5 --option download-attempts 3 --option stalled-download-timeout 30";
+
 fn support_quote(url: &str) -> String {
     if url.contains('?') {
         format!("'{url}'")
@@ -201,7 +204,7 @@ fn without_a_token_on_github_actions_pulls_work_and_pushes_are_skipped_with_a_no
         out.stderr
     );
     assert!(
-        out.stdout.contains("path-info --json --store https://nanna-coder.cachix.org <outputs>"),
+        out.stdout.contains("path-info --json --option connect-timeout 5 --option download-attempts 3 --option stalled-download-timeout 30 --store https://nanna-coder.cachix.org <outputs>"),
         "pulls: {}",
         out.stdout
     );

@@ -33,7 +33,7 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     // deps, toolchain, cargo-deps, dev-tools, harness, ollama and the two images.
     assert_eq!(cached.len(), 8, "{cached:?}");
     assert!(first.stderr.contains("pushed 8"), "{}", first.stderr);
-    assert!(first.stderr.contains("==> [3/8] Build"), "each step has a header: {}", first.stderr);
+    assert!(first.stderr.contains("==> [4/10] Build"), "each step has a header: {}", first.stderr);
     assert!(first.stderr.contains("Build packages.x86_64-linux.deps") && first.stderr.contains(" done in "));
 
     let before = snapshot(&cache);
@@ -86,7 +86,15 @@ fn dry_run_prints_the_commands_and_leaves_the_store_and_the_cache_untouched() {
     );
     assert!(dry.stdout.contains(&installable), "{}", dry.stdout);
     assert!(
-        dry.stdout.contains(&format!("copy --no-recursive --to 'file://{}?secret-key=", cache.display())),
+        dry.stdout.contains(&format!("store sign --key-file {}.secret <paths the cache lacks>", cache.display())),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains(&format!(
+            "download-attempts 3 --option stalled-download-timeout 30 --to file://{} <paths",
+            cache.display()
+        )),
         "{}",
         dry.stdout
     );
@@ -210,7 +218,7 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
     let key = out.last_line().to_owned();
     assert_eq!(fs::read_to_string(&output).unwrap(), format!("cache-key={key}\n"));
     assert!(
-        out.stderr.contains("::group::[3/8] Build packages.x86_64-linux.deps") && out.stderr.contains("::endgroup::"),
+        out.stderr.contains("::group::[4/10] Build packages.x86_64-linux.deps") && out.stderr.contains("::endgroup::"),
         "{}",
         out.stderr
     );

@@ -1,10 +1,18 @@
-//! Running a [`Cmd`]: the one place where the tasks start processes.
+//! Running a [`Cmd`]: the one place where the tasks start processes. What a command prints
+//! passes through [`secrets::redact`] line by line: Nix names a substituter with its
+//! credentials in its own warnings.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    process::{Command, Output, Stdio},
+    thread,
+};
 
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use super::{Arg, Cmd, Io, Slots, Stdin};
-use crate::files::write_atomic;
+use crate::{files::write_atomic, secrets};
 
 impl Cmd {
     /// Prints the command (`$ …`, slots filled), runs it, and returns its stdout (empty when it
@@ -16,37 +24,13 @@ impl Cmd {
 
     /// Runs the command without printing it first.
     pub fn run_quietly(&self, sh: &Shell, slots: &dyn Slots) -> Result<String> {
-        let mut args = Vec::new();
-        for arg in &self.args {
-            match arg {
-                Arg::Lit(s) => args.push(s.clone()),
-                Arg::Slot(slot) => args.extend(slots.words(*slot).iter().cloned()),
-            }
-        }
-        let mut cmd = sh.cmd(&self.program).args(args).quiet();
-        cmd = match &self.stdin {
-            Stdin::Null => cmd,
-            Stdin::Slot(slot) => cmd.stdin(slots.words(*slot).iter().map(|p| format!("{p}\n")).collect::<String>()),
-            Stdin::File(path) => {
-                cmd.stdin(sh.read_binary_file(path).with_context(|| format!("cannot read {}", path.display()))?)
-            }
-        };
+        let output = self.spawn(sh, slots)?;
         let failed = || format!("`{}` failed: {}", self.program, self.needs);
-        let stdout = match self.io {
-            Io::Inherit => {
-                cmd.run().with_context(failed)?;
-                String::new()
-            }
-            Io::ReadStdout => cmd.read().with_context(failed)?,
-            Io::Quiet => {
-                let output = cmd.ignore_status().output().with_context(failed)?;
-                if !output.status.success() {
-                    let stderr = String::from_utf8_lossy(&output.stderr);
-                    bail!("{}\n{}", failed(), stderr.trim_end());
-                }
-                String::from_utf8(output.stdout).with_context(failed)?
-            }
-        };
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            bail!("{}\n{}", failed(), stderr.trim_end());
+        }
+        let stdout = String::from_utf8(output.stdout).with_context(failed)?;
         if let Some(path) = &self.stdout_to {
             write_atomic(path, stdout.as_bytes())?;
             return Ok(String::new());
@@ -54,8 +38,70 @@ impl Cmd {
         Ok(stdout)
     }
 
+    /// Prints and runs the command, and returns what it did, whatever its exit status: for
+    /// commands whose failure is an answer (`nix store verify`).
+    pub fn output(&self, sh: &Shell, slots: &dyn Slots) -> Result<Output> {
+        eprintln!("$ {}", self.render(Some(slots)));
+        self.clone().io(Io::Quiet).spawn(sh, slots)
+    }
+
     /// Whether the command ran and exited 0 (for checks that only ask).
     pub fn succeeds(&self, sh: &Shell) -> bool {
         self.clone().io(Io::Quiet).run_quietly(sh, &super::NoSlots).is_ok()
     }
+
+    /// Runs the command to its end. Streams that pass through are printed redacted as they come;
+    /// the ones read are returned (stderr is empty when it streamed).
+    fn spawn(&self, sh: &Shell, slots: &dyn Slots) -> Result<Output> {
+        let mut args = Vec::new();
+        for arg in &self.args {
+            match arg {
+                Arg::Lit(s) => args.push(s.clone()),
+                Arg::Slot(slot) => args.extend(slots.words(*slot).iter().cloned()),
+            }
+        }
+        let stdin = match &self.stdin {
+            Stdin::Null => None,
+            Stdin::Slot(slot) => Some(slots.words(*slot).iter().map(|p| format!("{p}\n")).collect::<String>().into()),
+            Stdin::File(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+        };
+        let mut command: Command = sh.cmd(&self.program).args(args).into();
+        command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().with_context(|| format!("cannot start `{}`: {}", self.program, self.needs))?;
+        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            thread::spawn(move || pipe.write_all(&bytes));
+        }
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let stdout = match self.io {
+            Io::Inherit => thread::spawn(move || relay(stdout, false)),
+            Io::ReadStdout | Io::Quiet => thread::spawn(move || read(stdout)),
+        };
+        let stderr = match self.io {
+            Io::Inherit | Io::ReadStdout => thread::spawn(move || relay(stderr, true)),
+            Io::Quiet => thread::spawn(move || read(stderr)),
+        };
+        let status = child.wait().with_context(|| format!("`{}` did not finish", self.program))?;
+        let joined = |t: thread::JoinHandle<Vec<u8>>| t.join().unwrap_or_default();
+        Ok(Output { status, stdout: joined(stdout), stderr: joined(stderr) })
+    }
+}
+
+/// Prints a stream line by line, redacted, as it comes.
+fn relay(pipe: impl Read, to_stderr: bool) -> Vec<u8> {
+    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+        let line = secrets::redact(&line);
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    Vec::new()
+}
+
+fn read(mut pipe: impl Read) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let _ = pipe.read_to_end(&mut bytes);
+    bytes
 }

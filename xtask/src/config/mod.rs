@@ -18,6 +18,9 @@ use toml_edit::DocumentMut;
 /// The table every message points at.
 pub const TABLE: &str = "[workspace.metadata.cache]";
 
+/// `cache-timeout` when the table does not set it.
+pub const DEFAULT_CACHE_TIMEOUT: u64 = 30;
+
 /// Where the cache lives when Cachix is the backend, or what replaced it after a rollback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -63,6 +66,8 @@ pub struct Config {
     pub local_cache: PathBuf,
     /// Store paths matching any of these are not pushed.
     pub push_filter: Vec<Regex>,
+    /// Seconds a cache request may stall before Nix gives up on that attempt (`cache-timeout`).
+    pub cache_timeout: u64,
     pub rust: String,
     pub arches: Vec<String>,
     pub os: Vec<String>,

@@ -14,13 +14,14 @@ use super::{
 };
 
 /// The keys of the table (dotted for sub-tables), for the unknown-key check.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "version",
     "backend",
     "name",
     "public-key",
     "local-cache",
     "push-filter",
+    "cache-timeout",
     "rust",
     "arches",
     "os",
@@ -52,6 +53,9 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
     });
     let push_filter = r.get("push-filter", "an array of regular expressions", string_array);
     let push_filter = push_filter.and_then(|patterns| r.regexes("push-filter", &patterns));
+    let cache_timeout = r.optional("cache-timeout", "a number of seconds from 1 to 600, e.g. 30", |v| {
+        v.as_integer().filter(|n| (1..=600).contains(n)).map(|n| n as u64)
+    });
     let rust = r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", |v| {
         v.as_str().filter(|s| is_version(s)).map(str::to_owned)
     });
@@ -79,6 +83,7 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
         public_key: public_key.flatten(),
         local_cache: local_cache.unwrap(),
         push_filter: push_filter.unwrap(),
+        cache_timeout: cache_timeout.flatten().unwrap_or(super::DEFAULT_CACHE_TIMEOUT),
         rust: rust.unwrap(),
         arches: arches.unwrap(),
         os: os.unwrap(),

@@ -16,6 +16,32 @@ pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
     Cmd::new("nix", all).needs(NEEDS)
 }
 
+/// How long a command waits on a cache. Nix retries a failed request (connection refused, DNS,
+/// 5xx) with growing pauses, [`ATTEMPTS`] times in all, and gives an attempt up after
+/// `stall_secs` without progress: a task never hangs on a cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub stall_secs: u64,
+}
+
+/// Attempts per cache request (Nix's `download-attempts`; its default is 5).
+pub const ATTEMPTS: u32 = 3;
+/// Seconds to connect to a cache (Nix's `connect-timeout`; its default is none).
+const CONNECT_TIMEOUT: u64 = 5;
+
+impl Network {
+    fn options(self) -> Vec<Arg> {
+        [
+            ("connect-timeout", CONNECT_TIMEOUT.to_string()),
+            ("download-attempts", ATTEMPTS.to_string()),
+            ("stalled-download-timeout", self.stall_secs.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(name, value)| [lit("--option"), lit(name), lit(value)])
+        .collect()
+    }
+}
+
 /// A flake attribute such as `packages.x86_64-linux.deps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
@@ -61,8 +87,16 @@ pub fn eval_outputs(flake: &str, attrs: &[Attr]) -> Cmd {
 }
 
 /// Builds the attributes, printing build logs with `-L` in CI, using the cache as a substituter.
-pub fn build(flake: &str, attrs: &[Attr], substituter: &str, public_key: Option<&str>, logs: bool) -> Cmd {
+pub fn build(
+    flake: &str,
+    attrs: &[Attr],
+    substituter: &str,
+    public_key: Option<&str>,
+    net: Network,
+    logs: bool,
+) -> Cmd {
     let mut args = vec![lit("build"), lit("--json"), lit("--no-link")];
+    args.extend(net.options());
     if logs {
         args.push(lit("--print-build-logs"));
     }
@@ -75,11 +109,11 @@ pub fn build(flake: &str, attrs: &[Attr], substituter: &str, public_key: Option<
 }
 
 /// Which of the paths a store has: `nix path-info --json --store URL PATHS`.
-pub fn query(store: &str, set: Slot) -> Cmd {
-    nix([lit("path-info"), lit("--json"), lit("--store"), lit(store), Arg::Slot(set)]).io(Io::Quiet).needs(format!(
-        "it asks the cache {store} which paths it has: check that it is reachable (a new cache is set up \
-             by writing its nix-cache-info, which needs write credentials: Nix's netrc-file for HTTP)"
-    ))
+pub fn query(store: &str, set: Slot, net: Network) -> Cmd {
+    let mut args = vec![lit("path-info"), lit("--json")];
+    args.extend(net.options());
+    args.extend([lit("--store"), lit(store), Arg::Slot(set)]);
+    nix(args).io(Io::Quiet).needs("it asks the cache which paths it has")
 }
 
 /// The runtime closure of the set, with sizes and references.
@@ -88,8 +122,12 @@ pub fn closure(set: Slot) -> Cmd {
 }
 
 /// Copies exactly the set (not its closure: the filter already chose) to a store.
-pub fn copy(to: &str, set: Slot) -> Cmd {
-    nix([lit("copy"), lit("--no-recursive"), lit("--to"), lit(to), Arg::Slot(set)])
+pub fn copy(to: &str, set: Slot, net: Network) -> Cmd {
+    let mut args = vec![lit("copy"), lit("--no-recursive")];
+    args.extend(net.options());
+    args.extend([lit("--to"), lit(to), Arg::Slot(set)]);
+    nix(args)
+        .io(Io::Quiet)
         .needs("it uploads to the cache: check the URL and its credentials (Nix's netrc-file for HTTP)")
 }
 

@@ -1,13 +1,20 @@
 //! The build-and-push pipeline every layer goes through, as steps of a [`Plan`]:
 //!
 //! 1. evaluate the outputs (nothing built);
-//! 2. ask the cache for them, and stop when it has them all (unless `--force`);
-//! 3. build;
-//! 4. take the runtime closure;
-//! 5. drop what the push filter matches;
-//! 6. ask the cache which of the rest it lacks;
-//! 7. (a local cache only) create its signing key, once;
-//! 8. push exactly those.
+//! 2. (with a key the xtask signs with: a local cache's own, created once, or `--signing-key`)
+//!    read the key;
+//! 3. ask the cache for the outputs, and stop when it has them all, signed by the key (unless
+//!    `--force`);
+//! 4. build;
+//! 5. take the runtime closure;
+//! 6. drop what the push filter matches;
+//! 7. ask the cache which of the rest it lacks;
+//! 8. (with a key) check the signatures of the paths the cache has, and 9. sign the paths to
+//!    push and re-sign those the key cannot verify;
+//! 10. push exactly those.
+//!
+//! A cache that cannot be reached is taken as empty when asked (with a warning): the build goes
+//! on. A failed push fails `warm` and `prebuild` (after the build) and is a warning in `test`.
 //!
 //! [`execute`] runs a plan (or prints it with `--dry-run`) and reports: the one line, the job
 //! summary and the job outputs, on every exit.
@@ -18,45 +25,69 @@ mod steps;
 
 use anyhow::{bail, Result};
 
-pub use plan::{Plan, StepKind};
+pub use plan::{OnPushFailure, Plan, StepKind};
 
 use crate::{
     cache::{push_filter::PushFilter, Cache},
     command::on_path,
     context::Ctx,
     github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
-    nix::{self, Attr},
+    nix::{self, Attr, Network},
 };
 
 /// The plan that builds `attrs` (which share a parent, e.g. `packages.x86_64-linux`) and pushes them.
-pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool) -> Plan {
+pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool, on_push_failure: OnPushFailure) -> Plan {
     let substituter = cache.substituter();
     let public_key = cache.public_key(&ctx.config);
+    let label = cache.label();
+    let net = Network { stall_secs: ctx.config.cache_timeout };
     let names: Vec<String> = attrs.iter().map(ToString::to_string).collect();
+    let key_name = format!("{}-local-1", ctx.config.name);
+    let push = cache.push(&key_name, net, ctx.signing_key.as_deref(), &state::SIGN_SLOTS);
+    let signing = push.as_ref().and_then(|p| p.signing.as_ref());
 
     let mut plan = Plan::new(task);
     plan.fact("flake", &ctx.flake);
-    plan.fact("cache", cache.label());
+    plan.fact("cache", &label);
     plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs)));
+    if let Some(signing) = signing {
+        let title = match signing.key.generate {
+            Some(_) => "Create the local cache's signing key, once",
+            None => "Read the signing key (--signing-key)",
+        };
+        plan.step(title, StepKind::SigningKey(signing.key.clone()));
+    }
     plan.step(
         "Ask the cache for the outputs",
-        StepKind::SkipIfCached { cmd: nix::query(&substituter, state::OUTPUTS), force },
+        StepKind::SkipIfCached {
+            cmd: nix::query(&substituter, state::OUTPUTS, net),
+            verify: signing.map(|s| s.verify(state::OUTPUTS)),
+            cache: label.clone(),
+            force,
+        },
     );
     plan.step(
         format!("Build {}", names.join(", ")),
-        StepKind::Build(nix::build(&ctx.flake, attrs, &substituter, public_key.as_deref(), github::is_ci())),
+        StepKind::Build(nix::build(&ctx.flake, attrs, &substituter, public_key.as_deref(), net, github::is_ci())),
     );
     // Nothing to push (read-only cache): the build is the whole job.
-    let Some(push) = cache.push(&format!("{}-local-1", ctx.config.name), state::PUSH) else {
+    let Some(push) = push else {
         return plan;
     };
     plan.step("Runtime closure of the outputs", StepKind::Closure(nix::closure(state::OUTPUTS)));
     plan.step("Apply the push filter", StepKind::Filter(PushFilter::new(ctx.config.push_filter.clone())));
-    plan.step("Ask the cache which paths it lacks", StepKind::Missing(nix::query(&substituter, state::CANDIDATES)));
-    if let Some(key) = push.signing_key {
-        plan.step("Create the local cache's signing key", StepKind::SigningKey(key));
+    plan.step(
+        "Ask the cache which paths it lacks",
+        StepKind::Missing { cmd: nix::query(&substituter, state::CANDIDATES, net), cache: label.clone() },
+    );
+    if let Some(signing) = &push.signing {
+        plan.step("Check the signatures of the paths the cache has", StepKind::Verify(signing.verify(state::PRESENT)));
+        plan.step(
+            "Sign the paths to push, and re-sign the cache's unverifiable ones",
+            StepKind::Sign { sign: signing.sign(), resign: signing.resign() },
+        );
     }
-    plan.step(push.title, StepKind::Push(push.upload));
+    plan.step(push.title, StepKind::Push { cmd: push.upload, cache: label, on_failure: on_push_failure });
     plan
 }
 

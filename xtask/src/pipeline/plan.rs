@@ -15,24 +15,40 @@ pub struct Step {
     pub kind: StepKind,
 }
 
+/// What a failed push does to the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnPushFailure {
+    /// The task fails (`warm`, `prebuild`: pushing is what they are for).
+    Fail,
+    /// A warning; the task's verdict is its build's (`test`, unless `--require-push`).
+    Warn,
+}
+
 #[derive(Debug)]
 pub enum StepKind {
     /// Evaluates output paths without building (stdout: a JSON list of paths).
     Eval(Cmd),
     /// Asks the cache for the outputs; when it has them all (and not `force`), the plan is done.
-    SkipIfCached { cmd: Cmd, force: bool },
+    /// A cache that cannot be reached is taken as empty, with a warning naming it.
+    /// With a signing key, outputs it cannot verify count as missing.
+    SkipIfCached { cmd: Cmd, verify: Option<Cmd>, cache: String, force: bool },
     /// Builds (stdout: `nix build --json`).
     Build(Cmd),
     /// Runtime closure of the outputs (stdout: `nix path-info --json --recursive`).
     Closure(Cmd),
     /// Drops what the push filter matches, in the xtask itself.
     Filter(PushFilter),
-    /// Asks the cache which candidates it has; the rest are to be pushed.
-    Missing(Cmd),
-    /// Creates a signing key once.
+    /// Asks the cache which candidates it has; the rest are to be pushed. A cache that cannot be
+    /// reached is taken as empty, with a warning naming it.
+    Missing { cmd: Cmd, cache: String },
+    /// Creates a local cache's signing key once; finds the public key.
     SigningKey(SigningKey),
+    /// Checks the signatures of the candidates the cache has, against the public key.
+    Verify(Cmd),
+    /// Signs the paths to push (`sign`), and the cache's paths the key cannot verify (`resign`).
+    Sign { sign: Cmd, resign: Cmd },
     /// Pushes the paths the cache lacks; skipped when there are none.
-    Push(Cmd),
+    Push { cmd: Cmd, cache: String, on_failure: OnPushFailure },
     /// Runs a command for its effect.
     Run(Cmd),
 }
@@ -41,12 +57,15 @@ impl StepKind {
     pub fn cmds(&self) -> Vec<&Cmd> {
         match self {
             StepKind::Eval(c)
-            | StepKind::SkipIfCached { cmd: c, .. }
+            | StepKind::SkipIfCached { cmd: c, verify: None, .. }
             | StepKind::Build(c)
             | StepKind::Closure(c)
-            | StepKind::Missing(c)
-            | StepKind::Push(c)
+            | StepKind::Missing { cmd: c, .. }
+            | StepKind::Verify(c)
+            | StepKind::Push { cmd: c, .. }
             | StepKind::Run(c) => vec![c],
+            StepKind::SkipIfCached { cmd, verify: Some(verify), .. } => vec![cmd, verify],
+            StepKind::Sign { sign, resign } => vec![sign, resign],
             StepKind::SigningKey(key) => key.cmds(),
             StepKind::Filter(_) => vec![],
         }
@@ -60,14 +79,26 @@ impl StepKind {
                 "(in the xtask) drop closure paths matching {}, unless a pushed path refers to them",
                 filter.patterns().collect::<Vec<_>>().join(" or ")
             )),
-            StepKind::SigningKey(key) => Some(format!(
+            StepKind::SigningKey(key) if key.generate.is_some() => Some(format!(
                 "(only if {} does not exist: the xtask writes the new key there, mode 0600, never over another run's; then the public key)",
                 key.secret.display()
             )),
-            StepKind::SkipIfCached { force: false, .. } => {
-                Some("(when the cache has every output, stop here: nothing to build or push)".to_owned())
+            StepKind::SkipIfCached { force, .. } => Some(format!(
+                "({}an unreachable cache counts as empty: the task goes on)",
+                if *force { "" } else { "when the cache has every output, stop here: nothing to build or push; " }
+            )),
+            StepKind::Missing { .. } => Some("(an unreachable cache counts as empty: the task goes on)".to_owned()),
+            StepKind::Verify(_) => {
+                Some("(skipped when the cache has none of the paths; paths the key cannot verify are re-signed next)".to_owned())
             }
-            StepKind::Push(_) => Some("(skipped when the cache has every path)".to_owned()),
+            StepKind::Sign { .. } => Some("(each command skipped when it has no path)".to_owned()),
+            StepKind::Push { on_failure, .. } => Some(format!(
+                "(skipped when the cache has every path; a failed push {})",
+                match on_failure {
+                    OnPushFailure::Fail => "fails the task, after the build",
+                    OnPushFailure::Warn => "is a warning (--require-push makes it fail the task)",
+                }
+            )),
             _ => None,
         }
     }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
+    cache::push::SignSlots,
     command::{Slot, Slots},
     report::Totals,
 };
@@ -13,6 +14,15 @@ pub const OUTPUTS: Slot = Slot("<outputs>");
 pub const CANDIDATES: Slot = Slot("<closure of outputs, minus push filter>");
 /// The candidates the cache does not have yet.
 pub const PUSH: Slot = Slot("<paths the cache lacks>");
+/// The candidates the cache has.
+pub const PRESENT: Slot = Slot("<paths the cache has>");
+/// The public key of the key the xtask signs with.
+pub const PUBLIC_KEY: Slot = Slot("<public key>");
+/// The paths the cache has that the key cannot verify.
+pub const UNSIGNED: Slot = Slot("<paths the key cannot verify>");
+
+/// The slots the signing steps read.
+pub const SIGN_SLOTS: SignSlots = SignSlots { public_key: PUBLIC_KEY, push: PUSH, unsigned: UNSIGNED };
 
 #[derive(Debug, Default)]
 pub struct State {
@@ -22,6 +32,12 @@ pub struct State {
     pub closure_bytes: u64,
     pub candidates: Vec<String>,
     pub push: Vec<String>,
+    pub present_paths: Vec<String>,
+    pub public_key: Vec<String>,
+    pub unsigned: Vec<String>,
+    pub resigned: usize,
+    /// What went wrong without failing the task.
+    pub warnings: Vec<String>,
     pub dropped: BTreeSet<String>,
     pub kept_anyway: BTreeSet<String>,
     pub present: usize,
@@ -36,6 +52,9 @@ impl Slots for State {
             OUTPUTS => &self.outputs,
             CANDIDATES => &self.candidates,
             PUSH => &self.push,
+            PRESENT => &self.present_paths,
+            PUBLIC_KEY => &self.public_key,
+            UNSIGNED => &self.unsigned,
             Slot(other) => unreachable!("the pipeline has no slot {other}"),
         }
     }
@@ -52,6 +71,7 @@ impl State {
             present: self.present,
             dropped: self.dropped.len(),
             kept_anyway: self.kept_anyway.len(),
+            resigned: self.resigned,
         }
     }
 }

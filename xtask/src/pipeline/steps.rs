@@ -7,7 +7,7 @@ use anyhow::Result;
 use xshell::Shell;
 
 use super::{
-    plan::{Plan, StepKind},
+    plan::{OnPushFailure, Plan, StepKind},
     state::State,
 };
 use crate::{
@@ -33,7 +33,11 @@ impl Plan {
             let started = Instant::now();
             let outcome = step.kind.run(sh, &mut state);
             let duration = started.elapsed();
-            eprintln!("<== {header}: {} in {}", if outcome.is_ok() { "done" } else { "failed" }, seconds(duration));
+            match &outcome {
+                Ok(note) if !note.is_empty() => eprintln!("<== {header}: done in {} ({note})", seconds(duration)),
+                Ok(_) => eprintln!("<== {header}: done in {}", seconds(duration)),
+                Err(_) => eprintln!("<== {header}: failed after {}", seconds(duration)),
+            }
             github::group_end();
             steps.push(StepRecord { title: step.title.clone(), duration, note: outcome.as_ref().ok().cloned() });
             if let Err(err) = outcome {
@@ -50,6 +54,7 @@ impl Plan {
             steps,
             totals: state.totals(),
             failed: result.is_err(),
+            warnings: state.warnings.clone(),
         };
         (report, result)
     }
@@ -63,9 +68,14 @@ impl StepKind {
                 state.outputs = json::parse_paths(&cmd.run(sh, state)?)?;
                 Ok(format!("{} output(s)", state.outputs.len()))
             }
-            StepKind::SkipIfCached { cmd, force } => {
-                let valid = json::parse_valid(&cmd.run(sh, state)?)?;
-                Ok(state.skip_if_cached(&valid, *force))
+            StepKind::SkipIfCached { cmd, verify, cache, force } => {
+                let valid = state.ask(sh, cmd, cache)?;
+                let all = state.outputs.iter().all(|p| valid.contains(p));
+                let unverified = match verify {
+                    Some(verify) if all && !force => state.untrusted(sh, verify)?,
+                    _ => Vec::new(),
+                };
+                Ok(state.skip_if_cached(&valid, &unverified, *force))
             }
             StepKind::Build(cmd) => {
                 state.outputs = json::parse_build(&cmd.run(sh, state)?)?;
@@ -78,14 +88,49 @@ impl StepKind {
                 Ok(format!("{} path(s), {}", state.closure.len(), mib(state.closure_bytes)))
             }
             StepKind::Filter(filter) => Ok(state.filter(filter)),
-            StepKind::Missing(cmd) => {
-                let valid = json::parse_valid(&cmd.run(sh, state)?)?;
-                state.push = state.candidates.iter().filter(|p| !valid.contains(*p)).cloned().collect();
-                state.present = state.candidates.len() - state.push.len();
+            StepKind::Missing { cmd, cache } => {
+                let valid = state.ask(sh, cmd, cache)?;
+                (state.present_paths, state.push) = state.candidates.iter().cloned().partition(|p| valid.contains(p));
+                state.present = state.present_paths.len();
                 Ok(format!("{} already in the cache, {} to push", state.present, state.push.len()))
             }
-            StepKind::SigningKey(key) => key.ensure(sh),
-            StepKind::Push(cmd) => push(sh, cmd, state),
+            StepKind::SigningKey(key) => {
+                let (note, public) = key.ensure(sh)?;
+                state.public_key = vec![public];
+                Ok(note)
+            }
+            StepKind::Verify(cmd) => {
+                if state.present_paths.is_empty() {
+                    return Ok("the cache has none of the paths: nothing to check".to_owned());
+                }
+                state.unsigned = state.untrusted(sh, cmd)?;
+                let (all, bad) = (state.present_paths.len(), state.unsigned.len());
+                Ok(format!("{} of {all} signed by the key", all - bad))
+            }
+            StepKind::Sign { sign, resign } => {
+                if !state.push.is_empty() {
+                    sign.run(sh, state)?;
+                }
+                if !state.unsigned.is_empty() {
+                    resign.run(sh, state)?;
+                    state.resigned = state.unsigned.len();
+                }
+                Ok(format!("signed {} to push, re-signed {} in the cache", state.push.len(), state.resigned))
+            }
+            StepKind::Push { cmd, cache, on_failure } => match push(sh, cmd, state) {
+                Ok(note) => Ok(note),
+                Err(err) if *on_failure == OnPushFailure::Fail => {
+                    Err(err.context(format!("cannot push to {cache} (the build itself succeeded)")))
+                }
+                Err(err) => {
+                    let problem = format!("cannot push to {cache}: {}", cause(&err));
+                    github::warning(&format!(
+                        "{problem} (the build's verdict stands; --require-push fails the task on this)"
+                    ));
+                    state.warnings.push(problem);
+                    Ok("push failed (a warning)".to_owned())
+                }
+            },
             StepKind::Run(cmd) => cmd.run(sh, state).map(|_| String::new()),
         }
     }
@@ -106,12 +151,58 @@ fn push(sh: &Shell, cmd: &Cmd, state: &mut State) -> Result<String> {
     Ok(format!("pushed {} path(s)", state.pushed))
 }
 
+/// The line of a failed command's error that says why (Nix's last `error:`), for warnings.
+fn cause(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    let mut lines = text.lines().rev().map(str::trim).filter(|l| !l.is_empty());
+    let last = lines.clone().next();
+    let last_error = lines.find_map(|l| l.strip_prefix("error: "));
+    last_error.or(last).unwrap_or_default().to_owned()
+}
+
 impl State {
+    /// Which of a slot's paths the cache has. A cache that cannot be reached (refused, no such
+    /// host, 5xx after Nix's retries, not set up yet) is taken as empty, with a warning naming it.
+    fn ask(&mut self, sh: &Shell, cmd: &Cmd, cache: &str) -> Result<BTreeSet<String>> {
+        match cmd.run(sh, self) {
+            Ok(stdout) => json::parse_valid(&stdout),
+            Err(err) => {
+                let problem = format!("cannot reach the cache {cache}: {}", cause(&err));
+                github::warning(&format!("{problem}: taken as empty, the task goes on"));
+                self.warnings.push(problem);
+                Ok(BTreeSet::new())
+            }
+        }
+    }
+
+    /// The paths of `verify` (a `nix store verify` trusting only the signing key) that the key
+    /// cannot verify. When the check itself fails, a warning, and none.
+    fn untrusted(&mut self, sh: &Shell, verify: &Cmd) -> Result<Vec<String>> {
+        let output = verify.output(sh, self)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let untrusted: Vec<String> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("path '")?.strip_suffix("' is untrusted"))
+            .map(str::to_owned)
+            .collect();
+        if !output.status.success() && untrusted.is_empty() {
+            let problem = format!("cannot check the cache's signatures: {}", stderr.trim_end());
+            github::warning(&problem);
+            self.warnings.push(problem);
+        }
+        for path in &untrusted {
+            eprintln!("  not signed by the key: {path}");
+        }
+        Ok(untrusted)
+    }
+
     /// Whether the cache has every output; when it does (and not `force`), the plan is done.
-    fn skip_if_cached(&mut self, valid: &BTreeSet<String>, force: bool) -> String {
+    fn skip_if_cached(&mut self, valid: &BTreeSet<String>, unverified: &[String], force: bool) -> String {
         let have = self.outputs.iter().filter(|p| valid.contains(*p)).count();
-        let note = format!("the cache has {have} of {} output(s)", self.outputs.len());
-        if have == self.outputs.len() && !force {
+        let mut note = format!("the cache has {have} of {} output(s)", self.outputs.len());
+        if !unverified.is_empty() {
+            note += &format!(", {} not signed by the key (re-signed after the build)", unverified.len());
+        } else if have == self.outputs.len() && !force {
             self.up_to_date = true;
             self.present = have;
             eprintln!("{note}: nothing to build or push (--force rebuilds and pushes anyway)");

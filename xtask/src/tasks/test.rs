@@ -10,7 +10,7 @@ use crate::{
     github::names::output,
     keys::DepsKey,
     layers,
-    pipeline::{self, Plan, StepKind},
+    pipeline::{self, OnPushFailure, Plan, StepKind},
     tasks::warm::Force,
 };
 
@@ -29,6 +29,9 @@ pub struct Test {
     /// Run the cargo equivalent directly, without Nix.
     #[arg(long)]
     no_nix: bool,
+    /// Fail the job when the push fails (by default a warning: the test verdict is the job's).
+    #[arg(long)]
+    require_push: bool,
     #[command(flatten)]
     force: Force,
 }
@@ -55,7 +58,8 @@ impl Test {
 
         let cache = ctx.cache()?;
         let attrs = [layers::check(config, &ctx.system, &self.test_type)?];
-        let plan = pipeline::plan(ctx, &task, &attrs, &cache, self.force.force);
+        let on_push_failure = if self.require_push { OnPushFailure::Fail } else { OnPushFailure::Warn };
+        let plan = pipeline::plan(ctx, &task, &attrs, &cache, self.force.force, on_push_failure);
         pipeline::execute(ctx, plan, Some(&cache), &outputs)
     }
 }

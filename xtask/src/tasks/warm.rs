@@ -8,7 +8,7 @@ use crate::{
     github::names::output,
     keys::DepsKey,
     layers::{self, Images},
-    pipeline::{self, Outputs},
+    pipeline::{self, OnPushFailure, Outputs},
 };
 
 #[derive(clap::Args, Debug)]
@@ -102,6 +102,6 @@ fn build(ctx: &Ctx, task: &str, deps: bool, images: &Images, arch: Option<&str>,
     }
 
     let cache = ctx.cache()?;
-    let plan = pipeline::plan(ctx, task, &attrs, &cache, force);
+    let plan = pipeline::plan(ctx, task, &attrs, &cache, force, OnPushFailure::Fail);
     pipeline::execute(ctx, plan, Some(&cache), &outputs)
 }

@@ -269,3 +269,45 @@ pub fn workspace(name: &str, flake_lock: Option<&[u8]>, cargo_lock: Option<&[u8]
     }
     dir
 }
+
+/// A server on 127.0.0.1 that answers every request with `response` (a whole HTTP response),
+/// or, with `None`, accepts connections and never answers. Lives as long as the test.
+pub fn fake_server(response: Option<&'static str>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            match response {
+                Some(response) => {
+                    let mut buf = [0u8; 8192];
+                    let _ = stream.read(&mut buf);
+                    let _ = stream.write_all(response.as_bytes());
+                }
+                None => held.push(stream),
+            }
+        }
+    });
+    port
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A workspace with the real config (plus `extra` lines in its table) and the real lock files.
+pub fn workspace_with(name: &str, extra: &str) -> PathBuf {
+    let root = workspace_root();
+    let dir = workspace(
+        name,
+        Some(&fs::read(root.join("flake.lock")).unwrap()),
+        Some(&fs::read(root.join("Cargo.lock")).unwrap()),
+    );
+    let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let table = "[workspace.metadata.cache]\n";
+    fs::write(dir.join("Cargo.toml"), manifest.replacen(table, &format!("{table}{extra}\n"), 1)).unwrap();
+    dir
+}

@@ -1,0 +1,86 @@
+//! Signatures, for real: a runner with `require-sigs` trusts a cache the xtask signed with
+//! `--signing-key` and refuses it under another key; a cache holding paths signed by a key that
+//! is not its own (a discarded one) is re-signed by the next warm.
+
+mod support;
+
+use std::{fs, path::Path, process::Command};
+
+use support::*;
+
+fn new_key(dir: &Path, name: &str) -> (String, String) {
+    let secret = dir.join(format!("{name}.secret"));
+    fs::write(&secret, nix(&["key", "generate-secret", "--key-name", &format!("{name}-1")]).stdout).unwrap();
+    let public = run(Command::new("nix")
+        .args(["key", "convert-secret-to-public"])
+        .stdin(fs::File::open(&secret).unwrap())
+        .env("NIX_CONFIG", nix_config("")))
+    .stdout;
+    (secret.display().to_string(), public.trim().to_owned())
+}
+
+/// Substitutes the deps layer into an empty chroot store that requires signatures by `key`,
+/// building nothing.
+fn fresh_runner(dir: &Path, flake: &Path, cache: &str, key: &str) -> Run {
+    let store = dir.join(format!("runner-{}", key.len() + fs::read_dir(dir).unwrap().count()));
+    run(Command::new("nix")
+        .args(["build", "--json", "--no-link", "--max-jobs", "0", "--store", &store.display().to_string()])
+        .args(["--option", "require-sigs", "true", "--option", "substituters", cache])
+        .args(["--option", "trusted-public-keys", key])
+        .arg(format!("{}#packages.x86_64-linux.deps", flake.display()))
+        .env("NIX_CONFIG", nix_config("")))
+}
+
+#[test]
+fn a_signing_key_makes_an_http_cache_trusted_by_runners_that_require_signatures() {
+    require_nix();
+    let flake = example_flake("signed-http");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let nginx = Nginx::start(&dir.join("nginx"), "ci", "s3cret");
+    let netrc = dir.join("netrc");
+    fs::write(&netrc, "machine 127.0.0.1 login ci password s3cret\n").unwrap();
+    let (secret, public) = new_key(&dir, "ours");
+    let (_, other) = new_key(&dir, "other");
+
+    let out = run(xtask()
+        .args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &nginx.url()])
+        .args(["--signing-key", &secret])
+        .env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", netrc.display()))))
+    .ok();
+    assert!(out.stderr.contains("Read the signing key (--signing-key)"), "{}", out.stderr);
+    assert!(!out.stderr.contains(&fs::read_to_string(&secret).unwrap()), "the secret key was printed");
+
+    let trusted = fresh_runner(&dir, &flake, &nginx.url(), &public);
+    assert!(trusted.status.success(), "a runner trusting the key could not substitute:\n{}", trusted.stderr);
+    assert!(!trusted.stderr.contains("building '"), "{}", trusted.stderr);
+    let refused = fresh_runner(&dir, &flake, &nginx.url(), &other);
+    assert!(!refused.status.success(), "a runner trusting another key substituted anyway");
+}
+
+#[test]
+fn a_warm_re_signs_what_the_cache_holds_under_a_key_that_is_not_its_own() {
+    require_nix();
+    let flake = example_flake("resign");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let cache = dir.join("cache");
+    let url = format!("file://{}", cache.display());
+    // What a lost race left before keys were created once: the cache signed by a discarded key,
+    // its secret and public key files from the run that won.
+    let installable = format!("{}#packages.x86_64-linux.deps", flake.display());
+    assert!(nix(&["build", "--no-link", &installable]).status.success());
+    let (discarded, _) = new_key(&dir, "discarded");
+    let copy = nix(&["copy", "--to", &format!("{url}?secret-key={discarded}"), &installable]);
+    assert!(copy.status.success(), "{}", copy.stderr);
+    let (secret, public) = new_key(&dir, "winner");
+    fs::rename(secret, dir.join("cache.secret")).unwrap();
+    fs::write(dir.join("cache.public"), &public).unwrap();
+    assert!(!fresh_runner(&dir, &flake, &url, &public).status.success(), "the cache should not verify yet");
+
+    let warm = || run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url]));
+    let first = warm().ok();
+    assert!(first.stderr.contains("1 not signed by the key (re-signed after the build)"), "{}", first.stderr);
+    assert!(first.stderr.contains("re-signed 4 in the cache"), "{}", first.stderr);
+    let trusted = fresh_runner(&dir, &flake, &url, &public);
+    assert!(trusted.status.success(), "the re-signed cache does not verify:\n{}", trusted.stderr);
+    assert!(warm().ok().stderr.contains("up to date"), "a second warm has nothing to do");
+}
