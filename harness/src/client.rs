@@ -29,6 +29,11 @@ pub enum Error {
         what: String,
         detail: String,
     },
+    /// Something answers at the address, but not as Ollama does (a web page, another API).
+    NotOllama {
+        base: String,
+        answer: String,
+    },
     /// The server did not answer in time.
     Timeout {
         base: String,
@@ -54,6 +59,10 @@ impl fmt::Display for Error {
                 f,
                 "the Ollama server at {base} did not answer within {}s (raise it with --timeout)",
                 after.as_secs()
+            ),
+            Error::NotOllama { base, answer } => write!(
+                f,
+                "the server at {base} does not speak the Ollama API ({answer}): set OLLAMA_HOST to the Ollama server's address"
             ),
             Error::Stream { message } => write!(f, "the server stopped the reply: {message}"),
             Error::Other(message) => f.write_str(message),
@@ -135,10 +144,15 @@ impl Client {
 
     fn get_json(&self, path: &str) -> Result<Value, Error> {
         let response = self.agent.get(format!("{}{path}", self.base)).call().map_err(|e| self.transport(e))?;
-        let mut response = self.check(response)?;
+        let mut response = self.check("GET", path, response)?;
+        if is_html(&response) {
+            return Err(self.not_ollama("GET", path, &response));
+        }
         let text = response.body_mut().read_to_string().map_err(|e| self.transport(e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Malformed { what: format!("{path} reply"), detail: format!("{e}: {}", excerpt(&text)) })
+        serde_json::from_str(&text).map_err(|e| match is_json(&response) {
+            true => Error::Malformed { what: format!("{path} reply"), detail: format!("{e}: {}", excerpt(&text)) },
+            false => self.not_ollama("GET", path, &response),
+        })
     }
 
     fn stream(
@@ -154,7 +168,10 @@ impl Client {
             .header("content-type", "application/json")
             .send(body.to_string())
             .map_err(|e| self.transport(e))?;
-        let mut response = self.check(response)?;
+        let mut response = self.check("POST", path, response)?;
+        if is_html(&response) {
+            return Err(self.not_ollama("POST", path, &response));
+        }
         let reader = BufReader::new(response.body_mut().as_reader());
         for (n, line) in reader.lines().enumerate() {
             let line = line.map_err(|e| self.transport(ureq::Error::Io(e)))?;
@@ -185,11 +202,15 @@ impl Client {
         Err(Error::Malformed { what: format!("{path} stream"), detail: "it ended before `done: true`".into() })
     }
 
-    /// Turns an error status into the server's own message.
-    fn check(&self, mut response: ureq::http::Response<ureq::Body>) -> Result<ureq::http::Response<ureq::Body>, Error> {
+    /// Turns an error status into the server's own message; an error that is not Ollama's JSON
+    /// (a web server's page) means the address is not an Ollama server.
+    fn check(&self, method: &str, path: &str, mut response: Response) -> Result<Response, Error> {
         let status = response.status().as_u16();
         if status < 400 {
             return Ok(response);
+        }
+        if is_html(&response) {
+            return Err(self.not_ollama(method, path, &response));
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let message =
@@ -206,6 +227,13 @@ impl Client {
         Err(Error::Http { status, message })
     }
 
+    /// What answered instead of Ollama, named by its status and content type, never its body.
+    fn not_ollama(&self, method: &str, path: &str, response: &Response) -> Error {
+        let kind = content_type(response).unwrap_or("no content type");
+        let answer = format!("{method} {path} answered HTTP {} with {kind}", response.status().as_u16());
+        Error::NotOllama { base: self.base.clone(), answer }
+    }
+
     fn transport(&self, error: ureq::Error) -> Error {
         let base = self.base.clone();
         match error {
@@ -220,6 +248,21 @@ impl Client {
             e => Error::Other(format!("talking to {base}: {e}")),
         }
     }
+}
+
+type Response = ureq::http::Response<ureq::Body>;
+
+fn content_type(response: &Response) -> Option<&str> {
+    response.headers().get("content-type")?.to_str().ok()
+}
+
+/// Ollama answers JSON (`application/json`) and streams NDJSON (`application/x-ndjson`).
+fn is_json(response: &Response) -> bool {
+    content_type(response).is_some_and(|t| t.contains("json"))
+}
+
+fn is_html(response: &Response) -> bool {
+    content_type(response).is_some_and(|t| t.contains("html"))
 }
 
 /// At most 200 characters of a reply, for messages.

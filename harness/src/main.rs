@@ -13,9 +13,10 @@ pub const DEFAULT_MODEL: &str = "llama3.2";
 #[derive(Parser)]
 #[command(version, about = "A small client for an Ollama server (address from OLLAMA_HOST).")]
 struct Cli {
-    /// Seconds to wait for the server to connect and start answering.
-    #[arg(long, global = true, default_value_t = 300, value_name = "SECS")]
-    timeout: u64,
+    /// Seconds to wait for the server to connect and start answering (default: 10 for health,
+    /// 30 for models, 300 for ask, which may wait for a model to load).
+    #[arg(long, global = true, value_name = "SECS")]
+    timeout: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,7 +50,12 @@ fn main() -> ExitCode {
             "{base}: this build of harness speaks plain HTTP only; point OLLAMA_HOST at the server's http address"
         ));
     }
-    let client = client::Client::new(base, Duration::from_secs(cli.timeout.max(1)));
+    let timeout = cli.timeout.unwrap_or(match cli.command {
+        Command::Health => 10,
+        Command::Models => 30,
+        Command::Ask { .. } => 300,
+    });
+    let client = client::Client::new(base, Duration::from_secs(timeout.max(1)));
     let result = match cli.command {
         Command::Health => client.version().map(|v| println!("ollama {v} at {}", client.base())),
         Command::Models => client.models().map(|models| print!("{}", table(&models))),

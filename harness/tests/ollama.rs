@@ -15,6 +15,8 @@ enum Reply {
     Json(u16, String),
     /// NDJSON lines, each sent as a chunk; before a line, wait for the gate if one is given.
     Stream(Vec<String>, Option<(usize, mpsc::Receiver<()>)>),
+    /// A web page, as a server that is not Ollama answers.
+    Html(u16, String),
     /// Accept, read, never answer.
     Silent,
 }
@@ -109,6 +111,13 @@ fn answer(mut stream: TcpStream, reply: Reply) {
                 let _ = stream.flush();
             }
             let _ = write!(stream, "0\r\n\r\n");
+        }
+        Reply::Html(status, body) => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
         Reply::Silent => thread::sleep(Duration::from_secs(30)),
     }
@@ -285,4 +294,33 @@ fn a_bad_ollama_host_names_the_part_to_fix() {
     let (ok, _, stderr) = output(harness("ollama:99999").arg("health"));
     assert!(!ok);
     assert_eq!(stderr, "error: OLLAMA_HOST=ollama:99999: the port `99999` is not a number from 1 to 65535\n");
+}
+
+#[test]
+fn a_server_that_is_not_ollama_is_named_without_its_page() {
+    const PAGE: &str = "<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body>hello</body></html>";
+    for status in [200, 404] {
+        let server = Server::start(move |_| Reply::Html(status, PAGE.into()));
+        for args in [&["health"][..], &["models"], &["ask", "hi"]] {
+            let (ok, _, stderr) = output(harness(&server.host()).args(args));
+            assert!(!ok, "{args:?}");
+            assert!(
+                stderr.starts_with(&format!(
+                    "error: the server at http://{} does not speak the Ollama API (",
+                    server.host()
+                )),
+                "{status} {args:?}: {stderr}"
+            );
+            assert!(stderr.contains(&format!("answered HTTP {status} with text/html")), "{stderr}");
+            assert!(!stderr.contains("<html>") && !stderr.contains("Welcome"), "the page was printed: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn health_gives_up_after_10_seconds_by_default() {
+    let server = Server::start(|_| Reply::Silent);
+    let (ok, _, stderr) = output(harness(&server.host()).arg("health"));
+    assert!(!ok);
+    assert!(stderr.contains("did not answer within 10s"), "{stderr}");
 }

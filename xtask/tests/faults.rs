@@ -159,3 +159,26 @@ fn bad_input_gets_one_message_naming_the_problem_and_the_fix() {
     // Not the hint of a missing workspace or cargo: the parser's own message is the whole story.
     assert!(!out.stderr.contains("no workspace") && !out.stderr.contains("cargo on PATH"), "{}", out.stderr);
 }
+
+#[test]
+fn a_flake_input_that_cannot_be_downloaded_is_named_with_the_way_to_go_on() {
+    require_nix();
+    let flake = example_flake("no-network");
+    let text = fs::read_to_string(flake.join("flake.nix")).unwrap();
+    // An input on a host that never resolves (.invalid), as GitHub is without network.
+    let with_input = text.replacen(
+        "{",
+        "{\n  inputs.remote = { url = \"https://inputs.invalid/remote.tar.gz\"; flake = false; };",
+        1,
+    );
+    fs::write(flake.join("flake.nix"), with_input).unwrap();
+    fs::remove_file(flake.join("flake.lock")).unwrap();
+    let out = run(xtask().args(["warm-deps", "--flake", &flake.display().to_string()])).failed();
+    assert!(
+        out.stderr.contains("cannot download a flake input: 'https://inputs.invalid/remote.tar.gz'"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--flake xtask/tests/example-flake"), "{}", out.stderr);
+    assert!(!out.stderr.contains("defines the attribute"), "{}", out.stderr);
+}

@@ -70,20 +70,30 @@ impl std::fmt::Display for Attr {
     }
 }
 
-/// Evaluates the output paths of attributes that share a parent, in one evaluation, building nothing.
-pub fn eval_outputs(flake: &str, attrs: &[Attr]) -> Cmd {
+/// Evaluates the output paths of attributes that share a parent, in one evaluation, building
+/// nothing. Fetching the flake's inputs is bounded like any cache request.
+pub fn eval_outputs(flake: &str, attrs: &[Attr], net: Network) -> Cmd {
     let parent = &attrs[0].parent;
     debug_assert!(attrs.iter().all(|a| &a.parent == parent));
     let list: Vec<_> = attrs.iter().map(|a| format!("set.\"{}\".outPath", a.name)).collect();
-    nix([
-        lit("eval"),
-        lit("--json"),
-        lit(format!("{flake}#{parent}")),
-        lit("--apply"),
-        lit(format!("set: [ {} ]", list.join(" "))),
-    ])
-    .io(Io::Quiet)
-    .needs("it evaluates the flake: check that it defines the attribute (Nix says why below)")
+    let mut args = vec![lit("eval"), lit("--json")];
+    args.extend(net.options());
+    args.extend([lit(format!("{flake}#{parent}")), lit("--apply"), lit(format!("set: [ {} ]", list.join(" ")))]);
+    nix(args).io(Io::Quiet).needs("it evaluates the flake (Nix says why below)")
+}
+
+/// An evaluation that failed because a flake input could not be downloaded says so, and how to
+/// go on without network; any other failure is Nix's own words.
+pub fn explain_eval_failure(err: anyhow::Error) -> anyhow::Error {
+    let text = format!("{err:#}");
+    let download = text.lines().find_map(|l| l.strip_prefix("error: unable to download "));
+    match download {
+        Some(what) => anyhow::anyhow!(
+            "cannot download a flake input: {what}\nIs the network reachable? Without network, run against the \
+             example flake, whose inputs are all local: cargo xtask <task> --flake xtask/tests/example-flake"
+        ),
+        None => err,
+    }
 }
 
 /// Builds the attributes, printing build logs with `-L` in CI, using the cache as a substituter.
@@ -138,10 +148,10 @@ mod tests {
     #[test]
     fn evaluates_sibling_attributes_in_one_call() {
         let attrs = [Attr::package("x86_64-linux", "deps"), Attr::package("x86_64-linux", "harnessImage")];
-        let cmd = eval_outputs("/repo", &attrs);
+        let cmd = eval_outputs("/repo", &attrs, Network { stall_secs: 7 });
         assert_eq!(
             cmd.render(None),
-            r#"nix --extra-experimental-features 'nix-command flakes' eval --json '/repo#packages.x86_64-linux' --apply 'set: [ set."deps".outPath set."harnessImage".outPath ]'"#
+            r#"nix --extra-experimental-features 'nix-command flakes' eval --json --option connect-timeout 5 --option download-attempts 3 --option stalled-download-timeout 7 '/repo#packages.x86_64-linux' --apply 'set: [ set."deps".outPath set."harnessImage".outPath ]'"#
         );
     }
 }

@@ -49,7 +49,7 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool, o
     let mut plan = Plan::new(task);
     plan.fact("flake", &ctx.flake);
     plan.fact("cache", &label);
-    plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs)));
+    plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs, net)));
     if let Some(signing) = signing {
         let title = match signing.key.generate {
             Some(_) => "Create the local cache's signing key, once",

@@ -14,7 +14,7 @@ use crate::{
     cache::push_filter::PushFilter,
     command::Cmd,
     github,
-    nix::json,
+    nix::{self, json},
     report::{mib, seconds, Report, StepRecord},
 };
 
@@ -65,7 +65,7 @@ impl StepKind {
     fn run(&self, sh: &Shell, state: &mut State) -> Result<String> {
         match self {
             StepKind::Eval(cmd) => {
-                state.outputs = json::parse_paths(&cmd.run(sh, state)?)?;
+                state.outputs = json::parse_paths(&cmd.run(sh, state).map_err(nix::explain_eval_failure)?)?;
                 Ok(format!("{} output(s)", state.outputs.len()))
             }
             StepKind::SkipIfCached { cmd, verify, cache, force } => {
