@@ -151,7 +151,11 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     let www = dir.join("nginx/www");
 
     // Without credentials the upload is refused: the task fails, naming what it needs.
+    // A new HTTP cache has no nix-cache-info yet: asking it counts as empty, the build goes on,
+    // and the push is what fails.
     let denied = warm(&flake, &nginx.url()).failed();
+    assert!(denied.stderr.contains("does not appear to be a binary cache: taken as empty"), "{}", denied.stderr);
+    assert!(denied.stderr.contains("<== [3/7] Build packages.x86_64-linux.deps"), "{}", denied.stderr);
     assert!(denied.stderr.contains("credentials"), "{}", denied.stderr);
 
     let netrc = dir.join("netrc");
