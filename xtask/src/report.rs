@@ -26,6 +26,8 @@ pub struct Totals {
     pub kept_anyway: usize,
     /// Paths the cache had that the signing key could not verify, signed again.
     pub resigned: usize,
+    /// Paths an upstream cache (cache.nixos.org) already serves: not pushed.
+    pub upstream: usize,
 }
 
 #[derive(Debug, Default)]
@@ -57,7 +59,7 @@ impl Report {
         } else {
             let _ = writeln!(
                 md,
-                "| outputs built | {} (closure: {} paths, {}) |",
+                "| outputs built | {} (with build inputs: {} paths, {}) |",
                 t.outputs,
                 t.closure_paths,
                 mib(t.closure_bytes)
@@ -65,6 +67,7 @@ impl Report {
             let _ = writeln!(md, "| pushed | {} |", t.pushed);
             let _ = writeln!(md, "| already in the cache | {} |", t.present);
             let _ = writeln!(md, "| filtered out | {} (kept because needed: {}) |", t.dropped, t.kept_anyway);
+            let _ = writeln!(md, "| served upstream | {} |", t.upstream);
             if t.resigned > 0 {
                 let _ = writeln!(md, "| re-signed in the cache | {} |", t.resigned);
             }

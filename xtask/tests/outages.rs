@@ -65,7 +65,7 @@ fn an_unreachable_cache_never_turns_a_test_job_red() {
             "{fault}: no warning naming the cache:\n{}",
             out.stderr
         );
-        assert!(out.stderr.contains("==> [3/7] Build checks.x86_64-linux.unit"), "{fault}: {}", out.stderr);
+        assert!(out.stderr.contains("==> [3/8] Build checks.x86_64-linux.unit"), "{fault}: {}", out.stderr);
         assert!(out.stderr.contains(&format!("::warning::cannot push to {url}: ")), "{fault}: {}", out.stderr);
         assert!(out.last_line().ends_with("-unit"), "{fault}: the job key is printed: {}", out.stdout);
         assert!(outputs.contains("job-key="), "{fault}: {outputs}");
@@ -91,10 +91,10 @@ fn warm_against_an_unreachable_cache_builds_then_fails_naming_the_cache() {
     let args = ["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url];
     let (out, outputs, summary) = run_in(&dir, &args, Duration::from_secs(120));
     let out = out.failed();
-    assert!(out.stderr.contains("<== [3/7] Build packages.x86_64-linux.deps: done"), "{}", out.stderr);
+    assert!(out.stderr.contains("<== [3/8] Build packages.x86_64-linux.deps: done"), "{}", out.stderr);
     assert!(
         out.stderr
-            .contains(&format!("error: step [7/7] Push to {url}: cannot push to {url} (the build itself succeeded)")),
+            .contains(&format!("error: step [8/8] Push to {url}: cannot push to {url} (the build itself succeeded)")),
         "{}",
         out.stderr
     );

@@ -33,7 +33,7 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     // deps, toolchain, cargo-deps, dev-tools, harness, ollama and the two images.
     assert_eq!(cached.len(), 8, "{cached:?}");
     assert!(first.stderr.contains("pushed 8"), "{}", first.stderr);
-    assert!(first.stderr.contains("==> [4/10] Build"), "each step has a header: {}", first.stderr);
+    assert!(first.stderr.contains("==> [4/11] Build"), "each step has a header: {}", first.stderr);
     assert!(first.stderr.contains("Build packages.x86_64-linux.deps") && first.stderr.contains(" done in "));
 
     let before = snapshot(&cache);
@@ -68,6 +68,24 @@ fn nothing_matching_the_push_filter_reaches_the_cache() {
     assert!(!cached.is_empty());
     let leaked: Vec<_> = cached.iter().filter(|p| matches_filter(p)).collect();
     assert!(leaked.is_empty(), "the push filter let these through: {leaked:?}");
+    // The warm pushed the build inputs' outputs, not only the runtime closure: cargo-deps is a
+    // build input of harness, which the harness image refers to.
+    assert!(cached.iter().any(|p| p.ends_with("-cargo-deps")), "{cached:?}");
+
+    // A fresh runner that must build a check (not in the warm set) builds only that check:
+    // everything else comes from the cache, the sources from their origin (evaluation).
+    let check = format!("{}#checks.x86_64-linux.unit", flake.display());
+    delete_outputs(&nix(&["eval", "--raw", &format!("{check}.drvPath")]).stdout);
+    let public_key = fs::read_to_string(format!("{}.public", cache.display())).unwrap();
+    let runner = run(Command::new("nix")
+        .args(["build", "--no-link", "-L", &check])
+        .args(["--option", "substituters", &format!("file://{}", cache.display())])
+        .args(["--option", "trusted-public-keys", public_key.trim()])
+        .env("NIX_CONFIG", nix_config("")));
+    assert!(runner.status.success(), "{}", runner.stderr);
+    let built: Vec<_> = runner.stderr.lines().filter(|l| l.starts_with("building '")).collect();
+    assert_eq!(built.len(), 1, "the runner built more than the check: {built:?}");
+    assert!(built[0].contains("-harness-unit.drv"), "{built:?}");
 }
 
 #[test]
@@ -92,7 +110,7 @@ fn dry_run_prints_the_commands_and_leaves_the_store_and_the_cache_untouched() {
     );
     assert!(
         dry.stdout.contains(&format!(
-            "download-attempts 3 --option stalled-download-timeout 30 --to file://{} <paths",
+            "download-attempts 3 --option stalled-download-timeout 30 --to 'file://{}?compression=zstd' <paths",
             cache.display()
         )),
         "{}",
@@ -155,7 +173,7 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     // and the push is what fails.
     let denied = warm(&flake, &nginx.url()).failed();
     assert!(denied.stderr.contains("does not appear to be a binary cache: taken as empty"), "{}", denied.stderr);
-    assert!(denied.stderr.contains("<== [3/7] Build packages.x86_64-linux.deps"), "{}", denied.stderr);
+    assert!(denied.stderr.contains("<== [3/8] Build packages.x86_64-linux.deps"), "{}", denied.stderr);
     assert!(denied.stderr.contains("credentials"), "{}", denied.stderr);
 
     let netrc = dir.join("netrc");
@@ -222,7 +240,7 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
     let key = out.last_line().to_owned();
     assert_eq!(fs::read_to_string(&output).unwrap(), format!("cache-key={key}\n"));
     assert!(
-        out.stderr.contains("::group::[4/10] Build packages.x86_64-linux.deps") && out.stderr.contains("::endgroup::"),
+        out.stderr.contains("::group::[4/11] Build packages.x86_64-linux.deps") && out.stderr.contains("::endgroup::"),
         "{}",
         out.stderr
     );

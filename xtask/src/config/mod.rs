@@ -21,6 +21,9 @@ pub const TABLE: &str = "[workspace.metadata.cache]";
 /// `cache-timeout` when the table does not set it.
 pub const DEFAULT_CACHE_TIMEOUT: u64 = 30;
 
+/// `upstream` when the table does not set it.
+pub const DEFAULT_UPSTREAM: [&str; 1] = ["https://cache.nixos.org"];
+
 /// Where the cache lives when Cachix is the backend, or what replaced it after a rollback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -68,6 +71,8 @@ pub struct Config {
     pub push_filter: Vec<Regex>,
     /// Seconds a cache request may stall before Nix gives up on that attempt (`cache-timeout`).
     pub cache_timeout: u64,
+    /// Binary caches runners already use (`upstream`): what they serve is not pushed.
+    pub upstream: Vec<String>,
     pub rust: String,
     pub arches: Vec<String>,
     pub os: Vec<String>,

@@ -14,7 +14,7 @@ use super::{
 };
 
 /// The keys of the table (dotted for sub-tables), for the unknown-key check.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "version",
     "backend",
     "name",
@@ -22,6 +22,7 @@ const KEYS: [&str; 13] = [
     "local-cache",
     "push-filter",
     "cache-timeout",
+    "upstream",
     "rust",
     "arches",
     "os",
@@ -56,6 +57,9 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
     let cache_timeout = r.optional("cache-timeout", "a number of seconds from 1 to 600, e.g. 30", |v| {
         v.as_integer().filter(|n| (1..=600).contains(n)).map(|n| n as u64)
     });
+    let upstream = r.optional("upstream", "an array of binary cache URLs, e.g. [\"https://cache.nixos.org\"]", |v| {
+        string_array(v).filter(|urls| urls.iter().all(|u| u.starts_with("https://") || u.starts_with("http://")))
+    });
     let rust = r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", |v| {
         v.as_str().filter(|s| is_version(s)).map(str::to_owned)
     });
@@ -84,6 +88,7 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
         local_cache: local_cache.unwrap(),
         push_filter: push_filter.unwrap(),
         cache_timeout: cache_timeout.flatten().unwrap_or(super::DEFAULT_CACHE_TIMEOUT),
+        upstream: upstream.flatten().unwrap_or_else(|| super::DEFAULT_UPSTREAM.iter().map(|u| u.to_string()).collect()),
         rust: rust.unwrap(),
         arches: arches.unwrap(),
         os: os.unwrap(),

@@ -13,17 +13,24 @@ pub fn parse_paths(json: &str) -> Result<Vec<String>> {
     paths.with_context(|| format!("expected a JSON list of store paths from nix, got: {json}"))
 }
 
-/// `nix build --json`: every output of every derivation.
-pub fn parse_build(json: &str) -> Result<Vec<String>> {
+/// What `nix build --json` built: every output of every derivation, and the derivations.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Built {
+    pub outputs: Vec<String>,
+    pub drvs: Vec<String>,
+}
+
+pub fn parse_build(json: &str) -> Result<Built> {
     let value = Json::parse(json).with_context(|| format!("`nix build --json` printed: {json}"))?;
-    let mut outputs = Vec::new();
-    for built in value.as_array().context("`nix build --json` did not print a list")? {
-        let Some(outs) = built["outputs"].as_object() else {
-            bail!("`nix build --json` entry without outputs: {built}")
+    let mut built = Built::default();
+    for entry in value.as_array().context("`nix build --json` did not print a list")? {
+        let Some(outs) = entry["outputs"].as_object() else {
+            bail!("`nix build --json` entry without outputs: {entry}")
         };
-        outputs.extend(outs.iter().filter_map(|(_, path)| path.as_str()).map(str::to_owned));
+        built.outputs.extend(outs.iter().filter_map(|(_, path)| path.as_str()).map(str::to_owned));
+        built.drvs.extend(entry["drvPath"].as_str().map(str::to_owned));
     }
-    Ok(outputs)
+    Ok(built)
 }
 
 pub struct PathInfo {
@@ -82,6 +89,8 @@ mod tests {
     #[test]
     fn reads_every_output_of_a_build() {
         let json = r#"[{"drvPath":"/nix/store/d.drv","outputs":{"out":"/nix/store/o","dev":"/nix/store/p"}}]"#;
-        assert_eq!(parse_build(json).unwrap(), ["/nix/store/p", "/nix/store/o"]);
+        let built = parse_build(json).unwrap();
+        assert_eq!(built.outputs, ["/nix/store/p", "/nix/store/o"]);
+        assert_eq!(built.drvs, ["/nix/store/d.drv"]);
     }
 }

@@ -126,9 +126,18 @@ pub fn query(store: &str, set: Slot, net: Network) -> Cmd {
     nix(args).io(Io::Quiet).needs("it asks the cache which paths it has")
 }
 
-/// The runtime closure of the set, with sizes and references.
-pub fn closure(set: Slot) -> Cmd {
-    nix([lit("path-info"), lit("--json"), lit("--recursive"), Arg::Slot(set)]).io(Io::Quiet)
+/// What a runner needs to build the derivations of `drvs` without building anything else: the
+/// derivations' closure with the outputs of every derivation in it (and their runtime closures),
+/// as far as this store has them. `.drv` files among them are left out by the caller.
+pub fn requisites(drvs: Slot) -> Cmd {
+    Cmd::new("nix-store", [lit("--query"), lit("--requisites"), lit("--include-outputs"), Arg::Slot(drvs)])
+        .io(Io::Quiet)
+        .needs("it lists the build inputs of what was built")
+}
+
+/// Sizes and references of the paths of a slot.
+pub fn path_infos(set: Slot) -> Cmd {
+    nix([lit("path-info"), lit("--json"), Arg::Slot(set)]).io(Io::Quiet)
 }
 
 /// Copies exactly the set (not its closure: the filter already chose) to a store.

@@ -6,12 +6,15 @@
 //! 3. ask the cache for the outputs, and stop when it has them all, signed by the key (unless
 //!    `--force`);
 //! 4. build;
-//! 5. take the runtime closure;
-//! 6. drop what the push filter matches;
+//! 5. list what a fresh runner needs to build the targets without building anything but the
+//!    workspace's own derivations: the outputs and the outputs of their build-time inputs, with
+//!    their runtime closures;
+//! 6. drop what the push filter matches (sources a runner gets from their origin);
 //! 7. ask the cache which of the rest it lacks;
-//! 8. (with a key) check the signatures of the paths the cache has, and 9. sign the paths to
+//! 8. ask the upstream caches (`upstream`, cache.nixos.org) which of those they serve;
+//! 9. (with a key) check the signatures of the paths the cache has, and 10. sign the paths to
 //!    push and re-sign those the key cannot verify;
-//! 10. push exactly those.
+//! 11. push exactly the rest.
 //!
 //! A cache that cannot be reached is taken as empty when asked (with a warning): the build goes
 //! on. A failed push fails `warm` and `prebuild` (after the build) and is a warning in `test`.
@@ -74,12 +77,17 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool, o
     let Some(push) = push else {
         return plan;
     };
-    plan.step("Runtime closure of the outputs", StepKind::Closure(nix::closure(state::OUTPUTS)));
+    plan.step(
+        "What a fresh runner needs: the outputs, their build inputs, and their closures",
+        StepKind::Needed { requisites: nix::requisites(state::DRVS), infos: nix::path_infos(state::NEEDED) },
+    );
     plan.step("Apply the push filter", StepKind::Filter(PushFilter::new(ctx.config.push_filter.clone())));
     plan.step(
         "Ask the cache which paths it lacks",
         StepKind::Missing { cmd: nix::query(&substituter, state::CANDIDATES, net), cache: label.clone() },
     );
+    let upstream = ctx.config.upstream.iter().map(|url| (url.clone(), nix::query(url, state::PUSH, net))).collect();
+    plan.step("Ask the upstream caches which of the rest they serve", StepKind::Upstream(upstream));
     if let Some(signing) = &push.signing {
         plan.step("Check the signatures of the paths the cache has", StepKind::Verify(signing.verify(state::PRESENT)));
         plan.step(

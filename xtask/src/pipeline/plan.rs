@@ -34,8 +34,9 @@ pub enum StepKind {
     SkipIfCached { cmd: Cmd, verify: Option<Cmd>, cache: String, force: bool },
     /// Builds (stdout: `nix build --json`).
     Build(Cmd),
-    /// Runtime closure of the outputs (stdout: `nix path-info --json --recursive`).
-    Closure(Cmd),
+    /// What a fresh runner needs (`requisites`: the outputs and their build inputs' outputs,
+    /// one a line), then their sizes and references (`infos`: `nix path-info --json`).
+    Needed { requisites: Cmd, infos: Cmd },
     /// Drops what the push filter matches, in the xtask itself.
     Filter(PushFilter),
     /// Asks the cache which candidates it has; the rest are to be pushed. A cache that cannot be
@@ -45,6 +46,8 @@ pub enum StepKind {
     SigningKey(SigningKey),
     /// Checks the signatures of the candidates the cache has, against the public key.
     Verify(Cmd),
+    /// Asks each upstream cache which of the paths to push it serves: those are not pushed.
+    Upstream(Vec<(String, Cmd)>),
     /// Signs the paths to push (`sign`), and the cache's paths the key cannot verify (`resign`).
     Sign { sign: Cmd, resign: Cmd },
     /// Pushes the paths the cache lacks; skipped when there are none.
@@ -59,13 +62,14 @@ impl StepKind {
             StepKind::Eval(c)
             | StepKind::SkipIfCached { cmd: c, verify: None, .. }
             | StepKind::Build(c)
-            | StepKind::Closure(c)
             | StepKind::Missing { cmd: c, .. }
             | StepKind::Verify(c)
             | StepKind::Push { cmd: c, .. }
             | StepKind::Run(c) => vec![c],
             StepKind::SkipIfCached { cmd, verify: Some(verify), .. } => vec![cmd, verify],
             StepKind::Sign { sign, resign } => vec![sign, resign],
+            StepKind::Needed { requisites, infos } => vec![requisites, infos],
+            StepKind::Upstream(queries) => queries.iter().map(|(_, cmd)| cmd).collect(),
             StepKind::SigningKey(key) => key.cmds(),
             StepKind::Filter(_) => vec![],
         }
@@ -76,7 +80,7 @@ impl StepKind {
     fn note(&self) -> Option<String> {
         match self {
             StepKind::Filter(filter) => Some(format!(
-                "(in the xtask) drop closure paths matching {}, unless a pushed path refers to them",
+                "(in the xtask) drop paths matching {}, unless a pushed path refers to them",
                 filter.patterns().collect::<Vec<_>>().join(" or ")
             )),
             StepKind::SigningKey(key) if key.generate.is_some() => Some(format!(
@@ -88,6 +92,10 @@ impl StepKind {
                 if *force { "" } else { "when the cache has every output, stop here: nothing to build or push; " }
             )),
             StepKind::Missing { .. } => Some("(an unreachable cache counts as empty: the task goes on)".to_owned()),
+            StepKind::Needed { .. } => Some("(`.drv` files are left out of the list)".to_owned()),
+            StepKind::Upstream(_) => {
+                Some("(skipped when nothing is to be pushed; an unreachable upstream serves nothing)".to_owned())
+            }
             StepKind::Verify(_) => {
                 Some("(skipped when the cache has none of the paths; paths the key cannot verify are re-signed next)".to_owned())
             }

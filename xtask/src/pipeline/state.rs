@@ -10,8 +10,12 @@ use crate::{
 
 /// The outputs of the installables (evaluated, then built).
 pub const OUTPUTS: Slot = Slot("<outputs>");
-/// The runtime closure of the outputs, less the push filter.
-pub const CANDIDATES: Slot = Slot("<closure of outputs, minus push filter>");
+/// The derivations of the outputs.
+pub const DRVS: Slot = Slot("<derivations>");
+/// What a fresh runner needs: the outputs, their build inputs' outputs, and their closures.
+pub const NEEDED: Slot = Slot("<outputs and build inputs>");
+/// What a fresh runner needs, less the push filter.
+pub const CANDIDATES: Slot = Slot("<outputs and build inputs, minus push filter>");
 /// The candidates the cache does not have yet.
 pub const PUSH: Slot = Slot("<paths the cache lacks>");
 /// The candidates the cache has.
@@ -27,7 +31,9 @@ pub const SIGN_SLOTS: SignSlots = SignSlots { public_key: PUBLIC_KEY, push: PUSH
 #[derive(Debug, Default)]
 pub struct State {
     pub outputs: Vec<String>,
-    /// Each path of the runtime closure and its references.
+    pub drvs: Vec<String>,
+    pub needed: Vec<String>,
+    /// Each needed path and its references.
     pub closure: BTreeMap<String, Vec<String>>,
     pub closure_bytes: u64,
     pub candidates: Vec<String>,
@@ -36,6 +42,8 @@ pub struct State {
     pub public_key: Vec<String>,
     pub unsigned: Vec<String>,
     pub resigned: usize,
+    /// Paths an upstream cache serves: not pushed.
+    pub upstream: usize,
     /// What went wrong without failing the task.
     pub warnings: Vec<String>,
     pub dropped: BTreeSet<String>,
@@ -50,6 +58,8 @@ impl Slots for State {
     fn words(&self, slot: Slot) -> &[String] {
         match slot {
             OUTPUTS => &self.outputs,
+            DRVS => &self.drvs,
+            NEEDED => &self.needed,
             CANDIDATES => &self.candidates,
             PUSH => &self.push,
             PRESENT => &self.present_paths,
@@ -72,6 +82,7 @@ impl State {
             dropped: self.dropped.len(),
             kept_anyway: self.kept_anyway.len(),
             resigned: self.resigned,
+            upstream: self.upstream,
         }
     }
 }

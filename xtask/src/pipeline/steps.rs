@@ -78,15 +78,20 @@ impl StepKind {
                 Ok(state.skip_if_cached(&valid, &unverified, *force))
             }
             StepKind::Build(cmd) => {
-                state.outputs = json::parse_build(&cmd.run(sh, state)?)?;
+                let built = json::parse_build(&cmd.run(sh, state)?)?;
+                (state.outputs, state.drvs) = (built.outputs, built.drvs);
                 Ok(format!("{} output(s)", state.outputs.len()))
             }
-            StepKind::Closure(cmd) => {
-                let infos = json::parse_path_infos(&cmd.run(sh, state)?)?;
+            StepKind::Needed { requisites, infos } => {
+                let listed = requisites.run(sh, state)?;
+                state.needed =
+                    listed.lines().filter(|p| !p.is_empty() && !p.ends_with(".drv")).map(str::to_owned).collect();
+                let infos = json::parse_path_infos(&infos.run(sh, state)?)?;
                 state.closure_bytes = infos.iter().map(|i| i.nar_size).sum();
                 state.closure = infos.into_iter().map(|i| (i.path, i.references)).collect();
                 Ok(format!("{} path(s), {}", state.closure.len(), mib(state.closure_bytes)))
             }
+            StepKind::Upstream(queries) => Ok(state.upstream(sh, queries)),
             StepKind::Filter(filter) => Ok(state.filter(filter)),
             StepKind::Missing { cmd, cache } => {
                 let valid = state.ask(sh, cmd, cache)?;
@@ -173,6 +178,28 @@ impl State {
                 Ok(BTreeSet::new())
             }
         }
+    }
+
+    /// Leaves out of the push what an upstream cache serves. An upstream that cannot be reached
+    /// serves nothing (a warning): the push is then larger, never wrong.
+    fn upstream(&mut self, sh: &Shell, queries: &[(String, Cmd)]) -> String {
+        if self.push.is_empty() {
+            return "nothing to push: not asked".to_owned();
+        }
+        for (url, query) in queries {
+            let served = match query.run(sh, self).and_then(|out| json::parse_valid(&out)) {
+                Ok(served) => served,
+                Err(err) => {
+                    let problem = format!("cannot reach the upstream cache {url}: {}", cause(&err));
+                    github::warning(&format!("{problem}: everything the cache lacks is pushed"));
+                    self.warnings.push(problem);
+                    continue;
+                }
+            };
+            self.push.retain(|p| !served.contains(p));
+            self.upstream += served.len();
+        }
+        format!("{} served upstream, {} to push", self.upstream, self.push.len())
     }
 
     /// The paths of `verify` (a `nix store verify` trusting only the signing key) that the key

@@ -1,0 +1,88 @@
+# The bench workspace: a flake with no inputs whose derivations do real work, shaped like the
+# real flake's crane layering. Built by the host's /bin/sh and its Rust toolchain (the `toolchain`
+# file names its bin directory), so build it with `sandbox = false` and `build-users-group =`
+# (builds run as the caller, who can read the toolchain). `cargo xtask bench` writes `salt`,
+# `toolchain` and `vendor/` (made once with `cargo vendor`) into a copy of this directory.
+{
+  outputs = { self }:
+    let
+      system = "x86_64-linux";
+      salt = builtins.readFile ./salt;
+      toolchain = builtins.readFile ./toolchain;
+      mk = name: script: derivation {
+        inherit name system salt;
+        builder = "/bin/sh";
+        args = [ "-c" ("set -eu\n" + script) ];
+        PATH = "${toolchain}:/usr/bin:/bin";
+      };
+      only = names: path: type: builtins.elem (baseNameOf path) names;
+
+      # (a) Each vendored crate enters the store as its own `-source` path (added at evaluation,
+      # from origin), and the vendor directory copies them: it builds from the sources but does
+      # not refer to them, so the push filter can leave them out.
+      crates = builtins.attrNames (builtins.readDir ./vendor);
+      crateSource = name: builtins.path { path = ./vendor + "/${name}"; name = "${name}-source"; };
+      vendor = mk "vendor-cargo-deps" ''
+        mkdir $out
+        ${builtins.concatStringsSep "\n" (map (n: "cp -r ${crateSource n} $out/${n}") crates)}
+      '';
+      cargoSetup = ''
+        export HOME=$PWD CARGO_HOME=$PWD/.cargo-home CARGO_TERM_COLOR=never
+        mkdir -p $CARGO_HOME
+        printf '[source.crates-io]\nreplace-with = "vendored"\n[source.vendored]\ndirectory = "${vendor}"\n' > $CARGO_HOME/config.toml
+      '';
+
+      # (b) The dependency artifacts, from the lock file alone (crane's buildDepsOnly): a dummy
+      # crate with the real manifest, built, tested (--no-run) and checked, so the app and every
+      # check reuse them. Editing a .rs file does not change this derivation.
+      depsSrc = builtins.path { path = ./.; name = "bench-deps-source"; filter = only [ "Cargo.toml" "Cargo.lock" ]; };
+      cargoArtifacts = mk "bench-app-deps-0.1.0" ''
+        ${cargoSetup}
+        cp -r ${depsSrc} work && chmod -R u+w work && cd work
+        mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs
+        export CARGO_TARGET_DIR=$out/target
+        cargo build --release --offline --locked
+        cargo test --release --offline --locked --no-run
+        cargo clippy --release --offline --locked --all-targets
+      '';
+
+      # (c) The app, against (b): only its own crate compiles.
+      appSrc = builtins.path {
+        path = ./.;
+        name = "bench-app-source";
+        filter = path: type: type == "directory" || builtins.match ".*(\\.rs|Cargo\\.toml|Cargo\\.lock|rustfmt\\.toml)" path != null;
+      };
+      withArtifacts = name: script: mk name ''
+        ${cargoSetup}
+        cp -r ${appSrc} work && chmod -R u+w work && cd work
+        cp -r --preserve=timestamps ${cargoArtifacts}/target target && chmod -R u+w target
+        export CARGO_TARGET_DIR=$PWD/target
+        ${script}
+      '';
+      app = withArtifacts "bench-app-0.1.0" ''
+        cargo build --release --offline --locked 2>&1 | tee build.log
+        mkdir -p $out/bin && cp target/release/bench-app $out/bin/
+        cp build.log $out/build.log
+      '';
+
+      # (d) One check per test type, against (b).
+      checks = {
+        unit = withArtifacts "bench-app-unit" "cargo test --release --offline --locked --lib --bins > $out";
+        integration = withArtifacts "bench-app-integration" "cargo test --release --offline --locked --tests > $out";
+        clippy = withArtifacts "bench-app-clippy" "cargo clippy --release --offline --locked --all-targets -- -D warnings 2> $out";
+        fmt = withArtifacts "bench-app-fmt" "cargo fmt --check > $out";
+      };
+
+      # (e) An image of the app: a tarball of its closure, as dockerTools would layer it.
+      image = mk "docker-image-bench-app.tar" "tar -cf $out -C ${app} bin";
+      deps = mk "deps" "echo ${cargoArtifacts} ${vendor} > $out";
+    in
+    {
+      packages.${system} = {
+        inherit deps app;
+        appImage = image;
+        default = app;
+      };
+      checks.${system} = checks;
+    };
+}
