@@ -9,6 +9,7 @@ use crate::{
         bench::Bench,
         cache_key::CacheKey,
         maintenance::{bump_version::BumpVersion, doctor::Doctor, rollback::Rollback},
+        status::Status,
         summary::Summary,
         test::Test,
         warm::{ImageArgs, Prebuild, Warm, WarmDeps},
@@ -51,6 +52,8 @@ pub enum Task {
     Doctor(Doctor),
     /// Measure the speed targets against the example flake (real Nix).
     Bench(Bench),
+    /// What a fresh runner would fetch from the cache and build, per target, with hit rates.
+    Status(Status),
     /// Summarize the results of a workflow's jobs ($NEEDS: `toJSON(needs)`) in the step summary.
     Summary(Summary),
 }

@@ -6,6 +6,7 @@
 //! - `keys.rs`, `layers.rs`: the cache keys and the three layers as flake attributes;
 //! - `nix/`, `cache/`: the Nix commands, the cache backends and the push filter;
 //! - `pipeline/`, `report.rs`: the build-and-push steps, and what a run reports;
+//! - `status.rs`: what a fresh runner would fetch and build (hit rates);
 //! - `workflows/`, `github/`: the generated workflows and what they share with the tasks.
 
 mod cache;
@@ -22,6 +23,7 @@ mod nix;
 mod pipeline;
 mod report;
 mod secrets;
+mod status;
 mod tasks;
 mod workflows;
 
@@ -60,6 +62,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Rollback(task) => task.run(&ctx),
         Task::Doctor(task) => task.run(&ctx),
         Task::Bench(task) => task.run(&ctx),
+        Task::Status(task) => task.run(&ctx),
         Task::Summary(task) => task.run(&ctx),
     }
 }

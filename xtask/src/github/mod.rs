@@ -61,8 +61,13 @@ pub fn set_outputs<N: AsRef<str>>(outputs: &[(N, String)]) -> Result<()> {
 }
 
 /// Appends markdown to `$GITHUB_STEP_SUMMARY`, when it is set.
+/// Whether a job summary is written (`$GITHUB_STEP_SUMMARY` is set).
+pub fn has_summary() -> bool {
+    env::var_os("GITHUB_STEP_SUMMARY").is_some()
+}
+
 pub fn append_summary(markdown: &str) -> Result<()> {
-    if env::var_os("GITHUB_STEP_SUMMARY").is_none() {
+    if !has_summary() {
         return Ok(());
     }
     append("GITHUB_STEP_SUMMARY", &crate::secrets::redact(markdown))

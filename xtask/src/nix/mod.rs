@@ -30,7 +30,7 @@ pub const ATTEMPTS: u32 = 3;
 const CONNECT_TIMEOUT: u64 = 5;
 
 impl Network {
-    fn options(self) -> Vec<Arg> {
+    pub fn options(self) -> Vec<Arg> {
         [
             ("connect-timeout", CONNECT_TIMEOUT.to_string()),
             ("download-attempts", ATTEMPTS.to_string()),

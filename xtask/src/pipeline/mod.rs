@@ -35,7 +35,9 @@ use crate::{
     command::on_path,
     context::Ctx,
     github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
+    layers,
     nix::{self, Attr, Network},
+    status::{self, Target},
 };
 
 /// The plan that builds `attrs` (which share a parent, e.g. `packages.x86_64-linux`) and pushes them.
@@ -50,6 +52,11 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool, o
     let signing = push.as_ref().and_then(|p| p.signing.as_ref());
 
     let mut plan = Plan::new(task);
+    let deps = layers::deps(&ctx.config, &ctx.system);
+    plan.status = std::iter::once(&deps)
+        .chain(attrs.iter().filter(|a| **a != deps))
+        .map(|attr| Target { name: if *attr == deps { "deps".into() } else { attr.name.clone() }, attr: attr.clone() })
+        .collect();
     plan.fact("flake", &ctx.flake);
     plan.fact("cache", &label);
     plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs, net)));
@@ -126,7 +133,11 @@ pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outpu
     }
     let (report, result) = plan.run(&ctx.sh);
     eprintln!("{}", report.line());
-    github::append_summary(&report.markdown())?;
+    let mut summary = report.markdown();
+    if let (Some(cache), true, true) = (cache, result.is_ok(), github::has_summary()) {
+        summary += &fresh_runner(ctx, &plan, cache);
+    }
+    github::append_summary(&summary)?;
     if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
         github::set_outputs(outputs)?;
     }
@@ -135,6 +146,21 @@ pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outpu
         println!("{value}");
     }
     Ok(())
+}
+
+/// The job summary's fresh-runner view of the task's targets and the deps layer. A failure to
+/// look is a line of the summary, never the task's.
+fn fresh_runner(ctx: &Ctx, plan: &Plan, cache: &Cache) -> String {
+    let net = Network { stall_secs: ctx.config.cache_timeout };
+    let filter = PushFilter::new(ctx.config.push_filter.clone());
+    let seen = crate::tasks::status::reading(ctx, cache).and_then(|read| {
+        let substituter = read.as_ref().map(|(url, key)| (url.as_str(), key.as_deref()));
+        status::look(&ctx.sh, &ctx.flake, &plan.status, substituter, &filter, net)
+    });
+    match seen {
+        Ok(seen) => format!("\n#### What a fresh runner would fetch and build\n\n{}", status::markdown(&seen)),
+        Err(err) => format!("\n(could not ask what a fresh runner would fetch: {err:#})\n"),
+    }
 }
 
 /// Downstream CI jobs get the prebuild job's key: a different one means the lock files changed

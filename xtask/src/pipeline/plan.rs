@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::{
     cache::{push::SigningKey, push_filter::PushFilter},
     command::Cmd,
+    status::Target,
 };
 
 /// One unit of a plan: a command and what its output means.
@@ -112,13 +113,15 @@ impl StepKind {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Plan {
     /// The task, for headers and the summary (`warm`, `test --type unit`).
     pub task: String,
     pub steps: Vec<Step>,
     /// Lines shown at the top of the dry run and the summary (`flake`, `cache`, keys).
     pub facts: Vec<(String, String)>,
+    /// The targets whose fresh-runner view ([`crate::status`]) the job summary shows.
+    pub status: Vec<Target>,
 }
 
 impl Plan {

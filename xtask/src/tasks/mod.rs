@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cache_key;
 pub mod maintenance;
+pub mod status;
 pub mod summary;
 pub mod test;
 pub mod warm;
