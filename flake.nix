@@ -182,7 +182,7 @@
           harness = flake-utils.lib.mkApp { drv = harness; };
           xtask = xtaskApp "xtask" "";
           # The seed's `nix run .#cache-analytics`, from the xtask.
-          cache-analytics = xtaskApp "cache-analytics" "doctor";
+          cache-analytics = xtaskApp "cache-analytics" "analytics";
           default = self.apps.${system}.harness;
         };
       }

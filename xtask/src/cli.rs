@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::{
     context::GlobalArgs,
     tasks::{
+        analytics::Analytics,
         bench::Bench,
         cache_key::CacheKey,
         maintenance::{bump_version::BumpVersion, doctor::Doctor, rollback::Rollback},
@@ -54,6 +55,8 @@ pub enum Task {
     Bench(Bench),
     /// What a fresh runner would fetch from the cache and build, per target, with hit rates.
     Status(Status),
+    /// The cache analytics: store size, largest paths, layers, the push filter, recommendations.
+    Analytics(Analytics),
     /// Summarize the results of a workflow's jobs ($NEEDS: `toJSON(needs)`) in the step summary.
     Summary(Summary),
 }

@@ -6,9 +6,11 @@
 //! - `keys.rs`, `layers.rs`: the cache keys and the three layers as flake attributes;
 //! - `nix/`, `cache/`: the Nix commands, the cache backends and the push filter;
 //! - `pipeline/`, `report.rs`: the build-and-push steps, and what a run reports;
-//! - `status.rs`: what a fresh runner would fetch and build (hit rates);
+//! - `status.rs`, `analytics.rs`: what a fresh runner would fetch and build (hit rates), and what
+//!   a store holds;
 //! - `workflows/`, `github/`: the generated workflows and what they share with the tasks.
 
+mod analytics;
 mod cache;
 mod cli;
 mod command;
@@ -63,6 +65,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Doctor(task) => task.run(&ctx),
         Task::Bench(task) => task.run(&ctx),
         Task::Status(task) => task.run(&ctx),
+        Task::Analytics(task) => task.run(&ctx),
         Task::Summary(task) => task.run(&ctx),
     }
 }

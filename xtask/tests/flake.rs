@@ -117,3 +117,10 @@ fn the_xtask_apps_ship_no_toolchain() {
     let app = &app[..app.find("};\n          };").unwrap()];
     assert!(!app.contains("rustToolchain") && !app.contains("runtimeInputs"), "{app}");
 }
+
+#[test]
+fn the_cache_analytics_app_runs_the_analytics_task() {
+    let flake = fs::read_to_string(workspace_root().join("flake.nix")).unwrap();
+    let apps: Vec<&str> = flake.lines().map(str::trim).filter(|l| l.starts_with("cache-analytics =")).collect();
+    assert_eq!(apps, [r#"cache-analytics = xtaskApp "cache-analytics" "analytics";"#]);
+}

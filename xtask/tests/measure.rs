@@ -69,3 +69,111 @@ fn every_ci_task_summary_shows_the_fresh_runner_view() {
     assert!(summary.contains("| deps | 4 | 4 | 3 | nothing |"), "{summary}");
     assert!(summary.contains("5 of 5 paths from the cache (hit rate 1.00; deps layer 1.00)"), "{summary}");
 }
+
+/// A store dump with what analytics must notice: two toolchains, a large cargo-deps artifact, a
+/// filtered source that a kept path refers to, and two paths with the same contents.
+fn dump() -> Vec<serde_json::Value> {
+    let mib = 1 << 20;
+    let entry = |hash: &str, name: &str, size: u64, refs: &[&str], nar: &str| {
+        serde_json::json!({
+            "path": format!("/nix/store/{hash}-{name}"),
+            "narHash": format!("sha256-{nar}"),
+            "narSize": size,
+            "references": refs.iter().map(|r| format!("/nix/store/{r}")).collect::<Vec<_>>(),
+            "signatures": ["k-1:sig"],
+        })
+    };
+    vec![
+        entry("00000000000000000000000000000001", "rust-toolchain-1.84.0", 900 * mib, &[], "a"),
+        entry("00000000000000000000000000000002", "rust-toolchain-1.83.0", 850 * mib, &[], "b"),
+        entry(
+            "00000000000000000000000000000003",
+            "cargo-deps",
+            300 * mib,
+            &["00000000000000000000000000000001-rust-toolchain-1.84.0"],
+            "c",
+        ),
+        entry("00000000000000000000000000000004", "app-source", mib, &[], "d"),
+        entry(
+            "00000000000000000000000000000005",
+            "app-0.1.0",
+            2 * mib,
+            &["00000000000000000000000000000004-app-source", "00000000000000000000000000000003-cargo-deps"],
+            "e",
+        ),
+        entry(
+            "00000000000000000000000000000006",
+            "docker-image-app.tar.gz",
+            40 * mib,
+            &["00000000000000000000000000000005-app-0.1.0"],
+            "f",
+        ),
+        entry("00000000000000000000000000000007", "dev-tools", 10 * mib, &[], "g"),
+        entry("00000000000000000000000000000008", "dev-tools-copy", 10 * mib, &[], "g"),
+    ]
+}
+
+#[test]
+fn analytics_reads_a_saved_dump_in_either_form() {
+    let dir = temp_dir("analytics");
+    let list = dump();
+    let object: serde_json::Map<String, serde_json::Value> = list
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            let path = e.as_object_mut().unwrap().remove("path").unwrap();
+            (path.as_str().unwrap().to_owned(), e)
+        })
+        .chain([("/nix/store/00000000000000000000000000000009-gone".to_owned(), serde_json::Value::Null)])
+        .collect();
+    let mib = 1u64 << 20;
+    for (form, json) in [("list", serde_json::json!(list)), ("object", serde_json::json!(object))] {
+        let file = dir.join(format!("{form}.json"));
+        std::fs::write(&file, json.to_string()).unwrap();
+        let out =
+            run(xtask().args(["analytics", "--json", "--top", "2", "--path-info", &file.display().to_string()])).ok();
+        let a: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(a["store"]["paths"], 8, "{form}");
+        assert_eq!(a["store"]["nar_bytes"], (900 + 850 + 300 + 1 + 2 + 40 + 10 + 10) * mib, "{form}");
+        let largest = a["largest"].as_array().unwrap();
+        assert_eq!(largest.len(), 2);
+        assert!(largest[0]["path"].as_str().unwrap().ends_with("-rust-toolchain-1.84.0"));
+        // The image's closure: itself, the app, its source, cargo-deps and the toolchain.
+        let image =
+            run(xtask().args(["analytics", "--json", "--top", "8", "--path-info", &file.display().to_string()])).ok();
+        let image: serde_json::Value = serde_json::from_str(&image.stdout).unwrap();
+        let image = image["largest"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["path"].as_str().unwrap().ends_with(".tar.gz"))
+            .unwrap()
+            .clone();
+        assert_eq!(image["closure_size"], (40 + 2 + 1 + 300 + 900) * mib, "{form}");
+        assert_eq!(a["layers"]["toolchain"]["paths"], 2);
+        assert_eq!(a["layers"]["cargo dependencies"]["nar_bytes"], 300 * mib);
+        assert_eq!(a["layers"]["images"]["paths"], 1);
+        assert_eq!(a["layers"]["dev tools"]["paths"], 2);
+        assert_eq!(a["filtered"]["paths"], 1);
+        assert_eq!(a["filtered"]["nar_bytes"], mib);
+        let recommendations: Vec<&str> =
+            a["recommendations"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        let says = |what: &str| recommendations.iter().any(|r| r.contains(what));
+        assert!(says("rebuilt and pushed again on every Cargo.lock change"), "{recommendations:#?}");
+        assert!(says("more than one toolchain is stored"), "{recommendations:#?}");
+        assert!(
+            says("-app-source is filtered, but /nix/store/00000000000000000000000000000005-app-0.1.0 refers to it"),
+            "{recommendations:#?}"
+        );
+        assert!(says("1 path(s) have the same contents as another (10.0 MiB at least)"), "{recommendations:#?}");
+    }
+}
+
+#[test]
+fn analytics_reads_this_machines_store() {
+    require_nix();
+    let out = run(xtask().args(["analytics", "--json", "--top", "3"])).ok();
+    let a: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(a["store"]["paths"].as_u64().unwrap() > 0, "{a:#}");
+    assert_eq!(a["largest"].as_array().unwrap().len(), 3);
+}

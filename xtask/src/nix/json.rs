@@ -33,35 +33,11 @@ pub fn parse_build(json: &str) -> Result<Built> {
     Ok(built)
 }
 
-pub struct PathInfo {
-    pub path: String,
-    pub nar_size: u64,
-    pub references: Vec<String>,
-}
+pub use nix_path_info::PathInfo;
 
-/// `nix path-info --json`, as a list (Nix 2.8 to 2.18) or an object keyed by path (2.19+).
+/// `nix path-info --json`, either form; invalid paths are left out.
 pub fn parse_path_infos(json: &str) -> Result<Vec<PathInfo>> {
-    let value = Json::parse(json).with_context(|| format!("`nix path-info --json` printed: {json}"))?;
-    let entries: Vec<(String, &Json)> = match &value {
-        Json::Array(items) => items
-            .iter()
-            .map(|i| Ok((i["path"].as_str().context("path-info entry without a path")?.to_owned(), i)))
-            .collect::<Result<_>>()?,
-        Json::Object(map) => map.iter().map(|(p, i)| (p.clone(), i)).collect(),
-        _ => bail!("`nix path-info --json` printed neither a list nor an object: {json}"),
-    };
-    Ok(entries
-        .into_iter()
-        .filter(|(_, info)| !info.is_null() && info["valid"].as_bool() != Some(false))
-        .map(|(path, info)| PathInfo {
-            path,
-            nar_size: info["narSize"].as_u64().unwrap_or(0),
-            references: info["references"]
-                .as_array()
-                .map(|refs| refs.iter().filter_map(Json::as_str).map(str::to_owned).collect())
-                .unwrap_or_default(),
-        })
-        .collect())
+    nix_path_info::parse(json)
 }
 
 /// The paths a store reported as valid.
@@ -72,19 +48,6 @@ pub fn parse_valid(json: &str) -> Result<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_both_path_info_formats_and_skips_invalid_paths() {
-        let old = r#"[{"path":"/nix/store/a-x","narSize":10,"references":["/nix/store/b-y"]},{"path":"/nix/store/c-z","valid":false}]"#;
-        let new = r#"{"/nix/store/a-x":{"narSize":10,"references":["/nix/store/b-y"]},"/nix/store/c-z":null}"#;
-        for json in [old, new] {
-            let infos = parse_path_infos(json).unwrap();
-            assert_eq!(infos.len(), 1);
-            assert_eq!(infos[0].path, "/nix/store/a-x");
-            assert_eq!(infos[0].nar_size, 10);
-            assert_eq!(infos[0].references, ["/nix/store/b-y"]);
-        }
-    }
 
     #[test]
     fn reads_every_output_of_a_build() {

@@ -1,5 +1,6 @@
 //! One module per task; each task's arguments are a `clap::Args` struct with a `run` method.
 
+pub mod analytics;
 pub mod bench;
 pub mod cache_key;
 pub mod maintenance;

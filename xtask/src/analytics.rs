@@ -1,0 +1,234 @@
+//! The seed's cache analytics, computed: what a store holds (from `nix path-info --json --all`,
+//! or a saved dump of it), its largest paths with their closure sizes, the layers of the cache
+//! strategy by name, what the push filter keeps out, and what to do about it.
+
+use std::collections::BTreeMap;
+
+use nix_path_info::Index;
+use regex_lite::Regex;
+
+use crate::{cache::push_filter::PushFilter, json::Json, report::mib};
+
+/// One store path, its references as indices into the same list.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub path: String,
+    pub nar_size: u64,
+    pub nar_hash: String,
+    pub references: Vec<usize>,
+}
+
+/// The layers of the cache strategy, in report order, each matched against a store path's name
+/// (what follows the hash). Everything else is "other".
+const LAYERS: [(&str, &str); 4] = [
+    ("toolchain", r"^(rust-(toolchain|default|std|src)|rustc|clippy|rustfmt)(-|$)"),
+    ("cargo dependencies", r"(^cargo-deps|-deps(-|$)|^vendor-cargo|^cargo-package-|^crate-)"),
+    ("dev tools", r"^(dev-tools|cargo-nextest|cachix|skopeo)(-|$)"),
+    ("images", r"(^docker-image-|-image(-|\.|$)|^stream-|-layer(-|$))"),
+];
+
+/// The layer rules, compiled once.
+#[derive(Debug)]
+pub struct Layers(Vec<(&'static str, Regex)>);
+
+impl Layers {
+    pub fn new() -> Layers {
+        Layers(
+            LAYERS.iter().map(|(name, pattern)| (*name, Regex::new(pattern).expect("a valid layer pattern"))).collect(),
+        )
+    }
+
+    pub fn of(&self, path: &str) -> &'static str {
+        let base = &path[path.rfind('/').map_or(0, |i| i + 1)..];
+        let name = &base[base.find('-').map_or(0, |i| i + 1)..];
+        self.0.iter().find(|(_, rule)| rule.is_match(name)).map_or("other", |(layer, _)| layer)
+    }
+}
+
+/// Everything `analytics` reports.
+pub struct Analysis {
+    pub paths: usize,
+    pub nar_bytes: u64,
+    /// Path, NAR size, closure size; largest first.
+    pub largest: Vec<(String, u64, u64)>,
+    /// Layer -> (paths, bytes), in [`LAYERS`] order, then "other".
+    pub layers: Vec<(&'static str, usize, u64)>,
+    pub filtered: Vec<(String, u64)>,
+    pub recommendations: Vec<String>,
+}
+
+pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
+    let filtered: Vec<bool> = entries.iter().map(|e| filter.is_match(&e.path)).collect();
+    let layers_of = Layers::new();
+    let layer: Vec<&str> = entries.iter().map(|e| layers_of.of(&e.path)).collect();
+    let nar_bytes = entries.iter().map(|e| e.nar_size).sum();
+    let mut by_size: Vec<usize> = (0..entries.len()).collect();
+    by_size.sort_by_key(|&i| std::cmp::Reverse(entries[i].nar_size));
+    let largest = by_size
+        .iter()
+        .take(top)
+        .map(|&i| (entries[i].path.clone(), entries[i].nar_size, closure_size(entries, i)))
+        .collect();
+    let mut layers: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+    for (entry, layer) in entries.iter().zip(&layer) {
+        let slot = layers.entry(layer).or_default();
+        *slot = (slot.0 + 1, slot.1 + entry.nar_size);
+    }
+    let order = LAYERS.iter().map(|(name, _)| *name).chain(["other"]);
+    let layers = order.map(|name| (name, layers.get(name).map_or(0, |l| l.0), layers.get(name).map_or(0, |l| l.1)));
+    let recommendations = recommend(entries, &layer, &filtered);
+    let filtered =
+        entries.iter().zip(&filtered).filter(|(_, f)| **f).map(|(e, _)| (e.path.clone(), e.nar_size)).collect();
+    Analysis { paths: entries.len(), nar_bytes, largest, layers: layers.collect(), filtered, recommendations }
+}
+
+/// The sum of NAR sizes over a path's closure.
+fn closure_size(entries: &[Entry], start: usize) -> u64 {
+    let mut seen = vec![false; entries.len()];
+    let (mut stack, mut total) = (vec![start], 0);
+    seen[start] = true;
+    while let Some(i) = stack.pop() {
+        total += entries[i].nar_size;
+        for &r in &entries[i].references {
+            if !std::mem::replace(&mut seen[r], true) {
+                stack.push(r);
+            }
+        }
+    }
+    total
+}
+
+/// `layer[i]`: the layer of `entries[i]`; `filtered[i]`: whether the push filter matches it.
+fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = |path: &str| path.rsplit('/').next().unwrap_or(path).split_once('-').map_or("", |(_, n)| n).to_owned();
+    let in_layer = |name: &'static str| entries.iter().zip(layer).filter(move |(_, l)| **l == name).map(|(e, _)| e);
+    let deps: Vec<&Entry> = in_layer("cargo dependencies").collect();
+    let deps_bytes: u64 = deps.iter().map(|e| e.nar_size).sum();
+    if let Some(big) = deps.iter().filter(|e| e.nar_size > 100 << 20).max_by_key(|e| e.nar_size) {
+        out.push(format!(
+            "{} ({}) is rebuilt and pushed again on every Cargo.lock change, and the cache keeps each generation \
+             ({} generation(s), {} in all): build fewer targets or profiles in the deps layer, or garbage-collect old generations",
+            big.path, mib(big.nar_size), deps.len(), mib(deps_bytes)
+        ));
+    }
+    let mut toolchains: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for e in in_layer("toolchain") {
+        toolchains.entry(name(&e.path)).or_default().push(&e.path);
+    }
+    let rust: Vec<&String> =
+        toolchains.keys().filter(|n| n.starts_with("rust-toolchain") || n.starts_with("rust-default")).collect();
+    if rust.len() > 1 || toolchains.values().any(|paths| paths.len() > 1) {
+        let names: Vec<String> = toolchains.iter().map(|(n, p)| format!("{n} ×{}", p.len())).collect();
+        out.push(format!(
+            "more than one toolchain is stored ({}): pin one Rust version (`rust` in the config, the flake's rust-overlay) so every job shares it",
+            names.join(", ")
+        ));
+    }
+    for (e, _) in entries.iter().zip(filtered).filter(|(_, f)| !**f) {
+        for &r in &e.references {
+            if filtered[r] {
+                out.push(format!(
+                    "{} is filtered, but {} refers to it: it is pushed anyway (a cache holds whole closures)",
+                    entries[r].path, e.path
+                ));
+            }
+        }
+    }
+    // A path whose NAR hash an earlier path has is a copy of it.
+    let hashes = Index::new(entries.iter().map(|e| e.nar_hash.as_str()).collect());
+    let copies: Vec<&Entry> = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| !e.nar_hash.is_empty() && hashes.get(&e.nar_hash) != Some(*i))
+        .map(|(_, e)| e)
+        .collect();
+    if !copies.is_empty() {
+        out.push(format!(
+            "{} path(s) have the same contents as another ({} at least): `nix store optimise` hard-links identical files",
+            copies.len(),
+            mib(copies.iter().map(|e| e.nar_size).sum())
+        ));
+    }
+    out
+}
+
+impl Analysis {
+    pub fn json(&self) -> Json {
+        let largest = self.largest.iter().map(|(path, nar, closure)| {
+            Json::object([
+                ("path", Json::from(path.as_str())),
+                ("nar_size", Json::from(*nar)),
+                ("closure_size", Json::from(*closure)),
+            ])
+        });
+        let layers = self.layers.iter().map(|(name, paths, bytes)| {
+            (*name, Json::object([("paths", Json::from(*paths as u64)), ("nar_bytes", Json::from(*bytes))]))
+        });
+        let filtered_bytes: u64 = self.filtered.iter().map(|(_, b)| b).sum();
+        Json::object([
+            (
+                "store",
+                Json::object([("paths", Json::from(self.paths as u64)), ("nar_bytes", Json::from(self.nar_bytes))]),
+            ),
+            ("largest", Json::Array(largest.collect())),
+            ("layers", Json::object(layers)),
+            (
+                "filtered",
+                Json::object([
+                    ("paths", Json::from(self.filtered.len() as u64)),
+                    ("nar_bytes", Json::from(filtered_bytes)),
+                    ("list", Json::Array(self.filtered.iter().map(|(p, _)| Json::from(p.as_str())).collect())),
+                ]),
+            ),
+            ("recommendations", Json::Array(self.recommendations.iter().map(|r| Json::from(r.as_str())).collect())),
+        ])
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut md = format!(
+            "Store: {} paths, {} (NAR)\n\n| largest | NAR | closure |\n|---|---:|---:|\n",
+            self.paths,
+            mib(self.nar_bytes)
+        );
+        for (path, nar, closure) in &self.largest {
+            md += &format!("| {path} | {} | {} |\n", mib(*nar), mib(*closure));
+        }
+        md += "\n| layer | paths | NAR |\n|---|---:|---:|\n";
+        for (name, paths, bytes) in &self.layers {
+            md += &format!("| {name} | {paths} | {} |\n", mib(*bytes));
+        }
+        let filtered_bytes: u64 = self.filtered.iter().map(|(_, b)| b).sum();
+        md += &format!(
+            "\nThe push filter keeps {} path(s) out of the cache ({}).\n",
+            self.filtered.len(),
+            mib(filtered_bytes)
+        );
+        if !self.recommendations.is_empty() {
+            md += "\nRecommendations:\n";
+            for r in &self.recommendations {
+                md += &format!("- {r}\n");
+            }
+        }
+        md
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_fall_into_the_strategy_layers_by_name() {
+        for (path, layer) in [
+            ("/nix/store/h-rust-toolchain-1.84.0", "toolchain"),
+            ("/nix/store/h-cargo-deps", "cargo dependencies"),
+            ("/nix/store/h-bench-app-deps-0.1.0", "cargo dependencies"),
+            ("/nix/store/h-dev-tools", "dev tools"),
+            ("/nix/store/h-docker-image-harness.tar.gz", "images"),
+            ("/nix/store/h-glibc-2.40", "other"),
+        ] {
+            assert_eq!(Layers::new().of(path), layer, "{path}");
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `cargo xtask analytics [--json] [--top N] [--path-info FILE]`: the seed's cache analytics
+//! ([`crate::analytics`]) over this machine's store, or a saved `nix path-info --json` dump.
+
+use std::path::PathBuf;
+
+use nix_path_info::Index;
+
+use anyhow::{Context, Result};
+
+use crate::{
+    analytics::{self, Entry},
+    cache::push_filter::PushFilter,
+    command::{lit, NoSlots},
+    context::Ctx,
+    nix::{self, json::parse_path_infos},
+};
+
+#[derive(clap::Args, Debug)]
+pub struct Analytics {
+    /// Print JSON: `{"store", "largest", "layers", "filtered", "recommendations"}`.
+    #[arg(long)]
+    json: bool,
+    /// How many of the largest paths to list.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
+    /// Read a saved `nix path-info --json --all` (list or object form) instead of the store.
+    #[arg(long, value_name = "FILE")]
+    path_info: Option<PathBuf>,
+}
+
+impl Analytics {
+    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+        let all = nix::nix([lit("path-info"), lit("--json"), lit("--all")])
+            .io(crate::command::Io::Quiet)
+            .needs("it lists every path of this machine's store");
+        let text = match &self.path_info {
+            Some(file) => std::fs::read_to_string(file).with_context(|| {
+                format!("cannot read {}: save one with `nix path-info --json --all > FILE`", file.display())
+            })?,
+            None if ctx.dry_run => {
+                println!("# cargo xtask analytics (dry run: nothing is run)\n{}", all.render(None));
+                return Ok(());
+            }
+            None => all.run(&ctx.sh, &NoSlots)?,
+        };
+        let started = std::time::Instant::now();
+        let entries = entries(&text)?;
+        let analysis = analytics::analyse(&entries, &PushFilter::new(ctx.config.push_filter.clone()), self.top);
+        if self.json {
+            println!("{}", analysis.json().pretty());
+        } else {
+            print!("{}", analysis.markdown());
+            eprintln!("(analysed {} paths in {:.2}s)", entries.len(), started.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+}
+
+/// The dump's paths with their references as indices (references outside the dump are left out).
+fn entries(text: &str) -> Result<Vec<Entry>> {
+    let infos = parse_path_infos(text)?;
+    let index = Index::new(infos.iter().map(|info| info.path.as_str()).collect());
+    let references: Vec<Vec<usize>> =
+        infos.iter().map(|info| info.references.iter().filter_map(|r| index.get(r)).collect()).collect();
+    drop(index);
+    let entries = infos
+        .into_iter()
+        .zip(references)
+        .map(|(info, references)| Entry {
+            path: info.path,
+            nar_size: info.nar_size,
+            nar_hash: info.nar_hash,
+            references,
+        })
+        .collect();
+    Ok(entries)
+}
