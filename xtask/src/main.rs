@@ -40,6 +40,7 @@ use crate::{
 };
 
 fn main() -> ExitCode {
+    command::mark_start();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -177,3 +177,11 @@ fn analytics_reads_this_machines_store() {
     assert!(a["store"]["paths"].as_u64().unwrap() > 0, "{a:#}");
     assert_eq!(a["largest"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn bench_dry_run_prints_its_plan_and_runs_nothing() {
+    let out = run(xtask().args(["bench", "--dry-run"]).env("PATH", cargo_only_path())).ok();
+    for expected in ["nix store delete", "cargo xtask warm|test --type T", "status --json", "nix copy --from"] {
+        assert!(out.stdout.contains(expected), "{expected}: {}", out.stdout);
+    }
+}

@@ -9,6 +9,8 @@
 mod render;
 mod run;
 
+pub use run::{mark_start, own_time};
+
 use std::path::PathBuf;
 
 /// A list of words known only at run time, named by its dry-run placeholder (`<outputs>`).

@@ -5,7 +5,12 @@
 use std::{
     io::{BufRead, BufReader, Read, Write},
     process::{Command, Output, Stdio},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        OnceLock,
+    },
     thread,
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
@@ -13,6 +18,21 @@ use xshell::Shell;
 
 use super::{Arg, Cmd, Io, Slots, Stdin};
 use crate::{files::write_atomic, secrets};
+
+/// When the process started, and how long its commands ran: the xtask's own time is the rest.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+static COMMANDS_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Marks the start of the process (first thing in `main`).
+pub fn mark_start() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// The xtask's own time so far: its wall time minus the time its commands ran.
+pub fn own_time() -> Duration {
+    let commands = Duration::from_nanos(COMMANDS_NANOS.load(Ordering::Relaxed));
+    STARTED.get().map_or(Duration::ZERO, |started| started.elapsed().saturating_sub(commands))
+}
 
 impl Cmd {
     /// Prints the command (`$ …`, slots filled), runs it, and returns its stdout (empty when it
@@ -68,6 +88,7 @@ impl Cmd {
         let mut command: Command = sh.cmd(&self.program).args(args).into();
         command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let started = Instant::now();
         let mut child = command.spawn().with_context(|| format!("cannot start `{}`: {}", self.program, self.needs))?;
         if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
             thread::spawn(move || pipe.write_all(&bytes));
@@ -82,6 +103,7 @@ impl Cmd {
             Io::Quiet => thread::spawn(move || read(stderr)),
         };
         let status = child.wait().with_context(|| format!("`{}` did not finish", self.program))?;
+        COMMANDS_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let joined = |t: thread::JoinHandle<Vec<u8>>| t.join().unwrap_or_default();
         Ok(Output { status, stdout: joined(stdout), stderr: joined(stderr) })
     }

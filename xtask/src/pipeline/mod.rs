@@ -32,7 +32,7 @@ pub use plan::{OnPushFailure, Plan, StepKind};
 
 use crate::{
     cache::{push_filter::PushFilter, Cache},
-    command::on_path,
+    command::{on_path, own_time},
     context::Ctx,
     github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
     layers,
@@ -106,6 +106,9 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool, o
     plan
 }
 
+/// How a task says what it cost beyond its commands (`cargo xtask bench` reads it).
+pub const OWN_TIME: &str = "xtask's own time: ";
+
 /// The task's keys, as job outputs: written to `$GITHUB_OUTPUT` and printed, the last one last.
 pub type Outputs = Vec<(String, String)>;
 
@@ -133,6 +136,7 @@ pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outpu
     }
     let (report, result) = plan.run(&ctx.sh);
     eprintln!("{}", report.line());
+    eprintln!("{OWN_TIME}{:.3}s (its wall time minus its commands')", own_time().as_secs_f64());
     let mut summary = report.markdown();
     if let (Some(cache), true, true) = (cache, result.is_ok(), github::has_summary()) {
         summary += &fresh_runner(ctx, &plan, cache);

@@ -17,11 +17,21 @@
       };
       only = names: path: type: builtins.elem (baseNameOf path) names;
 
-      # (a) Each vendored crate enters the store as its own `-source` path (added at evaluation,
-      # from origin), and the vendor directory copies them: it builds from the sources but does
-      # not refer to them, so the push filter can leave them out.
-      crates = builtins.attrNames (builtins.readDir ./vendor);
-      crateSource = name: builtins.path { path = ./vendor + "/${name}"; name = "${name}-source"; };
+      # (a) Each crate is fetched from its origin into its own `-source` path (a fixed-output
+      # derivation, as crane fetches crates from crates.io; here the origin is the directory
+      # `cargo vendor` filled), and the vendor directory copies them: it builds from the sources
+      # but does not refer to them, so the push filter can leave them out.
+      hashes = import ./vendor.nix;
+      crates = builtins.attrNames hashes;
+      crateSource = name: derivation {
+        name = "${name}-source";
+        inherit system;
+        builder = "/bin/sh";
+        args = [ "-c" "/bin/cp -r ${builtins.readFile ./vendor-dir}/${name} $out" ];
+        outputHashMode = "recursive";
+        outputHashAlgo = "sha256";
+        outputHash = hashes.${name};
+      };
       vendor = mk "vendor-cargo-deps" ''
         mkdir $out
         ${builtins.concatStringsSep "\n" (map (n: "cp -r ${crateSource n} $out/${n}") crates)}
@@ -44,6 +54,9 @@
         cargo build --release --offline --locked
         cargo test --release --offline --locked --no-run
         cargo clippy --release --offline --locked --all-targets
+        # What the dummy crate left would only be rebuilt: keep the dependencies alone.
+        find $out/target -name '*bench_app*' -prune -exec rm -rf {} + -o -name '*bench-app*' -prune -exec rm -rf {} +
+        rm -f $out/target/release/.cargo-lock $out/target/.rustc_info.json
       '';
 
       # (c) The app, against (b): only its own crate compiles.
@@ -55,7 +68,9 @@
       withArtifacts = name: script: mk name ''
         ${cargoSetup}
         cp -r ${appSrc} work && chmod -R u+w work && cd work
-        cp -r --preserve=timestamps ${cargoArtifacts}/target target && chmod -R u+w target
+        # Hard links, not copies (crane's use-symlink mode, in spirit): the artifacts are read, never
+        # written; only the directories must be writable for the app's own files.
+        cp -rl ${cargoArtifacts}/target target && find target -type d -exec chmod u+w {} +
         export CARGO_TARGET_DIR=$PWD/target
         ${script}
       '';
@@ -73,14 +88,17 @@
         fmt = withArtifacts "bench-app-fmt" "cargo fmt --check > $out";
       };
 
-      # (e) An image of the app: a tarball of its closure, as dockerTools would layer it.
-      image = mk "docker-image-bench-app.tar" "tar -cf $out -C ${app} bin";
+      # (e) The images, under the real flake's attribute names ([workspace.metadata.cache.images]):
+      # the app's, and a server's that does not depend on the workspace (as ollama comes from
+      # nixpkgs), each a tarball of what it ships, as dockerTools would layer it.
+      harnessImage = mk "docker-image-bench-app.tar" "tar -cf $out -C ${app} bin";
+      server = mk "bench-server-1.0" "mkdir -p $out/bin && printf '#!/bin/sh\necho serving\n' > $out/bin/server";
+      ollamaImage = mk "docker-image-bench-server.tar" "tar -cf $out -C ${server} bin";
       deps = mk "deps" "echo ${cargoArtifacts} ${vendor} > $out";
     in
     {
       packages.${system} = {
-        inherit deps app;
-        appImage = image;
+        inherit deps app harnessImage ollamaImage;
         default = app;
       };
       checks.${system} = checks;

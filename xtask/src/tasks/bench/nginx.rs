@@ -1,0 +1,107 @@
+//! The bench's binary cache: nginx on 127.0.0.1, reads for anyone, writes (WebDAV PUT) with basic
+//! auth, as the tests run it. Stopped when dropped.
+
+use std::{
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::command::on_path;
+
+pub struct Nginx {
+    child: Child,
+    pub url: String,
+    /// The served directory: what the cache holds.
+    pub www: PathBuf,
+    /// Nix's `netrc-file` with the write credentials.
+    pub netrc: PathBuf,
+}
+
+impl Nginx {
+    pub fn start(dir: &Path) -> Result<Nginx> {
+        if !on_path("nginx") {
+            bail!("the bench serves its cache with nginx: install it (`apt-get install nginx-light`), then run this again");
+        }
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www).with_context(|| format!("cannot create {}", www.display()))?;
+        std::fs::write(dir.join("htpasswd"), "bench:{PLAIN}bench\n")?;
+        let netrc = dir.join("netrc");
+        std::fs::write(&netrc, "machine 127.0.0.1 login bench password bench\n")?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, config(dir, &www, port))?;
+        let child = Command::new("nginx")
+            .args(["-p".as_ref(), dir.as_os_str(), "-c".as_ref(), conf.as_os_str()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start nginx")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("nginx did not listen on port {port}: see {}", dir.join("error.log").display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Nginx { child, url: format!("http://127.0.0.1:{port}"), www, netrc })
+    }
+
+    /// Bytes the cache holds (compressed NARs and narinfos).
+    pub fn bytes(&self) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(&self.www)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(dir: &Path, www: &Path, port: u16) -> String {
+    let dir = dir.display();
+    format!(
+        r#"user root;
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    client_max_body_size 0;
+    server {{
+        listen 127.0.0.1:{port};
+        root {www};
+        location / {{
+            dav_methods PUT;
+            create_full_put_path on;
+            limit_except GET HEAD {{
+                auth_basic "binary cache";
+                auth_basic_user_file {dir}/htpasswd;
+            }}
+        }}
+    }}
+}}
+"#,
+        www = www.display()
+    )
+}

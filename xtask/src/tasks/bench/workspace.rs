@@ -1,0 +1,120 @@
+//! The bench workspace (`xtask/tests/bench-flake`): a copy of it with its own salt (so cold is
+//! cold), the host's Rust toolchain, and the crates `cargo vendor` fetched once; what a fresh
+//! runner builds from it, and a fresh runner's store.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+/// Where `cargo vendor` puts the bench's crates, once (outside git: `target/` is ignored).
+const VENDOR: &str = "target/bench-vendor";
+const FIXTURE: &str = "xtask/tests/bench-flake";
+const FILES: [&str; 6] = ["flake.nix", "Cargo.toml", "Cargo.lock", "rustfmt.toml", "src", "tests"];
+
+/// The targets a CI run builds: the deps layer, the images, a check per test type (the app is
+/// in its image).
+pub const TARGETS: [&str; 7] = [
+    "packages.x86_64-linux.deps",
+    "packages.x86_64-linux.harnessImage",
+    "packages.x86_64-linux.ollamaImage",
+    "checks.x86_64-linux.unit",
+    "checks.x86_64-linux.integration",
+    "checks.x86_64-linux.clippy",
+    "checks.x86_64-linux.fmt",
+];
+
+pub struct Workspace {
+    pub flake: PathBuf,
+    /// Every derivation of the targets evaluated so far: after a change, the old outputs still
+    /// refer to paths a fresh runner must not have.
+    drvs: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl Workspace {
+    /// A fresh copy of the bench flake in `dir`, ready to build.
+    pub fn prepare(sh: &Shell, root: &Path, dir: &Path) -> Result<Workspace> {
+        let vendor = root.join(VENDOR);
+        if !vendor.exists() {
+            let manifest = root.join(FIXTURE).join("Cargo.toml");
+            eprintln!("vendoring the bench's crates into {} (once: it needs crates.io)", vendor.display());
+            cmd!(sh, "cargo vendor --locked --manifest-path {manifest} {vendor}").ignore_stdout().run().with_context(|| {
+                format!("cannot vendor the bench's crates: `cargo vendor` needs crates.io once; retry with network, or copy a vendored directory to {}", vendor.display())
+            })?;
+        }
+        let flake = dir.join("flake");
+        sh.create_dir(&flake)?;
+        for file in FILES {
+            cmd!(sh, "cp -r {root}/{FIXTURE}/{file} {flake}/").run()?;
+        }
+        let salt = format!("bench-{}-{:?}", std::process::id(), std::time::SystemTime::now());
+        sh.write_file(flake.join("salt"), salt)?;
+        let sysroot = cmd!(sh, "rustc --print sysroot").read().context("the bench builds with the host's rustc")?;
+        sh.write_file(flake.join("toolchain"), format!("{sysroot}/bin"))?;
+        sh.write_file(flake.join("vendor-dir"), vendor.display().to_string())?;
+        sh.write_file(flake.join("vendor.nix"), vendor_hashes(sh, &vendor)?)?;
+        Ok(Workspace { flake, drvs: Default::default() })
+    }
+
+    pub fn installables(&self) -> Vec<String> {
+        TARGETS.iter().map(|t| format!("{}#{t}", self.flake.display())).collect()
+    }
+
+    /// An app-only change, as a pull request makes.
+    pub fn change_the_app(&self, sh: &Shell) -> Result<()> {
+        let lib = self.flake.join("src/lib.rs");
+        let text = sh.read_file(&lib)?;
+        sh.write_file(&lib, format!("{text}\n// a pull request's change\n"))?;
+        Ok(())
+    }
+
+    /// Deletes from the local store every output the targets need, now or before a change (not
+    /// their sources and `.drv` files, which evaluation brings back): a fresh runner's store.
+    pub fn fresh_runner(&self, sh: &Shell) -> Result<()> {
+        self.drvs.borrow_mut().extend(self.drvs(sh)?);
+        let drvs: Vec<String> = self.drvs.borrow().iter().cloned().collect();
+        let with_outputs = {
+            let drvs = &drvs;
+            cmd!(sh, "nix-store --query --requisites --include-outputs {drvs...}").read()?
+        };
+        let without = cmd!(sh, "nix-store --query --requisites {drvs...}").read()?;
+        let without: std::collections::BTreeSet<&str> = without.lines().collect();
+        let outputs: Vec<&str> = with_outputs.lines().filter(|p| !without.contains(p)).collect();
+        if !outputs.is_empty() {
+            // Only the bench's own paths: its salt makes them unique, and its crates are its own.
+            cmd!(sh, "nix store delete --ignore-liveness {outputs...}")
+                .quiet()
+                .ignore_stderr()
+                .run()
+                .context("cannot delete the bench's outputs")?;
+        }
+        Ok(())
+    }
+
+    fn drvs(&self, sh: &Shell) -> Result<Vec<String>> {
+        let flake = self.flake.display().to_string();
+        let attrs: Vec<String> = TARGETS.iter().map(|t| format!("{flake}#{t}.drvPath")).collect();
+        let mut drvs = Vec::new();
+        for attr in attrs {
+            drvs.push(cmd!(sh, "nix eval --raw {attr}").quiet().read()?);
+        }
+        Ok(drvs)
+    }
+}
+
+/// `vendor.nix`: each crate directory's NAR hash, so each is a fixed-output `-source` path.
+fn vendor_hashes(sh: &Shell, vendor: &Path) -> Result<String> {
+    let mut crates: Vec<String> = std::fs::read_dir(vendor)?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    crates.sort();
+    let dirs: Vec<PathBuf> = crates.iter().map(|c| vendor.join(c)).collect();
+    let hashes = cmd!(sh, "nix hash path {dirs...}").read().context("cannot hash the vendored crates")?;
+    let mut nix = String::from("{\n");
+    for (name, hash) in crates.iter().zip(hashes.lines()) {
+        nix += &format!("  \"{name}\" = \"{hash}\";\n");
+    }
+    Ok(nix + "}\n")
+}
