@@ -21,6 +21,8 @@ pub struct Totals {
     pub closure_paths: usize,
     pub closure_bytes: u64,
     pub pushed: usize,
+    /// NAR bytes of what was pushed.
+    pub pushed_bytes: u64,
     pub present: usize,
     pub dropped: usize,
     pub kept_anyway: usize,
@@ -64,7 +66,7 @@ impl Report {
                 t.closure_paths,
                 mib(t.closure_bytes)
             );
-            let _ = writeln!(md, "| pushed | {} |", t.pushed);
+            let _ = writeln!(md, "| pushed | {} ({}) |", t.pushed, mib(t.pushed_bytes));
             let _ = writeln!(md, "| already in the cache | {} |", t.present);
             let _ = writeln!(md, "| filtered out | {} (kept because needed: {}) |", t.dropped, t.kept_anyway);
             let _ = writeln!(md, "| served upstream | {} |", t.upstream);
@@ -101,11 +103,12 @@ impl Report {
             )
         } else {
             format!(
-                "cargo xtask {}: {} output(s), closure {} path(s); pushed {}, already cached {}, filtered out {} in {}",
+                "cargo xtask {}: {} output(s), {} path(s) needed; pushed {} ({}), already cached {}, filtered out {} in {}",
                 self.task,
                 t.outputs,
                 t.closure_paths,
                 t.pushed,
+                mib(t.pushed_bytes),
                 t.present,
                 t.dropped,
                 seconds(total)

@@ -30,9 +30,9 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
         let path = out_path(&flake, &format!("packages.x86_64-linux.{attr}"));
         assert!(cached.contains(&path), "{attr} ({path}) is not in the cache: {cached:?}");
     }
-    // deps, toolchain, cargo-deps, dev-tools, harness, ollama and the two images.
-    assert_eq!(cached.len(), 8, "{cached:?}");
-    assert!(first.stderr.contains("pushed 8"), "{}", first.stderr);
+    // deps, toolchain, cargo-deps, dev-tools, harness, ollama, the certificates, the two image scripts.
+    assert_eq!(cached.len(), 9, "{cached:?}");
+    assert!(first.stderr.contains("pushed 9"), "{}", first.stderr);
     assert!(first.stderr.contains("==> [4/11] Build"), "each step has a header: {}", first.stderr);
     assert!(first.stderr.contains("Build packages.x86_64-linux.deps") && first.stderr.contains(" done in "));
 
@@ -45,7 +45,7 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     // --force builds and pushes regardless: the cache is asked, nothing is missing, nothing uploaded.
     let forced = run(xtask().args(["warm", "--force", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
     assert!(
-        forced.stderr.contains("] Build") && forced.stderr.contains("pushed 0, already cached 8"),
+        forced.stderr.contains("] Build") && forced.stderr.contains("pushed 0 (0.0 MiB), already cached 9"),
         "{}",
         forced.stderr
     );
@@ -186,7 +186,7 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     };
     with_auth(&["warm"]).ok();
     let cached = cached_paths(&www);
-    assert_eq!(cached.len(), 8, "{cached:?}");
+    assert_eq!(cached.len(), 9, "{cached:?}");
     assert!(cached.iter().all(|p| !matches_filter(p)));
     let before = snapshot(&www);
     let second = with_auth(&["warm"]).ok();
@@ -248,7 +248,7 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
     let summary = fs::read_to_string(&summary).unwrap();
     for expected in [
         format!("| cache-key | `{key}` |"),
-        "| pushed | 4 |".to_owned(),
+        "| pushed | 4 (0.0 MiB) |".to_owned(),
         "| Build packages.x86_64-linux.deps |".to_owned(),
     ] {
         assert!(summary.contains(&expected), "summary lacks {expected}:\n{summary}");

@@ -36,6 +36,9 @@ pub struct State {
     /// Each needed path and its references.
     pub closure: BTreeMap<String, Vec<String>>,
     pub closure_bytes: u64,
+    /// The NAR size of each needed path.
+    pub sizes: BTreeMap<String, u64>,
+    pub pushed_bytes: u64,
     pub candidates: Vec<String>,
     pub push: Vec<String>,
     pub present_paths: Vec<String>,
@@ -78,6 +81,7 @@ impl State {
             closure_paths: self.closure.len(),
             closure_bytes: self.closure_bytes,
             pushed: self.pushed,
+            pushed_bytes: self.pushed_bytes,
             present: self.present,
             dropped: self.dropped.len(),
             kept_anyway: self.kept_anyway.len(),

@@ -88,6 +88,7 @@ impl StepKind {
                     listed.lines().filter(|p| !p.is_empty() && !p.ends_with(".drv")).map(str::to_owned).collect();
                 let infos = json::parse_path_infos(&infos.run(sh, state)?)?;
                 state.closure_bytes = infos.iter().map(|i| i.nar_size).sum();
+                state.sizes = infos.iter().map(|i| (i.path.clone(), i.nar_size)).collect();
                 state.closure = infos.into_iter().map(|i| (i.path, i.references)).collect();
                 Ok(format!("{} path(s), {}", state.closure.len(), mib(state.closure_bytes)))
             }
@@ -153,7 +154,8 @@ fn push(sh: &Shell, cmd: &Cmd, state: &mut State) -> Result<String> {
     }
     cmd.run_quietly(sh, state)?;
     state.pushed = state.push.len();
-    Ok(format!("pushed {} path(s)", state.pushed))
+    state.pushed_bytes = state.push.iter().filter_map(|p| state.sizes.get(p)).sum();
+    Ok(format!("pushed {} path(s), {}", state.pushed, mib(state.pushed_bytes)))
 }
 
 /// The line of a failed command's error that says why (Nix's last `error:`), for warnings.

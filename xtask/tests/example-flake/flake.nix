@@ -3,7 +3,8 @@
 # the host's /bin/sh with shell builtins only, so build it with `sandbox = false`.
 #
 # Like the real flake, the deps layer has a `-source` path and a `nixpkgs.tar.gz` among its build
-# inputs, which the push filter must keep out of the cache. `salt` makes each test's copy unique.
+# inputs, which the push filter must keep out of the cache. `salt` makes each test's copy unique;
+# `app` stands in for the application's sources.
 {
   outputs = { self }:
     let
@@ -24,11 +25,40 @@
       devTools = mk "dev-tools" ''echo "cargo-nextest cachix skopeo $salt" > $out'';
       deps = mk "deps" ''echo ${toolchain} ${cargoDeps} ${devTools} > $out'';
 
-      harness = mk "harness-0.1.0" ''read -r d < ${cargoDeps}; echo "harness built with $d" > $out'';
+      # `app` stands in for the application's sources: a test changes it as a pull request would.
+      harness = mk "harness-0.1.0" ''read -r d < ${cargoDeps}; echo "harness ${builtins.readFile ./app} built with $d" > $out'';
       ollama = mk "ollama-0.12.0" ''echo "ollama $salt" > $out'';
-      # Layer 3: images refer to what they ship.
-      harnessImage = mk "docker-image-harness.tar.gz" ''echo ${harness} > $out'';
-      ollamaImage = mk "docker-image-ollama.tar.gz" ''echo ${ollama} > $out'';
+      # What the images ship besides the programs: 1 MB that does not compress, as certificates
+      # and libraries do not shrink much.
+      cacert = mk "cacert-3.0" ''/usr/bin/head -c 1000000 /dev/urandom > $out'';
+
+      # Layer 3, as dockerTools.streamLayeredImage does it: the store holds a small script that
+      # refers to what the image ships, never a tarball of it; running the script writes the image
+      # (a docker-archive, one layer per path) to stdout. The cache holds each shipped path once,
+      # and an app change pushes the new app and a new script, not the image again.
+      streamImage = name: contents: mk "stream-${name}" ''
+        /bin/cat > $out <<'EOS'
+      #!/bin/sh
+      set -eu
+      work=$(mktemp -d)
+      trap 'rm -rf "$work"' EXIT
+      layers="" diff_ids="" n=0
+      for path in ${toString contents}; do
+        n=$((n + 1))
+        mkdir "$work/$n"
+        tar --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner -C / -cf "$work/$n/layer.tar" "''${path#/}"
+        sum=$(sha256sum "$work/$n/layer.tar" | cut -d' ' -f1)
+        layers="$layers''${layers:+,}\"$n/layer.tar\""
+        diff_ids="$diff_ids''${diff_ids:+,}\"sha256:$sum\""
+      done
+      printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["${builtins.head contents}"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$diff_ids" > "$work/config.json"
+      printf '[{"Config":"config.json","RepoTags":["${name}:latest"],"Layers":[%s]}]' "$layers" > "$work/manifest.json"
+      cd "$work" && tar -cf - manifest.json config.json $(seq 1 $n)
+      EOS
+        /bin/chmod +x $out
+      '';
+      harnessImage = streamImage "harness" [ harness cacert ];
+      ollamaImage = streamImage "ollama" [ ollama cacert ];
 
       # Layer 2: one check per test type, each using the deps layer at build time.
       check = type: mk "harness-${type}" ''read -r d < ${deps}; echo "${type} passed" > $out'';
