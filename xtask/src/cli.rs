@@ -9,6 +9,7 @@ use crate::{
         analytics::Analytics,
         bench::Bench,
         cache_key::CacheKey,
+        containers::BuildContainers,
         maintenance::{bump_version::BumpVersion, doctor::Doctor, rollback::Rollback},
         status::Status,
         summary::Summary,
@@ -40,7 +41,7 @@ pub enum Task {
     /// Build and push the deps layer and every image unless the cache has them.
     Warm(Warm),
     /// CI build-containers job: build and push images, emit their keys.
-    BuildContainers(ImageArgs),
+    BuildContainers(BuildContainers),
     /// CI test-matrix job: build the flake check of a test type and push its artifacts.
     Test(Test),
     /// Write (or `--check`) the GitHub workflows generated from the config.

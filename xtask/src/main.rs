@@ -58,7 +58,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::WarmDeps(task) => task.run(&ctx),
         Task::Warm(task) => task.run(&ctx),
         Task::WarmContainers(task) => task.run(&ctx, "warm-containers"),
-        Task::BuildContainers(task) => task.run(&ctx, "build-containers"),
+        Task::BuildContainers(task) => task.run(&ctx),
         Task::Test(task) => task.run(&ctx),
         Task::Workflows(task) => task.run(&ctx),
         Task::BumpVersion(task) => task.run(&ctx),

@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use super::{Arg, Cmd, Io, Slots, Stdin};
-use crate::{files::write_atomic, secrets};
+use crate::secrets;
 
 /// When the process started, and how long its commands ran: the xtask's own time is the rest.
 static STARTED: OnceLock<Instant> = OnceLock::new();
@@ -50,12 +50,7 @@ impl Cmd {
             let stderr = String::from_utf8_lossy(&output.stderr);
             bail!("{}\n{}", failed(), stderr.trim_end());
         }
-        let stdout = String::from_utf8(output.stdout).with_context(failed)?;
-        if let Some(path) = &self.stdout_to {
-            write_atomic(path, stdout.as_bytes())?;
-            return Ok(String::new());
-        }
-        Ok(stdout)
+        String::from_utf8(output.stdout).with_context(failed)
     }
 
     /// Prints and runs the command, and returns what it did, whatever its exit status: for
@@ -87,16 +82,26 @@ impl Cmd {
         };
         let mut command: Command = sh.cmd(&self.program).args(args).into();
         command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.stderr(Stdio::piped());
+        // To a file: streamed there (an image is gigabytes), then renamed into place on success.
+        // One partial file per process: concurrent runs write the same file (a cache's public key).
+        let partial =
+            self.stdout_to.as_ref().map(|path| path.with_extension(format!("partial-{}", std::process::id())));
+        match &partial {
+            Some(partial) => command
+                .stdout(std::fs::File::create(partial).with_context(|| format!("cannot write {}", partial.display()))?),
+            None => command.stdout(Stdio::piped()),
+        };
         let started = Instant::now();
         let mut child = command.spawn().with_context(|| format!("cannot start `{}`: {}", self.program, self.needs))?;
         if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
             thread::spawn(move || pipe.write_all(&bytes));
         }
-        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let stdout = match self.io {
-            Io::Inherit => thread::spawn(move || relay(stdout, false)),
-            Io::ReadStdout | Io::Quiet => thread::spawn(move || read(stdout)),
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take().unwrap());
+        let stdout = match (stdout, self.io) {
+            (None, _) => thread::spawn(Vec::new),
+            (Some(stdout), Io::Inherit) => thread::spawn(move || relay(stdout, false)),
+            (Some(stdout), Io::ReadStdout | Io::Quiet) => thread::spawn(move || read(stdout)),
         };
         let stderr = match self.io {
             Io::Inherit | Io::ReadStdout => thread::spawn(move || relay(stderr, true)),
@@ -104,6 +109,13 @@ impl Cmd {
         };
         let status = child.wait().with_context(|| format!("`{}` did not finish", self.program))?;
         COMMANDS_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if let (Some(partial), Some(path)) = (&partial, &self.stdout_to) {
+            if status.success() {
+                std::fs::rename(partial, path).with_context(|| format!("cannot write {}", path.display()))?;
+            } else {
+                let _ = std::fs::remove_file(partial);
+            }
+        }
         let joined = |t: thread::JoinHandle<Vec<u8>>| t.join().unwrap_or_default();
         Ok(Output { status, stdout: joined(stdout), stderr: joined(stderr) })
     }

@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod bench;
 pub mod cache_key;
+pub mod containers;
 pub mod maintenance;
 pub mod status;
 pub mod summary;

@@ -8,6 +8,7 @@ use crate::{
     github::names::output,
     keys::DepsKey,
     layers::{self, Images},
+    nix::Attr,
     pipeline::{self, OnPushFailure, Outputs},
 };
 
@@ -71,9 +72,18 @@ impl Warm {
 }
 
 impl ImageArgs {
-    /// `warm-containers` and `build-containers` (the CI job's name) do the same.
+    /// Builds the images and pushes them to the cache (`warm-containers`, and the first half of
+    /// `build-containers`).
     pub fn run(&self, ctx: &Ctx, task: &str) -> Result<()> {
         build(ctx, task, false, &Images::from_flags(&self.images), self.arch.as_deref(), self.force.force)
+    }
+
+    /// The images asked for, as (name, flake attribute), for the system they are built for.
+    pub fn selected(&self, ctx: &Ctx) -> Result<Vec<(String, Attr)>> {
+        let (system, _) = ctx.image_platform(self.arch.as_deref())?;
+        let images = Images::from_flags(&self.images);
+        let names = images.names(&ctx.config)?;
+        names.into_iter().map(|name| Ok((name.to_owned(), layers::image(&ctx.config, &system, name)?))).collect()
     }
 }
 

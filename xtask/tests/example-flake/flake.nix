@@ -15,7 +15,9 @@
         builder = "/bin/sh";
         args = [ "-c" script ];
       };
-      source = builtins.path { path = ./.; name = "example-source"; };
+      # The dependency layer's sources: like crane's dummy source from the lock files, they leave
+      # out the application (`app`), so an app change does not rebuild the dependencies.
+      source = builtins.path { path = ./.; name = "example-source"; filter = path: type: baseNameOf path == "salt"; };
       tarball = builtins.toFile "nixpkgs.tar.gz" "stands in for a nixpkgs archive\n";
 
       # Layer 1: toolchain, cargo dependencies and dev tools, joined into `deps`.
