@@ -81,8 +81,12 @@
         harness = crate "harness";
         xtask = crate "xtask";
 
-        # Layer 3: the images the application ships as (Linux only).
-        harnessImage = pkgs.dockerTools.buildLayeredImage {
+        # Layer 3: the images the application ships as (Linux only). Streamed: the store holds a
+        # small script and the paths the image ships, never a tarball of them, so the cache holds
+        # each path once and an app change pushes only the app and a new script
+        # (`cargo xtask build-containers --out/--load/--push` runs the script). nix2container would
+        # push less still, but needs a flake input whose pin this project does not have yet.
+        harnessImage = pkgs.dockerTools.streamLayeredImage {
           name = "harness";
           tag = "latest";
           contents = [ harness pkgs.cacert ];
@@ -95,7 +99,7 @@
             ];
           };
         };
-        ollamaImage = pkgs.dockerTools.buildLayeredImage {
+        ollamaImage = pkgs.dockerTools.streamLayeredImage {
           name = "ollama";
           tag = "latest";
           contents = [ pkgs.ollama pkgs.cacert ];

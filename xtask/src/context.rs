@@ -49,8 +49,10 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(args: GlobalArgs) -> Result<Ctx> {
         // Before anything is printed: every secret this run knows of.
-        if let Ok(token) = std::env::var(crate::github::names::env::CACHIX_AUTH_TOKEN) {
-            crate::secrets::register(&token);
+        for var in [crate::github::names::env::CACHIX_AUTH_TOKEN, crate::tasks::containers::REGISTRY_TOKEN] {
+            if let Ok(token) = std::env::var(var) {
+                crate::secrets::register(&token);
+            }
         }
         for secret in args.cache.as_deref().map(crate::secrets::in_url).unwrap_or_default() {
             crate::secrets::register(&secret);

@@ -139,3 +139,41 @@ fn load_uses_docker_or_podman_and_says_when_neither_is_installed() {
     .ok();
     assert!(out.stdout.contains("\npodman load -i /tmp/images/harness.tar\n"), "{}", out.stdout);
 }
+
+#[test]
+fn ci_publishes_to_ghcr_from_the_default_branch_only_and_only_that_job_writes_packages() {
+    let text = fs::read_to_string(workspace_root().join(".github/workflows/ci.yml")).unwrap();
+    let ci = &yaml_rust2::YamlLoader::load_from_str(&text).unwrap()[0];
+    for (name, job) in ci["jobs"].as_hash().unwrap() {
+        let writes = job["permissions"]["packages"].as_str() == Some("write");
+        assert_eq!(writes, name.as_str() == Some("build-containers"), "{name:?}: packages: write");
+    }
+    let steps = ci["jobs"]["build-containers"]["steps"].as_vec().unwrap();
+    let publish: Vec<_> = steps.iter().filter(|s| s["run"].as_str().is_some_and(|r| r.contains("--push"))).collect();
+    assert_eq!(publish.len(), 1);
+    assert!(publish[0]["run"].as_str().unwrap().contains(r#"--push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest"#));
+    let when = publish[0]["if"].as_str().unwrap();
+    assert!(
+        when.contains("github.event_name == 'push'") && when.contains("github.event.repository.default_branch"),
+        "{when}"
+    );
+    // The other steps build and cache on every event.
+    assert!(steps
+        .iter()
+        .any(|s| s["run"].as_str().is_some_and(|r| r.starts_with("cargo xtask build-containers"))
+            && s["if"].is_badvalue()));
+}
+
+#[test]
+fn a_registry_token_is_handed_to_skopeo_on_stdin_and_never_printed() {
+    let out = run(xtask()
+        .args(["build-containers", "--image", "harness", "--push", "ghcr.io/Owner/Repo", "--tag", "abc", "--dry-run"])
+        .env("REGISTRY_USER", "bot")
+        .env("REGISTRY_TOKEN", "ghs_s3cr3t"))
+    .ok();
+    assert!(out.stdout.contains("skopeo login --authfile "), "{}", out.stdout);
+    assert!(out.stdout.contains(" --username bot --password-stdin ghcr.io < "), "{}", out.stdout);
+    assert!(out.stdout.contains("--dest-authfile "), "{}", out.stdout);
+    assert!(out.stdout.contains("docker://ghcr.io/owner/repo/harness:abc"), "lowercase: {}", out.stdout);
+    assert!(!out.stdout.contains("ghs_s3cr3t") && !out.stderr.contains("ghs_s3cr3t"), "the token was printed");
+}

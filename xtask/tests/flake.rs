@@ -124,3 +124,15 @@ fn the_cache_analytics_app_runs_the_analytics_task() {
     let apps: Vec<&str> = flake.lines().map(str::trim).filter(|l| l.starts_with("cache-analytics =")).collect();
     assert_eq!(apps, [r#"cache-analytics = xtaskApp "cache-analytics" "analytics";"#]);
 }
+
+#[test]
+fn the_images_are_streamed_not_stored_as_tarballs() {
+    let flake = fs::read_to_string(workspace_root().join("flake.nix")).unwrap();
+    for image in ["harnessImage", "ollamaImage"] {
+        assert!(
+            flake.contains(&format!("{image} = pkgs.dockerTools.streamLayeredImage {{")),
+            "{image} must be built with dockerTools.streamLayeredImage"
+        );
+    }
+    assert!(!flake.contains("buildLayeredImage"), "no image is stored as a tarball");
+}

@@ -6,19 +6,25 @@
 //! - `--out DIR`: `DIR/<image>.tar`, a docker-archive;
 //! - `--load`: into docker or podman, whichever is installed;
 //! - `--push REGISTRY`: with skopeo to `REGISTRY/<image>:<tag>` for each `--tag` (default: the
-//!   commit). Credentials come from skopeo's own auth file or `REGISTRY_AUTH_FILE`, never from
-//!   the xtask. A registry on loopback is spoken to over plain HTTP, as Docker does.
+//!   commit). Credentials: with `REGISTRY_TOKEN` (and `REGISTRY_USER`) set, as the CI job sets
+//!   them, a login into an auth file of this run only (the token on skopeo's stdin, never in an
+//!   argument or the log); else skopeo's own auth file or `REGISTRY_AUTH_FILE`. A registry on
+//!   loopback is spoken to over plain HTTP, as Docker does.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    command::{lit, on_path, Cmd, Io, NoSlots},
+    command::{lit, on_path, Cmd, Io, NoSlots, Stdin},
     context::Ctx,
+    files,
     nix::{self, Attr},
     tasks::warm::ImageArgs,
 };
+
+/// The registry token CI passes (`secrets.GITHUB_TOKEN` for GHCR).
+pub const REGISTRY_TOKEN: &str = "REGISTRY_TOKEN";
 
 #[derive(clap::Args, Debug)]
 pub struct BuildContainers {
@@ -56,6 +62,10 @@ impl BuildContainers {
         } else {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
+        let auth = match &self.push {
+            Some(registry) => login(ctx, registry, &dir)?,
+            None => None,
+        };
         for (name, attr) in &images {
             let archive = dir.join(format!("{name}.tar"));
             let mut cmds = vec![];
@@ -63,9 +73,12 @@ impl BuildContainers {
                 cmds.push(Cmd::lits(engine, ["load", "-i", &archive.display().to_string()]));
             }
             if let Some(registry) = &self.push {
-                cmds.extend(tags.iter().map(|tag| push(&archive, registry, name, tag)));
+                cmds.extend(tags.iter().map(|tag| push(&archive, registry, name, tag, auth.as_deref())));
             }
             self.image(ctx, attr, &archive, &cmds)?;
+        }
+        if let Some(auth) = auth {
+            let _ = std::fs::remove_file(auth);
         }
         if self.out.is_none() && !ctx.dry_run {
             let _ = std::fs::remove_dir_all(&dir);
@@ -121,14 +134,51 @@ fn engine() -> Result<&'static str> {
     }
 }
 
+/// With `REGISTRY_TOKEN` set: `skopeo login` into an auth file of this run, the token on stdin.
+fn login(ctx: &Ctx, registry: &str, dir: &Path) -> Result<Option<PathBuf>> {
+    let Some(token) = std::env::var(REGISTRY_TOKEN).ok().filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let user = std::env::var("REGISTRY_USER").ok().filter(|u| !u.is_empty()).with_context(|| {
+        format!("{REGISTRY_TOKEN} is set but REGISTRY_USER is not: set the user the token belongs to")
+    })?;
+    let (auth, secret) = (dir.join("auth.json"), dir.join("registry-token"));
+    let host = registry.split('/').next().unwrap_or(registry);
+    let mut args = vec!["login", "--authfile"];
+    let auth_arg = auth.display().to_string();
+    args.extend([auth_arg.as_str(), "--username", &user, "--password-stdin"]);
+    if is_loopback(registry) {
+        args.push("--tls-verify=false");
+    }
+    args.push(host);
+    let cmd = Cmd::lits("skopeo", args)
+        .stdin(Stdin::File(secret.clone()))
+        .io(Io::Quiet)
+        .needs(format!("it logs in to {host} with {REGISTRY_TOKEN}: check that the token may write packages"));
+    if ctx.dry_run {
+        println!("{}", cmd.render(None));
+        return Ok(Some(auth));
+    }
+    let _ = std::fs::remove_file(&secret);
+    files::create_private(&secret, token.as_bytes())?;
+    let result = cmd.run(&ctx.sh, &NoSlots);
+    let _ = std::fs::remove_file(&secret);
+    result?;
+    Ok(Some(auth))
+}
+
 /// `skopeo copy` of an archive to `REGISTRY/<image>:<tag>`, over plain HTTP to a loopback registry.
-fn push(archive: &Path, registry: &str, image: &str, tag: &str) -> Cmd {
+fn push(archive: &Path, registry: &str, image: &str, tag: &str, auth: Option<&Path>) -> Cmd {
     let mut args = vec!["copy".to_owned()];
     if is_loopback(registry) {
         args.push("--dest-tls-verify=false".to_owned());
     }
+    if let Some(auth) = auth {
+        args.extend(["--dest-authfile".to_owned(), auth.display().to_string()]);
+    }
     args.push(format!("docker-archive:{}", archive.display()));
-    args.push(format!("docker://{}/{image}:{tag}", registry.trim_end_matches('/')));
+    // Repository names are lowercase (a GitHub repository's need not be).
+    args.push(format!("docker://{}/{image}:{tag}", registry.trim_end_matches('/').to_lowercase()));
     Cmd::lits("skopeo", args).needs(
         "it copies the image to the registry: check skopeo's credentials (`skopeo login`, or REGISTRY_AUTH_FILE)",
     )

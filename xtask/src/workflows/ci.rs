@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{
     header, list, runner,
-    steps::{expr, setup, xtask},
+    steps::{expr, setup, xtask, xtask_if},
     CI,
 };
 use crate::{
@@ -64,6 +64,7 @@ fn build_containers(y: &mut String, config: &Config) {
     let _ = write!(
         y,
         "\n  build-containers:\n    name: container (${{{{ matrix.image }}}}, ${{{{ matrix.arch }}}})\n    needs: [{PREBUILD_JOB}, test-matrix]\n    runs-on: ${{{{ matrix.runner }}}}\n\
+         \x20   permissions:\n      contents: read\n      packages: write # this job alone: it publishes the images to GHCR (default branch only)\n\
          \x20   strategy:\n      fail-fast: false\n      matrix:\n        image: {}\n        arch: {}\n        include:\n",
         list(&images),
         list(&config.arches)
@@ -72,15 +73,23 @@ fn build_containers(y: &mut String, config: &Config) {
         let _ =
             write!(y, "          - arch: {arch}\n            runner: {}\n", runner(arch).expect("checked in generate"));
     }
+    let image = [("IMAGE", expr("matrix.image")), ("ARCH", expr("matrix.arch")), deps_key_env()];
+    let publish = [
+        ("REPOSITORY", expr("github.repository")),
+        ("SHA", expr("github.sha")),
+        ("REGISTRY_USER", expr("github.actor")),
+        ("REGISTRY_TOKEN", expr("secrets.GITHUB_TOKEN")),
+    ];
     let _ = write!(
         y,
-        "    steps:\n{}{}",
+        "    steps:\n{}{}      # Pull requests build and cache the images; pushes to the default branch also publish them.\n{}",
         setup(config, true),
-        xtask(
+        xtask(config, None, r#"build-containers --image "$IMAGE" --arch "$ARCH""#, &image),
+        xtask_if(
             config,
-            None,
-            r#"build-containers --image "$IMAGE" --arch "$ARCH""#,
-            &[("IMAGE", expr("matrix.image")), ("ARCH", expr("matrix.arch")), deps_key_env()]
+            &expr("github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"),
+            r#"build-containers --image "$IMAGE" --arch "$ARCH" --push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest"#,
+            &[image.as_slice(), publish.as_slice()].concat()
         )
     );
 }

@@ -65,18 +65,26 @@ fn actions_cache(s: &mut String, config: &Config) {
 
 /// A step running the xtask that pushes: with the token where the backend uses one.
 pub fn xtask(config: &Config, id: Option<&str>, args: &str, env: &[(&str, String)]) -> String {
-    xtask_step(config.backend == Backend::Cachix, id, args, env)
+    xtask_step(config.backend == Backend::Cachix, id, None, args, env)
+}
+
+/// The same, only when `condition` holds.
+pub fn xtask_if(config: &Config, condition: &str, args: &str, env: &[(&str, String)]) -> String {
+    xtask_step(config.backend == Backend::Cachix, None, Some(condition), args, env)
 }
 
 /// A step running the xtask that pushes nothing: it gets no secret.
 pub fn xtask_without_secrets(args: &str, env: &[(&str, String)]) -> String {
-    xtask_step(false, None, args, env)
+    xtask_step(false, None, None, args, env)
 }
 
-fn xtask_step(token: bool, id: Option<&str>, args: &str, env: &[(&str, String)]) -> String {
+fn xtask_step(token: bool, id: Option<&str>, condition: Option<&str>, args: &str, env: &[(&str, String)]) -> String {
     let mut s = String::from("      - ");
     if let Some(id) = id {
         let _ = write!(s, "id: {id}\n        ");
+    }
+    if let Some(condition) = condition {
+        let _ = write!(s, "if: {condition}\n        ");
     }
     let _ = writeln!(s, "run: cargo xtask {args}");
     let mut env: Vec<(&str, String)> = env.to_vec();
