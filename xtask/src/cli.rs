@@ -11,6 +11,7 @@ use crate::{
         cache_key::CacheKey,
         containers::BuildContainers,
         maintenance::{bump_version::BumpVersion, doctor::Doctor, rollback::Rollback},
+        pin::Pin,
         status::Status,
         summary::Summary,
         test::Test,
@@ -54,6 +55,8 @@ pub enum Task {
     Doctor(Doctor),
     /// Measure the speed targets against the example flake (real Nix).
     Bench(Bench),
+    /// Pin the deps layer and every image in Cachix under their keys (keep-revisions of each).
+    Pin(Pin),
     /// What a fresh runner would fetch from the cache and build, per target, with hit rates.
     Status(Status),
     /// The cache analytics: store size, largest paths, layers, the push filter, recommendations.

@@ -215,3 +215,24 @@ fn without_a_token_on_github_actions_pulls_work_and_pushes_are_skipped_with_a_no
         out.stdout
     );
 }
+
+#[test]
+fn cachix_pins_the_deps_layer_and_each_image_under_their_keys() {
+    let out =
+        run(xtask().args(["warm", "--dry-run"]).env("CACHIX_AUTH_TOKEN", "t0k3n").env("PATH", fake_cachix())).ok();
+    let key = run(xtask().arg("cache-key")).ok().last_line().to_owned();
+    let keep = cache_config()["keep-revisions"].as_u64().unwrap();
+    for (name, attr) in [
+        (key.clone(), "deps"),
+        (format!("{key}-container-harness-x86_64"), "harnessImage"),
+        (format!("{key}-container-ollama-x86_64"), "ollamaImage"),
+    ] {
+        let pin = format!("cachix pin nanna-coder {name} '<packages.x86_64-linux.{attr}>' --keep-revisions {keep}\n");
+        assert!(out.stdout.contains(&pin), "{pin}: {}", out.stdout);
+    }
+    assert!(!out.stdout.contains("t0k3n"));
+
+    // Pins are Cachix's: a cache this project owns is told so.
+    let local = run(xtask().args(["pin", "--dry-run"])).failed();
+    assert!(local.stderr.contains("pins are Cachix's"), "{}", local.stderr);
+}

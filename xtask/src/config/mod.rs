@@ -71,6 +71,9 @@ pub struct Config {
     pub push_filter: Vec<Regex>,
     /// Seconds a cache request may stall before Nix gives up on that attempt (`cache-timeout`).
     pub cache_timeout: u64,
+    /// Cachix pins: how many revisions of each layer's pin to keep (`keep-revisions`); `None`:
+    /// nothing is pinned by `warm`.
+    pub keep_revisions: Option<u32>,
     /// Binary caches runners already use (`upstream`): what they serve is not pushed.
     pub upstream: Vec<String>,
     pub rust: String,

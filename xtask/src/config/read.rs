@@ -14,7 +14,7 @@ use super::{
 };
 
 /// The keys of the table (dotted for sub-tables), for the unknown-key check.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "version",
     "backend",
     "name",
@@ -23,6 +23,7 @@ const KEYS: [&str; 14] = [
     "push-filter",
     "cache-timeout",
     "upstream",
+    "keep-revisions",
     "rust",
     "arches",
     "os",
@@ -60,6 +61,9 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
     let upstream = r.optional("upstream", "an array of binary cache URLs, e.g. [\"https://cache.nixos.org\"]", |v| {
         string_array(v).filter(|urls| urls.iter().all(|u| u.starts_with("https://") || u.starts_with("http://")))
     });
+    let keep_revisions = r.optional("keep-revisions", "a number of revisions from 1 to 1000, e.g. 5", |v| {
+        v.as_integer().filter(|n| (1..=1000).contains(n)).map(|n| n as u32)
+    });
     let rust = r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", |v| {
         v.as_str().filter(|s| is_version(s)).map(str::to_owned)
     });
@@ -88,6 +92,7 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
         local_cache: local_cache.unwrap(),
         push_filter: push_filter.unwrap(),
         cache_timeout: cache_timeout.flatten().unwrap_or(super::DEFAULT_CACHE_TIMEOUT),
+        keep_revisions: keep_revisions.flatten(),
         upstream: upstream.flatten().unwrap_or_else(|| super::DEFAULT_UPSTREAM.iter().map(|u| u.to_string()).collect()),
         rust: rust.unwrap(),
         arches: arches.unwrap(),

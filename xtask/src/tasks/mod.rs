@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cache_key;
 pub mod containers;
 pub mod maintenance;
+pub mod pin;
 pub mod status;
 pub mod summary;
 pub mod test;

@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use crate::{
+    cache::Cache,
     context::Ctx,
     github::names::output,
     keys::DepsKey,
@@ -66,8 +67,13 @@ impl WarmDeps {
 }
 
 impl Warm {
+    /// Builds and pushes both layers; with Cachix and `keep-revisions` set, pins them.
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        build(ctx, "warm", true, &Images::All, None, self.force.force)
+        build(ctx, "warm", true, &Images::All, None, self.force.force)?;
+        match Cache::resolve(ctx.cache_arg.as_deref(), &ctx.config, &ctx.root)? {
+            Cache::Cachix { name } if ctx.config.keep_revisions.is_some() => crate::tasks::pin::pin(ctx, &name),
+            _ => Ok(()),
+        }
     }
 }
 
