@@ -107,6 +107,8 @@ pub fn build(
 ) -> Cmd {
     let mut args = vec![lit("build"), lit("--json"), lit("--no-link")];
     args.extend(net.options());
+    // A substitute that fails to download is built instead: a cache hiccup never fails the build.
+    args.extend([lit("--option"), lit("fallback"), lit("true")]);
     if logs {
         args.push(lit("--print-build-logs"));
     }

@@ -100,6 +100,9 @@ pub fn xtask() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.current_dir(workspace_root())
         .env("NIX_CONFIG", nix_config(""))
+        // Nix remembers binary caches by URL (~/.cache/nix): a port another test's cache used
+        // must not look like that cache.
+        .env("XDG_CACHE_HOME", temp_dir("nix-cache-home"))
         .env_remove("CACHIX_AUTH_TOKEN")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_OUTPUT")
