@@ -90,30 +90,10 @@
 
       # (e) The images, under the real flake's attribute names ([workspace.metadata.cache.images]):
       # the app's, and a server's that does not depend on the workspace (as ollama comes from
-      # nixpkgs). Streamed, as dockerTools.streamLayeredImage does (the same script as the example
-      # flake's): the store holds a small script that writes a docker-archive from the paths the
-      # image ships, so an app change pushes the new app and script, not the image again.
-      streamImage = name: contents: mk "stream-${name}" ''
-        /bin/cat > $out <<'EOS'
-      #!/bin/sh
-      set -eu
-      work=$(mktemp -d)
-      trap 'rm -rf "$work"' EXIT
-      layers="" diff_ids="" n=0
-      for path in ${toString contents}; do
-        n=$((n + 1))
-        mkdir "$work/$n"
-        tar --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner -C / -cf "$work/$n/layer.tar" "''${path#/}"
-        sum=$(sha256sum "$work/$n/layer.tar" | cut -d' ' -f1)
-        layers="$layers''${layers:+,}\"$n/layer.tar\""
-        diff_ids="$diff_ids''${diff_ids:+,}\"sha256:$sum\""
-      done
-      printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["${builtins.head contents}"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$diff_ids" > "$work/config.json"
-      printf '[{"Config":"config.json","RepoTags":["${name}:latest"],"Layers":[%s]}]' "$layers" > "$work/manifest.json"
-      cd "$work" && tar -cf - manifest.json config.json $(seq 1 $n)
-      EOS
-        /bin/chmod +x $out
-      '';
+      # nixpkgs). Streamed, as dockerTools.streamLayeredImage does (the example flake's
+      # stream-image.nix): the store holds a small script that writes a docker-archive from the
+      # paths the image ships, so an app change pushes the new app and script, not the image again.
+      streamImage = import ./stream-image.nix mk;
       server = mk "bench-server-1.0" "mkdir -p $out/bin && printf '#!/bin/sh\\necho serving\\n' > $out/bin/server";
       harnessImage = streamImage "bench-app" [ app ];
       ollamaImage = streamImage "bench-server" [ server ];

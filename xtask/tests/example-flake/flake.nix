@@ -38,27 +38,7 @@
       # refers to what the image ships, never a tarball of it; running the script writes the image
       # (a docker-archive, one layer per path) to stdout. The cache holds each shipped path once,
       # and an app change pushes the new app and a new script, not the image again.
-      streamImage = name: contents: mk "stream-${name}" ''
-        /bin/cat > $out <<'EOS'
-      #!/bin/sh
-      set -eu
-      work=$(mktemp -d)
-      trap 'rm -rf "$work"' EXIT
-      layers="" diff_ids="" n=0
-      for path in ${toString contents}; do
-        n=$((n + 1))
-        mkdir "$work/$n"
-        tar --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner -C / -cf "$work/$n/layer.tar" "''${path#/}"
-        sum=$(sha256sum "$work/$n/layer.tar" | cut -d' ' -f1)
-        layers="$layers''${layers:+,}\"$n/layer.tar\""
-        diff_ids="$diff_ids''${diff_ids:+,}\"sha256:$sum\""
-      done
-      printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["${builtins.head contents}"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$diff_ids" > "$work/config.json"
-      printf '[{"Config":"config.json","RepoTags":["${name}:latest"],"Layers":[%s]}]' "$layers" > "$work/manifest.json"
-      cd "$work" && tar -cf - manifest.json config.json $(seq 1 $n)
-      EOS
-        /bin/chmod +x $out
-      '';
+      streamImage = import ./stream-image.nix mk;
       harnessImage = streamImage "harness" [ harness cacert ];
       ollamaImage = streamImage "ollama" [ ollama cacert ];
 

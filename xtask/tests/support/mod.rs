@@ -55,7 +55,7 @@ pub fn example_flake(name: &str) -> PathBuf {
     let dir = temp_dir(name).join("flake");
     fs::create_dir_all(&dir).unwrap();
     let fixture = workspace_root().join("xtask/tests/example-flake");
-    for file in ["flake.nix", "flake.lock", "app"] {
+    for file in ["flake.nix", "flake.lock", "app", "stream-image.nix"] {
         fs::copy(fixture.join(file), dir.join(file)).unwrap();
     }
     let salt = format!("{name}-{}-{:?}", std::process::id(), Instant::now());

@@ -10,6 +10,8 @@ use xshell::{cmd, Shell};
 /// Where `cargo vendor` puts the bench's crates, once (outside git: `target/` is ignored).
 const VENDOR: &str = "target/bench-vendor";
 const FIXTURE: &str = "xtask/tests/bench-flake";
+/// How the images are streamed, shared with the example flake.
+const STREAM_IMAGE: &str = "xtask/tests/example-flake/stream-image.nix";
 const FILES: [&str; 6] = ["flake.nix", "Cargo.toml", "Cargo.lock", "rustfmt.toml", "src", "tests"];
 
 /// The targets a CI run builds: the deps layer, the images, a check per test type (the app is
@@ -47,6 +49,7 @@ impl Workspace {
         for file in FILES {
             cmd!(sh, "cp -r {root}/{FIXTURE}/{file} {flake}/").run()?;
         }
+        sh.copy_file(root.join(STREAM_IMAGE), &flake)?;
         let salt = format!("bench-{}-{:?}", std::process::id(), std::time::SystemTime::now());
         sh.write_file(flake.join("salt"), salt)?;
         let sysroot = cmd!(sh, "rustc --print sysroot").read().context("the bench builds with the host's rustc")?;
