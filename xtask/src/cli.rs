@@ -10,6 +10,7 @@ use crate::{
         bench::Bench,
         cache_key::CacheKey,
         containers::BuildContainers,
+        gc::Gc,
         maintenance::{bump_version::BumpVersion, doctor::Doctor, rollback::Rollback},
         pin::Pin,
         status::Status,
@@ -55,6 +56,8 @@ pub enum Task {
     Doctor(Doctor),
     /// Measure the speed targets against the example flake (real Nix).
     Bench(Bench),
+    /// Delete from the local cache every path outside the newest N keys' layers.
+    Gc(Gc),
     /// Pin the deps layer and every image in Cachix under their keys (keep-revisions of each).
     Pin(Pin),
     /// What a fresh runner would fetch from the cache and build, per target, with hit rates.

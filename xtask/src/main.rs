@@ -65,6 +65,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Rollback(task) => task.run(&ctx),
         Task::Doctor(task) => task.run(&ctx),
         Task::Bench(task) => task.run(&ctx),
+        Task::Gc(task) => task.run(&ctx),
         Task::Pin(task) => task.run(&ctx),
         Task::Status(task) => task.run(&ctx),
         Task::Analytics(task) => task.run(&ctx),

@@ -43,6 +43,8 @@ pub struct Report {
     pub failed: bool,
     /// What went wrong without failing the task (an unreachable cache, a failed push in `test`).
     pub warnings: Vec<String>,
+    /// The outputs the task built (or found cached): the roots a cache's manifest records.
+    pub roots: Vec<String>,
 }
 
 impl Report {

@@ -1,6 +1,8 @@
 //! Where the tasks push and pull (`--cache`): a local directory, any Nix store URL, or Cachix.
-//! [`push`] describes how each is pushed to; [`push_filter`] what is never pushed.
+//! [`push`] describes how each is pushed to; [`push_filter`] what is never pushed; [`gc`] what a
+//! cache this project owns keeps.
 
+pub mod gc;
 pub mod push;
 pub mod push_filter;
 

@@ -31,7 +31,7 @@ use anyhow::{bail, Result};
 pub use plan::{OnPushFailure, Plan, StepKind};
 
 use crate::{
-    cache::{push_filter::PushFilter, Cache},
+    cache::{gc, push_filter::PushFilter, Cache},
     command::{on_path, own_time},
     context::Ctx,
     github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
@@ -142,6 +142,12 @@ pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outpu
         summary += &fresh_runner(ctx, &plan, cache);
     }
     github::append_summary(&summary)?;
+    if let (Some(Cache::Local { dir }), true) = (cache, result.is_ok()) {
+        let key = outputs.iter().find(|(name, _)| name == CACHE_KEY).map(|(_, key)| key);
+        if let Some(key) = key.filter(|_| dir.exists()) {
+            gc::record(dir, key, &report.roots)?;
+        }
+    }
     if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
         github::set_outputs(outputs)?;
     }

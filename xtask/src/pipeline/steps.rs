@@ -55,6 +55,7 @@ impl Plan {
             totals: state.totals(),
             failed: result.is_err(),
             warnings: state.warnings.clone(),
+            roots: state.outputs.clone(),
         };
         (report, result)
     }

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod bench;
 pub mod cache_key;
 pub mod containers;
+pub mod gc;
 pub mod maintenance;
 pub mod pin;
 pub mod status;

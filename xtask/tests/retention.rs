@@ -1,0 +1,73 @@
+//! Retention of a cache this project owns: each task records its roots under its key, and
+//! `gc --keep N` deletes what the newest N keys' roots do not need, never a path a kept root
+//! refers to. Cachix's side (pins) is in keys_and_backends.rs.
+
+mod support;
+
+use std::{collections::BTreeSet, fs, path::Path, process::Command};
+
+use support::*;
+
+/// The references of every path the cache holds, as store paths.
+fn references(cache: &Path) -> BTreeSet<String> {
+    let mut refs = BTreeSet::new();
+    for entry in fs::read_dir(cache).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "narinfo") {
+            let text = fs::read_to_string(entry.path()).unwrap();
+            let line = text.lines().find_map(|l| l.strip_prefix("References:")).unwrap_or_default();
+            refs.extend(line.split_whitespace().map(|r| format!("/nix/store/{r}")));
+        }
+    }
+    refs
+}
+
+#[test]
+fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
+    require_nix();
+    let flake = example_flake("gc");
+    let dir = workspace_with("gc", "");
+    let cache = dir.join("cache");
+    let url = format!("file://{}", cache.display());
+    let warm =
+        || run(xtask().current_dir(&dir).args(["warm", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
+    let image = || out_path(&flake, "packages.x86_64-linux.harnessImage");
+    let app = || out_path(&flake, "packages.x86_64-linux.harness");
+
+    warm();
+    let (old_image, old_app) = (image(), app());
+    // A new key (Cargo.lock changed) and a new app: the deps layer and the certificates are shared.
+    fs::write(dir.join("Cargo.lock"), fs::read_to_string(dir.join("Cargo.lock")).unwrap() + "\n").unwrap();
+    fs::write(flake.join("app"), "0.2.0\n").unwrap();
+    warm();
+    let (new_image, new_app) = (image(), app());
+    let before = cached_paths(&cache);
+    assert!(before.contains(&old_image) && before.contains(&new_image));
+
+    let gc =
+        |extra: &[&str]| run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--cache", &url]).args(extra)).ok();
+    let snapshot_before = snapshot(&cache);
+    let dry = gc(&["--dry-run"]);
+    assert!(dry.stdout.contains(&format!("would delete {old_image}")), "{}", dry.stdout);
+    assert!(dry.stdout.contains(&format!("would delete {old_app}")), "{}", dry.stdout);
+    assert!(dry.stdout.contains("would delete 2 path(s), "), "{}", dry.stdout);
+    assert_eq!(snapshot(&cache), snapshot_before, "the dry run deleted something");
+
+    gc(&[]);
+    let after = cached_paths(&cache);
+    assert_eq!(before.difference(&after).cloned().collect::<BTreeSet<_>>(), [old_app, old_image].into());
+    assert!(after.contains(&new_image) && after.contains(&new_app));
+    let missing: Vec<_> = references(&cache).into_iter().filter(|r| !after.contains(r)).collect();
+    assert!(missing.is_empty(), "gc deleted paths a kept root refers to: {missing:?}");
+    assert_eq!(fs::read_dir(cache.join("xtask-roots")).unwrap().count(), 1, "only the kept key's manifest is left");
+
+    // A fresh runner still substitutes the kept key's layers, signatures checked.
+    let public_key = fs::read_to_string(dir.join("cache.public")).unwrap();
+    let store = flake.parent().unwrap().join("runner-store");
+    let build = run(Command::new("nix")
+        .args(["build", "--no-link", "--max-jobs", "0", "--store", &store.display().to_string()])
+        .args(["--option", "substituters", &url, "--option", "trusted-public-keys", public_key.trim()])
+        .arg(format!("{}#packages.x86_64-linux.harnessImage", flake.display()))
+        .arg(format!("{}#packages.x86_64-linux.deps", flake.display()))
+        .env("NIX_CONFIG", nix_config("")));
+    assert!(build.status.success(), "{}", build.stderr);
+}
