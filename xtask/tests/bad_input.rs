@@ -19,7 +19,8 @@ const BUILDS: &[&[&str]] = &[
     &["status"],
 ];
 const KEYS: &[&[&str]] = &[&["cache-key"], &["bump-version"], &["rollback"]];
-const OTHERS: &[&[&str]] = &[&["workflows"], &["doctor"], &["bench"], &["summary"], &["analytics"], &["pin"], &["gc", "--keep", "1"]];
+const OTHERS: &[&[&str]] =
+    &[&["workflows"], &["doctor"], &["bench"], &["summary"], &["analytics"], &["pin"], &["gc", "--keep", "1"]];
 
 struct Case {
     input: &'static str,
