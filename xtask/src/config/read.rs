@@ -55,15 +55,7 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
     });
     let push_filter = r.get("push-filter", "an array of regular expressions", string_array);
     let push_filter = push_filter.and_then(|patterns| r.regexes("push-filter", &patterns));
-    let cache_timeout = r.optional("cache-timeout", "a number of seconds from 1 to 600, e.g. 30", |v| {
-        v.as_integer().filter(|n| (1..=600).contains(n)).map(|n| n as u64)
-    });
-    let upstream = r.optional("upstream", "an array of binary cache URLs, e.g. [\"https://cache.nixos.org\"]", |v| {
-        string_array(v).filter(|urls| urls.iter().all(|u| u.starts_with("https://") || u.starts_with("http://")))
-    });
-    let keep_revisions = r.optional("keep-revisions", "a number of revisions from 1 to 1000, e.g. 5", |v| {
-        v.as_integer().filter(|n| (1..=1000).contains(n)).map(|n| n as u32)
-    });
+    let (cache_timeout, upstream, keep_revisions) = cache_settings(&mut r);
     let rust = r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", |v| {
         v.as_str().filter(|s| is_version(s)).map(str::to_owned)
     });
@@ -91,9 +83,9 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
         public_key: public_key.flatten(),
         local_cache: local_cache.unwrap(),
         push_filter: push_filter.unwrap(),
-        cache_timeout: cache_timeout.flatten().unwrap_or(super::DEFAULT_CACHE_TIMEOUT),
-        keep_revisions: keep_revisions.flatten(),
-        upstream: upstream.flatten().unwrap_or_else(|| super::DEFAULT_UPSTREAM.iter().map(|u| u.to_string()).collect()),
+        cache_timeout: cache_timeout.unwrap_or(super::DEFAULT_CACHE_TIMEOUT),
+        keep_revisions,
+        upstream: upstream.unwrap_or_else(|| super::DEFAULT_UPSTREAM.iter().map(|u| u.to_string()).collect()),
         rust: rust.unwrap(),
         arches: arches.unwrap(),
         os: os.unwrap(),
@@ -101,6 +93,21 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
         images: images.unwrap(),
         tests: tests.unwrap(),
     })
+}
+
+/// The optional settings of how the tasks talk to caches: `cache-timeout`, `upstream`,
+/// `keep-revisions` (each `None` when absent or invalid; an invalid one is a problem).
+fn cache_settings(r: &mut Reader) -> (Option<u64>, Option<Vec<String>>, Option<u32>) {
+    let cache_timeout = r.optional("cache-timeout", "a number of seconds from 1 to 600, e.g. 30", |v| {
+        v.as_integer().filter(|n| (1..=600).contains(n)).map(|n| n as u64)
+    });
+    let upstream = r.optional("upstream", "an array of binary cache URLs, e.g. [\"https://cache.nixos.org\"]", |v| {
+        string_array(v).filter(|urls| urls.iter().all(|u| u.starts_with("https://") || u.starts_with("http://")))
+    });
+    let keep_revisions = r.optional("keep-revisions", "a number of revisions from 1 to 1000, e.g. 5", |v| {
+        v.as_integer().filter(|n| (1..=1000).contains(n)).map(|n| n as u32)
+    });
+    (cache_timeout.flatten(), upstream.flatten(), keep_revisions.flatten())
 }
 
 /// Reads keys of the table, collecting one message per problem.

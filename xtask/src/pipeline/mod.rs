@@ -23,6 +23,7 @@
 //! summary and the job outputs, on every exit.
 
 mod plan;
+mod signing;
 mod state;
 mod steps;
 
@@ -31,7 +32,7 @@ use anyhow::{bail, Result};
 pub use plan::{OnPushFailure, Plan, StepKind};
 
 use crate::{
-    cache::{gc, push_filter::PushFilter, Cache},
+    cache::{gc, push::Push, push_filter::PushFilter, Cache},
     command::{on_path, own_time},
     context::Ctx,
     github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
@@ -81,9 +82,17 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool, o
         StepKind::Build(nix::build(&ctx.flake, attrs, &substituter, public_key.as_deref(), net, github::is_ci())),
     );
     // Nothing to push (read-only cache): the build is the whole job.
-    let Some(push) = push else {
-        return plan;
-    };
+    if let Some(push) = push {
+        push_steps(&mut plan, ctx, cache, push, on_push_failure);
+    }
+    plan
+}
+
+/// The steps after the build: what a fresh runner needs, less the filter, the cache and the
+/// upstream caches; signatures; the push.
+fn push_steps(plan: &mut Plan, ctx: &Ctx, cache: &Cache, push: Push, on_push_failure: OnPushFailure) {
+    let (substituter, label) = (cache.substituter(), cache.label());
+    let net = Network { stall_secs: ctx.config.cache_timeout };
     plan.step(
         "What a fresh runner needs: the outputs, their build inputs, and their closures",
         StepKind::Needed { requisites: nix::requisites(state::DRVS), infos: nix::path_infos(state::NEEDED) },
@@ -103,7 +112,6 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool, o
         );
     }
     plan.step(push.title, StepKind::Push { cmd: push.upload, cache: label, on_failure: on_push_failure });
-    plan
 }
 
 /// How a task says what it cost beyond its commands (`cargo xtask bench` reads it).

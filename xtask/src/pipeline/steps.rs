@@ -83,16 +83,7 @@ impl StepKind {
                 (state.outputs, state.drvs) = (built.outputs, built.drvs);
                 Ok(format!("{} output(s)", state.outputs.len()))
             }
-            StepKind::Needed { requisites, infos } => {
-                let listed = requisites.run(sh, state)?;
-                state.needed =
-                    listed.lines().filter(|p| !p.is_empty() && !p.ends_with(".drv")).map(str::to_owned).collect();
-                let infos = json::parse_path_infos(&infos.run(sh, state)?)?;
-                state.closure_bytes = infos.iter().map(|i| i.nar_size).sum();
-                state.sizes = infos.iter().map(|i| (i.path.clone(), i.nar_size)).collect();
-                state.closure = infos.into_iter().map(|i| (i.path, i.references)).collect();
-                Ok(format!("{} path(s), {}", state.closure.len(), mib(state.closure_bytes)))
-            }
+            StepKind::Needed { requisites, infos } => state.needed(sh, requisites, infos),
             StepKind::Upstream(queries) => Ok(state.upstream(sh, queries)),
             StepKind::Filter(filter) => Ok(state.filter(filter)),
             StepKind::Missing { cmd, cache } => {
@@ -106,37 +97,11 @@ impl StepKind {
                 state.public_key = vec![public];
                 Ok(note)
             }
-            StepKind::Verify(cmd) => {
-                if state.present_paths.is_empty() {
-                    return Ok("the cache has none of the paths: nothing to check".to_owned());
-                }
-                state.unsigned = state.untrusted(sh, cmd)?;
-                let (all, bad) = (state.present_paths.len(), state.unsigned.len());
-                Ok(format!("{} of {all} signed by the key", all - bad))
-            }
-            StepKind::Sign { sign, resign } => {
-                if !state.push.is_empty() {
-                    sign.run(sh, state)?;
-                }
-                if !state.unsigned.is_empty() {
-                    resign.run(sh, state)?;
-                    state.resigned = state.unsigned.len();
-                }
-                Ok(format!("signed {} to push, re-signed {} in the cache", state.push.len(), state.resigned))
-            }
+            StepKind::Verify(cmd) => state.verify(sh, cmd),
+            StepKind::Sign { sign, resign } => state.sign(sh, sign, resign),
             StepKind::Push { cmd, cache, on_failure } => match push(sh, cmd, state) {
                 Ok(note) => Ok(note),
-                Err(err) if *on_failure == OnPushFailure::Fail => {
-                    Err(err.context(format!("cannot push to {cache} (the build itself succeeded)")))
-                }
-                Err(err) => {
-                    let problem = format!("cannot push to {cache}: {}", cause(&err));
-                    github::warning(&format!(
-                        "{problem} (the build's verdict stands; --require-push fails the task on this)"
-                    ));
-                    state.warnings.push(problem);
-                    Ok("push failed (a warning)".to_owned())
-                }
+                Err(err) => state.push_failed(err, cache, *on_failure),
             },
             StepKind::Run(cmd) => cmd.run(sh, state).map(|_| String::new()),
         }
@@ -160,7 +125,7 @@ fn push(sh: &Shell, cmd: &Cmd, state: &mut State) -> Result<String> {
 }
 
 /// The line of a failed command's error that says why (Nix's last `error:`), for warnings.
-fn cause(err: &anyhow::Error) -> String {
+pub(super) fn cause(err: &anyhow::Error) -> String {
     let text = format!("{err:#}");
     let mut lines = text.lines().rev().map(str::trim).filter(|l| !l.is_empty());
     let last = lines.clone().next();
@@ -183,6 +148,28 @@ impl State {
         }
     }
 
+    /// What a fresh runner needs, and the size and references of each path.
+    fn needed(&mut self, sh: &Shell, requisites: &Cmd, infos: &Cmd) -> Result<String> {
+        let listed = requisites.run(sh, self)?;
+        self.needed = listed.lines().filter(|p| !p.is_empty() && !p.ends_with(".drv")).map(str::to_owned).collect();
+        let infos = json::parse_path_infos(&infos.run(sh, self)?)?;
+        self.closure_bytes = infos.iter().map(|i| i.nar_size).sum();
+        self.sizes = infos.iter().map(|i| (i.path.clone(), i.nar_size)).collect();
+        self.closure = infos.into_iter().map(|i| (i.path, i.references)).collect();
+        Ok(format!("{} path(s), {}", self.closure.len(), mib(self.closure_bytes)))
+    }
+
+    /// A failed push fails the task, or is a warning (`test`): the build's verdict stands.
+    fn push_failed(&mut self, err: anyhow::Error, cache: &str, on_failure: OnPushFailure) -> Result<String> {
+        if on_failure == OnPushFailure::Fail {
+            return Err(err.context(format!("cannot push to {cache} (the build itself succeeded)")));
+        }
+        let problem = format!("cannot push to {cache}: {}", cause(&err));
+        github::warning(&format!("{problem} (the build's verdict stands; --require-push fails the task on this)"));
+        self.warnings.push(problem);
+        Ok("push failed (a warning)".to_owned())
+    }
+
     /// Leaves out of the push what an upstream cache serves. An upstream that cannot be reached
     /// serves nothing (a warning): the push is then larger, never wrong.
     fn upstream(&mut self, sh: &Shell, queries: &[(String, Cmd)]) -> String {
@@ -203,27 +190,6 @@ impl State {
             self.upstream += served.len();
         }
         format!("{} served upstream, {} to push", self.upstream, self.push.len())
-    }
-
-    /// The paths of `verify` (a `nix store verify` trusting only the signing key) that the key
-    /// cannot verify. When the check itself fails, a warning, and none.
-    fn untrusted(&mut self, sh: &Shell, verify: &Cmd) -> Result<Vec<String>> {
-        let output = verify.output(sh, self)?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let untrusted: Vec<String> = stderr
-            .lines()
-            .filter_map(|l| l.strip_prefix("path '")?.strip_suffix("' is untrusted"))
-            .map(str::to_owned)
-            .collect();
-        if !output.status.success() && untrusted.is_empty() {
-            let problem = format!("cannot check the cache's signatures: {}", stderr.trim_end());
-            github::warning(&problem);
-            self.warnings.push(problem);
-        }
-        for path in &untrusted {
-            eprintln!("  not signed by the key: {path}");
-        }
-        Ok(untrusted)
     }
 
     /// Whether the cache has every output; when it does (and not `force`), the plan is done.
