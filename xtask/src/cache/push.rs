@@ -153,7 +153,7 @@ impl Cache {
         };
         let signing = key.map(|key| Signing { key, store: store.clone(), slots: *slots });
         match self {
-            // zstd: on this project's deps layer, 40 times faster to compress than Nix's default xz.
+            // zstd: the bench's 169 MB deps closure in 0.8 s; Nix's default xz took 10.9 s for 36 MB.
             Cache::Local { .. } => {
                 let upload = nix::copy(&format!("{store}?compression=zstd"), slots.push, net);
                 Some(Push { title, signing, upload })
