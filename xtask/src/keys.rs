@@ -9,7 +9,6 @@
 use std::{fmt, path::Path};
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
 use crate::{config::Config, json::Json};
 
@@ -131,7 +130,7 @@ impl fmt::Display for DepsKey {
 
 /// The first 16 hex digits of the SHA-256, as `sha256sum FILE | cut -c1-16` prints them.
 fn short_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

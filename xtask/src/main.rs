@@ -25,6 +25,7 @@ mod nix;
 mod pipeline;
 mod report;
 mod secrets;
+mod sha256;
 mod status;
 mod tasks;
 mod workflows;
