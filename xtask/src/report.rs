@@ -45,6 +45,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// The outputs the task built (or found cached): the roots a cache's manifest records.
     pub roots: Vec<String>,
+    /// The push failed and the task went on (`test`): the roots are not in the cache.
+    pub push_failed: bool,
 }
 
 impl Report {

@@ -71,3 +71,55 @@ fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
         .env("NIX_CONFIG", nix_config("")));
     assert!(build.status.success(), "{}", build.stderr);
 }
+
+#[test]
+fn gc_on_an_http_cache_deletes_through_the_server_what_the_kept_keys_do_not_need() {
+    require_nix();
+    let flake = example_flake("gc-http");
+    let dir = workspace_with("gc-http", "");
+    let nginx = Nginx::start(&dir.join("nginx"), "ci", "s3cret");
+    let www = dir.join("nginx/www");
+    let netrc = dir.join("netrc");
+    fs::write(&netrc, "machine 127.0.0.1 login ci password s3cret\n").unwrap();
+    let xtask_http = |args: &[&str]| {
+        let mut cmd = xtask();
+        cmd.current_dir(&dir).args(args).args(["--cache", &nginx.url()]);
+        cmd.env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", netrc.display())));
+        run(&mut cmd).ok()
+    };
+    let warm = || xtask_http(&["warm", "--flake", &flake.display().to_string()]);
+    let image = || out_path(&flake, "packages.x86_64-linux.harnessImage");
+    let app = || out_path(&flake, "packages.x86_64-linux.harness");
+
+    warm();
+    let (old_image, old_app) = (image(), app());
+    fs::write(dir.join("Cargo.lock"), fs::read_to_string(dir.join("Cargo.lock")).unwrap() + "\n").unwrap();
+    fs::write(flake.join("app"), "0.2.0\n").unwrap();
+    warm();
+    let (new_image, new_app) = (image(), app());
+    let before = cached_paths(&www);
+    let index = fs::read_to_string(www.join("xtask-roots/index.json")).unwrap();
+    assert_eq!(serde_json::from_str::<Vec<String>>(&index).unwrap().len(), 2, "{index}");
+
+    let dry = xtask_http(&["gc", "--keep", "1", "--dry-run"]);
+    assert!(dry.stdout.contains(&format!("would delete {old_image}")), "{}", dry.stdout);
+    assert!(dry.stdout.contains("would delete 2 path(s), "), "{}", dry.stdout);
+    assert_eq!(cached_paths(&www), before, "the dry run deleted something");
+
+    xtask_http(&["gc", "--keep", "1"]);
+    let after = cached_paths(&www);
+    assert_eq!(before.difference(&after).cloned().collect::<BTreeSet<_>>(), [old_app, old_image].into());
+    assert!(after.contains(&new_image) && after.contains(&new_app));
+    let missing: Vec<_> = references(&www).into_iter().filter(|r| !after.contains(r)).collect();
+    assert!(missing.is_empty(), "gc deleted paths a kept root refers to: {missing:?}");
+    let index = fs::read_to_string(www.join("xtask-roots/index.json")).unwrap();
+    assert_eq!(serde_json::from_str::<Vec<String>>(&index).unwrap().len(), 1, "{index}");
+
+    let store = flake.parent().unwrap().join("runner-store");
+    let build = run(Command::new("nix")
+        .args(["build", "--no-link", "--max-jobs", "0", "--store", &store.display().to_string()])
+        .args(["--option", "substituters", &nginx.url(), "--option", "require-sigs", "false"])
+        .arg(format!("{}#packages.x86_64-linux.harnessImage", flake.display()))
+        .env("NIX_CONFIG", nix_config("")));
+    assert!(build.status.success(), "{}", build.stderr);
+}

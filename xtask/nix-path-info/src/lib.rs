@@ -15,6 +15,8 @@ pub struct PathInfo {
     pub nar_size: u64,
     pub nar_hash: String,
     pub references: Vec<String>,
+    /// Where a binary cache keeps the NAR (`nar/….nar.xz`); empty for a local store.
+    pub url: String,
 }
 
 pub fn parse(json: &str) -> Result<Vec<PathInfo>> {
@@ -137,6 +139,7 @@ impl<'a> Scanner<'a> {
             match key {
                 "path" => info.path = s.string()?.to_owned(),
                 "narHash" => info.nar_hash = s.string()?.to_owned(),
+                "url" => info.url = s.string()?.to_owned(),
                 "narSize" => info.nar_size = s.literal()?.parse().context("narSize is not a number")?,
                 "valid" => valid = s.literal()? != "false",
                 "references" => s.items(b'[', b']', |s| {
@@ -239,6 +242,7 @@ mod tests {
                 nar_size: 10,
                 nar_hash: "sha256-h".into(),
                 references: vec!["/nix/store/b-y".into()],
+                url: String::new(),
             };
             assert_eq!(infos, [expected], "{json}");
         }

@@ -1,4 +1,5 @@
-//! Retention for a cache this project owns (a `file://` directory): each task that pushes records
+//! Retention for a cache this project owns (a `file://` directory here; HTTP in `gc_http.rs`):
+//! each task that pushes records
 //! which roots it built under which deps key, in a small manifest beside the narinfos
 //! (`xtask-roots/<key>.json`), and `cargo xtask gc --keep N` deletes everything outside the
 //! closures of the newest N keys' roots. A kept root's references are always kept: the closure is
@@ -14,7 +15,7 @@ use anyhow::{Context, Result};
 
 use crate::{files, json::Json};
 
-const MANIFESTS: &str = "xtask-roots";
+pub const MANIFESTS: &str = "xtask-roots";
 
 /// The roots recorded under one key.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,30 +30,53 @@ pub struct Manifest {
 /// that adds no root writes nothing (a no-op warm leaves the cache as it was).
 pub fn record(dir: &Path, key: &str, roots: &[String]) -> Result<()> {
     let path = dir.join(MANIFESTS).join(format!("{key}.json"));
-    let mut manifest =
-        read_manifest(&path).unwrap_or(Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() });
-    if roots.iter().all(|r| manifest.roots.contains(r)) && manifest.updated > 0 {
+    let mut manifest = read_manifest(&path).unwrap_or_else(|| Manifest::new(key));
+    if !manifest.lacks(roots) {
         return Ok(());
     }
-    manifest.roots.extend(roots.iter().cloned());
-    manifest.updated =
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64).max(manifest.updated);
-    let json = Json::object([
-        ("key", Json::from(manifest.key.as_str())),
-        ("updated", Json::from(manifest.updated)),
-        ("roots", Json::Array(manifest.roots.iter().map(|r| Json::from(r.as_str())).collect())),
-    ]);
+    manifest.add(roots);
     std::fs::create_dir_all(path.parent().unwrap_or(dir))?;
-    files::write_atomic(&path, json.pretty().as_bytes())
+    files::write_atomic(&path, manifest.to_json().as_bytes())
+}
+
+impl Manifest {
+    pub fn new(key: &str) -> Manifest {
+        Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() }
+    }
+
+    /// Whether recording `roots` would change the manifest.
+    pub fn lacks(&self, roots: &[String]) -> bool {
+        self.updated == 0 || roots.iter().any(|r| !self.roots.contains(r))
+    }
+
+    /// Adds roots and marks the manifest newest.
+    pub fn add(&mut self, roots: &[String]) {
+        self.roots.extend(roots.iter().cloned());
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        self.updated = now.max(self.updated);
+    }
+
+    pub fn to_json(&self) -> String {
+        Json::object([
+            ("key", Json::from(self.key.as_str())),
+            ("updated", Json::from(self.updated)),
+            ("roots", Json::Array(self.roots.iter().map(|r| Json::from(r.as_str())).collect())),
+        ])
+        .pretty()
+    }
+
+    pub fn parse(text: &str) -> Option<Manifest> {
+        let json = Json::parse(text).ok()?;
+        Some(Manifest {
+            key: json.get("key").as_str()?.to_owned(),
+            updated: json.get("updated").as_f64()? as u64,
+            roots: json.get("roots").as_array()?.iter().filter_map(Json::as_str).map(str::to_owned).collect(),
+        })
+    }
 }
 
 fn read_manifest(path: &Path) -> Option<Manifest> {
-    let json = Json::parse(&std::fs::read_to_string(path).ok()?).ok()?;
-    Some(Manifest {
-        key: json.get("key").as_str()?.to_owned(),
-        updated: json.get("updated").as_f64()? as u64,
-        roots: json.get("roots").as_array()?.iter().filter_map(Json::as_str).map(str::to_owned).collect(),
-    })
+    Manifest::parse(&std::fs::read_to_string(path).ok()?)
 }
 
 /// Every manifest of the cache, newest first.

@@ -3,6 +3,7 @@
 //! cache this project owns keeps.
 
 pub mod gc;
+pub mod gc_http;
 pub mod push;
 pub mod push_filter;
 

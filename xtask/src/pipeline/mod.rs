@@ -32,7 +32,7 @@ use anyhow::{bail, Result};
 pub use plan::{OnPushFailure, Plan, StepKind};
 
 use crate::{
-    cache::{gc, push::Push, push_filter::PushFilter, Cache},
+    cache::{gc, gc_http::Http, push::Push, push_filter::PushFilter, Cache},
     command::{on_path, own_time},
     context::Ctx,
     github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
@@ -150,11 +150,21 @@ pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outpu
         summary += &fresh_runner(ctx, &plan, cache);
     }
     github::append_summary(&summary)?;
-    if let (Some(Cache::Local { dir }), true) = (cache, result.is_ok()) {
-        let key = outputs.iter().find(|(name, _)| name == CACHE_KEY).map(|(_, key)| key);
-        if let Some(key) = key.filter(|_| dir.exists()) {
-            gc::record(dir, key, &report.roots)?;
+    let key = outputs.iter().find(|(name, _)| name == CACHE_KEY).map(|(_, key)| key);
+    // Roots are recorded only where they were pushed.
+    match (cache, key, result.is_ok() && !report.push_failed) {
+        (Some(Cache::Local { dir }), Some(key), true) if dir.exists() => gc::record(dir, key, &report.roots)?,
+        (Some(Cache::Store { url }), Some(key), true) if url.starts_with("http") => {
+            // Retention's bookkeeping never fails a job that pushed.
+            let http = Http::new(&ctx.sh, url, ctx.config.cache_timeout);
+            if let Err(err) = http.record(&ctx.sh, key, &report.roots) {
+                github::warning(&format!(
+                    "cannot record this task's roots in {}: {err:#}",
+                    cache.map(Cache::label).unwrap_or_default()
+                ));
+            }
         }
+        _ => {}
     }
     if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
         github::set_outputs(outputs)?;

@@ -49,6 +49,8 @@ pub struct State {
     pub upstream: usize,
     /// What went wrong without failing the task.
     pub warnings: Vec<String>,
+    /// The push failed, as a warning.
+    pub push_failed: bool,
     pub dropped: BTreeSet<String>,
     pub kept_anyway: BTreeSet<String>,
     pub present: usize,

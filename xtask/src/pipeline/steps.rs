@@ -56,6 +56,7 @@ impl Plan {
             failed: result.is_err(),
             warnings: state.warnings.clone(),
             roots: state.outputs.clone(),
+            push_failed: state.push_failed,
         };
         (report, result)
     }
@@ -167,6 +168,7 @@ impl State {
         let problem = format!("cannot push to {cache}: {}", cause(&err));
         github::warning(&format!("{problem} (the build's verdict stands; --require-push fails the task on this)"));
         self.warnings.push(problem);
+        self.push_failed = true;
         Ok("push failed (a warning)".to_owned())
     }
 

@@ -1,11 +1,11 @@
-//! `cargo xtask gc --keep N`: for a cache this project owns (the local `file://` directory), delete
-//! every path outside the closures of the newest N keys' roots ([`crate::cache::gc`]). With
-//! `--dry-run`, list what would go and the bytes freed.
+//! `cargo xtask gc --keep N`: for a cache this project owns (a `file://` directory, or an HTTP
+//! cache that takes DELETE), delete every path outside the closures of the newest N keys' roots
+//! ([`crate::cache::gc`], [`crate::cache::gc_http`]). With `--dry-run`, list what would go.
 
 use anyhow::{bail, Result};
 
 use crate::{
-    cache::{gc, Cache},
+    cache::{gc, gc_http::Http, Cache},
     context::Ctx,
     report::mib,
 };
@@ -20,11 +20,13 @@ pub struct Gc {
 impl Gc {
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
         let cache = ctx.cache()?;
-        let Cache::Local { dir } = &cache else {
-            bail!(
-                "gc deletes from caches this project owns, a file:// directory ({} is not one): Cachix keeps what `cargo xtask pin` pins",
+        let dir = match &cache {
+            Cache::Local { dir } => dir,
+            Cache::Store { url } if url.starts_with("http") => return self.http(ctx, url),
+            _ => bail!(
+                "gc deletes from caches this project owns, a file:// directory or an HTTP cache that takes DELETE ({} is neither): Cachix keeps what `cargo xtask pin` pins",
                 cache.label()
-            );
+            ),
         };
         if !dir.exists() {
             println!("{} does not exist: nothing to collect", dir.display());
@@ -54,6 +56,23 @@ impl Gc {
             mib(plan.bytes),
             plan.kept
         );
+        Ok(())
+    }
+
+    /// An HTTP cache: the recorded roots' closures, less the kept ones'.
+    fn http(&self, ctx: &Ctx, url: &str) -> Result<()> {
+        let http = Http::new(&ctx.sh, url, ctx.config.cache_timeout);
+        let (kept, delete, bytes) = http.plan(&ctx.sh, usize::from(self.keep))?;
+        let verb = if ctx.dry_run { "would delete" } else { "deleting" };
+        println!("keeping the layers of {} key(s): {}", kept.len(), kept.join(", "));
+        for path in delete.keys() {
+            println!("{verb} {path}");
+        }
+        if !ctx.dry_run {
+            http.collect(&ctx.sh, &kept, &delete)?;
+        }
+        let done = if ctx.dry_run { "would delete" } else { "deleted" };
+        println!("{done} {} path(s), {} freed (NAR size)", delete.len(), mib(bytes));
         Ok(())
     }
 }

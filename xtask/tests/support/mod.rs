@@ -195,7 +195,7 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
         location / {{
-            dav_methods PUT;
+            dav_methods PUT DELETE;
             create_full_put_path on;
             limit_except GET HEAD {{
                 auth_basic "binary cache";
