@@ -150,30 +150,35 @@ pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outpu
         summary += &fresh_runner(ctx, &plan, cache);
     }
     github::append_summary(&summary)?;
-    let key = outputs.iter().find(|(name, _)| name == CACHE_KEY).map(|(_, key)| key);
-    // Roots are recorded only where they were pushed.
-    match (cache, key, result.is_ok() && !report.push_failed) {
-        (Some(Cache::Local { dir }), Some(key), true) if dir.exists() => gc::record(dir, key, &report.roots)?,
-        (Some(Cache::Store { url }), Some(key), true) if url.starts_with("http") => {
-            // Retention's bookkeeping never fails a job that pushed.
-            let http = Http::new(&ctx.sh, url, ctx.config.cache_timeout);
-            if let Err(err) = http.record(&ctx.sh, key, &report.roots) {
-                github::warning(&format!(
-                    "cannot record this task's roots in {}: {err:#}",
-                    cache.map(Cache::label).unwrap_or_default()
-                ));
-            }
-        }
-        _ => {}
-    }
     if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
         github::set_outputs(outputs)?;
+    }
+    // Roots are recorded only where they were pushed.
+    if let (Some(cache), Some((_, key)), true) =
+        (cache, outputs.iter().find(|(name, _)| name == CACHE_KEY), result.is_ok() && !report.push_failed)
+    {
+        record_roots(ctx, cache, key, &report.roots);
     }
     result?;
     for (_, value) in outputs {
         println!("{value}");
     }
     Ok(())
+}
+
+/// Records the task's roots under its key in a cache this project owns, for `gc`. Retention's
+/// bookkeeping never fails a job that pushed: a failure is a warning.
+fn record_roots(ctx: &Ctx, cache: &Cache, key: &str, roots: &[String]) {
+    let recorded = match cache {
+        Cache::Local { dir } if dir.exists() => gc::record(dir, key, roots),
+        Cache::Store { url } if url.starts_with("http") => {
+            Http::new(&ctx.sh, url, ctx.config.cache_timeout).record(&ctx.sh, key, roots)
+        }
+        _ => Ok(()),
+    };
+    if let Err(err) = recorded {
+        github::warning(&format!("cannot record this task's roots in {}: {err:#}", cache.label()));
+    }
 }
 
 /// The job summary's fresh-runner view of the task's targets and the deps layer. A failure to
