@@ -21,6 +21,24 @@ fn references(cache: &Path) -> BTreeSet<String> {
     refs
 }
 
+/// The app and its image script of each of two generations: a warm, then a new key (Cargo.lock
+/// changed) and a new app, then another warm. The deps layer and the certificates are shared.
+struct Generations {
+    old: [String; 2],
+    new: [String; 2],
+}
+
+fn two_generations(flake: &Path, workspace: &Path, warm: impl Fn()) -> Generations {
+    let shipped =
+        || ["packages.x86_64-linux.harness", "packages.x86_64-linux.harnessImage"].map(|attr| out_path(flake, attr));
+    warm();
+    let old = shipped();
+    fs::write(workspace.join("Cargo.lock"), fs::read_to_string(workspace.join("Cargo.lock")).unwrap() + "\n").unwrap();
+    fs::write(flake.join("app"), "0.2.0\n").unwrap();
+    warm();
+    Generations { old, new: shipped() }
+}
+
 #[test]
 fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
     require_nix();
@@ -28,18 +46,10 @@ fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
     let dir = workspace_with("gc", "");
     let cache = dir.join("cache");
     let url = format!("file://{}", cache.display());
-    let warm =
-        || run(xtask().current_dir(&dir).args(["warm", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
-    let image = || out_path(&flake, "packages.x86_64-linux.harnessImage");
-    let app = || out_path(&flake, "packages.x86_64-linux.harness");
-
-    warm();
-    let (old_image, old_app) = (image(), app());
-    // A new key (Cargo.lock changed) and a new app: the deps layer and the certificates are shared.
-    fs::write(dir.join("Cargo.lock"), fs::read_to_string(dir.join("Cargo.lock")).unwrap() + "\n").unwrap();
-    fs::write(flake.join("app"), "0.2.0\n").unwrap();
-    warm();
-    let (new_image, new_app) = (image(), app());
+    let warm = || {
+        run(xtask().current_dir(&dir).args(["warm", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
+    };
+    let Generations { old: [old_app, old_image], new: [new_app, new_image] } = two_generations(&flake, &dir, warm);
     let before = cached_paths(&cache);
     assert!(before.contains(&old_image) && before.contains(&new_image));
 
@@ -87,16 +97,10 @@ fn gc_on_an_http_cache_deletes_through_the_server_what_the_kept_keys_do_not_need
         cmd.env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", netrc.display())));
         run(&mut cmd).ok()
     };
-    let warm = || xtask_http(&["warm", "--flake", &flake.display().to_string()]);
-    let image = || out_path(&flake, "packages.x86_64-linux.harnessImage");
-    let app = || out_path(&flake, "packages.x86_64-linux.harness");
-
-    warm();
-    let (old_image, old_app) = (image(), app());
-    fs::write(dir.join("Cargo.lock"), fs::read_to_string(dir.join("Cargo.lock")).unwrap() + "\n").unwrap();
-    fs::write(flake.join("app"), "0.2.0\n").unwrap();
-    warm();
-    let (new_image, new_app) = (image(), app());
+    let warm = || {
+        xtask_http(&["warm", "--flake", &flake.display().to_string()]);
+    };
+    let Generations { old: [old_app, old_image], new: [new_app, new_image] } = two_generations(&flake, &dir, warm);
     let before = cached_paths(&www);
     let index = fs::read_to_string(www.join("xtask-roots/index.json")).unwrap();
     assert_eq!(serde_json::from_str::<Vec<String>>(&index).unwrap().len(), 2, "{index}");
