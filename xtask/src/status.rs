@@ -23,22 +23,34 @@ use crate::{
     nix::{self, Attr, Network},
 };
 
+/// What the deps layer's target is called: its rate is `deps_hit_rate`.
+pub const DEPS: &str = "deps";
+
 /// A target of the warm set, by name (`deps`, `image harness`, `check unit`).
 pub struct Target {
     pub name: String,
     pub attr: Attr,
 }
 
+impl Target {
+    /// A flake attribute of the warm set, named by its layer.
+    pub fn of(config: &Config, attr: Attr) -> Target {
+        let image = config.images.iter().find(|(_, a)| *a == attr.name).map(|(image, _)| image);
+        let name = match image {
+            _ if attr.parent.starts_with("checks.") => format!("check {}", attr.name),
+            _ if attr.name == config.deps_attr => DEPS.to_owned(),
+            Some(image) => format!("image {image}"),
+            None => attr.name.clone(),
+        };
+        Target { name, attr }
+    }
+}
+
 /// Every target of the warm set: the deps layer, the images, the checks.
 pub fn warm_set(config: &Config, system: &str) -> Vec<Target> {
-    let mut targets = vec![Target { name: "deps".into(), attr: layers::deps(config, system) }];
-    for (name, attr) in &config.images {
-        targets.push(Target { name: format!("image {name}"), attr: Attr::package(system, attr) });
-    }
-    for (test_type, _) in &config.tests {
-        targets.push(Target { name: format!("check {test_type}"), attr: Attr::check(system, test_type) });
-    }
-    targets
+    let images = config.images.iter().map(|(_, attr)| Attr::package(system, attr));
+    let checks = config.tests.iter().map(|(test_type, _)| Attr::check(system, test_type));
+    std::iter::once(layers::deps(config, system)).chain(images).chain(checks).map(|a| Target::of(config, a)).collect()
 }
 
 /// One target, as a fresh runner sees it.
@@ -168,7 +180,7 @@ pub fn totals(seen: &[Seen]) -> Totals {
     let missed: BTreeSet<&String> = seen.iter().flat_map(|s| &s.to_build).collect();
     let from_origin: BTreeSet<&String> = seen.iter().flat_map(|s| &s.from_origin).collect();
     let rate = |hits: usize, all: usize| if all == 0 { 1.0 } else { hits as f64 / all as f64 };
-    let deps = seen.iter().find(|s| s.name == "deps");
+    let deps = seen.iter().find(|s| s.name == DEPS);
     Totals {
         paths: cached.len() + missed.len(),
         cached: cached.len(),
@@ -236,7 +248,7 @@ mod tests {
     fn rates_count_distinct_paths_and_the_deps_layer_apart() {
         let set = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect::<BTreeSet<_>>();
         let seen = [
-            Seen { name: "deps".into(), cached: set(&["/d", "/v"]), ..Seen::default() },
+            Seen { name: DEPS.into(), cached: set(&["/d", "/v"]), ..Seen::default() },
             Seen { name: "check unit".into(), cached: set(&["/d"]), to_build: set(&["/u.drv"]), ..Seen::default() },
         ];
         let t = totals(&seen);

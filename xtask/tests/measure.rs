@@ -65,7 +65,7 @@ fn every_ci_task_summary_shows_the_fresh_runner_view() {
     assert!(summary.contains("#### What a fresh runner would fetch and build"), "{summary}");
     // The check was pushed with its build inputs (the deps layer): a fresh runner fetches all of
     // it, and builds nothing.
-    assert!(summary.contains("| unit | 1 | 1 | 3 | nothing |"), "{summary}");
+    assert!(summary.contains("| check unit | 1 | 1 | 3 | nothing |"), "{summary}");
     assert!(summary.contains("| deps | 4 | 4 | 3 | nothing |"), "{summary}");
     assert!(summary.contains("5 of 5 paths from the cache (hit rate 1.00; deps layer 1.00)"), "{summary}");
 }

@@ -56,7 +56,7 @@ pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool, o
     let deps = layers::deps(&ctx.config, &ctx.system);
     plan.status = std::iter::once(&deps)
         .chain(attrs.iter().filter(|a| **a != deps))
-        .map(|attr| Target { name: if *attr == deps { "deps".into() } else { attr.name.clone() }, attr: attr.clone() })
+        .map(|attr| Target::of(&ctx.config, attr.clone()))
         .collect();
     plan.fact("flake", &ctx.flake);
     plan.fact("cache", &label);
@@ -120,8 +120,9 @@ pub const OWN_TIME: &str = "xtask's own time: ";
 /// The task's keys, as job outputs: written to `$GITHUB_OUTPUT` and printed, the last one last.
 pub type Outputs = Vec<(String, String)>;
 
-/// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs.
-pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outputs) -> Result<()> {
+/// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs. Returns
+/// the store paths the plan built (none in a dry run), in the order of its attributes.
+pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outputs) -> Result<Vec<String>> {
     for (name, value) in outputs {
         plan.fact(name, value.clone());
     }
@@ -131,7 +132,7 @@ pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outpu
         if let Some(Err(problem)) = cache.map(Cache::preflight) {
             println!("\n# warning: a real run would stop here: {problem:#}");
         }
-        return Ok(());
+        return Ok(Vec::new());
     }
     if let Some(cache) = cache {
         cache.preflight()?;
@@ -163,7 +164,7 @@ pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outpu
     for (_, value) in outputs {
         println!("{value}");
     }
-    Ok(())
+    Ok(report.roots)
 }
 
 /// Records the task's roots under its key in a cache this project owns, for `gc`. Retention's

@@ -31,12 +31,13 @@ impl Pin {
             );
         };
         cache.preflight()?;
-        pin(ctx, name)
+        pin(ctx, name, &[])
     }
 }
 
-/// `cachix pin NAME KEY PATH --keep-revisions N` for the deps layer and each image.
-pub fn pin(ctx: &Ctx, cache: &str) -> Result<()> {
+/// `cachix pin NAME KEY PATH --keep-revisions N` for the deps layer and each image. `built`: their
+/// paths when a warm just built them (else they are evaluated).
+pub fn pin(ctx: &Ctx, cache: &str, built: &[String]) -> Result<()> {
     let config = &ctx.config;
     let key = DepsKey::of_workspace(&ctx.root, config)?;
     let (system, arch) = ctx.image_platform(None)?;
@@ -46,7 +47,9 @@ pub fn pin(ctx: &Ctx, cache: &str) -> Result<()> {
     }
     let attrs: Vec<Attr> = named.iter().map(|(_, attr)| attr.clone()).collect();
     let eval = nix::eval_outputs(&ctx.flake, &attrs, Network { stall_secs: config.cache_timeout });
-    let paths = if ctx.dry_run {
+    let paths = if built.len() == named.len() {
+        built.to_vec()
+    } else if ctx.dry_run {
         println!("# cargo xtask pin (dry run: nothing is run)\n{}", eval.render(None));
         named.iter().map(|(_, attr)| format!("<{attr}>")).collect()
     } else {

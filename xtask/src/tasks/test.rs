@@ -53,13 +53,13 @@ impl Test {
             let mut plan = Plan::new(task);
             let cmd = Cmd::lits("cargo", cargo_args).needs(format!("the {} tests failed (see above)", self.test_type));
             plan.step(format!("cargo {}", cargo_args.join(" ")), StepKind::Run(cmd));
-            return pipeline::execute(ctx, plan, None, &outputs);
+            return pipeline::execute(ctx, plan, None, &outputs).map(drop);
         }
 
         let cache = ctx.cache()?;
         let attrs = [layers::check(config, &ctx.system, &self.test_type)?];
         let on_push_failure = if self.require_push { OnPushFailure::Fail } else { OnPushFailure::Warn };
         let plan = pipeline::plan(ctx, &task, &attrs, &cache, self.force.force, on_push_failure);
-        pipeline::execute(ctx, plan, Some(&cache), &outputs)
+        pipeline::execute(ctx, plan, Some(&cache), &outputs).map(drop)
     }
 }

@@ -56,22 +56,23 @@ pub struct ImageArgs {
 
 impl Prebuild {
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        build(ctx, "prebuild", true, &Images::None, None, self.force.force)
+        build(ctx, "prebuild", true, &Images::None, None, self.force.force).map(drop)
     }
 }
 
 impl WarmDeps {
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        build(ctx, "warm-deps", true, &Images::None, None, self.force.force)
+        build(ctx, "warm-deps", true, &Images::None, None, self.force.force).map(drop)
     }
 }
 
 impl Warm {
     /// Builds and pushes both layers; with Cachix and `keep-revisions` set, pins them.
     pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        build(ctx, "warm", true, &Images::All, None, self.force.force)?;
+        // The deps layer, then every image: the order `pin` names them in.
+        let built = build(ctx, "warm", true, &Images::All, None, self.force.force)?;
         match Cache::resolve(ctx.cache_arg.as_deref(), &ctx.config, &ctx.root)? {
-            Cache::Cachix { name } if ctx.config.keep_revisions.is_some() => crate::tasks::pin::pin(ctx, &name),
+            Cache::Cachix { name } if ctx.config.keep_revisions.is_some() => crate::tasks::pin::pin(ctx, &name, &built),
             _ => Ok(()),
         }
     }
@@ -81,7 +82,7 @@ impl ImageArgs {
     /// Builds the images and pushes them to the cache (`warm-containers`, and the first half of
     /// `build-containers`).
     pub fn run(&self, ctx: &Ctx, task: &str) -> Result<()> {
-        build(ctx, task, false, &Images::from_flags(&self.images), self.arch.as_deref(), self.force.force)
+        build(ctx, task, false, &Images::from_flags(&self.images), self.arch.as_deref(), self.force.force).map(drop)
     }
 
     /// The images asked for, as (name, flake attribute), for the system they are built for.
@@ -94,7 +95,7 @@ impl ImageArgs {
 }
 
 /// Builds and pushes the layers; emits `cache-key` and the container keys.
-fn build(ctx: &Ctx, task: &str, deps: bool, images: &Images, arch: Option<&str>, force: bool) -> Result<()> {
+fn build(ctx: &Ctx, task: &str, deps: bool, images: &Images, arch: Option<&str>, force: bool) -> Result<Vec<String>> {
     let config = &ctx.config;
     let (system, arch) =
         if images == &Images::None { (ctx.system.clone(), String::new()) } else { ctx.image_platform(arch)? };
