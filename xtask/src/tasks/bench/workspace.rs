@@ -94,12 +94,20 @@ impl Workspace {
         Ok(())
     }
 
+    /// The targets' derivations: one evaluation per parent (`packages.…`, `checks.…`).
     fn drvs(&self, sh: &Shell) -> Result<Vec<String>> {
-        let flake = self.flake.display().to_string();
-        let attrs: Vec<String> = TARGETS.iter().map(|t| format!("{flake}#{t}.drvPath")).collect();
+        let mut by_parent: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for target in TARGETS {
+            let (parent, name) = target.rsplit_once('.').expect("a target is PARENT.NAME");
+            by_parent.entry(parent).or_default().push(name);
+        }
         let mut drvs = Vec::new();
-        for attr in attrs {
-            drvs.push(cmd!(sh, "nix eval --raw {attr}").quiet().read()?);
+        for (parent, names) in by_parent {
+            let installable = format!("{}#{parent}", self.flake.display());
+            let list: Vec<String> = names.iter().map(|n| format!("set.\"{n}\".drvPath")).collect();
+            let apply = format!("set: [ {} ]", list.join(" "));
+            let json = cmd!(sh, "nix eval --json {installable} --apply {apply}").quiet().read()?;
+            drvs.extend(crate::nix::json::parse_paths(&json)?);
         }
         Ok(drvs)
     }
