@@ -8,7 +8,7 @@
 
 use std::{fmt, path::Path};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::{config::Config, json::Json};
 
@@ -35,15 +35,15 @@ impl LockFiles {
         let mut missing = Vec::new();
         for file in &LOCK_FILES {
             let path = root.join(file.name);
-            let problem = match std::fs::read(&path) {
+            let problem = match read_lock_file(&path) {
                 // An empty lock file hashes like any other: a plausible key for nothing locked.
-                Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => "is empty",
+                Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => "is empty".to_owned(),
                 Ok(bytes) => {
                     contents.push(bytes);
                     continue;
                 }
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => "is missing",
-                Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => "is missing".to_owned(),
+                Err(err) => format!("cannot be read ({err})"),
             };
             missing.push(format!(
                 "{} {problem} at {}: create it with `{}` and commit it",
@@ -58,6 +58,27 @@ impl LockFiles {
         let cargo = contents.pop().expect("both were read");
         Ok(LockFiles { flake: contents.pop().expect("both were read"), cargo })
     }
+}
+
+/// Lock files are text files of a few megabytes at most.
+const LOCK_FILE_LIMIT: u64 = 16 << 20;
+
+/// A lock file's bytes, when it is a regular file of a sane size: opened without blocking (a FIFO
+/// would wait for a writer forever), then checked (a link to /dev/zero never ends), then read.
+fn read_lock_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(invalid("not a regular file (a FIFO, a device or a directory): replace it with the real lock file".into()));
+    }
+    if meta.len() > LOCK_FILE_LIMIT {
+        return Err(invalid(format!("{} bytes, over the {} MiB a lock file may have", meta.len(), LOCK_FILE_LIMIT >> 20)));
+    }
+    let mut bytes = Vec::new();
+    file.take(LOCK_FILE_LIMIT + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The key of the shared dependencies layer; every other key extends it.
@@ -130,7 +151,8 @@ impl fmt::Display for DepsKey {
 
 /// The first 16 hex digits of the SHA-256, as `sha256sum FILE | cut -c1-16` prints them.
 fn short_sha256(bytes: &[u8]) -> String {
-    crate::sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

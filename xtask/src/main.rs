@@ -15,8 +15,8 @@ mod cache;
 mod cli;
 mod command;
 mod config;
-mod context;
 mod files;
+mod fresh_runner;
 mod github;
 mod json;
 mod keys;
@@ -24,9 +24,9 @@ mod layers;
 mod nix;
 mod pipeline;
 mod report;
+mod scratch;
 mod secrets;
-mod sha256;
-mod status;
+mod session;
 mod tasks;
 mod workflows;
 
@@ -37,11 +37,13 @@ use clap::Parser;
 
 use crate::{
     cli::{Cli, Task},
-    context::Ctx,
+    session::Session,
 };
 
 fn main() -> ExitCode {
     command::mark_start();
+    // Whatever happens, the run's private files go with it.
+    let _scratch = scratch::Guard;
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -52,25 +54,27 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let ctx = Ctx::new(cli.global)?;
+    let session = Session::new(cli.global)?;
+    let session = &session;
     match cli.task {
-        Task::CacheKey(task) => task.run(&ctx),
-        Task::Prebuild(task) => task.run(&ctx),
-        Task::WarmDeps(task) => task.run(&ctx),
-        Task::Warm(task) => task.run(&ctx),
-        Task::WarmContainers(task) => task.run(&ctx, "warm-containers"),
-        Task::BuildContainers(task) => task.run(&ctx),
-        Task::Test(task) => task.run(&ctx),
-        Task::Workflows(task) => task.run(&ctx),
-        Task::BumpVersion(task) => task.run(&ctx),
-        Task::Rollback(task) => task.run(&ctx),
-        Task::Doctor(task) => task.run(&ctx),
-        Task::Bench(task) => task.run(&ctx),
-        Task::Gc(task) => task.run(&ctx),
-        Task::Pin(task) => task.run(&ctx),
-        Task::Status(task) => task.run(&ctx),
-        Task::Analytics(task) => task.run(&ctx),
-        Task::Summary(task) => task.run(&ctx),
+        Task::CacheKey(task) => task.run(session),
+        Task::Prebuild(task) => task.run(session),
+        Task::WarmDeps(task) => task.run(session),
+        Task::Warm(task) => task.run(session),
+        Task::WarmContainers(task) => task.run(session),
+        Task::BuildContainers(task) => task.run(session),
+        Task::Test(task) => task.run(session),
+        Task::Workflows(task) => task.run(session),
+        Task::BumpVersion(task) => task.run(session),
+        Task::Rollback(task) => task.run(session),
+        Task::Doctor(task) => task.run(session),
+        Task::Bench(task) => task.run(session),
+        Task::Gc(task) => task.run(session),
+        Task::Verify(task) => task.run(session),
+        Task::Pin(task) => task.run(session),
+        Task::Status(task) => task.run(session),
+        Task::Analytics(task) => task.run(session),
+        Task::Summary(task) => task.run(session),
     }
 }
 

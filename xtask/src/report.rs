@@ -28,6 +28,8 @@ pub struct Totals {
     pub kept_anyway: usize,
     /// Paths the cache had that the signing key could not verify, signed again.
     pub resigned: usize,
+    /// Paths the cache held broken (or unlike this build, unsigned), uploaded again.
+    pub repaired: usize,
     /// Paths an upstream cache (cache.nixos.org) already serves: not pushed.
     pub upstream: usize,
 }
@@ -43,10 +45,6 @@ pub struct Report {
     pub failed: bool,
     /// What went wrong without failing the task (an unreachable cache, a failed push in `test`).
     pub warnings: Vec<String>,
-    /// The outputs the task built (or found cached): the roots a cache's manifest records.
-    pub roots: Vec<String>,
-    /// The push failed and the task went on (`test`): the roots are not in the cache.
-    pub push_failed: bool,
 }
 
 impl Report {
@@ -76,6 +74,9 @@ impl Report {
             let _ = writeln!(md, "| served upstream | {} |", t.upstream);
             if t.resigned > 0 {
                 let _ = writeln!(md, "| re-signed in the cache | {} |", t.resigned);
+            }
+            if t.repaired > 0 {
+                let _ = writeln!(md, "| repaired in the cache | {} |", t.repaired);
             }
         }
         for warning in &self.warnings {

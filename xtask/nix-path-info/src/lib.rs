@@ -17,6 +17,8 @@ pub struct PathInfo {
     pub references: Vec<String>,
     /// Where a binary cache keeps the NAR (`nar/….nar.xz`); empty for a local store.
     pub url: String,
+    /// The size of that file (`downloadSize`), for a binary cache.
+    pub download_size: Option<u64>,
 }
 
 pub fn parse(json: &str) -> Result<Vec<PathInfo>> {
@@ -141,6 +143,9 @@ impl<'a> Scanner<'a> {
                 "narHash" => info.nar_hash = s.string()?.to_owned(),
                 "url" => info.url = s.string()?.to_owned(),
                 "narSize" => info.nar_size = s.literal()?.parse().context("narSize is not a number")?,
+                "downloadSize" => {
+                    info.download_size = Some(s.literal()?.parse().context("downloadSize is not a number")?)
+                }
                 "valid" => valid = s.literal()? != "false",
                 "references" => s.items(b'[', b']', |s| {
                     info.references.push(s.string()?.to_owned());

@@ -1,11 +1,20 @@
 //! Where the tasks push and pull (`--cache`): a local directory, any Nix store URL, or Cachix.
-//! [`push`] describes how each is pushed to; [`push_filter`] what is never pushed; [`gc`] what a
-//! cache this project owns keeps.
+//!
+//! - [`signing_key`]: the key the xtask signs with; [`push`]: the upload commands;
+//!   [`push_filter`]: what is never pushed;
+//! - [`files`], [`narinfo`]: a cache this project owns, read and written directly; [`lock`],
+//!   [`roots`]: what its pushes record, one writer at a time; [`gc`], [`verify`]: what it keeps,
+//!   and whether it is sound.
 
+pub mod files;
 pub mod gc;
-pub mod gc_http;
+pub mod lock;
+pub mod narinfo;
 pub mod push;
 pub mod push_filter;
+pub mod roots;
+pub mod signing_key;
+pub mod verify;
 
 use std::{
     env,
@@ -27,12 +36,35 @@ pub enum Cache {
     /// so a runner that trusts the public key can substitute from it.
     Local { dir: PathBuf },
     /// Any other Nix store URL (`http(s)://`, `s3://`, `ssh-ng://`, …), pushed with `nix copy`.
-    Store { url: String },
+    /// The URL never holds credentials: those of `--cache` go to Nix and curl in a netrc file.
+    Store { url: String, credentials: Option<Credentials> },
     /// A Cachix cache, pushed with the `cachix` CLI and pulled from `https://NAME.cachix.org`.
     Cachix { name: String },
     /// Cachix without a token on GitHub Actions (a fork pull request gets no secrets): read from,
     /// never pushed to.
     CachixReadOnly { name: String },
+}
+
+/// The user and password of `http(s)://USER:PASSWORD@HOST/…`, for a netrc file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub host: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials {{ host: {:?}, .. }}", self.host)
+    }
+}
+
+impl Credentials {
+    /// The netrc line curl and Nix read (netrc has no escapes: a word with a space, a quote or a
+    /// backslash cannot be written, and is refused when the URL is read).
+    pub fn netrc(&self) -> String {
+        format!("machine {} login {} password {}\n", self.host, self.user, self.password)
+    }
 }
 
 /// Whether a Cachix token is set (its value is never printed).
@@ -83,58 +115,54 @@ impl Cache {
             }
         }
         let schemes = ["file://", "http://", "https://", "s3://", "ssh://", "ssh-ng://", "gs://", "local?", "daemon"];
-        if schemes.iter().any(|s| arg.starts_with(s)) {
-            return Ok(Cache::Store { url: arg.to_owned() });
+        if !schemes.iter().any(|s| arg.starts_with(s)) {
+            bail!(
+                "`--cache {}` is not a cache: use a Nix store URL (file:///abs/dir, https://host/path, s3://bucket, ssh-ng://host) or cachix:NAME",
+                crate::secrets::redact(arg)
+            );
         }
-        bail!(
-            "`--cache {arg}` is not a cache: use a Nix store URL (file:///abs/dir, https://host/path, s3://bucket, ssh-ng://host) or cachix:NAME"
-        )
+        let (url, credentials) = split_credentials(arg)?;
+        Ok(Cache::Store { url, credentials })
     }
 
     /// The URL Nix reads from.
     pub fn substituter(&self) -> String {
         match self {
             Cache::Local { dir } => format!("file://{}", dir.display()),
-            Cache::Store { url } => url.clone(),
+            Cache::Store { url, .. } => url.clone(),
             Cache::Cachix { name } | Cache::CachixReadOnly { name } => format!("https://{name}.cachix.org"),
         }
     }
 
-    /// How the cache is named in logs and summaries (credentials redacted).
+    /// How the cache is named in logs and summaries.
     pub fn label(&self) -> String {
         match self {
             Cache::Local { dir } => format!("local directory {}", dir.display()),
-            Cache::Store { url } => crate::secrets::redact(url),
+            Cache::Store { url, .. } => crate::secrets::redact(url),
             Cache::Cachix { name } => format!("cachix:{name} (https://app.cachix.org/cache/{name})"),
             Cache::CachixReadOnly { name } => format!("cachix:{name}, read-only (no {CACHIX_AUTH_TOKEN})"),
         }
     }
 
-    /// The key a runner must trust to substitute from this cache, when the xtask knows it.
-    pub fn public_key(&self, config: &Config) -> Option<String> {
+    /// The cache's own public key, when the config knows it (Cachix's); a key the xtask signs
+    /// with is found by the signing-key step instead.
+    pub fn config_key(&self, config: &Config) -> Option<String> {
         match self {
-            Cache::Local { .. } => {
-                let key = std::fs::read_to_string(self.key_files()?.1).ok()?;
-                Some(key.trim().to_owned())
-            }
-            Cache::Store { .. } => None,
-            Cache::Cachix { name } | Cache::CachixReadOnly { name } => {
-                config.public_key.clone().filter(|_| name == &config.name)
-            }
+            Cache::Cachix { name } | Cache::CachixReadOnly { name } if *name == config.name => config.public_key.clone(),
+            _ => None,
         }
     }
 
-    /// The signing key files of a local cache: secret, public.
-    pub fn key_files(&self) -> Option<(PathBuf, PathBuf)> {
-        let Cache::Local { dir } = self else {
-            return None;
-        };
-        Some(Cache::key_files_of(dir))
-    }
-
-    fn key_files_of(dir: &Path) -> (PathBuf, PathBuf) {
-        let base = dir.display().to_string();
-        (PathBuf::from(format!("{base}.secret")), PathBuf::from(format!("{base}.public")))
+    /// The cache's files, when this project owns it: a directory, or HTTP(S).
+    pub fn files(&self, timeout: u64, netrc: Option<&Path>) -> Option<files::Files> {
+        match self {
+            Cache::Local { dir } => Some(files::Files::Dir(dir.clone())),
+            Cache::Store { url, .. } if url.starts_with("http://") || url.starts_with("https://") => {
+                let base = url.split('?').next().unwrap_or(url).trim_end_matches('/').to_owned();
+                Some(files::Files::Http(files::Http { base, timeout, netrc: netrc.map(Path::to_path_buf) }))
+            }
+            _ => None,
+        }
     }
 
     /// Says, once, that nothing will be pushed and why.
@@ -146,19 +174,9 @@ impl Cache {
         }
     }
 
-    /// What must hold before anything is built: for a local cache, a public key only with its
-    /// secret; for Cachix, the CLI and the token. Every problem at once, each with its fix.
+    /// What pushing to Cachix needs, checked before anything is built: the CLI and the token.
+    /// Every problem at once, each with its fix.
     pub fn preflight(&self) -> Result<()> {
-        if let Some((secret, public)) = self.key_files() {
-            if public.exists() && !secret.exists() {
-                bail!(
-                    "{} exists but its secret key {} does not: restore the secret key, or delete the public key \
-                     and the cache directory (its paths are signed by the lost key) to start afresh",
-                    public.display(),
-                    secret.display()
-                );
-            }
-        }
         let Cache::Cachix { name } = self else {
             return Ok(());
         };
@@ -175,5 +193,66 @@ impl Cache {
             bail!("cannot push to cachix:{name}:\n  - {}", problems.join("\n  - "));
         }
         Ok(())
+    }
+}
+
+/// `scheme://user:password@host/…` -> the URL without them, and the credentials (HTTP only:
+/// curl and Nix read them from a netrc file; other schemes keep their user).
+fn split_credentials(url: &str) -> Result<(String, Option<Credentials>)> {
+    let Some((scheme, rest)) = url.split_once("://").filter(|(s, _)| *s == "http" || *s == "https") else {
+        return Ok((url.to_owned(), None));
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host_port)) = authority.rsplit_once('@') else {
+        return Ok((url.to_owned(), None));
+    };
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let (user, password) = (percent_decode(user), percent_decode(password));
+    if [&user, &password].iter().any(|w| w.is_empty() || w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\')) {
+        bail!(
+            "`--cache {}`: the user and password must both be given, without spaces, quotes or backslashes (a netrc file hands them to Nix and curl)",
+            crate::secrets::redact(url)
+        );
+    }
+    let host = host_port.rsplit_once(':').filter(|(h, _)| !h.ends_with(']') || h.starts_with('[')).map_or(host_port, |(h, _)| h);
+    let credentials = Credentials { host: host.trim_start_matches('[').trim_end_matches(']').to_owned(), user, password };
+    Ok((format!("{scheme}://{host_port}{tail}"), Some(credentials)))
+}
+
+/// `%XX` escapes of a URL's user-info, decoded.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_url_for_a_netrc_file() {
+        let (url, creds) = split_credentials("http://ci:s%40cret@127.0.0.1:8080/nix?compression=zstd").unwrap();
+        assert_eq!(url, "http://127.0.0.1:8080/nix?compression=zstd");
+        let creds = creds.unwrap();
+        assert_eq!(creds.netrc(), "machine 127.0.0.1 login ci password s@cret\n");
+        assert_eq!(split_credentials("https://cache.example/a@b").unwrap(), ("https://cache.example/a@b".to_owned(), None));
+        assert_eq!(split_credentials("ssh-ng://builder@host").unwrap().0, "ssh-ng://builder@host");
+        assert!(split_credentials("http://ci:two%20words@h/").is_err());
     }
 }

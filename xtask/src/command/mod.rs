@@ -28,6 +28,15 @@ pub trait Slots {
     fn words(&self, slot: Slot) -> &[String];
 }
 
+/// One list of words for every slot: for a command with one slot, run on its own.
+pub struct Words(pub Vec<String>);
+
+impl Slots for Words {
+    fn words(&self, _: Slot) -> &[String] {
+        &self.0
+    }
+}
+
 /// No slot is filled: for commands that have none.
 pub struct NoSlots;
 
@@ -42,6 +51,8 @@ pub enum Arg {
     Lit(String),
     /// Expands to every word of the slot, one argument each.
     Slot(Slot),
+    /// Expands to one argument: the words of the slot joined by spaces (a Nix list setting).
+    Joined(Slot),
 }
 
 pub fn lit(s: impl Into<String>) -> Arg {
@@ -54,13 +65,16 @@ pub enum Stdin {
     /// The words of the slot, one a line.
     Slot(Slot),
     File(PathBuf),
+    /// The value of an environment variable (a secret: it is never in a file, an argument or a log).
+    Env(&'static str),
 }
 
 /// What happens to the command's standard streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Io {
-    /// Both streams pass through.
-    Inherit,
+    /// Both streams are relayed to the xtask's stderr, redacted: its stdout holds only what the
+    /// task itself prints (a key is the last line).
+    Relay,
     /// Stdout is read (JSON), stderr streams through: build logs.
     ReadStdout,
     /// Both are read; stderr is shown only when the command fails: queries.
@@ -86,7 +100,7 @@ impl Cmd {
             program: program.to_owned(),
             args: args.into_iter().collect(),
             stdin: Stdin::Null,
-            io: Io::Inherit,
+            io: Io::Relay,
             stdout_to: None,
             needs: String::new(),
         }

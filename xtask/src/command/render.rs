@@ -24,7 +24,8 @@ impl Cmd {
                         words.extend(filled.iter().map(|p| shell_quote(p)));
                     }
                 }
-                (Arg::Slot(slot), None) => words.push(slot.placeholder().to_owned()),
+                (Arg::Slot(slot) | Arg::Joined(slot), None) => words.push(slot.placeholder().to_owned()),
+                (Arg::Joined(slot), Some(slots)) => words.push(shell_quote(&slots.words(*slot).join(" "))),
             }
         }
         let mut line = words.join(" ");
@@ -32,6 +33,7 @@ impl Cmd {
             Stdin::Null => {}
             Stdin::Slot(slot) => line = format!("printf '%s\\n' {} | {line}", slot.placeholder()),
             Stdin::File(path) => line = format!("{line} < {}", shell_quote(&path.display().to_string())),
+            Stdin::Env(var) => line = format!("printf '%s' \"${var}\" | {line}"),
         }
         if let Some(path) = &self.stdout_to {
             let _ = write!(line, " > {}", shell_quote(&path.display().to_string()));

@@ -73,12 +73,14 @@ impl Cmd {
             match arg {
                 Arg::Lit(s) => args.push(s.clone()),
                 Arg::Slot(slot) => args.extend(slots.words(*slot).iter().cloned()),
+                Arg::Joined(slot) => args.push(slots.words(*slot).join(" ")),
             }
         }
         let stdin = match &self.stdin {
             Stdin::Null => None,
             Stdin::Slot(slot) => Some(slots.words(*slot).iter().map(|p| format!("{p}\n")).collect::<String>().into()),
             Stdin::File(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+            Stdin::Env(var) => Some(std::env::var(var).with_context(|| format!("${var} is not set"))?.into_bytes()),
         };
         let mut command: Command = sh.cmd(&self.program).args(args).into();
         command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
@@ -100,11 +102,11 @@ impl Cmd {
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take().unwrap());
         let stdout = match (stdout, self.io) {
             (None, _) => thread::spawn(Vec::new),
-            (Some(stdout), Io::Inherit) => thread::spawn(move || relay(stdout, false)),
+            (Some(stdout), Io::Relay) => thread::spawn(move || relay(stdout)),
             (Some(stdout), Io::ReadStdout | Io::Quiet) => thread::spawn(move || read(stdout)),
         };
         let stderr = match self.io {
-            Io::Inherit | Io::ReadStdout => thread::spawn(move || relay(stderr, true)),
+            Io::Relay | Io::ReadStdout => thread::spawn(move || relay(stderr)),
             Io::Quiet => thread::spawn(move || read(stderr)),
         };
         let status = child.wait().with_context(|| format!("`{}` did not finish", self.program))?;
@@ -121,14 +123,22 @@ impl Cmd {
     }
 }
 
-/// Prints a stream line by line, redacted, as it comes.
-fn relay(pipe: impl Read, to_stderr: bool) -> Vec<u8> {
-    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-        let line = secrets::redact(&line);
-        if to_stderr {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
+/// Relays a stream to stderr line by line, redacted, as it comes, to its end: bytes that are not
+/// UTF-8 are shown lossily (a child must never die of a closed pipe because of one byte).
+fn relay(pipe: impl Read) -> Vec<u8> {
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                eprintln!("{}", secrets::redact(text.trim_end_matches(['\n', '\r'])));
+            }
+            // Keep draining: a reader that stops would leave the child blocked on a full pipe.
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
         }
     }
     Vec::new()

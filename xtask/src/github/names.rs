@@ -24,6 +24,10 @@ pub mod env {
     pub const NEEDS: &str = "NEEDS";
     /// The Cachix token (a repository secret).
     pub const CACHIX_AUTH_TOKEN: &str = "CACHIX_AUTH_TOKEN";
+    /// The registry token CI passes to publish images (`secrets.GITHUB_TOKEN` for GHCR).
+    pub const REGISTRY_TOKEN: &str = "REGISTRY_TOKEN";
+    /// The user the registry token belongs to.
+    pub const REGISTRY_USER: &str = "REGISTRY_USER";
 }
 
 /// Step ids the workflows refer to.

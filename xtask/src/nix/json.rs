@@ -2,35 +2,30 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::json::Json;
 
-pub fn parse_paths(json: &str) -> Result<Vec<String>> {
-    let paths = Json::parse(json)
-        .ok()
-        .and_then(|v| v.as_array()?.iter().map(|p| p.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>());
-    paths.with_context(|| format!("expected a JSON list of store paths from nix, got: {json}"))
-}
-
-/// What `nix build --json` built: every output of every derivation, and the derivations.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Built {
+/// One evaluated target: its derivation and its output paths.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evaluated {
+    pub drv: String,
     pub outputs: Vec<String>,
-    pub drvs: Vec<String>,
 }
 
-pub fn parse_build(json: &str) -> Result<Built> {
-    let value = Json::parse(json).with_context(|| format!("`nix build --json` printed: {json}"))?;
-    let mut built = Built::default();
-    for entry in value.as_array().context("`nix build --json` did not print a list")? {
-        let Some(outs) = entry["outputs"].as_object() else {
-            bail!("`nix build --json` entry without outputs: {entry}")
-        };
-        built.outputs.extend(outs.iter().filter_map(|(_, path)| path.as_str()).map(str::to_owned));
-        built.drvs.extend(entry["drvPath"].as_str().map(str::to_owned));
-    }
-    Ok(built)
+/// What [`super::eval_targets`] prints: `[{ "drv": …, "outputs": [ … ] }]`, in order.
+pub fn parse_targets(json: &str) -> Result<Vec<Evaluated>> {
+    let parsed = Json::parse(json).ok().and_then(|value| {
+        value
+            .as_array()?
+            .iter()
+            .map(|t| {
+                let outputs = t.get("outputs").as_array()?.iter().map(|o| o.as_str().map(str::to_owned)).collect::<Option<_>>()?;
+                Some(Evaluated { drv: t.get("drv").as_str()?.to_owned(), outputs })
+            })
+            .collect::<Option<Vec<_>>>()
+    });
+    parsed.with_context(|| format!("expected a list of {{drv, outputs}} from `nix eval`, got: {json}"))
 }
 
 pub use nix_path_info::PathInfo;
@@ -50,10 +45,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_every_output_of_a_build() {
-        let json = r#"[{"drvPath":"/nix/store/d.drv","outputs":{"out":"/nix/store/o","dev":"/nix/store/p"}}]"#;
-        let built = parse_build(json).unwrap();
-        assert_eq!(built.outputs, ["/nix/store/p", "/nix/store/o"]);
-        assert_eq!(built.drvs, ["/nix/store/d.drv"]);
+    fn reads_each_targets_derivation_and_outputs_in_order() {
+        let json = r#"[{"drv":"/nix/store/d.drv","outputs":["/nix/store/o","/nix/store/p"]},{"drv":"/nix/store/e.drv","outputs":["/nix/store/q"]}]"#;
+        let targets = parse_targets(json).unwrap();
+        assert_eq!(targets[0], Evaluated { drv: "/nix/store/d.drv".into(), outputs: vec!["/nix/store/o".into(), "/nix/store/p".into()] });
+        assert_eq!(targets[1].outputs, ["/nix/store/q"]);
+        assert!(parse_targets("[1]").is_err());
     }
 }

@@ -1,9 +1,16 @@
-//! The Nix commands the tasks run, as [`Cmd`] values, and parsers for their JSON ([`json`]).
+//! The Nix commands the tasks run, as [`Cmd`] values, and the parsers of what Nix prints
+//! ([`json`], [`dry_run`], [`verify`]).
 //!
-//! Only stable interfaces: `nix eval --json`, `nix build --json`, `nix path-info --json`
-//! (`valid: false` for a path a store lacks), `nix copy --no-recursive`. Works with Nix 2.8 and later.
+//! The flake is evaluated once per task ([`eval_targets`]: every target's derivation and outputs,
+//! in one `nix eval`); everything after works from those store paths with commands that evaluate
+//! nothing: `nix copy --derivation`, `nix-store --realise [--dry-run]`, `nix-store --query`,
+//! `nix path-info --json`, `nix copy`, `nix store sign|verify`. Works with Nix 2.8 and later.
 
+pub mod dry_run;
 pub mod json;
+pub mod verify;
+
+use std::path::PathBuf;
 
 use crate::command::{lit, Arg, Cmd, Io, Slot};
 
@@ -16,12 +23,14 @@ pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
     Cmd::new("nix", all).needs(NEEDS)
 }
 
-/// How long a command waits on a cache. Nix retries a failed request (connection refused, DNS,
-/// 5xx) with growing pauses, [`ATTEMPTS`] times in all, and gives an attempt up after
-/// `stall_secs` without progress: a task never hangs on a cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a command talks to caches. Nix retries a failed request (connection refused, DNS, 5xx)
+/// with growing pauses, [`ATTEMPTS`] times in all, and gives an attempt up after `stall_secs`
+/// without progress: a task never hangs on a cache. Credentials of `--cache` reach Nix in a
+/// netrc file of the run, never on a command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     pub stall_secs: u64,
+    pub netrc: Option<PathBuf>,
 }
 
 /// Attempts per cache request (Nix's `download-attempts`; its default is 5).
@@ -30,15 +39,20 @@ pub const ATTEMPTS: u32 = 3;
 const CONNECT_TIMEOUT: u64 = 5;
 
 impl Network {
-    pub fn options(self) -> Vec<Arg> {
-        [
+    pub fn options(&self) -> Vec<Arg> {
+        let mut options = vec![
             ("connect-timeout", CONNECT_TIMEOUT.to_string()),
             ("download-attempts", ATTEMPTS.to_string()),
             ("stalled-download-timeout", self.stall_secs.to_string()),
-        ]
-        .into_iter()
-        .flat_map(|(name, value)| [lit("--option"), lit(name), lit(value)])
-        .collect()
+            // What a cache holds is asked anew each time: Nix otherwise remembers a narinfo for a
+            // month, and would call present what gc or a repair just deleted.
+            ("narinfo-cache-positive-ttl", "0".to_owned()),
+            ("narinfo-cache-negative-ttl", "0".to_owned()),
+        ];
+        if let Some(netrc) = &self.netrc {
+            options.push(("netrc-file", netrc.display().to_string()));
+        }
+        options.into_iter().flat_map(|(name, value)| [lit("--option"), lit(name), lit(value)]).collect()
     }
 }
 
@@ -59,8 +73,10 @@ impl Attr {
         Attr { parent: format!("checks.{system}"), name: name.to_owned() }
     }
 
-    pub fn installable(&self, flake: &str) -> String {
-        format!("{flake}#{}.{}", self.parent, self.name)
+    /// The attribute as a Nix expression on `flake` (each name quoted).
+    fn select(&self, flake: &str) -> String {
+        let names = self.parent.split('.').chain([self.name.as_str()]);
+        names.fold(flake.to_owned(), |expr, name| format!("{expr}.\"{name}\""))
     }
 }
 
@@ -70,15 +86,29 @@ impl std::fmt::Display for Attr {
     }
 }
 
-/// Evaluates the output paths of attributes that share a parent, in one evaluation, building
-/// nothing. Fetching the flake's inputs is bounded like any cache request.
-pub fn eval_outputs(flake: &str, attrs: &[Attr], net: Network) -> Cmd {
-    let parent = &attrs[0].parent;
-    debug_assert!(attrs.iter().all(|a| &a.parent == parent));
-    let list: Vec<_> = attrs.iter().map(|a| format!("set.\"{}\".outPath", a.name)).collect();
-    let mut args = vec![lit("eval"), lit("--json")];
+/// A string as a Nix string literal.
+fn nix_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace("${", "\\${"))
+}
+
+/// The one evaluation of a task: each attribute's derivation and output paths, in order, as
+/// `[{ drv, outputs }]`. `builtins.getFlake` reaches `packages` and `checks` in one evaluation
+/// (`--impure` lets it take an unlocked reference, as the command line does). Fetching the
+/// flake's inputs is bounded like any cache request.
+pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
+    let each: Vec<String> = attrs
+        .iter()
+        .map(|a| {
+            format!(
+                "(let d = {}; in {{ drv = d.drvPath; outputs = map (o: d.${{o}}.outPath) (d.outputs or [ \"out\" ]); }})",
+                a.select("flake")
+            )
+        })
+        .collect();
+    let expr = format!("let flake = builtins.getFlake {}; in [ {} ]", nix_string(flake), each.join(" "));
+    let mut args = vec![lit("eval"), lit("--json"), lit("--impure")];
     args.extend(net.options());
-    args.extend([lit(format!("{flake}#{parent}")), lit("--apply"), lit(format!("set: [ {} ]", list.join(" ")))]);
+    args.extend([lit("--expr"), lit(expr)]);
     nix(args).io(Io::Quiet).needs("it evaluates the flake (Nix says why below)")
 }
 
@@ -96,54 +126,75 @@ pub fn explain_eval_failure(err: anyhow::Error) -> anyhow::Error {
     }
 }
 
-/// Builds the attributes, printing build logs with `-L` in CI, using the cache as a substituter.
-pub fn build(
-    flake: &str,
-    attrs: &[Attr],
-    substituter: &str,
-    public_key: Option<&str>,
-    net: Network,
-    logs: bool,
-) -> Cmd {
-    let mut args = vec![lit("build"), lit("--json"), lit("--no-link")];
+/// `nix-store ARGS…`: the store commands that evaluate nothing.
+fn nix_store(args: impl IntoIterator<Item = Arg>) -> Cmd {
+    Cmd::new("nix-store", args).needs(NEEDS)
+}
+
+/// Builds the derivations (nothing is evaluated), substituting from `substituters` (one word,
+/// space-separated: empty when the cache cannot be reached) trusting `key`; prints the outputs.
+pub fn realise(drvs: Slot, substituters: Slot, key: Option<Arg>, net: &Network) -> Cmd {
+    let mut args = vec![lit("--realise")];
     args.extend(net.options());
     // A substitute that fails to download is built instead: a cache hiccup never fails the build.
     args.extend([lit("--option"), lit("fallback"), lit("true")]);
-    if logs {
-        args.push(lit("--print-build-logs"));
+    args.extend([lit("--option"), lit("extra-substituters"), Arg::Joined(substituters)]);
+    if let Some(key) = key {
+        args.extend([lit("--option"), lit("extra-trusted-public-keys"), key]);
     }
-    args.extend([lit("--option"), lit("extra-substituters"), lit(substituter)]);
-    if let Some(key) = public_key {
-        args.extend([lit("--option"), lit("extra-trusted-public-keys"), lit(key)]);
+    args.push(Arg::Slot(drvs));
+    nix_store(args).io(Io::ReadStdout).needs("the build failed (see its log above)")
+}
+
+/// Copies the derivations (not their outputs) and the sources they read into `store`, an empty
+/// store standing in for a fresh runner after evaluation.
+pub fn copy_derivations(store: &str, drvs: Slot) -> Cmd {
+    nix([lit("copy"), lit("--derivation"), lit("--no-check-sigs"), lit("--to"), lit(store), Arg::Slot(drvs)])
+        .io(Io::Quiet)
+        .needs("it copies the derivations into an empty store")
+}
+
+/// What a fresh runner with only `store` would fetch from `substituters` and build: a dry run.
+pub fn dry_run(store: &str, substituters: Slot, drvs: Slot, net: &Network) -> Cmd {
+    let mut args = vec![lit("--realise"), lit("--dry-run"), lit("--store"), lit(store)];
+    args.extend(net.options());
+    args.extend([lit("--option"), lit("substituters"), Arg::Joined(substituters)]);
+    args.push(Arg::Slot(drvs));
+    nix_store(args).io(Io::Quiet).needs("it asks what a fresh runner would fetch and build (it builds nothing)")
+}
+
+/// `nix-store --query --requisites [--include-outputs] PATHS`: with outputs, what a runner needs to
+/// build the derivations without building anything else. `.drv` files are left out by the caller.
+pub fn requisites(paths: Slot, include_outputs: bool) -> Cmd {
+    let mut args = vec![lit("--query"), lit("--requisites")];
+    if include_outputs {
+        args.push(lit("--include-outputs"));
     }
-    args.extend(attrs.iter().map(|a| lit(a.installable(flake))));
-    nix(args).io(Io::ReadStdout).needs("the build failed (see its log above)")
+    args.push(Arg::Slot(paths));
+    nix_store(args).io(Io::Quiet).needs("it lists the build inputs of what was built")
+}
+
+/// Sizes, hashes and references of the paths of a slot, in this machine's store.
+pub fn path_infos(set: Slot) -> Cmd {
+    nix([lit("path-info"), lit("--json"), Arg::Slot(set)]).io(Io::Quiet)
+}
+
+/// The derivations' closure in `store` (derivations and the sources they read), with references.
+pub fn derivation_graph(store: &str, drvs: Slot) -> Cmd {
+    let args = [lit("path-info"), lit("--json"), lit("--recursive"), lit("--derivation"), lit("--store"), lit(store)];
+    nix(args.into_iter().chain([Arg::Slot(drvs)])).io(Io::Quiet).needs("it lists the sources the derivations read")
 }
 
 /// Which of the paths a store has: `nix path-info --json --store URL PATHS`.
-pub fn query(store: &str, set: Slot, net: Network) -> Cmd {
+pub fn query(store: &str, set: Slot, net: &Network) -> Cmd {
     let mut args = vec![lit("path-info"), lit("--json")];
     args.extend(net.options());
     args.extend([lit("--store"), lit(store), Arg::Slot(set)]);
     nix(args).io(Io::Quiet).needs("it asks the cache which paths it has")
 }
 
-/// What a runner needs to build the derivations of `drvs` without building anything else: the
-/// derivations' closure with the outputs of every derivation in it (and their runtime closures),
-/// as far as this store has them. `.drv` files among them are left out by the caller.
-pub fn requisites(drvs: Slot) -> Cmd {
-    Cmd::new("nix-store", [lit("--query"), lit("--requisites"), lit("--include-outputs"), Arg::Slot(drvs)])
-        .io(Io::Quiet)
-        .needs("it lists the build inputs of what was built")
-}
-
-/// Sizes and references of the paths of a slot.
-pub fn path_infos(set: Slot) -> Cmd {
-    nix([lit("path-info"), lit("--json"), Arg::Slot(set)]).io(Io::Quiet)
-}
-
 /// Copies exactly the set (not its closure: the filter already chose) to a store.
-pub fn copy(to: &str, set: Slot, net: Network) -> Cmd {
+pub fn copy(to: &str, set: Slot, net: &Network) -> Cmd {
     let mut args = vec![lit("copy"), lit("--no-recursive")];
     args.extend(net.options());
     args.extend([lit("--to"), lit(to), Arg::Slot(set)]);
@@ -152,17 +203,45 @@ pub fn copy(to: &str, set: Slot, net: Network) -> Cmd {
         .needs("it uploads to the cache: check the URL and its credentials (Nix's netrc-file for HTTP)")
 }
 
+/// `nix store verify` of paths in `store`: with `contents`, their NAR hashes too; with `key`,
+/// whether that key (alone) signed them ([`verify::parse`] reads the verdicts).
+pub fn store_verify(store: &str, set: Slot, key: Option<Arg>, contents: bool, net: &Network) -> Cmd {
+    let mut args = vec![lit("store"), lit("verify")];
+    if !contents {
+        args.push(lit("--no-contents"));
+    }
+    match key {
+        Some(key) => args.extend([lit("--option"), lit("trusted-public-keys"), key]),
+        None => args.push(lit("--no-trust")),
+    }
+    args.extend(net.options());
+    args.extend([lit("--store"), lit(store), Arg::Slot(set)]);
+    nix(args).io(Io::Quiet)
+}
+
+/// Signs the paths of a slot with a secret key, in this machine's store or in `store`.
+pub fn sign(secret: &std::path::Path, store: Option<&str>, set: Slot, net: &Network) -> Cmd {
+    let mut args = vec![lit("store"), lit("sign"), lit("--key-file"), lit(secret.display().to_string())];
+    if let Some(store) = store {
+        args.extend(net.options());
+        args.extend([lit("--store"), lit(store)]);
+    }
+    args.push(Arg::Slot(set));
+    nix(args).io(Io::Quiet)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn evaluates_sibling_attributes_in_one_call() {
-        let attrs = [Attr::package("x86_64-linux", "deps"), Attr::package("x86_64-linux", "harnessImage")];
-        let cmd = eval_outputs("/repo", &attrs, Network { stall_secs: 7 });
-        assert_eq!(
-            cmd.render(None),
-            r#"nix --extra-experimental-features 'nix-command flakes' eval --json --option connect-timeout 5 --option download-attempts 3 --option stalled-download-timeout 7 '/repo#packages.x86_64-linux' --apply 'set: [ set."deps".outPath set."harnessImage".outPath ]'"#
-        );
+    fn one_evaluation_reaches_packages_and_checks() {
+        let attrs = [Attr::package("x86_64-linux", "deps"), Attr::check("x86_64-linux", "unit")];
+        let cmd = eval_targets("/repo \"x\"", &attrs, &Network { stall_secs: 7, netrc: None });
+        let rendered = cmd.render(None);
+        assert!(rendered.contains(r#"builtins.getFlake "/repo \"x\"""#), "{rendered}");
+        assert!(rendered.contains(r#"flake."packages"."x86_64-linux"."deps""#), "{rendered}");
+        assert!(rendered.contains(r#"flake."checks"."x86_64-linux"."unit""#), "{rendered}");
+        assert!(rendered.contains("--option stalled-download-timeout 7"), "{rendered}");
     }
 }

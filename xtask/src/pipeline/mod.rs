@@ -1,199 +1,259 @@
-//! The build-and-push pipeline every layer goes through, as steps of a [`Plan`]:
+//! The build-and-push pipeline every layer goes through, as numbered steps of a [`Plan`] (the dry
+//! run prints them as a run numbers them):
 //!
-//! 1. evaluate the outputs (nothing built);
-//! 2. (with a key the xtask signs with: a local cache's own, created once, or `--signing-key`)
-//!    read the key;
-//! 3. ask the cache for the outputs, and stop when it has them all, signed by the key (unless
-//!    `--force`);
-//! 4. build;
+//! 1. evaluate the targets, once: their derivations and outputs (everything after works from
+//!    those store paths);
+//! 2. (a key the xtask signs with) read it, creating a local cache's once;
+//! 3. ask what a fresh runner would fetch and build: the derivations in an empty store, a dry run
+//!    substituting from the cache; when nothing would be built and everything the cache serves is
+//!    whole and signed, stop (unless `--force`);
+//! 4. build the derivations;
 //! 5. list what a fresh runner needs to build the targets without building anything but the
-//!    workspace's own derivations: the outputs and the outputs of their build-time inputs, with
-//!    their runtime closures;
-//! 6. drop what the push filter matches (sources a runner gets from their origin);
-//! 7. ask the cache which of the rest it lacks;
-//! 8. ask the upstream caches (`upstream`, cache.nixos.org) which of those they serve;
-//! 9. (with a key) check the signatures of the paths the cache has, and 10. sign the paths to
-//!    push and re-sign those the key cannot verify;
-//! 11. push exactly the rest.
-//!
-//! A cache that cannot be reached is taken as empty when asked (with a warning): the build goes
-//! on. A failed push fails `warm` and `prebuild` (after the build) and is a warning in `test`.
+//!    workspace's own derivations, and 6. drop what the push filter matches;
+//! 7. (a cache this project owns) record those paths under the key, before any upload;
+//! 8. ask the cache which it lacks, and which it holds broken or unlike this build;
+//! 9. ask the upstream caches which of the rest they serve;
+//! 10. (with a key) check signatures, 11. sign, re-sign what this build vouches for;
+//! 12. (a cache this project owns) delete what is to be uploaded again;
+//! 13. push; 14. (warm on Cachix, with `keep-revisions`) pin each target under its key.
 //!
 //! [`execute`] runs a plan (or prints it with `--dry-run`) and reports: the one line, the job
 //! summary and the job outputs, on every exit.
 
+mod fresh;
 mod plan;
-mod signing;
+mod push;
 mod state;
 mod steps;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 pub use plan::{OnPushFailure, Plan, StepKind};
 
+use self::{plan::FreshRunner, state::*};
 use crate::{
-    cache::{gc, gc_http::Http, push::Push, push_filter::PushFilter, Cache},
-    command::{on_path, own_time},
-    context::Ctx,
+    cache::{push_filter::PushFilter, Cache},
+    command::{lit, on_path, own_time, Arg, Cmd},
+    fresh_runner::RunnerView,
     github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
-    layers,
-    nix::{self, Attr, Network},
-    status::{self, Target},
+    layers::Target,
+    nix,
+    scratch,
+    session::Session,
 };
 
-/// The plan that builds `attrs` (which share a parent, e.g. `packages.x86_64-linux`) and pushes them.
-pub fn plan(ctx: &Ctx, task: &str, attrs: &[Attr], cache: &Cache, force: bool, on_push_failure: OnPushFailure) -> Plan {
-    let substituter = cache.substituter();
-    let public_key = cache.public_key(&ctx.config);
-    let label = cache.label();
-    let net = Network { stall_secs: ctx.config.cache_timeout };
-    let names: Vec<String> = attrs.iter().map(ToString::to_string).collect();
-    let key_name = format!("{}-local-1", ctx.config.name);
-    let push = cache.push(&key_name, net, ctx.signing_key.as_deref(), &state::SIGN_SLOTS);
-    let signing = push.as_ref().and_then(|p| p.signing.as_ref());
-
-    let mut plan = Plan::new(task);
-    let deps = layers::deps(&ctx.config, &ctx.system);
-    plan.status = std::iter::once(&deps)
-        .chain(attrs.iter().filter(|a| **a != deps))
-        .map(|attr| Target::of(&ctx.config, attr.clone()))
-        .collect();
-    plan.fact("flake", &ctx.flake);
-    plan.fact("cache", &label);
-    plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_outputs(&ctx.flake, attrs, net)));
-    if let Some(signing) = signing {
-        let title = match signing.key.generate {
-            Some(_) => "Create the local cache's signing key, once",
-            None => "Read the signing key (--signing-key)",
-        };
-        plan.step(title, StepKind::SigningKey(signing.key.clone()));
-    }
-    plan.step(
-        "Ask the cache for the outputs",
-        StepKind::SkipIfCached {
-            cmd: nix::query(&substituter, state::OUTPUTS, net),
-            verify: signing.map(|s| s.verify(state::OUTPUTS)),
-            cache: label.clone(),
-            force,
-        },
-    );
-    plan.step(
-        format!("Build {}", names.join(", ")),
-        StepKind::Build(nix::build(&ctx.flake, attrs, &substituter, public_key.as_deref(), net, github::is_ci())),
-    );
-    // Nothing to push (read-only cache): the build is the whole job.
-    if let Some(push) = push {
-        push_steps(&mut plan, ctx, cache, push, on_push_failure);
-    }
-    plan
+/// What a build task asks of the pipeline.
+pub struct Job {
+    /// The task, for headers and the summary (`warm`, `test --type unit`).
+    pub task: String,
+    pub targets: Vec<Target>,
+    /// Build and push even when the cache has everything.
+    pub force: bool,
+    pub on_push_failure: OnPushFailure,
+    /// Pin each target's output under its key (Cachix).
+    pub pin: Option<u32>,
+    /// The job outputs (`$GITHUB_OUTPUT`), printed last, the last line the most specific key.
+    pub outputs: Outputs,
 }
 
-/// The steps after the build: what a fresh runner needs, less the filter, the cache and the
-/// upstream caches; signatures; the push.
-fn push_steps(plan: &mut Plan, ctx: &Ctx, cache: &Cache, push: Push, on_push_failure: OnPushFailure) {
-    let (substituter, label) = (cache.substituter(), cache.label());
-    let net = Network { stall_secs: ctx.config.cache_timeout };
-    plan.step(
-        "What a fresh runner needs: the outputs, their build inputs, and their closures",
-        StepKind::Needed { requisites: nix::requisites(state::DRVS), infos: nix::path_infos(state::NEEDED) },
-    );
-    plan.step("Apply the push filter", StepKind::Filter(PushFilter::new(ctx.config.push_filter.clone())));
-    plan.step(
-        "Ask the cache which paths it lacks",
-        StepKind::Missing { cmd: nix::query(&substituter, state::CANDIDATES, net), cache: label.clone() },
-    );
-    let upstream = ctx.config.upstream.iter().map(|url| (url.clone(), nix::query(url, state::PUSH, net))).collect();
-    plan.step("Ask the upstream caches which of the rest they serve", StepKind::Upstream(upstream));
-    if let Some(signing) = &push.signing {
-        plan.step("Check the signatures of the paths the cache has", StepKind::Verify(signing.verify(state::PRESENT)));
-        plan.step(
-            "Sign the paths to push, and re-sign the cache's unverifiable ones",
-            StepKind::Sign { sign: signing.sign(), resign: signing.resign() },
-        );
-    }
-    plan.step(push.title, StepKind::Push { cmd: push.upload, cache: label, on_failure: on_push_failure });
+/// The task's keys, as job outputs.
+pub type Outputs = Vec<(String, String)>;
+
+/// What a run built: each target's outputs, in order (none in a dry run).
+#[derive(Debug, Default)]
+pub struct Built {
+    pub outputs: Vec<Vec<String>>,
 }
 
 /// How a task says what it cost beyond its commands (`cargo xtask bench` reads it).
 pub const OWN_TIME: &str = "xtask's own time: ";
 
-/// The task's keys, as job outputs: written to `$GITHUB_OUTPUT` and printed, the last one last.
-pub type Outputs = Vec<(String, String)>;
-
-/// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs. Returns
-/// the store paths the plan built (none in a dry run), in the order of its attributes.
-pub fn execute(ctx: &Ctx, mut plan: Plan, cache: Option<&Cache>, outputs: &Outputs) -> Result<Vec<String>> {
-    for (name, value) in outputs {
+/// The plan of a job: evaluate, ask, build and push.
+pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
+    let (cache, net) = (&session.cache, &session.net);
+    let mut plan = Plan::new(&job.task, job.targets.clone());
+    plan.fact("flake", &session.flake);
+    plan.fact("cache", cache.label());
+    for (name, value) in &job.outputs {
         plan.fact(name, value.clone());
     }
+    let names: Vec<String> = job.targets.iter().map(|t| t.attr.to_string()).collect();
+    let attrs: Vec<_> = job.targets.iter().map(|t| t.attr.clone()).collect();
+    plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_targets(&session.flake, &attrs, net)));
+    let upload = cache.upload(PUSH, net);
+    let signing = session.signing.as_ref().filter(|_| upload.is_some());
+    if let Some(key) = signing {
+        let title = if key.generate.is_some() { "Create the local cache's signing key, once" } else { "Read the signing key (--signing-key)" };
+        plan.step(title, StepKind::SigningKey(key.clone()));
+    }
+    let trusted = trusted_key(session, signing.is_some());
+    let fresh = fresh_runner(session, trusted.clone(), !job.force)?;
+    plan.step("Ask what a fresh runner would fetch and build", StepKind::FreshRunner(Box::new(fresh)));
+    plan.step(format!("Build {}", names.join(", ")), StepKind::Build(nix::realise(DRVS, SUBSTITUTERS, trusted, net)));
+    // Nothing to push (a read-only cache): the build is the whole job.
+    let Some((title, upload)) = upload else { return Ok(plan) };
+    let (url, files) = (cache.substituter(), session.files());
+    plan.step(
+        "What a fresh runner needs: the outputs, their build inputs, and their closures",
+        StepKind::Needed { requisites: nix::requisites(DRVS, true), infos: nix::path_infos(NEEDED) },
+    );
+    plan.step("Apply the push filter", StepKind::Filter(PushFilter::new(session.config.push_filter.clone())));
+    if let Some(files) = &files {
+        let key = session.deps_key()?.to_string();
+        plan.step("Record what the push needs, for gc", StepKind::Record { files: files.clone(), key, timeout: session.config.cache_timeout });
+    }
+    let missing = StepKind::Missing { cmd: nix::query(&url, CANDIDATES, net), files: files.clone(), cache: cache.label() };
+    plan.step("Ask the cache which paths it lacks, or holds broken", missing);
+    let upstream = session.config.upstream.iter().map(|u| (u.clone(), nix::query(u, PUSH, net))).collect();
+    plan.step("Ask the upstream caches which of the rest they serve", StepKind::Upstream(upstream));
+    if let Some(key) = signing {
+        let verify = nix::store_verify(&url, PRESENT, Some(Arg::Slot(PUBLIC_KEY)), false, net);
+        plan.step("Check the signatures of the paths the cache has", StepKind::Verify(verify));
+        let (sign, resign) = (nix::sign(&key.secret, None, PUSH, net), nix::sign(&key.secret, Some(&url), RESIGN, net));
+        plan.step("Sign the paths to push, and re-sign what this build vouches for", StepKind::Sign { sign, resign });
+    }
+    if let Some(files) = files {
+        plan.step("Repair: delete what is to be uploaded again", StepKind::Repair(files));
+    }
+    plan.step(title, StepKind::Push { cmd: upload, cache: cache.label(), on_failure: job.on_push_failure });
+    if let (Some(keep), Cache::Cachix { name }) = (job.pin, cache) {
+        let pins = job.targets.iter().map(|t| pin(name, &t.key, keep)).collect();
+        plan.step("Pin each target under its key", StepKind::Pin(pins));
+    }
+    Ok(plan)
+}
+
+/// The plan of `status`: evaluate, then ask what a fresh runner would fetch and build.
+pub fn look_plan(session: &Session, targets: Vec<Target>) -> Result<Plan> {
+    let mut plan = Plan::new("status", targets);
+    plan.fact("cache", session.cache.label());
+    let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
+    plan.step("Evaluate the targets", StepKind::Eval(nix::eval_targets(&session.flake, &attrs, &session.net)));
+    // A key the xtask signs with is read, never created: status writes nothing.
+    let signing = session.signing.as_ref().filter(|k| k.secret.exists()).map(|k| k.reader());
+    if let Some(key) = &signing {
+        plan.step("Read the signing key", StepKind::SigningKey(key.clone()));
+    }
+    let fresh = fresh_runner(session, trusted_key(session, signing.is_some()), false)?;
+    plan.step("Ask what a fresh runner would fetch and build", StepKind::FreshRunner(Box::new(fresh)));
+    Ok(plan)
+}
+
+/// The plan of `pin`: evaluate, then pin each target's output under its key in Cachix.
+pub fn pin_plan(session: &Session, targets: Vec<Target>, cache: &str, keep: u32) -> Plan {
+    let mut plan = Plan::new("pin", targets);
+    plan.fact("cache", session.cache.label());
+    let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
+    plan.step("Evaluate the targets", StepKind::Eval(nix::eval_targets(&session.flake, &attrs, &session.net)));
+    let pins = plan.targets.iter().map(|t| pin(cache, &t.key, keep)).collect();
+    plan.step("Pin each target under its key", StepKind::Pin(pins));
+    plan
+}
+
+/// The key a runner trusts for the cache: the one the xtask signs with (found by its step), or
+/// the config's for Cachix.
+fn trusted_key(session: &Session, signs: bool) -> Option<Arg> {
+    if signs {
+        return Some(Arg::Slot(PUBLIC_KEY));
+    }
+    session.cache.config_key(&session.config).map(lit)
+}
+
+fn fresh_runner(session: &Session, key: Option<Arg>, stop_when_cached: bool) -> Result<FreshRunner> {
+    let (url, net) = (session.cache.substituter(), &session.net);
+    let store = if session.dry_run { "<run directory>/fresh-runner".into() } else { scratch::dir()?.join("fresh-runner") };
+    let store = store.display().to_string();
+    Ok(FreshRunner {
+        copy: nix::copy_derivations(&store, DRVS),
+        graph: nix::derivation_graph(&store, DRVS),
+        probe: nix::query(&url, OUTPUTS, net),
+        upstream: session.config.upstream.iter().map(|u| (u.clone(), nix::query(u, OUTPUTS, net))).collect(),
+        dry_run: nix::dry_run(&store, RUNNER_SUBSTITUTERS, TARGET_DRV, net),
+        fetched: nix::query(&url, FETCHED, net),
+        verify: key.map(|key| nix::store_verify(&url, SERVED, Some(key), false, net)),
+        files: session.files(),
+        filter: PushFilter::new(session.config.push_filter.clone()),
+        stop_when_cached,
+        url,
+    })
+}
+
+/// `cachix pin NAME KEY PATH --keep-revisions N` of the target a per-target step runs for.
+fn pin(cache: &str, key: &str, keep: u32) -> Cmd {
+    let args = ["pin", cache, key].map(lit).into_iter().chain([Arg::Slot(TARGET_OUTPUT), lit("--keep-revisions"), lit(keep.to_string())]);
+    Cmd::new("cachix", args).needs(format!("it pins {key} in Cachix: check that the token may write to {cache}"))
+}
+
+/// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs.
+pub fn execute(session: &Session, plan: Plan, outputs: &Outputs) -> Result<(Built, Option<RunnerView>)> {
     warn_on_key_drift(outputs);
-    if ctx.dry_run {
+    let problems = preflight(session, &plan);
+    if session.dry_run {
         print!("{}", plan.render());
-        if let Some(Err(problem)) = cache.map(Cache::preflight) {
+        for problem in problems {
             println!("\n# warning: a real run would stop here: {problem:#}");
         }
-        return Ok(Vec::new());
+        return Ok((Built::default(), None));
     }
-    if let Some(cache) = cache {
-        cache.preflight()?;
+    if let Some(problem) = problems.into_iter().next() {
+        return Err(problem);
     }
-    if plan.cmds().any(|c| c.program == "nix") && !on_path("nix") {
-        bail!(
-            "Nix is not installed (no `nix` on PATH): install it with `apt-get install nix-bin` (Debian, Ubuntu) \
-             or the installer from https://nixos.org/download, then run this again"
-        );
-    }
-    let (report, result) = plan.run(&ctx.sh);
+    session.cache.announce();
+    let (report, mut state, result) = plan.run(&session.sh);
     eprintln!("{}", report.line());
     eprintln!("{OWN_TIME}{:.3}s (its wall time minus its commands')", own_time().as_secs_f64());
     let mut summary = report.markdown();
-    if let (Some(cache), true, true) = (cache, result.is_ok(), github::has_summary()) {
-        summary += &fresh_runner(ctx, &plan, cache);
+    if result.is_ok() && github::has_summary() {
+        summary += &after_the_run(session, &plan, &mut state);
     }
     github::append_summary(&summary)?;
     if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
         github::set_outputs(outputs)?;
     }
-    // Roots are recorded only where they were pushed.
-    if let (Some(cache), Some((_, key)), true) =
-        (cache, outputs.iter().find(|(name, _)| name == CACHE_KEY), result.is_ok() && !report.push_failed)
-    {
-        record_roots(ctx, cache, key, &report.roots);
-    }
     result?;
     for (_, value) in outputs {
         println!("{value}");
     }
-    Ok(report.roots)
+    let built = Built { outputs: state.evaluated.iter().map(|t| t.outputs.clone()).collect() };
+    Ok((built, state.view))
 }
 
-/// Records the task's roots under its key in a cache this project owns, for `gc`. Retention's
-/// bookkeeping never fails a job that pushed: a failure is a warning.
-fn record_roots(ctx: &Ctx, cache: &Cache, key: &str, roots: &[String]) {
-    let recorded = match cache {
-        Cache::Local { dir } if dir.exists() => gc::record(dir, key, roots),
-        Cache::Store { url } if url.starts_with("http") => {
-            Http::new(&ctx.sh, url, ctx.config.cache_timeout).record(&ctx.sh, key, roots)
-        }
-        _ => Ok(()),
-    };
-    if let Err(err) = recorded {
-        github::warning(&format!("cannot record this task's roots in {}: {err:#}", cache.label()));
+/// What must hold before anything runs: the cache's tools and token, the signing key's file,
+/// Nix itself. Every problem, for the dry run to warn about and a real run to stop at.
+fn preflight(session: &Session, plan: &Plan) -> Vec<anyhow::Error> {
+    let mut problems = Vec::new();
+    if plan.steps.iter().any(|s| matches!(s.kind, StepKind::Push { .. } | StepKind::Pin(_))) {
+        problems.extend(session.cache.preflight().err());
     }
+    if plan.steps.iter().any(|s| matches!(s.kind, StepKind::SigningKey(_))) {
+        problems.extend(session.signing.as_ref().and_then(|k| k.check().err()));
+    }
+    if plan.cmds().any(|c| c.program.starts_with("nix")) && !on_path("nix") {
+        problems.push(anyhow::anyhow!(
+            "Nix is not installed (no `nix` on PATH): install it with `apt-get install nix-bin` (Debian, Ubuntu) \
+             or the installer from https://nixos.org/download, then run this again"
+        ));
+    }
+    problems
 }
 
-/// The job summary's fresh-runner view of the task's targets and the deps layer. A failure to
-/// look is a line of the summary, never the task's.
-fn fresh_runner(ctx: &Ctx, plan: &Plan, cache: &Cache) -> String {
-    let net = Network { stall_secs: ctx.config.cache_timeout };
-    let filter = PushFilter::new(ctx.config.push_filter.clone());
-    let seen = crate::tasks::status::reading(ctx, cache).and_then(|read| {
-        let substituter = read.as_ref().map(|(url, key)| (url.as_str(), key.as_deref()));
-        status::look(&ctx.sh, &ctx.flake, &plan.status, substituter, &filter, net)
+/// The job summary's fresh-runner view after the run: the first view when nothing was pushed,
+/// else asked again (no evaluation). A failure to look is a line of the summary, never the task's.
+fn after_the_run(session: &Session, plan: &Plan, state: &mut state::State) -> String {
+    let again = state.pushed > 0 || state.repaired > 0;
+    let fresh = plan.steps.iter().find_map(|s| match &s.kind {
+        StepKind::FreshRunner(f) => Some(f),
+        _ => None,
     });
-    match seen {
-        Ok(seen) => format!("\n#### What a fresh runner would fetch and build\n\n{}", status::markdown(&seen)),
-        Err(err) => format!("\n(could not ask what a fresh runner would fetch: {err:#})\n"),
+    if let (true, Some(f)) = (again, fresh) {
+        let f = FreshRunner { stop_when_cached: false, ..(**f).clone() };
+        if let Err(err) = state.fresh_runner(&session.sh, &f, &plan.targets, &session.cache.label()) {
+            return format!("\n(could not ask what a fresh runner would fetch: {err:#})\n");
+        }
+    }
+    match &state.view {
+        Some(view) => format!("\n#### What a fresh runner would fetch and build\n\n{}", view.markdown()),
+        None => String::new(),
     }
 }
 
@@ -210,3 +270,4 @@ fn warn_on_key_drift(outputs: &Outputs) {
         }
     }
 }
+

@@ -1,15 +1,15 @@
-//! A task's work as a [`Plan`]: [`Step`]s holding the exact commands. The dry run prints it
-//! ([`Plan::render`]); `Plan::run` (in `steps.rs`) executes the same value.
+//! A task's work as a [`Plan`]: numbered [`Step`]s holding the exact commands. The dry run prints
+//! it ([`Plan::render`]); `Plan::run` (in `steps.rs`) executes the same value.
 
 use std::fmt::Write as _;
 
 use crate::{
-    cache::{push::SigningKey, push_filter::PushFilter},
+    cache::{files::Files, push_filter::PushFilter, signing_key::SigningKey},
     command::Cmd,
-    status::Target,
+    layers::Target,
 };
 
-/// One unit of a plan: a command and what its output means.
+/// One unit of a plan: its commands and what their output means.
 #[derive(Debug)]
 pub struct Step {
     pub title: String,
@@ -25,34 +25,68 @@ pub enum OnPushFailure {
     Warn,
 }
 
+/// The commands that ask what a fresh runner would fetch and build, without evaluating.
+#[derive(Debug, Clone)]
+pub struct FreshRunner {
+    /// The cache's URL, as a substituter.
+    pub url: String,
+    /// The derivations into an empty store.
+    pub copy: Cmd,
+    /// The derivations' closure in that store: which sources each one reads.
+    pub graph: Cmd,
+    /// Whether the cache can be reached (and which outputs it has).
+    pub probe: Cmd,
+    /// Each upstream cache, asked only when something would be built without it.
+    pub upstream: Vec<(String, Cmd)>,
+    /// The dry run of one target (run once per target).
+    pub dry_run: Cmd,
+    /// What the cache says of the paths a runner would fetch.
+    pub fetched: Cmd,
+    /// Whether the key signed those (with a key the xtask signs with).
+    pub verify: Option<Cmd>,
+    /// The cache's files, to check the NAR of each path (a cache this project owns).
+    pub files: Option<Files>,
+    pub filter: PushFilter,
+    /// When everything is cached, stop the plan (not with `--force`, not in `status`).
+    pub stop_when_cached: bool,
+}
+
 #[derive(Debug)]
 pub enum StepKind {
-    /// Evaluates output paths without building (stdout: a JSON list of paths).
+    /// The one evaluation: every target's derivation and outputs (stdout: JSON).
     Eval(Cmd),
-    /// Asks the cache for the outputs; when it has them all (and not `force`), the plan is done.
-    /// A cache that cannot be reached is taken as empty, with a warning naming it.
-    /// With a signing key, outputs it cannot verify count as missing.
-    SkipIfCached { cmd: Cmd, verify: Option<Cmd>, cache: String, force: bool },
-    /// Builds (stdout: `nix build --json`).
+    /// Creates a local cache's signing key once; finds the public key.
+    SigningKey(SigningKey),
+    /// What a fresh runner would fetch and build ([`crate::fresh_runner`]); with
+    /// `stop_when_cached`, the plan ends when it would build nothing and every path it would
+    /// fetch from the cache is whole and signed.
+    FreshRunner(Box<FreshRunner>),
+    /// Builds the derivations (stdout: the outputs).
     Build(Cmd),
     /// What a fresh runner needs (`requisites`: the outputs and their build inputs' outputs,
-    /// one a line), then their sizes and references (`infos`: `nix path-info --json`).
+    /// one a line), then their sizes, hashes and references (`infos`: `nix path-info --json`).
     Needed { requisites: Cmd, infos: Cmd },
     /// Drops what the push filter matches, in the xtask itself.
     Filter(PushFilter),
-    /// Asks the cache which candidates it has; the rest are to be pushed. A cache that cannot be
-    /// reached is taken as empty, with a warning naming it.
-    Missing { cmd: Cmd, cache: String },
-    /// Creates a local cache's signing key once; finds the public key.
-    SigningKey(SigningKey),
-    /// Checks the signatures of the candidates the cache has, against the public key.
-    Verify(Cmd),
+    /// Records the paths about to be pushed under the task's key, before any upload (gc keeps them).
+    Record { files: Files, key: String, timeout: u64 },
+    /// Asks the cache which candidates it has, and (a cache this project owns) whether each one's
+    /// NAR is whole; compares what it has with what was built here.
+    Missing { cmd: Cmd, files: Option<Files>, cache: String },
     /// Asks each upstream cache which of the paths to push it serves: those are not pushed.
     Upstream(Vec<(String, Cmd)>),
-    /// Signs the paths to push (`sign`), and the cache's paths the key cannot verify (`resign`).
+    /// Checks the signatures of the candidates the cache has, against the key.
+    Verify(Cmd),
+    /// Signs the paths to push (`sign`), and re-signs in the cache (`resign`) the paths the key
+    /// cannot verify whose contents equal what was built here.
     Sign { sign: Cmd, resign: Cmd },
+    /// Deletes the narinfos of what the cache holds broken or unlike this build, so the push
+    /// uploads them again (a cache this project owns).
+    Repair(Files),
     /// Pushes the paths the cache lacks; skipped when there are none.
     Push { cmd: Cmd, cache: String, on_failure: OnPushFailure },
+    /// Pins each target's output under its key (Cachix): one command per target.
+    Pin(Vec<Cmd>),
     /// Runs a command for its effect.
     Run(Cmd),
 }
@@ -60,56 +94,66 @@ pub enum StepKind {
 impl StepKind {
     pub fn cmds(&self) -> Vec<&Cmd> {
         match self {
-            StepKind::Eval(c)
-            | StepKind::SkipIfCached { cmd: c, verify: None, .. }
-            | StepKind::Build(c)
-            | StepKind::Missing { cmd: c, .. }
-            | StepKind::Verify(c)
-            | StepKind::Push { cmd: c, .. }
-            | StepKind::Run(c) => vec![c],
-            StepKind::SkipIfCached { cmd, verify: Some(verify), .. } => vec![cmd, verify],
+            StepKind::Eval(c) | StepKind::Build(c) | StepKind::Verify(c) | StepKind::Run(c) => vec![c],
+            StepKind::Missing { cmd, .. } | StepKind::Push { cmd, .. } => vec![cmd],
             StepKind::Sign { sign, resign } => vec![sign, resign],
             StepKind::Needed { requisites, infos } => vec![requisites, infos],
             StepKind::Upstream(queries) => queries.iter().map(|(_, cmd)| cmd).collect(),
             StepKind::SigningKey(key) => key.cmds(),
-            StepKind::Filter(_) => vec![],
+            StepKind::FreshRunner(f) => {
+                let upstream = f.upstream.iter().map(|(_, cmd)| cmd);
+                [&f.probe, &f.copy, &f.graph, &f.dry_run].into_iter().chain(upstream).chain([&f.fetched]).chain(&f.verify).collect()
+            }
+            StepKind::Pin(cmds) => cmds.iter().collect(),
+            StepKind::Filter(_) | StepKind::Record { .. } | StepKind::Repair(_) => vec![],
         }
+    }
+
+    /// Whether the step still runs when the cache turned out to have everything.
+    pub fn runs_when_cached(&self) -> bool {
+        matches!(self, StepKind::Pin(_))
     }
 
     /// What the dry run says besides the commands: when the step is skipped, or what the xtask
     /// itself does.
     fn note(&self) -> Option<String> {
-        match self {
-            StepKind::Filter(filter) => Some(format!(
+        let note = match self {
+            StepKind::Filter(filter) => format!(
                 "(in the xtask) drop paths matching {}, unless a pushed path refers to them",
                 filter.patterns().collect::<Vec<_>>().join(" or ")
-            )),
-            StepKind::SigningKey(key) if key.generate.is_some() => Some(format!(
+            ),
+            StepKind::SigningKey(key) if key.generate.is_some() => format!(
                 "(only if {} does not exist: the xtask writes the new key there, mode 0600, never over another run's; then the public key)",
                 key.secret.display()
-            )),
-            StepKind::SkipIfCached { force, .. } => Some(format!(
-                "({}an unreachable cache counts as empty: the task goes on)",
-                if *force { "" } else { "when the cache has every output, stop here: nothing to build or push; " }
-            )),
-            StepKind::Missing { .. } => Some("(an unreachable cache counts as empty: the task goes on)".to_owned()),
-            StepKind::Needed { .. } => Some("(`.drv` files are left out of the list)".to_owned()),
-            StepKind::Upstream(_) => {
-                Some("(skipped when nothing is to be pushed; an unreachable upstream serves nothing)".to_owned())
-            }
-            StepKind::Verify(_) => {
-                Some("(skipped when the cache has none of the paths; paths the key cannot verify are re-signed next)".to_owned())
-            }
-            StepKind::Sign { .. } => Some("(each command skipped when it has no path)".to_owned()),
-            StepKind::Push { on_failure, .. } => Some(format!(
+            ),
+            StepKind::FreshRunner(f) => format!(
+                "(the derivations into an empty store; the cache asked, an unreachable one counts as empty; a dry run per target; the upstream caches only when something would be built; {}the NAR files and signatures of what the cache serves checked{})",
+                if f.files.is_some() { "" } else { "no files to check: " },
+                if f.stop_when_cached { "; when nothing would be built and all is sound, stop here" } else { "" }
+            ),
+            StepKind::Record { key, .. } => format!(
+                "(in the xtask, under the cache's lock) add the candidates to xtask-roots/{key}.json before anything is uploaded"
+            ),
+            StepKind::Missing { files, .. } => format!(
+                "(an unreachable cache counts as empty{}; a path unlike the one built here is noted)",
+                if files.is_some() { "; a present path whose NAR file is missing or short is repaired" } else { "" }
+            ),
+            StepKind::Needed { .. } => "(`.drv` files are left out of the list)".to_owned(),
+            StepKind::Upstream(_) => "(skipped when nothing is to be pushed; an unreachable upstream serves nothing)".to_owned(),
+            StepKind::Verify(_) => "(skipped when the cache has none of the paths)".to_owned(),
+            StepKind::Sign { .. } => "(each command skipped when it has no path; a path the key cannot verify is re-signed only when its NAR hash and size equal this build's, else replaced by it)".to_owned(),
+            StepKind::Repair(_) => "(in the xtask) delete the narinfos of broken or replaced paths, so the push uploads them again".to_owned(),
+            StepKind::Push { on_failure, .. } => format!(
                 "(skipped when the cache has every path; a failed push {})",
                 match on_failure {
                     OnPushFailure::Fail => "fails the task, after the build",
                     OnPushFailure::Warn => "is a warning (--require-push makes it fail the task)",
                 }
-            )),
-            _ => None,
-        }
+            ),
+            StepKind::Pin(_) => "(also when the cache had everything)".to_owned(),
+            _ => return None,
+        };
+        Some(note)
     }
 }
 
@@ -120,13 +164,13 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Lines shown at the top of the dry run and the summary (`flake`, `cache`, keys).
     pub facts: Vec<(String, String)>,
-    /// The targets whose fresh-runner view ([`crate::status`]) the job summary shows.
-    pub status: Vec<Target>,
+    /// What the plan builds, in order: the steps' per-target commands follow it.
+    pub targets: Vec<Target>,
 }
 
 impl Plan {
-    pub fn new(task: impl Into<String>) -> Plan {
-        Plan { task: task.into(), ..Plan::default() }
+    pub fn new(task: impl Into<String>, targets: Vec<Target>) -> Plan {
+        Plan { task: task.into(), targets, ..Plan::default() }
     }
 
     pub fn step(&mut self, title: impl Into<String>, kind: StepKind) {
@@ -142,7 +186,7 @@ impl Plan {
         self.steps.iter().flat_map(|s| s.kind.cmds())
     }
 
-    /// The dry run: every command as a shell line, nothing run.
+    /// The dry run: every step, numbered as a run numbers them, with its commands; nothing run.
     pub fn render(&self) -> String {
         let mut out = format!("# cargo xtask {} (dry run: nothing is run)\n", self.task);
         for (name, value) in &self.facts {

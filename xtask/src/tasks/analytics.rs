@@ -11,7 +11,7 @@ use crate::{
     analytics::{self, Entry},
     cache::push_filter::PushFilter,
     command::{lit, NoSlots},
-    context::Ctx,
+    session::Session,
     nix::{self, json::parse_path_infos},
 };
 
@@ -29,7 +29,7 @@ pub struct Analytics {
 }
 
 impl Analytics {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+    pub fn run(&self, session: &Session) -> Result<()> {
         let all = nix::nix([lit("path-info"), lit("--json"), lit("--all")])
             .io(crate::command::Io::Quiet)
             .needs("it lists every path of this machine's store");
@@ -37,15 +37,15 @@ impl Analytics {
             Some(file) => std::fs::read_to_string(file).with_context(|| {
                 format!("cannot read {}: save one with `nix path-info --json --all > FILE`", file.display())
             })?,
-            None if ctx.dry_run => {
+            None if session.dry_run => {
                 println!("# cargo xtask analytics (dry run: nothing is run)\n{}", all.render(None));
                 return Ok(());
             }
-            None => all.run(&ctx.sh, &NoSlots)?,
+            None => all.run(&session.sh, &NoSlots)?,
         };
         let started = std::time::Instant::now();
         let entries = entries(&text)?;
-        let analysis = analytics::analyse(&entries, &PushFilter::new(ctx.config.push_filter.clone()), self.top);
+        let analysis = analytics::analyse(&entries, &PushFilter::new(session.config.push_filter.clone()), self.top);
         if self.json {
             println!("{}", analysis.json().pretty());
         } else {

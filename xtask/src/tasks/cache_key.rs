@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 
 use crate::{
-    context::Ctx,
+    session::Session,
     github::{self, names::output},
     keys::DepsKey,
 };
@@ -34,9 +34,9 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        let config = &ctx.config;
-        let deps = DepsKey::of_workspace(&ctx.root, config)?;
+    pub fn run(&self, session: &Session) -> Result<()> {
+        let config = &session.config;
+        let deps = DepsKey::of_workspace(&session.root, config)?;
         if self.json {
             println!("{}", deps.all(config).pretty());
         }

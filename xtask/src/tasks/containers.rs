@@ -16,15 +16,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    command::{lit, on_path, Cmd, Io, NoSlots, Stdin},
-    context::Ctx,
-    files,
-    nix::{self, Attr},
-    tasks::warm::ImageArgs,
+    cli::ImageArgs,
+    command::{on_path, Cmd, Io, NoSlots, Stdin},
+    github::names::env::{REGISTRY_TOKEN, REGISTRY_USER},
+    layers::{Layer, Target},
+    scratch,
+    session::Session,
+    tasks::warm::run_images,
 };
-
-/// The registry token CI passes (`secrets.GITHUB_TOKEN` for GHCR).
-pub const REGISTRY_TOKEN: &str = "REGISTRY_TOKEN";
 
 #[derive(clap::Args, Debug)]
 pub struct BuildContainers {
@@ -45,82 +44,79 @@ pub struct BuildContainers {
 }
 
 impl BuildContainers {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        let images = self.images.selected(ctx)?;
+    pub fn run(&self, session: &Session) -> Result<()> {
+        // Bad input is refused before anything is built or any login.
+        self.tags.iter().try_for_each(|tag| check_tag(tag))?;
         let engine = if self.load { Some(engine()?) } else { None };
-        self.images.run(ctx, "build-containers")?;
+        let (targets, built) = run_images(session, "build-containers", &self.images)?;
         if self.out.is_none() && engine.is_none() && self.push.is_none() {
             return Ok(());
         }
+        // Without --out, the archives live in the run's private directory, removed on every exit.
         let dir = match &self.out {
             Some(dir) => std::path::absolute(dir)?,
-            None => std::env::temp_dir().join(format!("xtask-images-{}", std::process::id())),
+            None if session.dry_run => PathBuf::from("<run directory>/images"),
+            None => scratch::dir()?.join("images"),
         };
-        let tags = if self.push.is_some() { self.tags(ctx)? } else { Vec::new() };
-        if ctx.dry_run {
+        let tags = if self.push.is_some() { self.tags(session)? } else { Vec::new() };
+        if session.dry_run {
             println!("\n# then, for each image (--out, --load, --push):");
         } else {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let auth = match &self.push {
-            Some(registry) => login(ctx, registry, &dir)?,
+            Some(registry) => login(session, registry)?,
             None => None,
         };
-        for (name, attr) in &images {
-            let archive = dir.join(format!("{name}.tar"));
+        for (i, target) in targets.iter().enumerate() {
+            let Layer::Image { image, .. } = &target.layer else { continue };
+            let archive = dir.join(format!("{image}.tar"));
             let mut cmds = vec![];
             if let Some(engine) = engine {
                 cmds.push(Cmd::lits(engine, ["load", "-i", &archive.display().to_string()]));
             }
             if let Some(registry) = &self.push {
-                cmds.extend(tags.iter().map(|tag| push(&archive, registry, name, tag, auth.as_deref())));
+                cmds.extend(tags.iter().map(|tag| push(&archive, registry, image, tag, auth.as_deref())));
             }
-            self.image(ctx, attr, &archive, &cmds)?;
-        }
-        if let Some(auth) = auth {
-            let _ = std::fs::remove_file(auth);
-        }
-        if self.out.is_none() && !ctx.dry_run {
-            let _ = std::fs::remove_dir_all(&dir);
+            let script = built.outputs.get(i).and_then(|o| o.first());
+            self.image(session, target, script.map(String::as_str), &archive, &cmds)?;
         }
         Ok(())
     }
 
-    /// Streams one image to its archive, then runs what is done with it.
-    fn image(&self, ctx: &Ctx, attr: &Attr, archive: &Path, then: &[Cmd]) -> Result<()> {
-        let script = nix::nix([lit("eval"), lit("--raw"), lit(format!("{}.outPath", attr.installable(&ctx.flake)))])
-            .io(Io::Quiet)
-            .needs("it finds the image's stream script (built above)");
-        if ctx.dry_run {
-            println!("\n$({}) > {}", script.render(None), archive.display());
+    /// Streams one image to its archive with the script the pipeline built, then runs what is
+    /// done with it.
+    fn image(&self, session: &Session, target: &Target, script: Option<&str>, archive: &Path, then: &[Cmd]) -> Result<()> {
+        let Some(script) = script.filter(|_| !session.dry_run) else {
+            println!("\n<the output of {}> > {}", target.attr, archive.display());
             then.iter().for_each(|cmd| println!("{}", cmd.render(None)));
             return Ok(());
-        }
-        let script = script.run(&ctx.sh, &NoSlots)?;
-        let stream = Cmd::lits(script.trim(), Vec::<String>::new())
+        };
+        let stream = Cmd::lits(script, Vec::<String>::new())
             .io(Io::Quiet)
             .stdout_to(archive.to_path_buf())
             .needs("it writes the image (a docker-archive) from the store paths it ships");
-        stream.run(&ctx.sh, &NoSlots)?;
+        stream.run(&session.sh, &NoSlots)?;
         eprintln!("wrote {}", archive.display());
         for cmd in then {
-            cmd.run(&ctx.sh, &NoSlots)?;
+            cmd.run(&session.sh, &NoSlots)?;
         }
         Ok(())
     }
 
-    fn tags(&self, ctx: &Ctx) -> Result<Vec<String>> {
+    fn tags(&self, session: &Session) -> Result<Vec<String>> {
         if !self.tags.is_empty() {
             return Ok(self.tags.clone());
         }
         if let Some(sha) = std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()) {
+            check_tag(&sha)?;
             return Ok(vec![sha]);
         }
         let head = Cmd::lits("git", ["rev-parse", "HEAD"]).io(Io::Quiet).needs("it tags the image with the commit");
-        if ctx.dry_run {
+        if session.dry_run {
             return Ok(vec!["<commit>".to_owned()]);
         }
-        Ok(vec![head.run_quietly(&ctx.sh, &NoSlots)?.trim().to_owned()])
+        Ok(vec![head.run_quietly(&session.sh, &NoSlots)?.trim().to_owned()])
     }
 }
 
@@ -134,15 +130,16 @@ fn engine() -> Result<&'static str> {
     }
 }
 
-/// With `REGISTRY_TOKEN` set: `skopeo login` into an auth file of this run, the token on stdin.
-fn login(ctx: &Ctx, registry: &str, dir: &Path) -> Result<Option<PathBuf>> {
-    let Some(token) = std::env::var(REGISTRY_TOKEN).ok().filter(|t| !t.is_empty()) else {
+/// With `REGISTRY_TOKEN` set: `skopeo login` into an auth file in the run's private directory
+/// (removed on every exit), the token on skopeo's stdin: never in an argument, a file or the log.
+fn login(session: &Session, registry: &str) -> Result<Option<PathBuf>> {
+    if std::env::var(REGISTRY_TOKEN).map_or(true, |t| t.is_empty()) {
         return Ok(None);
-    };
-    let user = std::env::var("REGISTRY_USER").ok().filter(|u| !u.is_empty()).with_context(|| {
-        format!("{REGISTRY_TOKEN} is set but REGISTRY_USER is not: set the user the token belongs to")
+    }
+    let user = std::env::var(REGISTRY_USER).ok().filter(|u| !u.is_empty()).with_context(|| {
+        format!("{REGISTRY_TOKEN} is set but {REGISTRY_USER} is not: set the user the token belongs to")
     })?;
-    let (auth, secret) = (dir.join("auth.json"), dir.join("registry-token"));
+    let auth = if session.dry_run { PathBuf::from("<run directory>/auth.json") } else { scratch::dir()?.join("auth.json") };
     let host = registry.split('/').next().unwrap_or(registry);
     let mut args = vec!["login", "--authfile"];
     let auth_arg = auth.display().to_string();
@@ -152,18 +149,14 @@ fn login(ctx: &Ctx, registry: &str, dir: &Path) -> Result<Option<PathBuf>> {
     }
     args.push(host);
     let cmd = Cmd::lits("skopeo", args)
-        .stdin(Stdin::File(secret.clone()))
+        .stdin(Stdin::Env(REGISTRY_TOKEN))
         .io(Io::Quiet)
         .needs(format!("it logs in to {host} with {REGISTRY_TOKEN}: check that the token may write packages"));
-    if ctx.dry_run {
+    if session.dry_run {
         println!("{}", cmd.render(None));
-        return Ok(Some(auth));
+    } else {
+        cmd.run(&session.sh, &NoSlots)?;
     }
-    let _ = std::fs::remove_file(&secret);
-    files::create_private(&secret, token.as_bytes())?;
-    let result = cmd.run(&ctx.sh, &NoSlots);
-    let _ = std::fs::remove_file(&secret);
-    result?;
     Ok(Some(auth))
 }
 
@@ -184,11 +177,36 @@ fn push(archive: &Path, registry: &str, image: &str, tag: &str, auth: Option<&Pa
     )
 }
 
-/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+/// Whether the registry's host is this machine: `localhost`, an IPv4 address in 127.0.0.0/8, or
+/// `::1` (in brackets, as in a URL), with or without a port. Decided from the parsed host, never
+/// from a prefix: `127.attacker.example` is a name like any other.
 fn is_loopback(registry: &str) -> bool {
-    let host = registry.split('/').next().unwrap_or_default();
-    let host = host.rsplit_once(':').filter(|(h, _)| !h.ends_with(']') || h.starts_with('[')).map_or(host, |(h, _)| h);
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+    let authority = registry.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((host, port)) if port.is_empty() || port.starts_with(':') => host,
+            _ => return false,
+        },
+        None => authority.split_once(':').map_or(authority, |(host, _)| host),
+    };
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// A tag as the OCI distribution spec allows it: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn check_tag(tag: &str) -> Result<()> {
+    let first = tag.bytes().next();
+    let valid = tag.len() <= 128
+        && first.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !valid {
+        bail!(
+            "--tag {tag:?} is not an image tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. --tag v1.2.3)"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -200,8 +218,27 @@ mod tests {
         for registry in ["localhost:5000/x", "127.0.0.1:5000", "127.1.2.3/a/b", "[::1]:5000/x", "localhost"] {
             assert!(is_loopback(registry), "{registry}");
         }
-        for registry in ["ghcr.io/o/r", "registry.example:5000", "10.0.0.1:5000", "localhost.example.org/x"] {
+        for registry in [
+            "ghcr.io/o/r",
+            "registry.example:5000",
+            "10.0.0.1:5000",
+            "localhost.example.org/x",
+            "127.attacker.example:5000/x",
+            "127.0.0.1.nip.io/x",
+            "[::1]evil:5000",
+            "[::2]:5000",
+        ] {
             assert!(!is_loopback(registry), "{registry}");
+        }
+    }
+
+    #[test]
+    fn tags_are_checked_before_anything_runs() {
+        for tag in ["latest", "v1.2.3", "0123abc", "_x", &"a".repeat(128)] {
+            assert!(check_tag(tag).is_ok(), "{tag}");
+        }
+        for tag in ["", ".x", "-x", "a:b", "a/b", "a b", &"a".repeat(129), "x\nrun: evil"] {
+            assert!(check_tag(tag).is_err(), "{tag}");
         }
     }
 }

@@ -1,78 +1,69 @@
-//! `cargo xtask gc --keep N`: for a cache this project owns (a `file://` directory, or an HTTP
-//! cache that takes DELETE), delete every path outside the closures of the newest N keys' roots
-//! ([`crate::cache::gc`], [`crate::cache::gc_http`]). With `--dry-run`, list what would go.
+//! `cargo xtask gc --keep N [--grace SECS]`: for a cache this project owns (a `file://`
+//! directory, or an HTTP cache that takes DELETE), delete every path outside the closures of the
+//! newest N keys' recorded paths and of every key used within the grace period
+//! ([`crate::cache::gc`]). With `--dry-run`, list what would go.
+
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 
 use crate::{
-    cache::{gc, gc_http::Http, Cache},
-    context::Ctx,
+    cache::{gc, roots},
     report::mib,
+    session::Session,
 };
 
 #[derive(clap::Args, Debug)]
 pub struct Gc {
-    /// How many keys (the newest, by the last task that used each) keep their layers.
+    /// How many keys (the newest, by the last task that recorded under each) keep their layers.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     keep: u16,
+    /// Keys used within this many seconds are kept too: a push under way recorded its paths
+    /// before uploading, and one that finished moments ago may still be needed.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    grace: u64,
 }
 
 impl Gc {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        let cache = ctx.cache()?;
-        let dir = match &cache {
-            Cache::Local { dir } => dir,
-            Cache::Store { url } if url.starts_with("http") => return self.http(ctx, url),
-            _ => bail!(
+    pub fn run(&self, session: &Session) -> Result<()> {
+        let Some(files) = session.files() else {
+            bail!(
                 "gc deletes from caches this project owns, a file:// directory or an HTTP cache that takes DELETE ({} is neither): Cachix keeps what `cargo xtask pin` pins",
-                cache.label()
-            ),
+                session.cache.label()
+            );
         };
-        if !dir.exists() {
-            println!("{} does not exist: nothing to collect", dir.display());
-            return Ok(());
+        if let crate::cache::files::Files::Dir(dir) = &files {
+            if !dir.exists() {
+                println!("{} does not exist: nothing to collect", dir.display());
+                return Ok(());
+            }
         }
-        let plan = gc::plan(dir, usize::from(self.keep))?;
-        let verb = if ctx.dry_run { "would delete" } else { "deleting" };
+        let sh = &session.sh;
+        // A dry run only reads; a real one holds the cache's lock from its first read to its last delete.
+        let mut lock = match session.dry_run {
+            true => None,
+            false => Some(files.lock(sh, roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?),
+        };
+        let plan = gc::plan(sh, &files, usize::from(self.keep), Duration::from_secs(self.grace))?;
+        for unreadable in &plan.unreadable {
+            eprintln!("warning: left alone: {unreadable}");
+        }
+        let verb = if session.dry_run { "would delete" } else { "deleting" };
         println!("keeping the layers of {} key(s): {}", plan.kept_keys.len(), plan.kept_keys.join(", "));
         for path in plan.delete.keys() {
             println!("{verb} {path}");
         }
-        if !ctx.dry_run {
-            for file in plan.delete.values().flatten().chain(&plan.dropped_keys) {
-                std::fs::remove_file(file).or_else(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })?;
-            }
+        if let Some(lock) = lock.as_mut() {
+            gc::collect(sh, &files, lock, &plan)?;
         }
         println!(
-            "{} {} path(s), {} freed; {} kept",
-            if ctx.dry_run { "would delete" } else { "deleted" },
+            "{} {} path(s), {} freed; {} kept{}",
+            if session.dry_run { "would delete" } else { "deleted" },
             plan.delete.len(),
             mib(plan.bytes),
-            plan.kept
+            plan.kept,
+            if plan.unreadable.is_empty() { String::new() } else { format!("; {} unreadable narinfo(s) left alone", plan.unreadable.len()) }
         );
-        Ok(())
-    }
-
-    /// An HTTP cache: the recorded roots' closures, less the kept ones'.
-    fn http(&self, ctx: &Ctx, url: &str) -> Result<()> {
-        let http = Http::new(&ctx.sh, url, ctx.config.cache_timeout);
-        let (kept, delete, bytes) = http.plan(&ctx.sh, usize::from(self.keep))?;
-        let verb = if ctx.dry_run { "would delete" } else { "deleting" };
-        println!("keeping the layers of {} key(s): {}", kept.len(), kept.join(", "));
-        for path in delete.keys() {
-            println!("{verb} {path}");
-        }
-        if !ctx.dry_run {
-            http.collect(&ctx.sh, &kept, &delete)?;
-        }
-        let done = if ctx.dry_run { "would delete" } else { "deleted" };
-        println!("{done} {} path(s), {} freed (NAR size)", delete.len(), mib(bytes));
         Ok(())
     }
 }

@@ -10,5 +10,6 @@ pub mod pin;
 pub mod status;
 pub mod summary;
 pub mod test;
+pub mod verify;
 pub mod warm;
 pub mod workflows;

@@ -5,14 +5,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::{
-    cache::Cache,
-    command::{Cmd, NoSlots},
-    context::Ctx,
-    keys::DepsKey,
-    layers,
-    nix::{self, json, Attr, Network},
-};
+use crate::{cache::Cache, layers, pipeline, session::Session};
 
 /// How many revisions a pin keeps when the config does not say.
 const DEFAULT_KEEP: u32 = 5;
@@ -22,48 +15,18 @@ const DEFAULT_KEEP: u32 = 5;
 pub struct Pin {}
 
 impl Pin {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        let cache = ctx.cache()?;
-        let Cache::Cachix { name } = &cache else {
+    pub fn run(&self, session: &Session) -> Result<()> {
+        let Cache::Cachix { name } = &session.cache else {
             bail!(
-                "pins are Cachix's ({} is not Cachix): a cache this project owns keeps every path until it is deleted",
-                cache.label()
+                "pins are Cachix's ({} is not Cachix, or has no {}): a cache this project owns keeps every path until gc deletes it",
+                session.cache.label(),
+                crate::github::names::env::CACHIX_AUTH_TOKEN
             );
         };
-        cache.preflight()?;
-        pin(ctx, name, &[])
+        let mut targets = vec![layers::deps(&session.config, session.deps_key()?, &session.platform.system)];
+        targets.extend(layers::images(session, &[], &session.platform)?);
+        let keep = session.config.keep_revisions.unwrap_or(DEFAULT_KEEP);
+        let plan = pipeline::pin_plan(session, targets, name, keep);
+        pipeline::execute(session, plan, &Vec::new()).map(drop)
     }
-}
-
-/// `cachix pin NAME KEY PATH --keep-revisions N` for the deps layer and each image. `built`: their
-/// paths when a warm just built them (else they are evaluated).
-pub fn pin(ctx: &Ctx, cache: &str, built: &[String]) -> Result<()> {
-    let config = &ctx.config;
-    let key = DepsKey::of_workspace(&ctx.root, config)?;
-    let (system, arch) = ctx.image_platform(None)?;
-    let mut named: Vec<(String, Attr)> = vec![(key.to_string(), layers::deps(config, &system))];
-    for (image, _) in &config.images {
-        named.push((key.container(image, &arch), layers::image(config, &system, image)?));
-    }
-    let attrs: Vec<Attr> = named.iter().map(|(_, attr)| attr.clone()).collect();
-    let eval = nix::eval_outputs(&ctx.flake, &attrs, Network { stall_secs: config.cache_timeout });
-    let paths = if built.len() == named.len() {
-        built.to_vec()
-    } else if ctx.dry_run {
-        println!("# cargo xtask pin (dry run: nothing is run)\n{}", eval.render(None));
-        named.iter().map(|(_, attr)| format!("<{attr}>")).collect()
-    } else {
-        json::parse_paths(&eval.run(&ctx.sh, &NoSlots).map_err(nix::explain_eval_failure)?)?
-    };
-    let keep = config.keep_revisions.unwrap_or(DEFAULT_KEEP).to_string();
-    for ((name, _), path) in named.iter().zip(&paths) {
-        let cmd = Cmd::lits("cachix", ["pin", cache, name, path, "--keep-revisions", &keep])
-            .needs(format!("it pins {name} in Cachix: check that the token may write to {cache}"));
-        if ctx.dry_run {
-            println!("{}", cmd.render(None));
-        } else {
-            cmd.run(&ctx.sh, &NoSlots)?;
-        }
-    }
-    Ok(())
 }

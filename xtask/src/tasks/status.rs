@@ -1,16 +1,10 @@
 //! `cargo xtask status [--json]`: what a fresh runner would fetch from the cache and build, for
-//! each target of the warm set ([`crate::status`]). Builds nothing, writes nothing.
+//! each target of the warm set ([`crate::fresh_runner`]). One evaluation; builds nothing, writes
+//! nothing.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
-use crate::{
-    cache::{push_filter::PushFilter, Cache},
-    command::on_path,
-    context::Ctx,
-    keys::DepsKey,
-    nix::Network,
-    status,
-};
+use crate::{layers, pipeline, session::Session};
 
 #[derive(clap::Args, Debug)]
 pub struct Status {
@@ -20,43 +14,16 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        let key = DepsKey::of_workspace(&ctx.root, &ctx.config)?;
-        let cache = ctx.cache()?;
-        let targets = status::warm_set(&ctx.config, &ctx.system);
-        let net = Network { stall_secs: ctx.config.cache_timeout };
-        let read = reading(ctx, &cache)?;
-        if ctx.dry_run {
-            println!("# cargo xtask status (dry run: nothing is run)\n# cache: {}", cache.label());
-            for target in &targets {
-                let substituter = read.as_ref().map(|(url, key)| (url.as_str(), key.as_deref()));
-                let cmd = status::dry_run(&ctx.flake, &target.attr, "<empty store>", substituter, net);
-                println!("\n# {}\n{}", target.name, cmd.render(None));
-            }
-            return Ok(());
-        }
-        if !on_path("nix") {
-            bail!("Nix is not installed (no `nix` on PATH): install it with `apt-get install nix-bin`, then run this again");
-        }
-        let substituter = read.as_ref().map(|(url, key)| (url.as_str(), key.as_deref()));
-        let filter = PushFilter::new(ctx.config.push_filter.clone());
-        let seen = status::look(&ctx.sh, &ctx.flake, &targets, substituter, &filter, net)?;
+    pub fn run(&self, session: &Session) -> Result<()> {
+        let key = session.deps_key()?.to_string();
+        let plan = pipeline::look_plan(session, layers::warm_set(session)?)?;
+        let (_, view) = pipeline::execute(session, plan, &Vec::new())?;
+        let Some(view) = view else { return Ok(()) };
         if self.json {
-            println!("{}", status::json(&key.to_string(), &cache.label(), &seen).pretty());
+            println!("{}", view.json(&key, &session.cache.label()).pretty());
         } else {
-            println!("# cargo xtask status: {} ({})\n\n{}", key, cache.label(), status::markdown(&seen));
+            println!("# cargo xtask status: {key} ({})\n\n{}", session.cache.label(), view.markdown());
         }
         Ok(())
     }
-}
-
-/// The URL a runner substitutes from and the key it trusts; `None` for a local cache that does
-/// not exist yet (nothing is cached, and asking would create it).
-pub fn reading(ctx: &Ctx, cache: &Cache) -> Result<Option<(String, Option<String>)>> {
-    if let Cache::Local { dir } = cache {
-        if !dir.exists() {
-            return Ok(None);
-        }
-    }
-    Ok(Some((cache.substituter(), cache.public_key(&ctx.config))))
 }

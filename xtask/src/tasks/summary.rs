@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    context::Ctx,
+    session::Session,
     github::{self, names::env::NEEDS, names::output::CACHE_KEY},
     json::Json,
     keys::DepsKey,
@@ -17,17 +17,17 @@ use crate::{
 pub struct Summary {}
 
 impl Summary {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+    pub fn run(&self, session: &Session) -> Result<()> {
         let needs = std::env::var(NEEDS)
             .with_context(|| format!("${NEEDS} is not set: the workflow passes `toJSON(needs)` in it"))?;
         let needs =
             Json::parse(&needs).with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
         let jobs = needs.as_object().with_context(|| format!("${NEEDS} is not an object of jobs"))?;
-        let key = DepsKey::of_workspace(&ctx.root, &ctx.config)?;
+        let key = DepsKey::of_workspace(&session.root, &session.config)?;
 
         let mut md = format!(
             "### Cache warming\n\n| | |\n|---|---|\n| {CACHE_KEY} | `{key}` |\n| cache | `{}` |\n\n| job | result |\n|---|---|\n",
-            ctx.config.name
+            session.config.name
         );
         let mut failed = Vec::new();
         for (job, info) in jobs {
@@ -38,7 +38,7 @@ impl Summary {
                 failed.push(job.as_str());
             }
         }
-        if ctx.dry_run {
+        if session.dry_run {
             print!("# would append to $GITHUB_STEP_SUMMARY:\n{md}");
         } else {
             github::append_summary(&md)?;

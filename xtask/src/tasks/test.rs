@@ -5,13 +5,12 @@
 use anyhow::Result;
 
 use crate::{
+    cli::Force,
     command::Cmd,
-    context::Ctx,
     github::names::output,
-    keys::DepsKey,
     layers,
-    pipeline::{self, OnPushFailure, Plan, StepKind},
-    tasks::warm::Force,
+    pipeline::{self, Job, OnPushFailure, Plan, StepKind},
+    session::Session,
 };
 
 /// The CI test-matrix job: build the flake check of a test type and push its artifacts.
@@ -37,29 +36,26 @@ pub struct Test {
 }
 
 impl Test {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        let config = &ctx.config;
+    pub fn run(&self, session: &Session) -> Result<()> {
+        let config = &session.config;
         let cargo_args = config.test_args(&self.test_type)?;
-        let key = DepsKey::of_workspace(&ctx.root, config)?;
+        let key = session.deps_key()?;
         let os = self.os.as_deref().unwrap_or(&config.os[0]);
         let rust = self.rust.as_deref().unwrap_or(&config.rust);
-        let outputs = vec![
-            (output::CACHE_KEY.to_owned(), key.to_string()),
-            (output::JOB_KEY.to_owned(), key.job(os, rust, &self.test_type)),
-        ];
+        let check = layers::check(config, key, &session.platform.system, &self.test_type, os, rust)?;
+        let outputs =
+            vec![(output::CACHE_KEY.to_owned(), key.to_string()), (output::JOB_KEY.to_owned(), check.key.clone())];
         let task = format!("test --type {}", self.test_type);
 
         if self.no_nix {
-            let mut plan = Plan::new(task);
+            let mut plan = Plan::new(task, Vec::new());
             let cmd = Cmd::lits("cargo", cargo_args).needs(format!("the {} tests failed (see above)", self.test_type));
             plan.step(format!("cargo {}", cargo_args.join(" ")), StepKind::Run(cmd));
-            return pipeline::execute(ctx, plan, None, &outputs).map(drop);
+            return pipeline::execute(session, plan, &outputs).map(drop);
         }
-
-        let cache = ctx.cache()?;
-        let attrs = [layers::check(config, &ctx.system, &self.test_type)?];
         let on_push_failure = if self.require_push { OnPushFailure::Fail } else { OnPushFailure::Warn };
-        let plan = pipeline::plan(ctx, &task, &attrs, &cache, self.force.force, on_push_failure);
-        pipeline::execute(ctx, plan, Some(&cache), &outputs).map(drop)
+        let job = Job { task, targets: vec![check], force: self.force.force, on_push_failure, pin: None, outputs };
+        let plan = pipeline::plan(session, &job)?;
+        pipeline::execute(session, plan, &job.outputs).map(drop)
     }
 }

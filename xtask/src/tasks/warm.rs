@@ -1,24 +1,17 @@
-//! Layers 1 and 3: `prebuild`, `warm-deps`, `warm`, `warm-containers`, `build-containers`.
-//! Each is one pipeline run over its layers' attributes under `packages.<system>`.
+//! Layers 1 and 3: `prebuild`, `warm-deps`, `warm`, `warm-containers`. Each is one pipeline run
+//! over its layers' targets under `packages.<system>`, emitting the deps key (and the container
+//! keys of the images it built).
 
 use anyhow::Result;
 
 use crate::{
     cache::Cache,
-    context::Ctx,
+    cli::{Force, ImageArgs},
     github::names::output,
-    keys::DepsKey,
-    layers::{self, Images},
-    nix::Attr,
-    pipeline::{self, OnPushFailure, Outputs},
+    layers::{self, Layer, Target},
+    pipeline::{self, Built, Job, OnPushFailure, Outputs},
+    session::Session,
 };
-
-#[derive(clap::Args, Debug)]
-pub struct Force {
-    /// Build and push even when the cache has every output (`--force=false` for CI inputs).
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
-    pub force: bool,
-}
 
 /// The CI prebuild-deps job: build the deps layer, push it, emit the key.
 #[derive(clap::Args, Debug)]
@@ -34,91 +27,75 @@ pub struct WarmDeps {
     force: Force,
 }
 
-/// Build and push the deps layer and every image unless the cache has them.
+/// Build and push the deps layer and every image unless the cache has them; on Cachix with
+/// `keep-revisions`, pin them.
 #[derive(clap::Args, Debug)]
 pub struct Warm {
     #[command(flatten)]
     force: Force,
 }
 
-/// Images to build: `warm-containers` and `build-containers`.
+/// Build and push images unless the cache has them.
 #[derive(clap::Args, Debug)]
-pub struct ImageArgs {
-    /// An image to build (repeatable). Default: every image of the config.
-    #[arg(long = "image", value_name = "NAME")]
-    images: Vec<String>,
-    /// The container arch, built as `<arch>-linux` (default: the arch of --system, or this machine's).
-    #[arg(long)]
-    arch: Option<String>,
+pub struct WarmContainers {
     #[command(flatten)]
-    force: Force,
+    images: ImageArgs,
 }
 
 impl Prebuild {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        build(ctx, "prebuild", true, &Images::None, None, self.force.force).map(drop)
+    pub fn run(&self, session: &Session) -> Result<()> {
+        let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
+        build(session, "prebuild", vec![deps], self.force.force, None).map(drop)
     }
 }
 
 impl WarmDeps {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        build(ctx, "warm-deps", true, &Images::None, None, self.force.force).map(drop)
+    pub fn run(&self, session: &Session) -> Result<()> {
+        let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
+        build(session, "warm-deps", vec![deps], self.force.force, None).map(drop)
     }
 }
 
 impl Warm {
-    /// Builds and pushes both layers; with Cachix and `keep-revisions` set, pins them.
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        // The deps layer, then every image: the order `pin` names them in.
-        let built = build(ctx, "warm", true, &Images::All, None, self.force.force)?;
-        match Cache::resolve(ctx.cache_arg.as_deref(), &ctx.config, &ctx.root)? {
-            Cache::Cachix { name } if ctx.config.keep_revisions.is_some() => crate::tasks::pin::pin(ctx, &name, &built),
-            _ => Ok(()),
-        }
+    pub fn run(&self, session: &Session) -> Result<()> {
+        let mut targets = vec![layers::deps(&session.config, session.deps_key()?, &session.platform.system)];
+        targets.extend(layers::images(session, &[], &session.platform)?);
+        let pin = session.config.keep_revisions.filter(|_| matches!(session.cache, Cache::Cachix { .. }));
+        build(session, "warm", targets, self.force.force, pin).map(drop)
     }
 }
 
-impl ImageArgs {
-    /// Builds the images and pushes them to the cache (`warm-containers`, and the first half of
-    /// `build-containers`).
-    pub fn run(&self, ctx: &Ctx, task: &str) -> Result<()> {
-        build(ctx, task, false, &Images::from_flags(&self.images), self.arch.as_deref(), self.force.force).map(drop)
-    }
-
-    /// The images asked for, as (name, flake attribute), for the system they are built for.
-    pub fn selected(&self, ctx: &Ctx) -> Result<Vec<(String, Attr)>> {
-        let (system, _) = ctx.image_platform(self.arch.as_deref())?;
-        let images = Images::from_flags(&self.images);
-        let names = images.names(&ctx.config)?;
-        names.into_iter().map(|name| Ok((name.to_owned(), layers::image(&ctx.config, &system, name)?))).collect()
+impl WarmContainers {
+    pub fn run(&self, session: &Session) -> Result<()> {
+        run_images(session, "warm-containers", &self.images).map(drop)
     }
 }
 
-/// Builds and pushes the layers; emits `cache-key` and the container keys.
-fn build(ctx: &Ctx, task: &str, deps: bool, images: &Images, arch: Option<&str>, force: bool) -> Result<Vec<String>> {
-    let config = &ctx.config;
-    let (system, arch) =
-        if images == &Images::None { (ctx.system.clone(), String::new()) } else { ctx.image_platform(arch)? };
-    let names = images.names(config)?;
-    let mut attrs = Vec::new();
-    if deps {
-        attrs.push(layers::deps(config, &system));
-    }
-    for name in &names {
-        attrs.push(layers::image(config, &system, name)?);
-    }
+/// The images of `args`, built and pushed (`warm-containers`, and the first half of
+/// `build-containers`): their targets and what was built.
+pub fn run_images(session: &Session, task: &str, args: &ImageArgs) -> Result<(Vec<Target>, Built)> {
+    let platform = session.platform.for_images(&session.config, args.arch.as_deref())?;
+    let targets = layers::images(session, &args.images, &platform)?;
+    let built = build(session, task, targets.clone(), args.force.force, None)?;
+    Ok((targets, built))
+}
 
-    let key = DepsKey::of_workspace(&ctx.root, config)?;
-    let mut outputs: Outputs = vec![(output::CACHE_KEY.to_owned(), key.to_string())];
-    match names.as_slice() {
+/// One pipeline run: the targets built and pushed; emits `cache-key` and the container keys.
+fn build(session: &Session, task: &str, targets: Vec<Target>, force: bool, pin: Option<u32>) -> Result<Built> {
+    let mut outputs: Outputs = vec![(output::CACHE_KEY.to_owned(), session.deps_key()?.to_string())];
+    let images: Vec<(&str, &str)> = targets
+        .iter()
+        .filter_map(|t| match &t.layer {
+            Layer::Image { image, .. } => Some((image.as_str(), t.key.as_str())),
+            _ => None,
+        })
+        .collect();
+    match images.as_slice() {
         [] => {}
-        [name] => outputs.push((output::CONTAINER_KEY.to_owned(), key.container(name, &arch))),
-        names => {
-            outputs.extend(names.iter().map(|n| (format!("{}{n}", output::CONTAINER_KEY_OF), key.container(n, &arch))))
-        }
+        [(_, key)] => outputs.push((output::CONTAINER_KEY.to_owned(), key.to_string())),
+        images => outputs.extend(images.iter().map(|(n, key)| (format!("{}{n}", output::CONTAINER_KEY_OF), key.to_string()))),
     }
-
-    let cache = ctx.cache()?;
-    let plan = pipeline::plan(ctx, task, &attrs, &cache, force, OnPushFailure::Fail);
-    pipeline::execute(ctx, plan, Some(&cache), &outputs)
+    let job = Job { task: task.to_owned(), targets, force, on_push_failure: OnPushFailure::Fail, pin, outputs };
+    let plan = pipeline::plan(session, &job)?;
+    Ok(pipeline::execute(session, plan, &job.outputs)?.0)
 }

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use std::path::Path;
 
 use crate::{
-    context::Ctx,
+    session::Session,
     files::{self, Mode, Updated},
     workflows,
 };
@@ -19,13 +19,13 @@ pub struct Workflows {
 }
 
 impl Workflows {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        let mode = match (self.check, ctx.dry_run) {
+    pub fn run(&self, session: &Session) -> Result<()> {
+        let mode = match (self.check, session.dry_run) {
             (true, _) => Mode::Check,
             (false, true) => Mode::DryRun,
             (false, false) => Mode::Write,
         };
-        update(&ctx.root, &workflows::generate(&ctx.config)?, mode)
+        update(&session.root, &workflows::generate(&session.config)?, mode)
     }
 }
 

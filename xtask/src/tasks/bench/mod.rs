@@ -27,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use self::{nginx::Nginx, results::Results, workspace::Workspace};
-use crate::{context::Ctx, json::Json, pipeline::OWN_TIME};
+use crate::{session::Session, json::Json, pipeline::OWN_TIME};
 
 /// What `cargo xtask` runs before a task: a build of the xtask with its own profile.
 const COMPILE: &str = "cargo build --package xtask --profile xtask --locked --offline";
@@ -41,13 +41,13 @@ pub struct Bench {
 }
 
 impl Bench {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
+    pub fn run(&self, session: &Session) -> Result<()> {
         let base = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
-        if ctx.dry_run {
+        if session.dry_run {
             println!("{}", plan(&base));
             return Ok(());
         }
-        let sh = &ctx.sh;
+        let sh = &session.sh;
         let nginx = Nginx::start(&base.join("nginx"))?;
         let nix_config = format!(
             "{}\nexperimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nnetrc-file = {}",
@@ -55,9 +55,9 @@ impl Bench {
             nginx.netrc.display()
         );
         let _env = sh.push_env("NIX_CONFIG", nix_config);
-        let ws = Workspace::prepare(sh, &ctx.root, &base)?;
+        let ws = Workspace::prepare(sh, &session.root, &base)?;
         let bench = Run::new(sh, ws, nginx, &base)?;
-        let results = bench.measure(ctx)?;
+        let results = bench.measure(session)?;
         drop(bench);
         let _ = std::fs::remove_dir_all(&base);
         println!("{}", results.markdown());
@@ -100,9 +100,9 @@ impl<'a> Run<'a> {
         Ok(Run { sh, ws, nginx, base: base.to_path_buf(), secret, public })
     }
 
-    fn measure(&self, ctx: &Ctx) -> Result<Results> {
+    fn measure(&self, session: &Session) -> Result<Results> {
         // First, before Nix fills the page cache: what every CI job pays before its first task.
-        let mut r = Results { compile_s: compile(self.sh, &ctx.root, &self.base)?, ..Results::default() };
+        let mut r = Results { compile_s: compile(self.sh, &session.root, &self.base)?, ..Results::default() };
         r.cold_s = self.runner_build()?;
         let before = self.nginx.bytes();
         r.own_s.extend(self.ci_jobs()?);
@@ -170,8 +170,8 @@ impl<'a> Run<'a> {
     fn restore(&self) -> Result<(f64, f64, u64)> {
         let (sh, url, public) = (self.sh, &self.nginx.url, &self.public);
         let deps = format!("{}#packages.x86_64-linux.deps", self.ws.flake.display());
-        let out = cmd!(sh, "nix build --no-link --json {deps}").read()?;
-        let out_path = crate::nix::json::parse_build(&out)?.outputs.remove(0);
+        cmd!(sh, "nix build --no-link {deps}").quiet().ignore_stderr().run()?;
+        let out_path = cmd!(sh, "nix eval --raw {deps}.outPath").read()?;
         let infos =
             crate::nix::json::parse_path_infos(&cmd!(sh, "nix path-info --json --recursive {out_path}").read()?)?;
         let paths: Vec<&str> = infos.iter().map(|i| i.path.as_str()).collect();

@@ -94,22 +94,19 @@ impl Workspace {
         Ok(())
     }
 
-    /// The targets' derivations: one evaluation per parent (`packages.…`, `checks.…`).
+    /// The targets' derivations, in one evaluation.
     fn drvs(&self, sh: &Shell) -> Result<Vec<String>> {
-        let mut by_parent: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        for target in TARGETS {
-            let (parent, name) = target.rsplit_once('.').expect("a target is PARENT.NAME");
-            by_parent.entry(parent).or_default().push(name);
-        }
-        let mut drvs = Vec::new();
-        for (parent, names) in by_parent {
-            let installable = format!("{}#{parent}", self.flake.display());
-            let list: Vec<String> = names.iter().map(|n| format!("set.\"{n}\".drvPath")).collect();
-            let apply = format!("set: [ {} ]", list.join(" "));
-            let json = cmd!(sh, "nix eval --json {installable} --apply {apply}").quiet().read()?;
-            drvs.extend(crate::nix::json::parse_paths(&json)?);
-        }
-        Ok(drvs)
+        let attrs: Vec<crate::nix::Attr> = TARGETS
+            .iter()
+            .map(|t| {
+                let (parent, name) = t.rsplit_once('.').expect("a target is PARENT.NAME");
+                crate::nix::Attr { parent: parent.to_owned(), name: name.to_owned() }
+            })
+            .collect();
+        let net = crate::nix::Network { stall_secs: 30, netrc: None };
+        let json = crate::nix::eval_targets(&self.flake.display().to_string(), &attrs, &net)
+            .run_quietly(sh, &crate::command::NoSlots)?;
+        Ok(crate::nix::json::parse_targets(&json)?.into_iter().map(|t| t.drv).collect())
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::{config::change::Change, context::Ctx};
+use crate::{config::change::Change, session::Session};
 
 /// Raise the cache version (invalidates every key) and regenerate the workflows.
 #[derive(clap::Args, Debug)]
@@ -21,13 +21,13 @@ pub struct BumpVersion {
 }
 
 impl BumpVersion {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        run(ctx, self.to, self.force)
+    pub fn run(&self, session: &Session) -> Result<()> {
+        run(session, self.to, self.force)
     }
 }
 
-fn run(ctx: &Ctx, to: Option<u64>, force: bool) -> Result<()> {
-    let old = ctx.config.version;
+fn run(session: &Session, to: Option<u64>, force: bool) -> Result<()> {
+    let old = session.config.version;
     let new = to.unwrap_or(old + 1);
     if new == old {
         bail!("the cache version is already {old}: pass --to with another version");
@@ -38,8 +38,8 @@ fn run(ctx: &Ctx, to: Option<u64>, force: bool) -> Result<()> {
     if new < old && !force {
         bail!("--to {new} is lower than the current version {old}: keys would collide with older caches; pass --force to do it anyway");
     }
-    let prefix = format!("{}-v{old}-", ctx.config.backend.key_prefix());
-    let stale = find(&ctx.root, &prefix)?;
+    let prefix = format!("{}-v{old}-", session.config.backend.key_prefix());
+    let stale = find(&session.root, &prefix)?;
     if !stale.is_empty() {
         bail!(
             "{} place(s) name the old key prefix `{prefix}`; make them derive the key (`cargo xtask cache-key`) or drop them, then bump again. Nothing was changed.\n  {}",
@@ -48,7 +48,7 @@ fn run(ctx: &Ctx, to: Option<u64>, force: bool) -> Result<()> {
         );
     }
 
-    let (old_key, new_key) = super::apply(ctx, &[Change::Version(new)])?;
+    let (old_key, new_key) = super::apply(session, &[Change::Version(new)])?;
     eprintln!("cache version {old} -> {new}: every key changes, so the next CI run and cache warming build afresh");
     eprintln!(
         "watch next: the first run of prebuild-deps (and cache-warming on main) fills the cache under the new key;"

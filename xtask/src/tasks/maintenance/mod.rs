@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use crate::{
     config::change::{self, Change},
-    context::Ctx,
+    session::Session,
     files::{self, Mode},
     keys::{DepsKey, LockFiles},
     tasks::workflows,
@@ -18,17 +18,17 @@ use crate::{
 /// Applies `changes` to the config: Cargo.toml edited in place and the workflows regenerated
 /// from the changed config. Everything is computed before anything is written, each file
 /// atomically; a dry run writes nothing. Returns the deps key before and after.
-fn apply(ctx: &Ctx, changes: &[Change]) -> Result<(DepsKey, DepsKey)> {
-    let (config, manifest) = change::apply(&ctx.root, &ctx.config, changes)?;
+fn apply(session: &Session, changes: &[Change]) -> Result<(DepsKey, DepsKey)> {
+    let (config, manifest) = change::apply(&session.root, &session.config, changes)?;
     let generated = crate::workflows::generate(&config)?;
-    let locks = LockFiles::read(&ctx.root)?;
-    let keys = (DepsKey::new(&ctx.config, &locks), DepsKey::new(&config, &locks));
-    let mode = if ctx.dry_run { Mode::DryRun } else { Mode::Write };
-    if ctx.dry_run {
+    let locks = LockFiles::read(&session.root)?;
+    let keys = (DepsKey::new(&session.config, &locks), DepsKey::new(&config, &locks));
+    let mode = if session.dry_run { Mode::DryRun } else { Mode::Write };
+    if session.dry_run {
         let set: Vec<String> = changes.iter().map(ToString::to_string).collect();
         println!("# would set {} in Cargo.toml and regenerate the workflows", set.join(", "));
     }
-    files::update(&ctx.root, "Cargo.toml", &manifest, mode)?;
-    workflows::update(&ctx.root, &generated, mode)?;
+    files::update(&session.root, "Cargo.toml", &manifest, mode)?;
+    workflows::update(&session.root, &generated, mode)?;
     Ok(keys)
 }

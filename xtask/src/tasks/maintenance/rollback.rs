@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::{
     config::{change::Change, Backend},
-    context::Ctx,
+    session::Session,
 };
 
 /// Move from Cachix to the GitHub Actions cache (the seed's rollback), or back with --undo.
@@ -25,28 +25,28 @@ pub struct Rollback {
 }
 
 impl Rollback {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        run(ctx, self.disable_cachix, self.undo)
+    pub fn run(&self, session: &Session) -> Result<()> {
+        run(session, self.disable_cachix, self.undo)
     }
 }
 
-fn run(ctx: &Ctx, disable_cachix: bool, undo: bool) -> Result<()> {
+fn run(session: &Session, disable_cachix: bool, undo: bool) -> Result<()> {
     let target = match (undo, disable_cachix) {
         (true, _) => Backend::Cachix,
         (false, true) => Backend::CachixDisabled,
         (false, false) => Backend::ActionsCache,
     };
-    let from = ctx.config.backend;
+    let from = session.config.backend;
     if from == target {
         eprintln!("the backend is already {}: nothing to change", target.as_str());
         return Ok(());
     }
-    let (old_key, new_key) = super::apply(ctx, &[Change::Backend(target)])?;
+    let (old_key, new_key) = super::apply(session, &[Change::Backend(target)])?;
 
     println!("backend: {} -> {}", from.as_str(), target.as_str());
     println!("deps key: {old_key} -> {new_key}");
-    let dir = ctx.config.local_cache.display();
-    let name = &ctx.config.name;
+    let dir = session.config.local_cache.display();
+    let name = &session.config.name;
     match target {
         Backend::ActionsCache => {
             println!("workflows: cachix-action removed; actions/cache now keeps {dir} between runs");

@@ -7,7 +7,7 @@ use crate::{
     cache::{self, Cache},
     command::{on_path, Cmd, Io, NoSlots},
     config::{is_cache_name, Config},
-    context::Ctx,
+    session::Session,
     files::Mode,
     github::names::env::CACHIX_AUTH_TOKEN,
     json::Json,
@@ -16,16 +16,16 @@ use crate::{
     workflows,
 };
 
-pub fn all(ctx: &Ctx) -> Vec<Check> {
-    let nix_config = read(ctx, cmds::nix_config()).and_then(|s| Json::parse(&s).ok()).unwrap_or(Json::Null);
-    let mut checks = vec![nix(ctx), flakes(&nix_config)];
-    checks.extend(LOCK_FILES.iter().map(|f| lock_file(ctx, f.name, f.creates)));
-    checks.push(key(ctx));
-    checks.push(names(ctx));
-    checks.push(token(ctx));
-    checks.push(substituter(ctx, &nix_config));
+pub fn all(session: &Session) -> Vec<Check> {
+    let nix_config = read(session, cmds::nix_config()).and_then(|s| Json::parse(&s).ok()).unwrap_or(Json::Null);
+    let mut checks = vec![nix(session), flakes(&nix_config)];
+    checks.extend(LOCK_FILES.iter().map(|f| lock_file(session, f.name, f.creates)));
+    checks.push(key(session));
+    checks.push(names(session));
+    checks.push(token(session));
+    checks.push(substituter(session, &nix_config));
     checks.push(
-        match workflows::generate(&ctx.config).and_then(|f| workflows_task::update(&ctx.root, &f, Mode::Check)) {
+        match workflows::generate(&session.config).and_then(|f| workflows_task::update(&session.root, &f, Mode::Check)) {
             Ok(()) => ok("workflows", "generated workflows are up to date"),
             Err(e) => fail("workflows", format!("{e:#}").lines().next().unwrap_or_default(), workflows::COMMAND),
         },
@@ -34,11 +34,11 @@ pub fn all(ctx: &Ctx) -> Vec<Check> {
 }
 
 /// The command's stdout, when it ran and succeeded (and its program is installed).
-fn read(ctx: &Ctx, cmd: Cmd) -> Option<String> {
-    on_path(&cmd.program).then(|| cmd.io(Io::Quiet).run_quietly(&ctx.sh, &NoSlots).ok())?
+fn read(session: &Session, cmd: Cmd) -> Option<String> {
+    on_path(&cmd.program).then(|| cmd.io(Io::Quiet).run_quietly(&session.sh, &NoSlots).ok())?
 }
 
-fn nix(ctx: &Ctx) -> Check {
+fn nix(session: &Session) -> Check {
     if !on_path("nix") {
         return fail(
             "nix",
@@ -46,7 +46,7 @@ fn nix(ctx: &Ctx) -> Check {
             "apt-get install nix-bin (Debian, Ubuntu) or the installer from https://nixos.org/download",
         );
     }
-    match read(ctx, cmds::nix_version()) {
+    match read(session, cmds::nix_version()) {
         Some(version) => ok("nix", version.trim()),
         None => fail("nix", "`nix --version` failed", "reinstall Nix"),
     }
@@ -75,16 +75,16 @@ fn flakes(config: &Json) -> Check {
     )
 }
 
-fn lock_file(ctx: &Ctx, file: &str, creates: &str) -> Check {
-    if !ctx.root.join(file).exists() {
+fn lock_file(session: &Session, file: &str, creates: &str) -> Check {
+    if !session.root.join(file).exists() {
         fail("lock files", format!("{file} is missing"), format!("{creates}, then commit it"))
-    } else if !cmds::tracked(file).succeeds(&ctx.sh) {
+    } else if !cmds::tracked(file).succeeds(&session.sh) {
         fail(
             "lock files",
             format!("{file} is not committed: CI cannot see it"),
             format!("git add {file} && git commit"),
         )
-    } else if !cmds::unchanged(file).succeeds(&ctx.sh) {
+    } else if !cmds::unchanged(file).succeeds(&session.sh) {
         warn("lock files", format!("{file} has uncommitted changes"), format!("commit {file}"))
     } else {
         ok("lock files", format!("{file} present and committed"))
@@ -92,9 +92,9 @@ fn lock_file(ctx: &Ctx, file: &str, creates: &str) -> Check {
 }
 
 /// Twice from the working tree, and once as CI computes it: from the committed lock files.
-fn key(ctx: &Ctx) -> Check {
+fn key(session: &Session) -> Check {
     let (first, second) =
-        (DepsKey::of_workspace(&ctx.root, &ctx.config), DepsKey::of_workspace(&ctx.root, &ctx.config));
+        (DepsKey::of_workspace(&session.root, &session.config), DepsKey::of_workspace(&session.root, &session.config));
     let (Ok(first), Ok(second)) = (first, second) else {
         return fail("key", "cannot compute the key: a lock file is missing", "see the lock files check");
     };
@@ -105,11 +105,11 @@ fn key(ctx: &Ctx) -> Check {
             "is something rewriting the lock files?",
         );
     }
-    let [flake, cargo] = LOCK_FILES.map(|f| read(ctx, cmds::committed(f.name)).map(String::into_bytes));
+    let [flake, cargo] = LOCK_FILES.map(|f| read(session, cmds::committed(f.name)).map(String::into_bytes));
     let (Some(flake), Some(cargo)) = (flake, cargo) else {
         return warn("key", format!("{first} (no commit to compare with)"), "commit the lock files");
     };
-    let ci = DepsKey::new(&ctx.config, &LockFiles { flake, cargo });
+    let ci = DepsKey::new(&session.config, &LockFiles { flake, cargo });
     if ci == first {
         ok("key", format!("{first} (stable, and what CI computes from the committed lock files)"))
     } else {
@@ -128,20 +128,20 @@ fn cachix_names(text: &str) -> Vec<&str> {
 }
 
 /// The cache name of the config, in the workflows and in the flake's nixConfig.
-fn names(ctx: &Ctx) -> Check {
-    let name = &ctx.config.name;
+fn names(session: &Session) -> Check {
+    let name = &session.config.name;
     let mut problems = Vec::new();
-    let flake = std::fs::read_to_string(ctx.root.join("flake.nix")).unwrap_or_default();
+    let flake = std::fs::read_to_string(session.root.join("flake.nix")).unwrap_or_default();
     let in_flake = cachix_names(&flake);
     if in_flake.is_empty() || in_flake.iter().any(|n| n != name) {
         problems.push(format!("flake.nix nixConfig names {in_flake:?}"));
     }
-    if let Some(key) = &ctx.config.public_key {
+    if let Some(key) = &session.config.public_key {
         if !flake.contains(key.as_str()) {
             problems.push("flake.nix nixConfig lacks the config's public-key".to_owned());
         }
     }
-    problems.extend(workflow_cache_names(&ctx.root, &ctx.config));
+    problems.extend(workflow_cache_names(&session.root, &session.config));
     if problems.is_empty() {
         return ok("cache name", format!("{name} in the config, the workflows and flake.nix"));
     }
@@ -171,8 +171,8 @@ fn workflow_cache_names(root: &Path, config: &Config) -> Vec<String> {
 
 /// The cache the tasks would use with no `--cache`, and whether they could push to it (the
 /// same preflight the tasks run: the `cachix` CLI and the token, never printed).
-fn token(ctx: &Ctx) -> Check {
-    let cache = match Cache::resolve(None, &ctx.config, &ctx.root) {
+fn token(session: &Session) -> Check {
+    let cache = match Cache::resolve(None, &session.config, &session.root) {
         Ok(cache) => cache,
         Err(e) => return fail("token", format!("{e:#}"), "fix [workspace.metadata.cache]"),
     };
@@ -196,11 +196,8 @@ fn token(ctx: &Ctx) -> Check {
     }
 }
 
-fn substituter(ctx: &Ctx, nix_config: &Json) -> Check {
-    let cache = match Cache::resolve(ctx.cache_arg.as_deref(), &ctx.config, &ctx.root) {
-        Ok(cache) => cache,
-        Err(e) => return warn("substituter", format!("{e:#}"), "see --cache"),
-    };
+fn substituter(session: &Session, nix_config: &Json) -> Check {
+    let cache = &session.cache;
     let url = cache.substituter();
     if let Cache::Local { .. } = cache {
         return ok("substituter", format!("{url}: the tasks add it themselves"));
@@ -213,6 +210,6 @@ fn substituter(ctx: &Ctx, nix_config: &Json) -> Check {
     warn(
         "substituter",
         format!("{url} is not among Nix's substituters (the tasks still add it to their own builds)"),
-        format!("cachix use {}, or `nix develop --accept-flake-config`", ctx.config.name),
+        format!("cachix use {}, or `nix develop --accept-flake-config`", session.config.name),
     )
 }

@@ -9,7 +9,7 @@ mod checks;
 
 use anyhow::{bail, Result};
 
-use crate::{context::Ctx, json::Json, keys::LOCK_FILES};
+use crate::{session::Session, json::Json, keys::LOCK_FILES};
 
 /// Check Nix, the lock files, the key, the cache name, the token, the substituter, the workflows.
 #[derive(clap::Args, Debug)]
@@ -71,8 +71,8 @@ mod cmds {
 }
 
 impl Doctor {
-    pub fn run(&self, ctx: &Ctx) -> Result<()> {
-        if ctx.dry_run {
+    pub fn run(&self, session: &Session) -> Result<()> {
+        if session.dry_run {
             println!("# cargo xtask doctor (dry run: nothing is run)");
             let mut all = vec![cmds::nix_version(), cmds::nix_config()];
             for file in &LOCK_FILES {
@@ -84,7 +84,7 @@ impl Doctor {
             }
             return Ok(());
         }
-        let checks = checks::all(ctx);
+        let checks = checks::all(session);
         self.print(&checks)?;
         let failed: Vec<_> = checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.name).collect();
         if !failed.is_empty() {

@@ -1,0 +1,160 @@
+//! One writer at a time for a cache's bookkeeping: the tasks that record their roots
+//! ([`super::roots`]) and `gc` take this lock, so gc never works from a view a push is changing,
+//! and two pushes never lose each other's roots.
+//!
+//! - A directory: `flock` on `xtask-roots/lock` (released by the kernel when the process ends).
+//! - HTTP, which has no lock: a token file, `xtask-roots/lock`, present while the lock is free.
+//!   DELETE is the one atomic operation a plain WebDAV server offers (of two DELETEs of a file, one
+//!   gets 404), so the lock is held by whoever deleted the token, and released by putting it back.
+//!   The holder writes `xtask-roots/lock-holder` (who, since when) first; a token missing for longer
+//!   than the lease, with no renewal, was left by a holder that died, and is put back. A new
+//!   cache's token is created once, then everyone waits a moment so that concurrent creators settle.
+
+use std::{
+    fs,
+    os::fd::AsRawFd,
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use super::{
+    files::{Files, Http},
+    roots::DIR,
+};
+use crate::{github, json::Json};
+
+const TOKEN: &str = "xtask-roots/lock";
+const HOLDER: &str = "xtask-roots/lock-holder";
+/// How long a new cache's first token creators wait for each other.
+const SETTLE: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(200);
+
+/// The lock, held until dropped.
+pub struct Lock {
+    held: Held,
+    /// When the lock was taken or last renewed: a holder past its lease must stop writing.
+    renewed: Instant,
+    lease: Duration,
+}
+
+enum Held {
+    /// The open lock file: the kernel releases the `flock` when it is closed.
+    Dir(#[allow(dead_code)] fs::File),
+    Http(Http),
+}
+
+impl Files {
+    /// Takes the cache's lock, waiting at most `wait`. `lease`: how long a holder may go without
+    /// renewing before others take the lock from it (HTTP).
+    pub fn lock(&self, sh: &Shell, wait: Duration, lease: Duration) -> Result<Lock> {
+        let held = match self {
+            Files::Dir(dir) => Held::Dir(lock_dir(&dir.join(DIR), wait)?),
+            Files::Http(http) => {
+                take_token(self, sh, wait, lease)?;
+                Held::Http(http.clone())
+            }
+        };
+        Ok(Lock { held, renewed: Instant::now(), lease })
+    }
+}
+
+impl Lock {
+    /// Says that the holder is alive (HTTP: a new `lock-holder`), and fails when the lease ran out
+    /// (another process may have taken the lock: the holder must stop writing).
+    pub fn renew(&mut self, sh: &Shell) -> Result<()> {
+        if self.renewed.elapsed() > self.lease {
+            bail!("held the cache's lock longer than its lease ({} s): stopping before another writer", self.lease.as_secs());
+        }
+        if let Held::Http(http) = &self.held {
+            Files::Http(http.clone()).put(sh, HOLDER, holder().as_bytes())?;
+            self.renewed = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Held::Http(http) = &self.held {
+            let released = Shell::new().map_err(anyhow::Error::from).and_then(|sh| Files::Http(http.clone()).put(&sh, TOKEN, b""));
+            if let Err(err) = released {
+                github::warning(&format!("cannot release the lock of {} ({err:#}): others wait for its lease to end", http.base));
+            }
+        }
+    }
+}
+
+fn lock_dir(dir: &std::path::Path, wait: Duration) -> Result<fs::File> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path: PathBuf = dir.join("lock");
+    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        // SAFETY: flock on a descriptor this function owns; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(file);
+        }
+        if Instant::now() > deadline {
+            bail!("{} is locked by another task (gc, or a push recording its roots) for over {} s: try again when it is done", path.display(), wait.as_secs());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Who holds the lock, for `lock-holder`.
+fn holder() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    Json::object([("owner", Json::from(format!("{host} pid {}", std::process::id()))), ("since", Json::from(now()))]).pretty()
+}
+
+fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Result<()> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if files.sizes(sh, &[TOKEN])?.values().any(Option::is_some) {
+            files.put(sh, HOLDER, holder().as_bytes())?;
+            if files.delete(sh, TOKEN)? {
+                return Ok(());
+            }
+            // Another process deleted it first.
+        } else {
+            let info = files.get(sh, HOLDER)?.and_then(|bytes| Json::parse(&String::from_utf8_lossy(&bytes)).ok());
+            match info {
+                // A cache whose lock was never used.
+                None => {
+                    files.put(sh, TOKEN, b"")?;
+                    std::thread::sleep(SETTLE);
+                    continue;
+                }
+                Some(info) => {
+                    let since = info.get("since").as_f64().unwrap_or(0.0) as u64;
+                    if now().saturating_sub(since) > lease.as_secs() {
+                        github::warning(&format!(
+                            "the lock of {} was held by {} since {} s ago, past its lease: taking it over",
+                            files.label(),
+                            info.get("owner").as_str().unwrap_or("?"),
+                            now().saturating_sub(since)
+                        ));
+                        files.put(sh, TOKEN, b"")?;
+                        continue;
+                    }
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the cache {} is locked by another task (gc, or a push recording its roots) for over {} s: try again when it is done",
+                files.label(),
+                wait.as_secs()
+            );
+        }
+        std::thread::sleep(POLL + Duration::from_millis(u64::from(std::process::id() % 100)));
+    }
+}

@@ -1,0 +1,137 @@
+//! A cache's `.narinfo` files, read by the xtask itself (gc, verify): nothing in one is trusted
+//! before it is checked. A file that is not UTF-8 or lacks a field is an error naming the file;
+//! the NAR file it points to must be a plain relative path inside the cache.
+
+use anyhow::{bail, Context, Result};
+
+/// One narinfo, as Nix writes it (`Key: value` lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NarInfo {
+    /// `/nix/store/HASH-name`.
+    pub store_path: String,
+    /// The NAR file, relative to the cache (`nar/….nar.zst`), checked by [`safe_path`].
+    pub url: String,
+    /// `sha256:` and the Nix base-32 hash of the NAR file as stored (compressed).
+    pub file_hash: Option<String>,
+    pub file_size: Option<u64>,
+    pub nar_hash: String,
+    pub nar_size: u64,
+    /// Full store paths, itself left out.
+    pub references: Vec<String>,
+    pub sigs: Vec<String>,
+}
+
+impl NarInfo {
+    /// Parses a narinfo; `name` (its file name) is only for messages.
+    pub fn parse(name: &str, bytes: &[u8]) -> Result<NarInfo> {
+        let text = std::str::from_utf8(bytes).with_context(|| format!("{name} is not UTF-8 text"))?;
+        let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(": ")).map(str::trim);
+        let required = |key: &str| field(key).with_context(|| format!("{name} has no `{key}:` line"));
+        let store_path = required("StorePath")?.to_owned();
+        let store = match store_path.rsplit_once('/') {
+            Some((store, base)) if !store.is_empty() && hash_part(base).is_some() => store,
+            _ => bail!("{name}: `StorePath: {store_path}` is not a store path"),
+        };
+        let url = required("URL")?;
+        if !safe_path(url) {
+            bail!("{name}: `URL: {url}` points outside the cache (a NAR file is a relative path such as nar/….nar.zst)");
+        }
+        let number = |key: &str| -> Result<Option<u64>> {
+            field(key).map(|v| v.parse().with_context(|| format!("{name}: `{key}: {v}` is not a number"))).transpose()
+        };
+        let references = field("References")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|r| format!("{store}/{r}"))
+            .filter(|r| *r != store_path)
+            .collect();
+        Ok(NarInfo {
+            url: url.to_owned(),
+            file_hash: field("FileHash").map(str::to_owned),
+            file_size: number("FileSize")?,
+            nar_hash: required("NarHash")?.to_owned(),
+            nar_size: number("NarSize")?.with_context(|| format!("{name} has no `NarSize:` line"))?,
+            references,
+            sigs: text.lines().filter_map(|l| l.strip_prefix("Sig: ")).map(str::to_owned).collect(),
+            store_path,
+        })
+    }
+}
+
+/// The hash part of a store path's base name (`HASH-name`): 32 characters of Nix's base 32.
+pub fn hash_part(base: &str) -> Option<&str> {
+    let (hash, name) = base.split_once('-')?;
+    let valid = hash.len() == 32 && hash.bytes().all(|b| NIX32.contains(&b)) && !name.is_empty();
+    valid.then_some(hash)
+}
+
+/// The narinfo file of a store path: `HASH.narinfo`.
+pub fn file_of(store_path: &str) -> Option<String> {
+    Some(format!("{}.narinfo", hash_part(store_path.rsplit('/').next()?)?))
+}
+
+/// A path a cache may name: relative, without `.` or `..` components, of plain characters. Every
+/// file the xtask reads, writes or deletes in a cache goes through this check.
+pub fn safe_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+/".contains(&b))
+}
+
+/// Nix's base-32 alphabet (no e, o, u, t).
+const NIX32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
+
+/// A hash in Nix's base 32, as narinfos write `FileHash` and `NarHash`.
+pub fn nix32(hash: &[u8]) -> String {
+    let len = (hash.len() * 8).div_ceil(5);
+    (0..len)
+        .rev()
+        .map(|n| {
+            let bit = n * 5;
+            let (i, j) = (bit / 8, bit % 8);
+            let low = hash[i] >> j;
+            let high = if i + 1 < hash.len() { hash[i + 1].checked_shl(8 - j as u32).unwrap_or(0) } else { 0 };
+            NIX32[usize::from((low | high) & 0x1f)] as char
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NARINFO: &str = "StorePath: /nix/store/0c3z2dlhjvgrbqvq0lq3z6cv4kkmbn5b-deps\n\
+        URL: nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar.zst\nCompression: zstd\n\
+        FileHash: sha256:1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3\nFileSize: 120\n\
+        NarHash: sha256:0ld6wfhpcg3cbkbs9dxkrmw4dgz76zmahvrwjk6nbvp7ipiyq0n0\nNarSize: 344\n\
+        References: 0c3z2dlhjvgrbqvq0lq3z6cv4kkmbn5b-deps 5f6mnx1b5mq3zi87xqjkyvbp0m3l5n4r-toolchain\n\
+        Sig: k-1:abc\n";
+
+    #[test]
+    fn reads_the_fields_and_full_references() {
+        let info = NarInfo::parse("x.narinfo", NARINFO.as_bytes()).unwrap();
+        assert_eq!(info.store_path, "/nix/store/0c3z2dlhjvgrbqvq0lq3z6cv4kkmbn5b-deps");
+        assert_eq!(info.references, ["/nix/store/5f6mnx1b5mq3zi87xqjkyvbp0m3l5n4r-toolchain"], "itself left out");
+        assert_eq!((info.file_size, info.nar_size), (Some(120), 344));
+        assert_eq!(info.sigs, ["k-1:abc"]);
+    }
+
+    #[test]
+    fn a_narinfo_pointing_outside_the_cache_or_not_utf8_is_an_error_naming_the_file() {
+        for url in ["../victim.txt", "/etc/passwd", "nar/../../x", "nar//x", "nar/a b"] {
+            let text = NARINFO.replace("nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar.zst", url);
+            let err = NarInfo::parse("bad.narinfo", text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("bad.narinfo") && err.contains("outside the cache"), "{url}: {err}");
+        }
+        let err = NarInfo::parse("binary.narinfo", b"StorePath: \xff\xfe").unwrap_err().to_string();
+        assert!(err.contains("binary.narinfo is not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn nix32_matches_nix() {
+        // `nix hash to-base32 sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=` (sha256 of "").
+        use sha2::Digest;
+        assert_eq!(nix32(&sha2::Sha256::digest(b"")), "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73");
+    }
+}

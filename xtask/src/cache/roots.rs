@@ -1,0 +1,139 @@
+//! The roots each pushing task records in a cache this project owns, for `gc`: one manifest per
+//! deps key (`xtask-roots/<key>.json`: the key, when it was last used, the store paths its tasks
+//! need), and, since HTTP cannot be listed, an index of the keys (`xtask-roots/index.json`).
+//!
+//! A task records what a fresh runner needs (every path it is about to push or finds present)
+//! before it uploads anything, under the cache's lock ([`super::lock`]): gc, which holds the same
+//! lock, then either ran before the record (and the push asks the cache afterwards what it lacks),
+//! or sees the record and keeps those paths. A record only ever adds: a root is never lost; one
+//! whose push failed is a leak the next gc of its key collects.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use anyhow::{Context, Result};
+use xshell::Shell;
+
+use super::files::Files;
+use crate::json::Json;
+
+/// The folder of the manifests, beside the narinfos.
+pub const DIR: &str = "xtask-roots";
+const INDEX: &str = "xtask-roots/index.json";
+
+/// The paths recorded under one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub key: String,
+    /// Milliseconds since the epoch of the last task that recorded under the key.
+    pub updated: u64,
+    pub roots: BTreeSet<String>,
+}
+
+impl Manifest {
+    fn new(key: &str) -> Manifest {
+        Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() }
+    }
+
+    fn to_json(&self) -> String {
+        Json::object([
+            ("key", Json::from(self.key.as_str())),
+            ("updated", Json::from(self.updated)),
+            ("roots", Json::Array(self.roots.iter().map(|r| Json::from(r.as_str())).collect())),
+        ])
+        .pretty()
+    }
+
+    fn parse(bytes: &[u8]) -> Option<Manifest> {
+        let json = Json::parse(std::str::from_utf8(bytes).ok()?).ok()?;
+        Some(Manifest {
+            key: json.get("key").as_str()?.to_owned(),
+            updated: json.get("updated").as_f64()? as u64,
+            roots: json.get("roots").as_array()?.iter().filter_map(Json::as_str).map(str::to_owned).collect(),
+        })
+    }
+}
+
+/// How long a task waits for the lock (gc may hold it while it deletes).
+pub const LOCK_WAIT: Duration = Duration::from_secs(600);
+
+/// The lease of a holder: generous for a few requests of at most `timeout` seconds each.
+pub fn lease(timeout: u64) -> Duration {
+    Duration::from_secs((timeout * 6).max(120))
+}
+
+fn manifest_file(key: &str) -> String {
+    format!("{DIR}/{key}.json")
+}
+
+/// Adds `roots` to the manifest of `key` and marks the key used now, under the cache's lock.
+/// Writes nothing when every root is recorded and the key was used within the last minute (a
+/// no-op warm leaves the cache as it was).
+pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) -> Result<()> {
+    let mut lock = files.lock(sh, LOCK_WAIT, lease(timeout))?;
+    let mut manifest = read(sh, files, key)?.unwrap_or_else(|| Manifest::new(key));
+    let now = now_ms();
+    if roots.is_subset(&manifest.roots) && now.saturating_sub(manifest.updated) < 60_000 {
+        return Ok(());
+    }
+    manifest.roots.extend(roots.iter().cloned());
+    manifest.updated = now.max(manifest.updated);
+    lock.renew(sh)?;
+    files.put(sh, &manifest_file(key), manifest.to_json().as_bytes())?;
+    let mut keys = keys(sh, files)?;
+    if keys.insert(key.to_owned()) {
+        lock.renew(sh)?;
+        write_index(sh, files, &keys)?;
+    }
+    Ok(())
+}
+
+/// The manifest of a key, if any (an unreadable one counts as none, with the reason).
+pub fn read(sh: &Shell, files: &Files, key: &str) -> Result<Option<Manifest>> {
+    let Some(bytes) = files.get(sh, &manifest_file(key))? else { return Ok(None) };
+    Manifest::parse(&bytes)
+        .map(Some)
+        .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
+}
+
+/// Every key with a manifest: the index, and for a directory its listing too.
+pub fn keys(sh: &Shell, files: &Files) -> Result<BTreeSet<String>> {
+    let index = files.get(sh, INDEX)?.and_then(|bytes| Json::parse(&String::from_utf8_lossy(&bytes)).ok());
+    let mut keys: BTreeSet<String> = index
+        .as_ref()
+        .and_then(Json::as_array)
+        .map(|keys| keys.iter().filter_map(Json::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if let Files::Dir(dir) = files {
+        for entry in std::fs::read_dir(dir.join(DIR)).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(key) = name.strip_suffix(".json").filter(|k| *k != "index") {
+                keys.insert(key.to_owned());
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// Every manifest, newest first.
+pub fn all(sh: &Shell, files: &Files) -> Result<Vec<Manifest>> {
+    let mut found = Vec::new();
+    for key in keys(sh, files)? {
+        found.extend(read(sh, files, &key)?);
+    }
+    found.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.key.cmp(&a.key)));
+    Ok(found)
+}
+
+pub fn write_index(sh: &Shell, files: &Files, keys: &BTreeSet<String>) -> Result<()> {
+    let index = Json::Array(keys.iter().map(|k| Json::from(k.as_str())).collect());
+    files.put(sh, INDEX, index.pretty().as_bytes())
+}
+
+/// Deletes the manifest of a key (gc, for the keys it drops; under its lock).
+pub fn forget(sh: &Shell, files: &Files, key: &str) -> Result<()> {
+    files.delete(sh, &manifest_file(key)).map(drop)
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

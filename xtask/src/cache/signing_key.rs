@@ -1,0 +1,134 @@
+//! The secret key the xtask signs with: a local cache's own (`DIR.secret`, created once on first
+//! use, its public key written to `DIR.public`), or the user's (`--signing-key FILE`).
+//!
+//! A secret key is used only when it is this user's own private file: never through a symbolic
+//! link, never one owned by another user or readable by group or others. Anything else is refused
+//! with the file and the fix, before anything is built.
+
+use std::{
+    os::unix::fs::{MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use crate::{
+    command::{lit, Cmd, Io, NoSlots, Stdin},
+    files,
+    nix,
+};
+
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    pub secret: PathBuf,
+    /// Where the public key is written for runners (a local cache's `DIR.public`).
+    pub public: Option<PathBuf>,
+    /// Makes a new secret key when there is none (a local cache's; `--signing-key` is the user's).
+    pub generate: Option<Cmd>,
+    /// Prints the public key of the secret key.
+    pub convert: Cmd,
+}
+
+impl SigningKey {
+    /// A local cache's own key, created on first use: `DIR.secret`, `DIR.public`.
+    pub fn local(dir: &Path, key_name: &str) -> SigningKey {
+        let base = dir.display().to_string();
+        let (secret, public) = (PathBuf::from(format!("{base}.secret")), PathBuf::from(format!("{base}.public")));
+        let generate = nix::nix([lit("key"), lit("generate-secret"), lit("--key-name"), lit(key_name)]).io(Io::Quiet);
+        SigningKey { convert: convert(&secret), secret, public: Some(public), generate: Some(generate) }
+    }
+
+    /// What must hold before the key is used: an existing secret key is this user's private file,
+    /// and a local cache's public key has its secret (else the cache is signed by a lost key).
+    pub fn check(&self) -> Result<()> {
+        let exists = std::fs::symlink_metadata(&self.secret).is_ok();
+        if let Some(public) = self.public.as_ref().filter(|p| p.exists() && !exists) {
+            bail!(
+                "{} exists but its secret key {} does not: restore the secret key, or delete the public key \
+                 and the cache directory (its paths are signed by the lost key) to start afresh",
+                public.display(),
+                self.secret.display()
+            );
+        }
+        if exists {
+            check_private(&self.secret)?;
+        }
+        Ok(())
+    }
+
+    /// The user's key (`--signing-key FILE`).
+    pub fn given(secret: &Path) -> Result<SigningKey> {
+        if std::fs::symlink_metadata(secret).is_err() {
+            bail!(
+                "--signing-key {}: no such file: create a key with `nix key generate-secret --key-name NAME-1 > FILE` \
+                 (and give runners its public key: `nix key convert-secret-to-public < FILE`)",
+                secret.display()
+            );
+        }
+        check_private(secret)?;
+        Ok(SigningKey { secret: secret.to_path_buf(), public: None, generate: None, convert: convert(secret) })
+    }
+
+    /// The same key, only read: never created, its public key not written (`status`).
+    pub fn reader(&self) -> SigningKey {
+        SigningKey { generate: None, public: None, ..self.clone() }
+    }
+
+    pub fn cmds(&self) -> Vec<&Cmd> {
+        self.generate.iter().chain([&self.convert]).collect()
+    }
+
+    /// Creates the secret key when it is a local cache's and does not exist (when two runs race,
+    /// the first one's key wins and both use it), checks it, and returns a note and the public key,
+    /// which is written beside a local cache for runners.
+    pub fn ensure(&self, sh: &Shell) -> Result<(String, String)> {
+        let mut note = format!("{} exists", self.secret.display());
+        if let Some(generate) = self.generate.as_ref().filter(|_| std::fs::symlink_metadata(&self.secret).is_err()) {
+            let key = generate.run(sh, &NoSlots)?;
+            eprintln!("  (written to {}, mode 0600, unless another run created it first)", self.secret.display());
+            if files::create_private(&self.secret, key.trim().as_bytes())? {
+                note = format!("created {}", self.secret.display());
+            }
+        }
+        check_private(&self.secret)?;
+        let public = self.convert.run(sh, &NoSlots)?.trim().to_owned();
+        if let Some(path) = &self.public {
+            let current = std::fs::read_to_string(path).unwrap_or_default();
+            if current.trim() != public {
+                files::write_atomic(path, format!("{public}\n").as_bytes())?;
+            }
+        }
+        Ok((note, public))
+    }
+}
+
+fn convert(secret: &Path) -> Cmd {
+    nix::nix([lit("key"), lit("convert-secret-to-public")])
+        .io(Io::Quiet)
+        .stdin(Stdin::File(secret.to_path_buf()))
+        .needs(format!("{} must be a Nix secret key (`nix key generate-secret --key-name NAME`)", secret.display()))
+}
+
+/// A secret key file must be this user's own regular file, private to them: a symbolic link (to
+/// a key planted elsewhere), another user's file, or one group or others can read is refused.
+pub fn check_private(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let fix = "use a key created by this user with mode 0600 (`nix key generate-secret --key-name NAME-1 > FILE; chmod 600 FILE`)";
+    if meta.file_type().is_symlink() {
+        bail!("the signing key {} is a symbolic link, which is never followed: {fix}", path.display());
+    }
+    if !meta.is_file() {
+        bail!("the signing key {} is not a regular file: {fix}", path.display());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        bail!("the signing key {} belongs to user {}, not to this user ({me}): {fix}", path.display(), meta.uid());
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!("the signing key {} has mode {mode:04o}: group or others may read it: `chmod 600 {}`, or {fix}", path.display(), path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! The fresh-runner step: what a runner with an empty store would fetch and build, from the
+//! evaluated derivations (no evaluation), and whether what the cache serves of it is sound.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Result;
+use xshell::Shell;
+
+use super::{
+    plan::FreshRunner,
+    state::State,
+    steps::cause,
+};
+use crate::{
+    cache::files::Files,
+    fresh_runner::{RunnerView, TargetView},
+    layers::Target,
+    nix::{dry_run, json, verify},
+};
+
+impl State {
+    /// Runs the step: the view of every target, and whether the plan may stop.
+    pub(super) fn fresh_runner(&mut self, sh: &Shell, f: &FreshRunner, targets: &[Target], cache: &str) -> Result<String> {
+        self.substituters = match self.probe(sh, f, cache) {
+            Some(url) => vec![url],
+            None => Vec::new(),
+        };
+        f.copy.run(sh, self)?;
+        let graph = json::parse_path_infos(&f.graph.run(sh, self)?)?;
+        let references: BTreeMap<&str, &[String]> = graph.iter().map(|i| (i.path.as_str(), &i.references[..])).collect();
+        self.runner_substituters = self.substituters.clone();
+        let mut runs = self.dry_runs(sh, f, 0..targets.len())?;
+        let missing: Vec<usize> = (0..runs.len()).filter(|i| !runs[*i].built.is_empty() || !runs[*i].unknown.is_empty()).collect();
+        if !missing.is_empty() && !f.upstream.is_empty() {
+            let served = self.reachable_upstreams(sh, &f.upstream);
+            if !served.is_empty() {
+                self.runner_substituters.extend(served);
+                for (i, run) in missing.iter().zip(self.dry_runs(sh, f, missing.iter().copied())?) {
+                    runs[*i] = run;
+                }
+            }
+        }
+        self.fetched = runs.iter().flat_map(|r| r.fetched.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+        let broken = self.unsound(sh, f)?;
+        let view = RunnerView {
+            targets: targets
+                .iter()
+                .zip(runs)
+                .enumerate()
+                .map(|(i, (target, run))| {
+                    let sources = sources(&references, &self.evaluated[i].drv);
+                    target_view(target, run, sources, &broken, f)
+                })
+                .collect(),
+        };
+        let rates = view.rates();
+        let note = format!(
+            "a fresh runner would fetch {} path(s) from the cache, build {}, get {} from their origin{}",
+            rates.cached,
+            rates.paths - rates.cached,
+            rates.from_origin,
+            if broken.is_empty() { String::new() } else { format!("; {} broken in the cache", broken.len()) }
+        );
+        for (path, why) in &broken {
+            eprintln!("  broken in the cache: {path}: {why}");
+        }
+        self.up_to_date = f.stop_when_cached && view.up_to_date();
+        self.present = if self.up_to_date { self.outputs.len() } else { 0 };
+        self.view = Some(view);
+        if self.up_to_date {
+            eprintln!("{note}: nothing to build or push (--force rebuilds and pushes anyway)");
+            return Ok(format!("{note}: up to date"));
+        }
+        Ok(note)
+    }
+
+    /// The cache's URL when it can be reached; an unreachable one counts as empty (a warning).
+    /// A local cache that does not exist yet is empty, and asking would create it.
+    fn probe(&mut self, sh: &Shell, f: &FreshRunner, cache: &str) -> Option<String> {
+        if let Some(Files::Dir(dir)) = &f.files {
+            if !dir.exists() {
+                return None;
+            }
+        }
+        match f.probe.run(sh, self) {
+            Ok(_) => Some(f.url.clone()),
+            Err(err) => {
+                self.warn(format!("cannot reach the cache {cache}: {}", cause(&err)), ": taken as empty, the task goes on");
+                None
+            }
+        }
+    }
+
+    fn reachable_upstreams(&mut self, sh: &Shell, upstream: &[(String, crate::command::Cmd)]) -> Vec<String> {
+        let mut reachable = Vec::new();
+        for (url, probe) in upstream {
+            match probe.run(sh, self) {
+                Ok(_) => reachable.push(url.clone()),
+                Err(err) => self.warn(format!("cannot reach the upstream cache {url}: {}", cause(&err)), ": it serves nothing"),
+            }
+        }
+        reachable
+    }
+
+    fn dry_runs(&mut self, sh: &Shell, f: &FreshRunner, targets: impl Iterator<Item = usize>) -> Result<Vec<dry_run::DryRun>> {
+        targets
+            .map(|i| {
+                self.target = i;
+                let output = f.dry_run.output(sh, self)?;
+                if !output.status.success() {
+                    anyhow::bail!("{}\n{}", f.dry_run.needs, String::from_utf8_lossy(&output.stderr).trim_end());
+                }
+                Ok(dry_run::parse(&String::from_utf8_lossy(&output.stderr)))
+            })
+            .collect()
+    }
+
+    /// The paths a runner would fetch from the cache that it could not substitute: a NAR file
+    /// missing or not of its size (a cache this project owns), or not signed by the key.
+    fn unsound(&mut self, sh: &Shell, f: &FreshRunner) -> Result<BTreeMap<String, String>> {
+        let mut broken = BTreeMap::new();
+        if self.substituters.is_empty() || self.fetched.is_empty() {
+            return Ok(broken);
+        }
+        let infos = json::parse_path_infos(&f.fetched.run(sh, self)?)?;
+        self.served = infos.iter().map(|i| i.path.clone()).collect();
+        if let Some(files) = &f.files {
+            broken.extend(super::push::unsound_files(sh, files, &infos)?);
+        }
+        if let (Some(verify), false) = (&f.verify, self.served.is_empty()) {
+            let verdicts = verify::parse(&verify.output(sh, self)?);
+            for path in verdicts.untrusted {
+                broken.entry(path).or_insert_with(|| "not signed by the key".to_owned());
+            }
+        }
+        Ok(broken)
+    }
+}
+
+/// The sources (not derivations) a derivation reads, from the store's reference graph.
+fn sources(references: &BTreeMap<&str, &[String]>, drv: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![drv.to_owned()];
+    while let Some(path) = stack.pop() {
+        if seen.insert(path.clone()) {
+            stack.extend(references.get(path.as_str()).into_iter().flat_map(|refs| refs.iter().cloned()));
+        }
+    }
+    seen.into_iter().filter(|p| !p.ends_with(".drv")).collect()
+}
+
+fn target_view(target: &Target, run: dry_run::DryRun, sources: BTreeSet<String>, broken: &BTreeMap<String, String>, f: &FreshRunner) -> TargetView {
+    let (origin_fetched, fetched): (BTreeSet<_>, BTreeSet<_>) = run.fetched.into_iter().partition(|p| f.filter.is_match(p));
+    let missing = run.built.into_iter().chain(run.unknown);
+    let (origin_built, to_build): (BTreeSet<_>, BTreeSet<_>) = missing.partition(|d| f.filter.is_match(d.trim_end_matches(".drv")));
+    let (broken_here, cached): (Vec<_>, Vec<_>) = fetched.into_iter().partition(|p| broken.contains_key(p));
+    TargetView {
+        name: target.name(),
+        attr: target.attr.to_string(),
+        cached: cached.into_iter().collect(),
+        to_build,
+        from_origin: origin_fetched.into_iter().chain(origin_built).chain(sources).collect(),
+        broken: broken_here.into_iter().map(|p| (p.clone(), broken[&p].clone())).collect(),
+    }
+}

@@ -1,0 +1,198 @@
+//! The push steps: what the cache has of the candidates and whether it is sound, what upstream
+//! caches serve, signatures, repairs, and the upload. Nothing the cache says is trusted: a present
+//! path whose NAR file is missing or short is uploaded again, and a path the key cannot verify is
+//! re-signed only when its NAR hash and size equal those of the path built here (else it is
+//! replaced by this build and named: signing it would vouch for contents nobody built here).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Result;
+use xshell::Shell;
+
+use super::{plan::OnPushFailure, state::State, steps::cause};
+use crate::{
+    cache::{files::Files, narinfo::safe_path},
+    command::Cmd,
+    nix::{
+        json::{self, PathInfo},
+        verify,
+    },
+    report::mib,
+};
+
+/// The paths whose NAR file the cache lacks or holds at another size than its narinfo says.
+pub fn unsound_files(sh: &Shell, files: &Files, infos: &[PathInfo]) -> Result<BTreeMap<String, String>> {
+    // A narinfo may name any file: only plain paths inside the cache are looked at.
+    let safe = |info: &&PathInfo| safe_path(&info.url);
+    let urls: Vec<&str> = infos.iter().filter(safe).map(|i| i.url.as_str()).collect();
+    let sizes = files.sizes(sh, &urls)?;
+    let mut broken = BTreeMap::new();
+    for info in infos {
+        let problem = match (sizes.get(&info.url).copied().flatten(), info.download_size) {
+            _ if info.url.is_empty() => continue,
+            _ if !safe_path(&info.url) => format!("its narinfo points outside the cache ({:?})", info.url),
+            (None, _) => format!("its NAR file {} is missing", info.url),
+            (Some(size), Some(expected)) if size != expected => {
+                format!("its NAR file {} has {size} bytes, its narinfo says {expected}", info.url)
+            }
+            _ => continue,
+        };
+        broken.insert(info.path.clone(), problem);
+    }
+    Ok(broken)
+}
+
+impl State {
+    /// Which candidates the cache has, sound, and like this build; the rest is to push.
+    pub(super) fn missing(&mut self, sh: &Shell, cmd: &Cmd, files: Option<&Files>, cache: &str) -> Result<String> {
+        let infos = match cmd.run(sh, self).and_then(|out| json::parse_path_infos(&out)) {
+            Ok(infos) => infos,
+            Err(err) => {
+                self.warn(format!("cannot reach the cache {cache}: {}", cause(&err)), ": taken as empty, the task goes on");
+                Vec::new()
+            }
+        };
+        if let Some(files) = files {
+            let urls: BTreeMap<&String, &String> = infos.iter().map(|i| (&i.path, &i.url)).collect();
+            for (path, why) in unsound_files(sh, files, &infos)? {
+                eprintln!("  broken in the cache: {path}: {why} (uploaded again)");
+                let nar = urls.get(&path).filter(|u| safe_path(u)).map(|u| u.to_string());
+                self.repair.insert(path, (why, nar));
+            }
+        }
+        for info in infos.iter().filter(|i| !self.repair.contains_key(&i.path)) {
+            let local = self.local.get(&info.path);
+            if local.is_some_and(|l| l.nar_hash != info.nar_hash || l.nar_size != info.nar_size) {
+                self.differs.insert(info.path.clone());
+            }
+        }
+        let valid: BTreeSet<&String> = infos.iter().map(|i| &i.path).filter(|p| !self.repair.contains_key(*p)).collect();
+        (self.present_paths, self.push) = self.candidates.iter().cloned().partition(|p| valid.contains(p));
+        self.push.retain(|p| !self.repair.contains_key(p));
+        self.present = self.present_paths.len();
+        Ok(format!(
+            "{} already in the cache, {} to push, {} to repair{}",
+            self.present,
+            self.push.len(),
+            self.repair.len(),
+            if self.differs.is_empty() { String::new() } else { format!(", {} unlike this build", self.differs.len()) }
+        ))
+    }
+
+    /// Leaves out of the push what an upstream cache serves. An upstream that cannot be reached
+    /// serves nothing (a warning): the push is then larger, never wrong.
+    pub(super) fn upstream(&mut self, sh: &Shell, queries: &[(String, Cmd)]) -> String {
+        if self.push.is_empty() {
+            return "nothing to push: not asked".to_owned();
+        }
+        for (url, query) in queries {
+            match query.run(sh, self).and_then(|out| json::parse_valid(&out)) {
+                Ok(served) => {
+                    self.push.retain(|p| !served.contains(p));
+                    self.upstream += served.len();
+                }
+                Err(err) => self.warn(
+                    format!("cannot reach the upstream cache {url}: {}", cause(&err)),
+                    ": everything the cache lacks is pushed",
+                ),
+            }
+        }
+        format!("{} served upstream, {} to push", self.upstream, self.push.len())
+    }
+
+    /// Which present paths the key cannot verify.
+    pub(super) fn verify(&mut self, sh: &Shell, cmd: &Cmd) -> Result<String> {
+        if self.present_paths.is_empty() {
+            return Ok("the cache has none of the paths: nothing to check".to_owned());
+        }
+        let output = cmd.output(sh, self)?;
+        let verdicts = verify::parse(&output);
+        if verdicts.failed && verdicts.untrusted.is_empty() {
+            let problem = format!("cannot check the cache's signatures: {}", String::from_utf8_lossy(&output.stderr).trim_end());
+            self.warn(problem, "");
+        }
+        for path in &verdicts.untrusted {
+            eprintln!("  not signed by the key: {path}");
+        }
+        self.unsigned = verdicts.untrusted;
+        let (all, bad) = (self.present_paths.len(), self.unsigned.len());
+        Ok(format!("{} of {all} signed by the key", all - bad))
+    }
+
+    /// Signs the paths to push in the local store, and in the cache the present paths the key
+    /// cannot verify whose contents are this build's; the others are replaced by this build.
+    pub(super) fn sign(&mut self, sh: &Shell, sign: &Cmd, resign: &Cmd, can_repair: bool) -> Result<String> {
+        let (same, differ): (Vec<String>, Vec<String>) =
+            self.unsigned.iter().cloned().partition(|p| !self.differs.contains(p));
+        self.resign = same;
+        for path in differ {
+            let problem = format!(
+                "{path} in the cache is not signed by the key and its contents differ from the path built here (NAR hash or size)"
+            );
+            if can_repair {
+                self.warn(problem, ": it is replaced by this build, never signed as it was");
+                self.repair.insert(path, ("unsigned, and unlike this build".to_owned(), None));
+            } else {
+                self.warn(problem, ": it is not signed; delete it from the cache, then push again");
+            }
+        }
+        let to_sign: Vec<String> = self.push.iter().chain(self.repair.keys()).cloned().collect();
+        let pushing = std::mem::replace(&mut self.push, to_sign);
+        if !self.push.is_empty() {
+            sign.run(sh, self)?;
+        }
+        self.push = pushing;
+        if !self.resign.is_empty() {
+            resign.run(sh, self)?;
+        }
+        Ok(format!(
+            "signed {} to push, re-signed {} in the cache",
+            self.push.len() + self.repair.len(),
+            self.resign.len()
+        ))
+    }
+
+    /// Deletes the narinfos of what is to be uploaded again: the push then sees them missing.
+    pub(super) fn repair(&mut self, sh: &Shell, files: &Files) -> Result<String> {
+        for (path, (why, nar)) in &self.repair {
+            let Some(narinfo) = crate::cache::narinfo::file_of(path) else { continue };
+            eprintln!("  {path}: {why}: its narinfo is deleted, to be uploaded again");
+            files.delete(sh, &narinfo)?;
+            // Nix names a NAR by its hash: a broken one left in place would never be written again.
+            if let Some(nar) = nar {
+                files.delete(sh, nar)?;
+            }
+        }
+        self.repaired = self.repair.len();
+        let repairs = std::mem::take(&mut self.repair).into_keys();
+        self.push.extend(repairs);
+        self.present = self.present.saturating_sub(self.repaired);
+        Ok(format!("{} to upload again", self.repaired))
+    }
+
+    /// Pushes the paths the cache lacks, listing them one a line rather than in one long command
+    /// line. A failed push fails the task, or is a warning (`test`): the build's verdict stands.
+    pub(super) fn push(&mut self, sh: &Shell, cmd: &Cmd, cache: &str, on_failure: OnPushFailure) -> Result<String> {
+        if self.push.is_empty() {
+            eprintln!("the cache has every path: nothing to push");
+            return Ok("nothing to push".to_owned());
+        }
+        eprintln!("$ {}", cmd.render(None));
+        for path in &self.push {
+            eprintln!("  {path}");
+        }
+        if let Err(err) = cmd.run_quietly(sh, self) {
+            if on_failure == OnPushFailure::Fail {
+                return Err(err.context(format!("cannot push to {cache} (the build itself succeeded)")));
+            }
+            self.warn(
+                format!("cannot push to {cache}: {}", cause(&err)),
+                " (the build's verdict stands; --require-push fails the task on this)",
+            );
+            return Ok("push failed (a warning)".to_owned());
+        }
+        self.pushed = self.push.len();
+        self.pushed_bytes = self.push.iter().filter_map(|p| self.local.get(p)).map(|i| i.nar_size).sum();
+        Ok(format!("pushed {} path(s), {}", self.pushed, mib(self.pushed_bytes)))
+    }
+}

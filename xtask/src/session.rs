@@ -1,0 +1,145 @@
+//! What every task works with, resolved once in `main` from the command line, the environment
+//! and the config, then carried down: the workspace and its config, the flake, the platform, the
+//! cache (its credentials in a netrc file of the run), the key the xtask signs with, the network
+//! bounds, and the deps key (the lock files read once, when a task first needs it).
+
+use std::{cell::OnceCell, path::Path};
+
+use anyhow::{bail, Result};
+use xshell::Shell;
+
+use crate::{
+    cache::{files::Files, signing_key::SigningKey, Cache},
+    cli::GlobalArgs,
+    config::Config,
+    github::names::env::{CACHIX_AUTH_TOKEN, REGISTRY_TOKEN},
+    keys::{DepsKey, LockFiles},
+    nix::Network,
+    scratch, secrets,
+};
+
+pub struct Session {
+    pub sh: Shell,
+    pub root: std::path::PathBuf,
+    pub config: Config,
+    /// The flake, absolute when it is a path.
+    pub flake: String,
+    pub dry_run: bool,
+    pub platform: Platform,
+    pub cache: Cache,
+    /// The key the xtask signs with: a local cache's own, or `--signing-key` (checked before use:
+    /// [`SigningKey::check`]).
+    pub signing: Option<SigningKey>,
+    pub net: Network,
+    deps_key: OnceCell<DepsKey>,
+    nix_netrc: OnceCell<Option<std::path::PathBuf>>,
+}
+
+/// Nix's `netrc-file` setting, when the file exists.
+fn nix_netrc() -> Option<std::path::PathBuf> {
+    let sh = Shell::new().ok()?;
+    let show = crate::nix::nix([crate::command::lit("show-config"), crate::command::lit("--json")]).io(crate::command::Io::Quiet);
+    let out = show.run_quietly(&sh, &crate::command::NoSlots).ok()?;
+    let config = crate::json::Json::parse(&out).ok()?;
+    let path = std::path::PathBuf::from(config.get("netrc-file").get("value").as_str()?);
+    path.exists().then_some(path)
+}
+
+/// The Nix system to build for, and its arch (the container keys name it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub system: String,
+    pub arch: String,
+    /// Whether `--system` was given (an explicit `--arch` must agree with it).
+    given: bool,
+}
+
+impl Session {
+    pub fn new(args: GlobalArgs) -> Result<Session> {
+        // Before anything is printed: every secret this run knows of.
+        for var in [CACHIX_AUTH_TOKEN, REGISTRY_TOKEN] {
+            if let Ok(token) = std::env::var(var) {
+                secrets::register(&token);
+            }
+        }
+        for secret in args.cache.as_deref().map(secrets::in_url).unwrap_or_default() {
+            secrets::register(&secret);
+        }
+        let sh = Shell::new()?;
+        let (root, config) = Config::load(&sh.current_dir())?;
+        sh.change_dir(&root);
+        let flake = match args.flake {
+            Some(flake) if Path::new(&flake).exists() => std::path::absolute(&flake)?.display().to_string(),
+            Some(flake) => flake,
+            None => root.display().to_string(),
+        };
+        let platform = Platform::new(args.system);
+        let cache = Cache::resolve(args.cache.as_deref(), &config, &root)?;
+        let signing = match (&cache, args.signing_key) {
+            (Cache::Cachix { .. } | Cache::CachixReadOnly { .. }, Some(_)) => {
+                bail!("--signing-key is for caches the xtask signs for: Cachix signs with the cache's own key, leave it out")
+            }
+            (_, Some(path)) => Some(SigningKey::given(&std::path::absolute(path)?)?),
+            (Cache::Local { dir }, None) => Some(SigningKey::local(dir, &format!("{}-local-1", config.name))),
+            _ => None,
+        };
+        let netrc = match &cache {
+            Cache::Store { credentials: Some(_), .. } if args.dry_run => Some("<run directory>/netrc".into()),
+            Cache::Store { credentials: Some(credentials), .. } => Some(scratch::file("netrc", credentials.netrc().as_bytes())?),
+            _ => None,
+        };
+        let net = Network { stall_secs: config.cache_timeout, netrc };
+        Ok(Session { sh, root, config, flake, dry_run: args.dry_run, platform, cache, signing, net, deps_key: OnceCell::new(), nix_netrc: OnceCell::new() })
+    }
+
+    /// The deps key of the workspace's lock files, read on first use.
+    pub fn deps_key(&self) -> Result<&DepsKey> {
+        if let Some(key) = self.deps_key.get() {
+            return Ok(key);
+        }
+        let key = DepsKey::new(&self.config, &LockFiles::read(&self.root)?);
+        Ok(self.deps_key.get_or_init(|| key))
+    }
+
+    /// The cache's files, when this project owns it. curl writes to an HTTP cache with the
+    /// credentials of `--cache`, else with Nix's own `netrc-file` (read once; not in a dry run).
+    pub fn files(&self) -> Option<Files> {
+        let netrc = match (&self.net.netrc, &self.cache) {
+            (Some(netrc), _) => Some(netrc.clone()),
+            (None, Cache::Store { .. }) if !self.dry_run => self.nix_netrc.get_or_init(nix_netrc).clone(),
+            _ => None,
+        };
+        self.cache.files(self.config.cache_timeout, netrc.as_deref())
+    }
+}
+
+impl Platform {
+    /// `--system`, or this machine's.
+    fn new(system: Option<String>) -> Platform {
+        let given = system.is_some();
+        let system = system.unwrap_or_else(host_system);
+        let arch = system.split('-').next().unwrap_or_default().to_owned();
+        Platform { system, arch, given }
+    }
+
+    /// The platform images are built for: `--arch A` means `A-linux`; else the arch of `--system`
+    /// (or this machine's), so a container key always names the arch it was built for.
+    pub fn for_images(&self, config: &Config, arch: Option<&str>) -> Result<Platform> {
+        let Some(arch) = arch else { return Ok(self.clone()) };
+        config.check_arch(arch)?;
+        let system = format!("{arch}-linux");
+        if self.given && self.system != system {
+            bail!("--arch {arch} builds for {system}, but --system says {}: pass one of them", self.system);
+        }
+        Ok(Platform { system, arch: arch.to_owned(), given: self.given })
+    }
+}
+
+/// This machine as a Nix system: `x86_64-linux`, `aarch64-darwin`.
+fn host_system() -> String {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        os => os,
+    };
+    format!("{}-{os}", std::env::consts::ARCH)
+}
