@@ -76,7 +76,8 @@ impl RunnerView {
 
     pub fn rates(&self) -> Rates {
         let cached: BTreeSet<&String> = self.targets.iter().flat_map(|t| &t.cached).collect();
-        let missed: BTreeSet<&String> = self.targets.iter().flat_map(|t| t.to_build.iter().chain(t.broken.keys())).collect();
+        let missed: BTreeSet<&String> =
+            self.targets.iter().flat_map(|t| t.to_build.iter().chain(t.broken.keys())).collect();
         let from_origin: BTreeSet<&String> = self.targets.iter().flat_map(|t| &t.from_origin).collect();
         let rate = |hits: usize, all: usize| if all == 0 { 1.0 } else { hits as f64 / all as f64 };
         let deps = self.targets.iter().find(|t| t.name == DEPS);
@@ -121,7 +122,13 @@ impl RunnerView {
         for t in &self.targets {
             let names = t.names();
             let to_build = if names.is_empty() { "nothing".to_owned() } else { names.join(", ") };
-            md += &format!("| {} | {} | {} | {} | {to_build} |\n", t.name, t.paths(), t.cached.len(), t.from_origin.len());
+            md += &format!(
+                "| {} | {} | {} | {} | {to_build} |\n",
+                t.name,
+                t.paths(),
+                t.cached.len(),
+                t.from_origin.len()
+            );
         }
         let r = self.rates();
         md += &format!(

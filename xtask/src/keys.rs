@@ -71,10 +71,16 @@ fn read_lock_file(path: &Path) -> std::io::Result<Vec<u8>> {
     let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err(invalid("not a regular file (a FIFO, a device or a directory): replace it with the real lock file".into()));
+        return Err(invalid(
+            "not a regular file (a FIFO, a device or a directory): replace it with the real lock file".into(),
+        ));
     }
     if meta.len() > LOCK_FILE_LIMIT {
-        return Err(invalid(format!("{} bytes, over the {} MiB a lock file may have", meta.len(), LOCK_FILE_LIMIT >> 20)));
+        return Err(invalid(format!(
+            "{} bytes, over the {} MiB a lock file may have",
+            meta.len(),
+            LOCK_FILE_LIMIT >> 20
+        )));
     }
     let mut bytes = Vec::new();
     file.take(LOCK_FILE_LIMIT + 1).read_to_end(&mut bytes)?;

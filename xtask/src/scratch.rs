@@ -4,12 +4,7 @@
 //! exit: when [`Guard`] (held by `main`) drops, after an error or a panic, and on SIGINT, SIGTERM
 //! or SIGHUP (a cancelled CI job).
 
-use std::{
-    fs,
-    os::unix::fs::DirBuilderExt,
-    path::PathBuf,
-    sync::Mutex,
-};
+use std::{fs, os::unix::fs::DirBuilderExt, path::PathBuf, sync::Mutex};
 
 use anyhow::{Context, Result};
 
@@ -79,4 +74,3 @@ fn watch_signals() {
         }
     });
 }
-

@@ -38,7 +38,8 @@ pub struct Session {
 /// Nix's `netrc-file` setting, when the file exists.
 fn nix_netrc() -> Option<std::path::PathBuf> {
     let sh = Shell::new().ok()?;
-    let show = crate::nix::nix([crate::command::lit("show-config"), crate::command::lit("--json")]).io(crate::command::Io::Quiet);
+    let show = crate::nix::nix([crate::command::lit("show-config"), crate::command::lit("--json")])
+        .io(crate::command::Io::Quiet);
     let out = show.run_quietly(&sh, &crate::command::NoSlots).ok()?;
     let config = crate::json::Json::parse(&out).ok()?;
     let path = std::path::PathBuf::from(config.get("netrc-file").get("value").as_str()?);
@@ -85,11 +86,25 @@ impl Session {
         };
         let netrc = match &cache {
             Cache::Store { credentials: Some(_), .. } if args.dry_run => Some("<run directory>/netrc".into()),
-            Cache::Store { credentials: Some(credentials), .. } => Some(scratch::file("netrc", credentials.netrc().as_bytes())?),
+            Cache::Store { credentials: Some(credentials), .. } => {
+                Some(scratch::file("netrc", credentials.netrc().as_bytes())?)
+            }
             _ => None,
         };
         let net = Network { stall_secs: config.cache_timeout, netrc };
-        Ok(Session { sh, root, config, flake, dry_run: args.dry_run, platform, cache, signing, net, deps_key: OnceCell::new(), nix_netrc: OnceCell::new() })
+        Ok(Session {
+            sh,
+            root,
+            config,
+            flake,
+            dry_run: args.dry_run,
+            platform,
+            cache,
+            signing,
+            net,
+            deps_key: OnceCell::new(),
+            nix_netrc: OnceCell::new(),
+        })
     }
 
     /// The deps key of the workspace's lock files, read on first use.

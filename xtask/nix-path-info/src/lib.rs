@@ -248,6 +248,7 @@ mod tests {
                 nar_hash: "sha256-h".into(),
                 references: vec!["/nix/store/b-y".into()],
                 url: String::new(),
+                download_size: None,
             };
             assert_eq!(infos, [expected], "{json}");
         }

@@ -66,7 +66,10 @@ impl Lock {
     /// (another process may have taken the lock: the holder must stop writing).
     pub fn renew(&mut self, sh: &Shell) -> Result<()> {
         if self.renewed.elapsed() > self.lease {
-            bail!("held the cache's lock longer than its lease ({} s): stopping before another writer", self.lease.as_secs());
+            bail!(
+                "held the cache's lock longer than its lease ({} s): stopping before another writer",
+                self.lease.as_secs()
+            );
         }
         if let Held::Http(http) = &self.held {
             Files::Http(http.clone()).put(sh, HOLDER, holder().as_bytes())?;
@@ -79,9 +82,13 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         if let Held::Http(http) = &self.held {
-            let released = Shell::new().map_err(anyhow::Error::from).and_then(|sh| Files::Http(http.clone()).put(&sh, TOKEN, b""));
+            let released =
+                Shell::new().map_err(anyhow::Error::from).and_then(|sh| Files::Http(http.clone()).put(&sh, TOKEN, b""));
             if let Err(err) = released {
-                github::warning(&format!("cannot release the lock of {} ({err:#}): others wait for its lease to end", http.base));
+                github::warning(&format!(
+                    "cannot release the lock of {} ({err:#}): others wait for its lease to end",
+                    http.base
+                ));
             }
         }
     }
@@ -90,7 +97,11 @@ impl Drop for Lock {
 fn lock_dir(dir: &std::path::Path, wait: Duration) -> Result<fs::File> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path: PathBuf = dir.join("lock");
-    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     let deadline = Instant::now() + wait;
     loop {
@@ -112,7 +123,8 @@ fn now() -> u64 {
 /// Who holds the lock, for `lock-holder`.
 fn holder() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_default();
-    Json::object([("owner", Json::from(format!("{host} pid {}", std::process::id()))), ("since", Json::from(now()))]).pretty()
+    Json::object([("owner", Json::from(format!("{host} pid {}", std::process::id()))), ("since", Json::from(now()))])
+        .pretty()
 }
 
 fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Result<()> {

@@ -148,7 +148,9 @@ impl Cache {
     /// with is found by the signing-key step instead.
     pub fn config_key(&self, config: &Config) -> Option<String> {
         match self {
-            Cache::Cachix { name } | Cache::CachixReadOnly { name } if *name == config.name => config.public_key.clone(),
+            Cache::Cachix { name } | Cache::CachixReadOnly { name } if *name == config.name => {
+                config.public_key.clone()
+            }
             _ => None,
         }
     }
@@ -209,14 +211,21 @@ fn split_credentials(url: &str) -> Result<(String, Option<Credentials>)> {
     };
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let (user, password) = (percent_decode(user), percent_decode(password));
-    if [&user, &password].iter().any(|w| w.is_empty() || w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\')) {
+    if [&user, &password]
+        .iter()
+        .any(|w| w.is_empty() || w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\'))
+    {
         bail!(
             "`--cache {}`: the user and password must both be given, without spaces, quotes or backslashes (a netrc file hands them to Nix and curl)",
             crate::secrets::redact(url)
         );
     }
-    let host = host_port.rsplit_once(':').filter(|(h, _)| !h.ends_with(']') || h.starts_with('[')).map_or(host_port, |(h, _)| h);
-    let credentials = Credentials { host: host.trim_start_matches('[').trim_end_matches(']').to_owned(), user, password };
+    let host = host_port
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
+        .map_or(host_port, |(h, _)| h);
+    let credentials =
+        Credentials { host: host.trim_start_matches('[').trim_end_matches(']').to_owned(), user, password };
     Ok((format!("{scheme}://{host_port}{tail}"), Some(credentials)))
 }
 
@@ -226,7 +235,10 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(byte)) => {
                 out.push(byte);
@@ -251,7 +263,10 @@ mod tests {
         assert_eq!(url, "http://127.0.0.1:8080/nix?compression=zstd");
         let creds = creds.unwrap();
         assert_eq!(creds.netrc(), "machine 127.0.0.1 login ci password s@cret\n");
-        assert_eq!(split_credentials("https://cache.example/a@b").unwrap(), ("https://cache.example/a@b".to_owned(), None));
+        assert_eq!(
+            split_credentials("https://cache.example/a@b").unwrap(),
+            ("https://cache.example/a@b".to_owned(), None)
+        );
         assert_eq!(split_credentials("ssh-ng://builder@host").unwrap().0, "ssh-ng://builder@host");
         assert!(split_credentials("http://ci:two%20words@h/").is_err());
     }

@@ -34,7 +34,9 @@ impl NarInfo {
         };
         let url = required("URL")?;
         if !safe_path(url) {
-            bail!("{name}: `URL: {url}` points outside the cache (a NAR file is a relative path such as nar/….nar.zst)");
+            bail!(
+                "{name}: `URL: {url}` points outside the cache (a NAR file is a relative path such as nar/….nar.zst)"
+            );
         }
         let number = |key: &str| -> Result<Option<u64>> {
             field(key).map(|v| v.parse().with_context(|| format!("{name}: `{key}: {v}` is not a number"))).transpose()

@@ -14,7 +14,9 @@ impl Cache {
         let title = format!("Push to {}", self.label());
         match self {
             // zstd: the bench's 169 MB deps closure in 0.8 s; Nix's default xz took 10.9 s for 36 MB.
-            Cache::Local { .. } => Some((title, nix::copy(&format!("{}?compression=zstd", self.substituter()), paths, net))),
+            Cache::Local { .. } => {
+                Some((title, nix::copy(&format!("{}?compression=zstd", self.substituter()), paths, net)))
+            }
             Cache::Store { url, .. } => Some((title, nix::copy(url, paths, net))),
             Cache::Cachix { name } => {
                 let upload = Cmd::lits("cachix", ["push", name])

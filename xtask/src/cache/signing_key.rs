@@ -15,8 +15,7 @@ use xshell::Shell;
 
 use crate::{
     command::{lit, Cmd, Io, NoSlots, Stdin},
-    files,
-    nix,
+    files, nix,
 };
 
 #[derive(Debug, Clone)]
@@ -128,7 +127,11 @@ pub fn check_private(path: &Path) -> Result<()> {
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        bail!("the signing key {} has mode {mode:04o}: group or others may read it: `chmod 600 {}`, or {fix}", path.display(), path.display());
+        bail!(
+            "the signing key {} has mode {mode:04o}: group or others may read it: `chmod 600 {}`, or {fix}",
+            path.display(),
+            path.display()
+        );
     }
     Ok(())
 }

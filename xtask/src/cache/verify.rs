@@ -48,7 +48,12 @@ impl Checks<'_> {
         let mut findings: Vec<Finding> = entries
             .unreadable
             .iter()
-            .map(|message| Finding { path: None, file: message.clone(), problem: "cannot be read".into(), bad_nar: None })
+            .map(|message| Finding {
+                path: None,
+                file: message.clone(),
+                problem: "cannot be read".into(),
+                bad_nar: None,
+            })
             .collect();
         let mut bad_file = BTreeSet::new();
         let urls: Vec<&str> = entries.by_path.values().map(|e| e.info.url.as_str()).collect();
@@ -81,7 +86,8 @@ impl Checks<'_> {
         let digest = sha2::Sha256::digest(&bytes);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         let actual = [format!("sha256:{}", nix32(&digest)), format!("sha256:{hex}")];
-        Ok((!actual.contains(expected)).then(|| format!("its NAR file {} does not hash to its FileHash {expected}", info.url)))
+        Ok((!actual.contains(expected))
+            .then(|| format!("its NAR file {} does not hash to its FileHash {expected}", info.url)))
     }
 
     /// References the cache lacks and no upstream cache serves.
@@ -98,7 +104,8 @@ impl Checks<'_> {
                 break;
             }
             let query = nix::query(upstream, PATHS, self.net);
-            let served = query.run(sh, &Words(unserved.iter().cloned().collect())).and_then(|out| json::parse_valid(&out));
+            let served =
+                query.run(sh, &Words(unserved.iter().cloned().collect())).and_then(|out| json::parse_valid(&out));
             unserved.retain(|r| !served.as_ref().is_ok_and(|s| s.contains(r)));
         }
         let mut findings = Vec::new();
@@ -139,7 +146,12 @@ impl Checks<'_> {
             for path in paths.iter().filter(|p| !named.contains(*p)) {
                 let alone = verify::parse(&cmd.output(sh, &Words(vec![path.clone()]))?);
                 if alone.failed || !alone.modified.is_empty() {
-                    add(path, "its NAR cannot be read (Nix fails on it: truncated or not what it claims)", true, &mut findings);
+                    add(
+                        path,
+                        "its NAR cannot be read (Nix fails on it: truncated or not what it claims)",
+                        true,
+                        &mut findings,
+                    );
                 }
             }
         }

@@ -10,7 +10,8 @@ use toml_edit::{Item, TableLike};
 use super::{
     is_cache_name,
     rules::{
-        is_attr, is_public_key, is_relative_dir, is_version, is_word, non_empty, sorted_pairs, string_array, suggest, words,
+        is_attr, is_public_key, is_relative_dir, is_version, is_word, non_empty, sorted_pairs, string_array, suggest,
+        words,
     },
     Backend, Config, TABLE,
 };

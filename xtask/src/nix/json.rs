@@ -20,7 +20,12 @@ pub fn parse_targets(json: &str) -> Result<Vec<Evaluated>> {
             .as_array()?
             .iter()
             .map(|t| {
-                let outputs = t.get("outputs").as_array()?.iter().map(|o| o.as_str().map(str::to_owned)).collect::<Option<_>>()?;
+                let outputs = t
+                    .get("outputs")
+                    .as_array()?
+                    .iter()
+                    .map(|o| o.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()?;
                 Some(Evaluated { drv: t.get("drv").as_str()?.to_owned(), outputs })
             })
             .collect::<Option<Vec<_>>>()
@@ -48,7 +53,10 @@ mod tests {
     fn reads_each_targets_derivation_and_outputs_in_order() {
         let json = r#"[{"drv":"/nix/store/d.drv","outputs":["/nix/store/o","/nix/store/p"]},{"drv":"/nix/store/e.drv","outputs":["/nix/store/q"]}]"#;
         let targets = parse_targets(json).unwrap();
-        assert_eq!(targets[0], Evaluated { drv: "/nix/store/d.drv".into(), outputs: vec!["/nix/store/o".into(), "/nix/store/p".into()] });
+        assert_eq!(
+            targets[0],
+            Evaluated { drv: "/nix/store/d.drv".into(), outputs: vec!["/nix/store/o".into(), "/nix/store/p".into()] }
+        );
         assert_eq!(targets[1].outputs, ["/nix/store/q"]);
         assert!(parse_targets("[1]").is_err());
     }

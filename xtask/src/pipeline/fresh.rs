@@ -6,11 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use xshell::Shell;
 
-use super::{
-    plan::FreshRunner,
-    state::State,
-    steps::cause,
-};
+use super::{plan::FreshRunner, state::State, steps::cause};
 use crate::{
     cache::files::Files,
     fresh_runner::{RunnerView, TargetView},
@@ -20,17 +16,25 @@ use crate::{
 
 impl State {
     /// Runs the step: the view of every target, and whether the plan may stop.
-    pub(super) fn fresh_runner(&mut self, sh: &Shell, f: &FreshRunner, targets: &[Target], cache: &str) -> Result<String> {
+    pub(super) fn fresh_runner(
+        &mut self,
+        sh: &Shell,
+        f: &FreshRunner,
+        targets: &[Target],
+        cache: &str,
+    ) -> Result<String> {
         self.substituters = match self.probe(sh, f, cache) {
             Some(url) => vec![url],
             None => Vec::new(),
         };
         f.copy.run(sh, self)?;
         let graph = json::parse_path_infos(&f.graph.run(sh, self)?)?;
-        let references: BTreeMap<&str, &[String]> = graph.iter().map(|i| (i.path.as_str(), &i.references[..])).collect();
+        let references: BTreeMap<&str, &[String]> =
+            graph.iter().map(|i| (i.path.as_str(), &i.references[..])).collect();
         self.runner_substituters = self.substituters.clone();
         let mut runs = self.dry_runs(sh, f, 0..targets.len())?;
-        let missing: Vec<usize> = (0..runs.len()).filter(|i| !runs[*i].built.is_empty() || !runs[*i].unknown.is_empty()).collect();
+        let missing: Vec<usize> =
+            (0..runs.len()).filter(|i| !runs[*i].built.is_empty() || !runs[*i].unknown.is_empty()).collect();
         if !missing.is_empty() && !f.upstream.is_empty() {
             let served = self.reachable_upstreams(sh, &f.upstream);
             if !served.is_empty() {
@@ -40,7 +44,8 @@ impl State {
                 }
             }
         }
-        self.fetched = runs.iter().flat_map(|r| r.fetched.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+        self.fetched =
+            runs.iter().flat_map(|r| r.fetched.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
         let broken = self.unsound(sh, f)?;
         let view = RunnerView {
             targets: targets
@@ -65,6 +70,7 @@ impl State {
             eprintln!("  broken in the cache: {path}: {why}");
         }
         self.up_to_date = f.stop_when_cached && view.up_to_date();
+        self.stop = self.up_to_date;
         self.present = if self.up_to_date { self.outputs.len() } else { 0 };
         self.view = Some(view);
         if self.up_to_date {
@@ -85,7 +91,10 @@ impl State {
         match f.probe.run(sh, self) {
             Ok(_) => Some(f.url.clone()),
             Err(err) => {
-                self.warn(format!("cannot reach the cache {cache}: {}", cause(&err)), ": taken as empty, the task goes on");
+                self.warn(
+                    format!("cannot reach the cache {cache}: {}", cause(&err)),
+                    ": taken as empty, the task goes on",
+                );
                 None
             }
         }
@@ -94,15 +103,26 @@ impl State {
     fn reachable_upstreams(&mut self, sh: &Shell, upstream: &[(String, crate::command::Cmd)]) -> Vec<String> {
         let mut reachable = Vec::new();
         for (url, probe) in upstream {
+            if self.unreachable.contains(url) {
+                continue;
+            }
             match probe.run(sh, self) {
                 Ok(_) => reachable.push(url.clone()),
-                Err(err) => self.warn(format!("cannot reach the upstream cache {url}: {}", cause(&err)), ": it serves nothing"),
+                Err(err) => {
+                    self.unreachable.insert(url.clone());
+                    self.warn(format!("cannot reach the upstream cache {url}: {}", cause(&err)), ": it serves nothing");
+                }
             }
         }
         reachable
     }
 
-    fn dry_runs(&mut self, sh: &Shell, f: &FreshRunner, targets: impl Iterator<Item = usize>) -> Result<Vec<dry_run::DryRun>> {
+    fn dry_runs(
+        &mut self,
+        sh: &Shell,
+        f: &FreshRunner,
+        targets: impl Iterator<Item = usize>,
+    ) -> Result<Vec<dry_run::DryRun>> {
         targets
             .map(|i| {
                 self.target = i;
@@ -149,10 +169,18 @@ fn sources(references: &BTreeMap<&str, &[String]>, drv: &str) -> BTreeSet<String
     seen.into_iter().filter(|p| !p.ends_with(".drv")).collect()
 }
 
-fn target_view(target: &Target, run: dry_run::DryRun, sources: BTreeSet<String>, broken: &BTreeMap<String, String>, f: &FreshRunner) -> TargetView {
-    let (origin_fetched, fetched): (BTreeSet<_>, BTreeSet<_>) = run.fetched.into_iter().partition(|p| f.filter.is_match(p));
+fn target_view(
+    target: &Target,
+    run: dry_run::DryRun,
+    sources: BTreeSet<String>,
+    broken: &BTreeMap<String, String>,
+    f: &FreshRunner,
+) -> TargetView {
+    let (origin_fetched, fetched): (BTreeSet<_>, BTreeSet<_>) =
+        run.fetched.into_iter().partition(|p| f.filter.is_match(p));
     let missing = run.built.into_iter().chain(run.unknown);
-    let (origin_built, to_build): (BTreeSet<_>, BTreeSet<_>) = missing.partition(|d| f.filter.is_match(d.trim_end_matches(".drv")));
+    let (origin_built, to_build): (BTreeSet<_>, BTreeSet<_>) =
+        missing.partition(|d| f.filter.is_match(d.trim_end_matches(".drv")));
     let (broken_here, cached): (Vec<_>, Vec<_>) = fetched.into_iter().partition(|p| broken.contains_key(p));
     TargetView {
         name: target.name(),

@@ -36,9 +36,8 @@ use crate::{
     command::{lit, on_path, own_time, Arg, Cmd},
     fresh_runner::RunnerView,
     github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
-    layers::Target,
-    nix,
-    scratch,
+    layers::{self, Layer, Target},
+    nix, scratch,
     session::Session,
 };
 
@@ -71,38 +70,52 @@ pub const OWN_TIME: &str = "xtask's own time: ";
 /// The plan of a job: evaluate, ask, build and push.
 pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
     let (cache, net) = (&session.cache, &session.net);
-    let mut plan = Plan::new(&job.task, job.targets.clone());
+    // The summary shows the deps layer beside a task's own targets: evaluated with them, not built.
+    let mut targets = job.targets.clone();
+    if !targets.iter().any(|t| t.layer == Layer::Deps) {
+        targets.push(layers::deps(&session.config, session.deps_key()?, &session.platform.system));
+    }
+    let mut plan = Plan::new(&job.task, targets);
+    plan.builds = job.targets.len();
     plan.fact("flake", &session.flake);
     plan.fact("cache", cache.label());
     for (name, value) in &job.outputs {
         plan.fact(name, value.clone());
     }
     let names: Vec<String> = job.targets.iter().map(|t| t.attr.to_string()).collect();
-    let attrs: Vec<_> = job.targets.iter().map(|t| t.attr.clone()).collect();
+    let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
     plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_targets(&session.flake, &attrs, net)));
     let upload = cache.upload(PUSH, net);
     let signing = session.signing.as_ref().filter(|_| upload.is_some());
     if let Some(key) = signing {
-        let title = if key.generate.is_some() { "Create the local cache's signing key, once" } else { "Read the signing key (--signing-key)" };
+        let title = if key.generate.is_some() {
+            "Create the local cache's signing key, once"
+        } else {
+            "Read the signing key (--signing-key)"
+        };
         plan.step(title, StepKind::SigningKey(key.clone()));
     }
     let trusted = trusted_key(session, signing.is_some());
     let fresh = fresh_runner(session, trusted.clone(), !job.force)?;
     plan.step("Ask what a fresh runner would fetch and build", StepKind::FreshRunner(Box::new(fresh)));
-    plan.step(format!("Build {}", names.join(", ")), StepKind::Build(nix::realise(DRVS, SUBSTITUTERS, trusted, net)));
+    plan.step(format!("Build {}", names.join(", ")), StepKind::Build(nix::realise(BUILD, SUBSTITUTERS, trusted, net)));
     // Nothing to push (a read-only cache): the build is the whole job.
     let Some((title, upload)) = upload else { return Ok(plan) };
     let (url, files) = (cache.substituter(), session.files());
     plan.step(
         "What a fresh runner needs: the outputs, their build inputs, and their closures",
-        StepKind::Needed { requisites: nix::requisites(DRVS, true), infos: nix::path_infos(NEEDED) },
+        StepKind::Needed { requisites: nix::requisites(BUILD, true), infos: nix::path_infos(NEEDED) },
     );
     plan.step("Apply the push filter", StepKind::Filter(PushFilter::new(session.config.push_filter.clone())));
     if let Some(files) = &files {
         let key = session.deps_key()?.to_string();
-        plan.step("Record what the push needs, for gc", StepKind::Record { files: files.clone(), key, timeout: session.config.cache_timeout });
+        plan.step(
+            "Record what the push needs, for gc",
+            StepKind::Record { files: files.clone(), key, timeout: session.config.cache_timeout },
+        );
     }
-    let missing = StepKind::Missing { cmd: nix::query(&url, CANDIDATES, net), files: files.clone(), cache: cache.label() };
+    let missing =
+        StepKind::Missing { cmd: nix::query(&url, CANDIDATES, net), files: files.clone(), cache: cache.label() };
     plan.step("Ask the cache which paths it lacks, or holds broken", missing);
     let upstream = session.config.upstream.iter().map(|u| (u.clone(), nix::query(u, PUSH, net))).collect();
     plan.step("Ask the upstream caches which of the rest they serve", StepKind::Upstream(upstream));
@@ -161,7 +174,8 @@ fn trusted_key(session: &Session, signs: bool) -> Option<Arg> {
 
 fn fresh_runner(session: &Session, key: Option<Arg>, stop_when_cached: bool) -> Result<FreshRunner> {
     let (url, net) = (session.cache.substituter(), &session.net);
-    let store = if session.dry_run { "<run directory>/fresh-runner".into() } else { scratch::dir()?.join("fresh-runner") };
+    let store =
+        if session.dry_run { "<run directory>/fresh-runner".into() } else { scratch::dir()?.join("fresh-runner") };
     let store = store.display().to_string();
     Ok(FreshRunner {
         copy: nix::copy_derivations(&store, DRVS),
@@ -180,13 +194,18 @@ fn fresh_runner(session: &Session, key: Option<Arg>, stop_when_cached: bool) -> 
 
 /// `cachix pin NAME KEY PATH --keep-revisions N` of the target a per-target step runs for.
 fn pin(cache: &str, key: &str, keep: u32) -> Cmd {
-    let args = ["pin", cache, key].map(lit).into_iter().chain([Arg::Slot(TARGET_OUTPUT), lit("--keep-revisions"), lit(keep.to_string())]);
+    let args = ["pin", cache, key].map(lit).into_iter().chain([
+        Arg::Slot(TARGET_OUTPUT),
+        lit("--keep-revisions"),
+        lit(keep.to_string()),
+    ]);
     Cmd::new("cachix", args).needs(format!("it pins {key} in Cachix: check that the token may write to {cache}"))
 }
 
 /// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs.
 pub fn execute(session: &Session, plan: Plan, outputs: &Outputs) -> Result<(Built, Option<RunnerView>)> {
     warn_on_key_drift(outputs);
+    session.cache.announce();
     let problems = preflight(session, &plan);
     if session.dry_run {
         print!("{}", plan.render());
@@ -198,7 +217,6 @@ pub fn execute(session: &Session, plan: Plan, outputs: &Outputs) -> Result<(Buil
     if let Some(problem) = problems.into_iter().next() {
         return Err(problem);
     }
-    session.cache.announce();
     let (report, mut state, result) = plan.run(&session.sh);
     eprintln!("{}", report.line());
     eprintln!("{OWN_TIME}{:.3}s (its wall time minus its commands')", own_time().as_secs_f64());
@@ -214,7 +232,7 @@ pub fn execute(session: &Session, plan: Plan, outputs: &Outputs) -> Result<(Buil
     for (_, value) in outputs {
         println!("{value}");
     }
-    let built = Built { outputs: state.evaluated.iter().map(|t| t.outputs.clone()).collect() };
+    let built = Built { outputs: state.evaluated.iter().take(plan.builds).map(|t| t.outputs.clone()).collect() };
     Ok((built, state.view))
 }
 
@@ -270,4 +288,3 @@ fn warn_on_key_drift(outputs: &Outputs) {
         }
     }
 }
-

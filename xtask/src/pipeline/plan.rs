@@ -102,7 +102,12 @@ impl StepKind {
             StepKind::SigningKey(key) => key.cmds(),
             StepKind::FreshRunner(f) => {
                 let upstream = f.upstream.iter().map(|(_, cmd)| cmd);
-                [&f.probe, &f.copy, &f.graph, &f.dry_run].into_iter().chain(upstream).chain([&f.fetched]).chain(&f.verify).collect()
+                [&f.probe, &f.copy, &f.graph, &f.dry_run]
+                    .into_iter()
+                    .chain(upstream)
+                    .chain([&f.fetched])
+                    .chain(&f.verify)
+                    .collect()
             }
             StepKind::Pin(cmds) => cmds.iter().collect(),
             StepKind::Filter(_) | StepKind::Record { .. } | StepKind::Repair(_) => vec![],
@@ -127,8 +132,9 @@ impl StepKind {
                 key.secret.display()
             ),
             StepKind::FreshRunner(f) => format!(
-                "(the derivations into an empty store; the cache asked, an unreachable one counts as empty; a dry run per target; the upstream caches only when something would be built; {}the NAR files and signatures of what the cache serves checked{})",
-                if f.files.is_some() { "" } else { "no files to check: " },
+                "(the cache asked, an unreachable one counts as empty; the derivations into an empty store; a dry run per target; the upstream caches only when something would be built{}{}{})",
+                if f.files.is_some() { "; the NAR file of each path the cache serves checked" } else { "" },
+                if f.verify.is_some() { "; its signatures checked" } else { "" },
                 if f.stop_when_cached { "; when nothing would be built and all is sound, stop here" } else { "" }
             ),
             StepKind::Record { key, .. } => format!(
@@ -164,13 +170,15 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Lines shown at the top of the dry run and the summary (`flake`, `cache`, keys).
     pub facts: Vec<(String, String)>,
-    /// What the plan builds, in order: the steps' per-target commands follow it.
+    /// What the plan evaluates and looks at, in order: the steps' per-target commands follow it.
     pub targets: Vec<Target>,
+    /// How many of the targets, from the first, the plan builds.
+    pub builds: usize,
 }
 
 impl Plan {
     pub fn new(task: impl Into<String>, targets: Vec<Target>) -> Plan {
-        Plan { task: task.into(), targets, ..Plan::default() }
+        Plan { task: task.into(), builds: targets.len(), targets, ..Plan::default() }
     }
 
     pub fn step(&mut self, title: impl Into<String>, kind: StepKind) {

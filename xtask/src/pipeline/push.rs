@@ -48,7 +48,10 @@ impl State {
         let infos = match cmd.run(sh, self).and_then(|out| json::parse_path_infos(&out)) {
             Ok(infos) => infos,
             Err(err) => {
-                self.warn(format!("cannot reach the cache {cache}: {}", cause(&err)), ": taken as empty, the task goes on");
+                self.warn(
+                    format!("cannot reach the cache {cache}: {}", cause(&err)),
+                    ": taken as empty, the task goes on",
+                );
                 Vec::new()
             }
         };
@@ -66,7 +69,8 @@ impl State {
                 self.differs.insert(info.path.clone());
             }
         }
-        let valid: BTreeSet<&String> = infos.iter().map(|i| &i.path).filter(|p| !self.repair.contains_key(*p)).collect();
+        let valid: BTreeSet<&String> =
+            infos.iter().map(|i| &i.path).filter(|p| !self.repair.contains_key(*p)).collect();
         (self.present_paths, self.push) = self.candidates.iter().cloned().partition(|p| valid.contains(p));
         self.push.retain(|p| !self.repair.contains_key(p));
         self.present = self.present_paths.len();
@@ -86,15 +90,21 @@ impl State {
             return "nothing to push: not asked".to_owned();
         }
         for (url, query) in queries {
+            if self.unreachable.contains(url) {
+                continue;
+            }
             match query.run(sh, self).and_then(|out| json::parse_valid(&out)) {
                 Ok(served) => {
                     self.push.retain(|p| !served.contains(p));
                     self.upstream += served.len();
                 }
-                Err(err) => self.warn(
-                    format!("cannot reach the upstream cache {url}: {}", cause(&err)),
-                    ": everything the cache lacks is pushed",
-                ),
+                Err(err) => {
+                    self.unreachable.insert(url.clone());
+                    self.warn(
+                        format!("cannot reach the upstream cache {url}: {}", cause(&err)),
+                        ": everything the cache lacks is pushed",
+                    );
+                }
             }
         }
         format!("{} served upstream, {} to push", self.upstream, self.push.len())
@@ -108,7 +118,8 @@ impl State {
         let output = cmd.output(sh, self)?;
         let verdicts = verify::parse(&output);
         if verdicts.failed && verdicts.untrusted.is_empty() {
-            let problem = format!("cannot check the cache's signatures: {}", String::from_utf8_lossy(&output.stderr).trim_end());
+            let problem =
+                format!("cannot check the cache's signatures: {}", String::from_utf8_lossy(&output.stderr).trim_end());
             self.warn(problem, "");
         }
         for path in &verdicts.untrusted {

@@ -11,10 +11,12 @@ use crate::{
 
 /// Every target's derivation.
 pub const DRVS: Slot = Slot("<derivations>");
+/// The derivations the task builds (the deps layer is only looked at by a task of another layer).
+pub const BUILD: Slot = Slot("<derivations to build>");
 /// The derivation of the target a per-target command is run for.
-pub const TARGET_DRV: Slot = Slot("<the target's derivation>");
+pub const TARGET_DRV: Slot = Slot("<derivation of the target>");
 /// The first output of that target.
-pub const TARGET_OUTPUT: Slot = Slot("<the target's output>");
+pub const TARGET_OUTPUT: Slot = Slot("<output of the target>");
 /// Every target's outputs.
 pub const OUTPUTS: Slot = Slot("<outputs>");
 /// The caches a build substitutes from: the task's cache, unless it cannot be reached.
@@ -43,6 +45,8 @@ pub struct State {
     /// Per target, in the plan's order.
     pub evaluated: Vec<Evaluated>,
     pub drvs: Vec<String>,
+    /// The first `build` of `drvs`.
+    pub build: Vec<String>,
     pub outputs: Vec<String>,
     /// The target a per-target command is run for.
     pub target: usize,
@@ -70,15 +74,19 @@ pub struct State {
     pub repaired: usize,
     /// Paths an upstream cache serves: not pushed.
     pub upstream: usize,
+    /// Upstream caches found unreachable: not asked again.
+    pub unreachable: BTreeSet<String>,
     /// What went wrong without failing the task.
     pub warnings: Vec<String>,
     pub dropped: BTreeSet<String>,
     pub kept_anyway: BTreeSet<String>,
     pub present: usize,
     pub pushed: usize,
-    /// A fresh runner would fetch everything from the cache, sound: the remaining steps are
-    /// skipped (but pins).
+    /// A fresh runner would fetch everything from the cache, sound.
     pub up_to_date: bool,
+    /// The remaining steps are skipped (but pins): the task is up to date, or (a warning) its
+    /// paths could not be recorded, so nothing is pushed.
+    pub stop: bool,
 }
 
 impl Slots for State {
@@ -86,6 +94,7 @@ impl Slots for State {
         let target = self.evaluated.get(self.target);
         match slot {
             DRVS => &self.drvs,
+            BUILD => &self.build,
             TARGET_DRV => target.map_or(&[], |t| std::slice::from_ref(&t.drv)),
             TARGET_OUTPUT => target.map_or(&[], |t| &t.outputs[..t.outputs.len().min(1)]),
             OUTPUTS => &self.outputs,

@@ -7,7 +7,7 @@ use anyhow::Result;
 use xshell::Shell;
 
 use super::{
-    plan::{Plan, StepKind},
+    plan::{OnPushFailure, Plan, StepKind},
     state::State,
 };
 use crate::{
@@ -27,7 +27,7 @@ impl Plan {
         let mut result = Ok(());
         let total = self.steps.len();
         for (i, step) in self.steps.iter().enumerate() {
-            if state.up_to_date && !step.kind.runs_when_cached() {
+            if state.stop && !step.kind.runs_when_cached() {
                 continue;
             }
             let header = format!("[{}/{total}] {}", i + 1, step.title);
@@ -66,6 +66,7 @@ impl Plan {
                 let out = cmd.run(sh, state).map_err(nix::explain_eval_failure)?;
                 state.evaluated = json::parse_targets(&out)?;
                 state.drvs = state.evaluated.iter().map(|t| t.drv.clone()).collect();
+                state.build = state.drvs[..self.builds.min(state.drvs.len())].to_vec();
                 state.outputs = state.evaluated.iter().flat_map(|t| t.outputs.iter().cloned()).collect();
                 Ok(format!("{} derivation(s), {} output(s)", state.drvs.len(), state.outputs.len()))
             }
@@ -83,8 +84,20 @@ impl Plan {
             StepKind::Filter(filter) => Ok(state.filter(filter)),
             StepKind::Record { files, key, timeout } => {
                 let candidates = state.candidates.iter().cloned().collect();
-                roots::record(sh, files, *timeout, key, &candidates)?;
-                Ok(format!("{} path(s) recorded under {key}", state.candidates.len()))
+                match roots::record(sh, files, *timeout, key, &candidates) {
+                    Ok(()) => Ok(format!("{} path(s) recorded under {key}", state.candidates.len())),
+                    // Nothing is pushed that gc does not know of.
+                    Err(err) if self.push_failure() == Some(OnPushFailure::Warn) => {
+                        let problem = format!("cannot push to {}: {}", self.cache_label(), cause(&err));
+                        state.warn(problem, " (its paths could not be recorded first; the build's verdict stands)");
+                        state.stop = true;
+                        Ok("not recorded: the push is skipped (a warning)".to_owned())
+                    }
+                    Err(err) => Err(err.context(format!(
+                        "cannot push to {} (the build itself succeeded): its paths could not be recorded first",
+                        self.cache_label()
+                    ))),
+                }
             }
             StepKind::Missing { cmd, files, cache } => state.missing(sh, cmd, files.as_ref(), cache),
             StepKind::Upstream(queries) => Ok(state.upstream(sh, queries)),
@@ -105,6 +118,13 @@ impl Plan {
 
     fn cache_label(&self) -> String {
         self.facts.iter().find(|(name, _)| name == "cache").map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    fn push_failure(&self) -> Option<OnPushFailure> {
+        self.steps.iter().find_map(|s| match s.kind {
+            StepKind::Push { on_failure, .. } => Some(on_failure),
+            _ => None,
+        })
     }
 
     fn can_repair(&self) -> bool {

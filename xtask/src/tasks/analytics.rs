@@ -11,8 +11,8 @@ use crate::{
     analytics::{self, Entry},
     cache::push_filter::PushFilter,
     command::{lit, NoSlots},
-    session::Session,
     nix::{self, json::parse_path_infos},
+    session::Session,
 };
 
 #[derive(clap::Args, Debug)]

@@ -3,9 +3,9 @@
 use anyhow::{bail, Result};
 
 use crate::{
-    session::Session,
     github::{self, names::output},
     keys::DepsKey,
+    session::Session,
 };
 
 #[derive(clap::Args, Debug)]

@@ -86,7 +86,14 @@ impl BuildContainers {
 
     /// Streams one image to its archive with the script the pipeline built, then runs what is
     /// done with it.
-    fn image(&self, session: &Session, target: &Target, script: Option<&str>, archive: &Path, then: &[Cmd]) -> Result<()> {
+    fn image(
+        &self,
+        session: &Session,
+        target: &Target,
+        script: Option<&str>,
+        archive: &Path,
+        then: &[Cmd],
+    ) -> Result<()> {
         let Some(script) = script.filter(|_| !session.dry_run) else {
             println!("\n<the output of {}> > {}", target.attr, archive.display());
             then.iter().for_each(|cmd| println!("{}", cmd.render(None)));
@@ -139,7 +146,8 @@ fn login(session: &Session, registry: &str) -> Result<Option<PathBuf>> {
     let user = std::env::var(REGISTRY_USER).ok().filter(|u| !u.is_empty()).with_context(|| {
         format!("{REGISTRY_TOKEN} is set but {REGISTRY_USER} is not: set the user the token belongs to")
     })?;
-    let auth = if session.dry_run { PathBuf::from("<run directory>/auth.json") } else { scratch::dir()?.join("auth.json") };
+    let auth =
+        if session.dry_run { PathBuf::from("<run directory>/auth.json") } else { scratch::dir()?.join("auth.json") };
     let host = registry.split('/').next().unwrap_or(registry);
     let mut args = vec!["login", "--authfile"];
     let auth_arg = auth.display().to_string();

@@ -62,7 +62,11 @@ impl Gc {
             plan.delete.len(),
             mib(plan.bytes),
             plan.kept,
-            if plan.unreadable.is_empty() { String::new() } else { format!("; {} unreadable narinfo(s) left alone", plan.unreadable.len()) }
+            if plan.unreadable.is_empty() {
+                String::new()
+            } else {
+                format!("; {} unreadable narinfo(s) left alone", plan.unreadable.len())
+            }
         );
         Ok(())
     }

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    session::Session,
     github::{self, names::env::NEEDS, names::output::CACHE_KEY},
     json::Json,
     keys::DepsKey,
+    session::Session,
 };
 
 /// Summarize the results of a workflow's jobs ($NEEDS: `toJSON(needs)`) in the step summary.

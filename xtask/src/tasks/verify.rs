@@ -8,7 +8,12 @@ use std::collections::BTreeSet;
 use anyhow::{bail, Result};
 
 use crate::{
-    cache::{files::Files, gc::Entries, roots, verify::{self, Checks, Finding}},
+    cache::{
+        files::Files,
+        gc::Entries,
+        roots,
+        verify::{self, Checks, Finding},
+    },
     command::{NoSlots, Slot, Words},
     nix::{self, json},
     session::Session,
@@ -24,14 +29,22 @@ pub struct Verify {
 impl Verify {
     pub fn run(&self, session: &Session) -> Result<()> {
         let Some(files) = session.files() else {
-            bail!("verify reads the files of a cache this project owns, a file:// directory or HTTP(S) ({} is neither)", session.cache.label());
+            bail!(
+                "verify reads the files of a cache this project owns, a file:// directory or HTTP(S) ({} is neither)",
+                session.cache.label()
+            );
         };
         let (sh, url) = (&session.sh, session.cache.substituter());
         let public = session.signing.as_ref().map(|k| k.reader());
         if session.dry_run {
             println!("# cargo xtask verify (dry run: nothing is run)\n# cache: {}", session.cache.label());
             println!("# (in the xtask) read every narinfo, check each NAR file's size and hash, and the references");
-            for cmd in public.iter().map(|k| &k.convert).chain(&verify::commands(&url, Some("<public key>").filter(|_| public.is_some()), &session.config.upstream, &session.net)) {
+            for cmd in public.iter().map(|k| &k.convert).chain(&verify::commands(
+                &url,
+                Some("<public key>").filter(|_| public.is_some()),
+                &session.config.upstream,
+                &session.net,
+            )) {
                 println!("{}", cmd.render(None));
             }
             return Ok(());
@@ -43,18 +56,32 @@ impl Verify {
             Some(k) if k.secret.exists() => Some(k.convert.run(sh, &NoSlots)?.trim().to_owned()),
             _ => session.cache.config_key(&session.config),
         };
-        let checks = Checks { files: &files, url: &url, net: &session.net, key: key.as_deref(), upstream: &session.config.upstream };
+        let checks = Checks {
+            files: &files,
+            url: &url,
+            net: &session.net,
+            key: key.as_deref(),
+            upstream: &session.config.upstream,
+        };
         let entries = read(session, &files)?;
         let findings = checks.run(sh, &entries)?;
         for f in &findings {
             println!("{}: {}: {}", f.path.as_deref().unwrap_or("?"), f.file, f.problem);
         }
-        println!("{} narinfo(s) checked, {} problem(s)", entries.by_path.len() + entries.unreadable.len(), findings.len());
+        println!(
+            "{} narinfo(s) checked, {} problem(s)",
+            entries.by_path.len() + entries.unreadable.len(),
+            findings.len()
+        );
         if findings.is_empty() {
             return Ok(());
         }
         if !self.repair {
-            bail!("the cache {} has {} problem(s): `cargo xtask verify --repair` uploads again what this machine has", session.cache.label(), findings.len());
+            bail!(
+                "the cache {} has {} problem(s): `cargo xtask verify --repair` uploads again what this machine has",
+                session.cache.label(),
+                findings.len()
+            );
         }
         let unrepaired = repair(session, &files, &findings)?;
         if !unrepaired.is_empty() {
@@ -82,7 +109,8 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
     let wanted: Vec<String> = broken.iter().map(|p| p.to_string()).chain(missing_refs).collect();
     let local = nix::path_infos(PATHS);
     let have: BTreeSet<String> = json::parse_valid(&local.run(sh, &Words(wanted.clone()))?)?;
-    let mut unrepaired: Vec<String> = findings.iter().filter(|f| f.path.is_none()).map(|f| format!("{}: {}", f.file, f.problem)).collect();
+    let mut unrepaired: Vec<String> =
+        findings.iter().filter(|f| f.path.is_none()).map(|f| format!("{}: {}", f.file, f.problem)).collect();
     unrepaired.extend(wanted.iter().filter(|p| !have.contains(*p)).cloned());
     for f in findings.iter().filter(|f| f.path.as_ref().is_some_and(|p| have.contains(p))) {
         files.delete(sh, &f.file)?;

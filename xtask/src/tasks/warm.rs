@@ -93,7 +93,9 @@ fn build(session: &Session, task: &str, targets: Vec<Target>, force: bool, pin: 
     match images.as_slice() {
         [] => {}
         [(_, key)] => outputs.push((output::CONTAINER_KEY.to_owned(), key.to_string())),
-        images => outputs.extend(images.iter().map(|(n, key)| (format!("{}{n}", output::CONTAINER_KEY_OF), key.to_string()))),
+        images => {
+            outputs.extend(images.iter().map(|(n, key)| (format!("{}{n}", output::CONTAINER_KEY_OF), key.to_string())))
+        }
     }
     let job = Job { task: task.to_owned(), targets, force, on_push_failure: OnPushFailure::Fail, pin, outputs };
     let plan = pipeline::plan(session, &job)?;

@@ -5,8 +5,8 @@ use anyhow::{bail, Result};
 use std::path::Path;
 
 use crate::{
-    session::Session,
     files::{self, Mode, Updated},
+    session::Session,
     workflows,
 };
 

@@ -27,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use self::{nginx::Nginx, results::Results, workspace::Workspace};
-use crate::{session::Session, json::Json, pipeline::OWN_TIME};
+use crate::{json::Json, pipeline::OWN_TIME, session::Session};
 
 /// What `cargo xtask` runs before a task: a build of the xtask with its own profile.
 const COMPILE: &str = "cargo build --package xtask --profile xtask --locked --offline";
@@ -48,7 +48,7 @@ impl Bench {
             return Ok(());
         }
         let sh = &session.sh;
-        let nginx = Nginx::start(&base.join("nginx"))?;
+        let nginx = Nginx::start(&base.join("nginx"), "bench", "bench")?;
         let nix_config = format!(
             "{}\nexperimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nnetrc-file = {}",
             std::env::var("NIX_CONFIG").unwrap_or_default(),
@@ -95,7 +95,10 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(sh: &'a Shell, ws: Workspace, nginx: Nginx, base: &std::path::Path) -> Result<Run<'a>> {
         let secret = base.join("key.secret");
-        sh.write_file(&secret, cmd!(sh, "nix key generate-secret --key-name bench-1").read()?)?;
+        crate::files::create_private(
+            &secret,
+            cmd!(sh, "nix key generate-secret --key-name bench-1").read()?.as_bytes(),
+        )?;
         let public = cmd!(sh, "nix key convert-secret-to-public").stdin(sh.read_file(&secret)?).read()?;
         Ok(Run { sh, ws, nginx, base: base.to_path_buf(), secret, public })
     }

@@ -1,5 +1,6 @@
-//! The bench's binary cache: nginx on 127.0.0.1, reads for anyone, writes (WebDAV PUT) with basic
-//! auth, as the tests run it. Stopped when dropped.
+//! A binary cache served by nginx on 127.0.0.1: reads for anyone, writes (WebDAV PUT and DELETE)
+//! with basic auth, every request in `access.log`. Stopped when dropped. The bench's cache, and
+//! the tests' (which include this file): self-contained, std and anyhow only.
 
 use std::{
     net::{TcpListener, TcpStream},
@@ -10,27 +11,31 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::command::on_path;
-
 pub struct Nginx {
     child: Child,
     pub url: String,
     /// The served directory: what the cache holds.
     pub www: PathBuf,
-    /// Nix's `netrc-file` with the write credentials.
+    /// A netrc file with the write credentials (for Nix's `netrc-file` and curl).
     pub netrc: PathBuf,
+    /// Where the config and the logs are (the tests read `access.log`).
+    #[allow(dead_code)]
+    pub dir: PathBuf,
 }
 
 impl Nginx {
-    pub fn start(dir: &Path) -> Result<Nginx> {
-        if !on_path("nginx") {
-            bail!("the bench serves its cache with nginx: install it (`apt-get install nginx-light`), then run this again");
+    /// Serves `dir/www`, writes with `user` and `password`.
+    pub fn start(dir: &Path, user: &str, password: &str) -> Result<Nginx> {
+        let installed = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("nginx").is_file()));
+        if !installed {
+            bail!("a local cache needs nginx: install it (`apt-get install nginx-light`), then run this again");
         }
         let www = dir.join("www");
         std::fs::create_dir_all(&www).with_context(|| format!("cannot create {}", www.display()))?;
-        std::fs::write(dir.join("htpasswd"), "bench:{PLAIN}bench\n")?;
+        std::fs::write(dir.join("htpasswd"), format!("{user}:{{PLAIN}}{password}\n"))?;
         let netrc = dir.join("netrc");
-        std::fs::write(&netrc, "machine 127.0.0.1 login bench password bench\n")?;
+        std::fs::write(&netrc, format!("machine 127.0.0.1 login {user} password {password}\n"))?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config(dir, &www, port))?;
@@ -47,7 +52,7 @@ impl Nginx {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Nginx { child, url: format!("http://127.0.0.1:{port}"), www, netrc })
+        Ok(Nginx { child, url: format!("http://127.0.0.1:{port}"), www, netrc, dir: dir.to_path_buf() })
     }
 
     /// Bytes the cache holds (compressed NARs and narinfos).
@@ -83,16 +88,16 @@ master_process off;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log;
-events {{ worker_connections 64; }}
+events {{ worker_connections 256; }}
 http {{
-    access_log off;
+    access_log {dir}/access.log;
     client_body_temp_path {dir}/body;
     client_max_body_size 0;
     server {{
         listen 127.0.0.1:{port};
         root {www};
         location / {{
-            dav_methods PUT;
+            dav_methods PUT DELETE;
             create_full_put_path on;
             limit_except GET HEAD {{
                 auth_basic "binary cache";

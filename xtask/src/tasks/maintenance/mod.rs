@@ -9,9 +9,9 @@ use anyhow::Result;
 
 use crate::{
     config::change::{self, Change},
-    session::Session,
     files::{self, Mode},
     keys::{DepsKey, LockFiles},
+    session::Session,
     tasks::workflows,
 };
 

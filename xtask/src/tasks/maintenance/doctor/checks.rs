@@ -7,11 +7,11 @@ use crate::{
     cache::{self, Cache},
     command::{on_path, Cmd, Io, NoSlots},
     config::{is_cache_name, Config},
-    session::Session,
     files::Mode,
     github::names::env::CACHIX_AUTH_TOKEN,
     json::Json,
     keys::{DepsKey, LockFiles, LOCK_FILES},
+    session::Session,
     tasks::workflows as workflows_task,
     workflows,
 };
@@ -25,7 +25,8 @@ pub fn all(session: &Session) -> Vec<Check> {
     checks.push(token(session));
     checks.push(substituter(session, &nix_config));
     checks.push(
-        match workflows::generate(&session.config).and_then(|f| workflows_task::update(&session.root, &f, Mode::Check)) {
+        match workflows::generate(&session.config).and_then(|f| workflows_task::update(&session.root, &f, Mode::Check))
+        {
             Ok(()) => ok("workflows", "generated workflows are up to date"),
             Err(e) => fail("workflows", format!("{e:#}").lines().next().unwrap_or_default(), workflows::COMMAND),
         },

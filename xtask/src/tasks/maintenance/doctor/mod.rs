@@ -9,7 +9,7 @@ mod checks;
 
 use anyhow::{bail, Result};
 
-use crate::{session::Session, json::Json, keys::LOCK_FILES};
+use crate::{json::Json, keys::LOCK_FILES, session::Session};
 
 /// Check Nix, the lock files, the key, the cache name, the token, the substituter, the workflows.
 #[derive(clap::Args, Debug)]

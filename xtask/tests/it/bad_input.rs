@@ -1,11 +1,9 @@
 //! Every task against every bad input it can meet: one message naming the key or file and the
 //! fix, a non-zero exit, no panic, nothing run and nothing written.
 
-mod support;
-
 use std::{fs, path::Path};
 
-use support::*;
+use crate::support::*;
 
 /// The tasks that compute keys and build: every bad input of the config, the lock files, the
 /// cache and the tools reaches them.

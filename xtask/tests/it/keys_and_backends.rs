@@ -1,11 +1,9 @@
 //! Cache keys against the seed's shell formula, and what each backend would run (Cachix cannot
 //! be reached from here: its command line is what is tested).
 
-mod support;
-
 use std::{fs, path::Path, process::Command};
 
-use support::*;
+use crate::support::*;
 
 fn shell_formula(dir: &Path) -> String {
     let out = Command::new("sh")
@@ -117,9 +115,13 @@ fn cachix_pushes_with_its_cli_paths_on_stdin_and_pulls_from_its_url() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("path-info --json --option connect-timeout 5 --option download-attempts 3 --option stalled-download-timeout 30 --store https://nanna-coder.cachix.org <outputs>"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("--option extra-substituters https://nanna-coder.cachix.org --option extra-trusted-public-keys nanna-coder.cachix.org-1:"),
+        out.stdout.contains(&format!("path-info --json {NETWORK} --store https://nanna-coder.cachix.org <outputs>")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("--option extra-substituters <the cache, unless unreachable> --option extra-trusted-public-keys nanna-coder.cachix.org-1:"),
         "{}",
         out.stdout
     );
@@ -185,7 +187,7 @@ fn test_without_nix_runs_the_configured_cargo_command() {
 }
 
 /// The bounds every command that talks to a cache gets (the default `cache-timeout`).
-const NETWORK: &str = "--option connect-timeout 5 --option download-attempts 3 --option stalled-download-timeout 30";
+const NETWORK: &str = "--option connect-timeout 5 --option download-attempts 3 --option stalled-download-timeout 30 --option narinfo-cache-positive-ttl 0 --option narinfo-cache-negative-ttl 0";
 
 fn support_quote(url: &str) -> String {
     if url.contains('?') {
@@ -204,11 +206,11 @@ fn without_a_token_on_github_actions_pulls_work_and_pushes_are_skipped_with_a_no
         out.stderr
     );
     assert!(
-        out.stdout.contains("path-info --json --option connect-timeout 5 --option download-attempts 3 --option stalled-download-timeout 30 --store https://nanna-coder.cachix.org <outputs>"),
+        out.stdout.contains(&format!("path-info --json {NETWORK} --store https://nanna-coder.cachix.org <outputs>")),
         "pulls: {}",
         out.stdout
     );
-    assert!(out.stdout.contains("--option extra-substituters https://nanna-coder.cachix.org"), "{}", out.stdout);
+    assert!(out.stdout.contains("--option extra-substituters <the cache, unless unreachable>"), "{}", out.stdout);
     assert!(
         !out.stdout.contains("Push") && !out.stdout.contains("cachix push") && !out.stdout.contains("nix copy"),
         "{}",
@@ -222,12 +224,8 @@ fn cachix_pins_the_deps_layer_and_each_image_under_their_keys() {
         run(xtask().args(["warm", "--dry-run"]).env("CACHIX_AUTH_TOKEN", "t0k3n").env("PATH", fake_cachix())).ok();
     let key = run(xtask().arg("cache-key")).ok().last_line().to_owned();
     let keep = cache_config()["keep-revisions"].as_u64().unwrap();
-    for (name, attr) in [
-        (key.clone(), "deps"),
-        (format!("{key}-container-harness-x86_64"), "harnessImage"),
-        (format!("{key}-container-ollama-x86_64"), "ollamaImage"),
-    ] {
-        let pin = format!("cachix pin nanna-coder {name} '<packages.x86_64-linux.{attr}>' --keep-revisions {keep}\n");
+    for name in [key.clone(), format!("{key}-container-harness-x86_64"), format!("{key}-container-ollama-x86_64")] {
+        let pin = format!("cachix pin nanna-coder {name} <output of the target> --keep-revisions {keep}\n");
         assert!(out.stdout.contains(&pin), "{pin}: {}", out.stdout);
     }
     assert!(!out.stdout.contains("t0k3n"));

@@ -1,24 +1,21 @@
-//! Retention of a cache this project owns: each task records its roots under its key, and
-//! `gc --keep N` deletes what the newest N keys' roots do not need, never a path a kept root
-//! refers to. Cachix's side (pins) is in keys_and_backends.rs.
+//! Retention of a cache this project owns: each task records its paths under its key, and
+//! `gc --keep N` deletes what the newest N keys (and those used within the grace period) do not
+//! need, never a path a kept root refers to. Cachix's side (pins) is in keys_and_backends.rs; gc
+//! racing pushes is in integrity.rs.
 
-mod support;
+use std::{collections::BTreeSet, fs, path::Path};
 
-use std::{collections::BTreeSet, fs, path::Path, process::Command};
-
-use support::*;
+use crate::support::*;
 
 /// The references of every path the cache holds, as store paths.
-fn references(cache: &Path) -> BTreeSet<String> {
-    let mut refs = BTreeSet::new();
-    for entry in fs::read_dir(cache).unwrap().flatten() {
-        if entry.path().extension().is_some_and(|e| e == "narinfo") {
-            let text = fs::read_to_string(entry.path()).unwrap();
-            let line = text.lines().find_map(|l| l.strip_prefix("References:")).unwrap_or_default();
-            refs.extend(line.split_whitespace().map(|r| format!("/nix/store/{r}")));
-        }
-    }
-    refs
+pub fn references(cache: &Path) -> BTreeSet<String> {
+    narinfos(cache).into_iter().flat_map(|info| info.references).collect()
+}
+
+/// The manifests of the keys a cache records (not its index).
+fn manifests(cache: &Path) -> usize {
+    let names = fs::read_dir(cache.join("xtask-roots")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap());
+    names.filter(|n| n.ends_with(".json") && n != "index.json").count()
 }
 
 /// The app and its image script of each of two generations: a warm, then a new key (Cargo.lock
@@ -28,7 +25,7 @@ struct Generations {
     new: [String; 2],
 }
 
-fn two_generations(flake: &Path, workspace: &Path, warm: impl Fn()) -> Generations {
+fn two_generations(flake: &Path, workspace: &Path, warm: &impl Fn()) -> Generations {
     let shipped =
         || ["packages.x86_64-linux.harness", "packages.x86_64-linux.harnessImage"].map(|attr| out_path(flake, attr));
     warm();
@@ -49,12 +46,13 @@ fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
     let warm = || {
         run(xtask().current_dir(&dir).args(["warm", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
     };
-    let Generations { old: [old_app, old_image], new: [new_app, new_image] } = two_generations(&flake, &dir, warm);
+    let Generations { old: [old_app, old_image], new: [new_app, new_image] } = two_generations(&flake, &dir, &warm);
     let before = cached_paths(&cache);
     assert!(before.contains(&old_image) && before.contains(&new_image));
 
-    let gc =
-        |extra: &[&str]| run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--cache", &url]).args(extra)).ok();
+    let gc = |extra: &[&str]| {
+        run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url]).args(extra)).ok()
+    };
     let snapshot_before = snapshot(&cache);
     let dry = gc(&["--dry-run"]);
     assert!(dry.stdout.contains(&format!("would delete {old_image}")), "{}", dry.stdout);
@@ -68,18 +66,23 @@ fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
     assert!(after.contains(&new_image) && after.contains(&new_app));
     let missing: Vec<_> = references(&cache).into_iter().filter(|r| !after.contains(r)).collect();
     assert!(missing.is_empty(), "gc deleted paths a kept root refers to: {missing:?}");
-    assert_eq!(fs::read_dir(cache.join("xtask-roots")).unwrap().count(), 1, "only the kept key's manifest is left");
+    assert_eq!(manifests(&cache), 1, "only the kept key's manifest is left");
 
     // A fresh runner still substitutes the kept key's layers, signatures checked.
     let public_key = fs::read_to_string(dir.join("cache.public")).unwrap();
-    let store = flake.parent().unwrap().join("runner-store");
-    let build = run(Command::new("nix")
-        .args(["build", "--no-link", "--max-jobs", "0", "--store", &store.display().to_string()])
-        .args(["--option", "substituters", &url, "--option", "trusted-public-keys", public_key.trim()])
-        .arg(format!("{}#packages.x86_64-linux.harnessImage", flake.display()))
-        .arg(format!("{}#packages.x86_64-linux.deps", flake.display()))
-        .env("NIX_CONFIG", nix_config("")));
+    let image = format!("{}#packages.x86_64-linux.harnessImage", flake.display());
+    let deps = format!("{}#packages.x86_64-linux.deps", flake.display());
+    let (build, _) = fresh_runner(&url, Some(public_key.trim()), &[&image, &deps], "");
     assert!(build.status.success(), "{}", build.stderr);
+
+    // Within the grace period a dropped key keeps its layers: a push under way, or one that just
+    // finished, may still need them.
+    let warm_again = fs::read_to_string(dir.join("Cargo.lock")).unwrap() + "\n";
+    fs::write(dir.join("Cargo.lock"), warm_again).unwrap();
+    fs::write(flake.join("app"), "0.3.0\n").unwrap();
+    warm();
+    let graced = run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--cache", &url])).ok();
+    assert!(graced.stdout.contains("deleted 0 path(s)"), "{}", graced.stdout);
 }
 
 #[test]
@@ -87,30 +90,28 @@ fn gc_on_an_http_cache_deletes_through_the_server_what_the_kept_keys_do_not_need
     require_nix();
     let flake = example_flake("gc-http");
     let dir = workspace_with("gc-http", "");
-    let nginx = Nginx::start(&dir.join("nginx"), "ci", "s3cret");
-    let www = dir.join("nginx/www");
-    let netrc = dir.join("netrc");
-    fs::write(&netrc, "machine 127.0.0.1 login ci password s3cret\n").unwrap();
+    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
+    let (www, netrc) = (nginx.www.clone(), nginx.netrc.clone());
     let xtask_http = |args: &[&str]| {
         let mut cmd = xtask();
-        cmd.current_dir(&dir).args(args).args(["--cache", &nginx.url()]);
+        cmd.current_dir(&dir).args(args).args(["--cache", &nginx.url]);
         cmd.env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", netrc.display())));
         run(&mut cmd).ok()
     };
     let warm = || {
         xtask_http(&["warm", "--flake", &flake.display().to_string()]);
     };
-    let Generations { old: [old_app, old_image], new: [new_app, new_image] } = two_generations(&flake, &dir, warm);
+    let Generations { old: [old_app, old_image], new: [new_app, new_image] } = two_generations(&flake, &dir, &warm);
     let before = cached_paths(&www);
     let index = fs::read_to_string(www.join("xtask-roots/index.json")).unwrap();
     assert_eq!(serde_json::from_str::<Vec<String>>(&index).unwrap().len(), 2, "{index}");
 
-    let dry = xtask_http(&["gc", "--keep", "1", "--dry-run"]);
+    let dry = xtask_http(&["gc", "--keep", "1", "--grace", "0", "--dry-run"]);
     assert!(dry.stdout.contains(&format!("would delete {old_image}")), "{}", dry.stdout);
     assert!(dry.stdout.contains("would delete 2 path(s), "), "{}", dry.stdout);
     assert_eq!(cached_paths(&www), before, "the dry run deleted something");
 
-    xtask_http(&["gc", "--keep", "1"]);
+    xtask_http(&["gc", "--keep", "1", "--grace", "0"]);
     let after = cached_paths(&www);
     assert_eq!(before.difference(&after).cloned().collect::<BTreeSet<_>>(), [old_app, old_image].into());
     assert!(after.contains(&new_image) && after.contains(&new_app));
@@ -119,11 +120,7 @@ fn gc_on_an_http_cache_deletes_through_the_server_what_the_kept_keys_do_not_need
     let index = fs::read_to_string(www.join("xtask-roots/index.json")).unwrap();
     assert_eq!(serde_json::from_str::<Vec<String>>(&index).unwrap().len(), 1, "{index}");
 
-    let store = flake.parent().unwrap().join("runner-store");
-    let build = run(Command::new("nix")
-        .args(["build", "--no-link", "--max-jobs", "0", "--store", &store.display().to_string()])
-        .args(["--option", "substituters", &nginx.url(), "--option", "require-sigs", "false"])
-        .arg(format!("{}#packages.x86_64-linux.harnessImage", flake.display()))
-        .env("NIX_CONFIG", nix_config("")));
+    let image = format!("{}#packages.x86_64-linux.harnessImage", flake.display());
+    let (build, _) = fresh_runner(&nginx.url, None, &[&image], "");
     assert!(build.status.success(), "{}", build.stderr);
 }

@@ -3,8 +3,6 @@
 //! 127.0.0.1), and an app-only change that pushes only the changed paths to the cache. No
 //! container runtime runs here, so `--load` is checked by its command line and its error.
 
-mod support;
-
 use std::{
     fs,
     net::TcpListener,
@@ -13,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use support::*;
+use crate::support::*;
 
 struct Registry {
     child: Child,
@@ -172,7 +170,11 @@ fn a_registry_token_is_handed_to_skopeo_on_stdin_and_never_printed() {
         .env("REGISTRY_TOKEN", "ghs_s3cr3t"))
     .ok();
     assert!(out.stdout.contains("skopeo login --authfile "), "{}", out.stdout);
-    assert!(out.stdout.contains(" --username bot --password-stdin ghcr.io < "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("printf '%s' \"$REGISTRY_TOKEN\" | skopeo login --authfile '<run directory>/auth.json' --username bot --password-stdin ghcr.io\n"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("--dest-authfile "), "{}", out.stdout);
     assert!(out.stdout.contains("docker://ghcr.io/owner/repo/harness:abc"), "lowercase: {}", out.stdout);
     assert!(!out.stdout.contains("ghs_s3cr3t") && !out.stderr.contains("ghs_s3cr3t"), "the token was printed");

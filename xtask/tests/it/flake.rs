@@ -2,12 +2,10 @@
 //! with `nix-instantiate --parse`, and its outputs' attribute names are evaluated against stand-in
 //! inputs (xtask/tests/flake-inputs) that never force a package.
 
-mod support;
-
 use std::{collections::BTreeSet, fs, process::Command};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 fn nix_eval(expr: &str) -> Value {
     let out = run(Command::new("nix-instantiate")

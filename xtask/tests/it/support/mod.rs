@@ -1,18 +1,23 @@
-//! Shared by the integration tests: the real xtask binary, real Nix, a real nginx.
-//!
-//! Replaced, because they cannot exist here: the Cachix service (its command line is tested, not
-//! its server) and GitHub's runners (a chroot store stands in for a fresh runner; the workflow
-//! commands and files are read back from temporary files).
+//! What the integration tests share: the xtask binary, Nix with the tests' settings, an example
+//! flake of their own, nginx (the bench's, one implementation), a fresh runner (an empty chroot
+//! store), and the narinfo parser of the xtask itself.
 #![allow(dead_code)]
+
+#[path = "../../../src/cache/narinfo.rs"]
+pub mod narinfo;
+#[path = "../../../src/tasks/bench/nginx.rs"]
+mod nginx;
+
+pub use nginx::Nginx;
 
 use std::{
     collections::BTreeSet,
     fs,
     net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 pub fn workspace_root() -> PathBuf {
@@ -121,17 +126,14 @@ pub fn nix(args: &[&str]) -> Run {
 
 /// The store paths a binary cache directory holds (from its `.narinfo` files).
 pub fn cached_paths(dir: &Path) -> BTreeSet<String> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return BTreeSet::new();
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "narinfo"))
-        .map(|p| {
-            let text = fs::read_to_string(&p).unwrap();
-            text.lines().find_map(|l| l.strip_prefix("StorePath: ")).unwrap().to_owned()
-        })
-        .collect()
+    narinfos(dir).into_iter().map(|info| info.store_path).collect()
+}
+
+/// Every narinfo of a binary cache directory, read by the xtask's own parser.
+pub fn narinfos(dir: &Path) -> Vec<narinfo::NarInfo> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let files = entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "narinfo"));
+    files.map(|p| narinfo::NarInfo::parse(&p.display().to_string(), &fs::read(&p).unwrap()).unwrap()).collect()
 }
 
 /// Every file of a directory with its size and modification time: to show nothing was written.
@@ -164,79 +166,29 @@ pub fn is_valid_in_store(path: &str) -> bool {
     nix(&["path-info", path]).status.success()
 }
 
-/// nginx serving a binary cache directory on 127.0.0.1: reads for anyone, writes (WebDAV PUT)
-/// only with basic auth.
-pub struct Nginx {
-    child: Child,
-    pub port: u16,
+/// nginx serving a binary cache on 127.0.0.1: reads for anyone, writes (PUT, DELETE) only as
+/// `user`, whose netrc file is `nginx.netrc`.
+pub fn nginx(dir: &Path, user: &str, password: &str) -> Nginx {
+    Nginx::start(dir, user, password).unwrap_or_else(|e| panic!("{e:#} (or run `bash .ci/run`, which installs it)"))
 }
 
-impl Nginx {
-    pub fn start(dir: &Path, user: &str, password: &str) -> Nginx {
-        require("nginx", "apt-get install -y nginx-light");
-        let root = dir.join("www");
-        fs::create_dir_all(&root).unwrap();
-        fs::write(dir.join("htpasswd"), format!("{user}:{{PLAIN}}{password}\n")).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let conf = format!(
-            r#"
-user root;
-daemon off;
-master_process off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log {dir}/access.log;
-    client_body_temp_path {dir}/body;
-    client_max_body_size 0;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        location / {{
-            dav_methods PUT DELETE;
-            create_full_put_path on;
-            limit_except GET HEAD {{
-                auth_basic "binary cache";
-                auth_basic_user_file {dir}/htpasswd;
-            }}
-        }}
-    }}
-}}
-"#,
-            dir = dir.display(),
-            root = root.display(),
-        );
-        fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let child = Command::new("nginx")
-            .args(["-p", &dir.display().to_string(), "-c", &dir.join("nginx.conf").display().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start nginx");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not listen on {port}: {}",
-                fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Nginx { child, port }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A fresh runner: an empty chroot store that substitutes `installables` from `cache` alone,
+/// requiring signatures by `key` (none: signatures not required), and builds nothing (a chroot
+/// store cannot build here, and `--max-jobs 0` forbids it anyway). Returns the run and the store.
+pub fn fresh_runner(cache: &str, key: Option<&str>, installables: &[&str], extra_config: &str) -> (Run, PathBuf) {
+    let store = temp_dir("runner").join("store");
+    let mut cmd = Command::new("nix");
+    cmd.args(["build", "--no-link", "--max-jobs", "0", "--store", &store.display().to_string()]).args([
+        "--option",
+        "substituters",
+        cache,
+    ]);
+    match key {
+        Some(key) => cmd.args(["--option", "require-sigs", "true", "--option", "trusted-public-keys", key]),
+        None => cmd.args(["--option", "require-sigs", "false"]),
+    };
+    let out = run(cmd.args(installables).env("NIX_CONFIG", nix_config(extra_config)));
+    (out, store)
 }
 
 /// `[workspace.metadata.cache]` of the workspace, as `cargo metadata` reads it.

@@ -1,11 +1,9 @@
 //! Maintainer operations on the real workflows and on copies of the repository: generated
 //! workflows (golden files, freshness, linters), bump-version, rollback and undo, doctor.
 
-mod support;
-
 use std::{fs, path::Path, process::Command};
 
-use support::*;
+use crate::support::*;
 use yaml_rust2::{Yaml, YamlLoader};
 
 const WORKFLOWS: [&str; 2] = [".github/workflows/ci.yml", ".github/workflows/cache-warming.yml"];

@@ -1,11 +1,9 @@
 //! The core pipeline against real Nix: the example flake (xtask/tests/example-flake), a `file://`
 //! cache, an nginx HTTP cache with authentication, and a chroot store standing in for a fresh runner.
 
-mod support;
-
 use std::{fs, process::Command};
 
-use support::*;
+use crate::support::*;
 
 const FILTER: [&str; 2] = ["-source", "nixpkgs.tar.gz"];
 
@@ -33,13 +31,15 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     // deps, toolchain, cargo-deps, dev-tools, harness, ollama, the certificates, the two image scripts.
     assert_eq!(cached.len(), 9, "{cached:?}");
     assert!(first.stderr.contains("pushed 9"), "{}", first.stderr);
-    assert!(first.stderr.contains("==> [4/11] Build"), "each step has a header: {}", first.stderr);
+    assert!(first.stderr.contains("==> [4/13] Build"), "each step has a header: {}", first.stderr);
     assert!(first.stderr.contains("Build packages.x86_64-linux.deps") && first.stderr.contains(" done in "));
 
     let before = snapshot(&cache);
     let second = warm(&flake, &url).ok();
     assert!(second.stderr.contains("up to date (3 output(s) already cached)"), "{}", second.stderr);
-    assert!(!second.stderr.contains("nix copy") && !second.stderr.contains("] Build"), "{}", second.stderr);
+    assert!(!second.stderr.contains("] Push") && !second.stderr.contains("] Build"), "{}", second.stderr);
+    // One evaluation: the only command that evaluates the flake is the first.
+    assert_eq!(second.stderr.matches("builtins.getFlake").count(), 1, "{}", second.stderr);
     assert_eq!(snapshot(&cache), before, "the second warm wrote to the cache");
 
     // --force builds and pushes regardless: the cache is asked, nothing is missing, nothing uploaded.
@@ -96,13 +96,11 @@ fn dry_run_prints_the_commands_and_leaves_the_store_and_the_cache_untouched() {
     let url = format!("file://{}", cache.display());
     let dry = run(xtask().args(["warm", "--dry-run", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
 
-    let installable = format!("{}#packages.x86_64-linux.deps", flake.display());
-    assert!(
-        dry.stdout.contains("nix --extra-experimental-features 'nix-command flakes' build --json --no-link"),
-        "{}",
-        dry.stdout
-    );
-    assert!(dry.stdout.contains(&installable), "{}", dry.stdout);
+    assert!(dry.stdout.contains(&format!(r#"builtins.getFlake "{}""#, flake.display())), "{}", dry.stdout);
+    assert!(dry.stdout.contains("\nnix-store --realise "), "the build realises the derivations: {}", dry.stdout);
+    for step in 1..=13 {
+        assert!(dry.stdout.contains(&format!("\n# {step}. ")), "step {step} is numbered: {}", dry.stdout);
+    }
     assert!(
         dry.stdout.contains(&format!("store sign --key-file {}.secret <paths the cache lacks>", cache.display())),
         "{}",
@@ -110,7 +108,7 @@ fn dry_run_prints_the_commands_and_leaves_the_store_and_the_cache_untouched() {
     );
     assert!(
         dry.stdout.contains(&format!(
-            "download-attempts 3 --option stalled-download-timeout 30 --to 'file://{}?compression=zstd' <paths",
+            "narinfo-cache-negative-ttl 0 --to 'file://{}?compression=zstd' <paths",
             cache.display()
         )),
         "{}",
@@ -140,16 +138,10 @@ fn a_fresh_store_substitutes_the_whole_deps_layer_without_building() {
     assert!(public_key.starts_with("nanna-coder-local-1:"), "{public_key}");
     assert!(prebuild.last_line().starts_with(&deps_prefix()), "prebuild emits the key last: {}", prebuild.stdout);
 
-    // A chroot store cannot build here (no sandbox), and --max-jobs 0 forbids it anyway: every
-    // path must come from the cache, checked against the key the xtask signed with.
-    let store = dir.join("runner-store");
+    // Every path must come from the cache, checked against the key the xtask signed with.
     let installable = format!("{}#packages.x86_64-linux.deps", flake.display());
-    let build = run(Command::new("nix")
-        .args(["build", "--json", "--no-link", "--max-jobs", "0", "--store", &store.display().to_string()])
-        .args(["--option", "substituters", &format!("file://{}", cache.display())])
-        .args(["--option", "trusted-public-keys", public_key.trim()])
-        .arg(&installable)
-        .env("NIX_CONFIG", nix_config("")));
+    let url = format!("file://{}", cache.display());
+    let (build, store) = fresh_runner(&url, Some(public_key.trim()), &[&installable], "");
     assert!(build.status.success(), "the fresh store could not substitute the deps layer:\n{}", build.stderr);
     assert!(!build.stderr.contains("building '"), "{}", build.stderr);
     let deps = out_path(&flake, "packages.x86_64-linux.deps");
@@ -165,22 +157,21 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     require_nix();
     let flake = example_flake("http");
     let dir = flake.parent().unwrap().to_path_buf();
-    let nginx = Nginx::start(&dir.join("nginx"), "ci", "s3cret");
-    let www = dir.join("nginx/www");
+    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
+    let www = nginx.www.clone();
 
     // Without credentials the upload is refused: the task fails, naming what it needs.
     // A new HTTP cache has no nix-cache-info yet: asking it counts as empty, the build goes on,
     // and the push is what fails.
-    let denied = warm(&flake, &nginx.url()).failed();
+    let denied = warm(&flake, &nginx.url).failed();
     assert!(denied.stderr.contains("does not appear to be a binary cache: taken as empty"), "{}", denied.stderr);
-    assert!(denied.stderr.contains("<== [3/8] Build packages.x86_64-linux.deps"), "{}", denied.stderr);
+    assert!(denied.stderr.contains("<== [3/10] Build packages.x86_64-linux.deps"), "{}", denied.stderr);
     assert!(denied.stderr.contains("credentials"), "{}", denied.stderr);
 
-    let netrc = dir.join("netrc");
-    fs::write(&netrc, "machine 127.0.0.1 login ci password s3cret\n").unwrap();
+    let netrc = nginx.netrc.clone();
     let with_auth = |args: &[&str]| {
         let mut cmd = xtask();
-        cmd.args(args).args(["--flake", &flake.display().to_string(), "--cache", &nginx.url()]);
+        cmd.args(args).args(["--flake", &flake.display().to_string(), "--cache", &nginx.url]);
         cmd.env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", netrc.display())));
         run(&mut cmd)
     };
@@ -240,11 +231,11 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
     let key = out.last_line().to_owned();
     assert_eq!(fs::read_to_string(&output).unwrap(), format!("cache-key={key}\n"));
     assert!(
-        out.stderr.contains("::group::[4/11] Build packages.x86_64-linux.deps") && out.stderr.contains("::endgroup::"),
+        out.stderr.contains("::group::[4/13] Build packages.x86_64-linux.deps") && out.stderr.contains("::endgroup::"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("--print-build-logs"), "CI builds print their logs: {}", out.stderr);
+    assert!(out.stderr.contains("building '/nix/store/"), "the build's log is shown: {}", out.stderr);
     let summary = fs::read_to_string(&summary).unwrap();
     for expected in [
         format!("| cache-key | `{key}` |"),

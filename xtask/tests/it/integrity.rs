@@ -1,0 +1,1 @@
+//! The integrity of a cache: tried as a hostile user would.

@@ -1,0 +1,18 @@
+//! The xtask's integration tests, one binary: the real xtask binary, real Nix, real nginx, a real
+//! registry and container engine. What cannot exist here stands in: the Cachix service (its
+//! command lines are tested, not its server) and GitHub's runners (a chroot store is a fresh
+//! runner; the workflow files and commands are read back from temporary files).
+
+mod bad_input;
+mod containers;
+mod faults;
+mod flake;
+mod integrity;
+mod keys_and_backends;
+mod maintenance;
+mod measure;
+mod outages;
+mod pipeline;
+mod retention;
+mod signatures;
+mod support;
