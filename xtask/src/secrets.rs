@@ -1,29 +1,28 @@
 //! Secrets the xtask learns (the Cachix token, credentials in a cache URL) are never printed:
-//! they are registered once, before anything is printed, masked under GitHub Actions
-//! (`::add-mask::`), and every text the xtask prints about commands, caches and errors goes
-//! through [`redact`].
+//! they are registered once, before anything is printed (and masked under GitHub Actions by the
+//! session), and every text the xtask prints about commands, caches and errors goes through
+//! [`redact`]. A leaf: it knows nothing of the rest of the xtask.
 
 use std::sync::Mutex;
-
-use crate::github;
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// What stands in for a secret.
 pub const REDACTED: &str = "***";
 
-/// Remembers a secret; under GitHub Actions, asks the runner to mask it in the log too.
-pub fn register(secret: &str) {
+/// Remembers a secret; whether it was new.
+pub fn register(secret: &str) -> bool {
     if secret.is_empty() {
-        return;
+        return false;
     }
     let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    if !secrets.iter().any(|s| s == secret) {
-        github::mask(secret);
+    let new = !secrets.iter().any(|s| s == secret);
+    if new {
         secrets.push(secret.to_owned());
         // Longest first, so a secret that contains another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
+    new
 }
 
 /// The text with every registered secret replaced by `***`.

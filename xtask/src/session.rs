@@ -12,7 +12,10 @@ use crate::{
     cache::{files::Files, signing_key::SigningKey, Cache},
     cli::GlobalArgs,
     config::Config,
-    github::names::env::{CACHIX_AUTH_TOKEN, REGISTRY_TOKEN},
+    github::{
+        self,
+        names::env::{CACHIX_AUTH_TOKEN, REGISTRY_TOKEN},
+    },
     keys::{DepsKey, LockFiles},
     nix::Network,
     scratch, secrets,
@@ -57,14 +60,12 @@ pub struct Platform {
 
 impl Session {
     pub fn new(args: GlobalArgs) -> Result<Session> {
-        // Before anything is printed: every secret this run knows of.
-        for var in [CACHIX_AUTH_TOKEN, REGISTRY_TOKEN] {
-            if let Ok(token) = std::env::var(var) {
-                secrets::register(&token);
+        // Before anything is printed: every secret this run knows of, masked under GitHub Actions.
+        let tokens = [CACHIX_AUTH_TOKEN, REGISTRY_TOKEN].into_iter().filter_map(|var| std::env::var(var).ok());
+        for secret in tokens.chain(args.cache.as_deref().map(secrets::in_url).unwrap_or_default()) {
+            if secrets::register(&secret) {
+                github::mask(&secret);
             }
-        }
-        for secret in args.cache.as_deref().map(secrets::in_url).unwrap_or_default() {
-            secrets::register(&secret);
         }
         let sh = Shell::new()?;
         let (root, config) = Config::load(&sh.current_dir())?;

@@ -8,6 +8,8 @@
 pub mod change;
 mod read;
 mod rules;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 

@@ -20,6 +20,7 @@
 //! [`execute`] runs a plan (or prints it with `--dry-run`) and reports: the one line, the job
 //! summary and the job outputs, on every exit.
 
+mod execute;
 mod fresh;
 mod plan;
 mod push;
@@ -28,14 +29,14 @@ mod steps;
 
 use anyhow::Result;
 
+pub use execute::execute;
 pub use plan::{OnPushFailure, Plan, StepKind};
 
 use self::{plan::FreshRunner, state::*};
 use crate::{
     cache::{push_filter::PushFilter, Cache},
-    command::{lit, on_path, own_time, Arg, Cmd},
-    fresh_runner::RunnerView,
-    github::{self, names::env::DEPS_CACHE_KEY, names::output::CACHE_KEY},
+    command::{lit, Arg, Cmd},
+    github::names::output,
     layers::{self, Layer, Target},
     nix, scratch,
     session::Session,
@@ -49,14 +50,55 @@ pub struct Job {
     /// Build and push even when the cache has everything.
     pub force: bool,
     pub on_push_failure: OnPushFailure,
-    /// Pin each target's output under its key (Cachix).
+    /// Pin each target's output under its key, keeping this many revisions (Cachix).
     pub pin: Option<u32>,
-    /// The job outputs (`$GITHUB_OUTPUT`), printed last, the last line the most specific key.
-    pub outputs: Outputs,
+    /// The keys the task emits: job outputs (`$GITHUB_OUTPUT`), printed last, the most specific
+    /// key the last line.
+    pub keys: Keys,
 }
 
-/// The task's keys, as job outputs.
-pub type Outputs = Vec<(String, String)>;
+/// Keys by job-output name.
+pub type Keys = Vec<(String, String)>;
+
+impl Job {
+    /// A job over `targets`, emitting the deps key, then the job key of a check, or the container
+    /// key of an image (`container-key`; `container-key-<image>` each, for several).
+    pub fn new(
+        session: &Session,
+        task: &str,
+        targets: Vec<Target>,
+        force: bool,
+        on_push_failure: OnPushFailure,
+    ) -> Result<Job> {
+        let mut keys: Keys = vec![(output::CACHE_KEY.to_owned(), session.deps_key()?.to_string())];
+        let images: Vec<(&str, &str)> = targets
+            .iter()
+            .filter_map(|t| match &t.layer {
+                Layer::Image { image, .. } => Some((image.as_str(), t.key.as_str())),
+                _ => None,
+            })
+            .collect();
+        keys.extend(
+            targets
+                .iter()
+                .filter(|t| matches!(t.layer, Layer::Check { .. }))
+                .map(|t| (output::JOB_KEY.to_owned(), t.key.clone())),
+        );
+        match images.as_slice() {
+            [] => {}
+            [(_, key)] => keys.push((output::CONTAINER_KEY.to_owned(), key.to_string())),
+            images => {
+                keys.extend(images.iter().map(|(n, key)| (format!("{}{n}", output::CONTAINER_KEY_OF), key.to_string())))
+            }
+        }
+        Ok(Job { task: task.to_owned(), targets, force, on_push_failure, pin: None, keys })
+    }
+}
+
+/// Plans and runs a job: what it built.
+pub fn run(session: &Session, job: &Job) -> Result<Built> {
+    Ok(execute(session, plan(session, job)?, &job.keys)?.0)
+}
 
 /// What a run built: each target's outputs, in order (none in a dry run).
 #[derive(Debug, Default)]
@@ -79,7 +121,7 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
     plan.builds = job.targets.len();
     plan.fact("flake", &session.flake);
     plan.fact("cache", cache.label());
-    for (name, value) in &job.outputs {
+    for (name, value) in &job.keys {
         plan.fact(name, value.clone());
     }
     let names: Vec<String> = job.targets.iter().map(|t| t.attr.to_string()).collect();
@@ -200,91 +242,4 @@ fn pin(cache: &str, key: &str, keep: u32) -> Cmd {
         lit(keep.to_string()),
     ]);
     Cmd::new("cachix", args).needs(format!("it pins {key} in Cachix: check that the token may write to {cache}"))
-}
-
-/// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs.
-pub fn execute(session: &Session, plan: Plan, outputs: &Outputs) -> Result<(Built, Option<RunnerView>)> {
-    warn_on_key_drift(outputs);
-    session.cache.announce();
-    let problems = preflight(session, &plan);
-    if session.dry_run {
-        print!("{}", plan.render());
-        for problem in problems {
-            println!("\n# warning: a real run would stop here: {problem:#}");
-        }
-        return Ok((Built::default(), None));
-    }
-    if let Some(problem) = problems.into_iter().next() {
-        return Err(problem);
-    }
-    let (report, mut state, result) = plan.run(&session.sh);
-    eprintln!("{}", report.line());
-    eprintln!("{OWN_TIME}{:.3}s (its wall time minus its commands')", own_time().as_secs_f64());
-    let mut summary = report.markdown();
-    if result.is_ok() && github::has_summary() {
-        summary += &after_the_run(session, &plan, &mut state);
-    }
-    github::append_summary(&summary)?;
-    if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
-        github::set_outputs(outputs)?;
-    }
-    result?;
-    for (_, value) in outputs {
-        println!("{value}");
-    }
-    let built = Built { outputs: state.evaluated.iter().take(plan.builds).map(|t| t.outputs.clone()).collect() };
-    Ok((built, state.view))
-}
-
-/// What must hold before anything runs: the cache's tools and token, the signing key's file,
-/// Nix itself. Every problem, for the dry run to warn about and a real run to stop at.
-fn preflight(session: &Session, plan: &Plan) -> Vec<anyhow::Error> {
-    let mut problems = Vec::new();
-    if plan.steps.iter().any(|s| matches!(s.kind, StepKind::Push { .. } | StepKind::Pin(_))) {
-        problems.extend(session.cache.preflight().err());
-    }
-    if plan.steps.iter().any(|s| matches!(s.kind, StepKind::SigningKey(_))) {
-        problems.extend(session.signing.as_ref().and_then(|k| k.check().err()));
-    }
-    if plan.cmds().any(|c| c.program.starts_with("nix")) && !on_path("nix") {
-        problems.push(anyhow::anyhow!(
-            "Nix is not installed (no `nix` on PATH): install it with `apt-get install nix-bin` (Debian, Ubuntu) \
-             or the installer from https://nixos.org/download, then run this again"
-        ));
-    }
-    problems
-}
-
-/// The job summary's fresh-runner view after the run: the first view when nothing was pushed,
-/// else asked again (no evaluation). A failure to look is a line of the summary, never the task's.
-fn after_the_run(session: &Session, plan: &Plan, state: &mut state::State) -> String {
-    let again = state.pushed > 0 || state.repaired > 0;
-    let fresh = plan.steps.iter().find_map(|s| match &s.kind {
-        StepKind::FreshRunner(f) => Some(f),
-        _ => None,
-    });
-    if let (true, Some(f)) = (again, fresh) {
-        let f = FreshRunner { stop_when_cached: false, ..(**f).clone() };
-        if let Err(err) = state.fresh_runner(&session.sh, &f, &plan.targets, &session.cache.label()) {
-            return format!("\n(could not ask what a fresh runner would fetch: {err:#})\n");
-        }
-    }
-    match &state.view {
-        Some(view) => format!("\n#### What a fresh runner would fetch and build\n\n{}", view.markdown()),
-        None => String::new(),
-    }
-}
-
-/// Downstream CI jobs get the prebuild job's key: a different one means the lock files changed
-/// between the jobs, and this job builds against a layer the prebuild did not warm.
-fn warn_on_key_drift(outputs: &Outputs) {
-    let expected = std::env::var(DEPS_CACHE_KEY).ok().filter(|k| !k.is_empty());
-    let ours = outputs.iter().find(|(name, _)| name == CACHE_KEY).map(|(_, key)| key);
-    if let (Some(expected), Some(ours)) = (expected, ours) {
-        if &expected != ours {
-            github::warning(&format!(
-                "this job's deps key {ours} differs from the prebuild job's {expected}: did flake.lock or Cargo.lock change between the jobs?"
-            ));
-        }
-    }
 }

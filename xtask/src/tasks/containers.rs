@@ -19,10 +19,10 @@ use crate::{
     cli::ImageArgs,
     command::{on_path, Cmd, Io, NoSlots, Stdin},
     github::names::env::{REGISTRY_TOKEN, REGISTRY_USER},
-    layers::{Layer, Target},
+    layers::{self, Layer, Target},
+    pipeline::{self, Job, OnPushFailure},
     scratch,
     session::Session,
-    tasks::warm::run_images,
 };
 
 #[derive(clap::Args, Debug)]
@@ -48,7 +48,12 @@ impl BuildContainers {
         // Bad input is refused before anything is built or any login.
         self.tags.iter().try_for_each(|tag| check_tag(tag))?;
         let engine = if self.load { Some(engine()?) } else { None };
-        let (targets, built) = run_images(session, "build-containers", &self.images)?;
+        let args = &self.images;
+        let platform = session.platform.for_images(&session.config, args.arch.as_deref())?;
+        let targets = layers::images(session, &args.images, &platform)?;
+        let job = Job::new(session, "build-containers", targets, args.force.force, OnPushFailure::Fail)?;
+        let built = pipeline::run(session, &job)?;
+        let targets = job.targets;
         if self.out.is_none() && engine.is_none() && self.push.is_none() {
             return Ok(());
         }

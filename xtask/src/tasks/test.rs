@@ -7,7 +7,6 @@ use anyhow::Result;
 use crate::{
     cli::Force,
     command::Cmd,
-    github::names::output,
     layers,
     pipeline::{self, Job, OnPushFailure, Plan, StepKind},
     session::Session,
@@ -43,19 +42,15 @@ impl Test {
         let os = self.os.as_deref().unwrap_or(&config.os[0]);
         let rust = self.rust.as_deref().unwrap_or(&config.rust);
         let check = layers::check(config, key, &session.platform.system, &self.test_type, os, rust)?;
-        let outputs =
-            vec![(output::CACHE_KEY.to_owned(), key.to_string()), (output::JOB_KEY.to_owned(), check.key.clone())];
         let task = format!("test --type {}", self.test_type);
-
+        let on_push_failure = if self.require_push { OnPushFailure::Fail } else { OnPushFailure::Warn };
+        let job = Job::new(session, &task, vec![check], self.force.force, on_push_failure)?;
         if self.no_nix {
             let mut plan = Plan::new(task, Vec::new());
             let cmd = Cmd::lits("cargo", cargo_args).needs(format!("the {} tests failed (see above)", self.test_type));
             plan.step(format!("cargo {}", cargo_args.join(" ")), StepKind::Run(cmd));
-            return pipeline::execute(session, plan, &outputs).map(drop);
+            return pipeline::execute(session, plan, &job.keys).map(drop);
         }
-        let on_push_failure = if self.require_push { OnPushFailure::Fail } else { OnPushFailure::Warn };
-        let job = Job { task, targets: vec![check], force: self.force.force, on_push_failure, pin: None, outputs };
-        let plan = pipeline::plan(session, &job)?;
-        pipeline::execute(session, plan, &job.outputs).map(drop)
+        pipeline::run(session, &job).map(drop)
     }
 }

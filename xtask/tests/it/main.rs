@@ -3,10 +3,12 @@
 //! command lines are tested, not its server) and GitHub's runners (a chroot store is a fresh
 //! runner; the workflow files and commands are read back from temporary files).
 
+mod architecture;
 mod bad_input;
 mod containers;
 mod faults;
 mod flake;
+mod hostile;
 mod integrity;
 mod keys_and_backends;
 mod maintenance;
@@ -16,3 +18,4 @@ mod pipeline;
 mod retention;
 mod signatures;
 mod support;
+mod workflows;

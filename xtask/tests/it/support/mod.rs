@@ -9,6 +9,9 @@ pub mod narinfo;
 mod nginx;
 
 pub use nginx::Nginx;
+pub use repo::*;
+
+mod repo;
 
 use std::{
     collections::BTreeSet,

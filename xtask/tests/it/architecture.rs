@@ -1,0 +1,120 @@
+//! The xtask's shape, read from its sources: data flows one way. Only `main` and `cli` name a task
+//! (`tasks` is the top: nothing below calls a task); the top-level modules form no cycle (a reader
+//! finds each concept's dependencies below it); `secrets` is a leaf; no file is over 300 lines.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    path::Path,
+};
+
+use crate::support::workspace_root;
+
+/// Each top-level module of the xtask and the top-level modules it names (`crate::x`).
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let src = workspace_root().join("xtask/src");
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in rust_files(&src) {
+        let relative = file.strip_prefix(&src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str().to_string_lossy();
+        let module = first.trim_end_matches(".rs").to_owned();
+        let text = fs::read_to_string(&file).unwrap();
+        graph.entry(module.clone()).or_default().extend(references(&text).into_iter().filter(|m| *m != module));
+    }
+    graph
+}
+
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The first segment of every path after `crate::`, through `use crate::{a, b::{c}}` groups.
+fn references(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for (at, _) in text.match_indices("crate::") {
+        let rest = &text[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut item_start = true;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    c if item_start && (c.is_alphanumeric() || c == '_') => {
+                        found.insert(ident(&group[i..]));
+                        item_start = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            found.insert(ident(rest));
+        }
+    }
+    found.retain(|m| !m.is_empty() && m != "self");
+    found
+}
+
+fn ident(text: &str) -> String {
+    text.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()
+}
+
+#[test]
+fn no_module_below_the_tasks_names_a_task() {
+    let offenders: Vec<_> = graph()
+        .into_iter()
+        .filter(|(m, uses)| uses.contains("tasks") && m != "main" && m != "cli")
+        .map(|(m, _)| m)
+        .collect();
+    assert!(offenders.is_empty(), "these modules reach into the tasks: {offenders:?}");
+}
+
+#[test]
+fn the_modules_form_no_cycle_and_secrets_is_a_leaf() {
+    let graph = graph();
+    assert!(graph["secrets"].is_empty(), "secrets names {:?}", graph["secrets"]);
+    // Kahn's algorithm: whatever cannot be ordered lies on a cycle.
+    let mut remaining = graph.clone();
+    loop {
+        let leaves: Vec<String> = remaining
+            .iter()
+            .filter(|(_, uses)| uses.iter().all(|u| !remaining.contains_key(u)))
+            .map(|(m, _)| m.clone())
+            .collect();
+        if leaves.is_empty() {
+            break;
+        }
+        for leaf in leaves {
+            remaining.remove(&leaf);
+        }
+    }
+    assert!(remaining.is_empty(), "these modules are on a cycle: {remaining:#?}");
+}
+
+#[test]
+fn no_file_is_over_300_lines() {
+    let long: Vec<_> = rust_files(&workspace_root().join("xtask"))
+        .into_iter()
+        .filter(|f| !f.components().any(|c| c.as_os_str() == "bench-flake"))
+        .map(|f| (fs::read_to_string(&f).unwrap().lines().count(), f))
+        .filter(|(lines, _)| *lines > 300)
+        .collect();
+    assert!(long.is_empty(), "{long:?}");
+}
+
+#[test]
+fn the_reader_finds_every_kind_of_reference() {
+    let text = "use crate::{a::b, c, d::{e, f}};\nlet x = crate::g::h();\nuse crate::{\n    i,\n    j::{self, k},\n};";
+    assert_eq!(references(text), ["a", "c", "d", "g", "i", "j"].map(String::from).into());
+}
