@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use nix_path_info::Index;
 use regex_lite::Regex;
 
-use crate::{cache::push_filter::PushFilter, json::Json, report::mib};
+use serde_json::{json, Value};
+
+use crate::{cache::push_filter::PushFilter, report::mib};
 
 /// One store path, its references as indices into the same list.
 #[derive(Debug, Clone)]
@@ -154,35 +156,26 @@ fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String
 }
 
 impl Analysis {
-    pub fn json(&self) -> Json {
-        let largest = self.largest.iter().map(|(path, nar, closure)| {
-            Json::object([
-                ("path", Json::from(path.as_str())),
-                ("nar_size", Json::from(*nar)),
-                ("closure_size", Json::from(*closure)),
-            ])
-        });
-        let layers = self.layers.iter().map(|(name, paths, bytes)| {
-            (*name, Json::object([("paths", Json::from(*paths as u64)), ("nar_bytes", Json::from(*bytes))]))
-        });
+    pub fn json(&self) -> Value {
+        let largest: Vec<Value> = self
+            .largest
+            .iter()
+            .map(|(path, nar, closure)| json!({ "path": path, "nar_size": nar, "closure_size": closure }))
+            .collect();
+        let layers: serde_json::Map<String, Value> = self
+            .layers
+            .iter()
+            .map(|(name, paths, bytes)| (name.to_string(), json!({ "paths": paths, "nar_bytes": bytes })))
+            .collect();
         let filtered_bytes: u64 = self.filtered.iter().map(|(_, b)| b).sum();
-        Json::object([
-            (
-                "store",
-                Json::object([("paths", Json::from(self.paths as u64)), ("nar_bytes", Json::from(self.nar_bytes))]),
-            ),
-            ("largest", Json::Array(largest.collect())),
-            ("layers", Json::object(layers)),
-            (
-                "filtered",
-                Json::object([
-                    ("paths", Json::from(self.filtered.len() as u64)),
-                    ("nar_bytes", Json::from(filtered_bytes)),
-                    ("list", Json::Array(self.filtered.iter().map(|(p, _)| Json::from(p.as_str())).collect())),
-                ]),
-            ),
-            ("recommendations", Json::Array(self.recommendations.iter().map(|r| Json::from(r.as_str())).collect())),
-        ])
+        let filtered: Vec<&String> = self.filtered.iter().map(|(p, _)| p).collect();
+        json!({
+            "store": { "paths": self.paths, "nar_bytes": self.nar_bytes },
+            "largest": largest,
+            "layers": layers,
+            "filtered": { "paths": filtered.len(), "nar_bytes": filtered_bytes, "list": filtered },
+            "recommendations": self.recommendations,
+        })
     }
 
     pub fn markdown(&self) -> String {

@@ -1,7 +1,7 @@
 //! Files the tasks write: whole or not at all (a temporary file beside the target, then a
 //! rename), and generated files through one [`update`] that writes, checks or only says.
 
-use std::{fmt::Write as _, fs, io::Write, path::Path};
+use std::{fs, io::Write, path::Path};
 
 use anyhow::{Context, Result};
 
@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 pub enum Mode {
     /// Write the files that differ.
     Write,
-    /// Write nothing; report the files that differ, with a diff.
+    /// Write nothing; report the files that differ.
     Check,
     /// Write nothing; say what would be written (`--dry-run`).
     DryRun,
@@ -22,12 +22,12 @@ pub enum Updated {
     UpToDate,
     Written,
     WouldWrite,
-    /// [`Mode::Check`] and the file differs: a minimal unified diff, committed → generated.
-    Stale(String),
+    /// [`Mode::Check`] and the file differs from what would be generated.
+    Stale,
 }
 
 /// Brings `root/path` to `text` according to `mode`, and says what it did on stderr (write,
-/// dry run) or returns the difference (check).
+/// dry run) or whether it differs (check).
 pub fn update(root: &Path, path: &str, text: &str, mode: Mode) -> Result<Updated> {
     let full = root.join(path);
     let current = fs::read_to_string(&full).ok();
@@ -44,46 +44,8 @@ pub fn update(root: &Path, path: &str, text: &str, mode: Mode) -> Result<Updated
             println!("# would write {path}");
             Ok(Updated::WouldWrite)
         }
-        Mode::Check => Ok(Updated::Stale(diff(path, current.as_deref().unwrap_or_default(), text))),
+        Mode::Check => Ok(Updated::Stale),
     }
-}
-
-/// The lines that differ, with one line of context: `-` committed, `+` generated. A longest
-/// common subsequence of lines (generated files are a few hundred lines: the table is small).
-pub fn diff(path: &str, committed: &str, generated: &str) -> String {
-    let (a, b): (Vec<&str>, Vec<&str>) = (committed.lines().collect(), generated.lines().collect());
-    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
-        }
-    }
-    let mut lines = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            lines.push((' ', a[i], i + 1));
-            (i, j) = (i + 1, j + 1);
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            lines.push(('-', a[i], i + 1));
-            i += 1;
-        } else {
-            lines.push(('+', b[j], i + 1));
-            j += 1;
-        }
-    }
-    let near_change = |n: usize| lines[n.saturating_sub(1)..(n + 2).min(lines.len())].iter().any(|l| l.0 != ' ');
-    let mut out = format!("--- {path} (committed)\n+++ {path} (generated)\n");
-    let mut last_shown = None;
-    for (n, (mark, line, at)) in lines.iter().enumerate().filter(|(n, _)| near_change(*n)) {
-        if last_shown.is_none_or(|last| last + 1 != n) {
-            let _ = writeln!(out, "@@ line {at} @@");
-        }
-        let _ = writeln!(out, "{mark}{line}");
-        last_shown = Some(n);
-    }
-    out
 }
 
 /// Creates `path` with `contents`, readable by its owner only, unless it exists: written to a
@@ -163,22 +125,12 @@ mod tests {
     }
 
     #[test]
-    fn the_diff_shows_only_the_lines_that_differ() {
-        let committed: String = (1..=20).map(|n| format!("line {n}\n")).collect();
-        let generated = committed.replace("line 10\n", "line ten\n");
-        let diff = diff("f.yml", &committed, &generated);
-        assert!(diff.contains("-line 10\n+line ten\n"), "{diff}");
-        assert!(diff.contains(" line 9\n") && diff.contains(" line 11\n"), "one line of context: {diff}");
-        assert!(!diff.contains("line 8\n") && !diff.contains("line 12\n"), "nothing more: {diff}");
-    }
-
-    #[test]
     fn each_mode_writes_checks_or_only_says() {
         let dir = temp("modes");
         fs::create_dir_all(&dir).unwrap();
         assert_eq!(update(&dir, "a", "new\n", Mode::DryRun).unwrap(), Updated::WouldWrite);
         assert!(!dir.join("a").exists(), "a dry run wrote");
-        assert!(matches!(update(&dir, "a", "new\n", Mode::Check).unwrap(), Updated::Stale(d) if d.contains("+new")));
+        assert_eq!(update(&dir, "a", "new\n", Mode::Check).unwrap(), Updated::Stale);
         assert!(!dir.join("a").exists(), "a check wrote");
         assert_eq!(update(&dir, "a", "new\n", Mode::Write).unwrap(), Updated::Written);
         assert_eq!(update(&dir, "a", "new\n", Mode::Check).unwrap(), Updated::UpToDate);

@@ -14,7 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{json::Json, layers::DEPS};
+use serde_json::{json, Value};
+
+use crate::layers::DEPS;
 
 /// One target, as a fresh runner sees it.
 #[derive(Debug, Default)]
@@ -91,29 +93,23 @@ impl RunnerView {
     }
 
     /// The JSON of `cargo xtask status --json`.
-    pub fn json(&self, key: &str, cache: &str) -> Json {
+    pub fn json(&self, key: &str, cache: &str) -> Value {
         let r = self.rates();
-        let targets = self.targets.iter().map(|t| {
-            Json::object([
-                ("name", Json::from(t.name.as_str())),
-                ("attr", Json::from(t.attr.as_str())),
-                ("paths", Json::from(t.paths() as u64)),
-                ("cached", Json::from(t.cached.len() as u64)),
-                ("from_origin", Json::from(t.from_origin.len() as u64)),
-                ("to_build", Json::Array(t.names().into_iter().map(Json::from).collect())),
-                ("broken", Json::Array(t.broken.iter().map(|(p, why)| Json::from(format!("{p}: {why}"))).collect())),
-            ])
-        });
-        Json::object([
-            ("key", Json::from(key)),
-            ("cache", Json::from(cache)),
-            ("targets", Json::Array(targets.collect())),
-            ("paths", Json::from(r.paths as u64)),
-            ("cached", Json::from(r.cached as u64)),
-            ("from_origin", Json::from(r.from_origin as u64)),
-            ("hit_rate", Json::Number(r.hit_rate)),
-            ("deps_hit_rate", Json::Number(r.deps_hit_rate)),
-        ])
+        let targets: Vec<Value> = self
+            .targets
+            .iter()
+            .map(|t| {
+                let broken: Vec<String> = t.broken.iter().map(|(p, why)| format!("{p}: {why}")).collect();
+                json!({
+                    "name": t.name, "attr": t.attr, "paths": t.paths(), "cached": t.cached.len(),
+                    "from_origin": t.from_origin.len(), "to_build": t.names(), "broken": broken,
+                })
+            })
+            .collect();
+        json!({
+            "key": key, "cache": cache, "targets": targets, "paths": r.paths, "cached": r.cached,
+            "from_origin": r.from_origin, "hit_rate": r.hit_rate, "deps_hit_rate": r.deps_hit_rate,
+        })
     }
 
     /// A markdown table: one row per target, then the totals and what the cache holds broken.

@@ -10,7 +10,9 @@ use std::{fmt, path::Path};
 
 use anyhow::{bail, Result};
 
-use crate::{config::Config, json::Json};
+use serde_json::{json, Map, Value};
+
+use crate::config::Config;
 
 /// A lock file the deps key hashes, and the command that creates it.
 pub struct LockFile {
@@ -108,11 +110,6 @@ impl DepsKey {
         }
     }
 
-    /// The key of the workspace's lock files.
-    pub fn of_workspace(root: &Path, config: &Config) -> Result<DepsKey> {
-        Ok(DepsKey::new(config, &LockFiles::read(root)?))
-    }
-
     /// The key up to and including the flake.lock hash: actions/cache restores the newest cache
     /// of the same flake.lock when only Cargo.lock changed.
     pub fn restore_prefix(&self) -> String {
@@ -128,24 +125,20 @@ impl DepsKey {
     }
 
     /// Every key the config describes: the deps key, each job of the matrix and each container.
-    pub fn all(&self, config: &Config) -> Json {
-        let mut jobs = Vec::new();
+    pub fn all(&self, config: &Config) -> Value {
+        let mut jobs = Map::new();
         for os in &config.os {
             for (test_type, _) in &config.tests {
-                jobs.push((format!("{os}-{test_type}"), self.job(os, &config.rust, test_type).into()));
+                jobs.insert(format!("{os}-{test_type}"), self.job(os, &config.rust, test_type).into());
             }
         }
-        let mut containers = Vec::new();
+        let mut containers = Map::new();
         for (image, _) in &config.images {
             for arch in &config.arches {
-                containers.push((format!("{image}-{arch}"), self.container(image, arch).into()));
+                containers.insert(format!("{image}-{arch}"), self.container(image, arch).into());
             }
         }
-        Json::object([
-            ("deps", self.to_string().into()),
-            ("jobs", Json::Object(jobs)),
-            ("containers", Json::Object(containers)),
-        ])
+        json!({ "deps": self.to_string(), "jobs": jobs, "containers": containers })
     }
 }
 

@@ -22,7 +22,6 @@ mod config;
 mod files;
 mod fresh_runner;
 mod github;
-mod json;
 mod keys;
 mod layers;
 mod nix;

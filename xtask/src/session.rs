@@ -44,8 +44,8 @@ fn nix_netrc() -> Option<std::path::PathBuf> {
     let show = crate::nix::nix([crate::command::lit("show-config"), crate::command::lit("--json")])
         .io(crate::command::Io::Quiet);
     let out = show.run_quietly(&sh, &crate::command::NoSlots).ok()?;
-    let config = crate::json::Json::parse(&out).ok()?;
-    let path = std::path::PathBuf::from(config.get("netrc-file").get("value").as_str()?);
+    let config: serde_json::Value = serde_json::from_str(&out).ok()?;
+    let path = std::path::PathBuf::from(config["netrc-file"]["value"].as_str()?);
     path.exists().then_some(path)
 }
 

@@ -157,7 +157,7 @@ impl Http {
             all.extend(["--netrc-file", netrc.to_str().unwrap_or_default()]);
         }
         let words = all.into_iter().chain(args.iter().copied()).map(lit).chain(urls.iter().map(lit));
-        Cmd::new("curl", words).io(Io::Quiet).needs(format!("it reads and writes the cache's files at {}", self.base))
+        Cmd::new("curl", words).io(Io::Quiet).hint(format!("it reads and writes the cache's files at {}", self.base))
     }
 
     fn url(&self, path: &str) -> Result<String> {

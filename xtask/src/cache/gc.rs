@@ -25,7 +25,7 @@ use super::{
 };
 
 /// A narinfo of the cache, with the file it is in.
-pub struct Entry {
+pub struct CachedPath {
     pub file: String,
     pub info: NarInfo,
 }
@@ -33,7 +33,7 @@ pub struct Entry {
 /// The cache's narinfos, read: by store path, and the files that could not be read (with why).
 #[derive(Default)]
 pub struct Entries {
-    pub by_path: BTreeMap<String, Entry>,
+    pub by_path: BTreeMap<String, CachedPath>,
     pub unreadable: Vec<String>,
 }
 
@@ -62,12 +62,12 @@ impl Entries {
         Ok(entries)
     }
 
-    fn add(&mut self, file: String, bytes: Option<Vec<u8>>) -> Option<&Entry> {
+    fn add(&mut self, file: String, bytes: Option<Vec<u8>>) -> Option<&CachedPath> {
         let bytes = bytes?;
         match NarInfo::parse(&file, &bytes) {
             Ok(info) => {
                 let path = info.store_path.clone();
-                self.by_path.insert(path.clone(), Entry { file, info });
+                self.by_path.insert(path.clone(), CachedPath { file, info });
                 self.by_path.get(&path)
             }
             Err(err) => {
@@ -106,7 +106,7 @@ pub struct Collection {
 }
 
 /// What `gc --keep N --grace G` would do.
-pub fn plan(sh: &Shell, files: &Files, keep: usize, grace: Duration) -> Result<Collection> {
+pub fn collection(sh: &Shell, files: &Files, keep: usize, grace: Duration) -> Result<Collection> {
     let manifests = roots::all(sh, files)?;
     let young = roots::now_ms().saturating_sub(grace.as_millis() as u64);
     let (mut kept, mut dropped): (Vec<&Manifest>, Vec<&Manifest>) = (Vec::new(), Vec::new());

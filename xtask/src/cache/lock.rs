@@ -24,7 +24,9 @@ use super::{
     files::{Files, Http},
     roots::DIR,
 };
-use crate::{github, json::Json};
+use serde_json::json;
+
+use crate::github;
 
 const TOKEN: &str = "xtask-roots/lock";
 const HOLDER: &str = "xtask-roots/lock-holder";
@@ -129,8 +131,7 @@ fn now() -> u64 {
 /// Who holds the lock, for `lock-holder`.
 fn holder() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_default();
-    Json::object([("owner", Json::from(format!("{host} pid {}", std::process::id()))), ("since", Json::from(now()))])
-        .pretty()
+    json!({ "owner": format!("{host} pid {}", std::process::id()), "since": now() }).to_string()
 }
 
 fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Result<()> {
@@ -143,7 +144,8 @@ fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Res
             }
             // Another process deleted it first.
         } else {
-            let info = files.get(sh, HOLDER)?.and_then(|bytes| Json::parse(&String::from_utf8_lossy(&bytes)).ok());
+            let info =
+                files.get(sh, HOLDER)?.and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
             match info {
                 // A cache whose lock was never used.
                 None => {
@@ -152,12 +154,12 @@ fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Res
                     continue;
                 }
                 Some(info) => {
-                    let since = info.get("since").as_f64().unwrap_or(0.0) as u64;
+                    let since = info["since"].as_u64().unwrap_or(0);
                     if now().saturating_sub(since) > lease.as_secs() {
                         github::warning(&format!(
                             "the lock of {} was held by {} since {} s ago, past its lease: taking it over",
                             files.label(),
-                            info.get("owner").as_str().unwrap_or("?"),
+                            info["owner"].as_str().unwrap_or("?"),
                             now().saturating_sub(since)
                         ));
                         files.put(sh, TOKEN, b"")?;

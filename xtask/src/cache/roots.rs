@@ -14,14 +14,14 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use super::files::Files;
-use crate::json::Json;
+use serde::{Deserialize, Serialize};
 
 /// The folder of the manifests, beside the narinfos.
 pub const DIR: &str = "xtask-roots";
 const INDEX: &str = "xtask-roots/index.json";
 
 /// The paths recorded under one key.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub key: String,
     /// Milliseconds since the epoch of the last task that recorded under the key.
@@ -32,24 +32,6 @@ pub struct Manifest {
 impl Manifest {
     fn new(key: &str) -> Manifest {
         Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() }
-    }
-
-    fn to_json(&self) -> String {
-        Json::object([
-            ("key", Json::from(self.key.as_str())),
-            ("updated", Json::from(self.updated)),
-            ("roots", Json::Array(self.roots.iter().map(|r| Json::from(r.as_str())).collect())),
-        ])
-        .pretty()
-    }
-
-    fn parse(bytes: &[u8]) -> Option<Manifest> {
-        let json = Json::parse(std::str::from_utf8(bytes).ok()?).ok()?;
-        Some(Manifest {
-            key: json.get("key").as_str()?.to_owned(),
-            updated: json.get("updated").as_f64()? as u64,
-            roots: json.get("roots").as_array()?.iter().filter_map(Json::as_str).map(str::to_owned).collect(),
-        })
     }
 }
 
@@ -78,7 +60,7 @@ pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeS
     manifest.roots.extend(roots.iter().cloned());
     manifest.updated = now.max(manifest.updated);
     lock.renew(sh)?;
-    files.put(sh, &manifest_file(key), manifest.to_json().as_bytes())?;
+    files.put(sh, &manifest_file(key), &serde_json::to_vec_pretty(&manifest)?)?;
     let mut keys = keys(sh, files)?;
     if keys.insert(key.to_owned()) {
         lock.renew(sh)?;
@@ -90,19 +72,15 @@ pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeS
 /// The manifest of a key, if any (an unreadable one counts as none, with the reason).
 pub fn read(sh: &Shell, files: &Files, key: &str) -> Result<Option<Manifest>> {
     let Some(bytes) = files.get(sh, &manifest_file(key))? else { return Ok(None) };
-    Manifest::parse(&bytes)
+    serde_json::from_slice(&bytes)
         .map(Some)
         .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
 }
 
 /// Every key with a manifest: the index, and for a directory its listing too.
 pub fn keys(sh: &Shell, files: &Files) -> Result<BTreeSet<String>> {
-    let index = files.get(sh, INDEX)?.and_then(|bytes| Json::parse(&String::from_utf8_lossy(&bytes)).ok());
-    let mut keys: BTreeSet<String> = index
-        .as_ref()
-        .and_then(Json::as_array)
-        .map(|keys| keys.iter().filter_map(Json::as_str).map(str::to_owned).collect())
-        .unwrap_or_default();
+    let index = files.get(sh, INDEX)?.and_then(|bytes| serde_json::from_slice::<BTreeSet<String>>(&bytes).ok());
+    let mut keys = index.unwrap_or_default();
     if let Files::Dir(dir) = files {
         for entry in std::fs::read_dir(dir.join(DIR)).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -125,8 +103,7 @@ pub fn all(sh: &Shell, files: &Files) -> Result<Vec<Manifest>> {
 }
 
 pub fn write_index(sh: &Shell, files: &Files, keys: &BTreeSet<String>) -> Result<()> {
-    let index = Json::Array(keys.iter().map(|k| Json::from(k.as_str())).collect());
-    files.put(sh, INDEX, index.pretty().as_bytes())
+    files.put(sh, INDEX, &serde_json::to_vec_pretty(keys)?)
 }
 
 /// Deletes the manifest of a key (gc, for the keys it drops; under its lock).

@@ -106,7 +106,7 @@ fn convert(secret: &Path) -> Cmd {
     nix::nix([lit("key"), lit("convert-secret-to-public")])
         .io(Io::Quiet)
         .stdin(Stdin::File(secret.to_path_buf()))
-        .needs(format!("{} must be a Nix secret key (`nix key generate-secret --key-name NAME`)", secret.display()))
+        .hint(format!("{} must be a Nix secret key (`nix key generate-secret --key-name NAME`)", secret.display()))
 }
 
 /// A secret key file must be this user's own regular file, private to them: a symbolic link (to

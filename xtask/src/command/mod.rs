@@ -90,8 +90,8 @@ pub struct Cmd {
     pub io: Io,
     /// Write stdout to this file (atomically) instead of returning it.
     pub stdout_to: Option<PathBuf>,
-    /// What the command needs, for the error when it fails.
-    pub needs: String,
+    /// What to say when the command fails: what it needs, or where to look.
+    pub hint: String,
 }
 
 impl Cmd {
@@ -102,7 +102,7 @@ impl Cmd {
             stdin: Stdin::Null,
             io: Io::Relay,
             stdout_to: None,
-            needs: String::new(),
+            hint: String::new(),
         }
     }
 
@@ -126,8 +126,9 @@ impl Cmd {
         self
     }
 
-    pub fn needs(mut self, needs: impl Into<String>) -> Cmd {
-        self.needs = needs.into();
+    /// What to say when the command fails.
+    pub fn hint(mut self, hint: impl Into<String>) -> Cmd {
+        self.hint = hint.into();
         self
     }
 }

@@ -45,7 +45,7 @@ impl Cmd {
     /// Runs the command without printing it first.
     pub fn run_quietly(&self, sh: &Shell, slots: &dyn Slots) -> Result<String> {
         let output = self.spawn(sh, slots)?;
-        let failed = || format!("`{}` failed: {}", self.program, self.needs);
+        let failed = || format!("`{}` failed: {}", self.program, self.hint);
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             bail!("{}\n{}", failed(), stderr.trim_end());
@@ -95,7 +95,7 @@ impl Cmd {
             None => command.stdout(Stdio::piped()),
         };
         let started = Instant::now();
-        let mut child = command.spawn().with_context(|| format!("cannot start `{}`: {}", self.program, self.needs))?;
+        let mut child = command.spawn().with_context(|| format!("cannot start `{}`: {}", self.program, self.hint))?;
         if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
             thread::spawn(move || pipe.write_all(&bytes));
         }

@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 
-use crate::json::Json;
+use serde::Deserialize;
 
 /// One evaluated target: its derivation and its output paths.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Evaluated {
     pub drv: String,
     pub outputs: Vec<String>,
@@ -15,22 +15,8 @@ pub struct Evaluated {
 
 /// What [`super::eval_targets`] prints: `[{ "drv": …, "outputs": [ … ] }]`, in order.
 pub fn parse_targets(json: &str) -> Result<Vec<Evaluated>> {
-    let parsed = Json::parse(json).ok().and_then(|value| {
-        value
-            .as_array()?
-            .iter()
-            .map(|t| {
-                let outputs = t
-                    .get("outputs")
-                    .as_array()?
-                    .iter()
-                    .map(|o| o.as_str().map(str::to_owned))
-                    .collect::<Option<_>>()?;
-                Some(Evaluated { drv: t.get("drv").as_str()?.to_owned(), outputs })
-            })
-            .collect::<Option<Vec<_>>>()
-    });
-    parsed.with_context(|| format!("expected a list of {{drv, outputs}} from `nix eval`, got: {json}"))
+    serde_json::from_str(json)
+        .with_context(|| format!("expected a list of {{drv, outputs}} from `nix eval`, got: {json}"))
 }
 
 pub use nix_path_info::PathInfo;

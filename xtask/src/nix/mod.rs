@@ -20,7 +20,7 @@ const NEEDS: &str = "it needs Nix with flakes (see the output above)";
 pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
     let mut all = vec![lit("--extra-experimental-features"), lit("nix-command flakes")];
     all.extend(args);
-    Cmd::new("nix", all).needs(NEEDS)
+    Cmd::new("nix", all).hint(NEEDS)
 }
 
 /// How a command talks to caches. Nix retries a failed request (connection refused, DNS, 5xx)
@@ -109,7 +109,7 @@ pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
     let mut args = vec![lit("eval"), lit("--json"), lit("--impure")];
     args.extend(net.options());
     args.extend([lit("--expr"), lit(expr)]);
-    nix(args).io(Io::Quiet).needs("it evaluates the flake (Nix says why below)")
+    nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)")
 }
 
 /// An evaluation that failed because a flake input could not be downloaded says so, and how to
@@ -128,7 +128,7 @@ pub fn explain_eval_failure(err: anyhow::Error) -> anyhow::Error {
 
 /// `nix-store ARGS…`: the store commands that evaluate nothing.
 fn nix_store(args: impl IntoIterator<Item = Arg>) -> Cmd {
-    Cmd::new("nix-store", args).needs(NEEDS)
+    Cmd::new("nix-store", args).hint(NEEDS)
 }
 
 /// Builds the derivations (nothing is evaluated), substituting from `substituters` (one word,
@@ -143,7 +143,7 @@ pub fn realise(drvs: Slot, substituters: Slot, key: Option<Arg>, net: &Network) 
         args.extend([lit("--option"), lit("extra-trusted-public-keys"), key]);
     }
     args.push(Arg::Slot(drvs));
-    nix_store(args).io(Io::ReadStdout).needs("the build failed (see its log above)")
+    nix_store(args).io(Io::ReadStdout).hint("the build failed (see its log above)")
 }
 
 /// Copies the derivations (not their outputs) and the sources they read into `store`, an empty
@@ -151,7 +151,7 @@ pub fn realise(drvs: Slot, substituters: Slot, key: Option<Arg>, net: &Network) 
 pub fn copy_derivations(store: &str, drvs: Slot) -> Cmd {
     nix([lit("copy"), lit("--derivation"), lit("--no-check-sigs"), lit("--to"), lit(store), Arg::Slot(drvs)])
         .io(Io::Quiet)
-        .needs("it copies the derivations into an empty store")
+        .hint("it copies the derivations into an empty store")
 }
 
 /// What a fresh runner with only `store` would fetch from `substituters` and build: a dry run.
@@ -160,7 +160,7 @@ pub fn dry_run(store: &str, substituters: Slot, drvs: Slot, net: &Network) -> Cm
     args.extend(net.options());
     args.extend([lit("--option"), lit("substituters"), Arg::Joined(substituters)]);
     args.push(Arg::Slot(drvs));
-    nix_store(args).io(Io::Quiet).needs("it asks what a fresh runner would fetch and build (it builds nothing)")
+    nix_store(args).io(Io::Quiet).hint("it asks what a fresh runner would fetch and build (it builds nothing)")
 }
 
 /// `nix-store --query --requisites [--include-outputs] PATHS`: with outputs, what a runner needs to
@@ -171,7 +171,7 @@ pub fn requisites(paths: Slot, include_outputs: bool) -> Cmd {
         args.push(lit("--include-outputs"));
     }
     args.push(Arg::Slot(paths));
-    nix_store(args).io(Io::Quiet).needs("it lists the build inputs of what was built")
+    nix_store(args).io(Io::Quiet).hint("it lists the build inputs of what was built")
 }
 
 /// Sizes, hashes and references of the paths of a slot, in this machine's store.
@@ -182,7 +182,7 @@ pub fn path_infos(set: Slot) -> Cmd {
 /// The derivations' closure in `store` (derivations and the sources they read), with references.
 pub fn derivation_graph(store: &str, drvs: Slot) -> Cmd {
     let args = [lit("path-info"), lit("--json"), lit("--recursive"), lit("--derivation"), lit("--store"), lit(store)];
-    nix(args.into_iter().chain([Arg::Slot(drvs)])).io(Io::Quiet).needs("it lists the sources the derivations read")
+    nix(args.into_iter().chain([Arg::Slot(drvs)])).io(Io::Quiet).hint("it lists the sources the derivations read")
 }
 
 /// Which of the paths a store has: `nix path-info --json --store URL PATHS`.
@@ -190,7 +190,7 @@ pub fn query(store: &str, set: Slot, net: &Network) -> Cmd {
     let mut args = vec![lit("path-info"), lit("--json")];
     args.extend(net.options());
     args.extend([lit("--store"), lit(store), Arg::Slot(set)]);
-    nix(args).io(Io::Quiet).needs("it asks the cache which paths it has")
+    nix(args).io(Io::Quiet).hint("it asks the cache which paths it has")
 }
 
 /// Copies exactly the set (not its closure: the filter already chose) to a store.
@@ -200,7 +200,7 @@ pub fn copy(to: &str, set: Slot, net: &Network) -> Cmd {
     args.extend([lit("--to"), lit(to), Arg::Slot(set)]);
     nix(args)
         .io(Io::Quiet)
-        .needs("it uploads to the cache: check the URL and its credentials (Nix's netrc-file for HTTP)")
+        .hint("it uploads to the cache: check the URL and its credentials (Nix's netrc-file for HTTP)")
 }
 
 /// `nix store verify` of paths in `store`: with `contents`, their NAR hashes too; with `key`,

@@ -128,7 +128,7 @@ impl State {
                 self.target = i;
                 let output = f.dry_run.output(sh, self)?;
                 if !output.status.success() {
-                    anyhow::bail!("{}\n{}", f.dry_run.needs, String::from_utf8_lossy(&output.stderr).trim_end());
+                    anyhow::bail!("{}\n{}", f.dry_run.hint, String::from_utf8_lossy(&output.stderr).trim_end());
                 }
                 Ok(dry_run::parse(&String::from_utf8_lossy(&output.stderr)))
             })

@@ -1,21 +1,9 @@
-//! The build-and-push pipeline every layer goes through, as numbered steps of a [`Plan`] (the dry
-//! run prints them as a run numbers them):
-//!
-//! 1. evaluate the targets, once: their derivations and outputs (everything after works from
-//!    those store paths);
-//! 2. (a key the xtask signs with) read it, creating a local cache's once;
-//! 3. ask what a fresh runner would fetch and build: the derivations in an empty store, a dry run
-//!    substituting from the cache; when nothing would be built and everything the cache serves is
-//!    whole and signed, stop (unless `--force`);
-//! 4. build the derivations;
-//! 5. list what a fresh runner needs to build the targets without building anything but the
-//!    workspace's own derivations, and 6. drop what the push filter matches;
-//! 7. (a cache this project owns) record those paths under the key, before any upload;
-//! 8. ask the cache which it lacks, and which it holds broken or unlike this build;
-//! 9. ask the upstream caches which of the rest they serve;
-//! 10. (with a key) check signatures, 11. sign, re-sign what this build vouches for;
-//! 12. (a cache this project owns) delete what is to be uploaded again;
-//! 13. push; 14. (warm on Cachix, with `keep-revisions`) pin each target under its key.
+//! The build-and-push pipeline every layer goes through: a [`Plan`] of numbered steps holding
+//! the exact commands (`cargo xtask warm --dry-run` prints them). The flake is evaluated once, at
+//! the start; every later step works from the store paths it gave: what a fresh runner would
+//! fetch and build (the "up to date" check), the build, what a runner needs, the push filter, the
+//! record gc reads, what the cache lacks or holds broken, upstream caches, signatures, repairs,
+//! the push and the pins.
 //!
 //! [`execute`] runs a plan (or prints it with `--dry-run`) and reports: the one line, the job
 //! summary and the job outputs, on every exit.
@@ -179,7 +167,7 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
 }
 
 /// The plan of `status`: evaluate, then ask what a fresh runner would fetch and build.
-pub fn look_plan(session: &Session, targets: Vec<Target>) -> Result<Plan> {
+pub fn status_plan(session: &Session, targets: Vec<Target>) -> Result<Plan> {
     let mut plan = Plan::new("status", targets);
     plan.fact("cache", session.cache.label());
     let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
@@ -241,5 +229,5 @@ fn pin(cache: &str, key: &str, keep: u32) -> Cmd {
         lit("--keep-revisions"),
         lit(keep.to_string()),
     ]);
-    Cmd::new("cachix", args).needs(format!("it pins {key} in Cachix: check that the token may write to {cache}"))
+    Cmd::new("cachix", args).hint(format!("it pins {key} in Cachix: check that the token may write to {cache}"))
 }

@@ -32,7 +32,7 @@ impl Analytics {
     pub fn run(&self, session: &Session) -> Result<()> {
         let all = nix::nix([lit("path-info"), lit("--json"), lit("--all")])
             .io(crate::command::Io::Quiet)
-            .needs("it lists every path of this machine's store");
+            .hint("it lists every path of this machine's store");
         let text = match &self.path_info {
             Some(file) => std::fs::read_to_string(file).with_context(|| {
                 format!("cannot read {}: save one with `nix path-info --json --all > FILE`", file.display())
@@ -47,7 +47,7 @@ impl Analytics {
         let entries = entries(&text)?;
         let analysis = analytics::analyse(&entries, &PushFilter::new(session.config.push_filter.clone()), self.top);
         if self.json {
-            println!("{}", analysis.json().pretty());
+            println!("{}", serde_json::to_string_pretty(&analysis.json())?);
         } else {
             print!("{}", analysis.markdown());
             eprintln!("(analysed {} paths in {:.2}s)", entries.len(), started.elapsed().as_secs_f64());

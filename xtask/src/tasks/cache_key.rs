@@ -4,7 +4,6 @@ use anyhow::{bail, Result};
 
 use crate::{
     github::{self, names::output},
-    keys::DepsKey,
     session::Session,
 };
 
@@ -36,9 +35,9 @@ pub struct CacheKey {
 impl CacheKey {
     pub fn run(&self, session: &Session) -> Result<()> {
         let config = &session.config;
-        let deps = DepsKey::of_workspace(&session.root, config)?;
+        let deps = session.deps_key()?;
         if self.json {
-            println!("{}", deps.all(config).pretty());
+            println!("{}", serde_json::to_string_pretty(&deps.all(config))?);
         }
 
         let mut outputs = vec![(output::CACHE_KEY, deps.to_string())];

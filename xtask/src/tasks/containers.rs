@@ -107,7 +107,7 @@ impl BuildContainers {
         let stream = Cmd::lits(script, Vec::<String>::new())
             .io(Io::Quiet)
             .stdout_to(archive.to_path_buf())
-            .needs("it writes the image (a docker-archive) from the store paths it ships");
+            .hint("it writes the image (a docker-archive) from the store paths it ships");
         stream.run(&session.sh, &NoSlots)?;
         eprintln!("wrote {}", archive.display());
         for cmd in then {
@@ -124,7 +124,7 @@ impl BuildContainers {
             check_tag(&sha)?;
             return Ok(vec![sha]);
         }
-        let head = Cmd::lits("git", ["rev-parse", "HEAD"]).io(Io::Quiet).needs("it tags the image with the commit");
+        let head = Cmd::lits("git", ["rev-parse", "HEAD"]).io(Io::Quiet).hint("it tags the image with the commit");
         if session.dry_run {
             return Ok(vec!["<commit>".to_owned()]);
         }
@@ -164,7 +164,7 @@ fn login(session: &Session, registry: &str) -> Result<Option<PathBuf>> {
     let cmd = Cmd::lits("skopeo", args)
         .stdin(Stdin::Env(REGISTRY_TOKEN))
         .io(Io::Quiet)
-        .needs(format!("it logs in to {host} with {REGISTRY_TOKEN}: check that the token may write packages"));
+        .hint(format!("it logs in to {host} with {REGISTRY_TOKEN}: check that the token may write packages"));
     if session.dry_run {
         println!("{}", cmd.render(None));
     } else {
@@ -185,9 +185,8 @@ fn push(archive: &Path, registry: &str, image: &str, tag: &str, auth: Option<&Pa
     args.push(format!("docker-archive:{}", archive.display()));
     // Repository names are lowercase (a GitHub repository's need not be).
     args.push(format!("docker://{}/{image}:{tag}", registry.trim_end_matches('/').to_lowercase()));
-    Cmd::lits("skopeo", args).needs(
-        "it copies the image to the registry: check skopeo's credentials (`skopeo login`, or REGISTRY_AUTH_FILE)",
-    )
+    Cmd::lits("skopeo", args)
+        .hint("it copies the image to the registry: check skopeo's credentials (`skopeo login`, or REGISTRY_AUTH_FILE)")
 }
 
 /// Whether the registry's host is this machine: `localhost`, an IPv4 address in 127.0.0.0/8, or

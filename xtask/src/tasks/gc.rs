@@ -44,7 +44,7 @@ impl Gc {
             true => None,
             false => Some(files.lock(sh, roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?),
         };
-        let plan = gc::plan(sh, &files, usize::from(self.keep), Duration::from_secs(self.grace))?;
+        let plan = gc::collection(sh, &files, usize::from(self.keep), Duration::from_secs(self.grace))?;
         for unreadable in &plan.unreadable {
             eprintln!("warning: left alone: {unreadable}");
         }

@@ -16,11 +16,11 @@ pub struct Status {
 impl Status {
     pub fn run(&self, session: &Session) -> Result<()> {
         let key = session.deps_key()?.to_string();
-        let plan = pipeline::look_plan(session, layers::warm_set(session)?)?;
+        let plan = pipeline::status_plan(session, layers::warm_set(session)?)?;
         let (_, view) = pipeline::execute(session, plan, &Vec::new())?;
         let Some(view) = view else { return Ok(()) };
         if self.json {
-            println!("{}", view.json(&key, &session.cache.label()).pretty());
+            println!("{}", serde_json::to_string_pretty(&view.json(&key, &session.cache.label()))?);
         } else {
             println!("# cargo xtask status: {key} ({})\n\n{}", session.cache.label(), view.markdown());
         }

@@ -7,8 +7,6 @@ use anyhow::{bail, Context, Result};
 
 use crate::{
     github::{self, names::env::NEEDS, names::output::CACHE_KEY},
-    json::Json,
-    keys::DepsKey,
     session::Session,
 };
 
@@ -20,10 +18,10 @@ impl Summary {
     pub fn run(&self, session: &Session) -> Result<()> {
         let needs = std::env::var(NEEDS)
             .with_context(|| format!("${NEEDS} is not set: the workflow passes `toJSON(needs)` in it"))?;
-        let needs =
-            Json::parse(&needs).with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
+        let needs: serde_json::Value = serde_json::from_str(&needs)
+            .with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
         let jobs = needs.as_object().with_context(|| format!("${NEEDS} is not an object of jobs"))?;
-        let key = DepsKey::of_workspace(&session.root, &session.config)?;
+        let key = session.deps_key()?;
 
         let mut md = format!(
             "### Cache warming\n\n| | |\n|---|---|\n| {CACHE_KEY} | `{key}` |\n| cache | `{}` |\n\n| job | result |\n|---|---|\n",

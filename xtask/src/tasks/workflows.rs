@@ -13,7 +13,7 @@ use crate::{
 /// Write (or `--check`) the GitHub workflows generated from the config.
 #[derive(clap::Args, Debug)]
 pub struct Workflows {
-    /// Fail, with a diff and the command to run, when a committed workflow is stale.
+    /// Fail, naming each stale workflow and the command that regenerates them.
     #[arg(long)]
     check: bool,
 }
@@ -30,19 +30,20 @@ impl Workflows {
 }
 
 /// Brings every workflow to its generated text; in [`Mode::Check`], fails naming every stale
-/// file with its diff and the command that regenerates them.
+/// file and the command that regenerates them (`git diff` after it shows the change).
 pub fn update(root: &Path, generated: &[(&str, String)], mode: Mode) -> Result<()> {
     let mut stale = Vec::new();
     for (path, text) in generated {
-        if let Updated::Stale(diff) = files::update(root, path, text, mode)? {
-            stale.push(diff);
+        if files::update(root, path, text, mode)? == Updated::Stale {
+            stale.push(*path);
         }
     }
     if !stale.is_empty() {
         bail!(
-            "the workflows are stale (they are generated from [workspace.metadata.cache]): run `{}` and commit the result\n{}",
-            workflows::COMMAND,
-            stale.join("\n")
+            "{} {} stale (generated from [workspace.metadata.cache]): run `{}` and commit the result",
+            stale.join(", "),
+            if stale.len() == 1 { "is" } else { "are" },
+            workflows::COMMAND
         );
     }
     Ok(())

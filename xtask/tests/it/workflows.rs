@@ -21,14 +21,13 @@ fn the_committed_workflows_are_fresh() {
 }
 
 #[test]
-fn a_stale_workflow_fails_the_check_with_a_diff_and_the_command() {
+fn a_stale_workflow_fails_the_check_naming_it_and_the_command() {
     let dir = repo_copy("stale");
     let ci = read(&dir, WORKFLOWS[0]).replace("fail-fast: false", "fail-fast: true");
     fs::write(dir.join(WORKFLOWS[0]), ci).unwrap();
     let out = xtask_in(&dir, &["workflows", "--check"]).failed();
-    assert!(out.stderr.contains("run `cargo xtask workflows` and commit the result"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("-      fail-fast: true") && out.stderr.contains("+      fail-fast: false"),
+        out.stderr.contains(".github/workflows/ci.yml is stale (generated from [workspace.metadata.cache]): run `cargo xtask workflows` and commit the result"),
         "{}",
         out.stderr
     );

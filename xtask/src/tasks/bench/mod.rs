@@ -27,7 +27,9 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use self::{nginx::Nginx, results::Results, workspace::Workspace};
-use crate::{json::Json, pipeline::OWN_TIME, session::Session};
+use serde_json::Value;
+
+use crate::{pipeline::OWN_TIME, session::Session};
 
 /// What `cargo xtask` runs before a task: a build of the xtask with its own profile.
 const COMPILE: &str = "cargo build --package xtask --profile xtask --locked --offline";
@@ -44,7 +46,7 @@ impl Bench {
     pub fn run(&self, session: &Session) -> Result<()> {
         let base = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
         if session.dry_run {
-            println!("{}", plan(&base));
+            println!("{}", describe(&base));
             return Ok(());
         }
         let sh = &session.sh;
@@ -62,13 +64,13 @@ impl Bench {
         let _ = std::fs::remove_dir_all(&base);
         println!("{}", results.markdown());
         if let Some(file) = &self.json {
-            sh.write_file(file, results.json().pretty() + "\n")?;
+            sh.write_file(file, serde_json::to_string_pretty(&results.json())? + "\n")?;
         }
         results.check()
     }
 }
 
-fn plan(base: &std::path::Path) -> String {
+fn describe(base: &std::path::Path) -> String {
     format!(
         "# cargo xtask bench (dry run: nothing is run)\n\
          # a copy of xtask/tests/bench-flake in {base}/flake, nginx serving {base}/nginx/www\n\
@@ -118,8 +120,8 @@ impl<'a> Run<'a> {
 
         self.ws.change_the_app(self.sh)?;
         let status = self.status()?;
-        r.hit_rate = status.get("hit_rate").as_f64().unwrap_or_default();
-        r.deps_hit_rate = status.get("deps_hit_rate").as_f64().unwrap_or_default();
+        r.hit_rate = status["hit_rate"].as_f64().unwrap_or_default();
+        r.deps_hit_rate = status["deps_hit_rate"].as_f64().unwrap_or_default();
         r.to_build = status_to_build(&status);
         r.pr_s = self.runner_build()?;
         let before = self.nginx.bytes();
@@ -197,24 +199,18 @@ impl<'a> Run<'a> {
         Ok((restore, raw, bytes))
     }
 
-    fn status(&self) -> Result<Json> {
+    fn status(&self) -> Result<Value> {
         let exe = std::env::current_exe()?;
         let (flake, url) = (&self.ws.flake, &self.nginx.url);
         let out = cmd!(self.sh, "{exe} status --json --flake {flake} --cache {url}").quiet().ignore_stderr().read()?;
-        Json::parse(&out).context("`cargo xtask status --json` printed no JSON")
+        serde_json::from_str(&out).context("`cargo xtask status --json` printed no JSON")
     }
 }
 
-fn status_to_build(status: &Json) -> Vec<String> {
-    let mut names: Vec<String> = status
-        .get("targets")
-        .as_array()
-        .unwrap_or_default()
-        .iter()
-        .flat_map(|t| {
-            t.get("to_build").as_array().unwrap_or_default().iter().filter_map(Json::as_str).map(str::to_owned)
-        })
-        .collect();
+fn status_to_build(status: &Value) -> Vec<String> {
+    let targets = status["targets"].as_array().into_iter().flatten();
+    let names = targets.flat_map(|t| t["to_build"].as_array().into_iter().flatten().filter_map(Value::as_str));
+    let mut names: Vec<String> = names.map(str::to_owned).collect();
     names.sort();
     names.dedup();
     names

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::json::Json;
+use serde_json::{json, Value};
 
 /// The seed's PR build time target: at most a quarter of cold (aiming at 0.15).
 const PR_OVER_COLD: f64 = 0.25;
@@ -44,24 +44,16 @@ impl Results {
         self.own_s.iter().copied().fold(0.0, f64::max)
     }
 
-    pub fn json(&self) -> Json {
-        let pushed = self.pushed_bytes.iter().map(|(case, bytes)| (*case, Json::from(*bytes)));
-        Json::object([
-            ("cold_s", Json::Number(self.cold_s)),
-            ("warm_s", Json::Number(self.warm_s)),
-            ("pr_s", Json::Number(self.pr_s)),
-            ("pr_over_cold", Json::Number(self.pr_over_cold())),
-            ("hit_rate", Json::Number(self.hit_rate)),
-            ("deps_hit_rate", Json::Number(self.deps_hit_rate)),
-            ("to_build", Json::Array(self.to_build.iter().map(|n| Json::from(n.as_str())).collect())),
-            ("restore_s", Json::Number(self.restore_s)),
-            ("restore_bytes", Json::from(self.restore_bytes)),
-            ("restore_over_raw_copy", Json::Number(self.restore_over_raw_copy())),
-            ("noop_warm_s", Json::Number(self.noop_warm_s)),
-            ("pushed_bytes", Json::object(pushed)),
-            ("xtask_own_s_max", Json::Number(self.own_max())),
-            ("xtask_compile_s", Json::Number(self.compile_s)),
-        ])
+    pub fn json(&self) -> Value {
+        let pushed: serde_json::Map<String, Value> =
+            self.pushed_bytes.iter().map(|(case, bytes)| (case.to_string(), Value::from(*bytes))).collect();
+        json!({
+            "cold_s": self.cold_s, "warm_s": self.warm_s, "pr_s": self.pr_s, "pr_over_cold": self.pr_over_cold(),
+            "hit_rate": self.hit_rate, "deps_hit_rate": self.deps_hit_rate, "to_build": self.to_build,
+            "restore_s": self.restore_s, "restore_bytes": self.restore_bytes,
+            "restore_over_raw_copy": self.restore_over_raw_copy(), "noop_warm_s": self.noop_warm_s,
+            "pushed_bytes": pushed, "xtask_own_s_max": self.own_max(), "xtask_compile_s": self.compile_s,
+        })
     }
 
     pub fn markdown(&self) -> String {

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use serde_json::Value;
+
 use super::{cmds, fail, ok, warn, Check};
 use crate::{
     cache::{self, Cache},
@@ -9,7 +11,6 @@ use crate::{
     config::{is_cache_name, Config},
     files::Mode,
     github::names::env::CACHIX_AUTH_TOKEN,
-    json::Json,
     keys::{DepsKey, LockFiles, LOCK_FILES},
     session::Session,
     tasks::workflows as workflows_task,
@@ -17,7 +18,8 @@ use crate::{
 };
 
 pub fn all(session: &Session) -> Vec<Check> {
-    let nix_config = read(session, cmds::nix_config()).and_then(|s| Json::parse(&s).ok()).unwrap_or(Json::Null);
+    let nix_config =
+        read(session, cmds::nix_config()).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
     let mut checks = vec![nix(session), flakes(&nix_config)];
     checks.extend(LOCK_FILES.iter().map(|f| lock_file(session, f.name, f.creates)));
     checks.push(key(session));
@@ -54,15 +56,15 @@ fn nix(session: &Session) -> Check {
 }
 
 /// A setting of `nix show-config --json` as a list of words.
-fn setting(config: &Json, name: &str) -> Vec<String> {
+fn setting(config: &Value, name: &str) -> Vec<String> {
     match &config[name]["value"] {
-        Json::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-        Json::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
         _ => Vec::new(),
     }
 }
 
-fn flakes(config: &Json) -> Check {
+fn flakes(config: &Value) -> Check {
     if config.is_null() {
         return warn("flakes", "cannot read Nix's configuration", "install Nix first");
     }
@@ -92,29 +94,20 @@ fn lock_file(session: &Session, file: &str, creates: &str) -> Check {
     }
 }
 
-/// Twice from the working tree, and once as CI computes it: from the committed lock files.
+/// The key of the working tree, and as CI computes it: from the committed lock files.
 fn key(session: &Session) -> Check {
-    let (first, second) =
-        (DepsKey::of_workspace(&session.root, &session.config), DepsKey::of_workspace(&session.root, &session.config));
-    let (Ok(first), Ok(second)) = (first, second) else {
+    let Ok(ours) = session.deps_key() else {
         return fail("key", "cannot compute the key: a lock file is missing", "see the lock files check");
     };
-    if first != second {
-        return fail(
-            "key",
-            format!("two computations differ: {first} vs {second}"),
-            "is something rewriting the lock files?",
-        );
-    }
     let [flake, cargo] = LOCK_FILES.map(|f| read(session, cmds::committed(f.name)).map(String::into_bytes));
     let (Some(flake), Some(cargo)) = (flake, cargo) else {
-        return warn("key", format!("{first} (no commit to compare with)"), "commit the lock files");
+        return warn("key", format!("{ours} (no commit to compare with)"), "commit the lock files");
     };
     let ci = DepsKey::new(&session.config, &LockFiles { flake, cargo });
-    if ci == first {
-        ok("key", format!("{first} (stable, and what CI computes from the committed lock files)"))
+    if ci == *ours {
+        ok("key", format!("{ours} (what CI computes from the committed lock files)"))
     } else {
-        fail("key", format!("this checkout gives {first}, CI gives {ci}"), "commit flake.lock and Cargo.lock")
+        fail("key", format!("this checkout gives {ours}, CI gives {ci}"), "commit flake.lock and Cargo.lock")
     }
 }
 
@@ -197,7 +190,7 @@ fn token(session: &Session) -> Check {
     }
 }
 
-fn substituter(session: &Session, nix_config: &Json) -> Check {
+fn substituter(session: &Session, nix_config: &Value) -> Check {
     let cache = &session.cache;
     let url = cache.substituter();
     if let Cache::Local { .. } = cache {

@@ -9,7 +9,7 @@ mod checks;
 
 use anyhow::{bail, Result};
 
-use crate::{json::Json, keys::LOCK_FILES, session::Session};
+use crate::{keys::LOCK_FILES, session::Session};
 
 /// Check Nix, the lock files, the key, the cache name, the token, the substituter, the workflows.
 #[derive(clap::Args, Debug)]
@@ -95,18 +95,14 @@ impl Doctor {
 
     fn print(&self, checks: &[Check]) -> Result<()> {
         if self.json {
-            let list: Vec<Json> = checks
+            let list: Vec<serde_json::Value> = checks
                 .iter()
                 .map(|c| {
-                    Json::object([
-                        ("check", c.name.into()),
-                        ("status", format!("{:?}", c.status).to_lowercase().into()),
-                        ("detail", c.detail.clone().into()),
-                        ("fix", c.fix.clone().into()),
-                    ])
+                    let status = format!("{:?}", c.status).to_lowercase();
+                    serde_json::json!({ "check": c.name, "status": status, "detail": c.detail, "fix": c.fix })
                 })
                 .collect();
-            println!("{}", Json::Array(list).pretty());
+            println!("{}", serde_json::to_string_pretty(&list)?);
             return Ok(());
         }
         for c in checks {
