@@ -168,18 +168,77 @@ fn analytics_reads_a_saved_dump_in_either_form() {
 }
 
 #[test]
-fn analytics_reads_this_machines_store() {
+fn analytics_reads_every_path_of_this_machines_store() {
     require_nix();
+    // Other tests add paths meanwhile: the count lies between the store's before and after.
+    let count = || nix(&["path-info", "--all"]).stdout.lines().count() as u64;
+    let before = count();
     let out = run(xtask().args(["analytics", "--json", "--top", "3"])).ok();
+    let after = count();
     let a: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert!(a["store"]["paths"].as_u64().unwrap() > 0, "{a:#}");
-    assert_eq!(a["largest"].as_array().unwrap().len(), 3);
+    let paths = a["store"]["paths"].as_u64().unwrap();
+    assert!(before <= paths && paths <= after, "{before} <= {paths} <= {after}");
+    let largest = a["largest"].as_array().unwrap();
+    assert_eq!(largest.len(), 3);
+    let size = |i: usize| largest[i]["nar_size"].as_u64().unwrap();
+    assert!(size(0) >= size(1) && size(1) >= size(2), "{largest:#?}");
+    let first = largest[0]["path"].as_str().unwrap();
+    let info: serde_json::Value = serde_json::from_str(&nix(&["path-info", "--json", first]).stdout).unwrap();
+    assert_eq!(info[0]["narSize"].as_u64(), Some(size(0)), "{info:#}");
+}
+
+/// A PATH whose `nix` and `nix-store` write each call's arguments (one line) to `log`, then run
+/// the real ones.
+fn logging_nix(dir: &std::path::Path, log: &std::path::Path) -> std::ffi::OsString {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("logging-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = std::env::var_os("PATH").unwrap();
+    for tool in ["nix", "nix-store"] {
+        let real = std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file()).unwrap();
+        let script = format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec {} \"$@\"\n", log.display(), real.display());
+        std::fs::write(bin.join(tool), script).unwrap();
+        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path))).unwrap()
 }
 
 #[test]
-fn bench_dry_run_prints_its_plan_and_runs_nothing() {
-    let out = run(xtask().args(["bench", "--dry-run"]).env("PATH", cargo_only_path())).ok();
-    for expected in ["nix store delete", "cargo xtask warm|test --type T", "status --json", "nix copy --from"] {
-        assert!(out.stdout.contains(expected), "{expected}: {}", out.stdout);
+fn each_task_evaluates_the_flake_once() {
+    require_nix();
+    let flake = example_flake("evaluations");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let cache = format!("file://{}", dir.join("cache").display());
+    let flake_arg = flake.display().to_string();
+    let images = dir.join("images").display().to_string();
+    let tasks: [&[&str]; 6] = [
+        &["warm"],
+        &["warm"],
+        &["test", "--type", "unit"],
+        &["build-containers", "--image", "harness", "--out", &images],
+        &["status"],
+        &["warm", "--force"],
+    ];
+    for (n, task) in tasks.iter().enumerate() {
+        let log = dir.join(format!("calls-{n}.log"));
+        // Under GitHub Actions: the job summary asks again what a fresh runner would do.
+        run(xtask()
+            .args(*task)
+            .args(["--flake", &flake_arg, "--cache", &cache])
+            .env("PATH", logging_nix(&dir, &log))
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", dir.join("summary.md")))
+        .ok();
+        let calls = std::fs::read_to_string(&log).unwrap();
+        // Evaluating the flake needs its path; every later command names store paths only.
+        let evaluations: Vec<&str> = calls.lines().filter(|l| l.contains(&flake_arg)).collect();
+        assert_eq!(
+            evaluations.len(),
+            1,
+            "`{}` evaluated the flake {} times:\n{}",
+            task.join(" "),
+            evaluations.len(),
+            evaluations.join("\n")
+        );
     }
 }
