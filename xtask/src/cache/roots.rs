@@ -14,14 +14,14 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use super::files::Files;
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 /// The folder of the manifests, beside the narinfos.
 pub const DIR: &str = "xtask-roots";
 const INDEX: &str = "xtask-roots/index.json";
 
 /// The paths recorded under one key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     pub key: String,
     /// Milliseconds since the epoch of the last task that recorded under the key.
@@ -32,6 +32,15 @@ pub struct Manifest {
 impl Manifest {
     fn new(key: &str) -> Manifest {
         Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({ "key": self.key, "updated": self.updated, "roots": self.roots })
+    }
+
+    fn from_json(value: &Value) -> Option<Manifest> {
+        let roots = value["roots"].as_array()?.iter().map(|r| r.as_str().map(str::to_owned)).collect::<Option<_>>()?;
+        Some(Manifest { key: value["key"].as_str()?.to_owned(), updated: value["updated"].as_u64()?, roots })
     }
 }
 
@@ -60,7 +69,7 @@ pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeS
     manifest.roots.extend(roots.iter().cloned());
     manifest.updated = now.max(manifest.updated);
     lock.renew(sh)?;
-    files.put(sh, &manifest_file(key), &serde_json::to_vec_pretty(&manifest)?)?;
+    files.put(sh, &manifest_file(key), &serde_json::to_vec_pretty(&manifest.to_json())?)?;
     let mut keys = keys(sh, files)?;
     if keys.insert(key.to_owned()) {
         lock.renew(sh)?;
@@ -73,6 +82,8 @@ pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeS
 pub fn read(sh: &Shell, files: &Files, key: &str) -> Result<Option<Manifest>> {
     let Some(bytes) = files.get(sh, &manifest_file(key))? else { return Ok(None) };
     serde_json::from_slice(&bytes)
+        .ok()
+        .and_then(|value| Manifest::from_json(&value))
         .map(Some)
         .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
 }

@@ -4,10 +4,8 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 
-use serde::Deserialize;
-
 /// One evaluated target: its derivation and its output paths.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evaluated {
     pub drv: String,
     pub outputs: Vec<String>,
@@ -15,8 +13,13 @@ pub struct Evaluated {
 
 /// What [`super::eval_targets`] prints: `[{ "drv": …, "outputs": [ … ] }]`, in order.
 pub fn parse_targets(json: &str) -> Result<Vec<Evaluated>> {
-    serde_json::from_str(json)
-        .with_context(|| format!("expected a list of {{drv, outputs}} from `nix eval`, got: {json}"))
+    let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let target = |t: &serde_json::Value| {
+        let outputs = t["outputs"].as_array()?.iter().map(|o| o.as_str().map(str::to_owned)).collect::<Option<_>>()?;
+        Some(Evaluated { drv: t["drv"].as_str()?.to_owned(), outputs })
+    };
+    let targets = value.as_array().and_then(|list| list.iter().map(target).collect::<Option<Vec<_>>>());
+    targets.with_context(|| format!("expected a list of {{drv, outputs}} from `nix eval`, got: {json}"))
 }
 
 pub use nix_path_info::PathInfo;

@@ -1,38 +1,35 @@
 //! `cargo xtask bench [--json FILE]`: the seed's metrics, measured with real Nix on the bench
-//! workspace (`xtask/tests/bench-flake`, whose dependency layer compiles real crates) and a local
-//! nginx HTTP cache. Each case starts from a fresh runner: the bench's outputs are deleted from the
-//! local store (`nix store delete`), so the runner builds or fetches everything it needs.
-//!
-//! 1. cold: every target built with an empty cache;
-//! 2. the CI jobs push (`warm`, `test --type T` for each type), then a no-op `warm`;
-//! 3. warm: every target again, with the warmed cache;
-//! 4. restore: the deps layer into an empty store, against a plain `nix copy --from` of its paths;
-//! 5. PR: an app-only change; `status` says what a fresh runner would fetch and build, then every
-//!    target is built, and the CI jobs push what changed.
+//! workspace (`xtask/tests/bench-flake`: its dependency layer compiles real crates, and its
+//! evaluation costs about a second, as a flake importing nixpkgs does) and a local nginx HTTP
+//! cache. Each runner case starts from a fresh runner: the bench's outputs are deleted from the
+//! local store, so the runner builds or fetches everything it needs. The cases and their order
+//! are `Run::measure`'s; `--dry-run` describes them.
 //!
 //! Public substituters are off (`substituters =`): nothing of the bench is in one, and asking
 //! only measures the network. Builds run as the caller (`build-users-group =`), who can read the
 //! host's Rust toolchain.
 
+mod compile;
 mod nginx;
 mod results;
 mod workspace;
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
+use serde_json::Value;
 use xshell::{cmd, Shell};
 
-use self::{nginx::Nginx, results::Results, workspace::Workspace};
-use serde_json::Value;
-
+use self::{
+    compile::median,
+    nginx::Nginx,
+    results::{Job, Results},
+    workspace::Workspace,
+};
 use crate::{pipeline::OWN_TIME, session::Session};
-
-/// What `cargo xtask` runs before a task: a build of the xtask with its own profile.
-const COMPILE: &str = "cargo build --package xtask --profile xtask --locked --offline";
 
 /// Measure the seed's metrics on the bench workspace (real Nix, a local nginx cache).
 #[derive(clap::Args, Debug)]
@@ -70,21 +67,23 @@ impl Bench {
     }
 }
 
-fn describe(base: &std::path::Path) -> String {
+fn describe(base: &Path) -> String {
     format!(
         "# cargo xtask bench (dry run: nothing is run)\n\
          # a copy of xtask/tests/bench-flake in {base}/flake, nginx serving {base}/nginx/www\n\
-         nix store delete <the targets' outputs>   # before each build: a fresh runner\n\
+         {compile} --target-dir {base}/target-N   # and a floor crate (clap, anyhow, xshell), alternating, median of three each\n\
+         nix eval --raw <flake>#packages.x86_64-linux.deps.drvPath   # one evaluation, median of three\n\
+         nix store delete <the targets' outputs>   # before each runner build: a fresh runner\n\
          nix build --no-link --option substituters <nginx> <targets>   # cold, warm, PR\n\
-         cargo xtask warm|test --type T --flake <copy> --cache <nginx> --signing-key <key>   # the CI jobs\n\
-         nix build --store <empty> --max-jobs 0 <deps>; nix copy --from <nginx> --to <empty> <deps closure>   # restore\n\
-         cargo xtask status --json --flake <copy> --cache <nginx>   # PR: hit rates\n\
-         {COMPILE} --target-dir {base}/target-N   # the xtask's cold compile, median of three",
+         cargo xtask warm|test --type T|status --flake <copy> --cache <nginx> --signing-key <key>   # the CI jobs, each call of nix logged\n\
+         nix build --store <empty> --max-jobs 0 <deps output>; nix copy --no-check-sigs --from <nginx> --to <empty> <deps closure>   # restore, alternating, median of three",
+        compile = compile::COMPILE,
         base = base.display()
     )
 }
 
-/// One bench run: the workspace, the cache, the key the CI jobs sign with.
+/// One bench run: the workspace, the cache, the key the CI jobs sign with, and a `nix` that logs
+/// its calls (the evaluations a job makes).
 struct Run<'a> {
     sh: &'a Shell,
     ws: Workspace,
@@ -92,42 +91,66 @@ struct Run<'a> {
     base: PathBuf,
     secret: PathBuf,
     public: String,
+    logging_path: std::ffi::OsString,
+}
+
+/// How an xtask call went: its wall time, its own time, and how many times it evaluated the flake.
+struct Call {
+    wall_s: f64,
+    own_s: f64,
+    evaluations: usize,
+    stdout: String,
+    stderr: String,
 }
 
 impl<'a> Run<'a> {
-    fn new(sh: &'a Shell, ws: Workspace, nginx: Nginx, base: &std::path::Path) -> Result<Run<'a>> {
+    fn new(sh: &'a Shell, ws: Workspace, nginx: Nginx, base: &Path) -> Result<Run<'a>> {
         let secret = base.join("key.secret");
         crate::files::create_private(
             &secret,
             cmd!(sh, "nix key generate-secret --key-name bench-1").read()?.as_bytes(),
         )?;
         let public = cmd!(sh, "nix key convert-secret-to-public").stdin(sh.read_file(&secret)?).read()?;
-        Ok(Run { sh, ws, nginx, base: base.to_path_buf(), secret, public })
+        let logging_path = logging_nix(sh, &base.join("logging-bin"))?;
+        Ok(Run { sh, ws, nginx, base: base.to_path_buf(), secret, public, logging_path })
     }
 
     fn measure(&self, session: &Session) -> Result<Results> {
         // First, before Nix fills the page cache: what every CI job pays before its first task.
-        let mut r = Results { compile_s: compile(self.sh, &session.root, &self.base)?, ..Results::default() };
+        let (compile_s, floor_s) = compile::measure(self.sh, &session.root, &self.base)?;
+        let mut r = Results { compile_s, floor_s, eval_s: self.evaluation()?, ..Results::default() };
         r.cold_s = self.runner_build()?;
         let before = self.nginx.bytes();
-        r.own_s.extend(self.ci_jobs()?);
+        r.jobs.extend(self.ci_jobs("cold")?);
         r.pushed_bytes.push(("cold", self.nginx.bytes() - before));
-        let (noop, own) = self.xtask(&["warm"])?;
-        (r.noop_warm_s, r.pushed_bytes) = (noop, [r.pushed_bytes, vec![("no-op warm", 0)]].concat());
-        r.own_s.push(own);
+        let noop = self.xtask(&["warm"], true)?;
+        r.jobs.push(Job::of("no-op warm (GitHub Actions)", &noop));
+        r.pushed_bytes.push(("no-op warm", 0));
         r.warm_s = self.runner_build()?;
         (r.restore_s, r.restore_raw_s, r.restore_bytes) = self.restore()?;
 
         self.ws.change_the_app(self.sh)?;
-        let status = self.status()?;
-        r.hit_rate = status["hit_rate"].as_f64().unwrap_or_default();
-        r.deps_hit_rate = status["deps_hit_rate"].as_f64().unwrap_or_default();
-        r.to_build = status_to_build(&status);
+        let status = self.xtask(&["status", "--json"], false)?;
+        r.status_fresh_runner_s = step_seconds(&status.stderr, "Ask what a fresh runner would fetch and build");
+        r.jobs.push(Job::of("status (PR)", &status));
+        let view: Value =
+            serde_json::from_str(&status.stdout).context("`cargo xtask status --json` printed no JSON")?;
+        r.hit_rate = view["hit_rate"].as_f64().unwrap_or_default();
+        r.deps_hit_rate = view["deps_hit_rate"].as_f64().unwrap_or_default();
+        r.to_build = to_build(&view);
         r.pr_s = self.runner_build()?;
         let before = self.nginx.bytes();
-        r.own_s.extend(self.ci_jobs()?);
+        r.jobs.extend(self.ci_jobs("PR")?);
         r.pushed_bytes.push(("PR", self.nginx.bytes() - before));
         Ok(r)
+    }
+
+    /// One evaluation of the bench flake (an attribute's derivation): the median of three.
+    fn evaluation(&self) -> Result<f64> {
+        let attr = format!("{}#packages.x86_64-linux.deps.drvPath", self.ws.flake.display());
+        let times =
+            (0..3).map(|_| timed(|| Ok(cmd!(self.sh, "nix eval --raw {attr}").quiet().ignore_stdout().run()?)));
+        Ok(median(times.collect::<Result<_>>()?))
     }
 
     /// A fresh runner builds every target, substituting from the cache (signatures required).
@@ -143,98 +166,122 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// The CI jobs of a push: `warm` (deps and images), then `test` for each type. Their own times.
-    fn ci_jobs(&self) -> Result<Vec<f64>> {
-        let mut own = vec![self.xtask(&["warm"])?.1];
+    /// The CI jobs of a push: `warm` (deps and images), then `test` for each type.
+    fn ci_jobs(&self, case: &str) -> Result<Vec<Job>> {
+        let mut jobs = vec![Job::of(&format!("warm ({case})"), &self.xtask(&["warm"], false)?)];
         for test_type in ["unit", "integration", "clippy", "fmt"] {
-            own.push(self.xtask(&["test", "--type", test_type])?.1);
+            let call = self.xtask(&["test", "--type", test_type], false)?;
+            jobs.push(Job::of(&format!("test --type {test_type} ({case})"), &call));
         }
-        Ok(own)
+        Ok(jobs)
     }
 
-    /// Runs this xtask on the bench's copy and cache: its wall time and its own time.
-    fn xtask(&self, args: &[&str]) -> Result<(f64, f64)> {
+    /// Runs this xtask on the bench's copy and cache (with `actions`, as under GitHub Actions, with
+    /// a job summary), through the logging `nix`.
+    fn xtask(&self, args: &[&str], actions: bool) -> Result<Call> {
         let exe = std::env::current_exe().context("cannot find the xtask binary")?;
         // zstd, as Cachix compresses: Nix's default xz takes most of a minute for the deps layer.
         let (flake, url, key) = (&self.ws.flake, format!("{}?compression=zstd", self.nginx.url), &self.secret);
-        let started = Instant::now();
-        let out = cmd!(self.sh, "{exe} {args...} --flake {flake} --cache {url} --signing-key {key}")
+        let log = self.base.join("nix-calls.log");
+        let _ = std::fs::remove_file(&log);
+        let mut call = cmd!(self.sh, "{exe} {args...} --flake {flake} --cache {url} --signing-key {key}")
+            .env("PATH", &self.logging_path)
+            .env("NIX_CALL_LOG", &log)
             .quiet()
-            .ignore_status()
-            .output()?;
-        let wall = started.elapsed().as_secs_f64();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+            .ignore_status();
+        if actions {
+            call = call.env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", self.base.join("summary.md"));
+        }
+        let started = Instant::now();
+        let out = call.output()?;
+        let wall_s = started.elapsed().as_secs_f64();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if !out.status.success() {
             bail!("`cargo xtask {}` failed in the bench:\n{stderr}", args.join(" "));
         }
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        let evaluations = calls.lines().filter(|l| l.contains(&flake.display().to_string())).count();
         let own = stderr.lines().find_map(|l| l.strip_prefix(OWN_TIME)).and_then(|l| l.split('s').next());
-        Ok((wall, own.and_then(|s| s.parse().ok()).unwrap_or_default()))
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        Ok(Call { wall_s, own_s: own.and_then(|s| s.parse().ok()).unwrap_or_default(), evaluations, stdout, stderr })
     }
 
-    /// The deps layer into an empty store: substituted (what a runner does) and plainly copied.
+    /// The deps layer into an empty store, both ways from store paths (no evaluation): what a
+    /// runner does (substitute, signatures checked) and a plain copy of the same paths (no
+    /// signatures); alternating, each a median of three.
     fn restore(&self) -> Result<(f64, f64, u64)> {
         let (sh, url, public) = (self.sh, &self.nginx.url, &self.public);
         let deps = format!("{}#packages.x86_64-linux.deps", self.ws.flake.display());
-        cmd!(sh, "nix build --no-link {deps}").quiet().ignore_stderr().run()?;
         let out_path = cmd!(sh, "nix eval --raw {deps}.outPath").read()?;
         let infos =
             crate::nix::json::parse_path_infos(&cmd!(sh, "nix path-info --json --recursive {out_path}").read()?)?;
         let paths: Vec<&str> = infos.iter().map(|i| i.path.as_str()).collect();
         let bytes = infos.iter().map(|i| i.nar_size).sum();
-        let (a, b) = (self.base.join("restore-store"), self.base.join("copy-store"));
-        let restore = timed(|| {
-            cmd!(sh, "nix build --no-link --max-jobs 0 --store {a} --option substituters {url} --option trusted-public-keys {public} {deps}")
-                .quiet()
-                .ignore_stderr()
-                .run()
-                .context("restoring the deps layer into an empty store failed")
-        })?;
-        let raw = timed(|| {
-            cmd!(sh, "nix copy --no-check-sigs --from {url} --to {b} {paths...}")
-                .quiet()
-                .ignore_stderr()
-                .run()
-                .context("copying the deps layer into an empty store failed")
-        })?;
-        Ok((restore, raw, bytes))
-    }
-
-    fn status(&self) -> Result<Value> {
-        let exe = std::env::current_exe()?;
-        let (flake, url) = (&self.ws.flake, &self.nginx.url);
-        let out = cmd!(self.sh, "{exe} status --json --flake {flake} --cache {url}").quiet().ignore_stderr().read()?;
-        serde_json::from_str(&out).context("`cargo xtask status --json` printed no JSON")
+        let (mut substituted, mut copied) = (Vec::new(), Vec::new());
+        for n in 0..3 {
+            let (a, b) = (self.base.join(format!("restore-{n}")), self.base.join(format!("copy-{n}")));
+            let substitute = || {
+                let args = ["--option", "substituters", url, "--option", "trusted-public-keys", public.trim()];
+                timed(|| {
+                    Ok(cmd!(sh, "nix build --no-link --max-jobs 0 --store {a} {args...} {out_path}")
+                        .quiet()
+                        .ignore_stderr()
+                        .run()?)
+                })
+            };
+            let copy = || {
+                let paths = &paths;
+                timed(|| {
+                    Ok(cmd!(sh, "nix copy --no-check-sigs --from {url} --to {b} {paths...}")
+                        .quiet()
+                        .ignore_stderr()
+                        .run()?)
+                })
+            };
+            if n % 2 == 0 {
+                substituted.push(substitute()?);
+                copied.push(copy()?);
+            } else {
+                copied.push(copy()?);
+                substituted.push(substitute()?);
+            }
+        }
+        Ok((median(substituted), median(copied), bytes))
     }
 }
 
-fn status_to_build(status: &Value) -> Vec<String> {
+/// A directory whose `nix` and `nix-store` append their arguments to `$NIX_CALL_LOG`, then run the
+/// real ones; the PATH with it first.
+fn logging_nix(sh: &Shell, bin: &Path) -> Result<std::ffi::OsString> {
+    use std::os::unix::fs::PermissionsExt;
+    sh.create_dir(bin)?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for tool in ["nix", "nix-store"] {
+        let real = std::env::split_paths(&path)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+            .with_context(|| format!("no {tool} on PATH"))?;
+        let script = format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$NIX_CALL_LOG\"\nexec {} \"$@\"\n", real.display());
+        sh.write_file(bin.join(tool), script)?;
+        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&path)))?)
+}
+
+/// The duration a run printed for a step (`<== [i/n] TITLE: done in 1.2s …`).
+fn step_seconds(stderr: &str, title: &str) -> f64 {
+    let line = stderr.lines().find(|l| l.starts_with("<== ") && l.contains(title) && l.contains(": done in "));
+    let seconds = line.and_then(|l| l.split(": done in ").nth(1)?.split('s').next()?.parse().ok());
+    seconds.unwrap_or_default()
+}
+
+fn to_build(status: &Value) -> Vec<String> {
     let targets = status["targets"].as_array().into_iter().flatten();
     let names = targets.flat_map(|t| t["to_build"].as_array().into_iter().flatten().filter_map(Value::as_str));
     let mut names: Vec<String> = names.map(str::to_owned).collect();
     names.sort();
     names.dedup();
     names
-}
-
-/// The xtask's cold compile, as `cargo xtask` builds it in a CI job: the median of three, each
-/// into an empty target directory (one build varies by a second on a shared 2-core machine).
-fn compile(sh: &Shell, root: &std::path::Path, base: &std::path::Path) -> Result<f64> {
-    let args: Vec<&str> = COMPILE.split(' ').skip(1).collect();
-    let _dir = sh.push_dir(root);
-    let mut times = Vec::new();
-    for run in 0..3 {
-        let (target_dir, args) = (base.join(format!("target-{run}")), &args);
-        times.push(timed(|| {
-            cmd!(sh, "cargo {args...} --target-dir {target_dir}")
-                .quiet()
-                .ignore_stderr()
-                .run()
-                .context("the xtask's build failed")
-        })?);
-        let _ = std::fs::remove_dir_all(&target_dir);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[1])
 }
 
 fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {

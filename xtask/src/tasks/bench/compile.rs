@@ -1,0 +1,63 @@
+//! What every CI job pays before its first task: the xtask's cold compile, as a ratio to a floor
+//! crate built in the same run (clap with the xtask's features, anyhow, xshell: what any xtask
+//! of this shape needs), so the number means the same on a fast machine and a slow one. The
+//! builds alternate, each into an empty target directory, and each side takes its median of three.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+use super::timed;
+
+/// What `cargo xtask` runs before a task: a build of the xtask with its own profile.
+pub const COMPILE: &str = "cargo build --package xtask --profile xtask --locked --offline";
+
+/// The floor crate's manifest: the xtask's versions of its three unavoidable dependencies, built
+/// like the xtask (its profile's settings).
+fn floor_manifest(xtask_manifest: &str) -> Result<String> {
+    let doc: toml_edit::DocumentMut = xtask_manifest.parse().context("xtask/Cargo.toml is not TOML")?;
+    let deps = doc["dependencies"].as_table().context("xtask/Cargo.toml has no [dependencies]")?;
+    let mut manifest =
+        String::from("[package]\nname = \"floor\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\n");
+    for name in ["anyhow", "clap", "xshell"] {
+        let spec = deps.get(name).with_context(|| format!("xtask/Cargo.toml lacks {name}"))?;
+        manifest += &format!("{name} = {}\n", spec.to_string().trim());
+    }
+    manifest += "\n[profile.dev]\ndebug = 0\nincremental = false\n";
+    Ok(manifest)
+}
+
+/// The medians of the xtask's and the floor's cold builds, in seconds.
+pub fn measure(sh: &Shell, root: &Path, base: &Path) -> Result<(f64, f64)> {
+    let floor = base.join("floor");
+    sh.create_dir(floor.join("src"))?;
+    sh.write_file(floor.join("Cargo.toml"), floor_manifest(&sh.read_file(root.join("xtask/Cargo.toml"))?)?)?;
+    sh.write_file(floor.join("src/main.rs"), "fn main() {}\n")?;
+    // The workspace's lock file pins the floor to the same versions.
+    sh.copy_file(root.join("Cargo.lock"), floor.join("Cargo.lock"))?;
+    let args: Vec<&str> = COMPILE.split(' ').skip(1).collect();
+    let (mut ours, mut floors) = (Vec::new(), Vec::new());
+    for run in 0..3 {
+        let target = base.join(format!("target-{run}"));
+        let _dir = sh.push_dir(root);
+        let args = &args;
+        ours.push(
+            timed(|| Ok(cmd!(sh, "cargo {args...} --target-dir {target}").quiet().ignore_stderr().run()?))
+                .context("the xtask's build failed")?,
+        );
+        let _ = std::fs::remove_dir_all(&target);
+        let _floor_dir = sh.push_dir(&floor);
+        floors.push(
+            timed(|| Ok(cmd!(sh, "cargo build --offline --target-dir {target}").quiet().ignore_stderr().run()?))
+                .context("the floor crate's build failed")?,
+        );
+        let _ = std::fs::remove_dir_all(&target);
+    }
+    Ok((median(ours), median(floors)))
+}
+
+pub fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
