@@ -35,18 +35,6 @@ pub struct Session {
     pub signing: Option<SigningKey>,
     pub net: Network,
     deps_key: OnceCell<DepsKey>,
-    nix_netrc: OnceCell<Option<std::path::PathBuf>>,
-}
-
-/// Nix's `netrc-file` setting, when the file exists.
-fn nix_netrc() -> Option<std::path::PathBuf> {
-    let sh = Shell::new().ok()?;
-    let show = crate::nix::nix([crate::command::lit("show-config"), crate::command::lit("--json")])
-        .io(crate::command::Io::Quiet);
-    let out = show.run_quietly(&sh, &crate::command::NoSlots).ok()?;
-    let config: serde_json::Value = serde_json::from_str(&out).ok()?;
-    let path = std::path::PathBuf::from(config["netrc-file"]["value"].as_str()?);
-    path.exists().then_some(path)
 }
 
 /// The Nix system to build for, and its arch (the container keys name it).
@@ -104,7 +92,6 @@ impl Session {
             signing,
             net,
             deps_key: OnceCell::new(),
-            nix_netrc: OnceCell::new(),
         })
     }
 
@@ -117,15 +104,9 @@ impl Session {
         Ok(self.deps_key.get_or_init(|| key))
     }
 
-    /// The cache's files, when this project owns it. curl writes to an HTTP cache with the
-    /// credentials of `--cache`, else with Nix's own `netrc-file` (read once; not in a dry run).
+    /// The cache's files, when this project owns it.
     pub fn files(&self) -> Option<Files> {
-        let netrc = match (&self.net.netrc, &self.cache) {
-            (Some(netrc), _) => Some(netrc.clone()),
-            (None, Cache::Store { .. }) if !self.dry_run => self.nix_netrc.get_or_init(nix_netrc).clone(),
-            _ => None,
-        };
-        self.cache.files(self.config.cache_timeout, netrc.as_deref())
+        self.cache.files(self.config.cache_timeout, self.net.netrc.as_deref())
     }
 }
 

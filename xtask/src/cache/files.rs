@@ -30,8 +30,35 @@ pub struct Http {
     pub base: String,
     /// Seconds a request may take (`cache-timeout`).
     pub timeout: u64,
-    /// The credentials (a netrc file), when the cache needs them for writing.
-    pub netrc: Option<PathBuf>,
+    /// The credentials writes need.
+    pub netrc: Netrc,
+}
+
+/// Where curl finds the credentials to write to an HTTP cache.
+#[derive(Debug, Clone)]
+pub enum Netrc {
+    /// A netrc file of the run (the credentials of `--cache`).
+    File(PathBuf),
+    /// Nix's own `netrc-file`, as the pushes use it: asked of Nix on the first write only.
+    Nix(std::sync::Arc<std::sync::OnceLock<Option<PathBuf>>>),
+}
+
+impl Netrc {
+    fn path(&self) -> Option<PathBuf> {
+        match self {
+            Netrc::File(path) => Some(path.clone()),
+            Netrc::Nix(found) => found.get_or_init(nix_netrc).clone(),
+        }
+    }
+}
+
+/// Nix's `netrc-file` setting, when the file exists.
+fn nix_netrc() -> Option<PathBuf> {
+    let sh = Shell::new().ok()?;
+    let show = crate::nix::nix([lit("show-config"), lit("--json")]).io(Io::Quiet);
+    let config: serde_json::Value = serde_json::from_str(&show.run_quietly(&sh, &NoSlots).ok()?).ok()?;
+    let path = PathBuf::from(config["netrc-file"]["value"].as_str()?);
+    path.exists().then_some(path)
 }
 
 impl Files {
@@ -150,10 +177,13 @@ fn inside(dir: &Path, path: &str) -> Result<PathBuf> {
 }
 
 impl Http {
+    /// curl with `args` on `urls`; with the write credentials when `args` write.
     fn curl(&self, args: &[&str], urls: &[String]) -> Cmd {
         let timeout = self.timeout.to_string();
         let mut all = vec!["--silent", "--show-error", "--connect-timeout", "5", "--max-time", &timeout];
-        if let Some(netrc) = &self.netrc {
+        let writes = args.iter().any(|a| ["--upload-file", "--request"].contains(a));
+        let netrc = if writes { self.netrc.path() } else { None };
+        if let Some(netrc) = &netrc {
             all.extend(["--netrc-file", netrc.to_str().unwrap_or_default()]);
         }
         let words = all.into_iter().chain(args.iter().copied()).map(lit).chain(urls.iter().map(lit));

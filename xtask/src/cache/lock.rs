@@ -30,8 +30,8 @@ use crate::github;
 
 const TOKEN: &str = "xtask-roots/lock";
 const HOLDER: &str = "xtask-roots/lock-holder";
-/// How long a new cache's first token creators wait for each other.
-const SETTLE: Duration = Duration::from_secs(2);
+/// How long a new cache's first token creators wait for each other (the window is one request).
+const SETTLE: Duration = Duration::from_millis(500);
 const POLL: Duration = Duration::from_millis(200);
 
 /// The lock, held until dropped.

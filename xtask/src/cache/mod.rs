@@ -155,13 +155,18 @@ impl Cache {
         }
     }
 
-    /// The cache's files, when this project owns it: a directory, or HTTP(S).
+    /// The cache's files, when this project owns it: a directory, or HTTP(S), written with the
+    /// credentials of `--cache` (`netrc`), else Nix's own.
     pub fn files(&self, timeout: u64, netrc: Option<&Path>) -> Option<files::Files> {
         match self {
             Cache::Local { dir } => Some(files::Files::Dir(dir.clone())),
             Cache::Store { url, .. } if url.starts_with("http://") || url.starts_with("https://") => {
                 let base = url.split('?').next().unwrap_or(url).trim_end_matches('/').to_owned();
-                Some(files::Files::Http(files::Http { base, timeout, netrc: netrc.map(Path::to_path_buf) }))
+                let netrc = match netrc {
+                    Some(path) => files::Netrc::File(path.to_path_buf()),
+                    None => files::Netrc::Nix(Default::default()),
+                };
+                Some(files::Files::Http(files::Http { base, timeout, netrc }))
             }
             _ => None,
         }

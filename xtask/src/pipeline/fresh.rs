@@ -3,12 +3,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use xshell::Shell;
 
-use super::{plan::FreshRunner, state::State, steps::cause};
+use super::{
+    plan::FreshRunner,
+    state::{State, TARGET_DRV},
+    steps::cause,
+};
 use crate::{
     cache::files::Files,
+    command::{Slot, Slots},
     fresh_runner::{RunnerView, TargetView},
     layers::Target,
     nix::{dry_run, json, verify},
@@ -32,14 +37,14 @@ impl State {
         let references: BTreeMap<&str, &[String]> =
             graph.iter().map(|i| (i.path.as_str(), &i.references[..])).collect();
         self.runner_substituters = self.substituters.clone();
-        let mut runs = self.dry_runs(sh, f, 0..targets.len())?;
+        let mut runs = self.dry_runs(sh, f, &(0..targets.len()).collect::<Vec<_>>())?;
         let missing: Vec<usize> =
             (0..runs.len()).filter(|i| !runs[*i].built.is_empty() || !runs[*i].unknown.is_empty()).collect();
         if !missing.is_empty() && !f.upstream.is_empty() {
             let served = self.reachable_upstreams(sh, &f.upstream);
             if !served.is_empty() {
                 self.runner_substituters.extend(served);
-                for (i, run) in missing.iter().zip(self.dry_runs(sh, f, missing.iter().copied())?) {
+                for (i, run) in missing.iter().zip(self.dry_runs(sh, f, &missing)?) {
                     runs[*i] = run;
                 }
             }
@@ -117,22 +122,27 @@ impl State {
         reachable
     }
 
-    fn dry_runs(
-        &mut self,
-        sh: &Shell,
-        f: &FreshRunner,
-        targets: impl Iterator<Item = usize>,
-    ) -> Result<Vec<dry_run::DryRun>> {
-        targets
-            .map(|i| {
-                self.target = i;
-                let output = f.dry_run.output(sh, self)?;
-                if !output.status.success() {
-                    anyhow::bail!("{}\n{}", f.dry_run.hint, String::from_utf8_lossy(&output.stderr).trim_end());
-                }
-                Ok(dry_run::parse(&String::from_utf8_lossy(&output.stderr)))
-            })
-            .collect()
+    /// The dry run of each target, all at once (each is mostly waiting on the cache).
+    fn dry_runs(&self, sh: &Shell, f: &FreshRunner, targets: &[usize]) -> Result<Vec<dry_run::DryRun>> {
+        let dir = sh.current_dir();
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = targets
+                .iter()
+                .map(|&target| {
+                    let (dir, slots) = (dir.clone(), ForTarget { state: self, target });
+                    scope.spawn(move || -> Result<dry_run::DryRun> {
+                        let sh = Shell::new()?;
+                        sh.change_dir(dir);
+                        let output = f.dry_run.output(&sh, &slots)?;
+                        if !output.status.success() {
+                            bail!("{}\n{}", f.dry_run.hint, String::from_utf8_lossy(&output.stderr).trim_end());
+                        }
+                        Ok(dry_run::parse(&String::from_utf8_lossy(&output.stderr)))
+                    })
+                })
+                .collect();
+            runs.into_iter().map(|run| run.join().unwrap_or_else(|_| bail!("a dry run panicked"))).collect()
+        })
     }
 
     /// The paths a runner would fetch from the cache that it could not substitute: a NAR file
@@ -189,5 +199,20 @@ fn target_view(
         to_build,
         from_origin: origin_fetched.into_iter().chain(origin_built).chain(sources).collect(),
         broken: broken_here.into_iter().map(|p| (p.clone(), broken[&p].clone())).collect(),
+    }
+}
+
+/// The state's slots, with the derivation of one target.
+struct ForTarget<'a> {
+    state: &'a State,
+    target: usize,
+}
+
+impl Slots for ForTarget<'_> {
+    fn words(&self, slot: Slot) -> &[String] {
+        match (slot, self.state.evaluated.get(self.target)) {
+            (TARGET_DRV, Some(target)) => std::slice::from_ref(&target.drv),
+            _ => self.state.words(slot),
+        }
     }
 }
