@@ -22,6 +22,7 @@ mod config;
 mod files;
 mod fresh_runner;
 mod github;
+mod images;
 mod keys;
 mod layers;
 mod nix;
@@ -49,6 +50,8 @@ use crate::{
         gc::Gc,
         maintenance::{bump_version::BumpVersion, doctor::Doctor, rollback::Rollback},
         pin::Pin,
+        publish::Publish,
+        smoke::Smoke,
         status::Status,
         summary::Summary,
         test::Test,
@@ -81,6 +84,10 @@ pub enum Task {
     Warm(Warm),
     /// CI build-containers job: build and push images, emit their keys.
     BuildContainers(BuildContainers),
+    /// Write REGISTRY/<image>:<tag> as an index of every arch's <tag>-<arch> manifest.
+    Publish(Publish),
+    /// Run the images together: ollama by name on a network, the harness's health, models, ask.
+    Smoke(Smoke),
     /// CI test-matrix job: build the flake check of a test type and push its artifacts.
     Test(Test),
     /// Write (or `--check`) the GitHub workflows generated from the config.
@@ -131,6 +138,8 @@ fn run(cli: Cli) -> Result<()> {
         Task::Warm(task) => task.run(session),
         Task::WarmContainers(task) => task.run(session),
         Task::BuildContainers(task) => task.run(session),
+        Task::Publish(task) => task.run(session),
+        Task::Smoke(task) => task.run(session),
         Task::Test(task) => task.run(session),
         Task::Workflows(task) => task.run(session),
         Task::BumpVersion(task) => task.run(session),

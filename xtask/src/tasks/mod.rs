@@ -7,6 +7,8 @@ pub mod containers;
 pub mod gc;
 pub mod maintenance;
 pub mod pin;
+pub mod publish;
+pub mod smoke;
 pub mod status;
 pub mod summary;
 pub mod test;

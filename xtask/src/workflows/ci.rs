@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{
     header, list, runner,
-    steps::{expr, setup, xtask, xtask_if},
+    steps::{expr, setup, xtask, xtask_if, xtask_without_secrets},
     CI,
 };
 use crate::{
@@ -23,7 +23,26 @@ pub fn generate(config: &Config) -> String {
     prebuild(&mut y, config);
     test_matrix(&mut y, config);
     build_containers(&mut y, config);
+    smoke(&mut y, config);
+    publish(&mut y, config);
     y
+}
+
+/// Pushes to the default branch, the only events that publish.
+fn on_default_branch() -> String {
+    expr(
+        "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
+    )
+}
+
+/// What a job that pushes to GHCR needs.
+fn registry_env() -> [(&'static str, String); 4] {
+    [
+        ("REPOSITORY", expr("github.repository")),
+        ("SHA", expr("github.sha")),
+        ("REGISTRY_USER", expr("github.actor")),
+        ("REGISTRY_TOKEN", expr("secrets.GITHUB_TOKEN")),
+    ]
 }
 
 /// The deps key the prebuild job emits, for the jobs after it.
@@ -74,22 +93,44 @@ fn build_containers(y: &mut String, config: &Config) {
             write!(y, "          - arch: {arch}\n            runner: {}\n", runner(arch).expect("checked in generate"));
     }
     let image = [("IMAGE", expr("matrix.image")), ("ARCH", expr("matrix.arch")), deps_key_env()];
-    let publish = [
-        ("REPOSITORY", expr("github.repository")),
-        ("SHA", expr("github.sha")),
-        ("REGISTRY_USER", expr("github.actor")),
-        ("REGISTRY_TOKEN", expr("secrets.GITHUB_TOKEN")),
-    ];
     let _ = write!(
         y,
-        "    steps:\n{}{}      # Pull requests build and cache the images; pushes to the default branch also publish them.\n{}",
+        "    steps:\n{}{}      # Pull requests build and cache the images; pushes to the default branch also push each\n      # arch's manifest (`<tag>-<arch>`), which the publish job joins.\n{}",
         setup(config, true),
         xtask(config, None, r#"build-containers --image "$IMAGE" --arch "$ARCH""#, &image),
         xtask_if(
             config,
-            &expr("github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"),
+            &on_default_branch(),
             r#"build-containers --image "$IMAGE" --arch "$ARCH" --push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest"#,
-            &[image.as_slice(), publish.as_slice()].concat()
+            &[image.as_slice(), registry_env().as_slice()].concat()
+        )
+    );
+}
+
+/// The images run together on x86_64 (GitHub's ubuntu runners have Docker). The real ollama
+/// image ships no model, so `ask` is skipped.
+fn smoke(y: &mut String, config: &Config) {
+    let _ = write!(
+        y,
+        "\n  smoke:\n    name: smoke (x86_64)\n    needs: [{PREBUILD_JOB}, build-containers]\n    runs-on: ubuntu-latest\n    steps:\n{}{}",
+        setup(config, true),
+        xtask(config, None, "smoke --skip-ask", &[deps_key_env()])
+    );
+}
+
+/// One index per tag, of every arch, once every arch's job pushed; the default branch only.
+fn publish(y: &mut String, config: &Config) {
+    let _ = write!(
+        y,
+        "\n  publish:\n    name: publish\n    needs: [build-containers, smoke]\n    if: {}\n    runs-on: ubuntu-latest\n\
+         \x20   permissions:\n      contents: read\n      packages: write # it writes each tag's index to GHCR\n    steps:\n{}{}",
+        on_default_branch(),
+        setup(config, false),
+        // zizmor takes any `cargo … publish` for a crate upload that should use trusted publishing;
+        // this one writes image indexes to GHCR with the job's own short-lived GITHUB_TOKEN.
+        xtask_without_secrets(
+            r#"publish --push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest # zizmor: ignore[use-trusted-publishing]"#,
+            &registry_env()
         )
     );
 }

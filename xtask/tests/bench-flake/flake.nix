@@ -98,10 +98,13 @@
       # nixpkgs). Streamed, as dockerTools.streamLayeredImage does (the example flake's
       # stream-image.nix): the store holds a small script that writes a docker-archive from the
       # paths the image ships, so an app change pushes the new app and script, not the image again.
-      streamImage = import ./stream-image.nix mk;
+      streamImage = import ./stream-image.nix { inherit mk system; };
       server = mk "bench-server-1.0" "mkdir -p $out/bin && printf '#!/bin/sh\\necho serving\\n' > $out/bin/server";
-      harnessImage = streamImage "bench-app" [ app ];
-      ollamaImage = streamImage "bench-server" [ server ];
+      # What an image ships besides its program (certificates, libraries): 4 MB that does not
+      # compress, in a layer of its own, the same for every app change.
+      runtime = mk "bench-runtime-1.0" "head -c 4000000 /dev/urandom > $out";
+      harnessImage = streamImage { name = "bench-app"; contents = [ app runtime ]; entrypoint = [ "${app}/bin/bench-app" ]; };
+      ollamaImage = streamImage { name = "bench-server"; contents = [ server runtime ]; entrypoint = [ "${server}/bin/server" ]; };
       deps = mk "deps" "echo ${cargoArtifacts} ${vendor} > $out";
     in
     {

@@ -5,10 +5,10 @@
 
 mod architecture;
 mod bad_input;
-mod containers;
 mod faults;
 mod flake;
 mod hostile;
+mod images;
 mod integrity;
 mod keys_and_backends;
 mod maintenance;

@@ -9,8 +9,10 @@
 //! only measures the network. Builds run as the caller (`build-users-group =`), who can read the
 //! host's Rust toolchain.
 
+mod calls;
 mod compile;
 mod nginx;
+mod registry;
 mod results;
 mod workspace;
 
@@ -24,8 +26,10 @@ use serde_json::Value;
 use xshell::{cmd, Shell};
 
 use self::{
+    calls::{logging_nix, step_seconds},
     compile::median,
     nginx::Nginx,
+    registry::Registry,
     results::{Job, Results},
     workspace::Workspace,
 };
@@ -55,7 +59,8 @@ impl Bench {
         );
         let _env = sh.push_env("NIX_CONFIG", nix_config);
         let ws = Workspace::prepare(sh, &session.root, &base)?;
-        let bench = Run::new(sh, ws, nginx, &base)?;
+        let registry = Registry::start(&base.join("registry"))?;
+        let bench = Run::new(sh, ws, nginx, registry, &base)?;
         let results = bench.measure(session)?;
         drop(bench);
         let _ = std::fs::remove_dir_all(&base);
@@ -88,6 +93,7 @@ struct Run<'a> {
     sh: &'a Shell,
     ws: Workspace,
     nginx: Nginx,
+    registry: Registry,
     base: PathBuf,
     secret: PathBuf,
     public: String,
@@ -104,7 +110,7 @@ struct Call {
 }
 
 impl<'a> Run<'a> {
-    fn new(sh: &'a Shell, ws: Workspace, nginx: Nginx, base: &Path) -> Result<Run<'a>> {
+    fn new(sh: &'a Shell, ws: Workspace, nginx: Nginx, registry: Registry, base: &Path) -> Result<Run<'a>> {
         let secret = base.join("key.secret");
         crate::files::create_private(
             &secret,
@@ -112,7 +118,7 @@ impl<'a> Run<'a> {
         )?;
         let public = cmd!(sh, "nix key convert-secret-to-public").stdin(sh.read_file(&secret)?).read()?;
         let logging_path = logging_nix(sh, &base.join("logging-bin"))?;
-        Ok(Run { sh, ws, nginx, base: base.to_path_buf(), secret, public, logging_path })
+        Ok(Run { sh, ws, nginx, registry, base: base.to_path_buf(), secret, public, logging_path })
     }
 
     fn measure(&self, session: &Session) -> Result<Results> {
@@ -123,6 +129,7 @@ impl<'a> Run<'a> {
         let before = self.nginx.bytes();
         r.jobs.extend(self.ci_jobs("cold")?);
         r.pushed_bytes.push(("cold", self.nginx.bytes() - before));
+        r.published_bytes.push(("cold", self.publish("cold")?));
         let noop = self.xtask(&["warm"], true)?;
         r.jobs.push(Job::of("no-op warm (GitHub Actions)", &noop));
         r.pushed_bytes.push(("no-op warm", 0));
@@ -142,6 +149,7 @@ impl<'a> Run<'a> {
         let before = self.nginx.bytes();
         r.jobs.extend(self.ci_jobs("PR")?);
         r.pushed_bytes.push(("PR", self.nginx.bytes() - before));
+        r.published_bytes.push(("PR", self.publish("pr")?));
         Ok(r)
     }
 
@@ -174,6 +182,15 @@ impl<'a> Run<'a> {
             jobs.push(Job::of(&format!("test --type {test_type} ({case})"), &call));
         }
         Ok(jobs)
+    }
+
+    /// The app's image pushed to the registry as a fresh runner does (skopeo's record of what
+    /// registries hold is gone): the bytes it uploaded.
+    fn publish(&self, tag: &str) -> Result<u64> {
+        let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
+        let (before, registry) = (self.registry.sent(), format!("{}/bench", self.registry.host));
+        self.xtask(&["build-containers", "--image", "harness", "--push", &registry, "--tag", tag], false)?;
+        Ok(self.registry.sent() - before)
     }
 
     /// Runs this xtask on the bench's copy and cache (with `actions`, as under GitHub Actions, with
@@ -248,31 +265,6 @@ impl<'a> Run<'a> {
         }
         Ok((median(substituted), median(copied), bytes))
     }
-}
-
-/// A directory whose `nix` and `nix-store` append their arguments to `$NIX_CALL_LOG`, then run the
-/// real ones; the PATH with it first.
-fn logging_nix(sh: &Shell, bin: &Path) -> Result<std::ffi::OsString> {
-    use std::os::unix::fs::PermissionsExt;
-    sh.create_dir(bin)?;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for tool in ["nix", "nix-store"] {
-        let real = std::env::split_paths(&path)
-            .map(|d| d.join(tool))
-            .find(|p| p.is_file())
-            .with_context(|| format!("no {tool} on PATH"))?;
-        let script = format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$NIX_CALL_LOG\"\nexec {} \"$@\"\n", real.display());
-        sh.write_file(bin.join(tool), script)?;
-        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&path)))?)
-}
-
-/// The duration a run printed for a step (`<== [i/n] TITLE: done in 1.2s …`).
-fn step_seconds(stderr: &str, title: &str) -> f64 {
-    let line = stderr.lines().find(|l| l.starts_with("<== ") && l.contains(title) && l.contains(": done in "));
-    let seconds = line.and_then(|l| l.split(": done in ").nth(1)?.split('s').next()?.parse().ok());
-    seconds.unwrap_or_default()
 }
 
 fn to_build(status: &Value) -> Vec<String> {

@@ -11,6 +11,7 @@ mod nginx;
 pub use nginx::Nginx;
 pub use repo::*;
 
+pub mod images;
 mod repo;
 
 use std::{
@@ -55,7 +56,7 @@ pub fn require_nix() {
 
 /// Nix settings for every command of the tests: no public substituter (there is no network).
 pub fn nix_config(extra: &str) -> String {
-    format!("substituters =\nexperimental-features = nix-command flakes\n{extra}")
+    format!("substituters =\nexperimental-features = nix-command flakes\nextra-platforms = aarch64-linux\n{extra}")
 }
 
 /// A copy of the example flake whose derivations are unique to this test (its own salt).

@@ -1,0 +1,69 @@
+//! `cargo xtask publish --push REGISTRY --tag T [--tag T2]… [--image NAME]…`: after every arch's
+//! `build-containers --push` job, writes `REGISTRY/<image>:<tag>` as one index (an OCI image
+//! index) of `REGISTRY/<image>:<tag>-<arch>` for every arch of the config, so `docker pull
+//! REGISTRY/<image>:<tag>` gets each machine its own arch. Fails, naming each missing manifest,
+//! before it writes any index.
+
+use anyhow::{bail, Result};
+
+use crate::{
+    images::registry::{self, Registry},
+    session::Session,
+};
+
+#[derive(clap::Args, Debug)]
+pub struct Publish {
+    /// The registry the arch jobs pushed to (e.g. ghcr.io/OWNER/REPO).
+    #[arg(long, value_name = "REGISTRY")]
+    push: String,
+    /// A tag to write as an index (repeatable): each arch's `<tag>-<arch>` must be there.
+    #[arg(long = "tag", value_name = "TAG", required = true)]
+    tags: Vec<String>,
+    /// An image to publish (repeatable). Default: every image of the config.
+    #[arg(long = "image", value_name = "NAME")]
+    images: Vec<String>,
+}
+
+impl Publish {
+    pub fn run(&self, session: &Session) -> Result<()> {
+        self.tags.iter().try_for_each(|tag| registry::check_tag(tag))?;
+        let config = &session.config;
+        let images: Vec<String> = match self.images.as_slice() {
+            [] => config.images.iter().map(|(name, _)| name.clone()).collect(),
+            names => names.iter().map(|n| config.image_attr(n).map(|_| n.clone())).collect::<Result<_>>()?,
+        };
+        let mut registry = Registry::new(&self.push);
+        registry.login(session)?;
+        if !session.dry_run {
+            let missing: Vec<String> = images
+                .iter()
+                .flat_map(|image| self.tags.iter().map(move |tag| (image, tag)))
+                .flat_map(|(image, tag)| config.arches.iter().map(move |arch| (image, format!("{tag}-{arch}"))))
+                .filter(|(image, tag)| !registry.has(session, image, tag))
+                .map(|(image, tag)| format!("{}/{image}:{tag}", registry.name))
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "cannot publish: {} arch manifest(s) missing (each arch's `build-containers --push {} --tag T` pushes one):\n  {}",
+                    missing.len(),
+                    self.push,
+                    missing.join("\n  ")
+                );
+            }
+        } else {
+            println!("# cargo xtask publish (dry run: nothing is run)\n# each <image>:<tag>-<arch> is checked first (skopeo inspect --raw)");
+        }
+        for image in &images {
+            for tag in &self.tags {
+                let cmds = registry.index(image, tag, &config.arches);
+                let (remove, write) = cmds.split_last().expect("an index has commands");
+                let written = write.iter().try_for_each(|cmd| registry::run(session, cmd));
+                // The list in buildah's storage goes, whatever happened.
+                let _ = registry::run(session, remove);
+                written?;
+                eprintln!("published {}/{image}:{tag}: an index of {}", registry.name, config.arches.join(", "));
+            }
+        }
+        Ok(())
+    }
+}

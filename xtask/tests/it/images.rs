@@ -1,0 +1,264 @@
+//! Layer 3 with real tools: streamed images as docker-archives, each arch pushed under its own
+//! tag to a real registry (Debian's docker-registry on 127.0.0.1) and joined by `publish` into one
+//! index; a republish after an app-only change, from a runner with no local state, that uploads
+//! only the changed layers (a proxy counts the bytes); the images loaded into a real engine and
+//! run together (`smoke`). The aarch64 images are the same shell scripts built as aarch64-linux
+//! (`extra-platforms`): stand-ins for an arch this machine cannot run.
+
+use std::{fs, path::Path, process::Command};
+
+use crate::support::{images::*, *};
+
+fn skopeo(args: &[&str]) -> serde_json::Value {
+    let out = run(Command::new("skopeo").args(args));
+    assert!(out.status.success(), "skopeo {}: {}", args.join(" "), out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn inspect(reference: &str, raw: bool) -> serde_json::Value {
+    let mut args = vec!["inspect", "--tls-verify=false"];
+    if raw {
+        args.push("--raw");
+    }
+    skopeo(&[args, vec![reference]].concat())
+}
+
+fn build_containers(flake: &Path, cache: &Path, args: &[&str]) -> Run {
+    run(xtask()
+        .args(["build-containers", "--flake", &flake.display().to_string()])
+        .args(["--cache", &format!("file://{}", cache.display())])
+        .args(args))
+}
+
+#[test]
+fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
+    require_nix();
+    let flake = example_flake("index");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let registry = Registry::start(&dir.join("registry")).unwrap();
+    let repo = format!("{}/nanna-coder", registry.host);
+    let (cache, out) = (dir.join("cache"), dir.join("images"));
+    for arch in ["x86_64", "aarch64"] {
+        let args = [
+            "--arch",
+            arch,
+            "--out",
+            &out.display().to_string(),
+            "--push",
+            &repo,
+            "--tag",
+            "c0ffee",
+            "--tag",
+            "latest",
+        ];
+        build_containers(&flake, &cache, &args).ok();
+        let local = inspect(&format!("docker-archive:{}", out.join("harness.tar").display()), false);
+        assert_eq!(local["Layers"].as_array().unwrap().len(), 2, "{arch}: a layer per shipped path");
+    }
+    let publish = run(xtask().args(["publish", "--push", &repo, "--tag", "c0ffee", "--tag", "latest"])).ok();
+    assert!(publish.stderr.contains("published"), "{}", publish.stderr);
+    for image in ["harness", "ollama"] {
+        for tag in ["c0ffee", "latest"] {
+            let index = inspect(&format!("docker://{repo}/{image}:{tag}"), true);
+            assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json", "{index:#}");
+            let manifests = index["manifests"].as_array().unwrap();
+            let platforms: Vec<&str> =
+                manifests.iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+            assert_eq!(platforms, ["amd64", "arm64"], "{image}:{tag}: one tag, both platforms");
+            for (manifest, arch) in manifests.iter().zip(["x86_64", "aarch64"]) {
+                let own = inspect(&format!("docker://{repo}/{image}:{tag}-{arch}"), false);
+                assert_eq!(manifest["digest"], own["Digest"], "{image}:{tag}: {arch}'s entry is its manifest");
+            }
+        }
+    }
+    // Each platform's manifest is that platform's image: its config says the arch.
+    let arm = inspect(&format!("docker://{repo}/harness:c0ffee-aarch64"), false);
+    assert_eq!(arm["Architecture"], "arm64", "{arm:#}");
+}
+
+#[test]
+fn publish_names_every_missing_arch_and_writes_no_index() {
+    require_nix();
+    let flake = example_flake("index-missing");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let registry = Registry::start(&dir.join("registry")).unwrap();
+    let repo = format!("{}/nanna-coder", registry.host);
+    build_containers(
+        &flake,
+        &dir.join("cache"),
+        &["--image", "harness", "--arch", "x86_64", "--push", &repo, "--tag", "t1"],
+    )
+    .ok();
+    let out = run(xtask().args(["publish", "--push", &repo, "--tag", "t1", "--image", "harness"])).failed();
+    assert!(
+        out.stderr.contains("1 arch manifest(s) missing") && out.stderr.contains(&format!("{repo}/harness:t1-aarch64")),
+        "{}",
+        out.stderr
+    );
+    let index = run(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{repo}/harness:t1"),
+    ]));
+    assert!(!index.status.success(), "an index was written");
+}
+
+#[test]
+fn an_app_only_change_pushes_and_uploads_only_what_changed_from_a_runner_with_no_state() {
+    require_nix();
+    let flake = example_flake("image-change");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let registry = Registry::start(&dir.join("registry")).unwrap();
+    let repo = format!("{}/nanna-coder", registry.host);
+    let cache = dir.join("cache");
+    let cache_bytes = || snapshot(&cache).iter().map(|(_, len, _)| len).sum::<u64>();
+    let publish = |tag: &str| {
+        build_containers(
+            &flake,
+            &cache,
+            &["--image", "harness", "--out", &dir.join(tag).display().to_string(), "--push", &repo, "--tag", tag],
+        )
+        .ok()
+    };
+    publish("first");
+    let (first_cache, image) = (cache_bytes(), fs::metadata(dir.join("first/harness.tar")).unwrap().len());
+    let first_upload = registry.sent();
+    fs::write(flake.join("app"), "0.1.1\n").unwrap();
+    // A fresh runner: skopeo's record of what registries hold is gone.
+    let _ = fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
+    let second = publish("second");
+    let (pushed, uploaded) = (cache_bytes() - first_cache, registry.sent() - first_upload);
+    eprintln!("an app-only change: {pushed} bytes to the cache, {uploaded} bytes to the registry (the first push: {first_upload}), for an image of {image}");
+    assert!(second.stderr.contains("pushed 2 path(s)"), "the app and the image's script: {}", second.stderr);
+    assert!(pushed * 50 < image, "an app change pushed {pushed} bytes to the cache for an image of {image}");
+    assert!(
+        uploaded * 10 < first_upload,
+        "an app change uploaded {uploaded} bytes to the registry, the first push {first_upload}"
+    );
+    let after = inspect(&format!("docker-archive:{}", dir.join("second/harness.tar").display()), false);
+    let before = inspect(&format!("docker-archive:{}", dir.join("first/harness.tar").display()), false);
+    assert_ne!(after["Layers"][0], before["Layers"][0], "the app's layer changed");
+    assert_eq!(after["Layers"][1], before["Layers"][1], "the certificates' layer did not");
+}
+
+#[test]
+fn load_puts_an_image_into_the_engine_that_runs() {
+    require_nix();
+    require_engine();
+    let flake = runnable_flake("load");
+    let dir = flake.parent().unwrap().to_path_buf();
+    build_containers(&flake, &dir.join("cache"), &["--image", "harness", "--load"]).ok();
+    let out = run(Command::new("docker").args(["run", "--rm", "harness:latest", "--help"]));
+    assert!(out.status.success() && out.stdout.contains("Usage"), "{}{}", out.stdout, out.stderr);
+}
+
+/// Containers and networks the smoke made and left.
+fn leftovers() -> String {
+    let containers =
+        run(Command::new("docker").args(["ps", "-a", "--filter", "name=^ollama$", "--format", "{{.Names}}"])).stdout;
+    let networks =
+        run(Command::new("docker").args(["network", "ls", "--filter", "name=xtask-smoke", "--format", "{{.Name}}"]))
+            .stdout;
+    containers + &networks
+}
+
+#[test]
+fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
+    require_nix();
+    require_engine();
+    let flake = runnable_flake("smoke");
+    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
+    let _one = smoke_lock();
+    let out = run(xtask().args(["smoke", "--flake", &flake.display().to_string(), "--cache", &cache])).ok();
+    // What the containers print is relayed to stderr.
+    assert!(out.stderr.contains("0.0.0-standin"), "health named the server's version: {}", out.stderr);
+    assert!(out.stderr.contains("standin:latest"), "models: {}", out.stderr);
+    assert!(out.stderr.contains("stand-in heard: Why is the sky blue?"), "ask: {}", out.stderr);
+    assert_eq!(leftovers(), "", "the smoke left containers or networks");
+
+    // An ollama that never answers: the smoke fails after its wait, shows the logs, cleans up.
+    fs::write(flake.join("bin/ollama"), "not a program\n").unwrap();
+    let failed =
+        run(xtask().args(["smoke", "--wait", "3", "--flake", &flake.display().to_string(), "--cache", &cache]))
+            .failed();
+    assert!(
+        failed.stderr.contains("ollama did not answer") && failed.stderr.contains("--- logs of ollama"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(leftovers(), "", "the failed smoke left containers or networks");
+}
+
+/// The smoke names its ollama container `ollama`: one smoke at a time.
+fn smoke_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn load_without_an_engine_says_so_and_the_dry_run_shows_the_command() {
+    let out = run(xtask()
+        .args(["build-containers", "--image", "harness", "--load", "--dry-run"])
+        .env("PATH", cargo_only_path()))
+    .failed();
+    assert!(out.stderr.contains("--load needs docker or podman, and neither is installed"), "{}", out.stderr);
+    let bin = temp_dir("fake-podman");
+    fs::write(bin.join("podman"), "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(bin.join("podman"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths([bin, cargo_only_path()]).unwrap();
+    let out = run(xtask()
+        .args(["build-containers", "--image", "harness", "--load", "--out", "/tmp/images", "--dry-run"])
+        .env("PATH", path))
+    .ok();
+    assert!(out.stdout.contains("\npodman load -i /tmp/images/harness.tar\n"), "{}", out.stdout);
+}
+
+#[test]
+fn ci_pushes_each_arch_then_publishes_once_from_the_default_branch() {
+    let text = fs::read_to_string(workspace_root().join(".github/workflows/ci.yml")).unwrap();
+    let ci = &yaml_rust2::YamlLoader::load_from_str(&text).unwrap()[0];
+    let jobs = &ci["jobs"];
+    for (name, job) in jobs.as_hash().unwrap() {
+        let writes = job["permissions"]["packages"].as_str() == Some("write");
+        let pushes = ["build-containers", "publish"].contains(&name.as_str().unwrap());
+        assert_eq!(writes, pushes, "{name:?}: packages: write only where the job pushes to GHCR");
+    }
+    let steps = jobs["build-containers"]["steps"].as_vec().unwrap();
+    let push: Vec<_> = steps.iter().filter(|s| s["run"].as_str().is_some_and(|r| r.contains("--push"))).collect();
+    assert_eq!(push.len(), 1);
+    assert!(push[0]["run"].as_str().unwrap().contains(r#"--push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest"#));
+    let default_branch = |when: &str| {
+        when.contains("github.event_name == 'push'") && when.contains("github.event.repository.default_branch")
+    };
+    assert!(default_branch(push[0]["if"].as_str().unwrap()));
+    let publish = &jobs["publish"];
+    assert!(default_branch(publish["if"].as_str().unwrap()), "publish runs on the default branch only");
+    let needs: Vec<&str> = publish["needs"].as_vec().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(needs.contains(&"build-containers") && needs.contains(&"smoke"), "{needs:?}");
+    let run_step = publish["steps"].as_vec().unwrap().iter().find_map(|s| s["run"].as_str()).unwrap();
+    assert_eq!(run_step, r#"cargo xtask publish --push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest"#);
+    let smoke = jobs["smoke"]["steps"].as_vec().unwrap().iter().find_map(|s| s["run"].as_str()).unwrap();
+    assert_eq!(smoke, "cargo xtask smoke --skip-ask", "the real ollama image has no model");
+}
+
+#[test]
+fn a_registry_token_is_handed_to_skopeo_on_stdin_and_never_printed() {
+    let out = run(xtask()
+        .args(["build-containers", "--image", "harness", "--push", "ghcr.io/Owner/Repo", "--tag", "abc", "--dry-run"])
+        .env("REGISTRY_USER", "bot")
+        .env("REGISTRY_TOKEN", "ghs_s3cr3t"))
+    .ok();
+    assert!(
+        out.stdout.contains("printf '%s' \"$REGISTRY_TOKEN\" | skopeo login --authfile '<run directory>/auth.json' --username bot --password-stdin ghcr.io\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("--dest-authfile "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("docker://ghcr.io/owner/repo/harness:abc-x86_64"),
+        "lowercase, the arch's tag: {}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("ghs_s3cr3t") && !out.stderr.contains("ghs_s3cr3t"), "the token was printed");
+}
