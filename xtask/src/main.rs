@@ -117,9 +117,15 @@ pub enum Task {
 
 fn main() -> ExitCode {
     command::mark_start();
-    // Whatever happens, the run's private files go with it.
-    let _scratch = scratch::Guard;
-    match run(Cli::parse()) {
+    let result = {
+        // Whatever happens, the run's private files, and what it made elsewhere, go with it.
+        let _scratch = scratch::Guard;
+        run(Cli::parse())
+    };
+    if let Some(signal) = scratch::signal() {
+        std::process::exit(128 + signal);
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", secrets::redact(&format!("{err:#}")));

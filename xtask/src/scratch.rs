@@ -1,14 +1,52 @@
-//! The run's private directory: the files a run must write and must not leave behind (the netrc
+//! What a run must not leave behind. Its private directory: the files a run must write (the netrc
 //! that hands a cache's credentials to Nix and curl, image archives, a registry's auth file and
-//! token). Created on first use with mode 0700 under the temporary directory, and removed on every
-//! exit: when [`Guard`] (held by `main`) drops, after an error or a panic, and on SIGINT, SIGTERM
-//! or SIGHUP (a cancelled CI job).
+//! token), created on first use with mode 0700 under the temporary directory. And what it made
+//! elsewhere (the smoke's containers and network), each registered with the command that removes
+//! it. Both go on every exit: when [`Guard`] (held by `main`) drops, after an error or a panic, and
+//! on SIGINT, SIGTERM or SIGHUP (a cancelled CI job): the run's commands are stopped first, so
+//! nothing new is made while the rest goes, and the process exits as the signal would have.
 
-use std::{fs, os::unix::fs::DirBuilderExt, path::PathBuf, sync::Mutex};
+use std::{
+    fs,
+    os::unix::fs::DirBuilderExt,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicI32, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, Result};
 
+use crate::command::{self, Cmd};
+
 static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+static UNDO: Mutex<Vec<Cmd>> = Mutex::new(Vec::new());
+/// The signal that stopped the run, or 0.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The signal that stopped the run, if one did: `main` exits with 128 + it.
+pub fn signal() -> Option<i32> {
+    Some(SIGNAL.load(Ordering::SeqCst)).filter(|s| *s != 0)
+}
+
+/// Registers the command that removes something the run made outside its directory: run by
+/// [`undo`], newest first, and on every exit.
+pub fn on_exit(cmd: Cmd) {
+    UNDO.lock().unwrap_or_else(|e| e.into_inner()).push(cmd);
+    watch_signals();
+}
+
+/// Runs the registered removals now, newest first, each once (under the lock: whoever comes
+/// second finds them done); a failure is ignored (the thing may never have been made).
+pub fn undo() {
+    let mut cmds = UNDO.lock().unwrap_or_else(|e| e.into_inner());
+    let Ok(sh) = xshell::Shell::new() else { return };
+    for cmd in cmds.drain(..).rev() {
+        let _ = cmd.run_after_stop(&sh);
+    }
+}
 
 /// The run's directory, created (0700) on first use.
 pub fn dir() -> Result<PathBuf> {
@@ -34,8 +72,8 @@ pub fn file(name: &str, contents: &[u8]) -> Result<PathBuf> {
 
 /// Removes the run's directory, if it was made.
 pub fn remove() {
-    let taken = DIR.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(dir) = taken {
+    let mut dir = DIR.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = dir.take() {
         if fs::remove_dir_all(&dir).is_err() {
             // A store Nix made here has read-only directories: writable again, then removed.
             writable(&dir);
@@ -59,18 +97,31 @@ pub struct Guard;
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        undo();
         remove();
     }
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: remove the directory, then exit as the signal would have.
+/// On SIGINT, SIGTERM or SIGHUP: stop the commands, wait for them to end (at most 10 s: a
+/// command may ignore SIGTERM), undo, remove the directory, then exit as the signal would have.
+/// Watched from the first thing the run makes, once.
 fn watch_signals() {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            remove();
-            std::process::exit(128 + signal);
-        }
+    static WATCHING: std::sync::Once = std::sync::Once::new();
+    WATCHING.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                SIGNAL.store(signal, Ordering::SeqCst);
+                command::stop();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while command::running() > 0 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                undo();
+                remove();
+                std::process::exit(128 + signal);
+            }
+        });
     });
 }

@@ -9,7 +9,7 @@
 mod render;
 mod run;
 
-pub use run::{mark_start, own_time};
+pub use run::{mark_start, own_time, running, stop};
 
 use std::path::PathBuf;
 

@@ -7,7 +7,7 @@ use std::{
     process::{Command, Output, Stdio},
     sync::{
         atomic::{AtomicU64, Ordering},
-        OnceLock,
+        Mutex, OnceLock,
     },
     thread,
     time::{Duration, Instant},
@@ -22,6 +22,26 @@ use crate::secrets;
 /// When the process started, and how long its commands ran: the xtask's own time is the rest.
 static STARTED: OnceLock<Instant> = OnceLock::new();
 static COMMANDS_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// The commands running now (their process ids), and whether the run was stopped: checked and
+/// changed under one lock, so no command starts after [`stop`] has signalled the running ones.
+static RUNNING: Mutex<(bool, Vec<u32>)> = Mutex::new((false, Vec::new()));
+
+/// Stops the run's commands (a signal came): each running one gets SIGTERM, and none starts
+/// again but through [`Cmd::run_after_stop`].
+pub fn stop() {
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    running.0 = true;
+    for pid in &running.1 {
+        // SAFETY: kill(2) with a process id this run started and has not yet reaped.
+        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGTERM) };
+    }
+}
+
+/// How many commands are running now.
+pub fn running() -> usize {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+}
 
 /// Marks the start of the process (first thing in `main`).
 pub fn mark_start() {
@@ -44,7 +64,16 @@ impl Cmd {
 
     /// Runs the command without printing it first.
     pub fn run_quietly(&self, sh: &Shell, slots: &dyn Slots) -> Result<String> {
-        let output = self.spawn(sh, slots)?;
+        self.read(self.spawn(sh, slots, true)?)
+    }
+
+    /// Runs the command quietly even after the run was [`stop`]ped: for the removal of what the
+    /// run made.
+    pub fn run_after_stop(&self, sh: &Shell) -> Result<String> {
+        self.read(self.spawn(sh, &super::NoSlots, false)?)
+    }
+
+    fn read(&self, output: Output) -> Result<String> {
         let failed = || format!("`{}` failed: {}", self.program, self.hint);
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -57,7 +86,7 @@ impl Cmd {
     /// commands whose failure is an answer (`nix store verify`).
     pub fn output(&self, sh: &Shell, slots: &dyn Slots) -> Result<Output> {
         eprintln!("$ {}", self.render(Some(slots)));
-        self.clone().io(Io::Quiet).spawn(sh, slots)
+        self.clone().io(Io::Quiet).spawn(sh, slots, true)
     }
 
     /// Whether the command ran and exited 0 (for checks that only ask).
@@ -67,7 +96,7 @@ impl Cmd {
 
     /// Runs the command to its end. Streams that pass through are printed redacted as they come;
     /// the ones read are returned (stderr is empty when it streamed).
-    fn spawn(&self, sh: &Shell, slots: &dyn Slots) -> Result<Output> {
+    fn spawn(&self, sh: &Shell, slots: &dyn Slots, stoppable: bool) -> Result<Output> {
         let mut args = Vec::new();
         for arg in &self.args {
             match arg {
@@ -95,7 +124,13 @@ impl Cmd {
             None => command.stdout(Stdio::piped()),
         };
         let started = Instant::now();
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        if stoppable && running.0 {
+            bail!("`{}` was not started: the run is stopping (a signal)", self.program);
+        }
         let mut child = command.spawn().with_context(|| format!("cannot start `{}`: {}", self.program, self.hint))?;
+        running.1.push(child.id());
+        drop(running);
         if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
             thread::spawn(move || pipe.write_all(&bytes));
         }
@@ -109,7 +144,9 @@ impl Cmd {
             Io::Relay | Io::ReadStdout => thread::spawn(move || relay(stderr)),
             Io::Quiet => thread::spawn(move || read(stderr)),
         };
-        let status = child.wait().with_context(|| format!("`{}` did not finish", self.program))?;
+        let status = child.wait();
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).1.retain(|pid| *pid != child.id());
+        let status = status.with_context(|| format!("`{}` did not finish", self.program))?;
         COMMANDS_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if let (Some(partial), Some(path)) = (&partial, &self.stdout_to) {
             if status.success() {

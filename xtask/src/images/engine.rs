@@ -38,20 +38,16 @@ impl Engine {
         self.cmd(["network", "rm", network])
     }
 
-    /// A container started in the background under `name` on `network`, with `volume` mounted.
-    pub fn start(&self, network: &str, name: &str, image: &str, volume: Option<&str>) -> Cmd {
-        let mut args = vec!["run", "--detach", "--name", name, "--network", network];
-        let volume = volume.map(|v| format!("{name}-models:{v}"));
-        if let Some(volume) = &volume {
-            args.extend(["--volume", volume]);
-        }
-        args.push(image);
-        self.cmd(args).hint(format!("it starts {name}"))
+    /// A container started in the background as `name`, reached on `network` as `alias`, with an
+    /// anonymous volume at `volume` (removed with the container).
+    pub fn start(&self, network: &str, name: &str, alias: &str, image: &str, volume: &str) -> Cmd {
+        let args = ["run", "--detach", "--name", name, "--network", network, "--network-alias", alias];
+        self.cmd(args.into_iter().chain(["--volume", volume, image])).hint(format!("it starts {alias}"))
     }
 
-    /// A container run to its end on `network`: its exit status is the command's.
-    pub fn run(&self, network: &str, image: &str, args: &[&str]) -> Cmd {
-        let all = ["run", "--rm", "--network", network, image].into_iter().chain(args.iter().copied());
+    /// A container run to its end as `name` on `network`: its exit status is the command's.
+    pub fn run(&self, network: &str, name: &str, image: &str, args: &[&str]) -> Cmd {
+        let all = ["run", "--rm", "--name", name, "--network", network, image].into_iter().chain(args.iter().copied());
         Cmd::lits(self.program, all).hint(format!("`{}` failed in its container (its output is above)", args.join(" ")))
     }
 
@@ -59,11 +55,8 @@ impl Engine {
         self.cmd(["logs", name])
     }
 
+    /// The container and its anonymous volumes.
     pub fn remove(&self, name: &str) -> Cmd {
         self.cmd(["rm", "--force", "--volumes", name])
-    }
-
-    pub fn remove_volume(&self, name: &str) -> Cmd {
-        self.cmd(["volume", "rm", "--force", &format!("{name}-models")])
     }
 }

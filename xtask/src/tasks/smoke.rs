@@ -1,10 +1,12 @@
 //! `cargo xtask smoke [--skip-ask]`: the images run together, as they ship. Builds both images
-//! (the pipeline), loads them into docker or podman, starts ollama under the name `ollama` on a
-//! network of its own (with its `/models` volume), waits for its API (bounded: the harness's own
-//! `health`, again and again), then runs the harness container's `health`, `models` and `ask`.
-//! Every container, volume and network it made goes on every exit; on a failure, both
-//! containers' logs are printed. Exit 0 only when all three succeed. `--skip-ask`: for an ollama
-//! image without a model (the real one, in CI).
+//! (the pipeline), loads them into docker or podman, starts ollama on a network of its own, where
+//! it answers to the name `ollama` (with its `/models` volume), waits for its API (bounded: the
+//! harness's own `health`, again and again), then runs the harness container's `health`, `models`
+//! and `ask`. The container, its volume and the network are named after the run
+//! (`xtask-smoke-<pid>`), so a maintainer's own `ollama` container is never touched, and go on
+//! every exit (signals too: [`scratch::on_exit`]); on a failure, ollama's logs are printed. Exit 0
+//! only when all three succeed. `--skip-ask`: for an ollama image without a model (the real one,
+//! in CI).
 
 use std::time::{Duration, Instant};
 
@@ -18,8 +20,12 @@ use crate::{
     },
     layers::{self, Layer},
     pipeline::{self, Job, OnPushFailure},
+    scratch,
     session::Session,
 };
+
+/// Where the ollama image keeps its models (its volume).
+const MODELS: &str = "/models";
 
 #[derive(clap::Args, Debug)]
 pub struct Smoke {
@@ -29,25 +35,6 @@ pub struct Smoke {
     /// Seconds to wait for ollama's API.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     wait: u64,
-}
-
-/// What was made, to remove on every exit.
-struct Made<'a> {
-    engine: &'a Engine,
-    session: &'a Session,
-    network: String,
-    containers: Vec<String>,
-}
-
-impl Drop for Made<'_> {
-    fn drop(&mut self) {
-        let (sh, engine) = (&self.session.sh, self.engine);
-        for name in &self.containers {
-            let _ = engine.remove(name).run_quietly(sh, &NoSlots);
-            let _ = engine.remove_volume(name).run_quietly(sh, &NoSlots);
-        }
-        let _ = engine.network_remove(&self.network).run_quietly(sh, &NoSlots);
-    }
 }
 
 impl Smoke {
@@ -93,32 +80,39 @@ impl Smoke {
             return self.describe(&engine, &harness, &ollama);
         }
         let network = format!("xtask-smoke-{}", std::process::id());
-        let mut made = Made { engine: &engine, session, network: network.clone(), containers: Vec::new() };
+        let container = format!("{network}-ollama");
+        scratch::on_exit(engine.network_remove(&network));
         engine.network_create(&network).run(&session.sh, &NoSlots)?;
-        made.containers.push("ollama".to_owned());
-        engine.start(&network, "ollama", &ollama, Some("/models")).run(&session.sh, &NoSlots)?;
-        let result = self.check(session, &engine, &network, &harness);
+        scratch::on_exit(engine.remove(&container));
+        // The harness's runs remove themselves; one cut short by a signal goes before the network.
+        scratch::on_exit(engine.remove(&format!("{network}-harness")));
+        let result = engine
+            .start(&network, &container, "ollama", &ollama, MODELS)
+            .run(&session.sh, &NoSlots)
+            .and_then(|_| self.check(session, &engine, &network, &harness));
         if result.is_err() {
-            for name in &made.containers {
-                eprintln!("--- logs of {name}:");
-                let _ = engine.logs(name).run(&session.sh, &NoSlots);
-            }
+            eprintln!("--- logs of ollama ({container}):");
+            let _ = engine.logs(&container).run(&session.sh, &NoSlots);
         }
-        drop(made);
+        scratch::undo();
         result
     }
 
     /// `health` until it answers (bounded), then `models` and `ask`.
     fn check(&self, session: &Session, engine: &Engine, network: &str, harness: &str) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(self.wait);
-        while engine.run(network, harness, &["health"]).run_quietly(&session.sh, &NoSlots).is_err() {
+        while engine
+            .run(network, &format!("{network}-harness"), harness, &["health"])
+            .run_quietly(&session.sh, &NoSlots)
+            .is_err()
+        {
             if Instant::now() > deadline {
                 bail!("ollama did not answer on its network within {} s (its logs follow)", self.wait);
             }
             std::thread::sleep(Duration::from_millis(500));
         }
         for args in self.commands() {
-            engine.run(network, harness, &args).run(&session.sh, &NoSlots)?;
+            engine.run(network, &format!("{network}-harness"), harness, &args).run(&session.sh, &NoSlots)?;
         }
         eprintln!(
             "smoke: the harness reached ollama by name and {}",
@@ -136,13 +130,13 @@ impl Smoke {
     }
 
     fn describe(&self, engine: &Engine, harness: &str, ollama: &str) -> Result<()> {
-        let network = "xtask-smoke-<pid>";
+        let (network, container) = ("xtask-smoke-<pid>", "xtask-smoke-<pid>-ollama");
         println!("{}", engine.network_create(network).render(None));
-        println!("{}", engine.start(network, "ollama", ollama, Some("/models")).render(None));
+        println!("{}", engine.start(network, container, "ollama", ollama, MODELS).render(None));
         for args in self.commands() {
-            println!("{}", engine.run(network, harness, &args).render(None));
+            println!("{}", engine.run(network, "xtask-smoke-<pid>-harness", harness, &args).render(None));
         }
-        println!("{}\n{}", engine.remove("ollama").render(None), engine.network_remove(network).render(None));
+        println!("{}\n{}", engine.remove(container).render(None), engine.network_remove(network).render(None));
         Ok(())
     }
 }

@@ -153,14 +153,17 @@ fn load_puts_an_image_into_the_engine_that_runs() {
     assert!(out.status.success() && out.stdout.contains("Usage"), "{}{}", out.stdout, out.stderr);
 }
 
-/// Containers and networks the smoke made and left.
-fn leftovers() -> String {
-    let containers =
-        run(Command::new("docker").args(["ps", "-a", "--filter", "name=^ollama$", "--format", "{{.Names}}"])).stdout;
-    let networks =
-        run(Command::new("docker").args(["network", "ls", "--filter", "name=xtask-smoke", "--format", "{{.Name}}"]))
-            .stdout;
-    containers + &networks
+fn docker(args: &[&str]) -> String {
+    let out = run(Command::new("docker").args(args));
+    assert!(out.status.success(), "docker {}: {}", args.join(" "), out.stderr);
+    out.stdout
+}
+
+/// The containers, networks and volumes there are now (the smoke's show up by name, volumes by count).
+fn leftovers() -> (String, usize) {
+    let made = docker(&["ps", "-a", "--filter", "name=xtask-smoke", "--format", "{{.Names}}"])
+        + &docker(&["network", "ls", "--filter", "name=xtask-smoke", "--format", "{{.Name}}"]);
+    (made, docker(&["volume", "ls", "--quiet"]).lines().count())
 }
 
 #[test]
@@ -169,28 +172,56 @@ fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
     require_engine();
     let flake = runnable_flake("smoke");
     let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
+    let smoke = |wait: &str| {
+        let mut cmd = xtask();
+        cmd.args(["smoke", "--wait", wait, "--flake", &flake.display().to_string(), "--cache", &cache]);
+        cmd
+    };
     let _one = smoke_lock();
-    let out = run(xtask().args(["smoke", "--flake", &flake.display().to_string(), "--cache", &cache])).ok();
+    let _ = run(Command::new("docker").args(["rm", "--force", "ollama"]));
+    let before = leftovers();
+    assert_eq!(before.0, "", "an earlier smoke left these");
+
+    let out = run(&mut smoke("60")).ok();
     // What the containers print is relayed to stderr.
     assert!(out.stderr.contains("0.0.0-standin"), "health named the server's version: {}", out.stderr);
     assert!(out.stderr.contains("standin:latest"), "models: {}", out.stderr);
     assert!(out.stderr.contains("stand-in heard: Why is the sky blue?"), "ask: {}", out.stderr);
-    assert_eq!(leftovers(), "", "the smoke left containers or networks");
+    assert_eq!(leftovers(), before, "the smoke left containers, networks or volumes");
+
+    // From here on a maintainer has a container of their own named `ollama` (the name the
+    // harness reaches ollama by): the smokes below must neither trip over it nor remove it.
+    docker(&["create", "--name", "ollama", "--label", "xtask-test=mine", "ollama:latest"]);
+    let (_, volumes) = leftovers();
 
     // An ollama that never answers: the smoke fails after its wait, shows the logs, cleans up.
     fs::write(flake.join("bin/ollama"), "not a program\n").unwrap();
-    let failed =
-        run(xtask().args(["smoke", "--wait", "3", "--flake", &flake.display().to_string(), "--cache", &cache]))
-            .failed();
+    let failed = run(&mut smoke("3")).failed();
     assert!(
         failed.stderr.contains("ollama did not answer") && failed.stderr.contains("--- logs of ollama"),
         "{}",
         failed.stderr
     );
-    assert_eq!(leftovers(), "", "the failed smoke left containers or networks");
+    assert_eq!(leftovers(), (String::new(), volumes), "the failed smoke left containers, networks or volumes");
+
+    // A cancelled job (SIGTERM) while ollama is up and the harness waits for it.
+    let mut child =
+        smoke("120").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !docker(&["ps", "--all", "--filter", "name=xtask-smoke", "--format", "{{.Names}}"]).contains("-ollama") {
+        assert!(started.elapsed().as_secs() < 120, "the smoke never started its ollama container");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::into_raw(status) >> 8, 128 + libc::SIGTERM, "{status:?}");
+    assert_eq!(leftovers(), (String::new(), volumes), "the cancelled smoke left containers, networks or volumes");
+    let mine = docker(&["ps", "-a", "--filter", "label=xtask-test=mine", "--format", "{{.Names}}"]);
+    assert_eq!(mine.trim(), "ollama", "the maintainer's own `ollama` container is untouched");
+    docker(&["rm", "--force", "--volumes", "ollama"]);
 }
 
-/// The smoke names its ollama container `ollama`: one smoke at a time.
+/// Containers, networks and volumes are counted: one smoke at a time.
 fn smoke_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
