@@ -12,7 +12,9 @@
 //! - `pipeline/`, `report.rs`: the evaluate-ask-build-push steps, and what a run reports;
 //! - `fresh_runner.rs`, `analytics.rs`: what a fresh runner would fetch and build (hit rates), and
 //!   what a store holds;
-//! - `workflows/`, `github/`: the generated workflows and what they share with the tasks.
+//! - `workflows/`, `github/`: the job graph, the workflows rendered from it, and what they share
+//!   with the tasks; `local_ci/`: the same graph run here, job by job (`cargo xtask ci`);
+//! - `images/`: image archives, a registry, a container engine.
 
 mod analytics;
 mod cache;
@@ -25,6 +27,7 @@ mod github;
 mod images;
 mod keys;
 mod layers;
+mod local_ci;
 mod nix;
 mod pipeline;
 mod report;
@@ -46,6 +49,7 @@ use crate::{
         analytics::Analytics,
         bench::Bench,
         cache_key::CacheKey,
+        ci::Ci,
         containers::BuildContainers,
         gc::Gc,
         maintenance::{bump_version::BumpVersion, doctor::Doctor, rollback::Rollback},
@@ -90,6 +94,8 @@ pub enum Task {
     Smoke(Smoke),
     /// CI test-matrix job: build the flake check of a test type and push its artifacts.
     Test(Test),
+    /// Run a workflow's pipeline here, job by job as a fresh runner, timed as GitHub would see it.
+    Ci(Ci),
     /// Write (or `--check`) the GitHub workflows generated from the config.
     Workflows(Workflows),
     /// Raise the cache version (invalidates every key) and regenerate the workflows.
@@ -147,6 +153,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Publish(task) => task.run(session),
         Task::Smoke(task) => task.run(session),
         Task::Test(task) => task.run(session),
+        Task::Ci(task) => task.run(session),
         Task::Workflows(task) => task.run(session),
         Task::BumpVersion(task) => task.run(session),
         Task::Rollback(task) => task.run(session),

@@ -66,9 +66,10 @@ impl Session {
         let platform = Platform::new(args.system);
         let cache = Cache::resolve(args.cache.as_deref(), &config, &root)?;
         let signing = match (&cache, args.signing_key) {
-            (Cache::Cachix { .. } | Cache::CachixReadOnly { .. }, Some(_)) => {
+            (Cache::Cachix { .. }, Some(_)) => {
                 bail!("--signing-key is for caches the xtask signs for: Cachix signs with the cache's own key, leave it out")
             }
+            (Cache::ReadOnly { .. }, _) => None,
             (_, Some(path)) => Some(SigningKey::given(&std::path::absolute(path)?)?),
             (Cache::Local { dir }, None) => Some(SigningKey::local(dir, &format!("{}-local-1", config.name))),
             _ => None,
@@ -111,6 +112,11 @@ impl Session {
 }
 
 impl Platform {
+    /// Linux on an arch (a runner's, or a container's).
+    pub fn of_arch(arch: &str) -> Platform {
+        Platform { system: format!("{arch}-linux"), arch: arch.to_owned(), given: true }
+    }
+
     /// `--system`, or this machine's.
     fn new(system: Option<String>) -> Platform {
         let given = system.is_some();

@@ -6,6 +6,7 @@
 //!   [`roots`]: what its pushes record, one writer at a time; [`gc`], [`verify`]: what it keeps,
 //!   and whether it is sound.
 
+pub mod credentials;
 pub mod files;
 pub mod gc;
 pub mod lock;
@@ -22,6 +23,9 @@ use std::{
 };
 
 use anyhow::{bail, Result};
+
+use self::credentials::split_credentials;
+pub use self::credentials::Credentials;
 
 use crate::{
     command::on_path,
@@ -40,32 +44,14 @@ pub enum Cache {
     Store { url: String, credentials: Option<Credentials> },
     /// A Cachix cache, pushed with the `cachix` CLI and pulled from `https://NAME.cachix.org`.
     Cachix { name: String },
-    /// Cachix without a token on GitHub Actions (a fork pull request gets no secrets): read from,
-    /// never pushed to.
-    CachixReadOnly { name: String },
+    /// A cache read from and never pushed to, and why: Cachix without its token on GitHub
+    /// Actions, or any cache in a pull request from a fork (GitHub gives it no secrets).
+    ReadOnly { of: Box<Cache>, why: &'static str },
 }
 
-/// The user and password of `http(s)://USER:PASSWORD@HOST/…`, for a netrc file.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub host: String,
-    pub user: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials {{ host: {:?}, .. }}", self.host)
-    }
-}
-
-impl Credentials {
-    /// The netrc line curl and Nix read (netrc has no escapes: a word with a space, a quote or a
-    /// backslash cannot be written, and is refused when the URL is read).
-    pub fn netrc(&self) -> String {
-        format!("machine {} login {} password {}\n", self.host, self.user, self.password)
-    }
-}
+/// Why a cache is only read from.
+const NO_TOKEN: &str = "CACHIX_AUTH_TOKEN is not set (a fork pull request gets no secrets)";
+const FORK: &str = "a pull request from a fork gets no secrets";
 
 /// Whether a Cachix token is set (its value is never printed).
 pub fn token_is_set() -> bool {
@@ -76,11 +62,22 @@ impl Cache {
     /// `--cache` if given; else Cachix when the config says so and a token is set; else the local
     /// directory of the config.
     pub fn resolve(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {
+        let cache = Cache::from_arg(arg, config, root)?;
+        Ok(match cache {
+            Cache::ReadOnly { .. } => cache,
+            cache if github::is_fork_pull_request() => Cache::ReadOnly { of: Box::new(cache), why: FORK },
+            cache => cache,
+        })
+    }
+
+    fn from_arg(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {
         let Some(arg) = arg else {
             let name = config.name.clone();
             return Ok(match (config.backend, token_is_set()) {
                 (Backend::Cachix, true) => Cache::Cachix { name },
-                (Backend::Cachix, false) if github::is_actions() => Cache::CachixReadOnly { name },
+                (Backend::Cachix, false) if github::is_actions() => {
+                    Cache::ReadOnly { of: Box::new(Cache::Cachix { name }), why: NO_TOKEN }
+                }
                 _ => Cache::Local { dir: root.join(&config.local_cache) },
             });
         };
@@ -130,7 +127,19 @@ impl Cache {
         match self {
             Cache::Local { dir } => format!("file://{}", dir.display()),
             Cache::Store { url, .. } => url.clone(),
-            Cache::Cachix { name } | Cache::CachixReadOnly { name } => format!("https://{name}.cachix.org"),
+            Cache::Cachix { name } => format!("https://{name}.cachix.org"),
+            Cache::ReadOnly { of, .. } => of.substituter(),
+        }
+    }
+
+    /// The `--cache` value that names this cache, credentials left out (a netrc file hands them
+    /// over).
+    pub fn argument(&self) -> String {
+        match self {
+            Cache::Local { dir } => format!("file://{}", dir.display()),
+            Cache::Store { url, .. } => url.clone(),
+            Cache::Cachix { name } => format!("cachix:{name}"),
+            Cache::ReadOnly { of, .. } => of.argument(),
         }
     }
 
@@ -140,7 +149,7 @@ impl Cache {
             Cache::Local { dir } => format!("local directory {}", dir.display()),
             Cache::Store { url, .. } => crate::secrets::redact(url),
             Cache::Cachix { name } => format!("cachix:{name} (https://app.cachix.org/cache/{name})"),
-            Cache::CachixReadOnly { name } => format!("cachix:{name}, read-only (no {CACHIX_AUTH_TOKEN})"),
+            Cache::ReadOnly { of, .. } => format!("{}, read-only", of.label()),
         }
     }
 
@@ -148,9 +157,8 @@ impl Cache {
     /// with is found by the signing-key step instead.
     pub fn config_key(&self, config: &Config) -> Option<String> {
         match self {
-            Cache::Cachix { name } | Cache::CachixReadOnly { name } if *name == config.name => {
-                config.public_key.clone()
-            }
+            Cache::Cachix { name } if *name == config.name => config.public_key.clone(),
+            Cache::ReadOnly { of, .. } => of.config_key(config),
             _ => None,
         }
     }
@@ -168,16 +176,16 @@ impl Cache {
                 };
                 Some(files::Files::Http(files::Http { base, timeout, netrc }))
             }
+            // Read only: what the fresh runner's checks read.
+            Cache::ReadOnly { of, .. } => of.files(timeout, netrc),
             _ => None,
         }
     }
 
     /// Says, once, that nothing will be pushed and why.
     pub fn announce(&self) {
-        if let Cache::CachixReadOnly { name } = self {
-            github::notice(&format!(
-                "{CACHIX_AUTH_TOKEN} is not set (a fork pull request gets no secrets): pulling from cachix:{name} works, pushing is skipped"
-            ));
+        if let Cache::ReadOnly { of, why } = self {
+            github::notice(&format!("{why}: pulling from {} works, pushing is skipped", of.label()));
         }
     }
 
@@ -200,79 +208,5 @@ impl Cache {
             bail!("cannot push to cachix:{name}:\n  - {}", problems.join("\n  - "));
         }
         Ok(())
-    }
-}
-
-/// `scheme://user:password@host/…` -> the URL without them, and the credentials (HTTP only:
-/// curl and Nix read them from a netrc file; other schemes keep their user).
-fn split_credentials(url: &str) -> Result<(String, Option<Credentials>)> {
-    let Some((scheme, rest)) = url.split_once("://").filter(|(s, _)| *s == "http" || *s == "https") else {
-        return Ok((url.to_owned(), None));
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((userinfo, host_port)) = authority.rsplit_once('@') else {
-        return Ok((url.to_owned(), None));
-    };
-    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let (user, password) = (percent_decode(user), percent_decode(password));
-    if [&user, &password]
-        .iter()
-        .any(|w| w.is_empty() || w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\'))
-    {
-        bail!(
-            "`--cache {}`: the user and password must both be given, without spaces, quotes or backslashes (a netrc file hands them to Nix and curl)",
-            crate::secrets::redact(url)
-        );
-    }
-    let host = host_port
-        .rsplit_once(':')
-        .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
-        .map_or(host_port, |(h, _)| h);
-    let credentials =
-        Credentials { host: host.trim_start_matches('[').trim_end_matches(']').to_owned(), user, password };
-    Ok((format!("{scheme}://{host_port}{tail}"), Some(credentials)))
-}
-
-/// `%XX` escapes of a URL's user-info, decoded.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_leave_the_url_for_a_netrc_file() {
-        let (url, creds) = split_credentials("http://ci:s%40cret@127.0.0.1:8080/nix?compression=zstd").unwrap();
-        assert_eq!(url, "http://127.0.0.1:8080/nix?compression=zstd");
-        let creds = creds.unwrap();
-        assert_eq!(creds.netrc(), "machine 127.0.0.1 login ci password s@cret\n");
-        assert_eq!(
-            split_credentials("https://cache.example/a@b").unwrap(),
-            ("https://cache.example/a@b".to_owned(), None)
-        );
-        assert_eq!(split_credentials("ssh-ng://builder@host").unwrap().0, "ssh-ng://builder@host");
-        assert!(split_credentials("http://ci:two%20words@h/").is_err());
     }
 }

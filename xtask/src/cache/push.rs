@@ -24,7 +24,7 @@ impl Cache {
                     .hint(format!("it pushes to Cachix: check that {CACHIX_AUTH_TOKEN} may write to {name}"));
                 Some((format!("Push to cachix:{name}"), upload))
             }
-            Cache::CachixReadOnly { .. } => None,
+            Cache::ReadOnly { .. } => None,
         }
     }
 }

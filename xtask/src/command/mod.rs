@@ -92,6 +92,9 @@ pub struct Cmd {
     pub stdout_to: Option<PathBuf>,
     /// What to say when the command fails: what it needs, or where to look.
     pub hint: String,
+    /// Environment variables set for it (shown before the program), and removed from it.
+    pub env: Vec<(String, String)>,
+    pub env_remove: Vec<String>,
 }
 
 impl Cmd {
@@ -103,6 +106,8 @@ impl Cmd {
             io: Io::Relay,
             stdout_to: None,
             hint: String::new(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
         }
     }
 
@@ -123,6 +128,18 @@ impl Cmd {
 
     pub fn stdout_to(mut self, path: PathBuf) -> Cmd {
         self.stdout_to = Some(path);
+        self
+    }
+
+    /// Sets an environment variable for the command.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Cmd {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Removes an environment variable the command would inherit.
+    pub fn env_remove(mut self, name: impl Into<String>) -> Cmd {
+        self.env_remove.push(name.into());
         self
     }
 

@@ -11,7 +11,8 @@ impl Cmd {
     /// The command as a shell line, secrets redacted: slots as their placeholders when `slots`
     /// is `None`.
     pub fn render(&self, slots: Option<&dyn Slots>) -> String {
-        let mut words = vec![shell_quote(&self.program)];
+        let mut words: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={}", shell_quote(v))).collect();
+        words.push(shell_quote(&self.program));
         for arg in &self.args {
             match (arg, slots) {
                 (Arg::Lit(s), _) => words.push(shell_quote(s)),

@@ -111,7 +111,14 @@ impl Cmd {
             Stdin::File(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
             Stdin::Env(var) => Some(std::env::var(var).with_context(|| format!("${var} is not set"))?.into_bytes()),
         };
-        let mut command: Command = sh.cmd(&self.program).args(args).into();
+        let mut command = sh.cmd(&self.program).args(args);
+        for name in &self.env_remove {
+            command = command.env_remove(name);
+        }
+        for (name, value) in &self.env {
+            command = command.env(name, value);
+        }
+        let mut command: Command = command.into();
         command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         command.stderr(Stdio::piped());
         // To a file: streamed there (an image is gigabytes), then renamed into place on success.

@@ -12,6 +12,18 @@ pub fn is_actions() -> bool {
     env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
+/// Whether this run is a pull request from a fork: GitHub gives it no secrets. Read from the
+/// event GitHub Actions describes (`$GITHUB_EVENT_PATH`: `pull_request.head.repo.fork`).
+pub fn is_fork_pull_request() -> bool {
+    if !is_actions() || !env::var("GITHUB_EVENT_NAME").is_ok_and(|e| e.starts_with("pull_request")) {
+        return false;
+    }
+    let Some(path) = env::var_os("GITHUB_EVENT_PATH") else { return false };
+    let event: serde_json::Value =
+        std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+    event["pull_request"]["head"]["repo"]["fork"].as_bool() == Some(true)
+}
+
 /// Asks the runner to mask a secret in the log, from here on.
 pub fn mask(secret: &str) {
     if is_actions() {

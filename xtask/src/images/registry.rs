@@ -149,6 +149,21 @@ pub fn is_loopback(registry: &str) -> bool {
     }
 }
 
+/// A registry and repository prefix, `HOST[:PORT]/PATH`: the path in lowercase letters, digits
+/// and `._-/`, as image names must be.
+pub fn check_registry(registry: &str) -> Result<()> {
+    let (host, path) = registry.split_once('/').unwrap_or((registry, ""));
+    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    let path_ok = !path.is_empty()
+        && path.split('/').all(|c| {
+            !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        });
+    if !host_ok || !path_ok {
+        bail!("{registry:?} is not a registry and repository prefix: use HOST[:PORT]/PATH, the path lowercase (e.g. 127.0.0.1:5000/me)");
+    }
+    Ok(())
+}
+
 /// A tag as the OCI distribution spec allows it: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
 pub fn check_tag(tag: &str) -> Result<()> {
     let first = tag.bytes().next();

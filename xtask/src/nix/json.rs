@@ -34,6 +34,16 @@ pub fn parse_valid(json: &str) -> Result<BTreeSet<String>> {
     Ok(parse_path_infos(json)?.into_iter().map(|i| i.path).collect())
 }
 
+/// The systems this machine builds for, from `nix show-config --json`: `system` and
+/// `extra-platforms`.
+pub fn parse_platforms(json: &str) -> Result<Vec<String>> {
+    let config: serde_json::Value = serde_json::from_str(json).context("`nix show-config --json` printed no JSON")?;
+    let mut systems: Vec<String> = config["system"]["value"].as_str().map(str::to_owned).into_iter().collect();
+    let extra = config["extra-platforms"]["value"].as_array().into_iter().flatten();
+    systems.extend(extra.filter_map(|s| s.as_str().map(str::to_owned)));
+    Ok(systems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +58,12 @@ mod tests {
         );
         assert_eq!(targets[1].outputs, ["/nix/store/q"]);
         assert!(parse_targets("[1]").is_err());
+    }
+
+    #[test]
+    fn reads_the_systems_this_machine_builds() {
+        let json = r#"{"system":{"value":"x86_64-linux"},"extra-platforms":{"value":["aarch64-linux"]}}"#;
+        assert_eq!(parse_platforms(json).unwrap(), ["x86_64-linux", "aarch64-linux"]);
+        assert!(parse_platforms("not json").is_err());
     }
 }

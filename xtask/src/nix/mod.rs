@@ -230,6 +230,24 @@ pub fn sign(secret: &std::path::Path, store: Option<&str>, set: Slot, net: &Netw
     nix(args).io(Io::Quiet)
 }
 
+/// `nix show-config --json`: the settings in effect (`system`, `extra-platforms`: what this
+/// machine builds).
+pub fn show_config() -> Cmd {
+    nix([lit("show-config"), lit("--json")]).io(Io::Quiet).hint("it reads Nix's settings")
+}
+
+/// Every path alive in this machine's store (a GC root refers to it): never deleted.
+pub fn live_paths() -> Cmd {
+    nix_store([lit("--gc"), lit("--print-live")]).io(Io::Quiet).hint("it lists the paths GC roots keep")
+}
+
+/// Deletes the paths of the set from this machine's store (none of them alive).
+pub fn delete(set: Slot) -> Cmd {
+    nix([lit("store"), lit("delete"), Arg::Slot(set)])
+        .io(Io::Quiet)
+        .hint("it deletes what a fresh runner would not have")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

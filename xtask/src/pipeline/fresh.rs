@@ -74,7 +74,7 @@ impl State {
         for (path, why) in &broken {
             eprintln!("  broken in the cache: {path}: {why}");
         }
-        self.up_to_date = f.stop_when_cached && view.up_to_date();
+        self.up_to_date = f.stop_when_cached && view.up_to_date(self.build.len());
         self.stop = self.up_to_date;
         self.present = if self.up_to_date { self.outputs.len() } else { 0 };
         self.view = Some(view);

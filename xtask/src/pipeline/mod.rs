@@ -43,6 +43,8 @@ pub struct Job {
     /// The keys the task emits: job outputs (`$GITHUB_OUTPUT`), printed last, the most specific
     /// key the last line.
     pub keys: Keys,
+    /// The task uses the outputs on this machine: fetched from the cache when it has them all.
+    pub fetch_outputs: bool,
 }
 
 /// Keys by job-output name.
@@ -79,7 +81,7 @@ impl Job {
                 keys.extend(images.iter().map(|(n, key)| (format!("{}{n}", output::CONTAINER_KEY_OF), key.to_string())))
             }
         }
-        Ok(Job { task: task.to_owned(), targets, force, on_push_failure, pin: None, keys })
+        Ok(Job { task: task.to_owned(), targets, force, on_push_failure, pin: None, keys, fetch_outputs: false })
     }
 }
 
@@ -107,6 +109,7 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
     }
     let mut plan = Plan::new(&job.task, targets);
     plan.builds = job.targets.len();
+    plan.fetch_outputs = job.fetch_outputs;
     plan.fact("flake", &session.flake);
     plan.fact("cache", cache.label());
     for (name, value) in &job.keys {
@@ -128,7 +131,13 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
     let trusted = trusted_key(session, signing.is_some());
     let fresh = fresh_runner(session, trusted.clone(), !job.force)?;
     plan.step("Ask what a fresh runner would fetch and build", StepKind::FreshRunner(Box::new(fresh)));
-    plan.step(format!("Build {}", names.join(", ")), StepKind::Build(nix::realise(BUILD, SUBSTITUTERS, trusted, net)));
+    let build = match job.fetch_outputs {
+        true => {
+            format!("Build {} (or fetch them, when the cache has them all: the task uses them here)", names.join(", "))
+        }
+        false => format!("Build {}", names.join(", ")),
+    };
+    plan.step(build, StepKind::Build(nix::realise(BUILD, SUBSTITUTERS, trusted, net)));
     // Nothing to push (a read-only cache): the build is the whole job.
     let Some((title, upload)) = upload else { return Ok(plan) };
     let (url, files) = (cache.substituter(), session.files());

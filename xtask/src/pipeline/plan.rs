@@ -174,6 +174,9 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// How many of the targets, from the first, the plan builds.
     pub builds: usize,
+    /// The task uses the outputs here (it streams images): they are fetched from the cache even
+    /// when it has everything, which a fresh runner's store lacks.
+    pub fetch_outputs: bool,
 }
 
 impl Plan {

@@ -27,7 +27,8 @@ impl Plan {
         let mut result = Ok(());
         let total = self.steps.len();
         for (i, step) in self.steps.iter().enumerate() {
-            if state.stop && !step.kind.runs_when_cached() {
+            let fetch = self.fetch_outputs && state.up_to_date && matches!(step.kind, StepKind::Build(_));
+            if state.stop && !step.kind.runs_when_cached() && !fetch {
                 continue;
             }
             let header = format!("[{}/{total}] {}", i + 1, step.title);

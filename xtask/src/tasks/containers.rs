@@ -50,7 +50,8 @@ impl BuildContainers {
         let args = &self.images;
         let platform = session.platform.for_images(&session.config, args.arch.as_deref())?;
         let targets = layers::images(session, &args.images, &platform)?;
-        let job = Job::new(session, "build-containers", targets, args.force.force, OnPushFailure::Fail)?;
+        let mut job = Job::new(session, "build-containers", targets, args.force.force, OnPushFailure::Fail)?;
+        job.fetch_outputs = self.out.is_some() || engine.is_some() || self.push.is_some();
         let built = pipeline::run(session, &job)?;
         if self.out.is_none() && engine.is_none() && self.push.is_none() {
             return Ok(());

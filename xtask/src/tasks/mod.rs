@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod bench;
 pub mod cache_key;
+pub mod ci;
 pub mod containers;
 pub mod gc;
 pub mod maintenance;

@@ -41,7 +41,8 @@ impl Smoke {
     pub fn run(&self, session: &Session) -> Result<()> {
         let engine = Engine { program: engine::find("smoke")? };
         let targets = layers::images(session, &[], &session.platform)?;
-        let job = Job::new(session, "smoke", targets, false, OnPushFailure::Warn)?;
+        let mut job = Job::new(session, "smoke", targets, false, OnPushFailure::Warn)?;
+        job.fetch_outputs = true;
         let built = pipeline::run(session, &job)?;
         let dir = images::archive_dir(session, None)?;
         let mut loaded = Vec::new();

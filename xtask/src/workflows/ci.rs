@@ -1,10 +1,10 @@
-//! ci.yml, the seed's main pipeline: prebuild-deps -> test-matrix -> build-containers.
-
-use std::fmt::Write as _;
+//! ci.yml, the seed's main pipeline: prebuild-deps -> test-matrix -> build-containers, then the
+//! images run together (smoke) and, on the default branch, one index per tag (publish).
 
 use super::{
-    header, list, runner,
-    steps::{expr, setup, xtask, xtask_if, xtask_without_secrets},
+    graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
+    runner,
+    setup::{pushing, setup},
     CI,
 };
 use crate::{
@@ -14,123 +14,129 @@ use crate::{
 
 const PREBUILD_JOB: &str = "prebuild-deps";
 
-pub fn generate(config: &Config) -> String {
-    let mut y = header(CI, "The seed's main pipeline: prebuild-deps -> test-matrix -> build-containers.");
-    y.push_str(
-        "name: CI\n\non:\n  push:\n    branches: [main]\n  pull_request:\n  workflow_dispatch:\n\n\
-         permissions:\n  contents: read\n\nconcurrency:\n  group: ci-${{ github.ref }}\n  cancel-in-progress: true\n\njobs:\n",
-    );
-    prebuild(&mut y, config);
-    test_matrix(&mut y, config);
-    build_containers(&mut y, config);
-    smoke(&mut y, config);
-    publish(&mut y, config);
-    y
-}
-
-/// Pushes to the default branch, the only events that publish.
-fn on_default_branch() -> String {
-    expr(
-        "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
-    )
+pub fn graph(config: &Config) -> Workflow {
+    Workflow {
+        file: CI,
+        name: "CI",
+        title: "The seed's main pipeline: prebuild-deps -> test-matrix -> build-containers.",
+        triggers: vec![
+            Trigger::Push { branches: vec!["main"], paths: Vec::new() },
+            Trigger::PullRequest,
+            Trigger::Dispatch { force: false },
+        ],
+        concurrency: ("ci", true),
+        jobs: vec![prebuild(config), test_matrix(config), build_containers(config), smoke(config), publish(config)],
+    }
 }
 
 /// What a job that pushes to GHCR needs.
-fn registry_env() -> [(&'static str, String); 4] {
+fn registry_env() -> [(&'static str, Value); 4] {
     [
-        ("REPOSITORY", expr("github.repository")),
-        ("SHA", expr("github.sha")),
-        ("REGISTRY_USER", expr("github.actor")),
-        ("REGISTRY_TOKEN", expr("secrets.GITHUB_TOKEN")),
+        ("REPOSITORY", Value::Github("repository")),
+        ("SHA", Value::Github("sha")),
+        ("REGISTRY_USER", Value::Github("actor")),
+        ("REGISTRY_TOKEN", Value::Secret("GITHUB_TOKEN")),
     ]
 }
 
 /// The deps key the prebuild job emits, for the jobs after it.
-fn deps_key_env() -> (&'static str, String) {
-    (DEPS_CACHE_KEY, expr(&format!("needs.{PREBUILD_JOB}.outputs.{CACHE_KEY}")))
+fn deps_key_env() -> (&'static str, Value) {
+    (DEPS_CACHE_KEY, Value::Needs { job: PREBUILD_JOB, output: CACHE_KEY })
 }
 
-fn prebuild(y: &mut String, config: &Config) {
-    let _ = write!(
-        y,
-        "  {PREBUILD_JOB}:\n    name: {PREBUILD_JOB}\n    runs-on: ubuntu-latest\n    outputs:\n      {CACHE_KEY}: {}\n    steps:\n{}{}",
-        expr(&format!("steps.{PREBUILD}.outputs.{CACHE_KEY}")),
-        setup(config, true),
-        xtask(config, Some(PREBUILD), "prebuild", &[])
-    );
+/// `--push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest`.
+fn to_ghcr() -> [Word; 6] {
+    [Word::Lit("--push"), Word::Registry, Word::Lit("--tag"), Word::Var("SHA"), Word::Lit("--tag"), Word::Lit("latest")]
 }
 
-fn test_matrix(y: &mut String, config: &Config) {
+fn prebuild(config: &Config) -> Job {
+    let mut job = Job::new(PREBUILD_JOB, PREBUILD_JOB, RunsOn::Label("ubuntu-latest"))
+        .steps(setup(config, true))
+        .steps([pushing(config, Xtask::new([Word::Lit("prebuild")]).id(PREBUILD))]);
+    job.outputs = vec![(CACHE_KEY, Value::Step { step: PREBUILD, output: CACHE_KEY })];
+    job
+}
+
+fn test_matrix(config: &Config) -> Job {
     let tests: Vec<String> = config.tests.iter().map(|(t, _)| t.clone()).collect();
-    let _ = write!(
-        y,
-        "\n  test-matrix:\n    name: test (${{{{ matrix.os }}}}, ${{{{ matrix.test-type }}}})\n    needs: {PREBUILD_JOB}\n    runs-on: ${{{{ matrix.os }}}}\n\
-         \x20   strategy:\n      fail-fast: false\n      matrix:\n        os: {}\n        test-type: {}\n    steps:\n{}{}",
-        list(&config.os),
-        list(&tests),
-        setup(config, true),
-        xtask(
-            config,
-            None,
-            r#"test --type "$TEST_TYPE" --os "$MATRIX_OS""#,
-            &[("TEST_TYPE", expr("matrix.test-type")), ("MATRIX_OS", expr("matrix.os")), deps_key_env()]
-        )
-    );
+    let test = Xtask::new([
+        Word::Lit("test"),
+        Word::Lit("--type"),
+        Word::Var("TEST_TYPE"),
+        Word::Lit("--os"),
+        Word::Var("MATRIX_OS"),
+    ])
+    .env([("TEST_TYPE", Value::Matrix("test-type")), ("MATRIX_OS", Value::Matrix("os")), deps_key_env()]);
+    Job::new("test-matrix", "test ({os}, {test-type})", RunsOn::Axis("os"))
+        .needs(&[PREBUILD_JOB])
+        .matrix(Matrix {
+            fail_fast: Some(false),
+            axes: vec![("os", config.os.clone()), ("test-type", tests)],
+            include: Vec::new(),
+        })
+        .steps(setup(config, true))
+        .steps([pushing(config, test)])
 }
 
-fn build_containers(y: &mut String, config: &Config) {
+fn build_containers(config: &Config) -> Job {
     let images: Vec<String> = config.images.iter().map(|(i, _)| i.clone()).collect();
-    let _ = write!(
-        y,
-        "\n  build-containers:\n    name: container (${{{{ matrix.image }}}}, ${{{{ matrix.arch }}}})\n    needs: [{PREBUILD_JOB}, test-matrix]\n    runs-on: ${{{{ matrix.runner }}}}\n\
-         \x20   permissions:\n      contents: read\n      packages: write # this job alone: it publishes the images to GHCR (default branch only)\n\
-         \x20   strategy:\n      fail-fast: false\n      matrix:\n        image: {}\n        arch: {}\n        include:\n",
-        list(&images),
-        list(&config.arches)
-    );
-    for arch in &config.arches {
-        let _ =
-            write!(y, "          - arch: {arch}\n            runner: {}\n", runner(arch).expect("checked in generate"));
-    }
-    let image = [("IMAGE", expr("matrix.image")), ("ARCH", expr("matrix.arch")), deps_key_env()];
-    let _ = write!(
-        y,
-        "    steps:\n{}{}      # Pull requests build and cache the images; pushes to the default branch also push each\n      # arch's manifest (`<tag>-<arch>`), which the publish job joins.\n{}",
-        setup(config, true),
-        xtask(config, None, r#"build-containers --image "$IMAGE" --arch "$ARCH""#, &image),
-        xtask_if(
-            config,
-            &on_default_branch(),
-            r#"build-containers --image "$IMAGE" --arch "$ARCH" --push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest"#,
-            &[image.as_slice(), registry_env().as_slice()].concat()
-        )
-    );
+    let include = config
+        .arches
+        .iter()
+        .map(|arch| vec![("arch", arch.clone()), ("runner", runner(arch).expect("checked in generate").to_owned())])
+        .collect();
+    let image = [("IMAGE", Value::Matrix("image")), ("ARCH", Value::Matrix("arch")), deps_key_env()];
+    let build = [
+        Word::Lit("build-containers"),
+        Word::Lit("--image"),
+        Word::Var("IMAGE"),
+        Word::Lit("--arch"),
+        Word::Var("ARCH"),
+    ];
+    let push = Xtask::new(build.clone().into_iter().chain(to_ghcr()))
+        .when(Condition::DefaultBranchPush)
+        .comment(&[
+            "Pull requests build and cache the images; pushes to the default branch also push each",
+            "arch's manifest (`<tag>-<arch>`), which the publish job joins.",
+        ])
+        .env(image.clone())
+        .env(registry_env());
+    let mut job = Job::new("build-containers", "container ({image}, {arch})", RunsOn::Axis("runner"))
+        .needs(&[PREBUILD_JOB, "test-matrix"])
+        .matrix(Matrix {
+            fail_fast: Some(false),
+            axes: vec![("image", images), ("arch", config.arches.clone())],
+            include,
+        })
+        .steps(setup(config, true))
+        .steps([pushing(config, Xtask::new(build).env(image)), pushing(config, push)]);
+    job.packages_write = Some("this job alone: it publishes the images to GHCR (default branch only)");
+    job
 }
 
 /// The images run together on x86_64 (GitHub's ubuntu runners have Docker). The real ollama
 /// image ships no model, so `ask` is skipped.
-fn smoke(y: &mut String, config: &Config) {
-    let _ = write!(
-        y,
-        "\n  smoke:\n    name: smoke (x86_64)\n    needs: [{PREBUILD_JOB}, build-containers]\n    runs-on: ubuntu-latest\n    steps:\n{}{}",
-        setup(config, true),
-        xtask(config, None, "smoke --skip-ask", &[deps_key_env()])
-    );
+fn smoke(config: &Config) -> Job {
+    let mut smoke = Xtask::new([Word::Lit("smoke"), Word::Lit("--skip-ask")]).env([deps_key_env()]);
+    smoke.needs_engine = true;
+    Job::new("smoke", "smoke (x86_64)", RunsOn::Label("ubuntu-latest"))
+        .needs(&[PREBUILD_JOB, "build-containers"])
+        .steps(setup(config, true))
+        .steps([pushing(config, smoke)])
 }
 
 /// One index per tag, of every arch, once every arch's job pushed; the default branch only.
-fn publish(y: &mut String, config: &Config) {
-    let _ = write!(
-        y,
-        "\n  publish:\n    name: publish\n    needs: [build-containers, smoke]\n    if: {}\n    runs-on: ubuntu-latest\n\
-         \x20   permissions:\n      contents: read\n      packages: write # it writes each tag's index to GHCR\n    steps:\n{}{}",
-        on_default_branch(),
-        setup(config, false),
-        // zizmor takes any `cargo … publish` for a crate upload that should use trusted publishing;
-        // this one writes image indexes to GHCR with the job's own short-lived GITHUB_TOKEN.
-        xtask_without_secrets(
-            r#"publish --push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest # zizmor: ignore[use-trusted-publishing]"#,
-            &registry_env()
-        )
-    );
+fn publish(config: &Config) -> Job {
+    let mut publish = Xtask::new([Word::Lit("publish")].into_iter().chain(to_ghcr())).env(registry_env()).comment(&[]);
+    // zizmor takes any `cargo … publish` for a crate upload that should use trusted publishing;
+    // this one writes image indexes to GHCR with the job's own short-lived GITHUB_TOKEN.
+    publish.line_comment = Some("zizmor: ignore[use-trusted-publishing]");
+    publish.needs_buildah = true;
+    let mut job = Job::new("publish", "publish", RunsOn::Label("ubuntu-latest"))
+        .needs(&["build-containers", "smoke"])
+        .when(Condition::DefaultBranchPush)
+        .steps(setup(config, false))
+        .steps([Step::Xtask(publish)]);
+    job.packages_write = Some("it writes each tag's index to GHCR");
+    job
 }

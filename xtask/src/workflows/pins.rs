@@ -1,5 +1,6 @@
 //! Actions pinned to the commit of a release tag (shared/reference/action-pins.json).
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pin(&'static str, &'static str, &'static str);
 
 pub const CHECKOUT: Pin = Pin("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1");
@@ -8,6 +9,11 @@ pub const CACHIX: Pin = Pin("cachix/cachix-action", "1eb2ef646ac0255473d23a5907a
 pub const CACHE: Pin = Pin("actions/cache", "27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5");
 
 impl Pin {
+    /// `owner/name`.
+    pub fn action(&self) -> &'static str {
+        self.0
+    }
+
     pub fn uses(&self) -> String {
         format!("uses: {}@{} # {}", self.0, self.1, self.2)
     }

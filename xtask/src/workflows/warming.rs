@@ -1,82 +1,82 @@
 //! cache-warming.yml, the seed's cache warming: pre-populates the cache from main.
 
-use std::fmt::Write as _;
-
 use super::{
-    header, list,
-    steps::{expr, setup, xtask, xtask_without_secrets},
+    graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
+    setup::{pushing, setup},
     WARMING,
 };
 use crate::{config::Config, github::names::env::NEEDS};
 
-pub fn generate(config: &Config) -> String {
-    let mut y = header(WARMING, "The seed's cache warming: pre-populates the cache from main.");
-    let _ = write!(
-        y,
-        "name: Cache warming\n\non:\n  push:\n    branches: [main]\n    paths:\n      - flake.lock\n      - Cargo.lock\n      - Cargo.toml\n      - \"**/Cargo.toml\"\n      - {WARMING}\n\
-         \x20 workflow_dispatch:\n    inputs:\n      force_rebuild:\n        description: Build and push even when the cache already has everything\n        type: boolean\n        default: false\n\n\
-         permissions:\n  contents: read\n\nconcurrency:\n  group: cache-warming-${{{{ github.ref }}}}\n  cancel-in-progress: false\n\njobs:\n"
-    );
-    warm_dependencies(&mut y, config);
-    warm_containers(&mut y, config);
-    warm_cross_platform(&mut y, config);
-    summary(&mut y, config);
-    y
+pub fn graph(config: &Config) -> Workflow {
+    let paths = ["flake.lock", "Cargo.lock", "Cargo.toml", "\"**/Cargo.toml\"", WARMING].map(str::to_owned).to_vec();
+    Workflow {
+        file: WARMING,
+        name: "Cache warming",
+        title: "The seed's cache warming: pre-populates the cache from main.",
+        triggers: vec![Trigger::Push { branches: vec!["main"], paths }, Trigger::Dispatch { force: true }],
+        concurrency: ("cache-warming", false),
+        jobs: vec![warm_dependencies(config), warm_containers(config), warm_cross_platform(config), summary(config)],
+    }
 }
 
-fn force() -> (&'static str, String) {
-    ("FORCE_REBUILD", expr("inputs.force_rebuild || false"))
+fn force() -> (&'static str, Value) {
+    ("FORCE_REBUILD", Value::Input("force_rebuild"))
 }
 
-fn warm_dependencies(y: &mut String, config: &Config) {
-    let _ = write!(
-        y,
-        "  warm-dependencies:\n    name: warm-dependencies\n    runs-on: ubuntu-latest\n    steps:\n{}{}",
-        setup(config, true),
-        xtask(config, None, r#"warm-deps --force="$FORCE_REBUILD""#, &[force()])
-    );
+fn warm_dependencies(config: &Config) -> Job {
+    let warm = Xtask::new([Word::Lit("warm-deps"), Word::Flag("--force", "FORCE_REBUILD")]).env([force()]);
+    Job::new("warm-dependencies", "warm-dependencies", RunsOn::Label("ubuntu-latest"))
+        .steps(setup(config, true))
+        .steps([pushing(config, warm)])
 }
 
-fn warm_containers(y: &mut String, config: &Config) {
+fn warm_containers(config: &Config) -> Job {
     let images: Vec<String> = config.images.iter().map(|(i, _)| i.clone()).collect();
-    let _ = write!(
-        y,
-        "\n  warm-containers:\n    name: warm-containers (${{{{ matrix.image }}}})\n    needs: warm-dependencies\n    runs-on: ubuntu-latest\n\
-         \x20   strategy:\n      fail-fast: false\n      matrix:\n        image: {}\n    steps:\n{}{}",
-        list(&images),
-        setup(config, true),
-        xtask(
-            config,
-            None,
-            r#"warm-containers --image "$IMAGE" --force="$FORCE_REBUILD""#,
-            &[("IMAGE", expr("matrix.image")), force()]
-        )
-    );
+    let warm = Xtask::new([
+        Word::Lit("warm-containers"),
+        Word::Lit("--image"),
+        Word::Var("IMAGE"),
+        Word::Flag("--force", "FORCE_REBUILD"),
+    ])
+    .env([("IMAGE", Value::Matrix("image")), force()]);
+    Job::new("warm-containers", "warm-containers ({image})", RunsOn::Label("ubuntu-latest"))
+        .needs(&["warm-dependencies"])
+        .matrix(Matrix { fail_fast: Some(false), axes: vec![("image", images)], include: Vec::new() })
+        .steps(setup(config, true))
+        .steps([pushing(config, warm)])
 }
 
-fn warm_cross_platform(y: &mut String, config: &Config) {
+fn warm_cross_platform(config: &Config) -> Job {
     let others: Vec<String> = config.arches.iter().skip(1).cloned().collect();
-    let _ = write!(
-        y,
-        "\n  # Disabled, as in the seed: cross-platform caches. Images for the other arches are built natively\n  # by CI's build-containers job; set the repository variable WARM_CROSS_PLATFORM=true to enable it.\n\
-         \x20 warm-cross-platform:\n    name: warm-cross-platform (${{{{ matrix.arch }}}})\n    if: vars.WARM_CROSS_PLATFORM == 'true'\n    needs: warm-dependencies\n    runs-on: ubuntu-latest\n\
-         \x20   strategy:\n      matrix:\n        arch: {}\n    steps:\n{}{}",
-        list(if others.is_empty() { &config.arches } else { &others }),
-        setup(config, true),
-        xtask(
-            config,
-            None,
-            r#"warm-containers --arch "$ARCH" --force="$FORCE_REBUILD""#,
-            &[("ARCH", expr("matrix.arch")), force()]
-        )
-    );
+    let warm = Xtask::new([
+        Word::Lit("warm-containers"),
+        Word::Lit("--arch"),
+        Word::Var("ARCH"),
+        Word::Flag("--force", "FORCE_REBUILD"),
+    ])
+    .env([("ARCH", Value::Matrix("arch")), force()]);
+    let mut job = Job::new("warm-cross-platform", "warm-cross-platform ({arch})", RunsOn::Label("ubuntu-latest"))
+        .needs(&["warm-dependencies"])
+        .when(Condition::Var { name: "WARM_CROSS_PLATFORM", equals: "true" })
+        .matrix(Matrix {
+            fail_fast: None,
+            axes: vec![("arch", if others.is_empty() { config.arches.clone() } else { others })],
+            include: Vec::new(),
+        })
+        .steps(setup(config, true))
+        .steps([pushing(config, warm)]);
+    job.comment = vec![
+        "Disabled, as in the seed: cross-platform caches. Images for the other arches are built natively".into(),
+        "by CI's build-containers job; set the repository variable WARM_CROSS_PLATFORM=true to enable it.".into(),
+    ];
+    job
 }
 
-fn summary(y: &mut String, config: &Config) {
-    let _ = write!(
-        y,
-        "\n  summary:\n    name: summary\n    if: always()\n    needs: [warm-dependencies, warm-containers, warm-cross-platform]\n    runs-on: ubuntu-latest\n    steps:\n{}{}",
-        setup(config, false),
-        xtask_without_secrets("summary", &[(NEEDS, expr("toJSON(needs)"))])
-    );
+fn summary(config: &Config) -> Job {
+    let summary = Xtask::new([Word::Lit("summary")]).env([(NEEDS, Value::NeedsJson)]);
+    Job::new("summary", "summary", RunsOn::Label("ubuntu-latest"))
+        .needs(&["warm-dependencies", "warm-containers", "warm-cross-platform"])
+        .when(Condition::Always)
+        .steps(setup(config, false))
+        .steps([Step::Xtask(summary)])
 }

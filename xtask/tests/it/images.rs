@@ -221,12 +221,6 @@ fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
     docker(&["rm", "--force", "--volumes", "ollama"]);
 }
 
-/// Containers, networks and volumes are counted: one smoke at a time.
-fn smoke_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[test]
 fn load_without_an_engine_says_so_and_the_dry_run_shows_the_command() {
     let out = run(xtask()

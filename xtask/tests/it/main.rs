@@ -11,6 +11,7 @@ mod hostile;
 mod images;
 mod integrity;
 mod keys_and_backends;
+mod local_ci;
 mod maintenance;
 mod measure;
 mod outages;

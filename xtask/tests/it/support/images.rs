@@ -69,3 +69,9 @@ pub fn require_engine() {
         info.stderr
     );
 }
+
+/// Containers, networks and volumes are counted: one smoke at a time.
+pub fn smoke_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,254 @@
+//! One job of the pipeline, run as a fresh GitHub runner would run it: a store without the
+//! pipeline's outputs, a target directory of its own (the xtask's binary restored from the
+//! stand-in actions cache, as CI restores it), its own `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY` and
+//! `GITHUB_ENV` per step, and the values of its `needs`, matrix and event. `uses:` steps are stood
+//! in for, each named; every `cargo xtask` step runs for real.
+
+use std::{collections::BTreeMap, path::Path, time::Instant};
+
+use anyhow::{Context as _, Result};
+
+use super::{
+    plan::{holds, Leg, Outcome},
+    step_files::StepFiles,
+    Pipeline,
+};
+use crate::{
+    command::{lit, Cmd, Io, NoSlots},
+    workflows::{
+        graph::{Role, Step, Uses, Value, Word, Xtask},
+        render,
+    },
+};
+
+/// What a job did.
+pub struct Ran {
+    pub id: &'static str,
+    pub name: String,
+    pub outcome: Outcome,
+    pub seconds: f64,
+    /// How long `cargo xtask` took to start (its first call: a compile, or a kept binary).
+    pub start_seconds: Option<f64>,
+    pub outputs: BTreeMap<String, String>,
+    pub summary: String,
+    /// What stood in for each `uses:` step, and each step's fate.
+    pub log: Vec<String>,
+}
+
+/// The outcome and outputs of the jobs run so far.
+pub type Done = BTreeMap<&'static str, (Outcome, BTreeMap<String, String>)>;
+
+pub fn run(p: &Pipeline<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result<Ran> {
+    let started = Instant::now();
+    let dir = p.dir.join(format!("{index:02}-{}", leg.job.id));
+    let target = dir.join("target");
+    std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut ran = Ran {
+        id: leg.job.id,
+        name: leg.name.clone(),
+        outcome: Outcome::Success,
+        seconds: 0.0,
+        start_seconds: None,
+        outputs: BTreeMap::new(),
+        summary: String::new(),
+        log: Vec::new(),
+    };
+    let (deleted, alive) = p.fresh.forget(&p.session.sh)?;
+    ran.log.push(format!(
+        "fresh runner: {deleted} output(s) of the pipeline deleted from the store ({alive} kept: alive here)"
+    ));
+    let event = dir.join("event.json");
+    std::fs::write(&event, p.event_json())?;
+    let mut job_env: Vec<(String, String)> = Vec::new();
+    let mut step_outputs: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+    let mut restored_xtask = true;
+    for (n, step) in leg.job.steps.iter().enumerate() {
+        let xtask = match step {
+            Step::Uses(uses) => {
+                let said = stand_in(p, uses, &target, &mut restored_xtask)?;
+                ran.log.push(format!("{}: {said}", uses.action.action()));
+                continue;
+            }
+            Step::Xtask(xtask) => xtask,
+        };
+        let line = render::run_line(&xtask.args);
+        if let Some(Err(why)) = xtask.condition.map(|c| holds(c, &p.ctx)) {
+            ran.log.push(format!("skipped `{line}`: {why}"));
+            continue;
+        }
+        let files = StepFiles::new(&dir, n)?;
+        let mut env: Vec<(String, String)> = job_env.clone();
+        let mut from_needs = Vec::new();
+        for (name, value) in &xtask.env {
+            let given = p.value(value, leg, done, &step_outputs);
+            if let (Value::Needs { .. }, Some(given)) = (value, &given) {
+                from_needs.push(format!("{name}={given}"));
+            }
+            env.extend(given.map(|v| ((*name).to_owned(), v)));
+        }
+        let cmd = p.step(xtask, leg, &env, &files, &event, &target)?;
+        if ran.start_seconds.is_none() {
+            let probe = Cmd { args: vec![lit("xtask"), lit("--help")], io: Io::Quiet, ..cmd.clone() };
+            let begun = Instant::now();
+            probe
+                .run_quietly(&p.session.sh, &NoSlots)
+                .context("`cargo xtask --help` failed: the xtask does not build")?;
+            ran.start_seconds = Some(begun.elapsed().as_secs_f64());
+        }
+        let result = cmd.run(&p.session.sh, &NoSlots);
+        ran.summary.push_str(&std::fs::read_to_string(&files.summary).unwrap_or_default());
+        job_env.extend(files.env());
+        if let Some(id) = xtask.id {
+            step_outputs.insert(id, files.outputs());
+        }
+        if result.is_err() {
+            ran.log.push(format!("failed `{line}`"));
+            ran.outcome = Outcome::Failure(format!("`{line}` failed (its output is above)"));
+            break;
+        }
+        match from_needs.is_empty() {
+            true => ran.log.push(format!("ran `{line}`")),
+            false => ran.log.push(format!("ran `{line}` (from needs: {})", from_needs.join(", "))),
+        }
+    }
+    if !restored_xtask {
+        save_xtask(p, &target)?;
+    }
+    for (name, value) in &leg.job.outputs {
+        if let Some(value) = p.value(value, leg, done, &step_outputs) {
+            ran.outputs.insert((*name).to_owned(), value);
+        }
+    }
+    ran.seconds = started.elapsed().as_secs_f64();
+    Ok(ran)
+}
+
+/// What stands in for a `uses:` step here.
+fn stand_in(p: &Pipeline<'_>, uses: &Uses, target: &Path, restored: &mut bool) -> Result<String> {
+    Ok(match uses.role {
+        Role::Checkout => "the working tree".to_owned(),
+        Role::InstallNix => "this machine's Nix".to_owned(),
+        Role::Cachix if uses.disabled => "disabled in the workflow".to_owned(),
+        Role::Cachix => format!("{}, the substituter every step is given (--cache)", p.session.cache.label()),
+        Role::NixCache => "the local binary cache directory, kept between jobs".to_owned(),
+        Role::XtaskBinary => {
+            let kept = p.xtask_cache.join(&p.xtask_key);
+            if kept.is_dir() {
+                copy_dir(&kept, &target.join("xtask-bin"))?;
+                format!("restored the xtask's binary from {}", kept.display())
+            } else {
+                *restored = false;
+                format!("no xtask binary kept in {} (saved after the job)", p.xtask_cache.display())
+            }
+        }
+    })
+}
+
+/// Saves the job's `target/xtask-bin` under the key, as actions/cache does after a miss.
+fn save_xtask(p: &Pipeline<'_>, target: &Path) -> Result<()> {
+    let bin = target.join("xtask-bin");
+    let kept = p.xtask_cache.join(&p.xtask_key);
+    if bin.is_dir() && !kept.exists() {
+        let partial = p.xtask_cache.join(format!(".{}.{}", p.xtask_key, std::process::id()));
+        copy_dir(&bin, &partial)?;
+        if std::fs::rename(&partial, &kept).is_err() {
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest).with_context(|| format!("cannot copy to {}", dest.display()))?;
+        }
+    }
+    Ok(())
+}
+
+impl Pipeline<'_> {
+    /// The step's `cargo xtask …`, with its environment: what GitHub sets, the step's `env:`, and
+    /// the stand-ins (the flake, the cache, this leg's system) as options.
+    fn step(
+        &self,
+        xtask: &Xtask,
+        leg: &Leg<'_>,
+        env: &[(String, String)],
+        files: &StepFiles,
+        event: &Path,
+        target: &Path,
+    ) -> Result<Cmd> {
+        let lookup = |name: &str| env.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        let mut args = vec![lit("xtask")];
+        for word in &xtask.args {
+            args.push(lit(match word {
+                Word::Lit(s) => (*s).to_owned(),
+                Word::Var(var) => lookup(var),
+                Word::Flag(flag, var) => format!("{flag}={}", lookup(var)),
+                Word::Registry => self.ctx.registry.clone().unwrap_or_default(),
+            }));
+        }
+        args.extend(self.forward.iter().map(lit));
+        if let Some(arch) = leg.arch().filter(|a| *a != self.session.platform.arch) {
+            args.extend([lit("--system"), lit(format!("{arch}-linux"))]);
+        }
+        let mut cmd =
+            Cmd::new(&self.cargo, args).io(Io::Relay).hint("a step of the pipeline failed (its output is above)");
+        for name in super::SCRUBBED {
+            cmd = cmd.env_remove(*name);
+        }
+        let github = [
+            ("GITHUB_ACTIONS", "true".to_owned()),
+            ("GITHUB_EVENT_NAME", self.ctx.event.name().to_owned()),
+            ("GITHUB_EVENT_PATH", event.display().to_string()),
+            ("GITHUB_REF", self.git_ref()),
+            ("GITHUB_SHA", self.sha.clone()),
+            ("GITHUB_REPOSITORY", self.repository.clone()),
+            ("GITHUB_OUTPUT", files.output.display().to_string()),
+            ("GITHUB_STEP_SUMMARY", files.summary.display().to_string()),
+            ("GITHUB_ENV", files.env.display().to_string()),
+            ("CARGO_TARGET_DIR", target.display().to_string()),
+        ];
+        for (name, value) in github {
+            cmd = cmd.env(name, value);
+        }
+        if let Some(nix_config) = &self.nix_config {
+            cmd = cmd.env("NIX_CONFIG", nix_config);
+        }
+        for (name, value) in env {
+            cmd = cmd.env(name, value);
+        }
+        Ok(cmd)
+    }
+
+    /// A value of the graph, for this leg: `None` when GitHub would give an empty one (a secret
+    /// a fork does not get, an output no job set).
+    fn value(
+        &self,
+        value: &Value,
+        leg: &Leg<'_>,
+        done: &Done,
+        steps: &BTreeMap<&str, BTreeMap<String, String>>,
+    ) -> Option<String> {
+        match value {
+            Value::Lit(s) => Some(s.clone()),
+            Value::Lines(lines) => Some(lines.join("\n")),
+            Value::Matrix(axis) => leg.value(axis).map(str::to_owned),
+            Value::Needs { job, output } => done.get(job).and_then(|(_, outputs)| outputs.get(*output)).cloned(),
+            Value::Step { step, output } => steps.get(step).and_then(|o| o.get(*output)).cloned(),
+            Value::Github("repository") => Some(self.repository.clone()),
+            Value::Github("sha") => Some(self.sha.clone()),
+            Value::Github(_) => Some(std::env::var("USER").unwrap_or_else(|_| "local".into())),
+            Value::Secret(_) if self.ctx.fork => None,
+            Value::Secret(name) => std::env::var(name).ok().filter(|v| !v.is_empty()),
+            Value::Input(_) => Some("false".into()),
+            Value::NeedsJson => Some(self.needs_json(leg, done)),
+        }
+    }
+}

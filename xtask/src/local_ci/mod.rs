@@ -1,0 +1,256 @@
+//! `cargo xtask ci`: a workflow's job graph (the one `workflows` renders) run on this machine,
+//! job by job in `needs` order ([`plan`]), each as a fresh runner ([`job`], [`fresh`]), and
+//! measured as GitHub would see it: each job's time, and the pipeline's along its critical path
+//! beside the sum of its jobs ([`report`]).
+//!
+//! Stand-ins, each named where it acts: the working tree for checkout, this machine's Nix for
+//! install-nix, the cache of `--cache` for cachix-action, a directory for the actions cache,
+//! `--registry` for GHCR. What this machine lacks (an arch it cannot build, a container engine,
+//! buildah, a registry) is skipped and reported as skipped, never as passed.
+
+pub mod fresh;
+pub mod job;
+pub mod plan;
+pub mod report;
+mod step_files;
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use sha2::{Digest, Sha256};
+
+use self::{
+    fresh::Fresh,
+    job::{Done, Ran},
+    plan::{Context, Event, Leg, Outcome},
+};
+use crate::{
+    command::{on_path, Cmd, Io, NoSlots},
+    images::engine,
+    layers, nix,
+    session::{Platform, Session},
+    workflows::graph::Workflow,
+};
+
+/// Environment a step must not inherit from this shell: GitHub sets its own, and a secret
+/// reaches a step only through its `env:` (a fork gets none).
+const SCRUBBED: &[&str] = &[
+    "CACHIX_AUTH_TOKEN",
+    "REGISTRY_TOKEN",
+    "REGISTRY_USER",
+    "GITHUB_TOKEN",
+    "GITHUB_ACTIONS",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_ENV",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_EVENT_PATH",
+    "DEPS_CACHE_KEY",
+    "NEEDS",
+    "CARGO_TARGET_DIR",
+];
+
+/// What the maintainer asked for.
+pub struct Options {
+    pub event: Event,
+    pub fork: bool,
+    pub registry: Option<String>,
+    /// Stands in for GitHub's actions cache (the xtask's binary), kept between runs as GitHub's is.
+    pub actions_cache: PathBuf,
+}
+
+/// One run of a workflow: what every job shares.
+pub struct Pipeline<'a> {
+    pub session: &'a Session,
+    pub ctx: Context,
+    /// The stand-ins every step is given: `--flake`, `--cache`, `--signing-key`.
+    pub forward: Vec<String>,
+    pub dir: PathBuf,
+    pub xtask_cache: PathBuf,
+    pub xtask_key: String,
+    pub fresh: Fresh,
+    pub cargo: String,
+    pub repository: String,
+    pub sha: String,
+    /// Nix's settings for the steps: a cache's credentials reach them as a netrc file.
+    pub nix_config: Option<String>,
+}
+
+/// Runs the workflow's jobs; the results, in the order they ran.
+pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<Vec<Ran>> {
+    check(workflow, &options)?;
+    let order = plan::order(workflow)?;
+    let engine = engine::find("").is_ok();
+    let systems = nix::json::parse_platforms(&nix::show_config().run_quietly(&session.sh, &NoSlots)?)?;
+    let ctx = Context {
+        event: options.event,
+        fork: options.fork,
+        registry: options.registry,
+        systems,
+        engine,
+        buildah: on_path("buildah"),
+    };
+    let targets = pipeline_targets(session, &ctx.systems)?;
+    let p = Pipeline {
+        session,
+        forward: forward(session),
+        dir: crate::scratch::dir()?.join("jobs"),
+        xtask_key: xtask_key(&session.root)?,
+        xtask_cache: options.actions_cache,
+        fresh: Fresh::new(session, &targets)?,
+        cargo: std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        repository: format!("local/{}", session.root.file_name().unwrap_or_default().to_string_lossy()),
+        sha: Cmd::lits("git", ["rev-parse", "HEAD"])
+            .io(Io::Quiet)
+            .run_quietly(&session.sh, &NoSlots)
+            .map_or_else(|_| "0".repeat(40), |s| s.trim().to_owned()),
+        nix_config: session.net.netrc.as_ref().map(|netrc| {
+            format!("{}\nnetrc-file = {}", std::env::var("NIX_CONFIG").unwrap_or_default(), netrc.display())
+        }),
+        ctx,
+    };
+    std::fs::create_dir_all(&p.xtask_cache).with_context(|| format!("cannot create {}", p.xtask_cache.display()))?;
+    let mut done: Done = BTreeMap::new();
+    let mut ran = Vec::new();
+    for job in order {
+        let mut outcomes = Vec::new();
+        let mut outputs = BTreeMap::new();
+        for leg in plan::legs(job) {
+            let results: BTreeMap<&str, Outcome> = done.iter().map(|(id, (o, _))| (*id, o.clone())).collect();
+            let decided = plan::runs(job, &p.ctx, &results).and_then(|()| plan::can_run(&leg, &p.ctx));
+            let leg_ran = match decided {
+                Err(why) => skipped(&leg, why),
+                Ok(()) => {
+                    eprintln!("\n=== job {} ===", leg.name);
+                    job::run(&p, &leg, ran.len(), &done)?
+                }
+            };
+            report::print_job(&leg_ran);
+            outcomes.push(leg_ran.outcome.clone());
+            outputs.extend(leg_ran.outputs.clone());
+            ran.push(leg_ran);
+        }
+        // A matrix job fails when a leg fails; it is skipped when every leg was.
+        let outcome = outcomes
+            .iter()
+            .find(|o| matches!(o, Outcome::Failure(_)))
+            .or_else(|| outcomes.iter().find(|o| **o == Outcome::Success))
+            .cloned()
+            .unwrap_or_else(|| outcomes.first().cloned().unwrap_or(Outcome::Skipped("no legs".into())));
+        done.insert(job.id, (outcome, outputs));
+    }
+    Ok(ran)
+}
+
+fn check(workflow: &Workflow, options: &Options) -> Result<()> {
+    if !workflow.runs_on(options.event.name()) {
+        bail!("{} does not run on {}: use --event push", workflow.file, options.event.name());
+    }
+    if options.fork && options.event != Event::PullRequest {
+        bail!("--fork is a pull request from a fork: add --event pull_request");
+    }
+    Ok(())
+}
+
+fn skipped(leg: &Leg<'_>, why: String) -> Ran {
+    Ran {
+        id: leg.job.id,
+        name: leg.name.clone(),
+        outcome: Outcome::Skipped(why),
+        seconds: 0.0,
+        start_seconds: None,
+        outputs: BTreeMap::new(),
+        summary: String::new(),
+        log: Vec::new(),
+    }
+}
+
+/// Every target a job of the pipeline may build, for each system this machine builds: what a
+/// fresh runner's store lacks.
+fn pipeline_targets(session: &Session, systems: &[String]) -> Result<Vec<layers::Target>> {
+    let mut targets = layers::warm_set(session)?;
+    for arch in session.config.arches.iter().filter(|a| **a != session.platform.arch) {
+        let platform = Platform::of_arch(arch);
+        if systems.contains(&platform.system) {
+            targets.extend(layers::images(session, &[], &platform)?);
+        }
+    }
+    Ok(targets)
+}
+
+/// The options that point every step at the same flake and cache (credentials left out: the
+/// steps read them from the netrc file Nix is given).
+fn forward(session: &Session) -> Vec<String> {
+    let mut forward = vec!["--flake".to_owned(), session.flake.clone(), "--cache".to_owned(), session.cache.argument()];
+    if let Some(key) = session.signing.as_ref().filter(|k| k.generate.is_none()) {
+        forward.extend(["--signing-key".to_owned(), key.secret.display().to_string()]);
+    }
+    forward
+}
+
+/// A key of the files the xtask's binary is built from, as `hashFiles` keys CI's actions cache.
+fn xtask_key(root: &std::path::Path) -> Result<String> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("xtask")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?.flatten() {
+            let path = entry.path();
+            if path == root.join("xtask/tests") || path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.extend(
+        ["Cargo.lock", "Cargo.toml", ".cargo/config.toml"].map(|f| root.join(f)).into_iter().filter(|p| p.is_file()),
+    );
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(file.strip_prefix(root).unwrap_or(&file).display().to_string());
+        hasher.update(std::fs::read(&file)?);
+    }
+    let digest = hasher.finalize();
+    Ok(format!("xtask-{}", digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+impl Pipeline<'_> {
+    /// The event as GitHub describes it (`$GITHUB_EVENT_PATH`).
+    fn event_json(&self) -> String {
+        let repository = serde_json::json!({ "default_branch": "main" });
+        let event = match self.ctx.event {
+            Event::Push => serde_json::json!({ "ref": self.git_ref(), "repository": repository }),
+            Event::PullRequest => serde_json::json!({
+                "pull_request": { "head": { "repo": { "fork": self.ctx.fork } } },
+                "repository": repository,
+            }),
+        };
+        event.to_string()
+    }
+
+    fn git_ref(&self) -> String {
+        match self.ctx.event {
+            Event::Push => "refs/heads/main".into(),
+            Event::PullRequest => "refs/pull/1/merge".into(),
+        }
+    }
+
+    /// `toJSON(needs)` of a job: each job it needs, with its result and outputs.
+    fn needs_json(&self, leg: &Leg<'_>, done: &Done) -> String {
+        let needs: serde_json::Map<String, serde_json::Value> = leg
+            .job
+            .needs
+            .iter()
+            .map(|need| {
+                let (outcome, outputs) =
+                    done.get(need).cloned().unwrap_or((Outcome::Skipped(String::new()), BTreeMap::new()));
+                ((*need).to_owned(), serde_json::json!({ "result": outcome.result(), "outputs": outputs }))
+            })
+            .collect();
+        serde_json::Value::Object(needs).to_string()
+    }
+}

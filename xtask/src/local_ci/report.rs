@@ -1,0 +1,156 @@
+//! What `cargo xtask ci` says: each job as it ends (result, time, the stand-ins, the summary it
+//! wrote), the pipeline's table with its time as GitHub's parallel runners would see it (the
+//! critical path through `needs`) beside the sum of its jobs, and the plan of a dry run.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use serde_json::json;
+
+use super::{
+    job::Ran,
+    plan::{self, Context, Outcome},
+};
+use crate::workflows::{
+    graph::{Step, Value, Workflow},
+    render,
+};
+
+pub fn print_job(ran: &Ran) {
+    let mut text = format!("--- {}: {}", ran.name, describe(&ran.outcome));
+    if !matches!(ran.outcome, Outcome::Skipped(_)) {
+        let _ = write!(text, " in {:.1} s", ran.seconds);
+        if let Some(start) = ran.start_seconds {
+            let _ = write!(text, " (cargo xtask started in {start:.1} s)");
+        }
+    }
+    for line in &ran.log {
+        let _ = write!(text, "\n    {line}");
+    }
+    if !ran.summary.trim().is_empty() {
+        let _ = write!(text, "\n    its summary:\n{}", indent(ran.summary.trim_end()));
+    }
+    eprintln!("{text}");
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Success => "success".into(),
+        Outcome::Failure(why) => format!("FAILED: {why}"),
+        Outcome::Skipped(why) => format!("skipped: {why}"),
+    }
+}
+
+/// The pipeline's time on GitHub's parallel runners: the longest chain of jobs through `needs`,
+/// a job taking as long as its slowest leg.
+pub fn critical_path(workflow: &Workflow, ran: &[Ran]) -> f64 {
+    let mut finish: BTreeMap<&str, f64> = BTreeMap::new();
+    for job in plan::order(workflow).unwrap_or_default() {
+        let start = job.needs.iter().filter_map(|n| finish.get(n)).fold(0.0, |a: f64, b| a.max(*b));
+        let longest = ran.iter().filter(|r| r.id == job.id).map(|r| r.seconds).fold(0.0, f64::max);
+        finish.insert(job.id, start + longest);
+    }
+    finish.values().fold(0.0, |a, b| a.max(*b))
+}
+
+pub fn table(workflow: &Workflow, ctx_line: &str, ran: &[Ran]) -> String {
+    let mut t = format!(
+        "\n## {} ({ctx_line})\n\n| job | result | time | cargo xtask start |\n|---|---|---:|---:|\n",
+        workflow.file
+    );
+    for r in ran {
+        let time =
+            if matches!(r.outcome, Outcome::Skipped(_)) { "-".to_owned() } else { format!("{:.1} s", r.seconds) };
+        let start = r.start_seconds.map_or("-".to_owned(), |s| format!("{s:.1} s"));
+        let _ = writeln!(t, "| {} | {} | {time} | {start} |", r.name, describe(&r.outcome).replace('|', "\\|"));
+    }
+    let sum: f64 = ran.iter().map(|r| r.seconds).sum();
+    let _ = write!(
+        t,
+        "\nPipeline: {:.1} s on GitHub's parallel runners (the critical path through needs), {sum:.1} s of jobs in all.\n",
+        critical_path(workflow, ran)
+    );
+    t
+}
+
+pub fn json(workflow: &Workflow, ctx: &Context, ran: &[Ran]) -> serde_json::Value {
+    let jobs: Vec<_> = ran
+        .iter()
+        .map(|r| {
+            let reason = match &r.outcome {
+                Outcome::Success => None,
+                Outcome::Failure(why) | Outcome::Skipped(why) => Some(why.clone()),
+            };
+            json!({
+                "id": r.id, "name": r.name, "result": r.outcome.result(), "reason": reason,
+                "seconds": r.seconds, "xtask_start_seconds": r.start_seconds, "outputs": r.outputs,
+                "summary": r.summary, "log": r.log,
+            })
+        })
+        .collect();
+    json!({
+        "workflow": workflow.file, "event": ctx.event.name(), "fork": ctx.fork,
+        "critical_path_seconds": critical_path(workflow, ran),
+        "sum_seconds": ran.iter().map(|r| r.seconds).sum::<f64>(),
+        "jobs": jobs,
+    })
+}
+
+/// The plan of a dry run: each job of the expanded matrix, in order, whether its condition holds
+/// for the event, and each step as it would run (values known only then as placeholders).
+pub fn plan(workflow: &Workflow, ctx: &Context) -> (String, serde_json::Value) {
+    let mut text = format!("# cargo xtask ci (dry run: nothing is run): {} on {}\n", workflow.file, ctx.event.name());
+    let mut legs_json = Vec::new();
+    for job in plan::order(workflow).unwrap_or_default() {
+        for leg in plan::legs(job) {
+            let condition = job.condition.map(|c| plan::holds(c, ctx));
+            let _ = write!(text, "\n# job {} (runs-on {}; needs: {})", leg.name, leg.runner(), job.needs.join(", "));
+            if let Some(Err(why)) = &condition {
+                let _ = write!(text, ": skipped, {why}");
+            }
+            text.push('\n');
+            let mut steps = Vec::new();
+            for step in &job.steps {
+                match step {
+                    Step::Uses(uses) => {
+                        let _ = writeln!(text, "#   stand-in for {}", uses.action.action());
+                        steps.push(json!({ "uses": uses.action.action() }));
+                    }
+                    Step::Xtask(x) => {
+                        let env: Vec<String> = x.env.iter().map(|(n, v)| format!("{n}={}", placeholder(v))).collect();
+                        let when = x.condition.map(render::condition_yaml);
+                        let skip =
+                            x.condition.and_then(|c| plan::holds(c, ctx).err()).map(|w| format!("# skipped ({w}): "));
+                        let _ = writeln!(
+                            text,
+                            "{}{} {}",
+                            skip.unwrap_or_default(),
+                            env.join(" "),
+                            render::run_line(&x.args)
+                        );
+                        steps.push(json!({ "run": render::run_line(&x.args), "if": when, "id": x.id }));
+                    }
+                }
+            }
+            legs_json.push(json!({
+                "job": job.id, "name": leg.name, "needs": job.needs, "runs_on": leg.runner(),
+                "if": job.condition.map(render::condition_yaml),
+                "matrix": leg.values.iter().map(|(a, v)| (a.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+                "steps": steps,
+            }));
+        }
+    }
+    (text, json!({ "workflow": workflow.file, "event": ctx.event.name(), "legs": legs_json }))
+}
+
+/// A value as the dry run shows it: literal when known, else its expression.
+fn placeholder(value: &Value) -> String {
+    match value {
+        Value::Lit(s) => s.clone(),
+        Value::Secret(name) => format!("<secrets.{name}>"),
+        other => format!("<{}>", render::value_yaml(other).trim_start_matches("${{ ").trim_end_matches(" }}")),
+    }
+}

@@ -1,0 +1,198 @@
+//! `cargo xtask ci`: the generated workflows' job graph, run here. The YAML GitHub runs and the
+//! graph the local run executes agree (jobs, needs, matrix legs, each step's command and
+//! condition). A pipeline runs every job as a fresh runner with job outputs flowing through
+//! `needs`; a push publishes one index per tag, a pull request publishes nothing, a fork pushes
+//! nothing, and what this machine lacks is skipped, never passed.
+
+use std::{collections::BTreeMap, fs, path::Path};
+
+use serde_json::{json, Value};
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::support::{images::*, *};
+
+/// A matrix as GitHub expands it: the axes' combinations, then each `include` entry added to
+/// the combinations it matches, or on its own.
+fn expand(matrix: &Yaml) -> Vec<BTreeMap<String, String>> {
+    let Some(hash) = matrix.as_hash() else { return vec![BTreeMap::new()] };
+    let text = |y: &Yaml| y.as_str().map(str::to_owned).unwrap_or_else(|| format!("{}", y.as_i64().unwrap()));
+    let axes: Vec<(String, Vec<String>)> = hash
+        .iter()
+        .filter(|(k, _)| k.as_str() != Some("include"))
+        .map(|(k, v)| (text(k), v.as_vec().unwrap().iter().map(text).collect()))
+        .collect();
+    let mut combos = vec![BTreeMap::new()];
+    for (axis, values) in &axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c: BTreeMap<String, String>| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.insert(axis.clone(), v.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    for entry in matrix["include"].as_vec().into_iter().flatten() {
+        let entry: BTreeMap<String, String> =
+            entry.as_hash().unwrap().iter().map(|(k, v)| (text(k), text(v))).collect();
+        let is_axis = |k: &String| axes.iter().any(|(a, _)| a == k);
+        let mut added = false;
+        for combo in &mut combos {
+            if entry.iter().filter(|(k, _)| is_axis(k)).all(|(k, v)| combo.get(k) == Some(v)) {
+                combo.extend(entry.iter().filter(|(k, _)| !is_axis(k)).map(|(k, v)| (k.clone(), v.clone())));
+                added = true;
+            }
+        }
+        if !added {
+            combos.push(entry);
+        }
+    }
+    combos
+}
+
+/// The legs of a committed workflow as GitHub reads it.
+fn yaml_legs(file: &str) -> Vec<Value> {
+    let text = fs::read_to_string(workspace_root().join(file)).unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let mut legs = Vec::new();
+    for (id, job) in doc["jobs"].as_hash().unwrap() {
+        let needs: Vec<&str> = match &job["needs"] {
+            Yaml::String(one) => vec![one.as_str()],
+            Yaml::Array(many) => many.iter().map(|n| n.as_str().unwrap()).collect(),
+            _ => Vec::new(),
+        };
+        for combo in expand(&job["strategy"]["matrix"]) {
+            let fill =
+                |s: &str| combo.iter().fold(s.to_owned(), |s, (k, v)| s.replace(&format!("${{{{ matrix.{k} }}}}"), v));
+            let steps: Vec<Value> = job["steps"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .map(|step| match step["uses"].as_str() {
+                    Some(uses) => json!({ "uses": uses.split('@').next().unwrap() }),
+                    None => json!({ "run": step["run"].as_str().unwrap(), "if": step["if"].as_str(), "id": step["id"].as_str() }),
+                })
+                .collect();
+            legs.push(json!({
+                "job": id.as_str().unwrap(), "name": fill(job["name"].as_str().unwrap()), "needs": needs,
+                "runs_on": fill(job["runs-on"].as_str().unwrap()), "if": job["if"].as_str(), "matrix": combo, "steps": steps,
+            }));
+        }
+    }
+    legs
+}
+
+#[test]
+fn the_committed_workflows_are_the_graph_the_local_run_executes() {
+    for (workflow, file) in
+        [("ci", ".github/workflows/ci.yml"), ("cache-warming", ".github/workflows/cache-warming.yml")]
+    {
+        let json = temp_dir("ci-plan").join("plan.json");
+        let path = json.display().to_string();
+        let args = ["ci", "--dry-run", "--workflow", workflow, "--event", "push", "--json", &path];
+        run(xtask().args(args).env("PATH", cargo_only_path())).ok();
+        let plan: Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+        let graph = plan["legs"].as_array().unwrap();
+        let yaml = yaml_legs(file);
+        assert!(graph.len() >= 5, "{workflow}: {} legs", graph.len());
+        assert_eq!(graph.len(), yaml.len(), "{file}: the YAML and the graph have different legs");
+        for (g, y) in graph.iter().zip(&yaml) {
+            assert_eq!(g, y, "{file}: the YAML and the graph disagree (run `cargo xtask workflows`)");
+        }
+    }
+}
+
+fn job<'a>(report: &'a Value, name: &str) -> &'a Value {
+    let jobs = report["jobs"].as_array().unwrap();
+    jobs.iter().find(|j| j["name"] == name).unwrap_or_else(|| panic!("no job {name} in {report:#}"))
+}
+
+fn results(report: &Value) -> BTreeMap<String, String> {
+    let jobs = report["jobs"].as_array().unwrap();
+    jobs.iter().map(|j| (j["name"].as_str().unwrap().to_owned(), j["result"].as_str().unwrap().to_owned())).collect()
+}
+
+/// `cargo xtask ci ARGS` on the flake and cache; its output and JSON report.
+fn ci(flake: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&str>) -> (Run, Value) {
+    let json = flake.parent().unwrap().join(format!("{name}.json"));
+    let mut cmd = xtask();
+    cmd.args(["ci", "--flake", &flake.display().to_string(), "--cache", &format!("file://{}", cache.display())])
+        .args(["--json", &json.display().to_string()])
+        .args(args);
+    if let Some(extra) = nix_extra {
+        cmd.env("NIX_CONFIG", extra);
+    }
+    let out = run(&mut cmd);
+    let report = serde_json::from_str(&fs::read_to_string(&json).unwrap_or_default()).unwrap_or_default();
+    (out, report)
+}
+
+#[test]
+fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
+    require_nix();
+    require_engine();
+    require("buildah", "apt-get install -y buildah");
+    let flake = runnable_flake("ci");
+    let dir = flake.parent().unwrap().to_path_buf();
+    let cache = dir.join("cache");
+    let registry = Registry::start(&dir.join("registry")).unwrap();
+    let _one = smoke_lock();
+
+    // A push to the default branch, from an empty cache: every job, the images published.
+    let to = format!("{}/ci", registry.host);
+    let (out, push) = ci(&flake, &cache, "push", &["--event", "push", "--registry", &to], None);
+    let out = out.ok();
+    for (name, result) in results(&push) {
+        assert_eq!(result, "success", "{name}:\n{}", out.stderr);
+    }
+    assert!(out.stdout.contains("Pipeline: ") && out.stdout.contains("critical path"), "{}", out.stdout);
+    let key = push["jobs"][0]["outputs"]["cache-key"].as_str().expect("prebuild-deps emits the deps key").to_owned();
+    let test = job(&push, "test (ubuntu-latest, unit)");
+    assert!(
+        test["log"].to_string().contains(&format!("DEPS_CACHE_KEY={key}")),
+        "the prebuild job's output reaches the test job through needs: {test:#}"
+    );
+    assert!(test["log"].to_string().contains("restored the xtask's binary"), "{test:#}");
+    assert!(test["log"].to_string().contains("fresh runner: "), "{test:#}");
+    let index = run(std::process::Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{to}/harness:latest"),
+    ]));
+    assert!(index.stdout.contains("arm64") && index.stdout.contains("amd64"), "{}{}", index.stdout, index.stderr);
+
+    // A pull request that changes nothing: nothing is built, nothing is published.
+    let (out, pr) = ci(&flake, &cache, "pr", &["--event", "pull_request"], None);
+    let out = out.ok();
+    assert!(job(&pr, "publish")["reason"].as_str().unwrap().contains("only on a push"), "{}", out.stdout);
+    for j in pr["jobs"].as_array().unwrap().iter().filter(|j| j["result"] == "success") {
+        assert!(
+            j["summary"].as_str().unwrap().contains("nothing built"),
+            "{} built something:\n{}",
+            j["name"],
+            j["summary"]
+        );
+    }
+
+    // A fork's pull request with a change: the jobs build it, and push nothing.
+    fs::write(flake.join("app"), "a fork's change\n").unwrap();
+    let before = snapshot(&cache);
+    let (out, fork) = ci(&flake, &cache, "fork", &["--event", "pull_request", "--fork"], None);
+    let out = out.ok();
+    assert_eq!(snapshot(&cache), before, "the fork's pipeline wrote to the cache");
+    assert!(out.stderr.contains("a pull request from a fork gets no secrets"), "{}", out.stderr);
+    assert_eq!(job(&fork, "prebuild-deps")["result"], "success");
+
+    // A push without a registry, on a machine that cannot build aarch64-linux: what pushes images
+    // and the aarch64 legs are skipped, and said so; nothing that did not run passes.
+    let (out, bare) = ci(&flake, &cache, "bare", &["--event", "push"], Some(&nix_config("extra-platforms =")));
+    let out = out.ok();
+    let reason = |name: &str| job(&bare, name)["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason("container (harness, aarch64)").contains("cannot build aarch64-linux"), "{}", out.stdout);
+    assert!(reason("container (harness, x86_64)").contains("no registry given"), "{}", out.stdout);
+    assert!(reason("publish").contains("needs build-containers"), "{}", out.stdout);
+    assert_eq!(job(&bare, "container (harness, x86_64)")["result"], "skipped");
+}
