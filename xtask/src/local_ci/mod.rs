@@ -57,6 +57,8 @@ pub struct Options {
     pub registry: Option<String>,
     /// Stands in for GitHub's actions cache (the xtask's binary), kept between runs as GitHub's is.
     pub actions_cache: PathBuf,
+    /// Jobs not to run (reported as skipped; the jobs that need them are skipped too).
+    pub skip: Vec<String>,
 }
 
 /// One run of a workflow: what every job shares.
@@ -96,7 +98,7 @@ pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<V
         forward: forward(session),
         dir: crate::scratch::dir()?.join("jobs"),
         xtask_key: xtask_key(&session.root)?,
-        xtask_cache: options.actions_cache,
+        xtask_cache: options.actions_cache.clone(),
         fresh: Fresh::new(session, &targets)?,
         cargo: std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
         repository: format!("local/{}", session.root.file_name().unwrap_or_default().to_string_lossy()),
@@ -117,7 +119,10 @@ pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<V
         let mut outputs = BTreeMap::new();
         for leg in plan::legs(job) {
             let results: BTreeMap<&str, Outcome> = done.iter().map(|(id, (o, _))| (*id, o.clone())).collect();
-            let decided = plan::runs(job, &p.ctx, &results).and_then(|()| plan::can_run(&leg, &p.ctx));
+            let decided = match options.skip.iter().any(|s| s == job.id) {
+                true => Err("--skip".to_owned()),
+                false => plan::runs(job, &p.ctx, &results).and_then(|()| plan::can_run(&leg, &p.ctx)),
+            };
             let leg_ran = match decided {
                 Err(why) => skipped(&leg, why),
                 Ok(()) => {
@@ -143,6 +148,12 @@ pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<V
 }
 
 fn check(workflow: &Workflow, options: &Options) -> Result<()> {
+    let unknown: Vec<&String> =
+        options.skip.iter().filter(|s| !workflow.jobs.iter().any(|j| j.id == s.as_str())).collect();
+    if !unknown.is_empty() {
+        let jobs: Vec<&str> = workflow.jobs.iter().map(|j| j.id).collect();
+        bail!("--skip {unknown:?}: {} has no such job; its jobs are {}", workflow.file, jobs.join(", "));
+    }
     if !workflow.runs_on(options.event.name()) {
         bail!("{} does not run on {}: use --event push", workflow.file, options.event.name());
     }

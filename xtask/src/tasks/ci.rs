@@ -39,6 +39,9 @@ pub struct Ci {
     /// Also write the results as JSON to FILE (with --dry-run: the plan).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// A job not to run (repeatable): reported as skipped, and so are the jobs that need it.
+    #[arg(long, value_name = "JOB")]
+    skip: Vec<String>,
     /// Stands in for GitHub's actions cache (the xtask's binary), kept between runs as GitHub's
     /// is. Default: target/xtask-ci/actions-cache.
     #[arg(long, value_name = "DIR")]
@@ -68,7 +71,13 @@ impl Ci {
         }
         let actions_cache =
             self.actions_cache.clone().unwrap_or_else(|| session.root.join("target/xtask-ci/actions-cache"));
-        let options = Options { event: self.event, fork: self.fork, registry: self.registry.clone(), actions_cache };
+        let options = Options {
+            event: self.event,
+            fork: self.fork,
+            registry: self.registry.clone(),
+            actions_cache,
+            skip: self.skip.clone(),
+        };
         let ran = local_ci::run(session, workflow, options)?;
         let ctx_line = format!("{}{}", self.event.name(), if self.fork { " from a fork" } else { "" });
         println!("{}", report::table(workflow, &ctx_line, &ran));

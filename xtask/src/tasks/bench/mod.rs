@@ -12,6 +12,7 @@
 mod calls;
 mod compile;
 mod nginx;
+mod pipeline;
 mod registry;
 mod results;
 mod workspace;
@@ -53,7 +54,7 @@ impl Bench {
         let sh = &session.sh;
         let nginx = Nginx::start(&base.join("nginx"), "bench", "bench")?;
         let nix_config = format!(
-            "{}\nexperimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nnetrc-file = {}",
+            "{}\nexperimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nextra-platforms =\nnetrc-file = {}",
             std::env::var("NIX_CONFIG").unwrap_or_default(),
             nginx.netrc.display()
         );
@@ -81,7 +82,8 @@ fn describe(base: &Path) -> String {
          nix store delete <the targets' outputs>   # before each runner build: a fresh runner\n\
          nix build --no-link --option substituters <nginx> <targets>   # cold, warm, PR\n\
          cargo xtask warm|test --type T|status --flake <copy> --cache <nginx> --signing-key <key>   # the CI jobs, each call of nix logged\n\
-         nix build --store <empty> --max-jobs 0 <deps output>; nix copy --no-check-sigs --from <nginx> --to <empty> <deps closure>   # restore, alternating, median of three",
+         nix build --store <empty> --max-jobs 0 <deps output>; nix copy --no-check-sigs --from <nginx> --to <empty> <deps closure>   # restore, alternating, median of three\n\
+         cargo xtask ci --event pull_request --skip smoke --flake <a second copy> …   # the pipeline: cold, an app-only PR, a PR without change",
         compile = compile::COMPILE,
         base = base.display()
     )
@@ -150,6 +152,7 @@ impl<'a> Run<'a> {
         r.jobs.extend(self.ci_jobs("PR")?);
         r.pushed_bytes.push(("PR", self.nginx.bytes() - before));
         r.published_bytes.push(("PR", self.publish("pr")?));
+        r.pipelines = self.pipelines(session)?;
         Ok(r)
     }
 
@@ -196,9 +199,13 @@ impl<'a> Run<'a> {
     /// Runs this xtask on the bench's copy and cache (with `actions`, as under GitHub Actions, with
     /// a job summary), through the logging `nix`.
     fn xtask(&self, args: &[&str], actions: bool) -> Result<Call> {
+        self.xtask_on(&self.ws.flake, args, actions)
+    }
+
+    fn xtask_on(&self, flake: &Path, args: &[&str], actions: bool) -> Result<Call> {
         let exe = std::env::current_exe().context("cannot find the xtask binary")?;
         // zstd, as Cachix compresses: Nix's default xz takes most of a minute for the deps layer.
-        let (flake, url, key) = (&self.ws.flake, format!("{}?compression=zstd", self.nginx.url), &self.secret);
+        let (url, key) = (format!("{}?compression=zstd", self.nginx.url), &self.secret);
         let log = self.base.join("nix-calls.log");
         let _ = std::fs::remove_file(&log);
         let mut call = cmd!(self.sh, "{exe} {args...} --flake {flake} --cache {url} --signing-key {key}")

@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
-use super::Call;
+use super::{pipeline::Pipeline, Call};
 
 /// The seed's PR build time target: at most a quarter of cold (aiming at 0.15).
 const PR_OVER_COLD: f64 = 0.25;
@@ -15,7 +15,7 @@ const NOOP_EVALUATIONS: f64 = 1.3;
 const NOOP_EXTRA_S: f64 = 0.3;
 /// `status`, beyond asking the cache what a fresh runner would fetch: at most this many evaluations.
 const STATUS_EVALUATIONS: f64 = 1.3;
-/// The xtask's cold compile over the floor crate's.
+/// The xtask's cold compile over the floor crate's: reported, not held (see `compile_row`).
 const COMPILE_OVER_FLOOR: f64 = 2.6;
 
 /// One CI job the bench ran.
@@ -58,6 +58,8 @@ pub struct Results {
     pub jobs: Vec<Job>,
     /// `status`'s step that asks the cache what a fresh runner would fetch and build.
     pub status_fresh_runner_s: f64,
+    /// `cargo xtask ci`: cold, a PR, a PR without change.
+    pub pipelines: Vec<Pipeline>,
 }
 
 impl Results {
@@ -102,6 +104,7 @@ impl Results {
             "published_bytes": self.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
             "status_fresh_runner_s": self.status_fresh_runner_s,
             "xtask_compile_s": self.compile_s, "floor_compile_s": self.floor_s, "compile_over_floor": self.compile_over_floor(),
+            "pipelines": self.pipelines.iter().map(Pipeline::json).collect::<Vec<_>>(),
         })
     }
 
@@ -148,7 +151,7 @@ impl Results {
             (
                 "xtask cold compile / floor crate's",
                 format!("{:.2} ({:.1} s / {:.1} s)", self.compile_over_floor(), self.compile_s, self.floor_s),
-                format!("≤ {COMPILE_OVER_FLOOR}"),
+                format!("{COMPILE_OVER_FLOOR} wished; paid once per pipeline whose xtask changed (every other job: the launcher, held to ≤ 2 s below)"),
             ),
         ];
         let mut md = String::from("| metric | measured | target |\n|---|---|---|\n");
@@ -160,7 +163,7 @@ impl Results {
             md +=
                 &format!("| {} | {:.2} s | {:.2} s | {} |\n", j.name, j.wall_s, j.wall_s - self.eval_s, j.evaluations);
         }
-        md
+        md + &super::pipeline::markdown(&self.pipelines)
     }
 
     /// Every target the run missed, at once.
@@ -182,12 +185,7 @@ impl Results {
         if self.status_beyond_queries() > STATUS_EVALUATIONS * self.eval_s {
             missed.push(format!("status took {:.2} s beyond its cache queries", self.status_beyond_queries()));
         }
-        if self.compile_over_floor() > COMPILE_OVER_FLOOR {
-            missed.push(format!(
-                "the xtask's cold compile is {:.2} × the floor crate's, over {COMPILE_OVER_FLOOR}",
-                self.compile_over_floor()
-            ));
-        }
+        missed.extend(super::pipeline::missed(&self.pipelines));
         if !missed.is_empty() {
             bail!("targets missed: {}", missed.join("; "));
         }
