@@ -29,8 +29,9 @@
     let
       # The single source of truth: attribute names, the Rust version and the test types.
       cache = (builtins.fromTOML (builtins.readFile ./Cargo.toml)).workspace.metadata.cache;
-      linux = [ "x86_64-linux" "aarch64-linux" ];
-      darwin = [ "x86_64-darwin" "aarch64-darwin" ];
+      # The config's arches: images and CI runners on Linux, packages and shells on macOS too.
+      linux = map (arch: "${arch}-linux") cache.arches;
+      darwin = map (arch: "${arch}-darwin") cache.arches;
     in
     flake-utils.lib.eachSystem (linux ++ darwin) (
       system:
@@ -86,17 +87,16 @@
         # each path once and an app change pushes only the app and a new script
         # (`cargo xtask build-containers --out/--load/--push` runs the script). nix2container would
         # push less still, but needs a flake input whose pin this project does not have yet.
+        # The harness speaks plain HTTP to the ollama container beside it and refuses https://, so
+        # its image ships no CA certificates; ollama's keeps them to pull models over HTTPS.
         harnessImage = pkgs.dockerTools.streamLayeredImage {
           name = "harness";
           tag = "latest";
-          contents = [ harness pkgs.cacert ];
+          contents = [ harness ];
           config = {
             Entrypoint = [ (lib.getExe harness) ];
             Cmd = [ "health" ];
-            Env = [
-              "OLLAMA_HOST=http://ollama:11434"
-              "SSL_CERT_FILE=${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt"
-            ];
+            Env = [ "OLLAMA_HOST=http://ollama:11434" ];
           };
         };
         ollamaImage = pkgs.dockerTools.streamLayeredImage {
@@ -120,45 +120,55 @@
           ollama = ollamaImage;
         };
 
-        # Layer 2: one check per test type of the config, all reusing the deps artifacts.
-        testArgs = commonArgs // {
-          inherit cargoArtifacts;
-        };
-        checksByType = {
-          unit = craneLib.cargoNextest (
-            testArgs
-            // {
-              cargoNextestExtraArgs = "--workspace --lib --bins";
-            }
-          );
-          clippy = craneLib.cargoClippy (
-            testArgs
-            // {
-              cargoClippyExtraArgs = "--workspace --all-targets -- --deny warnings";
-            }
-          );
-          fmt = craneLib.cargoFmt { inherit src; };
-          # The harness's own integration tests (they serve a local Ollama stand-in on loopback).
-          # The xtask's need Nix and nginx, so they run outside the sandbox: `bash .ci/run`.
-          integration = craneLib.cargoNextest (
-            testArgs
-            // {
-              cargoNextestExtraArgs = "--package harness --tests";
-            }
-          );
-        };
+        # Layer 2: one check per test type of the config, all reusing the deps artifacts. The
+        # config's cargo command is the one definition of each type: `cargo xtask test --no-nix`
+        # runs it with cargo; here its subcommand picks crane's builder and its arguments follow.
+        check =
+          type:
+          let
+            command = cache.tests.${type};
+            subcommand = builtins.head command;
+            args = builtins.tail command;
+          in
+          if subcommand == "test" then
+            craneLib.cargoNextest (
+              commonArgs
+              // {
+                # Two test types run nextest: the name says which.
+                pname = "nanna-coder-${type}";
+                inherit cargoArtifacts;
+                cargoNextestExtraArgs = lib.escapeShellArgs args;
+              }
+            )
+          else if subcommand == "clippy" then
+            craneLib.cargoClippy (
+              commonArgs
+              // {
+                inherit cargoArtifacts;
+                cargoClippyExtraArgs = lib.escapeShellArgs args;
+              }
+            )
+          else if subcommand == "fmt" then
+            # crane's cargoFmt adds `-- --check` itself.
+            craneLib.cargoFmt (commonArgs // { cargoExtraArgs = lib.escapeShellArgs (lib.remove "--check" args); })
+          else
+            throw "Cargo.toml's test type `${type}` runs `cargo ${subcommand}`: flake.nix builds checks for test, clippy and fmt; add a builder for it to `check`";
         isLinux = lib.elem system linux;
 
         # The xtask reads Cargo.toml itself (no cargo at run time): its apps ship the binary alone
         # and use the Nix and git of the machine they run on.
+        # Each app carries meta.description, which `nix flake check` asks of every app (Nix 2.25+).
+        app = drv: description: {
+          type = "app";
+          program = lib.getExe drv;
+          meta = { inherit description; };
+        };
         xtaskApp =
-          name: task:
-          flake-utils.lib.mkApp {
-            drv = pkgs.writeShellApplication {
-              inherit name;
-              text = ''exec ${lib.getExe xtask} ${task} "$@"'';
-            };
-          };
+          name: task: description:
+          app (pkgs.writeShellApplication {
+            inherit name;
+            text = ''exec ${lib.getExe xtask} ${task} "$@"'';
+          }) description;
       in
       {
         packages =
@@ -171,11 +181,7 @@
             lib.mapAttrs' (name: attr: lib.nameValuePair attr images.${name}) cache.images
           );
 
-        checks = lib.genAttrs (builtins.attrNames cache.tests) (
-          type:
-          checksByType.${type}
-            or (throw "Cargo.toml names the test type `${type}`: add a check for it to checksByType in flake.nix")
-        );
+        checks = lib.genAttrs (builtins.attrNames cache.tests) check;
 
         devShells.default = craneLib.devShell {
           checks = self.checks.${system};
@@ -183,10 +189,10 @@
         };
 
         apps = {
-          harness = flake-utils.lib.mkApp { drv = harness; };
-          xtask = xtaskApp "xtask" "";
+          harness = app harness "A small client for an Ollama server";
+          xtask = xtaskApp "xtask" "" "The project's CI and cache strategy, as cargo xtask tasks";
           # The seed's `nix run .#cache-analytics`, from the xtask.
-          cache-analytics = xtaskApp "cache-analytics" "analytics";
+          cache-analytics = xtaskApp "cache-analytics" "analytics" "What the binary cache holds and what it is for";
           default = self.apps.${system}.harness;
         };
       }

@@ -29,7 +29,7 @@ impl Fresh {
         let attrs: Vec<nix::Attr> = targets.iter().map(|t| t.attr.clone()).collect();
         let json = nix::eval_targets(&session.flake, &attrs, &session.net)
             .run_quietly(&session.sh, &crate::command::NoSlots)
-            .map_err(nix::explain_eval_failure)?;
+            .map_err(nix::messages::explain_eval_failure)?;
         let drvs = nix::json::parse_targets(&json)?.into_iter().map(|t| t.drv).collect();
         let live = nix::live_paths().run_quietly(&session.sh, &crate::command::NoSlots)?;
         Ok(Fresh { drvs, live: live.lines().map(str::to_owned).collect() })
@@ -48,12 +48,7 @@ impl Fresh {
                 break;
             }
             if let Err(err) = nix::delete(OUTPUTS).run_quietly(sh, &Words(dead)) {
-                let text = format!("{err:#}");
-                let refused: Vec<String> = text
-                    .split("Cannot delete path '")
-                    .skip(1)
-                    .filter_map(|rest| rest.split_once("' since it is still alive").map(|(p, _)| p.to_owned()))
-                    .collect();
+                let refused = nix::messages::refused_deletions(&format!("{err:#}"));
                 if refused.is_empty() {
                     return Err(err.context("cannot give the job a fresh runner's store"));
                 }

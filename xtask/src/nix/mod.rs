@@ -1,5 +1,6 @@
-//! The Nix commands the tasks run, as [`Cmd`] values, and the parsers of what Nix prints
-//! ([`json`], [`dry_run`], [`verify`]).
+//! The Nix commands the tasks run, as [`Cmd`] values, built for the Nix on PATH ([`version`]), and
+//! the parsers of what Nix prints ([`json`], [`dry_run`], [`verify`], [`messages`]), each tested
+//! on what Nix 2.8 and 2.34 print (`fixtures/`, captured by `fixtures/capture`).
 //!
 //! The flake is evaluated once per task ([`eval_targets`]: every target's derivation and outputs,
 //! in one `nix eval`); everything after works from those store paths with commands that evaluate
@@ -7,8 +8,12 @@
 //! `nix path-info --json`, `nix copy`, `nix store sign|verify`. Works with Nix 2.8 and later.
 
 pub mod dry_run;
+#[cfg(test)]
+mod fixture_tests;
 pub mod json;
+pub mod messages;
 pub mod verify;
+pub mod version;
 
 use std::path::PathBuf;
 
@@ -112,20 +117,6 @@ pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
     nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)")
 }
 
-/// An evaluation that failed because a flake input could not be downloaded says so, and how to
-/// go on without network; any other failure is Nix's own words.
-pub fn explain_eval_failure(err: anyhow::Error) -> anyhow::Error {
-    let text = format!("{err:#}");
-    let download = text.lines().find_map(|l| l.strip_prefix("error: unable to download "));
-    match download {
-        Some(what) => anyhow::anyhow!(
-            "cannot download a flake input: {what}\nIs the network reachable? Without network, run against the \
-             example flake, whose inputs are all local: cargo xtask <task> --flake xtask/tests/example-flake"
-        ),
-        None => err,
-    }
-}
-
 /// `nix-store ARGS…`: the store commands that evaluate nothing.
 fn nix_store(args: impl IntoIterator<Item = Arg>) -> Cmd {
     Cmd::new("nix-store", args).hint(NEEDS)
@@ -176,18 +167,32 @@ pub fn requisites(paths: Slot, include_outputs: bool) -> Cmd {
 
 /// Sizes, hashes and references of the paths of a slot, in this machine's store.
 pub fn path_infos(set: Slot) -> Cmd {
-    nix([lit("path-info"), lit("--json"), Arg::Slot(set)]).io(Io::Quiet)
+    let args = [lit("path-info")]
+        .into_iter()
+        .chain(version::path_info_json().iter().copied().map(lit))
+        .chain([Arg::Slot(set)]);
+    nix(args).io(Io::Quiet)
+}
+
+/// Every path of this machine's store, with sizes, hashes and references.
+pub fn all_path_infos() -> Cmd {
+    let args =
+        [lit("path-info")].into_iter().chain(version::path_info_json().iter().copied().map(lit)).chain([lit("--all")]);
+    nix(args).io(Io::Quiet).hint("it lists this machine's store")
 }
 
 /// The derivations' closure in `store` (derivations and the sources they read), with references.
 pub fn derivation_graph(store: &str, drvs: Slot) -> Cmd {
-    let args = [lit("path-info"), lit("--json"), lit("--recursive"), lit("--derivation"), lit("--store"), lit(store)];
-    nix(args.into_iter().chain([Arg::Slot(drvs)])).io(Io::Quiet).hint("it lists the sources the derivations read")
+    let mut args = vec![lit("path-info")];
+    args.extend(version::path_info_json().iter().copied().map(lit));
+    args.extend([lit("--recursive"), lit("--derivation"), lit("--store"), lit(store), Arg::Slot(drvs)]);
+    nix(args).io(Io::Quiet).hint("it lists the sources the derivations read")
 }
 
 /// Which of the paths a store has: `nix path-info --json --store URL PATHS`.
 pub fn query(store: &str, set: Slot, net: &Network) -> Cmd {
-    let mut args = vec![lit("path-info"), lit("--json")];
+    let mut args = vec![lit("path-info")];
+    args.extend(version::path_info_json().iter().copied().map(lit));
     args.extend(net.options());
     args.extend([lit("--store"), lit(store), Arg::Slot(set)]);
     nix(args).io(Io::Quiet).hint("it asks the cache which paths it has")
@@ -230,10 +235,9 @@ pub fn sign(secret: &std::path::Path, store: Option<&str>, set: Slot, net: &Netw
     nix(args).io(Io::Quiet)
 }
 
-/// `nix show-config --json`: the settings in effect (`system`, `extra-platforms`: what this
-/// machine builds).
+/// `nix config show --json` (`nix show-config --json` before 2.20): the settings in effect.
 pub fn show_config() -> Cmd {
-    nix([lit("show-config"), lit("--json")]).io(Io::Quiet).hint("it reads Nix's settings")
+    nix(version::config_show().iter().copied().map(lit)).io(Io::Quiet).hint("it reads Nix's settings")
 }
 
 /// Every path alive in this machine's store (a GC root refers to it): never deleted.

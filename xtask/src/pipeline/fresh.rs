@@ -9,13 +9,13 @@ use xshell::Shell;
 use super::{
     plan::FreshRunner,
     state::{State, TARGET_DRV},
-    steps::cause,
 };
 use crate::{
     cache::files::Files,
     command::{Slot, Slots},
     fresh_runner::{RunnerView, TargetView},
     layers::Target,
+    nix::messages::cause,
     nix::{dry_run, json, verify},
 };
 

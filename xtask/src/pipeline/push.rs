@@ -9,10 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use xshell::Shell;
 
-use super::{plan::OnPushFailure, state::State, steps::cause};
+use super::{plan::OnPushFailure, state::State};
 use crate::{
     cache::{files::Files, narinfo::safe_path},
     command::Cmd,
+    nix::messages::cause,
     nix::{
         json::{self, PathInfo},
         verify,

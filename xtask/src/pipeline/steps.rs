@@ -64,7 +64,7 @@ impl Plan {
     fn run_step(&self, kind: &StepKind, sh: &Shell, state: &mut State) -> Result<String> {
         match kind {
             StepKind::Eval(cmd) => {
-                let out = cmd.run(sh, state).map_err(nix::explain_eval_failure)?;
+                let out = cmd.run(sh, state).map_err(nix::messages::explain_eval_failure)?;
                 state.evaluated = json::parse_targets(&out)?;
                 state.drvs = state.evaluated.iter().map(|t| t.drv.clone()).collect();
                 state.build = state.drvs[..self.builds.min(state.drvs.len())].to_vec();
@@ -89,7 +89,7 @@ impl Plan {
                     Ok(()) => Ok(format!("{} path(s) recorded under {key}", state.candidates.len())),
                     // Nothing is pushed that gc does not know of.
                     Err(err) if self.push_failure() == Some(OnPushFailure::Warn) => {
-                        let problem = format!("cannot push to {}: {}", self.cache_label(), cause(&err));
+                        let problem = format!("cannot push to {}: {}", self.cache_label(), nix::messages::cause(&err));
                         state.warn(problem, " (its paths could not be recorded first; the build's verdict stands)");
                         state.stop = true;
                         Ok("not recorded: the push is skipped (a warning)".to_owned())
@@ -131,15 +131,6 @@ impl Plan {
     fn can_repair(&self) -> bool {
         self.steps.iter().any(|s| matches!(s.kind, StepKind::Repair(_)))
     }
-}
-
-/// The line of a failed command's error that says why (Nix's last `error:`), for warnings.
-pub(super) fn cause(err: &anyhow::Error) -> String {
-    let text = format!("{err:#}");
-    let mut lines = text.lines().rev().map(str::trim).filter(|l| !l.is_empty());
-    let last = lines.clone().next();
-    let last_error = lines.find_map(|l| l.strip_prefix("error: "));
-    last_error.or(last).unwrap_or_default().to_owned()
 }
 
 impl State {

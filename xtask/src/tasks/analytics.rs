@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::{
     analytics::{self, Entry},
     cache::push_filter::PushFilter,
-    command::{lit, NoSlots},
+    command::NoSlots,
     nix::{self, json::parse_path_infos},
     session::Session,
 };
@@ -30,9 +30,7 @@ pub struct Analytics {
 
 impl Analytics {
     pub fn run(&self, session: &Session) -> Result<()> {
-        let all = nix::nix([lit("path-info"), lit("--json"), lit("--all")])
-            .io(crate::command::Io::Quiet)
-            .hint("it lists every path of this machine's store");
+        let all = nix::all_path_infos();
         let text = match &self.path_info {
             Some(file) => std::fs::read_to_string(file).with_context(|| {
                 format!("cannot read {}: save one with `nix path-info --json --all > FILE`", file.display())

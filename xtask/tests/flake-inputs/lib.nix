@@ -1,9 +1,20 @@
 # The few nixpkgs lib functions flake.nix uses to shape its outputs, with nixpkgs' semantics.
-{
+rec {
   elem = builtins.elem;
+  remove = e: builtins.filter (x: x != e);
   optionalAttrs = cond: set: if cond then set else { };
   nameValuePair = name: value: { inherit name value; };
   mapAttrs' = f: set: builtins.listToAttrs (map (n: f n set.${n}) (builtins.attrNames set));
   genAttrs = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
   getExe = drv: "${drv}/bin/${drv.meta.mainProgram}";
+  escapeShellArg =
+    arg:
+    let
+      s = toString arg;
+    in
+    if builtins.match "[[:alnum:],._+:@%/-]+" s == null then
+      "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] s}'"
+    else
+      s;
+  escapeShellArgs = args: builtins.concatStringsSep " " (map escapeShellArg args);
 }

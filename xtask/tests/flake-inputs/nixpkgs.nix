@@ -1,1 +1,24 @@
-{ system, overlays ? [ ] }: { lib = import ./lib.nix; }
+# nixpkgs: its lib, and the packages flake.nix names as plain records (a name, and the arguments
+# where an image or a wrapper is made), never derivations.
+{ system, overlays ? [ ] }:
+let
+  package = name: {
+    inherit name;
+    outPath = "/nix/store/stand-in-${name}";
+    meta.mainProgram = name;
+  };
+in
+{
+  lib = import ./lib.nix;
+  rust-bin.stable = builtins.mapAttrs (_: _: { default.override = _: package "rust-toolchain"; }) {
+    "1.84.0" = null;
+  };
+  cacert = package "cacert";
+  ollama = package "ollama";
+  cargo-nextest = package "cargo-nextest";
+  cachix = package "cachix";
+  skopeo = package "skopeo";
+  symlinkJoin = args: package args.name;
+  writeShellApplication = args: package args.name // { inherit (args) text; };
+  dockerTools.streamLayeredImage = args: package "stream-${args.name}" // { image = args; };
+}

@@ -35,12 +35,13 @@ fn every_attribute_the_config_names_is_defined_for_every_system() {
         "let inputs = import ./xtask/tests/flake-inputs; outputs = (import ./flake.nix).outputs (inputs // { self = outputs; }); \
          in builtins.mapAttrs (_: bySystem: builtins.mapAttrs (_: builtins.attrNames) bySystem) outputs",
     );
-    let systems = ["x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"];
+    let systems = systems_of_the_config();
     let tests: BTreeSet<String> = config["tests"].as_object().unwrap().keys().cloned().collect();
     let images: BTreeSet<String> =
         config["images"].as_object().unwrap().values().map(|v| v.as_str().unwrap().to_owned()).collect();
     let deps = config["deps"]["attr"].as_str().unwrap();
-    for system in systems {
+    for system in &systems {
+        let system = system.as_str();
         let packages = names(&outputs["packages"][system]);
         for attr in [deps, "harness", "xtask", "default"] {
             assert!(packages.contains(attr), "packages.{system} lacks {attr}: {packages:?}");
@@ -56,6 +57,119 @@ fn every_attribute_the_config_names_is_defined_for_every_system() {
         );
         assert_eq!(names(&outputs["devShells"][system]), ["default".to_owned()].into());
     }
+}
+
+const OUTPUTS: &str = "let inputs = import ./xtask/tests/flake-inputs; \
+     outputs = (import ./flake.nix).outputs (inputs // { self = outputs; }); in outputs";
+
+/// The systems of the config's arches, Linux and macOS.
+fn systems_of_the_config() -> BTreeSet<String> {
+    let arches = cache_config()["arches"].as_array().unwrap().clone();
+    arches.iter().flat_map(|a| ["linux", "darwin"].map(|os| format!("{}-{os}", a.as_str().unwrap()))).collect()
+}
+
+#[test]
+fn the_systems_are_the_config_arches() {
+    require_nix();
+    let packages = nix_eval(&format!("builtins.attrNames ({OUTPUTS}).packages"));
+    assert_eq!(names(&packages), systems_of_the_config());
+}
+
+/// Each check runs the config's cargo command for its type (`test` through nextest), as the pinned
+/// crane builds it; one definition for `cargo xtask test --no-nix` and `nix flake check`.
+#[test]
+fn every_check_runs_the_command_of_its_test_type_in_the_config() {
+    require_nix();
+    let config = cache_config();
+    let checks = nix_eval(&format!(
+        "builtins.mapAttrs (_: c: {{ inherit (c) builder command name warns usesDepsLayer; }}) \
+         ({OUTPUTS}).checks.x86_64-linux"
+    ));
+    for (kind, words) in config["tests"].as_object().unwrap() {
+        let words: Vec<&str> = words.as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+        let check = &checks[kind];
+        let (builder, expected) = match words[0] {
+            "test" => ("cargoNextest", format!("cargo nextest run {}", words[1..].join(" "))),
+            "clippy" => ("cargoClippy", format!("cargo clippy --locked {}", words[1..].join(" "))),
+            "fmt" => {
+                let args: Vec<&str> = words[1..].iter().copied().filter(|w| *w != "--check").collect();
+                ("cargoFmt", format!("cargo fmt {} -- --check", args.join(" ")))
+            }
+            other => panic!("test type {kind} runs cargo {other}"),
+        };
+        assert_eq!(check["builder"], builder, "checks.{kind}");
+        let command: Vec<&str> = check["command"].as_str().unwrap().split_whitespace().collect();
+        assert_eq!(command.join(" "), expected, "checks.{kind} must run the config's command");
+        assert_eq!(check["warns"], false, "checks.{kind} ({}) needs a pname and a version", check["name"]);
+        assert_eq!(check["usesDepsLayer"], kind != "fmt", "checks.{kind} and the deps layer");
+    }
+    assert_eq!(
+        config["tests"]["integration"],
+        serde_json::json!(["test", "--package", "harness", "--tests"]),
+        "the xtask's own integration tests need Nix and servers: they cannot run in the sandbox"
+    );
+}
+
+/// Nix 2.25 and later warn, in `nix flake check`, for every app without a description.
+#[test]
+fn every_app_has_a_description() {
+    require_nix();
+    let apps = nix_eval(&format!("({OUTPUTS}).apps"));
+    for (system, apps) in apps.as_object().unwrap() {
+        for (name, app) in apps.as_object().unwrap() {
+            assert_eq!(app["type"], "app", "apps.{system}.{name}");
+            let description = app["meta"]["description"].as_str().unwrap_or_default();
+            assert!(!description.is_empty(), "apps.{system}.{name} lacks meta.description");
+        }
+    }
+}
+
+/// The harness has no TLS (it refuses https://), so its image ships no certificates; ollama pulls
+/// models over HTTPS and keeps them.
+#[test]
+fn only_the_image_that_speaks_tls_ships_certificates() {
+    require_nix();
+    let image = |attr: &str| nix_eval(&format!("({OUTPUTS}).packages.x86_64-linux.{attr}.image"));
+    let harness = image("harnessImage");
+    assert!(!harness.to_string().contains("cacert"), "{harness}");
+    assert!(!harness.to_string().contains("SSL_CERT_FILE"), "{harness}");
+    let ollama = image("ollamaImage");
+    assert!(ollama["contents"].to_string().contains("cacert"), "{ollama}");
+    let harness_main = fs::read_to_string(workspace_root().join("harness/src/main.rs")).unwrap();
+    assert!(harness_main.contains("speaks plain HTTP only"), "the harness refuses https:// (see README)");
+}
+
+/// crane's buildDepsOnly builds the workspace with the union of its members' features; a member
+/// built alone (`cargo build --package xtask`) reuses those artifacts only if cargo resolves the
+/// same features for every crate it shares. `cargo tree` is cargo's own resolution.
+#[test]
+fn one_deps_layer_serves_every_member() {
+    let tree = |selection: &[&str]| -> BTreeSet<String> {
+        let out = run(Command::new("cargo")
+            .args(["tree", "--quiet", "--locked", "--offline", "--edges", "normal,build", "--prefix", "none"])
+            .args(["--format", "{p}|{f}"])
+            .args(selection)
+            .current_dir(workspace_root()));
+        assert!(out.status.success(), "{}", out.stderr);
+        out.stdout.lines().map(|l| l.trim_end_matches(" (*)").to_owned()).collect()
+    };
+    let union = tree(&["--workspace"]);
+    let members = run(Command::new("cargo")
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--locked"])
+        .current_dir(workspace_root()));
+    let members: Value = serde_json::from_str(&members.stdout).unwrap();
+    let mut problems = Vec::new();
+    for member in members["packages"].as_array().unwrap() {
+        let name = member["name"].as_str().unwrap();
+        for line in tree(&["--package", name]).difference(&union) {
+            problems.push(format!("{name} builds {line}, the deps layer does not"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "declare shared dependencies once in [workspace.dependencies]:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -112,7 +226,7 @@ fn the_xtask_apps_ship_no_toolchain() {
     // The xtask reads Cargo.toml itself: its apps need no cargo at run time.
     let flake = fs::read_to_string(workspace_root().join("flake.nix")).unwrap();
     let app = &flake[flake.find("xtaskApp =").unwrap()..];
-    let app = &app[..app.find("};\n          };").unwrap()];
+    let app = &app[..app.find("}) description;").unwrap()];
     assert!(!app.contains("rustToolchain") && !app.contains("runtimeInputs"), "{app}");
 }
 
@@ -120,7 +234,8 @@ fn the_xtask_apps_ship_no_toolchain() {
 fn the_cache_analytics_app_runs_the_analytics_task() {
     let flake = fs::read_to_string(workspace_root().join("flake.nix")).unwrap();
     let apps: Vec<&str> = flake.lines().map(str::trim).filter(|l| l.starts_with("cache-analytics =")).collect();
-    assert_eq!(apps, [r#"cache-analytics = xtaskApp "cache-analytics" "analytics";"#]);
+    assert_eq!(apps.len(), 1, "{apps:?}");
+    assert!(apps[0].starts_with(r#"cache-analytics = xtaskApp "cache-analytics" "analytics" ""#), "{apps:?}");
 }
 
 #[test]

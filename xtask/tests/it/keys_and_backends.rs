@@ -116,7 +116,8 @@ fn cachix_pushes_with_its_cli_paths_on_stdin_and_pulls_from_its_url() {
         out.stdout
     );
     assert!(
-        out.stdout.contains(&format!("path-info --json {NETWORK} --store https://nanna-coder.cachix.org <outputs>")),
+        out.stdout
+            .contains(&format!("{} {NETWORK} --store https://nanna-coder.cachix.org <outputs>", path_info_json())),
         "{}",
         out.stdout
     );
@@ -207,7 +208,8 @@ fn without_a_token_on_github_actions_pulls_work_and_pushes_are_skipped_with_a_no
         out.stderr
     );
     assert!(
-        out.stdout.contains(&format!("path-info --json {NETWORK} --store https://nanna-coder.cachix.org <outputs>")),
+        out.stdout
+            .contains(&format!("{} {NETWORK} --store https://nanna-coder.cachix.org <outputs>", path_info_json())),
         "pulls: {}",
         out.stdout
     );

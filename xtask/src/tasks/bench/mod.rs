@@ -237,8 +237,9 @@ impl<'a> Run<'a> {
         let (sh, url, public) = (self.sh, &self.nginx.url, &self.public);
         let deps = format!("{}#packages.x86_64-linux.deps", self.ws.flake.display());
         let out_path = cmd!(sh, "nix eval --raw {deps}.outPath").read()?;
+        let json = crate::nix::version::path_info_json();
         let infos =
-            crate::nix::json::parse_path_infos(&cmd!(sh, "nix path-info --json --recursive {out_path}").read()?)?;
+            crate::nix::json::parse_path_infos(&cmd!(sh, "nix path-info {json...} --recursive {out_path}").read()?)?;
         let paths: Vec<&str> = infos.iter().map(|i| i.path.as_str()).collect();
         let bytes = infos.iter().map(|i| i.nar_size).sum();
         let (mut substituted, mut copied) = (Vec::new(), Vec::new());

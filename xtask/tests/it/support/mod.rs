@@ -12,7 +12,10 @@ pub use nginx::Nginx;
 pub use repo::*;
 
 pub mod images;
+mod nix_version;
 mod repo;
+
+pub use nix_version::*;
 
 use std::{
     collections::BTreeSet,

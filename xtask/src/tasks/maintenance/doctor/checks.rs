@@ -12,6 +12,7 @@ use crate::{
     files::Mode,
     github::names::env::CACHIX_AUTH_TOKEN,
     keys::{DepsKey, LockFiles, LOCK_FILES},
+    nix::version,
     session::Session,
     tasks::workflows as workflows_task,
     workflows,
@@ -49,9 +50,24 @@ fn nix(session: &Session) -> Check {
             "apt-get install nix-bin (Debian, Ubuntu) or the installer from https://nixos.org/download",
         );
     }
-    match read(session, cmds::nix_version()) {
-        Some(version) => ok("nix", version.trim()),
-        None => fail("nix", "`nix --version` failed", "reinstall Nix"),
+    let Some(found) = read(session, cmds::nix_version()) else {
+        return fail("nix", "`nix --version` failed", "reinstall Nix");
+    };
+    let tested = format!("tested: {} and {}", version::OLDEST_TESTED, version::NEWEST_TESTED);
+    let workspace_flake = session.flake == session.root.display().to_string();
+    match version::parse(&found) {
+        Some(v) if v < version::FLAKE_NEEDS && workspace_flake => fail(
+            "nix",
+            format!(
+                "Nix {v}: the workspace's flake needs {} or later (crane supports no older Nix)",
+                version::FLAKE_NEEDS
+            ),
+            "upgrade Nix (cachix/install-nix-action installs a current one), or check another flake with --flake",
+        ),
+        Some(v) => {
+            ok("nix", format!("Nix {v} ({tested}; the workspace's flake needs {} or later)", version::FLAKE_NEEDS))
+        }
+        None => warn("nix", format!("cannot read the version in {:?}", found.trim()), "reinstall Nix"),
     }
 }
 

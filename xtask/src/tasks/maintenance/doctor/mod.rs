@@ -53,8 +53,12 @@ mod cmds {
         Cmd::lits("nix", ["--version"])
     }
 
+    /// Nix's settings, with `nix-command` only: whether flakes are on is what is asked.
     pub fn nix_config() -> Cmd {
-        Cmd::lits("nix", ["--extra-experimental-features", "nix-command", "show-config", "--json"])
+        let words = ["--extra-experimental-features", "nix-command"]
+            .into_iter()
+            .chain(crate::nix::version::config_show().iter().copied());
+        Cmd::lits("nix", words)
     }
 
     pub fn tracked(file: &str) -> Cmd {

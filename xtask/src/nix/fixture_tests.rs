@@ -1,0 +1,122 @@
+//! Every parser of `nix/` on what each Nix version the tests run printed (`fixtures/nix-<version>/`,
+//! captured by `fixtures/capture` from real runs: a dependency in a `file://` cache, an app built
+//! on it and evaluated as the tasks evaluate targets, a key the verify does not trust, a NAR
+//! changed in place, an unreachable flake input, a path a GC root keeps).
+
+use std::{os::unix::process::ExitStatusExt, process::Output};
+
+use super::{dry_run, json, messages, verify};
+
+/// A fixture of each version, by file name.
+macro_rules! each_version {
+    ($file:literal) => {
+        [
+            ("2.8.0", include_str!(concat!("fixtures/nix-2.8.0/", $file))),
+            ("2.34.8", include_str!(concat!("fixtures/nix-2.34.8/", $file))),
+        ]
+    };
+}
+
+#[test]
+fn path_info_of_a_store_and_of_a_cache_leaves_out_missing_paths() {
+    let local = each_version!("path-info-local.json");
+    let cache = each_version!("path-info-cache.json");
+    for (version, text) in local.into_iter().chain(cache) {
+        let infos = json::parse_path_infos(text).unwrap_or_else(|e| panic!("{version}: {e:#}"));
+        assert_eq!(infos.len(), 1, "{version}: {infos:?}");
+        assert!(infos[0].path.ends_with("-dep") && infos[0].nar_size > 0, "{version}: {infos:?}");
+        assert!(infos[0].nar_hash.starts_with("sha256"), "{version}: {infos:?}");
+    }
+    for (version, text) in cache {
+        let url = &json::parse_path_infos(text).unwrap()[0].url;
+        assert!(url.starts_with("nar/"), "{version}: the cache's NAR file: {url}");
+    }
+}
+
+#[test]
+fn the_derivation_graph_names_each_derivation() {
+    for (version, text) in each_version!("derivation-graph.json") {
+        let paths: Vec<String> = json::parse_path_infos(text).unwrap().into_iter().map(|i| i.path).collect();
+        assert!(paths.iter().any(|p| p.ends_with("-app.drv")), "{version}: {paths:?}");
+        assert!(paths.iter().any(|p| p.ends_with("-dep.drv")), "{version}: {paths:?}");
+    }
+}
+
+#[test]
+fn the_settings_name_this_machines_system() {
+    for (version, text) in each_version!("config.json") {
+        assert_eq!(json::parse_platforms(text).unwrap()[0], "x86_64-linux", "{version}");
+    }
+}
+
+#[test]
+fn a_dry_run_says_what_it_would_fetch_and_build() {
+    for (version, text) in each_version!("dry-run.txt") {
+        let found = dry_run::parse(text);
+        assert!(found.fetched.len() == 1 && found.fetched.iter().all(|p| p.ends_with("-dep")), "{version}: {found:?}");
+        assert!(found.built.len() == 1 && found.built.iter().all(|p| p.ends_with("-app.drv")), "{version}: {found:?}");
+        assert!(found.unknown.is_empty(), "{version}");
+    }
+}
+
+#[test]
+fn verify_names_untrusted_and_modified_paths() {
+    let output = |code: i32, text: &str| Output {
+        status: std::process::ExitStatus::from_raw(code << 8),
+        stdout: Vec::new(),
+        stderr: text.as_bytes().to_vec(),
+    };
+    for (version, text) in each_version!("verify-untrusted.txt") {
+        let verdicts = verify::parse(&output(2, text));
+        assert!(verdicts.untrusted.iter().all(|p| p.ends_with("-dep")) && verdicts.untrusted.len() == 1, "{version}");
+        assert!(verdicts.modified.is_empty() && !verdicts.failed, "{version}: {verdicts:?}");
+    }
+    for (version, text) in each_version!("verify-modified.txt") {
+        let verdicts = verify::parse(&output(3, text));
+        assert!(verdicts.modified.iter().all(|p| p.ends_with("-dep")) && verdicts.modified.len() == 1, "{version}");
+    }
+}
+
+#[test]
+fn an_unreachable_flake_input_is_named_with_the_way_to_go_on() {
+    for (version, text) in each_version!("eval-download.txt") {
+        let said = format!("{:#}", messages::explain_eval_failure(anyhow::anyhow!("{text}")));
+        assert!(
+            said.starts_with("cannot download a flake input: 'https://inputs.invalid/remote.tar.gz': "),
+            "{version}: {said}"
+        );
+        assert!(
+            said.contains("--flake xtask/tests/example-flake") && !said.contains("Source threw"),
+            "{version}: {said}"
+        );
+    }
+}
+
+#[test]
+fn a_refused_deletion_names_the_path_alive() {
+    for (version, text) in each_version!("delete-alive.txt") {
+        let refused = messages::refused_deletions(text);
+        assert!(refused.len() == 1 && refused[0].ends_with("-dep"), "{version}: {refused:?}");
+    }
+}
+
+#[test]
+fn the_cause_of_a_failure_is_nix_s_last_error_line() {
+    for (version, text) in each_version!("eval-download.txt") {
+        let cause = messages::cause(&anyhow::anyhow!("{text}"));
+        assert!(
+            cause.contains("unable to download 'https://inputs.invalid/remote.tar.gz'") && !cause.starts_with("error"),
+            "{version}: {cause}"
+        );
+    }
+}
+
+#[test]
+fn an_evaluated_target_is_its_derivation_and_outputs() {
+    for (version, text) in each_version!("eval-targets.json") {
+        let targets = json::parse_targets(text).unwrap();
+        assert_eq!(targets.len(), 1, "{version}");
+        assert!(targets[0].drv.ends_with("-app.drv"), "{version}: {}", targets[0].drv);
+        assert!(targets[0].outputs.len() == 1 && targets[0].outputs[0].ends_with("-app"), "{version}");
+    }
+}
