@@ -296,6 +296,18 @@ fn a_bad_ollama_host_names_the_part_to_fix() {
     assert_eq!(stderr, "error: OLLAMA_HOST=ollama:99999: the port `99999` is not a number from 1 to 65535\n");
 }
 
+/// The harness has no TLS (its image ships no certificates): an https address is refused with
+/// what to do, before any connection.
+#[test]
+fn an_https_address_is_refused_saying_how_to_reach_the_server() {
+    let (ok, _, stderr) = output(harness("https://ollama.example:11434").arg("health"));
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "error: https://ollama.example:11434: this build of harness speaks plain HTTP only; point OLLAMA_HOST at the server's http address\n"
+    );
+}
+
 #[test]
 fn a_server_that_is_not_ollama_is_named_without_its_page() {
     const PAGE: &str = "<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body>hello</body></html>";

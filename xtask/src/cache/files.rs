@@ -55,9 +55,9 @@ impl Netrc {
 /// Nix's `netrc-file` setting, when the file exists.
 fn nix_netrc() -> Option<PathBuf> {
     let sh = Shell::new().ok()?;
-    let show = crate::nix::nix([lit("show-config"), lit("--json")]).io(Io::Quiet);
-    let config: serde_json::Value = serde_json::from_str(&show.run_quietly(&sh, &NoSlots).ok()?).ok()?;
-    let path = PathBuf::from(config["netrc-file"]["value"].as_str()?);
+    let settings =
+        crate::nix::json::Settings::parse(&crate::nix::show_config().run_quietly(&sh, &NoSlots).ok()?).ok()?;
+    let path = PathBuf::from(settings.words("netrc-file").into_iter().next()?);
     path.exists().then_some(path)
 }
 

@@ -83,7 +83,7 @@ pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<V
     check(workflow, &options)?;
     let order = plan::order(workflow)?;
     let engine = engine::find("").is_ok();
-    let systems = nix::json::parse_platforms(&nix::show_config().run_quietly(&session.sh, &NoSlots)?)?;
+    let systems = nix::json::Settings::parse(&nix::show_config().run_quietly(&session.sh, &NoSlots)?)?.platforms();
     let ctx = Context {
         event: options.event,
         fork: options.fork,

@@ -34,14 +34,56 @@ pub fn parse_valid(json: &str) -> Result<BTreeSet<String>> {
     Ok(parse_path_infos(json)?.into_iter().map(|i| i.path).collect())
 }
 
-/// The systems this machine builds for, from `nix show-config --json`: `system` and
-/// `extra-platforms`.
-pub fn parse_platforms(json: &str) -> Result<Vec<String>> {
-    let config: serde_json::Value = serde_json::from_str(json).context("`nix show-config --json` printed no JSON")?;
-    let mut systems: Vec<String> = config["system"]["value"].as_str().map(str::to_owned).into_iter().collect();
-    let extra = config["extra-platforms"]["value"].as_array().into_iter().flatten();
-    systems.extend(extra.filter_map(|s| s.as_str().map(str::to_owned)));
-    Ok(systems)
+/// Nix 2.8's experimental features, in the order of its enum (each number checked by enabling
+/// the feature alone).
+const FEATURES_2_8: [&str; 7] = [
+    "ca-derivations",
+    "impure-derivations",
+    "flakes",
+    "nix-command",
+    "recursive-nix",
+    "no-url-literals",
+    "fetch-closure",
+];
+
+/// Nix's settings, as `nix config show --json` (`nix show-config --json` before 2.20) prints
+/// them: `{ NAME: { "value": … }, … }`.
+pub struct Settings(serde_json::Value);
+
+impl Settings {
+    pub fn parse(json: &str) -> Result<Settings> {
+        let value: serde_json::Value = serde_json::from_str(json).context("Nix printed its settings not as JSON")?;
+        value.is_object().then_some(Settings(value)).context("Nix printed its settings not as a JSON object")
+    }
+
+    /// A setting as words: a list setting's items, a string setting split at whitespace.
+    pub fn words(&self, name: &str) -> Vec<String> {
+        match &self.0[name]["value"] {
+            serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            serde_json::Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The experimental features enabled. Nix 2.8 prints them as the numbers of its enum, whose
+    /// order is [`FEATURES_2_8`]; later Nix prints their names.
+    pub fn experimental_features(&self) -> Vec<String> {
+        let items = self.0["experimental-features"]["value"].as_array().cloned().unwrap_or_default();
+        let name = |v: &serde_json::Value| match v {
+            serde_json::Value::Number(n) => {
+                n.as_u64().and_then(|n| FEATURES_2_8.get(n as usize)).map(|f| f.to_string())
+            }
+            v => v.as_str().map(str::to_owned),
+        };
+        items.iter().filter_map(name).collect()
+    }
+
+    /// The systems this machine builds for: `system`, then `extra-platforms`.
+    pub fn platforms(&self) -> Vec<String> {
+        let mut systems = self.words("system");
+        systems.extend(self.words("extra-platforms"));
+        systems
+    }
 }
 
 #[cfg(test)]
@@ -61,9 +103,18 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_systems_this_machine_builds() {
-        let json = r#"{"system":{"value":"x86_64-linux"},"extra-platforms":{"value":["aarch64-linux"]}}"#;
-        assert_eq!(parse_platforms(json).unwrap(), ["x86_64-linux", "aarch64-linux"]);
-        assert!(parse_platforms("not json").is_err());
+    fn reads_settings_as_words_and_the_systems_this_machine_builds() {
+        let json = r#"{"system":{"value":"x86_64-linux"},"extra-platforms":{"value":["aarch64-linux"]},
+            "experimental-features":{"value":"nix-command flakes"},"netrc-file":{"value":"/etc/nix/netrc"}}"#;
+        let settings = Settings::parse(json).unwrap();
+        assert_eq!(settings.platforms(), ["x86_64-linux", "aarch64-linux"]);
+        assert_eq!(settings.words("experimental-features"), ["nix-command", "flakes"]);
+        assert_eq!(settings.words("netrc-file"), ["/etc/nix/netrc"]);
+        assert!(settings.words("unknown").is_empty());
+        let numbered = Settings::parse(r#"{"experimental-features":{"value":[2,3,99]}}"#).unwrap();
+        assert_eq!(numbered.experimental_features(), ["flakes", "nix-command"]);
+        let named = Settings::parse(r#"{"experimental-features":{"value":["flakes"]}}"#).unwrap();
+        assert_eq!(named.experimental_features(), ["flakes"]);
+        assert!(Settings::parse("not json").is_err() && Settings::parse("[]").is_err());
     }
 }

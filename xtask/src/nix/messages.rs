@@ -10,8 +10,13 @@
 pub fn explain_eval_failure(err: anyhow::Error) -> anyhow::Error {
     let text = format!("{err:#}");
     let download = text.lines().filter(|l| l.contains("error:")).find_map(|l| {
-        let what = l.split("unable to download ").nth(1)?;
-        Some(what.trim_end().trim_end_matches(')').to_owned())
+        let what = l.split("unable to download ").nth(1)?.trim_end();
+        // 2.34's wrapper closes its parenthesis after the cause: that one, not the cause's own.
+        let what = match l.contains("(Source threw exception: ") {
+            true => what.strip_suffix(')').unwrap_or(what),
+            false => what,
+        };
+        Some(what.to_owned())
     });
     match download {
         Some(what) => anyhow::anyhow!(

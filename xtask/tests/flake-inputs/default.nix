@@ -21,19 +21,22 @@ let
   craneLib = {
     cleanCargoSource = _: "cleaned-source";
     buildDepsOnly =
-      args: derivation "buildDepsOnly" "-deps" args "cargo build ${args.cargoExtraArgs or "--locked"}";
+      args: derivation "buildDepsOnly" "-deps" args "cargo build --release ${args.cargoExtraArgs or "--locked"}";
     buildPackage =
-      args: derivation "buildPackage" "" args "cargo build ${args.cargoExtraArgs or "--locked"}";
-    # lib/cargoNextest.nix: `cargo nextest run ${cargoExtraArgs} ${cargoNextestExtraArgs}`.
+      args: derivation "buildPackage" "" args "cargo build --release ${args.cargoExtraArgs or "--locked"}";
+    # crane builds in its release profile (setupHooks/configureCargoCommonVarsHook.sh:
+    # CARGO_PROFILE defaults to release; cargoWithProfile adds --release).
+    # lib/cargoNextest.nix: `cargo nextest run --cargo-profile $CARGO_PROFILE ${cargoExtraArgs}
+    # ${cargoNextestExtraArgs}`.
     cargoNextest =
       args:
       derivation "cargoNextest" "-nextest" args
-        "cargo nextest run ${args.cargoExtraArgs or ""} ${args.cargoNextestExtraArgs or ""}";
-    # lib/cargoClippy.nix: `cargo clippy ${cargoExtraArgs} ${cargoClippyExtraArgs}`.
+        "cargo nextest run --cargo-profile release ${args.cargoExtraArgs or ""} ${args.cargoNextestExtraArgs or ""}";
+    # lib/cargoClippy.nix: `cargoWithProfile clippy ${cargoExtraArgs} ${cargoClippyExtraArgs}`.
     cargoClippy =
       args:
       derivation "cargoClippy" "-clippy" args
-        "cargo clippy ${args.cargoExtraArgs or "--locked"} ${args.cargoClippyExtraArgs or "--all-targets"}";
+        "cargo clippy --release ${args.cargoExtraArgs or "--locked"} ${args.cargoClippyExtraArgs or "--all-targets"}";
     # lib/cargoFmt.nix: `cargo fmt ${cargoExtraArgs} -- --check ${rustFmtExtraArgs}`.
     cargoFmt =
       args:

@@ -101,7 +101,7 @@ fn doctor_reports_each_check_and_fails_only_on_failures() {
     let dir = repo_copy("doctor");
     // The workspace's flake needs Nix 2.28.3 (crane): an older Nix fails the check, naming both.
     let out = xtask_in(&dir, &["doctor"]);
-    let new_enough = nix_version() >= (2, 29); // the Nix versions tested are 2.8 and 2.34
+    let new_enough = nix_version() >= (2, 28, 3);
     assert_eq!(out.stdout.contains("FAIL nix"), !new_enough, "{}", out.stdout);
     if !new_enough {
         assert!(out.stdout.contains("the workspace's flake needs 2.28.3 or later"), "{}", out.stdout);
@@ -119,7 +119,7 @@ fn doctor_reports_each_check_and_fails_only_on_failures() {
             .map(|c| c["status"].as_str().unwrap().to_owned())
             .collect()
     };
-    for name in ["nix", "key", "cache name", "token", "substituter", "workflows"] {
+    for name in ["nix", "flakes", "key", "cache name", "token", "substituter", "workflows"] {
         assert_eq!(status(name), ["ok"], "{name}: {}", out.stdout);
     }
     assert_eq!(status("lock files"), ["ok", "ok"]);

@@ -183,8 +183,10 @@ fn analytics_reads_every_path_of_this_machines_store() {
     let size = |i: usize| largest[i]["nar_size"].as_u64().unwrap();
     assert!(size(0) >= size(1) && size(1) >= size(2), "{largest:#?}");
     let first = largest[0]["path"].as_str().unwrap();
-    let info: serde_json::Value = serde_json::from_str(&nix(&["path-info", "--json", first]).stdout).unwrap();
-    // A list before Nix 2.19, an object keyed by path since.
+    let mut args: Vec<&str> = path_info_json().split(' ').collect();
+    args.push(first);
+    let info: serde_json::Value = serde_json::from_str(&nix(&args).stdout).unwrap();
+    // A list before Nix 2.19, an object keyed by path since (format 1).
     let entry = if info.is_array() { &info[0] } else { &info[first] };
     assert_eq!(entry["narSize"].as_u64(), Some(size(0)), "{info:#}");
 }

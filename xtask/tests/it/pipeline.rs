@@ -35,7 +35,7 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     assert!(first.stderr.contains("Build packages.x86_64-linux.deps") && first.stderr.contains(" done in "));
     // Built for the Nix that runs it: nothing it calls is deprecated there (`--json-format` from 2.33).
     assert!(!first.stderr.contains("deprecated"), "{}", first.stderr);
-    let json_format = nix_version() >= (2, 33);
+    let json_format = nix_version() >= (2, 33, 0);
     assert_eq!(first.stderr.contains("path-info --json --json-format 1"), json_format, "{}", first.stderr);
 
     let before = snapshot(&cache);

@@ -13,15 +13,24 @@ use super::timed;
 /// What `cargo xtask` runs before a task: a build of the xtask with its own profile.
 pub const COMPILE: &str = "cargo build --package xtask --profile xtask --locked --offline";
 
-/// The floor crate's manifest: the xtask's versions of its three unavoidable dependencies, built
-/// like the xtask (its profile's settings).
-fn floor_manifest(xtask_manifest: &str) -> Result<String> {
+/// The floor crate's manifest: the xtask's versions of its three unavoidable dependencies (those
+/// it takes from `[workspace.dependencies]` read there), built like the xtask (its profile's
+/// settings).
+fn floor_manifest(xtask_manifest: &str, workspace_manifest: &str) -> Result<String> {
     let doc: toml_edit::DocumentMut = xtask_manifest.parse().context("xtask/Cargo.toml is not TOML")?;
+    let workspace: toml_edit::DocumentMut = workspace_manifest.parse().context("Cargo.toml is not TOML")?;
     let deps = doc["dependencies"].as_table().context("xtask/Cargo.toml has no [dependencies]")?;
     let mut manifest =
         String::from("[package]\nname = \"floor\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\n");
     for name in ["anyhow", "clap", "xshell"] {
-        let spec = deps.get(name).with_context(|| format!("xtask/Cargo.toml lacks {name}"))?;
+        let mut spec = deps.get(name).with_context(|| format!("xtask/Cargo.toml lacks {name}"))?;
+        if spec.get("workspace").and_then(|w| w.as_bool()) == Some(true) {
+            spec = workspace
+                .get("workspace")
+                .and_then(|w| w.get("dependencies"))
+                .and_then(|d| d.get(name))
+                .with_context(|| format!("Cargo.toml's [workspace.dependencies] lacks {name}"))?;
+        }
         manifest += &format!("{name} = {}\n", spec.to_string().trim());
     }
     manifest += "\n[profile.dev]\ndebug = 0\nincremental = false\n";
@@ -32,7 +41,9 @@ fn floor_manifest(xtask_manifest: &str) -> Result<String> {
 pub fn measure(sh: &Shell, root: &Path, base: &Path) -> Result<(f64, f64)> {
     let floor = base.join("floor");
     sh.create_dir(floor.join("src"))?;
-    sh.write_file(floor.join("Cargo.toml"), floor_manifest(&sh.read_file(root.join("xtask/Cargo.toml"))?)?)?;
+    let manifest =
+        floor_manifest(&sh.read_file(root.join("xtask/Cargo.toml"))?, &sh.read_file(root.join("Cargo.toml"))?)?;
+    sh.write_file(floor.join("Cargo.toml"), manifest)?;
     sh.write_file(floor.join("src/main.rs"), "fn main() {}\n")?;
     // The workspace's lock file pins the floor to the same versions.
     sh.copy_file(root.join("Cargo.lock"), floor.join("Cargo.lock"))?;
@@ -60,4 +71,23 @@ pub fn measure(sh: &Shell, root: &Path, base: &Path) -> Result<(f64, f64)> {
 pub fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_takes_the_xtask_s_versions_and_features_from_either_manifest() {
+        let xtask = "[dependencies]\nanyhow.workspace = true\nclap = { workspace = true }\nxshell = \"0.2.7\"\n";
+        let workspace =
+            "[workspace.dependencies]\nanyhow = \"1.0.1\"\nclap = { version = \"4\", features = [\"derive\"] }\n";
+        let manifest = floor_manifest(xtask, workspace).unwrap();
+        for line in ["anyhow = \"1.0.1\"", "clap = { version = \"4\", features = [\"derive\"] }", "xshell = \"0.2.7\""]
+        {
+            assert!(manifest.lines().any(|l| l == line), "{line} in\n{manifest}");
+        }
+        let err = floor_manifest(xtask, "[workspace]\n").unwrap_err().to_string();
+        assert!(err.contains("[workspace.dependencies] lacks anyhow"), "{err}");
+    }
 }

@@ -169,11 +169,17 @@ impl<'a> Run<'a> {
         self.ws.fresh_runner(self.sh)?;
         let (sh, url, public, targets) = (self.sh, &self.nginx.url, &self.public, self.ws.installables());
         timed(|| {
-            cmd!(sh, "nix build --no-link --option substituters {url} --option trusted-public-keys {public} {targets...}")
-                .quiet()
-                .ignore_stderr()
-                .run()
-                .context("a fresh runner's build failed (run `cargo xtask bench` again to see, or build the bench flake by hand)")
+            let build = cmd!(
+                sh,
+                "nix build --no-link --option substituters {url} --option trusted-public-keys {public} {targets...}"
+            );
+            let out = build.quiet().ignore_status().output()?;
+            if !out.status.success() {
+                let said = String::from_utf8_lossy(&out.stderr);
+                let tail: Vec<&str> = said.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+                anyhow::bail!("a fresh runner's build failed ({}):\n{}", out.status, tail.join("\n"));
+            }
+            Ok(())
         })
     }
 

@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use serde_json::Value;
-
 use super::{cmds, fail, ok, warn, Check};
 use crate::{
     cache::{self, Cache},
@@ -12,21 +10,20 @@ use crate::{
     files::Mode,
     github::names::env::CACHIX_AUTH_TOKEN,
     keys::{DepsKey, LockFiles, LOCK_FILES},
-    nix::version,
+    nix::{json::Settings, version},
     session::Session,
     tasks::workflows as workflows_task,
     workflows,
 };
 
 pub fn all(session: &Session) -> Vec<Check> {
-    let nix_config =
-        read(session, cmds::nix_config()).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
-    let mut checks = vec![nix(session), flakes(&nix_config)];
+    let nix_config = read(session, cmds::nix_config()).and_then(|s| Settings::parse(&s).ok());
+    let mut checks = vec![nix(session), flakes(nix_config.as_ref())];
     checks.extend(LOCK_FILES.iter().map(|f| lock_file(session, f.name, f.creates)));
     checks.push(key(session));
     checks.push(names(session));
     checks.push(token(session));
-    checks.push(substituter(session, &nix_config));
+    checks.push(substituter(session, nix_config.as_ref()));
     checks.push(
         match workflows::generate(&session.config).and_then(|f| workflows_task::update(&session.root, &f, Mode::Check))
         {
@@ -50,41 +47,34 @@ fn nix(session: &Session) -> Check {
             "apt-get install nix-bin (Debian, Ubuntu) or the installer from https://nixos.org/download",
         );
     }
-    let Some(found) = read(session, cmds::nix_version()) else {
-        return fail("nix", "`nix --version` failed", "reinstall Nix");
+    // The version the tasks detected (`nix --version`, asked once per run).
+    let Some(found) = version::detected() else {
+        return fail("nix", "`nix --version` failed or printed no version", "reinstall Nix");
     };
     let tested = format!("tested: {} and {}", version::OLDEST_TESTED, version::NEWEST_TESTED);
-    let workspace_flake = session.flake == session.root.display().to_string();
-    match version::parse(&found) {
-        Some(v) if v < version::FLAKE_NEEDS && workspace_flake => fail(
+    let local = |flake: &str| {
+        let path = flake.strip_prefix("path:").or_else(|| flake.strip_prefix("git+file://")).unwrap_or(flake);
+        Path::new(path.split('?').next().unwrap_or(path)).canonicalize().ok()
+    };
+    let workspace_flake = local(&session.flake).is_some_and(|flake| Some(flake) == session.root.canonicalize().ok());
+    if found < version::FLAKE_NEEDS && workspace_flake {
+        return fail(
             "nix",
             format!(
-                "Nix {v}: the workspace's flake needs {} or later (crane supports no older Nix)",
+                "Nix {found}: the workspace's flake needs {} or later (crane supports no older Nix)",
                 version::FLAKE_NEEDS
             ),
             "upgrade Nix (cachix/install-nix-action installs a current one), or check another flake with --flake",
-        ),
-        Some(v) => {
-            ok("nix", format!("Nix {v} ({tested}; the workspace's flake needs {} or later)", version::FLAKE_NEEDS))
-        }
-        None => warn("nix", format!("cannot read the version in {:?}", found.trim()), "reinstall Nix"),
+        );
     }
+    ok("nix", format!("Nix {found} ({tested}; the workspace's flake needs {} or later)", version::FLAKE_NEEDS))
 }
 
-/// A setting of `nix show-config --json` as a list of words.
-fn setting(config: &Value, name: &str) -> Vec<String> {
-    match &config[name]["value"] {
-        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-        Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn flakes(config: &Value) -> Check {
-    if config.is_null() {
+fn flakes(config: Option<&Settings>) -> Check {
+    let Some(config) = config else {
         return warn("flakes", "cannot read Nix's configuration", "install Nix first");
-    }
-    if setting(config, "experimental-features").iter().any(|f| f == "flakes") {
+    };
+    if config.experimental_features().iter().any(|f| f == "flakes") {
         return ok("flakes", "enabled");
     }
     warn(
@@ -206,14 +196,15 @@ fn token(session: &Session) -> Check {
     }
 }
 
-fn substituter(session: &Session, nix_config: &Value) -> Check {
+fn substituter(session: &Session, nix_config: Option<&Settings>) -> Check {
     let cache = &session.cache;
     let url = cache.substituter();
     if let Cache::Local { .. } = cache {
         return ok("substituter", format!("{url}: the tasks add it themselves"));
     }
-    let mut configured = setting(nix_config, "substituters");
-    configured.extend(setting(nix_config, "extra-substituters"));
+    let words = |name| nix_config.map(|c| c.words(name)).unwrap_or_default();
+    let mut configured = words("substituters");
+    configured.extend(words("extra-substituters"));
     if configured.iter().any(|s| s.trim_end_matches('/') == url) {
         return ok("substituter", format!("{url} is a substituter"));
     }
