@@ -139,3 +139,62 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, enter: &dyn Fn(&Path) -> bool) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, file: &str, text: &str) {
+        let path = root.join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// A kept binary is run only for the sources it was built from: every file the xtask is built
+    /// from changes the key; its tests, this launcher and a checkout's new times do not.
+    #[test]
+    fn the_key_follows_the_sources_not_their_times() {
+        let root = env::temp_dir().join(format!("xtask-launch-key-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for file in [
+            "xtask/src/main.rs",
+            "xtask/nix-path-info/src/lib.rs",
+            "xtask/tests/it/main.rs",
+            "xtask/launch/src/main.rs",
+        ] {
+            write(&root, file, "fn main() {}\n");
+        }
+        write(&root, "Cargo.toml", "[workspace]\n");
+        write(&root, "Cargo.lock", "version = 4\n");
+        let cargo = OsString::from("cargo");
+        let first = key(&root, &cargo).unwrap();
+
+        // A fresh checkout: the same contents, new modification times.
+        let main = root.join("xtask/src/main.rs");
+        fs::write(&main, fs::read(&main).unwrap()).unwrap();
+        assert_eq!(key(&root, &cargo).unwrap(), first);
+        for file in ["xtask/tests/it/main.rs", "xtask/launch/src/main.rs"] {
+            write(&root, file, "fn main() { changed() }\n");
+            assert_eq!(key(&root, &cargo).unwrap(), first, "{file} is not built into the xtask");
+        }
+
+        let mut keys = vec![first];
+        for (file, text) in [
+            ("xtask/src/main.rs", "fn main() { changed() }\n"),
+            ("xtask/src/new.rs", "\n"),
+            ("xtask/nix-path-info/src/lib.rs", "\n"),
+            ("Cargo.lock", "version = 4\n# another dependency\n"),
+            ("Cargo.toml", "[workspace]\nmembers = []\n"),
+            (".cargo/config.toml", "[build]\n"),
+        ] {
+            write(&root, file, text);
+            let next = key(&root, &cargo).unwrap();
+            assert!(!keys.contains(&next), "a change to {file} must change the key");
+            keys.push(next);
+        }
+        // The same bytes under another name are another source.
+        fs::rename(root.join("xtask/src/new.rs"), root.join("xtask/src/renamed.rs")).unwrap();
+        assert!(!keys.contains(&key(&root, &cargo).unwrap()), "a renamed file must change the key");
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

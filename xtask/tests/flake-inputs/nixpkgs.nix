@@ -10,8 +10,9 @@ let
 in
 {
   lib = import ./lib.nix;
-  rust-bin.stable = builtins.mapAttrs (_: _: { default.override = _: package "rust-toolchain"; }) {
-    "1.84.0" = null;
+  # rust-overlay's toolchains, for the Rust version the config names.
+  rust-bin.stable.${(builtins.fromTOML (builtins.readFile ../../../Cargo.toml)).workspace.metadata.cache.rust} = {
+    default.override = _: package "rust-toolchain";
   };
   cacert = package "cacert";
   ollama = package "ollama";
