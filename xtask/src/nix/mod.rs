@@ -123,9 +123,10 @@ fn nix_store(args: impl IntoIterator<Item = Arg>) -> Cmd {
 }
 
 /// Builds the derivations (nothing is evaluated), substituting from `substituters` (one word,
-/// space-separated: empty when the cache cannot be reached) trusting `key`; prints the outputs.
-pub fn realise(drvs: Slot, substituters: Slot, key: Option<Arg>, net: &Network) -> Cmd {
-    let mut args = vec![lit("--realise")];
+/// space-separated: empty when the cache cannot be reached) trusting `key`; each output becomes
+/// a GC root, `root`, `root-2`, … (indirect: it ends when that file goes); prints the roots.
+pub fn realise(drvs: Slot, substituters: Slot, key: Option<Arg>, net: &Network, root: &str) -> Cmd {
+    let mut args = vec![lit("--realise"), lit("--add-root"), lit(root), lit("--indirect")];
     args.extend(net.options());
     // A substitute that fails to download is built instead: a cache hiccup never fails the build.
     args.extend([lit("--option"), lit("fallback"), lit("true")]);

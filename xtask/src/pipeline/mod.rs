@@ -137,7 +137,10 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
         }
         false => format!("Build {}", names.join(", ")),
     };
-    plan.step(build, StepKind::Build(nix::realise(BUILD, SUBSTITUTERS, trusted, net)));
+    // The outputs stay GC roots until the task ends: a collection on the runner cannot take what
+    // is about to be pushed.
+    let roots = in_run_directory(session, "gcroots/result")?;
+    plan.step(build, StepKind::Build(nix::realise(BUILD, SUBSTITUTERS, trusted, net, &roots)));
     // Nothing to push (a read-only cache): the build is the whole job.
     let Some((title, upload)) = upload else { return Ok(plan) };
     let (url, files) = (cache.substituter(), session.files());
@@ -211,11 +214,17 @@ fn trusted_key(session: &Session, signs: bool) -> Option<Arg> {
     session.cache.config_key(&session.config).map(lit)
 }
 
+/// A path in the run's own directory (removed when the task ends), as a dry run names it.
+fn in_run_directory(session: &Session, name: &str) -> Result<String> {
+    match session.dry_run {
+        true => Ok(format!("<run directory>/{name}")),
+        false => Ok(scratch::dir()?.join(name).display().to_string()),
+    }
+}
+
 fn fresh_runner(session: &Session, key: Option<Arg>, stop_when_cached: bool) -> Result<FreshRunner> {
     let (url, net) = (session.cache.substituter(), &session.net);
-    let store =
-        if session.dry_run { "<run directory>/fresh-runner".into() } else { scratch::dir()?.join("fresh-runner") };
-    let store = store.display().to_string();
+    let store = in_run_directory(session, "fresh-runner")?;
     Ok(FreshRunner {
         copy: nix::copy_derivations(&store, DRVS),
         graph: nix::derivation_graph(&store, DRVS),

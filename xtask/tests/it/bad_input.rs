@@ -216,3 +216,14 @@ fn every_task_meets_every_bad_input_with_one_message_and_no_change() {
     }
     assert!(problems.is_empty(), "{} problem(s):\n\n{}", problems.len(), problems.join("\n\n"));
 }
+
+#[test]
+fn missing_nix_is_one_clear_error() {
+    let out =
+        run(xtask().args(["warm-deps", "--cache", "file:///nonexistent"]).env("PATH", cargo_only_path())).failed();
+    assert!(
+        out.stderr.contains("Nix is not installed") && out.stderr.contains("apt-get install nix-bin"),
+        "{}",
+        out.stderr
+    );
+}

@@ -124,7 +124,11 @@ fn ci(flake: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&
     if let Some(extra) = nix_extra {
         cmd.env("NIX_CONFIG", extra);
     }
-    let out = run(&mut cmd);
+    // Each job starts as a fresh runner: the pipeline's outputs are deleted from the store.
+    let out = {
+        let _deleting = deleting_from_the_store();
+        run(&mut cmd)
+    };
     let report = serde_json::from_str(&fs::read_to_string(&json).unwrap_or_default()).unwrap_or_default();
     (out, report)
 }

@@ -170,8 +170,10 @@ fn analytics_reads_a_saved_dump_in_either_form() {
 #[test]
 fn analytics_reads_every_path_of_this_machines_store() {
     require_nix();
-    // Other tests add paths meanwhile: the count lies between the store's before and after.
+    // Other tests add paths meanwhile, and none deletes any: the count lies between the store's
+    // before and after.
     let count = || nix(&["path-info", "--all"]).stdout.lines().count() as u64;
+    let _no_deletions = no_deletions_from_the_store();
     let before = count();
     let out = run(xtask().args(["analytics", "--json", "--top", "3"])).ok();
     let after = count();

@@ -33,10 +33,16 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     assert!(first.stderr.contains("pushed 9"), "{}", first.stderr);
     assert!(first.stderr.contains("==> [4/13] Build"), "each step has a header: {}", first.stderr);
     assert!(first.stderr.contains("Build packages.x86_64-linux.deps") && first.stderr.contains(" done in "));
-    // Built for the Nix that runs it: nothing it calls is deprecated there (`--json-format` from 2.33).
-    assert!(!first.stderr.contains("deprecated"), "{}", first.stderr);
+    // Built for the Nix that runs it: nothing it calls is deprecated there (`--json-format` from 2.33),
+    // and the outputs are GC roots until the push ends (Nix warns of a build without one).
     let json_format = nix_version() >= (2, 33, 0);
     assert_eq!(first.stderr.contains("path-info --json --json-format 1"), json_format, "{}", first.stderr);
+    let said = |text: &str| first.stderr.contains(text);
+    assert!(
+        !said("deprecated") && !said("specify '--add-root'") && said("/gcroots/result --indirect"),
+        "{}",
+        first.stderr
+    );
 
     let before = snapshot(&cache);
     let second = warm(&flake, &url).ok();
@@ -248,17 +254,6 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
     ] {
         assert!(summary.contains(&expected), "summary lacks {expected}:\n{summary}");
     }
-}
-
-#[test]
-fn missing_nix_is_one_clear_error() {
-    let out =
-        run(xtask().args(["warm-deps", "--cache", "file:///nonexistent"]).env("PATH", cargo_only_path())).failed();
-    assert!(
-        out.stderr.contains("Nix is not installed") && out.stderr.contains("apt-get install nix-bin"),
-        "{}",
-        out.stderr
-    );
 }
 
 #[test]

@@ -14,8 +14,10 @@ pub use repo::*;
 pub mod images;
 mod nix_version;
 mod repo;
+mod store;
 
 pub use nix_version::*;
+pub use store::*;
 
 use std::{
     collections::BTreeSet,
@@ -272,17 +274,4 @@ pub fn workspace_with(name: &str, extra: &str) -> PathBuf {
     let table = "[workspace.metadata.cache]\n";
     fs::write(dir.join("Cargo.toml"), manifest.replacen(table, &format!("{table}{extra}\n"), 1)).unwrap();
     dir
-}
-
-/// Deletes from the local store the outputs of a derivation and of every derivation it needs
-/// (not the sources and `.drv` files, which evaluation brings back): a fresh runner's store.
-pub fn delete_outputs(drv: &str) {
-    let query = |extra: &[&str]| {
-        let out = run(Command::new("nix-store").args(["--query", "--requisites"]).args(extra).arg(drv));
-        assert!(out.status.success(), "{}", out.stderr);
-        out.stdout.lines().map(str::to_owned).collect::<BTreeSet<_>>()
-    };
-    let outputs: Vec<String> = query(&["--include-outputs"]).difference(&query(&[])).cloned().collect();
-    let deleted = run(Command::new("nix").args(["store", "delete"]).args(&outputs).env("NIX_CONFIG", nix_config("")));
-    assert!(deleted.status.success(), "cannot delete {outputs:?}: {}", deleted.stderr);
 }
