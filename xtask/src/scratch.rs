@@ -70,6 +70,15 @@ pub fn file(name: &str, contents: &[u8]) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// `name` in the run's directory; in a dry run, as a plan names it (`<run directory>/NAME`), and
+/// nothing is made.
+pub fn path(dry_run: bool, name: &str) -> Result<PathBuf> {
+    match dry_run {
+        true => Ok(PathBuf::from("<run directory>").join(name)),
+        false => Ok(dir()?.join(name)),
+    }
+}
+
 /// Removes the run's directory, if it was made.
 pub fn remove() {
     let mut dir = DIR.lock().unwrap_or_else(|e| e.into_inner());

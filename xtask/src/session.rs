@@ -75,7 +75,7 @@ impl Session {
             _ => None,
         };
         let netrc = match &cache {
-            Cache::Store { credentials: Some(_), .. } if args.dry_run => Some("<run directory>/netrc".into()),
+            Cache::Store { credentials: Some(_), .. } if args.dry_run => Some(scratch::path(true, "netrc")?),
             Cache::Store { credentials: Some(credentials), .. } => {
                 Some(scratch::file("netrc", credentials.netrc().as_bytes())?)
             }

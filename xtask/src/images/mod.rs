@@ -21,8 +21,7 @@ use crate::{
 pub fn archive_dir(session: &Session, out: Option<&Path>) -> Result<PathBuf> {
     Ok(match out {
         Some(dir) => std::path::absolute(dir)?,
-        None if session.dry_run => PathBuf::from("<run directory>/images"),
-        None => scratch::dir()?.join("images"),
+        None => scratch::path(session.dry_run, "images")?,
     })
 }
 

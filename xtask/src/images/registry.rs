@@ -58,7 +58,7 @@ impl Registry {
         let user = std::env::var(REGISTRY_USER).ok().filter(|u| !u.is_empty()).with_context(|| {
             format!("{REGISTRY_TOKEN} is set but {REGISTRY_USER} is not: set the user the token belongs to")
         })?;
-        let auth = if session.dry_run { "<run directory>/auth.json".into() } else { scratch::dir()?.join("auth.json") };
+        let auth = scratch::path(session.dry_run, "auth.json")?;
         let host = self.name.split('/').next().unwrap_or_default().to_owned();
         let mut args = vec!["login".to_owned(), "--authfile".to_owned(), auth.display().to_string()];
         args.extend(["--username".to_owned(), user, "--password-stdin".to_owned()]);

@@ -40,9 +40,8 @@ impl Fresh {
     /// refers to it) is found by Nix's refusal, kept, and the rest deleted.
     pub fn forget(&self, sh: &Shell) -> Result<(usize, usize)> {
         let mut alive = self.live.clone();
-        let (dead, kept) = self.outputs(sh, &alive)?;
+        let (mut dead, mut kept) = self.outputs(sh, &alive)?;
         let before = dead.len() + kept;
-        let mut dead = dead;
         for _ in 0..5 {
             if dead.is_empty() {
                 break;
@@ -54,12 +53,11 @@ impl Fresh {
                 }
                 alive.extend(refused);
             }
-            dead = self.outputs(sh, &alive)?.0;
+            (dead, kept) = self.outputs(sh, &alive)?;
         }
         if !dead.is_empty() {
             bail!("cannot give the job a fresh runner's store: paths kept coming alive while they were deleted");
         }
-        let (_, kept) = self.outputs(sh, &alive)?;
         Ok((before - kept, kept))
     }
 

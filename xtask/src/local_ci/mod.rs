@@ -29,7 +29,7 @@ use crate::{
     images::engine,
     layers, nix,
     session::{Platform, Session},
-    workflows::graph::Workflow,
+    workflows::{graph::Workflow, setup::XTASK_SOURCES},
 };
 
 /// Environment a step must not inherit from this shell: GitHub sets its own, and a secret
@@ -199,14 +199,21 @@ fn forward(session: &Session) -> Vec<String> {
     forward
 }
 
-/// A key of the files the xtask's binary is built from, as `hashFiles` keys CI's actions cache.
+/// A key of the files the xtask's binary is built from, as `hashFiles` keys CI's actions cache:
+/// the workflow's own patterns (`DIR/**` a tree, `!DIR/**` left out of it, else a file).
 fn xtask_key(root: &std::path::Path) -> Result<String> {
-    let mut files = Vec::new();
-    let mut dirs = vec![root.join("xtask")];
+    let (mut dirs, mut skipped, mut files) = (Vec::new(), Vec::new(), Vec::new());
+    for pattern in XTASK_SOURCES {
+        match (pattern.strip_prefix('!'), pattern.strip_suffix("/**")) {
+            (Some(not), _) => skipped.push(root.join(not.trim_end_matches("/**"))),
+            (None, Some(dir)) => dirs.push(root.join(dir)),
+            (None, None) => files.extend(Some(root.join(pattern)).filter(|p| p.is_file())),
+        }
+    }
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?.flatten() {
             let path = entry.path();
-            if path == root.join("xtask/tests") || path.file_name().is_some_and(|n| n == "target") {
+            if skipped.contains(&path) || path.file_name().is_some_and(|n| n == "target") {
                 continue;
             }
             if entry.file_type()?.is_dir() {
@@ -216,9 +223,6 @@ fn xtask_key(root: &std::path::Path) -> Result<String> {
             }
         }
     }
-    files.extend(
-        ["Cargo.lock", "Cargo.toml", ".cargo/config.toml"].map(|f| root.join(f)).into_iter().filter(|p| p.is_file()),
-    );
     files.sort();
     let mut hasher = Sha256::new();
     for file in files {

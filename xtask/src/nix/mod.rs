@@ -166,37 +166,33 @@ pub fn requisites(paths: Slot, include_outputs: bool) -> Cmd {
     nix_store(args).io(Io::Quiet).hint("it lists the build inputs of what was built")
 }
 
+/// `nix path-info` with JSON this Nix prints in format 1 (or 2.8's list), then `rest`.
+fn path_info(rest: impl IntoIterator<Item = Arg>) -> Cmd {
+    let json = version::path_info_json().iter().copied().map(lit);
+    nix([lit("path-info")].into_iter().chain(json).chain(rest)).io(Io::Quiet)
+}
+
 /// Sizes, hashes and references of the paths of a slot, in this machine's store.
 pub fn path_infos(set: Slot) -> Cmd {
-    let args = [lit("path-info")]
-        .into_iter()
-        .chain(version::path_info_json().iter().copied().map(lit))
-        .chain([Arg::Slot(set)]);
-    nix(args).io(Io::Quiet)
+    path_info([Arg::Slot(set)])
 }
 
 /// Every path of this machine's store, with sizes, hashes and references.
 pub fn all_path_infos() -> Cmd {
-    let args =
-        [lit("path-info")].into_iter().chain(version::path_info_json().iter().copied().map(lit)).chain([lit("--all")]);
-    nix(args).io(Io::Quiet).hint("it lists this machine's store")
+    path_info([lit("--all")]).hint("it lists this machine's store")
 }
 
 /// The derivations' closure in `store` (derivations and the sources they read), with references.
 pub fn derivation_graph(store: &str, drvs: Slot) -> Cmd {
-    let mut args = vec![lit("path-info")];
-    args.extend(version::path_info_json().iter().copied().map(lit));
-    args.extend([lit("--recursive"), lit("--derivation"), lit("--store"), lit(store), Arg::Slot(drvs)]);
-    nix(args).io(Io::Quiet).hint("it lists the sources the derivations read")
+    path_info([lit("--recursive"), lit("--derivation"), lit("--store"), lit(store), Arg::Slot(drvs)])
+        .hint("it lists the sources the derivations read")
 }
 
 /// Which of the paths a store has: `nix path-info --json --store URL PATHS`.
 pub fn query(store: &str, set: Slot, net: &Network) -> Cmd {
-    let mut args = vec![lit("path-info")];
-    args.extend(version::path_info_json().iter().copied().map(lit));
-    args.extend(net.options());
-    args.extend([lit("--store"), lit(store), Arg::Slot(set)]);
-    nix(args).io(Io::Quiet).hint("it asks the cache which paths it has")
+    let mut rest = net.options();
+    rest.extend([lit("--store"), lit(store), Arg::Slot(set)]);
+    path_info(rest).hint("it asks the cache which paths it has")
 }
 
 /// Copies exactly the set (not its closure: the filter already chose) to a store.

@@ -139,7 +139,7 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
     };
     // The outputs stay GC roots until the task ends: a collection on the runner cannot take what
     // is about to be pushed.
-    let roots = in_run_directory(session, "gcroots/result")?;
+    let roots = scratch::path(session.dry_run, "gcroots/result")?.display().to_string();
     plan.step(build, StepKind::Build(nix::realise(BUILD, SUBSTITUTERS, trusted, net, &roots)));
     // Nothing to push (a read-only cache): the build is the whole job.
     let Some((title, upload)) = upload else { return Ok(plan) };
@@ -214,17 +214,9 @@ fn trusted_key(session: &Session, signs: bool) -> Option<Arg> {
     session.cache.config_key(&session.config).map(lit)
 }
 
-/// A path in the run's own directory (removed when the task ends), as a dry run names it.
-fn in_run_directory(session: &Session, name: &str) -> Result<String> {
-    match session.dry_run {
-        true => Ok(format!("<run directory>/{name}")),
-        false => Ok(scratch::dir()?.join(name).display().to_string()),
-    }
-}
-
 fn fresh_runner(session: &Session, key: Option<Arg>, stop_when_cached: bool) -> Result<FreshRunner> {
     let (url, net) = (session.cache.substituter(), &session.net);
-    let store = in_run_directory(session, "fresh-runner")?;
+    let store = scratch::path(session.dry_run, "fresh-runner")?.display().to_string();
     Ok(FreshRunner {
         copy: nix::copy_derivations(&store, DRVS),
         graph: nix::derivation_graph(&store, DRVS),

@@ -148,6 +148,9 @@ fn load_puts_an_image_into_the_engine_that_runs() {
     require_engine();
     let flake = runnable_flake("load");
     let dir = flake.parent().unwrap().to_path_buf();
+    // The smokes load the same tag: none runs meanwhile, and the tag is gone before the load.
+    let _one = smoke_lock();
+    let _ = run(Command::new("docker").args(["rmi", "--force", "harness:latest"]));
     build_containers(&flake, &dir.join("cache"), &["--image", "harness", "--load"]).ok();
     let out = run(Command::new("docker").args(["run", "--rm", "harness:latest", "--help"]));
     assert!(out.status.success() && out.stdout.contains("Usage"), "{}{}", out.stdout, out.stderr);
@@ -178,7 +181,10 @@ fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
         cmd
     };
     let _one = smoke_lock();
-    let _ = run(Command::new("docker").args(["rm", "--force", "ollama"]));
+    // This test's own `ollama` (labelled), left by an earlier run that failed; never another.
+    for id in docker(&["ps", "-aq", "--filter", "label=xtask-test=mine"]).lines() {
+        docker(&["rm", "--force", id]);
+    }
     let before = leftovers();
     assert_eq!(before.0, "", "an earlier smoke left these");
 

@@ -7,7 +7,7 @@
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::workspace::Workspace;
+use super::{results::PR_OVER_COLD, workspace::Workspace};
 use crate::session::Session;
 
 impl super::Run<'_> {
@@ -125,9 +125,6 @@ fn hit_rate(summary: &str) -> Option<f64> {
 
 /// A job after the first starts `cargo xtask` within this (the launcher, then the kept binary).
 const LATER_START_S: f64 = 2.0;
-
-/// The pipeline's PR time over its cold time: at most this (the seed asks for 30 % less; aim 80 %).
-const PR_OVER_COLD: f64 = 0.25;
 
 /// The targets: a PR pipeline at most a quarter of cold, and a pull request that changes nothing
 /// builds nothing.

@@ -1,12 +1,17 @@
 //! The Nix on PATH (2.8 or the current one under `.ci/current-nix`), and the words the xtask
 //! gives it there: what a test that reads a plan must expect.
 
-use std::process::Command;
+use std::{process::Command, sync::OnceLock};
 
 use super::run;
 
 /// The version of the Nix on PATH, (major, minor, patch).
 pub fn nix_version() -> (u32, u32, u32) {
+    static VERSION: OnceLock<(u32, u32, u32)> = OnceLock::new();
+    *VERSION.get_or_init(ask)
+}
+
+fn ask() -> (u32, u32, u32) {
     let out = run(Command::new("nix").arg("--version"));
     let version = out.stdout.split_whitespace().last().unwrap_or_default().to_owned();
     let mut numbers =
