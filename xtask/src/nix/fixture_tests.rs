@@ -64,19 +64,23 @@ fn a_dry_run_says_what_it_would_fetch_and_build() {
 
 #[test]
 fn verify_names_untrusted_and_modified_paths() {
-    let output = |code: i32, text: &str| Output {
-        status: std::process::ExitStatus::from_raw(code << 8),
+    // What Nix printed and the exit status it ended with, both captured.
+    let output = |status: &str, text: &str| Output {
+        status: std::process::ExitStatus::from_raw(status.trim().parse::<i32>().unwrap() << 8),
         stdout: Vec::new(),
         stderr: text.as_bytes().to_vec(),
     };
-    for (version, text) in each_version!("verify-untrusted.txt") {
-        let verdicts = verify::parse(&output(2, text));
+    let untrusted = each_version!("verify-untrusted.txt").into_iter().zip(each_version!("verify-untrusted.status"));
+    for ((version, text), (_, status)) in untrusted {
+        let verdicts = verify::parse(&output(status, text));
         assert!(verdicts.untrusted.iter().all(|p| p.ends_with("-dep")) && verdicts.untrusted.len() == 1, "{version}");
         assert!(verdicts.modified.is_empty() && !verdicts.failed, "{version}: {verdicts:?}");
     }
-    for (version, text) in each_version!("verify-modified.txt") {
-        let verdicts = verify::parse(&output(3, text));
+    let modified = each_version!("verify-modified.txt").into_iter().zip(each_version!("verify-modified.status"));
+    for ((version, text), (_, status)) in modified {
+        let verdicts = verify::parse(&output(status, text));
         assert!(verdicts.modified.iter().all(|p| p.ends_with("-dep")) && verdicts.modified.len() == 1, "{version}");
+        assert!(!verdicts.failed, "{version}: a verdict, not a failure: {verdicts:?}");
     }
 }
 

@@ -17,8 +17,18 @@ const BUILDS: &[&[&str]] = &[
     &["status"],
 ];
 const KEYS: &[&[&str]] = &[&["cache-key"], &["bump-version"], &["rollback"]];
-const OTHERS: &[&[&str]] =
-    &[&["workflows"], &["doctor"], &["bench"], &["summary"], &["analytics"], &["pin"], &["gc", "--keep", "1"]];
+const OTHERS: &[&[&str]] = &[
+    &["workflows"],
+    &["doctor"],
+    &["bench"],
+    &["summary"],
+    &["analytics"],
+    &["pin"],
+    &["gc", "--keep", "1"],
+    &["ci"],
+    &["publish", "--push", "127.0.0.1:1/x", "--tag", "t"],
+    &["smoke"],
+];
 
 struct Case {
     input: &'static str,
