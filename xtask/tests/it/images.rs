@@ -55,6 +55,9 @@ fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
         let local = inspect(&format!("docker-archive:{}", out.join("harness.tar").display()), false);
         assert_eq!(local["Layers"].as_array().unwrap().len(), 2, "{arch}: a layer per shipped path");
     }
+    // Streamed: the store holds the image's script, never a tarball of what it ships.
+    let script = out_path(&flake, "packages.x86_64-linux.harnessImage");
+    assert!(fs::metadata(&script).unwrap().len() < 4096, "{script} is not a small script");
     let publish = run(xtask().args(["publish", "--push", &repo, "--tag", "c0ffee", "--tag", "latest"])).ok();
     assert!(publish.stderr.contains("published"), "{}", publish.stderr);
     for image in ["harness", "ollama"] {
