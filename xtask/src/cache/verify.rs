@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
-use sha2::Digest;
 use xshell::Shell;
 
 use super::{
@@ -83,7 +82,7 @@ impl Checks<'_> {
         let Some(bytes) = self.files.get(sh, &info.url)? else {
             return Ok(Some(format!("its NAR file {} is missing", info.url)));
         };
-        let digest = sha2::Sha256::digest(&bytes);
+        let digest = hmac_sha256::Hash::hash(&bytes);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         let actual = [format!("sha256:{}", nix32(&digest)), format!("sha256:{hex}")];
         Ok((!actual.contains(expected))

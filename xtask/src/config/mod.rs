@@ -1,11 +1,11 @@
-//! `[workspace.metadata.cache]`: the cache strategy's single source of truth.
+//! `[workspace.metadata.cache]`: the cache strategy's single source of truth (read here; the
+//! maintainer's tasks change it in place, `xtask-tools`).
 //!
 //! Read from the root Cargo.toml directly (the nearest `Cargo.toml` with a `[workspace]` table
 //! at or above the current directory), so the tasks need no cargo at run time. Validated in
 //! full: every problem is reported at once, each naming the key, what it expected and what it
 //! found ([`read`]). Tables (`images`, `tests`) are read in name order.
 
-pub mod change;
 mod read;
 mod rules;
 #[cfg(test)]
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use regex_lite::Regex;
-use toml_edit::DocumentMut;
+use toml::de::DeTable;
 
 /// The table every message points at.
 pub const TABLE: &str = "[workspace.metadata.cache]";
@@ -95,17 +95,21 @@ impl Config {
         let root = workspace_root(dir)?;
         let path = root.join("Cargo.toml");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let doc: DocumentMut = text.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
-        Ok((root, Config::from_document(&doc)?))
+        let doc = DeTable::parse(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+        Ok((root, Config::from_table(doc.get_ref())?))
     }
 
-    /// Validates the `[workspace.metadata.cache]` table of a parsed Cargo.toml.
-    pub fn from_document(doc: &DocumentMut) -> Result<Config> {
+    /// Validates the `[workspace.metadata.cache]` table of a Cargo.toml's text.
+    pub fn from_manifest(text: &str) -> Result<Config> {
+        Config::from_table(DeTable::parse(text).context("the manifest is not valid TOML")?.get_ref())
+    }
+
+    fn from_table(doc: &DeTable<'_>) -> Result<Config> {
         let table = doc
             .get("workspace")
-            .and_then(|w| w.get("metadata"))
-            .and_then(|m| m.get("cache"))
-            .and_then(|c| c.as_table_like());
+            .and_then(|w| w.get_ref().as_table()?.get("metadata"))
+            .and_then(|m| m.get_ref().as_table()?.get("cache"))
+            .and_then(|c| c.get_ref().as_table());
         let Some(table) = table else {
             bail!("{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")");
         };
@@ -144,9 +148,10 @@ fn workspace_root(dir: &Path) -> Result<PathBuf> {
     for candidate in dir.ancestors() {
         let manifest = candidate.join("Cargo.toml");
         let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
-        let is_workspace = text
-            .parse::<DocumentMut>()
-            .map_or_else(|_| text.lines().any(|l| l.trim() == "[workspace]"), |doc| doc.contains_key("workspace"));
+        let is_workspace = DeTable::parse(&text).map_or_else(
+            |_| text.lines().any(|l| l.trim() == "[workspace]"),
+            |doc| doc.get_ref().contains_key("workspace"),
+        );
         if is_workspace {
             return Ok(candidate.to_path_buf());
         }

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use regex_lite::Regex;
-use toml_edit::{Item, TableLike};
+use toml::de::{DeTable as Table, DeValue as Value};
 
 use super::{
     is_cache_name,
     rules::{
-        is_attr, is_public_key, is_relative_dir, is_version, is_word, non_empty, sorted_pairs, string_array, suggest,
-        words,
+        int, is_attr, is_public_key, is_relative_dir, is_version, is_word, non_empty, show, sorted_pairs, string_array,
+        suggest, words,
     },
     Backend, Config, TABLE,
 };
@@ -36,13 +36,12 @@ const KEYS: [&str; 15] = [
 ];
 const DEPS_KEYS: [&str; 1] = ["attr"];
 
-pub fn config(table: &dyn TableLike) -> Result<Config> {
+pub fn config(table: &Table<'_>) -> Result<Config> {
     let mut r = Reader { table, problems: Vec::new() };
     r.unknown_keys();
 
-    let version = r.get("version", "a positive integer, e.g. `version = 1`", |v| {
-        v.as_integer().filter(|n| *n >= 1).map(|n| n as u64)
-    });
+    let version =
+        r.get("version", "a positive integer, e.g. `version = 1`", |v| int(v).filter(|n| *n >= 1).map(|n| n as u64));
     let backend = r.get("backend", "\"cachix\", \"cachix-disabled\" or \"actions-cache\"", |v| {
         Backend::ALL.into_iter().find(|b| Some(b.as_str()) == v.as_str())
     });
@@ -104,35 +103,35 @@ pub fn config(table: &dyn TableLike) -> Result<Config> {
 /// `keep-revisions` (each `None` when absent or invalid; an invalid one is a problem).
 fn cache_settings(r: &mut Reader) -> (Option<u64>, Option<Vec<String>>, Option<u32>) {
     let cache_timeout = r.optional("cache-timeout", "a number of seconds from 1 to 600, e.g. 30", |v| {
-        v.as_integer().filter(|n| (1..=600).contains(n)).map(|n| n as u64)
+        int(v).filter(|n| (1..=600).contains(n)).map(|n| n as u64)
     });
     let upstream = r.optional("upstream", "an array of binary cache URLs, e.g. [\"https://cache.nixos.org\"]", |v| {
         string_array(v).filter(|urls| urls.iter().all(|u| u.starts_with("https://") || u.starts_with("http://")))
     });
     let keep_revisions = r.optional("keep-revisions", "a number of revisions from 1 to 1000, e.g. 5", |v| {
-        v.as_integer().filter(|n| (1..=1000).contains(n)).map(|n| n as u32)
+        int(v).filter(|n| (1..=1000).contains(n)).map(|n| n as u32)
     });
     (cache_timeout.flatten(), upstream.flatten(), keep_revisions.flatten())
 }
 
 /// Reads keys of the table, collecting one message per problem.
 struct Reader<'a> {
-    table: &'a dyn TableLike,
+    table: &'a Table<'a>,
     problems: Vec<String>,
 }
 
 impl<'a> Reader<'a> {
     /// A dotted key (`deps.attr`) looks into sub-tables.
-    fn lookup(&self, key: &str) -> Option<&'a Item> {
+    fn lookup(&self, key: &str) -> Option<&'a Value<'a>> {
         let mut parts = key.split('.');
-        let mut item = self.table.get(parts.next()?)?;
+        let mut item = self.table.get(parts.next()?)?.get_ref();
         for part in parts {
-            item = item.as_table_like()?.get(part)?;
+            item = item.as_table()?.get(part)?.get_ref();
         }
         Some(item)
     }
 
-    fn get<T>(&mut self, key: &str, expected: &str, parse: impl Fn(&Item) -> Option<T>) -> Option<T> {
+    fn get<T>(&mut self, key: &str, expected: &str, parse: impl Fn(&Value) -> Option<T>) -> Option<T> {
         match self.lookup(key) {
             None => {
                 self.problems.push(format!("`{key}` is missing: expected {expected}"));
@@ -142,17 +141,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn optional<T>(&mut self, key: &str, expected: &str, parse: impl Fn(&Item) -> Option<T>) -> Option<Option<T>> {
+    fn optional<T>(&mut self, key: &str, expected: &str, parse: impl Fn(&Value) -> Option<T>) -> Option<Option<T>> {
         match self.lookup(key) {
             None => Some(None),
             Some(item) => self.parse(key, expected, item, parse).map(Some),
         }
     }
 
-    fn parse<T>(&mut self, key: &str, expected: &str, item: &Item, parse: impl Fn(&Item) -> Option<T>) -> Option<T> {
+    fn parse<T>(&mut self, key: &str, expected: &str, item: &Value, parse: impl Fn(&Value) -> Option<T>) -> Option<T> {
         let parsed = parse(item);
         if parsed.is_none() {
-            self.problems.push(format!("`{key}` must be {expected}, found {}", item.to_string().trim()));
+            self.problems.push(format!("`{key}` must be {expected}, found {}", show(item)));
         }
         parsed
     }
@@ -188,10 +187,12 @@ impl<'a> Reader<'a> {
     fn unknown_keys(&mut self) {
         let mut unknown = Vec::new();
         for (key, item) in self.table.iter() {
+            let (key, item) = (key.get_ref().as_ref(), item.get_ref());
             if !KEYS.contains(&key) {
                 unknown.push((key.to_owned(), suggest(key, &KEYS)));
             } else if key == "deps" {
-                for (sub, _) in item.as_table_like().into_iter().flat_map(|t| t.iter()) {
+                for sub in item.as_table().into_iter().flat_map(|t| t.keys()) {
+                    let sub = sub.get_ref().as_ref();
                     if !DEPS_KEYS.contains(&sub) {
                         unknown.push((format!("deps.{sub}"), suggest(sub, &DEPS_KEYS).map(|s| format!("deps.{s}"))));
                     }

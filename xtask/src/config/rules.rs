@@ -1,6 +1,6 @@
 //! The shapes a value of `[workspace.metadata.cache]` may take, and the closest known key to a typo.
 
-use toml_edit::Item;
+use toml::de::DeValue as Item;
 
 /// The known key closest to `key` (same letters but `_` for `-` or case, or at most two edits).
 pub fn suggest(key: &str, known: &[&str]) -> Option<String> {
@@ -29,17 +29,47 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 pub fn string_array(v: &Item) -> Option<Vec<String>> {
-    v.as_array()?.iter().map(|s| s.as_str().map(str::to_owned)).collect()
+    v.as_array()?.iter().map(|s| s.get_ref().as_str().map(str::to_owned)).collect()
+}
+
+/// An integer, in any of TOML's notations (`1_000`, `0x10`).
+pub fn int(v: &Item) -> Option<i64> {
+    let int = v.as_integer()?;
+    i64::from_str_radix(&int.as_str().replace('_', ""), int.radix()).ok()
 }
 
 pub fn words(v: &Item) -> Option<Vec<String>> {
     non_empty(string_array(v)?).filter(|a| a.iter().all(|s| is_word(s)))
 }
 
+/// A value as a message quotes it: TOML's own notation, shortened.
+pub fn show(v: &Item) -> String {
+    let text = match v {
+        Item::String(s) => format!("{s:?}"),
+        Item::Integer(n) => n.as_str().to_owned(),
+        Item::Float(f) => f.as_str().to_owned(),
+        Item::Boolean(b) => b.to_string(),
+        Item::Datetime(d) => d.to_string(),
+        Item::Array(items) => format!("[{}]", items.iter().map(|i| show(i.get_ref())).collect::<Vec<_>>().join(", ")),
+        Item::Table(t) => {
+            let entries: Vec<String> =
+                t.iter().map(|(k, v)| format!("{} = {}", k.get_ref(), show(v.get_ref()))).collect();
+            format!("{{ {} }}", entries.join(", "))
+        }
+    };
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
 /// A table's entries parsed by `value`, sorted by key.
 pub fn sorted_pairs<T>(v: &Item, value: impl Fn(&Item) -> Option<T>) -> Option<Vec<(String, T)>> {
-    let mut pairs: Vec<(String, T)> =
-        v.as_table_like()?.iter().map(|(k, v)| Some((k.to_owned(), value(v)?))).collect::<Option<_>>()?;
+    let mut pairs: Vec<(String, T)> = v
+        .as_table()?
+        .iter()
+        .map(|(k, v)| Some((k.get_ref().to_string(), value(v.get_ref())?)))
+        .collect::<Option<_>>()?;
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     Some(pairs)
 }

@@ -1,7 +1,5 @@
 //! The config's validation, on tables written to break it.
 
-use toml_edit::DocumentMut;
-
 use super::*;
 
 const VALID: &str = r#"
@@ -21,7 +19,7 @@ tests = { unit = ["test"], fmt = ["fmt", "--check"] }
 "#;
 
 fn load(text: &str) -> Result<Config> {
-    Config::from_document(&text.parse::<DocumentMut>().unwrap())
+    Config::from_manifest(text)
 }
 
 #[test]

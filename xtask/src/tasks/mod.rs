@@ -1,12 +1,9 @@
 //! One module per task; each task's arguments are a `clap::Args` struct with a `run` method.
+//! [`Task`] is every task a CI job runs; `xtask-tools` adds the maintainer's.
 
-pub mod analytics;
-pub mod bench;
 pub mod cache_key;
-pub mod ci;
 pub mod containers;
 pub mod gc;
-pub mod maintenance;
 pub mod pin;
 pub mod publish;
 pub mod smoke;
@@ -15,4 +12,62 @@ pub mod summary;
 pub mod test;
 pub mod verify;
 pub mod warm;
-pub mod workflows;
+
+use anyhow::Result;
+
+use crate::session::Session;
+
+/// The tasks CI jobs run.
+#[derive(clap::Subcommand, Debug)]
+pub enum Task {
+    /// Print the cache key(s) (the deps key, or a job or container key when asked).
+    CacheKey(cache_key::CacheKey),
+    /// CI prebuild-deps job: build the deps layer, push it, emit the key.
+    Prebuild(warm::Prebuild),
+    /// Build and push the deps layer unless the cache has it.
+    WarmDeps(warm::WarmDeps),
+    /// Build and push container images unless the cache has them.
+    WarmContainers(warm::WarmContainers),
+    /// Build and push the deps layer and every image unless the cache has them.
+    Warm(warm::Warm),
+    /// CI build-containers job: build and push images, emit their keys.
+    BuildContainers(containers::BuildContainers),
+    /// Write REGISTRY/<image>:<tag> as an index of every arch's <tag>-<arch> manifest.
+    Publish(publish::Publish),
+    /// Run the images together: ollama by name on a network, the harness's health, models, ask.
+    Smoke(smoke::Smoke),
+    /// CI test-matrix job: build the flake check of a test type and push its artifacts.
+    Test(test::Test),
+    /// Delete from a cache this project owns every path outside the newest N keys' layers.
+    Gc(gc::Gc),
+    /// Check every narinfo of a cache this project owns (files, sizes, hashes, references,
+    /// signatures); --repair uploads again what this machine's store has.
+    Verify(verify::Verify),
+    /// Pin the deps layer and every image in Cachix under their keys (keep-revisions of each).
+    Pin(pin::Pin),
+    /// What a fresh runner would fetch from the cache and build, per target, with hit rates.
+    Status(status::Status),
+    /// Summarize the results of a workflow's jobs ($NEEDS: `toJSON(needs)`) in the step summary.
+    Summary(summary::Summary),
+}
+
+impl Task {
+    pub fn run(&self, session: &Session) -> Result<()> {
+        match self {
+            Task::CacheKey(task) => task.run(session),
+            Task::Prebuild(task) => task.run(session),
+            Task::WarmDeps(task) => task.run(session),
+            Task::Warm(task) => task.run(session),
+            Task::WarmContainers(task) => task.run(session),
+            Task::BuildContainers(task) => task.run(session),
+            Task::Publish(task) => task.run(session),
+            Task::Smoke(task) => task.run(session),
+            Task::Test(task) => task.run(session),
+            Task::Gc(task) => task.run(session),
+            Task::Verify(task) => task.run(session),
+            Task::Pin(task) => task.run(session),
+            Task::Status(task) => task.run(session),
+            Task::Summary(task) => task.run(session),
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! The job graph: each workflow's triggers, jobs, needs, matrices, conditions, environment and
-//! steps, as values. `cargo xtask workflows` renders them as YAML ([`super::render`]) and
+//! steps, as values. `cargo xtask workflows` renders them as YAML (`xtask-tools`) and
 //! `cargo xtask ci` runs them on this machine (`local_ci`): one source, so the file GitHub
 //! runs and the pipeline a maintainer runs cannot disagree.
 

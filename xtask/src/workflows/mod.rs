@@ -1,6 +1,6 @@
 //! `.github/workflows/ci.yml` and `cache-warming.yml`: the job graph ([`graph`]) of each workflow
-//! ([`ci`], [`warming`]), rendered as YAML ([`render`]); `cargo xtask ci` runs the same graph
-//! (`local_ci`). Every `run:` step calls the xtask; setup steps ([`setup`]) are `uses:`
+//! ([`ci`], [`warming`]). `xtask-tools` renders it as YAML (`cargo xtask workflows`) and runs it
+//! here (`cargo xtask ci`). Every `run:` step calls the xtask; setup steps ([`setup`]) are `uses:`
 //! only, pinned to the commit of a release tag ([`pins`]). Job outputs, step ids and environment
 //! names come from [`crate::github::names`], which the tasks use too.
 //!
@@ -11,8 +11,7 @@
 
 mod ci;
 pub mod graph;
-mod pins;
-pub mod render;
+pub mod pins;
 pub mod setup;
 mod warming;
 
@@ -33,13 +32,8 @@ pub fn graphs(config: &Config) -> Result<Vec<graph::Workflow>> {
     Ok(vec![ci::graph(config), warming::graph(config)])
 }
 
-/// Every generated workflow: its path and its text.
-pub fn generate(config: &Config) -> Result<Vec<(&'static str, String)>> {
-    Ok(graphs(config)?.iter().map(|w| (w.file, render::workflow(w))).collect())
-}
-
 /// The GitHub-hosted runner of an arch.
-fn runner(arch: &str) -> Result<&'static str> {
+pub fn runner(arch: &str) -> Result<&'static str> {
     match arch {
         "x86_64" => Ok("ubuntu-latest"),
         "aarch64" => Ok("ubuntu-24.04-arm"),

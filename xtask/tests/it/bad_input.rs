@@ -204,7 +204,8 @@ fn every_task_meets_every_bad_input_with_one_message_and_no_change() {
         for task in &case.tasks {
             let before = snapshot(&dir);
             // Only cargo on PATH: whatever happens, no nix, cachix or git command can run.
-            let out = run(xtask().current_dir(&dir).args(*task).args(case.args).env("PATH", cargo_only_path()));
+            let out =
+                run(binary_for(task).current_dir(&dir).args(*task).args(case.args).env("PATH", cargo_only_path()));
             let said = format!("{}\n{}", out.stdout, out.stderr);
             let label = format!("{} with {}", task.join(" "), case.input);
             let errors = out.stderr.lines().filter(|l| l.starts_with("error:")).count();

@@ -145,7 +145,7 @@ fn bad_input_gets_one_message_naming_the_problem_and_the_fix() {
     assert!(out.stdout.is_empty(), "no key for an empty lock file: {}", out.stdout);
 
     let dir = workspace("bump-zero", Some(b"{}"), Some(b"version = 4\n"));
-    let out = run(xtask().current_dir(&dir).args(["bump-version", "--to", "0"])).failed();
+    let out = run(tools().current_dir(&dir).args(["bump-version", "--to", "0"])).failed();
     assert!(out.stderr.contains("cache versions start at 1") && !out.stderr.contains("--force"), "{}", out.stderr);
 
     let broken = workspace("toml-syntax", Some(b"{}"), Some(b"version = 4\n"));

@@ -92,7 +92,7 @@ fn the_committed_workflows_are_the_graph_the_local_run_executes() {
         let json = temp_dir("ci-plan").join("plan.json");
         let path = json.display().to_string();
         let args = ["ci", "--dry-run", "--workflow", workflow, "--event", "push", "--json", &path];
-        run(xtask().args(args).env("PATH", cargo_only_path())).ok();
+        run(tools().args(args).env("PATH", cargo_only_path())).ok();
         let plan: Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
         let graph = plan["legs"].as_array().unwrap();
         let yaml = yaml_legs(file);
@@ -117,7 +117,7 @@ fn results(report: &Value) -> BTreeMap<String, String> {
 /// `cargo xtask ci ARGS` on the flake and cache; its output and JSON report.
 fn ci(flake: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&str>) -> (Run, Value) {
     let json = flake.parent().unwrap().join(format!("{name}.json"));
-    let mut cmd = xtask();
+    let mut cmd = tools();
     cmd.args(["ci", "--flake", &flake.display().to_string(), "--cache", &format!("file://{}", cache.display())])
         .args(["--json", &json.display().to_string()])
         .args(args);

@@ -146,13 +146,13 @@ fn doctor_reports_each_check_and_fails_only_on_failures() {
     assert!(out.stdout.contains("FAIL cache name") && out.stdout.contains("[\"other\"]"), "{}", out.stdout);
 
     // The token is never printed; with it, Cachix is the backend, so a missing CLI fails the check.
-    let out = run(xtask().current_dir(&dir).args(["doctor"]).env("CACHIX_AUTH_TOKEN", "t0k3n"));
+    let out = run(tools().current_dir(&dir).args(["doctor"]).env("CACHIX_AUTH_TOKEN", "t0k3n"));
     assert!(
         out.stdout.contains("CACHIX_AUTH_TOKEN is set (not shown)") && !out.stdout.contains("t0k3n"),
         "{}",
         out.stdout
     );
-    let out = run(xtask()
+    let out = run(tools()
         .current_dir(&dir)
         .args(["doctor"])
         .env("CACHIX_AUTH_TOKEN", "t0k3n")

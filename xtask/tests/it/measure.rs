@@ -129,7 +129,7 @@ fn analytics_reads_a_saved_dump_in_either_form() {
         let file = dir.join(format!("{form}.json"));
         std::fs::write(&file, json.to_string()).unwrap();
         let out =
-            run(xtask().args(["analytics", "--json", "--top", "2", "--path-info", &file.display().to_string()])).ok();
+            run(tools().args(["analytics", "--json", "--top", "2", "--path-info", &file.display().to_string()])).ok();
         let a: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(a["store"]["paths"], 8, "{form}");
         assert_eq!(a["store"]["nar_bytes"], (900 + 850 + 300 + 1 + 2 + 40 + 10 + 10) * mib, "{form}");
@@ -138,7 +138,7 @@ fn analytics_reads_a_saved_dump_in_either_form() {
         assert!(largest[0]["path"].as_str().unwrap().ends_with("-rust-toolchain-1.84.0"));
         // The image's closure: itself, the app, its source, cargo-deps and the toolchain.
         let image =
-            run(xtask().args(["analytics", "--json", "--top", "8", "--path-info", &file.display().to_string()])).ok();
+            run(tools().args(["analytics", "--json", "--top", "8", "--path-info", &file.display().to_string()])).ok();
         let image: serde_json::Value = serde_json::from_str(&image.stdout).unwrap();
         let image = image["largest"]
             .as_array()
@@ -175,7 +175,7 @@ fn analytics_reads_every_path_of_this_machines_store() {
     let count = || nix(&["path-info", "--all"]).stdout.lines().count() as u64;
     let _no_deletions = no_deletions_from_the_store();
     let before = count();
-    let out = run(xtask().args(["analytics", "--json", "--top", "3"])).ok();
+    let out = run(tools().args(["analytics", "--json", "--top", "3"])).ok();
     let after = count();
     let a: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let paths = a["store"]["paths"].as_u64().unwrap();

@@ -16,7 +16,7 @@ fn load(text: &str) -> Yaml {
 
 #[test]
 fn the_committed_workflows_are_fresh() {
-    let out = run(xtask().args(["workflows", "--check"]));
+    let out = run(tools().args(["workflows", "--check"]));
     assert!(out.status.success(), "the committed workflows are stale: run `cargo xtask workflows`\n{}", out.stderr);
 }
 

@@ -2,10 +2,7 @@
 //! (the bench's, one implementation), the programs the runnable images ship, and a container
 //! engine.
 
-#[path = "../../../src/tasks/bench/registry.rs"]
-mod registry;
-
-pub use registry::Registry;
+pub use xtask_tools::bench::registry::Registry;
 
 use std::{fs, path::PathBuf, process::Command, sync::OnceLock};
 

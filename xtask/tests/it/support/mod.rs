@@ -1,15 +1,11 @@
-//! What the integration tests share: the xtask binary, Nix with the tests' settings, an example
+//! What the integration tests share: the xtask binaries, Nix with the tests' settings, an example
 //! flake of their own, nginx (the bench's, one implementation), a fresh runner (an empty chroot
 //! store), and the narinfo parser of the xtask itself.
 #![allow(dead_code)]
 
-#[path = "../../../src/cache/narinfo.rs"]
-pub mod narinfo;
-#[path = "../../../src/tasks/bench/nginx.rs"]
-mod nginx;
-
-pub use nginx::Nginx;
 pub use repo::*;
+pub use xtask::cache::narinfo;
+pub use xtask_tools::bench::nginx::Nginx;
 
 pub mod images;
 mod nix_version;
@@ -109,9 +105,35 @@ impl From<Output> for Run {
     }
 }
 
-/// The xtask binary, run from the workspace root with the tests' Nix settings.
+/// The xtask binary CI jobs run, from the workspace root with the tests' Nix settings.
 pub fn xtask() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    with_test_env(Command::new(env!("CARGO_BIN_EXE_xtask")))
+}
+
+/// The maintainer's binary (`xtask-tools`: `ci`, `workflows`, `bench`, …), built once per test
+/// run beside the xtask, from the workspace root with the tests' Nix settings.
+pub fn tools() -> Command {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let binary = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let build = run(Command::new(cargo)
+            .args(["build", "--locked", "--package", "xtask-tools", "--bin", "xtask-tools"])
+            .current_dir(workspace_root()));
+        assert!(build.status.success(), "cannot build xtask-tools: {}", build.stderr);
+        Path::new(env!("CARGO_BIN_EXE_xtask")).with_file_name("xtask-tools")
+    });
+    with_test_env(Command::new(binary))
+}
+
+/// The binary `cargo xtask ARGS` runs (the launcher's choice): `tools()` for the maintainer's tasks.
+pub fn binary_for(args: &[&str]) -> Command {
+    match args.first().is_some_and(|task| xtask_launch::TOOLS.contains(task)) {
+        true => tools(),
+        false => xtask(),
+    }
+}
+
+fn with_test_env(mut cmd: Command) -> Command {
     cmd.current_dir(workspace_root())
         .env("NIX_CONFIG", nix_config(""))
         // Nix remembers binary caches by URL (~/.cache/nix): a port another test's cache used

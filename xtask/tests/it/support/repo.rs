@@ -2,7 +2,7 @@
 
 use std::{fs, path::Path, process::Command};
 
-use super::{run, snapshot, temp_dir, workspace_root, xtask, Run};
+use super::{binary_for, run, snapshot, temp_dir, workspace_root, Run};
 
 /// The repository's files (tracked and new, as git sees them) in a fresh git repository.
 pub fn repo_copy(name: &str) -> std::path::PathBuf {
@@ -30,7 +30,7 @@ pub fn git(dir: &Path, args: &[&str]) {
 }
 
 pub fn xtask_in(dir: &Path, args: &[&str]) -> Run {
-    run(xtask().current_dir(dir).args(args))
+    run(binary_for(args).current_dir(dir).args(args))
 }
 
 pub fn read(dir: &Path, file: &str) -> String {

@@ -96,17 +96,17 @@ impl Workspace {
 
     /// The targets' derivations, in one evaluation.
     fn drvs(&self, sh: &Shell) -> Result<Vec<String>> {
-        let attrs: Vec<crate::nix::Attr> = TARGETS
+        let attrs: Vec<xtask::nix::Attr> = TARGETS
             .iter()
             .map(|t| {
                 let (parent, name) = t.rsplit_once('.').expect("a target is PARENT.NAME");
-                crate::nix::Attr { parent: parent.to_owned(), name: name.to_owned() }
+                xtask::nix::Attr { parent: parent.to_owned(), name: name.to_owned() }
             })
             .collect();
-        let net = crate::nix::Network { stall_secs: 30, netrc: None };
-        let json = crate::nix::eval_targets(&self.flake.display().to_string(), &attrs, &net)
-            .run_quietly(sh, &crate::command::NoSlots)?;
-        Ok(crate::nix::json::parse_targets(&json)?.into_iter().map(|t| t.drv).collect())
+        let net = xtask::nix::Network { stall_secs: 30, netrc: None };
+        let json = xtask::nix::eval_targets(&self.flake.display().to_string(), &attrs, &net)
+            .run_quietly(sh, &xtask::command::NoSlots)?;
+        Ok(xtask::nix::json::parse_targets(&json)?.into_iter().map(|t| t.drv).collect())
     }
 }
 

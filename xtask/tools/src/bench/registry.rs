@@ -1,6 +1,6 @@
 //! A container registry on 127.0.0.1 (the CNCF distribution registry, Debian's docker-registry)
 //! behind a proxy that counts the bytes clients send it: what a publish uploads. Stopped when
-//! dropped. The bench's registry, and the tests' (which include this file): std and anyhow only.
+//! dropped. The bench's registry, and the tests'.
 
 use std::{
     io::{Read, Write},

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use anyhow::{bail, Result};
 use xshell::Shell;
 
-use crate::{
+use xtask::{
     command::{Slot, Words},
     layers::Target,
     nix,
@@ -28,10 +28,10 @@ impl Fresh {
     pub fn new(session: &Session, targets: &[Target]) -> Result<Fresh> {
         let attrs: Vec<nix::Attr> = targets.iter().map(|t| t.attr.clone()).collect();
         let json = nix::eval_targets(&session.flake, &attrs, &session.net)
-            .run_quietly(&session.sh, &crate::command::NoSlots)
+            .run_quietly(&session.sh, &xtask::command::NoSlots)
             .map_err(nix::messages::explain_eval_failure)?;
         let drvs = nix::json::parse_targets(&json)?.into_iter().map(|t| t.drv).collect();
-        let live = nix::live_paths().run_quietly(&session.sh, &crate::command::NoSlots)?;
+        let live = nix::live_paths().run_quietly(&session.sh, &xtask::command::NoSlots)?;
         Ok(Fresh { drvs, live: live.lines().map(str::to_owned).collect() })
     }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{cmds, fail, ok, warn, Check};
-use crate::{
+use xtask::{
     cache::{self, Cache},
     command::{on_path, Cmd, Io, NoSlots},
     config::{is_cache_name, Config},
@@ -12,9 +12,9 @@ use crate::{
     keys::{DepsKey, LockFiles, LOCK_FILES},
     nix::{json::Settings, version},
     session::Session,
-    tasks::workflows as workflows_task,
-    workflows,
 };
+
+use crate::workflows;
 
 pub fn all(session: &Session) -> Vec<Check> {
     let nix_config = read(session, cmds::nix_config()).and_then(|s| Settings::parse(&s).ok());
@@ -25,10 +25,9 @@ pub fn all(session: &Session) -> Vec<Check> {
     checks.push(token(session));
     checks.push(substituter(session, nix_config.as_ref()));
     checks.push(
-        match workflows::generate(&session.config).and_then(|f| workflows_task::update(&session.root, &f, Mode::Check))
-        {
+        match workflows::generate(&session.config).and_then(|f| workflows::update(&session.root, &f, Mode::Check)) {
             Ok(()) => ok("workflows", "generated workflows are up to date"),
-            Err(e) => fail("workflows", format!("{e:#}").lines().next().unwrap_or_default(), workflows::COMMAND),
+            Err(e) => fail("workflows", format!("{e:#}").lines().next().unwrap_or_default(), xtask::workflows::COMMAND),
         },
     );
     checks
@@ -148,14 +147,14 @@ fn names(session: &Session) -> Check {
     fail(
         "cache name",
         problems.join("; "),
-        format!("use {name} everywhere: edit flake.nix's nixConfig, run `{}`", workflows::COMMAND),
+        format!("use {name} everywhere: edit flake.nix's nixConfig, run `{}`", xtask::workflows::COMMAND),
     )
 }
 
 /// cachix-action's `name:` in each committed workflow (commented out when disabled) that is not the config's.
 fn workflow_cache_names(root: &Path, config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
-    for path in [workflows::CI, workflows::WARMING] {
+    for path in [xtask::workflows::CI, xtask::workflows::WARMING] {
         let text = std::fs::read_to_string(root.join(path)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().map(|l| l.trim_start().trim_start_matches('#').trim_start()).collect();
         for pair in lines.windows(2) {

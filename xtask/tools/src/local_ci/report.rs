@@ -10,10 +10,8 @@ use super::{
     job::Ran,
     plan::{self, Context, Outcome},
 };
-use crate::workflows::{
-    graph::{Step, Value, Workflow},
-    render,
-};
+use crate::workflows::render;
+use xtask::workflows::graph::{Step, Value, Workflow};
 
 pub fn print_job(ran: &Ran) {
     let mut text = format!("--- {}: {}", ran.name, describe(&ran.outcome));

@@ -8,10 +8,8 @@
 
 use anyhow::Result;
 
-use crate::{
-    config::{change::Change, Backend},
-    session::Session,
-};
+use super::change::Change;
+use xtask::{config::Backend, session::Session};
 
 /// Move from Cachix to the GitHub Actions cache (the seed's rollback), or back with --undo.
 #[derive(clap::Args, Debug)]

@@ -11,9 +11,9 @@
 
 mod calls;
 mod compile;
-mod nginx;
+pub mod nginx;
 mod pipeline;
-mod registry;
+pub mod registry;
 mod results;
 mod workspace;
 
@@ -34,7 +34,7 @@ use self::{
     results::{Job, Results},
     workspace::Workspace,
 };
-use crate::{pipeline::OWN_TIME, session::Session};
+use xtask::{pipeline::OWN_TIME, session::Session};
 
 /// Measure the seed's metrics on the bench workspace (real Nix, a local nginx cache).
 #[derive(clap::Args, Debug)]
@@ -114,7 +114,7 @@ struct Call {
 impl<'a> Run<'a> {
     fn new(sh: &'a Shell, ws: Workspace, nginx: Nginx, registry: Registry, base: &Path) -> Result<Run<'a>> {
         let secret = base.join("key.secret");
-        crate::files::create_private(
+        xtask::files::create_private(
             &secret,
             cmd!(sh, "nix key generate-secret --key-name bench-1").read()?.as_bytes(),
         )?;
@@ -243,9 +243,9 @@ impl<'a> Run<'a> {
         let (sh, url, public) = (self.sh, &self.nginx.url, &self.public);
         let deps = format!("{}#packages.x86_64-linux.deps", self.ws.flake.display());
         let out_path = cmd!(sh, "nix eval --raw {deps}.outPath").read()?;
-        let json = crate::nix::version::path_info_json();
+        let json = xtask::nix::version::path_info_json();
         let infos =
-            crate::nix::json::parse_path_infos(&cmd!(sh, "nix path-info {json...} --recursive {out_path}").read()?)?;
+            xtask::nix::json::parse_path_infos(&cmd!(sh, "nix path-info {json...} --recursive {out_path}").read()?)?;
         let paths: Vec<&str> = infos.iter().map(|i| i.path.as_str()).collect();
         let bytes = infos.iter().map(|i| i.nar_size).sum();
         let (mut substituted, mut copied) = (Vec::new(), Vec::new());

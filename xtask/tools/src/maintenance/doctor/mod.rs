@@ -9,7 +9,7 @@ mod checks;
 
 use anyhow::{bail, Result};
 
-use crate::{keys::LOCK_FILES, session::Session};
+use xtask::{keys::LOCK_FILES, session::Session};
 
 /// Check Nix, the lock files, the key, the cache name, the token, the substituter, the workflows.
 #[derive(clap::Args, Debug)]
@@ -47,7 +47,7 @@ fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -
 
 /// The commands the checks run.
 mod cmds {
-    use crate::command::Cmd;
+    use xtask::command::Cmd;
 
     pub fn nix_version() -> Cmd {
         Cmd::lits("nix", ["--version"])
@@ -57,7 +57,7 @@ mod cmds {
     pub fn nix_config() -> Cmd {
         let words = ["--extra-experimental-features", "nix-command"]
             .into_iter()
-            .chain(crate::nix::version::config_show().iter().copied());
+            .chain(xtask::nix::version::config_show().iter().copied());
         Cmd::lits("nix", words)
     }
 

@@ -13,12 +13,10 @@ use super::{
     step_files::StepFiles,
     Pipeline,
 };
-use crate::{
+use crate::workflows::render;
+use xtask::{
     command::{lit, Cmd, Io, NoSlots},
-    workflows::{
-        graph::{Role, Step, Uses, Value, Word, Xtask},
-        render,
-    },
+    workflows::graph::{Role, Step, Uses, Value, Word, Xtask},
 };
 
 /// What a job did.
@@ -88,7 +86,9 @@ pub fn run(p: &Pipeline<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
         }
         let cmd = p.step(xtask, leg, &env, &files, &event, &target)?;
         if ran.start_seconds.is_none() {
-            let probe = Cmd { args: vec![lit("xtask"), lit("--help")], io: Io::Quiet, ..cmd.clone() };
+            // The task's own `--help`: the launcher, then the binary that has the task.
+            let task = cmd.args.get(1).cloned().unwrap_or_else(|| lit("help"));
+            let probe = Cmd { args: vec![lit("xtask"), task, lit("--help")], io: Io::Quiet, ..cmd.clone() };
             let begun = Instant::now();
             probe
                 .run_quietly(&p.session.sh, &NoSlots)

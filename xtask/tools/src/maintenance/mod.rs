@@ -2,17 +2,18 @@
 //! ([`rollback`]) and troubleshooting ([`doctor`]).
 
 pub mod bump_version;
+pub mod change;
 pub mod doctor;
 pub mod rollback;
 
 use anyhow::Result;
 
-use crate::{
-    config::change::{self, Change},
+use self::change::Change;
+use crate::workflows;
+use xtask::{
     files::{self, Mode},
     keys::{DepsKey, LockFiles},
     session::Session,
-    tasks::workflows,
 };
 
 /// Applies `changes` to the config: Cargo.toml edited in place and the workflows regenerated
@@ -20,7 +21,7 @@ use crate::{
 /// atomically; a dry run writes nothing. Returns the deps key before and after.
 fn apply(session: &Session, changes: &[Change]) -> Result<(DepsKey, DepsKey)> {
     let (config, manifest) = change::apply(&session.root, &session.config, changes)?;
-    let generated = crate::workflows::generate(&config)?;
+    let generated = workflows::generate(&config)?;
     let locks = LockFiles::read(&session.root)?;
     let keys = (DepsKey::new(&session.config, &locks), DepsKey::new(&config, &locks));
     let mode = if session.dry_run { Mode::DryRun } else { Mode::Write };

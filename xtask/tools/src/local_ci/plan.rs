@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use crate::workflows::{
+use xtask::workflows::{
     graph::{Condition, Job, RunsOn, Workflow, Xtask},
     runner_platform,
 };

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::{config::change::Change, session::Session};
+use super::change::Change;
+use xtask::session::Session;
 
 /// Raise the cache version (invalidates every key) and regenerate the workflows.
 #[derive(clap::Args, Debug)]

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use toml::{de::DeTable, Spanned};
 use xshell::{cmd, Shell};
 
 use super::timed;
@@ -17,24 +18,33 @@ pub const COMPILE: &str = "cargo build --package xtask --profile xtask --locked 
 /// it takes from `[workspace.dependencies]` read there), built like the xtask (its profile's
 /// settings).
 fn floor_manifest(xtask_manifest: &str, workspace_manifest: &str) -> Result<String> {
-    let doc: toml_edit::DocumentMut = xtask_manifest.parse().context("xtask/Cargo.toml is not TOML")?;
-    let workspace: toml_edit::DocumentMut = workspace_manifest.parse().context("Cargo.toml is not TOML")?;
-    let deps = doc["dependencies"].as_table().context("xtask/Cargo.toml has no [dependencies]")?;
+    let doc = DeTable::parse(xtask_manifest).context("xtask/Cargo.toml is not TOML")?;
+    let workspace = DeTable::parse(workspace_manifest).context("Cargo.toml is not TOML")?;
+    let deps = table(&doc, &["dependencies"]).context("xtask/Cargo.toml has no [dependencies]")?;
+    let shared = table(&workspace, &["workspace", "dependencies"]).cloned().unwrap_or_default();
     let mut manifest =
         String::from("[package]\nname = \"floor\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\n");
     for name in ["anyhow", "clap", "xshell"] {
-        let mut spec = deps.get(name).with_context(|| format!("xtask/Cargo.toml lacks {name}"))?;
-        if spec.get("workspace").and_then(|w| w.as_bool()) == Some(true) {
-            spec = workspace
-                .get("workspace")
-                .and_then(|w| w.get("dependencies"))
-                .and_then(|d| d.get(name))
-                .with_context(|| format!("Cargo.toml's [workspace.dependencies] lacks {name}"))?;
-        }
-        manifest += &format!("{name} = {}\n", spec.to_string().trim());
+        let spec = deps.get(name).with_context(|| format!("xtask/Cargo.toml lacks {name}"))?;
+        let inherited = spec.get_ref().as_table().and_then(|t| t.get("workspace")?.get_ref().as_bool()) == Some(true);
+        // The spec as written: sliced from the manifest it is in.
+        let text = match inherited {
+            true => {
+                let spec =
+                    shared.get(name).with_context(|| format!("Cargo.toml's [workspace.dependencies] lacks {name}"))?;
+                &workspace_manifest[spec.span()]
+            }
+            false => &xtask_manifest[spec.span()],
+        };
+        manifest += &format!("{name} = {}\n", text.trim());
     }
     manifest += "\n[profile.dev]\ndebug = 0\nincremental = false\n";
     Ok(manifest)
+}
+
+/// The table at `path` of a document.
+fn table<'d, 'i>(doc: &'d Spanned<DeTable<'i>>, path: &[&str]) -> Option<&'d DeTable<'i>> {
+    path.iter().try_fold(doc.get_ref(), |table, name| table.get(*name)?.get_ref().as_table())
 }
 
 /// The medians of the xtask's and the floor's cold builds, in seconds.

@@ -2,6 +2,8 @@
 //! or a saved dump of it), its largest paths with their closure sizes, the layers of the cache
 //! strategy by name, what the push filter keeps out, and what to do about it.
 
+pub mod task;
+
 use std::collections::BTreeMap;
 
 use nix_path_info::Index;
@@ -9,7 +11,7 @@ use regex_lite::Regex;
 
 use serde_json::{json, Value};
 
-use crate::{cache::push_filter::PushFilter, report::mib};
+use xtask::{cache::push_filter::PushFilter, report::mib};
 
 /// One store path, its references as indices into the same list.
 #[derive(Debug, Clone)]
@@ -31,16 +33,16 @@ const LAYERS: [(&str, &str); 4] = [
 
 /// The layer rules, compiled once.
 #[derive(Debug)]
-pub struct Layers(Vec<(&'static str, Regex)>);
+struct Layers(Vec<(&'static str, Regex)>);
 
 impl Layers {
-    pub fn new() -> Layers {
+    fn new() -> Layers {
         Layers(
             LAYERS.iter().map(|(name, pattern)| (*name, Regex::new(pattern).expect("a valid layer pattern"))).collect(),
         )
     }
 
-    pub fn of(&self, path: &str) -> &'static str {
+    fn of(&self, path: &str) -> &'static str {
         let base = &path[path.rfind('/').map_or(0, |i| i + 1)..];
         let name = &base[base.find('-').map_or(0, |i| i + 1)..];
         self.0.iter().find(|(_, rule)| rule.is_match(name)).map_or("other", |(layer, _)| layer)

@@ -13,18 +13,18 @@ pub mod job;
 pub mod plan;
 pub mod report;
 mod step_files;
+pub mod task;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use sha2::{Digest, Sha256};
 
 use self::{
     fresh::Fresh,
     job::{Done, Ran},
     plan::{Context, Event, Leg, Outcome},
 };
-use crate::{
+use xtask::{
     command::{on_path, Cmd, Io, NoSlots},
     images::engine,
     layers, nix,
@@ -96,7 +96,7 @@ pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<V
     let p = Pipeline {
         session,
         forward: forward(session),
-        dir: crate::scratch::dir()?.join("jobs"),
+        dir: xtask::scratch::dir()?.join("jobs"),
         xtask_key: xtask_key(&session.root)?,
         xtask_cache: options.actions_cache.clone(),
         fresh: Fresh::new(session, &targets)?,
@@ -224,7 +224,7 @@ fn xtask_key(root: &std::path::Path) -> Result<String> {
         }
     }
     files.sort();
-    let mut hasher = Sha256::new();
+    let mut hasher = hmac_sha256::Hash::new();
     for file in files {
         hasher.update(file.strip_prefix(root).unwrap_or(&file).display().to_string());
         hasher.update(std::fs::read(&file)?);

@@ -8,14 +8,14 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::{
+use crate::local_ci::{
+    self,
+    plan::{Context, Event, Outcome},
+    report, Options,
+};
+use xtask::{
     command::on_path,
     images::{engine, registry},
-    local_ci::{
-        self,
-        plan::{Context, Event, Outcome},
-        report, Options,
-    },
     session::Session,
     workflows::{self, CI, WARMING},
 };
@@ -100,7 +100,7 @@ impl Ci {
 
     fn write_json(&self, json: &serde_json::Value) -> Result<()> {
         if let Some(file) = &self.json {
-            crate::files::write_atomic(file, (serde_json::to_string_pretty(json)? + "\n").as_bytes())?;
+            xtask::files::write_atomic(file, (serde_json::to_string_pretty(json)? + "\n").as_bytes())?;
         }
         Ok(())
     }

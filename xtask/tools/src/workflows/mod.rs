@@ -1,14 +1,23 @@
-//! `cargo xtask workflows [--check]`: writes the generated workflows, or checks them.
+//! `cargo xtask workflows [--check]`: the job graph of every workflow (`xtask::workflows`),
+//! rendered as YAML ([`render`]), written or checked.
+
+pub mod render;
 
 use anyhow::{bail, Result};
 
 use std::path::Path;
 
-use crate::{
+use xtask::{
+    config::Config,
     files::{self, Mode, Updated},
     session::Session,
     workflows,
 };
+
+/// Every generated workflow: its path and its text.
+pub fn generate(config: &Config) -> Result<Vec<(&'static str, String)>> {
+    Ok(workflows::graphs(config)?.iter().map(|w| (w.file, render::workflow(w))).collect())
+}
 
 /// Write (or `--check`) the GitHub workflows generated from the config.
 #[derive(clap::Args, Debug)]
@@ -25,7 +34,7 @@ impl Workflows {
             (false, true) => Mode::DryRun,
             (false, false) => Mode::Write,
         };
-        update(&session.root, &workflows::generate(&session.config)?, mode)
+        update(&session.root, &generate(&session.config)?, mode)
     }
 }
 

@@ -1,6 +1,6 @@
 //! A binary cache served by nginx on 127.0.0.1: reads for anyone, writes (WebDAV PUT and DELETE)
 //! with basic auth, every request in `access.log`. Stopped when dropped. The bench's cache, and
-//! the tests' (which include this file): self-contained, std and anyhow only.
+//! the tests'.
 
 use std::{
     net::{TcpListener, TcpStream},
@@ -19,7 +19,6 @@ pub struct Nginx {
     /// A netrc file with the write credentials (for Nix's `netrc-file` and curl).
     pub netrc: PathBuf,
     /// Where the config and the logs are (the tests read `access.log`).
-    #[allow(dead_code)]
     pub dir: PathBuf,
 }
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use super::{results::PR_OVER_COLD, workspace::Workspace};
-use crate::session::Session;
+use xtask::session::Session;
 
 impl super::Run<'_> {
     /// `cargo xtask ci` on a second copy of the workspace: cold, an app-only PR, a PR that changes

@@ -7,8 +7,8 @@ use nix_path_info::Index;
 
 use anyhow::{Context, Result};
 
-use crate::{
-    analytics::{self, Entry},
+use crate::analytics::{self, Entry};
+use xtask::{
     cache::push_filter::PushFilter,
     command::NoSlots,
     nix::{self, json::parse_path_infos},

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{
+use xtask::workflows::{
     graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Uses, Value, Word, Workflow, Xtask},
     COMMAND,
 };

@@ -1,0 +1,63 @@
+//! The project's CI and cache strategy, as a library: the `xtask` binary (`main.rs`) runs the
+//! tasks CI jobs run; `xtask-tools` (`xtask/tools`) adds the maintainer's (bench, the local CI run,
+//! the workflow generator, bump, rollback, doctor, analytics); the tests use the same types.
+//!
+//! - `cli.rs`, `session.rs`: the global options, and what they resolve to;
+//! - `config/`: `[workspace.metadata.cache]`, read;
+//! - `keys.rs`, `layers.rs`: the cache keys, and the three layers as targets;
+//! - `command/`, `scratch.rs`, `secrets.rs`: commands as values and their runner, the run's
+//!   private files, what is never printed;
+//! - `nix/`, `cache/`: the Nix commands and what Nix prints; the caches, their files, locks,
+//!   records, gc and verification;
+//! - `pipeline/`, `report.rs`: the evaluate-ask-build-push steps, and what a run reports;
+//! - `fresh_runner.rs`: what a fresh runner would fetch and build (hit rates);
+//! - `workflows/`, `github/`: the job graph the workflows are rendered from, and what they share
+//!   with the tasks;
+//! - `images/`: image archives, a registry, a container engine;
+//! - `tasks/`: the tasks, one module each, arguments with the task.
+
+pub mod cache;
+pub mod cli;
+pub mod command;
+pub mod config;
+pub mod files;
+pub mod fresh_runner;
+pub mod github;
+pub mod images;
+pub mod keys;
+pub mod layers;
+pub mod nix;
+pub mod pipeline;
+pub mod report;
+pub mod scratch;
+pub mod secrets;
+pub mod session;
+pub mod tasks;
+pub mod workflows;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::{cli::GlobalArgs, session::Session};
+
+/// Runs one task as `cargo xtask` does: the session resolved once, the run's private files and
+/// what it made elsewhere removed on every exit, the process's exit status.
+pub fn main(global: GlobalArgs, task: impl FnOnce(&Session) -> Result<()>) -> ExitCode {
+    command::mark_start();
+    let result = {
+        // Whatever happens, the run's private files, and what it made elsewhere, go with it.
+        let _scratch = scratch::Guard;
+        Session::new(global).and_then(|session| task(&session))
+    };
+    if let Some(signal) = scratch::signal() {
+        std::process::exit(128 + signal);
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", secrets::redact(&format!("{err:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! `xtask-tools`: every task, CI's (the `xtask` library's) and the maintainer's. `cargo xtask`
+//! runs this binary for the maintainer's tasks and for `--help`; it parses the command line and
+//! hands it to the libraries.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xtask::{cli::GlobalArgs, tasks::Task};
+use xtask_tools::Tool;
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about = "The CI and cache strategy of this workspace, as tasks.")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    task: Any,
+}
+
+#[derive(Subcommand, Debug)]
+enum Any {
+    #[command(flatten)]
+    Ci(Task),
+    #[command(flatten)]
+    Tool(Tool),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    xtask::main(cli.global, |session| match &cli.task {
+        Any::Ci(task) => task.run(session),
+        Any::Tool(tool) => tool.run(session),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
