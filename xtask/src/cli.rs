@@ -24,6 +24,9 @@ pub struct GlobalArgs {
     /// The Nix system to build for. Default: this machine's (e.g. x86_64-linux).
     #[arg(long, global = true, value_name = "SYSTEM")]
     pub system: Option<String>,
+    /// Write the run's record (what the task was asked, did and found; JSON) to FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// Build and push even when the cache has every output.

@@ -72,6 +72,28 @@ pub fn create_private(path: &Path, contents: &[u8]) -> Result<bool> {
     created
 }
 
+/// A regular file's bytes, at most `limit` of them: opened without blocking (a FIFO would wait
+/// for a writer forever), checked (a link to /dev/zero never ends), then read, never more than
+/// the limit whatever the file does meanwhile.
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let file = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(invalid("not a regular file (a FIFO, a device or a directory)".into()));
+    }
+    if meta.len() > limit {
+        return Err(invalid(format!("{} bytes, over the {limit} this file may have", meta.len())));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(invalid(format!("it grew past the {limit} bytes this file may have while it was read")));
+    }
+    Ok(bytes)
+}
+
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

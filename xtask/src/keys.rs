@@ -37,7 +37,7 @@ impl LockFiles {
         let mut missing = Vec::new();
         for file in &LOCK_FILES {
             let path = root.join(file.name);
-            let problem = match read_lock_file(&path) {
+            let problem = match crate::files::read_bounded(&path, LOCK_FILE_LIMIT) {
                 // An empty lock file hashes like any other: a plausible key for nothing locked.
                 Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => "is empty".to_owned(),
                 Ok(bytes) => {
@@ -64,30 +64,6 @@ impl LockFiles {
 
 /// Lock files are text files of a few megabytes at most.
 const LOCK_FILE_LIMIT: u64 = 16 << 20;
-
-/// A lock file's bytes, when it is a regular file of a sane size: opened without blocking (a FIFO
-/// would wait for a writer forever), then checked (a link to /dev/zero never ends), then read.
-fn read_lock_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::{io::Read, os::unix::fs::OpenOptionsExt};
-    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(invalid(
-            "not a regular file (a FIFO, a device or a directory): replace it with the real lock file".into(),
-        ));
-    }
-    if meta.len() > LOCK_FILE_LIMIT {
-        return Err(invalid(format!(
-            "{} bytes, over the {} MiB a lock file may have",
-            meta.len(),
-            LOCK_FILE_LIMIT >> 20
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(LOCK_FILE_LIMIT + 1).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
 
 /// The key of the shared dependencies layer; every other key extends it.
 #[derive(Debug, Clone, PartialEq, Eq)]

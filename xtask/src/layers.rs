@@ -30,6 +30,17 @@ pub struct Target {
     pub key: String,
 }
 
+impl Layer {
+    /// How a record names it: `deps`, `check`, `image`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Layer::Deps => DEPS,
+            Layer::Check { .. } => "check",
+            Layer::Image { .. } => "image",
+        }
+    }
+}
+
 impl Target {
     /// How reports name it: `deps`, `check unit`, `image harness`.
     pub fn name(&self) -> String {

@@ -9,7 +9,8 @@
 //!   private files, what is never printed;
 //! - `nix/`, `cache/`: the Nix commands and what Nix prints; the caches, their files, locks,
 //!   records, gc and verification;
-//! - `pipeline/`, `report.rs`: the evaluate-ask-build-push steps, and what a run reports;
+//! - `pipeline/`: the evaluate-ask-build-push steps;
+//! - `record/`: what a run of a task did, one typed value, and how it reads for people;
 //! - `fresh_runner.rs`: what a fresh runner would fetch and build (hit rates);
 //! - `workflows/`, `github/`: the job graph the workflows are rendered from, and what they share
 //!   with the tasks;
@@ -28,7 +29,7 @@ pub mod keys;
 pub mod layers;
 pub mod nix;
 pub mod pipeline;
-pub mod report;
+pub mod record;
 pub mod scratch;
 pub mod secrets;
 pub mod session;
@@ -39,17 +40,30 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::{cli::GlobalArgs, session::Session};
+use crate::{cli::GlobalArgs, record::Record, session::Session};
 
-/// Runs one task as `cargo xtask` does: the session resolved once, the run's private files and
-/// what it made elsewhere removed on every exit, the process's exit status.
-pub fn main(global: GlobalArgs, task: impl FnOnce(&Session) -> Result<()>) -> ExitCode {
+/// Runs one task as `cargo xtask` does: the session resolved once, the task filling its record,
+/// the record written (`--record`), the run's private files and what it made elsewhere removed on
+/// every exit, the process's exit status. `task` is the task's name, as the command line gives it.
+pub fn main(global: GlobalArgs, task: &str, run: impl FnOnce(&Session, &mut Record) -> Result<()>) -> ExitCode {
     command::mark_start();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut record = Record::start(task, &args);
+    let (record_file, dry_run) = (global.record.clone(), global.dry_run);
     let result = {
         // Whatever happens, the run's private files, and what it made elsewhere, go with it.
         let _scratch = scratch::Guard;
-        Session::new(global).and_then(|session| task(&session))
+        Session::new(global).and_then(|session| {
+            record.describe(&session);
+            run(&session, &mut record)
+        })
     };
+    record.finish(result.as_ref().err());
+    if let Some(file) = record_file.filter(|_| !dry_run) {
+        if let Err(err) = record.write(&file) {
+            github::warning(&format!("cannot write the run's record: {err:#}"));
+        }
+    }
     if let Some(signal) = scratch::signal() {
         std::process::exit(128 + signal);
     }

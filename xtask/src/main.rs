@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use xtask::{cli::GlobalArgs, tasks::Task};
 
 #[derive(Parser, Debug)]
@@ -16,8 +16,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    xtask::main(cli.global, |session| cli.task.run(session))
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    let task = matches.subcommand_name().unwrap_or_default().to_owned();
+    xtask::main(cli.global, &task, |session, record| cli.task.run(session, record))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ const KEEP: usize = 4;
 /// The tasks of `xtask-tools` (the maintainer's: no CI job runs them).
 pub const TOOLS: [&str; 7] = ["ci", "workflows", "bump-version", "rollback", "doctor", "bench", "analytics"];
 /// The global options that take a value (`--flake REF`), for finding the task's name.
-pub const VALUED: [&str; 4] = ["--flake", "--cache", "--signing-key", "--system"];
+pub const VALUED: [&str; 5] = ["--flake", "--cache", "--signing-key", "--system", "--record"];
 
 /// One of the two binaries, each its own package, built with the profile of its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

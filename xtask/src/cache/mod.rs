@@ -143,6 +143,20 @@ impl Cache {
         }
     }
 
+    /// What kind of cache it is, for the record: `local`, `file`, `http`, `https`, `s3`, `ssh`,
+    /// `ssh-ng`, `cachix`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cache::Local { .. } => "local",
+            Cache::Store { url, .. } => {
+                let kinds = ["file", "http", "https", "s3", "ssh", "ssh-ng", "gs"];
+                kinds.into_iter().find(|k| url.starts_with(&format!("{k}://"))).unwrap_or("store")
+            }
+            Cache::Cachix { .. } => "cachix",
+            Cache::ReadOnly { of, .. } => of.kind(),
+        }
+    }
+
     /// How the cache is named in logs and summaries.
     pub fn label(&self) -> String {
         match self {

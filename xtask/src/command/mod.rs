@@ -9,7 +9,7 @@
 mod render;
 mod run;
 
-pub use run::{mark_start, own_time, running, stop};
+pub use run::{evaluations, mark_start, own_time, running, stop};
 
 use std::path::PathBuf;
 
@@ -95,6 +95,8 @@ pub struct Cmd {
     /// Environment variables set for it (shown before the program), and removed from it.
     pub env: Vec<(String, String)>,
     pub env_remove: Vec<String>,
+    /// It evaluates the flake (the run record counts these).
+    pub evaluates: bool,
 }
 
 impl Cmd {
@@ -108,7 +110,14 @@ impl Cmd {
             hint: String::new(),
             env: Vec::new(),
             env_remove: Vec::new(),
+            evaluates: false,
         }
+    }
+
+    /// Marks the command as one that evaluates the flake.
+    pub fn evaluation(mut self) -> Cmd {
+        self.evaluates = true;
+        self
     }
 
     /// A command whose arguments are all literal.

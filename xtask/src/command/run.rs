@@ -22,6 +22,8 @@ use crate::secrets;
 /// When the process started, and how long its commands ran: the xtask's own time is the rest.
 static STARTED: OnceLock<Instant> = OnceLock::new();
 static COMMANDS_NANOS: AtomicU64 = AtomicU64::new(0);
+/// How many commands that evaluate the flake the run started.
+static EVALUATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// The commands running now (their process ids), and whether the run was stopped: checked and
 /// changed under one lock, so no command starts after [`stop`] has signalled the running ones.
@@ -46,6 +48,11 @@ pub fn running() -> usize {
 /// Marks the start of the process (first thing in `main`).
 pub fn mark_start() {
     STARTED.get_or_init(Instant::now);
+}
+
+/// How many times the run evaluated the flake so far.
+pub fn evaluations() -> u64 {
+    EVALUATIONS.load(Ordering::Relaxed)
 }
 
 /// The xtask's own time so far: its wall time minus the time its commands ran.
@@ -136,6 +143,9 @@ impl Cmd {
             bail!("`{}` was not started: the run is stopping (a signal)", self.program);
         }
         let mut child = command.spawn().with_context(|| format!("cannot start `{}`: {}", self.program, self.hint))?;
+        if self.evaluates {
+            EVALUATIONS.fetch_add(1, Ordering::Relaxed);
+        }
         running.1.push(child.id());
         drop(running);
         if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {

@@ -114,7 +114,7 @@ pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
     let mut args = vec![lit("eval"), lit("--json"), lit("--impure")];
     args.extend(net.options());
     args.extend([lit("--expr"), lit(expr)]);
-    nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)")
+    nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)").evaluation()
 }
 
 /// `nix-store ARGS…`: the store commands that evaluate nothing.
@@ -153,6 +153,13 @@ pub fn dry_run(store: &str, substituters: Slot, drvs: Slot, net: &Network) -> Cm
     args.extend([lit("--option"), lit("substituters"), Arg::Joined(substituters)]);
     args.push(Arg::Slot(drvs));
     nix_store(args).io(Io::Quiet).hint("it asks what a fresh runner would fetch and build (it builds nothing)")
+}
+
+/// The output paths of derivations in `store` (`nix-store --query --outputs`).
+pub fn outputs(store: &str, drvs: Slot) -> Cmd {
+    nix_store([lit("--store"), lit(store), lit("--query"), lit("--outputs"), Arg::Slot(drvs)])
+        .io(Io::Quiet)
+        .hint("it lists the outputs of what a fresh runner would build")
 }
 
 /// `nix-store --query --requisites [--include-outputs] PATHS`: with outputs, what a runner needs to

@@ -1,23 +1,25 @@
-//! Running a plan for a task: the preflight, the dry run or the run, then the line, the job
-//! summary (with what a fresh runner would fetch and build after the run) and the job outputs,
-//! on every exit.
+//! Running a plan for a task: the preflight, the dry run or the run, what a fresh runner would
+//! fetch and build after the push, then the line, the job summary and the job outputs, rendered
+//! from the record, on every exit.
 
 use anyhow::Result;
 
-use super::{plan::FreshRunner, state::State, Built, Keys, Plan, StepKind, OWN_TIME};
+use super::{plan::FreshRunner, state::State, Built, Keys, Plan, StepKind};
 use crate::{
     command::{on_path, own_time},
-    fresh_runner::RunnerView,
     github::{
         self,
         names::{env::DEPS_CACHE_KEY, output::CACHE_KEY},
     },
+    record::{Output, Record},
     session::Session,
 };
 
-/// Runs the plan, or prints it with `--dry-run`; then the summary and the job outputs.
-pub fn execute(session: &Session, plan: Plan, outputs: &Keys) -> Result<(Built, Option<RunnerView>)> {
-    warn_on_key_drift(outputs);
+/// Runs the plan into the record, or prints it with `--dry-run`; then the summary and the job
+/// outputs, from the record.
+pub fn execute(session: &Session, plan: Plan, keys: &Keys, record: &mut Record) -> Result<Built> {
+    warn_on_key_drift(keys);
+    record.keys = keys.iter().map(|(name, value)| Output { name: name.clone(), value: value.clone() }).collect();
     session.cache.announce();
     let problems = preflight(session, &plan);
     if session.dry_run {
@@ -25,28 +27,26 @@ pub fn execute(session: &Session, plan: Plan, outputs: &Keys) -> Result<(Built, 
         for problem in problems {
             println!("\n# warning: a real run would stop here: {problem:#}");
         }
-        return Ok((Built::default(), None));
+        return Ok(Built::default());
     }
     if let Some(problem) = problems.into_iter().next() {
         return Err(problem);
     }
-    let (report, mut state, result) = plan.run(&session.sh);
-    eprintln!("{}", report.line());
-    eprintln!("{OWN_TIME}{:.3}s (its wall time minus its commands')", own_time().as_secs_f64());
-    let mut summary = report.markdown();
-    if result.is_ok() && github::has_summary() {
-        summary += &after_the_run(session, &plan, &mut state);
+    let (mut state, result) = plan.run(&session.sh, record);
+    if result.is_ok() {
+        after_the_push(session, &plan, &mut state, record);
     }
-    github::append_summary(&summary)?;
+    eprintln!("{}", record.line());
+    eprintln!("xtask's own time: {:.3}s (its wall time minus its commands')", own_time().as_secs_f64());
+    github::append_summary(&record.markdown())?;
     if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
-        github::set_outputs(outputs)?;
+        github::set_outputs(keys)?;
     }
     result?;
-    for (_, value) in outputs {
+    for (_, value) in keys {
         println!("{value}");
     }
-    let built = Built { outputs: state.evaluated.iter().take(plan.builds).map(|t| t.outputs.clone()).collect() };
-    Ok((built, state.view))
+    Ok(Built { outputs: state.evaluated.iter().take(plan.builds).map(|t| t.outputs.clone()).collect() })
 }
 
 /// What must hold before anything runs: the cache's tools and token, the signing key's file,
@@ -68,24 +68,32 @@ fn preflight(session: &Session, plan: &Plan) -> Vec<anyhow::Error> {
     problems
 }
 
-/// The job summary's fresh-runner view after the run: the first view when nothing was pushed,
-/// else asked again (no evaluation). A failure to look is a line of the summary, never the task's.
-fn after_the_run(session: &Session, plan: &Plan, state: &mut State) -> String {
-    let again = state.pushed > 0 || state.repaired > 0;
+/// What a fresh runner would fetch and build after the push, asked again (no evaluation) when
+/// something was pushed or repaired, into the record beside what it saw before. A failure to
+/// look is a warning of the record, never the task's.
+fn after_the_push(session: &Session, plan: &Plan, state: &mut State, record: &mut Record) {
     let fresh = plan.steps.iter().find_map(|s| match &s.kind {
         StepKind::FreshRunner(f) => Some(f),
         _ => None,
     });
-    if let (true, Some(f)) = (again, fresh) {
-        let f = FreshRunner { stop_when_cached: false, ..(**f).clone() };
-        if let Err(err) = state.fresh_runner(&session.sh, &f, &plan.targets, &session.cache.label()) {
-            return format!("\n(could not ask what a fresh runner would fetch: {err:#})\n");
+    let Some(f) = fresh.filter(|_| state.pushed > 0 || state.repaired > 0) else {
+        for target in &mut record.targets {
+            target.after = target.before.clone();
         }
+        record.rates_after = record.rates.clone();
+        return;
+    };
+    let f = FreshRunner { stop_when_cached: false, ..(**f).clone() };
+    if let Err(err) = state.fresh_runner(&session.sh, &f, &plan.targets, &session.cache.label()) {
+        record.warnings.push(format!("could not ask what a fresh runner would fetch after the push: {err:#}"));
+        return;
     }
-    match &state.view {
-        Some(view) => format!("\n#### What a fresh runner would fetch and build\n\n{}", view.markdown()),
-        None => String::new(),
+    let Some(view) = &state.view else { return };
+    let after = view.record(&plan.targets, plan.builds);
+    for (target, seen) in record.targets.iter_mut().zip(after) {
+        target.after = seen.before;
     }
+    record.rates_after = Some(view.rates(&plan.targets));
 }
 
 /// Downstream CI jobs get the prebuild job's key: a different one means the lock files changed

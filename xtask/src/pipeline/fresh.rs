@@ -1,5 +1,6 @@
 //! The fresh-runner step: what a runner with an empty store would fetch and build, from the
-//! evaluated derivations (no evaluation), and whether what the cache serves of it is sound.
+//! evaluated derivations (no evaluation), whether what the cache serves of it is sound, and the
+//! sizes of both (the cache's word for what it serves; this machine's store for what it built).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,12 +13,18 @@ use super::{
 };
 use crate::{
     cache::files::Files,
-    command::{Slot, Slots},
+    command::{Slot, Slots, Words},
     fresh_runner::{RunnerView, TargetView},
     layers::Target,
     nix::messages::cause,
     nix::{dry_run, json, verify},
 };
+
+/// One target's dry run, and the outputs of what it would build.
+struct Run {
+    dry: dry_run::DryRun,
+    outputs: BTreeSet<String>,
+}
 
 impl State {
     /// Runs the step: the view of every target, and whether the plan may stop.
@@ -39,7 +46,7 @@ impl State {
         self.runner_substituters = self.substituters.clone();
         let mut runs = self.dry_runs(sh, f, &(0..targets.len()).collect::<Vec<_>>())?;
         let missing: Vec<usize> =
-            (0..runs.len()).filter(|i| !runs[*i].built.is_empty() || !runs[*i].unknown.is_empty()).collect();
+            (0..runs.len()).filter(|i| !runs[*i].dry.built.is_empty() || !runs[*i].dry.unknown.is_empty()).collect();
         if !missing.is_empty() && !f.upstream.is_empty() {
             let served = self.reachable_upstreams(sh, &f.upstream);
             if !served.is_empty() {
@@ -50,25 +57,25 @@ impl State {
             }
         }
         self.fetched =
-            runs.iter().flat_map(|r| r.fetched.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+            runs.iter().flat_map(|r| r.dry.fetched.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
         let broken = self.unsound(sh, f)?;
+        self.local_sizes(sh, f, runs.iter().flat_map(|r| r.outputs.iter().cloned()).collect())?;
         let view = RunnerView {
-            targets: targets
-                .iter()
-                .zip(runs)
+            targets: runs
+                .into_iter()
                 .enumerate()
-                .map(|(i, (target, run))| {
+                .map(|(i, run)| {
                     let sources = sources(&references, &self.evaluated[i].drv);
-                    target_view(target, run, sources, &broken, f)
+                    target_view(run, sources, &broken, f)
                 })
                 .collect(),
+            sizes: self.sizes.clone(),
         };
-        let rates = view.rates();
+        let rates = view.rates(targets);
         let note = format!(
-            "a fresh runner would fetch {} path(s) from the cache, build {}, get {} from their origin{}",
+            "a fresh runner would fetch {} path(s) from the cache, build {}{}",
             rates.cached,
             rates.paths - rates.cached,
-            rates.from_origin,
             if broken.is_empty() { String::new() } else { format!("; {} broken in the cache", broken.len()) }
         );
         for (path, why) in &broken {
@@ -122,22 +129,31 @@ impl State {
         reachable
     }
 
-    /// The dry run of each target, all at once (each is mostly waiting on the cache).
-    fn dry_runs(&self, sh: &Shell, f: &FreshRunner, targets: &[usize]) -> Result<Vec<dry_run::DryRun>> {
+    /// The dry run of each target, and the outputs of what it would build, all at once (each is
+    /// mostly waiting on the cache).
+    fn dry_runs(&self, sh: &Shell, f: &FreshRunner, targets: &[usize]) -> Result<Vec<Run>> {
         let dir = sh.current_dir();
         std::thread::scope(|scope| {
             let runs: Vec<_> = targets
                 .iter()
                 .map(|&target| {
                     let (dir, slots) = (dir.clone(), ForTarget { state: self, target });
-                    scope.spawn(move || -> Result<dry_run::DryRun> {
+                    scope.spawn(move || -> Result<Run> {
                         let sh = Shell::new()?;
                         sh.change_dir(dir);
                         let output = f.dry_run.output(&sh, &slots)?;
                         if !output.status.success() {
                             bail!("{}\n{}", f.dry_run.hint, String::from_utf8_lossy(&output.stderr).trim_end());
                         }
-                        Ok(dry_run::parse(&String::from_utf8_lossy(&output.stderr)))
+                        let dry = dry_run::parse(&String::from_utf8_lossy(&output.stderr));
+                        let outputs = match dry.built.is_empty() {
+                            true => BTreeSet::new(),
+                            false => {
+                                let drvs = Words(dry.built.iter().cloned().collect());
+                                f.outputs.run_quietly(&sh, &drvs)?.lines().map(str::to_owned).collect()
+                            }
+                        };
+                        Ok(Run { dry, outputs })
                     })
                 })
                 .collect();
@@ -146,7 +162,8 @@ impl State {
     }
 
     /// The paths a runner would fetch from the cache that it could not substitute: a NAR file
-    /// missing or not of its size (a cache this project owns), or not signed by the key.
+    /// missing or not of its size (a cache this project owns), or not signed by the key. The
+    /// cache's word on each path's size is kept.
     fn unsound(&mut self, sh: &Shell, f: &FreshRunner) -> Result<BTreeMap<String, String>> {
         let mut broken = BTreeMap::new();
         if self.substituters.is_empty() || self.fetched.is_empty() {
@@ -154,6 +171,8 @@ impl State {
         }
         let infos = json::parse_path_infos(&f.fetched.run(sh, self)?)?;
         self.served = infos.iter().map(|i| i.path.clone()).collect();
+        self.sizes.extend(infos.iter().map(|i| (i.path.clone(), i.nar_size)));
+        self.download.extend(infos.iter().map(|i| (i.path.clone(), i.download_size.unwrap_or(i.nar_size))));
         if let Some(files) = &f.files {
             broken.extend(super::push::unsound_files(sh, files, &infos)?);
         }
@@ -164,6 +183,21 @@ impl State {
             }
         }
         Ok(broken)
+    }
+
+    /// What this machine's store has of the outputs a runner would build (their sizes) and of
+    /// what it would fetch (not fetched again by this run's build).
+    fn local_sizes(&mut self, sh: &Shell, f: &FreshRunner, outputs: BTreeSet<String>) -> Result<()> {
+        let asked: BTreeSet<String> = outputs.into_iter().chain(self.fetched.iter().cloned()).collect();
+        if asked.is_empty() {
+            return Ok(());
+        }
+        let here = json::parse_path_infos(&f.local.run_quietly(sh, &Words(asked.into_iter().collect()))?)?;
+        self.here_before = here.iter().map(|i| i.path.clone()).collect();
+        for info in here {
+            self.sizes.entry(info.path).or_insert(info.nar_size);
+        }
+        Ok(())
     }
 }
 
@@ -179,24 +213,17 @@ fn sources(references: &BTreeMap<&str, &[String]>, drv: &str) -> BTreeSet<String
     seen.into_iter().filter(|p| !p.ends_with(".drv")).collect()
 }
 
-fn target_view(
-    target: &Target,
-    run: dry_run::DryRun,
-    sources: BTreeSet<String>,
-    broken: &BTreeMap<String, String>,
-    f: &FreshRunner,
-) -> TargetView {
+fn target_view(run: Run, sources: BTreeSet<String>, broken: &BTreeMap<String, String>, f: &FreshRunner) -> TargetView {
     let (origin_fetched, fetched): (BTreeSet<_>, BTreeSet<_>) =
-        run.fetched.into_iter().partition(|p| f.filter.is_match(p));
-    let missing = run.built.into_iter().chain(run.unknown);
+        run.dry.fetched.into_iter().partition(|p| f.filter.is_match(p));
+    let missing = run.dry.built.into_iter().chain(run.dry.unknown);
     let (origin_built, to_build): (BTreeSet<_>, BTreeSet<_>) =
         missing.partition(|d| f.filter.is_match(d.trim_end_matches(".drv")));
     let (broken_here, cached): (Vec<_>, Vec<_>) = fetched.into_iter().partition(|p| broken.contains_key(p));
     TargetView {
-        name: target.name(),
-        attr: target.attr.to_string(),
         cached: cached.into_iter().collect(),
         to_build,
+        built_outputs: run.outputs.into_iter().filter(|o| !f.filter.is_match(o)).collect(),
         from_origin: origin_fetched.into_iter().chain(origin_built).chain(sources).collect(),
         broken: broken_here.into_iter().map(|p| (p.clone(), broken[&p].clone())).collect(),
     }

@@ -26,7 +26,9 @@ use crate::{
     command::{lit, Arg, Cmd},
     github::names::output,
     layers::{self, Layer, Target},
-    nix, scratch,
+    nix,
+    record::Record,
+    scratch,
     session::Session,
 };
 
@@ -86,8 +88,8 @@ impl Job {
 }
 
 /// Plans and runs a job: what it built.
-pub fn run(session: &Session, job: &Job) -> Result<Built> {
-    Ok(execute(session, plan(session, job)?, &job.keys)?.0)
+pub fn run(session: &Session, job: &Job, record: &mut Record) -> Result<Built> {
+    execute(session, plan(session, job)?, &job.keys, record)
 }
 
 /// What a run built: each target's outputs, in order (none in a dry run).
@@ -95,9 +97,6 @@ pub fn run(session: &Session, job: &Job) -> Result<Built> {
 pub struct Built {
     pub outputs: Vec<Vec<String>>,
 }
-
-/// How a task says what it cost beyond its commands (`cargo xtask bench` reads it).
-pub const OWN_TIME: &str = "xtask's own time: ";
 
 /// The plan of a job: evaluate, ask, build and push.
 pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
@@ -167,10 +166,12 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
         let (sign, resign) = (nix::sign(&key.secret, None, PUSH, net), nix::sign(&key.secret, Some(&url), RESIGN, net));
         plan.step("Sign the paths to push, and re-sign what this build vouches for", StepKind::Sign { sign, resign });
     }
-    if let Some(files) = files {
-        plan.step("Repair: delete what is to be uploaded again", StepKind::Repair(files));
+    if let Some(files) = &files {
+        plan.step("Repair: delete what is to be uploaded again", StepKind::Repair(files.clone()));
     }
-    plan.step(title, StepKind::Push { cmd: upload, cache: cache.label(), on_failure: job.on_push_failure });
+    let landed = files.map(|files| (nix::query(&url, PUSHED, net), files));
+    let push = StepKind::Push { cmd: upload, cache: cache.label(), on_failure: job.on_push_failure, landed };
+    plan.step(title, push);
     if let (Some(keep), Cache::Cachix { name }) = (job.pin, cache) {
         let pins = job.targets.iter().map(|t| pin(name, &t.key, keep)).collect();
         plan.step("Pin each target under its key", StepKind::Pin(pins));
@@ -223,6 +224,8 @@ fn fresh_runner(session: &Session, key: Option<Arg>, stop_when_cached: bool) -> 
         probe: nix::query(&url, OUTPUTS, net),
         upstream: session.config.upstream.iter().map(|u| (u.clone(), nix::query(u, OUTPUTS, net))).collect(),
         dry_run: nix::dry_run(&store, RUNNER_SUBSTITUTERS, TARGET_DRV, net),
+        outputs: nix::outputs(&store, RUNNER_BUILDS),
+        local: nix::path_infos(HERE),
         fetched: nix::query(&url, FETCHED, net),
         verify: key.map(|key| nix::store_verify(&url, SERVED, Some(key), false, net)),
         files: session.files(),

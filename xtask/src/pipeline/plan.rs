@@ -40,6 +40,10 @@ pub struct FreshRunner {
     pub upstream: Vec<(String, Cmd)>,
     /// The dry run of one target (run once per target).
     pub dry_run: Cmd,
+    /// The outputs of the derivations a target's dry run would build, in that store.
+    pub outputs: Cmd,
+    /// What this machine's store has of those outputs and of what a runner would fetch.
+    pub local: Cmd,
     /// What the cache says of the paths a runner would fetch.
     pub fetched: Cmd,
     /// Whether the key signed those (with a key the xtask signs with).
@@ -83,8 +87,9 @@ pub enum StepKind {
     /// Deletes the narinfos of what the cache holds broken or unlike this build, so the push
     /// uploads them again (a cache this project owns).
     Repair(Files),
-    /// Pushes the paths the cache lacks; skipped when there are none.
-    Push { cmd: Cmd, cache: String, on_failure: OnPushFailure },
+    /// Pushes the paths the cache lacks; skipped when there are none. A cache this project
+    /// owns is then asked what it holds of them (`landed`): the bytes it gained.
+    Push { cmd: Cmd, cache: String, on_failure: OnPushFailure, landed: Option<(Cmd, Files)> },
     /// Pins each target's output under its key (Cachix): one command per target.
     Pin(Vec<Cmd>),
     /// Runs a command for its effect.
@@ -95,22 +100,45 @@ impl StepKind {
     pub fn cmds(&self) -> Vec<&Cmd> {
         match self {
             StepKind::Eval(c) | StepKind::Build(c) | StepKind::Verify(c) | StepKind::Run(c) => vec![c],
-            StepKind::Missing { cmd, .. } | StepKind::Push { cmd, .. } => vec![cmd],
+            StepKind::Missing { cmd, .. } => vec![cmd],
+            StepKind::Push { cmd, landed, .. } => std::iter::once(cmd).chain(landed.iter().map(|(q, _)| q)).collect(),
             StepKind::Sign { sign, resign } => vec![sign, resign],
             StepKind::Needed { requisites, infos } => vec![requisites, infos],
             StepKind::Upstream(queries) => queries.iter().map(|(_, cmd)| cmd).collect(),
             StepKind::SigningKey(key) => key.cmds(),
             StepKind::FreshRunner(f) => {
                 let upstream = f.upstream.iter().map(|(_, cmd)| cmd);
-                [&f.probe, &f.copy, &f.graph, &f.dry_run]
+                [&f.probe, &f.copy, &f.graph, &f.dry_run, &f.outputs]
                     .into_iter()
                     .chain(upstream)
                     .chain([&f.fetched])
                     .chain(&f.verify)
+                    .chain([&f.local])
                     .collect()
             }
             StepKind::Pin(cmds) => cmds.iter().collect(),
             StepKind::Filter(_) | StepKind::Record { .. } | StepKind::Repair(_) => vec![],
+        }
+    }
+
+    /// What kind of step it is, as a record names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Eval(_) => "eval",
+            StepKind::SigningKey(_) => "signing-key",
+            StepKind::FreshRunner(_) => "fresh-runner",
+            StepKind::Build(_) => "build",
+            StepKind::Needed { .. } => "needed",
+            StepKind::Filter(_) => "filter",
+            StepKind::Record { .. } => "record-roots",
+            StepKind::Missing { .. } => "missing",
+            StepKind::Upstream(_) => "upstream",
+            StepKind::Verify(_) => "verify-signatures",
+            StepKind::Sign { .. } => "sign",
+            StepKind::Repair(_) => "repair",
+            StepKind::Push { .. } => "push",
+            StepKind::Pin(_) => "pin",
+            StepKind::Run(_) => "run",
         }
     }
 

@@ -18,7 +18,7 @@ use crate::{
         json::{self, PathInfo},
         verify,
     },
-    report::mib,
+    record::{render::mib, Problem},
 };
 
 /// The paths whose NAR file the cache lacks or holds at another size than its narinfo says.
@@ -167,6 +167,7 @@ impl State {
     /// Deletes the narinfos of what is to be uploaded again: the push then sees them missing.
     pub(super) fn repair(&mut self, sh: &Shell, files: &Files) -> Result<String> {
         for (path, (why, nar)) in &self.repair {
+            self.repairs.push(Problem { path: path.clone(), why: why.clone() });
             let Some(narinfo) = crate::cache::narinfo::file_of(path) else { continue };
             eprintln!("  {path}: {why}: its narinfo is deleted, to be uploaded again");
             files.delete(sh, &narinfo)?;
@@ -206,5 +207,22 @@ impl State {
         self.pushed = self.push.len();
         self.pushed_bytes = self.push.iter().filter_map(|p| self.local.get(p)).map(|i| i.nar_size).sum();
         Ok(format!("pushed {} path(s), {}", self.pushed, mib(self.pushed_bytes)))
+    }
+
+    /// What the cache now holds of the pushed paths: the bytes of their narinfos and NAR files.
+    /// A pushed path it does not hold, whole, is an error: the push did not land.
+    pub(super) fn landed(&mut self, sh: &Shell, query: &Cmd, files: &Files) -> Result<()> {
+        let infos = json::parse_path_infos(&query.run_quietly(sh, self)?)?;
+        let held: BTreeSet<&String> = infos.iter().map(|i| &i.path).collect();
+        if let Some(lost) = self.push.iter().find(|p| !held.contains(p)) {
+            anyhow::bail!("the cache does not hold {lost} after the push: it did not land");
+        }
+        let narinfos: Vec<String> = self.push.iter().filter_map(|p| crate::cache::narinfo::file_of(p)).collect();
+        let names: Vec<&str> = narinfos.iter().map(String::as_str).collect();
+        let sizes = files.sizes(sh, &names)?;
+        let narinfo_bytes: Option<u64> = sizes.values().copied().sum();
+        let nar_bytes: Option<u64> = infos.iter().map(|i| i.download_size).sum();
+        self.pushed_file_bytes = narinfo_bytes.zip(nar_bytes).map(|(a, b)| a + b);
+        Ok(())
     }
 }

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::{
     command::{Slot, Slots},
     fresh_runner::RunnerView,
+    layers::Target,
     nix::json::{Evaluated, PathInfo},
-    report::Totals,
+    record::{Problem, Record, Totals, Transfer},
 };
 
 /// Every target's derivation.
@@ -25,6 +26,10 @@ pub const SUBSTITUTERS: Slot = Slot("<the cache, unless unreachable>");
 pub const RUNNER_SUBSTITUTERS: Slot = Slot("<the cache and, when needed, the upstream caches>");
 /// What a fresh runner would fetch.
 pub const FETCHED: Slot = Slot("<paths a fresh runner would fetch>");
+/// The derivations a target's dry run would build.
+pub const RUNNER_BUILDS: Slot = Slot("<derivations a fresh runner would build>");
+/// Their outputs and what a runner would fetch: asked of this machine's store.
+pub const HERE: Slot = Slot("<those outputs, and the paths it would fetch>");
 /// Of those, the ones the cache serves.
 pub const SERVED: Slot = Slot("<paths the cache serves>");
 /// What a fresh runner needs: the outputs, their build inputs' outputs, and their closures.
@@ -39,6 +44,8 @@ pub const PRESENT: Slot = Slot("<paths the cache has>");
 pub const PUBLIC_KEY: Slot = Slot("<public key>");
 /// The paths the cache has that the key cannot verify, with the contents built here: re-signed.
 pub const RESIGN: Slot = Slot("<paths to re-sign in the cache>");
+/// The paths pushed, asked of the cache afterwards.
+pub const PUSHED: Slot = Slot("<paths pushed>");
 
 #[derive(Debug, Default)]
 pub struct State {
@@ -56,11 +63,21 @@ pub struct State {
     pub fetched: Vec<String>,
     pub served: Vec<String>,
     pub view: Option<RunnerView>,
+    /// NAR sizes of the paths a fresh runner would fetch (the cache's word) or build (this
+    /// machine's), and the bytes of each fetched path as the cache stores it.
+    pub sizes: BTreeMap<String, u64>,
+    pub download: BTreeMap<String, u64>,
+    /// What this machine's store had of those paths before the build.
+    pub here_before: BTreeSet<String>,
+    /// The build ran (it fetched what the store lacked).
+    pub built: bool,
     pub needed: Vec<String>,
     /// What this machine's store says of each needed path.
     pub local: BTreeMap<String, PathInfo>,
     pub closure_bytes: u64,
     pub pushed_bytes: u64,
+    /// Bytes of the files the cache gained, read back after the push (a cache this project owns).
+    pub pushed_file_bytes: Option<u64>,
     pub candidates: Vec<String>,
     pub push: Vec<String>,
     pub present_paths: Vec<String>,
@@ -72,6 +89,8 @@ pub struct State {
     /// Present paths to upload again: why, and the NAR file to delete with the narinfo.
     pub repair: BTreeMap<String, (String, Option<String>)>,
     pub repaired: usize,
+    /// What was repaired, and why.
+    pub repairs: Vec<Problem>,
     /// Paths an upstream cache serves: not pushed.
     pub upstream: usize,
     /// Upstream caches found unreachable: not asked again.
@@ -108,26 +127,46 @@ impl Slots for State {
             PRESENT => &self.present_paths,
             PUBLIC_KEY => &self.public_key,
             RESIGN => &self.resign,
+            PUSHED => &self.push,
+            // Filled per call (`Words`): a record shows the command without them.
+            RUNNER_BUILDS | HERE => &[],
             Slot(other) => unreachable!("the pipeline has no slot {other}"),
         }
     }
 }
 
 impl State {
-    pub fn totals(&self) -> Totals {
-        Totals {
+    /// What the run learned, into its record: the counts, what moved, the fresh runner's view
+    /// of each target (`builds`: how many of the targets, from the first, the task builds).
+    pub fn record_into(&self, record: &mut Record, targets: &[Target], builds: usize) {
+        let n = |count: usize| count as u64;
+        record.totals = Totals {
             up_to_date: self.up_to_date,
-            outputs: self.outputs.len(),
-            closure_paths: self.local.len(),
+            outputs: n(self.outputs.len()),
+            closure_paths: n(self.local.len()),
             closure_bytes: self.closure_bytes,
-            pushed: self.pushed,
-            pushed_bytes: self.pushed_bytes,
-            present: self.present,
-            dropped: self.dropped.len(),
-            kept_anyway: self.kept_anyway.len(),
-            resigned: self.resign.len(),
-            repaired: self.repaired,
-            upstream: self.upstream,
+            built: self.view.as_ref().filter(|_| self.built).map_or(0, |v| v.built(builds)),
+            present: n(self.present),
+            dropped: n(self.dropped.len()),
+            kept_anyway: n(self.kept_anyway.len()),
+            resigned: n(self.resign.len()),
+            repaired: n(self.repaired),
+            upstream: n(self.upstream),
+        };
+        record.pushed =
+            Transfer { paths: n(self.pushed), nar_bytes: self.pushed_bytes, file_bytes: self.pushed_file_bytes };
+        let fetched: Vec<&String> =
+            self.fetched.iter().filter(|p| self.built && !self.here_before.contains(*p)).collect();
+        record.fetched = Transfer {
+            paths: n(fetched.len()),
+            nar_bytes: fetched.iter().filter_map(|p| self.sizes.get(*p)).sum(),
+            file_bytes: Some(fetched.iter().filter_map(|p| self.download.get(*p)).sum()),
+        };
+        record.repairs.extend(self.repairs.iter().cloned());
+        record.warnings.extend(self.warnings.iter().cloned());
+        if let Some(view) = &self.view {
+            record.targets = view.record(targets, builds);
+            record.rates = Some(view.rates(targets));
         }
     }
 

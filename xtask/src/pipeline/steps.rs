@@ -14,16 +14,19 @@ use crate::{
     cache::{push_filter::PushFilter, roots},
     github,
     nix::{self, json},
-    report::{mib, seconds, Report, StepRecord},
+    record::{
+        self,
+        render::{mib, seconds},
+        Record,
+    },
 };
 
 impl Plan {
     /// Runs the steps in order until one fails; once the cache turns out to have everything,
-    /// only the steps that run then (pins) follow. The report is whole either way; the error is
-    /// the failed step's.
-    pub fn run(&self, sh: &Shell) -> (Report, State, Result<()>) {
+    /// only the steps that run then (pins) follow. Each step, and what the run learned, go into
+    /// the record, whole either way; the error is the failed step's.
+    pub fn run(&self, sh: &Shell, record: &mut Record) -> (State, Result<()>) {
         let mut state = State::default();
-        let mut steps = Vec::new();
         let mut result = Ok(());
         let total = self.steps.len();
         for (i, step) in self.steps.iter().enumerate() {
@@ -34,30 +37,32 @@ impl Plan {
             let header = format!("[{}/{total}] {}", i + 1, step.title);
             github::group_start(&header);
             eprintln!("==> {header}");
+            let start_seconds = record::now_ms().saturating_sub(record.started_ms) as f64 / 1000.0;
             let started = Instant::now();
             let outcome = self.run_step(&step.kind, sh, &mut state);
-            let duration = started.elapsed();
+            let duration = started.elapsed().as_secs_f64();
             match &outcome {
                 Ok(note) if !note.is_empty() => eprintln!("<== {header}: done in {} ({note})", seconds(duration)),
                 Ok(_) => eprintln!("<== {header}: done in {}", seconds(duration)),
                 Err(_) => eprintln!("<== {header}: failed after {}", seconds(duration)),
             }
             github::group_end();
-            steps.push(StepRecord { title: step.title.clone(), duration, note: outcome.as_ref().ok().cloned() });
+            record.steps.push(record::Step {
+                kind: step.kind.name().to_owned(),
+                title: step.title.clone(),
+                commands: step.kind.cmds().iter().map(|c| c.render(Some(&state))).collect(),
+                start_seconds,
+                seconds: duration,
+                ok: outcome.is_ok(),
+                note: outcome.as_ref().map_or_else(|e| format!("{e:#}"), Clone::clone),
+            });
             if let Err(err) = outcome {
                 result = Err(err.context(format!("step {header}")));
                 break;
             }
         }
-        let report = Report {
-            task: self.task.clone(),
-            facts: self.facts.clone(),
-            steps,
-            totals: state.totals(),
-            failed: result.is_err(),
-            warnings: state.warnings.clone(),
-        };
-        (report, state, result)
+        state.record_into(record, &self.targets, self.builds);
+        (state, result)
     }
 
     /// Runs one step; returns a note for the log and the summary.
@@ -78,6 +83,7 @@ impl Plan {
             }
             StepKind::FreshRunner(f) => state.fresh_runner(sh, f, &self.targets, &self.cache_label()),
             StepKind::Build(cmd) => {
+                state.built = true;
                 let built = cmd.run(sh, state)?;
                 Ok(format!("{} output(s)", built.lines().filter(|l| !l.is_empty()).count()))
             }
@@ -105,7 +111,13 @@ impl Plan {
             StepKind::Verify(cmd) => state.verify(sh, cmd),
             StepKind::Sign { sign, resign } => state.sign(sh, sign, resign, self.can_repair()),
             StepKind::Repair(files) => state.repair(sh, files),
-            StepKind::Push { cmd, cache, on_failure } => state.push(sh, cmd, cache, *on_failure),
+            StepKind::Push { cmd, cache, on_failure, landed } => {
+                let note = state.push(sh, cmd, cache, *on_failure)?;
+                if let Some((query, files)) = landed.as_ref().filter(|_| state.pushed > 0) {
+                    state.landed(sh, query, files)?;
+                }
+                Ok(note)
+            }
             StepKind::Pin(cmds) => {
                 for (i, cmd) in cmds.iter().enumerate() {
                     state.target = i;
@@ -117,7 +129,7 @@ impl Plan {
         }
     }
 
-    fn cache_label(&self) -> String {
+    pub(super) fn cache_label(&self) -> String {
         self.facts.iter().find(|(name, _)| name == "cache").map(|(_, v)| v.clone()).unwrap_or_default()
     }
 

@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 
 use crate::{
     github::{self, names::output},
+    record::{Output, Record},
     session::Session,
 };
 
@@ -33,7 +34,7 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let config = &session.config;
         let deps = session.deps_key()?;
         if self.json {
@@ -62,6 +63,8 @@ impl CacheKey {
             (None, None) => {}
         }
 
+        record.keys =
+            outputs.iter().map(|(name, value)| Output { name: name.to_string(), value: value.clone() }).collect();
         if self.github_output {
             let mut all: Vec<(String, String)> = outputs.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
             all.push((output::RESTORE_KEY.to_owned(), deps.restore_prefix()));

@@ -21,6 +21,7 @@ use crate::{
     },
     layers::{self, Layer},
     pipeline::{self, Job, OnPushFailure},
+    record::Record,
     session::Session,
 };
 
@@ -43,7 +44,7 @@ pub struct BuildContainers {
 }
 
 impl BuildContainers {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         // Bad input is refused before anything is built or any login.
         self.tags.iter().try_for_each(|tag| registry::check_tag(tag))?;
         let engine = if self.load { Some(engine::find("--load")?) } else { None };
@@ -52,7 +53,7 @@ impl BuildContainers {
         let targets = layers::images(session, &args.images, &platform)?;
         let mut job = Job::new(session, "build-containers", targets, args.force.force, OnPushFailure::Fail)?;
         job.fetch_outputs = self.out.is_some() || engine.is_some() || self.push.is_some();
-        let built = pipeline::run(session, &job)?;
+        let built = pipeline::run(session, &job, record)?;
         if self.out.is_none() && engine.is_none() && self.push.is_none() {
             return Ok(());
         }

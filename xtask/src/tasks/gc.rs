@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 
 use crate::{
     cache::{gc, roots},
-    report::mib,
+    record::{render::mib, Collected, Record},
     session::Session,
 };
 
@@ -25,7 +25,7 @@ pub struct Gc {
 }
 
 impl Gc {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let Some(files) = session.files() else {
             bail!(
                 "gc deletes from caches this project owns, a file:// directory or an HTTP cache that takes DELETE ({} is neither): Cachix keeps what `cargo xtask pin` pins",
@@ -53,6 +53,15 @@ impl Gc {
         for path in plan.delete.keys() {
             println!("{verb} {path}");
         }
+        record.gc = Some(Collected {
+            kept_keys: plan.kept_keys.clone(),
+            dropped_keys: plan.dropped_keys.clone(),
+            deleted: plan.delete.len() as u64,
+            freed_bytes: plan.bytes,
+            kept: plan.kept as u64,
+            unreadable: plan.unreadable.clone(),
+            records_deleted: 0,
+        });
         if let Some(lock) = lock.as_mut() {
             gc::collect(sh, &files, lock, &plan)?;
         }

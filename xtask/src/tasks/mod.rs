@@ -15,7 +15,7 @@ pub mod warm;
 
 use anyhow::Result;
 
-use crate::session::Session;
+use crate::{record::Record, session::Session};
 
 /// The tasks CI jobs run.
 #[derive(clap::Subcommand, Debug)]
@@ -52,22 +52,22 @@ pub enum Task {
 }
 
 impl Task {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         match self {
-            Task::CacheKey(task) => task.run(session),
-            Task::Prebuild(task) => task.run(session),
-            Task::WarmDeps(task) => task.run(session),
-            Task::Warm(task) => task.run(session),
-            Task::WarmContainers(task) => task.run(session),
-            Task::BuildContainers(task) => task.run(session),
-            Task::Publish(task) => task.run(session),
-            Task::Smoke(task) => task.run(session),
-            Task::Test(task) => task.run(session),
-            Task::Gc(task) => task.run(session),
-            Task::Verify(task) => task.run(session),
-            Task::Pin(task) => task.run(session),
-            Task::Status(task) => task.run(session),
-            Task::Summary(task) => task.run(session),
+            Task::CacheKey(task) => task.run(session, record),
+            Task::Prebuild(task) => task.run(session, record),
+            Task::WarmDeps(task) => task.run(session, record),
+            Task::Warm(task) => task.run(session, record),
+            Task::WarmContainers(task) => task.run(session, record),
+            Task::BuildContainers(task) => task.run(session, record),
+            Task::Publish(task) => task.run(session, record),
+            Task::Smoke(task) => task.run(session, record),
+            Task::Test(task) => task.run(session, record),
+            Task::Gc(task) => task.run(session, record),
+            Task::Verify(task) => task.run(session, record),
+            Task::Pin(task) => task.run(session, record),
+            Task::Status(task) => task.run(session, record),
+            Task::Summary(task) => task.run(session, record),
         }
     }
 }

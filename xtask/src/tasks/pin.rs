@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::{cache::Cache, layers, pipeline, session::Session};
+use crate::{cache::Cache, layers, pipeline, record::Record, session::Session};
 
 /// How many revisions a pin keeps when the config does not say.
 const DEFAULT_KEEP: u32 = 5;
@@ -15,7 +15,7 @@ const DEFAULT_KEEP: u32 = 5;
 pub struct Pin {}
 
 impl Pin {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let Cache::Cachix { name } = &session.cache else {
             bail!(
                 "pins are Cachix's ({} is not Cachix, or has no {}): a cache this project owns keeps every path until gc deletes it",
@@ -27,6 +27,6 @@ impl Pin {
         targets.extend(layers::images(session, &[], &session.platform)?);
         let keep = session.config.keep_revisions.unwrap_or(DEFAULT_KEEP);
         let plan = pipeline::pin_plan(session, targets, name, keep);
-        pipeline::execute(session, plan, &Vec::new()).map(drop)
+        pipeline::execute(session, plan, &Vec::new(), record).map(drop)
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::{
     images::registry::{self, Registry},
+    record::Record,
     session::Session,
 };
 
@@ -25,7 +26,7 @@ pub struct Publish {
 }
 
 impl Publish {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         self.tags.iter().try_for_each(|tag| registry::check_tag(tag))?;
         let config = &session.config;
         let images: Vec<String> = match self.images.as_slice() {

@@ -20,6 +20,7 @@ use crate::{
     },
     layers::{self, Layer},
     pipeline::{self, Job, OnPushFailure},
+    record::Record,
     scratch,
     session::Session,
 };
@@ -38,12 +39,12 @@ pub struct Smoke {
 }
 
 impl Smoke {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let engine = Engine { program: engine::find("smoke")? };
         let targets = layers::images(session, &[], &session.platform)?;
         let mut job = Job::new(session, "smoke", targets, false, OnPushFailure::Warn)?;
         job.fetch_outputs = true;
-        let built = pipeline::run(session, &job)?;
+        let built = pipeline::run(session, &job, record)?;
         let dir = images::archive_dir(session, None)?;
         let mut loaded = Vec::new();
         for (i, target) in job.targets.iter().enumerate() {

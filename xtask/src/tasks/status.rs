@@ -1,28 +1,44 @@
 //! `cargo xtask status [--json]`: what a fresh runner would fetch from the cache and build, for
-//! each target of the warm set ([`crate::fresh_runner`]). One evaluation; builds nothing, writes
-//! nothing.
+//! each target of the warm set ([`crate::fresh_runner`]), from the run's record. One evaluation;
+//! builds nothing, writes nothing.
 
 use anyhow::Result;
 
-use crate::{layers, pipeline, session::Session};
+use crate::{
+    layers, pipeline,
+    record::{json::Json, render, Record},
+    session::Session,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct Status {
-    /// Print JSON: `{"key", "cache", "targets": [...], "paths", "cached", "hit_rate", "deps_hit_rate"}`.
+    /// Print JSON: the record's rates (`paths`, `cached`, `hit_rate`, `byte_hit_rate`,
+    /// `deps_hit_rate`, …) with `key`, `cache` and each target's view (`targets`).
     #[arg(long)]
     json: bool,
 }
 
 impl Status {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let key = session.deps_key()?.to_string();
         let plan = pipeline::status_plan(session, layers::warm_set(session)?)?;
-        let (_, view) = pipeline::execute(session, plan, &Vec::new())?;
-        let Some(view) = view else { return Ok(()) };
+        pipeline::execute(session, plan, &Vec::new(), record)?;
+        let Some(rates) = &record.rates else { return Ok(()) };
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&view.json(&key, &session.cache.label()))?);
+            let mut json = rates.to_json();
+            let targets = record.targets.iter().map(|t| {
+                let mut view = t.before.as_ref().map(Json::to_json).unwrap_or_default();
+                view["name"] = t.name.clone().into();
+                view["attr"] = t.attr.clone().into();
+                view
+            });
+            json["targets"] = targets.collect();
+            json["key"] = key.into();
+            json["cache"] = session.cache.label().into();
+            println!("{}", serde_json::to_string_pretty(&json)?);
         } else {
-            println!("# cargo xtask status: {key} ({})\n\n{}", session.cache.label(), view.markdown());
+            let table = render::views(&record.targets, Some(rates), None);
+            println!("# cargo xtask status: {key} ({}){table}", session.cache.label());
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{
     github::{self, names::env::NEEDS, names::output::CACHE_KEY},
+    record::Record,
     session::Session,
 };
 
@@ -15,7 +16,7 @@ use crate::{
 pub struct Summary {}
 
 impl Summary {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         let needs = std::env::var(NEEDS)
             .with_context(|| format!("${NEEDS} is not set: the workflow passes `toJSON(needs)` in it"))?;
         let needs: serde_json::Value = serde_json::from_str(&needs)

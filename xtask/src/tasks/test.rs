@@ -9,6 +9,7 @@ use crate::{
     command::Cmd,
     layers,
     pipeline::{self, Job, OnPushFailure, Plan, StepKind},
+    record::Record,
     session::Session,
 };
 
@@ -35,7 +36,7 @@ pub struct Test {
 }
 
 impl Test {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let config = &session.config;
         let cargo_args = config.test_args(&self.test_type)?;
         let key = session.deps_key()?;
@@ -49,8 +50,8 @@ impl Test {
             let mut plan = Plan::new(task, Vec::new());
             let cmd = Cmd::lits("cargo", cargo_args).hint(format!("the {} tests failed (see above)", self.test_type));
             plan.step(format!("cargo {}", cargo_args.join(" ")), StepKind::Run(cmd));
-            return pipeline::execute(session, plan, &job.keys).map(drop);
+            return pipeline::execute(session, plan, &job.keys, record).map(drop);
         }
-        pipeline::run(session, &job).map(drop)
+        pipeline::run(session, &job, record).map(drop)
     }
 }

@@ -16,6 +16,7 @@ use crate::{
     },
     command::{NoSlots, Slot, Words},
     nix::{self, json},
+    record::{self, Record},
     session::Session,
 };
 
@@ -27,7 +28,7 @@ pub struct Verify {
 }
 
 impl Verify {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let Some(files) = session.files() else {
             bail!(
                 "verify reads the files of a cache this project owns, a file:// directory or HTTP(S) ({} is neither)",
@@ -65,6 +66,16 @@ impl Verify {
         };
         let entries = read(session, &files)?;
         let findings = checks.run(sh, &entries)?;
+        let problems = findings.iter().map(|f| record::Finding {
+            path: f.path.clone(),
+            file: f.file.clone(),
+            problem: f.problem.clone(),
+        });
+        let verified = record.verify.insert(record::Verified {
+            checked: (entries.by_path.len() + entries.unreadable.len()) as u64,
+            problems: problems.collect(),
+            ..record::Verified::default()
+        });
         for f in &findings {
             println!("{}: {}: {}", f.path.as_deref().unwrap_or("?"), f.file, f.problem);
         }
@@ -83,7 +94,8 @@ impl Verify {
                 findings.len()
             );
         }
-        let unrepaired = repair(session, &files, &findings)?;
+        let (repaired, unrepaired) = repair(session, &files, &findings)?;
+        (verified.repaired, verified.unrepaired) = (repaired, unrepaired.clone());
         if !unrepaired.is_empty() {
             bail!("could not repair {} path(s) (this machine's store does not have them; build them, then repair again):\n  {}", unrepaired.len(), unrepaired.join("\n  "));
         }
@@ -98,8 +110,8 @@ fn read(session: &Session, files: &Files) -> Result<Entries> {
 }
 
 /// Deletes each broken narinfo (and its NAR when that is bad), then uploads the path again from
-/// this machine's store, signed; returns what could not be repaired.
-fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<String>> {
+/// this machine's store, signed; returns what was uploaded again, and what could not be repaired.
+fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<(Vec<String>, Vec<String>)> {
     let sh = &session.sh;
     let broken: BTreeSet<&String> = findings.iter().filter_map(|f| f.path.as_ref()).collect();
     let missing_refs: BTreeSet<String> = findings
@@ -120,15 +132,15 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
     }
     let upload: Vec<String> = wanted.into_iter().filter(|p| have.contains(p)).collect();
     if upload.is_empty() {
-        return Ok(unrepaired);
+        return Ok((upload, unrepaired));
     }
     if let Some(key) = &session.signing {
         nix::sign(&key.secret, None, PATHS, &session.net).run(sh, &Words(upload.clone()))?;
     }
     if let Some((_, upload_cmd)) = session.cache.upload(PATHS, &session.net) {
-        upload_cmd.run(sh, &Words(upload))?;
+        upload_cmd.run(sh, &Words(upload.clone()))?;
     }
-    Ok(unrepaired)
+    Ok((upload, unrepaired))
 }
 
 const PATHS: Slot = Slot("<paths>");

@@ -9,6 +9,7 @@ use crate::{
     cli::{Force, ImageArgs},
     layers,
     pipeline::{self, Job, OnPushFailure},
+    record::Record,
     session::Session,
 };
 
@@ -42,37 +43,37 @@ pub struct WarmContainers {
 }
 
 impl Prebuild {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
         let job = Job::new(session, "prebuild", vec![deps], self.force.force, OnPushFailure::Fail)?;
-        pipeline::run(session, &job).map(drop)
+        pipeline::run(session, &job, record).map(drop)
     }
 }
 
 impl WarmDeps {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
         let job = Job::new(session, "warm-deps", vec![deps], self.force.force, OnPushFailure::Fail)?;
-        pipeline::run(session, &job).map(drop)
+        pipeline::run(session, &job, record).map(drop)
     }
 }
 
 impl Warm {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let mut targets = vec![layers::deps(&session.config, session.deps_key()?, &session.platform.system)];
         targets.extend(layers::images(session, &[], &session.platform)?);
         let mut job = Job::new(session, "warm", targets, self.force.force, OnPushFailure::Fail)?;
         job.pin = session.config.keep_revisions.filter(|_| matches!(session.cache, Cache::Cachix { .. }));
-        pipeline::run(session, &job).map(drop)
+        pipeline::run(session, &job, record).map(drop)
     }
 }
 
 impl WarmContainers {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let args = &self.images;
         let platform = session.platform.for_images(&session.config, args.arch.as_deref())?;
         let targets = layers::images(session, &args.images, &platform)?;
         let job = Job::new(session, "warm-containers", targets, args.force.force, OnPushFailure::Fail)?;
-        pipeline::run(session, &job).map(drop)
+        pipeline::run(session, &job, record).map(drop)
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::{images::*, *};
+use xtask::record::{Job, Pipeline, Record};
 
 /// A matrix as GitHub expands it: the axes' combinations, then each `include` entry added to
 /// the combinations it matches, or on its own.
@@ -104,22 +105,21 @@ fn the_committed_workflows_are_the_graph_the_local_run_executes() {
     }
 }
 
-fn job<'a>(report: &'a Value, name: &str) -> &'a Value {
-    let jobs = report["jobs"].as_array().unwrap();
-    jobs.iter().find(|j| j["name"] == name).unwrap_or_else(|| panic!("no job {name} in {report:#}"))
+fn job<'a>(pipeline: &'a Pipeline, name: &str) -> &'a Job {
+    let found = pipeline.jobs.iter().find(|j| j.name == name);
+    found.unwrap_or_else(|| panic!("no job {name} in {pipeline:#?}"))
 }
 
-fn results(report: &Value) -> BTreeMap<String, String> {
-    let jobs = report["jobs"].as_array().unwrap();
-    jobs.iter().map(|j| (j["name"].as_str().unwrap().to_owned(), j["result"].as_str().unwrap().to_owned())).collect()
+fn results(pipeline: &Pipeline) -> BTreeMap<String, String> {
+    pipeline.jobs.iter().map(|j| (j.name.clone(), j.result.clone())).collect()
 }
 
-/// `cargo xtask ci ARGS` on the flake and cache; its output and JSON report.
-fn ci(flake: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&str>) -> (Run, Value) {
-    let json = flake.parent().unwrap().join(format!("{name}.json"));
+/// `cargo xtask ci ARGS` on the flake and cache; its output and the pipeline it recorded.
+fn ci(flake: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&str>) -> (Run, Pipeline) {
+    let file = flake.parent().unwrap().join(format!("{name}.record.json"));
     let mut cmd = tools();
     cmd.args(["ci", "--flake", &flake.display().to_string(), "--cache", &format!("file://{}", cache.display())])
-        .args(["--json", &json.display().to_string()])
+        .args(["--record", &file.display().to_string()])
         .args(args);
     if let Some(extra) = nix_extra {
         cmd.env("NIX_CONFIG", extra);
@@ -129,8 +129,8 @@ fn ci(flake: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&
         let _deleting = deleting_from_the_store();
         run(&mut cmd)
     };
-    let report = serde_json::from_str(&fs::read_to_string(&json).unwrap_or_default()).unwrap_or_default();
-    (out, report)
+    let record = Record::read(&file).unwrap_or_else(|e| panic!("{e:#}\n{}", out.stderr));
+    (out, record.pipeline.expect("`ci` records its pipeline"))
 }
 
 #[test]
@@ -152,20 +152,20 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
         assert_eq!(result, "success", "{name}:\n{}", out.stderr);
     }
     assert!(out.stdout.contains("Pipeline: ") && out.stdout.contains("critical path"), "{}", out.stdout);
-    let key = job(&push, "prebuild-deps")["outputs"]["cache-key"]
-        .as_str()
-        .expect("prebuild-deps emits the deps key")
-        .to_owned();
+    let prebuild = job(&push, "prebuild-deps");
+    let key = &prebuild.outputs.iter().find(|o| o.name == "cache-key").expect("prebuild-deps emits the deps key").value;
+    assert_eq!(prebuild.tasks[0].task, "prebuild");
     let test = job(&push, "test (ubuntu-latest, unit)");
     assert!(
-        test["log"].to_string().contains(&format!("DEPS_CACHE_KEY={key}")),
-        "the prebuild job's output reaches the test job through needs: {test:#}"
+        test.from_needs.iter().any(|o| o.name == "DEPS_CACHE_KEY" && o.value == *key),
+        "the prebuild job's output reaches the test job through needs: {test:#?}"
     );
-    assert!(test["log"].to_string().contains("restored the xtask's binary"), "{test:#}");
+    assert_eq!(test.xtask_restored, Some(true), "{test:#?}");
     // The test job's runner lacks what prebuild-deps built: its outputs were deleted, not kept.
-    let log = test["log"].to_string();
-    let deleted = log.split("fresh runner: ").nth(1).and_then(|r| r.split(' ').next()?.parse::<usize>().ok());
-    assert!(deleted.is_some_and(|n| n > 0), "{test:#}");
+    assert!(test.fresh_store.as_ref().is_some_and(|f| f.deleted > 0), "{test:#?}");
+    // Its task's record: it fetched the deps layer, which the prebuild job pushed.
+    let rates = test.tasks[0].rates.as_ref().expect("the test task saw what a fresh runner would fetch");
+    assert_eq!(rates.deps_hit_rate, 1.0, "{test:#?}");
     let index = run(std::process::Command::new("skopeo").args([
         "inspect",
         "--raw",
@@ -177,14 +177,9 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     // A pull request that changes nothing: nothing is built, nothing is published.
     let (out, pr) = ci(&flake, &cache, "pr", &["--event", "pull_request"], None);
     let out = out.ok();
-    assert!(job(&pr, "publish")["reason"].as_str().unwrap().contains("only on a push"), "{}", out.stdout);
-    for j in pr["jobs"].as_array().unwrap().iter().filter(|j| j["result"] == "success") {
-        assert!(
-            j["summary"].as_str().unwrap().contains("nothing built"),
-            "{} built something:\n{}",
-            j["name"],
-            j["summary"]
-        );
+    assert!(job(&pr, "publish").reason.as_deref().unwrap().contains("only on a push"), "{}", out.stdout);
+    for j in pr.jobs.iter().filter(|j| j.result == "success") {
+        assert!(!j.tasks.is_empty() && j.tasks.iter().all(|t| t.built == 0), "{} built something: {j:#?}", j.name);
     }
 
     // A fork's pull request with a change: the jobs build it, and push nothing.
@@ -194,15 +189,15 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     let out = out.ok();
     assert_eq!(snapshot(&cache), before, "the fork's pipeline wrote to the cache");
     assert!(out.stderr.contains("a pull request from a fork gets no secrets"), "{}", out.stderr);
-    assert_eq!(job(&fork, "prebuild-deps")["result"], "success");
+    assert_eq!(job(&fork, "prebuild-deps").result, "success");
 
     // A push without a registry, on a machine that cannot build aarch64-linux: what pushes images
     // and the aarch64 legs are skipped, and said so; nothing that did not run passes.
     let (out, bare) = ci(&flake, &cache, "bare", &["--event", "push"], Some(&nix_config("extra-platforms =")));
     let out = out.ok();
-    let reason = |name: &str| job(&bare, name)["reason"].as_str().unwrap_or_default().to_owned();
+    let reason = |name: &str| job(&bare, name).reason.clone().unwrap_or_default();
     assert!(reason("container (harness, aarch64)").contains("cannot build aarch64-linux"), "{}", out.stdout);
     assert!(reason("container (harness, x86_64)").contains("no registry given"), "{}", out.stdout);
     assert!(reason("publish").contains("needs build-containers"), "{}", out.stdout);
-    assert_eq!(job(&bare, "container (harness, x86_64)")["result"], "skipped");
+    assert_eq!(job(&bare, "container (harness, x86_64)").result, "skipped");
 }

@@ -2,6 +2,7 @@
 //! `analytics` (what the store holds), against real Nix.
 
 use crate::support::*;
+use xtask::record::Record;
 
 fn status_json(flake: &std::path::Path, cache: &str) -> serde_json::Value {
     let out = run(xtask().args(["status", "--json", "--flake", &flake.display().to_string(), "--cache", cache])).ok();
@@ -52,20 +53,35 @@ fn every_ci_task_summary_shows_the_fresh_runner_view() {
     require_nix();
     let flake = example_flake("status-summary");
     let dir = flake.parent().unwrap().to_path_buf();
-    let summary = dir.join("summary.md");
+    let (summary, file) = (dir.join("summary.md"), dir.join("record.json"));
     run(xtask()
         .args(["test", "--type", "unit", "--flake", &flake.display().to_string()])
         .args(["--cache", &format!("file://{}", dir.join("cache").display())])
+        .args(["--record", &file.display().to_string()])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary))
     .ok();
+    let record = Record::read(&file).unwrap();
+    // Before the build, an empty cache: a fresh runner builds the check and the deps layer.
+    let (unit, deps) = (record.target("check unit").unwrap(), record.target("deps").unwrap());
+    assert!(unit.built_here && !deps.built_here);
+    let to_build = &unit.before.as_ref().unwrap().to_build;
+    assert!(to_build.len() == 5 && to_build.contains(&"harness-unit".to_owned()), "{record:#?}");
+    assert_eq!(record.rates.as_ref().unwrap().cached, 0);
+    // After the push (the check with its build inputs, the deps layer): it fetches all, builds nothing.
+    for target in [unit, deps] {
+        let after = target.after.as_ref().unwrap();
+        assert!(after.to_build.is_empty() && after.cached == after.paths, "{target:#?}");
+    }
+    let after = record.rates_after.as_ref().unwrap();
+    assert_eq!((after.paths, after.cached, after.hit_rate, after.deps_hit_rate), (5, 5, 1.0, 1.0));
+    // The job summary is the record, rendered.
     let summary = std::fs::read_to_string(&summary).unwrap();
     assert!(summary.contains("#### What a fresh runner would fetch and build"), "{summary}");
-    // The check was pushed with its build inputs (the deps layer): a fresh runner fetches all of
-    // it, and builds nothing.
-    assert!(summary.contains("| check unit | 1 | 1 | 2 | nothing |"), "{summary}");
-    assert!(summary.contains("| deps | 4 | 4 | 2 | nothing |"), "{summary}");
-    assert!(summary.contains("5 of 5 paths from the cache (hit rate 1.00; deps layer 1.00)"), "{summary}");
+    assert!(summary.contains(&format!("After the push: {}.", xtask::record::render::rates(after))), "{summary}");
+    let row = summary.lines().find(|l| l.starts_with("| check unit |")).unwrap_or_default();
+    assert!(row.starts_with("| check unit | 5 | 0 | 2 | ") && row.ends_with(" | 1 of 1 cached |"), "{summary}");
+    assert!(summary.contains("```mermaid\ngantt\n"), "{summary}");
 }
 
 /// A store dump with what analytics must notice: two toolchains, a large cargo-deps artifact, a
@@ -226,11 +242,11 @@ fn each_task_evaluates_the_flake_once() {
         &["warm", "--force"],
     ];
     for (n, task) in tasks.iter().enumerate() {
-        let log = dir.join(format!("calls-{n}.log"));
+        let (log, file) = (dir.join(format!("calls-{n}.log")), dir.join(format!("record-{n}.json")));
         // Under GitHub Actions: the job summary asks again what a fresh runner would do.
         run(xtask()
             .args(*task)
-            .args(["--flake", &flake_arg, "--cache", &cache])
+            .args(["--flake", &flake_arg, "--cache", &cache, "--record", &file.display().to_string()])
             .env("PATH", logging_nix(&dir, &log))
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_STEP_SUMMARY", dir.join("summary.md")))
@@ -246,5 +262,7 @@ fn each_task_evaluates_the_flake_once() {
             evaluations.len(),
             evaluations.join("\n")
         );
+        // The record counts what the logging nix saw.
+        assert_eq!(Record::read(&file).unwrap().evaluations, 1, "`{}`", task.join(" "));
     }
 }

@@ -7,12 +7,13 @@
 
 pub mod analytics;
 pub mod bench;
+pub mod fresh_store;
 pub mod local_ci;
 pub mod maintenance;
 pub mod workflows;
 
 use anyhow::Result;
-use xtask::session::Session;
+use xtask::{record::Record, session::Session};
 
 /// The maintainer's tasks; [`xtask::tasks::Task`] are CI's.
 #[derive(clap::Subcommand, Debug)]
@@ -34,15 +35,15 @@ pub enum Tool {
 }
 
 impl Tool {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         match self {
-            Tool::Ci(task) => task.run(session),
-            Tool::Workflows(task) => task.run(session),
-            Tool::BumpVersion(task) => task.run(session),
-            Tool::Rollback(task) => task.run(session),
-            Tool::Doctor(task) => task.run(session),
-            Tool::Bench(task) => task.run(session),
-            Tool::Analytics(task) => task.run(session),
+            Tool::Ci(task) => task.run(session, record),
+            Tool::Workflows(task) => task.run(session, record),
+            Tool::BumpVersion(task) => task.run(session, record),
+            Tool::Rollback(task) => task.run(session, record),
+            Tool::Doctor(task) => task.run(session, record),
+            Tool::Bench(task) => task.run(session, record),
+            Tool::Analytics(task) => task.run(session, record),
         }
     }
 }

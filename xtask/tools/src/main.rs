@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use xtask::{cli::GlobalArgs, tasks::Task};
 use xtask_tools::Tool;
 
@@ -26,10 +26,12 @@ enum Any {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    xtask::main(cli.global, |session| match &cli.task {
-        Any::Ci(task) => task.run(session),
-        Any::Tool(tool) => tool.run(session),
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    let task = matches.subcommand_name().unwrap_or_default().to_owned();
+    xtask::main(cli.global, &task, |session, record| match &cli.task {
+        Any::Ci(task) => task.run(session, record),
+        Any::Tool(tool) => tool.run(session, record),
     })
 }
 

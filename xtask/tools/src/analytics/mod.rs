@@ -11,7 +11,7 @@ use regex_lite::Regex;
 
 use serde_json::{json, Value};
 
-use xtask::{cache::push_filter::PushFilter, report::mib};
+use xtask::{cache::push_filter::PushFilter, record::render::mib};
 
 /// One store path, its references as indices into the same list.
 #[derive(Debug, Clone)]

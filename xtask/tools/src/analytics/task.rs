@@ -12,6 +12,7 @@ use xtask::{
     cache::push_filter::PushFilter,
     command::NoSlots,
     nix::{self, json::parse_path_infos},
+    record::Record,
     session::Session,
 };
 
@@ -29,7 +30,7 @@ pub struct Analytics {
 }
 
 impl Analytics {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         let all = nix::all_path_infos();
         let text = match &self.path_info {
             Some(file) => std::fs::read_to_string(file).with_context(|| {

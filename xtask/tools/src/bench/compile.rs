@@ -1,7 +1,7 @@
-//! What every CI job pays before its first task: the xtask's cold compile, as a ratio to a floor
-//! crate built in the same run (clap with the xtask's features, anyhow, xshell: what any xtask
-//! of this shape needs), so the number means the same on a fast machine and a slow one. The
-//! builds alternate, each into an empty target directory, and each side takes its median of three.
+//! What the first CI job of a pipeline whose xtask changed pays before its first task: the cold
+//! compile of the binary CI jobs run (`xtask`), as a ratio to a floor crate built in the same
+//! round (clap with the xtask's features, anyhow, xshell: what any xtask of this shape needs), so
+//! the number means the same on a fast machine and a slow one. Each round builds both, in turn.
 
 use std::path::Path;
 
@@ -11,8 +11,9 @@ use xshell::{cmd, Shell};
 
 use super::timed;
 
-/// What `cargo xtask` runs before a task: a build of the xtask with its own profile.
-pub const COMPILE: &str = "cargo build --package xtask --profile xtask --locked --offline";
+/// What `cargo xtask` runs before a CI job's first task: a build of the binary CI jobs run, with
+/// its own profile.
+pub const COMPILE: &str = "cargo build --package xtask --bin xtask --profile xtask --locked --offline";
 
 /// The floor crate's manifest: the xtask's versions of its three unavoidable dependencies (those
 /// it takes from `[workspace.dependencies]` read there), built like the xtask (its profile's
@@ -47,9 +48,10 @@ fn table<'d, 'i>(doc: &'d Spanned<DeTable<'i>>, path: &[&str]) -> Option<&'d DeT
     path.iter().try_fold(doc.get_ref(), |table, name| table.get(*name)?.get_ref().as_table())
 }
 
-/// The medians of the xtask's and the floor's cold builds, in seconds.
-pub fn measure(sh: &Shell, root: &Path, base: &Path) -> Result<(f64, f64)> {
-    let floor = base.join("floor");
+/// The xtask's and the floor's cold builds, in seconds, one after the other (the floor first when
+/// `floor_first`), each into an empty target directory.
+pub fn measure(sh: &Shell, root: &Path, dir: &Path, floor_first: bool) -> Result<(f64, f64)> {
+    let floor = dir.join("floor");
     sh.create_dir(floor.join("src"))?;
     let manifest =
         floor_manifest(&sh.read_file(root.join("xtask/Cargo.toml"))?, &sh.read_file(root.join("Cargo.toml"))?)?;
@@ -57,30 +59,30 @@ pub fn measure(sh: &Shell, root: &Path, base: &Path) -> Result<(f64, f64)> {
     sh.write_file(floor.join("src/main.rs"), "fn main() {}\n")?;
     // The workspace's lock file pins the floor to the same versions.
     sh.copy_file(root.join("Cargo.lock"), floor.join("Cargo.lock"))?;
+    let target = dir.join("target");
     let args: Vec<&str> = COMPILE.split(' ').skip(1).collect();
-    let (mut ours, mut floors) = (Vec::new(), Vec::new());
-    for run in 0..3 {
-        let target = base.join(format!("target-{run}"));
+    let ours = || -> Result<f64> {
         let _dir = sh.push_dir(root);
-        let args = &args;
-        ours.push(
-            timed(|| Ok(cmd!(sh, "cargo {args...} --target-dir {target}").quiet().ignore_stderr().run()?))
-                .context("the xtask's build failed")?,
-        );
+        let time = timed(|| Ok(cmd!(sh, "cargo {args...} --target-dir {target}").quiet().ignore_stderr().run()?))
+            .context("the xtask's build failed")?;
         let _ = std::fs::remove_dir_all(&target);
-        let _floor_dir = sh.push_dir(&floor);
-        floors.push(
+        Ok(time)
+    };
+    let theirs = || -> Result<f64> {
+        let _dir = sh.push_dir(&floor);
+        let time =
             timed(|| Ok(cmd!(sh, "cargo build --offline --target-dir {target}").quiet().ignore_stderr().run()?))
-                .context("the floor crate's build failed")?,
-        );
+                .context("the floor crate's build failed")?;
         let _ = std::fs::remove_dir_all(&target);
-    }
-    Ok((median(ours), median(floors)))
-}
-
-pub fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+        Ok(time)
+    };
+    Ok(match floor_first {
+        true => {
+            let floor = theirs()?;
+            (ours()?, floor)
+        }
+        false => (ours()?, theirs()?),
+    })
 }
 
 #[cfg(test)]

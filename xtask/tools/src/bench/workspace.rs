@@ -1,11 +1,14 @@
 //! The bench workspace (`xtask/tests/bench-flake`): a copy of it with its own salt (so cold is
 //! cold), the host's Rust toolchain, and the crates `cargo vendor` fetched once; what a fresh
-//! runner builds from it, and a fresh runner's store.
+//! runner builds from it, and a fresh runner's store ([`FreshStore`]).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
+use xtask::nix::{Attr, Network};
+
+use crate::fresh_store::FreshStore;
 
 /// Where `cargo vendor` puts the bench's crates, once (outside git: `target/` is ignored).
 const VENDOR: &str = "target/bench-vendor";
@@ -28,9 +31,9 @@ pub const TARGETS: [&str; 7] = [
 
 pub struct Workspace {
     pub flake: PathBuf,
-    /// Every derivation of the targets evaluated so far: after a change, the old outputs still
-    /// refer to paths a fresh runner must not have.
-    drvs: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    /// A fresh runner's store of the targets' derivations evaluated so far: after a change, the
+    /// old outputs still refer to paths a fresh runner must not have.
+    store: std::cell::RefCell<FreshStore>,
 }
 
 impl Workspace {
@@ -56,7 +59,7 @@ impl Workspace {
         sh.write_file(flake.join("toolchain"), format!("{sysroot}/bin"))?;
         sh.write_file(flake.join("vendor-dir"), vendor.display().to_string())?;
         sh.write_file(flake.join("vendor.nix"), vendor_hashes(sh, &vendor)?)?;
-        Ok(Workspace { flake, drvs: Default::default() })
+        Ok(Workspace { flake, store: FreshStore::new(sh)?.into() })
     }
 
     pub fn installables(&self) -> Vec<String> {
@@ -74,39 +77,18 @@ impl Workspace {
     /// Deletes from the local store every output the targets need, now or before a change (not
     /// their sources and `.drv` files, which evaluation brings back): a fresh runner's store.
     pub fn fresh_runner(&self, sh: &Shell) -> Result<()> {
-        self.drvs.borrow_mut().extend(self.drvs(sh)?);
-        let drvs: Vec<String> = self.drvs.borrow().iter().cloned().collect();
-        let with_outputs = {
-            let drvs = &drvs;
-            cmd!(sh, "nix-store --query --requisites --include-outputs {drvs...}").read()?
-        };
-        let without = cmd!(sh, "nix-store --query --requisites {drvs...}").read()?;
-        let without: std::collections::BTreeSet<&str> = without.lines().collect();
-        let outputs: Vec<&str> = with_outputs.lines().filter(|p| !without.contains(p)).collect();
-        if !outputs.is_empty() {
-            // Only the bench's own paths: its salt makes them unique, and its crates are its own.
-            cmd!(sh, "nix store delete --ignore-liveness {outputs...}")
-                .quiet()
-                .ignore_stderr()
-                .run()
-                .context("cannot delete the bench's outputs")?;
-        }
-        Ok(())
-    }
-
-    /// The targets' derivations, in one evaluation.
-    fn drvs(&self, sh: &Shell) -> Result<Vec<String>> {
-        let attrs: Vec<xtask::nix::Attr> = TARGETS
+        let attrs: Vec<Attr> = TARGETS
             .iter()
             .map(|t| {
                 let (parent, name) = t.rsplit_once('.').expect("a target is PARENT.NAME");
-                xtask::nix::Attr { parent: parent.to_owned(), name: name.to_owned() }
+                Attr { parent: parent.to_owned(), name: name.to_owned() }
             })
             .collect();
-        let net = xtask::nix::Network { stall_secs: 30, netrc: None };
-        let json = xtask::nix::eval_targets(&self.flake.display().to_string(), &attrs, &net)
-            .run_quietly(sh, &xtask::command::NoSlots)?;
-        Ok(xtask::nix::json::parse_targets(&json)?.into_iter().map(|t| t.drv).collect())
+        let net = Network { stall_secs: 30, netrc: None };
+        let mut store = self.store.borrow_mut();
+        store.add(sh, &self.flake.display().to_string(), &attrs, &net)?;
+        store.forget(sh).context("cannot delete the bench's outputs")?;
+        Ok(())
     }
 }
 

@@ -2,7 +2,8 @@
 //! pipeline's outputs, a target directory of its own (the xtask's binary restored from the
 //! stand-in actions cache, as CI restores it), its own `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY` and
 //! `GITHUB_ENV` per step, and the values of its `needs`, matrix and event. `uses:` steps are stood
-//! in for, each named; every `cargo xtask` step runs for real.
+//! in for, each named; every `cargo xtask` step runs for real, and writes its record
+//! (`--record`), which the job reads: what its tasks did.
 
 use std::{collections::BTreeMap, path::Path, time::Instant};
 
@@ -11,50 +12,64 @@ use anyhow::{Context as _, Result};
 use super::{
     plan::{holds, Leg, Outcome},
     step_files::StepFiles,
-    Pipeline,
+    LocalRun,
 };
 use crate::workflows::render;
 use xtask::{
     command::{lit, Cmd, Io, NoSlots},
+    record::{self, FreshStoreCounts, Output, Record},
     workflows::graph::{Role, Step, Uses, Value, Word, Xtask},
 };
 
-/// What a job did.
+/// What a job did: its part of the pipeline's record, and what it printed.
 pub struct Ran {
-    pub id: &'static str,
-    pub name: String,
+    pub job: record::Job,
     pub outcome: Outcome,
-    pub seconds: f64,
-    /// How long `cargo xtask` took to start (its first call: a compile, or a kept binary).
-    pub start_seconds: Option<f64>,
-    pub outputs: BTreeMap<String, String>,
+    /// The summaries its steps wrote.
     pub summary: String,
     /// What stood in for each `uses:` step, and each step's fate.
     pub log: Vec<String>,
 }
 
+impl Ran {
+    /// A leg that did not run, and why.
+    pub fn skipped(leg: &Leg<'_>, why: String) -> Ran {
+        let outcome = Outcome::Skipped(why);
+        Ran { job: job_of(leg, &outcome), outcome, summary: String::new(), log: Vec::new() }
+    }
+}
+
+/// The record of a leg, before it runs.
+fn job_of(leg: &Leg<'_>, outcome: &Outcome) -> record::Job {
+    let reason = match outcome {
+        Outcome::Success => None,
+        Outcome::Failure(why) | Outcome::Skipped(why) => Some(why.clone()),
+    };
+    record::Job {
+        id: leg.job.id.to_owned(),
+        name: leg.name.clone(),
+        result: outcome.result().to_owned(),
+        reason,
+        needs: leg.job.needs.iter().map(|n| n.to_string()).collect(),
+        ..record::Job::default()
+    }
+}
+
 /// The outcome and outputs of the jobs run so far.
 pub type Done = BTreeMap<&'static str, (Outcome, BTreeMap<String, String>)>;
 
-pub fn run(p: &Pipeline<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result<Ran> {
+pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result<Ran> {
     let started = Instant::now();
     let dir = p.dir.join(format!("{index:02}-{}", leg.job.id));
     let target = dir.join("target");
     std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut ran = Ran {
-        id: leg.job.id,
-        name: leg.name.clone(),
-        outcome: Outcome::Success,
-        seconds: 0.0,
-        start_seconds: None,
-        outputs: BTreeMap::new(),
-        summary: String::new(),
-        log: Vec::new(),
-    };
-    let (deleted, alive) = p.fresh.forget(&p.session.sh)?;
+    let mut ran =
+        Ran { job: job_of(leg, &Outcome::Success), outcome: Outcome::Success, summary: String::new(), log: Vec::new() };
+    let (deleted, kept_alive) = p.fresh.forget(&p.session.sh)?;
     ran.log.push(format!(
-        "fresh runner: {deleted} output(s) of the pipeline deleted from the store ({alive} kept: alive here)"
+        "fresh runner: {deleted} output(s) of the pipeline deleted from the store ({kept_alive} kept: alive here)"
     ));
+    ran.job.fresh_store = Some(FreshStoreCounts { deleted: deleted as u64, kept_alive: kept_alive as u64 });
     let event = dir.join("event.json");
     std::fs::write(&event, p.event_json())?;
     let mut job_env: Vec<(String, String)> = Vec::new();
@@ -70,7 +85,7 @@ pub fn run(p: &Pipeline<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
             Step::Xtask(xtask) => xtask,
         };
         let line = render::run_line(&xtask.args);
-        if let Some(Err(why)) = xtask.condition.map(|c| holds(c, &p.ctx)) {
+        if let Some(Err(why)) = xtask.condition.map(|c| holds(c, p.ctx)) {
             ran.log.push(format!("skipped `{line}`: {why}"));
             continue;
         }
@@ -81,11 +96,12 @@ pub fn run(p: &Pipeline<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
             let given = p.value(value, leg, done, &step_outputs);
             if let (Value::Needs { .. }, Some(given)) = (value, &given) {
                 from_needs.push(format!("{name}={given}"));
+                ran.job.from_needs.push(Output { name: (*name).to_owned(), value: given.clone() });
             }
             env.extend(given.map(|v| ((*name).to_owned(), v)));
         }
         let cmd = p.step(xtask, leg, &env, &files, &event, &target)?;
-        if ran.start_seconds.is_none() {
+        if ran.job.xtask_start_seconds.is_none() {
             // The task's own `--help`: the launcher, then the binary that has the task.
             let task = cmd.args.get(1).cloned().unwrap_or_else(|| lit("help"));
             let probe = Cmd { args: vec![lit("xtask"), task, lit("--help")], io: Io::Quiet, ..cmd.clone() };
@@ -93,10 +109,14 @@ pub fn run(p: &Pipeline<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
             probe
                 .run_quietly(&p.session.sh, &NoSlots)
                 .context("`cargo xtask --help` failed: the xtask does not build")?;
-            ran.start_seconds = Some(begun.elapsed().as_secs_f64());
+            ran.job.xtask_start_seconds = Some(begun.elapsed().as_secs_f64());
         }
         let result = cmd.run(&p.session.sh, &NoSlots);
         ran.summary.push_str(&std::fs::read_to_string(&files.summary).unwrap_or_default());
+        match Record::read(&files.record) {
+            Ok(task) => ran.job.tasks.push(record::Ran::of(&task)),
+            Err(err) => ran.log.push(format!("no record of `{line}`: {err:#}")),
+        }
         job_env.extend(files.env());
         if let Some(id) = xtask.id {
             step_outputs.insert(id, files.outputs());
@@ -104,6 +124,7 @@ pub fn run(p: &Pipeline<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
         if result.is_err() {
             ran.log.push(format!("failed `{line}`"));
             ran.outcome = Outcome::Failure(format!("`{line}` failed (its output is above)"));
+            (ran.job.result, ran.job.reason) = (ran.outcome.result().to_owned(), Some(format!("`{line}` failed")));
             break;
         }
         match from_needs.is_empty() {
@@ -114,17 +135,18 @@ pub fn run(p: &Pipeline<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
     if !restored_xtask {
         save_xtask(p, &target)?;
     }
+    ran.job.xtask_restored = Some(restored_xtask);
     for (name, value) in &leg.job.outputs {
         if let Some(value) = p.value(value, leg, done, &step_outputs) {
-            ran.outputs.insert((*name).to_owned(), value);
+            ran.job.outputs.push(Output { name: (*name).to_owned(), value });
         }
     }
-    ran.seconds = started.elapsed().as_secs_f64();
+    ran.job.seconds = started.elapsed().as_secs_f64();
     Ok(ran)
 }
 
 /// What stands in for a `uses:` step here.
-fn stand_in(p: &Pipeline<'_>, uses: &Uses, target: &Path, restored: &mut bool) -> Result<String> {
+fn stand_in(p: &LocalRun<'_>, uses: &Uses, target: &Path, restored: &mut bool) -> Result<String> {
     Ok(match uses.role {
         Role::Checkout => "the working tree".to_owned(),
         Role::InstallNix => "this machine's Nix".to_owned(),
@@ -145,7 +167,7 @@ fn stand_in(p: &Pipeline<'_>, uses: &Uses, target: &Path, restored: &mut bool) -
 }
 
 /// Saves the job's `target/xtask-bin` under the key, as actions/cache does after a miss.
-fn save_xtask(p: &Pipeline<'_>, target: &Path) -> Result<()> {
+fn save_xtask(p: &LocalRun<'_>, target: &Path) -> Result<()> {
     let bin = target.join("xtask-bin");
     let kept = p.xtask_cache.join(&p.xtask_key);
     if bin.is_dir() && !kept.exists() {
@@ -172,7 +194,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-impl Pipeline<'_> {
+impl LocalRun<'_> {
     /// The step's `cargo xtask …`, with its environment: what GitHub sets, the step's `env:`, and
     /// the stand-ins (the flake, the cache, this leg's system) as options.
     fn step(
@@ -195,6 +217,8 @@ impl Pipeline<'_> {
             }));
         }
         args.extend(self.forward.iter().map(lit));
+        // Each step writes its record where the job reads it.
+        args.extend([lit("--record"), lit(files.record.display().to_string())]);
         if let Some(arch) = leg.arch().filter(|a| *a != self.session.platform.arch) {
             args.extend([lit("--system"), lit(format!("{arch}-linux"))]);
         }

@@ -1,14 +1,14 @@
 //! `cargo xtask ci`: a workflow's job graph (the one `workflows` renders) run on this machine,
-//! job by job in `needs` order ([`plan`]), each as a fresh runner ([`job`], [`fresh`]), and
-//! measured as GitHub would see it: each job's time, and the pipeline's along its critical path
-//! beside the sum of its jobs ([`report`]).
+//! job by job in `needs` order ([`plan`]), each as a fresh runner ([`job`], with
+//! [`crate::fresh_store`]), and measured as GitHub would see it: each job's time and what its
+//! tasks did (read from their records), and the pipeline's time along its critical path beside
+//! the sum of its jobs: one [`Pipeline`] record ([`report`] prints it).
 //!
 //! Stand-ins, each named where it acts: the working tree for checkout, this machine's Nix for
 //! install-nix, the cache of `--cache` for cachix-action, a directory for the actions cache,
 //! `--registry` for GHCR. What this machine lacks (an arch it cannot build, a container engine,
 //! buildah, a registry) is skipped and reported as skipped, never as passed.
 
-pub mod fresh;
 pub mod job;
 pub mod plan;
 pub mod report;
@@ -20,14 +20,14 @@ use std::{collections::BTreeMap, path::PathBuf};
 use anyhow::{bail, Context as _, Result};
 
 use self::{
-    fresh::Fresh,
     job::{Done, Ran},
     plan::{Context, Event, Leg, Outcome},
 };
+use crate::fresh_store::FreshStore;
 use xtask::{
-    command::{on_path, Cmd, Io, NoSlots},
-    images::engine,
-    layers, nix,
+    command::{Cmd, Io, NoSlots},
+    layers,
+    record::Pipeline,
     session::{Platform, Session},
     workflows::{graph::Workflow, setup::XTASK_SOURCES},
 };
@@ -50,11 +50,8 @@ const SCRUBBED: &[&str] = &[
     "CARGO_TARGET_DIR",
 ];
 
-/// What the maintainer asked for.
+/// What the maintainer asked for beyond the event: where the actions cache stands, what to skip.
 pub struct Options {
-    pub event: Event,
-    pub fork: bool,
-    pub registry: Option<String>,
     /// Stands in for GitHub's actions cache (the xtask's binary), kept between runs as GitHub's is.
     pub actions_cache: PathBuf,
     /// Jobs not to run (reported as skipped; the jobs that need them are skipped too).
@@ -62,15 +59,15 @@ pub struct Options {
 }
 
 /// One run of a workflow: what every job shares.
-pub struct Pipeline<'a> {
+pub struct LocalRun<'a> {
     pub session: &'a Session,
-    pub ctx: Context,
+    pub ctx: &'a Context,
     /// The stand-ins every step is given: `--flake`, `--cache`, `--signing-key`.
     pub forward: Vec<String>,
     pub dir: PathBuf,
     pub xtask_cache: PathBuf,
     pub xtask_key: String,
-    pub fresh: Fresh,
+    pub fresh: FreshStore,
     pub cargo: String,
     pub repository: String,
     pub sha: String,
@@ -78,28 +75,19 @@ pub struct Pipeline<'a> {
     pub nix_config: Option<String>,
 }
 
-/// Runs the workflow's jobs; the results, in the order they ran.
-pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<Vec<Ran>> {
-    check(workflow, &options)?;
+/// Runs the workflow's jobs: the pipeline (each job with what its tasks did, read from their
+/// records), and what each job printed, in the order they ran.
+pub fn run(session: &Session, workflow: &Workflow, ctx: &Context, options: Options) -> Result<(Pipeline, Vec<Ran>)> {
+    check(workflow, ctx, &options)?;
     let order = plan::order(workflow)?;
-    let engine = engine::find("").is_ok();
-    let systems = nix::json::Settings::parse(&nix::show_config().run_quietly(&session.sh, &NoSlots)?)?.platforms();
-    let ctx = Context {
-        event: options.event,
-        fork: options.fork,
-        registry: options.registry,
-        systems,
-        engine,
-        buildah: on_path("buildah"),
-    };
     let targets = pipeline_targets(session, &ctx.systems)?;
-    let p = Pipeline {
+    let p = LocalRun {
         session,
         forward: forward(session),
         dir: xtask::scratch::dir()?.join("jobs"),
         xtask_key: xtask_key(&session.root)?,
         xtask_cache: options.actions_cache.clone(),
-        fresh: Fresh::new(session, &targets)?,
+        fresh: FreshStore::of(session, &targets)?,
         cargo: std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
         repository: format!("local/{}", session.root.file_name().unwrap_or_default().to_string_lossy()),
         sha: Cmd::lits("git", ["rev-parse", "HEAD"])
@@ -121,10 +109,10 @@ pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<V
             let results: BTreeMap<&str, Outcome> = done.iter().map(|(id, (o, _))| (*id, o.clone())).collect();
             let decided = match options.skip.iter().any(|s| s == job.id) {
                 true => Err("--skip".to_owned()),
-                false => plan::runs(job, &p.ctx, &results).and_then(|()| plan::can_run(&leg, &p.ctx)),
+                false => plan::runs(job, ctx, &results).and_then(|()| plan::can_run(&leg, ctx)),
             };
             let leg_ran = match decided {
-                Err(why) => skipped(&leg, why),
+                Err(why) => Ran::skipped(&leg, why),
                 Ok(()) => {
                     eprintln!("\n=== job {} ===", leg.name);
                     job::run(&p, &leg, ran.len(), &done)?
@@ -132,7 +120,7 @@ pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<V
             };
             report::print_job(&leg_ran);
             outcomes.push(leg_ran.outcome.clone());
-            outputs.extend(leg_ran.outputs.clone());
+            outputs.extend(leg_ran.job.outputs.iter().map(|o| (o.name.clone(), o.value.clone())));
             ran.push(leg_ran);
         }
         // A matrix job fails when a leg fails; it is skipped when every leg was.
@@ -144,36 +132,24 @@ pub fn run(session: &Session, workflow: &Workflow, options: Options) -> Result<V
             .unwrap_or_else(|| outcomes.first().cloned().unwrap_or(Outcome::Skipped("no legs".into())));
         done.insert(job.id, (outcome, outputs));
     }
-    Ok(ran)
+    let jobs = ran.iter().map(|r| r.job.clone()).collect();
+    Ok((Pipeline::timed(workflow.file, ctx.event.name(), ctx.fork, jobs), ran))
 }
 
-fn check(workflow: &Workflow, options: &Options) -> Result<()> {
+fn check(workflow: &Workflow, ctx: &Context, options: &Options) -> Result<()> {
     let unknown: Vec<&String> =
         options.skip.iter().filter(|s| !workflow.jobs.iter().any(|j| j.id == s.as_str())).collect();
     if !unknown.is_empty() {
         let jobs: Vec<&str> = workflow.jobs.iter().map(|j| j.id).collect();
         bail!("--skip {unknown:?}: {} has no such job; its jobs are {}", workflow.file, jobs.join(", "));
     }
-    if !workflow.runs_on(options.event.name()) {
-        bail!("{} does not run on {}: use --event push", workflow.file, options.event.name());
+    if !workflow.runs_on(ctx.event.name()) {
+        bail!("{} does not run on {}: use --event push", workflow.file, ctx.event.name());
     }
-    if options.fork && options.event != Event::PullRequest {
+    if ctx.fork && ctx.event != Event::PullRequest {
         bail!("--fork is a pull request from a fork: add --event pull_request");
     }
     Ok(())
-}
-
-fn skipped(leg: &Leg<'_>, why: String) -> Ran {
-    Ran {
-        id: leg.job.id,
-        name: leg.name.clone(),
-        outcome: Outcome::Skipped(why),
-        seconds: 0.0,
-        start_seconds: None,
-        outputs: BTreeMap::new(),
-        summary: String::new(),
-        log: Vec::new(),
-    }
 }
 
 /// Every target a job of the pipeline may build, for each system this machine builds: what a
@@ -233,7 +209,7 @@ fn xtask_key(root: &std::path::Path) -> Result<String> {
     Ok(format!("xtask-{}", digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()))
 }
 
-impl Pipeline<'_> {
+impl LocalRun<'_> {
     /// The event as GitHub describes it (`$GITHUB_EVENT_PATH`).
     fn event_json(&self) -> String {
         let repository = serde_json::json!({ "default_branch": "main" });

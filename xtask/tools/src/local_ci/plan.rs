@@ -7,9 +7,15 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use xtask::workflows::{
-    graph::{Condition, Job, RunsOn, Workflow, Xtask},
-    runner_platform,
+use xtask::{
+    command::{on_path, NoSlots},
+    images::engine,
+    nix::{self, json::Settings},
+    session::Session,
+    workflows::{
+        graph::{Condition, Job, RunsOn, Workflow, Xtask},
+        runner_platform,
+    },
 };
 
 /// The event the pipeline runs for.
@@ -29,7 +35,8 @@ impl Event {
     }
 }
 
-/// What the run knows of the event and of this machine.
+/// What the run knows of the event and of this machine: made once, read by the plan, the jobs
+/// and the report.
 pub struct Context {
     pub event: Event,
     pub fork: bool,
@@ -39,6 +46,18 @@ pub struct Context {
     pub systems: Vec<String>,
     pub engine: bool,
     pub buildah: bool,
+}
+
+impl Context {
+    /// The event, and what this machine has: the systems Nix builds (none asked in a dry run,
+    /// which runs nothing), a container engine, buildah.
+    pub fn of(session: &Session, event: Event, fork: bool, registry: Option<String>) -> Result<Context> {
+        let systems = match session.dry_run {
+            true => Vec::new(),
+            false => Settings::parse(&nix::show_config().run_quietly(&session.sh, &NoSlots)?)?.platforms(),
+        };
+        Ok(Context { event, fork, registry, systems, engine: engine::find("").is_ok(), buildah: on_path("buildah") })
+    }
 }
 
 /// One job of the expanded matrix.

@@ -1,6 +1,7 @@
 //! What `cargo xtask ci` says: each job as it ends (result, time, the stand-ins, the summary it
 //! wrote), the pipeline's table with its time as GitHub's parallel runners would see it (the
-//! critical path through `needs`) beside the sum of its jobs, and the plan of a dry run.
+//! critical path through `needs`) beside the sum of its jobs, from its record, and the plan of a
+//! dry run.
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
@@ -11,13 +12,15 @@ use super::{
     plan::{self, Context, Outcome},
 };
 use crate::workflows::render;
+use xtask::record::Pipeline;
 use xtask::workflows::graph::{Step, Value, Workflow};
 
 pub fn print_job(ran: &Ran) {
-    let mut text = format!("--- {}: {}", ran.name, describe(&ran.outcome));
+    let job = &ran.job;
+    let mut text = format!("--- {}: {}", job.name, describe(&ran.outcome));
     if !matches!(ran.outcome, Outcome::Skipped(_)) {
-        let _ = write!(text, " in {:.1} s", ran.seconds);
-        if let Some(start) = ran.start_seconds {
+        let _ = write!(text, " in {:.1} s", job.seconds);
+        if let Some(start) = job.xtask_start_seconds {
             let _ = write!(text, " (cargo xtask started in {start:.1} s)");
         }
     }
@@ -42,59 +45,28 @@ fn describe(outcome: &Outcome) -> String {
     }
 }
 
-/// The pipeline's time on GitHub's parallel runners: the longest chain of jobs through `needs`,
-/// a job taking as long as its slowest leg.
-pub fn critical_path(workflow: &Workflow, ran: &[Ran]) -> f64 {
-    let mut finish: BTreeMap<&str, f64> = BTreeMap::new();
-    for job in plan::order(workflow).unwrap_or_default() {
-        let start = job.needs.iter().filter_map(|n| finish.get(n)).fold(0.0, |a: f64, b| a.max(*b));
-        let longest = ran.iter().filter(|r| r.id == job.id).map(|r| r.seconds).fold(0.0, f64::max);
-        finish.insert(job.id, start + longest);
-    }
-    finish.values().fold(0.0, |a, b| a.max(*b))
-}
-
-pub fn table(workflow: &Workflow, ctx_line: &str, ran: &[Ran]) -> String {
+/// The pipeline's table: each job's result, time and `cargo xtask` start, then its time on
+/// parallel runners beside the sum of its jobs.
+pub fn table(pipeline: &Pipeline, ctx_line: &str) -> String {
     let mut t = format!(
         "\n## {} ({ctx_line})\n\n| job | result | time | cargo xtask start |\n|---|---|---:|---:|\n",
-        workflow.file
+        pipeline.workflow
     );
-    for r in ran {
-        let time =
-            if matches!(r.outcome, Outcome::Skipped(_)) { "-".to_owned() } else { format!("{:.1} s", r.seconds) };
-        let start = r.start_seconds.map_or("-".to_owned(), |s| format!("{s:.1} s"));
-        let _ = writeln!(t, "| {} | {} | {time} | {start} |", r.name, describe(&r.outcome).replace('|', "\\|"));
+    for job in &pipeline.jobs {
+        let time = if job.result == "skipped" { "-".to_owned() } else { format!("{:.1} s", job.seconds) };
+        let start = job.xtask_start_seconds.map_or("-".to_owned(), |s| format!("{s:.1} s"));
+        let result = match &job.reason {
+            Some(why) => format!("{}: {}", job.result, why.replace('|', "\\|")),
+            None => job.result.clone(),
+        };
+        let _ = writeln!(t, "| {} | {result} | {time} | {start} |", job.name);
     }
-    let sum: f64 = ran.iter().map(|r| r.seconds).sum();
     let _ = write!(
         t,
-        "\nPipeline: {:.1} s on GitHub's parallel runners (the critical path through needs), {sum:.1} s of jobs in all.\n",
-        critical_path(workflow, ran)
+        "\nPipeline: {:.1} s on GitHub's parallel runners (the critical path through needs), {:.1} s of jobs in all.\n",
+        pipeline.critical_path_seconds, pipeline.sum_seconds
     );
     t
-}
-
-pub fn json(workflow: &Workflow, ctx: &Context, ran: &[Ran]) -> serde_json::Value {
-    let jobs: Vec<_> = ran
-        .iter()
-        .map(|r| {
-            let reason = match &r.outcome {
-                Outcome::Success => None,
-                Outcome::Failure(why) | Outcome::Skipped(why) => Some(why.clone()),
-            };
-            json!({
-                "id": r.id, "name": r.name, "result": r.outcome.result(), "reason": reason,
-                "seconds": r.seconds, "xtask_start_seconds": r.start_seconds, "outputs": r.outputs,
-                "summary": r.summary, "log": r.log,
-            })
-        })
-        .collect();
-    json!({
-        "workflow": workflow.file, "event": ctx.event.name(), "fork": ctx.fork,
-        "critical_path_seconds": critical_path(workflow, ran),
-        "sum_seconds": ran.iter().map(|r| r.seconds).sum::<f64>(),
-        "jobs": jobs,
-    })
 }
 
 /// The plan of a dry run: each job of the expanded matrix, in order, whether its condition holds

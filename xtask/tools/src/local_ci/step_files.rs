@@ -8,11 +8,13 @@ use std::{
 
 use anyhow::Result;
 
-/// The files GitHub gives a step: outputs, summary, environment for the steps after.
+/// The files GitHub gives a step: outputs, summary, environment for the steps after; and the
+/// file its task writes its record to (`--record`).
 pub struct StepFiles {
     pub output: PathBuf,
     pub summary: PathBuf,
     pub env: PathBuf,
+    pub record: PathBuf,
 }
 
 impl StepFiles {
@@ -21,6 +23,7 @@ impl StepFiles {
             output: dir.join(format!("step-{n}.output")),
             summary: dir.join(format!("step-{n}.summary.md")),
             env: dir.join(format!("step-{n}.env")),
+            record: dir.join(format!("step-{n}.record.json")),
         };
         for file in [&files.output, &files.summary, &files.env] {
             std::fs::write(file, "")?;

@@ -1,8 +1,8 @@
 //! `cargo xtask ci [--workflow ci|cache-warming] [--event push|pull_request] [--fork]
-//! [--registry HOST/PREFIX] [--json FILE]`: the pipeline of a generated workflow, run here job by
-//! job as GitHub would run it (`local_ci`), with each job's result and time and the
-//! pipeline's time along its critical path. Fails when a job failed; a job this machine cannot
-//! run is reported as skipped, never as passed.
+//! [--registry HOST/PREFIX] [--skip JOB]…`: the pipeline of a generated workflow, run here job by
+//! job as GitHub would run it (`local_ci`), with each job's result, time and tasks and the
+//! pipeline's time along its critical path: the run's record (`--record FILE`). Fails when a job
+//! failed; a job this machine cannot run is reported as skipped, never as passed.
 
 use std::path::PathBuf;
 
@@ -14,8 +14,8 @@ use crate::local_ci::{
     report, Options,
 };
 use xtask::{
-    command::on_path,
-    images::{engine, registry},
+    images::registry,
+    record::Record,
     session::Session,
     workflows::{self, CI, WARMING},
 };
@@ -36,7 +36,8 @@ pub struct Ci {
     /// what pushes images is skipped.
     #[arg(long, value_name = "HOST/PREFIX")]
     registry: Option<String>,
-    /// Also write the results as JSON to FILE (with --dry-run: the plan).
+    /// With --dry-run: write the plan as JSON to FILE (a run's results are its record:
+    /// `--record FILE`).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// A job not to run (repeatable): reported as skipped, and so are the jobs that need it.
@@ -49,58 +50,36 @@ pub struct Ci {
 }
 
 impl Ci {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let file = if self.workflow == "ci" { CI } else { WARMING };
         let graphs = workflows::graphs(&session.config)?;
         let workflow = graphs.iter().find(|w| w.file == file).context("the workflow is generated")?;
         if let Some(registry) = &self.registry {
             registry::check_registry(registry)?;
         }
+        if self.json.is_some() && !session.dry_run {
+            bail!("--json writes the plan of a dry run: add --dry-run, or use --record FILE for the run's record");
+        }
+        let ctx = Context::of(session, self.event, self.fork, self.registry.clone())?;
         if session.dry_run {
-            let ctx = Context {
-                event: self.event,
-                fork: self.fork,
-                registry: self.registry.clone(),
-                systems: Vec::new(),
-                engine: engine::find("").is_ok(),
-                buildah: on_path("buildah"),
-            };
             let (text, json) = report::plan(workflow, &ctx);
             println!("{text}");
-            return self.write_json(&json);
+            if let Some(file) = &self.json {
+                xtask::files::write_atomic(file, (serde_json::to_string_pretty(&json)? + "\n").as_bytes())?;
+            }
+            return Ok(());
         }
         let actions_cache =
             self.actions_cache.clone().unwrap_or_else(|| session.root.join("target/xtask-ci/actions-cache"));
-        let options = Options {
-            event: self.event,
-            fork: self.fork,
-            registry: self.registry.clone(),
-            actions_cache,
-            skip: self.skip.clone(),
-        };
-        let ran = local_ci::run(session, workflow, options)?;
+        let options = Options { actions_cache, skip: self.skip.clone() };
+        let (pipeline, ran) = local_ci::run(session, workflow, &ctx, options)?;
         let ctx_line = format!("{}{}", self.event.name(), if self.fork { " from a fork" } else { "" });
-        println!("{}", report::table(workflow, &ctx_line, &ran));
-        let ctx = Context {
-            event: self.event,
-            fork: self.fork,
-            registry: None,
-            systems: Vec::new(),
-            engine: false,
-            buildah: false,
-        };
-        self.write_json(&report::json(workflow, &ctx, &ran))?;
+        println!("{}", report::table(&pipeline, &ctx_line));
+        record.pipeline = Some(pipeline);
         let failed: Vec<&str> =
-            ran.iter().filter(|r| matches!(r.outcome, Outcome::Failure(_))).map(|r| r.name.as_str()).collect();
+            ran.iter().filter(|r| matches!(r.outcome, Outcome::Failure(_))).map(|r| r.job.name.as_str()).collect();
         if !failed.is_empty() {
             bail!("the pipeline failed: {}", failed.join(", "));
-        }
-        Ok(())
-    }
-
-    fn write_json(&self, json: &serde_json::Value) -> Result<()> {
-        if let Some(file) = &self.json {
-            xtask::files::write_atomic(file, (serde_json::to_string_pretty(json)? + "\n").as_bytes())?;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use super::change::Change;
-use xtask::session::Session;
+use xtask::{record::Record, session::Session};
 
 /// Raise the cache version (invalidates every key) and regenerate the workflows.
 #[derive(clap::Args, Debug)]
@@ -22,7 +22,7 @@ pub struct BumpVersion {
 }
 
 impl BumpVersion {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         run(session, self.to, self.force)
     }
 }

@@ -9,7 +9,7 @@
 use anyhow::Result;
 
 use super::change::Change;
-use xtask::{config::Backend, session::Session};
+use xtask::{config::Backend, record::Record, session::Session};
 
 /// Move from Cachix to the GitHub Actions cache (the seed's rollback), or back with --undo.
 #[derive(clap::Args, Debug)]
@@ -23,7 +23,7 @@ pub struct Rollback {
 }
 
 impl Rollback {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         run(session, self.disable_cachix, self.undo)
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use xtask::{
     config::Config,
     files::{self, Mode, Updated},
+    record::Record,
     session::Session,
     workflows,
 };
@@ -28,7 +29,7 @@ pub struct Workflows {
 }
 
 impl Workflows {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         let mode = match (self.check, session.dry_run) {
             (true, _) => Mode::Check,
             (false, true) => Mode::DryRun,

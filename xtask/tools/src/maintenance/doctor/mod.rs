@@ -9,7 +9,7 @@ mod checks;
 
 use anyhow::{bail, Result};
 
-use xtask::{keys::LOCK_FILES, session::Session};
+use xtask::{keys::LOCK_FILES, record::Record, session::Session};
 
 /// Check Nix, the lock files, the key, the cache name, the token, the substituter, the workflows.
 #[derive(clap::Args, Debug)]
@@ -75,7 +75,7 @@ mod cmds {
 }
 
 impl Doctor {
-    pub fn run(&self, session: &Session) -> Result<()> {
+    pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         if session.dry_run {
             println!("# cargo xtask doctor (dry run: nothing is run)");
             let mut all = vec![cmds::nix_version(), cmds::nix_config()];

@@ -1,0 +1,171 @@
+//! The run record: what one run of one task was asked, did and found, as one typed value. Every
+//! task fills one ([`Record`]); the line on stderr, the job summary and `$GITHUB_OUTPUT` are
+//! rendered from it ([`render`]), `--record FILE` writes it, the history keeps those of the tasks
+//! that push (`crate::history`), and the dashboard, `cargo xtask ci`, the bench and the tests read
+//! it: never the wording of a log. Its JSON ([`json`]) names each field as here; [`SCHEMA`] says
+//! which version of these fields a file holds, and a reader refuses another.
+
+mod findings;
+pub mod json;
+mod pipeline;
+pub mod render;
+mod types;
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use self::json::Json;
+pub use self::{findings::*, types::*};
+use crate::{
+    command::{self, Cmd, Io, NoSlots},
+    github, secrets,
+    session::Session,
+};
+
+/// The version of the record's fields: raised when a field changes meaning or goes.
+pub const SCHEMA: u64 = 1;
+
+/// The environment variable the generated workflows set on a matrix job's steps: `toJSON(matrix)`.
+pub const MATRIX: &str = "XTASK_MATRIX";
+
+/// Records read or written are at most this big (a record of a few dozen targets is a few KiB).
+pub const MAX_BYTES: u64 = 4 << 20;
+
+impl Record {
+    /// The record of a run starting now: the task, its arguments (secrets redacted), and under
+    /// GitHub Actions the workflow, run, job and matrix.
+    pub fn start(task: &str, args: &[String]) -> Record {
+        let started_ms = now_ms();
+        let github = github::is_actions().then(Github::from_env);
+        let run = github
+            .as_ref()
+            .filter(|g| !g.run_id.is_empty())
+            .map(|g| format!("-r{}-{}", g.run_id, g.run_attempt))
+            .unwrap_or_default();
+        Record {
+            schema: SCHEMA,
+            id: format!("{started_ms}-{task}{run}-{}", std::process::id()),
+            task: task.to_owned(),
+            args: args.iter().map(|a| secrets::redact(a)).collect(),
+            started_ms,
+            github,
+            ..Record::default()
+        }
+    }
+
+    /// What the session resolved: the flake, the cache (never its credentials), the deps key, the
+    /// Nix version and the commit.
+    pub fn describe(&mut self, session: &Session) {
+        self.args = self.args.iter().map(|a| secrets::redact(a)).collect();
+        self.flake = Some(session.flake.clone());
+        self.cache = Some(CacheInfo::of(&session.cache));
+        self.deps_key = session.deps_key().ok().map(ToString::to_string);
+        self.nix = crate::nix::version::detected().map(|v| v.to_string());
+        self.commit = match &self.github {
+            Some(github) if !github.sha.is_empty() => Some(github.sha.clone()),
+            _ => Cmd::lits("git", ["rev-parse", "HEAD"])
+                .io(Io::Quiet)
+                .run_quietly(&session.sh, &NoSlots)
+                .ok()
+                .map(|s| s.trim().to_owned()),
+        };
+    }
+
+    /// The run's end: its time, its own time, its evaluations, and why it failed.
+    pub fn finish(&mut self, error: Option<&anyhow::Error>) {
+        self.seconds = now_ms().saturating_sub(self.started_ms) as f64 / 1000.0;
+        self.own_seconds = command::own_time().as_secs_f64();
+        self.evaluations = command::evaluations();
+        self.error = error.map(|e| secrets::redact(&format!("{e:#}")));
+    }
+
+    /// Whether it succeeded.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(&self.to_json()).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// A record from its JSON, of this schema.
+    pub fn parse(bytes: &[u8]) -> Result<Record> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).context("it is not JSON")?;
+        match value["schema"].as_u64() {
+            Some(SCHEMA) => {}
+            Some(other) => bail!("it is a record of schema {other}; this xtask reads schema {SCHEMA}"),
+            None => bail!("it is not a run record (no schema)"),
+        }
+        Record::from_json(&value).context("its fields are not those of a run record")
+    }
+
+    /// Reads a record file (a regular file of at most [`MAX_BYTES`]).
+    pub fn read(path: &Path) -> Result<Record> {
+        let bytes = crate::files::read_bounded(path, MAX_BYTES)?;
+        Record::parse(&bytes).with_context(|| format!("{} is not a run record of this xtask", path.display()))
+    }
+
+    /// Writes the record to a file, whole or not at all.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        crate::files::write_atomic(path, &self.to_bytes())
+    }
+
+    /// The target named `name` (`deps`, `check unit`, `image harness`).
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+impl Github {
+    /// The run GitHub Actions describes in its environment, and the matrix the workflow passes.
+    fn from_env() -> Github {
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
+        let matrix = std::env::var(MATRIX)
+            .ok()
+            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+            .and_then(|m| {
+                let values = m.as_object()?.iter().map(|(k, v)| {
+                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    (k.clone(), text)
+                });
+                Some(values.collect())
+            })
+            .unwrap_or_default();
+        Github {
+            workflow: var("GITHUB_WORKFLOW"),
+            run_id: var("GITHUB_RUN_ID"),
+            run_attempt: var("GITHUB_RUN_ATTEMPT"),
+            job: var("GITHUB_JOB"),
+            matrix,
+            event: var("GITHUB_EVENT_NAME"),
+            git_ref: var("GITHUB_REF"),
+            sha: var("GITHUB_SHA"),
+            repository: var("GITHUB_REPOSITORY"),
+            fork: github::is_fork_pull_request(),
+        }
+    }
+}
+
+impl CacheInfo {
+    pub fn of(cache: &crate::cache::Cache) -> CacheInfo {
+        use crate::cache::Cache;
+        let read_only = match cache {
+            Cache::ReadOnly { why, .. } => Some((*why).to_owned()),
+            _ => None,
+        };
+        CacheInfo {
+            label: cache.label(),
+            url: secrets::redact(&cache.argument()),
+            kind: cache.kind().to_owned(),
+            read_only,
+        }
+    }
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,79 @@
+//! A pipeline's jobs on GitHub's parallel runners: each job starts when the last job it needs
+//! ends (a matrix job ends with its slowest leg), so the pipeline takes as long as its longest
+//! chain through `needs` (the critical path), however many jobs it has.
+
+use std::collections::BTreeMap;
+
+use super::{Job, Pipeline};
+
+impl Pipeline {
+    /// The pipeline of `jobs`, in an order that runs each after the jobs it needs, each job's
+    /// start on parallel runners and the pipeline's critical path filled in. A skipped job takes
+    /// no time.
+    pub fn timed(workflow: &str, event: &str, fork: bool, mut jobs: Vec<Job>) -> Pipeline {
+        let mut end: BTreeMap<String, f64> = BTreeMap::new();
+        for job in &mut jobs {
+            job.start_seconds = job.needs.iter().filter_map(|n| end.get(n)).fold(0.0, |a, b| a.max(*b));
+            let took = if job.result == "skipped" { 0.0 } else { job.seconds };
+            let finish = end.entry(job.id.clone()).or_insert(0.0);
+            *finish = finish.max(job.start_seconds + took);
+        }
+        Pipeline {
+            workflow: workflow.to_owned(),
+            event: event.to_owned(),
+            fork,
+            critical_path_seconds: end.values().fold(0.0, |a, b| a.max(*b)),
+            sum_seconds: jobs.iter().map(|j| j.seconds).sum(),
+            jobs,
+        }
+    }
+
+    /// The jobs on the critical path, first to last.
+    pub fn critical_path(&self) -> Vec<&Job> {
+        let mut path = Vec::new();
+        let mut last = self.jobs.iter().max_by(|a, b| end(a).total_cmp(&end(b)));
+        while let Some(job) = last {
+            path.push(job);
+            last = self.jobs.iter().filter(|j| job.needs.contains(&j.id)).max_by(|a, b| end(a).total_cmp(&end(b)));
+        }
+        path.reverse();
+        path
+    }
+}
+
+fn end(job: &Job) -> f64 {
+    job.start_seconds + if job.result == "skipped" { 0.0 } else { job.seconds }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, needs: &[&str], seconds: f64) -> Job {
+        Job {
+            id: id.into(),
+            name: id.into(),
+            result: "success".into(),
+            needs: needs.iter().map(|n| n.to_string()).collect(),
+            seconds,
+            ..Job::default()
+        }
+    }
+
+    #[test]
+    fn the_critical_path_runs_through_the_slowest_leg_of_each_need() {
+        let jobs = vec![
+            job("prebuild", &[], 10.0),
+            job("test", &["prebuild"], 5.0),
+            job("test", &["prebuild"], 7.0),
+            job("images", &["prebuild", "test"], 3.0),
+            job("lint", &["prebuild"], 1.0),
+        ];
+        let pipeline = Pipeline::timed("ci.yml", "push", false, jobs);
+        assert_eq!(pipeline.critical_path_seconds, 20.0);
+        assert_eq!(pipeline.sum_seconds, 26.0);
+        assert_eq!(pipeline.jobs[3].start_seconds, 17.0);
+        let path: Vec<(&str, f64)> = pipeline.critical_path().iter().map(|j| (j.id.as_str(), j.seconds)).collect();
+        assert_eq!(path, [("prebuild", 10.0), ("test", 7.0), ("images", 3.0)]);
+    }
+}

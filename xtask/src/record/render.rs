@@ -1,0 +1,237 @@
+//! A record for people: the line a task ends with on stderr, and its job summary (markdown, as
+//! GitHub renders it: the facts, the result, a Mermaid timeline of the steps, hit and miss per
+//! target before the build and after the push, the steps). Rendered from the record alone.
+
+use std::fmt::Write as _;
+
+use super::{Rates, Record, Target, View};
+
+impl Record {
+    /// The line a task ends with.
+    pub fn line(&self) -> String {
+        let t = &self.totals;
+        let total: f64 = self.steps.iter().map(|s| s.seconds).sum();
+        let warned = match self.warnings.len() {
+            0 => String::new(),
+            n => format!(" ({n} warning(s))"),
+        };
+        let line = match (self.failed_step(), t.up_to_date) {
+            (Some(step), _) => format!("cargo xtask {}: failed at \"{step}\" after {}", self.title(), seconds(total)),
+            (None, true) => format!(
+                "cargo xtask {}: up to date ({} output(s) already cached) in {}",
+                self.title(),
+                t.present,
+                seconds(total)
+            ),
+            (None, false) => format!(
+                "cargo xtask {}: {} output(s), {} path(s) needed; pushed {} ({}), already cached {}, filtered out {} in {}",
+                self.title(),
+                t.outputs,
+                t.closure_paths,
+                self.pushed.paths,
+                mib(self.pushed.nar_bytes),
+                t.present,
+                t.dropped,
+                seconds(total)
+            ),
+        };
+        line + &warned
+    }
+
+    /// The task as the summary names it: `warm`, `test --type unit`.
+    pub fn title(&self) -> String {
+        match self.task.as_str() {
+            "test" => {
+                let ty = self.args.iter().skip_while(|a| *a != "--type").nth(1);
+                format!("test --type {}", ty.map_or("?", String::as_str))
+            }
+            task => task.to_owned(),
+        }
+    }
+
+    /// The title of the step that failed, when one did.
+    pub fn failed_step(&self) -> Option<&str> {
+        self.steps.iter().find(|s| !s.ok).map(|s| s.title.as_str())
+    }
+
+    /// The job summary.
+    pub fn markdown(&self) -> String {
+        let mut md = format!("### `cargo xtask {}`\n\n| | |\n|---|---|\n", self.title());
+        if let Some(flake) = &self.flake {
+            let _ = writeln!(md, "| flake | `{flake}` |");
+        }
+        if let Some(cache) = &self.cache {
+            let _ = writeln!(md, "| cache | `{}` |", cache.label);
+        }
+        for key in &self.keys {
+            let _ = writeln!(md, "| {} | `{}` |", key.name, key.value);
+        }
+        let t = &self.totals;
+        if let Some(step) = self.failed_step() {
+            let _ = writeln!(md, "| result | **failed** at: {step} |");
+        } else if t.up_to_date {
+            let _ =
+                writeln!(md, "| result | the cache already had all {} output(s): nothing built or pushed |", t.present);
+        } else if !self.steps.is_empty() {
+            let _ = writeln!(
+                md,
+                "| outputs built | {} (with build inputs: {} paths, {}) |",
+                t.outputs,
+                t.closure_paths,
+                mib(t.closure_bytes)
+            );
+            let _ = writeln!(md, "| pushed | {} ({}) |", self.pushed.paths, mib(self.pushed.nar_bytes));
+            let _ = writeln!(md, "| already in the cache | {} |", t.present);
+            let _ = writeln!(md, "| filtered out | {} (kept because needed: {}) |", t.dropped, t.kept_anyway);
+            let _ = writeln!(md, "| served upstream | {} |", t.upstream);
+            if t.resigned > 0 {
+                let _ = writeln!(md, "| re-signed in the cache | {} |", t.resigned);
+            }
+            if t.repaired > 0 {
+                let _ = writeln!(md, "| repaired in the cache | {} |", t.repaired);
+            }
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(md, "| warning | {} |", cell(warning));
+        }
+        md += &self.timeline();
+        md += &views(&self.targets, self.rates.as_ref(), self.rates_after.as_ref());
+        if !self.steps.is_empty() {
+            md.push_str("\n| step | duration | result |\n|---|---:|---|\n");
+            for step in &self.steps {
+                let note = if step.ok { cell(&step.note) } else { "**failed**".to_owned() };
+                let _ = writeln!(md, "| {} | {} | {note} |", cell(&step.title), seconds(step.seconds));
+            }
+        }
+        md
+    }
+
+    /// The steps as a Mermaid timeline (a Gantt chart in milliseconds from the task's start).
+    fn timeline(&self) -> String {
+        if self.steps.is_empty() {
+            return String::new();
+        }
+        let mut md = format!(
+            "\n```mermaid\ngantt\n  title cargo xtask {} ({})\n  dateFormat x\n  axisFormat %M:%S\n  section steps\n",
+            mermaid(&self.title()),
+            seconds(self.steps.iter().map(|s| s.seconds).sum())
+        );
+        for (i, step) in self.steps.iter().enumerate() {
+            let start = (step.start_seconds * 1000.0).round() as u64;
+            let end = start + ((step.seconds * 1000.0).round() as u64).max(1);
+            let state = if step.ok { "" } else { "crit, " };
+            let _ = writeln!(md, "  {} :{state}s{i}, {start}, {end}", mermaid(&step.title));
+        }
+        md + "```\n"
+    }
+}
+
+/// Hit and miss per target, before the build and after the push.
+pub fn views(targets: &[Target], before: Option<&Rates>, after: Option<&Rates>) -> String {
+    if targets.iter().all(|t| t.before.is_none()) {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n#### What a fresh runner would fetch and build\n\n| target | paths | cached | from origin | to build | after the push |\n|---|---:|---:|---:|---|---|\n",
+    );
+    for t in targets {
+        let Some(view) = &t.before else { continue };
+        let after = t.after.as_ref().map_or_else(|| "-".to_owned(), |a| format!("{} of {} cached", a.cached, a.paths));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {after} |",
+            t.name,
+            view.paths,
+            view.cached,
+            view.from_origin,
+            to_build(view)
+        );
+    }
+    if let Some(r) = before {
+        let _ = writeln!(md, "\nA fresh runner, before the build: {}.", rates(r));
+    }
+    if let Some(r) = after {
+        let _ = writeln!(md, "After the push: {}.", rates(r));
+    }
+    for t in targets {
+        for broken in t.before.iter().flat_map(|v| &v.broken) {
+            let _ = writeln!(md, "\nBroken in the cache: {}: {}", broken.path, cell(&broken.why));
+        }
+    }
+    md
+}
+
+fn to_build(view: &View) -> String {
+    match view.to_build.is_empty() {
+        true => "nothing".to_owned(),
+        false => view.to_build.join(", "),
+    }
+}
+
+/// `4 of 5 paths from the cache (hit rate 0.80; by bytes 0.97; deps layer 1.00)`.
+pub fn rates(r: &Rates) -> String {
+    let bytes = r.byte_hit_rate.map(|b| format!("; by bytes {b:.2}")).unwrap_or_default();
+    format!(
+        "{} of {} paths from the cache (hit rate {:.2}{bytes}; deps layer {:.2}), {} cached",
+        r.cached,
+        r.paths,
+        r.hit_rate,
+        r.deps_hit_rate,
+        mib(r.cached_bytes)
+    )
+}
+
+/// A table cell: one line, no column break.
+fn cell(text: &str) -> String {
+    text.replace('\n', " ").replace('|', "\\|")
+}
+
+/// A Mermaid task name: no `:`, `#` or `;`, which end it.
+fn mermaid(text: &str) -> String {
+    text.replace([':', '#', ';'], " ")
+}
+
+pub fn seconds(s: f64) -> String {
+    format!("{s:.1}s")
+}
+
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Step;
+
+    fn step(title: &str, ok: bool, start: f64) -> Step {
+        Step { title: title.into(), seconds: 1.5, ok, start_seconds: start, note: "done".into(), ..Step::default() }
+    }
+
+    #[test]
+    fn the_summary_marks_the_failed_step_and_draws_the_timeline() {
+        let mut record = Record::start("warm", &[]);
+        record.keys = vec![crate::record::Output { name: "cache-key".into(), value: "K".into() }];
+        record.steps = vec![step("Evaluate", true, 0.0), step("Build: it", false, 1.5)];
+        let md = record.markdown();
+        assert!(md.contains("| cache-key | `K` |"), "{md}");
+        assert!(md.contains("| result | **failed** at: Build: it |"), "{md}");
+        assert!(md.contains("| Build: it | 1.5s | **failed** |"), "{md}");
+        assert!(md.contains("  Evaluate :s0, 0, 1500\n  Build  it :crit, s1, 1500, 3000\n"), "{md}");
+        assert_eq!(record.line(), "cargo xtask warm: failed at \"Build: it\" after 3.0s");
+    }
+
+    #[test]
+    fn warnings_show_in_the_summary_and_the_line() {
+        let mut record = Record::start("test", &["--type".into(), "unit".into()]);
+        record.steps = vec![step("Push", true, 0.0)];
+        record.warnings = vec!["cannot push to http://h: 503 | busy".into()];
+        assert!(
+            record.markdown().contains("| warning | cannot push to http://h: 503 \\| busy |"),
+            "{}",
+            record.markdown()
+        );
+        assert!(record.line().starts_with("cargo xtask test --type unit: "), "{}", record.line());
+        assert!(record.line().ends_with(" (1 warning(s))"), "{}", record.line());
+    }
+}

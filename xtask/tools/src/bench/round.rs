@@ -1,0 +1,159 @@
+//! One round of the bench: every case once, on a fresh copy of the workspace. First what every CI
+//! job pays before its first task (the compile, before Nix fills the page cache), then one
+//! evaluation, a fresh runner cold, the CI jobs pushing, a no-op warm, a fresh runner warm, the
+//! restore of the deps layer, then a pull request's app-only change (status, a fresh runner, the
+//! CI jobs, the image published), and the pipeline itself (`cargo xtask ci`, [`super::pipeline`]).
+
+use anyhow::{Context, Result};
+use xshell::cmd;
+use xtask::{
+    nix::{json::parse_path_infos, version},
+    session::Session,
+};
+
+use super::{compile, median, results::Round, timed, workspace::Workspace, Call, Run};
+
+/// One CI job the bench ran: its name, wall time, and its record's own time and evaluations.
+#[derive(Debug, Default, Clone)]
+pub struct JobTime {
+    pub name: String,
+    pub wall_s: f64,
+    pub own_s: f64,
+    pub evaluations: u64,
+}
+
+impl JobTime {
+    fn of(name: &str, call: &Call) -> JobTime {
+        JobTime {
+            name: name.to_owned(),
+            wall_s: call.wall_s,
+            own_s: call.record.own_seconds,
+            evaluations: call.record.evaluations,
+        }
+    }
+}
+
+impl Run<'_> {
+    pub(super) fn round(&self, session: &Session, n: usize) -> Result<Round> {
+        let dir = self.base.join(format!("round-{n}"));
+        // The order alternates with the round: neither build always comes first.
+        let (compile_s, floor_s) = compile::measure(self.sh, &session.root, &dir, n % 2 == 1)?;
+        let ws = Workspace::prepare(self.sh, &session.root, &dir)?;
+        let mut r = Round { compile_s, floor_s, eval_s: self.evaluation(&ws)?, ..Round::default() };
+        r.cold_s = self.runner_build(&ws)?;
+        let before = self.nginx.bytes();
+        r.jobs.extend(self.ci_jobs(&ws, "cold")?);
+        r.pushed_bytes.push(("cold", self.nginx.bytes() - before));
+        r.published_bytes.push(("cold", self.publish(&ws, &format!("cold-{n}"))?));
+        let noop = self.xtask_on(&ws.flake, &["warm"], true)?;
+        r.jobs.push(JobTime::of("no-op warm (GitHub Actions)", &noop));
+        r.warm_s = self.runner_build(&ws)?;
+        (r.restore_s, r.restore_raw_s, r.restore_bytes) = self.restore(&ws)?;
+
+        ws.change_the_app(self.sh)?;
+        let status = self.xtask_on(&ws.flake, &["status"], false)?;
+        r.jobs.push(JobTime::of("status (PR)", &status));
+        r.status = status.record;
+        r.status_wall_s = status.wall_s;
+        r.pr_s = self.runner_build(&ws)?;
+        let before = self.nginx.bytes();
+        r.jobs.extend(self.ci_jobs(&ws, "PR")?);
+        r.pushed_bytes.push(("PR", self.nginx.bytes() - before));
+        r.published_bytes.push(("PR", self.publish(&ws, &format!("pr-{n}"))?));
+        r.pipelines = self.pipelines(session, &dir)?;
+        Ok(r)
+    }
+
+    /// One evaluation of the bench flake (an attribute's derivation).
+    fn evaluation(&self, ws: &Workspace) -> Result<f64> {
+        let attr = format!("{}#packages.x86_64-linux.deps.drvPath", ws.flake.display());
+        timed(|| Ok(cmd!(self.sh, "nix eval --raw {attr}").quiet().ignore_stdout().run()?))
+    }
+
+    /// A fresh runner builds every target, substituting from the cache (signatures required).
+    fn runner_build(&self, ws: &Workspace) -> Result<f64> {
+        ws.fresh_runner(self.sh)?;
+        let (sh, url, public, targets) = (self.sh, &self.nginx.url, &self.public, ws.installables());
+        timed(|| {
+            let build = cmd!(
+                sh,
+                "nix build --no-link --option substituters {url} --option trusted-public-keys {public} {targets...}"
+            );
+            let out = build.quiet().ignore_status().output()?;
+            if !out.status.success() {
+                let said = String::from_utf8_lossy(&out.stderr);
+                let tail: Vec<&str> = said.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+                anyhow::bail!("a fresh runner's build failed ({}):\n{}", out.status, tail.join("\n"));
+            }
+            Ok(())
+        })
+    }
+
+    /// The CI jobs of a push: `warm` (deps and images), then `test` for each type.
+    fn ci_jobs(&self, ws: &Workspace, case: &str) -> Result<Vec<JobTime>> {
+        let mut jobs = vec![JobTime::of(&format!("warm ({case})"), &self.xtask_on(&ws.flake, &["warm"], false)?)];
+        for test_type in ["unit", "integration", "clippy", "fmt"] {
+            let call = self.xtask_on(&ws.flake, &["test", "--type", test_type], false)?;
+            jobs.push(JobTime::of(&format!("test --type {test_type} ({case})"), &call));
+        }
+        Ok(jobs)
+    }
+
+    /// The app's image pushed to the registry as a fresh runner does (skopeo's record of what
+    /// registries hold is gone): the bytes it uploaded.
+    fn publish(&self, ws: &Workspace, tag: &str) -> Result<u64> {
+        let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
+        let (before, registry) = (self.registry.sent(), format!("{}/bench", self.registry.host));
+        self.xtask_on(
+            &ws.flake,
+            &["build-containers", "--image", "harness", "--push", &registry, "--tag", tag],
+            false,
+        )?;
+        Ok(self.registry.sent() - before)
+    }
+
+    /// The deps layer into an empty store, both ways from store paths (no evaluation): what a
+    /// runner does (substitute, signatures checked) and a plain copy of the same paths (no
+    /// signatures); in turn, each a median of three.
+    fn restore(&self, ws: &Workspace) -> Result<(f64, f64, u64)> {
+        let (sh, url, public) = (self.sh, &self.nginx.url, &self.public);
+        let deps = format!("{}#packages.x86_64-linux.deps", ws.flake.display());
+        let out_path = cmd!(sh, "nix eval --raw {deps}.outPath").read()?;
+        let json = version::path_info_json();
+        let infos = parse_path_infos(&cmd!(sh, "nix path-info {json...} --recursive {out_path}").read()?)?;
+        let paths: Vec<&str> = infos.iter().map(|i| i.path.as_str()).collect();
+        let bytes = infos.iter().map(|i| i.nar_size).sum();
+        let (mut substituted, mut copied) = (Vec::new(), Vec::new());
+        for n in 0..3 {
+            let (a, b) =
+                (ws.flake.with_file_name(format!("restore-{n}")), ws.flake.with_file_name(format!("copy-{n}")));
+            let substitute = || {
+                let args = ["--option", "substituters", url, "--option", "trusted-public-keys", public.trim()];
+                timed(|| {
+                    Ok(cmd!(sh, "nix build --no-link --max-jobs 0 --store {a} {args...} {out_path}")
+                        .quiet()
+                        .ignore_stderr()
+                        .run()?)
+                })
+                .context("the deps layer could not be substituted into an empty store")
+            };
+            let copy = || {
+                let paths = &paths;
+                timed(|| {
+                    Ok(cmd!(sh, "nix copy --no-check-sigs --from {url} --to {b} {paths...}")
+                        .quiet()
+                        .ignore_stderr()
+                        .run()?)
+                })
+            };
+            if n % 2 == 0 {
+                substituted.push(substitute()?);
+                copied.push(copy()?);
+            } else {
+                copied.push(copy()?);
+                substituted.push(substitute()?);
+            }
+        }
+        Ok((median(substituted), median(copied), bytes))
+    }
+}

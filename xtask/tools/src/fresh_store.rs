@@ -1,0 +1,90 @@
+//! A fresh runner's store, made on this machine: the outputs of some derivations, and of every
+//! derivation they are built from, deleted from the store (not their sources and `.drv` files,
+//! which evaluation brings back), so what builds next fetches or builds what a new runner would.
+//! Paths alive here (a GC root refers to them: a maintainer's profile, a `result` link) are never
+//! deleted, and are counted. `cargo xtask ci` makes one before each job, the bench before each
+//! runner it measures: one way for both.
+
+use std::collections::BTreeSet;
+
+use anyhow::{bail, Result};
+use xshell::Shell;
+
+use xtask::{
+    command::{NoSlots, Slot, Words},
+    layers::Target,
+    nix,
+    session::Session,
+};
+
+const DRVS: Slot = Slot("<the derivations>");
+const OUTPUTS: Slot = Slot("<their outputs>");
+
+pub struct FreshStore {
+    /// Every derivation whose outputs go: after a change, the old outputs still refer to paths a
+    /// fresh runner must not have, so derivations are only ever added.
+    drvs: BTreeSet<String>,
+    live: BTreeSet<String>,
+}
+
+impl FreshStore {
+    /// The store for `targets` of the session's flake (one evaluation), and the paths alive now.
+    pub fn of(session: &Session, targets: &[Target]) -> Result<FreshStore> {
+        let mut store = FreshStore::new(&session.sh)?;
+        let attrs: Vec<nix::Attr> = targets.iter().map(|t| t.attr.clone()).collect();
+        store.add(&session.sh, &session.flake, &attrs, &session.net)?;
+        Ok(store)
+    }
+
+    /// A store with no derivation yet, and the paths alive now.
+    pub fn new(sh: &Shell) -> Result<FreshStore> {
+        let live = nix::live_paths().run_quietly(sh, &NoSlots)?.lines().map(str::to_owned).collect();
+        Ok(FreshStore { drvs: BTreeSet::new(), live })
+    }
+
+    /// Adds the derivations of the attributes of `flake` (one evaluation).
+    pub fn add(&mut self, sh: &Shell, flake: &str, attrs: &[nix::Attr], net: &nix::Network) -> Result<()> {
+        let json = nix::eval_targets(flake, attrs, net)
+            .run_quietly(sh, &NoSlots)
+            .map_err(nix::messages::explain_eval_failure)?;
+        self.drvs.extend(nix::json::parse_targets(&json)?.into_iter().map(|t| t.drv));
+        Ok(())
+    }
+
+    /// Deletes what a fresh runner would not have: how many paths went, and how many stayed
+    /// because they are alive. A path that came alive since the store was first looked at (a
+    /// running process refers to it) is found by Nix's refusal, kept, and the rest deleted.
+    pub fn forget(&self, sh: &Shell) -> Result<(usize, usize)> {
+        let mut alive = self.live.clone();
+        let (mut dead, mut kept) = self.outputs(sh, &alive)?;
+        let before = dead.len() + kept;
+        for _ in 0..5 {
+            if dead.is_empty() {
+                break;
+            }
+            if let Err(err) = nix::delete(OUTPUTS).run_quietly(sh, &Words(dead)) {
+                let refused = nix::messages::refused_deletions(&format!("{err:#}"));
+                if refused.is_empty() {
+                    return Err(err.context("cannot give the job a fresh runner's store"));
+                }
+                alive.extend(refused);
+            }
+            (dead, kept) = self.outputs(sh, &alive)?;
+        }
+        if !dead.is_empty() {
+            bail!("cannot give the job a fresh runner's store: paths kept coming alive while they were deleted");
+        }
+        Ok((before - kept, kept))
+    }
+
+    /// The outputs in the store: those to delete, and how many are alive.
+    fn outputs(&self, sh: &Shell, alive: &BTreeSet<String>) -> Result<(Vec<String>, usize)> {
+        let drvs = Words(self.drvs.iter().cloned().collect());
+        let with = nix::requisites(DRVS, true).run_quietly(sh, &drvs)?;
+        let without: BTreeSet<String> =
+            nix::requisites(DRVS, false).run_quietly(sh, &drvs)?.lines().map(str::to_owned).collect();
+        let outputs = with.lines().filter(|p| !without.contains(*p));
+        let (kept, dead): (Vec<&str>, Vec<&str>) = outputs.partition(|p| alive.contains(*p));
+        Ok((dead.into_iter().map(str::to_owned).collect(), kept.len()))
+    }
+}
