@@ -124,6 +124,30 @@ impl fmt::Display for DepsKey {
     }
 }
 
+/// What differs between two deps keys, in words: `version 1 → 2`, `flake.lock`, `Cargo.lock`,
+/// `flake.lock and Cargo.lock`, `backend`.
+pub fn what_changed(old: &str, new: &str) -> String {
+    // `{prefix}-v{version}-deps-{flake.lock}-{Cargo.lock}`
+    let parts = |key: &str| -> Vec<String> { key.split('-').map(str::to_owned).collect() };
+    let (a, b) = (parts(old), parts(new));
+    if a.len() != 5 || b.len() != 5 {
+        return "key".to_owned();
+    }
+    let mut changed = Vec::new();
+    if a[0] != b[0] {
+        changed.push("backend".to_owned());
+    }
+    if a[1] != b[1] {
+        changed.push(format!("version {} → {}", a[1].trim_start_matches('v'), b[1].trim_start_matches('v')));
+    }
+    for (i, file) in [(3, "flake.lock"), (4, "Cargo.lock")] {
+        if a[i] != b[i] {
+            changed.push(file.to_owned());
+        }
+    }
+    changed.join(" and ")
+}
+
 /// The first 16 hex digits of the SHA-256, as `sha256sum FILE | cut -c1-16` prints them.
 fn short_sha256(bytes: &[u8]) -> String {
     hmac_sha256::Hash::hash(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
@@ -152,6 +176,17 @@ mod tests {
     fn the_restore_prefix_keeps_the_flake_lock_hash() {
         assert_eq!(key().to_string(), "nix-v1-deps-0123456789abcdef-fedcba9876543210");
         assert_eq!(key().restore_prefix(), "nix-v1-deps-0123456789abcdef-");
+    }
+
+    #[test]
+    fn a_key_change_is_named_by_what_changed() {
+        let old = "cachix-v1-deps-0123456789abcdef-fedcba9876543210";
+        assert_eq!(what_changed(old, "cachix-v2-deps-0123456789abcdef-fedcba9876543210"), "version 1 → 2");
+        assert_eq!(what_changed(old, "cachix-v1-deps-0123456789abcdef-0000000000000000"), "Cargo.lock");
+        assert_eq!(
+            what_changed(old, "nix-v1-deps-1123456789abcdef-0000000000000000"),
+            "backend and flake.lock and Cargo.lock"
+        );
     }
 
     #[test]

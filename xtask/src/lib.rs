@@ -12,18 +12,23 @@
 //! - `pipeline/`: the evaluate-ask-build-push steps;
 //! - `record/`: what a run of a task did, one typed value, and how it reads for people;
 //! - `fresh_runner.rs`: what a fresh runner would fetch and build (hit rates);
+//! - `history.rs`: the records of the runs that changed a cache, kept where later runs read them;
 //! - `workflows/`, `github/`: the job graph the workflows are rendered from, and what they share
 //!   with the tasks;
+//! - `alerts.rs`, `dashboard/`: what the history says is wrong, and the page that shows it all;
 //! - `images/`: image archives, a registry, a container engine;
 //! - `tasks/`: the tasks, one module each, arguments with the task.
 
+pub mod alerts;
 pub mod cache;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod dashboard;
 pub mod files;
 pub mod fresh_runner;
 pub mod github;
+pub mod history;
 pub mod images;
 pub mod keys;
 pub mod layers;
@@ -42,23 +47,40 @@ use anyhow::Result;
 
 use crate::{cli::GlobalArgs, record::Record, session::Session};
 
+/// What a task is, for [`main`]: its name (as the command line gives it), and whether its records
+/// are kept in the history (the tasks that change a cache).
+pub struct TaskInfo<'a> {
+    pub name: &'a str,
+    pub kept: bool,
+}
+
 /// Runs one task as `cargo xtask` does: the session resolved once, the task filling its record,
-/// the record written (`--record`), the run's private files and what it made elsewhere removed on
-/// every exit, the process's exit status. `task` is the task's name, as the command line gives it.
-pub fn main(global: GlobalArgs, task: &str, run: impl FnOnce(&Session, &mut Record) -> Result<()>) -> ExitCode {
+/// the record kept in the history (a task that changes a cache) and written (`--record`), the run's
+/// private files and what it made elsewhere removed on every exit, the process's exit status.
+pub fn main(global: GlobalArgs, task: TaskInfo<'_>, run: impl FnOnce(&Session, &mut Record) -> Result<()>) -> ExitCode {
     command::mark_start();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut record = Record::start(task, &args);
+    let mut record = Record::start(task.name, &args);
     let (record_file, dry_run) = (global.record.clone(), global.dry_run);
     let result = {
         // Whatever happens, the run's private files, and what it made elsewhere, go with it.
         let _scratch = scratch::Guard;
-        Session::new(global).and_then(|session| {
-            record.describe(&session);
-            run(&session, &mut record)
-        })
+        match Session::new(global) {
+            Err(err) => {
+                record.finish(Some(&err));
+                Err(err)
+            }
+            Ok(session) => {
+                record.describe(&session);
+                let result = run(&session, &mut record);
+                record.finish(result.as_ref().err());
+                if task.kept && !dry_run {
+                    keep(&session, &record);
+                }
+                result
+            }
+        }
     };
-    record.finish(result.as_ref().err());
     if let Some(file) = record_file.filter(|_| !dry_run) {
         if let Err(err) = record.write(&file) {
             github::warning(&format!("cannot write the run's record: {err:#}"));
@@ -73,5 +95,13 @@ pub fn main(global: GlobalArgs, task: &str, run: impl FnOnce(&Session, &mut Reco
             eprintln!("error: {}", secrets::redact(&format!("{err:#}")));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Keeps a record in the history of the session's cache; a failure is a warning, never the task's.
+fn keep(session: &Session, record: &Record) {
+    let Some(history) = history::History::of(session) else { return };
+    if let Err(err) = history.append(&session.sh, record) {
+        github::warning(&format!("cannot keep the run's record in {}: {err:#}", history.label()));
     }
 }

@@ -19,7 +19,8 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     let task = matches.subcommand_name().unwrap_or_default().to_owned();
-    xtask::main(cli.global, &task, |session, record| cli.task.run(session, record))
+    let info = xtask::TaskInfo { name: &task, kept: cli.task.kept() };
+    xtask::main(cli.global, info, |session, record| cli.task.run(session, record))
 }
 
 #[cfg(test)]

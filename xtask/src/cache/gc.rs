@@ -108,36 +108,43 @@ pub struct Collection {
 /// What `gc --keep N --grace G` would do.
 pub fn collection(sh: &Shell, files: &Files, keep: usize, grace: Duration) -> Result<Collection> {
     let manifests = roots::all(sh, files)?;
-    let young = roots::now_ms().saturating_sub(grace.as_millis() as u64);
-    let (mut kept, mut dropped): (Vec<&Manifest>, Vec<&Manifest>) = (Vec::new(), Vec::new());
-    for (i, manifest) in manifests.iter().enumerate() {
-        if i < keep || manifest.updated >= young {
-            kept.push(manifest);
-        } else {
-            dropped.push(manifest);
-        }
-    }
     let every_root: BTreeSet<String> = manifests.iter().flat_map(|m| m.roots.iter().cloned()).collect();
     let entries = Entries::read(sh, files, &every_root)?;
-    let live = entries.closure(kept.iter().flat_map(|m| m.roots.iter().cloned()));
-    // Two paths with the same contents share one NAR file: it goes only with the last of them.
-    let kept_nars: BTreeSet<&str> =
-        entries.by_path.iter().filter(|(p, _)| live.contains(*p)).map(|(_, e)| e.info.url.as_str()).collect();
-    let mut delete = BTreeMap::new();
-    let mut bytes = 0;
-    for (path, entry) in entries.by_path.iter().filter(|(p, _)| !live.contains(*p)) {
-        bytes += entry.info.file_size.unwrap_or(entry.info.nar_size);
-        let nar = Some(entry.info.url.clone()).filter(|n| !kept_nars.contains(n.as_str()));
-        delete.insert(path.clone(), std::iter::once(entry.file.clone()).chain(nar).collect());
+    Ok(Collection::of(&manifests, &entries, keep, grace))
+}
+
+impl Collection {
+    /// What gc would do with these manifests (newest first) and the cache's narinfos.
+    pub fn of(manifests: &[Manifest], entries: &Entries, keep: usize, grace: Duration) -> Collection {
+        let young = roots::now_ms().saturating_sub(grace.as_millis() as u64);
+        let (mut kept, mut dropped): (Vec<&Manifest>, Vec<&Manifest>) = (Vec::new(), Vec::new());
+        for (i, manifest) in manifests.iter().enumerate() {
+            if i < keep || manifest.updated >= young {
+                kept.push(manifest);
+            } else {
+                dropped.push(manifest);
+            }
+        }
+        let live = entries.closure(kept.iter().flat_map(|m| m.roots.iter().cloned()));
+        // Two paths with the same contents share one NAR file: it goes only with the last of them.
+        let kept_nars: BTreeSet<&str> =
+            entries.by_path.iter().filter(|(p, _)| live.contains(*p)).map(|(_, e)| e.info.url.as_str()).collect();
+        let mut delete = BTreeMap::new();
+        let mut bytes = 0;
+        for (path, entry) in entries.by_path.iter().filter(|(p, _)| !live.contains(*p)) {
+            bytes += entry.info.file_size.unwrap_or(entry.info.nar_size);
+            let nar = Some(entry.info.url.clone()).filter(|n| !kept_nars.contains(n.as_str()));
+            delete.insert(path.clone(), std::iter::once(entry.file.clone()).chain(nar).collect());
+        }
+        Collection {
+            kept_keys: kept.iter().map(|m| m.key.clone()).collect(),
+            dropped_keys: dropped.iter().map(|m| m.key.clone()).collect(),
+            kept: entries.by_path.len() - delete.len(),
+            delete,
+            bytes,
+            unreadable: entries.unreadable.clone(),
+        }
     }
-    Ok(Collection {
-        kept_keys: kept.iter().map(|m| m.key.clone()).collect(),
-        dropped_keys: dropped.iter().map(|m| m.key.clone()).collect(),
-        kept: entries.by_path.len() - delete.len(),
-        delete,
-        bytes,
-        unreadable: entries.unreadable,
-    })
 }
 
 /// Deletes what the plan says, under the lock it was made under: each narinfo, then its NAR; then

@@ -23,6 +23,9 @@ pub const TABLE: &str = "[workspace.metadata.cache]";
 /// `cache-timeout` when the table does not set it.
 pub const DEFAULT_CACHE_TIMEOUT: u64 = 30;
 
+/// `min-hit-rate` when the table does not set it: the seed's target, on the deps layer.
+pub const DEFAULT_MIN_HIT_RATE: f64 = 0.8;
+
 /// `upstream` when the table does not set it.
 pub const DEFAULT_UPSTREAM: [&str; 1] = ["https://cache.nixos.org"];
 
@@ -76,6 +79,9 @@ pub struct Config {
     /// Cachix pins: how many revisions of each layer's pin to keep (`keep-revisions`); `None`:
     /// nothing is pinned by `warm`.
     pub keep_revisions: Option<u32>,
+    /// A job whose deps layer a fresh runner could fetch less of than this is degraded: a warning
+    /// in its summary, an alert on the dashboard (`min-hit-rate`).
+    pub min_hit_rate: f64,
     /// Binary caches runners already use (`upstream`): what they serve is not pushed.
     pub upstream: Vec<String>,
     pub rust: String,

@@ -17,7 +17,7 @@ use super::{
 };
 
 /// The keys of the table (dotted for sub-tables), for the unknown-key check.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "version",
     "backend",
     "name",
@@ -27,6 +27,7 @@ const KEYS: [&str; 15] = [
     "cache-timeout",
     "upstream",
     "keep-revisions",
+    "min-hit-rate",
     "rust",
     "arches",
     "os",
@@ -60,6 +61,10 @@ pub fn config(table: &Table<'_>) -> Result<Config> {
     let push_filter = r.get("push-filter", "an array of regular expressions", string_array);
     let push_filter = push_filter.and_then(|patterns| r.regexes("push-filter", &patterns));
     let (cache_timeout, upstream, keep_revisions) = cache_settings(&mut r);
+    let min_hit_rate = r.optional("min-hit-rate", "a hit rate from 0 to 1, e.g. 0.8", |v| {
+        let rate = v.as_float().and_then(|f| f.as_str().parse::<f64>().ok()).or_else(|| int(v).map(|n| n as f64))?;
+        (0.0..=1.0).contains(&rate).then_some(rate)
+    });
     let rust = r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", |v| {
         v.as_str().filter(|s| is_version(s)).map(str::to_owned)
     });
@@ -89,6 +94,7 @@ pub fn config(table: &Table<'_>) -> Result<Config> {
         push_filter: push_filter.unwrap(),
         cache_timeout: cache_timeout.unwrap_or(super::DEFAULT_CACHE_TIMEOUT),
         keep_revisions,
+        min_hit_rate: min_hit_rate.flatten().unwrap_or(super::DEFAULT_MIN_HIT_RATE),
         upstream: upstream.unwrap_or_else(|| super::DEFAULT_UPSTREAM.iter().map(|u| u.to_string()).collect()),
         rust: rust.unwrap(),
         arches: arches.unwrap(),

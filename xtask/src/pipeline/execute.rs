@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use super::{plan::FreshRunner, state::State, Built, Keys, Plan, StepKind};
 use crate::{
+    alerts,
     command::{on_path, own_time},
     github::{
         self,
@@ -35,6 +36,12 @@ pub fn execute(session: &Session, plan: Plan, keys: &Keys, record: &mut Record) 
     let (mut state, result) = plan.run(&session.sh, record);
     if result.is_ok() {
         after_the_push(session, &plan, &mut state, record);
+    }
+    // A job that fetches the deps layer and found less of it than min-hit-rate: a warning naming
+    // the job, the key and the sizes (under GitHub Actions, an annotation of the run).
+    if let Some(warning) = alerts::degraded(record, &[], session.config.min_hit_rate) {
+        github::warning(&warning);
+        record.warnings.push(warning);
     }
     eprintln!("{}", record.line());
     eprintln!("xtask's own time: {:.3}s (its wall time minus its commands')", own_time().as_secs_f64());

@@ -165,6 +165,12 @@ impl State {
         record.repairs.extend(self.repairs.iter().cloned());
         record.warnings.extend(self.warnings.iter().cloned());
         if let Some(view) = &self.view {
+            // What the build made is in this machine's store now: the sizes of what a runner
+            // would have built are known.
+            let mut view = view.clone();
+            for (path, info) in &self.local {
+                view.sizes.entry(path.clone()).or_insert(info.nar_size);
+            }
             record.targets = view.record(targets, builds);
             record.rates = Some(view.rates(targets));
         }

@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 
 use crate::{
     cache::{gc, roots},
+    history::History,
     record::{render::mib, Collected, Record},
     session::Session,
 };
@@ -64,6 +65,10 @@ impl Gc {
         });
         if let Some(lock) = lock.as_mut() {
             gc::collect(sh, &files, lock, &plan)?;
+            // The runs of the keys dropped go with their paths (under the same lock).
+            if let (Some(history), Some(collected)) = (History::of(session), record.gc.as_mut()) {
+                collected.records_deleted = history.forget(sh, &plan.dropped_keys.iter().cloned().collect())?;
+            }
         }
         println!(
             "{} {} path(s), {} freed; {} kept{}",

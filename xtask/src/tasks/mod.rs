@@ -3,6 +3,7 @@
 
 pub mod cache_key;
 pub mod containers;
+pub mod dashboard;
 pub mod gc;
 pub mod pin;
 pub mod publish;
@@ -49,9 +50,17 @@ pub enum Task {
     Status(status::Status),
     /// Summarize the results of a workflow's jobs ($NEEDS: `toJSON(needs)`) in the step summary.
     Summary(summary::Summary),
+    /// Write the page of what the cache does over time: hit rates, durations, bytes, the latest
+    /// pipeline, the cache by key, alerts (from the history and the cache).
+    Dashboard(dashboard::Dashboard),
 }
 
 impl Task {
+    /// Whether its records are kept in the history: it changes a cache.
+    pub fn kept(&self) -> bool {
+        !matches!(self, Task::CacheKey(_) | Task::Status(_) | Task::Summary(_) | Task::Publish(_) | Task::Dashboard(_))
+    }
+
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         match self {
             Task::CacheKey(task) => task.run(session, record),
@@ -68,6 +77,7 @@ impl Task {
             Task::Pin(task) => task.run(session, record),
             Task::Status(task) => task.run(session, record),
             Task::Summary(task) => task.run(session, record),
+            Task::Dashboard(task) => task.run(session, record),
         }
     }
 }

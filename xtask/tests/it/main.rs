@@ -5,6 +5,7 @@
 
 mod architecture;
 mod bad_input;
+mod dashboard;
 mod faults;
 mod flake;
 mod hostile;

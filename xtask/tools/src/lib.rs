@@ -35,6 +35,11 @@ pub enum Tool {
 }
 
 impl Tool {
+    /// Whether its records are kept in the history: the local run's pipeline is.
+    pub fn kept(&self) -> bool {
+        matches!(self, Tool::Ci(_))
+    }
+
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         match self {
             Tool::Ci(task) => task.run(session, record),

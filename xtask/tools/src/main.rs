@@ -29,7 +29,11 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     let task = matches.subcommand_name().unwrap_or_default().to_owned();
-    xtask::main(cli.global, &task, |session, record| match &cli.task {
+    let kept = match &cli.task {
+        Any::Ci(task) => task.kept(),
+        Any::Tool(tool) => tool.kept(),
+    };
+    xtask::main(cli.global, xtask::TaskInfo { name: &task, kept }, |session, record| match &cli.task {
         Any::Ci(task) => task.run(session, record),
         Any::Tool(tool) => tool.run(session, record),
     })

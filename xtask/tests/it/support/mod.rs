@@ -7,6 +7,7 @@ pub use repo::*;
 pub use xtask::cache::narinfo;
 pub use xtask_tools::bench::nginx::Nginx;
 
+pub mod browser;
 pub mod images;
 mod nix_version;
 mod repo;

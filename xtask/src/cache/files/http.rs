@@ -1,0 +1,143 @@
+//! An HTTP cache's files, spoken to with curl: one request, or one curl for many (HEADs, or GETs
+//! in parallel on kept-alive connections), with the credentials writes need.
+
+use std::{collections::BTreeMap, fs, path::PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use super::super::narinfo::safe_path;
+use crate::command::{lit, Cmd, Io, NoSlots};
+
+/// An HTTP cache, spoken to with curl.
+#[derive(Debug, Clone)]
+pub struct Http {
+    /// The cache's URL without credentials or query, no trailing slash.
+    pub base: String,
+    /// Seconds a request may take (`cache-timeout`).
+    pub timeout: u64,
+    /// The credentials writes need.
+    pub netrc: Netrc,
+}
+
+/// Where curl finds the credentials to write to an HTTP cache.
+#[derive(Debug, Clone)]
+pub enum Netrc {
+    /// A netrc file of the run (the credentials of `--cache`).
+    File(PathBuf),
+    /// Nix's own `netrc-file`, as the pushes use it: asked of Nix on the first write only.
+    Nix(std::sync::Arc<std::sync::OnceLock<Option<PathBuf>>>),
+}
+
+impl Netrc {
+    fn path(&self) -> Option<PathBuf> {
+        match self {
+            Netrc::File(path) => Some(path.clone()),
+            Netrc::Nix(found) => found.get_or_init(nix_netrc).clone(),
+        }
+    }
+}
+
+/// Nix's `netrc-file` setting, when the file exists.
+fn nix_netrc() -> Option<PathBuf> {
+    let sh = Shell::new().ok()?;
+    let settings =
+        crate::nix::json::Settings::parse(&crate::nix::show_config().run_quietly(&sh, &NoSlots).ok()?).ok()?;
+    let path = PathBuf::from(settings.words("netrc-file").into_iter().next()?);
+    path.exists().then_some(path)
+}
+
+impl Http {
+    /// curl with `args` on `urls`; with the write credentials when `args` write.
+    fn curl(&self, args: &[&str], urls: &[String]) -> Cmd {
+        let timeout = self.timeout.to_string();
+        let mut all = vec!["--silent", "--show-error", "--connect-timeout", "5", "--max-time", &timeout];
+        let writes = args.iter().any(|a| ["--upload-file", "--request"].contains(a));
+        let netrc = if writes { self.netrc.path() } else { None };
+        if let Some(netrc) = &netrc {
+            all.extend(["--netrc-file", netrc.to_str().unwrap_or_default()]);
+        }
+        let words = all.into_iter().chain(args.iter().copied()).map(lit).chain(urls.iter().map(lit));
+        Cmd::new("curl", words).io(Io::Quiet).hint(format!("it reads and writes the cache's files at {}", self.base))
+    }
+
+    fn url(&self, path: &str) -> Result<String> {
+        if !safe_path(path) {
+            bail!("refusing {path:?}: not a plain path inside the cache {}", self.base);
+        }
+        Ok(format!("{}/{path}", self.base))
+    }
+
+    /// One request; its HTTP status.
+    pub(super) fn status(&self, sh: &Shell, args: &[&str], path: &str) -> Result<u16> {
+        let args: Vec<&str> = args.iter().copied().chain(["--write-out", "%{http_code}"]).collect();
+        let out = self.curl(&args, &[self.url(path)?]).run_quietly(sh, &NoSlots)?;
+        let code = out.trim().rsplit('\n').next().unwrap_or_default();
+        code.parse().with_context(|| format!("curl printed no HTTP status for {}/{path}: {out}", self.base))
+    }
+
+    /// One curl for every path, GETs in parallel: each file's bytes (`None` when absent), in order.
+    pub(super) fn gets(&self, sh: &Shell, paths: &[&str], limit: u64) -> Result<Vec<Option<Vec<u8>>>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dir = crate::scratch::dir()?.join(format!("gets-{}", paths.len()));
+        fs::create_dir_all(&dir)?;
+        let outputs: Vec<String> = (0..paths.len()).map(|n| dir.join(n.to_string()).display().to_string()).collect();
+        let limit = limit.to_string();
+        let mut args = vec!["--parallel", "--parallel-max", "8", "--max-filesize", &limit];
+        args.extend(["--write-out", "%{http_code} %{filename_effective}\\n"]);
+        for output in &outputs {
+            args.extend(["--output", output]);
+        }
+        let urls: Vec<String> = paths.iter().map(|p| self.url(p)).collect::<Result<_>>()?;
+        let out = self.curl(&args, &urls).run_quietly(sh, &NoSlots);
+        let mut found = vec![None; paths.len()];
+        for line in out?.lines() {
+            let (code, file) = line.split_once(' ').unwrap_or((line, ""));
+            let Some(n) = outputs.iter().position(|o| o == file) else { continue };
+            found[n] = match code {
+                "200" => Some(Some(fs::read(file)?)),
+                "404" | "410" => Some(None),
+                _ => bail!("GET {}/{} answered HTTP {code}", self.base, paths[n]),
+            };
+        }
+        let _ = fs::remove_dir_all(&dir);
+        found
+            .into_iter()
+            .zip(paths)
+            .map(|(got, path)| got.with_context(|| format!("curl gave no answer for {}/{path}", self.base)))
+            .collect()
+    }
+
+    /// One curl for every path: HEAD, the status and the length of each, in order.
+    pub(super) fn heads(&self, sh: &Shell, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
+        if paths.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut args = vec!["--head", "--write-out", "%{http_code} %header{content-length}\\n"];
+        // Each URL's headers to nowhere; only --write-out reaches stdout.
+        for _ in paths {
+            args.extend(["--output", "/dev/null"]);
+        }
+        let urls: Vec<String> = paths.iter().map(|p| self.url(p)).collect::<Result<_>>()?;
+        let out = self.curl(&args, &urls).run_quietly(sh, &NoSlots)?;
+        let lines: Vec<&str> = out.lines().collect();
+        if lines.len() != paths.len() {
+            bail!("curl answered {} of {} HEAD requests to {}", lines.len(), paths.len(), self.base);
+        }
+        paths
+            .iter()
+            .zip(lines)
+            .map(|(path, line)| {
+                let (code, length) = line.split_once(' ').unwrap_or((line, ""));
+                let size = match code {
+                    "200" => Some(length.trim().parse().with_context(|| format!("HEAD {path}: no Content-Length"))?),
+                    "404" | "410" => None,
+                    _ => bail!("HEAD {}/{path} answered HTTP {code}", self.base),
+                };
+                Ok((path.to_string(), size))
+            })
+            .collect()
+    }
+}

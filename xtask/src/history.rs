@@ -1,0 +1,149 @@
+//! The history: the records of the runs that changed a cache, kept where later runs can read them.
+//!
+//! - A cache this project owns (a directory, or HTTP): in the cache itself, each record a file of
+//!   `xtask-records/` (HTTP, which cannot be listed, also keeps `xtask-records/index.json`, changed
+//!   under the cache's lock), at most [`KEEP`] of them (the oldest go first), and `gc` deletes the
+//!   records of the keys it drops, with the same retention as their paths.
+//! - Cachix, where no file can be stored: the directory `target/xtask-history`, which the
+//!   generated workflows carry from run to run in the GitHub Actions cache (every job restores
+//!   it; a push to the default branch saves what its jobs added).
+//!
+//! Reading never fails a task: what cannot be read is a warning, and the rest is read. A read-only
+//! cache (a fork's pull request, Cachix without its token) writes nothing.
+
+use std::{collections::BTreeSet, path::PathBuf};
+
+use anyhow::{Context, Result};
+use xshell::Shell;
+
+use crate::{
+    cache::{files::Files, roots, Cache},
+    record::{Record, MAX_BYTES},
+    session::Session,
+};
+
+/// The folder of the records.
+pub const DIR: &str = "xtask-records";
+const INDEX: &str = "xtask-records/index.json";
+/// Where the history of a Cachix cache is, under the workspace root.
+pub const LOCAL: &str = "target/xtask-history";
+/// Records kept: the newest, about ninety runs of a workflow of ten jobs.
+pub const KEEP: usize = 1000;
+
+/// Where a session's cache keeps its history.
+pub struct History {
+    files: Files,
+    /// Records may be written (not a fork, a cache that takes writes).
+    writable: bool,
+    timeout: u64,
+}
+
+impl History {
+    /// The history of the session's cache: in the cache when this project owns it, else (Cachix)
+    /// in the workspace's `target/xtask-history`; `None` for a cache that keeps none (S3, SSH).
+    pub fn of(session: &Session) -> Option<History> {
+        let writable = !matches!(session.cache, Cache::ReadOnly { .. });
+        let timeout = session.config.cache_timeout;
+        if let Some(files) = session.files() {
+            return Some(History { files, writable, timeout });
+        }
+        let cachix = match &session.cache {
+            Cache::ReadOnly { of, .. } => matches!(**of, Cache::Cachix { .. }),
+            cache => matches!(cache, Cache::Cachix { .. }),
+        };
+        cachix.then(|| History { files: Files::Dir(session.root.join(LOCAL)), writable, timeout })
+    }
+
+    /// A history in a directory of its own (the dashboard of a saved history).
+    pub fn dir(dir: PathBuf) -> History {
+        History { files: Files::Dir(dir), writable: false, timeout: 30 }
+    }
+
+    /// Where it is, for messages.
+    pub fn label(&self) -> String {
+        self.files.label()
+    }
+
+    /// Keeps a record: its file, then (HTTP) the index, under the cache's lock; the oldest beyond
+    /// [`KEEP`] go.
+    pub fn append(&self, sh: &Shell, record: &Record) -> Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        let file = format!("{DIR}/{}.json", record.id);
+        if let Files::Dir(dir) = &self.files {
+            std::fs::create_dir_all(dir.join(DIR)).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let _lock = self.files.lock(sh, roots::LOCK_WAIT, roots::lease(self.timeout))?;
+        self.files.put(sh, &file, &record.to_bytes())?;
+        let mut ids = self.ids(sh)?;
+        ids.insert(record.id.clone());
+        let excess = ids.len().saturating_sub(KEEP);
+        let gone: Vec<String> = ids.iter().take(excess).cloned().collect();
+        for id in &gone {
+            self.files.delete(sh, &format!("{DIR}/{id}.json"))?;
+            ids.remove(id);
+        }
+        self.write_index(sh, &ids)
+    }
+
+    /// Every record it holds, oldest first, and what could not be read (never an error).
+    pub fn read(&self, sh: &Shell) -> (Vec<Record>, Vec<String>) {
+        let mut problems = Vec::new();
+        let ids = match self.ids(sh) {
+            Ok(ids) => ids,
+            Err(err) => return (Vec::new(), vec![format!("cannot list the history in {}: {err:#}", self.label())]),
+        };
+        let files: Vec<String> = ids.iter().map(|id| format!("{DIR}/{id}.json")).collect();
+        let names: Vec<&str> = files.iter().map(String::as_str).collect();
+        let fetched = match self.files.get_many(sh, &names, MAX_BYTES) {
+            Ok(fetched) => fetched,
+            Err(err) => return (Vec::new(), vec![format!("cannot read the history in {}: {err:#}", self.label())]),
+        };
+        let mut records = Vec::new();
+        for (file, bytes) in files.iter().zip(fetched) {
+            match bytes.map(|b| Record::parse(&b)) {
+                Some(Ok(record)) => records.push(record),
+                Some(Err(err)) => problems.push(format!("{file}: {err:#}")),
+                None => {}
+            }
+        }
+        records.sort_by(|a, b| a.started_ms.cmp(&b.started_ms).then(a.id.cmp(&b.id)));
+        (records, problems)
+    }
+
+    /// Deletes the records of the deps keys `keys` (gc, under its lock); how many went.
+    pub fn forget(&self, sh: &Shell, keys: &BTreeSet<String>) -> Result<u64> {
+        let (records, _) = self.read(sh);
+        let mut ids = self.ids(sh)?;
+        let mut gone = 0;
+        for record in records.iter().filter(|r| r.deps_key.as_ref().is_some_and(|k| keys.contains(k))) {
+            self.files.delete(sh, &format!("{DIR}/{}.json", record.id))?;
+            ids.remove(&record.id);
+            gone += 1;
+        }
+        if gone > 0 {
+            self.write_index(sh, &ids)?;
+        }
+        Ok(gone)
+    }
+
+    /// The ids of the records: a directory's listing, else the index. Ids start with the time
+    /// the run started, so their order is the records'.
+    fn ids(&self, sh: &Shell) -> Result<BTreeSet<String>> {
+        if let Some(listed) = self.files.list(DIR) {
+            let names = listed?;
+            let ids = names.iter().filter_map(|n| n.strip_suffix(".json")).filter(|n| *n != "index");
+            return Ok(ids.map(str::to_owned).collect());
+        }
+        let index = self.files.get(sh, INDEX)?;
+        Ok(index.and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default())
+    }
+
+    fn write_index(&self, sh: &Shell, ids: &BTreeSet<String>) -> Result<()> {
+        match self.files {
+            Files::Dir(_) => Ok(()),
+            Files::Http(_) => self.files.put(sh, INDEX, &serde_json::to_vec(ids)?),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! `cargo xtask dashboard [--out DIR] [--history DIR]`: the page of what the cache does
+//! ([`crate::dashboard`]), from the history of the session's cache (or a saved history
+//! directory) and, for a cache this project owns, the cache itself, written to `DIR/index.html`.
+//! Reading never fails the task: what cannot be read is shown on the page. Each alert is also a
+//! warning (under GitHub Actions, an annotation of the run).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::{
+    dashboard::{Facts, Owned},
+    github,
+    history::History,
+    record::{self, Record},
+    session::Session,
+};
+
+/// Where the page goes when `--out` is not given, under the workspace root.
+pub const OUT: &str = "target/xtask-dashboard";
+
+#[derive(clap::Args, Debug)]
+pub struct Dashboard {
+    /// The directory to write `index.html` to (default: target/xtask-dashboard).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Read the history from this directory (as `target/xtask-history` holds it) instead of the
+    /// cache's.
+    #[arg(long, value_name = "DIR")]
+    history: Option<PathBuf>,
+}
+
+impl Dashboard {
+    pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
+        let out = self.out.clone().unwrap_or_else(|| session.root.join(OUT));
+        let history = match &self.history {
+            Some(dir) => Some(History::dir(std::path::absolute(dir)?)),
+            None => History::of(session),
+        };
+        if session.dry_run {
+            println!("# cargo xtask dashboard (dry run: nothing is run)");
+            match &history {
+                Some(history) => println!("# (in the xtask) read the history in {}", history.label()),
+                None => println!("# {} keeps no history", session.cache.label()),
+            }
+            if session.files().is_some() {
+                println!("# (in the xtask) read the cache's manifests and narinfos: keys, sizes, what gc would delete");
+            }
+            println!("# write {}", out.join("index.html").display());
+            return Ok(());
+        }
+        let (records, mut problems) = match &history {
+            Some(history) => history.read(&session.sh),
+            None => {
+                (Vec::new(), vec![format!("{} keeps no history (S3 and SSH caches do not)", session.cache.label())])
+            }
+        };
+        let keep = session.config.keep_revisions.unwrap_or(5) as usize;
+        let owned = match session.files() {
+            Some(files) if self.history.is_none() => match Owned::read(&session.sh, &files, keep) {
+                Ok(owned) => Some(owned),
+                Err(err) => {
+                    problems.push(format!("cannot read the cache {}: {err:#}", session.cache.label()));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let facts = Facts {
+            cache: session.cache.label(),
+            generated_ms: record::now_ms(),
+            records,
+            problems,
+            min_hit_rate: session.config.min_hit_rate,
+            owned,
+        };
+        for alert in facts.alerts() {
+            github::warning(&alert.message);
+        }
+        let page = out.join("index.html");
+        crate::files::write_atomic(&page, facts.render().as_bytes())
+            .with_context(|| format!("cannot write the dashboard to {}", out.display()))?;
+        eprintln!("the dashboard of {} run(s): {}", facts.records.len(), page.display());
+        println!("{}", page.display());
+        Ok(())
+    }
+}
