@@ -180,11 +180,11 @@ mod tests {
 
     #[test]
     fn a_key_change_is_named_by_what_changed() {
-        let old = "cachix-v1-deps-0123456789abcdef-fedcba9876543210";
-        assert_eq!(what_changed(old, "cachix-v2-deps-0123456789abcdef-fedcba9876543210"), "version 1 → 2");
-        assert_eq!(what_changed(old, "cachix-v1-deps-0123456789abcdef-0000000000000000"), "Cargo.lock");
+        let old = "cachix-v7-deps-0123456789abcdef-fedcba9876543210";
+        assert_eq!(what_changed(old, "cachix-v8-deps-0123456789abcdef-fedcba9876543210"), "version 7 → 8");
+        assert_eq!(what_changed(old, "cachix-v7-deps-0123456789abcdef-0000000000000000"), "Cargo.lock");
         assert_eq!(
-            what_changed(old, "nix-v1-deps-1123456789abcdef-0000000000000000"),
+            what_changed(old, "nix-v7-deps-1123456789abcdef-0000000000000000"),
             "backend and flake.lock and Cargo.lock"
         );
     }

@@ -74,7 +74,7 @@ pub fn main(global: GlobalArgs, task: TaskInfo<'_>, run: impl FnOnce(&Session, &
                 record.describe(&session);
                 let result = run(&session, &mut record);
                 record.finish(result.as_ref().err());
-                if task.kept && !dry_run {
+                if task.kept && !dry_run && record.did_something() {
                     keep(&session, &record);
                 }
                 result

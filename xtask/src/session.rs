@@ -25,7 +25,7 @@ pub struct Session {
     pub sh: Shell,
     pub root: std::path::PathBuf,
     pub config: Config,
-    /// The flake, absolute when it is a path.
+    /// The flake reference: a local flake as the nix CLI takes it ([`flake_ref`]).
     pub flake: String,
     pub dry_run: bool,
     pub platform: Platform,
@@ -59,9 +59,9 @@ impl Session {
         let (root, config) = Config::load(&sh.current_dir())?;
         sh.change_dir(&root);
         let flake = match args.flake {
-            Some(flake) if Path::new(&flake).exists() => std::path::absolute(&flake)?.display().to_string(),
+            Some(flake) if Path::new(&flake).exists() => flake_ref(&std::path::absolute(&flake)?),
             Some(flake) => flake,
-            None => root.display().to_string(),
+            None => flake_ref(&root),
         };
         let platform = Platform::new(args.system);
         let cache = Cache::resolve(args.cache.as_deref(), &config, &root)?;
@@ -145,4 +145,46 @@ fn host_system() -> String {
         os => os,
     };
     format!("{}-{os}", std::env::consts::ARCH)
+}
+
+/// A local flake as `nix build PATH#…` takes it: in a git work tree, the repository with the
+/// flake's directory (`git+file://TOP?dir=REL`: what git tracks, and every file of the repository
+/// the flake refers to); elsewhere the directory itself (`path:`).
+pub fn flake_ref(dir: &Path) -> String {
+    for top in dir.ancestors() {
+        if top.join(".git").exists() {
+            let rel = dir.strip_prefix(top).unwrap_or(Path::new("")).display().to_string();
+            return match rel.is_empty() {
+                true => format!("git+file://{}", top.display()),
+                false => format!("git+file://{}?dir={rel}", top.display()),
+            };
+        }
+    }
+    dir.display().to_string()
+}
+
+/// The directory of a local flake reference (`/abs`, `path:/abs`, `git+file:///top?dir=rel`).
+pub fn flake_dir(flake: &str) -> Option<std::path::PathBuf> {
+    let local = flake.strip_prefix("path:").or_else(|| flake.strip_prefix("git+file://")).unwrap_or(flake);
+    let (path, query) = local.split_once('?').unwrap_or((local, ""));
+    let dir = query.split('&').find_map(|p| p.strip_prefix("dir=")).unwrap_or("");
+    Path::new(path).join(dir).canonicalize().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_flake_in_a_git_work_tree_is_the_repository_with_its_directory() {
+        let root = std::env::temp_dir().join(format!("xtask-flake-ref-{}", std::process::id()));
+        let flake = root.join("a/b");
+        std::fs::create_dir_all(&flake).unwrap();
+        assert_eq!(flake_ref(&flake), flake.display().to_string(), "no git: the directory");
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        assert_eq!(flake_ref(&flake), format!("git+file://{}?dir=a/b", root.display()));
+        assert_eq!(flake_ref(&root), format!("git+file://{}", root.display()));
+        assert_eq!(flake_dir(&flake_ref(&flake)), flake.canonicalize().ok());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -1,7 +1,7 @@
 //! The run record: what one run of one task was asked, did and found, as one typed value. Every
 //! task fills one ([`Record`]); the line on stderr, the job summary and `$GITHUB_OUTPUT` are
 //! rendered from it ([`render`]), `--record FILE` writes it, the history keeps those of the tasks
-//! that push (`crate::history`), and the dashboard, `cargo xtask ci`, the bench and the tests read
+//! that push (`history.rs`), and the dashboard, `cargo xtask ci`, the bench and the tests read
 //! it: never the wording of a log. Its JSON ([`json`]) names each field as here; [`SCHEMA`] says
 //! which version of these fields a file holds, and a reader refuses another.
 
@@ -83,6 +83,12 @@ impl Record {
     /// Whether it succeeded.
     pub fn ok(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// Whether it did anything: ran a step, checked or collected a cache, ran a pipeline. A task
+    /// refused on bad input did nothing, and leaves no record behind.
+    pub fn did_something(&self) -> bool {
+        !self.steps.is_empty() || self.verify.is_some() || self.gc.is_some() || self.pipeline.is_some()
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -6,9 +6,10 @@
 #
 # Like the real flake, the deps layer has a `-source` path and a `nixpkgs.tar.gz` among its build
 # inputs, which the push filter must keep out of the cache. `salt` makes each test's copy unique;
-# `app` stands in for the application's sources. When a copy has `bin/harness`, `bin/ollama` and
-# `bin/libs` (the workspace's real harness and a stand-in Ollama server built by the host's cargo,
-# and the libraries they link), the images run them: see `programs` below.
+# `app` stands in for the application's sources. Evaluated as part of the repository (the xtask
+# evaluates a flake in a git work tree as the repository, as `nix build` does) on x86_64-linux, the
+# images run real programs: the repository's harness and the stand-in Ollama server, built by the
+# host's cargo (`programs.nix`); elsewhere (a copy of this directory) they ship scripts.
 {
   outputs = { self }:
     let
@@ -31,7 +32,7 @@
           # Reads its sources at build time only: they are build inputs, not runtime references.
           cargoDeps = mk "cargo-deps" ''read -r line < ${source}/salt; read -r t < ${tarball}; echo "deps of $line" > $out'';
           devTools = mk "dev-tools" ''echo "cargo-nextest cachix skopeo $salt" > $out'';
-          deps = mk "deps" ''echo ${toolchain} ${cargoDeps} ${devTools} > $out'';
+          deps = mk "deps" ''echo ${toolchain} ${cargoDeps} ${devTools} ${if programs then built.deps else ""} > $out'';
 
           # `app` stands in for the application's sources: a test changes it as a pull request would.
           harness = mk "harness-0.1.0" ''read -r d < ${cargoDeps}; echo "harness ${builtins.readFile ./app} built with $d" > $out'';
@@ -40,31 +41,26 @@
           # certificates and libraries do not shrink much.
           cacert = mk "cacert-3.0" ''/usr/bin/head -c 1000000 /dev/urandom > $out'';
 
-          # The programs, when the copy has them: dynamically linked against the host's glibc, so
-          # they ship its loader and libraries and start through the loader (no patchelf here).
-          programs = builtins.pathExists ./bin/harness;
-          libs = mk "runtime-libs" ''
-            /bin/mkdir -p $out/lib
-            for lib in ${builtins.readFile ./bin/libs}; do /bin/cp -L $lib $out/lib/; done
-          '';
-          program = name: file: mk "${name}-bin" ''/bin/mkdir -p $out/bin; /bin/cp ${file} $out/bin/${name}; /bin/chmod +x $out/bin/${name}'';
-          run = bin: [ "${libs}/lib/ld-linux-x86-64.so.2" "--library-path" "${libs}/lib" bin ];
-          harnessProgram = program "harness" ./bin/harness;
-          ollamaProgram = program "ollama" ./bin/ollama;
+          # The programs, built by the host's cargo (the xtask evaluates with --impure, and runs
+          # under cargo, which names itself in $CARGO), when the repository is the flake's source.
+          workspace = ./../../..;
+          cargo = builtins.getEnv "CARGO";
+          programs = system == "x86_64-linux" && cargo != "" && builtins.pathExists (workspace + "/harness/Cargo.toml");
+          built = import ./programs.nix { inherit system workspace; toolchain = dirOf cargo; };
 
           # Layer 3, as dockerTools.streamLayeredImage does it, with the real images' config: the
           # store holds a small script that refers to what the image ships, never a tarball of it.
           streamImage = import ./stream-image.nix { inherit mk system; };
           harnessImage = streamImage {
             name = "harness";
-            contents = [ harness cacert ] ++ (if programs then [ harnessProgram libs ] else [ ]);
-            entrypoint = if programs then run "${harnessProgram}/bin/harness" else [ "${harness}" ];
+            contents = [ harness cacert ] ++ (if programs then built.harnessContents else [ ]);
+            entrypoint = if programs then built.harness else [ "${harness}" ];
             env = [ "OLLAMA_HOST=http://ollama:11434" ];
           };
           ollamaImage = streamImage {
             name = "ollama";
-            contents = [ ollama cacert ] ++ (if programs then [ ollamaProgram libs ] else [ ]);
-            entrypoint = if programs then run "${ollamaProgram}/bin/ollama" else [ "${ollama}" ];
+            contents = [ ollama cacert ] ++ (if programs then built.ollamaContents else [ ]);
+            entrypoint = if programs then built.ollama else [ "${ollama}" ];
             env = [ "OLLAMA_HOST=0.0.0.0:11434" "OLLAMA_MODELS=/models" ];
             ports = [ "11434/tcp" ];
             volumes = [ "/models" ];

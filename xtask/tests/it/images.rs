@@ -115,7 +115,7 @@ fn an_app_only_change_pushes_and_uploads_only_what_changed_from_a_runner_with_no
     let registry = Registry::start(&dir.join("registry")).unwrap();
     let repo = format!("{}/nanna-coder", registry.host);
     let cache = dir.join("cache");
-    let cache_bytes = || snapshot(&cache).iter().map(|(_, len, _)| len).sum::<u64>();
+    let cache_bytes = || store_files(&cache).iter().map(|(_, len, _)| len).sum::<u64>();
     let publish = |tag: &str| {
         build_containers(
             &flake,
@@ -204,7 +204,8 @@ fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
     let (_, volumes) = leftovers();
 
     // An ollama that never answers: the smoke fails after its wait, shows the logs, cleans up.
-    fs::write(flake.join("bin/ollama"), "not a program\n").unwrap();
+    let standin = flake.join("../ollama-standin/src/main.rs");
+    fs::write(standin, "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)) }\n").unwrap();
     let failed = run(&mut smoke("3")).failed();
     assert!(
         failed.stderr.contains("ollama did not answer") && failed.stderr.contains("--- logs of ollama"),

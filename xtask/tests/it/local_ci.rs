@@ -130,7 +130,9 @@ fn ci(flake: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&
         run(&mut cmd)
     };
     let record = Record::read(&file).unwrap_or_else(|e| panic!("{e:#}\n{}", out.stderr));
-    (out, record.pipeline.expect("`ci` records its pipeline"))
+    let pipeline =
+        record.pipeline.unwrap_or_else(|| panic!("`ci` recorded no pipeline: {:?}\n{}", record.error, out.stderr));
+    (out, pipeline)
 }
 
 #[test]

@@ -44,13 +44,16 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
         first.stderr
     );
 
-    let before = snapshot(&cache);
+    let before = store_files(&cache);
     let second = warm(&flake, &url).ok();
     assert!(second.stderr.contains("up to date (3 output(s) already cached)"), "{}", second.stderr);
     assert!(!second.stderr.contains("] Push") && !second.stderr.contains("] Build"), "{}", second.stderr);
     // One evaluation: the only command that evaluates the flake is the first.
     assert_eq!(second.stderr.matches("builtins.getFlake").count(), 1, "{}", second.stderr);
-    assert_eq!(snapshot(&cache), before, "the second warm wrote to the cache");
+    assert_eq!(store_files(&cache), before, "the second warm wrote to the cache");
+    // Its record, in the cache's history: up to date, nothing pushed.
+    let last = history(&cache).pop().unwrap();
+    assert!(last.task == "warm" && last.totals.up_to_date && last.pushed.paths == 0, "{last:#?}");
 
     // --force builds and pushes regardless: the cache is asked, nothing is missing, nothing uploaded.
     let forced = run(xtask().args(["warm", "--force", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
@@ -189,10 +192,10 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     let cached = cached_paths(&www);
     assert_eq!(cached.len(), 9, "{cached:?}");
     assert!(cached.iter().all(|p| !matches_filter(p)));
-    let before = snapshot(&www);
+    let before = store_files(&www);
     let second = with_auth(&["warm"]).ok();
     assert!(second.stderr.contains("up to date"), "{}", second.stderr);
-    assert_eq!(snapshot(&www), before, "the second warm uploaded to the HTTP cache");
+    assert_eq!(store_files(&www), before, "the second warm uploaded to the HTTP cache");
 }
 
 #[test]

@@ -56,23 +56,29 @@ impl FreshStore {
     /// running process refers to it) is found by Nix's refusal, kept, and the rest deleted.
     pub fn forget(&self, sh: &Shell) -> Result<(usize, usize)> {
         let mut alive = self.live.clone();
-        let (mut dead, mut kept) = self.outputs(sh, &alive)?;
+        let (mut dead, kept) = self.outputs(sh, &alive)?;
         let before = dead.len() + kept;
-        for _ in 0..5 {
-            if dead.is_empty() {
-                break;
+        // Nix names the first path it refuses: each refusal is kept, and the rest tried again,
+        // as long as a round finds one.
+        while !dead.is_empty() {
+            let Err(err) = nix::delete(OUTPUTS).run_quietly(sh, &Words(dead)) else { break };
+            let refused: Vec<String> = nix::messages::refused_deletions(&format!("{err:#}"))
+                .into_iter()
+                .filter(|p| !alive.contains(p))
+                .collect();
+            if refused.is_empty() {
+                return Err(err.context("cannot give the job a fresh runner's store"));
             }
-            if let Err(err) = nix::delete(OUTPUTS).run_quietly(sh, &Words(dead)) {
-                let refused = nix::messages::refused_deletions(&format!("{err:#}"));
-                if refused.is_empty() {
-                    return Err(err.context("cannot give the job a fresh runner's store"));
-                }
-                alive.extend(refused);
-            }
-            (dead, kept) = self.outputs(sh, &alive)?;
+            alive.extend(refused);
+            dead = self.outputs(sh, &alive)?.0;
         }
+        let (dead, kept) = self.outputs(sh, &alive)?;
         if !dead.is_empty() {
-            bail!("cannot give the job a fresh runner's store: paths kept coming alive while they were deleted");
+            bail!(
+                "cannot give the job a fresh runner's store: {} path(s) are still there: {}",
+                dead.len(),
+                dead.join(" ")
+            );
         }
         Ok((before - kept, kept))
     }

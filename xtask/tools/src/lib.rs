@@ -35,9 +35,10 @@ pub enum Tool {
 }
 
 impl Tool {
-    /// Whether its records are kept in the history: the local run's pipeline is.
+    /// Whether its records are kept in the history: the local run's pipeline is, but a fork's
+    /// (which writes nothing).
     pub fn kept(&self) -> bool {
-        matches!(self, Tool::Ci(_))
+        matches!(self, Tool::Ci(ci) if !ci.fork())
     }
 
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {

@@ -1,58 +1,20 @@
 //! What the image tests share: a real registry behind a proxy that counts the bytes pushed to it
-//! (the bench's, one implementation), the programs the runnable images ship, and a container
-//! engine.
+//! (the bench's, one implementation), a flake whose images run, and a container engine.
 
 pub use xtask_tools::bench::registry::Registry;
 
-use std::{fs, path::PathBuf, process::Command, sync::OnceLock};
+use std::{fs, path::PathBuf, process::Command};
 
-use super::{example_flake, require, run, workspace_root};
+use super::{repo_copy, require, run};
 
-/// The workspace's real `harness` and the stand-in Ollama server, built by the host's cargo
-/// (once), and the libraries they link (`ldd`), as the example flake ships them.
-fn programs() -> &'static (PathBuf, PathBuf, String) {
-    static PROGRAMS: OnceLock<(PathBuf, PathBuf, String)> = OnceLock::new();
-    PROGRAMS.get_or_init(|| {
-        let root = workspace_root();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let target = root.join("target/test-programs");
-        // `cargo test --workspace` built the harness for its own tests; alone, these build it.
-        let built = root.join("target/debug/harness");
-        let harness = if built.is_file() {
-            built
-        } else {
-            let build = run(Command::new(&cargo)
-                .args(["build", "--locked", "--package", "harness", "--target-dir"])
-                .arg(&target)
-                .current_dir(&root));
-            assert!(build.status.success(), "cannot build harness: {}", build.stderr);
-            target.join("debug/harness")
-        };
-        let manifest = root.join("xtask/tests/ollama-standin/Cargo.toml");
-        let standin = run(Command::new(&cargo)
-            .args(["build", "--locked", "--manifest-path"])
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target));
-        assert!(standin.status.success(), "cannot build the Ollama stand-in: {}", standin.stderr);
-        let ollama = target.join("debug/ollama-standin");
-        let mut libs = std::collections::BTreeSet::new();
-        for program in [&harness, &ollama] {
-            let ldd = run(Command::new("ldd").arg(program));
-            libs.extend(ldd.stdout.split_whitespace().filter(|w| w.starts_with('/')).map(str::to_owned));
-        }
-        (harness, ollama, libs.into_iter().collect::<Vec<_>>().join(" "))
-    })
-}
-
-/// A copy of the example flake whose images run real programs (`bin/`).
+/// A copy of the repository whose example flake's images run real programs (the repository's
+/// harness and the stand-in Ollama server, built by the host's cargo: `programs.nix`), with a
+/// salt of its own; the example flake's directory in it. The xtask evaluates it as the
+/// repository, as `nix build` does.
 pub fn runnable_flake(name: &str) -> PathBuf {
-    let flake = example_flake(name);
-    let (harness, ollama, libs) = programs();
-    fs::create_dir_all(flake.join("bin")).unwrap();
-    fs::copy(harness, flake.join("bin/harness")).unwrap();
-    fs::copy(ollama, flake.join("bin/ollama")).unwrap();
-    fs::write(flake.join("bin/libs"), libs).unwrap();
+    let repo = repo_copy(name);
+    let flake = repo.join("xtask/tests/example-flake");
+    fs::write(flake.join("salt"), format!("{name}-{}-{:?}", std::process::id(), std::time::Instant::now())).unwrap();
     flake
 }
 

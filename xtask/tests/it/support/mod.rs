@@ -8,16 +8,17 @@ pub use xtask::cache::narinfo;
 pub use xtask_tools::bench::nginx::Nginx;
 
 pub mod browser;
+mod cache;
 pub mod images;
 mod nix_version;
 mod repo;
 mod store;
 
+pub use cache::*;
 pub use nix_version::*;
 pub use store::*;
 
 use std::{
-    collections::BTreeSet,
     fs,
     net::TcpListener,
     path::{Path, PathBuf},
@@ -58,7 +59,11 @@ pub fn require_nix() {
 
 /// Nix settings for every command of the tests: no public substituter (there is no network).
 pub fn nix_config(extra: &str) -> String {
-    format!("substituters =\nexperimental-features = nix-command flakes\nextra-platforms = aarch64-linux\n{extra}")
+    // Builds run as the caller (`build-users-group =`): the example flake's programs are built by
+    // the host's cargo, which only the caller may run.
+    format!(
+        "substituters =\nexperimental-features = nix-command flakes\nextra-platforms = aarch64-linux\nbuild-users-group =\n{extra}"
+    )
 }
 
 /// A copy of the example flake whose derivations are unique to this test (its own salt).
@@ -66,7 +71,7 @@ pub fn example_flake(name: &str) -> PathBuf {
     let dir = temp_dir(name).join("flake");
     fs::create_dir_all(&dir).unwrap();
     let fixture = workspace_root().join("xtask/tests/example-flake");
-    for file in ["flake.nix", "flake.lock", "app", "stream-image.nix"] {
+    for file in ["flake.nix", "flake.lock", "app", "stream-image.nix", "programs.nix"] {
         fs::copy(fixture.join(file), dir.join(file)).unwrap();
     }
     let salt = format!("{name}-{}-{:?}", std::process::id(), Instant::now());
@@ -154,37 +159,6 @@ pub fn run(cmd: &mut Command) -> Run {
 
 pub fn nix(args: &[&str]) -> Run {
     run(Command::new("nix").args(args).env("NIX_CONFIG", nix_config("")))
-}
-
-/// The store paths a binary cache directory holds (from its `.narinfo` files).
-pub fn cached_paths(dir: &Path) -> BTreeSet<String> {
-    narinfos(dir).into_iter().map(|info| info.store_path).collect()
-}
-
-/// Every narinfo of a binary cache directory, read by the xtask's own parser.
-pub fn narinfos(dir: &Path) -> Vec<narinfo::NarInfo> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
-    let files = entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "narinfo"));
-    files.map(|p| narinfo::NarInfo::parse(&p.display().to_string(), &fs::read(&p).unwrap()).unwrap()).collect()
-}
-
-/// Every file of a directory with its size and modification time: to show nothing was written.
-pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).into_iter().flatten() {
-            let entry = entry.unwrap();
-            let meta = entry.metadata().unwrap();
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else {
-                files.push((entry.path(), meta.len(), meta.modified().unwrap()));
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 /// The output path of a flake attribute (evaluates; builds nothing).

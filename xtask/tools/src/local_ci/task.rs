@@ -50,6 +50,11 @@ pub struct Ci {
 }
 
 impl Ci {
+    /// A pull request from a fork: it writes nothing.
+    pub fn fork(&self) -> bool {
+        self.fork
+    }
+
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let file = if self.workflow == "ci" { CI } else { WARMING };
         let graphs = workflows::graphs(&session.config)?;

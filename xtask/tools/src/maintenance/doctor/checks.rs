@@ -11,7 +11,7 @@ use xtask::{
     github::names::env::CACHIX_AUTH_TOKEN,
     keys::{DepsKey, LockFiles, LOCK_FILES},
     nix::{json::Settings, version},
-    session::Session,
+    session::{flake_dir, Session},
 };
 
 use crate::workflows;
@@ -51,11 +51,8 @@ fn nix(session: &Session) -> Check {
         return fail("nix", "`nix --version` failed or printed no version", "reinstall Nix");
     };
     let tested = format!("tested: {} and {}", version::OLDEST_TESTED, version::NEWEST_TESTED);
-    let local = |flake: &str| {
-        let path = flake.strip_prefix("path:").or_else(|| flake.strip_prefix("git+file://")).unwrap_or(flake);
-        Path::new(path.split('?').next().unwrap_or(path)).canonicalize().ok()
-    };
-    let workspace_flake = local(&session.flake).is_some_and(|flake| Some(flake) == session.root.canonicalize().ok());
+    let workspace_flake =
+        flake_dir(&session.flake).is_some_and(|flake| Some(flake) == session.root.canonicalize().ok());
     if found < version::FLAKE_NEEDS && workspace_flake {
         return fail(
             "nix",
