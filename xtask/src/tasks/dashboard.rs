@@ -4,7 +4,7 @@
 //! Reading never fails the task: what cannot be read is shown on the page. Each alert is also a
 //! warning (under GitHub Actions, an annotation of the run).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -49,39 +49,56 @@ impl Dashboard {
             println!("# write {}", out.join("index.html").display());
             return Ok(());
         }
-        let (records, mut problems) = match &history {
-            Some(history) => history.read(&session.sh),
-            None => {
-                (Vec::new(), vec![format!("{} keeps no history (S3 and SSH caches do not)", session.cache.label())])
-            }
-        };
-        let keep = session.config.keep_revisions.unwrap_or(5) as usize;
-        let owned = match session.files() {
-            Some(files) if self.history.is_none() => match Owned::read(&session.sh, &files, keep) {
-                Ok(owned) => Some(owned),
-                Err(err) => {
-                    problems.push(format!("cannot read the cache {}: {err:#}", session.cache.label()));
-                    None
-                }
-            },
-            _ => None,
-        };
-        let facts = Facts {
-            cache: session.cache.label(),
-            generated_ms: record::now_ms(),
-            records,
-            problems,
-            min_hit_rate: session.config.min_hit_rate,
-            owned,
-        };
-        for alert in facts.alerts() {
-            github::warning(&alert.message);
-        }
-        let page = out.join("index.html");
-        crate::files::write_atomic(&page, facts.render().as_bytes())
-            .with_context(|| format!("cannot write the dashboard to {}", out.display()))?;
-        eprintln!("the dashboard of {} run(s): {}", facts.records.len(), page.display());
+        let page = write(session, history.as_ref(), self.history.is_none(), None, &out)?;
         println!("{}", page.display());
         Ok(())
     }
+}
+
+/// Writes the dashboard to `out/index.html` from `history` (and `latest`, a run not kept yet:
+/// the one that renders it), with the cache's own facts when `read_cache` and this project owns
+/// it. Each alert is a warning too. Reading never fails: what cannot be read is on the page.
+pub fn write(
+    session: &Session,
+    history: Option<&History>,
+    read_cache: bool,
+    latest: Option<&Record>,
+    out: &Path,
+) -> Result<PathBuf> {
+    let (mut records, mut problems) = match history {
+        Some(history) => history.read(&session.sh),
+        None => (Vec::new(), vec![format!("{} keeps no history (S3 and SSH caches do not)", session.cache.label())]),
+    };
+    // The run that renders it, as it stands now.
+    records.extend(latest.cloned().map(|mut latest| {
+        latest.finish(None);
+        latest
+    }));
+    let keep = session.config.keep_revisions.unwrap_or(5) as usize;
+    let owned = match session.files() {
+        Some(files) if read_cache => match Owned::read(&session.sh, &files, keep) {
+            Ok(owned) => Some(owned),
+            Err(err) => {
+                problems.push(format!("cannot read the cache {}: {err:#}", session.cache.label()));
+                None
+            }
+        },
+        _ => None,
+    };
+    let facts = Facts {
+        cache: session.cache.label(),
+        generated_ms: record::now_ms(),
+        records,
+        problems,
+        min_hit_rate: session.config.min_hit_rate,
+        owned,
+    };
+    for alert in facts.alerts() {
+        github::warning(&alert.message);
+    }
+    let page = out.join("index.html");
+    crate::files::write_atomic(&page, facts.render().as_bytes())
+        .with_context(|| format!("cannot write the dashboard to {}", out.display()))?;
+    eprintln!("the dashboard of {} run(s): {}", facts.records.len(), page.display());
+    Ok(page)
 }

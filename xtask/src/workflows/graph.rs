@@ -146,6 +146,8 @@ pub enum Value {
     Input(&'static str),
     /// `toJSON(needs)`.
     NeedsJson,
+    /// `toJSON(matrix)`: a matrix job's values, for its tasks' records.
+    MatrixJson,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,8 +231,13 @@ impl Job {
         self
     }
 
+    /// Adds steps; a matrix job's tasks get its values (`XTASK_MATRIX`), for their records.
     pub fn steps(mut self, steps: impl IntoIterator<Item = Step>) -> Job {
-        self.steps.extend(steps);
+        let matrix = self.matrix.is_some();
+        self.steps.extend(steps.into_iter().map(|step| match step {
+            Step::Xtask(xtask) if matrix => Step::Xtask(xtask.env([(crate::record::MATRIX, Value::MatrixJson)])),
+            step => step,
+        }));
         self
     }
 

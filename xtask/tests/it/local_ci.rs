@@ -114,11 +114,13 @@ fn results(pipeline: &Pipeline) -> BTreeMap<String, String> {
     pipeline.jobs.iter().map(|j| (j.name.clone(), j.result.clone())).collect()
 }
 
-/// `cargo xtask ci ARGS` on the flake and cache; its output and the pipeline it recorded.
-fn ci(flake: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&str>) -> (Run, Pipeline) {
-    let file = flake.parent().unwrap().join(format!("{name}.record.json"));
+/// `cargo xtask ci --flake xtask/tests/example-flake ARGS` in a copy of the repository (a fresh
+/// clone, as the README runs it) with the cache; its output and the pipeline it recorded.
+fn ci(repo: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&str>) -> (Run, Pipeline) {
+    let file = cache.with_file_name(format!("{name}.record.json"));
     let mut cmd = tools();
-    cmd.args(["ci", "--flake", &flake.display().to_string(), "--cache", &format!("file://{}", cache.display())])
+    cmd.current_dir(repo)
+        .args(["ci", "--flake", "xtask/tests/example-flake", "--cache", &format!("file://{}", cache.display())])
         .args(["--record", &file.display().to_string()])
         .args(args);
     if let Some(extra) = nix_extra {
@@ -141,19 +143,39 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     require_engine();
     require("buildah", "apt-get install -y buildah");
     let flake = runnable_flake("ci");
-    let dir = flake.parent().unwrap().to_path_buf();
+    let repo = flake.ancestors().nth(3).unwrap().to_path_buf();
+    let dir = temp_dir("ci-outside");
     let cache = dir.join("cache");
     let registry = Registry::start(&dir.join("registry")).unwrap();
     let _one = smoke_lock();
 
     // A push to the default branch, from an empty cache: every job, the images published.
     let to = format!("{}/ci", registry.host);
-    let (out, push) = ci(&flake, &cache, "push", &["--event", "push", "--registry", &to], None);
+    let (out, push) = ci(&repo, &cache, "push", &["--event", "push", "--registry", &to], None);
     let out = out.ok();
     for (name, result) in results(&push) {
         assert_eq!(result, "success", "{name}:\n{}", out.stderr);
     }
-    assert!(out.stdout.contains("Pipeline: ") && out.stdout.contains("critical path"), "{}", out.stdout);
+    assert!(["smoke (x86_64)", "publish"].iter().all(|j| results(&push).contains_key(*j)), "{push:#?}");
+    // The first job compiled the xtask of the clone; the others ran the binary it kept.
+    assert_eq!(job(&push, "prebuild-deps").xtask_restored, Some(false), "{push:#?}");
+    // Each task's record names its job and matrix leg, as GitHub would.
+    let runs = history(&cache);
+    let unit = runs.iter().find(|r| r.task == "test" && r.args.contains(&"unit".to_owned())).unwrap();
+    let github = unit.github.as_ref().unwrap();
+    assert_eq!(
+        (github.job.as_str(), github.matrix.get("test-type").map(String::as_str)),
+        ("test-matrix", Some("unit"))
+    );
+    // The dashboard shows the run: every job that ran, on its timeline.
+    let page = fs::read_to_string(repo.join("target/xtask-dashboard/index.html")).unwrap();
+    for job in push.jobs.iter().filter(|j| j.result == "success") {
+        assert!(
+            page.contains(&format!("<rect class=\"span")) && page.contains(&format!("<td>{}</td>", job.name)),
+            "{} is not on the dashboard",
+            job.name
+        );
+    }
     let prebuild = job(&push, "prebuild-deps");
     let key = &prebuild.outputs.iter().find(|o| o.name == "cache-key").expect("prebuild-deps emits the deps key").value;
     assert_eq!(prebuild.tasks[0].task, "prebuild");
@@ -177,7 +199,7 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     assert!(index.stdout.contains("arm64") && index.stdout.contains("amd64"), "{}{}", index.stdout, index.stderr);
 
     // A pull request that changes nothing: nothing is built, nothing is published.
-    let (out, pr) = ci(&flake, &cache, "pr", &["--event", "pull_request"], None);
+    let (out, pr) = ci(&repo, &cache, "pr", &["--event", "pull_request"], None);
     let out = out.ok();
     assert!(job(&pr, "publish").reason.as_deref().unwrap().contains("only on a push"), "{}", out.stdout);
     for j in pr.jobs.iter().filter(|j| j.result == "success") {
@@ -187,7 +209,7 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     // A fork's pull request with a change: the jobs build it, and push nothing.
     fs::write(flake.join("app"), "a fork's change\n").unwrap();
     let before = snapshot(&cache);
-    let (out, fork) = ci(&flake, &cache, "fork", &["--event", "pull_request", "--fork"], None);
+    let (out, fork) = ci(&repo, &cache, "fork", &["--event", "pull_request", "--fork"], None);
     let out = out.ok();
     assert_eq!(snapshot(&cache), before, "the fork's pipeline wrote to the cache");
     assert!(out.stderr.contains("a pull request from a fork gets no secrets"), "{}", out.stderr);
@@ -195,7 +217,7 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
 
     // A push without a registry, on a machine that cannot build aarch64-linux: what pushes images
     // and the aarch64 legs are skipped, and said so; nothing that did not run passes.
-    let (out, bare) = ci(&flake, &cache, "bare", &["--event", "push"], Some(&nix_config("extra-platforms =")));
+    let (out, bare) = ci(&repo, &cache, "bare", &["--event", "push"], Some(&nix_config("extra-platforms =")));
     let out = out.ok();
     let reason = |name: &str| job(&bare, name).reason.clone().unwrap_or_default();
     assert!(reason("container (harness, aarch64)").contains("cannot build aarch64-linux"), "{}", out.stdout);

@@ -234,6 +234,10 @@ impl LocalRun<'_> {
             ("GITHUB_REF", self.git_ref()),
             ("GITHUB_SHA", self.sha.clone()),
             ("GITHUB_REPOSITORY", self.repository.clone()),
+            ("GITHUB_WORKFLOW", self.workflow.to_owned()),
+            ("GITHUB_RUN_ID", self.run_id.clone()),
+            ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
+            ("GITHUB_JOB", leg.job.id.to_owned()),
             ("GITHUB_OUTPUT", files.output.display().to_string()),
             ("GITHUB_STEP_SUMMARY", files.summary.display().to_string()),
             ("GITHUB_ENV", files.env.display().to_string()),
@@ -273,6 +277,10 @@ impl LocalRun<'_> {
             Value::Secret(name) => std::env::var(name).ok().filter(|v| !v.is_empty()),
             Value::Input(_) => Some("false".into()),
             Value::NeedsJson => Some(self.needs_json(leg, done)),
+            Value::MatrixJson => {
+                let matrix = leg.values.iter().map(|(axis, value)| (axis.to_string(), value.clone().into()));
+                Some(serde_json::Value::Object(matrix.collect()).to_string())
+            }
         }
     }
 }

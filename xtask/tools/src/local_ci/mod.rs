@@ -45,9 +45,14 @@ const SCRUBBED: &[&str] = &[
     "GITHUB_ENV",
     "GITHUB_EVENT_NAME",
     "GITHUB_EVENT_PATH",
+    "GITHUB_WORKFLOW",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "GITHUB_JOB",
     "DEPS_CACHE_KEY",
     "NEEDS",
     "CARGO_TARGET_DIR",
+    xtask::record::MATRIX,
 ];
 
 /// What the maintainer asked for beyond the event: where the actions cache stands, what to skip.
@@ -62,6 +67,10 @@ pub struct Options {
 pub struct LocalRun<'a> {
     pub session: &'a Session,
     pub ctx: &'a Context,
+    /// The workflow's name, and the run's id (when it started, in milliseconds), as GitHub names
+    /// them to a step: the tasks' records say which run and job they were.
+    pub workflow: &'static str,
+    pub run_id: String,
     /// The stand-ins every step is given: `--flake`, `--cache`, `--signing-key`.
     pub forward: Vec<String>,
     pub dir: PathBuf,
@@ -83,6 +92,8 @@ pub fn run(session: &Session, workflow: &Workflow, ctx: &Context, options: Optio
     let targets = pipeline_targets(session, &ctx.systems)?;
     let p = LocalRun {
         session,
+        workflow: workflow.name,
+        run_id: xtask::record::now_ms().to_string(),
         forward: forward(session),
         dir: xtask::scratch::dir()?.join("jobs"),
         xtask_key: xtask_key(&session.root)?,

@@ -14,9 +14,11 @@ use crate::local_ci::{
     report, Options,
 };
 use xtask::{
+    history::History,
     images::registry,
     record::Record,
     session::Session,
+    tasks::dashboard,
     workflows::{self, CI, WARMING},
 };
 
@@ -81,6 +83,10 @@ impl Ci {
         let ctx_line = format!("{}{}", self.event.name(), if self.fork { " from a fork" } else { "" });
         println!("{}", report::table(&pipeline, &ctx_line));
         record.pipeline = Some(pipeline);
+        // The dashboard of the cache's history, this run with it.
+        let out = session.root.join(dashboard::OUT);
+        let page = dashboard::write(session, History::of(session).as_ref(), true, Some(record), &out)?;
+        println!("The dashboard: {}", page.display());
         let failed: Vec<&str> =
             ran.iter().filter(|r| matches!(r.outcome, Outcome::Failure(_))).map(|r| r.job.name.as_str()).collect();
         if !failed.is_empty() {

@@ -212,6 +212,7 @@ pub fn value_yaml(value: &Value) -> String {
         Value::Secret(name) => expr(&format!("secrets.{name}")),
         Value::Input(name) => expr(&format!("inputs.{name} || false")),
         Value::NeedsJson => expr("toJSON(needs)"),
+        Value::MatrixJson => expr("toJSON(matrix)"),
     }
 }
 
