@@ -51,7 +51,8 @@ impl History {
             Cache::ReadOnly { of, .. } => matches!(**of, Cache::Cachix { .. }),
             cache => matches!(cache, Cache::Cachix { .. }),
         };
-        cachix.then(|| History { files: Files::Dir(session.root.join(LOCAL)), writable, timeout })
+        // A directory of this checkout, carried by the workflow: no credential guards it.
+        cachix.then(|| History { files: Files::Dir(session.root.join(LOCAL)), writable: true, timeout })
     }
 
     /// A history in a directory of its own (the dashboard of a saved history).

@@ -91,3 +91,16 @@ fn append(var: &str, text: &str) -> Result<()> {
         .with_context(|| format!("cannot open ${var} ({})", path.display()))?;
     file.write_all(text.as_bytes()).with_context(|| format!("cannot write ${var} ({})", path.display()))
 }
+
+/// The result of each job a job needs (`$NEEDS`: `${{ toJSON(needs) }}`), by job id, in the
+/// order GitHub gives them; `None` when the workflow passes none.
+pub fn needs() -> Result<Option<Vec<(String, String)>>> {
+    use names::env::NEEDS;
+    let Ok(needs) = env::var(NEEDS) else { return Ok(None) };
+    let needs: serde_json::Value = serde_json::from_str(&needs)
+        .with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
+    let jobs = needs.as_object().with_context(|| format!("${NEEDS} is not an object of jobs"))?;
+    Ok(Some(
+        jobs.iter().map(|(job, info)| (job.clone(), info["result"].as_str().unwrap_or("unknown").to_owned())).collect(),
+    ))
+}

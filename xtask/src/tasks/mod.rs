@@ -5,6 +5,7 @@ pub mod cache_key;
 pub mod containers;
 pub mod dashboard;
 pub mod gc;
+pub mod history;
 pub mod pin;
 pub mod publish;
 pub mod smoke;
@@ -53,6 +54,8 @@ pub enum Task {
     /// Write the page of what the cache does over time: hit rates, durations, bytes, the latest
     /// pipeline, the cache by key, alerts (from the history and the cache).
     Dashboard(dashboard::Dashboard),
+    /// A workflow run's last job: keep its pipeline, from its jobs' records, in the history.
+    History(history::KeepRun),
 }
 
 impl Task {
@@ -78,6 +81,7 @@ impl Task {
             Task::Status(task) => task.run(session, record),
             Task::Summary(task) => task.run(session, record),
             Task::Dashboard(task) => task.run(session, record),
+            Task::History(task) => task.run(session, record),
         }
     }
 }

@@ -17,11 +17,8 @@ pub struct Summary {}
 
 impl Summary {
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
-        let needs = std::env::var(NEEDS)
+        let jobs = github::needs()?
             .with_context(|| format!("${NEEDS} is not set: the workflow passes `toJSON(needs)` in it"))?;
-        let needs: serde_json::Value = serde_json::from_str(&needs)
-            .with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
-        let jobs = needs.as_object().with_context(|| format!("${NEEDS} is not an object of jobs"))?;
         let key = session.deps_key()?;
 
         let mut md = format!(
@@ -29,8 +26,8 @@ impl Summary {
             session.config.name
         );
         let mut failed = Vec::new();
-        for (job, info) in jobs {
-            let result = info["result"].as_str().unwrap_or("unknown");
+        for (job, result) in &jobs {
+            let result = result.as_str();
             let _ = writeln!(md, "| {job} | {result} |");
             eprintln!("{job}: {result}");
             if matches!(result, "failure" | "cancelled") {

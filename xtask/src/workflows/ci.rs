@@ -3,13 +3,17 @@
 
 use super::{
     graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
-    runner,
+    history, runner,
     setup::{pushing, setup},
     CI,
 };
 use crate::{
     config::Config,
-    github::names::{env::DEPS_CACHE_KEY, output::CACHE_KEY, step::PREBUILD},
+    github::names::{
+        env::{DEPS_CACHE_KEY, NEEDS},
+        output::CACHE_KEY,
+        step::PREBUILD,
+    },
 };
 
 const PREBUILD_JOB: &str = "prebuild-deps";
@@ -25,7 +29,10 @@ pub fn graph(config: &Config) -> Workflow {
             Trigger::Dispatch { force: false },
         ],
         concurrency: ("ci", true),
-        jobs: vec![prebuild(config), test_matrix(config), build_containers(config), smoke(config), publish(config)],
+        jobs: with_history(
+            config,
+            vec![prebuild(config), test_matrix(config), build_containers(config), smoke(config), publish(config)],
+        ),
     }
 }
 
@@ -49,10 +56,29 @@ fn to_ghcr() -> [Word; 6] {
     [Word::Lit("--push"), Word::Registry, Word::Lit("--tag"), Word::Var("SHA"), Word::Lit("--tag"), Word::Lit("latest")]
 }
 
+/// The jobs, and (when the workflow carries the history) a last job that keeps the run's
+/// pipeline: whatever happened, after every other job.
+fn with_history(config: &Config, mut jobs: Vec<Job>) -> Vec<Job> {
+    if !history::carried(config) {
+        return jobs;
+    }
+    let task = Step::Xtask(Xtask::new([Word::Lit("history")]).env([(NEEDS, Value::NeedsJson)]));
+    let job = Job::new("history", "history", RunsOn::Label("ubuntu-latest"))
+        .needs(&jobs.iter().map(|j| j.id).collect::<Vec<_>>())
+        .when(Condition::Always)
+        .steps(setup(config, false))
+        .steps(history::gather(config, &jobs.iter().collect::<Vec<_>>()))
+        .steps([task])
+        .steps(history::keep(config, CI));
+    jobs.push(job);
+    jobs
+}
+
 fn prebuild(config: &Config) -> Job {
     let mut job = Job::new(PREBUILD_JOB, PREBUILD_JOB, RunsOn::Label("ubuntu-latest"))
         .steps(setup(config, true))
-        .steps([pushing(config, Xtask::new([Word::Lit("prebuild")]).id(PREBUILD))]);
+        .steps([pushing(config, Xtask::new([Word::Lit("prebuild")]).id(PREBUILD))])
+        .steps(history::save_records(config, PREBUILD_JOB));
     job.outputs = vec![(CACHE_KEY, Value::Step { step: PREBUILD, output: CACHE_KEY })];
     job
 }
@@ -76,6 +102,7 @@ fn test_matrix(config: &Config) -> Job {
         })
         .steps(setup(config, true))
         .steps([pushing(config, test)])
+        .steps(history::save_records(config, "test-matrix"))
 }
 
 fn build_containers(config: &Config) -> Job {
@@ -109,8 +136,9 @@ fn build_containers(config: &Config) -> Job {
             include,
         })
         .steps(setup(config, true))
-        .steps([pushing(config, Xtask::new(build).env(image)), pushing(config, push)]);
-    job.packages_write = Some("this job alone: it publishes the images to GHCR (default branch only)");
+        .steps([pushing(config, Xtask::new(build).env(image)), pushing(config, push)])
+        .steps(history::save_records(config, "build-containers"));
+    job.writes = vec![("packages", "this job alone: it publishes the images to GHCR (default branch only)")];
     job
 }
 
@@ -123,6 +151,7 @@ fn smoke(config: &Config) -> Job {
         .needs(&[PREBUILD_JOB, "build-containers"])
         .steps(setup(config, true))
         .steps([pushing(config, smoke)])
+        .steps(history::save_records(config, "smoke"))
 }
 
 /// One index per tag, of every arch, once every arch's job pushed; the default branch only.
@@ -137,6 +166,6 @@ fn publish(config: &Config) -> Job {
         .when(Condition::DefaultBranchPush)
         .steps(setup(config, false))
         .steps([Step::Xtask(publish)]);
-    job.packages_write = Some("it writes each tag's index to GHCR");
+    job.writes = vec![("packages", "it writes each tag's index to GHCR")];
     job
 }

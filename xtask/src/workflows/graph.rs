@@ -50,8 +50,11 @@ pub struct Job {
     /// When it runs; `None`: when every job it needs succeeded.
     pub condition: Option<Condition>,
     pub runs_on: RunsOn,
-    /// `packages: write`, with the reason (said beside it); every other job reads only.
-    pub packages_write: Option<&'static str>,
+    /// Permissions it writes with, each with the reason (said beside it); every job reads the
+    /// repository's contents, and nothing else unless said here.
+    pub writes: Vec<(&'static str, &'static str)>,
+    /// The deployment environment it runs in (`github-pages`), and the URL it deploys to.
+    pub environment: Option<(&'static str, Value)>,
     pub outputs: Vec<(&'static str, Value)>,
     pub matrix: Option<Matrix>,
     pub steps: Vec<Step>,
@@ -84,6 +87,9 @@ pub struct Uses {
     pub comment: Vec<String>,
     /// Rendered as comments: there, but off (Cachix disabled by `rollback --disable-cachix`).
     pub disabled: bool,
+    pub id: Option<&'static str>,
+    /// When it runs; `None`: when every step before it succeeded.
+    pub condition: Option<Condition>,
 }
 
 pub struct Xtask {
@@ -110,6 +116,18 @@ pub enum Role {
     NixCache,
     /// actions/cache over the xtask's binary (`target/xtask-bin`).
     XtaskBinary,
+    /// actions/cache/save of the records a job's tasks kept (`target/xtask-history`, Cachix).
+    RecordsSave,
+    /// actions/cache/restore of the newest history a workflow saved.
+    HistoryRestore,
+    /// actions/cache/restore of one job leg's records.
+    RecordsRestore,
+    /// actions/cache/save of the history, this run's records with it.
+    HistorySave,
+    /// actions/upload-pages-artifact of the dashboard.
+    PagesUpload,
+    /// actions/deploy-pages of the uploaded dashboard.
+    PagesDeploy,
 }
 
 /// A word of a `cargo xtask` command line.
@@ -156,6 +174,8 @@ pub enum Condition {
     DefaultBranchPush,
     /// Whatever the jobs it needs did.
     Always,
+    /// Whatever happened before it, on a push to the default branch.
+    AlwaysOnDefaultBranchPush,
     /// A repository variable equal to a value.
     Var { name: &'static str, equals: &'static str },
 }
@@ -209,7 +229,8 @@ impl Job {
             needs: Vec::new(),
             condition: None,
             runs_on,
-            packages_write: None,
+            writes: Vec::new(),
+            environment: None,
             outputs: Vec::new(),
             matrix: None,
             steps: Vec::new(),

@@ -11,6 +11,8 @@
 
 mod ci;
 pub mod graph;
+pub mod history;
+pub mod legs;
 pub mod pins;
 pub mod setup;
 mod warming;

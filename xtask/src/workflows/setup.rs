@@ -17,7 +17,8 @@ pub const XTASK_BIN: &str = "target/xtask-bin";
 pub const XTASK_SOURCES: [&str; 5] = ["xtask/**", "!xtask/tests/**", "Cargo.lock", "Cargo.toml", ".cargo/config.toml"];
 
 fn uses(role: Role, action: super::pins::Pin, with: Vec<(&'static str, Value)>, comment: &[&str]) -> Step {
-    Step::Uses(Uses { role, action, with, comment: comment.iter().map(|c| (*c).to_owned()).collect(), disabled: false })
+    let comment = comment.iter().map(|c| (*c).to_owned()).collect();
+    Step::Uses(Uses { role, action, with, comment, disabled: false, id: None, condition: None })
 }
 
 /// The steps every job starts with: checkout, the xtask's binary, then (when `nix`) Nix and the

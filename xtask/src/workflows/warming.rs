@@ -1,7 +1,9 @@
 //! cache-warming.yml, the seed's cache warming: pre-populates the cache from main.
 
 use super::{
-    graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
+    graph::{Condition, Job, Matrix, Role, RunsOn, Step, Trigger, Uses, Value, Word, Workflow, Xtask},
+    history,
+    pins::{DEPLOY_PAGES, UPLOAD_PAGES},
     setup::{pushing, setup},
     WARMING,
 };
@@ -15,7 +17,11 @@ pub fn graph(config: &Config) -> Workflow {
         title: "The seed's cache warming: pre-populates the cache from main.",
         triggers: vec![Trigger::Push { branches: vec!["main"], paths }, Trigger::Dispatch { force: true }],
         concurrency: ("cache-warming", false),
-        jobs: vec![warm_dependencies(config), warm_containers(config), warm_cross_platform(config), summary(config)],
+        jobs: {
+            let warming = [warm_dependencies(config), warm_containers(config), warm_cross_platform(config)];
+            let summary = summary(config, &warming);
+            warming.into_iter().chain([summary]).chain(pages(config)).collect()
+        },
     }
 }
 
@@ -28,6 +34,7 @@ fn warm_dependencies(config: &Config) -> Job {
     Job::new("warm-dependencies", "warm-dependencies", RunsOn::Label("ubuntu-latest"))
         .steps(setup(config, true))
         .steps([pushing(config, warm)])
+        .steps(history::save_records(config, "warm-dependencies"))
 }
 
 fn warm_containers(config: &Config) -> Job {
@@ -44,6 +51,7 @@ fn warm_containers(config: &Config) -> Job {
         .matrix(Matrix { fail_fast: Some(false), axes: vec![("image", images)], include: Vec::new() })
         .steps(setup(config, true))
         .steps([pushing(config, warm)])
+        .steps(history::save_records(config, "warm-containers"))
 }
 
 fn warm_cross_platform(config: &Config) -> Job {
@@ -64,7 +72,8 @@ fn warm_cross_platform(config: &Config) -> Job {
             include: Vec::new(),
         })
         .steps(setup(config, true))
-        .steps([pushing(config, warm)]);
+        .steps([pushing(config, warm)])
+        .steps(history::save_records(config, "warm-cross-platform"));
     job.comment = vec![
         "Disabled, as in the seed: cross-platform caches. Images for the other arches are built natively".into(),
         "by CI's build-containers job; set the repository variable WARM_CROSS_PLATFORM=true to enable it.".into(),
@@ -72,11 +81,63 @@ fn warm_cross_platform(config: &Config) -> Job {
     job
 }
 
-fn summary(config: &Config) -> Job {
+/// The results of the jobs; where the workflow carries the history, the run kept in it and the
+/// dashboard rendered from it, uploaded as the Pages artifact on the default branch.
+fn summary(config: &Config, warming: &[Job]) -> Job {
     let summary = Xtask::new([Word::Lit("summary")]).env([(NEEDS, Value::NeedsJson)]);
-    Job::new("summary", "summary", RunsOn::Label("ubuntu-latest"))
-        .needs(&["warm-dependencies", "warm-containers", "warm-cross-platform"])
+    let mut job = Job::new("summary", "summary", RunsOn::Label("ubuntu-latest"))
+        .needs(&warming.iter().map(|j| j.id).collect::<Vec<_>>())
         .when(Condition::Always)
         .steps(setup(config, false))
-        .steps([Step::Xtask(summary)])
+        .steps(history::gather(config, &warming.iter().collect::<Vec<_>>()));
+    if history::carried(config) {
+        let dashboard = Xtask::new([Word::Lit("dashboard"), Word::Lit("--out"), Word::Lit(DASHBOARD)]);
+        job = job.steps([
+            Step::Xtask(Xtask::new([Word::Lit("history")]).env([(NEEDS, Value::NeedsJson)])),
+            Step::Xtask(dashboard.when(Condition::AlwaysOnDefaultBranchPush)),
+        ]);
+    }
+    job = job.steps([Step::Xtask(summary)]).steps(history::keep(config, WARMING));
+    if history::carried(config) {
+        let with = vec![("path", Value::Lit(DASHBOARD.to_owned()))];
+        let upload = Uses {
+            role: Role::PagesUpload,
+            action: UPLOAD_PAGES,
+            with,
+            comment: vec!["The dashboard, for the pages job to deploy.".into()],
+            disabled: false,
+            id: None,
+            condition: Some(Condition::AlwaysOnDefaultBranchPush),
+        };
+        job = job.steps([Step::Uses(upload)]);
+    }
+    job
+}
+
+/// Where the summary job writes the dashboard.
+const DASHBOARD: &str = "target/xtask-dashboard";
+
+/// The dashboard on GitHub Pages, from the default branch.
+fn pages(config: &Config) -> Option<Job> {
+    if !history::carried(config) {
+        return None;
+    }
+    let deploy = Uses {
+        role: Role::PagesDeploy,
+        action: DEPLOY_PAGES,
+        with: Vec::new(),
+        comment: Vec::new(),
+        disabled: false,
+        id: Some("deployment"),
+        condition: None,
+    };
+    let mut job = Job::new("pages", "pages", RunsOn::Label("ubuntu-latest"))
+        .needs(&["summary"])
+        .when(Condition::DefaultBranchPush)
+        .steps([Step::Uses(deploy)]);
+    job.writes =
+        vec![("pages", "it deploys the dashboard"), ("id-token", "GitHub Pages verifies the deployment with it")];
+    job.environment = Some(("github-pages", Value::Step { step: "deployment", output: "page_url" }));
+    job.comment = vec!["The dashboard of the cache, rendered by the summary job, on GitHub Pages.".into()];
+    Some(job)
 }

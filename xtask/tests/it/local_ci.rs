@@ -171,7 +171,7 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     let page = fs::read_to_string(repo.join("target/xtask-dashboard/index.html")).unwrap();
     for job in push.jobs.iter().filter(|j| j.result == "success") {
         assert!(
-            page.contains(&format!("<rect class=\"span")) && page.contains(&format!("<td>{}</td>", job.name)),
+            page.contains("<rect class=\"span") && page.contains(&format!("<td>{}</td>", job.name)),
             "{} is not on the dashboard",
             job.name
         );

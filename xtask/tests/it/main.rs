@@ -8,6 +8,7 @@ mod bad_input;
 mod dashboard;
 mod faults;
 mod flake;
+mod history;
 mod hostile;
 mod images;
 mod integrity;

@@ -65,7 +65,10 @@ fn every_run_step_calls_the_xtask_and_every_action_is_pinned() {
                         );
                         assert!(text.contains(&format!("{uses} # v")), "{file}: {uses} lacks its tag comment");
                         // The SHA is the real commit of that tag (xtask/tests/pins, copied from shared/reference).
-                        let (action, _) = uses.split_once('@').unwrap();
+                        // The pins name repositories; `actions/cache/save` is in `actions/cache`.
+                        let (path, _) = uses.split_once('@').unwrap();
+                        let action = path.splitn(3, '/').take(2).collect::<Vec<_>>().join("/");
+                        let action = action.as_str();
                         let tag = text.split(&format!("{uses} # ")).nth(1).unwrap().lines().next().unwrap();
                         assert_eq!(
                             action_pins["actions"][action][tag]["sha"].as_str(),
@@ -106,7 +109,7 @@ fn the_workflows_have_the_seeds_shape() {
     assert_eq!(paths, ["flake.lock", "Cargo.lock", "Cargo.toml", "**/Cargo.toml", WORKFLOWS[1]]);
     assert_eq!(warming["on"]["workflow_dispatch"]["inputs"]["force_rebuild"]["type"].as_str(), Some("boolean"));
     let jobs: Vec<_> = warming["jobs"].as_hash().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
-    assert_eq!(jobs, ["warm-dependencies", "warm-containers", "warm-cross-platform", "summary"]);
+    assert_eq!(jobs, ["warm-dependencies", "warm-containers", "warm-cross-platform", "summary", "pages"]);
     assert_eq!(warming["jobs"]["summary"]["if"].as_str(), Some("always()"));
     assert_eq!(warming["jobs"]["warm-cross-platform"]["if"].as_str(), Some("vars.WARM_CROSS_PLATFORM == 'true'"));
 }
@@ -116,7 +119,7 @@ fn only_the_jobs_that_push_get_the_cachix_token() {
     let warming = load(&read(&workspace_root(), WORKFLOWS[1]));
     for (job, body) in warming["jobs"].as_hash().unwrap() {
         let uses_token = body["steps"].as_vec().unwrap().iter().any(|s| !s["env"]["CACHIX_AUTH_TOKEN"].is_badvalue());
-        let pushes = job.as_str() != Some("summary");
+        let pushes = !matches!(job.as_str(), Some("summary" | "pages"));
         assert_eq!(uses_token, pushes, "{job:?}: the token goes to the jobs that push, and only to them");
     }
 }
@@ -131,4 +134,75 @@ fn actionlint_and_zizmor_pass() {
         .args(["--offline", "--persona", "pedantic", ".github/workflows"])
         .current_dir(workspace_root()));
     assert!(out.status.success(), "zizmor:\n{}{}", out.stdout, out.stderr);
+}
+
+/// Where Cachix holds the cache, the history travels in the Actions cache: every job that keeps
+/// records saves them last, whatever happened, under its run and leg; the workflow's last job
+/// restores each leg's, and the newest history, before `cargo xtask history`, and saves the
+/// history only on a push to the default branch.
+#[test]
+fn every_legs_records_reach_the_workflows_last_job() {
+    let config = xtask::config::Config::from_manifest(&read(&workspace_root(), "Cargo.toml")).unwrap();
+    let graphs = xtask::workflows::graphs(&config).unwrap();
+    for file in WORKFLOWS {
+        let doc = load(&read(&workspace_root(), file));
+        let graph = graphs.iter().find(|g| g.file == file).unwrap();
+        let jobs = doc["jobs"].as_hash().unwrap();
+        let uses =
+            |step: &Yaml, action: &str| step["uses"].as_str().is_some_and(|u| u.starts_with(&format!("{action}@")));
+        let mut expected = Vec::new();
+        for job in &graph.jobs {
+            let steps = jobs[&Yaml::String(job.id.to_owned())]["steps"].as_vec().unwrap();
+            let runs_task = steps.iter().any(|s| {
+                s["run"].as_str().is_some_and(|r| {
+                    !["cargo xtask summary", "cargo xtask history", "cargo xtask publish", "cargo xtask dashboard"]
+                        .iter()
+                        .any(|t| r.starts_with(t))
+                })
+            });
+            let save = steps.iter().find(|s| {
+                uses(s, "actions/cache/save")
+                    && s["with"]["path"].as_str() == Some("target/xtask-history/xtask-records")
+            });
+            assert_eq!(save.is_some(), runs_task, "{file} {}: a job whose tasks keep records saves them", job.id);
+            let Some(save) = save else { continue };
+            assert!(std::ptr::eq(save, steps.last().unwrap()), "{file} {}: the records are saved last", job.id);
+            assert_eq!(save["if"].as_str(), Some("always()"), "{file} {}: a failed job's records too", job.id);
+            let key = save["with"]["key"].as_str().unwrap();
+            assert!(key.ends_with(&format!("-{}-${{{{ strategy.job-index }}}}", job.id)), "{key}");
+            for i in 0..xtask::workflows::legs::legs(job).len() {
+                expected.push(key.replace("${{ strategy.job-index }}", &i.to_string()));
+            }
+        }
+        let (_, last) = jobs.iter().next_back().unwrap();
+        let last = if last["steps"].as_vec().unwrap().iter().any(|s| uses(s, "actions/deploy-pages")) {
+            &jobs[&Yaml::String("summary".into())]
+        } else {
+            last
+        };
+        let steps = last["steps"].as_vec().unwrap();
+        let history = steps.iter().position(|s| s["run"].as_str() == Some("cargo xtask history")).unwrap();
+        let restored: Vec<&str> = steps[..history]
+            .iter()
+            .filter(|s| {
+                uses(s, "actions/cache/restore")
+                    && s["with"]["path"].as_str() == Some("target/xtask-history/xtask-records")
+            })
+            .map(|s| s["with"]["key"].as_str().unwrap())
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(restored, expected, "{file}: the last job restores every leg's records");
+        let histories = steps[..history]
+            .iter()
+            .filter(|s| uses(s, "actions/cache/restore") && s["with"]["path"].as_str() == Some("target/xtask-history"));
+        assert_eq!(histories.count(), 2, "{file}: the newest history of each workflow");
+        let saved = steps[history..].iter().find(|s| uses(s, "actions/cache/save")).unwrap();
+        assert!(
+            saved["if"]
+                .as_str()
+                .unwrap()
+                .contains("github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"),
+            "{file}: only the default branch saves the history"
+        );
+    }
 }

@@ -10,15 +10,17 @@ use std::{collections::BTreeMap, path::Path, time::Instant};
 use anyhow::{Context as _, Result};
 
 use super::{
-    plan::{holds, Leg, Outcome},
+    plan::{after_failure, holds, Outcome},
+    stand_in::{save_xtask, stand_in},
     step_files::StepFiles,
     LocalRun,
 };
 use crate::workflows::render;
+use xtask::workflows::legs::Leg;
 use xtask::{
     command::{lit, Cmd, Io, NoSlots},
     record::{self, FreshStoreCounts, Output, Record},
-    workflows::graph::{Role, Step, Uses, Value, Word, Xtask},
+    workflows::graph::{Step, Value, Word, Xtask},
 };
 
 /// What a job did: its part of the pipeline's record, and what it printed.
@@ -76,9 +78,20 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
     let mut step_outputs: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     let mut restored_xtask = true;
     for (n, step) in leg.job.steps.iter().enumerate() {
+        // After a failure, only the steps that run `always()`.
+        let condition = match step {
+            Step::Uses(uses) => uses.condition,
+            Step::Xtask(xtask) => xtask.condition,
+        };
+        if ran.outcome != Outcome::Success && !after_failure(condition) {
+            continue;
+        }
         let xtask = match step {
             Step::Uses(uses) => {
-                let said = stand_in(p, uses, &target, &mut restored_xtask)?;
+                let said = match uses.condition.map(|c| holds(c, p.ctx)) {
+                    Some(Err(why)) => format!("skipped: {why}"),
+                    _ => stand_in(p, uses, &target, &mut restored_xtask)?,
+                };
                 ran.log.push(format!("{}: {said}", uses.action.action()));
                 continue;
             }
@@ -125,7 +138,7 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
             ran.log.push(format!("failed `{line}`"));
             ran.outcome = Outcome::Failure(format!("`{line}` failed (its output is above)"));
             (ran.job.result, ran.job.reason) = (ran.outcome.result().to_owned(), Some(format!("`{line}` failed")));
-            break;
+            continue;
         }
         match from_needs.is_empty() {
             true => ran.log.push(format!("ran `{line}`")),
@@ -143,55 +156,6 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
     }
     ran.job.seconds = started.elapsed().as_secs_f64();
     Ok(ran)
-}
-
-/// What stands in for a `uses:` step here.
-fn stand_in(p: &LocalRun<'_>, uses: &Uses, target: &Path, restored: &mut bool) -> Result<String> {
-    Ok(match uses.role {
-        Role::Checkout => "the working tree".to_owned(),
-        Role::InstallNix => "this machine's Nix".to_owned(),
-        Role::Cachix if uses.disabled => "disabled in the workflow".to_owned(),
-        Role::Cachix => format!("{}, the substituter every step is given (--cache)", p.session.cache.label()),
-        Role::NixCache => "the local binary cache directory, kept between jobs".to_owned(),
-        Role::XtaskBinary => {
-            let kept = p.xtask_cache.join(&p.xtask_key);
-            if kept.is_dir() {
-                copy_dir(&kept, &target.join("xtask-bin"))?;
-                format!("restored the xtask's binary from {}", kept.display())
-            } else {
-                *restored = false;
-                format!("no xtask binary kept in {} (saved after the job)", p.xtask_cache.display())
-            }
-        }
-    })
-}
-
-/// Saves the job's `target/xtask-bin` under the key, as actions/cache does after a miss.
-fn save_xtask(p: &LocalRun<'_>, target: &Path) -> Result<()> {
-    let bin = target.join("xtask-bin");
-    let kept = p.xtask_cache.join(&p.xtask_key);
-    if bin.is_dir() && !kept.exists() {
-        let partial = p.xtask_cache.join(format!(".{}.{}", p.xtask_key, std::process::id()));
-        copy_dir(&bin, &partial)?;
-        if std::fs::rename(&partial, &kept).is_err() {
-            let _ = std::fs::remove_dir_all(&partial);
-        }
-    }
-    Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let dest = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &dest)?;
-        } else {
-            std::fs::copy(entry.path(), &dest).with_context(|| format!("cannot copy to {}", dest.display()))?;
-        }
-    }
-    Ok(())
 }
 
 impl LocalRun<'_> {

@@ -5,13 +5,15 @@
 //! the sum of its jobs: one [`Pipeline`] record ([`report`] prints it).
 //!
 //! Stand-ins, each named where it acts: the working tree for checkout, this machine's Nix for
-//! install-nix, the cache of `--cache` for cachix-action, a directory for the actions cache,
+//! install-nix, the cache of `--cache` for cachix-action, a directory for the actions cache
+//! ([`stand_in`]),
 //! `--registry` for GHCR. What this machine lacks (an arch it cannot build, a container engine,
 //! buildah, a registry) is skipped and reported as skipped, never as passed.
 
 pub mod job;
 pub mod plan;
 pub mod report;
+mod stand_in;
 mod step_files;
 pub mod task;
 
@@ -21,9 +23,10 @@ use anyhow::{bail, Context as _, Result};
 
 use self::{
     job::{Done, Ran},
-    plan::{Context, Event, Leg, Outcome},
+    plan::{Context, Event, Outcome},
 };
 use crate::fresh_store::FreshStore;
+use xtask::workflows::legs::{self, Leg};
 use xtask::{
     command::{Cmd, Io, NoSlots},
     layers,
@@ -88,7 +91,7 @@ pub struct LocalRun<'a> {
 /// records), and what each job printed, in the order they ran.
 pub fn run(session: &Session, workflow: &Workflow, ctx: &Context, options: Options) -> Result<(Pipeline, Vec<Ran>)> {
     check(workflow, ctx, &options)?;
-    let order = plan::order(workflow)?;
+    let order = legs::order(workflow)?;
     let targets = pipeline_targets(session, &ctx.systems)?;
     let p = LocalRun {
         session,
@@ -116,7 +119,7 @@ pub fn run(session: &Session, workflow: &Workflow, ctx: &Context, options: Optio
     for job in order {
         let mut outcomes = Vec::new();
         let mut outputs = BTreeMap::new();
-        for leg in plan::legs(job) {
+        for leg in legs::legs(job) {
             let results: BTreeMap<&str, Outcome> = done.iter().map(|(id, (o, _))| (*id, o.clone())).collect();
             let decided = match options.skip.iter().any(|s| s == job.id) {
                 true => Err("--skip".to_owned()),

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use xtask::{
     command::{on_path, NoSlots},
@@ -13,8 +13,8 @@ use xtask::{
     nix::{self, json::Settings},
     session::Session,
     workflows::{
-        graph::{Condition, Job, RunsOn, Workflow, Xtask},
-        runner_platform,
+        graph::{Condition, Job, Xtask},
+        legs::Leg,
     },
 };
 
@@ -60,33 +60,6 @@ impl Context {
     }
 }
 
-/// One job of the expanded matrix.
-pub struct Leg<'g> {
-    pub job: &'g Job,
-    pub values: Vec<(&'static str, String)>,
-    /// The name GitHub shows, matrix values filled in.
-    pub name: String,
-}
-
-impl Leg<'_> {
-    pub fn value(&self, axis: &str) -> Option<&str> {
-        self.values.iter().find(|(a, _)| *a == axis).map(|(_, v)| v.as_str())
-    }
-
-    /// The runner's label.
-    pub fn runner(&self) -> &str {
-        match self.job.runs_on {
-            RunsOn::Label(label) => label,
-            RunsOn::Axis(axis) => self.value(axis).unwrap_or_default(),
-        }
-    }
-
-    /// The runner's arch, when it is a GitHub-hosted Linux runner.
-    pub fn arch(&self) -> Option<&'static str> {
-        runner_platform(self.runner()).filter(|(os, _)| *os == "linux").map(|(_, arch)| arch)
-    }
-}
-
 /// How a job went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -107,71 +80,21 @@ impl Outcome {
     }
 }
 
-/// The jobs in an order that runs each after the jobs it needs.
-pub fn order(workflow: &Workflow) -> Result<Vec<&Job>> {
-    let mut done: Vec<&Job> = Vec::new();
-    while done.len() < workflow.jobs.len() {
-        let ready = workflow.jobs.iter().find(|job| {
-            !done.iter().any(|d| d.id == job.id) && job.needs.iter().all(|n| done.iter().any(|d| d.id == *n))
-        });
-        match ready {
-            Some(job) => done.push(job),
-            None => bail!("{}: the jobs' needs name an unknown job or form a cycle", workflow.file),
-        }
-    }
-    Ok(done)
-}
-
-/// A job's matrix as GitHub expands it: every combination of the axes; then each `include` entry
-/// is added to the combinations whose axis values it matches, or is a combination of its own.
-pub fn legs(job: &Job) -> Vec<Leg<'_>> {
-    let Some(matrix) = &job.matrix else {
-        return vec![Leg { job, values: Vec::new(), name: job.name.clone() }];
-    };
-    let mut combos: Vec<Vec<(&'static str, String)>> = vec![Vec::new()];
-    for (axis, values) in &matrix.axes {
-        combos = combos
-            .into_iter()
-            .flat_map(|combo| {
-                values.iter().map(move |v| {
-                    let mut c = combo.clone();
-                    c.push((*axis, v.clone()));
-                    c
-                })
-            })
-            .collect();
-    }
-    for entry in &matrix.include {
-        let is_axis = |key: &str| matrix.axes.iter().any(|(a, _)| *a == key);
-        let matches = |combo: &Vec<(&'static str, String)>| {
-            entry.iter().filter(|(k, _)| is_axis(k)).all(|(k, v)| combo.iter().any(|(a, cv)| a == k && cv == v))
-        };
-        let mut added = false;
-        for combo in combos.iter_mut().filter(|c| matches(c)) {
-            combo.extend(entry.iter().filter(|(k, _)| !is_axis(k)).cloned());
-            added = true;
-        }
-        if !added {
-            combos.push(entry.clone());
-        }
-    }
-    combos
-        .into_iter()
-        .map(|values| {
-            let name = values.iter().fold(job.name.clone(), |n, (axis, v)| n.replace(&format!("{{{axis}}}"), v));
-            Leg { job, values, name }
-        })
-        .collect()
-}
-
 /// Whether a condition holds for the event (`Ok`), or why not.
 pub fn holds(condition: Condition, ctx: &Context) -> Result<(), String> {
     match condition {
-        Condition::DefaultBranchPush if ctx.event == Event::Push => Ok(()),
-        Condition::DefaultBranchPush => Err("only on a push to the default branch".into()),
+        Condition::DefaultBranchPush | Condition::AlwaysOnDefaultBranchPush if ctx.event == Event::Push => Ok(()),
+        Condition::DefaultBranchPush | Condition::AlwaysOnDefaultBranchPush => {
+            Err("only on a push to the default branch".into())
+        }
         Condition::Always => Ok(()),
         Condition::Var { name, equals } => Err(format!("vars.{name} is not '{equals}' (a repository variable)")),
     }
+}
+
+/// Whether a step runs after one before it failed (`always()`).
+pub fn after_failure(condition: Option<Condition>) -> bool {
+    matches!(condition, Some(Condition::Always | Condition::AlwaysOnDefaultBranchPush))
 }
 
 /// Whether a job runs, as GitHub decides: its condition, else every job it needs succeeded.

@@ -14,6 +14,7 @@ use super::{
 use crate::workflows::render;
 use xtask::record::Pipeline;
 use xtask::workflows::graph::{Step, Value, Workflow};
+use xtask::workflows::legs;
 
 pub fn print_job(ran: &Ran) {
     let job = &ran.job;
@@ -74,8 +75,8 @@ pub fn table(pipeline: &Pipeline, ctx_line: &str) -> String {
 pub fn plan(workflow: &Workflow, ctx: &Context) -> (String, serde_json::Value) {
     let mut text = format!("# cargo xtask ci (dry run: nothing is run): {} on {}\n", workflow.file, ctx.event.name());
     let mut legs_json = Vec::new();
-    for job in plan::order(workflow).unwrap_or_default() {
-        for leg in plan::legs(job) {
+    for job in legs::order(workflow).unwrap_or_default() {
+        for leg in legs::legs(job) {
             let condition = job.condition.map(|c| plan::holds(c, ctx));
             let _ = write!(text, "\n# job {} (runs-on {}; needs: {})", leg.name, leg.runner(), job.needs.join(", "));
             if let Some(Err(why)) = &condition {

@@ -90,8 +90,14 @@ fn job_yaml(y: &mut String, job: &Job) {
         RunsOn::Axis(axis) => expr(&format!("matrix.{axis}")),
     };
     let _ = writeln!(y, "    runs-on: {runs_on}");
-    if let Some(why) = job.packages_write {
-        let _ = writeln!(y, "    permissions:\n      contents: read\n      packages: write # {why}");
+    if !job.writes.is_empty() {
+        y.push_str("    permissions:\n      contents: read\n");
+        for (permission, why) in &job.writes {
+            let _ = writeln!(y, "      {permission}: write # {why}");
+        }
+    }
+    if let Some((name, url)) = &job.environment {
+        let _ = writeln!(y, "    environment:\n      name: {name}\n      url: {}", value_yaml(url));
     }
     if !job.outputs.is_empty() {
         y.push_str("    outputs:\n");
@@ -131,7 +137,16 @@ fn matrix_yaml(y: &mut String, matrix: &Matrix) {
 }
 
 fn uses_yaml(y: &mut String, uses: &Uses) {
-    let mut lines = vec![format!("- {}", uses.action.uses())];
+    let mut keys = Vec::new();
+    if let Some(id) = uses.id {
+        keys.push(format!("id: {id}"));
+    }
+    if let Some(condition) = uses.condition {
+        keys.push(format!("if: {}", condition_yaml(condition)));
+    }
+    keys.push(uses.action.uses());
+    let mut lines: Vec<String> =
+        keys.iter().enumerate().map(|(i, key)| format!("{}{key}", if i == 0 { "- " } else { "  " })).collect();
     if !uses.with.is_empty() {
         lines.push("  with:".to_owned());
         for (key, value) in &uses.with {
@@ -197,6 +212,9 @@ pub fn condition_yaml(condition: Condition) -> String {
             "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
         ),
         Condition::Always => "always()".to_owned(),
+        Condition::AlwaysOnDefaultBranchPush => expr(
+            "always() && github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
+        ),
         Condition::Var { name, equals } => format!("vars.{name} == '{equals}'"),
     }
 }
