@@ -51,8 +51,10 @@ impl History {
             Cache::ReadOnly { of, .. } => matches!(**of, Cache::Cachix { .. }),
             cache => matches!(cache, Cache::Cachix { .. }),
         };
-        // A directory of this checkout, carried by the workflow: no credential guards it.
-        cachix.then(|| History { files: Files::Dir(session.root.join(LOCAL)), writable: true, timeout })
+        // A directory of this checkout, carried by the workflow: no credential guards it, but a
+        // fork's pull request writes nothing.
+        let writable = !session.cache.is_forks();
+        cachix.then(|| History { files: Files::Dir(session.root.join(LOCAL)), writable, timeout })
     }
 
     /// A history in a directory of its own (the dashboard of a saved history).

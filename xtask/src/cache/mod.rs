@@ -63,11 +63,14 @@ impl Cache {
     /// directory of the config.
     pub fn resolve(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {
         let cache = Cache::from_arg(arg, config, root)?;
-        Ok(match cache {
-            Cache::ReadOnly { .. } => cache,
-            cache if github::is_fork_pull_request() => Cache::ReadOnly { of: Box::new(cache), why: FORK },
-            cache => cache,
-        })
+        if !github::is_fork_pull_request() {
+            return Ok(cache);
+        }
+        let of = match cache {
+            Cache::ReadOnly { of, .. } => of,
+            cache => Box::new(cache),
+        };
+        Ok(Cache::ReadOnly { of, why: FORK })
     }
 
     fn from_arg(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {
@@ -155,6 +158,11 @@ impl Cache {
             Cache::Cachix { .. } => "cachix",
             Cache::ReadOnly { of, .. } => of.kind(),
         }
+    }
+
+    /// Whether it is read-only because this is a fork's pull request (which writes nothing).
+    pub fn is_forks(&self) -> bool {
+        matches!(self, Cache::ReadOnly { why, .. } if *why == FORK)
     }
 
     /// How the cache is named in logs and summaries.

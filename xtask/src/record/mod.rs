@@ -80,6 +80,30 @@ impl Record {
         self.error = error.map(|e| secrets::redact(&format!("{e:#}")));
     }
 
+    /// Runs one step of a task beyond its pipeline (an image written, loaded or copied, an
+    /// index written) and records it: kind, title, commands, start, time and result.
+    pub fn step<T>(
+        &mut self,
+        kind: &str,
+        title: String,
+        commands: &[&Cmd],
+        run: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let start_seconds = now_ms().saturating_sub(self.started_ms) as f64 / 1000.0;
+        let started = std::time::Instant::now();
+        let outcome = run();
+        self.steps.push(Step {
+            kind: kind.to_owned(),
+            title,
+            commands: commands.iter().map(|c| c.render(None)).collect(),
+            start_seconds,
+            seconds: started.elapsed().as_secs_f64(),
+            ok: outcome.is_ok(),
+            note: outcome.as_ref().err().map(|e| secrets::redact(&format!("{e:#}"))).unwrap_or_default(),
+        });
+        outcome
+    }
+
     /// Whether it succeeded.
     pub fn ok(&self) -> bool {
         self.error.is_none()

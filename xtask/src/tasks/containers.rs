@@ -61,19 +61,25 @@ impl BuildContainers {
         let tags = if self.push.is_some() { self.tags(session)? } else { Vec::new() };
         let mut registry = self.push.as_deref().map(Registry::new);
         if let Some(registry) = registry.as_mut() {
-            registry.login(session)?;
+            record.step("login", format!("Log in to {}", registry.name), &[], || registry.login(session))?;
         }
         for (i, target) in job.targets.iter().enumerate() {
             let Layer::Image { image, arch } = &target.layer else { continue };
             let archive = dir.join(format!("{image}.tar"));
             let script = built.outputs.get(i).and_then(|o| o.first());
-            images::stream(session, script.map(String::as_str), &target.attr.to_string(), &archive)?;
+            record.step("image", format!("Write {image} ({arch}) to {}", archive.display()), &[], || {
+                images::stream(session, script.map(String::as_str), &target.attr.to_string(), &archive)
+            })?;
             if let Some(engine) = engine {
-                registry::run(session, &engine::load(engine, &archive))?;
+                let load = engine::load(engine, &archive);
+                record
+                    .step("load", format!("Load {image} into {engine}"), &[&load], || registry::run(session, &load))?;
             }
             for tag in registry.iter().flat_map(|r| tags.iter().map(move |t| (r, t))) {
                 let (registry, tag) = tag;
-                registry::run(session, &registry.copy(&archive, image, &format!("{tag}-{arch}")))?;
+                let copy = registry.copy(&archive, image, &format!("{tag}-{arch}"));
+                let title = format!("Copy {image} to {}/{image}:{tag}-{arch}", registry.name);
+                record.step("registry-push", title, &[&copy], || registry::run(session, &copy))?;
             }
         }
         Ok(())

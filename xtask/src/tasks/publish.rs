@@ -26,7 +26,7 @@ pub struct Publish {
 }
 
 impl Publish {
-    pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         self.tags.iter().try_for_each(|tag| registry::check_tag(tag))?;
         let config = &session.config;
         let images: Vec<String> = match self.images.as_slice() {
@@ -34,7 +34,7 @@ impl Publish {
             names => names.iter().map(|n| config.image_attr(n).map(|_| n.clone())).collect::<Result<_>>()?,
         };
         let mut registry = Registry::new(&self.push);
-        registry.login(session)?;
+        record.step("login", format!("Log in to {}", registry.name), &[], || registry.login(session))?;
         if !session.dry_run {
             let missing: Vec<String> = images
                 .iter()
@@ -57,12 +57,15 @@ impl Publish {
         for image in &images {
             for tag in &self.tags {
                 let cmds = registry.index(image, tag, &config.arches);
-                let (remove, write) = cmds.split_last().expect("an index has commands");
-                let written = write.iter().try_for_each(|cmd| registry::run(session, cmd));
-                // The list in buildah's storage goes, whatever happened.
-                let _ = registry::run(session, remove);
-                written?;
-                eprintln!("published {}/{image}:{tag}: an index of {}", registry.name, config.arches.join(", "));
+                let title = format!("Write {}/{image}:{tag}: an index of {}", registry.name, config.arches.join(", "));
+                record.step("index", title.clone(), &cmds.iter().collect::<Vec<_>>(), || {
+                    let (remove, write) = cmds.split_last().expect("an index has commands");
+                    let written = write.iter().try_for_each(|cmd| registry::run(session, cmd));
+                    // The list in buildah's storage goes, whatever happened.
+                    let _ = registry::run(session, remove);
+                    written
+                })?;
+                eprintln!("published {}", title.trim_start_matches("Write "));
             }
         }
         Ok(())

@@ -50,25 +50,25 @@ impl Smoke {
         for (i, target) in job.targets.iter().enumerate() {
             let Layer::Image { image, .. } = &target.layer else { continue };
             let archive = dir.join(format!("{image}.tar"));
-            images::stream(
-                session,
-                built.outputs.get(i).and_then(|o| o.first()).map(String::as_str),
-                &target.attr.to_string(),
-                &archive,
-            )?;
+            let script = built.outputs.get(i).and_then(|o| o.first()).map(String::as_str);
+            record.step("image", format!("Write {image} to {}", archive.display()), &[], || {
+                images::stream(session, script, &target.attr.to_string(), &archive)
+            })?;
             let load = engine::load(engine.program, &archive);
             if session.dry_run {
                 println!("{}", load.render(None));
                 loaded.push((image.clone(), format!("<{image} as loaded>")));
                 continue;
             }
-            let said = load.run(&session.sh, &NoSlots)?;
-            let reference =
-                said.lines().rev().find_map(|l| l.split_once("Loaded image: ").map(|(_, r)| r.trim().to_owned()));
-            loaded.push((
-                image.clone(),
-                reference.with_context(|| format!("`{} load` did not say what it loaded: {said}", engine.program))?,
-            ));
+            let reference = record.step("load", format!("Load {image} into {}", engine.program), &[&load], || {
+                let said = load.run(&session.sh, &NoSlots)?;
+                // The engine's own words: the reference it gave the image.
+                said.lines()
+                    .rev()
+                    .find_map(|l| l.split_once("Loaded image: ").map(|(_, r)| r.trim().to_owned()))
+                    .with_context(|| format!("`{} load` did not say what it loaded: {said}", engine.program))
+            })?;
+            loaded.push((image.clone(), reference));
         }
         let image = |name: &str| {
             loaded
@@ -88,10 +88,12 @@ impl Smoke {
         scratch::on_exit(engine.remove(&container));
         // The harness's runs remove themselves; one cut short by a signal goes before the network.
         scratch::on_exit(engine.remove(&format!("{network}-harness")));
-        let result = engine
-            .start(&network, &container, "ollama", &ollama, MODELS)
-            .run(&session.sh, &NoSlots)
-            .and_then(|_| self.check(session, &engine, &network, &harness));
+        let start = engine.start(&network, &container, "ollama", &ollama, MODELS);
+        let title = "Run ollama, then the harness against it by name".to_owned();
+        let result = record.step("smoke", title, &[&start], || {
+            start.run(&session.sh, &NoSlots)?;
+            self.check(session, &engine, &network, &harness)
+        });
         if result.is_err() {
             eprintln!("--- logs of ollama ({container}):");
             let _ = engine.logs(&container).run(&session.sh, &NoSlots);

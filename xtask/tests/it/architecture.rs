@@ -1,7 +1,8 @@
 //! The xtask's shape, read from its sources: data flows one way. In the library (`xtask/src`),
 //! nothing below `tasks` names a task; in both crates (the library, and `xtask/tools` on top of
 //! it) the top-level modules form no cycle (a reader finds each concept's dependencies below
-//! it); `secrets` is a leaf; no file is over 300 lines.
+//! it); `secrets` is a leaf; no file is over 300 lines; no test or tool reads a fact from what a
+//! run printed (its record says it).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -124,4 +125,55 @@ fn no_file_is_over_300_lines() {
 fn the_reader_finds_every_kind_of_reference() {
     let text = "use crate::{a::b, c, d::{e, f}};\nlet x = crate::g::h();\nuse crate::{\n    i,\n    j::{self, k},\n};";
     assert_eq!(references(text), ["a", "c", "d", "g", "i", "j"].map(String::from).into());
+}
+
+/// What a run learned, in the words its log uses for it: a test or a tool reads these from the
+/// run's record, never from what it printed.
+const FACTS: [&str; 13] = [
+    "pushed ",
+    "already cached",
+    "uploaded again",
+    "re-signed",
+    "deleting ",
+    "deleted ",
+    "up to date (",
+    "OWN_TIME",
+    "own time",
+    "] Build",
+    "hit rate",
+    "repaired",
+    "published",
+];
+
+/// A line that reads one of [`FACTS`] from a run's output.
+fn reads_a_fact(line: &str) -> bool {
+    let reads = ["stderr.contains(", "stdout.contains(", "stderr.matches(", "stdout.matches(", ".lines()"];
+    // A fact is read where a literal starts or ends with it (`contains("pushed ")`); a step's
+    // header, shown in full, is the log's rendering, tested as such.
+    reads.iter().any(|r| line.contains(r))
+        && FACTS.iter().any(|fact| line.contains(&format!("\"{fact}")) || line.contains(&format!("{fact}\"")))
+}
+
+#[test]
+fn no_test_or_tool_reads_a_fact_from_what_a_run_printed() {
+    let mut found = Vec::new();
+    for dir in ["xtask/tests", "xtask/tools/src"] {
+        for file in rust_files(&workspace_root().join(dir)).into_iter().filter(|f| !f.ends_with("architecture.rs")) {
+            let text = fs::read_to_string(&file).unwrap();
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| reads_a_fact(l)) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "read these from the run's record (`--record`):\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_fact_reader_finds_a_scrape_and_leaves_a_message_alone() {
+    assert!(reads_a_fact(r#"assert!(out.stderr.contains("pushed 9 path(s)"));"#));
+    assert!(reads_a_fact(r#"let n = out.stdout.lines().filter(|l| l.starts_with("deleting ")).count();"#));
+    assert!(!reads_a_fact(r#"assert!(out.stderr.contains("cannot push to {url}"));"#));
+    assert!(reads_a_fact(r#"assert!(!second.stderr.contains("] Build"));"#));
+    assert!(!reads_a_fact(r#"assert!(out.stderr.contains("==> [4/13] Build packages.x86_64-linux.deps"));"#));
+    assert!(!reads_a_fact(r#"assert_eq!(record.pushed.paths, 9);"#));
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask history`, a generated workflow's last job where the history travels in the
 //! GitHub Actions cache (Cachix): the records this run's jobs kept, by job and matrix leg, become
 //! the run's pipeline, kept in the history; another run's records are not part of it; a job
-//! whose tasks keep no record has the result GitHub gives it.
+//! whose tasks keep no record has the result GitHub gives it; a fork keeps nothing.
 
 use std::fs;
 
@@ -99,6 +99,20 @@ fn a_runs_pipeline_is_its_jobs_records_by_leg_kept_in_the_history() {
     // Kept in the history the workflow carries, for the next run and the dashboard.
     let kept = history(&local);
     assert!(kept.iter().any(|r| r.task == "history" && r.pipeline.as_ref() == Some(&pipeline)), "{kept:#?}");
+
+    // A fork's pull request keeps nothing.
+    let event = repo.join("event.json");
+    fs::write(&event, r#"{"pull_request":{"head":{"repo":{"fork":true}}}}"#).unwrap();
+    let fork = run(binary_for(&["history"])
+        .current_dir(&repo)
+        .arg("history")
+        .env_remove("CACHIX_AUTH_TOKEN")
+        .envs([("GITHUB_ACTIONS", "true"), ("GITHUB_WORKFLOW", "CI"), ("GITHUB_RUN_ID", "4243")])
+        .envs([("GITHUB_RUN_ATTEMPT", "1"), ("GITHUB_JOB", "history"), ("GITHUB_EVENT_NAME", "pull_request")])
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_STEP_SUMMARY", &summary))
+    .ok();
+    assert_eq!(history(&local).len(), kept.len(), "a fork kept a record: {}", fork.stderr);
 
     // Outside a workflow run there is no run to keep: one message, nothing kept.
     let before = kept.len();

@@ -87,10 +87,13 @@ fn credentials_reach_nix_and_curl_only_through_a_private_netrc_gone_after_the_ru
     let with_env = |args: &[&str]| {
         let mut cmd = xtask();
         cmd.current_dir(&dir).args(args).args(["--cache", &url]).env("TMPDIR", &tmp).env("XDG_CACHE_HOME", &nix_cache);
-        run(&mut cmd)
+        recorded(&mut cmd)
     };
-    let warm = with_env(&["warm", "--flake", &flake.display().to_string()]).ok();
-    assert!(warm.stderr.contains("pushed 9 path(s)"), "{}", warm.stderr);
+    let (warm, record) = with_env(&["warm", "--flake", &flake.display().to_string()]);
+    let warm = warm.ok();
+    assert_eq!(record.pushed.paths, 9, "{:#?}", record.pushed);
+    let bytes = String::from_utf8_lossy(&record.to_bytes()).into_owned();
+    assert!(!bytes.contains("s3cret") && !bytes.contains("ci:"), "a credential in the record: {bytes}");
     let commands: Vec<&str> = warm.stderr.lines().filter(|l| l.starts_with("$ ")).collect();
     assert!(commands.iter().any(|c| c.contains("--option netrc-file ")), "{commands:?}");
     for command in &commands {
@@ -99,7 +102,7 @@ fn credentials_reach_nix_and_curl_only_through_a_private_netrc_gone_after_the_ru
             "a credential on a command line: {command}"
         );
     }
-    with_env(&["gc", "--keep", "1", "--grace", "0"]).ok();
+    with_env(&["gc", "--keep", "1", "--grace", "0"]).0.ok();
     let leftovers: Vec<_> = fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(leftovers.is_empty(), "the run left {leftovers:?} in its temporary directory");
     for file in walk(&nix_cache) {
@@ -161,15 +164,25 @@ fn a_failed_publish_leaves_neither_the_image_nor_the_registry_login_behind() {
         if let Some(token) = token {
             cmd.env("REGISTRY_TOKEN", token);
         }
-        run(&mut cmd).failed()
+        let (out, record) = recorded(&mut cmd);
+        (out.failed(), record)
     };
     // Without a token: the image archive is written, then the copy fails.
-    let copy = publish(None);
-    assert!(copy.stderr.contains("wrote "), "the archive was not written: {}", copy.stderr);
+    let (copy, record) = publish(None);
+    let steps: Vec<(&str, bool)> =
+        record.steps.iter().skip_while(|s| s.kind != "image").map(|s| (s.kind.as_str(), s.ok)).collect();
+    assert_eq!(
+        steps,
+        [("image", true), ("registry-push", false)],
+        "the archive was written, the copy failed: {}",
+        copy.stderr
+    );
     assert!(walk(&tmp).is_empty(), "left behind: {:?}", walk(&tmp));
     // With a token: the login into the run's auth file fails.
-    let login = publish(Some("ghs_s3cr3t"));
+    let (login, record) = publish(Some("ghs_s3cr3t"));
     assert!(!login.stderr.contains("ghs_s3cr3t") && !login.stdout.contains("ghs_s3cr3t"), "the token was printed");
+    assert!(record.steps.last().is_some_and(|s| s.kind == "login" && !s.ok), "{:#?}", record.steps);
+    assert!(!String::from_utf8_lossy(&record.to_bytes()).contains("ghs_s3cr3t"), "the token is in the record");
     assert!(walk(&tmp).is_empty(), "left behind: {:?}", walk(&tmp));
 }
 
@@ -219,4 +232,25 @@ fn a_dry_run_needs_no_tools_and_says_what_a_real_run_would_miss() {
     );
     let out = run(xtask().args(["warm", "--dry-run"]).env("PATH", cargo_only_path())).ok();
     assert!(out.stdout.contains("# warning: a real run would stop here: Nix is not installed"), "{}", out.stdout);
+}
+
+#[test]
+fn a_registry_token_is_handed_to_skopeo_on_stdin_and_never_printed() {
+    let out = run(xtask()
+        .args(["build-containers", "--image", "harness", "--push", "ghcr.io/Owner/Repo", "--tag", "abc", "--dry-run"])
+        .env("REGISTRY_USER", "bot")
+        .env("REGISTRY_TOKEN", "ghs_s3cr3t"))
+    .ok();
+    assert!(
+        out.stdout.contains("printf '%s' \"$REGISTRY_TOKEN\" | skopeo login --authfile '<run directory>/auth.json' --username bot --password-stdin ghcr.io\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("--dest-authfile "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("docker://ghcr.io/owner/repo/harness:abc-x86_64"),
+        "lowercase, the arch's tag: {}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("ghs_s3cr3t") && !out.stderr.contains("ghs_s3cr3t"), "the token was printed");
 }

@@ -61,9 +61,11 @@ fn gc_racing_pushes_never_deletes_what_a_push_needs() {
         let warm = std::thread::spawn(move || Run::from(warm.wait_with_output().unwrap()));
         // gc --keep 1, again and again, while the warm builds, records and uploads.
         while !warm.is_finished() {
-            let gc = run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url])).ok();
+            let (gc, record) =
+                recorded(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url]));
+            gc.ok();
             collections += 1;
-            deleted += gc.stdout.lines().filter(|l| l.starts_with("deleting ")).count();
+            deleted += record.gc.unwrap().deleted;
         }
         warm.join().unwrap().ok();
         let problems = unsound(&cache);
@@ -125,8 +127,8 @@ fn a_broken_cache_is_never_up_to_date_and_warm_and_verify_repair_it() {
     let cache = dir.join("cache");
     let url = format!("file://{}", cache.display());
     let xtask_on =
-        |args: &[&str]| run(xtask().args(args).args(["--flake", &flake.display().to_string(), "--cache", &url]));
-    xtask_on(&["warm"]).ok();
+        |args: &[&str]| recorded(xtask().args(args).args(["--flake", &flake.display().to_string(), "--cache", &url]));
+    xtask_on(&["warm"]).0.ok();
     let public = fs::read_to_string(dir.join("cache.public")).unwrap();
     let deps = out_path(&flake, "packages.x86_64-linux.deps");
     let toolchain = narinfos(&cache).into_iter().find(|i| i.store_path.ends_with("-rust-toolchain-1.84.0")).unwrap();
@@ -139,30 +141,40 @@ fn a_broken_cache_is_never_up_to_date_and_warm_and_verify_repair_it() {
     };
 
     break_it();
-    let status: serde_json::Value = serde_json::from_str(&xtask_on(&["status", "--json"]).ok().stdout).unwrap();
+    let (status, _) = xtask_on(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.ok().stdout).unwrap();
     assert!(status["hit_rate"].as_f64().unwrap() < 1.0, "status saw nothing wrong: {status:#}");
-    let verify = xtask_on(&["verify"]).failed();
+    let (verify, record) = xtask_on(&["verify"]);
+    verify.failed();
+    let problems = record.verify.unwrap().problems;
+    let about = |path: &str| problems.iter().filter(|f| f.path.as_deref() == Some(path)).count();
+    assert_eq!(about(&cacert.store_path), 1, "the short NAR: {problems:#?}");
     assert!(
-        verify.stdout.contains(&format!("{}: ", cacert.store_path)) && verify.stdout.contains("has 100 bytes"),
-        "{}",
-        verify.stdout
+        problems.iter().any(|f| f.problem.contains(&toolchain.store_path)),
+        "the reference the cache lost is named: {problems:#?}"
     );
-    assert!(verify.stdout.contains(&format!("refers to {}", toolchain.store_path)), "{}", verify.stdout);
-    let warm = xtask_on(&["warm"]).ok();
-    assert!(!warm.stderr.contains("up to date"), "a broken cache was called up to date: {}", warm.stderr);
+    let (warm, record) = xtask_on(&["warm"]);
+    warm.ok();
+    assert!(!record.totals.up_to_date, "a broken cache was called up to date: {record:#?}");
     assert!(unsound(&cache).is_empty(), "warm left the cache broken: {:?}", unsound(&cache));
-    xtask_on(&["verify"]).ok();
-    assert!(xtask_on(&["warm"]).ok().stderr.contains("up to date"));
+    xtask_on(&["verify"]).0.ok();
+    let (warm, record) = xtask_on(&["warm"]);
+    warm.ok();
+    assert!(record.totals.up_to_date, "{record:#?}");
 
     break_it();
-    let forced = xtask_on(&["warm", "--force"]).ok();
-    assert!(forced.stderr.contains("(uploaded again)"), "{}", forced.stderr);
+    let (forced, record) = xtask_on(&["warm", "--force"]);
+    forced.ok();
+    let repaired: Vec<&str> = record.repairs.iter().map(|p| p.path.as_str()).collect();
+    assert!(repaired.contains(&cacert.store_path.as_str()), "uploaded again: {repaired:?}");
     assert!(unsound(&cache).is_empty(), "warm --force left the cache broken: {:?}", unsound(&cache));
 
     break_it();
-    let repaired = xtask_on(&["verify", "--repair"]).ok();
-    assert!(repaired.stdout.contains("repaired"), "{}", repaired.stdout);
-    xtask_on(&["verify"]).ok();
+    let (repair, record) = xtask_on(&["verify", "--repair"]);
+    repair.ok();
+    let verified = record.verify.unwrap();
+    assert!(verified.repaired.contains(&cacert.store_path) && verified.unrepaired.is_empty(), "{verified:#?}");
+    xtask_on(&["verify"]).0.ok();
     let (runner, _) = fresh_runner(
         &url,
         Some(public.trim()),
@@ -199,7 +211,8 @@ fn gc_reports_what_it_cannot_read_and_never_deletes_outside_the_cache() {
     }
     fs::write(cache.join("0000000000000000000000000000000c.narinfo"), b"StorePath: \xff\xfe\n").unwrap();
 
-    let gc = run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url])).ok();
+    let (gc, record) = recorded(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url]));
+    let gc = gc.ok();
     for victim in &victims {
         assert!(victim.exists(), "gc deleted {} outside the cache:\n{}", victim.display(), gc.stdout);
     }
@@ -209,7 +222,8 @@ fn gc_reports_what_it_cannot_read_and_never_deletes_outside_the_cache() {
         "{}",
         gc.stderr
     );
-    assert!(gc.stdout.contains("3 unreadable narinfo(s) left alone"), "{}", gc.stdout);
+    let unreadable = record.gc.unwrap().unreadable;
+    assert_eq!(unreadable.len(), 3, "left alone: {unreadable:?}");
 }
 
 #[test]

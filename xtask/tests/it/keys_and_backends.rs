@@ -1,5 +1,5 @@
-//! Cache keys against the seed's shell formula, and what each backend would run (Cachix cannot
-//! be reached from here: its command line is what is tested).
+//! Cache keys against the seed's shell formula, and of each layer and arch, and what each backend
+//! would run (Cachix cannot be reached from here: its command line is what is tested).
 
 use std::{fs, path::Path, process::Command};
 
@@ -236,4 +236,42 @@ fn cachix_pins_the_deps_layer_and_each_image_under_their_keys() {
     // Pins are Cachix's: a cache this project owns is told so.
     let local = run(xtask().args(["pin", "--dry-run"])).failed();
     assert!(local.stderr.contains("pins are Cachix's"), "{}", local.stderr);
+}
+
+#[test]
+fn an_image_built_for_another_system_gets_that_systems_container_key() {
+    let out =
+        run(xtask().args(["warm-containers", "--system", "aarch64-linux", "--image", "harness", "--dry-run"])).ok();
+    assert!(out.stdout.contains("packages.aarch64-linux.harnessImage"), "{}", out.stdout);
+    assert!(out.stdout.contains("-container-harness-aarch64\n"), "the key names the arch built: {}", out.stdout);
+    assert!(!out.stdout.contains("x86_64"), "{}", out.stdout);
+    // --arch A builds A-linux; with a --system that says otherwise it is refused.
+    let out = run(xtask().args(["build-containers", "--arch", "aarch64", "--image", "ollama", "--dry-run"])).ok();
+    assert!(
+        out.stdout.contains("packages.aarch64-linux.ollamaImage") && out.stdout.contains("-container-ollama-aarch64\n")
+    );
+    let out =
+        run(xtask().args(["build-containers", "--arch", "aarch64", "--system", "x86_64-linux", "--dry-run"])).failed();
+    assert!(
+        out.stderr.contains("--arch aarch64 builds for aarch64-linux, but --system says x86_64-linux"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn warm_containers_emits_each_key_once() {
+    require_nix();
+    let flake = example_flake("one-image");
+    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
+    let output = flake.parent().unwrap().join("github-output");
+    let out = run(xtask()
+        .args(["warm-containers", "--image", "harness", "--flake", &flake.display().to_string(), "--cache", &cache])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output))
+    .ok();
+    let keys: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(keys.len(), 2, "the deps key, then the container key: {}", out.stdout);
+    assert!(keys[0].starts_with(&deps_prefix()) && keys[1] == format!("{}-container-harness-x86_64", keys[0]));
+    assert_eq!(fs::read_to_string(&output).unwrap(), format!("cache-key={}\ncontainer-key={}\n", keys[0], keys[1]));
 }

@@ -18,6 +18,7 @@ mod maintenance;
 mod measure;
 mod outages;
 mod pipeline;
+mod records;
 mod retention;
 mod signatures;
 mod support;

@@ -3,6 +3,8 @@
 
 use std::{fs, process::Command};
 
+use xtask::record::Record;
+
 use crate::support::*;
 
 const FILTER: [&str; 2] = ["-source", "nixpkgs.tar.gz"];
@@ -11,8 +13,13 @@ fn matches_filter(path: &str) -> bool {
     FILTER.iter().any(|suffix| path.ends_with(suffix))
 }
 
-fn warm(flake: &std::path::Path, cache: &str) -> Run {
-    run(xtask().args(["warm", "--flake", &flake.display().to_string(), "--cache", cache]))
+fn warm(flake: &std::path::Path, cache: &str) -> (Run, Record) {
+    recorded(xtask().args(["warm", "--flake", &flake.display().to_string(), "--cache", cache]))
+}
+
+/// The kinds of the steps a record ran, in order.
+fn kinds(record: &Record) -> Vec<&str> {
+    record.steps.iter().map(|s| s.kind.as_str()).collect()
 }
 
 #[test]
@@ -22,7 +29,8 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     let cache = flake.parent().unwrap().join("cache");
     let url = format!("file://{}", cache.display());
 
-    let first = warm(&flake, &url).ok();
+    let (first, record) = warm(&flake, &url);
+    let first = first.ok();
     let cached = cached_paths(&cache);
     for attr in ["deps", "harnessImage", "ollamaImage"] {
         let path = out_path(&flake, &format!("packages.x86_64-linux.{attr}"));
@@ -30,9 +38,14 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     }
     // deps, toolchain, cargo-deps, dev-tools, harness, ollama, the certificates, the two image scripts.
     assert_eq!(cached.len(), 9, "{cached:?}");
-    assert!(first.stderr.contains("pushed 9"), "{}", first.stderr);
-    assert!(first.stderr.contains("==> [4/13] Build"), "each step has a header: {}", first.stderr);
-    assert!(first.stderr.contains("Build packages.x86_64-linux.deps") && first.stderr.contains(" done in "));
+    assert_eq!(record.pushed.paths, 9, "{:#?}", record.pushed);
+    assert_eq!(kinds(&record).len(), 13, "{:?}", kinds(&record));
+    assert!(record.steps.iter().all(|s| s.ok), "{:#?}", record.steps);
+    // The log shows each step as it starts and ends.
+    assert!(first.stderr.contains("==> [4/13] Build packages.x86_64-linux.deps"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("<== [4/13] Build packages.x86_64-linux.deps") && first.stderr.contains(": done in ")
+    );
     // Built for the Nix that runs it: nothing it calls is deprecated there (`--json-format` from 2.33),
     // and the outputs are GC roots until the push ends (Nix warns of a build without one).
     let json_format = nix_version() >= (2, 33, 0);
@@ -45,23 +58,22 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
     );
 
     let before = store_files(&cache);
-    let second = warm(&flake, &url).ok();
-    assert!(second.stderr.contains("up to date (3 output(s) already cached)"), "{}", second.stderr);
-    assert!(!second.stderr.contains("] Push") && !second.stderr.contains("] Build"), "{}", second.stderr);
-    // One evaluation: the only command that evaluates the flake is the first.
-    assert_eq!(second.stderr.matches("builtins.getFlake").count(), 1, "{}", second.stderr);
+    let (second, record) = warm(&flake, &url);
+    second.ok();
+    assert!(record.totals.up_to_date && record.totals.outputs == 3, "{:#?}", record.totals);
+    assert!(!kinds(&record).iter().any(|k| ["build", "push"].contains(k)), "{:?}", kinds(&record));
+    assert_eq!(record.evaluations, 1, "one evaluation of the flake");
     assert_eq!(store_files(&cache), before, "the second warm wrote to the cache");
     // Its record, in the cache's history: up to date, nothing pushed.
     let last = history(&cache).pop().unwrap();
-    assert!(last.task == "warm" && last.totals.up_to_date && last.pushed.paths == 0, "{last:#?}");
+    assert!(last == record && last.pushed.paths == 0, "{last:#?}");
 
     // --force builds and pushes regardless: the cache is asked, nothing is missing, nothing uploaded.
-    let forced = run(xtask().args(["warm", "--force", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
-    assert!(
-        forced.stderr.contains("] Build") && forced.stderr.contains("pushed 0 (0.0 MiB), already cached 9"),
-        "{}",
-        forced.stderr
-    );
+    let (forced, record) =
+        recorded(xtask().args(["warm", "--force", "--flake", &flake.display().to_string(), "--cache", &url]));
+    forced.ok();
+    assert!(kinds(&record).contains(&"build"), "{:?}", kinds(&record));
+    assert_eq!((record.pushed.paths, record.totals.present), (0, 9), "{record:#?}");
 }
 
 #[test]
@@ -69,7 +81,7 @@ fn nothing_matching_the_push_filter_reaches_the_cache() {
     require_nix();
     let flake = example_flake("filter");
     let cache = flake.parent().unwrap().join("cache");
-    warm(&flake, &format!("file://{}", cache.display())).ok();
+    warm(&flake, &format!("file://{}", cache.display())).0.ok();
 
     // The build really used paths the filter matches: they are in the deps derivation's inputs.
     let deps_drv = nix(&["eval", "--raw", &format!("{}#packages.x86_64-linux.deps.drvPath", flake.display())]).stdout;
@@ -176,9 +188,12 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     // Without credentials the upload is refused: the task fails, naming what it needs.
     // A new HTTP cache has no nix-cache-info yet: asking it counts as empty, the build goes on,
     // and the push is what fails.
-    let denied = warm(&flake, &nginx.url).failed();
+    let (denied, record) = warm(&flake, &nginx.url);
+    let denied = denied.failed();
     assert!(denied.stderr.contains("does not appear to be a binary cache: taken as empty"), "{}", denied.stderr);
-    assert!(denied.stderr.contains("<== [3/10] Build packages.x86_64-linux.deps"), "{}", denied.stderr);
+    let build = record.steps.iter().find(|s| s.kind == "build").unwrap();
+    // The build succeeded; the first write to the cache failed.
+    assert!(build.ok && record.steps.last().is_some_and(|s| !s.ok), "{:#?}", record.steps);
     assert!(denied.stderr.contains("credentials"), "{}", denied.stderr);
 
     let netrc = nginx.netrc.clone();
@@ -186,15 +201,16 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
         let mut cmd = xtask();
         cmd.args(args).args(["--flake", &flake.display().to_string(), "--cache", &nginx.url]);
         cmd.env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", netrc.display())));
-        run(&mut cmd)
+        recorded(&mut cmd)
     };
-    with_auth(&["warm"]).ok();
+    with_auth(&["warm"]).0.ok();
     let cached = cached_paths(&www);
     assert_eq!(cached.len(), 9, "{cached:?}");
     assert!(cached.iter().all(|p| !matches_filter(p)));
     let before = store_files(&www);
-    let second = with_auth(&["warm"]).ok();
-    assert!(second.stderr.contains("up to date"), "{}", second.stderr);
+    let (second, record) = with_auth(&["warm"]);
+    second.ok();
+    assert!(record.totals.up_to_date, "{:#?}", record.totals);
     assert_eq!(store_files(&www), before, "the second warm uploaded to the HTTP cache");
 }
 
@@ -257,42 +273,4 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
     ] {
         assert!(summary.contains(&expected), "summary lacks {expected}:\n{summary}");
     }
-}
-
-#[test]
-fn an_image_built_for_another_system_gets_that_systems_container_key() {
-    let out =
-        run(xtask().args(["warm-containers", "--system", "aarch64-linux", "--image", "harness", "--dry-run"])).ok();
-    assert!(out.stdout.contains("packages.aarch64-linux.harnessImage"), "{}", out.stdout);
-    assert!(out.stdout.contains("-container-harness-aarch64\n"), "the key names the arch built: {}", out.stdout);
-    assert!(!out.stdout.contains("x86_64"), "{}", out.stdout);
-    // --arch A builds A-linux; with a --system that says otherwise it is refused.
-    let out = run(xtask().args(["build-containers", "--arch", "aarch64", "--image", "ollama", "--dry-run"])).ok();
-    assert!(
-        out.stdout.contains("packages.aarch64-linux.ollamaImage") && out.stdout.contains("-container-ollama-aarch64\n")
-    );
-    let out =
-        run(xtask().args(["build-containers", "--arch", "aarch64", "--system", "x86_64-linux", "--dry-run"])).failed();
-    assert!(
-        out.stderr.contains("--arch aarch64 builds for aarch64-linux, but --system says x86_64-linux"),
-        "{}",
-        out.stderr
-    );
-}
-
-#[test]
-fn warm_containers_emits_each_key_once() {
-    require_nix();
-    let flake = example_flake("one-image");
-    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
-    let output = flake.parent().unwrap().join("github-output");
-    let out = run(xtask()
-        .args(["warm-containers", "--image", "harness", "--flake", &flake.display().to_string(), "--cache", &cache])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", &output))
-    .ok();
-    let keys: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(keys.len(), 2, "the deps key, then the container key: {}", out.stdout);
-    assert!(keys[0].starts_with(&deps_prefix()) && keys[1] == format!("{}-container-harness-x86_64", keys[0]));
-    assert_eq!(fs::read_to_string(&output).unwrap(), format!("cache-key={}\ncontainer-key={}\n", keys[0], keys[1]));
 }

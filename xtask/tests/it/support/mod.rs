@@ -157,6 +157,16 @@ pub fn run(cmd: &mut Command) -> Run {
     cmd.output().expect("cannot start the command").into()
 }
 
+/// Runs a task with `--record` and reads what it did from its record (never from its wording).
+pub fn recorded(cmd: &mut Command) -> (Run, xtask::record::Record) {
+    let file = temp_dir("record").join("record.json");
+    let out = run(cmd.arg("--record").arg(&file));
+    match xtask::record::Record::read(&file) {
+        Ok(record) => (out, record),
+        Err(e) => panic!("the task wrote no record ({e:#})\nstdout:\n{}\nstderr:\n{}", out.stdout, out.stderr),
+    }
+}
+
 pub fn nix(args: &[&str]) -> Run {
     run(Command::new("nix").args(args).env("NIX_CONFIG", nix_config("")))
 }
