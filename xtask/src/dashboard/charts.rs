@@ -12,7 +12,10 @@ const HEIGHT: f64 = 240.0;
 const LEFT: f64 = 72.0;
 const BOTTOM: f64 = 28.0;
 const TOP: f64 = 12.0;
-const COLORS: [&str; 8] = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
+const COLORS: [&str; 12] = [
+    "#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563", "#65a30d", "#9f1239",
+    "#1e3a8a", "#a16207",
+];
 
 /// A series of a line chart: a name and its points (x as a run's position, y, tooltip).
 pub struct Series {

@@ -133,10 +133,11 @@ impl Facts {
         found
     }
 
-    /// The records by job (`crate::alerts::job_name`), each job's oldest first.
+    /// The records of the jobs by job (`crate::alerts::job_name`), each job's oldest first; a
+    /// pipeline's record (`ci`, `history`) is not a job's: the pipeline section shows it.
     pub fn by_job(&self) -> BTreeMap<String, Vec<&Record>> {
         let mut jobs: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
-        for record in &self.records {
+        for record in self.records.iter().filter(|r| r.pipeline.is_none()) {
             jobs.entry(crate::alerts::job_name(record)).or_default().push(record);
         }
         jobs

@@ -38,7 +38,9 @@ pub fn render(facts: &Facts) -> String {
         date(facts.generated_ms)
     );
     html += &alerts_section(facts);
-    html += &super::sections::jobs(facts, &shown(facts), &markers(&shown(facts)));
+    // The jobs' own runs: a pipeline's record is the pipeline section's.
+    let jobs: Vec<&Record> = shown(facts).into_iter().filter(|r| r.pipeline.is_none()).collect();
+    html += &super::sections::jobs(facts, &jobs, &markers(&jobs));
     html += &super::sections::transfers(&shown(facts));
     html += &super::sections::pipeline(facts);
     html += &super::sections::cache(facts);

@@ -102,6 +102,11 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
             ran.log.push(format!("skipped `{line}`: {why}"));
             continue;
         }
+        // The workflow's history job keeps its run's pipeline; here `cargo xtask ci` keeps its own.
+        if matches!(xtask.args.first(), Some(Word::Lit("history"))) {
+            ran.log.push(format!("`{line}`: this run's pipeline is the record `cargo xtask ci` keeps"));
+            continue;
+        }
         let files = StepFiles::new(&dir, n)?;
         let mut env: Vec<(String, String)> = job_env.clone();
         let mut from_needs = Vec::new();
@@ -148,6 +153,7 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
     if !restored_xtask {
         save_xtask(p, &target)?;
     }
+    ran.log = collapse(std::mem::take(&mut ran.log));
     ran.job.xtask_restored = Some(restored_xtask);
     for (name, value) in &leg.job.outputs {
         if let Some(value) = p.value(value, leg, done, &step_outputs) {
@@ -156,6 +162,18 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
     }
     ran.job.seconds = started.elapsed().as_secs_f64();
     Ok(ran)
+}
+
+/// Consecutive equal lines (a stand-in for each of many steps) as one, with their count.
+fn collapse(lines: Vec<String>) -> Vec<String> {
+    let mut counted: Vec<(String, usize)> = Vec::new();
+    for line in lines {
+        match counted.last_mut() {
+            Some((last, n)) if *last == line => *n += 1,
+            _ => counted.push((line, 1)),
+        }
+    }
+    counted.into_iter().map(|(line, n)| if n == 1 { line } else { format!("{line} ({n} steps)") }).collect()
 }
 
 impl LocalRun<'_> {

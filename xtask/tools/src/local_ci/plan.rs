@@ -13,7 +13,7 @@ use xtask::{
     nix::{self, json::Settings},
     session::Session,
     workflows::{
-        graph::{Condition, Job, Xtask},
+        graph::{Condition, Job, Word, Xtask},
         legs::Leg,
     },
 };
@@ -44,6 +44,8 @@ pub struct Context {
     pub registry: Option<String>,
     /// The systems this machine builds (`system` and `extra-platforms`).
     pub systems: Vec<String>,
+    /// The systems of the config's arches this machine cannot build.
+    pub lacks_systems: Vec<String>,
     pub engine: bool,
     pub buildah: bool,
 }
@@ -56,7 +58,15 @@ impl Context {
             true => Vec::new(),
             false => Settings::parse(&nix::show_config().run_quietly(&session.sh, &NoSlots)?)?.platforms(),
         };
-        Ok(Context { event, fork, registry, systems, engine: engine::find("").is_ok(), buildah: on_path("buildah") })
+        let lacks_systems = session
+            .config
+            .arches
+            .iter()
+            .map(|arch| format!("{arch}-linux"))
+            .filter(|system| !session.dry_run && !systems.contains(system))
+            .collect();
+        let (engine, buildah) = (engine::find("").is_ok(), on_path("buildah"));
+        Ok(Context { event, fork, registry, systems, lacks_systems, engine, buildah })
     }
 }
 
@@ -107,7 +117,12 @@ pub fn runs(job: &Job, ctx: &Context, results: &BTreeMap<&str, Outcome>) -> Resu
     }
     match job.needs.iter().find(|n| results.get(**n) != Some(&Outcome::Success)) {
         Some(need) => {
-            Err(format!("it needs {need}, which {}", results.get(*need).map_or("did not run", Outcome::result)))
+            let what = match results.get(*need) {
+                Some(Outcome::Failure(_)) => "failed",
+                Some(Outcome::Skipped(_)) => "was skipped",
+                _ => "did not run",
+            };
+            Err(format!("it needs {need}, which {what}"))
         }
         None => Ok(()),
     }
@@ -135,6 +150,10 @@ fn lacks(step: &Xtask, ctx: &Context) -> Result<(), String> {
     }
     if step.needs_buildah && !ctx.buildah {
         return Err("no buildah here (it writes the image index)".into());
+    }
+    if matches!(step.args.first(), Some(Word::Lit("publish"))) && !ctx.lacks_systems.is_empty() {
+        let lacks = ctx.lacks_systems.join(", ");
+        return Err(format!("publish joins every arch's image, and this machine cannot build {lacks}"));
     }
     if step.pushes_images() && ctx.registry.is_none() {
         return Err("no registry given: `--registry HOST/PREFIX` stands in for GHCR".into());

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::bench::registry::Registry;
 use crate::local_ci::{
     self,
     plan::{Context, Event, Outcome},
@@ -22,6 +23,9 @@ use xtask::{
     workflows::{self, CI, WARMING},
 };
 
+/// `--registry local`: a registry of the run's own.
+const LOCAL_REGISTRY: &str = "local";
+
 #[derive(clap::Args, Debug)]
 pub struct Ci {
     /// The workflow to run: ci (.github/workflows/ci.yml) or cache-warming.
@@ -34,8 +38,9 @@ pub struct Ci {
     /// A pull request from a fork: no secrets, so nothing is pushed.
     #[arg(long)]
     fork: bool,
-    /// The registry standing in for ghcr.io/<repository> (e.g. 127.0.0.1:5000/me); without it,
-    /// what pushes images is skipped.
+    /// The registry standing in for ghcr.io/<repository> (e.g. 127.0.0.1:5000/me), or `local`:
+    /// one of the run's own on 127.0.0.1 (docker-registry, its storage in target/xtask-ci/registry).
+    /// Without it, what pushes images is skipped.
     #[arg(long, value_name = "HOST/PREFIX")]
     registry: Option<String>,
     /// With --dry-run: write the plan as JSON to FILE (a run's results are its record:
@@ -61,13 +66,24 @@ impl Ci {
         let file = if self.workflow == "ci" { CI } else { WARMING };
         let graphs = workflows::graphs(&session.config)?;
         let workflow = graphs.iter().find(|w| w.file == file).context("the workflow is generated")?;
-        if let Some(registry) = &self.registry {
+        if let Some(registry) = self.registry.as_deref().filter(|r| *r != LOCAL_REGISTRY) {
             registry::check_registry(registry)?;
         }
         if self.json.is_some() && !session.dry_run {
             bail!("--json writes the plan of a dry run: add --dry-run, or use --record FILE for the run's record");
         }
-        let ctx = Context::of(session, self.event, self.fork, self.registry.clone())?;
+        // The run's own registry lives until the run ends.
+        let (own, registry) = match self.registry.as_deref() {
+            Some(LOCAL_REGISTRY) if !session.dry_run => {
+                let own = Registry::start(&session.root.join("target/xtask-ci/registry"))?;
+                let name = format!("{}/{}", own.host, session.config.name);
+                eprintln!("a registry of this run's own: {name}");
+                (Some(own), Some(name))
+            }
+            Some(LOCAL_REGISTRY) => (None, Some(format!("127.0.0.1:<port>/{}", session.config.name))),
+            other => (None, other.map(str::to_owned)),
+        };
+        let ctx = Context::of(session, self.event, self.fork, registry)?;
         if session.dry_run {
             let (text, json) = report::plan(workflow, &ctx);
             println!("{text}");
@@ -85,8 +101,8 @@ impl Ci {
         record.pipeline = Some(pipeline);
         // The dashboard of the cache's history, this run with it.
         let out = session.root.join(dashboard::OUT);
-        let page = dashboard::write(session, History::of(session).as_ref(), true, Some(record), &out)?;
-        println!("The dashboard: {}", page.display());
+        dashboard::write(session, History::of(session).as_ref(), true, Some(record), &out)?;
+        drop(own);
         let failed: Vec<&str> =
             ran.iter().filter(|r| matches!(r.outcome, Outcome::Failure(_))).map(|r| r.job.name.as_str()).collect();
         if !failed.is_empty() {
