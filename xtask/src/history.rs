@@ -105,10 +105,10 @@ impl History {
         };
         let mut records = Vec::new();
         for (file, bytes) in files.iter().zip(fetched) {
-            match bytes.map(|b| Record::parse(&b)) {
-                Some(Ok(record)) => records.push(record),
-                Some(Err(err)) => problems.push(format!("{file}: {err:#}")),
-                None => {}
+            match bytes.map(|b| b.map(|b| Record::parse(&b))) {
+                Ok(Some(Ok(record))) => records.push(record),
+                Ok(Some(Err(err))) | Err(err) => problems.push(format!("{file}: {err:#}")),
+                Ok(None) => {}
             }
         }
         records.sort_by(|a, b| a.started_ms.cmp(&b.started_ms).then(a.id.cmp(&b.id)));

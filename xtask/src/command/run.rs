@@ -96,6 +96,12 @@ impl Cmd {
         self.clone().io(Io::Quiet).spawn(sh, slots, true)
     }
 
+    /// Runs the command without printing it, and returns what it did, whatever its exit status:
+    /// for a command that reports each of its parts (curl's transfers) on its own.
+    pub fn output_quietly(&self, sh: &Shell) -> Result<Output> {
+        self.clone().io(Io::Quiet).spawn(sh, &super::NoSlots, true)
+    }
+
     /// Whether the command ran and exited 0 (for checks that only ask).
     pub fn succeeds(&self, sh: &Shell) -> bool {
         self.clone().io(Io::Quiet).run_quietly(sh, &super::NoSlots).is_ok()

@@ -120,3 +120,50 @@ fn a_runs_pipeline_is_its_jobs_records_by_leg_kept_in_the_history() {
     assert!(refused.stderr.contains("GITHUB_RUN_ID is not set"), "{}", refused.stderr);
     assert_eq!(history(&local).len(), before);
 }
+
+/// Reading a history never fails a task: a record that is not JSON, one of another schema, one
+/// too big and one that is not a file are each named, the rest read, on a directory and over
+/// HTTP, and the dashboard renders what was read, the problems on the page. A task refused on bad
+/// input keeps nothing.
+#[test]
+fn a_history_is_read_around_what_cannot_be_read_and_a_refused_task_keeps_nothing() {
+    let dir = temp_dir("history-faults");
+    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
+    for root in [dir.join("cache"), nginx.www.clone()] {
+        let kept = root.join("xtask-records");
+        fs::create_dir_all(&kept).unwrap();
+        let good = record("prebuild-deps", &[], RUN, 0, 12.0);
+        fs::write(kept.join(format!("{}.json", good.id)), good.to_bytes()).unwrap();
+        fs::write(kept.join("1-not-json.json"), "<html>").unwrap();
+        let future = String::from_utf8(good.to_bytes()).unwrap().replacen("\"schema\": 1", "\"schema\": 99", 1);
+        fs::write(kept.join("2-future.json"), future).unwrap();
+        fs::write(kept.join("3-huge.json"), vec![b' '; 5 << 20]).unwrap();
+        fs::create_dir(kept.join("4-a-dir.json")).unwrap();
+        // HTTP cannot be listed: the index names them.
+        let ids = ["1-not-json", "2-future", "3-huge", "4-a-dir", good.id.as_str()];
+        fs::write(kept.join("index.json"), serde_json::to_string(&ids).unwrap()).unwrap();
+    }
+    let sh = xshell::Shell::new().unwrap();
+    let (records, problems) = xtask::history::History::dir(dir.join("cache")).read(&sh);
+    assert_eq!(records.len(), 1, "{problems:?}");
+    for (file, why) in [("1-not-json", "not JSON"), ("2-future", "schema 99"), ("3-huge", "bytes"), ("4-a-dir", "")] {
+        assert!(problems.iter().any(|p| p.contains(file) && p.contains(why)), "{file}: {problems:#?}");
+    }
+
+    let out = dir.join("page");
+    let shown = run(xtask()
+        .args(["dashboard", "--cache", &nginx.url, "--out", &out.display().to_string()])
+        .env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", nginx.netrc.display()))))
+    .ok();
+    let page = fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("1 run(s) in the history"), "{}", shown.stderr);
+    for file in ["1-not-json", "2-future", "3-huge"] {
+        assert!(page.contains(file), "{file} is not named on the page: {}", shown.stderr);
+    }
+
+    // Refused before anything ran: no record in the cache.
+    let cache = dir.join("refused");
+    let refused = run(xtask().args(["test", "--type", "bench", "--cache", &format!("file://{}", cache.display())]));
+    refused.failed();
+    assert!(!cache.join("xtask-records").exists(), "a refused task kept a record");
+}

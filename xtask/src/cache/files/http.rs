@@ -1,12 +1,16 @@
 //! An HTTP cache's files, spoken to with curl: one request, or one curl for many (HEADs, or GETs
 //! in parallel on kept-alive connections), with the credentials writes need.
 
-use std::{collections::BTreeMap, fs, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
 
-use super::super::narinfo::safe_path;
+use super::{super::narinfo::safe_path, Fetched};
 use crate::command::{lit, Cmd, Io, NoSlots};
 
 /// An HTTP cache, spoken to with curl.
@@ -76,38 +80,51 @@ impl Http {
         code.parse().with_context(|| format!("curl printed no HTTP status for {}/{path}: {out}", self.base))
     }
 
-    /// One curl for every path, GETs in parallel: each file's bytes (`None` when absent), in order.
-    pub(super) fn gets(&self, sh: &Shell, paths: &[&str], limit: u64) -> Result<Vec<Option<Vec<u8>>>> {
+    /// One curl for every path, GETs in parallel: each file's bytes (`None` when absent), or why
+    /// it could not be read (larger than `limit`, an HTTP error), in order. Fails only when curl
+    /// could not run.
+    pub(super) fn gets(&self, sh: &Shell, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
         if paths.is_empty() {
             return Ok(Vec::new());
         }
         let dir = crate::scratch::dir()?.join(format!("gets-{}", paths.len()));
         fs::create_dir_all(&dir)?;
         let outputs: Vec<String> = (0..paths.len()).map(|n| dir.join(n.to_string()).display().to_string()).collect();
-        let limit = limit.to_string();
-        let mut args = vec!["--parallel", "--parallel-max", "8", "--max-filesize", &limit];
-        args.extend(["--write-out", "%{http_code} %{filename_effective}\\n"]);
+        let max = limit.to_string();
+        let mut args = vec!["--parallel", "--parallel-max", "8", "--max-filesize", &max];
+        args.extend(["--write-out", "%{exitcode} %{http_code} %{filename_effective}\\n"]);
         for output in &outputs {
             args.extend(["--output", output]);
         }
         let urls: Vec<String> = paths.iter().map(|p| self.url(p)).collect::<Result<_>>()?;
-        let out = self.curl(&args, &urls).run_quietly(sh, &NoSlots);
-        let mut found = vec![None; paths.len()];
-        for line in out?.lines() {
-            let (code, file) = line.split_once(' ').unwrap_or((line, ""));
+        // Each transfer answers for itself: curl's own status is that of the worst.
+        let out = self.curl(&args, &urls).output_quietly(sh)?;
+        let mut found: Vec<Option<Fetched>> = paths.iter().map(|_| None).collect();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut words = line.splitn(3, ' ');
+            let (exit, code, file) = (words.next(), words.next(), words.next().unwrap_or_default());
             let Some(n) = outputs.iter().position(|o| o == file) else { continue };
-            found[n] = match code {
-                "200" => Some(Some(fs::read(file)?)),
-                "404" | "410" => Some(None),
-                _ => bail!("GET {}/{} answered HTTP {code}", self.base, paths[n]),
-            };
+            let url = format!("{}/{}", self.base, paths[n]);
+            found[n] = Some(match (exit, code) {
+                (Some("0"), Some("200")) => crate::files::read_bounded(Path::new(file), limit)
+                    .map(Some)
+                    .with_context(|| format!("cannot read what GET {url} answered")),
+                (_, Some("404" | "410")) => Ok(None),
+                // CURLE_FILESIZE_EXCEEDED
+                (Some("63"), _) => Err(anyhow!("{url} is larger than {limit} bytes")),
+                (Some("0"), Some(code)) => Err(anyhow!("GET {url} answered HTTP {code}")),
+                (exit, _) => Err(anyhow!("GET {url} failed (curl exit {})", exit.unwrap_or("?"))),
+            });
         }
         let _ = fs::remove_dir_all(&dir);
-        found
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Ok(found
             .into_iter()
             .zip(paths)
-            .map(|(got, path)| got.with_context(|| format!("curl gave no answer for {}/{path}", self.base)))
-            .collect()
+            .map(|(got, path)| {
+                got.unwrap_or_else(|| Err(anyhow!("curl gave no answer for {}/{path}: {}", self.base, stderr.trim())))
+            })
+            .collect())
     }
 
     /// One curl for every path: HEAD, the status and the length of each, in order.

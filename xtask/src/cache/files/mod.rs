@@ -25,6 +25,9 @@ pub enum Files {
     Http(Http),
 }
 
+/// One file of several fetched at once: its bytes, `None` when absent, or why it could not be read.
+pub type Fetched = Result<Option<Vec<u8>>>;
+
 impl Files {
     /// A file's contents; `None` when the cache has no such file.
     pub fn get(&self, sh: &Shell, path: &str) -> Result<Option<Vec<u8>>> {
@@ -105,19 +108,20 @@ impl Files {
         }
     }
 
-    /// Several files' contents, in order (`None` for one the cache lacks), each at most `limit`
-    /// bytes: read one by one from a directory, fetched by one curl over HTTP (parallel requests
-    /// on kept-alive connections).
-    pub fn get_many(&self, sh: &Shell, paths: &[&str], limit: u64) -> Result<Vec<Option<Vec<u8>>>> {
+    /// Several files' contents, in order, each on its own: `None` for one the cache lacks, an
+    /// error for one that cannot be read (larger than `limit`, not a file, an HTTP error). Read one
+    /// by one from a directory, fetched by one curl over HTTP (parallel requests on kept-alive
+    /// connections); fails only when nothing could be asked.
+    pub fn get_many(&self, sh: &Shell, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
         match self {
-            Files::Dir(dir) => paths
+            Files::Dir(dir) => Ok(paths
                 .iter()
                 .map(|path| match crate::files::read_bounded(&inside(dir, path)?, limit) {
                     Ok(bytes) => Ok(Some(bytes)),
                     Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(e).with_context(|| format!("cannot read {path} in {}", dir.display())),
                 })
-                .collect(),
+                .collect()),
             Files::Http(http) => http.gets(sh, paths, limit),
         }
     }
