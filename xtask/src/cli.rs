@@ -22,7 +22,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
     /// The Nix system to build for. Default: this machine's (e.g. x86_64-linux).
-    #[arg(long, global = true, value_name = "SYSTEM")]
+    #[arg(long, global = true, value_name = "SYSTEM", value_parser = system)]
     pub system: Option<String>,
     /// Write the run's record (what the task was asked, did and found; JSON) to FILE.
     #[arg(long, global = true, value_name = "FILE")]
@@ -49,4 +49,28 @@ pub struct ImageArgs {
     pub arch: Option<String>,
     #[command(flatten)]
     pub force: Force,
+}
+
+/// `--system`: checked before anything runs.
+fn system(s: &str) -> Result<String, String> {
+    match crate::config::rules::is_system(s) {
+        true => Ok(s.to_owned()),
+        false => Err("a Nix system is <arch>-<os> in lowercase, e.g. x86_64-linux".into()),
+    }
+}
+
+/// `--os`: a runner label, checked before anything runs.
+pub fn runner(s: &str) -> Result<String, String> {
+    match crate::config::rules::is_runner(s) {
+        true => Ok(s.to_owned()),
+        false => Err("a runner is lowercase letters, digits, '-' and '.', e.g. ubuntu-latest".into()),
+    }
+}
+
+/// `--rust`: a version, checked before anything runs.
+pub fn rust_version(s: &str) -> Result<String, String> {
+    match crate::config::rules::is_version(s) {
+        true => Ok(s.to_owned()),
+        false => Err("a Rust version is MAJOR.MINOR.PATCH, e.g. 1.84.0".into()),
+    }
 }

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     layers::{Target, DEPS},
+    numbers::{total, total_known},
     record,
 };
 
@@ -48,14 +49,14 @@ impl TargetView {
     /// The NAR bytes of what it would fetch, and of what it would build or could not fetch
     /// (`None` when a size is not known).
     fn bytes(&self, sizes: &BTreeMap<String, u64>) -> (u64, Option<u64>) {
-        let cached = self.cached.iter().filter_map(|p| sizes.get(p)).sum();
+        let cached = total(self.cached.iter().filter_map(|p| sizes.get(p).copied()));
         (cached, sum(self.built_outputs.iter().chain(self.broken.keys()), sizes))
     }
 }
 
 /// The sizes of the paths, when every one is known.
 fn sum<'a>(paths: impl IntoIterator<Item = &'a String>, sizes: &BTreeMap<String, u64>) -> Option<u64> {
-    paths.into_iter().map(|p| sizes.get(p)).sum()
+    total_known(paths.into_iter().map(|p| sizes.get(p).copied()))
 }
 
 /// Every target of a task, as a fresh runner sees it.
@@ -100,7 +101,7 @@ impl RunnerView {
             self.targets.iter().flat_map(|t| t.built_outputs.iter().chain(t.broken.keys())).collect::<BTreeSet<_>>(),
             &self.sizes,
         );
-        let cached_bytes: u64 = cached.iter().filter_map(|p| self.sizes.get(*p)).sum();
+        let cached_bytes = total(cached.iter().filter_map(|p| self.sizes.get(*p).copied()));
         let deps = targets.iter().zip(&self.targets).find(|(t, _)| t.name() == DEPS).map(|(_, v)| v);
         let deps_bytes = deps.map(|d| d.bytes(&self.sizes));
         record::Rates {
@@ -109,7 +110,7 @@ impl RunnerView {
             hit_rate: rate(cached.len() as u64, (cached.len() + missed.len()) as u64),
             cached_bytes,
             missed_bytes,
-            byte_hit_rate: missed_bytes.map(|m| rate(cached_bytes, cached_bytes + m)),
+            byte_hit_rate: missed_bytes.map(|m| rate(cached_bytes, cached_bytes.saturating_add(m))),
             deps_hit_rate: deps.map_or(1.0, |d| rate(d.cached.len() as u64, d.paths() as u64)),
             deps_byte_hit_rate: match deps_bytes {
                 Some((c, Some(m))) => Some(rate(c, c + m)),

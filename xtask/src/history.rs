@@ -13,7 +13,7 @@
 
 use std::{collections::BTreeSet, path::PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use xshell::Shell;
 
 use crate::{
@@ -74,9 +74,6 @@ impl History {
             return Ok(());
         }
         let file = format!("{DIR}/{}.json", record.id);
-        if let Files::Dir(dir) = &self.files {
-            std::fs::create_dir_all(dir.join(DIR)).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
         let _lock = self.files.lock(sh, roots::LOCK_WAIT, roots::lease(self.timeout))?;
         self.files.put(sh, &file, &record.to_bytes())?;
         let mut ids = self.ids(sh)?;
@@ -140,13 +137,14 @@ impl History {
             return Ok(ids.map(str::to_owned).collect());
         }
         let index = self.files.get(sh, INDEX)?;
-        Ok(index.and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default())
+        let ids = index.and_then(|bytes| crate::json::from_slice(&bytes).ok()?.as_strings());
+        Ok(ids.unwrap_or_default().into_iter().collect())
     }
 
     fn write_index(&self, sh: &Shell, ids: &BTreeSet<String>) -> Result<()> {
         match self.files {
             Files::Dir(_) => Ok(()),
-            Files::Http(_) => self.files.put(sh, INDEX, &serde_json::to_vec(ids)?),
+            Files::Http(_) => self.files.put(sh, INDEX, crate::json::Value::strings(ids).to_text().as_bytes()),
         }
     }
 }

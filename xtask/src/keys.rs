@@ -10,7 +10,7 @@ use std::{fmt, path::Path};
 
 use anyhow::{bail, Result};
 
-use serde_json::{json, Map, Value};
+use crate::json::Value;
 
 use crate::config::Config;
 
@@ -102,19 +102,23 @@ impl DepsKey {
 
     /// Every key the config describes: the deps key, each job of the matrix and each container.
     pub fn all(&self, config: &Config) -> Value {
-        let mut jobs = Map::new();
+        let mut jobs = Vec::new();
         for os in &config.os {
             for (test_type, _) in &config.tests {
-                jobs.insert(format!("{os}-{test_type}"), self.job(os, &config.rust, test_type).into());
+                jobs.push((format!("{os}-{test_type}"), self.job(os, &config.rust, test_type).into()));
             }
         }
-        let mut containers = Map::new();
+        let mut containers = Vec::new();
         for (image, _) in &config.images {
             for arch in &config.arches {
-                containers.insert(format!("{image}-{arch}"), self.container(image, arch).into());
+                containers.push((format!("{image}-{arch}"), self.container(image, arch).into()));
             }
         }
-        json!({ "deps": self.to_string(), "jobs": jobs, "containers": containers })
+        Value::object([
+            ("deps", Value::from(self.to_string())),
+            ("jobs", Value::object(jobs)),
+            ("containers", Value::object(containers)),
+        ])
     }
 }
 

@@ -5,8 +5,9 @@
 //! - `cli.rs`, `session.rs`: the global options, and what they resolve to;
 //! - `config/`: `[workspace.metadata.cache]`, read;
 //! - `keys.rs`, `layers.rs`: the cache keys, and the three layers as targets;
-//! - `command/`, `scratch.rs`, `secrets.rs`: commands as values and their runner, the run's
-//!   private files, what is never printed;
+//! - `command/`, `scratch.rs`, `secrets.rs`, `files.rs`, `numbers.rs`: commands as values and
+//!   their runner, the run's private files, what is never printed, files written whole and read
+//!   bounded, numbers from outside added without overflow;
 //! - `nix/`, `cache/`: the Nix commands and what Nix prints; the caches, their files, locks,
 //!   records, gc and verification;
 //! - `pipeline/`: the evaluate-ask-build-push steps;
@@ -30,9 +31,11 @@ pub mod fresh_runner;
 pub mod github;
 pub mod history;
 pub mod images;
+pub mod json;
 pub mod keys;
 pub mod layers;
 pub mod nix;
+pub mod numbers;
 pub mod pipeline;
 pub mod record;
 pub mod scratch;

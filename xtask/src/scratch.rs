@@ -22,7 +22,16 @@ use anyhow::{Context, Result};
 use crate::command::{self, Cmd};
 
 static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
-static UNDO: Mutex<Vec<Cmd>> = Mutex::new(Vec::new());
+static UNDO: Mutex<Vec<Undo>> = Mutex::new(Vec::new());
+
+/// How something the run made is removed.
+pub enum Undo {
+    /// A command that removes it.
+    Run(Cmd),
+    /// Each object `list` prints (one id a line: what carries the run's own label), removed by
+    /// `remove` with the ids after its arguments; nothing else is touched.
+    Each { list: Cmd, remove: Cmd },
+}
 /// The signal that stopped the run, or 0.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
@@ -33,18 +42,28 @@ pub fn signal() -> Option<i32> {
 
 /// Registers the command that removes something the run made outside its directory: run by
 /// [`undo`], newest first, and on every exit.
-pub fn on_exit(cmd: Cmd) {
-    UNDO.lock().unwrap_or_else(|e| e.into_inner()).push(cmd);
+pub fn on_exit(undo: Undo) {
+    UNDO.lock().unwrap_or_else(|e| e.into_inner()).push(undo);
     watch_signals();
 }
 
 /// Runs the registered removals now, newest first, each once (under the lock: whoever comes
 /// second finds them done); a failure is ignored (the thing may never have been made).
 pub fn undo() {
-    let mut cmds = UNDO.lock().unwrap_or_else(|e| e.into_inner());
+    let mut undos = UNDO.lock().unwrap_or_else(|e| e.into_inner());
     let Ok(sh) = xshell::Shell::new() else { return };
-    for cmd in cmds.drain(..).rev() {
-        let _ = cmd.run_after_stop(&sh);
+    for undo in undos.drain(..).rev() {
+        match undo {
+            Undo::Run(cmd) => drop(cmd.run_after_stop(&sh)),
+            Undo::Each { list, mut remove } => {
+                let ids = list.run_after_stop(&sh).unwrap_or_default();
+                let ids: Vec<&str> = ids.split_whitespace().collect();
+                if !ids.is_empty() {
+                    remove.args.extend(ids.iter().map(|id| command::lit(*id)));
+                    let _ = remove.run_after_stop(&sh);
+                }
+            }
+        }
     }
 }
 

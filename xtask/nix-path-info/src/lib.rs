@@ -22,6 +22,8 @@ pub struct PathInfo {
     pub url: String,
     /// The size of that file, for a binary cache.
     pub download_size: Option<u64>,
+    /// The hash of that file (`FileHash`), for a binary cache.
+    pub download_hash: Option<String>,
 }
 
 /// An entry as Nix writes it (`"valid": false` for a path the store lacks, in the list form).
@@ -60,6 +62,7 @@ impl<'de> serde_core::Deserialize<'de> for Entry {
                         "references" => info.references = map.next_value()?,
                         "url" => info.url = map.next_value::<Option<String>>()?.unwrap_or_default(),
                         "downloadSize" => info.download_size = map.next_value()?,
+                        "downloadHash" => info.download_hash = map.next_value()?,
                         "valid" => entry.valid = map.next_value()?,
                         _ => map.next_value::<serde_core::de::IgnoredAny>().map(drop)?,
                     }
@@ -179,6 +182,7 @@ mod tests {
                 references: vec!["/nix/store/b-y".into()],
                 url: String::new(),
                 download_size: None,
+                download_hash: None,
             };
             assert_eq!(infos, [expected], "{json}");
         }

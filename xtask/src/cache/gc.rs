@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use super::{
-    files::Files,
+    files::{Fetched, Files},
     lock::Lock,
     narinfo::{self, NarInfo},
     roots::{self, Manifest},
@@ -34,25 +34,37 @@ pub struct CachedPath {
 #[derive(Default)]
 pub struct Entries {
     pub by_path: BTreeMap<String, CachedPath>,
+    /// Why each unreadable narinfo could not be read (its name in the message).
     pub unreadable: Vec<String>,
+    /// Of those, the narinfos proven broken, and why: not a narinfo, or under the name of another
+    /// path than its `StorePath` (where it would stand for that path). Never an entry. (The
+    /// others could not be fetched: nothing is known of them.)
+    pub bad_files: Vec<(String, String)>,
 }
 
+/// The most a narinfo may have (they are a few hundred bytes).
+const MAX_NARINFO: u64 = 1 << 20;
+
 impl Entries {
-    /// Every narinfo of a directory; for HTTP, those in the closures of `roots`.
+    /// Every narinfo of a directory; for HTTP, those in the closures of `roots`, a layer of
+    /// references at a time, each layer fetched at once.
     pub fn read(sh: &Shell, files: &Files, roots: &BTreeSet<String>) -> Result<Entries> {
         let mut entries = Entries::default();
         if let Some(listed) = files.narinfos() {
-            for file in listed? {
-                entries.add(file.clone(), files.get(sh, &file)?);
+            let names = listed?;
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            for (file, got) in names.iter().zip(files.get_many(sh, &refs, MAX_NARINFO)?) {
+                entries.add(file, got);
             }
             return Ok(entries);
         }
         let mut frontier: BTreeSet<String> = roots.clone();
         while !frontier.is_empty() {
+            let names: Vec<String> = frontier.iter().filter_map(|p| narinfo::file_of(p)).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let mut next = BTreeSet::new();
-            for path in frontier {
-                let Some(file) = narinfo::file_of(&path) else { continue };
-                if let Some(entry) = entries.add(file.clone(), files.get(sh, &file)?) {
+            for (file, got) in names.iter().zip(files.get_many(sh, &refs, MAX_NARINFO)?) {
+                if let Some(entry) = entries.add(file, got) {
                     next.extend(entry.info.references.iter().cloned());
                 }
             }
@@ -62,19 +74,27 @@ impl Entries {
         Ok(entries)
     }
 
-    fn add(&mut self, file: String, bytes: Option<Vec<u8>>) -> Option<&CachedPath> {
-        let bytes = bytes?;
-        match NarInfo::parse(&file, &bytes) {
-            Ok(info) => {
-                let path = info.store_path.clone();
-                self.by_path.insert(path.clone(), CachedPath { file, info });
-                self.by_path.get(&path)
-            }
+    fn add(&mut self, file: &str, got: Fetched) -> Option<&CachedPath> {
+        let bytes = match got {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
             Err(err) => {
                 self.unreadable.push(format!("{err:#}"));
-                None
+                return None;
             }
-        }
+        };
+        let problem = match NarInfo::parse(file, &bytes) {
+            Ok(info) if narinfo::file_of(&info.store_path).as_deref() == Some(file) => {
+                let path = info.store_path.clone();
+                self.by_path.insert(path.clone(), CachedPath { file: file.to_owned(), info });
+                return self.by_path.get(&path);
+            }
+            Ok(info) => format!("{file} says it is {}, whose narinfo has another name", info.store_path),
+            Err(err) => format!("{err:#}"),
+        };
+        self.unreadable.push(problem.clone());
+        self.bad_files.push((file.to_owned(), problem));
+        None
     }
 
     /// `roots` and every path they refer to, as far as the cache has them.
@@ -130,9 +150,9 @@ impl Collection {
         let kept_nars: BTreeSet<&str> =
             entries.by_path.iter().filter(|(p, _)| live.contains(*p)).map(|(_, e)| e.info.url.as_str()).collect();
         let mut delete = BTreeMap::new();
-        let mut bytes = 0;
+        let mut bytes: u64 = 0;
         for (path, entry) in entries.by_path.iter().filter(|(p, _)| !live.contains(*p)) {
-            bytes += entry.info.file_size.unwrap_or(entry.info.nar_size);
+            bytes = bytes.saturating_add(entry.info.file_size.unwrap_or(entry.info.nar_size));
             let nar = Some(entry.info.url.clone()).filter(|n| !kept_nars.contains(n.as_str()));
             delete.insert(path.clone(), std::iter::once(entry.file.clone()).chain(nar).collect());
         }

@@ -9,6 +9,8 @@
 //!   The holder writes `xtask-roots/lock-holder` (who, since when) first; a token missing for longer
 //!   than the lease, with no renewal, was left by a holder that died, and is put back. A new
 //!   cache's token is created once, then everyone waits a moment so that concurrent creators settle.
+//! - HTTP that takes PUT but not DELETE: no lock is needed, for nothing can delete there (gc
+//!   cannot run on it): pushes go on with a warning saying so, and gc refuses.
 
 use std::{
     fs,
@@ -21,12 +23,11 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use super::{
-    files::{Files, Http},
+    files::{Beneath, Deleted, Files, Http},
     roots::DIR,
 };
-use serde_json::json;
 
-use crate::github;
+use crate::{github, json::Value};
 
 const TOKEN: &str = "xtask-roots/lock";
 const HOLDER: &str = "xtask-roots/lock-holder";
@@ -46,6 +47,8 @@ enum Held {
     /// The open lock file: the kernel releases the `flock` when it is closed.
     Dir(#[allow(dead_code)] fs::File),
     Http(Http),
+    /// A cache nothing can delete from (no DELETE): there is nothing to exclude.
+    NoDelete,
 }
 
 impl Files {
@@ -53,17 +56,28 @@ impl Files {
     /// renewing before others take the lock from it (HTTP).
     pub fn lock(&self, sh: &Shell, wait: Duration, lease: Duration) -> Result<Lock> {
         let held = match self {
-            Files::Dir(dir) => Held::Dir(lock_dir(&dir.join(DIR), wait)?),
-            Files::Http(http) => {
-                take_token(self, sh, wait, lease)?;
-                Held::Http(http.clone())
-            }
+            Files::Dir(dir) => Held::Dir(lock_dir(dir, wait)?),
+            Files::Http(http) => match take_token(self, sh, wait, lease)? {
+                true => Held::Http(http.clone()),
+                false => {
+                    github::warning(&format!(
+                        "{} takes PUT but not DELETE: pushes need no lock there, and gc (which deletes) is unavailable",
+                        http.base
+                    ));
+                    Held::NoDelete
+                }
+            },
         };
         Ok(Lock { held, renewed: Instant::now(), lease })
     }
 }
 
 impl Lock {
+    /// Whether the lock excludes other writers (a cache that takes DELETE): what gc needs.
+    pub fn deletes(&self) -> bool {
+        !matches!(self.held, Held::NoDelete)
+    }
+
     /// Says that the holder is alive (HTTP: a new `lock-holder`), and fails when the lease ran out
     /// (another process may have taken the lock: the holder must stop writing).
     pub fn renew(&mut self, sh: &Shell) -> Result<()> {
@@ -96,14 +110,11 @@ impl Drop for Lock {
     }
 }
 
-fn lock_dir(dir: &std::path::Path, wait: Duration) -> Result<fs::File> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path: PathBuf = dir.join("lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+/// The cache directory's lock: `flock` on `xtask-roots/lock`, reached without following a link.
+fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
+    let path: PathBuf = cache.join(DIR).join("lock");
+    let file = Beneath::open(cache, true)
+        .and_then(|cache| cache.open_rw(&format!("{DIR}/lock")))
         .with_context(|| format!("cannot open {}", path.display()))?;
     // A blocking flock, in a thread: the kernel wakes a waiter the moment the lock is free (a
     // loop of tries would lose to a holder that takes it again at once), and the wait is bounded.
@@ -131,21 +142,24 @@ fn now() -> u64 {
 /// Who holds the lock, for `lock-holder`.
 fn holder() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_default();
-    json!({ "owner": format!("{host} pid {}", std::process::id()), "since": now() }).to_string()
+    let owner = format!("{host} pid {}", std::process::id());
+    Value::object([("owner", Value::from(owner)), ("since", now().into())]).to_text()
 }
 
-fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Result<()> {
+/// Takes the token: `true` once held, `false` when the cache takes no DELETE (405, 501).
+fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Result<bool> {
     let deadline = Instant::now() + wait;
     loop {
         if files.sizes(sh, &[TOKEN])?.values().any(Option::is_some) {
             files.put(sh, HOLDER, holder().as_bytes())?;
-            if files.delete(sh, TOKEN)? {
-                return Ok(());
+            match files.try_delete(sh, TOKEN)? {
+                Deleted::Yes => return Ok(true),
+                Deleted::NotAllowed => return Ok(false),
+                // Another process deleted it first.
+                Deleted::Absent => {}
             }
-            // Another process deleted it first.
         } else {
-            let info =
-                files.get(sh, HOLDER)?.and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+            let info = files.get(sh, HOLDER)?.and_then(|bytes| crate::json::from_slice(&bytes).ok());
             match info {
                 // A cache whose lock was never used.
                 None => {

@@ -18,6 +18,8 @@ pub struct NarInfo {
     pub nar_size: u64,
     /// Full store paths, itself left out.
     pub references: Vec<String>,
+    /// References that are not store paths at all (no valid hash or name): a broken narinfo.
+    pub bad_references: Vec<String>,
     pub sigs: Vec<String>,
 }
 
@@ -41,12 +43,12 @@ impl NarInfo {
         let number = |key: &str| -> Result<Option<u64>> {
             field(key).map(|v| v.parse().with_context(|| format!("{name}: `{key}: {v}` is not a number"))).transpose()
         };
-        let references = field("References")
+        let (references, bad_references): (Vec<String>, Vec<String>) = field("References")
             .unwrap_or_default()
             .split_whitespace()
             .map(|r| format!("{store}/{r}"))
             .filter(|r| *r != store_path)
-            .collect();
+            .partition(|r| r.rsplit_once('/').and_then(|(_, base)| hash_part(base)).is_some());
         Ok(NarInfo {
             url: url.to_owned(),
             file_hash: field("FileHash").map(str::to_owned),
@@ -54,16 +56,23 @@ impl NarInfo {
             nar_hash: required("NarHash")?.to_owned(),
             nar_size: number("NarSize")?.with_context(|| format!("{name} has no `NarSize:` line"))?,
             references,
+            bad_references,
             sigs: text.lines().filter_map(|l| l.strip_prefix("Sig: ")).map(str::to_owned).collect(),
             store_path,
         })
     }
 }
 
-/// The hash part of a store path's base name (`HASH-name`): 32 characters of Nix's base 32.
+/// The hash part of a store path's base name (`HASH-name`): 32 characters of Nix's base 32, and
+/// a name Nix takes (letters, digits, `+-._?=`, not starting with `.`, at most 211 characters).
 pub fn hash_part(base: &str) -> Option<&str> {
     let (hash, name) = base.split_once('-')?;
-    let valid = hash.len() == 32 && hash.bytes().all(|b| NIX32.contains(&b)) && !name.is_empty();
+    let valid = hash.len() == 32
+        && hash.bytes().all(|b| NIX32.contains(&b))
+        && !name.is_empty()
+        && name.len() <= 211
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._?=".contains(&b));
     valid.then_some(hash)
 }
 

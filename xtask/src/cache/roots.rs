@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use super::files::Files;
-use serde_json::{json, Value};
+use crate::json::{self, Value};
 
 /// The folder of the manifests, beside the narinfos.
 pub const DIR: &str = "xtask-roots";
@@ -35,11 +35,15 @@ impl Manifest {
     }
 
     fn to_json(&self) -> Value {
-        json!({ "key": self.key, "updated": self.updated, "roots": self.roots })
+        Value::object([
+            ("key", Value::from(self.key.as_str())),
+            ("updated", self.updated.into()),
+            ("roots", Value::strings(&self.roots)),
+        ])
     }
 
     fn from_json(value: &Value) -> Option<Manifest> {
-        let roots = value["roots"].as_array()?.iter().map(|r| r.as_str().map(str::to_owned)).collect::<Option<_>>()?;
+        let roots = value["roots"].as_strings()?.into_iter().collect();
         Some(Manifest { key: value["key"].as_str()?.to_owned(), updated: value["updated"].as_u64()?, roots })
     }
 }
@@ -69,7 +73,7 @@ pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeS
     manifest.roots.extend(roots.iter().cloned());
     manifest.updated = now.max(manifest.updated);
     lock.renew(sh)?;
-    files.put(sh, &manifest_file(key), &serde_json::to_vec_pretty(&manifest.to_json())?)?;
+    files.put(sh, &manifest_file(key), manifest.to_json().to_pretty().as_bytes())?;
     let mut keys = keys(sh, files)?;
     if keys.insert(key.to_owned()) {
         lock.renew(sh)?;
@@ -81,7 +85,7 @@ pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeS
 /// The manifest of a key, if any (an unreadable one counts as none, with the reason).
 pub fn read(sh: &Shell, files: &Files, key: &str) -> Result<Option<Manifest>> {
     let Some(bytes) = files.get(sh, &manifest_file(key))? else { return Ok(None) };
-    serde_json::from_slice(&bytes)
+    json::from_slice(&bytes)
         .ok()
         .and_then(|value| Manifest::from_json(&value))
         .map(Some)
@@ -90,11 +94,10 @@ pub fn read(sh: &Shell, files: &Files, key: &str) -> Result<Option<Manifest>> {
 
 /// Every key with a manifest: the index, and for a directory its listing too.
 pub fn keys(sh: &Shell, files: &Files) -> Result<BTreeSet<String>> {
-    let index = files.get(sh, INDEX)?.and_then(|bytes| serde_json::from_slice::<BTreeSet<String>>(&bytes).ok());
-    let mut keys = index.unwrap_or_default();
-    if let Files::Dir(dir) = files {
-        for entry in std::fs::read_dir(dir.join(DIR)).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
+    let index = files.get(sh, INDEX)?.and_then(|bytes| json::from_slice(&bytes).ok()?.as_strings());
+    let mut keys: BTreeSet<String> = index.unwrap_or_default().into_iter().collect();
+    if let Some(listed) = files.list(DIR) {
+        for name in listed? {
             if let Some(key) = name.strip_suffix(".json").filter(|k| *k != "index") {
                 keys.insert(key.to_owned());
             }
@@ -114,7 +117,7 @@ pub fn all(sh: &Shell, files: &Files) -> Result<Vec<Manifest>> {
 }
 
 pub fn write_index(sh: &Shell, files: &Files, keys: &BTreeSet<String>) -> Result<()> {
-    files.put(sh, INDEX, &serde_json::to_vec_pretty(keys)?)
+    files.put(sh, INDEX, Value::strings(keys).to_pretty().as_bytes())
 }
 
 /// Deletes the manifest of a key (gc, for the keys it drops; under its lock).

@@ -34,7 +34,9 @@ impl SigningKey {
     pub fn local(dir: &Path, key_name: &str) -> SigningKey {
         let base = dir.display().to_string();
         let (secret, public) = (PathBuf::from(format!("{base}.secret")), PathBuf::from(format!("{base}.public")));
-        let generate = nix::nix([lit("key"), lit("generate-secret"), lit("--key-name"), lit(key_name)]).io(Io::Quiet);
+        let generate = nix::nix([lit("key"), lit("generate-secret"), lit("--key-name"), lit(key_name)])
+            .io(Io::Quiet)
+            .hint("it creates the cache's signing key");
         SigningKey { convert: convert(&secret), secret, public: Some(public), generate: Some(generate) }
     }
 

@@ -7,7 +7,7 @@
 //! found ([`read`]). Tables (`images`, `tests`) are read in name order.
 
 mod read;
-mod rules;
+pub mod rules;
 #[cfg(test)]
 mod tests;
 

@@ -10,8 +10,8 @@ use toml::de::{DeTable as Table, DeValue as Value};
 use super::{
     is_cache_name,
     rules::{
-        int, is_attr, is_public_key, is_relative_dir, is_version, is_word, non_empty, show, sorted_pairs, string_array,
-        suggest, words,
+        int, is_attr, is_image_name, is_public_key, is_relative_dir, is_runner, is_version, non_empty, show,
+        sorted_pairs, string_array, suggest, words,
     },
     Backend, Config, TABLE,
 };
@@ -69,14 +69,20 @@ pub fn config(table: &Table<'_>) -> Result<Config> {
         v.as_str().filter(|s| is_version(s)).map(str::to_owned)
     });
     let arches = r.get("arches", "a non-empty array of architectures, e.g. [\"x86_64\", \"aarch64\"]", words);
-    let os = r.get("os", "a non-empty array of runner names, e.g. [\"ubuntu-latest\"]", words);
+    let os = r.get("os", "a non-empty array of runner names, e.g. [\"ubuntu-latest\"]", |v| {
+        words(v).filter(|os| os.iter().all(|o| is_runner(o)))
+    });
     let deps_attr = r.get("deps.attr", "a flake attribute name, e.g. \"deps\"", |v| {
         v.as_str().filter(|s| is_attr(s)).map(str::to_owned)
     });
-    let images = r.get("images", "a table of image name = flake attribute, e.g. harness = \"harnessImage\"", |v| {
-        let pairs = sorted_pairs(v, |v| v.as_str().filter(|s| is_attr(s)).map(str::to_owned))?;
-        non_empty(pairs).filter(|p| p.iter().all(|(k, _)| is_word(k)))
-    });
+    let images = r.get(
+        "images",
+        "a table of image name (lowercase, as registries take it) = flake attribute, e.g. harness = \"harnessImage\"",
+        |v| {
+            let pairs = sorted_pairs(v, |v| v.as_str().filter(|s| is_attr(s)).map(str::to_owned))?;
+            non_empty(pairs).filter(|p| p.iter().all(|(k, _)| is_image_name(k)))
+        },
+    );
     let tests =
         r.get("tests", "a table of test type = cargo arguments, e.g. unit = [\"test\", \"--workspace\"]", |v| {
             let pairs = sorted_pairs(v, |v| non_empty(string_array(v)?))?;

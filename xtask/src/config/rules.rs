@@ -83,6 +83,29 @@ pub fn is_word(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
+/// An image name as registries take it: lowercase letters, digits, '-', '_', '.', starting with
+/// a letter or digit (`harness`, not `Harness`).
+pub fn is_image_name(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+/// A Nix system: `<arch>-<os>` in lowercase letters, digits and '_' (`x86_64-linux`).
+pub fn is_system(s: &str) -> bool {
+    matches!(s.split_once('-'), Some((arch, os))
+        if !arch.is_empty() && !os.is_empty()
+            && arch.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && os.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// A GitHub runner label: lowercase letters, digits, '-' and '.', starting with a letter
+/// (`ubuntu-latest`, `ubuntu-24.04-arm`).
+pub fn is_runner(s: &str) -> bool {
+    s.len() <= 64
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+}
+
 /// A relative directory of plain characters, without `.` or `..` components: safe in YAML and
 /// in a path joined to the workspace root.
 pub fn is_relative_dir(s: &str) -> bool {

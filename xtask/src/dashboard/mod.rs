@@ -76,7 +76,7 @@ impl Owned {
                     key: m.key.clone(),
                     updated_ms: m.updated,
                     paths: closure.len(),
-                    file_bytes: closure.iter().map(size).sum(),
+                    file_bytes: crate::numbers::total(closure.iter().map(size)),
                 }
             })
             .collect();
@@ -93,7 +93,7 @@ impl Owned {
             keep,
             largest,
             paths: entries.by_path.len(),
-            file_bytes: entries.by_path.keys().map(size).sum(),
+            file_bytes: crate::numbers::total(entries.by_path.keys().map(size)),
         })
     }
 }

@@ -19,8 +19,10 @@ pub fn is_fork_pull_request() -> bool {
         return false;
     }
     let Some(path) = env::var_os("GITHUB_EVENT_PATH") else { return false };
-    let event: serde_json::Value =
-        std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+    let event = crate::files::read_bounded(std::path::Path::new(&path), 16 << 20)
+        .ok()
+        .and_then(|bytes| crate::json::from_slice(&bytes).ok())
+        .unwrap_or_default();
     event["pull_request"]["head"]["repo"]["fork"].as_bool() == Some(true)
 }
 
@@ -97,8 +99,8 @@ fn append(var: &str, text: &str) -> Result<()> {
 pub fn needs() -> Result<Option<Vec<(String, String)>>> {
     use names::env::NEEDS;
     let Ok(needs) = env::var(NEEDS) else { return Ok(None) };
-    let needs: serde_json::Value = serde_json::from_str(&needs)
-        .with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
+    let needs =
+        crate::json::parse(&needs).with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
     let jobs = needs.as_object().with_context(|| format!("${NEEDS} is not an object of jobs"))?;
     Ok(Some(
         jobs.iter().map(|(job, info)| (job.clone(), info["result"].as_str().unwrap_or("unknown").to_owned())).collect(),

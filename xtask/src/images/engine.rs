@@ -3,7 +3,10 @@
 
 use anyhow::{bail, Result};
 
-use crate::command::{on_path, Cmd, Io};
+use crate::{
+    command::{on_path, Cmd, Io},
+    scratch::Undo,
+};
 
 /// docker, else podman.
 pub fn find(needed_for: &str) -> Result<&'static str> {
@@ -20,34 +23,58 @@ pub fn load(engine: &str, archive: &std::path::Path) -> Cmd {
         .hint("it loads the image into the engine")
 }
 
-/// The commands of one engine, for containers on a network of their own.
+/// The label every object of a run carries (`xtask.smoke=<run id>`): what its removal looks for.
+pub const LABEL: &str = "xtask.smoke";
+
+/// The commands of one engine, for containers on a network of their own. Every object is made
+/// with the run's label, and only objects with it are ever removed: a neighbour's container or
+/// network of the same name (another job on the same daemon) is never touched.
 pub struct Engine {
     pub program: &'static str,
+    /// This run's id: unique on the daemon (a PID alone is not, in a PID namespace).
+    pub run: String,
 }
 
 impl Engine {
+    /// The engine, for a run with a new id.
+    pub fn new(program: &'static str) -> Engine {
+        use std::hash::{BuildHasher, Hasher};
+        // A random number per process (std's hasher keys), beside the PID.
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        Engine { program, run: format!("{}-{:08x}", std::process::id(), random as u32) }
+    }
+
     fn cmd<S: Into<String>>(&self, args: impl IntoIterator<Item = S>) -> Cmd {
         Cmd::lits(self.program, args).io(Io::Quiet)
     }
 
-    pub fn network_create(&self, network: &str) -> Cmd {
-        self.cmd(["network", "create", network]).hint("it creates the containers' network")
+    fn label(&self) -> String {
+        format!("{LABEL}={}", self.run)
     }
 
-    pub fn network_remove(&self, network: &str) -> Cmd {
-        self.cmd(["network", "rm", network])
+    /// The run's network name.
+    pub fn network(&self) -> String {
+        format!("xtask-smoke-{}", self.run)
+    }
+
+    pub fn network_create(&self, network: &str) -> Cmd {
+        self.cmd(["network", "create", "--label", &self.label(), network]).hint("it creates the containers' network")
     }
 
     /// A container started in the background as `name`, reached on `network` as `alias`, with an
     /// anonymous volume at `volume` (removed with the container).
     pub fn start(&self, network: &str, name: &str, alias: &str, image: &str, volume: &str) -> Cmd {
-        let args = ["run", "--detach", "--name", name, "--network", network, "--network-alias", alias];
+        let label = self.label();
+        let args =
+            ["run", "--detach", "--label", &label, "--name", name, "--network", network, "--network-alias", alias];
         self.cmd(args.into_iter().chain(["--volume", volume, image])).hint(format!("it starts {alias}"))
     }
 
     /// A container run to its end as `name` on `network`: its exit status is the command's.
     pub fn run(&self, network: &str, name: &str, image: &str, args: &[&str]) -> Cmd {
-        let all = ["run", "--rm", "--name", name, "--network", network, image].into_iter().chain(args.iter().copied());
+        let label = self.label();
+        let all = ["run", "--rm", "--label", &label, "--name", name, "--network", network, image];
+        let all = all.into_iter().chain(args.iter().copied());
         Cmd::lits(self.program, all).hint(format!("`{}` failed in its container (its output is above)", args.join(" ")))
     }
 
@@ -55,8 +82,21 @@ impl Engine {
         self.cmd(["logs", name])
     }
 
-    /// The container and its anonymous volumes.
-    pub fn remove(&self, name: &str) -> Cmd {
-        self.cmd(["rm", "--force", "--volumes", name])
+    /// Removes every container with the run's label (and its anonymous volumes), whatever its name.
+    pub fn sweep_containers(&self) -> Undo {
+        let filter = format!("label={}", self.label());
+        Undo::Each {
+            list: self.cmd(["ps", "--all", "--quiet", "--filter", &filter]),
+            remove: self.cmd(["rm", "--force", "--volumes"]),
+        }
+    }
+
+    /// Removes every network with the run's label.
+    pub fn sweep_networks(&self) -> Undo {
+        let filter = format!("label={}", self.label());
+        Undo::Each {
+            list: self.cmd(["network", "ls", "--quiet", "--filter", &filter]),
+            remove: self.cmd(["network", "rm"]),
+        }
     }
 }

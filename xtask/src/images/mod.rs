@@ -5,6 +5,7 @@
 //! ([`engine`]).
 
 pub mod engine;
+pub mod names;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

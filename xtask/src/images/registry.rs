@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::{
     command::{Cmd, Io, NoSlots, Stdin},
@@ -30,7 +30,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(name: &str) -> Registry {
-        Registry { name: name.trim_end_matches('/').to_lowercase(), loopback: is_loopback(name), auth: None }
+        Registry {
+            name: name.trim_end_matches('/').to_lowercase(),
+            loopback: super::names::is_loopback(name),
+            auth: None,
+        }
     }
 
     /// `REGISTRY/<image>:<tag>`.
@@ -67,7 +71,7 @@ impl Registry {
         let cmd = Cmd::lits("skopeo", args)
             .stdin(Stdin::Env(REGISTRY_TOKEN))
             .io(Io::Quiet)
-            .hint(format!("it logs in to {host} with {REGISTRY_TOKEN}: check that the token may write packages"));
+            .hint(format!("it logs in to {host} with {REGISTRY_TOKEN}"));
         run(session, &cmd)?;
         self.auth = Some(auth);
         Ok(())
@@ -82,9 +86,7 @@ impl Registry {
         args.extend(self.authfile("--dest-authfile"));
         args.push(format!("docker-archive:{}", archive.display()));
         args.push(self.reference(image, tag));
-        Cmd::lits("skopeo", args).hint(
-            "it copies the image to the registry: check skopeo's credentials (`skopeo login`, or REGISTRY_AUTH_FILE)",
-        )
+        Cmd::lits("skopeo", args).hint("it copies the image to the registry")
     }
 
     /// Whether the registry has `<image>:<tag>` (its manifest, read raw).
@@ -126,88 +128,32 @@ pub fn run(session: &Session, cmd: &Cmd) -> Result<()> {
     if session.dry_run {
         println!("{}", cmd.render(None));
     } else {
-        cmd.run(&session.sh, &NoSlots)?;
+        cmd.run(&session.sh, &NoSlots).map_err(explain)?;
     }
     Ok(())
 }
 
-/// Whether the registry's host is this machine: `localhost`, an IPv4 address in 127.0.0.0/8, or
-/// `::1` (in brackets, as in a URL), with or without a port. Decided from the parsed host, never
-/// from a prefix: `127.attacker.example` is a name like any other.
-pub fn is_loopback(registry: &str) -> bool {
-    let authority = registry.split('/').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(rest) => match rest.split_once(']') {
-            Some((host, port)) if port.is_empty() || port.starts_with(':') => host,
-            _ => return false,
-        },
-        None => authority.split_once(':').map_or(authority, |(host, _)| host),
+/// A registry command's failure, with what to do about it as its words say: the credentials when
+/// the registry refused them, the network when it could not be reached, the registry when it
+/// failed itself (a 5xx); else the tool's words alone.
+pub fn explain(err: anyhow::Error) -> anyhow::Error {
+    let text = format!("{err:#}").to_lowercase();
+    let said = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    let what = if said(&["unauthorized", "authentication required", "access to the resource is denied", "forbidden"]) {
+        "the registry refused the credentials: check them (`skopeo login`, REGISTRY_AUTH_FILE, or REGISTRY_TOKEN and REGISTRY_USER), and that they may write packages"
+    } else if said(&[
+        "connection refused",
+        "no such host",
+        "i/o timeout",
+        "network is unreachable",
+        "dial tcp",
+        "tls handshake",
+    ]) {
+        "the registry could not be reached: check its address and the network"
+    } else if said(&["http status: 50", "500 internal server error", "502 bad gateway", "503 service unavailable"]) {
+        "the registry failed on its side (a server error): try again later"
+    } else {
+        return err;
     };
-    match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-/// A registry and repository prefix, `HOST[:PORT]/PATH`: the path in lowercase letters, digits
-/// and `._-/`, as image names must be.
-pub fn check_registry(registry: &str) -> Result<()> {
-    let (host, path) = registry.split_once('/').unwrap_or((registry, ""));
-    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-    let path_ok = !path.is_empty()
-        && path.split('/').all(|c| {
-            !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-        });
-    if !host_ok || !path_ok {
-        bail!("{registry:?} is not a registry and repository prefix: use HOST[:PORT]/PATH, the path lowercase (e.g. 127.0.0.1:5000/me)");
-    }
-    Ok(())
-}
-
-/// A tag as the OCI distribution spec allows it: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<()> {
-    let first = tag.bytes().next();
-    let valid = tag.len() <= 128
-        && first.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !valid {
-        bail!(
-            "--tag {tag:?} is not an image tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. --tag v1.2.3)"
-        );
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_registries_are_plain_http() {
-        for registry in ["localhost:5000/x", "127.0.0.1:5000", "127.1.2.3/a/b", "[::1]:5000/x", "localhost"] {
-            assert!(is_loopback(registry), "{registry}");
-        }
-        for registry in [
-            "ghcr.io/o/r",
-            "registry.example:5000",
-            "10.0.0.1:5000",
-            "localhost.example.org/x",
-            "127.attacker.example:5000/x",
-            "127.0.0.1.nip.io/x",
-            "[::1]evil:5000",
-            "[::2]:5000",
-        ] {
-            assert!(!is_loopback(registry), "{registry}");
-        }
-    }
-
-    #[test]
-    fn tags_are_checked_before_anything_runs() {
-        for tag in ["latest", "v1.2.3", "0123abc", "_x", &"a".repeat(128)] {
-            assert!(check_tag(tag).is_ok(), "{tag}");
-        }
-        for tag in ["", ".x", "-x", "a:b", "a/b", "a b", &"a".repeat(129), "x\nrun: evil"] {
-            assert!(check_tag(tag).is_err(), "{tag}");
-        }
-    }
+    err.context(what)
 }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+
+use crate::json::{self, Value};
 
 /// One evaluated target: its derivation and its output paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -13,20 +15,70 @@ pub struct Evaluated {
 
 /// What [`super::eval_targets`] prints: `[{ "drv": …, "outputs": [ … ] }]`, in order.
 pub fn parse_targets(json: &str) -> Result<Vec<Evaluated>> {
-    let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-    let target = |t: &serde_json::Value| {
-        let outputs = t["outputs"].as_array()?.iter().map(|o| o.as_str().map(str::to_owned)).collect::<Option<_>>()?;
-        Some(Evaluated { drv: t["drv"].as_str()?.to_owned(), outputs })
-    };
+    let value = json::parse(json).unwrap_or_default();
+    let target =
+        |t: &Value| Some(Evaluated { drv: t["drv"].as_str()?.to_owned(), outputs: t["outputs"].as_strings()? });
     let targets = value.as_array().and_then(|list| list.iter().map(target).collect::<Option<Vec<_>>>());
     targets.with_context(|| format!("expected a list of {{drv, outputs}} from `nix eval`, got: {json}"))
 }
 
-pub use nix_path_info::PathInfo;
+/// What the tasks need of a store path.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PathInfo {
+    pub path: String,
+    pub nar_size: u64,
+    pub nar_hash: String,
+    pub references: Vec<String>,
+    /// Where a binary cache keeps the NAR (`nar/….nar.xz`); empty for a local store.
+    pub url: String,
+    /// The size and hash of that file (`FileSize`, `FileHash`), for a binary cache.
+    pub download_size: Option<u64>,
+    pub download_hash: Option<String>,
+}
 
-/// `nix path-info --json`, either form; invalid paths are left out.
-pub fn parse_path_infos(json: &str) -> Result<Vec<PathInfo>> {
-    nix_path_info::parse(json)
+/// `nix path-info --json`, either form: 2.8's list of objects with `path` (`"valid": false` for
+/// a path the store lacks), or 2.19's object by path (`null` for one it lacks). The paths it
+/// lacks are left out.
+pub fn parse_path_infos(text: &str) -> Result<Vec<PathInfo>> {
+    let malformed = || format!("malformed `nix path-info --json`: {}", excerpt(text));
+    let value = json::parse(text).with_context(malformed)?;
+    let info = |path: &str, v: &Value| -> Option<PathInfo> {
+        Some(PathInfo {
+            path: path.to_owned(),
+            nar_size: v["narSize"].as_u64()?,
+            nar_hash: v["narHash"].as_str().unwrap_or_default().to_owned(),
+            references: if v["references"].is_null() { Vec::new() } else { v["references"].as_strings()? },
+            url: v["url"].as_str().unwrap_or_default().to_owned(),
+            download_size: v["downloadSize"].as_u64(),
+            download_hash: v["downloadHash"].as_str().map(str::to_owned),
+        })
+    };
+    let mut infos = Vec::new();
+    match &value {
+        Value::Array(items) => {
+            for item in items.iter().filter(|i| i["valid"].as_bool() != Some(false)) {
+                let path = item["path"].as_str().with_context(malformed)?;
+                infos.push(info(path, item).with_context(malformed)?);
+            }
+        }
+        Value::Object(pairs) => {
+            for (path, item) in pairs.iter().filter(|(_, i)| !i.is_null()) {
+                infos.push(info(path, item).with_context(malformed)?);
+            }
+        }
+        _ => bail!(malformed()),
+    }
+    Ok(infos)
+}
+
+/// The start of a long text, for messages.
+fn excerpt(text: &str) -> String {
+    let cut: String = text.chars().take(200).collect();
+    if cut.len() < text.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
 }
 
 /// The paths a store reported as valid.
@@ -48,19 +100,19 @@ const FEATURES_2_8: [&str; 7] = [
 
 /// Nix's settings, as `nix config show --json` (`nix show-config --json` before 2.20) prints
 /// them: `{ NAME: { "value": … }, … }`.
-pub struct Settings(serde_json::Value);
+pub struct Settings(Value);
 
 impl Settings {
     pub fn parse(json: &str) -> Result<Settings> {
-        let value: serde_json::Value = serde_json::from_str(json).context("Nix printed its settings not as JSON")?;
-        value.is_object().then_some(Settings(value)).context("Nix printed its settings not as a JSON object")
+        let value = json::parse(json).context("Nix printed its settings not as JSON")?;
+        value.as_object().is_some().then_some(Settings(value)).context("Nix printed its settings not as a JSON object")
     }
 
     /// A setting as words: a list setting's items, a string setting split at whitespace.
     pub fn words(&self, name: &str) -> Vec<String> {
         match &self.0[name]["value"] {
-            serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-            serde_json::Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+            Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
             _ => Vec::new(),
         }
     }
@@ -69,11 +121,9 @@ impl Settings {
     /// order is [`FEATURES_2_8`]; later Nix prints their names.
     pub fn experimental_features(&self) -> Vec<String> {
         let items = self.0["experimental-features"]["value"].as_array().cloned().unwrap_or_default();
-        let name = |v: &serde_json::Value| match v {
-            serde_json::Value::Number(n) => {
-                n.as_u64().and_then(|n| FEATURES_2_8.get(n as usize)).map(|f| f.to_string())
-            }
-            v => v.as_str().map(str::to_owned),
+        let name = |v: &Value| match v.as_u64() {
+            Some(n) => FEATURES_2_8.get(n as usize).map(|f| f.to_string()),
+            None => v.as_str().map(str::to_owned),
         };
         items.iter().filter_map(name).collect()
     }
@@ -116,5 +166,25 @@ mod tests {
         let named = Settings::parse(r#"{"experimental-features":{"value":["flakes"]}}"#).unwrap();
         assert_eq!(named.experimental_features(), ["flakes"]);
         assert!(Settings::parse("not json").is_err() && Settings::parse("[]").is_err());
+    }
+
+    #[test]
+    fn reads_both_path_info_forms_and_skips_invalid_paths() {
+        let old = r#"[{"path":"/nix/store/a-x","narHash":"sha256-h","narSize":10,"references":["/nix/store/b-y"],"signatures":["k:s"],"ca":null},{"path":"/nix/store/c-z","valid":false}]"#;
+        let new = r#"{"/nix/store/a-x":{"narHash":"sha256-h","narSize":10,"references":["/nix/store/b-y"],"deriver":"/nix/store/d.drv","signatures":[]},"/nix/store/c-z":null}"#;
+        let expected = PathInfo {
+            path: "/nix/store/a-x".into(),
+            nar_size: 10,
+            nar_hash: "sha256-h".into(),
+            references: vec!["/nix/store/b-y".into()],
+            ..PathInfo::default()
+        };
+        for json in [old, new] {
+            assert_eq!(parse_path_infos(json).unwrap(), std::slice::from_ref(&expected), "{json}");
+        }
+        assert!(parse_path_infos("[]").unwrap().is_empty() && parse_path_infos("{}").unwrap().is_empty());
+        for json in ["", "[{", r#"[{"path":"/nix/store/a"#, r#"{"/nix/store/a":{"narSize":"x"}}"#, "[1 2]", "3"] {
+            assert!(parse_path_infos(json).is_err(), "{json}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! `nix path-info --json`, `nix copy`, `nix store sign|verify`. Works with Nix 2.8 and later.
 
 pub mod dry_run;
+pub mod export;
 #[cfg(test)]
 mod fixture_tests;
 pub mod json;
@@ -19,13 +20,14 @@ use std::path::PathBuf;
 
 use crate::command::{lit, Arg, Cmd, Io, Slot};
 
-const NEEDS: &str = "it needs Nix with flakes (see the output above)";
+/// What a Nix command's failure says when its own hint does not: Nix names the cause itself.
+const FAILED: &str = "Nix's own words follow";
 
 /// `nix --extra-experimental-features 'nix-command flakes' ARGS…`
 pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
     let mut all = vec![lit("--extra-experimental-features"), lit("nix-command flakes")];
     all.extend(args);
-    Cmd::new("nix", all).hint(NEEDS)
+    Cmd::new("nix", all).hint(FAILED)
 }
 
 /// How a command talks to caches. Nix retries a failed request (connection refused, DNS, 5xx)
@@ -119,7 +121,7 @@ pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
 
 /// `nix-store ARGS…`: the store commands that evaluate nothing.
 fn nix_store(args: impl IntoIterator<Item = Arg>) -> Cmd {
-    Cmd::new("nix-store", args).hint(NEEDS)
+    Cmd::new("nix-store", args).hint(FAILED)
 }
 
 /// Builds the derivations (nothing is evaluated), substituting from `substituters` (one word,
@@ -225,7 +227,17 @@ pub fn store_verify(store: &str, set: Slot, key: Option<Arg>, contents: bool, ne
     }
     args.extend(net.options());
     args.extend([lit("--store"), lit(store), Arg::Slot(set)]);
-    nix(args).io(Io::Quiet)
+    nix(args).io(Io::Quiet).hint(format!("it checks what {store} holds (signatures, contents)"))
+}
+
+/// `nix-store --export` of paths in `store`: each NAR as the store holds it (a binary cache's
+/// fetched and decompressed by Nix, which stops on one whose hash is not its narinfo's), for
+/// [`export::read`] to measure.
+pub fn export(store: &str, set: Slot, net: &Network) -> Cmd {
+    let mut args = vec![lit("--store"), lit(store)];
+    args.extend(net.options());
+    args.extend([lit("--export"), Arg::Slot(set)]);
+    nix_store(args).io(Io::Quiet).hint(format!("it reads each NAR {store} holds"))
 }
 
 /// Signs the paths of a slot with a secret key, in this machine's store or in `store`.
@@ -236,7 +248,7 @@ pub fn sign(secret: &std::path::Path, store: Option<&str>, set: Slot, net: &Netw
         args.extend([lit("--store"), lit(store)]);
     }
     args.push(Arg::Slot(set));
-    nix(args).io(Io::Quiet)
+    nix(args).io(Io::Quiet).hint(format!("it signs the paths with {}", secret.display()))
 }
 
 /// `nix config show --json` (`nix show-config --json` before 2.20): the settings in effect.

@@ -160,9 +160,21 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
     plan.step("Ask the cache which paths it lacks, or holds broken", missing);
     let upstream = session.config.upstream.iter().map(|u| (u.clone(), nix::query(u, PUSH, net))).collect();
     plan.step("Ask the upstream caches which of the rest they serve", StepKind::Upstream(upstream));
-    if let Some(key) = signing {
+    if signing.is_some() {
         let verify = nix::store_verify(&url, PRESENT, Some(Arg::Slot(PUBLIC_KEY)), false, net);
         plan.step("Check the signatures of the paths the cache has", StepKind::Verify(verify));
+    }
+    // Never a signature on a narinfo's word: the bytes of what would be re-signed are checked
+    // first, and with --force the bytes of every path the cache has.
+    if files.is_some() && (signing.is_some() || job.force) {
+        let (cmd, every) = (nix::store_verify(&url, CHECKED, None, true, net), job.force);
+        let title = match every {
+            true => "Check the cache's bytes of every path it has (--force)",
+            false => "Check the cache's bytes of what is to be re-signed",
+        };
+        plan.step(title, StepKind::Contents { cmd, every });
+    }
+    if let Some(key) = signing {
         let (sign, resign) = (nix::sign(&key.secret, None, PUSH, net), nix::sign(&key.secret, Some(&url), RESIGN, net));
         plan.step("Sign the paths to push, and re-sign what this build vouches for", StepKind::Sign { sign, resign });
     }

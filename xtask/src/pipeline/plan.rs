@@ -84,6 +84,9 @@ pub enum StepKind {
     /// Signs the paths to push (`sign`), and re-signs in the cache (`resign`) the paths the key
     /// cannot verify whose contents equal what was built here.
     Sign { sign: Cmd, resign: Cmd },
+    /// Checks the cache's bytes (NAR hashes) of the paths to re-sign, or with `every` of every
+    /// present path (`--force`); what differs is repaired (a cache this project owns).
+    Contents { cmd: Cmd, every: bool },
     /// Deletes the narinfos of what the cache holds broken or unlike this build, so the push
     /// uploads them again (a cache this project owns).
     Repair(Files),
@@ -103,6 +106,7 @@ impl StepKind {
             StepKind::Missing { cmd, .. } => vec![cmd],
             StepKind::Push { cmd, landed, .. } => std::iter::once(cmd).chain(landed.iter().map(|(q, _)| q)).collect(),
             StepKind::Sign { sign, resign } => vec![sign, resign],
+            StepKind::Contents { cmd, .. } => vec![cmd],
             StepKind::Needed { requisites, infos } => vec![requisites, infos],
             StepKind::Upstream(queries) => queries.iter().map(|(_, cmd)| cmd).collect(),
             StepKind::SigningKey(key) => key.cmds(),
@@ -135,6 +139,7 @@ impl StepKind {
             StepKind::Upstream(_) => "upstream",
             StepKind::Verify(_) => "verify-signatures",
             StepKind::Sign { .. } => "sign",
+            StepKind::Contents { .. } => "contents",
             StepKind::Repair(_) => "repair",
             StepKind::Push { .. } => "push",
             StepKind::Pin(_) => "pin",

@@ -18,6 +18,7 @@ use crate::{
         json::{self, PathInfo},
         verify,
     },
+    numbers::{total, total_known},
     record::{render::mib, Problem},
 };
 
@@ -32,6 +33,9 @@ pub fn unsound_files(sh: &Shell, files: &Files, infos: &[PathInfo]) -> Result<BT
         let problem = match (sizes.get(&info.url).copied().flatten(), info.download_size) {
             _ if info.url.is_empty() => continue,
             _ if !safe_path(&info.url) => format!("its narinfo points outside the cache ({:?})", info.url),
+            // Nix can neither check nor re-sign a narinfo without them.
+            (_, None) => "its narinfo lacks FileSize".to_owned(),
+            _ if info.download_hash.is_none() => "its narinfo lacks FileHash".to_owned(),
             (None, _) => format!("its NAR file {} is missing", info.url),
             (Some(size), Some(expected)) if size != expected => {
                 format!("its NAR file {} has {size} bytes, its narinfo says {expected}", info.url)
@@ -56,6 +60,7 @@ impl State {
                 Vec::new()
             }
         };
+        self.nar_files = infos.iter().filter(|i| safe_path(&i.url)).map(|i| (i.path.clone(), i.url.clone())).collect();
         if let Some(files) = files {
             let urls: BTreeMap<&String, &String> = infos.iter().map(|i| (&i.path, &i.url)).collect();
             for (path, why) in unsound_files(sh, files, &infos)? {
@@ -129,6 +134,43 @@ impl State {
         self.unsigned = verdicts.untrusted;
         let (all, bad) = (self.present_paths.len(), self.unsigned.len());
         Ok(format!("{} of {all} signed by the key", all - bad))
+    }
+
+    /// Checks the cache's own bytes of the present paths it would vouch for (those to re-sign),
+    /// or with `every` (`--force`) of every present path: `nix store verify` decompresses each NAR
+    /// and hashes it against its narinfo's NarHash, which the missing step found equal to this
+    /// build's. A path whose bytes differ (a narinfo naming another NAR, a flipped byte) is
+    /// repaired, never signed.
+    pub(super) fn contents(&mut self, sh: &Shell, cmd: &Cmd, every: bool) -> Result<String> {
+        self.checked = match every {
+            true => self.present_paths.iter().filter(|p| !self.repair.contains_key(*p)).cloned().collect(),
+            false => self.unsigned.iter().filter(|p| !self.differs.contains(*p)).cloned().collect(),
+        };
+        if self.checked.is_empty() {
+            return Ok("nothing to check".to_owned());
+        }
+        let verdicts = verify::parse(&cmd.output(sh, self)?);
+        let mut bad = verdicts.modified;
+        // Nix stopped on a path it could not read at all: each is asked alone.
+        if verdicts.failed {
+            let all = std::mem::take(&mut self.checked);
+            let unnamed: Vec<&String> = all.iter().filter(|p| !bad.contains(*p)).collect();
+            for path in unnamed {
+                self.checked = vec![path.clone()];
+                let alone = verify::parse(&cmd.output(sh, self)?);
+                if alone.failed || !alone.modified.is_empty() {
+                    bad.insert(path.clone());
+                }
+            }
+            self.checked = all;
+        }
+        for path in &bad {
+            eprintln!("  the cache's bytes of {path} are not what its narinfo says: it is replaced by this build");
+            self.unsigned.remove(path);
+            let why = "its NAR does not hold what its narinfo says (the cache's bytes differ)".to_owned();
+            self.repair.insert(path.clone(), (why, self.nar_files.get(path).cloned()));
+        }
+        Ok(format!("{} checked, {} whose bytes differ (to upload again)", self.checked.len(), bad.len()))
     }
 
     /// Signs the paths to push in the local store, and in the cache the present paths the key
@@ -205,7 +247,7 @@ impl State {
             return Ok("push failed (a warning)".to_owned());
         }
         self.pushed = self.push.len();
-        self.pushed_bytes = self.push.iter().filter_map(|p| self.local.get(p)).map(|i| i.nar_size).sum();
+        self.pushed_bytes = total(self.push.iter().filter_map(|p| self.local.get(p)).map(|i| i.nar_size));
         Ok(format!("pushed {} path(s), {}", self.pushed, mib(self.pushed_bytes)))
     }
 
@@ -220,9 +262,9 @@ impl State {
         let narinfos: Vec<String> = self.push.iter().filter_map(|p| crate::cache::narinfo::file_of(p)).collect();
         let names: Vec<&str> = narinfos.iter().map(String::as_str).collect();
         let sizes = files.sizes(sh, &names)?;
-        let narinfo_bytes: Option<u64> = sizes.values().copied().sum();
-        let nar_bytes: Option<u64> = infos.iter().map(|i| i.download_size).sum();
-        self.pushed_file_bytes = narinfo_bytes.zip(nar_bytes).map(|(a, b)| a + b);
+        let narinfo_bytes = total_known(sizes.values().copied());
+        let nar_bytes = total_known(infos.iter().map(|i| i.download_size));
+        self.pushed_file_bytes = narinfo_bytes.zip(nar_bytes).map(|(a, b)| a.saturating_add(b));
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use crate::{
     fresh_runner::RunnerView,
     layers::Target,
     nix::json::{Evaluated, PathInfo},
+    numbers::total,
     record::{Problem, Record, Totals, Transfer},
 };
 
@@ -44,6 +45,8 @@ pub const PRESENT: Slot = Slot("<paths the cache has>");
 pub const PUBLIC_KEY: Slot = Slot("<public key>");
 /// The paths the cache has that the key cannot verify, with the contents built here: re-signed.
 pub const RESIGN: Slot = Slot("<paths to re-sign in the cache>");
+/// The present paths whose bytes in the cache are checked.
+pub const CHECKED: Slot = Slot("<paths whose bytes in the cache are checked>");
 /// The paths pushed, asked of the cache afterwards.
 pub const PUSHED: Slot = Slot("<paths pushed>");
 
@@ -86,6 +89,9 @@ pub struct State {
     /// Present paths the key cannot verify.
     pub unsigned: BTreeSet<String>,
     pub resign: Vec<String>,
+    /// Present paths whose bytes in the cache are checked, and each path's NAR file there.
+    pub checked: Vec<String>,
+    pub nar_files: BTreeMap<String, String>,
     /// Present paths to upload again: why, and the NAR file to delete with the narinfo.
     pub repair: BTreeMap<String, (String, Option<String>)>,
     pub repaired: usize,
@@ -127,6 +133,7 @@ impl Slots for State {
             PRESENT => &self.present_paths,
             PUBLIC_KEY => &self.public_key,
             RESIGN => &self.resign,
+            CHECKED => &self.checked,
             PUSHED => &self.push,
             // Filled per call (`Words`): a record shows the command without them.
             RUNNER_BUILDS | HERE => &[],
@@ -159,8 +166,8 @@ impl State {
             self.fetched.iter().filter(|p| self.built && !self.here_before.contains(*p)).collect();
         record.fetched = Transfer {
             paths: n(fetched.len()),
-            nar_bytes: fetched.iter().filter_map(|p| self.sizes.get(*p)).sum(),
-            file_bytes: Some(fetched.iter().filter_map(|p| self.download.get(*p)).sum()),
+            nar_bytes: total(fetched.iter().filter_map(|p| self.sizes.get(*p).copied())),
+            file_bytes: Some(total(fetched.iter().filter_map(|p| self.download.get(*p).copied()))),
         };
         record.repairs.extend(self.repairs.iter().cloned());
         record.warnings.extend(self.warnings.iter().cloned());

@@ -110,6 +110,7 @@ impl Plan {
             StepKind::Upstream(queries) => Ok(state.upstream(sh, queries)),
             StepKind::Verify(cmd) => state.verify(sh, cmd),
             StepKind::Sign { sign, resign } => state.sign(sh, sign, resign, self.can_repair()),
+            StepKind::Contents { cmd, every } => state.contents(sh, cmd, *every),
             StepKind::Repair(files) => state.repair(sh, files),
             StepKind::Push { cmd, cache, on_failure, landed } => {
                 let note = state.push(sh, cmd, cache, *on_failure)?;
@@ -151,7 +152,7 @@ impl State {
         let listed = requisites.run(sh, self)?;
         self.needed = listed.lines().filter(|p| !p.is_empty() && !p.ends_with(".drv")).map(str::to_owned).collect();
         let infos = json::parse_path_infos(&infos.run(sh, self)?)?;
-        self.closure_bytes = infos.iter().map(|i| i.nar_size).sum();
+        self.closure_bytes = crate::numbers::total(infos.iter().map(|i| i.nar_size));
         self.local = infos.into_iter().map(|i| (i.path.clone(), i)).collect();
         Ok(format!("{} path(s), {}", self.local.len(), mib(self.closure_bytes)))
     }

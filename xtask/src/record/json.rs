@@ -1,10 +1,10 @@
 //! A record's JSON: each field under its Rust name, written and read by [`Json`], whose impls for
-//! the record's structs [`json_struct!`] writes from their field lists. (Not serde's derive: it
-//! would add a proc-macro crate to the compile every CI job pays first.)
+//! the record's structs [`json_struct!`] writes from their field lists, over the xtask's own JSON
+//! value ([`crate::json`]; not serde, whose compile every CI job would pay first).
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use crate::json::{Number, Value};
 
 /// A value of a record, to and from JSON. Reading is lenient where a newer writer could differ
 /// (an absent list is empty, an absent option is `None`) and strict where a number is expected.
@@ -42,7 +42,7 @@ impl Json for u64 {
 
 impl Json for f64 {
     fn to_json(&self) -> Value {
-        serde_json::Number::from_f64(*self).map_or(Value::Null, Value::Number)
+        Value::Number(Number::Float(*self))
     }
     fn from_json(value: &Value) -> Option<Self> {
         value.as_f64()
@@ -75,7 +75,7 @@ impl<T: Json> Json for Vec<T> {
 
 impl<T: Json> Json for BTreeMap<String, T> {
     fn to_json(&self) -> Value {
-        Value::Object(self.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<Map<_, _>>())
+        Value::Object(self.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
     }
     fn from_json(value: &Value) -> Option<Self> {
         match value {
@@ -95,14 +95,12 @@ macro_rules! json_struct {
         }
 
         impl $crate::record::json::Json for $name {
-            fn to_json(&self) -> serde_json::Value {
-                let mut map = serde_json::Map::new();
-                $(map.insert(stringify!($field).to_owned(), self.$field.to_json());)*
-                serde_json::Value::Object(map)
+            fn to_json(&self) -> $crate::json::Value {
+                $crate::json::Value::Object(vec![$((stringify!($field).to_owned(), self.$field.to_json()),)*])
             }
 
-            fn from_json(value: &serde_json::Value) -> Option<Self> {
-                let null = serde_json::Value::Null;
+            fn from_json(value: &$crate::json::Value) -> Option<Self> {
+                let null = $crate::json::Value::Null;
                 Some($name {
                     $($field: <$ty as $crate::record::json::Json>::from_json(value.get(stringify!($field)).unwrap_or(&null))?,)*
                 })
@@ -140,8 +138,9 @@ mod tests {
             tags: [("os".to_owned(), "linux".to_owned())].into(),
         };
         assert_eq!(Sample::from_json(&sample.to_json()), Some(sample));
-        let sparse = serde_json::json!({ "name": "b", "count": 1, "rate": 1.0 });
+        let sparse = crate::json::parse(r#"{ "name": "b", "count": 1, "rate": 1.0 }"#).unwrap();
         assert_eq!(Sample::from_json(&sparse).unwrap().items, Vec::<String>::new());
-        assert_eq!(Sample::from_json(&serde_json::json!({ "name": "b", "rate": 1.0 })), None, "a number is required");
+        let countless = crate::json::parse(r#"{ "name": "b", "rate": 1.0 }"#).unwrap();
+        assert_eq!(Sample::from_json(&countless), None, "a number is required");
     }
 }

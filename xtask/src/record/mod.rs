@@ -116,14 +116,14 @@ impl Record {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(&self.to_json()).unwrap_or_default();
+        let mut bytes = self.to_json().to_pretty().into_bytes();
         bytes.push(b'\n');
         bytes
     }
 
     /// A record from its JSON, of this schema.
     pub fn parse(bytes: &[u8]) -> Result<Record> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).context("it is not JSON")?;
+        let value = crate::json::from_slice(bytes).context("it is not JSON")?;
         match value["schema"].as_u64() {
             Some(SCHEMA) => {}
             Some(other) => bail!("it is a record of schema {other}; this xtask reads schema {SCHEMA}"),
@@ -155,7 +155,7 @@ impl Github {
         let var = |name: &str| std::env::var(name).unwrap_or_default();
         let matrix = std::env::var(MATRIX)
             .ok()
-            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+            .and_then(|m| crate::json::parse(&m).ok())
             .and_then(|m| {
                 let values = m.as_object()?.iter().map(|(k, v)| {
                     let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);

@@ -11,10 +11,10 @@ use crate::{
 #[derive(clap::Args, Debug)]
 pub struct CacheKey {
     /// Job key: the runner OS (default: the config's first).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::runner)]
     os: Option<String>,
     /// Job key: the Rust version (default: the config's).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::rust_version)]
     rust: Option<String>,
     /// Job key: the test type.
     #[arg(long)]
@@ -38,7 +38,7 @@ impl CacheKey {
         let config = &session.config;
         let deps = session.deps_key()?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&deps.all(config))?);
+            println!("{}", deps.all(config).to_pretty());
         }
 
         let mut outputs = vec![(output::CACHE_KEY, deps.to_string())];

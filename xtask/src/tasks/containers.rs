@@ -16,7 +16,7 @@ use crate::{
     cli::ImageArgs,
     command::{Cmd, Io, NoSlots},
     images::{
-        self, engine,
+        self, engine, names,
         registry::{self, Registry},
     },
     layers::{self, Layer},
@@ -46,7 +46,10 @@ pub struct BuildContainers {
 impl BuildContainers {
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         // Bad input is refused before anything is built or any login.
-        self.tags.iter().try_for_each(|tag| registry::check_tag(tag))?;
+        if let Some(push) = &self.push {
+            names::check_registry(push).map_err(|e| anyhow::anyhow!("--push: {e}"))?;
+        }
+        self.tags.iter().try_for_each(|tag| names::check_arch_tags(tag, &session.config.arches))?;
         let engine = if self.load { Some(engine::find("--load")?) } else { None };
         let args = &self.images;
         let platform = session.platform.for_images(&session.config, args.arch.as_deref())?;
@@ -90,7 +93,7 @@ impl BuildContainers {
             return Ok(self.tags.clone());
         }
         if let Some(sha) = std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()) {
-            registry::check_tag(&sha)?;
+            names::check_tag(&sha)?;
             return Ok(vec![sha]);
         }
         let head = Cmd::lits("git", ["rev-parse", "HEAD"]).io(Io::Quiet).hint("it tags the image with the commit");

@@ -45,6 +45,9 @@ impl Gc {
             true => None,
             false => Some(files.lock(sh, roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?),
         };
+        if lock.as_ref().is_some_and(|l| !l.deletes()) {
+            bail!("gc deletes, and {} takes no DELETE: allow it for the write credentials (nginx: dav_methods PUT DELETE)", files.label());
+        }
         let plan = gc::collection(sh, &files, usize::from(self.keep), Duration::from_secs(self.grace))?;
         for unreadable in &plan.unreadable {
             eprintln!("warning: left alone: {unreadable}");

@@ -7,7 +7,10 @@
 use anyhow::{bail, Result};
 
 use crate::{
-    images::registry::{self, Registry},
+    images::{
+        names,
+        registry::{self, Registry},
+    },
     record::Record,
     session::Session,
 };
@@ -27,7 +30,8 @@ pub struct Publish {
 
 impl Publish {
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
-        self.tags.iter().try_for_each(|tag| registry::check_tag(tag))?;
+        names::check_registry(&self.push).map_err(|e| anyhow::anyhow!("--push: {e}"))?;
+        self.tags.iter().try_for_each(|tag| names::check_arch_tags(tag, &session.config.arches))?;
         let config = &session.config;
         let images: Vec<String> = match self.images.as_slice() {
             [] => config.images.iter().map(|(name, _)| name.clone()).collect(),

@@ -2,9 +2,11 @@
 //! (the pipeline), loads them into docker or podman, starts ollama on a network of its own, where
 //! it answers to the name `ollama` (with its `/models` volume), waits for its API (bounded: the
 //! harness's own `health`, again and again), then runs the harness container's `health`, `models`
-//! and `ask`. The container, its volume and the network are named after the run
-//! (`xtask-smoke-<pid>`), so a maintainer's own `ollama` container is never touched, and go on
-//! every exit (signals too: [`scratch::on_exit`]); on a failure, ollama's logs are printed. Exit 0
+//! and `ask`. The container, its volume and the network are named after the run and carry its
+//! label (`xtask-smoke-<pid>-<random>`, `xtask.smoke=<pid>-<random>`): what has the run's label
+//! goes on every exit (signals too: [`scratch::on_exit`]), and nothing else is ever removed, so
+//! a maintainer's own `ollama` container, or another job's on the same daemon, is never touched;
+//! a name already taken fails the run. On a failure, ollama's logs are printed. Exit 0
 //! only when all three succeed. `--skip-ask`: for an ollama image without a model (the real one,
 //! in CI).
 
@@ -40,7 +42,7 @@ pub struct Smoke {
 
 impl Smoke {
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
-        let engine = Engine { program: engine::find("smoke")? };
+        let engine = Engine::new(engine::find("smoke")?);
         let targets = layers::images(session, &[], &session.platform)?;
         let mut job = Job::new(session, "smoke", targets, false, OnPushFailure::Warn)?;
         job.fetch_outputs = true;
@@ -81,13 +83,13 @@ impl Smoke {
         if session.dry_run {
             return self.describe(&engine, &harness, &ollama);
         }
-        let network = format!("xtask-smoke-{}", std::process::id());
+        let network = engine.network();
         let container = format!("{network}-ollama");
-        scratch::on_exit(engine.network_remove(&network));
+        // What carries the run's label goes on every exit: its containers (the harness's runs
+        // remove themselves; one cut short by a signal goes too), then its network.
+        scratch::on_exit(engine.sweep_networks());
+        scratch::on_exit(engine.sweep_containers());
         engine.network_create(&network).run(&session.sh, &NoSlots)?;
-        scratch::on_exit(engine.remove(&container));
-        // The harness's runs remove themselves; one cut short by a signal goes before the network.
-        scratch::on_exit(engine.remove(&format!("{network}-harness")));
         let start = engine.start(&network, &container, "ollama", &ollama, MODELS);
         let title = "Run ollama, then the harness against it by name".to_owned();
         let result = record.step("smoke", title, &[&start], || {
@@ -134,13 +136,18 @@ impl Smoke {
     }
 
     fn describe(&self, engine: &Engine, harness: &str, ollama: &str) -> Result<()> {
-        let (network, container) = ("xtask-smoke-<pid>", "xtask-smoke-<pid>-ollama");
-        println!("{}", engine.network_create(network).render(None));
-        println!("{}", engine.start(network, container, "ollama", ollama, MODELS).render(None));
+        let network = engine.network();
+        let container = format!("{network}-ollama");
+        println!("{}", engine.network_create(&network).render(None));
+        println!("{}", engine.start(&network, &container, "ollama", ollama, MODELS).render(None));
         for args in self.commands() {
-            println!("{}", engine.run(network, "xtask-smoke-<pid>-harness", harness, &args).render(None));
+            println!("{}", engine.run(&network, &format!("{network}-harness"), harness, &args).render(None));
         }
-        println!("{}\n{}", engine.remove(container).render(None), engine.network_remove(network).render(None));
+        for undo in [engine.sweep_containers(), engine.sweep_networks()] {
+            if let scratch::Undo::Each { list, remove } = undo {
+                println!("{} | xargs {}", list.render(None), remove.render(None));
+            }
+        }
         Ok(())
     }
 }

@@ -4,6 +4,8 @@
 
 use anyhow::Result;
 
+use crate::json::Value;
+
 use crate::{
     layers, pipeline,
     record::{json::Json, render, Record},
@@ -28,14 +30,14 @@ impl Status {
             let mut json = rates.to_json();
             let targets = record.targets.iter().map(|t| {
                 let mut view = t.before.as_ref().map(Json::to_json).unwrap_or_default();
-                view["name"] = t.name.clone().into();
-                view["attr"] = t.attr.clone().into();
+                view.insert("name", t.name.as_str().into());
+                view.insert("attr", t.attr.as_str().into());
                 view
             });
-            json["targets"] = targets.collect();
-            json["key"] = key.into();
-            json["cache"] = session.cache.label().into();
-            println!("{}", serde_json::to_string_pretty(&json)?);
+            json.insert("targets", Value::Array(targets.collect()));
+            json.insert("key", key.into());
+            json.insert("cache", session.cache.label().into());
+            println!("{}", json.to_pretty());
         } else {
             let table = render::views(&record.targets, Some(rates), None);
             println!("# cargo xtask status: {key} ({}){table}", session.cache.label());

@@ -20,10 +20,10 @@ pub struct Test {
     #[arg(long = "type", value_name = "T")]
     test_type: String,
     /// The runner OS, for the job key (default: the config's first).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::runner)]
     os: Option<String>,
     /// The Rust version, for the job key (default: the config's).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::rust_version)]
     rust: Option<String>,
     /// Run the cargo equivalent directly, without Nix.
     #[arg(long)]

@@ -3,7 +3,7 @@
 //! those in the closures of the recorded keys. `--repair` uploads again, signed, what this
 //! machine's store still has, and says what it could not repair. Fails while a problem remains.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
 
@@ -11,8 +11,8 @@ use crate::{
     cache::{
         files::Files,
         gc::Entries,
-        roots,
-        verify::{self, Checks, Finding},
+        narinfo, roots,
+        verify::{self, Checks, Finding, Repair},
     },
     command::{NoSlots, Slot, Words},
     nix::{self, json},
@@ -66,14 +66,9 @@ impl Verify {
         };
         let entries = read(session, &files)?;
         let findings = checks.run(sh, &entries)?;
-        let problems = findings.iter().map(|f| record::Finding {
-            path: f.path.clone(),
-            file: f.file.clone(),
-            problem: f.problem.clone(),
-        });
         let verified = record.verify.insert(record::Verified {
             checked: (entries.by_path.len() + entries.unreadable.len()) as u64,
-            problems: problems.collect(),
+            problems: findings.iter().map(problem).collect(),
             ..record::Verified::default()
         });
         for f in &findings {
@@ -94,14 +89,25 @@ impl Verify {
                 findings.len()
             );
         }
-        let (repaired, unrepaired) = repair(session, &files, &findings)?;
-        (verified.repaired, verified.unrepaired) = (repaired, unrepaired.clone());
-        if !unrepaired.is_empty() {
-            bail!("could not repair {} path(s) (this machine's store does not have them; build them, then repair again):\n  {}", unrepaired.len(), unrepaired.join("\n  "));
+        verified.repaired = repair(session, &files, &findings)?;
+        // The repair is checked as the cache is now: what is still wrong fails the task.
+        let left = checks.run(sh, &read(session, &files)?)?;
+        verified.unrepaired =
+            left.iter().map(|f| format!("{}: {}", f.path.as_deref().unwrap_or(&f.file), f.problem)).collect();
+        if !left.is_empty() {
+            bail!(
+                "{} problem(s) remain after the repair (what this machine's store lacks cannot be uploaded: build it, then repair again):\n  {}",
+                left.len(),
+                verified.unrepaired.join("\n  ")
+            );
         }
-        println!("repaired: a second `cargo xtask verify` checks it");
+        println!("repaired {} path(s); the cache checks clean", verified.repaired.len());
         Ok(())
     }
+}
+
+fn problem(f: &Finding) -> record::Finding {
+    record::Finding { path: f.path.clone(), file: f.file.clone(), problem: f.problem.clone() }
 }
 
 fn read(session: &Session, files: &Files) -> Result<Entries> {
@@ -109,30 +115,41 @@ fn read(session: &Session, files: &Files) -> Result<Entries> {
     Entries::read(&session.sh, files, &roots)
 }
 
-/// Deletes each broken narinfo (and its NAR when that is bad), then uploads the path again from
-/// this machine's store, signed; returns what was uploaded again, and what could not be repaired.
-fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<(Vec<String>, Vec<String>)> {
+/// Acts on each finding as it says, and only on what it proved: deletes the files that are no
+/// entry; for each broken entry this machine's store has, deletes its narinfo (and a bad NAR) and
+/// uploads it again; uploads each path the cache lacks that the store has. A broken entry the
+/// store lacks is left as it is. Returns what was uploaded.
+fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<String>> {
     let sh = &session.sh;
-    let broken: BTreeSet<&String> = findings.iter().filter_map(|f| f.path.as_ref()).collect();
-    let missing_refs: BTreeSet<String> = findings
-        .iter()
-        .filter_map(|f| f.problem.strip_prefix("it refers to ")?.split_once(',').map(|(r, _)| r.to_owned()))
-        .collect();
-    let wanted: Vec<String> = broken.iter().map(|p| p.to_string()).chain(missing_refs).collect();
-    let local = nix::path_infos(PATHS);
-    let have: BTreeSet<String> = json::parse_valid(&local.run(sh, &Words(wanted.clone()))?)?;
-    let mut unrepaired: Vec<String> =
-        findings.iter().filter(|f| f.path.is_none()).map(|f| format!("{}: {}", f.file, f.problem)).collect();
-    unrepaired.extend(wanted.iter().filter(|p| !have.contains(*p)).cloned());
-    for f in findings.iter().filter(|f| f.path.as_ref().is_some_and(|p| have.contains(p))) {
-        files.delete(sh, &f.file)?;
-        if let Some(nar) = &f.bad_nar {
+    let mut replace: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for f in findings {
+        match (&f.repair, &f.path) {
+            (Repair::Replace { nar }, Some(path)) => {
+                let bad = replace.entry(path).or_default();
+                *bad = bad.or(nar.as_deref());
+                wanted.insert(path.clone());
+            }
+            (Repair::Upload(missing), _) => drop(wanted.insert(missing.clone())),
+            (Repair::Delete, _) => drop(files.delete(sh, &f.file)?),
+            _ => {}
+        }
+    }
+    let have: BTreeSet<String> = match wanted.is_empty() {
+        true => BTreeSet::new(),
+        false => json::parse_valid(&nix::path_infos(PATHS).run(sh, &Words(wanted.iter().cloned().collect()))?)?,
+    };
+    for (path, nar) in replace.iter().filter(|(p, _)| have.contains(**p)) {
+        if let Some(narinfo) = narinfo::file_of(path) {
+            files.delete(sh, &narinfo)?;
+        }
+        if let Some(nar) = nar {
             files.delete(sh, nar)?;
         }
     }
     let upload: Vec<String> = wanted.into_iter().filter(|p| have.contains(p)).collect();
     if upload.is_empty() {
-        return Ok((upload, unrepaired));
+        return Ok(upload);
     }
     if let Some(key) = &session.signing {
         nix::sign(&key.secret, None, PATHS, &session.net).run(sh, &Words(upload.clone()))?;
@@ -140,7 +157,7 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<(Vec
     if let Some((_, upload_cmd)) = session.cache.upload(PATHS, &session.net) {
         upload_cmd.run(sh, &Words(upload.clone()))?;
     }
-    Ok((upload, unrepaired))
+    Ok(upload)
 }
 
 const PATHS: Slot = Slot("<paths>");

@@ -21,5 +21,6 @@ mod pipeline;
 mod records;
 mod retention;
 mod signatures;
+mod smoke;
 mod support;
 mod workflows;

@@ -13,9 +13,13 @@ use std::{
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
+mod beneath;
 mod http;
 
-pub use self::http::{Http, Netrc};
+pub use self::{
+    beneath::Beneath,
+    http::{Http, Netrc},
+};
 use super::narinfo::safe_path;
 
 /// Where a cache's files are.
@@ -25,6 +29,16 @@ pub enum Files {
     Http(Http),
 }
 
+/// What a DELETE did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Yes,
+    /// There was no such file.
+    Absent,
+    /// The cache takes no DELETE (HTTP 405 or 501).
+    NotAllowed,
+}
+
 /// One file of several fetched at once: its bytes, `None` when absent, or why it could not be read.
 pub type Fetched = Result<Option<Vec<u8>>>;
 
@@ -32,11 +46,13 @@ impl Files {
     /// A file's contents; `None` when the cache has no such file.
     pub fn get(&self, sh: &Shell, path: &str) -> Result<Option<Vec<u8>>> {
         match self {
-            Files::Dir(dir) => match fs::read(inside(dir, path)?) {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e).with_context(|| format!("cannot read {path} in {}", dir.display())),
-            },
+            Files::Dir(dir) => {
+                match checked(dir, path).map(|()| Beneath::open(dir, false).and_then(|c| c.read(path, MAX_FILE)))? {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e).with_context(|| format!("cannot read {path} in {}", dir.display())),
+                }
+            }
             Files::Http(http) => {
                 let file = crate::scratch::dir()?.join("download");
                 let _ = fs::remove_file(&file);
@@ -55,7 +71,11 @@ impl Files {
     /// Writes a file whole: a temporary file renamed into place, or one PUT.
     pub fn put(&self, sh: &Shell, path: &str, bytes: &[u8]) -> Result<()> {
         match self {
-            Files::Dir(dir) => crate::files::write_atomic(&inside(dir, path)?, bytes),
+            Files::Dir(dir) => {
+                let cache = Beneath::open(dir, true).with_context(|| format!("cannot open {}", dir.display()))?;
+                checked(dir, path)?;
+                cache.write(path, bytes).with_context(|| format!("cannot write {path} in {}", dir.display()))
+            }
             Files::Http(http) => {
                 let file = crate::scratch::file("upload", bytes)?;
                 let status = http.status(sh, &["--upload-file", &file.display().to_string()], path);
@@ -73,17 +93,32 @@ impl Files {
 
     /// Deletes a file; whether it existed.
     pub fn delete(&self, sh: &Shell, path: &str) -> Result<bool> {
+        match self.try_delete(sh, path)? {
+            Deleted::Yes => Ok(true),
+            Deleted::Absent => Ok(false),
+            Deleted::NotAllowed => {
+                bail!("DELETE {}/{path}: the server does not take DELETE (nginx: dav_methods PUT DELETE)", self.label())
+            }
+        }
+    }
+
+    /// Deletes a file, and says whether it was there, or that the cache takes no DELETE.
+    pub fn try_delete(&self, sh: &Shell, path: &str) -> Result<Deleted> {
         match self {
-            Files::Dir(dir) => match fs::remove_file(inside(dir, path)?) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(e).with_context(|| format!("cannot delete {path} in {}", dir.display())),
-            },
+            Files::Dir(dir) => {
+                match checked(dir, path).map(|()| Beneath::open(dir, false).and_then(|c| c.delete(path)))? {
+                    Ok(true) => Ok(Deleted::Yes),
+                    Ok(false) => Ok(Deleted::Absent),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(Deleted::Absent),
+                    Err(e) => Err(e).with_context(|| format!("cannot delete {path} in {}", dir.display())),
+                }
+            }
             Files::Http(http) => match http.status(sh, &["--request", "DELETE"], path)? {
-                200..=299 => Ok(true),
-                404 | 410 => Ok(false),
+                200..=299 => Ok(Deleted::Yes),
+                404 | 410 => Ok(Deleted::Absent),
+                405 | 501 => Ok(Deleted::NotAllowed),
                 status => bail!(
-                    "DELETE {}/{path} answered HTTP {status}: the server must take DELETE (nginx: dav_methods PUT DELETE)",
+                    "DELETE {}/{path} answered HTTP {status}: the server must take DELETE with the write credentials",
                     http.base
                 ),
             },
@@ -93,17 +128,24 @@ impl Files {
     /// The size of each file, `None` for one the cache lacks: a stat each, or one curl of HEADs.
     pub fn sizes(&self, sh: &Shell, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
         match self {
-            Files::Dir(dir) => paths
-                .iter()
-                .map(|path| {
-                    let size = match fs::metadata(inside(dir, path)?) {
-                        Ok(meta) => Some(meta.len()),
-                        Err(e) if e.kind() == ErrorKind::NotFound => None,
-                        Err(e) => return Err(e).with_context(|| format!("cannot stat {path} in {}", dir.display())),
-                    };
-                    Ok((path.to_string(), size))
-                })
-                .collect(),
+            Files::Dir(dir) => {
+                let cache = match Beneath::open(dir, false) {
+                    Ok(cache) => cache,
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        return Ok(paths.iter().map(|p| (p.to_string(), None)).collect())
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("cannot open the cache {}", dir.display())),
+                };
+                paths
+                    .iter()
+                    .map(|path| {
+                        checked(dir, path)?;
+                        let size =
+                            cache.size(path).with_context(|| format!("cannot stat {path} in {}", dir.display()))?;
+                        Ok((path.to_string(), size))
+                    })
+                    .collect()
+            }
             Files::Http(http) => http.heads(sh, paths),
         }
     }
@@ -114,14 +156,18 @@ impl Files {
     /// connections); fails only when nothing could be asked.
     pub fn get_many(&self, sh: &Shell, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
         match self {
-            Files::Dir(dir) => Ok(paths
-                .iter()
-                .map(|path| match crate::files::read_bounded(&inside(dir, path)?, limit) {
-                    Ok(bytes) => Ok(Some(bytes)),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(e).with_context(|| format!("cannot read {path} in {}", dir.display())),
-                })
-                .collect()),
+            Files::Dir(dir) => {
+                let Ok(cache) = Beneath::open(dir, false) else { return Ok(paths.iter().map(|_| Ok(None)).collect()) };
+                let read = |path: &str| {
+                    checked(dir, path)?;
+                    match cache.read(path, limit) {
+                        Ok(bytes) => Ok(Some(bytes)),
+                        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(e).with_context(|| format!("cannot read {path} in {}", dir.display())),
+                    }
+                };
+                Ok(paths.iter().map(|path| read(path)).collect())
+            }
             Files::Http(http) => http.gets(sh, paths, limit),
         }
     }
@@ -129,38 +175,13 @@ impl Files {
     /// The names in a folder of the cache, when it can be listed (a directory; HTTP cannot).
     pub fn list(&self, folder: &str) -> Option<Result<Vec<String>>> {
         let Files::Dir(dir) = self else { return None };
-        let list = || -> Result<Vec<String>> {
-            let path = inside(dir, folder)?;
-            let entries = match fs::read_dir(&path) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(e).with_context(|| format!("cannot list {}", path.display())),
-            };
-            let mut names = Vec::new();
-            for entry in entries {
-                names.push(entry?.file_name().to_string_lossy().into_owned());
-            }
-            names.sort();
-            Ok(names)
-        };
-        Some(list())
+        Some(list(dir, folder))
     }
 
     /// The narinfo files, when the cache can be listed (a directory; HTTP cannot).
     pub fn narinfos(&self) -> Option<Result<Vec<String>>> {
         let Files::Dir(dir) = self else { return None };
-        let list = || -> Result<Vec<String>> {
-            let mut names = Vec::new();
-            for entry in fs::read_dir(dir).with_context(|| format!("cannot list the cache {}", dir.display()))? {
-                let name = entry?.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".narinfo") {
-                    names.push(name);
-                }
-            }
-            names.sort();
-            Ok(names)
-        };
-        Some(list())
+        Some(list(dir, "").map(|names| names.into_iter().filter(|n| n.ends_with(".narinfo")).collect()))
     }
 
     /// How messages name the cache.
@@ -172,11 +193,28 @@ impl Files {
     }
 }
 
-/// `dir/path`, when `path` is a plain relative path (checked again after joining).
-pub(super) fn inside(dir: &Path, path: &str) -> Result<PathBuf> {
-    let joined = dir.join(path);
-    if !safe_path(path) || !joined.starts_with(dir) {
+/// The most a file of the cache read whole may have (a narinfo, a manifest, a NAR file whose
+/// hash is checked): a bound, not a size any should reach.
+const MAX_FILE: u64 = 1 << 40;
+
+/// Whether `path` is a plain relative path (no `..`, not absolute): the only kind the cache's
+/// files are reached by.
+fn checked(dir: &Path, path: &str) -> Result<()> {
+    if !safe_path(path) {
         bail!("refusing {path:?}: not a plain path inside the cache {}", dir.display());
     }
-    Ok(joined)
+    Ok(())
+}
+
+/// The names in a folder of a cache directory (`""`: the cache itself), none when absent.
+fn list(dir: &Path, folder: &str) -> Result<Vec<String>> {
+    if !folder.is_empty() {
+        checked(dir, folder)?;
+    }
+    let cache = match Beneath::open(dir, false) {
+        Ok(cache) => cache,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot open the cache {}", dir.display())),
+    };
+    cache.list(folder).with_context(|| format!("cannot list {folder:?} in the cache {}", dir.display()))
 }

@@ -11,7 +11,7 @@ use regex_lite::Regex;
 
 use serde_json::{json, Value};
 
-use xtask::{cache::push_filter::PushFilter, record::render::mib};
+use xtask::{cache::push_filter::PushFilter, numbers::total, record::render::mib};
 
 /// One store path, its references as indices into the same list.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
     let filtered: Vec<bool> = entries.iter().map(|e| filter.is_match(&e.path)).collect();
     let layers_of = Layers::new();
     let layer: Vec<&str> = entries.iter().map(|e| layers_of.of(&e.path)).collect();
-    let nar_bytes = entries.iter().map(|e| e.nar_size).sum();
+    let nar_bytes = total(entries.iter().map(|e| e.nar_size));
     let mut by_size: Vec<usize> = (0..entries.len()).collect();
     by_size.sort_by_key(|&i| std::cmp::Reverse(entries[i].nar_size));
     let largest = by_size
@@ -76,7 +76,7 @@ pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
     let mut layers: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
     for (entry, layer) in entries.iter().zip(&layer) {
         let slot = layers.entry(layer).or_default();
-        *slot = (slot.0 + 1, slot.1 + entry.nar_size);
+        *slot = (slot.0 + 1, slot.1.saturating_add(entry.nar_size));
     }
     let order = LAYERS.iter().map(|(name, _)| *name).chain(["other"]);
     let layers = order.map(|name| (name, layers.get(name).map_or(0, |l| l.0), layers.get(name).map_or(0, |l| l.1)));
@@ -89,17 +89,17 @@ pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
 /// The sum of NAR sizes over a path's closure.
 fn closure_size(entries: &[Entry], start: usize) -> u64 {
     let mut seen = vec![false; entries.len()];
-    let (mut stack, mut total) = (vec![start], 0);
+    let (mut stack, mut sum) = (vec![start], 0u64);
     seen[start] = true;
     while let Some(i) = stack.pop() {
-        total += entries[i].nar_size;
+        sum = sum.saturating_add(entries[i].nar_size);
         for &r in &entries[i].references {
             if !std::mem::replace(&mut seen[r], true) {
                 stack.push(r);
             }
         }
     }
-    total
+    sum
 }
 
 /// `layer[i]`: the layer of `entries[i]`; `filtered[i]`: whether the push filter matches it.
@@ -108,7 +108,7 @@ fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String
     let name = |path: &str| path.rsplit('/').next().unwrap_or(path).split_once('-').map_or("", |(_, n)| n).to_owned();
     let in_layer = |name: &'static str| entries.iter().zip(layer).filter(move |(_, l)| **l == name).map(|(e, _)| e);
     let deps: Vec<&Entry> = in_layer("cargo dependencies").collect();
-    let deps_bytes: u64 = deps.iter().map(|e| e.nar_size).sum();
+    let deps_bytes = total(deps.iter().map(|e| e.nar_size));
     if let Some(big) = deps.iter().filter(|e| e.nar_size > 100 << 20).max_by_key(|e| e.nar_size) {
         out.push(format!(
             "{} ({}) is rebuilt and pushed again on every Cargo.lock change, and the cache keeps each generation \
@@ -151,7 +151,7 @@ fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String
         out.push(format!(
             "{} path(s) have the same contents as another ({} at least): `nix store optimise` hard-links identical files",
             copies.len(),
-            mib(copies.iter().map(|e| e.nar_size).sum())
+            mib(total(copies.iter().map(|e| e.nar_size)))
         ));
     }
     out
@@ -169,7 +169,7 @@ impl Analysis {
             .iter()
             .map(|(name, paths, bytes)| (name.to_string(), json!({ "paths": paths, "nar_bytes": bytes })))
             .collect();
-        let filtered_bytes: u64 = self.filtered.iter().map(|(_, b)| b).sum();
+        let filtered_bytes: u64 = total(self.filtered.iter().map(|(_, b)| *b));
         let filtered: Vec<&String> = self.filtered.iter().map(|(p, _)| p).collect();
         json!({
             "store": { "paths": self.paths, "nar_bytes": self.nar_bytes },
@@ -193,7 +193,7 @@ impl Analysis {
         for (name, paths, bytes) in &self.layers {
             md += &format!("| {name} | {paths} | {} |\n", mib(*bytes));
         }
-        let filtered_bytes: u64 = self.filtered.iter().map(|(_, b)| b).sum();
+        let filtered_bytes: u64 = total(self.filtered.iter().map(|(_, b)| *b));
         md += &format!(
             "\nThe push filter keeps {} path(s) out of the cache ({}).\n",
             self.filtered.len(),

@@ -29,13 +29,19 @@ pub struct Analytics {
     path_info: Option<PathBuf>,
 }
 
+/// The largest store dump read: about 4 million paths' worth.
+const MAX_DUMP: u64 = 4 << 30;
+
 impl Analytics {
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         let all = nix::all_path_infos();
         let text = match &self.path_info {
-            Some(file) => std::fs::read_to_string(file).with_context(|| {
-                format!("cannot read {}: save one with `nix path-info --json --all > FILE`", file.display())
-            })?,
+            Some(file) => xtask::files::read_bounded(file, MAX_DUMP)
+                .map_err(anyhow::Error::from)
+                .and_then(|bytes| String::from_utf8(bytes).context("it is not UTF-8 text"))
+                .with_context(|| {
+                    format!("cannot read {}: save one with `nix path-info --json --all > FILE`", file.display())
+                })?,
             None if session.dry_run => {
                 println!("# cargo xtask analytics (dry run: nothing is run)\n{}", all.render(None));
                 return Ok(());

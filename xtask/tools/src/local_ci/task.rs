@@ -16,7 +16,7 @@ use crate::local_ci::{
 };
 use xtask::{
     history::History,
-    images::registry,
+    images::names,
     record::Record,
     session::Session,
     tasks::dashboard,
@@ -67,7 +67,7 @@ impl Ci {
         let graphs = workflows::graphs(&session.config)?;
         let workflow = graphs.iter().find(|w| w.file == file).context("the workflow is generated")?;
         if let Some(registry) = self.registry.as_deref().filter(|r| *r != LOCAL_REGISTRY) {
-            registry::check_registry(registry)?;
+            names::check_registry(registry)?;
         }
         if self.json.is_some() && !session.dry_run {
             bail!("--json writes the plan of a dry run: add --dry-run, or use --record FILE for the run's record");

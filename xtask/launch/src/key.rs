@@ -1,0 +1,192 @@
+//! The key of a kept binary: SHA-256 over everything that shapes it. The xtask's files (every
+//! file under `xtask/` but its tests, this launcher, `xtask/tools` for the `xtask` binary, and
+//! the target directory itself: a module directory named `target` is a source like any other),
+//! the workspace's manifest and lock file, cargo's config and the toolchain files, the
+//! environment cargo and rustc read (`RUSTFLAGS`, `CARGO_PROFILE_*`, `CARGO_BUILD_*`, …), and
+//! `cargo -vV` and `rustc -vV`.
+
+use std::{
+    ffi::OsString,
+    fs, io,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use hmac_sha256::Hash;
+
+use crate::Binary;
+
+/// The environment that changes what cargo builds: exact names, then prefixes.
+const SHAPING: [&str; 8] = [
+    "RUSTFLAGS",
+    "RUSTC",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "RUSTC_BOOTSTRAP",
+    "RUSTUP_TOOLCHAIN",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_INCREMENTAL",
+];
+const SHAPING_PREFIXES: [&str; 4] = ["CARGO_BUILD_", "CARGO_PROFILE_", "CARGO_TARGET_", "CARGO_UNSTABLE_"];
+
+/// Files beside the xtask's own that shape it.
+const WORKSPACE_FILES: [&str; 5] =
+    ["Cargo.lock", "Cargo.toml", ".cargo/config.toml", "rust-toolchain", "rust-toolchain.toml"];
+
+/// The key, 64 hex digits, of `binary` built from the checkout at `root` into `target`, in the
+/// environment `vars` (the process's).
+pub fn key(
+    root: &Path,
+    target: &Path,
+    cargo: &OsString,
+    binary: Binary,
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> io::Result<String> {
+    let mut files = Vec::new();
+    let skipped = |path: &Path| {
+        path == target
+            || path == root.join("xtask/tests")
+            || path == root.join("xtask/launch")
+            || (binary == Binary::Xtask && path == root.join("xtask/tools"))
+    };
+    walk(&root.join("xtask"), &mut files, &|path| !skipped(path))?;
+    files.extend(WORKSPACE_FILES.map(|f| root.join(f)).into_iter().filter(|p| p.is_file()));
+    files.sort();
+    let mut hash = Hash::new();
+    let mut field = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
+    for file in &files {
+        field(file.strip_prefix(root).unwrap_or(file).as_os_str().as_encoded_bytes());
+        field(&fs::read(file)?);
+    }
+    let mut shaping: Vec<(String, OsString)> = vars
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
+        .filter(|(name, _)| {
+            SHAPING.contains(&name.as_str())
+                || (SHAPING_PREFIXES.iter().any(|p| name.starts_with(p)) && name != "CARGO_TARGET_DIR")
+        })
+        .collect();
+    shaping.sort();
+    for (name, value) in &shaping {
+        field(name.as_bytes());
+        field(value.as_encoded_bytes());
+    }
+    field(binary.name().as_bytes());
+    field(&Command::new(cargo).arg("-vV").output()?.stdout);
+    let rustc = shaping.iter().find(|(n, _)| n == "RUSTC").map_or_else(|| "rustc".into(), |(_, v)| v.clone());
+    field(&Command::new(rustc).arg("-vV").output().map(|o| o.stdout).unwrap_or_default());
+    Ok(hex(&hash.finalize()))
+}
+
+/// The SHA-256 of a file, in hex.
+pub fn file_hash(path: &Path) -> io::Result<String> {
+    let mut hash = Hash::new();
+    let mut file = fs::File::open(path)?;
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        match io::Read::read(&mut file, &mut buffer)? {
+            0 => return Ok(hex(&hash.finalize())),
+            n => hash.update(&buffer[..n]),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, enter: &dyn Fn(&Path) -> bool) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            if enter(&path) {
+                walk(&path, files, enter)?;
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::env;
+
+    fn write(root: &Path, file: &str, text: &str) {
+        let path = root.join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// A kept binary is run only for the sources it was built from: every file the xtask is built
+    /// from changes the key, a module directory named `target` included; its tests, this
+    /// launcher, the target directory and a checkout's new times do not.
+    #[test]
+    fn the_key_follows_the_sources_not_their_times() {
+        let root = env::temp_dir().join(format!("xtask-launch-key-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for file in [
+            "xtask/src/main.rs",
+            "xtask/nix-path-info/src/lib.rs",
+            "xtask/tests/it/main.rs",
+            "xtask/launch/src/main.rs",
+            "xtask/target/debug/old",
+        ] {
+            write(&root, file, "fn main() {}\n");
+        }
+        write(&root, "Cargo.toml", "[workspace]\n");
+        write(&root, "Cargo.lock", "version = 4\n");
+        let (cargo, target) = (OsString::from("cargo"), root.join("xtask/target"));
+        let key = || key(&root, &target, &cargo, Binary::Xtask, Vec::new()).unwrap();
+        let first = key();
+        assert_eq!(first.len(), 64);
+
+        // A fresh checkout: the same contents, new modification times.
+        let main = root.join("xtask/src/main.rs");
+        fs::write(&main, fs::read(&main).unwrap()).unwrap();
+        assert_eq!(key(), first);
+        for file in ["xtask/tests/it/main.rs", "xtask/launch/src/main.rs", "xtask/target/debug/new"] {
+            write(&root, file, "fn main() { changed() }\n");
+            assert_eq!(key(), first, "{file} is not built into the xtask");
+        }
+
+        let mut keys = vec![first];
+        for (file, text) in [
+            ("xtask/src/main.rs", "fn main() { changed() }\n"),
+            ("xtask/src/new.rs", "\n"),
+            ("xtask/src/target/mod.rs", "\n"),
+            ("xtask/nix-path-info/src/lib.rs", "\n"),
+            ("Cargo.lock", "version = 4\n# another dependency\n"),
+            ("Cargo.toml", "[workspace]\nmembers = []\n"),
+            (".cargo/config.toml", "[build]\n"),
+            ("rust-toolchain.toml", "[toolchain]\n"),
+        ] {
+            write(&root, file, text);
+            let next = key();
+            assert!(!keys.contains(&next), "a change to {file} must change the key");
+            keys.push(next);
+        }
+        // The same bytes under another name are another source.
+        fs::rename(root.join("xtask/src/new.rs"), root.join("xtask/src/renamed.rs")).unwrap();
+        assert!(!keys.contains(&key()), "a renamed file must change the key");
+        keys.push(key());
+        // What cargo reads from the environment shapes the binary too; where it builds does not.
+        let with = |vars: &[(&str, &str)]| {
+            let vars = vars.iter().map(|(n, v)| (OsString::from(n), OsString::from(v)));
+            super::key(&root, &target, &cargo, Binary::Xtask, vars).unwrap()
+        };
+        let plain = with(&[]);
+        assert_eq!(plain, key());
+        for vars in [[("RUSTFLAGS", "-C target-cpu=native")], [("CARGO_PROFILE_XTASK_OPT_LEVEL", "3")]] {
+            assert_ne!(with(&vars), plain, "{vars:?} shapes the binary");
+        }
+        assert_eq!(with(&[("CARGO_TARGET_DIR", "/elsewhere"), ("HOME", "/x")]), plain);
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,249 @@
+//! What `nix-store --export` streams, read for what each NAR really is: its size and SHA-256,
+//! computed here from the bytes (Nix decompresses a binary cache's NAR files and checks the
+//! NAR hash itself; the size it does not check, and a runner then fails on it). A NAR is
+//! self-delimiting, so the stream is walked by its grammar, each file's contents hashed as it
+//! passes, never held.
+//!
+//! The stream: for each path `1`, the NAR, the magic `NIXE`, the path, its references, its
+//! deriver, `0` (no signature); then `0`. Numbers are u64 little-endian; a string is its length,
+//! its bytes, and zeros to a multiple of 8.
+
+use std::io::{self, Read};
+
+use hmac_sha256::Hash;
+
+/// One path of the stream, as its bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exported {
+    pub path: String,
+    pub nar_size: u64,
+    pub nar_sha256: [u8; 32],
+}
+
+const EXPORT_MAGIC: u64 = 0x4558_494e;
+/// Names, targets and the like are short; a file's contents are streamed, never held.
+const MAX_TOKEN: u64 = 1 << 16;
+const MAX_DEPTH: usize = 256;
+
+/// The paths of a file holding an export stream, as far as it is whole, and why it stopped
+/// short (`None`: it is whole).
+pub fn read_file(file: &std::path::Path) -> (Vec<Exported>, Option<io::Error>) {
+    match std::fs::File::open(file) {
+        Ok(f) => read_partial(f),
+        Err(e) => (Vec::new(), Some(e)),
+    }
+}
+
+/// Every path of an export stream, in order.
+pub fn read(stream: impl Read) -> io::Result<Vec<Exported>> {
+    match read_partial(stream) {
+        (paths, None) => Ok(paths),
+        (_, Some(err)) => Err(err),
+    }
+}
+
+/// The paths read before the stream ended or broke, and what broke it.
+fn read_partial(stream: impl Read) -> (Vec<Exported>, Option<io::Error>) {
+    let mut paths = Vec::new();
+    let result = read_into(stream, &mut paths);
+    (paths, result.err())
+}
+
+fn read_into(stream: impl Read, paths: &mut Vec<Exported>) -> io::Result<()> {
+    let mut input = Input { inner: io::BufReader::new(stream), hash: None, count: 0 };
+    loop {
+        match input.u64()? {
+            0 => return Ok(()),
+            1 => {}
+            n => return Err(bad(format!("a path starts with {n}, not 1"))),
+        }
+        input.hash = Some(Hash::new());
+        input.count = 0;
+        input.expect("nix-archive-1")?;
+        input.node(0)?;
+        let nar_sha256 = input.hash.take().map(Hash::finalize).unwrap_or_default();
+        let nar_size = input.count;
+        if input.u64()? != EXPORT_MAGIC {
+            return Err(bad("the export's magic is missing after a NAR".into()));
+        }
+        let path = String::from_utf8(input.token()?).map_err(|_| bad("a store path that is not UTF-8".into()))?;
+        for _ in 0..input.u64()? {
+            input.token()?;
+        }
+        input.token()?;
+        if input.u64()? != 0 {
+            return Err(bad("a signature in the export, which nix-store never writes".into()));
+        }
+        paths.push(Exported { path, nar_size, nar_sha256 });
+    }
+}
+
+struct Input<R> {
+    inner: R,
+    /// The NAR being read: its hash and size (the framing after it is not the NAR's).
+    hash: Option<Hash>,
+    count: u64,
+}
+
+impl<R: Read> Input<R> {
+    fn bytes(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read_exact(buf)?;
+        if let Some(hash) = self.hash.as_mut() {
+            hash.update(&*buf);
+            self.count = self.count.saturating_add(buf.len() as u64);
+        }
+        Ok(())
+    }
+
+    fn u64(&mut self) -> io::Result<u64> {
+        let mut buf = [0; 8];
+        self.bytes(&mut buf)?;
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    fn padding(&mut self, len: u64) -> io::Result<()> {
+        let mut pad = [0; 8];
+        let n = ((8 - len % 8) % 8) as usize;
+        self.bytes(&mut pad[..n])?;
+        match pad[..n].iter().all(|b| *b == 0) {
+            true => Ok(()),
+            false => Err(bad("padding that is not zeros".into())),
+        }
+    }
+
+    /// A short string (a name, a tag).
+    fn token(&mut self) -> io::Result<Vec<u8>> {
+        let len = self.u64()?;
+        if len > MAX_TOKEN {
+            return Err(bad(format!("a {len}-byte name, longer than any NAR name")));
+        }
+        let mut buf = vec![0; len as usize];
+        self.bytes(&mut buf)?;
+        self.padding(len)?;
+        Ok(buf)
+    }
+
+    fn expect(&mut self, word: &str) -> io::Result<()> {
+        let got = self.token()?;
+        match got == word.as_bytes() {
+            true => Ok(()),
+            false => Err(bad(format!("{:?} where the NAR has {word:?}", String::from_utf8_lossy(&got)))),
+        }
+    }
+
+    /// A file's contents: streamed through the hash.
+    fn contents(&mut self) -> io::Result<()> {
+        let mut left = self.u64()?;
+        let len = left;
+        let mut buf = vec![0; 1 << 16];
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            self.bytes(&mut buf[..n])?;
+            left -= n as u64;
+        }
+        self.padding(len)
+    }
+
+    fn node(&mut self, depth: usize) -> io::Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(bad("directories nested deeper than any NAR".into()));
+        }
+        self.expect("(")?;
+        self.expect("type")?;
+        match self.token()?.as_slice() {
+            b"regular" => {
+                let mut tag = self.token()?;
+                if tag == b"executable" {
+                    self.expect("")?;
+                    tag = self.token()?;
+                }
+                if tag != b"contents" {
+                    return Err(bad("a regular file without contents".into()));
+                }
+                self.contents()?;
+                self.expect(")")
+            }
+            b"symlink" => {
+                self.expect("target")?;
+                self.token()?;
+                self.expect(")")
+            }
+            b"directory" => loop {
+                match self.token()?.as_slice() {
+                    b")" => return Ok(()),
+                    b"entry" => {
+                        self.expect("(")?;
+                        self.expect("name")?;
+                        self.token()?;
+                        self.expect("node")?;
+                        self.node(depth + 1)?;
+                        self.expect(")")?;
+                    }
+                    other => return Err(bad(format!("{:?} in a directory", String::from_utf8_lossy(other)))),
+                }
+            },
+            other => Err(bad(format!("a node of type {:?}", String::from_utf8_lossy(other)))),
+        }
+    }
+}
+
+fn bad(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("not a `nix-store --export` stream: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend((s.len() as u64).to_le_bytes());
+        out.extend(s);
+        out.extend(std::iter::repeat_n(0, (8 - s.len() % 8) % 8));
+    }
+
+    /// A NAR of a directory with an executable and a link, as Nix writes it.
+    fn nar() -> Vec<u8> {
+        let mut nar = Vec::new();
+        for s in [&b"nix-archive-1"[..], b"(", b"type", b"directory", b"entry", b"(", b"name", b"bin", b"node", b"("] {
+            string(&mut nar, s);
+        }
+        for s in [&b"type"[..], b"regular", b"executable", b"", b"contents", b"#!/bin/sh\necho hi\n", b")", b")"] {
+            string(&mut nar, s);
+        }
+        for s in [&b"entry"[..], b"(", b"name", b"link", b"node", b"(", b"type", b"symlink", b"target", b"bin"] {
+            string(&mut nar, s);
+        }
+        for s in [&b")"[..], b")", b")"] {
+            string(&mut nar, s);
+        }
+        nar
+    }
+
+    #[test]
+    fn each_nar_is_measured_by_its_own_bytes() {
+        let nar = nar();
+        let mut stream = Vec::new();
+        for path in ["/nix/store/aaaa-x", "/nix/store/bbbb-y"] {
+            stream.extend(1u64.to_le_bytes());
+            stream.extend(&nar);
+            stream.extend(EXPORT_MAGIC.to_le_bytes());
+            string(&mut stream, path.as_bytes());
+            stream.extend(1u64.to_le_bytes());
+            string(&mut stream, b"/nix/store/cccc-z");
+            string(&mut stream, b"");
+            stream.extend(0u64.to_le_bytes());
+        }
+        stream.extend(0u64.to_le_bytes());
+        let read = read(&stream[..]).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[1].path, "/nix/store/bbbb-y");
+        assert_eq!(read[0].nar_size, nar.len() as u64);
+        assert_eq!(read[0].nar_sha256, Hash::hash(&nar));
+
+        // Cut short, or not a NAR at all: an error, never a guess.
+        assert!(super::read(&stream[..stream.len() - 20]).is_err());
+        let mut junk = 1u64.to_le_bytes().to_vec();
+        string(&mut junk, b"not-a-nar");
+        assert!(super::read(&junk[..]).unwrap_err().to_string().contains("not a `nix-store --export` stream"));
+    }
+}

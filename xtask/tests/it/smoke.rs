@@ -1,0 +1,120 @@
+//! The images run together (`cargo xtask smoke`): the harness reaches ollama by name on a
+//! network of the run's own, and everything the run made goes on every exit (success, failure,
+//! SIGTERM), nothing else: a maintainer's own `ollama` container, and a neighbour's network and
+//! container under the names a PID alone would give, survive.
+
+use std::{fs, process::Command};
+
+use crate::support::{images::*, *};
+
+fn docker(args: &[&str]) -> String {
+    let out = run(Command::new("docker").args(args));
+    assert!(out.status.success(), "docker {}: {}", args.join(" "), out.stderr);
+    out.stdout
+}
+
+/// The containers, networks and volumes there are now (the smoke's show up by name, volumes by
+/// count; the neighbour's are not the smoke's).
+fn leftovers() -> (String, usize) {
+    let made = docker(&["ps", "-a", "--filter", "name=xtask-smoke", "--format", "{{.Names}}"])
+        + &docker(&["network", "ls", "--filter", "name=xtask-smoke", "--format", "{{.Name}}"]);
+    let made = made
+        .lines()
+        .filter(|name| !["xtask-smoke-1", "xtask-smoke-1-ollama"].contains(name))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (made, docker(&["volume", "ls", "--quiet"]).lines().count())
+}
+
+/// The command as PID 1 of a new PID namespace (`unshare --pid --fork`), as in a container.
+fn as_pid_1(cmd: &Command) -> Command {
+    let mut wrapped = Command::new("unshare");
+    wrapped.args(["--pid", "--fork", "--"]).arg(cmd.get_program()).args(cmd.get_args());
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}
+
+#[test]
+fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
+    require_nix();
+    require_engine();
+    let flake = runnable_flake("smoke");
+    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
+    let smoke = |wait: &str| {
+        let mut cmd = xtask();
+        cmd.args(["smoke", "--wait", wait, "--flake", &flake.display().to_string(), "--cache", &cache]);
+        cmd
+    };
+    let _one = smoke_lock();
+    // This test's own objects (labelled), left by an earlier run that failed; never another's.
+    for id in docker(&["ps", "-aq", "--filter", "label=xtask-test"]).lines() {
+        docker(&["rm", "--force", id]);
+    }
+    for id in docker(&["network", "ls", "-q", "--filter", "label=xtask-test"]).lines() {
+        docker(&["network", "rm", id]);
+    }
+    assert_eq!(leftovers().0, "", "an earlier smoke left these");
+    // A neighbour on the same daemon (another job, in a PID namespace of its own, whose smoke is
+    // PID 1): its network and its ollama container, under the names a PID alone would give.
+    docker(&["network", "create", "--label", "xtask-test=neighbour", "xtask-smoke-1"]);
+    let neighbour = ["--label", "xtask-test=neighbour", "--label", "xtask.smoke=1", "--name", "xtask-smoke-1-ollama"];
+    docker(&[&["create"][..], &neighbour, &["--network", "xtask-smoke-1", "ollama:latest"]].concat());
+    let before = leftovers();
+
+    // This smoke runs as PID 1 of a PID namespace of its own, as the neighbour's did.
+    let out = run(&mut as_pid_1(&smoke("60"))).ok();
+    // What the containers print is relayed to stderr.
+    assert!(out.stderr.contains("0.0.0-standin"), "health named the server's version: {}", out.stderr);
+    assert!(out.stderr.contains("standin:latest"), "models: {}", out.stderr);
+    assert!(out.stderr.contains("stand-in heard: Why is the sky blue?"), "ask: {}", out.stderr);
+    assert_eq!(leftovers(), before, "the smoke left containers, networks or volumes");
+
+    // From here on a maintainer has a container of their own named `ollama` (the name the
+    // harness reaches ollama by): the smokes below must neither trip over it nor remove it.
+    docker(&["create", "--name", "ollama", "--label", "xtask-test=mine", "ollama:latest"]);
+    let (_, volumes) = leftovers();
+
+    // An ollama that never answers: the smoke fails after its wait, shows the logs, cleans up.
+    let standin = flake.join("../ollama-standin/src/main.rs");
+    fs::write(standin, "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)) }\n").unwrap();
+    let failed = run(&mut smoke("3")).failed();
+    assert!(
+        failed.stderr.contains("ollama did not answer") && failed.stderr.contains("--- logs of ollama"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(leftovers(), (String::new(), volumes), "the failed smoke left containers, networks or volumes");
+
+    // A cancelled job (SIGTERM) while ollama is up and the harness waits for it.
+    let mut child =
+        smoke("120").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    let started_ollama = || {
+        let names = docker(&["ps", "--all", "--filter", "name=xtask-smoke", "--format", "{{.Names}}"]);
+        names.lines().any(|n| n.ends_with("-ollama") && n != "xtask-smoke-1-ollama")
+    };
+    while !started_ollama() {
+        assert!(started.elapsed().as_secs() < 120, "the smoke never started its ollama container");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::into_raw(status) >> 8, 128 + libc::SIGTERM, "{status:?}");
+    assert_eq!(leftovers(), (String::new(), volumes), "the cancelled smoke left containers, networks or volumes");
+    let mine = docker(&["ps", "-a", "--filter", "label=xtask-test=mine", "--format", "{{.Names}}"]);
+    assert_eq!(mine.trim(), "ollama", "the maintainer's own `ollama` container is untouched");
+    let theirs = docker(&["ps", "-a", "--filter", "label=xtask-test=neighbour", "--format", "{{.Names}}"]);
+    assert_eq!(theirs.trim(), "xtask-smoke-1-ollama", "the neighbour's container is untouched");
+    let network = docker(&["network", "ls", "--filter", "label=xtask-test=neighbour", "--format", "{{.Name}}"]);
+    assert_eq!(network.trim(), "xtask-smoke-1", "the neighbour's network is untouched");
+    docker(&["rm", "--force", "--volumes", "ollama", "xtask-smoke-1-ollama"]);
+    docker(&["network", "rm", "xtask-smoke-1"]);
+}
