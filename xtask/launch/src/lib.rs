@@ -4,7 +4,8 @@
 //! `<target>/xtask-bin/<key>/<binary>`, the key a SHA-256 of everything that shapes the binary
 //! ([`key`]); a kept one is run once its bytes are checked ([`kept`]), else
 //! `cargo build --locked --profile <binary> --package <binary>` builds it and it is kept. The
-//! checkout is found at run time, so checkouts sharing a target directory each run their own.
+//! checkout is found at run time, and builds in a shared target directory in a part of its own
+//! ([`build_dir`]), so checkouts sharing a target directory each run their own.
 //!
 //! Why: cargo decides whether a workspace crate is fresh by the modification times of its
 //! sources, which a fresh checkout sets to now, so a CI job that restores the target directory
@@ -91,15 +92,18 @@ fn launch() -> io::Result<ExitCode> {
         }
     }
     eprintln!("cargo xtask: building {name} (no binary of these sources is kept in {})", kept.display());
+    let build = build_dir(&root, &target);
     // `--locked`: the key is of the lock file as committed; cargo never rewrites it first.
     let status = Command::new(&cargo)
         .args(["build", "--locked", "--profile", name, "--package", name, "--bin", name, "--manifest-path"])
         .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&build)
         .status()?;
     if !status.success() {
         return Ok(ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8));
     }
-    let built = target.join(name).join(name);
+    let built = build.join(name).join(name);
     // Sources changed while it built: run what was built, keep nothing.
     if key::key(&root, &target, &cargo, which, env::vars_os())? != key {
         return run(&built);
@@ -123,6 +127,18 @@ fn checkout() -> io::Result<PathBuf> {
         io::Error::new(io::ErrorKind::NotFound, "no checkout of this workspace here: run `cargo xtask` inside it")
     })?;
     root.canonicalize()
+}
+
+/// Where cargo builds the binary: the checkout's own target directory, or, in a target directory
+/// another checkout may share (`CARGO_TARGET_DIR`), a part of it for this checkout alone. Cargo
+/// judges a workspace crate fresh by its files' relative paths and times, so in a shared directory
+/// another checkout's build (of other sources, older than its output) passes for this one's.
+fn build_dir(root: &Path, target: &Path) -> PathBuf {
+    if target == root.join("target") {
+        return target.to_path_buf();
+    }
+    let checkout = key::hex(&hmac_sha256::Hash::hash(root.as_os_str().as_encoded_bytes()));
+    target.join("xtask-build").join(&checkout[..16])
 }
 
 /// Runs the xtask with this process's arguments, in its place.

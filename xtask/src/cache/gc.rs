@@ -24,10 +24,11 @@ use super::{
     roots::{self, Manifest},
 };
 
-/// A narinfo of the cache, with the file it is in.
+/// A narinfo of the cache, with the file it is in and its text.
 pub struct CachedPath {
     pub file: String,
     pub info: NarInfo,
+    pub text: Vec<u8>,
 }
 
 /// The cache's narinfos, read: by store path, and the files that could not be read (with why).
@@ -86,7 +87,7 @@ impl Entries {
         let problem = match NarInfo::parse(file, &bytes) {
             Ok(info) if narinfo::file_of(&info.store_path).as_deref() == Some(file) => {
                 let path = info.store_path.clone();
-                self.by_path.insert(path.clone(), CachedPath { file: file.to_owned(), info });
+                self.by_path.insert(path.clone(), CachedPath { file: file.to_owned(), info, text: bytes });
                 return self.by_path.get(&path);
             }
             Ok(info) => format!("{file} says it is {}, whose narinfo has another name", info.store_path),

@@ -113,9 +113,15 @@ impl Drop for Lock {
 /// The cache directory's lock: `flock` on `xtask-roots/lock`, reached without following a link.
 fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
     let path: PathBuf = cache.join(DIR).join("lock");
-    let file = Beneath::open(cache, true)
-        .and_then(|cache| cache.open_rw(&format!("{DIR}/lock")))
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let beneath = Beneath::open(cache, true).with_context(|| format!("cannot open {}", cache.display()))?;
+    // Nix writes the NAR files under nar/: never through a link out of the cache.
+    if beneath.is_symlink("nar")? {
+        bail!(
+            "{}/nar is a symbolic link: Nix would write the cache's NAR files through it, and links in a cache are never followed; make it a directory",
+            cache.display()
+        );
+    }
+    let file = beneath.open_rw(&format!("{DIR}/lock")).with_context(|| format!("cannot open {}", path.display()))?;
     // A blocking flock, in a thread: the kernel wakes a waiter the moment the lock is free (a
     // loop of tries would lose to a holder that takes it again at once), and the wait is bounded.
     let (sender, receiver) = std::sync::mpsc::channel();

@@ -91,7 +91,7 @@ pub fn safe_path(path: &str) -> bool {
 }
 
 /// Nix's base-32 alphabet (no e, o, u, t).
-const NIX32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
+pub const NIX32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 
 /// A hash in Nix's base 32, as narinfos write `FileHash` and `NarHash`.
 pub fn nix32(hash: &[u8]) -> String {

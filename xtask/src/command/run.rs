@@ -108,7 +108,7 @@ impl Cmd {
     }
 
     /// Runs the command to its end. Streams that pass through are printed redacted as they come;
-    /// the ones read are returned (stderr is empty when it streamed).
+    /// the ones read are returned (a streamed stderr returns its error lines alone).
     fn spawn(&self, sh: &Shell, slots: &dyn Slots, stoppable: bool) -> Result<Output> {
         let mut args = Vec::new();
         for arg in &self.args {
@@ -160,7 +160,10 @@ impl Cmd {
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take().unwrap());
         let stdout = match (stdout, self.io) {
             (None, _) => thread::spawn(Vec::new),
-            (Some(stdout), Io::Relay) => thread::spawn(move || relay(stdout)),
+            (Some(stdout), Io::Relay) => thread::spawn(move || {
+                relay(stdout);
+                Vec::new()
+            }),
             (Some(stdout), Io::ReadStdout | Io::Quiet) => thread::spawn(move || read(stdout)),
         };
         let stderr = match self.io {
@@ -183,25 +186,44 @@ impl Cmd {
     }
 }
 
+/// How many lines of a streamed command's error a failure repeats.
+const ERROR_LINES: usize = 30;
+
 /// Relays a stream to stderr line by line, redacted, as it comes, to its end: bytes that are not
-/// UTF-8 are shown lossily (a child must never die of a closed pipe because of one byte).
+/// UTF-8 are shown lossily (a child must never die of a closed pipe because of one byte). Returns
+/// the command's error as it said it (its lines from the first that [`says_error`], at most
+/// [`ERROR_LINES`]): a failure ends with it, where a long log above would bury it.
 fn relay(pipe: impl Read) -> Vec<u8> {
     let mut reader = BufReader::new(pipe);
     let mut line = Vec::new();
+    let mut error = Vec::new();
+    let mut error_lines = 0;
     loop {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) => {
-                let text = String::from_utf8_lossy(&line);
-                eprintln!("{}", secrets::redact(text.trim_end_matches(['\n', '\r'])));
+                let text = secrets::redact(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
+                if (error_lines > 0 || says_error(&text)) && error_lines < ERROR_LINES {
+                    error.extend_from_slice(text.as_bytes());
+                    error.push(b'\n');
+                    error_lines += 1;
+                }
+                eprintln!("{text}");
             }
             // Keep draining: a reader that stops would leave the child blocked on a full pipe.
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
     }
-    Vec::new()
+    error
+}
+
+/// Whether a line starts an error, as the tools say it: Nix and cargo (`error:`, `error[E…]`),
+/// git (`fatal:`), and the Go tools' logs (skopeo, buildah: `level=fatal`).
+fn says_error(line: &str) -> bool {
+    let line = line.trim_start();
+    ["error:", "error[", "fatal:"].iter().any(|p| line.starts_with(p)) || line.contains(" level=fatal ")
 }
 
 fn read(mut pipe: impl Read) -> Vec<u8> {

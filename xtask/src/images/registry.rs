@@ -150,7 +150,13 @@ pub fn explain(err: anyhow::Error) -> anyhow::Error {
         "tls handshake",
     ]) {
         "the registry could not be reached: check its address and the network"
-    } else if said(&["http status: 50", "500 internal server error", "502 bad gateway", "503 service unavailable"]) {
+    } else if said(&[
+        "http status: 50",
+        "from registry 50",
+        "500 internal server error",
+        "502 bad gateway",
+        "503 service unavailable",
+    ]) {
         "the registry failed on its side (a server error): try again later"
     } else {
         return err;

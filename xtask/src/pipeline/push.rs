@@ -213,9 +213,9 @@ impl State {
             let Some(narinfo) = crate::cache::narinfo::file_of(path) else { continue };
             eprintln!("  {path}: {why}: its narinfo is deleted, to be uploaded again");
             files.delete(sh, &narinfo)?;
-            // Nix names a NAR by its hash: a broken one left in place would never be written again.
+            // Nix never writes over a NAR file: a broken one left in place would stay broken.
             if let Some(nar) = nar {
-                files.delete(sh, nar)?;
+                files.delete_broken_nar(sh, nar)?;
             }
         }
         self.repaired = self.repair.len();

@@ -116,7 +116,7 @@ fn read(session: &Session, files: &Files) -> Result<Entries> {
 }
 
 /// Acts on each finding as it says, and only on what it proved: deletes the files that are no
-/// entry; for each broken entry this machine's store has, deletes its narinfo (and a bad NAR) and
+/// entry; for each broken entry this machine's store has, deletes its narinfo (and its NAR file, when broken) and
 /// uploads it again; uploads each path the cache lacks that the store has. A broken entry the
 /// store lacks is left as it is. Returns what was uploaded.
 fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<String>> {
@@ -144,7 +144,7 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
             files.delete(sh, &narinfo)?;
         }
         if let Some(nar) = nar {
-            files.delete(sh, nar)?;
+            files.delete_broken_nar(sh, nar)?;
         }
     }
     let upload: Vec<String> = wanted.into_iter().filter(|p| have.contains(p)).collect();

@@ -27,6 +27,10 @@ pub enum Trigger {
     Dispatch {
         force: bool,
     },
+    /// On a schedule, on the default branch (`cron`, UTC).
+    Schedule {
+        cron: &'static str,
+    },
 }
 
 impl Workflow {
@@ -36,6 +40,7 @@ impl Workflow {
             Trigger::Push { .. } => event == "push",
             Trigger::PullRequest => event == "pull_request",
             Trigger::Dispatch { .. } => event == "workflow_dispatch",
+            Trigger::Schedule { .. } => event == "schedule",
         })
     }
 }

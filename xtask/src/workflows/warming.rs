@@ -7,7 +7,10 @@ use super::{
     setup::{pushing, setup},
     WARMING,
 };
-use crate::{config::Config, github::names::env::NEEDS};
+use crate::{
+    config::{Backend, Config},
+    github::names::env::NEEDS,
+};
 
 pub fn graph(config: &Config) -> Workflow {
     let paths = ["flake.lock", "Cargo.lock", "Cargo.toml", "\"**/Cargo.toml\"", WARMING].map(str::to_owned).to_vec();
@@ -15,14 +18,50 @@ pub fn graph(config: &Config) -> Workflow {
         file: WARMING,
         name: "Cache warming",
         title: "The seed's cache warming: pre-populates the cache from main.",
-        triggers: vec![Trigger::Push { branches: vec!["main"], paths }, Trigger::Dispatch { force: true }],
+        triggers: {
+            let mut triggers = vec![Trigger::Push { branches: vec!["main"], paths }, Trigger::Dispatch { force: true }];
+            // A cache this project owns is read byte by byte every day.
+            triggers.extend(owned(config).then_some(Trigger::Schedule { cron: VERIFY_CRON }));
+            triggers
+        },
         concurrency: ("cache-warming", false),
         jobs: {
             let warming = [warm_dependencies(config), warm_containers(config), warm_cross_platform(config)];
             let summary = summary(config, &warming);
-            warming.into_iter().chain([summary]).chain(pages(config)).collect()
+            warming.into_iter().chain(verify(config)).chain([summary]).chain(pages(config)).collect()
         },
     }
+}
+
+/// When a cache this project owns is verified: every day, at an hour GitHub's runners are quiet.
+const VERIFY_CRON: &str = "17 4 * * *";
+
+/// Whether the workflows carry a cache this project owns: the local binary cache in the GitHub
+/// Actions cache (`cargo xtask rollback`). (Cachix is its own; with Cachix disabled the local
+/// cache lives one job.)
+fn owned(config: &Config) -> bool {
+    config.backend == Backend::ActionsCache
+}
+
+/// For a cache this project owns: after the warming and every day, every byte of it checked
+/// (`cargo xtask verify`). A repair could not be kept: the Actions cache keeps an entry as it was
+/// saved, so a broken one fails the job, which names what is broken (`cargo xtask bump-version`
+/// starts a new cache).
+fn verify(config: &Config) -> Option<Job> {
+    if !owned(config) {
+        return None;
+    }
+    let mut job = Job::new("verify", "verify", RunsOn::Label("ubuntu-latest"))
+        .needs(&["warm-dependencies", "warm-containers"])
+        .when(Condition::Always)
+        .steps(setup(config, true))
+        .steps([Step::Xtask(Xtask::new([Word::Lit("verify")]))])
+        .steps(history::save_records(config, "verify"));
+    job.comment = vec![
+        "The cache this project owns, read byte by byte (each NAR's bytes, not only its narinfo's".into(),
+        "word): after each warming, and every day.".into(),
+    ];
+    Some(job)
 }
 
 fn force() -> (&'static str, Value) {

@@ -1,7 +1,7 @@
 # The programs the runnable images ship, built from the repository's own sources by the host's
 # cargo, as the bench workspace's are: the real harness, and the stand-in Ollama server
 # (xtask/tests/ollama-standin). Like crane, in two steps: the harness's dependencies (vendored
-# from Cargo.lock: each crate fetched from crates.io by its checksum, a `-source` path the push
+# from Cargo.lock: each crate checked by its checksum, a `-source` path the push
 # filter keeps out) are built once from the manifests alone (`deps`, part of the deps layer), and
 # the harness against them. None of it depends on the example flake's salt: the tests' copies
 # share one build.
@@ -39,16 +39,34 @@ let
       else closure (seen ++ [ next ]) (rest ++ map find (next.dependencies or [ ]));
   crates = builtins.filter (p: p ? checksum) (closure [ ] [ (builtins.head (named "harness")) ]);
 
-  # Each crate from its origin, by the checksum the lock file holds.
-  fetch = p: derivation {
-    name = "${p.name}-${p.version}-source";
-    builder = "builtin:fetchurl";
-    system = "builtin";
-    url = "https://static.crates.io/crates/${p.name}/${p.name}-${p.version}.crate";
-    outputHashMode = "flat";
-    outputHashAlgo = "sha256";
-    outputHash = p.checksum;
-  };
+  # Each crate by the checksum the lock file holds: from the host's cargo registry cache when it
+  # has it (cargo downloaded it for the workspace's own build; rustup names $CARGO_HOME), so no
+  # network is needed, else from its origin. Either way Nix checks the bytes against the checksum,
+  # and both give the same fixed-output path.
+  cargoHome = builtins.getEnv "CARGO_HOME";
+  registryCache = cargoHome + "/registry/cache";
+  cacheDirs =
+    if cargoHome != "" && builtins.pathExists registryCache then
+      map (d: registryCache + "/" + d)
+        (builtins.filter (d: builtins.substring 0 16 d == "index.crates.io-") (builtins.attrNames (builtins.readDir registryCache)))
+    else [ ];
+  fetch = p:
+    let
+      file = "${p.name}-${p.version}.crate";
+      cached = builtins.filter builtins.pathExists (map (d: d + "/" + file) cacheDirs);
+    in
+    if cached != [ ] then
+      builtins.path { path = /. + builtins.head cached; name = "${p.name}-${p.version}-source"; recursive = false; sha256 = p.checksum; }
+    else
+      derivation {
+        name = "${p.name}-${p.version}-source";
+        builder = "builtin:fetchurl";
+        system = "builtin";
+        url = "https://static.crates.io/crates/${p.name}/${file}";
+        outputHashMode = "flat";
+        outputHashAlgo = "sha256";
+        outputHash = p.checksum;
+      };
   vendor = plain "harness-vendor" ''
     mkdir $out
     ${builtins.concatStringsSep "\n" (map (p: ''

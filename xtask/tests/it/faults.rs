@@ -179,3 +179,23 @@ fn a_flake_input_that_cannot_be_downloaded_is_named_with_the_way_to_go_on() {
     assert!(out.stderr.contains("--flake xtask/tests/example-flake"), "{}", out.stderr);
     assert!(!out.stderr.contains("defines the attribute"), "{}", out.stderr);
 }
+
+/// A registry that fails, or that cannot be reached, is named as such: not as credentials.
+#[test]
+fn a_registry_that_fails_or_cannot_be_reached_is_named_for_what_it_is() {
+    require_nix();
+    let flake = example_flake("registry-faults");
+    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
+    const FAILING: &str = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    for (registry, expected) in [
+        (format!("127.0.0.1:{}/x", fake_server(Some(FAILING))), "the registry failed on its side"),
+        (format!("127.0.0.1:{}/x", closed_port()), "the registry could not be reached"),
+    ] {
+        let out = run(xtask()
+            .args(["build-containers", "--image", "harness", "--push", &registry, "--tag", "t1"])
+            .args(["--flake", &flake.display().to_string(), "--cache", &cache]))
+        .failed();
+        let error = out.stderr.lines().filter(|l| l.starts_with("error:")).collect::<Vec<_>>().join("\n");
+        assert!(error.contains(expected) && !error.contains("credentials"), "{registry}: {}", out.stderr);
+    }
+}

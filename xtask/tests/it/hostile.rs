@@ -205,6 +205,23 @@ fn a_child_printing_bytes_that_are_not_utf8_is_relayed_to_its_end() {
 }
 
 #[test]
+fn a_failed_commands_own_error_ends_the_output_however_long_its_log() {
+    let bin = temp_dir("failing-cargo");
+    let script = bin.join("cargo");
+    let body = "i=0\nwhile [ $i -lt 20000 ]; do i=$((i+1)); echo \"line $i\" >&2; done\n\
+                echo 'error: could not compile `harness` (bin \"harness\")' >&2\necho '  disk full' >&2\nexit 101\n";
+    fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths([bin, cargo_only_path(), "/usr/bin".into(), "/bin".into()]).unwrap();
+    let out = run(xtask().args(["test", "--type", "unit", "--no-nix"]).env("PATH", path)).failed();
+    // The xtask's last words name the command, then repeat what it said of its failure.
+    let (_, tail) = out.stderr.rsplit_once("line 20000\n").expect("the log was relayed");
+    let failed = tail.rfind("`cargo` failed").unwrap_or_else(|| panic!("{tail}"));
+    assert!(tail[failed..].contains("error: could not compile `harness` (bin \"harness\")\n  disk full"), "{tail}");
+    assert!(!tail[failed..].contains("line 1"), "only the error is repeated: {tail}");
+}
+
+#[test]
 fn a_host_that_only_looks_local_keeps_tls() {
     let dry = |registry: &str| {
         run(xtask().args(["build-containers", "--image", "harness", "--push", registry, "--tag", "t", "--dry-run"]))

@@ -5,6 +5,8 @@
 
 mod architecture;
 mod bad_input;
+mod bytes;
+mod cache_files;
 mod dashboard;
 mod faults;
 mod flake;
@@ -13,6 +15,7 @@ mod hostile;
 mod images;
 mod integrity;
 mod keys_and_backends;
+mod launcher;
 mod local_ci;
 mod maintenance;
 mod measure;

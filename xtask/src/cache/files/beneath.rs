@@ -125,6 +125,15 @@ impl Beneath {
         Ok(names)
     }
 
+    /// Whether `path` is a symbolic link (reached without following one on the way).
+    pub fn is_symlink(&self, path: &str) -> io::Result<bool> {
+        match self.parent(path, false) {
+            Ok((dir, name)) => Ok(self.is_link(&dir, name)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A file opened for writing, created when absent (the lock file).
     pub fn open_rw(&self, path: &str) -> io::Result<File> {
         let (dir, name) = self.parent(path, true)?;

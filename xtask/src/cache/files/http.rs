@@ -2,7 +2,7 @@
 //! in parallel on kept-alive connections), with the credentials writes need.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     fs,
     path::{Path, PathBuf},
 };
@@ -80,9 +80,9 @@ impl Http {
         code.parse().with_context(|| format!("curl printed no HTTP status for {}/{path}: {out}", self.base))
     }
 
-    /// One curl for every path, GETs in parallel: each file's bytes (`None` when absent), or why
-    /// it could not be read (larger than `limit`, an HTTP error), in order. Fails only when curl
-    /// could not run.
+    /// One curl for every path, GETs in parallel on kept-alive connections: each file's bytes
+    /// (`None` when absent), or why it could not be read (larger than `limit`, an HTTP error), in
+    /// order. Fails only when curl could not run.
     pub(super) fn gets(&self, sh: &Shell, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
         if paths.is_empty() {
             return Ok(Vec::new());
@@ -91,19 +91,17 @@ impl Http {
         fs::create_dir_all(&dir)?;
         let outputs: Vec<String> = (0..paths.len()).map(|n| dir.join(n.to_string()).display().to_string()).collect();
         let max = limit.to_string();
-        let mut args = vec!["--parallel", "--parallel-max", "8", "--max-filesize", &max];
+        let config = self.config(&dir, paths, Some(&outputs))?;
+        let mut args = vec!["--parallel", "--parallel-max", "16", "--max-filesize", &max, "--config", &config];
         args.extend(["--write-out", "%{exitcode} %{http_code} %{filename_effective}\\n"]);
-        for output in &outputs {
-            args.extend(["--output", output]);
-        }
-        let urls: Vec<String> = paths.iter().map(|p| self.url(p)).collect::<Result<_>>()?;
         // Each transfer answers for itself: curl's own status is that of the worst.
-        let out = self.curl(&args, &urls).output_quietly(sh)?;
+        let out = self.curl(&args, &[]).output_quietly(sh)?;
+        let index: HashMap<&str, usize> = outputs.iter().enumerate().map(|(n, o)| (o.as_str(), n)).collect();
         let mut found: Vec<Option<Fetched>> = paths.iter().map(|_| None).collect();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let mut words = line.splitn(3, ' ');
             let (exit, code, file) = (words.next(), words.next(), words.next().unwrap_or_default());
-            let Some(n) = outputs.iter().position(|o| o == file) else { continue };
+            let Some(&n) = index.get(file) else { continue };
             let url = format!("{}/{}", self.base, paths[n]);
             found[n] = Some(match (exit, code) {
                 (Some("0"), Some("200")) => crate::files::read_bounded(Path::new(file), limit)
@@ -127,34 +125,53 @@ impl Http {
             .collect())
     }
 
-    /// One curl for every path: HEAD, the status and the length of each, in order.
+    /// One curl for every path, HEADs in parallel: the length of each (`None` when absent).
     pub(super) fn heads(&self, sh: &Shell, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
         if paths.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let mut args = vec!["--head", "--write-out", "%{http_code} %header{content-length}\\n"];
-        // Each URL's headers to nowhere; only --write-out reaches stdout.
-        for _ in paths {
-            args.extend(["--output", "/dev/null"]);
+        let dir = crate::scratch::dir()?.join(format!("heads-{}", paths.len()));
+        fs::create_dir_all(&dir)?;
+        let config = self.config(&dir, paths, None)?;
+        let mut args = vec!["--head", "--parallel", "--parallel-max", "16", "--config", &config];
+        args.extend(["--write-out", "%{http_code} %header{content-length} %{url_effective}\\n"]);
+        let out = self.curl(&args, &[]).run_quietly(sh, &NoSlots);
+        let _ = fs::remove_dir_all(&dir);
+        let by_url: HashMap<String, &str> = paths.iter().map(|p| (format!("{}/{p}", self.base), *p)).collect();
+        let mut sizes = BTreeMap::new();
+        for line in out?.lines() {
+            let mut words = line.splitn(3, ' ');
+            let (code, length, url) =
+                (words.next().unwrap_or_default(), words.next(), words.next().unwrap_or_default());
+            let Some(path) = by_url.get(url) else { continue };
+            let size = match code {
+                "200" => Some(
+                    length
+                        .and_then(|l| l.trim().parse().ok())
+                        .with_context(|| format!("HEAD {url}: no Content-Length"))?,
+                ),
+                "404" | "410" => None,
+                _ => bail!("HEAD {url} answered HTTP {code}"),
+            };
+            sizes.insert(path.to_string(), size);
         }
-        let urls: Vec<String> = paths.iter().map(|p| self.url(p)).collect::<Result<_>>()?;
-        let out = self.curl(&args, &urls).run_quietly(sh, &NoSlots)?;
-        let lines: Vec<&str> = out.lines().collect();
-        if lines.len() != paths.len() {
-            bail!("curl answered {} of {} HEAD requests to {}", lines.len(), paths.len(), self.base);
+        if sizes.len() != paths.len() {
+            bail!("curl answered {} of {} HEAD requests to {}", sizes.len(), paths.len(), self.base);
         }
-        paths
-            .iter()
-            .zip(lines)
-            .map(|(path, line)| {
-                let (code, length) = line.split_once(' ').unwrap_or((line, ""));
-                let size = match code {
-                    "200" => Some(length.trim().parse().with_context(|| format!("HEAD {path}: no Content-Length"))?),
-                    "404" | "410" => None,
-                    _ => bail!("HEAD {}/{path} answered HTTP {code}", self.base),
-                };
-                Ok((path.to_string(), size))
-            })
-            .collect()
+        Ok(sizes)
+    }
+
+    /// A curl config file of the URLs of `paths` (each with its `outputs`, else to nowhere): no
+    /// command line is long enough for ten thousand of them.
+    fn config(&self, dir: &Path, paths: &[&str], outputs: Option<&[String]>) -> Result<String> {
+        let mut text = String::new();
+        for (n, path) in paths.iter().enumerate() {
+            let output = outputs.map_or("/dev/null", |o| o[n].as_str());
+            // Plain paths (checked by `url`) and the run's own directory: nothing to escape.
+            text += &format!("url = \"{}\"\noutput = \"{output}\"\n", self.url(path)?);
+        }
+        let file = dir.join("curl.config");
+        fs::write(&file, text)?;
+        Ok(file.display().to_string())
     }
 }

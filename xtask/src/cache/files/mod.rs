@@ -125,6 +125,21 @@ impl Files {
         }
     }
 
+    /// Deletes a NAR file a repair names, unless its bytes are sound; whether it deleted it. Nix
+    /// names a NAR file by the hash of its bytes (`nar/<FileHash>.nar.zst`) and never writes over
+    /// one: a file whose bytes hash to its name is one Nix wrote, perhaps another entry's (a
+    /// narinfo may name any file, and two paths of the same contents share one), so it stays; one
+    /// that does not (or cannot be read) would block the upload meant to replace it, so it goes.
+    pub fn delete_broken_nar(&self, sh: &Shell, nar: &str) -> Result<bool> {
+        let Some(named) = nar_name_hash(nar) else { return Ok(false) };
+        let Some(size) = self.sizes(sh, &[nar])?.remove(nar).flatten() else { return Ok(false) };
+        match self.get_many(sh, &[nar], size)?.pop() {
+            Some(Ok(None)) => Ok(false),
+            Some(Ok(Some(bytes))) if super::narinfo::nix32(&hmac_sha256::Hash::hash(&bytes)) == named => Ok(false),
+            _ => self.delete(sh, nar),
+        }
+    }
+
     /// The size of each file, `None` for one the cache lacks: a stat each, or one curl of HEADs.
     pub fn sizes(&self, sh: &Shell, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
         match self {
@@ -197,6 +212,13 @@ impl Files {
 /// hash is checked): a bound, not a size any should reach.
 const MAX_FILE: u64 = 1 << 40;
 
+/// The hash a NAR file's name gives (`nar/<52 digits of Nix's base 32>.nar[.ext]`), if it is one.
+fn nar_name_hash(nar: &str) -> Option<&str> {
+    let (hash, rest) = nar.strip_prefix("nar/")?.split_once('.')?;
+    let named = hash.len() == 52 && hash.bytes().all(|b| super::narinfo::NIX32.contains(&b));
+    (named && (rest == "nar" || rest.starts_with("nar."))).then_some(hash)
+}
+
 /// Whether `path` is a plain relative path (no `..`, not absolute): the only kind the cache's
 /// files are reached by.
 fn checked(dir: &Path, path: &str) -> Result<()> {
@@ -217,4 +239,23 @@ fn list(dir: &Path, folder: &str) -> Result<Vec<String>> {
         Err(e) => return Err(e).with_context(|| format!("cannot open the cache {}", dir.display())),
     };
     cache.list(folder).with_context(|| format!("cannot list {folder:?} in the cache {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_nar_files_name_gives_its_hash_only_in_the_form_nix_writes() {
+        let hash = "064i6c87f5gzq95b6w8ffhjc864xl15hfigy8b9jllb54p5kaq5p";
+        for name in [format!("nar/{hash}.nar.zst"), format!("nar/{hash}.nar"), format!("nar/{hash}.nar.xz")] {
+            assert_eq!(super::nar_name_hash(&name), Some(hash), "{name}");
+        }
+        for name in [
+            format!("{hash}.nar.zst"),
+            format!("nar/{hash}.zst"),
+            format!("nar/{}.nar", &hash[1..]),
+            "nar/064i6c87f5gzq95b6w8ffhjc864xl15hfigy8b9jllb54p5kaq5e.nar".to_owned(),
+        ] {
+            assert_eq!(super::nar_name_hash(&name), None, "{name}");
+        }
+    }
 }

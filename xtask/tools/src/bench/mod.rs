@@ -19,6 +19,7 @@ pub mod registry;
 mod report;
 mod results;
 mod round;
+mod verify;
 mod workspace;
 
 use std::{
@@ -59,7 +60,10 @@ impl Bench {
         );
         let _env = sh.push_env("NIX_CONFIG", nix_config);
         let registry = Registry::start(&base.join("registry"))?;
-        let bench = Run::new(sh, nginx, registry, &base)?;
+        // `verify` at scale: a cache of its own, served by a second nginx.
+        let verifying = Nginx::start(&base.join("verify"), "bench", "bench")?;
+        verify::cache(&verifying.www)?;
+        let bench = Run::new(sh, nginx, registry, &base, verifying)?;
         let mut rounds = Vec::new();
         for n in 0..usize::from(self.rounds) {
             eprintln!("=== bench round {} of {}", n + 1, self.rounds);
@@ -86,7 +90,8 @@ fn describe(base: &Path, rounds: u8) -> String {
          nix build --no-link --option substituters <nginx> <targets>   # cold, warm, PR\n\
          cargo xtask warm|test --type T|status --flake <copy> --cache <nginx> --signing-key <key> --record <file>   # the CI jobs, read from their records\n\
          nix build --store <empty> --max-jobs 0 <deps output>; nix copy --no-check-sigs --from <nginx> --to <empty> <deps closure>   # restore, in turn\n\
-         cargo xtask ci --event pull_request --skip smoke --flake <a second copy> --record <file> …   # the pipeline: cold, an app-only PR, a PR without change",
+         cargo xtask ci --event pull_request --skip smoke --flake <a second copy> --record <file> …   # the pipeline: cold, an app-only PR, a PR without change\n\
+         cargo xtask verify --cache file://{base}/verify/www; cargo xtask verify --cache <nginx serving it>   # 10,000 narinfos, in turn",
         compile = compile::COMPILE,
         base = base.display()
     )
@@ -97,6 +102,8 @@ struct Run<'a> {
     sh: &'a Shell,
     nginx: Nginx,
     registry: Registry,
+    /// The cache of 10,000 narinfos `verify` checks.
+    verifying: Nginx,
     base: PathBuf,
     secret: PathBuf,
     public: String,
@@ -109,14 +116,14 @@ struct Call {
 }
 
 impl<'a> Run<'a> {
-    fn new(sh: &'a Shell, nginx: Nginx, registry: Registry, base: &Path) -> Result<Run<'a>> {
+    fn new(sh: &'a Shell, nginx: Nginx, registry: Registry, base: &Path, verifying: Nginx) -> Result<Run<'a>> {
         let secret = base.join("key.secret");
         xtask::files::create_private(
             &secret,
             cmd!(sh, "nix key generate-secret --key-name bench-1").read()?.as_bytes(),
         )?;
         let public = cmd!(sh, "nix key convert-secret-to-public").stdin(sh.read_file(&secret)?).read()?;
-        Ok(Run { sh, nginx, registry, base: base.to_path_buf(), secret, public })
+        Ok(Run { sh, nginx, registry, verifying, base: base.to_path_buf(), secret, public })
     }
 
     /// Runs this xtask on a copy of the workspace and the bench's cache (with `actions`, as under

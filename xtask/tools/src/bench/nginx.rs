@@ -25,6 +25,11 @@ pub struct Nginx {
 impl Nginx {
     /// Serves `dir/www`, writes with `user` and `password`.
     pub fn start(dir: &Path, user: &str, password: &str) -> Result<Nginx> {
+        Nginx::start_with(dir, user, password, "PUT DELETE")
+    }
+
+    /// The same, taking only the WebDAV methods `methods` (`PUT`: a cache that takes no DELETE).
+    pub fn start_with(dir: &Path, user: &str, password: &str, methods: &str) -> Result<Nginx> {
         let installed = std::env::var_os("PATH")
             .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("nginx").is_file()));
         if !installed {
@@ -37,7 +42,7 @@ impl Nginx {
         std::fs::write(&netrc, format!("machine 127.0.0.1 login {user} password {password}\n"))?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let conf = dir.join("nginx.conf");
-        std::fs::write(&conf, config(dir, &www, port))?;
+        std::fs::write(&conf, config(dir, &www, port, methods))?;
         let child = Command::new("nginx")
             .args(["-p".as_ref(), dir.as_os_str(), "-c".as_ref(), conf.as_os_str()])
             .stdout(Stdio::null())
@@ -78,7 +83,7 @@ impl Drop for Nginx {
     }
 }
 
-fn config(dir: &Path, www: &Path, port: u16) -> String {
+fn config(dir: &Path, www: &Path, port: u16, methods: &str) -> String {
     let dir = dir.display();
     format!(
         r#"user root;
@@ -96,7 +101,7 @@ http {{
         listen 127.0.0.1:{port};
         root {www};
         location / {{
-            dav_methods PUT DELETE;
+            dav_methods {methods};
             create_full_put_path on;
             limit_except GET HEAD {{
                 auth_basic "binary cache";

@@ -132,6 +132,24 @@ impl Results {
                 "PR: the changed layer only".into(),
             ),
             (
+                "`verify`, 10,000 narinfos: a directory (s)",
+                format!("{:.2}", self.median(|r| r.verify_file_s)),
+                self.each(|r| r.verify_file_s, 2),
+                String::new(),
+            ),
+            (
+                "  the same over loopback HTTP (s)",
+                format!("{:.2}", self.median(|r| r.verify_http_s)),
+                self.each(|r| r.verify_http_s, 2),
+                String::new(),
+            ),
+            (
+                "  HTTP / directory",
+                format!("{:.2}", self.median(|r| r.verify_http_s / r.verify_file_s)),
+                self.each(|r| r.verify_http_s / r.verify_file_s, 2),
+                format!("≤ {}", super::verify::OVER_FILE),
+            ),
+            (
                 "xtask's own time per CI job, max (s)",
                 format!("{:.3}", self.median(|r| r.jobs.iter().map(|j| j.own_s).fold(0.0, f64::max))),
                 self.each(|r| r.jobs.iter().map(|j| j.own_s).fold(0.0, f64::max), 3),
@@ -182,6 +200,7 @@ impl Results {
                     "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                     "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                     "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.wall_s, "own_s": j.own_s, "evaluations": j.evaluations })).collect::<Vec<_>>(),
+                    "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s,
                     "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": serde(&p.record.to_json()) })).collect::<Vec<_>>(),
                 })
             })

@@ -49,6 +49,9 @@ pub struct Round {
     pub jobs: Vec<JobTime>,
     /// `cargo xtask ci`: cold, a PR, a PR without change.
     pub pipelines: Vec<Pipeline>,
+    /// `cargo xtask verify` of 10,000 narinfos: as a directory, and over loopback HTTP.
+    pub verify_file_s: f64,
+    pub verify_http_s: f64,
 }
 
 impl Round {
@@ -114,6 +117,11 @@ impl Results {
             "status beyond its cache queries and 1.3 evaluations (seconds)",
             self.median(|r| r.status_beyond_queries() - STATUS_EVALUATIONS * r.eval_s),
             0.0,
+        );
+        hold(
+            "verify over HTTP over verify of the same directory",
+            self.median(|r| r.verify_http_s / r.verify_file_s),
+            super::verify::OVER_FILE,
         );
         hold(
             "the PR pipeline over the cold one",

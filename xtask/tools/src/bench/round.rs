@@ -61,6 +61,8 @@ impl Run<'_> {
         r.pushed_bytes.push(("PR", self.nginx.bytes() - before));
         r.published_bytes.push(("PR", self.publish(&ws, &format!("pr-{n}"))?));
         r.pipelines = self.pipelines(session, &dir)?;
+        (r.verify_file_s, r.verify_http_s) =
+            super::verify::measure(self.sh, &self.verifying, &dir.join("verify.json"))?;
         Ok(r)
     }
 

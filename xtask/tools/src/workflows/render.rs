@@ -53,6 +53,9 @@ fn trigger_yaml(y: &mut String, trigger: &Trigger) {
         Trigger::Dispatch { force: true } => y.push_str(
             "  workflow_dispatch:\n    inputs:\n      force_rebuild:\n        description: Build and push even when the cache already has everything\n        type: boolean\n        default: false\n",
         ),
+        Trigger::Schedule { cron } => {
+            let _ = writeln!(y, "  schedule:\n    - cron: '{cron}'");
+        }
     }
 }
 

@@ -5,6 +5,8 @@ use std::{fs, path::Path};
 
 use crate::support::*;
 
+mod names;
+
 /// The tasks that compute keys and build: every bad input of the config, the lock files, the
 /// cache and the tools reaches them.
 const BUILDS: &[&[&str]] = &[
@@ -50,7 +52,7 @@ fn cases() -> Vec<Case> {
     let all: Vec<_> = [BUILDS, KEYS, OTHERS].concat();
     let keyed: Vec<_> = [BUILDS, KEYS].concat();
     let nothing = |_: &Path| {};
-    vec![
+    let mut cases = vec![
         Case {
             input: "a malformed config value",
             setup: |d| edit_config(d, "version = 1", "version = \"one\""),
@@ -113,13 +115,6 @@ fn cases() -> Vec<Case> {
             args: &[],
             tasks: all.clone(),
             expected: "`local-cache` must be a relative directory of letters, digits",
-        },
-        Case {
-            input: "an image tag that is no tag",
-            setup: nothing,
-            args: &["--push", "127.0.0.1:5000/x", "--tag", "v1 && curl evil"],
-            tasks: vec![&["build-containers"]],
-            expected: "is not an image tag: up to 128 letters, digits",
         },
         Case {
             input: "an unknown image",
@@ -192,7 +187,9 @@ fn cases() -> Vec<Case> {
             tasks: BUILDS.to_vec(),
             expected: "--signing-key is for caches the xtask signs for: Cachix signs with the cache's own key",
         },
-    ]
+    ];
+    cases.extend(names::cases(&all));
+    cases
 }
 
 #[test]

@@ -1,0 +1,78 @@
+//! `cargo xtask verify` at scale: a cache of 10,000 narinfos (each a small uncompressed NAR, as
+//! many paths as a large workspace's caches hold), checked as a directory and as the same files
+//! served by nginx on loopback: over HTTP the narinfos and NAR files are fetched in parallel on
+//! kept-alive connections, each once, and Nix reads them from a mirror of what was fetched. The
+//! HTTP check is held to [`OVER_FILE`] times the directory's.
+
+use std::{path::Path, time::Instant};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+use xtask::{cache::narinfo::nix32, json::Value, record::Record};
+
+use super::nginx::Nginx;
+
+pub const PATHS: usize = 10_000;
+/// HTTP's verify over the directory's.
+pub const OVER_FILE: f64 = 10.0;
+
+/// The NAR of a regular file holding `contents`.
+fn nar(contents: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in [&b"nix-archive-1"[..], b"(", b"type", b"regular", b"contents", contents, b")"] {
+        out.extend((s.len() as u64).to_le_bytes());
+        out.extend(s);
+        out.extend(std::iter::repeat_n(0, (8 - s.len() % 8) % 8));
+    }
+    out
+}
+
+/// Writes the cache into `www`: each path's NAR and narinfo, and one key's manifest naming every
+/// path (HTTP, which cannot be listed, finds the narinfos from it).
+pub fn cache(www: &Path) -> Result<()> {
+    std::fs::create_dir_all(www.join("nar"))?;
+    std::fs::create_dir_all(www.join("xtask-roots"))?;
+    std::fs::write(www.join("nix-cache-info"), "StoreDir: /nix/store\n")?;
+    let mut roots = Vec::with_capacity(PATHS);
+    for n in 0..PATHS {
+        let name = format!("bench-verify-{n}");
+        let hash = nix32(&hmac_sha256::Hash::hash(name.as_bytes())[..20]);
+        let path = format!("/nix/store/{hash}-{name}");
+        let nar = nar(format!("{n}\n").as_bytes());
+        let sha = nix32(&hmac_sha256::Hash::hash(&nar));
+        std::fs::write(www.join(format!("nar/{sha}.nar")), &nar)?;
+        let narinfo = format!(
+            "StorePath: {path}\nURL: nar/{sha}.nar\nCompression: none\nFileHash: sha256:{sha}\nFileSize: {len}\n\
+             NarHash: sha256:{sha}\nNarSize: {len}\nReferences: \n",
+            len = nar.len()
+        );
+        std::fs::write(www.join(format!("{hash}.narinfo")), narinfo)?;
+        roots.push(Value::from(path));
+    }
+    let key = "bench-verify";
+    let manifest = Value::object([("key", Value::from(key)), ("updated", 0u64.into()), ("roots", Value::Array(roots))]);
+    std::fs::write(www.join(format!("xtask-roots/{key}.json")), manifest.to_text())?;
+    std::fs::write(www.join("xtask-roots/index.json"), Value::from(vec![key]).to_text())?;
+    Ok(())
+}
+
+/// `verify` of the cache as a directory, then over HTTP: the seconds of each, each finding every
+/// narinfo sound.
+pub fn measure(sh: &Shell, nginx: &Nginx, record: &Path) -> Result<(f64, f64)> {
+    let exe = std::env::current_exe().context("cannot find the xtask binary")?;
+    let mut seconds = Vec::new();
+    for url in [format!("file://{}", nginx.www.display()), nginx.url.clone()] {
+        let started = Instant::now();
+        let out = cmd!(sh, "{exe} verify --cache {url} --record {record}").quiet().ignore_status().output()?;
+        seconds.push(started.elapsed().as_secs_f64());
+        let verified = Record::read(record).ok().and_then(|r| r.verify);
+        match verified {
+            Some(v) if out.status.success() && v.checked == PATHS as u64 => {}
+            _ => bail!(
+                "`cargo xtask verify --cache {url}` did not find {PATHS} sound narinfos:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+    Ok((seconds[0], seconds[1]))
+}
