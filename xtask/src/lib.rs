@@ -78,7 +78,9 @@ pub fn main(global: GlobalArgs, task: TaskInfo<'_>, run: impl FnOnce(&Session, &
                 let result = run(&session, &mut record);
                 record.finish(result.as_ref().err());
                 if task.kept && !dry_run && record.did_something() {
+                    let started = std::time::Instant::now();
                     keep(&session, &record);
+                    record.history_seconds = Some(started.elapsed().as_secs_f64());
                 }
                 result
             }

@@ -35,11 +35,24 @@ impl State {
         targets: &[Target],
         cache: &str,
     ) -> Result<String> {
-        self.substituters = match self.probe(sh, f, cache) {
-            Some(url) => vec![url],
-            None => Vec::new(),
+        // Whether the cache answers, and the derivations into the empty store: at once.
+        let dir = sh.current_dir();
+        let (probed, copied) = std::thread::scope(|scope| {
+            let copy = scope.spawn(|| in_thread(&dir, |sh| f.copy.run(sh, &*self)));
+            (self.probe(sh, f), copy.join().unwrap_or_else(|_| bail!("the copy panicked")))
+        });
+        copied?;
+        self.substituters = match probed {
+            Probe::Reached => vec![f.url.clone()],
+            Probe::Empty => Vec::new(),
+            Probe::Failed(err) => {
+                self.warn(
+                    format!("cannot reach the cache {cache}: {}", cause(&err)),
+                    ": taken as empty, the task goes on",
+                );
+                Vec::new()
+            }
         };
-        f.copy.run(sh, self)?;
         let graph = json::parse_path_infos(&f.graph.run(sh, self)?)?;
         let references: BTreeMap<&str, &[String]> =
             graph.iter().map(|i| (i.path.as_str(), &i.references[..])).collect();
@@ -58,8 +71,19 @@ impl State {
         }
         self.fetched =
             runs.iter().flat_map(|r| r.dry.fetched.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
-        let broken = self.unsound(sh, f)?;
-        self.local_sizes(sh, f, runs.iter().flat_map(|r| r.outputs.iter().cloned()).collect())?;
+        // What the cache serves of it, and what this machine's store has: at once.
+        let asked: BTreeSet<String> =
+            runs.iter().flat_map(|r| r.outputs.iter().cloned()).chain(self.fetched.iter().cloned()).collect();
+        let (broken, here) = std::thread::scope(|scope| {
+            let here = scope.spawn(|| in_thread(&dir, |sh| local_infos(sh, f, asked)));
+            (self.unsound(sh, f), here.join().unwrap_or_else(|_| bail!("the query of the store panicked")))
+        });
+        let broken = broken?;
+        let here = here?;
+        self.here_before = here.iter().map(|i| i.path.clone()).collect();
+        for info in here {
+            self.sizes.entry(info.path).or_insert(info.nar_size);
+        }
         let view = RunnerView {
             targets: runs
                 .into_iter()
@@ -92,23 +116,17 @@ impl State {
         Ok(note)
     }
 
-    /// The cache's URL when it can be reached; an unreachable one counts as empty (a warning).
-    /// A local cache that does not exist yet is empty, and asking would create it.
-    fn probe(&mut self, sh: &Shell, f: &FreshRunner, cache: &str) -> Option<String> {
+    /// Whether the cache can be reached. A local cache that does not exist yet is empty, and
+    /// asking would create it.
+    fn probe(&self, sh: &Shell, f: &FreshRunner) -> Probe {
         if let Some(Files::Dir(dir)) = &f.files {
             if !dir.exists() {
-                return None;
+                return Probe::Empty;
             }
         }
         match f.probe.run(sh, self) {
-            Ok(_) => Some(f.url.clone()),
-            Err(err) => {
-                self.warn(
-                    format!("cannot reach the cache {cache}: {}", cause(&err)),
-                    ": taken as empty, the task goes on",
-                );
-                None
-            }
+            Ok(_) => Probe::Reached,
+            Err(err) => Probe::Failed(err),
         }
     }
 
@@ -173,32 +191,54 @@ impl State {
         self.served = infos.iter().map(|i| i.path.clone()).collect();
         self.sizes.extend(infos.iter().map(|i| (i.path.clone(), i.nar_size)));
         self.download.extend(infos.iter().map(|i| (i.path.clone(), i.download_size.unwrap_or(i.nar_size))));
-        if let Some(files) = &f.files {
-            broken.extend(super::push::unsound_files(sh, files, &infos)?);
+        // The NAR files' sizes, and the signatures: at once.
+        let dir = sh.current_dir();
+        let (files, verified) = std::thread::scope(|scope| {
+            let files = f
+                .files
+                .as_ref()
+                .map(|files| scope.spawn(|| in_thread(&dir, |sh| super::push::unsound_files(sh, files, &infos))));
+            let verified = match (&f.verify, self.served.is_empty()) {
+                (Some(verify), false) => Some(verify.output(sh, &*self)),
+                _ => None,
+            };
+            let files = files.map(|t| t.join().unwrap_or_else(|_| bail!("the check of the NAR files panicked")));
+            (files, verified)
+        });
+        if let Some(files) = files {
+            broken.extend(files?);
         }
-        if let (Some(verify), false) = (&f.verify, self.served.is_empty()) {
-            let verdicts = verify::parse(&verify.output(sh, self)?);
-            for path in verdicts.untrusted {
+        if let Some(verified) = verified {
+            for path in verify::parse(&verified?).untrusted {
                 broken.entry(path).or_insert_with(|| "not signed by the key".to_owned());
             }
         }
         Ok(broken)
     }
+}
 
-    /// What this machine's store has of the outputs a runner would build (their sizes) and of
-    /// what it would fetch (not fetched again by this run's build).
-    fn local_sizes(&mut self, sh: &Shell, f: &FreshRunner, outputs: BTreeSet<String>) -> Result<()> {
-        let asked: BTreeSet<String> = outputs.into_iter().chain(self.fetched.iter().cloned()).collect();
-        if asked.is_empty() {
-            return Ok(());
-        }
-        let here = json::parse_path_infos(&f.local.run_quietly(sh, &Words(asked.into_iter().collect()))?)?;
-        self.here_before = here.iter().map(|i| i.path.clone()).collect();
-        for info in here {
-            self.sizes.entry(info.path).or_insert(info.nar_size);
-        }
-        Ok(())
+/// What probing the cache found: it answers, it is a directory not made yet (empty), or it
+/// failed (an unreachable cache counts as empty, with a warning).
+enum Probe {
+    Reached,
+    Empty,
+    Failed(anyhow::Error),
+}
+
+/// Runs `work` with a shell of its own in `dir` (for a thread beside the step's).
+fn in_thread<T>(dir: &std::path::Path, work: impl FnOnce(&Shell) -> Result<T>) -> Result<T> {
+    let sh = Shell::new()?;
+    sh.change_dir(dir);
+    work(&sh)
+}
+
+/// What this machine's store has of the outputs a runner would build (their sizes) and of what
+/// it would fetch (not fetched again by this run's build).
+fn local_infos(sh: &Shell, f: &FreshRunner, asked: BTreeSet<String>) -> Result<Vec<json::PathInfo>> {
+    if asked.is_empty() {
+        return Ok(Vec::new());
     }
+    json::parse_path_infos(&f.local.run_quietly(sh, &Words(asked.into_iter().collect()))?)
 }
 
 /// The sources (not derivations) a derivation reads, from the store's reference graph.

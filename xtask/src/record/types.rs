@@ -26,6 +26,9 @@ json_struct! {
         pub seconds: f64,
         /// Its wall time minus the time its commands ran: what the xtask itself cost.
         pub own_seconds: f64,
+        /// How long keeping this record in the cache's history took, after the task: in the
+        /// `--record` file (the history's own copy is written before it is known).
+        pub history_seconds: Option<f64>,
         /// How many times it evaluated the flake.
         pub evaluations: u64,
         /// Why it failed (`None`: it succeeded).

@@ -84,6 +84,8 @@ fn a_records_bytes_and_hit_rates_are_what_the_cache_and_a_fresh_runner_say() {
 
         let (test, record) = on(&["test", "--type", "unit"]);
         test.ok();
+        // It kept its record in the cache's history, and says how long that took.
+        assert!(record.history_seconds.is_some_and(|s| s > 0.0), "{url}: {:?}", record.history_seconds);
         let rates = record.rates.as_ref().unwrap();
         assert_eq!((rates.cached, rates.paths), (fetched as u64, (fetched + built) as u64), "{url}: {rates:#?}");
         assert_eq!(rates.hit_rate, fetched as f64 / (fetched + built) as f64);

@@ -90,13 +90,19 @@ impl Results {
                 "1".into(),
             ),
             (
-                "no-op `warm` under GitHub Actions (s)",
-                format!("{:.2}", self.median(|r| r.noop_s())),
-                self.each(|r| r.noop_s(), 2),
+                "no-op `warm` under GitHub Actions, beyond keeping its record (s)",
+                format!("{:.2}", self.median(|r| r.noop_s() - r.noop_history_s())),
+                self.each(|r| r.noop_s() - r.noop_history_s(), 2),
                 format!(
                     "≤ {NOOP_EVALUATIONS} × evaluation + {NOOP_EXTRA_S} s ({:.2} s)",
                     self.median(|r| r.noop_limit())
                 ),
+            ),
+            (
+                "  keeping its record in the cache's history (s)",
+                format!("{:.2}", self.median(|r| r.noop_history_s())),
+                self.each(|r| r.noop_history_s(), 2),
+                String::new(),
             ),
             (
                 "`status` beyond its cache queries (s)",
@@ -199,7 +205,7 @@ impl Results {
                     "restore_s": r.restore_s, "restore_raw_s": r.restore_raw_s, "restore_bytes": r.restore_bytes,
                     "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                     "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
-                    "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.wall_s, "own_s": j.own_s, "evaluations": j.evaluations })).collect::<Vec<_>>(),
+                    "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.wall_s, "own_s": j.own_s, "history_s": j.history_s, "evaluations": j.evaluations })).collect::<Vec<_>>(),
                     "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s,
                     "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": serde(&p.record.to_json()) })).collect::<Vec<_>>(),
                 })

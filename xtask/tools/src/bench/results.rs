@@ -16,7 +16,8 @@ use super::{
 /// The seed's PR build time target, for a fresh runner's build and for the whole pipeline: at most
 /// a quarter of cold (the seed asks for 30 % less; aiming at 0.15).
 pub(super) const PR_OVER_COLD: f64 = 0.25;
-/// A no-op warm under GitHub Actions: at most this many evaluations' time, plus [`NOOP_EXTRA_S`].
+/// A no-op warm under GitHub Actions, beyond keeping its record in the cache's history: at most
+/// this many evaluations' time, plus [`NOOP_EXTRA_S`].
 pub(super) const NOOP_EVALUATIONS: f64 = 1.3;
 pub(super) const NOOP_EXTRA_S: f64 = 0.3;
 /// `status`, beyond asking the cache what a fresh runner would fetch: at most this many evaluations.
@@ -67,6 +68,12 @@ impl Round {
         self.job("no-op warm").map_or(0.0, |j| j.wall_s)
     }
 
+    /// The no-op warm's time keeping its record in the cache's history (requests to the cache,
+    /// as `status`'s queries are: held apart from the xtask's own limit).
+    pub(super) fn noop_history_s(&self) -> f64 {
+        self.job("no-op warm").map_or(0.0, |j| j.history_s)
+    }
+
     pub(super) fn noop_limit(&self) -> f64 {
         NOOP_EVALUATIONS * self.eval_s + NOOP_EXTRA_S
     }
@@ -112,7 +119,11 @@ impl Results {
             COMPILE_OVER_FLOOR,
         );
         hold("a fresh runner's PR build over its cold build", self.median(|r| r.pr_s / r.cold_s), PR_OVER_COLD);
-        hold("a no-op warm beyond its limit (seconds)", self.median(|r| r.noop_s() - r.noop_limit()), 0.0);
+        hold(
+            "a no-op warm, beyond keeping its record, over its limit (seconds)",
+            self.median(|r| r.noop_s() - r.noop_history_s() - r.noop_limit()),
+            0.0,
+        );
         hold(
             "status beyond its cache queries and 1.3 evaluations (seconds)",
             self.median(|r| r.status_beyond_queries() - STATUS_EVALUATIONS * r.eval_s),

@@ -13,12 +13,14 @@ use xtask::{
 
 use super::{compile, median, results::Round, timed, workspace::Workspace, Call, Run};
 
-/// One CI job the bench ran: its name, wall time, and its record's own time and evaluations.
+/// One CI job the bench ran: its name, wall time, and its record's own time, the time keeping
+/// its record in the history took, and its evaluations.
 #[derive(Debug, Default, Clone)]
 pub struct JobTime {
     pub name: String,
     pub wall_s: f64,
     pub own_s: f64,
+    pub history_s: f64,
     pub evaluations: u64,
 }
 
@@ -28,6 +30,7 @@ impl JobTime {
             name: name.to_owned(),
             wall_s: call.wall_s,
             own_s: call.record.own_seconds,
+            history_s: call.record.history_seconds.unwrap_or(0.0),
             evaluations: call.record.evaluations,
         }
     }
