@@ -67,6 +67,12 @@ pub enum Stdin {
     File(PathBuf),
     /// The value of an environment variable (a secret: it is never in a file, an argument or a log).
     Env(&'static str),
+    /// One line: `before`, then the value of an environment variable (a secret, as [`Stdin::Env`]):
+    /// a header curl reads (`--header @-`).
+    EnvLine {
+        before: &'static str,
+        var: &'static str,
+    },
 }
 
 /// What happens to the command's standard streams.

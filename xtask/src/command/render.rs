@@ -35,6 +35,7 @@ impl Cmd {
             Stdin::Slot(slot) => line = format!("printf '%s\\n' {} | {line}", slot.placeholder()),
             Stdin::File(path) => line = format!("{line} < {}", shell_quote(&path.display().to_string())),
             Stdin::Env(var) => line = format!("printf '%s' \"${var}\" | {line}"),
+            Stdin::EnvLine { before, var } => line = format!("printf '{before}%s\\n' \"${var}\" | {line}"),
         }
         if let Some(path) = &self.stdout_to {
             let _ = write!(line, " > {}", shell_quote(&path.display().to_string()));

@@ -123,6 +123,10 @@ impl Cmd {
             Stdin::Slot(slot) => Some(slots.words(*slot).iter().map(|p| format!("{p}\n")).collect::<String>().into()),
             Stdin::File(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
             Stdin::Env(var) => Some(std::env::var(var).with_context(|| format!("${var} is not set"))?.into_bytes()),
+            Stdin::EnvLine { before, var } => {
+                let value = std::env::var(var).with_context(|| format!("${var} is not set"))?;
+                Some(format!("{before}{value}\n").into_bytes())
+            }
         };
         let mut command = sh.cmd(&self.program).args(args);
         for name in &self.env_remove {

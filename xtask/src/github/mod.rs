@@ -1,6 +1,7 @@
 //! GitHub Actions' workflow commands and files: log groups, `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`,
-//! and the names the tasks share with the generated workflows.
+//! the names the tasks share with the generated workflows, and the Actions cache's REST API.
 
+pub mod actions_cache;
 pub mod names;
 
 use std::{env, fs::OpenOptions, io::Write, path::PathBuf};

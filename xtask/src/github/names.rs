@@ -14,6 +14,9 @@ pub mod output {
     pub const CONTAINER_KEY_OF: &str = "container-key-";
     /// actions/cache's fallback: the deps key up to its flake.lock hash (rollback mode).
     pub const RESTORE_KEY: &str = "restore-key";
+    /// `verify --repair` replaced the Actions cache's entry of the local cache: `true` when the
+    /// repaired directory is to be saved under its key.
+    pub const REPAIRED: &str = "repaired";
 }
 
 /// Environment variables the workflows set for the tasks.
@@ -28,6 +31,8 @@ pub mod env {
     pub const REGISTRY_TOKEN: &str = "REGISTRY_TOKEN";
     /// The user the registry token belongs to.
     pub const REGISTRY_USER: &str = "REGISTRY_USER";
+    /// The job's token (`github.token`), for the Actions cache's REST API.
+    pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 }
 
 /// Step ids the workflows refer to.
@@ -36,4 +41,6 @@ pub mod step {
     pub const PREBUILD: &str = "prebuild";
     /// The step that computes the keys for actions/cache (rollback mode).
     pub const KEY: &str = "key";
+    /// The cache-warming workflow's `verify --repair` (rollback mode).
+    pub const VERIFY: &str = "verify";
 }

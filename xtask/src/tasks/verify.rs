@@ -15,6 +15,11 @@ use crate::{
         verify::{self, Checks, Finding, Repair},
     },
     command::{NoSlots, Slot, Words},
+    config::Backend,
+    github::{
+        self,
+        names::{env::GITHUB_TOKEN, output::REPAIRED},
+    },
     nix::{self, json},
     record::{self, Record},
     session::Session,
@@ -102,8 +107,29 @@ impl Verify {
             );
         }
         println!("repaired {} path(s); the cache checks clean", verified.repaired.len());
-        Ok(())
+        replace_actions_cache_entry(session)
     }
+}
+
+/// A repaired cache that the Actions cache carries (rollback mode): its entry is kept as it was
+/// saved, so the entry it was restored from is deleted, and the workflow saves the repaired
+/// directory under the same key (`repaired=true`). Without the job's token the repair lives in
+/// this job only: a warning says so.
+fn replace_actions_cache_entry(session: &Session) -> Result<()> {
+    if !github::is_actions() || session.config.backend != Backend::ActionsCache {
+        return Ok(());
+    }
+    if std::env::var_os(GITHUB_TOKEN).is_none() {
+        github::warning(&format!(
+            "the repair is in this job's copy of the cache only: the Actions cache keeps its entry as it was saved; give the step {GITHUB_TOKEN} (permissions: actions: write) to replace it"
+        ));
+        return Ok(());
+    }
+    let key = session.deps_key()?.to_string();
+    let had = github::actions_cache::delete(&session.sh, &key)?;
+    let state = if had { "is deleted" } else { "was absent" };
+    println!("the Actions cache's entry {key} {state}: the repaired cache is saved under it");
+    github::set_outputs(&[(REPAIRED, "true".to_owned())])
 }
 
 fn problem(f: &Finding) -> record::Finding {

@@ -119,6 +119,9 @@ pub enum Role {
     Cachix,
     /// actions/cache over the local binary cache directory (rollback mode).
     NixCache,
+    /// actions/cache/save of the local binary cache directory, once `verify --repair` replaced
+    /// the entry it was restored from.
+    NixCacheSave,
     /// actions/cache over the xtask's binary (`target/xtask-bin`).
     XtaskBinary,
     /// actions/cache/save of the records a job's tasks kept (`target/xtask-history`, Cachix).
@@ -183,6 +186,8 @@ pub enum Condition {
     AlwaysOnDefaultBranchPush,
     /// A repository variable equal to a value.
     Var { name: &'static str, equals: &'static str },
+    /// An output of a step before it, equal to a value.
+    Output { step: &'static str, output: &'static str, equals: &'static str },
 }
 
 impl Xtask {

@@ -3,13 +3,16 @@
 use super::{
     graph::{Condition, Job, Matrix, Role, RunsOn, Step, Trigger, Uses, Value, Word, Workflow, Xtask},
     history,
-    pins::{DEPLOY_PAGES, UPLOAD_PAGES},
+    pins::{CACHE_SAVE, DEPLOY_PAGES, UPLOAD_PAGES},
     setup::{pushing, setup},
     WARMING,
 };
 use crate::{
     config::{Backend, Config},
-    github::names::env::NEEDS,
+    github::names::{
+        env::{GITHUB_TOKEN, NEEDS},
+        output, step,
+    },
 };
 
 pub fn graph(config: &Config) -> Workflow {
@@ -43,23 +46,40 @@ fn owned(config: &Config) -> bool {
     config.backend == Backend::ActionsCache
 }
 
-/// For a cache this project owns: after the warming and every day, every byte of it checked
-/// (`cargo xtask verify`). A repair could not be kept: the Actions cache keeps an entry as it was
-/// saved, so a broken one fails the job, which names what is broken (`cargo xtask bump-version`
-/// starts a new cache).
+/// For a cache this project owns: after the warming and every day, every byte of it checked and
+/// what is broken repaired (`cargo xtask verify --repair`). The Actions cache keeps an entry as it
+/// was saved: a repair deletes the entry (the REST API, with the job's token, `actions: write`),
+/// and the repaired directory is saved under the same key.
 fn verify(config: &Config) -> Option<Job> {
     if !owned(config) {
         return None;
     }
+    let repair = Xtask::new([Word::Lit("verify"), Word::Lit("--repair")])
+        .id(step::VERIFY)
+        .env([(GITHUB_TOKEN, Value::Github("token"))]);
+    let dir = config.local_cache.display().to_string();
+    let save = Step::Uses(Uses {
+        role: Role::NixCacheSave,
+        action: CACHE_SAVE,
+        with: vec![
+            ("path", Value::Lines(vec![dir.clone(), format!("{dir}.public"), format!("{dir}.secret")])),
+            ("key", Value::Step { step: step::KEY, output: output::CACHE_KEY }),
+        ],
+        comment: vec!["The repaired cache, under the key whose broken entry verify deleted.".into()],
+        disabled: false,
+        id: None,
+        condition: Some(Condition::Output { step: step::VERIFY, output: output::REPAIRED, equals: "true" }),
+    });
     let mut job = Job::new("verify", "verify", RunsOn::Label("ubuntu-latest"))
         .needs(&["warm-dependencies", "warm-containers"])
         .when(Condition::Always)
         .steps(setup(config, true))
-        .steps([Step::Xtask(Xtask::new([Word::Lit("verify")]))])
+        .steps([Step::Xtask(repair), save])
         .steps(history::save_records(config, "verify"));
+    job.writes = vec![("actions", "verify --repair deletes the cache entry it replaces")];
     job.comment = vec![
         "The cache this project owns, read byte by byte (each NAR's bytes, not only its narinfo's".into(),
-        "word): after each warming, and every day.".into(),
+        "word) and repaired: after each warming, and every day.".into(),
     ];
     Some(job)
 }

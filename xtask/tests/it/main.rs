@@ -3,6 +3,7 @@
 //! command lines are tested, not its server) and GitHub's runners (a chroot store is a fresh
 //! runner; the workflow files and commands are read back from temporary files).
 
+mod actions_cache;
 mod architecture;
 mod bad_input;
 mod bytes;

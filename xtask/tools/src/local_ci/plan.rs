@@ -99,6 +99,9 @@ pub fn holds(condition: Condition, ctx: &Context) -> Result<(), String> {
         }
         Condition::Always => Ok(()),
         Condition::Var { name, equals } => Err(format!("vars.{name} is not '{equals}' (a repository variable)")),
+        Condition::Output { step, output, equals } => {
+            Err(format!("steps.{step}.outputs.{output} is not '{equals}' (no step here sets it)"))
+        }
     }
 }
 

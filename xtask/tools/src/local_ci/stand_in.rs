@@ -17,6 +17,7 @@ pub fn stand_in(p: &LocalRun<'_>, uses: &Uses, target: &Path, restored: &mut boo
         Role::Cachix if uses.disabled => "disabled in the workflow".to_owned(),
         Role::Cachix => format!("{}, the substituter every step is given (--cache)", p.session.cache.label()),
         Role::NixCache => "the local binary cache directory, kept between jobs".to_owned(),
+        Role::NixCacheSave => "the local binary cache directory is the cache itself: nothing to save".to_owned(),
         // The history: a cache this project owns holds it (--cache); only Cachix's would travel in
         // the actions cache, and Cachix cannot stand in here.
         Role::RecordsSave | Role::HistoryRestore | Role::RecordsRestore | Role::HistorySave => {

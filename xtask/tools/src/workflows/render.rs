@@ -219,6 +219,7 @@ pub fn condition_yaml(condition: Condition) -> String {
             "always() && github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
         ),
         Condition::Var { name, equals } => format!("vars.{name} == '{equals}'"),
+        Condition::Output { step, output, equals } => format!("steps.{step}.outputs.{output} == '{equals}'"),
     }
 }
 
