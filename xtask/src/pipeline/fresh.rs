@@ -35,25 +35,27 @@ impl State {
         targets: &[Target],
         cache: &str,
     ) -> Result<String> {
-        // Whether the cache answers, and the derivations into the empty store: at once.
+        // Asked again after the push, the empty store has the derivations already, and a cache
+        // that answered still does: only the cache's answers are asked again.
         let dir = sh.current_dir();
-        let (probed, copied) = std::thread::scope(|scope| {
-            let copy = scope.spawn(|| in_thread(&dir, |sh| f.copy.run(sh, &*self)));
-            (self.probe(sh, f), copy.join().unwrap_or_else(|_| bail!("the copy panicked")))
-        });
-        copied?;
-        self.substituters = match probed {
-            Probe::Reached => vec![f.url.clone()],
-            Probe::Empty => Vec::new(),
-            Probe::Failed(err) => {
-                self.warn(
-                    format!("cannot reach the cache {cache}: {}", cause(&err)),
-                    ": taken as empty, the task goes on",
-                );
-                Vec::new()
+        let graph = match self.runner_graph.take() {
+            Some(graph) if !self.substituters.is_empty() => graph,
+            Some(graph) => {
+                let probed = self.probe(sh, f);
+                self.substituters = self.reached(probed, f, cache);
+                graph
+            }
+            None => {
+                // Whether the cache answers, and the derivations into the empty store: at once.
+                let (probed, copied) = std::thread::scope(|scope| {
+                    let copy = scope.spawn(|| in_thread(&dir, |sh| f.copy.run(sh, &*self)));
+                    (self.probe(sh, f), copy.join().unwrap_or_else(|_| bail!("the copy panicked")))
+                });
+                copied?;
+                self.substituters = self.reached(probed, f, cache);
+                json::parse_path_infos(&f.graph.run(sh, self)?)?
             }
         };
-        let graph = json::parse_path_infos(&f.graph.run(sh, self)?)?;
         let references: BTreeMap<&str, &[String]> =
             graph.iter().map(|i| (i.path.as_str(), &i.references[..])).collect();
         self.runner_substituters = self.substituters.clone();
@@ -109,6 +111,8 @@ impl State {
         self.stop = self.up_to_date;
         self.present = if self.up_to_date { self.outputs.len() } else { 0 };
         self.view = Some(view);
+        drop(references);
+        self.runner_graph = Some(graph);
         if self.up_to_date {
             eprintln!("{note}: nothing to build or push (--force rebuilds and pushes anyway)");
             return Ok(format!("{note}: up to date"));
@@ -127,6 +131,22 @@ impl State {
         match f.probe.run(sh, self) {
             Ok(_) => Probe::Reached,
             Err(err) => Probe::Failed(err),
+        }
+    }
+
+    /// The substituters a probe leaves: the cache when it answered; none (with a warning) when
+    /// it could not be reached.
+    fn reached(&mut self, probed: Probe, f: &FreshRunner, cache: &str) -> Vec<String> {
+        match probed {
+            Probe::Reached => vec![f.url.clone()],
+            Probe::Empty => Vec::new(),
+            Probe::Failed(err) => {
+                self.warn(
+                    format!("cannot reach the cache {cache}: {}", cause(&err)),
+                    ": taken as empty, the task goes on",
+                );
+                Vec::new()
+            }
         }
     }
 

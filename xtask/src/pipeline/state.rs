@@ -72,6 +72,9 @@ pub struct State {
     pub download: BTreeMap<String, u64>,
     /// What this machine's store had of those paths before the build.
     pub here_before: BTreeSet<String>,
+    /// The derivations' closure in the fresh runner's store, once copied there (asked again after
+    /// the push, the store is the same).
+    pub runner_graph: Option<Vec<crate::nix::json::PathInfo>>,
     /// The build ran (it fetched what the store lacked).
     pub built: bool,
     pub needed: Vec<String>,
