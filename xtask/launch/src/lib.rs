@@ -26,6 +26,8 @@ use std::{
 
 /// The tasks of `xtask-tools` (the maintainer's: no CI job runs them).
 pub const TOOLS: [&str; 7] = ["ci", "workflows", "bump-version", "rollback", "doctor", "bench", "analytics"];
+/// The secrets CI gives the tasks' steps, kept from the build of the xtask.
+const SECRETS: [&str; 3] = ["CACHIX_AUTH_TOKEN", "REGISTRY_TOKEN", "GITHUB_TOKEN"];
 /// The global options that take a value (`--flake REF`), for finding the task's name.
 pub const VALUED: [&str; 5] = ["--flake", "--cache", "--signing-key", "--system", "--record"];
 
@@ -94,12 +96,17 @@ fn launch() -> io::Result<ExitCode> {
     eprintln!("cargo xtask: building {name} (no binary of these sources is kept in {})", kept.display());
     let build = build_dir(&root, &target);
     // `--locked`: the key is of the lock file as committed; cargo never rewrites it first.
-    let status = Command::new(&cargo)
+    let mut build_cmd = Command::new(&cargo);
+    build_cmd
         .args(["build", "--locked", "--profile", name, "--package", name, "--bin", name, "--manifest-path"])
         .arg(root.join("Cargo.toml"))
         .arg("--target-dir")
-        .arg(&build)
-        .status()?;
+        .arg(&build);
+    // The tasks' secrets are theirs: no build script of a dependency sees them.
+    for secret in SECRETS {
+        build_cmd.env_remove(secret);
+    }
+    let status = build_cmd.status()?;
     if !status.success() {
         return Ok(ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8));
     }

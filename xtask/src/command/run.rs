@@ -190,28 +190,33 @@ impl Cmd {
     }
 }
 
-/// How many lines of a streamed command's error a failure repeats.
+/// How many lines of a streamed command's errors a failure repeats (the last ones).
 const ERROR_LINES: usize = 30;
 
 /// Relays a stream to stderr line by line, redacted, as it comes, to its end: bytes that are not
 /// UTF-8 are shown lossily (a child must never die of a closed pipe because of one byte). Returns
-/// the command's error as it said it (its lines from the first that [`says_error`], at most
-/// [`ERROR_LINES`]): a failure ends with it, where a long log above would bury it.
+/// the command's errors as it said them (each line that [`says_error`] and the indented lines
+/// under it; the last [`ERROR_LINES`]): a failure ends with them, where a long log above would
+/// bury them. An error the command went on from (a substitute it could not download) stays among
+/// them, the one it stopped on last.
 fn relay(pipe: impl Read) -> Vec<u8> {
     let mut reader = BufReader::new(pipe);
     let mut line = Vec::new();
-    let mut error = Vec::new();
-    let mut error_lines = 0;
+    let mut errors: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut in_error = false;
     loop {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) => {
                 let text = secrets::redact(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
-                if (error_lines > 0 || says_error(&text)) && error_lines < ERROR_LINES {
-                    error.extend_from_slice(text.as_bytes());
-                    error.push(b'\n');
-                    error_lines += 1;
+                let continues = in_error && (text.is_empty() || text.starts_with([' ', '\t']));
+                in_error = says_error(&text) || continues;
+                if in_error {
+                    if errors.len() == ERROR_LINES {
+                        errors.pop_front();
+                    }
+                    errors.push_back(text.clone());
                 }
                 eprintln!("{text}");
             }
@@ -220,7 +225,7 @@ fn relay(pipe: impl Read) -> Vec<u8> {
             Err(_) => break,
         }
     }
-    error
+    errors.into_iter().flat_map(|l| [l, "\n".to_owned()]).collect::<String>().into_bytes()
 }
 
 /// Whether a line starts an error, as the tools say it: Nix and cargo (`error:`, `error[E…]`),

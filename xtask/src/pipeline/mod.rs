@@ -12,6 +12,7 @@ mod execute;
 mod fresh;
 mod plan;
 mod push;
+mod served;
 mod state;
 mod steps;
 

@@ -211,11 +211,16 @@ impl State {
         for (path, (why, nar)) in &self.repair {
             self.repairs.push(Problem { path: path.clone(), why: why.clone() });
             let Some(narinfo) = crate::cache::narinfo::file_of(path) else { continue };
+            // Nix never writes over a NAR file: a broken one left in place would stay broken.
+            // Decided before anything is deleted.
+            let broken_nar = match nar {
+                Some(nar) => files.nar_is_broken(sh, nar)?.then_some(nar),
+                None => None,
+            };
             eprintln!("  {path}: {why}: its narinfo is deleted, to be uploaded again");
             files.delete(sh, &narinfo)?;
-            // Nix never writes over a NAR file: a broken one left in place would stay broken.
-            if let Some(nar) = nar {
-                files.delete_broken_nar(sh, nar)?;
+            if let Some(nar) = broken_nar {
+                files.delete(sh, nar)?;
             }
         }
         self.repaired = self.repair.len();

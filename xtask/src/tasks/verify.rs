@@ -13,6 +13,7 @@ use crate::{
         gc::Entries,
         narinfo, roots,
         verify::{self, Checks, Finding, Repair},
+        Cache,
     },
     command::{NoSlots, Slot, Words},
     config::Backend,
@@ -116,7 +117,11 @@ impl Verify {
 /// directory under the same key (`repaired=true`). Without the job's token the repair lives in
 /// this job only: a warning says so.
 fn replace_actions_cache_entry(session: &Session) -> Result<()> {
-    if !github::is_actions() || session.config.backend != Backend::ActionsCache {
+    // The Actions cache carries the config's local cache directory, and no other.
+    let carried = session.root.join(&session.config.local_cache);
+    let same = |dir: &std::path::Path| dir.canonicalize().ok().is_some_and(|d| Some(d) == carried.canonicalize().ok());
+    let repaired_carried = matches!(&session.cache, Cache::Local { dir } if same(dir));
+    if !github::is_actions() || session.config.backend != Backend::ActionsCache || !repaired_carried {
         return Ok(());
     }
     if std::env::var_os(GITHUB_TOKEN).is_none() {
@@ -166,11 +171,16 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
         false => json::parse_valid(&nix::path_infos(PATHS).run(sh, &Words(wanted.iter().cloned().collect()))?)?,
     };
     for (path, nar) in replace.iter().filter(|(p, _)| have.contains(**p)) {
+        // Whether its NAR file goes is decided before anything is deleted.
+        let broken_nar = match nar {
+            Some(nar) => files.nar_is_broken(sh, nar)?.then_some(*nar),
+            None => None,
+        };
         if let Some(narinfo) = narinfo::file_of(path) {
             files.delete(sh, &narinfo)?;
         }
-        if let Some(nar) = nar {
-            files.delete_broken_nar(sh, nar)?;
+        if let Some(nar) = broken_nar {
+            files.delete(sh, nar)?;
         }
     }
     let upload: Vec<String> = wanted.into_iter().filter(|p| have.contains(p)).collect();

@@ -41,8 +41,8 @@ let
 
   # Each crate by the checksum the lock file holds: from the host's cargo registry cache when it
   # has it (cargo downloaded it for the workspace's own build; rustup names $CARGO_HOME), so no
-  # network is needed, else from its origin. Either way Nix checks the bytes against the checksum,
-  # and both give the same fixed-output path.
+  # network is needed, else from its origin. Either way Nix checks the bytes against the checksum
+  # at evaluation and adds them as the same plain store path, so what depends on it is the same.
   cargoHome = builtins.getEnv "CARGO_HOME";
   registryCache = cargoHome + "/registry/cache";
   cacheDirs =
@@ -54,19 +54,12 @@ let
     let
       file = "${p.name}-${p.version}.crate";
       cached = builtins.filter builtins.pathExists (map (d: d + "/" + file) cacheDirs);
+      name = "${p.name}-${p.version}-source";
     in
     if cached != [ ] then
-      builtins.path { path = /. + builtins.head cached; name = "${p.name}-${p.version}-source"; recursive = false; sha256 = p.checksum; }
+      builtins.path { path = /. + builtins.head cached; inherit name; recursive = false; sha256 = p.checksum; }
     else
-      derivation {
-        name = "${p.name}-${p.version}-source";
-        builder = "builtin:fetchurl";
-        system = "builtin";
-        url = "https://static.crates.io/crates/${p.name}/${file}";
-        outputHashMode = "flat";
-        outputHashAlgo = "sha256";
-        outputHash = p.checksum;
-      };
+      builtins.fetchurl { url = "https://static.crates.io/crates/${p.name}/${file}"; inherit name; sha256 = p.checksum; };
   vendor = plain "harness-vendor" ''
     mkdir $out
     ${builtins.concatStringsSep "\n" (map (p: ''

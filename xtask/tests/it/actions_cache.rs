@@ -49,7 +49,9 @@ fn a_repair_under_actions_replaces_the_actions_cache_entry() {
     require_nix();
     let flake = example_flake("actions-cache");
     let dir = flake.parent().unwrap().to_path_buf();
-    let (cache, ws) = (dir.join("cache"), workspace_with("actions-cache-ws", ""));
+    let ws = workspace_with("actions-cache-ws", "");
+    // The cache the Actions cache carries: the config's local-cache.
+    let cache = ws.join("target/nix-cache");
     let manifest = fs::read_to_string(ws.join("Cargo.toml")).unwrap();
     let rollback = manifest.replacen("backend = \"cachix\"", "backend = \"actions-cache\"", 1);
     assert_ne!(manifest, rollback, "the config names its backend");
@@ -80,9 +82,29 @@ fn a_repair_under_actions_replaces_the_actions_cache_entry() {
     assert_eq!(fs::read_to_string(&output).unwrap(), "repaired=true\n");
     run(xtask().current_dir(&ws).args(["verify", "--cache", &url])).ok();
 
+    // Another cache repaired under Actions: the Actions cache's entry is not its to replace.
+    let other = dir.join("other-cache");
+    let other_url = format!("file://{}", other.display());
+    run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &other_url])).ok();
+    flip_a_nar(&other);
+    let (port, asked) = api("200 OK");
+    fs::remove_file(&output).unwrap();
+    run(xtask()
+        .current_dir(&ws)
+        .args(["verify", "--repair", "--cache", &other_url])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_REPOSITORY", "owner/repo")
+        .env("GITHUB_REF", "refs/heads/main")
+        .env("GITHUB_API_URL", format!("http://127.0.0.1:{port}")))
+    .ok();
+    assert!(asked.recv_timeout(std::time::Duration::from_secs(1)).is_err(), "another cache's repair asked GitHub");
+    assert!(!output.exists() || fs::read_to_string(&output).unwrap().is_empty(), "repaired=true for another cache");
+
     // Without the token: repaired here, and a warning that the Actions cache still has the old entry.
     flip_a_nar(&cache);
-    fs::remove_file(&output).unwrap();
+    let _ = fs::remove_file(&output);
     let out = run(xtask()
         .current_dir(&ws)
         .args(["verify", "--repair", "--cache", &url])

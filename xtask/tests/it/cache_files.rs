@@ -134,3 +134,24 @@ fn a_cache_that_takes_no_delete_takes_pushes_and_refuses_gc() {
     let gc = gc.failed();
     assert!(gc.stderr.contains("gc deletes, and") && gc.stderr.contains("takes no DELETE"), "{}", gc.stderr);
 }
+
+/// Two paths of the same contents share one NAR file: an HTTP cache is asked its size once, and
+/// answers for both.
+#[test]
+fn a_nar_file_two_paths_share_is_sized_once_over_http() {
+    let dir = temp_dir("shared-nar");
+    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
+    fs::create_dir_all(nginx.www.join("nar")).unwrap();
+    fs::write(nginx.www.join("nar/shared.nar"), b"12345").unwrap();
+    let http = xtask::cache::files::Http {
+        base: nginx.url.trim_end_matches('/').to_owned(),
+        timeout: 30,
+        netrc: xtask::cache::files::Netrc::Nix(Default::default()),
+    };
+    let sh = xshell::Shell::new().unwrap();
+    let sizes = xtask::cache::files::Files::Http(http)
+        .sizes(&sh, &["nar/shared.nar", "nar/shared.nar", "nar/absent.nar"])
+        .unwrap();
+    assert_eq!(sizes.get("nar/shared.nar"), Some(&Some(5)), "{sizes:?}");
+    assert_eq!(sizes.get("nar/absent.nar"), Some(&None), "{sizes:?}");
+}

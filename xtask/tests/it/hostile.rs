@@ -208,7 +208,9 @@ fn a_child_printing_bytes_that_are_not_utf8_is_relayed_to_its_end() {
 fn a_failed_commands_own_error_ends_the_output_however_long_its_log() {
     let bin = temp_dir("failing-cargo");
     let script = bin.join("cargo");
-    let body = "i=0\nwhile [ $i -lt 20000 ]; do i=$((i+1)); echo \"line $i\" >&2; done\n\
+    // An error it went on from, 20,000 lines of log, then the error it stopped on.
+    let body = "echo \"error: unable to download 'https://cache.example/x.narinfo'\" >&2\n\
+                i=0\nwhile [ $i -lt 20000 ]; do i=$((i+1)); echo \"line $i\" >&2; done\n\
                 echo 'error: could not compile `harness` (bin \"harness\")' >&2\necho '  disk full' >&2\nexit 101\n";
     fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
@@ -217,7 +219,9 @@ fn a_failed_commands_own_error_ends_the_output_however_long_its_log() {
     // The xtask's last words name the command, then repeat what it said of its failure.
     let (_, tail) = out.stderr.rsplit_once("line 20000\n").expect("the log was relayed");
     let failed = tail.rfind("`cargo` failed").unwrap_or_else(|| panic!("{tail}"));
-    assert!(tail[failed..].contains("error: could not compile `harness` (bin \"harness\")\n  disk full"), "{tail}");
+    let said = &tail[failed..];
+    assert!(said.contains("error: unable to download 'https://cache.example/x.narinfo'\n"), "{tail}");
+    assert!(said.contains("error: could not compile `harness` (bin \"harness\")\n  disk full"), "{tail}");
     assert!(!tail[failed..].contains("line 1"), "only the error is repeated: {tail}");
 }
 

@@ -127,6 +127,10 @@ impl Http {
 
     /// One curl for every path, HEADs in parallel: the length of each (`None` when absent).
     pub(super) fn heads(&self, sh: &Shell, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
+        // Two paths of the same contents share one NAR file: it is asked once.
+        let unique: std::collections::BTreeSet<&str> = paths.iter().copied().collect();
+        let paths: Vec<&str> = unique.into_iter().collect();
+        let paths = &paths[..];
         if paths.is_empty() {
             return Ok(BTreeMap::new());
         }

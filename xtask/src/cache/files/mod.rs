@@ -125,18 +125,20 @@ impl Files {
         }
     }
 
-    /// Deletes a NAR file a repair names, unless its bytes are sound; whether it deleted it. Nix
-    /// names a NAR file by the hash of its bytes (`nar/<FileHash>.nar.zst`) and never writes over
-    /// one: a file whose bytes hash to its name is one Nix wrote, perhaps another entry's (a
+    /// Whether a NAR file a repair names is broken: its bytes read, and not what its name says.
+    /// Nix names a NAR file by the hash of its bytes (`nar/<FileHash>.nar.zst`) and never writes
+    /// over one: a file whose bytes hash to its name is one Nix wrote, perhaps another entry's (a
     /// narinfo may name any file, and two paths of the same contents share one), so it stays; one
-    /// that does not (or cannot be read) would block the upload meant to replace it, so it goes.
-    pub fn delete_broken_nar(&self, sh: &Shell, nar: &str) -> Result<bool> {
+    /// that does not would block the upload meant to replace it, so it goes. A file that cannot
+    /// be read is an error: nothing is decided on a failed request.
+    pub fn nar_is_broken(&self, sh: &Shell, nar: &str) -> Result<bool> {
         let Some(named) = nar_name_hash(nar) else { return Ok(false) };
         let Some(size) = self.sizes(sh, &[nar])?.remove(nar).flatten() else { return Ok(false) };
         match self.get_many(sh, &[nar], size)?.pop() {
+            Some(Ok(Some(bytes))) => Ok(super::narinfo::nix32(&hmac_sha256::Hash::hash(&bytes)) != named),
             Some(Ok(None)) => Ok(false),
-            Some(Ok(Some(bytes))) if super::narinfo::nix32(&hmac_sha256::Hash::hash(&bytes)) == named => Ok(false),
-            _ => self.delete(sh, nar),
+            Some(Err(err)) => Err(err.context(format!("cannot tell whether {nar} is broken"))),
+            None => bail!("no answer for {nar}"),
         }
     }
 

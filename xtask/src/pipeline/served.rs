@@ -1,0 +1,69 @@
+//! What the cache serves of what a fresh runner would fetch, and whether it is sound (its NAR
+//! file whole, its signature the key's), and what this machine's store has: the fresh-runner
+//! step's questions after its dry runs (`fresh.rs`), asked at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Result};
+use xshell::Shell;
+
+use super::{plan::FreshRunner, state::State};
+use crate::{
+    command::Words,
+    nix::{json, verify},
+};
+
+impl State {
+    /// The paths a runner would fetch from the cache that it could not substitute: a NAR file
+    /// missing or not of its size (a cache this project owns), or not signed by the key. The
+    /// cache's word on each path's size is kept.
+    pub(super) fn unsound(&mut self, sh: &Shell, f: &FreshRunner) -> Result<BTreeMap<String, String>> {
+        let mut broken = BTreeMap::new();
+        if self.substituters.is_empty() || self.fetched.is_empty() {
+            return Ok(broken);
+        }
+        let infos = json::parse_path_infos(&f.fetched.run(sh, self)?)?;
+        self.served = infos.iter().map(|i| i.path.clone()).collect();
+        self.sizes.extend(infos.iter().map(|i| (i.path.clone(), i.nar_size)));
+        self.download.extend(infos.iter().map(|i| (i.path.clone(), i.download_size.unwrap_or(i.nar_size))));
+        // The NAR files' sizes, and the signatures: at once.
+        let dir = sh.current_dir();
+        let (files, verified) = std::thread::scope(|scope| {
+            let files = f
+                .files
+                .as_ref()
+                .map(|files| scope.spawn(|| in_thread(&dir, |sh| super::push::unsound_files(sh, files, &infos))));
+            let verified = match (&f.verify, self.served.is_empty()) {
+                (Some(verify), false) => Some(verify.output(sh, &*self)),
+                _ => None,
+            };
+            let files = files.map(|t| t.join().unwrap_or_else(|_| bail!("the check of the NAR files panicked")));
+            (files, verified)
+        });
+        if let Some(files) = files {
+            broken.extend(files?);
+        }
+        if let Some(verified) = verified {
+            for path in verify::parse(&verified?).untrusted {
+                broken.entry(path).or_insert_with(|| "not signed by the key".to_owned());
+            }
+        }
+        Ok(broken)
+    }
+}
+
+/// Runs `work` with a shell of its own in `dir` (for a thread beside the step's).
+pub(super) fn in_thread<T>(dir: &std::path::Path, work: impl FnOnce(&Shell) -> Result<T>) -> Result<T> {
+    let sh = Shell::new()?;
+    sh.change_dir(dir);
+    work(&sh)
+}
+
+/// What this machine's store has of the outputs a runner would build (their sizes) and of what
+/// it would fetch (not fetched again by this run's build).
+pub(super) fn local_infos(sh: &Shell, f: &FreshRunner, asked: BTreeSet<String>) -> Result<Vec<json::PathInfo>> {
+    if asked.is_empty() {
+        return Ok(Vec::new());
+    }
+    json::parse_path_infos(&f.local.run_quietly(sh, &Words(asked.into_iter().collect()))?)
+}
