@@ -10,6 +10,7 @@ use std::{
     net::TcpListener,
     path::Path,
     sync::mpsc,
+    time::Duration,
 };
 
 use crate::support::*;
@@ -44,6 +45,25 @@ fn flip_a_nar(cache: &Path) {
     fs::write(&nar, bytes).unwrap();
 }
 
+/// `verify --repair` of `url` in `ws` under Actions, GitHub's API stood in for (its request
+/// comes through the receiver), with the job's token when given.
+fn repair_under_actions(ws: &Path, url: &str, output: &Path, token: Option<&str>) -> (Run, mpsc::Receiver<String>) {
+    let (port, request) = api("200 OK");
+    let mut cmd = xtask();
+    cmd.current_dir(ws)
+        .args(["verify", "--repair", "--cache", url])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", output)
+        .env("GITHUB_REPOSITORY", "owner/repo")
+        .env("GITHUB_REF", "refs/heads/main")
+        .env("GITHUB_API_URL", format!("http://127.0.0.1:{port}"));
+    match token {
+        Some(token) => cmd.env("GITHUB_TOKEN", token),
+        None => cmd.env_remove("GITHUB_TOKEN"),
+    };
+    (run(&mut cmd), request)
+}
+
 #[test]
 fn a_repair_under_actions_replaces_the_actions_cache_entry() {
     require_nix();
@@ -62,19 +82,10 @@ fn a_repair_under_actions_replaces_the_actions_cache_entry() {
     assert!(key.starts_with("nix-v"), "{key}");
 
     flip_a_nar(&cache);
-    let (port, request) = api("200 OK");
     let output = dir.join("github-output");
-    let out = run(xtask()
-        .current_dir(&ws)
-        .args(["verify", "--repair", "--cache", &url])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", &output)
-        .env("GITHUB_TOKEN", TOKEN)
-        .env("GITHUB_REPOSITORY", "owner/repo")
-        .env("GITHUB_REF", "refs/heads/main")
-        .env("GITHUB_API_URL", format!("http://127.0.0.1:{port}")))
-    .ok();
-    let head = request.recv_timeout(std::time::Duration::from_secs(10)).expect("the API was asked");
+    let (out, request) = repair_under_actions(&ws, &url, &output, Some(TOKEN));
+    let out = out.ok();
+    let head = request.recv_timeout(Duration::from_secs(10)).expect("the API was asked");
     let first = head.lines().next().unwrap_or_default();
     assert_eq!(first, format!("DELETE /repos/owner/repo/actions/caches?key={key}&ref=refs/heads/main HTTP/1.1"));
     assert!(head.lines().any(|l| l == format!("Authorization: Bearer {TOKEN}")), "{head}");
@@ -87,31 +98,18 @@ fn a_repair_under_actions_replaces_the_actions_cache_entry() {
     let other_url = format!("file://{}", other.display());
     run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &other_url])).ok();
     flip_a_nar(&other);
-    let (port, asked) = api("200 OK");
     fs::remove_file(&output).unwrap();
-    run(xtask()
-        .current_dir(&ws)
-        .args(["verify", "--repair", "--cache", &other_url])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", &output)
-        .env("GITHUB_TOKEN", TOKEN)
-        .env("GITHUB_REPOSITORY", "owner/repo")
-        .env("GITHUB_REF", "refs/heads/main")
-        .env("GITHUB_API_URL", format!("http://127.0.0.1:{port}")))
-    .ok();
-    assert!(asked.recv_timeout(std::time::Duration::from_secs(1)).is_err(), "another cache's repair asked GitHub");
+    let (out, asked) = repair_under_actions(&ws, &other_url, &output, Some(TOKEN));
+    out.ok();
+    assert!(asked.recv_timeout(Duration::from_secs(1)).is_err(), "another cache's repair asked GitHub");
     assert!(!output.exists() || fs::read_to_string(&output).unwrap().is_empty(), "repaired=true for another cache");
 
-    // Without the token: repaired here, and a warning that the Actions cache still has the old entry.
+    // Without the token: repaired here, GitHub not asked, and a warning that the Actions cache
+    // still has the old entry.
     flip_a_nar(&cache);
-    let _ = fs::remove_file(&output);
-    let out = run(xtask()
-        .current_dir(&ws)
-        .args(["verify", "--repair", "--cache", &url])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", &output)
-        .env_remove("GITHUB_TOKEN"))
-    .ok();
+    let (out, asked) = repair_under_actions(&ws, &url, &output, None);
+    let out = out.ok();
+    assert!(asked.recv_timeout(Duration::from_secs(1)).is_err(), "GitHub was asked without a token");
     assert!(out.stderr.contains("::warning::the repair is in this job's copy of the cache only"), "{}", out.stderr);
     assert!(!output.exists() || fs::read_to_string(&output).unwrap().is_empty(), "repaired=true without a deletion");
 }
