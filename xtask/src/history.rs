@@ -137,14 +137,14 @@ impl History {
             return Ok(ids.map(str::to_owned).collect());
         }
         let index = self.files.get(sh, INDEX)?;
-        let ids = index.and_then(|bytes| crate::json::from_slice(&bytes).ok()?.as_strings());
+        let ids = index.and_then(|bytes| serde_json::from_slice::<Vec<String>>(&bytes).ok());
         Ok(ids.unwrap_or_default().into_iter().collect())
     }
 
     fn write_index(&self, sh: &Shell, ids: &BTreeSet<String>) -> Result<()> {
         match self.files {
             Files::Dir(_) => Ok(()),
-            Files::Http(_) => self.files.put(sh, INDEX, crate::json::Value::strings(ids).to_text().as_bytes()),
+            Files::Http(_) => self.files.put(sh, INDEX, &serde_json::to_vec(ids)?),
         }
     }
 }

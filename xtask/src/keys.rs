@@ -6,11 +6,12 @@
 //!
 //! `{prefix}` is `cachix`, or `nix` after a rollback to the GitHub Actions cache.
 
+use sha2::Digest;
 use std::{fmt, path::Path};
 
 use anyhow::{bail, Result};
 
-use crate::json::Value;
+use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 
@@ -102,23 +103,19 @@ impl DepsKey {
 
     /// Every key the config describes: the deps key, each job of the matrix and each container.
     pub fn all(&self, config: &Config) -> Value {
-        let mut jobs = Vec::new();
+        let mut jobs = Map::new();
         for os in &config.os {
             for (test_type, _) in &config.tests {
-                jobs.push((format!("{os}-{test_type}"), self.job(os, &config.rust, test_type).into()));
+                jobs.insert(format!("{os}-{test_type}"), json!(self.job(os, &config.rust, test_type)));
             }
         }
-        let mut containers = Vec::new();
+        let mut containers = Map::new();
         for (image, _) in &config.images {
             for arch in &config.arches {
-                containers.push((format!("{image}-{arch}"), self.container(image, arch).into()));
+                containers.insert(format!("{image}-{arch}"), json!(self.container(image, arch)));
             }
         }
-        Value::object([
-            ("deps", Value::from(self.to_string())),
-            ("jobs", Value::object(jobs)),
-            ("containers", Value::object(containers)),
-        ])
+        json!({ "deps": self.to_string(), "jobs": jobs, "containers": containers })
     }
 }
 
@@ -154,7 +151,7 @@ pub fn what_changed(old: &str, new: &str) -> String {
 
 /// The first 16 hex digits of the SHA-256, as `sha256sum FILE | cut -c1-16` prints them.
 fn short_sha256(bytes: &[u8]) -> String {
-    hmac_sha256::Hash::hash(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

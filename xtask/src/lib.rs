@@ -31,7 +31,6 @@ pub mod fresh_runner;
 pub mod github;
 pub mod history;
 pub mod images;
-pub mod json;
 pub mod keys;
 pub mod layers;
 pub mod nix;

@@ -27,7 +27,7 @@ use super::{
     roots::DIR,
 };
 
-use crate::{github, json::Value};
+use crate::github;
 
 const TOKEN: &str = "xtask-roots/lock";
 const HOLDER: &str = "xtask-roots/lock-holder";
@@ -88,7 +88,7 @@ impl Lock {
             );
         }
         if let Held::Http(http) = &self.held {
-            Files::Http(http.clone()).put(sh, HOLDER, holder().as_bytes())?;
+            Files::Http(http.clone()).put(sh, HOLDER, &Holder::me())?;
             self.renewed = Instant::now();
         }
         Ok(())
@@ -145,11 +145,19 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Who holds the lock, for `lock-holder`.
-fn holder() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_default();
-    let owner = format!("{host} pid {}", std::process::id());
-    Value::object([("owner", Value::from(owner)), ("since", now().into())]).to_text()
+/// Who holds the lock, and since when (seconds since the epoch): the `lock-holder` file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Holder {
+    owner: String,
+    since: u64,
+}
+
+impl Holder {
+    fn me() -> Vec<u8> {
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let me = Holder { owner: format!("{host} pid {}", std::process::id()), since: now() };
+        serde_json::to_vec(&me).expect("a holder is always JSON")
+    }
 }
 
 /// Takes the token: `true` once held, `false` when the cache takes no DELETE (405, 501).
@@ -157,7 +165,7 @@ fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Res
     let deadline = Instant::now() + wait;
     loop {
         if files.sizes(sh, &[TOKEN])?.values().any(Option::is_some) {
-            files.put(sh, HOLDER, holder().as_bytes())?;
+            files.put(sh, HOLDER, &Holder::me())?;
             match files.try_delete(sh, TOKEN)? {
                 Deleted::Yes => return Ok(true),
                 Deleted::NotAllowed => return Ok(false),
@@ -165,7 +173,7 @@ fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Res
                 Deleted::Absent => {}
             }
         } else {
-            let info = files.get(sh, HOLDER)?.and_then(|bytes| crate::json::from_slice(&bytes).ok());
+            let info = files.get(sh, HOLDER)?.and_then(|bytes| serde_json::from_slice::<Holder>(&bytes).ok());
             match info {
                 // A cache whose lock was never used.
                 None => {
@@ -174,13 +182,12 @@ fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Res
                     continue;
                 }
                 Some(info) => {
-                    let since = info["since"].as_u64().unwrap_or(0);
-                    if now().saturating_sub(since) > lease.as_secs() {
+                    if now().saturating_sub(info.since) > lease.as_secs() {
                         github::warning(&format!(
                             "the lock of {} was held by {} since {} s ago, past its lease: taking it over",
                             files.label(),
-                            info["owner"].as_str().unwrap_or("?"),
-                            now().saturating_sub(since)
+                            info.owner,
+                            now().saturating_sub(info.since)
                         ));
                         files.put(sh, TOKEN, b"")?;
                         continue;

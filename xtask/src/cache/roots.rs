@@ -14,14 +14,14 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use super::files::Files;
-use crate::json::{self, Value};
+use serde::{Deserialize, Serialize};
 
 /// The folder of the manifests, beside the narinfos.
 pub const DIR: &str = "xtask-roots";
 const INDEX: &str = "xtask-roots/index.json";
 
 /// The paths recorded under one key.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub key: String,
     /// Milliseconds since the epoch of the last task that recorded under the key.
@@ -32,19 +32,6 @@ pub struct Manifest {
 impl Manifest {
     fn new(key: &str) -> Manifest {
         Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() }
-    }
-
-    fn to_json(&self) -> Value {
-        Value::object([
-            ("key", Value::from(self.key.as_str())),
-            ("updated", self.updated.into()),
-            ("roots", Value::strings(&self.roots)),
-        ])
-    }
-
-    fn from_json(value: &Value) -> Option<Manifest> {
-        let roots = value["roots"].as_strings()?.into_iter().collect();
-        Some(Manifest { key: value["key"].as_str()?.to_owned(), updated: value["updated"].as_u64()?, roots })
     }
 }
 
@@ -73,7 +60,7 @@ pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeS
     manifest.roots.extend(roots.iter().cloned());
     manifest.updated = now.max(manifest.updated);
     lock.renew(sh)?;
-    files.put(sh, &manifest_file(key), manifest.to_json().to_pretty().as_bytes())?;
+    files.put(sh, &manifest_file(key), &serde_json::to_vec_pretty(&manifest)?)?;
     let mut keys = keys(sh, files)?;
     if keys.insert(key.to_owned()) {
         lock.renew(sh)?;
@@ -85,16 +72,14 @@ pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeS
 /// The manifest of a key, if any (an unreadable one counts as none, with the reason).
 pub fn read(sh: &Shell, files: &Files, key: &str) -> Result<Option<Manifest>> {
     let Some(bytes) = files.get(sh, &manifest_file(key))? else { return Ok(None) };
-    json::from_slice(&bytes)
-        .ok()
-        .and_then(|value| Manifest::from_json(&value))
+    serde_json::from_slice(&bytes)
         .map(Some)
         .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
 }
 
 /// Every key with a manifest: the index, and for a directory its listing too.
 pub fn keys(sh: &Shell, files: &Files) -> Result<BTreeSet<String>> {
-    let index = files.get(sh, INDEX)?.and_then(|bytes| json::from_slice(&bytes).ok()?.as_strings());
+    let index = files.get(sh, INDEX)?.and_then(|bytes| serde_json::from_slice::<Vec<String>>(&bytes).ok());
     let mut keys: BTreeSet<String> = index.unwrap_or_default().into_iter().collect();
     if let Some(listed) = files.list(DIR) {
         for name in listed? {
@@ -117,7 +102,7 @@ pub fn all(sh: &Shell, files: &Files) -> Result<Vec<Manifest>> {
 }
 
 pub fn write_index(sh: &Shell, files: &Files, keys: &BTreeSet<String>) -> Result<()> {
-    files.put(sh, INDEX, Value::strings(keys).to_pretty().as_bytes())
+    files.put(sh, INDEX, &serde_json::to_vec_pretty(keys)?)
 }
 
 /// Deletes the manifest of a key (gc, for the keys it drops; under its lock).

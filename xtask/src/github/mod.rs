@@ -22,7 +22,7 @@ pub fn is_fork_pull_request() -> bool {
     let Some(path) = env::var_os("GITHUB_EVENT_PATH") else { return false };
     let event = crate::files::read_bounded(std::path::Path::new(&path), 16 << 20)
         .ok()
-        .and_then(|bytes| crate::json::from_slice(&bytes).ok())
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .unwrap_or_default();
     event["pull_request"]["head"]["repo"]["fork"].as_bool() == Some(true)
 }
@@ -100,8 +100,8 @@ fn append(var: &str, text: &str) -> Result<()> {
 pub fn needs() -> Result<Option<Vec<(String, String)>>> {
     use names::env::NEEDS;
     let Ok(needs) = env::var(NEEDS) else { return Ok(None) };
-    let needs =
-        crate::json::parse(&needs).with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
+    let needs: serde_json::Value = serde_json::from_str(&needs)
+        .with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
     let jobs = needs.as_object().with_context(|| format!("${NEEDS} is not an object of jobs"))?;
     Ok(Some(
         jobs.iter().map(|(job, info)| (job.clone(), info["result"].as_str().unwrap_or("unknown").to_owned())).collect(),

@@ -10,7 +10,7 @@
 
 use std::io::{self, Read};
 
-use hmac_sha256::Hash;
+use sha2::{Digest, Sha256 as Hash};
 
 /// One path of the stream, as its bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ fn read_into(stream: impl Read, paths: &mut Vec<Exported>) -> io::Result<()> {
         input.count = 0;
         input.expect("nix-archive-1")?;
         input.node(0)?;
-        let nar_sha256 = input.hash.take().map(Hash::finalize).unwrap_or_default();
+        let nar_sha256 = input.hash.take().map(|h| h.finalize().into()).unwrap_or_default();
         let nar_size = input.count;
         if input.u64()? != EXPORT_MAGIC {
             return Err(bad("the export's magic is missing after a NAR".into()));
@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(read.len(), 2);
         assert_eq!(read[1].path, "/nix/store/bbbb-y");
         assert_eq!(read[0].nar_size, nar.len() as u64);
-        assert_eq!(read[0].nar_sha256, Hash::hash(&nar));
+        assert_eq!(read[0].nar_sha256, <[u8; 32]>::from(Hash::digest(&nar)));
 
         // Cut short, or not a NAR at all: an error, never a guess.
         assert!(super::read(&stream[..stream.len() - 20]).is_err());

@@ -1,13 +1,14 @@
-//! Parsers for the JSON that Nix prints.
+//! Parsers for the JSON that Nix prints, read leniently: fields Nix adds between versions are
+//! ignored, and only those the tasks use must be there.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context, Result};
-
-use crate::json::{self, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// One evaluated target: its derivation and its output paths.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Evaluated {
     pub drv: String,
     pub outputs: Vec<String>,
@@ -15,25 +16,37 @@ pub struct Evaluated {
 
 /// What [`super::eval_targets`] prints: `[{ "drv": …, "outputs": [ … ] }]`, in order.
 pub fn parse_targets(json: &str) -> Result<Vec<Evaluated>> {
-    let value = json::parse(json).unwrap_or_default();
-    let target =
-        |t: &Value| Some(Evaluated { drv: t["drv"].as_str()?.to_owned(), outputs: t["outputs"].as_strings()? });
-    let targets = value.as_array().and_then(|list| list.iter().map(target).collect::<Option<Vec<_>>>());
-    targets.with_context(|| format!("expected a list of {{drv, outputs}} from `nix eval`, got: {json}"))
+    serde_json::from_str(json)
+        .with_context(|| format!("expected a list of {{drv, outputs}} from `nix eval`, got: {}", excerpt(json)))
 }
 
 /// What the tasks need of a store path.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PathInfo {
+    #[serde(default)]
     pub path: String,
+    #[serde(default)]
     pub nar_size: u64,
+    #[serde(default)]
     pub nar_hash: String,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub references: Vec<String>,
     /// Where a binary cache keeps the NAR (`nar/….nar.xz`); empty for a local store.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub url: String,
     /// The size and hash of that file (`FileSize`, `FileHash`), for a binary cache.
+    #[serde(default)]
     pub download_size: Option<u64>,
+    #[serde(default)]
     pub download_hash: Option<String>,
+    /// 2.8's list form: `false` for a path the store lacks.
+    #[serde(default)]
+    valid: Option<bool>,
+}
+
+fn null_as_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `nix path-info --json`, either form: 2.8's list of objects with `path` (`"valid": false` for
@@ -41,34 +54,20 @@ pub struct PathInfo {
 /// lacks are left out.
 pub fn parse_path_infos(text: &str) -> Result<Vec<PathInfo>> {
     let malformed = || format!("malformed `nix path-info --json`: {}", excerpt(text));
-    let value = json::parse(text).with_context(malformed)?;
-    let info = |path: &str, v: &Value| -> Option<PathInfo> {
-        Some(PathInfo {
-            path: path.to_owned(),
-            nar_size: v["narSize"].as_u64()?,
-            nar_hash: v["narHash"].as_str().unwrap_or_default().to_owned(),
-            references: if v["references"].is_null() { Vec::new() } else { v["references"].as_strings()? },
-            url: v["url"].as_str().unwrap_or_default().to_owned(),
-            download_size: v["downloadSize"].as_u64(),
-            download_hash: v["downloadHash"].as_str().map(str::to_owned),
-        })
-    };
-    let mut infos = Vec::new();
-    match &value {
-        Value::Array(items) => {
-            for item in items.iter().filter(|i| i["valid"].as_bool() != Some(false)) {
-                let path = item["path"].as_str().with_context(malformed)?;
-                infos.push(info(path, item).with_context(malformed)?);
-            }
-        }
-        Value::Object(pairs) => {
-            for (path, item) in pairs.iter().filter(|(_, i)| !i.is_null()) {
-                infos.push(info(path, item).with_context(malformed)?);
-            }
-        }
+    let infos: Vec<PathInfo> = match text.trim_start().as_bytes().first() {
+        Some(b'[') => serde_json::from_str(text).with_context(malformed)?,
+        Some(b'{') => serde_json::from_str::<BTreeMap<String, Option<PathInfo>>>(text)
+            .with_context(malformed)?
+            .into_iter()
+            .filter_map(|(path, info)| Some(PathInfo { path, ..info? }))
+            .collect(),
         _ => bail!(malformed()),
+    };
+    let infos: Vec<PathInfo> = infos.into_iter().filter(|info| info.valid != Some(false)).collect();
+    match infos.iter().any(|i| i.path.is_empty()) {
+        true => bail!("{}: a path has no `path`", malformed()),
+        false => Ok(infos),
     }
-    Ok(infos)
 }
 
 /// The start of a long text, for messages.
@@ -100,17 +99,20 @@ const FEATURES_2_8: [&str; 7] = [
 
 /// Nix's settings, as `nix config show --json` (`nix show-config --json` before 2.20) prints
 /// them: `{ NAME: { "value": … }, … }`.
-pub struct Settings(Value);
+pub struct Settings(serde_json::Map<String, Value>);
 
 impl Settings {
     pub fn parse(json: &str) -> Result<Settings> {
-        let value = json::parse(json).context("Nix printed its settings not as JSON")?;
-        value.as_object().is_some().then_some(Settings(value)).context("Nix printed its settings not as a JSON object")
+        serde_json::from_str(json).map(Settings).context("Nix printed its settings not as a JSON object")
+    }
+
+    fn value(&self, name: &str) -> &Value {
+        self.0.get(name).map_or(&Value::Null, |setting| &setting["value"])
     }
 
     /// A setting as words: a list setting's items, a string setting split at whitespace.
     pub fn words(&self, name: &str) -> Vec<String> {
-        match &self.0[name]["value"] {
+        match self.value(name) {
             Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
             Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
             _ => Vec::new(),
@@ -120,7 +122,7 @@ impl Settings {
     /// The experimental features enabled. Nix 2.8 prints them as the numbers of its enum, whose
     /// order is [`FEATURES_2_8`]; later Nix prints their names.
     pub fn experimental_features(&self) -> Vec<String> {
-        let items = self.0["experimental-features"]["value"].as_array().cloned().unwrap_or_default();
+        let items = self.value("experimental-features").as_array().cloned().unwrap_or_default();
         let name = |v: &Value| match v.as_u64() {
             Some(n) => FEATURES_2_8.get(n as usize).map(|f| f.to_string()),
             None => v.as_str().map(str::to_owned),

@@ -1,115 +1,114 @@
 //! What particular tasks found, beside what every run records: `verify`'s findings, `gc`'s
 //! collection, and a workflow's pipeline with each job and what its tasks did.
 
-use super::{
-    json::json_struct,
-    types::{Output, Rates, Transfer},
-};
+use serde::{Deserialize, Serialize};
 
-json_struct! {
-    /// What `verify` checked and found.
-    pub struct Verified {
-        /// Narinfos read.
-        pub checked: u64,
-        pub problems: Vec<Finding>,
-        /// Paths uploaded again (`--repair`).
-        pub repaired: Vec<String>,
-        /// Problems it could not repair.
-        pub unrepaired: Vec<String>,
-    }
+use super::types::{Output, Rates, Transfer};
+
+/// What `verify` checked and found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Verified {
+    /// Narinfos read.
+    pub checked: u64,
+    pub problems: Vec<Finding>,
+    /// Paths uploaded again (`--repair`).
+    pub repaired: Vec<String>,
+    /// Problems it could not repair.
+    pub unrepaired: Vec<String>,
 }
 
-json_struct! {
-    /// One problem of a cache's narinfo.
-    pub struct Finding {
-        pub path: Option<String>,
-        pub file: String,
-        pub problem: String,
-    }
+/// One problem of a cache's narinfo.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Finding {
+    pub path: Option<String>,
+    pub file: String,
+    pub problem: String,
 }
 
-json_struct! {
-    /// What `gc` kept and deleted.
-    pub struct Collected {
-        pub kept_keys: Vec<String>,
-        pub dropped_keys: Vec<String>,
-        /// Store paths deleted (or that a dry run would delete).
-        pub deleted: u64,
-        pub freed_bytes: u64,
-        pub kept: u64,
-        /// Narinfos left alone because they could not be read, with why.
-        pub unreadable: Vec<String>,
-        /// Run records deleted with the keys they belong to.
-        pub records_deleted: u64,
-    }
+/// What `gc` kept and deleted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Collected {
+    pub kept_keys: Vec<String>,
+    pub dropped_keys: Vec<String>,
+    /// Store paths deleted (or that a dry run would delete).
+    pub deleted: u64,
+    pub freed_bytes: u64,
+    pub kept: u64,
+    /// Narinfos left alone because they could not be read, with why.
+    pub unreadable: Vec<String>,
+    /// Run records deleted with the keys they belong to.
+    pub records_deleted: u64,
 }
 
-json_struct! {
-    /// A run of a workflow's jobs.
-    pub struct Pipeline {
-        pub workflow: String,
-        pub event: String,
-        pub fork: bool,
-        /// Its time on GitHub's parallel runners: the longest chain of jobs through `needs`.
-        pub critical_path_seconds: f64,
-        /// Its jobs' times added up.
-        pub sum_seconds: f64,
-        pub jobs: Vec<Job>,
-    }
+/// A run of a workflow's jobs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Pipeline {
+    pub workflow: String,
+    pub event: String,
+    pub fork: bool,
+    /// Its time on GitHub's parallel runners: the longest chain of jobs through `needs`.
+    pub critical_path_seconds: f64,
+    /// Its jobs' times added up.
+    pub sum_seconds: f64,
+    pub jobs: Vec<Job>,
 }
 
-json_struct! {
-    /// One job of a pipeline (one leg of a matrix).
-    pub struct Job {
-        /// The job's id in the workflow.
-        pub id: String,
-        /// The name GitHub shows, matrix values filled in.
-        pub name: String,
-        /// `success`, `failure` or `skipped`.
-        pub result: String,
-        /// Why it failed or was skipped.
-        pub reason: Option<String>,
-        pub needs: Vec<String>,
-        /// When it started on parallel runners (when the last job it needs ended), in seconds.
-        pub start_seconds: f64,
-        pub seconds: f64,
-        /// How long its first `cargo xtask` took to start (a compile, or a kept binary).
-        pub xtask_start_seconds: Option<f64>,
-        pub outputs: Vec<Output>,
-        /// The values its steps got from the jobs it needs (`needs.<job>.outputs.<name>`).
-        pub from_needs: Vec<Output>,
-        /// What each of its tasks did.
-        pub tasks: Vec<Ran>,
-        /// `cargo xtask ci`: the outputs of the pipeline's targets deleted from this machine's
-        /// store before the job (a fresh runner's store), and those kept because alive here.
-        pub fresh_store: Option<FreshStoreCounts>,
-        /// `cargo xtask ci`: whether the xtask's binary was restored from the actions cache
-        /// (else the job built it).
-        pub xtask_restored: Option<bool>,
-    }
+/// One job of a pipeline (one leg of a matrix).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Job {
+    /// The job's id in the workflow.
+    pub id: String,
+    /// The name GitHub shows, matrix values filled in.
+    pub name: String,
+    /// `success`, `failure` or `skipped`.
+    pub result: String,
+    /// Why it failed or was skipped.
+    pub reason: Option<String>,
+    pub needs: Vec<String>,
+    /// When it started on parallel runners (when the last job it needs ended), in seconds.
+    pub start_seconds: f64,
+    pub seconds: f64,
+    /// How long its first `cargo xtask` took to start (a compile, or a kept binary).
+    pub xtask_start_seconds: Option<f64>,
+    pub outputs: Vec<Output>,
+    /// The values its steps got from the jobs it needs (`needs.<job>.outputs.<name>`).
+    pub from_needs: Vec<Output>,
+    /// What each of its tasks did.
+    pub tasks: Vec<Ran>,
+    /// `cargo xtask ci`: the outputs of the pipeline's targets deleted from this machine's
+    /// store before the job (a fresh runner's store), and those kept because alive here.
+    pub fresh_store: Option<FreshStoreCounts>,
+    /// `cargo xtask ci`: whether the xtask's binary was restored from the actions cache
+    /// (else the job built it).
+    pub xtask_restored: Option<bool>,
 }
 
-json_struct! {
-    /// A fresh runner's store, made on this machine.
-    pub struct FreshStoreCounts {
-        pub deleted: u64,
-        pub kept_alive: u64,
-    }
+/// A fresh runner's store, made on this machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FreshStoreCounts {
+    pub deleted: u64,
+    pub kept_alive: u64,
 }
 
-json_struct! {
-    /// A task of a job, in brief (its record is in the history under `record`).
-    pub struct Ran {
-        pub record: String,
-        pub task: String,
-        pub error: Option<String>,
-        pub seconds: f64,
-        /// What a fresh runner would have built of its own targets.
-        pub built: u64,
-        pub up_to_date: bool,
-        pub rates: Option<Rates>,
-        pub pushed: Transfer,
-    }
+/// A task of a job, in brief (its record is in the history under `record`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Ran {
+    pub record: String,
+    pub task: String,
+    pub error: Option<String>,
+    pub seconds: f64,
+    /// What a fresh runner would have built of its own targets.
+    pub built: u64,
+    pub up_to_date: bool,
+    pub rates: Option<Rates>,
+    pub pushed: Transfer,
 }
 
 impl Ran {

@@ -2,20 +2,18 @@
 //! task fills one ([`Record`]); the line on stderr, the job summary and `$GITHUB_OUTPUT` are
 //! rendered from it ([`render`]), `--record FILE` writes it, the history keeps those of the tasks
 //! that push (`history.rs`), and the dashboard, `cargo xtask ci`, the bench and the tests read
-//! it: never the wording of a log. Its JSON ([`json`]) names each field as here; [`SCHEMA`] says
-//! which version of these fields a file holds, and a reader refuses another.
+//! it: never the wording of a log. Its JSON (serde's derive) names each field as here; [`SCHEMA`]
+//! says which version of these fields a file holds, and a reader refuses another.
 
 mod findings;
-pub mod json;
 mod pipeline;
 pub mod render;
 mod types;
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{bail, Context, Result};
 
-use self::json::Json;
 pub use self::{findings::*, types::*};
 use crate::{
     command::{self, Cmd, Io, NoSlots},
@@ -115,21 +113,26 @@ impl Record {
         !self.steps.is_empty() || self.verify.is_some() || self.gc.is_some() || self.pipeline.is_some()
     }
 
+    /// Its JSON, pretty, with a final newline.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = self.to_json().to_pretty().into_bytes();
+        let mut bytes = serde_json::to_vec_pretty(self).expect("a record is always JSON");
         bytes.push(b'\n');
         bytes
     }
 
     /// A record from its JSON, of this schema.
     pub fn parse(bytes: &[u8]) -> Result<Record> {
-        let value = crate::json::from_slice(bytes).context("it is not JSON")?;
-        match value["schema"].as_u64() {
+        #[derive(serde::Deserialize)]
+        struct Schema {
+            schema: Option<serde_json::Value>,
+        }
+        let Schema { schema } = serde_json::from_slice(bytes).context("it is not a JSON object")?;
+        match schema.as_ref().and_then(serde_json::Value::as_u64) {
             Some(SCHEMA) => {}
             Some(other) => bail!("it is a record of schema {other}; this xtask reads schema {SCHEMA}"),
             None => bail!("it is not a run record (no schema)"),
         }
-        Record::from_json(&value).context("its fields are not those of a run record")
+        serde_json::from_slice(bytes).context("its fields are not those of a run record")
     }
 
     /// Reads a record file (a regular file of at most [`MAX_BYTES`]).
@@ -155,15 +158,11 @@ impl Github {
         let var = |name: &str| std::env::var(name).unwrap_or_default();
         let matrix = std::env::var(MATRIX)
             .ok()
-            .and_then(|m| crate::json::parse(&m).ok())
-            .and_then(|m| {
-                let values = m.as_object()?.iter().map(|(k, v)| {
-                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                    (k.clone(), text)
-                });
-                Some(values.collect())
-            })
-            .unwrap_or_default();
+            .and_then(|m| serde_json::from_str::<BTreeMap<String, serde_json::Value>>(&m).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect();
         Github {
             workflow: var("GITHUB_WORKFLOW"),
             run_id: var("GITHUB_RUN_ID"),

@@ -38,7 +38,7 @@ impl CacheKey {
         let config = &session.config;
         let deps = session.deps_key()?;
         if self.json {
-            println!("{}", deps.all(config).to_pretty());
+            println!("{}", serde_json::to_string_pretty(&deps.all(config))?);
         }
 
         let mut outputs = vec![(output::CACHE_KEY, deps.to_string())];

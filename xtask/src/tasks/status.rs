@@ -4,11 +4,11 @@
 
 use anyhow::Result;
 
-use crate::json::Value;
+use serde_json::{json, Value};
 
 use crate::{
     layers, pipeline,
-    record::{json::Json, render, Record},
+    record::{render, Record},
     session::Session,
 };
 
@@ -27,17 +27,18 @@ impl Status {
         pipeline::execute(session, plan, &Vec::new(), record)?;
         let Some(rates) = &record.rates else { return Ok(()) };
         if self.json {
-            let mut json = rates.to_json();
+            let mut json = serde_json::to_value(rates)?;
             let targets = record.targets.iter().map(|t| {
-                let mut view = t.before.as_ref().map(Json::to_json).unwrap_or_default();
-                view.insert("name", t.name.as_str().into());
-                view.insert("attr", t.attr.as_str().into());
+                let mut view = serde_json::to_value(&t.before).unwrap_or_default();
+                if let Value::Object(view) = &mut view {
+                    view.extend([("name".into(), json!(t.name)), ("attr".into(), json!(t.attr))]);
+                }
                 view
             });
-            json.insert("targets", Value::Array(targets.collect()));
-            json.insert("key", key.into());
-            json.insert("cache", session.cache.label().into());
-            println!("{}", json.to_pretty());
+            json["targets"] = targets.collect();
+            json["key"] = json!(key);
+            json["cache"] = json!(session.cache.label());
+            println!("{}", serde_json::to_string_pretty(&json)?);
         } else {
             let table = render::views(&record.targets, Some(rates), None);
             println!("# cargo xtask status: {key} ({}){table}", session.cache.label());

@@ -3,6 +3,7 @@
 //! DELETE (curl, with the credentials Nix uses). Every path goes through
 //! [`safe_path`]: nothing outside the cache is ever read, written or deleted.
 
+use sha2::Digest;
 use std::{
     collections::BTreeMap,
     fs,
@@ -135,7 +136,7 @@ impl Files {
         let Some(named) = nar_name_hash(nar) else { return Ok(false) };
         let Some(size) = self.sizes(sh, &[nar])?.remove(nar).flatten() else { return Ok(false) };
         match self.get_many(sh, &[nar], size)?.pop() {
-            Some(Ok(Some(bytes))) => Ok(super::narinfo::nix32(&hmac_sha256::Hash::hash(&bytes)) != named),
+            Some(Ok(Some(bytes))) => Ok(super::narinfo::nix32(&sha2::Sha256::digest(&bytes)) != named),
             Some(Ok(None)) => Ok(false),
             Some(Err(err)) => Err(err.context(format!("cannot tell whether {nar} is broken"))),
             None => bail!("no answer for {nar}"),

@@ -1,6 +1,7 @@
 //! The checks that read a cache's bytes: each NAR file against its size and `FileHash`, and what
 //! each NAR holds (decompressed by `nix-store --export`) against its `NarHash` and `NarSize`.
 
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -165,7 +166,7 @@ fn write_beside(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Whether `bytes` hash to `expected`.
 fn hash_matches(expected: &str, bytes: &[u8]) -> bool {
-    digest_matches(expected, &hmac_sha256::Hash::hash(bytes))
+    digest_matches(expected, &sha2::Sha256::digest(bytes).into())
 }
 
 /// Whether a SHA-256 is `expected` as narinfos write it: `sha256:` and Nix's base 32 (or hex).

@@ -6,7 +6,6 @@ pub mod task;
 
 use std::collections::BTreeMap;
 
-use nix_path_info::Index;
 use regex_lite::Regex;
 
 use serde_json::{json, Value};
@@ -140,11 +139,11 @@ fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String
         }
     }
     // A path whose NAR hash an earlier path has is a copy of it.
-    let hashes = Index::new(entries.iter().map(|e| e.nar_hash.as_str()).collect());
+    let hashes = first_positions(entries.iter().map(|e| e.nar_hash.as_str()));
     let copies: Vec<&Entry> = entries
         .iter()
         .enumerate()
-        .filter(|(i, e)| !e.nar_hash.is_empty() && hashes.get(&e.nar_hash) != Some(*i))
+        .filter(|(i, e)| !e.nar_hash.is_empty() && hashes.get(e.nar_hash.as_str()) != Some(i))
         .map(|(_, e)| e)
         .collect();
     if !copies.is_empty() {
@@ -155,6 +154,15 @@ fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String
         ));
     }
     out
+}
+
+/// Each string to its first position.
+pub fn first_positions<'a>(keys: impl Iterator<Item = &'a str>) -> std::collections::HashMap<&'a str, usize> {
+    let mut positions = std::collections::HashMap::new();
+    for (i, key) in keys.enumerate() {
+        positions.entry(key).or_insert(i);
+    }
+    positions
 }
 
 impl Analysis {

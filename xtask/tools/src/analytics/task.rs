@@ -3,11 +3,9 @@
 
 use std::path::PathBuf;
 
-use nix_path_info::Index;
-
 use anyhow::{Context, Result};
 
-use crate::analytics::{self, Entry};
+use crate::analytics::{self, first_positions, Entry};
 use xtask::{
     cache::push_filter::PushFilter,
     command::NoSlots,
@@ -64,9 +62,11 @@ impl Analytics {
 /// The dump's paths with their references as indices (references outside the dump are left out).
 fn entries(text: &str) -> Result<Vec<Entry>> {
     let infos = parse_path_infos(text)?;
-    let index = Index::new(infos.iter().map(|info| info.path.as_str()).collect());
-    let references: Vec<Vec<usize>> =
-        infos.iter().map(|info| info.references.iter().filter_map(|r| index.get(r)).collect()).collect();
+    let index = first_positions(infos.iter().map(|info| info.path.as_str()));
+    let references: Vec<Vec<usize>> = infos
+        .iter()
+        .map(|info| info.references.iter().filter_map(|r| index.get(r.as_str()).copied()).collect())
+        .collect();
     drop(index);
     let entries = infos
         .into_iter()

@@ -2,7 +2,6 @@
 //! beside its target) and for tools (JSON, with each round's pipeline records).
 
 use serde_json::{json, Value};
-use xtask::record::json::Json;
 
 use super::{
     pipeline::{Pipeline, COLD, NO_CHANGE, PR},
@@ -201,13 +200,13 @@ impl Results {
                 json!({
                     "compile_s": r.compile_s, "floor_compile_s": r.floor_s, "compile_over_floor": r.compile_s / r.floor_s,
                     "eval_s": r.eval_s, "cold_s": r.cold_s, "warm_s": r.warm_s, "pr_s": r.pr_s, "pr_over_cold": r.pr_s / r.cold_s,
-                    "status": r.status.rates.as_ref().map(|rates| serde(&rates.to_json())), "status_wall_s": r.status_wall_s,
+                    "status": r.status.rates, "status_wall_s": r.status_wall_s,
                     "restore_s": r.restore_s, "restore_raw_s": r.restore_raw_s, "restore_bytes": r.restore_bytes,
                     "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                     "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                     "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.wall_s, "own_s": j.own_s, "history_s": j.history_s, "evaluations": j.evaluations })).collect::<Vec<_>>(),
                     "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s,
-                    "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": serde(&p.record.to_json()) })).collect::<Vec<_>>(),
+                    "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": p.record })).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -218,9 +217,4 @@ impl Results {
             "rounds": rounds,
         })
     }
-}
-
-/// A value of the xtask's own JSON, as serde_json's (the bench's JSON is written with it).
-fn serde(value: &xtask::json::Value) -> serde_json::Value {
-    serde_json::from_str(&value.to_text()).unwrap_or_default()
 }

@@ -4,11 +4,15 @@
 //! kept-alive connections, each once, and Nix reads them from a mirror of what was fetched. The
 //! HTTP check is held to [`OVER_FILE`] times the directory's.
 
+use sha2::Digest;
 use std::{path::Path, time::Instant};
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
-use xtask::{cache::narinfo::nix32, json::Value, record::Record};
+use xtask::{
+    cache::{narinfo::nix32, roots::Manifest},
+    record::Record,
+};
 
 use super::nginx::Nginx;
 
@@ -33,13 +37,13 @@ pub fn cache(www: &Path) -> Result<()> {
     std::fs::create_dir_all(www.join("nar"))?;
     std::fs::create_dir_all(www.join("xtask-roots"))?;
     std::fs::write(www.join("nix-cache-info"), "StoreDir: /nix/store\n")?;
-    let mut roots = Vec::with_capacity(PATHS);
+    let mut roots = std::collections::BTreeSet::new();
     for n in 0..PATHS {
         let name = format!("bench-verify-{n}");
-        let hash = nix32(&hmac_sha256::Hash::hash(name.as_bytes())[..20]);
+        let hash = nix32(&sha2::Sha256::digest(name.as_bytes())[..20]);
         let path = format!("/nix/store/{hash}-{name}");
         let nar = nar(format!("{n}\n").as_bytes());
-        let sha = nix32(&hmac_sha256::Hash::hash(&nar));
+        let sha = nix32(&sha2::Sha256::digest(&nar));
         std::fs::write(www.join(format!("nar/{sha}.nar")), &nar)?;
         let narinfo = format!(
             "StorePath: {path}\nURL: nar/{sha}.nar\nCompression: none\nFileHash: sha256:{sha}\nFileSize: {len}\n\
@@ -47,12 +51,12 @@ pub fn cache(www: &Path) -> Result<()> {
             len = nar.len()
         );
         std::fs::write(www.join(format!("{hash}.narinfo")), narinfo)?;
-        roots.push(Value::from(path));
+        roots.insert(path);
     }
     let key = "bench-verify";
-    let manifest = Value::object([("key", Value::from(key)), ("updated", 0u64.into()), ("roots", Value::Array(roots))]);
-    std::fs::write(www.join(format!("xtask-roots/{key}.json")), manifest.to_text())?;
-    std::fs::write(www.join("xtask-roots/index.json"), Value::from(vec![key]).to_text())?;
+    let manifest = Manifest { key: key.to_owned(), updated: 0, roots };
+    std::fs::write(www.join(format!("xtask-roots/{key}.json")), serde_json::to_vec(&manifest)?)?;
+    std::fs::write(www.join("xtask-roots/index.json"), serde_json::to_vec(&[key])?)?;
     Ok(())
 }
 

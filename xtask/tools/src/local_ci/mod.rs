@@ -17,6 +17,7 @@ mod stand_in;
 mod step_files;
 pub mod task;
 
+use sha2::Digest;
 use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -214,7 +215,7 @@ fn xtask_key(root: &std::path::Path) -> Result<String> {
         }
     }
     files.sort();
-    let mut hasher = hmac_sha256::Hash::new();
+    let mut hasher = sha2::Sha256::new();
     for file in files {
         hasher.update(file.strip_prefix(root).unwrap_or(&file).display().to_string());
         hasher.update(std::fs::read(&file)?);
