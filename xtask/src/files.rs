@@ -159,3 +159,10 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// Whether a name from outside (a history's index, a cache's) can be one file's name: letters,
+/// digits, `-`, `_` and `.`, not starting with a dot (no `..`, no path), at most 200 bytes.
+pub fn is_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    !name.is_empty() && name.len() <= 200 && !name.starts_with('.') && name.chars().all(allowed)
+}

@@ -13,7 +13,7 @@
 
 use std::{collections::BTreeSet, path::PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::{
@@ -68,42 +68,49 @@ impl History {
     }
 
     /// Keeps a record: its file, then (HTTP) the index, under the cache's lock; the oldest beyond
-    /// [`KEEP`] go.
+    /// [`KEEP`] go. An index that cannot be read is never written over: the records it lists
+    /// would stay on the server, out of reach and beyond gc. Entries that are not record ids are
+    /// dropped from it (each named).
     pub fn append(&self, sh: &Shell, record: &Record) -> Result<()> {
         if !self.writable {
             return Ok(());
         }
-        let file = format!("{DIR}/{}.json", record.id);
         let _lock = self.files.lock(sh, roots::LOCK_WAIT, roots::lease(self.timeout))?;
-        self.files.put(sh, &file, &record.to_bytes())?;
-        let mut ids = self.ids(sh)?;
+        let Listing { mut ids, bad } = self.ids(sh)?;
+        for problem in &bad {
+            crate::github::warning(&format!("{}: {problem}: left out of the history", self.label()));
+        }
+        self.files.put(sh, &file(&record.id), &record.to_bytes())?;
         ids.insert(record.id.clone());
         let excess = ids.len().saturating_sub(KEEP);
         let gone: Vec<String> = ids.iter().take(excess).cloned().collect();
         for id in &gone {
-            self.files.delete(sh, &format!("{DIR}/{id}.json"))?;
+            self.files.delete(sh, &file(id))?;
             ids.remove(id);
         }
         self.write_index(sh, &ids)
     }
 
-    /// Every record it holds, oldest first, and what could not be read (never an error).
+    /// Every record it holds, oldest first, and what could not be read (never an error). A
+    /// record's id is its file's name, whatever it says of itself, and its numbers must be ones a
+    /// run could have measured ([`Record::check`]).
     pub fn read(&self, sh: &Shell) -> (Vec<Record>, Vec<String>) {
-        let mut problems = Vec::new();
-        let ids = match self.ids(sh) {
-            Ok(ids) => ids,
+        let Listing { ids, bad: mut problems } = match self.ids(sh) {
+            Ok(listing) => listing,
             Err(err) => return (Vec::new(), vec![format!("cannot list the history in {}: {err:#}", self.label())]),
         };
-        let files: Vec<String> = ids.iter().map(|id| format!("{DIR}/{id}.json")).collect();
+        let files: Vec<String> = ids.iter().map(|id| file(id)).collect();
         let names: Vec<&str> = files.iter().map(String::as_str).collect();
         let fetched = match self.files.get_many(sh, &names, MAX_BYTES) {
             Ok(fetched) => fetched,
             Err(err) => return (Vec::new(), vec![format!("cannot read the history in {}: {err:#}", self.label())]),
         };
+        let now = crate::record::now_ms();
         let mut records = Vec::new();
-        for (file, bytes) in files.iter().zip(fetched) {
-            match bytes.map(|b| b.map(|b| Record::parse(&b))) {
-                Ok(Some(Ok(record))) => records.push(record),
+        for ((id, file), bytes) in ids.iter().zip(&files).zip(fetched) {
+            let record = bytes.map(|b| b.map(|b| Record::parse(&b).and_then(|r| r.check(now).map(|()| r))));
+            match record {
+                Ok(Some(Ok(record))) => records.push(Record { id: id.clone(), ..record }),
                 Ok(Some(Err(err))) | Err(err) => problems.push(format!("{file}: {err:#}")),
                 Ok(None) => {}
             }
@@ -115,10 +122,10 @@ impl History {
     /// Deletes the records of the deps keys `keys` (gc, under its lock); how many went.
     pub fn forget(&self, sh: &Shell, keys: &BTreeSet<String>) -> Result<u64> {
         let (records, _) = self.read(sh);
-        let mut ids = self.ids(sh)?;
+        let Listing { mut ids, .. } = self.ids(sh)?;
         let mut gone = 0;
         for record in records.iter().filter(|r| r.deps_key.as_ref().is_some_and(|k| keys.contains(k))) {
-            self.files.delete(sh, &format!("{DIR}/{}.json", record.id))?;
+            self.files.delete(sh, &file(&record.id))?;
             ids.remove(&record.id);
             gone += 1;
         }
@@ -129,16 +136,26 @@ impl History {
     }
 
     /// The ids of the records: a directory's listing, else the index. Ids start with the time
-    /// the run started, so their order is the records'.
-    fn ids(&self, sh: &Shell) -> Result<BTreeSet<String>> {
+    /// the run started, so their order is the records'. An index that is not a list is an error
+    /// (naming how to repair it); an entry that is not a record id costs only itself.
+    fn ids(&self, sh: &Shell) -> Result<Listing> {
+        let mut listing = Listing::default();
         if let Some(listed) = self.files.list(DIR) {
-            let names = listed?;
-            let ids = names.iter().filter_map(|n| n.strip_suffix(".json")).filter(|n| *n != "index");
-            return Ok(ids.map(str::to_owned).collect());
+            for name in listed?.iter().filter_map(|n| n.strip_suffix(".json")).filter(|n| *n != "index") {
+                listing.add(serde_json::Value::String(name.to_owned()));
+            }
+            return Ok(listing);
         }
-        let index = self.files.get(sh, INDEX)?;
-        let ids = index.and_then(|bytes| serde_json::from_slice::<Vec<String>>(&bytes).ok());
-        Ok(ids.unwrap_or_default().into_iter().collect())
+        let Some(index) = self.files.get(sh, INDEX)? else { return Ok(listing) };
+        let entries: Vec<serde_json::Value> = serde_json::from_slice(&index).with_context(|| {
+            format!(
+                "{}/{INDEX} is not a list of record ids, so no record is added to it (its records would be lost): \
+                 restore it, or delete it to start the history anew",
+                self.label()
+            )
+        })?;
+        entries.into_iter().for_each(|entry| listing.add(entry));
+        Ok(listing)
     }
 
     fn write_index(&self, sh: &Shell, ids: &BTreeSet<String>) -> Result<()> {
@@ -147,4 +164,25 @@ impl History {
             Files::Http(_) => self.files.put(sh, INDEX, &serde_json::to_vec(ids)?),
         }
     }
+}
+
+/// The record ids of a history, and the entries that are not ids.
+#[derive(Default)]
+struct Listing {
+    ids: BTreeSet<String>,
+    bad: Vec<String>,
+}
+
+impl Listing {
+    fn add(&mut self, entry: serde_json::Value) {
+        match entry.as_str().filter(|id| crate::files::is_name(id)) {
+            Some(id) => drop(self.ids.insert(id.to_owned())),
+            None => self.bad.push(format!("{entry} is not a record id")),
+        }
+    }
+}
+
+/// A record's file.
+fn file(id: &str) -> String {
+    format!("{DIR}/{id}.json")
 }

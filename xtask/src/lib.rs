@@ -20,6 +20,14 @@
 //! - `images/`: image archives, a registry, a container engine;
 //! - `tasks/`: the tasks, one module each, arguments with the task.
 
+/// The key of the sources this binary was built from, as `cargo xtask` passes it to cargo
+/// (`xtask/launch`): read here, so cargo rebuilds this library for every new key whatever its
+/// files' times, and `--version` prints it.
+pub const SOURCE_KEY: &str = match option_env!("XTASK_SOURCE_KEY") {
+    Some(key) => key,
+    None => "(built without cargo xtask)",
+};
+
 pub mod alerts;
 pub mod cache;
 pub mod cli;

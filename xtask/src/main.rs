@@ -7,7 +7,8 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use xtask::{cli::GlobalArgs, tasks::Task};
 
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", about = "The CI and cache strategy of this workspace, as tasks.")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version = xtask::SOURCE_KEY)]
+#[command(about = "The CI and cache strategy of this workspace, as tasks.")]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,

@@ -43,6 +43,13 @@ pub fn verified(binary: &Path) -> Result<(), String> {
     }
 }
 
+/// Whether a built binary holds the key it was built for (the libraries embed it): a binary cargo
+/// judged fresh from older sources does not.
+pub fn holds(binary: &Path, key: &str) -> io::Result<bool> {
+    let bytes = fs::read(binary)?;
+    Ok(bytes.windows(key.len()).any(|w| w == key.as_bytes()))
+}
+
 /// Forgets a kept binary that may not run.
 pub fn discard(binary: &Path) {
     if let Some(dir) = binary.parent() {

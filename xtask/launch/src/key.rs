@@ -30,8 +30,15 @@ const SHAPING: [&str; 8] = [
 const SHAPING_PREFIXES: [&str; 4] = ["CARGO_BUILD_", "CARGO_PROFILE_", "CARGO_TARGET_", "CARGO_UNSTABLE_"];
 
 /// Files beside the xtask's own that shape it.
-const WORKSPACE_FILES: [&str; 5] =
-    ["Cargo.lock", "Cargo.toml", ".cargo/config.toml", "rust-toolchain", "rust-toolchain.toml"];
+const WORKSPACE_FILES: [&str; 4] = ["Cargo.lock", "Cargo.toml", "rust-toolchain", "rust-toolchain.toml"];
+
+/// Cargo's config files that apply to a build started in `cwd`: those of `.cargo/` in `cwd` and
+/// every directory above it (cargo reads them all: `rustflags` in a parent directory's config
+/// shapes the binary), and cargo's home's.
+fn cargo_configs(cwd: &Path, cargo_home: Option<PathBuf>) -> Vec<PathBuf> {
+    let dirs = cwd.ancestors().map(|dir| dir.join(".cargo")).chain(cargo_home);
+    dirs.flat_map(|dir| [dir.join("config.toml"), dir.join("config")]).filter(|p| p.is_file()).collect()
+}
 
 /// The key, 64 hex digits, of `binary` built from the checkout at `root` into `target`, in the
 /// environment `vars` (the process's).
@@ -42,6 +49,9 @@ pub fn key(
     binary: Binary,
     vars: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> io::Result<String> {
+    let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
+    let var = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| PathBuf::from(v));
+    let cargo_home = var("CARGO_HOME").or_else(|| var("HOME").map(|home| home.join(".cargo")));
     let mut files = Vec::new();
     let skipped = |path: &Path| {
         path == target
@@ -52,6 +62,9 @@ pub fn key(
     walk(&root.join("xtask"), &mut files, &|path| !skipped(path))?;
     files.extend(WORKSPACE_FILES.map(|f| root.join(f)).into_iter().filter(|p| p.is_file()));
     files.sort();
+    // Cargo runs in the checkout (`--manifest-path`, from the directory `cargo xtask` ran in,
+    // which is inside it): the configs of the checkout and above it.
+    files.extend(cargo_configs(root, cargo_home));
     let mut hash = Hash::new();
     let mut field = |bytes: &[u8]| {
         hash.update((bytes.len() as u64).to_le_bytes());
@@ -129,11 +142,12 @@ mod tests {
     /// launcher, the target directory and a checkout's new times do not.
     #[test]
     fn the_key_follows_the_sources_not_their_times() {
-        let root = env::temp_dir().join(format!("xtask-launch-key-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
+        let above = env::temp_dir().join(format!("xtask-launch-key-{}", std::process::id()));
+        let root = above.join("checkout");
+        let _ = fs::remove_dir_all(&above);
         for file in [
             "xtask/src/main.rs",
-            "xtask/nix-path-info/src/lib.rs",
+            "xtask/other/src/lib.rs",
             "xtask/tests/it/main.rs",
             "xtask/launch/src/main.rs",
             "xtask/target/debug/old",
@@ -143,7 +157,8 @@ mod tests {
         write(&root, "Cargo.toml", "[workspace]\n");
         write(&root, "Cargo.lock", "version = 4\n");
         let (cargo, target) = (OsString::from("cargo"), root.join("xtask/target"));
-        let key = || key(&root, &target, &cargo, Binary::Xtask, Vec::new()).unwrap();
+        let home = [(OsString::from("CARGO_HOME"), above.join("cargo-home").into_os_string())];
+        let key = || key(&root, &target, &cargo, Binary::Xtask, home.clone()).unwrap();
         let first = key();
         assert_eq!(first.len(), 64);
 
@@ -161,11 +176,14 @@ mod tests {
             ("xtask/src/main.rs", "fn main() { changed() }\n"),
             ("xtask/src/new.rs", "\n"),
             ("xtask/src/target/mod.rs", "\n"),
-            ("xtask/nix-path-info/src/lib.rs", "\n"),
+            ("xtask/other/src/lib.rs", "\n"),
             ("Cargo.lock", "version = 4\n# another dependency\n"),
             ("Cargo.toml", "[workspace]\nmembers = []\n"),
             (".cargo/config.toml", "[build]\n"),
             ("rust-toolchain.toml", "[toolchain]\n"),
+            // Cargo reads the configs above the checkout, and its home's.
+            ("../.cargo/config.toml", "[build]\nrustflags = [\"-Cdebug-assertions\"]\n"),
+            ("../cargo-home/config.toml", "[build]\nrustflags = [\"-Coverflow-checks=off\"]\n"),
         ] {
             write(&root, file, text);
             let next = key();
@@ -178,7 +196,7 @@ mod tests {
         keys.push(key());
         // What cargo reads from the environment shapes the binary too; where it builds does not.
         let with = |vars: &[(&str, &str)]| {
-            let vars = vars.iter().map(|(n, v)| (OsString::from(n), OsString::from(v)));
+            let vars = vars.iter().map(|(n, v)| (OsString::from(n), OsString::from(v))).chain(home.clone());
             super::key(&root, &target, &cargo, Binary::Xtask, vars).unwrap()
         };
         let plain = with(&[]);
@@ -187,6 +205,6 @@ mod tests {
             assert_ne!(with(&vars), plain, "{vars:?} shapes the binary");
         }
         assert_eq!(with(&[("CARGO_TARGET_DIR", "/elsewhere"), ("HOME", "/x")]), plain);
-        fs::remove_dir_all(&root).unwrap();
+        fs::remove_dir_all(&above).unwrap();
     }
 }

@@ -28,6 +28,8 @@ use std::{
 pub const TOOLS: [&str; 7] = ["ci", "workflows", "bump-version", "rollback", "doctor", "bench", "analytics"];
 /// The secrets CI gives the tasks' steps, kept from the build of the xtask.
 const SECRETS: [&str; 3] = ["CACHIX_AUTH_TOKEN", "REGISTRY_TOKEN", "GITHUB_TOKEN"];
+/// What the launcher passes cargo as the key of the sources it builds (see [`key`]).
+pub const SOURCE_KEY: &str = "XTASK_SOURCE_KEY";
 /// The global options that take a value (`--flake REF`), for finding the task's name.
 pub const VALUED: [&str; 5] = ["--flake", "--cache", "--signing-key", "--system", "--record"];
 
@@ -106,11 +108,20 @@ fn launch() -> io::Result<ExitCode> {
     for secret in SECRETS {
         build_cmd.env_remove(secret);
     }
+    // The libraries read the key (`option_env!`), so cargo rebuilds them for every new key,
+    // whatever the sources' times say (cargo judges them by their times), and the binary holds it.
+    build_cmd.env(SOURCE_KEY, &key);
     let status = build_cmd.status()?;
     if !status.success() {
         return Ok(ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8));
     }
     let built = build.join(name).join(name);
+    if !kept::holds(&built, &key)? {
+        return Err(io::Error::other(format!(
+            "cargo built {} without the key of these sources ({SOURCE_KEY}={key}): not running or keeping it",
+            built.display()
+        )));
+    }
     // Sources changed while it built: run what was built, keep nothing.
     if key::key(&root, &target, &cargo, which, env::vars_os())? != key {
         return run(&built);

@@ -77,10 +77,21 @@ pub fn read(sh: &Shell, files: &Files, key: &str) -> Result<Option<Manifest>> {
         .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
 }
 
-/// Every key with a manifest: the index, and for a directory its listing too.
+/// Every key with a manifest: the index, and for a directory its listing too. An index that is
+/// not a list is an error, never read as empty (the next push would write it over, and the keys
+/// it named would be beyond gc); an entry that cannot be a key is left out.
 pub fn keys(sh: &Shell, files: &Files) -> Result<BTreeSet<String>> {
-    let index = files.get(sh, INDEX)?.and_then(|bytes| serde_json::from_slice::<Vec<String>>(&bytes).ok());
-    let mut keys: BTreeSet<String> = index.unwrap_or_default().into_iter().collect();
+    let index = match files.get(sh, INDEX)? {
+        Some(bytes) => serde_json::from_slice::<Vec<serde_json::Value>>(&bytes).with_context(|| {
+            format!(
+                "{}/{INDEX} is not a list of keys: write it again as the JSON list of the keys whose {DIR}/<key>.json are on the server",
+                files.label()
+            )
+        })?,
+        None => Vec::new(),
+    };
+    let named = index.iter().filter_map(serde_json::Value::as_str).filter(|k| crate::files::is_name(k));
+    let mut keys: BTreeSet<String> = named.map(str::to_owned).collect();
     if let Some(listed) = files.list(DIR) {
         for name in listed? {
             if let Some(key) = name.strip_suffix(".json").filter(|k| *k != "index") {

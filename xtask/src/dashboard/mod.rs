@@ -144,7 +144,9 @@ impl Facts {
     }
 }
 
-/// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.
+/// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped, and the controls that reorder or hide text
+/// (Unicode's bidirectional controls, C0 and C1) shown as U+FFFD: a record's words cannot make a
+/// cell read as something else.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -154,6 +156,10 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}' => {
+                out.push('\u{fffd}')
+            }
+            c if c.is_control() && c != '\n' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }

@@ -55,7 +55,8 @@ pub fn jobs(facts: &Facts, runs: &[&Record], markers: &[Marker]) -> String {
 
 /// The bytes each run pushed to and fetched from the cache.
 pub fn transfers(runs: &[&Record]) -> String {
-    let moved: Vec<&&Record> = runs.iter().filter(|r| r.pushed.nar_bytes + r.fetched.nar_bytes > 0).collect();
+    let moved: Vec<&&Record> =
+        runs.iter().filter(|r| r.pushed.nar_bytes.saturating_add(r.fetched.nar_bytes) > 0).collect();
     let mut html = String::from("<h2>Bytes pushed and fetched per run</h2>");
     if moved.is_empty() {
         return html + "<p>No run moved a byte yet.</p>";
@@ -101,7 +102,7 @@ pub fn pipeline(facts: &Facts) -> String {
     html += &charts::timeline("pipeline", &spans(pipeline));
     html += "<table id=\"pipeline-jobs\"><tr><th>job</th><th>result</th><th>start</th><th>time</th><th>cargo xtask start</th><th>built</th></tr>";
     for job in &pipeline.jobs {
-        let built: u64 = job.tasks.iter().map(|t| t.built).sum();
+        let built = crate::numbers::total(job.tasks.iter().map(|t| t.built));
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{:.1} s</td><td class=\"n\">{:.1} s</td><td class=\"n\">{}</td><td class=\"n\">{built}</td></tr>",

@@ -126,7 +126,7 @@ impl Record {
         struct Schema {
             schema: Option<serde_json::Value>,
         }
-        let Schema { schema } = serde_json::from_slice(bytes).context("it is not a JSON object")?;
+        let Schema { schema } = serde_json::from_slice(bytes).context("it is not JSON of a run record")?;
         match schema.as_ref().and_then(serde_json::Value::as_u64) {
             Some(SCHEMA) => {}
             Some(other) => bail!("it is a record of schema {other}; this xtask reads schema {SCHEMA}"),
@@ -144,6 +144,48 @@ impl Record {
     /// Writes the record to a file, whole or not at all.
     pub fn write(&self, path: &Path) -> Result<()> {
         crate::files::write_atomic(path, &self.to_bytes())
+    }
+
+    /// Whether its numbers are ones a run could have measured: a record read from a history is
+    /// outside input (anyone who can write the cache can write one), and the dashboard and the
+    /// alerts compute with its numbers. Every fault is named.
+    pub fn check(&self, now_ms: u64) -> Result<()> {
+        let mut faults = Vec::new();
+        // A day of clock skew between runners, no more.
+        if self.started_ms > now_ms.saturating_add(86_400_000) {
+            faults.push(format!("it starts in the future (started_ms {})", self.started_ms));
+        }
+        let mut seconds = vec![("seconds", self.seconds), ("own_seconds", self.own_seconds)];
+        seconds.extend(self.history_seconds.map(|s| ("history_seconds", s)));
+        seconds.extend(
+            self.steps.iter().flat_map(|s| [("a step's start", s.start_seconds), ("a step's seconds", s.seconds)]),
+        );
+        let jobs = self.pipeline.iter().flat_map(|p| &p.jobs);
+        seconds.extend(
+            self.pipeline
+                .iter()
+                .flat_map(|p| [("the critical path", p.critical_path_seconds), ("the jobs' sum", p.sum_seconds)]),
+        );
+        seconds.extend(jobs.clone().flat_map(|j| [("a job's start", j.start_seconds), ("a job's seconds", j.seconds)]));
+        for (name, value) in seconds {
+            if !(0.0..=1e9).contains(&value) {
+                faults.push(format!("{name} is {value:?}"));
+            }
+        }
+        let mut rates = Vec::new();
+        let ran = jobs.flat_map(|j| &j.tasks).map(|t| &t.rates);
+        for r in [&self.rates, &self.rates_after].into_iter().chain(ran).flatten() {
+            rates.extend(
+                [Some(r.hit_rate), r.byte_hit_rate, Some(r.deps_hit_rate), r.deps_byte_hit_rate].into_iter().flatten(),
+            );
+        }
+        for rate in rates.into_iter().filter(|r| !(0.0..=1.0).contains(r)) {
+            faults.push(format!("a hit rate is {rate:?}, not between 0 and 1"));
+        }
+        match faults.is_empty() {
+            true => Ok(()),
+            false => bail!("its numbers are not a run's: {}", faults.join("; ")),
+        }
     }
 
     /// The target named `name` (`deps`, `check unit`, `image harness`).

@@ -4,7 +4,7 @@
 //! several faults at once, a narinfo under another path's name, a garbage narinfo that a sound
 //! one refers to: each provoked in a real cache, each found, each repaired, nothing else touched.
 
-use std::{fs, path::Path};
+use std::{fs, os::unix::fs::FileTypeExt, path::Path};
 
 use xtask::record::Record;
 
@@ -214,4 +214,39 @@ fn a_narinfo_under_another_paths_name_is_named_and_deleted() {
     task(&["verify", "--repair"]).0.ok();
     assert!(!misnamed.exists() && file.exists());
     task(&["verify"]).0.ok();
+}
+
+/// A FIFO where a NAR file was: verify names it as that entry's fault (it reads no FIFO, and
+/// never blocks on one) and goes on: the NAR cut short beside it is named and repaired too.
+#[test]
+fn a_fifo_in_place_of_a_nar_file_is_one_fault_among_the_others() {
+    require_nix();
+    let flake = example_flake("fifo-nar");
+    let cache = flake.parent().unwrap().join("cache");
+    let task = |args: &[&str]| {
+        let url = format!("file://{}", cache.display());
+        recorded(xtask().args(args).args(["--flake", &flake.display().to_string(), "--cache", &url]))
+    };
+    task(&["warm-deps"]).0.ok();
+    let (toolchain, _) = entry(&cache, "rust-toolchain-1.84.0");
+    let (cargo_deps, _) = entry(&cache, "cargo-deps");
+    let fifo = cache.join(&toolchain.url);
+    fs::remove_file(&fifo).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let nar = cache.join(&cargo_deps.url);
+    fs::write(&nar, &fs::read(&nar).unwrap()[..10]).unwrap();
+
+    let (out, record) = task(&["verify"]);
+    out.failed();
+    let found = problems_of(&record, &toolchain.store_path);
+    assert!(found.iter().any(|p| p.contains("not a regular file")), "{found:?}");
+    let found = problems_of(&record, &cargo_deps.store_path);
+    assert!(found.iter().any(|p| p.contains("has 10 bytes")), "{found:?}");
+
+    let (_, record) = task(&["verify", "--repair"]);
+    let verified = record.verify.unwrap();
+    assert!(verified.repaired.contains(&cargo_deps.store_path), "{verified:#?}");
+    assert!(!verified.repaired.contains(&toolchain.store_path), "what could not be read was repaired: {verified:#?}");
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was touched");
 }

@@ -16,7 +16,7 @@ use crate::support::*;
 const RUN: &str = "4242";
 
 fn record(job: &str, matrix: &[(&'static str, String)], run_id: &str, start_s: u64, seconds: f64) -> Record {
-    let started_ms = 1_800_000_000_000 + start_s * 1000;
+    let started_ms = 1_760_000_000_000 + start_s * 1000;
     let github = Github {
         workflow: "CI".into(),
         run_id: run_id.into(),
@@ -166,4 +166,90 @@ fn a_history_is_read_around_what_cannot_be_read_and_a_refused_task_keeps_nothing
     let refused = run(xtask().args(["test", "--type", "bench", "--cache", &format!("file://{}", cache.display())]));
     refused.failed();
     assert!(!cache.join("xtask-records").exists(), "a refused task kept a record");
+}
+
+/// A record anyone who can write the cache's `xtask-records/` could plant: bytes near 2^64 (the
+/// dashboard's sums saturate, no panic), another record's id (a record's id is its file's name),
+/// a start at the end of time and a hit rate of 1e308 (refused, each named), bidi controls in its
+/// words (never reach the page).
+#[test]
+fn a_planted_record_neither_stops_the_dashboard_nor_passes_for_another() {
+    let dir = temp_dir("history-planted");
+    let kept = dir.join("history/xtask-records");
+    fs::create_dir_all(&kept).unwrap();
+    let write = |file: &str, r: &Record| fs::write(kept.join(format!("{file}.json")), r.to_bytes()).unwrap();
+    let mut huge = record("prebuild-deps", &[], RUN, 0, 12.0);
+    huge.pushed.nar_bytes = u64::MAX - 1;
+    huge.fetched.nar_bytes = u64::MAX - 1;
+    huge.task = "warm\u{202e}gnp.exe".into();
+    write(&huge.id.clone(), &huge);
+    let mut spoof = record("test-matrix", &[], RUN, 1, 3.0);
+    spoof.id = huge.id.clone();
+    write("1760000000001-test-spoof", &spoof);
+    let mut future = record("test-matrix", &[], RUN, 2, 3.0);
+    future.started_ms = u64::MAX;
+    write("1760000000002-test-future", &future);
+    let mut rate = record("test-matrix", &[], RUN, 3, 3.0);
+    rate.rates = Some(xtask::record::Rates { hit_rate: 1e308, ..Default::default() });
+    write("1760000000003-test-rate", &rate);
+
+    let (records, problems) = xtask::history::History::dir(dir.join("history")).read(&xshell::Shell::new().unwrap());
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [huge.id.as_str(), "1760000000001-test-spoof"], "{problems:#?}");
+    for (file, why) in [("test-future", "starts in the future"), ("test-rate", "hit rate is 1e308")] {
+        assert!(problems.iter().any(|p| p.contains(file) && p.contains(why)), "{file}: {problems:#?}");
+    }
+
+    let out = dir.join("page");
+    let history = dir.join("history").display().to_string();
+    let shown = run(xtask().args(["dashboard", "--history", &history, "--out", &out.display().to_string()])).ok();
+    let page = fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("2 run(s) in the history"), "{}", shown.stderr);
+    assert!(!page.contains('\u{202e}'), "a bidi control reached the page");
+}
+
+/// An HTTP cache's history index that cannot be read is named and never written over (its
+/// records would be lost beyond gc); an entry of it that is not a record id costs only itself, is
+/// named, and the next warm leaves it out.
+#[test]
+fn an_unreadable_history_index_is_never_overwritten_and_a_bad_entry_costs_only_itself() {
+    require_nix();
+    let flake = example_flake("history-index");
+    let dir = workspace_with("history-index", "");
+    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
+    let warm = || {
+        let file = dir.join("record.json");
+        let ran = run(xtask()
+            .current_dir(&dir)
+            .args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &nginx.url])
+            .args(["--record", &file.display().to_string()])
+            .env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", nginx.netrc.display()))))
+        .ok();
+        (ran, Record::read(&file).unwrap())
+    };
+    let index = nginx.www.join("xtask-records/index.json");
+    let ids = || serde_json::from_slice::<Vec<serde_json::Value>>(&fs::read(&index).unwrap()).unwrap();
+    let (_, first) = warm();
+    assert_eq!(ids(), [serde_json::json!(first.id)]);
+
+    // Cut short: the next warm keeps no record, writes nothing over it, and says why.
+    let truncated = format!("[\"{}\", \"17", first.id);
+    fs::write(&index, &truncated).unwrap();
+    let (ran, second) = warm();
+    assert_eq!(fs::read_to_string(&index).unwrap(), truncated, "the unreadable index was written over");
+    assert!(!nginx.www.join(format!("xtask-records/{}.json", second.id)).exists(), "a record was kept beside it");
+    assert!(ran.stderr.contains("index.json is not a list of record ids"), "{}", ran.stderr);
+
+    // One entry that would leave the folder, one that is no string: each costs only itself.
+    fs::write(&index, serde_json::to_vec(&serde_json::json!(["../../x", 5, first.id])).unwrap()).unwrap();
+    let out = dir.join("page");
+    let shown = run(xtask()
+        .args(["dashboard", "--cache", &nginx.url, "--out", &out.display().to_string()])
+        .env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", nginx.netrc.display()))))
+    .ok();
+    let page = fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("1 run(s) in the history"), "{}", shown.stderr);
+    assert!(page.contains("../../x") && page.contains("5 is not a record id"), "the bad entries are not named");
+    let (_, third) = warm();
+    assert_eq!(ids(), [serde_json::json!(first.id), serde_json::json!(third.id)], "the bad entries are kept");
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask` runs only the binary it kept for the sources it is run in: two checkouts that
 //! share a target directory (git worktrees, a common set-up) each run their own, a binary planted
-//! where a kept one would be never runs, and a lock file cargo would have to rewrite first is
-//! refused, unchanged.
+//! where a kept one would be never runs, a source changed without a new time is built, and a lock
+//! file cargo would have to rewrite first is refused, unchanged.
 
 use std::{fs, path::Path, process::Command};
 
@@ -46,6 +46,13 @@ fn each_checkout_runs_its_own_binary_and_never_a_planted_one() {
     // A gone: B still runs its own.
     fs::remove_dir_all(&a).unwrap();
     assert!(help(&b).stdout.contains("Checkout B"));
+
+    // A source whose bytes change but not its time: cargo alone would judge the build fresh and
+    // the launcher would keep the old binary under the new sources' key.
+    let modified = fs::metadata(&main).unwrap().modified().unwrap();
+    fs::write(&main, fs::read_to_string(&main).unwrap().replace("Checkout B", "Checkout C")).unwrap();
+    fs::File::options().write(true).open(&main).unwrap().set_modified(modified).unwrap();
+    assert!(help(&b).stdout.contains("Checkout C"), "the launcher ran a binary of older sources");
 
     // A lock file cargo would have to rewrite: refused, and left as it was.
     fs::write(b.join("Cargo.lock"), "").unwrap();

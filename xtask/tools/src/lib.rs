@@ -5,6 +5,13 @@
 //! every CI job compiles (`xtask`) does not carry them; `cargo xtask` runs whichever binary has
 //! the task (`xtask/launch`).
 
+/// The key of the sources this binary was built from ([`xtask::SOURCE_KEY`]), read here too so
+/// cargo rebuilds this library for every new key.
+pub const SOURCE_KEY: &str = match option_env!("XTASK_SOURCE_KEY") {
+    Some(key) => key,
+    None => "(built without cargo xtask)",
+};
+
 pub mod analytics;
 pub mod bench;
 pub mod fresh_store;

@@ -9,7 +9,8 @@ use xtask::{cli::GlobalArgs, tasks::Task};
 use xtask_tools::Tool;
 
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", about = "The CI and cache strategy of this workspace, as tasks.")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version = xtask_tools::SOURCE_KEY)]
+#[command(about = "The CI and cache strategy of this workspace, as tasks.")]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,

@@ -34,16 +34,24 @@ impl Checks<'_> {
         mirror: Option<&Path>,
         findings: &mut Vec<Finding>,
     ) -> Result<Vec<String>> {
-        // A directory is asked for sizes first; over HTTP each file's bytes say it.
-        let urls: Vec<&str> = entries.by_path.values().map(|e| e.info.url.as_str()).collect();
-        let sizes = match mirror {
-            None => self.files.sizes(sh, &urls)?,
-            Some(_) => entries.by_path.values().map(|e| (e.info.url.clone(), e.info.file_size)).collect(),
+        // A directory is asked for each file's size first (one that is no regular file, a FIFO,
+        // is that file's fault alone); over HTTP each file's bytes say it.
+        let size = |info: &NarInfo| match mirror {
+            None => self.files.sizes(sh, &[&info.url]).map(|mut sizes| sizes.remove(&info.url).flatten()),
+            Some(_) => Ok(info.file_size),
         };
         let mut sized = Vec::new();
         for entry in entries.by_path.values() {
             let (info, bad_nar) = (&entry.info, Repair::Replace { nar: Some(entry.info.url.clone()) });
-            let problem = match (sizes.get(&info.url).copied().flatten(), info.file_size, &info.file_hash) {
+            let size = match size(info) {
+                Ok(size) => size,
+                Err(err) => {
+                    let problem = format!("its NAR file {} cannot be read: {err:#}", info.url);
+                    findings.push(finding(&entry.file, info, problem, Repair::Nothing));
+                    continue;
+                }
+            };
+            let problem = match (size, info.file_size, &info.file_hash) {
                 (None, ..) => format!("its NAR file {} is missing", info.url),
                 (Some(size), Some(expected), _) if size != expected => {
                     format!("its NAR file {} has {size} bytes, its narinfo says {expected}", info.url)
