@@ -112,6 +112,13 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Whether a name from outside (a history's index, a cache's) can be one file's name: letters,
+/// digits, `-`, `_` and `.`, not starting with a dot (no `..`, no path), at most 200 bytes.
+pub fn is_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    !name.is_empty() && name.len() <= 200 && !name.starts_with('.') && name.chars().all(allowed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,9 +167,3 @@ mod tests {
     }
 }
 
-/// Whether a name from outside (a history's index, a cache's) can be one file's name: letters,
-/// digits, `-`, `_` and `.`, not starting with a dot (no `..`, no path), at most 200 bytes.
-pub fn is_name(name: &str) -> bool {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-    !name.is_empty() && name.len() <= 200 && !name.starts_with('.') && name.chars().all(allowed)
-}
