@@ -166,4 +166,3 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 }
-

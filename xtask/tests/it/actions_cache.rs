@@ -66,7 +66,7 @@ fn repair_under_actions(ws: &Path, url: &str, output: &Path, token: Option<&str>
 
 #[test]
 fn a_repair_under_actions_replaces_the_actions_cache_entry() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("actions-cache");
     let dir = flake.parent().unwrap().to_path_buf();
     let ws = workspace_with("actions-cache-ws", "");

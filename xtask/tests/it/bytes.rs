@@ -48,7 +48,7 @@ fn problems_of<'r>(record: &'r Record, path: &str) -> Vec<&'r str> {
 
 #[test]
 fn a_narinfo_naming_another_nar_or_lacking_its_file_hash_is_replaced_never_signed() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("another-nar");
     let dir = flake.parent().unwrap().to_path_buf();
     let cache = dir.join("cache");
@@ -96,7 +96,7 @@ fn a_narinfo_naming_another_nar_or_lacking_its_file_hash_is_replaced_never_signe
 
 #[test]
 fn a_flipped_byte_is_not_up_to_date_for_force_nor_verify_and_both_repair_it() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("flipped");
     let cache = flake.parent().unwrap().join("cache");
     let url = format!("file://{}", cache.display());
@@ -129,7 +129,7 @@ fn a_flipped_byte_is_not_up_to_date_for_force_nor_verify_and_both_repair_it() {
 
 #[test]
 fn verify_names_every_fault_and_repairs_only_what_it_proved_broken() {
-    require_nix();
+    needs!(Nix, Nginx);
     let flake = example_flake("faults");
     let dir = flake.parent().unwrap().to_path_buf();
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
@@ -193,7 +193,7 @@ fn verify_names_every_fault_and_repairs_only_what_it_proved_broken() {
 
 #[test]
 fn a_narinfo_under_another_paths_name_is_named_and_deleted() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("misnamed");
     let cache = flake.parent().unwrap().join("cache");
     let url = format!("file://{}", cache.display());
@@ -220,7 +220,7 @@ fn a_narinfo_under_another_paths_name_is_named_and_deleted() {
 /// never blocks on one) and goes on: the NAR cut short beside it is named and repaired too.
 #[test]
 fn a_fifo_in_place_of_a_nar_file_is_one_fault_among_the_others() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("fifo-nar");
     let cache = flake.parent().unwrap().join("cache");
     let task = |args: &[&str]| {

@@ -22,7 +22,7 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn links_in_a_cache_are_never_followed() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("links");
     let dir = workspace_with("links", "");
     let cache = dir.join("cache");
@@ -116,7 +116,7 @@ fn numbers_and_dumps_from_outside_neither_panic_nor_hang() {
 
 #[test]
 fn a_cache_that_takes_no_delete_takes_pushes_and_refuses_gc() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("put-only");
     let dir = workspace_with("put-only", "");
     let nginx = Nginx::start_with(&dir.join("nginx"), "ci", "s3cret", "PUT").unwrap();
@@ -139,6 +139,7 @@ fn a_cache_that_takes_no_delete_takes_pushes_and_refuses_gc() {
 /// answers for both.
 #[test]
 fn a_nar_file_two_paths_share_is_sized_once_over_http() {
+    needs!(Nginx);
     let dir = temp_dir("shared-nar");
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
     fs::create_dir_all(nginx.www.join("nar")).unwrap();

@@ -11,7 +11,7 @@ use crate::support::{browser::*, *};
 
 #[test]
 fn the_dashboard_shows_the_history_and_the_cache_in_a_browser_and_loads_nothing() {
-    require_nix();
+    needs!(Nix, Browser);
     let flake = example_flake("dashboard");
     let dir = flake.parent().unwrap().to_path_buf();
     let cache = dir.join("cache");

@@ -7,7 +7,7 @@ use crate::support::*;
 
 #[test]
 fn concurrent_warms_on_a_new_cache_agree_on_one_signing_key() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("race");
     let dir = flake.parent().unwrap().to_path_buf();
     let cache = dir.join("cache");
@@ -37,9 +37,9 @@ fn concurrent_warms_on_a_new_cache_agree_on_one_signing_key() {
 
 #[test]
 fn a_warm_never_replaces_an_existing_secret_key() {
+    needs!(Nix);
     // A run that lost the race finds the winner's secret but no public key yet: it must derive
     // the public key from that secret, not make a key of its own.
-    require_nix();
     let flake = example_flake("keep-secret");
     let dir = flake.parent().unwrap().to_path_buf();
     let secret = nix(&["key", "generate-secret", "--key-name", "winner-1"]).stdout;
@@ -53,6 +53,7 @@ fn a_warm_never_replaces_an_existing_secret_key() {
 
 #[test]
 fn credentials_in_a_cache_url_are_masked_and_never_printed() {
+    needs!(Nix);
     let url = "http://ci:s3cret@127.0.0.1:9/cache";
     let out = run(xtask()
         .args(["warm", "--dry-run", "--cache", url])
@@ -69,7 +70,6 @@ fn credentials_in_a_cache_url_are_masked_and_never_printed() {
     assert!(!out.stdout.contains("***"), "nothing left to redact: {}", out.stdout);
 
     // The error of a real run names the cache without its credentials, which no command line has.
-    require_nix();
     let flake = example_flake("secret-url");
     let failed = run(xtask().args(["warm", "--flake", &flake.display().to_string(), "--cache", url])).failed();
     assert!(failed.stderr.contains("cannot push to http://127.0.0.1:9/cache"), "{}", failed.stderr);
@@ -111,7 +111,7 @@ fn a_public_key_without_its_secret_is_an_error_before_anything_is_built() {
 
 #[test]
 fn a_failed_run_still_writes_its_summary_and_its_outputs() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("fails");
     let nix = fs::read_to_string(flake.join("flake.nix")).unwrap();
     fs::write(flake.join("flake.nix"), nix.replace(r#"deps = mk "deps" ''echo"#, r#"deps = mk "deps" ''exit 3; echo"#))
@@ -159,7 +159,7 @@ fn bad_input_gets_one_message_naming_the_problem_and_the_fix() {
 
 #[test]
 fn a_flake_input_that_cannot_be_downloaded_is_named_with_the_way_to_go_on() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("no-network");
     let text = fs::read_to_string(flake.join("flake.nix")).unwrap();
     // An input on a host that never resolves (.invalid), as GitHub is without network.
@@ -170,7 +170,8 @@ fn a_flake_input_that_cannot_be_downloaded_is_named_with_the_way_to_go_on() {
     );
     fs::write(flake.join("flake.nix"), with_input).unwrap();
     fs::remove_file(flake.join("flake.lock")).unwrap();
-    let out = run(xtask().args(["warm-deps", "--flake", &flake.display().to_string()])).failed();
+    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
+    let out = run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &cache])).failed();
     assert!(
         out.stderr.contains("cannot download a flake input: 'https://inputs.invalid/remote.tar.gz'"),
         "{}",
@@ -183,7 +184,7 @@ fn a_flake_input_that_cannot_be_downloaded_is_named_with_the_way_to_go_on() {
 /// A registry that fails, or that cannot be reached, is named as such: not as credentials.
 #[test]
 fn a_registry_that_fails_or_cannot_be_reached_is_named_for_what_it_is() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("registry-faults");
     let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
     const FAILING: &str = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";

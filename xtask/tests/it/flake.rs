@@ -22,14 +22,14 @@ fn names(value: &Value) -> BTreeSet<String> {
 
 #[test]
 fn the_flake_parses() {
-    require_nix();
+    needs!(Nix);
     let out = run(Command::new("nix-instantiate").args(["--parse", "flake.nix"]).current_dir(workspace_root()));
     assert!(out.status.success(), "{}", out.stderr);
 }
 
 #[test]
 fn every_attribute_the_config_names_is_defined_for_every_system() {
-    require_nix();
+    needs!(Nix);
     let config = cache_config();
     let outputs = nix_eval(
         "let inputs = import ./xtask/tests/flake-inputs; outputs = (import ./flake.nix).outputs (inputs // { self = outputs; }); \
@@ -70,7 +70,7 @@ fn systems_of_the_config() -> BTreeSet<String> {
 
 #[test]
 fn the_systems_are_the_config_arches() {
-    require_nix();
+    needs!(Nix);
     let packages = nix_eval(&format!("builtins.attrNames ({OUTPUTS}).packages"));
     assert_eq!(names(&packages), systems_of_the_config());
 }
@@ -80,7 +80,7 @@ fn the_systems_are_the_config_arches() {
 /// `cargo xtask test --no-nix` and `nix flake check`.
 #[test]
 fn every_check_runs_the_command_of_its_test_type_in_the_config() {
-    require_nix();
+    needs!(Nix);
     let config = cache_config();
     let checks = nix_eval(&format!(
         "builtins.mapAttrs (_: c: {{ inherit (c) builder command name warns usesDepsLayer; }}) \
@@ -114,7 +114,7 @@ fn every_check_runs_the_command_of_its_test_type_in_the_config() {
 /// Nix 2.25 and later warn, in `nix flake check`, for every app without a description.
 #[test]
 fn every_app_has_a_description() {
-    require_nix();
+    needs!(Nix);
     let apps = nix_eval(&format!("({OUTPUTS}).apps"));
     for (system, apps) in apps.as_object().unwrap() {
         for (name, app) in apps.as_object().unwrap() {
@@ -129,7 +129,7 @@ fn every_app_has_a_description() {
 /// certificates; ollama pulls models over HTTPS and keeps them.
 #[test]
 fn only_the_image_that_speaks_tls_ships_certificates() {
-    require_nix();
+    needs!(Nix);
     let image = |attr: &str| nix_eval(&format!("({OUTPUTS}).packages.x86_64-linux.{attr}.image"));
     let harness = image("harnessImage");
     assert!(!harness.to_string().contains("cacert"), "{harness}");
@@ -173,7 +173,7 @@ fn one_deps_layer_serves_every_member() {
 
 #[test]
 fn nix_config_names_the_cache_of_the_config() {
-    require_nix();
+    needs!(Nix);
     let config = cache_config();
     let nix_config = nix_eval("(import ./flake.nix).nixConfig");
     let name = config["name"].as_str().unwrap();

@@ -127,6 +127,7 @@ fn a_runs_pipeline_is_its_jobs_records_by_leg_kept_in_the_history() {
 /// input keeps nothing.
 #[test]
 fn a_history_is_read_around_what_cannot_be_read_and_a_refused_task_keeps_nothing() {
+    needs!(Nginx);
     let dir = temp_dir("history-faults");
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
     for root in [dir.join("cache"), nginx.www.clone()] {
@@ -213,7 +214,7 @@ fn a_planted_record_neither_stops_the_dashboard_nor_passes_for_another() {
 /// named, and the next warm leaves it out.
 #[test]
 fn an_unreadable_history_index_is_never_overwritten_and_a_bad_entry_costs_only_itself() {
-    require_nix();
+    needs!(Nix, Nginx);
     let flake = example_flake("history-index");
     let dir = workspace_with("history-index", "");
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");

@@ -14,7 +14,7 @@ use crate::support::*;
 
 #[test]
 fn a_signing_key_that_is_linked_shared_or_someone_elses_is_refused() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("planted-keys");
     let dir = flake.parent().unwrap().to_path_buf();
     let real = dir.join("real.secret");
@@ -78,7 +78,7 @@ fn a_signing_key_that_is_linked_shared_or_someone_elses_is_refused() {
 
 #[test]
 fn credentials_reach_nix_and_curl_only_through_a_private_netrc_gone_after_the_run() {
-    require_nix();
+    needs!(Nix, Nginx);
     let flake = example_flake("netrc");
     let dir = workspace_with("netrc", "");
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
@@ -125,7 +125,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_cancelled_run_leaves_no_credentials_behind() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("cancelled");
     let tmp = temp_dir("cancelled-tmp");
     // A cache that never answers: the run waits on it, holding the netrc of its credentials.
@@ -151,7 +151,7 @@ fn a_cancelled_run_leaves_no_credentials_behind() {
 
 #[test]
 fn a_failed_publish_leaves_neither_the_image_nor_the_registry_login_behind() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("publish-leftovers");
     let (tmp, cache) = (temp_dir("publish-tmp"), temp_dir("publish-cache").join("cache"));
     let registry = format!("127.0.0.1:{}/x", closed_port());
@@ -192,8 +192,9 @@ fn a_child_printing_bytes_that_are_not_utf8_is_relayed_to_its_end() {
     let script = bin.join("cargo");
     fs::write(&script, "#!/bin/sh\nprintf 'ok \\377\\376 bytes\\n'\ni=0\nwhile [ $i -lt 20000 ]; do i=$((i+1)); echo \"line $i\"; done\n").unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = std::env::join_paths([bin, cargo_only_path(), "/usr/bin".into(), "/bin".into()]).unwrap();
-    let out = run(xtask().args(["test", "--type", "unit", "--no-nix"]).env("PATH", path)).ok();
+    let path = std::env::join_paths([bin.clone(), cargo_only_path(), "/usr/bin".into(), "/bin".into()]).unwrap();
+    let cache = format!("file://{}", bin.join("cache").display());
+    let out = run(xtask().args(["test", "--type", "unit", "--no-nix", "--cache", &cache]).env("PATH", path)).ok();
     assert!(
         out.stderr.contains("ok \u{FFFD}\u{FFFD} bytes") && out.stderr.contains("line 20000\n"),
         "{}",
@@ -214,8 +215,9 @@ fn a_failed_commands_own_error_ends_the_output_however_long_its_log() {
                 echo 'error: could not compile `harness` (bin \"harness\")' >&2\necho '  disk full' >&2\nexit 101\n";
     fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = std::env::join_paths([bin, cargo_only_path(), "/usr/bin".into(), "/bin".into()]).unwrap();
-    let out = run(xtask().args(["test", "--type", "unit", "--no-nix"]).env("PATH", path)).failed();
+    let path = std::env::join_paths([bin.clone(), cargo_only_path(), "/usr/bin".into(), "/bin".into()]).unwrap();
+    let cache = format!("file://{}", bin.join("cache").display());
+    let out = run(xtask().args(["test", "--type", "unit", "--no-nix", "--cache", &cache]).env("PATH", path)).failed();
     // The xtask's last words name the command, then repeat what it said of its failure.
     let (_, tail) = out.stderr.rsplit_once("line 20000\n").expect("the log was relayed");
     let failed = tail.rfind("`cargo` failed").unwrap_or_else(|| panic!("{tail}"));

@@ -36,7 +36,7 @@ fn build_containers(flake: &Path, cache: &Path, args: &[&str]) -> (Run, Record) 
 
 #[test]
 fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
-    require_nix();
+    needs!(Nix, Registry);
     let flake = example_flake("index");
     let dir = flake.parent().unwrap().to_path_buf();
     let registry = Registry::start(&dir.join("registry")).unwrap();
@@ -93,7 +93,7 @@ fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
 
 #[test]
 fn publish_names_every_missing_arch_and_writes_no_index() {
-    require_nix();
+    needs!(Nix, Registry);
     let flake = example_flake("index-missing");
     let dir = flake.parent().unwrap().to_path_buf();
     let registry = Registry::start(&dir.join("registry")).unwrap();
@@ -122,7 +122,7 @@ fn publish_names_every_missing_arch_and_writes_no_index() {
 
 #[test]
 fn an_app_only_change_pushes_and_uploads_only_what_changed_from_a_runner_with_no_state() {
-    require_nix();
+    needs!(Nix, Registry);
     let flake = example_flake("image-change");
     let dir = flake.parent().unwrap().to_path_buf();
     let registry = Registry::start(&dir.join("registry")).unwrap();
@@ -160,8 +160,7 @@ fn an_app_only_change_pushes_and_uploads_only_what_changed_from_a_runner_with_no
 
 #[test]
 fn load_puts_an_image_into_the_engine_that_runs() {
-    require_nix();
-    require_engine();
+    needs!(Nix, Engine);
     let flake = runnable_flake("load");
     let dir = flake.parent().unwrap().to_path_buf();
     // The smokes load the same tag: none runs meanwhile, and the tag is gone before the load.

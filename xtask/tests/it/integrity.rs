@@ -47,7 +47,7 @@ fn next_generation(dir: &Path, flake: &Path, n: usize) {
 
 #[test]
 fn gc_racing_pushes_never_deletes_what_a_push_needs() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("race-gc");
     let dir = workspace_with("race-gc", "");
     let cache = dir.join("cache");
@@ -87,7 +87,7 @@ fn gc_racing_pushes_never_deletes_what_a_push_needs() {
 
 #[test]
 fn concurrent_warms_on_an_http_cache_never_lose_a_root() {
-    require_nix();
+    needs!(Nix, Nginx);
     let dir = workspace_with("race-http", "");
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
     let config = nix_config(&format!("netrc-file = {}", nginx.netrc.display()));
@@ -121,7 +121,7 @@ fn concurrent_warms_on_an_http_cache_never_lose_a_root() {
 
 #[test]
 fn a_broken_cache_is_never_up_to_date_and_warm_and_verify_repair_it() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("broken");
     let dir = flake.parent().unwrap().to_path_buf();
     let cache = dir.join("cache");
@@ -187,7 +187,7 @@ fn a_broken_cache_is_never_up_to_date_and_warm_and_verify_repair_it() {
 
 #[test]
 fn gc_reports_what_it_cannot_read_and_never_deletes_outside_the_cache() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("gc-hostile");
     let dir = workspace_with("gc-hostile", "");
     let cache = dir.join("cache");
@@ -228,7 +228,7 @@ fn gc_reports_what_it_cannot_read_and_never_deletes_outside_the_cache() {
 
 #[test]
 fn a_cache_entry_nobody_built_here_is_replaced_never_signed() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("laundering");
     let dir = flake.parent().unwrap().to_path_buf();
     let cache = dir.join("cache");

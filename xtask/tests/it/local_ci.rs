@@ -139,9 +139,7 @@ fn ci(repo: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&s
 
 #[test]
 fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
-    require_nix();
-    require_engine();
-    require("buildah", "apt-get install -y buildah");
+    needs!(Nix, Engine, Registry);
     let flake = runnable_flake("ci");
     let repo = flake.ancestors().nth(3).unwrap().to_path_buf();
     let dir = temp_dir("ci-outside");

@@ -15,7 +15,7 @@ fn target<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
 
 #[test]
 fn status_sees_what_a_fresh_runner_would_fetch_and_build_and_changes_nothing() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("status");
     let cache = flake.parent().unwrap().join("cache");
     let url = format!("file://{}", cache.display());
@@ -50,7 +50,7 @@ fn status_sees_what_a_fresh_runner_would_fetch_and_build_and_changes_nothing() {
 
 #[test]
 fn every_ci_task_summary_shows_the_fresh_runner_view() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("status-summary");
     let dir = flake.parent().unwrap().to_path_buf();
     let (summary, file) = (dir.join("summary.md"), dir.join("record.json"));
@@ -185,7 +185,7 @@ fn analytics_reads_a_saved_dump_in_either_form() {
 
 #[test]
 fn analytics_reads_every_path_of_this_machines_store() {
-    require_nix();
+    needs!(Nix);
     // Other tests add paths meanwhile, and none deletes any: the count lies between the store's
     // before and after.
     let count = || nix(&["path-info", "--all"]).stdout.lines().count() as u64;
@@ -227,7 +227,7 @@ fn logging_nix(dir: &std::path::Path, log: &std::path::Path) -> std::ffi::OsStri
 
 #[test]
 fn each_task_evaluates_the_flake_once() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("evaluations");
     let dir = flake.parent().unwrap().to_path_buf();
     let cache = format!("file://{}", dir.join("cache").display());

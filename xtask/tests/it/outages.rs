@@ -60,7 +60,7 @@ fn step<'r>(record: &'r Record, kind: &str) -> &'r Step {
 
 #[test]
 fn an_unreachable_cache_never_turns_a_test_job_red() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("outage-test");
     // A short stall timeout, so the server that never answers is given up on quickly.
     let dir = workspace_with("outage-test", "cache-timeout = 2");
@@ -116,7 +116,7 @@ fn an_unreachable_cache_never_turns_a_test_job_red() {
 
 #[test]
 fn warm_against_an_unreachable_cache_builds_then_fails_naming_the_cache() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("outage-warm");
     let dir = workspace_with("outage-warm", "");
     let url = format!("http://127.0.0.1:{}", fake_server(Some(UNAVAILABLE)));

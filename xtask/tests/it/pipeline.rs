@@ -24,7 +24,7 @@ fn kinds(record: &Record) -> Vec<&str> {
 
 #[test]
 fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("warm-file");
     let cache = flake.parent().unwrap().join("cache");
     let url = format!("file://{}", cache.display());
@@ -97,7 +97,7 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
 
 #[test]
 fn nothing_matching_the_push_filter_reaches_the_cache() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("filter");
     let cache = flake.parent().unwrap().join("cache");
     warm(&flake, &format!("file://{}", cache.display())).0.ok();
@@ -134,7 +134,7 @@ fn nothing_matching_the_push_filter_reaches_the_cache() {
 
 #[test]
 fn dry_run_prints_the_commands_and_leaves_the_store_and_the_cache_untouched() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("dry-run");
     let cache = flake.parent().unwrap().join("cache");
     let url = format!("file://{}", cache.display());
@@ -166,7 +166,7 @@ fn dry_run_prints_the_commands_and_leaves_the_store_and_the_cache_untouched() {
 
 #[test]
 fn a_fresh_store_substitutes_the_whole_deps_layer_without_building() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("fresh-runner");
     let dir = flake.parent().unwrap().to_path_buf();
     let cache = dir.join("cache");
@@ -198,7 +198,7 @@ fn a_fresh_store_substitutes_the_whole_deps_layer_without_building() {
 
 #[test]
 fn warm_pushes_to_an_http_cache_that_requires_authentication() {
-    require_nix();
+    needs!(Nix, Nginx);
     let flake = example_flake("http");
     let dir = flake.parent().unwrap().to_path_buf();
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
@@ -235,7 +235,7 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
 
 #[test]
 fn test_builds_the_check_pushes_it_and_prints_the_job_key() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("test-job");
     let cache = flake.parent().unwrap().join("cache");
     let out = run(xtask()
@@ -260,7 +260,7 @@ fn test_builds_the_check_pushes_it_and_prints_the_job_key() {
 
 #[test]
 fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("github");
     let dir = flake.parent().unwrap().to_path_buf();
     let (output, summary) = (dir.join("github-output"), dir.join("step-summary.md"));

@@ -54,7 +54,7 @@ fn store_bytes(dir: &Path) -> BTreeMap<String, u64> {
 
 #[test]
 fn a_records_bytes_and_hit_rates_are_what_the_cache_and_a_fresh_runner_say() {
-    require_nix();
+    needs!(Nix, Nginx);
     let flake = example_flake("record-truth");
     let dir = flake.parent().unwrap().to_path_buf();
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");

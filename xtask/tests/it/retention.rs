@@ -38,7 +38,7 @@ fn two_generations(flake: &Path, workspace: &Path, warm: &impl Fn()) -> Generati
 
 #[test]
 fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("gc");
     let dir = workspace_with("gc", "");
     let cache = dir.join("cache");
@@ -88,7 +88,7 @@ fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
 
 #[test]
 fn gc_on_an_http_cache_deletes_through_the_server_what_the_kept_keys_do_not_need() {
-    require_nix();
+    needs!(Nix, Nginx);
     let flake = example_flake("gc-http");
     let dir = workspace_with("gc-http", "");
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");

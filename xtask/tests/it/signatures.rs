@@ -25,7 +25,7 @@ fn runner(flake: &Path, cache: &str, key: &str) -> Run {
 
 #[test]
 fn a_signing_key_makes_an_http_cache_trusted_by_runners_that_require_signatures() {
-    require_nix();
+    needs!(Nix, Nginx);
     let flake = example_flake("signed-http");
     let dir = flake.parent().unwrap().to_path_buf();
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
@@ -50,7 +50,7 @@ fn a_signing_key_makes_an_http_cache_trusted_by_runners_that_require_signatures(
 
 #[test]
 fn a_warm_re_signs_what_the_cache_holds_under_a_key_that_is_not_its_own() {
-    require_nix();
+    needs!(Nix);
     let flake = example_flake("resign");
     let dir = flake.parent().unwrap().to_path_buf();
     let cache = dir.join("cache");

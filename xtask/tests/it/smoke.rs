@@ -44,8 +44,7 @@ fn as_pid_1(cmd: &Command) -> Command {
 
 #[test]
 fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
-    require_nix();
-    require_engine();
+    needs!(Nix, Engine);
     let flake = runnable_flake("smoke");
     let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
     let smoke = |wait: &str| {

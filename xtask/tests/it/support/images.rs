@@ -3,9 +3,9 @@
 
 pub use xtask_tools::bench::registry::Registry;
 
-use std::{fs, path::PathBuf, process::Command};
+use std::{fs, path::PathBuf};
 
-use super::{repo_copy, require, run};
+use super::repo_copy;
 
 /// A copy of the repository whose example flake's images run real programs (the repository's
 /// harness and the stand-in Ollama server, built by the host's cargo: `programs.nix`), with a
@@ -16,17 +16,6 @@ pub fn runnable_flake(name: &str) -> PathBuf {
     let flake = repo.join("xtask/tests/example-flake");
     fs::write(flake.join("salt"), format!("{name}-{}-{:?}", std::process::id(), std::time::Instant::now())).unwrap();
     flake
-}
-
-/// Fails with how to start a container engine when none answers.
-pub fn require_engine() {
-    require("docker", "apt-get install -y docker.io");
-    let info = run(Command::new("docker").arg("info"));
-    assert!(
-        info.status.success(),
-        "no container engine answers: start one (`dockerd --iptables=false --bridge=none &`, as .ci/run does)\n{}",
-        info.stderr
-    );
 }
 
 /// Containers, networks and volumes are counted: one smoke at a time.

