@@ -51,7 +51,7 @@ pub fn degraded(record: &Record, earlier: &[Record], min: f64) -> Option<String>
 
 /// How much slower a pull request's pipeline may be, against the cold run before it, than the
 /// median of the recent pull requests before it, before it is a regression.
-pub const REGRESSION: f64 = 1.5;
+pub(crate) const REGRESSION: f64 = 1.5;
 /// The recent pull requests a median is taken of, and how many it needs.
 const RECENT: usize = 10;
 const NEEDED: usize = 3;
@@ -59,7 +59,7 @@ const NEEDED: usize = 3;
 /// The pull requests whose time per cold run regressed: each PR pipeline's critical path over
 /// that of the latest cold pipeline before it (one that built the deps layer), against the median
 /// of that ratio over the recent pull requests before it.
-pub fn regressions(pipelines: &[(&Record, &Pipeline)]) -> Vec<(String, String)> {
+pub(crate) fn regressions(pipelines: &[(&Record, &Pipeline)]) -> Vec<(String, String)> {
     let mut alerts = Vec::new();
     let mut ratios: Vec<f64> = Vec::new();
     let mut cold: Option<f64> = None;
@@ -91,7 +91,7 @@ pub fn regressions(pipelines: &[(&Record, &Pipeline)]) -> Vec<(String, String)> 
 }
 
 /// A pipeline that built the deps layer: a cold run, which pull requests are measured against.
-pub fn is_cold(pipeline: &Pipeline) -> bool {
+pub(crate) fn is_cold(pipeline: &Pipeline) -> bool {
     pipeline
         .jobs
         .iter()
@@ -107,7 +107,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Job, Problem, Ran, Rates, Target, View};
+    use crate::record::{JobRun, Problem, Ran, Rates, Target, View};
 
     fn deps_run(key: &str, rate: f64, built_here: bool, pushed: u64) -> Record {
         let mut record = Record::start("test", &["test".into(), "--type".into(), "unit".into()]);
@@ -139,7 +139,7 @@ mod tests {
             rates: Some(Rates { deps_hit_rate: if cold { 0.0 } else { 1.0 }, ..Rates::default() }),
             ..Ran::default()
         };
-        let job = Job { tasks: vec![ran], ..Job::default() };
+        let job = JobRun { tasks: vec![ran], ..JobRun::default() };
         Pipeline { event: event.into(), critical_path_seconds: seconds, jobs: vec![job], ..Pipeline::default() }
     }
 

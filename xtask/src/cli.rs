@@ -31,7 +31,7 @@ pub struct GlobalArgs {
 
 /// Build and push even when the cache has every output.
 #[derive(clap::Args, Debug)]
-pub struct Force {
+pub(crate) struct Force {
     /// Build and push even when the cache has every output, repairing what it holds broken
     /// (`--force=false` for CI inputs).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
@@ -40,7 +40,7 @@ pub struct Force {
 
 /// Images to build: `warm-containers` and `build-containers`.
 #[derive(clap::Args, Debug)]
-pub struct ImageArgs {
+pub(crate) struct ImageArgs {
     /// An image to build (repeatable). Default: every image of the config.
     #[arg(long = "image", value_name = "NAME")]
     pub images: Vec<String>,
@@ -68,7 +68,7 @@ pub fn runner(s: &str) -> Result<String, String> {
 }
 
 /// `--rust`: a version, checked before anything runs.
-pub fn rust_version(s: &str) -> Result<String, String> {
+pub(crate) fn rust_version(s: &str) -> Result<String, String> {
     match crate::config::rules::is_version(s) {
         true => Ok(s.to_owned()),
         false => Err("a Rust version is MAJOR.MINOR.PATCH, e.g. 1.84.0".into()),

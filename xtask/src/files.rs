@@ -114,7 +114,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 
 /// Whether a name from outside (a history's index, a cache's) can be one file's name: letters,
 /// digits, `-`, `_` and `.`, not starting with a dot (no `..`, no path), at most 200 bytes.
-pub fn is_name(name: &str) -> bool {
+pub(crate) fn is_name(name: &str) -> bool {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
     !name.is_empty() && name.len() <= 200 && !name.starts_with('.') && name.chars().all(allowed)
 }

@@ -14,7 +14,6 @@
 use std::{collections::BTreeSet, path::PathBuf};
 
 use anyhow::{Context, Result};
-use xshell::Shell;
 
 use crate::{
     cache::{files::Files, roots, Cache},
@@ -26,7 +25,7 @@ use crate::{
 pub const DIR: &str = "xtask-records";
 const INDEX: &str = "xtask-records/index.json";
 /// Where the history of a Cachix cache is, under the workspace root.
-pub const LOCAL: &str = "target/xtask-history";
+pub(crate) const LOCAL: &str = "target/xtask-history";
 /// Records kept: the newest, about ninety runs of a workflow of ten jobs.
 pub const KEEP: usize = 1000;
 
@@ -71,37 +70,37 @@ impl History {
     /// [`KEEP`] go. An index that cannot be read is never written over: the records it lists
     /// would stay on the server, out of reach and beyond gc. Entries that are not record ids are
     /// dropped from it (each named).
-    pub fn append(&self, sh: &Shell, record: &Record) -> Result<()> {
+    pub(crate) fn append(&self, record: &Record) -> Result<()> {
         if !self.writable {
             return Ok(());
         }
-        let _lock = self.files.lock(sh, roots::LOCK_WAIT, roots::lease(self.timeout))?;
-        let Listing { mut ids, bad } = self.ids(sh)?;
+        let _lock = self.files.lock(roots::LOCK_WAIT, roots::lease(self.timeout))?;
+        let Listing { mut ids, bad } = self.ids()?;
         for problem in &bad {
             crate::github::warning(&format!("{}: {problem}: left out of the history", self.label()));
         }
-        self.files.put(sh, &file(&record.id), &record.to_bytes())?;
+        self.files.put(&file(&record.id), &record.to_bytes())?;
         ids.insert(record.id.clone());
         let excess = ids.len().saturating_sub(KEEP);
         let gone: Vec<String> = ids.iter().take(excess).cloned().collect();
         for id in &gone {
-            self.files.delete(sh, &file(id))?;
+            self.files.delete(&file(id))?;
             ids.remove(id);
         }
-        self.write_index(sh, &ids)
+        self.write_index(&ids)
     }
 
     /// Every record it holds, oldest first, and what could not be read (never an error). A
     /// record's id is its file's name, whatever it says of itself, and its numbers must be ones a
     /// run could have measured ([`Record::check`]).
-    pub fn read(&self, sh: &Shell) -> (Vec<Record>, Vec<String>) {
-        let Listing { ids, bad: mut problems } = match self.ids(sh) {
+    pub fn read(&self) -> (Vec<Record>, Vec<String>) {
+        let Listing { ids, bad: mut problems } = match self.ids() {
             Ok(listing) => listing,
             Err(err) => return (Vec::new(), vec![format!("cannot list the history in {}: {err:#}", self.label())]),
         };
         let files: Vec<String> = ids.iter().map(|id| file(id)).collect();
         let names: Vec<&str> = files.iter().map(String::as_str).collect();
-        let fetched = match self.files.get_many(sh, &names, MAX_BYTES) {
+        let fetched = match self.files.get_many(&names, MAX_BYTES) {
             Ok(fetched) => fetched,
             Err(err) => return (Vec::new(), vec![format!("cannot read the history in {}: {err:#}", self.label())]),
         };
@@ -120,17 +119,17 @@ impl History {
     }
 
     /// Deletes the records of the deps keys `keys` (gc, under its lock); how many went.
-    pub fn forget(&self, sh: &Shell, keys: &BTreeSet<String>) -> Result<u64> {
-        let (records, _) = self.read(sh);
-        let Listing { mut ids, .. } = self.ids(sh)?;
+    pub fn forget(&self, keys: &BTreeSet<String>) -> Result<u64> {
+        let (records, _) = self.read();
+        let Listing { mut ids, .. } = self.ids()?;
         let mut gone = 0;
         for record in records.iter().filter(|r| r.deps_key.as_ref().is_some_and(|k| keys.contains(k))) {
-            self.files.delete(sh, &file(&record.id))?;
+            self.files.delete(&file(&record.id))?;
             ids.remove(&record.id);
             gone += 1;
         }
         if gone > 0 {
-            self.write_index(sh, &ids)?;
+            self.write_index(&ids)?;
         }
         Ok(gone)
     }
@@ -138,7 +137,7 @@ impl History {
     /// The ids of the records: a directory's listing, else the index. Ids start with the time
     /// the run started, so their order is the records'. An index that is not a list is an error
     /// (naming how to repair it); an entry that is not a record id costs only itself.
-    fn ids(&self, sh: &Shell) -> Result<Listing> {
+    fn ids(&self) -> Result<Listing> {
         let mut listing = Listing::default();
         if let Some(listed) = self.files.list(DIR) {
             for name in listed?.iter().filter_map(|n| n.strip_suffix(".json")).filter(|n| *n != "index") {
@@ -146,7 +145,7 @@ impl History {
             }
             return Ok(listing);
         }
-        let Some(index) = self.files.get(sh, INDEX)? else { return Ok(listing) };
+        let Some(index) = self.files.get(INDEX)? else { return Ok(listing) };
         let entries: Vec<serde_json::Value> = serde_json::from_slice(&index).with_context(|| {
             format!(
                 "{}/{INDEX} is not a list of record ids, so no record is added to it (its records would be lost): \
@@ -158,10 +157,10 @@ impl History {
         Ok(listing)
     }
 
-    fn write_index(&self, sh: &Shell, ids: &BTreeSet<String>) -> Result<()> {
+    fn write_index(&self, ids: &BTreeSet<String>) -> Result<()> {
         match self.files {
             Files::Dir(_) => Ok(()),
-            Files::Http(_) => self.files.put(sh, INDEX, &serde_json::to_vec(ids)?),
+            Files::Http(_) => self.files.put(INDEX, &serde_json::to_vec(ids)?),
         }
     }
 }

@@ -21,8 +21,8 @@ pub struct LockFile {
     pub creates: &'static str,
 }
 
-pub const FLAKE_LOCK: LockFile = LockFile { name: "flake.lock", creates: "nix flake lock" };
-pub const CARGO_LOCK: LockFile = LockFile { name: "Cargo.lock", creates: "cargo generate-lockfile" };
+pub(crate) const FLAKE_LOCK: LockFile = LockFile { name: "flake.lock", creates: "nix flake lock" };
+pub(crate) const CARGO_LOCK: LockFile = LockFile { name: "Cargo.lock", creates: "cargo generate-lockfile" };
 pub const LOCK_FILES: [LockFile; 2] = [FLAKE_LOCK, CARGO_LOCK];
 
 /// The contents of both lock files.
@@ -89,7 +89,7 @@ impl DepsKey {
 
     /// The key up to and including the flake.lock hash: actions/cache restores the newest cache
     /// of the same flake.lock when only Cargo.lock changed.
-    pub fn restore_prefix(&self) -> String {
+    pub(crate) fn restore_prefix(&self) -> String {
         format!("{}-v{}-deps-{}-", self.prefix, self.version, self.flake_lock)
     }
 
@@ -127,7 +127,7 @@ impl fmt::Display for DepsKey {
 
 /// What differs between two deps keys, in words: `version 1 → 2`, `flake.lock`, `Cargo.lock`,
 /// `flake.lock and Cargo.lock`, `backend`.
-pub fn what_changed(old: &str, new: &str) -> String {
+pub(crate) fn what_changed(old: &str, new: &str) -> String {
     // `{prefix}-v{version}-deps-{flake.lock}-{Cargo.lock}`
     let parts = |key: &str| -> Vec<String> { key.split('-').map(str::to_owned).collect() };
     let (a, b) = (parts(old), parts(new));

@@ -53,7 +53,7 @@ impl Target {
 }
 
 /// What the deps layer's target is called: its rate is `deps_hit_rate`.
-pub const DEPS: &str = "deps";
+pub(crate) const DEPS: &str = "deps";
 
 /// Layer 1.
 pub fn deps(config: &Config, key: &DepsKey, system: &str) -> Target {

@@ -10,9 +10,10 @@
 //!   bounded, numbers from outside added without overflow;
 //! - `nix/`, `cache/`: the Nix commands and what Nix prints; the caches, their files, locks,
 //!   records, gc and verification;
-//! - `pipeline/`: the evaluate-ask-build-push steps;
+//! - `pipeline/`: the evaluate-ask-build-push steps; `pipeline/fresh_runner/`: what a fresh
+//!   runner would fetch and build (hit rates), the step that asks it, and a fresh runner's store
+//!   made on this machine;
 //! - `record/`: what a run of a task did, one typed value, and how it reads for people;
-//! - `fresh_runner.rs`: what a fresh runner would fetch and build (hit rates);
 //! - `history.rs`: the records of the runs that changed a cache, kept where later runs read them;
 //! - `workflows/`, `github/`: the job graph the workflows are rendered from, and what they share
 //!   with the tasks;
@@ -35,7 +36,6 @@ pub mod command;
 pub mod config;
 pub mod dashboard;
 pub mod files;
-pub mod fresh_runner;
 pub mod github;
 pub mod history;
 pub mod images;
@@ -113,7 +113,7 @@ pub fn main(global: GlobalArgs, task: TaskInfo<'_>, run: impl FnOnce(&Session, &
 /// Keeps a record in the history of the session's cache; a failure is a warning, never the task's.
 fn keep(session: &Session, record: &Record) {
     let Some(history) = history::History::of(session) else { return };
-    if let Err(err) = history.append(&session.sh, record) {
+    if let Err(err) = history.append(record) {
         github::warning(&format!("cannot keep the run's record in {}: {err:#}", history.label()));
     }
 }

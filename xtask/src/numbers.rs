@@ -8,7 +8,7 @@ pub fn total(values: impl IntoIterator<Item = u64>) -> u64 {
 }
 
 /// The sum of values that may be unknown: unknown when any is.
-pub fn total_known(values: impl IntoIterator<Item = Option<u64>>) -> Option<u64> {
+pub(crate) fn total_known(values: impl IntoIterator<Item = Option<u64>>) -> Option<u64> {
     values.into_iter().try_fold(0u64, |sum, v| v.map(|v| sum.saturating_add(v)))
 }
 

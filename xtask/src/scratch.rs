@@ -24,13 +24,11 @@ use crate::command::{self, Cmd};
 static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 static UNDO: Mutex<Vec<Undo>> = Mutex::new(Vec::new());
 
-/// How something the run made is removed.
-pub enum Undo {
-    /// A command that removes it.
-    Run(Cmd),
-    /// Each object `list` prints (one id a line: what carries the run's own label), removed by
-    /// `remove` with the ids after its arguments; nothing else is touched.
-    Each { list: Cmd, remove: Cmd },
+/// How what the run made is removed: each object `list` prints (one id a line: what carries the
+/// run's own label), removed by `remove` with the ids after its arguments; nothing else is touched.
+pub(crate) struct Undo {
+    pub list: Cmd,
+    pub remove: Cmd,
 }
 /// The signal that stopped the run, or 0.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -42,7 +40,7 @@ pub fn signal() -> Option<i32> {
 
 /// Registers the command that removes something the run made outside its directory: run by
 /// [`undo`], newest first, and on every exit.
-pub fn on_exit(undo: Undo) {
+pub(crate) fn on_exit(undo: Undo) {
     UNDO.lock().unwrap_or_else(|e| e.into_inner()).push(undo);
     watch_signals();
 }
@@ -51,18 +49,12 @@ pub fn on_exit(undo: Undo) {
 /// second finds them done); a failure is ignored (the thing may never have been made).
 pub fn undo() {
     let mut undos = UNDO.lock().unwrap_or_else(|e| e.into_inner());
-    let Ok(sh) = xshell::Shell::new() else { return };
-    for undo in undos.drain(..).rev() {
-        match undo {
-            Undo::Run(cmd) => drop(cmd.run_after_stop(&sh)),
-            Undo::Each { list, mut remove } => {
-                let ids = list.run_after_stop(&sh).unwrap_or_default();
-                let ids: Vec<&str> = ids.split_whitespace().collect();
-                if !ids.is_empty() {
-                    remove.args.extend(ids.iter().map(|id| command::lit(*id)));
-                    let _ = remove.run_after_stop(&sh);
-                }
-            }
+    for Undo { list, mut remove } in undos.drain(..).rev() {
+        let ids = list.run_after_stop().unwrap_or_default();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            remove.args.extend(ids.iter().map(|id| command::lit(*id)));
+            let _ = remove.run_after_stop();
         }
     }
 }
@@ -121,7 +113,7 @@ fn writable(dir: &std::path::Path) {
 }
 
 /// Removes the run's directory when dropped: `main` holds one for the whole run.
-pub struct Guard;
+pub(crate) struct Guard;
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -130,8 +122,8 @@ impl Drop for Guard {
     }
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: stop the commands, wait for them to end (at most 10 s: a
-/// command may ignore SIGTERM), undo, remove the directory, then exit as the signal would have.
+/// On SIGINT, SIGTERM or SIGHUP: kill the commands, wait for them to end (at most 10 s: a
+/// blocked one may take a moment), undo, remove the directory, then exit as the signal would have.
 /// Watched from the first thing the run makes, once.
 fn watch_signals() {
     static WATCHING: std::sync::Once = std::sync::Once::new();

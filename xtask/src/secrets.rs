@@ -8,10 +8,10 @@ use std::sync::Mutex;
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// What stands in for a secret.
-pub const REDACTED: &str = "***";
+pub(crate) const REDACTED: &str = "***";
 
 /// Remembers a secret; whether it was new.
-pub fn register(secret: &str) -> bool {
+pub(crate) fn register(secret: &str) -> bool {
     if secret.is_empty() {
         return false;
     }
@@ -33,7 +33,7 @@ pub fn redact(text: &str) -> String {
 
 /// The secrets in a store URL: the user-info of `scheme://user:password@host/…`, and the values
 /// of query parameters that name a secret, password, token or access key.
-pub fn in_url(url: &str) -> Vec<String> {
+pub(crate) fn in_url(url: &str) -> Vec<String> {
     let mut found = Vec::new();
     if let Some((_, rest)) = url.split_once("://") {
         let authority = rest.split(['/', '?']).next().unwrap_or_default();

@@ -58,6 +58,7 @@ impl Session {
         let sh = Shell::new()?;
         let (root, config) = Config::load(&sh.current_dir())?;
         sh.change_dir(&root);
+        crate::command::run_in(&root);
         let flake = match args.flake {
             Some(flake) if Path::new(&flake).exists() => flake_ref(&std::path::absolute(&flake)?),
             Some(flake) => flake,
@@ -127,7 +128,7 @@ impl Platform {
 
     /// The platform images are built for: `--arch A` means `A-linux`; else the arch of `--system`
     /// (or this machine's), so a container key always names the arch it was built for.
-    pub fn for_images(&self, config: &Config, arch: Option<&str>) -> Result<Platform> {
+    pub(crate) fn for_images(&self, config: &Config, arch: Option<&str>) -> Result<Platform> {
         let Some(arch) = arch else { return Ok(self.clone()) };
         config.check_arch(arch)?;
         let system = format!("{arch}-linux");
@@ -150,7 +151,7 @@ fn host_system() -> String {
 /// A local flake as `nix build PATH#…` takes it: in a git work tree, the repository with the
 /// flake's directory (`git+file://TOP?dir=REL`: what git tracks, and every file of the repository
 /// the flake refers to); elsewhere the directory itself (`path:`).
-pub fn flake_ref(dir: &Path) -> String {
+pub(crate) fn flake_ref(dir: &Path) -> String {
     for top in dir.ancestors() {
         if top.join(".git").exists() {
             let rel = dir.strip_prefix(top).unwrap_or(Path::new("")).display().to_string();

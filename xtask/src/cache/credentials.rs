@@ -27,7 +27,7 @@ impl Credentials {
 
 /// `scheme://user:password@host/…` -> the URL without them, and the credentials (HTTP only:
 /// curl and Nix read them from a netrc file; other schemes keep their user).
-pub fn split_credentials(url: &str) -> Result<(String, Option<Credentials>)> {
+pub(crate) fn split_credentials(url: &str) -> Result<(String, Option<Credentials>)> {
     let Some((scheme, rest)) = url.split_once("://").filter(|(s, _)| *s == "http" || *s == "https") else {
         return Ok((url.to_owned(), None));
     };

@@ -15,7 +15,6 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use xshell::Shell;
 
 use super::{
     files::{Fetched, Files},
@@ -49,12 +48,12 @@ const MAX_NARINFO: u64 = 1 << 20;
 impl Entries {
     /// Every narinfo of a directory; for HTTP, those in the closures of `roots`, a layer of
     /// references at a time, each layer fetched at once.
-    pub fn read(sh: &Shell, files: &Files, roots: &BTreeSet<String>) -> Result<Entries> {
+    pub fn read(files: &Files, roots: &BTreeSet<String>) -> Result<Entries> {
         let mut entries = Entries::default();
         if let Some(listed) = files.narinfos() {
             let names = listed?;
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            for (file, got) in names.iter().zip(files.get_many(sh, &refs, MAX_NARINFO)?) {
+            for (file, got) in names.iter().zip(files.get_many(&refs, MAX_NARINFO)?) {
                 entries.add(file, got);
             }
             return Ok(entries);
@@ -64,7 +63,7 @@ impl Entries {
             let names: Vec<String> = frontier.iter().filter_map(|p| narinfo::file_of(p)).collect();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let mut next = BTreeSet::new();
-            for (file, got) in names.iter().zip(files.get_many(sh, &refs, MAX_NARINFO)?) {
+            for (file, got) in names.iter().zip(files.get_many(&refs, MAX_NARINFO)?) {
                 if let Some(entry) = entries.add(file, got) {
                     next.extend(entry.info.references.iter().cloned());
                 }
@@ -127,10 +126,10 @@ pub struct Collection {
 }
 
 /// What `gc --keep N --grace G` would do.
-pub fn collection(sh: &Shell, files: &Files, keep: usize, grace: Duration) -> Result<Collection> {
-    let manifests = roots::all(sh, files)?;
+pub(crate) fn collection(files: &Files, keep: usize, grace: Duration) -> Result<Collection> {
+    let manifests = roots::all(files)?;
     let every_root: BTreeSet<String> = manifests.iter().flat_map(|m| m.roots.iter().cloned()).collect();
-    let entries = Entries::read(sh, files, &every_root)?;
+    let entries = Entries::read(files, &every_root)?;
     Ok(Collection::of(&manifests, &entries, keep, grace))
 }
 
@@ -170,15 +169,15 @@ impl Collection {
 
 /// Deletes what the plan says, under the lock it was made under: each narinfo, then its NAR; then
 /// the manifests of the keys dropped, and the index.
-pub fn collect(sh: &Shell, files: &Files, lock: &mut Lock, plan: &Collection) -> Result<()> {
+pub fn collect(files: &Files, lock: &mut Lock, plan: &Collection) -> Result<()> {
     for (path, doomed) in &plan.delete {
-        lock.renew(sh)?;
+        lock.renew()?;
         for file in doomed {
-            files.delete(sh, file).with_context(|| format!("cannot delete {path} from {}", files.label()))?;
+            files.delete(file).with_context(|| format!("cannot delete {path} from {}", files.label()))?;
         }
     }
     for key in &plan.dropped_keys {
-        roots::forget(sh, files, key)?;
+        roots::forget(files, key)?;
     }
-    roots::write_index(sh, files, &plan.kept_keys.iter().cloned().collect())
+    roots::write_index(files, &plan.kept_keys.iter().cloned().collect())
 }

@@ -20,7 +20,6 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
 use super::{
     files::{Beneath, Deleted, Files, Http},
@@ -54,10 +53,10 @@ enum Held {
 impl Files {
     /// Takes the cache's lock, waiting at most `wait`. `lease`: how long a holder may go without
     /// renewing before others take the lock from it (HTTP).
-    pub fn lock(&self, sh: &Shell, wait: Duration, lease: Duration) -> Result<Lock> {
+    pub fn lock(&self, wait: Duration, lease: Duration) -> Result<Lock> {
         let held = match self {
             Files::Dir(dir) => Held::Dir(lock_dir(dir, wait)?),
-            Files::Http(http) => match take_token(self, sh, wait, lease)? {
+            Files::Http(http) => match take_token(self, wait, lease)? {
                 true => Held::Http(http.clone()),
                 false => {
                     github::warning(&format!(
@@ -80,7 +79,7 @@ impl Lock {
 
     /// Says that the holder is alive (HTTP: a new `lock-holder`), and fails when the lease ran out
     /// (another process may have taken the lock: the holder must stop writing).
-    pub fn renew(&mut self, sh: &Shell) -> Result<()> {
+    pub(crate) fn renew(&mut self) -> Result<()> {
         if self.renewed.elapsed() > self.lease {
             bail!(
                 "held the cache's lock longer than its lease ({} s): stopping before another writer",
@@ -88,7 +87,7 @@ impl Lock {
             );
         }
         if let Held::Http(http) = &self.held {
-            Files::Http(http.clone()).put(sh, HOLDER, &Holder::me())?;
+            Files::Http(http.clone()).put(HOLDER, &Holder::me())?;
             self.renewed = Instant::now();
         }
         Ok(())
@@ -98,8 +97,7 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         if let Held::Http(http) = &self.held {
-            let released =
-                Shell::new().map_err(anyhow::Error::from).and_then(|sh| Files::Http(http.clone()).put(&sh, TOKEN, b""));
+            let released = Files::Http(http.clone()).put(TOKEN, b"");
             if let Err(err) = released {
                 github::warning(&format!(
                     "cannot release the lock of {} ({err:#}): others wait for its lease to end",
@@ -161,23 +159,23 @@ impl Holder {
 }
 
 /// Takes the token: `true` once held, `false` when the cache takes no DELETE (405, 501).
-fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Result<bool> {
+fn take_token(files: &Files, wait: Duration, lease: Duration) -> Result<bool> {
     let deadline = Instant::now() + wait;
     loop {
-        if files.sizes(sh, &[TOKEN])?.values().any(Option::is_some) {
-            files.put(sh, HOLDER, &Holder::me())?;
-            match files.try_delete(sh, TOKEN)? {
+        if files.sizes(&[TOKEN])?.values().any(Option::is_some) {
+            files.put(HOLDER, &Holder::me())?;
+            match files.try_delete(TOKEN)? {
                 Deleted::Yes => return Ok(true),
                 Deleted::NotAllowed => return Ok(false),
                 // Another process deleted it first.
                 Deleted::Absent => {}
             }
         } else {
-            let info = files.get(sh, HOLDER)?.and_then(|bytes| serde_json::from_slice::<Holder>(&bytes).ok());
+            let info = files.get(HOLDER)?.and_then(|bytes| serde_json::from_slice::<Holder>(&bytes).ok());
             match info {
                 // A cache whose lock was never used.
                 None => {
-                    files.put(sh, TOKEN, b"")?;
+                    files.put(TOKEN, b"")?;
                     std::thread::sleep(SETTLE);
                     continue;
                 }
@@ -189,7 +187,7 @@ fn take_token(files: &Files, sh: &Shell, wait: Duration, lease: Duration) -> Res
                             info.owner,
                             now().saturating_sub(info.since)
                         ));
-                        files.put(sh, TOKEN, b"")?;
+                        files.put(TOKEN, b"")?;
                         continue;
                     }
                 }

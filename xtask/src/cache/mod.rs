@@ -25,7 +25,7 @@ use std::{
 use anyhow::{bail, Result};
 
 use self::credentials::split_credentials;
-pub use self::credentials::Credentials;
+pub(crate) use self::credentials::Credentials;
 
 use crate::{
     command::on_path,
@@ -161,7 +161,7 @@ impl Cache {
     }
 
     /// Whether it is read-only because this is a fork's pull request (which writes nothing).
-    pub fn is_forks(&self) -> bool {
+    pub(crate) fn is_forks(&self) -> bool {
         matches!(self, Cache::ReadOnly { why, .. } if *why == FORK)
     }
 
@@ -177,7 +177,7 @@ impl Cache {
 
     /// The cache's own public key, when the config knows it (Cachix's); a key the xtask signs
     /// with is found by the signing-key step instead.
-    pub fn config_key(&self, config: &Config) -> Option<String> {
+    pub(crate) fn config_key(&self, config: &Config) -> Option<String> {
         match self {
             Cache::Cachix { name } if *name == config.name => config.public_key.clone(),
             Cache::ReadOnly { of, .. } => of.config_key(config),
@@ -205,7 +205,7 @@ impl Cache {
     }
 
     /// Says, once, that nothing will be pushed and why.
-    pub fn announce(&self) {
+    pub(crate) fn announce(&self) {
         if let Cache::ReadOnly { of, why } = self {
             github::notice(&format!("{why}: pulling from {} works, pushing is skipped", of.label()));
         }

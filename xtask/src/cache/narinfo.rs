@@ -65,7 +65,7 @@ impl NarInfo {
 
 /// The hash part of a store path's base name (`HASH-name`): 32 characters of Nix's base 32, and
 /// a name Nix takes (letters, digits, `+-._?=`, not starting with `.`, at most 211 characters).
-pub fn hash_part(base: &str) -> Option<&str> {
+pub(crate) fn hash_part(base: &str) -> Option<&str> {
     let (hash, name) = base.split_once('-')?;
     let valid = hash.len() == 32
         && hash.bytes().all(|b| NIX32.contains(&b))
@@ -83,7 +83,7 @@ pub fn file_of(store_path: &str) -> Option<String> {
 
 /// A path a cache may name: relative, without `.` or `..` components, of plain characters. Every
 /// file the xtask reads, writes or deletes in a cache goes through this check.
-pub fn safe_path(path: &str) -> bool {
+pub(crate) fn safe_path(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
         && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
@@ -91,7 +91,7 @@ pub fn safe_path(path: &str) -> bool {
 }
 
 /// Nix's base-32 alphabet (no e, o, u, t).
-pub const NIX32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
+pub(crate) const NIX32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 
 /// A hash in Nix's base 32, as narinfos write `FileHash` and `NarHash`.
 pub fn nix32(hash: &[u8]) -> String {

@@ -11,7 +11,6 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use anyhow::{Context, Result};
-use xshell::Shell;
 
 use super::files::Files;
 use serde::{Deserialize, Serialize};
@@ -36,10 +35,10 @@ impl Manifest {
 }
 
 /// How long a task waits for the lock (gc may hold it while it deletes).
-pub const LOCK_WAIT: Duration = Duration::from_secs(600);
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// The lease of a holder: generous for a few requests of at most `timeout` seconds each.
-pub fn lease(timeout: u64) -> Duration {
+pub(crate) fn lease(timeout: u64) -> Duration {
     Duration::from_secs((timeout * 6).max(120))
 }
 
@@ -50,28 +49,28 @@ fn manifest_file(key: &str) -> String {
 /// Adds `roots` to the manifest of `key` and marks the key used now, under the cache's lock.
 /// Writes nothing when every root is recorded and the key was used within the last minute (a
 /// no-op warm leaves the cache as it was).
-pub fn record(sh: &Shell, files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) -> Result<()> {
-    let mut lock = files.lock(sh, LOCK_WAIT, lease(timeout))?;
-    let mut manifest = read(sh, files, key)?.unwrap_or_else(|| Manifest::new(key));
+pub fn record(files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) -> Result<()> {
+    let mut lock = files.lock(LOCK_WAIT, lease(timeout))?;
+    let mut manifest = read(files, key)?.unwrap_or_else(|| Manifest::new(key));
     let now = now_ms();
     if roots.is_subset(&manifest.roots) && now.saturating_sub(manifest.updated) < 60_000 {
         return Ok(());
     }
     manifest.roots.extend(roots.iter().cloned());
     manifest.updated = now.max(manifest.updated);
-    lock.renew(sh)?;
-    files.put(sh, &manifest_file(key), &serde_json::to_vec_pretty(&manifest)?)?;
-    let mut keys = keys(sh, files)?;
+    lock.renew()?;
+    files.put(&manifest_file(key), &serde_json::to_vec_pretty(&manifest)?)?;
+    let mut keys = keys(files)?;
     if keys.insert(key.to_owned()) {
-        lock.renew(sh)?;
-        write_index(sh, files, &keys)?;
+        lock.renew()?;
+        write_index(files, &keys)?;
     }
     Ok(())
 }
 
 /// The manifest of a key, if any (an unreadable one counts as none, with the reason).
-pub fn read(sh: &Shell, files: &Files, key: &str) -> Result<Option<Manifest>> {
-    let Some(bytes) = files.get(sh, &manifest_file(key))? else { return Ok(None) };
+pub fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
+    let Some(bytes) = files.get(&manifest_file(key))? else { return Ok(None) };
     serde_json::from_slice(&bytes)
         .map(Some)
         .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
@@ -80,8 +79,8 @@ pub fn read(sh: &Shell, files: &Files, key: &str) -> Result<Option<Manifest>> {
 /// Every key with a manifest: the index, and for a directory its listing too. An index that is
 /// not a list is an error, never read as empty (the next push would write it over, and the keys
 /// it named would be beyond gc); an entry that cannot be a key is left out.
-pub fn keys(sh: &Shell, files: &Files) -> Result<BTreeSet<String>> {
-    let index = match files.get(sh, INDEX)? {
+pub fn keys(files: &Files) -> Result<BTreeSet<String>> {
+    let index = match files.get(INDEX)? {
         Some(bytes) => serde_json::from_slice::<Vec<serde_json::Value>>(&bytes).with_context(|| {
             format!(
                 "{}/{INDEX} is not a list of keys: write it again as the JSON list of the keys whose {DIR}/<key>.json are on the server",
@@ -103,22 +102,22 @@ pub fn keys(sh: &Shell, files: &Files) -> Result<BTreeSet<String>> {
 }
 
 /// Every manifest, newest first.
-pub fn all(sh: &Shell, files: &Files) -> Result<Vec<Manifest>> {
+pub fn all(files: &Files) -> Result<Vec<Manifest>> {
     let mut found = Vec::new();
-    for key in keys(sh, files)? {
-        found.extend(read(sh, files, &key)?);
+    for key in keys(files)? {
+        found.extend(read(files, &key)?);
     }
     found.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.key.cmp(&a.key)));
     Ok(found)
 }
 
-pub fn write_index(sh: &Shell, files: &Files, keys: &BTreeSet<String>) -> Result<()> {
-    files.put(sh, INDEX, &serde_json::to_vec_pretty(keys)?)
+pub(crate) fn write_index(files: &Files, keys: &BTreeSet<String>) -> Result<()> {
+    files.put(INDEX, &serde_json::to_vec_pretty(keys)?)
 }
 
 /// Deletes the manifest of a key (gc, for the keys it drops; under its lock).
-pub fn forget(sh: &Shell, files: &Files, key: &str) -> Result<()> {
-    files.delete(sh, &manifest_file(key)).map(drop)
+pub fn forget(files: &Files, key: &str) -> Result<()> {
+    files.delete(&manifest_file(key)).map(drop)
 }
 
 pub fn now_ms() -> u64 {

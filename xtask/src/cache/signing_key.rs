@@ -11,7 +11,6 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
 use crate::{
     command::{lit, Cmd, Io, NoSlots, Stdin},
@@ -83,17 +82,17 @@ impl SigningKey {
     /// Creates the secret key when it is a local cache's and does not exist (when two runs race,
     /// the first one's key wins and both use it), checks it, and returns a note and the public key,
     /// which is written beside a local cache for runners.
-    pub fn ensure(&self, sh: &Shell) -> Result<(String, String)> {
+    pub(crate) fn ensure(&self) -> Result<(String, String)> {
         let mut note = format!("{} exists", self.secret.display());
         if let Some(generate) = self.generate.as_ref().filter(|_| std::fs::symlink_metadata(&self.secret).is_err()) {
-            let key = generate.run(sh, &NoSlots)?;
+            let key = generate.run(&NoSlots)?;
             eprintln!("  (written to {}, mode 0600, unless another run created it first)", self.secret.display());
             if files::create_private(&self.secret, key.trim().as_bytes())? {
                 note = format!("created {}", self.secret.display());
             }
         }
         check_private(&self.secret)?;
-        let public = self.convert.run(sh, &NoSlots)?.trim().to_owned();
+        let public = self.convert.run(&NoSlots)?.trim().to_owned();
         if let Some(path) = &self.public {
             let current = std::fs::read_to_string(path).unwrap_or_default();
             if current.trim() != public {
@@ -113,7 +112,7 @@ fn convert(secret: &Path) -> Cmd {
 
 /// A secret key file must be this user's own regular file, private to them: a symbolic link (to
 /// a key planted elsewhere), another user's file, or one group or others can read is refused.
-pub fn check_private(path: &Path) -> Result<()> {
+pub(crate) fn check_private(path: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let fix = "use a key created by this user with mode 0600 (`nix key generate-secret --key-name NAME-1 > FILE; chmod 600 FILE`)";
     if meta.file_type().is_symlink() {

@@ -9,7 +9,8 @@
 mod render;
 mod run;
 
-pub use run::{evaluations, mark_start, own_time, running, stop};
+pub use run::{evaluations, running, stop};
+pub(crate) use run::{mark_start, own_time, run_in};
 
 use std::path::PathBuf;
 
@@ -103,6 +104,8 @@ pub struct Cmd {
     pub env_remove: Vec<String>,
     /// It evaluates the flake (the run record counts these).
     pub evaluates: bool,
+    /// Where it runs (default: the workspace's root, [`run_in`]).
+    pub dir: Option<PathBuf>,
 }
 
 impl Cmd {
@@ -117,6 +120,7 @@ impl Cmd {
             env: Vec::new(),
             env_remove: Vec::new(),
             evaluates: false,
+            dir: None,
         }
     }
 
@@ -141,7 +145,7 @@ impl Cmd {
         self
     }
 
-    pub fn stdout_to(mut self, path: PathBuf) -> Cmd {
+    pub(crate) fn stdout_to(mut self, path: PathBuf) -> Cmd {
         self.stdout_to = Some(path);
         self
     }
@@ -155,6 +159,12 @@ impl Cmd {
     /// Removes an environment variable the command would inherit.
     pub fn env_remove(mut self, name: impl Into<String>) -> Cmd {
         self.env_remove.push(name.into());
+        self
+    }
+
+    /// Runs it in `dir`.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.dir = Some(dir.into());
         self
     }
 

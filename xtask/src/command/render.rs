@@ -40,12 +40,15 @@ impl Cmd {
         if let Some(path) = &self.stdout_to {
             let _ = write!(line, " > {}", shell_quote(&path.display().to_string()));
         }
+        if let Some(dir) = &self.dir {
+            line = format!("cd {} && {line}", shell_quote(&dir.display().to_string()));
+        }
         crate::secrets::redact(&line)
     }
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
-pub fn shell_quote(word: &str) -> String {
+pub(crate) fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@+,%^".contains(&b));
     if plain {
         word.to_owned()

@@ -1,20 +1,22 @@
-//! Running a [`Cmd`]: the one place where the tasks start processes. What a command prints
-//! passes through [`secrets::redact`] line by line: Nix names a substituter with its
-//! credentials in its own warnings.
+//! Running a [`Cmd`]: the one place where the tasks start processes, with duct. What a command
+//! prints passes through [`secrets::redact`] line by line (Nix names a substituter with its
+//! credentials in its own warnings), and a failure ends with the command's own error lines. The
+//! running commands are duct handles in one registry: a signal kills them all ([`stop`]), and
+//! none starts after it.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    process::{Command, Output, Stdio},
+    io::{BufRead, BufReader, Read},
+    path::{Path, PathBuf},
+    process::Output,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Mutex, OnceLock,
+        Arc, Mutex, OnceLock,
     },
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
 use super::{Arg, Cmd, Io, Slots, Stdin};
 use crate::secrets;
@@ -24,19 +26,20 @@ static STARTED: OnceLock<Instant> = OnceLock::new();
 static COMMANDS_NANOS: AtomicU64 = AtomicU64::new(0);
 /// How many commands that evaluate the flake the run started.
 static EVALUATIONS: AtomicU64 = AtomicU64::new(0);
+/// Where commands run unless they name a directory: the workspace's root, once the session found it.
+static WORKSPACE: OnceLock<PathBuf> = OnceLock::new();
 
-/// The commands running now (their process ids), and whether the run was stopped: checked and
-/// changed under one lock, so no command starts after [`stop`] has signalled the running ones.
-static RUNNING: Mutex<(bool, Vec<u32>)> = Mutex::new((false, Vec::new()));
+/// The commands running now, and whether the run was stopped: checked and changed under one
+/// lock, so no command starts after [`stop`] has killed the running ones.
+static RUNNING: Mutex<(bool, Vec<Arc<duct::Handle>>)> = Mutex::new((false, Vec::new()));
 
-/// Stops the run's commands (a signal came): each running one gets SIGTERM, and none starts
-/// again but through [`Cmd::run_after_stop`].
+/// Stops the run's commands (a signal came): each running one is killed, and none starts again
+/// but through [`Cmd::run_after_stop`].
 pub fn stop() {
     let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     running.0 = true;
-    for pid in &running.1 {
-        // SAFETY: kill(2) with a process id this run started and has not yet reaped.
-        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGTERM) };
+    for handle in &running.1 {
+        let _ = handle.kill();
     }
 }
 
@@ -46,8 +49,13 @@ pub fn running() -> usize {
 }
 
 /// Marks the start of the process (first thing in `main`).
-pub fn mark_start() {
+pub(crate) fn mark_start() {
     STARTED.get_or_init(Instant::now);
+}
+
+/// Sets where commands run unless they name a directory (the session, once: the workspace root).
+pub(crate) fn run_in(dir: &Path) {
+    let _ = WORKSPACE.set(dir.to_path_buf());
 }
 
 /// How many times the run evaluated the flake so far.
@@ -56,7 +64,7 @@ pub fn evaluations() -> u64 {
 }
 
 /// The xtask's own time so far: its wall time minus the time its commands ran.
-pub fn own_time() -> Duration {
+pub(crate) fn own_time() -> Duration {
     let commands = Duration::from_nanos(COMMANDS_NANOS.load(Ordering::Relaxed));
     STARTED.get().map_or(Duration::ZERO, |started| started.elapsed().saturating_sub(commands))
 }
@@ -64,20 +72,20 @@ pub fn own_time() -> Duration {
 impl Cmd {
     /// Prints the command (`$ …`, slots filled), runs it, and returns its stdout (empty when it
     /// streams through, or goes to a file).
-    pub fn run(&self, sh: &Shell, slots: &dyn Slots) -> Result<String> {
+    pub fn run(&self, slots: &dyn Slots) -> Result<String> {
         eprintln!("$ {}", self.render(Some(slots)));
-        self.run_quietly(sh, slots)
+        self.run_quietly(slots)
     }
 
     /// Runs the command without printing it first.
-    pub fn run_quietly(&self, sh: &Shell, slots: &dyn Slots) -> Result<String> {
-        self.read(self.spawn(sh, slots, true)?)
+    pub fn run_quietly(&self, slots: &dyn Slots) -> Result<String> {
+        self.read(self.spawn(slots, true)?)
     }
 
     /// Runs the command quietly even after the run was [`stop`]ped: for the removal of what the
     /// run made.
-    pub fn run_after_stop(&self, sh: &Shell) -> Result<String> {
-        self.read(self.spawn(sh, &super::NoSlots, false)?)
+    pub(crate) fn run_after_stop(&self) -> Result<String> {
+        self.read(self.spawn(&super::NoSlots, false)?)
     }
 
     fn read(&self, output: Output) -> Result<String> {
@@ -91,25 +99,24 @@ impl Cmd {
 
     /// Prints and runs the command, and returns what it did, whatever its exit status: for
     /// commands whose failure is an answer (`nix store verify`).
-    pub fn output(&self, sh: &Shell, slots: &dyn Slots) -> Result<Output> {
+    pub fn output(&self, slots: &dyn Slots) -> Result<Output> {
         eprintln!("$ {}", self.render(Some(slots)));
-        self.clone().io(Io::Quiet).spawn(sh, slots, true)
+        self.clone().io(Io::Quiet).spawn(slots, true)
     }
 
     /// Runs the command without printing it, and returns what it did, whatever its exit status:
     /// for a command that reports each of its parts (curl's transfers) on its own.
-    pub fn output_quietly(&self, sh: &Shell) -> Result<Output> {
-        self.clone().io(Io::Quiet).spawn(sh, &super::NoSlots, true)
+    pub(crate) fn output_quietly(&self) -> Result<Output> {
+        self.clone().io(Io::Quiet).spawn(&super::NoSlots, true)
     }
 
     /// Whether the command ran and exited 0 (for checks that only ask).
-    pub fn succeeds(&self, sh: &Shell) -> bool {
-        self.clone().io(Io::Quiet).run_quietly(sh, &super::NoSlots).is_ok()
+    pub fn succeeds(&self) -> bool {
+        self.clone().io(Io::Quiet).run_quietly(&super::NoSlots).is_ok()
     }
 
-    /// Runs the command to its end. Streams that pass through are printed redacted as they come;
-    /// the ones read are returned (a streamed stderr returns its error lines alone).
-    fn spawn(&self, sh: &Shell, slots: &dyn Slots, stoppable: bool) -> Result<Output> {
+    /// The command as duct runs it: its words, directory, environment and standard input.
+    fn expression(&self, slots: &dyn Slots) -> Result<duct::Expression> {
         let mut args = Vec::new();
         for arg in &self.args {
             match arg {
@@ -117,6 +124,18 @@ impl Cmd {
                 Arg::Slot(slot) => args.extend(slots.words(*slot).iter().cloned()),
                 Arg::Joined(slot) => args.push(slots.words(*slot).join(" ")),
             }
+        }
+        let mut expression = duct::cmd(&self.program, args).unchecked();
+        if let Some(dir) = self.dir.as_ref().or(WORKSPACE.get()) {
+            expression = expression.dir(dir);
+        }
+        // duct applies the innermost (first added) last: the command's own values, the last of
+        // them first, win over what it removes.
+        for (name, value) in self.env.iter().rev() {
+            expression = expression.env(name, value);
+        }
+        for name in &self.env_remove {
+            expression = expression.env_remove(name);
         }
         let stdin = match &self.stdin {
             Stdin::Null => None,
@@ -128,65 +147,68 @@ impl Cmd {
                 Some(format!("{before}{value}\n").into_bytes())
             }
         };
-        let mut command = sh.cmd(&self.program).args(args);
-        for name in &self.env_remove {
-            command = command.env_remove(name);
-        }
-        for (name, value) in &self.env {
-            command = command.env(name, value);
-        }
-        let mut command: Command = command.into();
-        command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        command.stderr(Stdio::piped());
+        Ok(match stdin {
+            Some(bytes) => expression.stdin_bytes(bytes),
+            None => expression.stdin_null(),
+        })
+    }
+
+    /// Runs the command to its end. Streams that pass through are printed redacted as they come;
+    /// the ones read are returned (a streamed stderr returns its error lines alone).
+    fn spawn(&self, slots: &dyn Slots, stoppable: bool) -> Result<Output> {
+        let mut expression = self.expression(slots)?;
         // To a file: streamed there (an image is gigabytes), then renamed into place on success.
         // One partial file per process: concurrent runs write the same file (a cache's public key).
         let partial =
             self.stdout_to.as_ref().map(|path| path.with_extension(format!("partial-{}", std::process::id())));
-        match &partial {
-            Some(partial) => command
-                .stdout(std::fs::File::create(partial).with_context(|| format!("cannot write {}", partial.display()))?),
-            None => command.stdout(Stdio::piped()),
+        let mut relayed = Vec::new();
+        let mut relay_to_the_end = |expression: duct::Expression, stdout: bool| -> Result<duct::Expression> {
+            let (reader, writer) = os_pipe::pipe().context("cannot make a pipe")?;
+            relayed.push((stdout, thread::spawn(move || relay(reader))));
+            Ok(if stdout { expression.stdout_file(writer) } else { expression.stderr_file(writer) })
+        };
+        expression = match (&partial, self.io) {
+            (Some(partial), _) => expression.stdout_path(partial),
+            (None, Io::Relay) => relay_to_the_end(expression, true)?,
+            (None, Io::ReadStdout | Io::Quiet) => expression.stdout_capture(),
+        };
+        expression = match self.io {
+            Io::Relay | Io::ReadStdout => relay_to_the_end(expression, false)?,
+            Io::Quiet => expression.stderr_capture(),
         };
         let started = Instant::now();
         let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
         if stoppable && running.0 {
             bail!("`{}` was not started: the run is stopping (a signal)", self.program);
         }
-        let mut child = command.spawn().with_context(|| format!("cannot start `{}`: {}", self.program, self.hint))?;
+        let handle = expression.start().with_context(|| format!("cannot start `{}`: {}", self.program, self.hint));
+        // The pipes' write ends are the expression's: gone with it, so the relays see their end.
+        drop(expression);
+        let handle = Arc::new(handle?);
         if self.evaluates {
             EVALUATIONS.fetch_add(1, Ordering::Relaxed);
         }
-        running.1.push(child.id());
+        running.1.push(handle.clone());
         drop(running);
-        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            thread::spawn(move || pipe.write_all(&bytes));
-        }
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take().unwrap());
-        let stdout = match (stdout, self.io) {
-            (None, _) => thread::spawn(Vec::new),
-            (Some(stdout), Io::Relay) => thread::spawn(move || {
-                relay(stdout);
-                Vec::new()
-            }),
-            (Some(stdout), Io::ReadStdout | Io::Quiet) => thread::spawn(move || read(stdout)),
-        };
-        let stderr = match self.io {
-            Io::Relay | Io::ReadStdout => thread::spawn(move || relay(stderr)),
-            Io::Quiet => thread::spawn(move || read(stderr)),
-        };
-        let status = child.wait();
-        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).1.retain(|pid| *pid != child.id());
-        let status = status.with_context(|| format!("`{}` did not finish", self.program))?;
+        let output = handle.wait().cloned();
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).1.retain(|h| !Arc::ptr_eq(h, &handle));
+        let mut output = output.with_context(|| format!("`{}` did not finish", self.program))?;
         COMMANDS_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if let (Some(partial), Some(path)) = (&partial, &self.stdout_to) {
-            if status.success() {
+            if output.status.success() {
                 std::fs::rename(partial, path).with_context(|| format!("cannot write {}", path.display()))?;
             } else {
                 let _ = std::fs::remove_file(partial);
             }
         }
-        let joined = |t: thread::JoinHandle<Vec<u8>>| t.join().unwrap_or_default();
-        Ok(Output { status, stdout: joined(stdout), stderr: joined(stderr) })
+        // A relayed stderr answers with its error lines; a relayed stdout with nothing.
+        for (stdout, relay) in relayed {
+            let errors = relay.join().unwrap_or_default();
+            if !stdout {
+                output.stderr.extend(errors);
+            }
+        }
+        Ok(output)
     }
 }
 
@@ -235,8 +257,20 @@ fn says_error(line: &str) -> bool {
     ["error:", "error[", "fatal:"].iter().any(|p| line.starts_with(p)) || line.contains(" level=fatal ")
 }
 
-fn read(mut pipe: impl Read) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let _ = pipe.read_to_end(&mut bytes);
-    bytes
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::NoSlots;
+
+    #[test]
+    fn the_last_value_given_wins_over_an_earlier_one_and_a_removal() {
+        let cmd = Cmd::lits("sh", ["-c", "echo \"$XTASK_A $XTASK_B\""])
+            .io(Io::Quiet)
+            .env_remove("XTASK_A")
+            .env("XTASK_A", "first")
+            .env("XTASK_A", "last")
+            .env("XTASK_B", "b")
+            .env_remove("XTASK_B");
+        assert_eq!(cmd.run_quietly(&NoSlots).unwrap(), "last b\n");
+    }
 }

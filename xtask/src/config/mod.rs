@@ -21,13 +21,13 @@ use toml::de::DeTable;
 pub const TABLE: &str = "[workspace.metadata.cache]";
 
 /// `cache-timeout` when the table does not set it.
-pub const DEFAULT_CACHE_TIMEOUT: u64 = 30;
+pub(crate) const DEFAULT_CACHE_TIMEOUT: u64 = 30;
 
 /// `min-hit-rate` when the table does not set it: the seed's target, on the deps layer.
-pub const DEFAULT_MIN_HIT_RATE: f64 = 0.8;
+pub(crate) const DEFAULT_MIN_HIT_RATE: f64 = 0.8;
 
 /// `upstream` when the table does not set it.
-pub const DEFAULT_UPSTREAM: [&str; 1] = ["https://cache.nixos.org"];
+pub(crate) const DEFAULT_UPSTREAM: [&str; 1] = ["https://cache.nixos.org"];
 
 /// Where the cache lives when Cachix is the backend, or what replaced it after a rollback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,21 +122,21 @@ impl Config {
         read::config(table)
     }
 
-    pub fn image_attr(&self, image: &str) -> Result<&str> {
+    pub(crate) fn image_attr(&self, image: &str) -> Result<&str> {
         match self.images.iter().find(|(name, _)| name == image) {
             Some((_, attr)) => Ok(attr),
             None => bail!("unknown image `{image}`: the images are {} ({TABLE}.images)", names(&self.images)),
         }
     }
 
-    pub fn test_args(&self, test_type: &str) -> Result<&[String]> {
+    pub(crate) fn test_args(&self, test_type: &str) -> Result<&[String]> {
         match self.tests.iter().find(|(name, _)| name == test_type) {
             Some((_, args)) => Ok(args),
             None => bail!("unknown test type `{test_type}`: the test types are {} ({TABLE}.tests)", names(&self.tests)),
         }
     }
 
-    pub fn check_arch(&self, arch: &str) -> Result<()> {
+    pub(crate) fn check_arch(&self, arch: &str) -> Result<()> {
         if self.arches.iter().any(|a| a == arch) {
             return Ok(());
         }

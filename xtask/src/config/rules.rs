@@ -3,7 +3,7 @@
 use toml::de::DeValue as Item;
 
 /// The known key closest to `key` (same letters but `_` for `-` or case, or at most two edits).
-pub fn suggest(key: &str, known: &[&str]) -> Option<String> {
+pub(crate) fn suggest(key: &str, known: &[&str]) -> Option<String> {
     let normal = key.to_ascii_lowercase().replace('_', "-");
     known
         .iter()
@@ -28,12 +28,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-pub fn string_array(v: &Item) -> Option<Vec<String>> {
+pub(crate) fn string_array(v: &Item) -> Option<Vec<String>> {
     v.as_array()?.iter().map(|s| s.get_ref().as_str().map(str::to_owned)).collect()
 }
 
 /// An integer, in any of TOML's notations (`1_000`, `0x10`).
-pub fn int(v: &Item) -> Option<i64> {
+pub(crate) fn int(v: &Item) -> Option<i64> {
     let int = v.as_integer()?;
     i64::from_str_radix(&int.as_str().replace('_', ""), int.radix()).ok()
 }
@@ -64,7 +64,7 @@ pub fn show(v: &Item) -> String {
 }
 
 /// A table's entries parsed by `value`, sorted by key.
-pub fn sorted_pairs<T>(v: &Item, value: impl Fn(&Item) -> Option<T>) -> Option<Vec<(String, T)>> {
+pub(crate) fn sorted_pairs<T>(v: &Item, value: impl Fn(&Item) -> Option<T>) -> Option<Vec<(String, T)>> {
     let mut pairs: Vec<(String, T)> = v
         .as_table()?
         .iter()
@@ -74,24 +74,24 @@ pub fn sorted_pairs<T>(v: &Item, value: impl Fn(&Item) -> Option<T>) -> Option<V
     Some(pairs)
 }
 
-pub fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+pub(crate) fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
 /// Safe in keys, file names and YAML without quoting: letters, digits, '-', '_', '.'.
-pub fn is_word(s: &str) -> bool {
+pub(crate) fn is_word(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// An image name as registries take it: lowercase letters, digits, '-', '_', '.', starting with
 /// a letter or digit (`harness`, not `Harness`).
-pub fn is_image_name(s: &str) -> bool {
+pub(crate) fn is_image_name(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
 /// A Nix system: `<arch>-<os>` in lowercase letters, digits and '_' (`x86_64-linux`).
-pub fn is_system(s: &str) -> bool {
+pub(crate) fn is_system(s: &str) -> bool {
     matches!(s.split_once('-'), Some((arch, os))
         if !arch.is_empty() && !os.is_empty()
             && arch.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -100,7 +100,7 @@ pub fn is_system(s: &str) -> bool {
 
 /// A GitHub runner label: lowercase letters, digits, '-' and '.', starting with a letter
 /// (`ubuntu-latest`, `ubuntu-24.04-arm`).
-pub fn is_runner(s: &str) -> bool {
+pub(crate) fn is_runner(s: &str) -> bool {
     s.len() <= 64
         && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
@@ -108,7 +108,7 @@ pub fn is_runner(s: &str) -> bool {
 
 /// A relative directory of plain characters, without `.` or `..` components: safe in YAML and
 /// in a path joined to the workspace root.
-pub fn is_relative_dir(s: &str) -> bool {
+pub(crate) fn is_relative_dir(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(['/', '-'])
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
@@ -116,16 +116,16 @@ pub fn is_relative_dir(s: &str) -> bool {
 }
 
 /// A Nix attribute name that needs no quoting.
-pub fn is_attr(s: &str) -> bool {
+pub(crate) fn is_attr(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_'".contains(&b))
 }
 
-pub fn is_version(s: &str) -> bool {
+pub(crate) fn is_version(s: &str) -> bool {
     let parts: Vec<_> = s.split('.').collect();
     parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-pub fn is_public_key(s: &str) -> bool {
+pub(crate) fn is_public_key(s: &str) -> bool {
     matches!(s.split_once(':'), Some((name, key)) if !name.is_empty() && key.len() >= 40 && !key.contains(char::is_whitespace))
 }

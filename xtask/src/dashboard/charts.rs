@@ -18,13 +18,13 @@ const COLORS: [&str; 12] = [
 ];
 
 /// A series of a line chart: a name and its points (x as a run's position, y, tooltip).
-pub struct Series {
+pub(crate) struct Series {
     pub name: String,
     pub points: Vec<(usize, f64, String)>,
 }
 
 /// A vertical marker at a run's position (a key change), with its label.
-pub struct Marker {
+pub(crate) struct Marker {
     pub at: usize,
     pub label: String,
 }
@@ -92,7 +92,7 @@ pub fn lines(
 }
 
 /// Grouped bars: for each category (a run), one bar per series; y from 0 to the largest value.
-pub fn bars(
+pub(crate) fn bars(
     id: &str,
     categories: &[String],
     series: &[&str],
@@ -137,7 +137,7 @@ pub fn bars(
 
 /// One bar of a timeline: a name, its start and length in seconds, whether it is on the
 /// critical path, and whether it failed.
-pub struct Span {
+pub(crate) struct Span {
     pub name: String,
     pub start: f64,
     pub seconds: f64,

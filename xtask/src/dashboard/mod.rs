@@ -13,7 +13,6 @@ mod sections;
 use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::Result;
-use xshell::Shell;
 
 use crate::{
     cache::{
@@ -25,7 +24,7 @@ use crate::{
 };
 
 /// Everything the page shows.
-pub struct Facts {
+pub(crate) struct Facts {
     /// The cache, as logs name it.
     pub cache: String,
     pub generated_ms: u64,
@@ -39,7 +38,7 @@ pub struct Facts {
 }
 
 /// A cache this project owns, read now.
-pub struct Owned {
+pub(crate) struct Owned {
     /// Each recorded deps key, newest first: when it was last used, and its paths.
     pub keys: Vec<KeyUse>,
     /// What `gc --keep N` would delete, and N.
@@ -52,7 +51,7 @@ pub struct Owned {
 }
 
 /// One deps key of a cache this project owns.
-pub struct KeyUse {
+pub(crate) struct KeyUse {
     pub key: String,
     pub updated_ms: u64,
     /// The closure of its recorded paths, as far as the cache has it.
@@ -63,10 +62,10 @@ pub struct KeyUse {
 impl Owned {
     /// Reads the cache's manifests and narinfos once: the keys, gc's preview with `keep` keys
     /// (and no grace: what a collection now would take), the largest paths.
-    pub fn read(sh: &Shell, files: &Files, keep: usize) -> Result<Owned> {
-        let manifests = roots::all(sh, files)?;
+    pub fn read(files: &Files, keep: usize) -> Result<Owned> {
+        let manifests = roots::all(files)?;
         let every_root = manifests.iter().flat_map(|m| m.roots.iter().cloned()).collect();
-        let entries = Entries::read(sh, files, &every_root)?;
+        let entries = Entries::read(files, &every_root)?;
         let size = |path: &String| entries.by_path.get(path).map_or(0, |e| e.info.file_size.unwrap_or(e.info.nar_size));
         let keys = manifests
             .iter()
@@ -99,7 +98,7 @@ impl Owned {
 }
 
 /// What the history says is wrong.
-pub struct Alert {
+pub(crate) struct Alert {
     /// `hit-rate` or `regression`.
     pub kind: &'static str,
     /// The record it is about.
@@ -135,7 +134,7 @@ impl Facts {
 
     /// The records of the jobs by job (`crate::alerts::job_name`), each job's oldest first; a
     /// pipeline's record (`ci`, `history`) is not a job's: the pipeline section shows it.
-    pub fn by_job(&self) -> BTreeMap<String, Vec<&Record>> {
+    pub(crate) fn by_job(&self) -> BTreeMap<String, Vec<&Record>> {
         let mut jobs: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
         for record in self.records.iter().filter(|r| r.pipeline.is_none()) {
             jobs.entry(crate::alerts::job_name(record)).or_default().push(record);
@@ -147,7 +146,7 @@ impl Facts {
 /// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped, and the controls that reorder or hide text
 /// (Unicode's bidirectional controls, C0 and C1) shown as U+FFFD: a record's words cannot make a
 /// cell read as something else.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -97,7 +97,7 @@ fn alerts_section(facts: &Facts) -> String {
 }
 
 /// A line chart of one value of each job's runs.
-pub fn job_chart(
+pub(crate) fn job_chart(
     id: &str,
     runs: &[&Record],
     markers: &[Marker],

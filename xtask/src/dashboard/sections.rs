@@ -54,7 +54,7 @@ pub fn jobs(facts: &Facts, runs: &[&Record], markers: &[Marker]) -> String {
 }
 
 /// The bytes each run pushed to and fetched from the cache.
-pub fn transfers(runs: &[&Record]) -> String {
+pub(crate) fn transfers(runs: &[&Record]) -> String {
     let moved: Vec<&&Record> =
         runs.iter().filter(|r| r.pushed.nar_bytes.saturating_add(r.fetched.nar_bytes) > 0).collect();
     let mut html = String::from("<h2>Bytes pushed and fetched per run</h2>");

@@ -5,14 +5,13 @@
 //! stdin, as a header: never in an argument, a file or the log.
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
 use super::names::env::GITHUB_TOKEN;
 use crate::command::{Cmd, Io, NoSlots, Stdin};
 
 /// Deletes the entry of `key` for this run's ref; whether there was one.
-pub fn delete(sh: &Shell, key: &str) -> Result<bool> {
-    let said = request(key)?.run(sh, &NoSlots)?;
+pub fn delete(key: &str) -> Result<bool> {
+    let said = request(key)?.run(&NoSlots)?;
     match said.trim() {
         "200" | "204" => Ok(true),
         "404" => Ok(false),

@@ -9,13 +9,13 @@ use std::{env, fs::OpenOptions, io::Write, path::PathBuf};
 use anyhow::{Context, Result};
 
 /// True under GitHub Actions (`GITHUB_ACTIONS=true`).
-pub fn is_actions() -> bool {
+pub(crate) fn is_actions() -> bool {
     env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
 /// Whether this run is a pull request from a fork: GitHub gives it no secrets. Read from the
 /// event GitHub Actions describes (`$GITHUB_EVENT_PATH`: `pull_request.head.repo.fork`).
-pub fn is_fork_pull_request() -> bool {
+pub(crate) fn is_fork_pull_request() -> bool {
     if !is_actions() || !env::var("GITHUB_EVENT_NAME").is_ok_and(|e| e.starts_with("pull_request")) {
         return false;
     }
@@ -34,13 +34,13 @@ pub fn mask(secret: &str) {
     }
 }
 
-pub fn group_start(title: &str) {
+pub(crate) fn group_start(title: &str) {
     if is_actions() {
         eprintln!("::group::{title}");
     }
 }
 
-pub fn group_end() {
+pub(crate) fn group_end() {
     if is_actions() {
         eprintln!("::endgroup::");
     }
@@ -65,18 +65,18 @@ pub fn warning(message: &str) {
 }
 
 /// Appends `name=value` lines to `$GITHUB_OUTPUT`.
-pub fn set_outputs<N: AsRef<str>>(outputs: &[(N, String)]) -> Result<()> {
+pub(crate) fn set_outputs<N: AsRef<str>>(outputs: &[(N, String)]) -> Result<()> {
     let lines: String = outputs.iter().map(|(name, value)| format!("{}={value}\n", name.as_ref())).collect();
     append("GITHUB_OUTPUT", &lines)
 }
 
 /// Appends markdown to `$GITHUB_STEP_SUMMARY`, when it is set.
 /// Whether a job summary is written (`$GITHUB_STEP_SUMMARY` is set).
-pub fn has_summary() -> bool {
+pub(crate) fn has_summary() -> bool {
     env::var_os("GITHUB_STEP_SUMMARY").is_some()
 }
 
-pub fn append_summary(markdown: &str) -> Result<()> {
+pub(crate) fn append_summary(markdown: &str) -> Result<()> {
     if !has_summary() {
         return Ok(());
     }

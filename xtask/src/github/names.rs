@@ -5,18 +5,18 @@
 /// Job and step outputs (`$GITHUB_OUTPUT`).
 pub mod output {
     /// The deps key: every task that builds emits it.
-    pub const CACHE_KEY: &str = "cache-key";
+    pub(crate) const CACHE_KEY: &str = "cache-key";
     /// The test job's key (`cargo xtask test`).
-    pub const JOB_KEY: &str = "job-key";
+    pub(crate) const JOB_KEY: &str = "job-key";
     /// The container key of a task that builds one image.
-    pub const CONTAINER_KEY: &str = "container-key";
+    pub(crate) const CONTAINER_KEY: &str = "container-key";
     /// With several images, one output each: `container-key-<image>`.
-    pub const CONTAINER_KEY_OF: &str = "container-key-";
+    pub(crate) const CONTAINER_KEY_OF: &str = "container-key-";
     /// actions/cache's fallback: the deps key up to its flake.lock hash (rollback mode).
-    pub const RESTORE_KEY: &str = "restore-key";
+    pub(crate) const RESTORE_KEY: &str = "restore-key";
     /// `verify --repair` replaced the Actions cache's entry of the local cache: `true` when the
     /// repaired directory is to be saved under its key.
-    pub const REPAIRED: &str = "repaired";
+    pub(crate) const REPAIRED: &str = "repaired";
 }
 
 /// Environment variables the workflows set for the tasks.
@@ -38,9 +38,9 @@ pub mod env {
 /// Step ids the workflows refer to.
 pub mod step {
     /// The prebuild job's xtask step, whose `cache-key` output becomes the job's.
-    pub const PREBUILD: &str = "prebuild";
+    pub(crate) const PREBUILD: &str = "prebuild";
     /// The step that computes the keys for actions/cache (rollback mode).
     pub const KEY: &str = "key";
     /// The cache-warming workflow's `verify --repair` (rollback mode).
-    pub const VERIFY: &str = "verify";
+    pub(crate) const VERIFY: &str = "verify";
 }

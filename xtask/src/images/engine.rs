@@ -24,7 +24,7 @@ pub fn load(engine: &str, archive: &std::path::Path) -> Cmd {
 }
 
 /// The label every object of a run carries (`xtask.smoke=<run id>`): what its removal looks for.
-pub const LABEL: &str = "xtask.smoke";
+pub(crate) const LABEL: &str = "xtask.smoke";
 
 /// The commands of one engine, for containers on a network of their own. Every object is made
 /// with the run's label, and only objects with it are ever removed: a neighbour's container or
@@ -57,7 +57,7 @@ impl Engine {
         format!("xtask-smoke-{}", self.run)
     }
 
-    pub fn network_create(&self, network: &str) -> Cmd {
+    pub(crate) fn network_create(&self, network: &str) -> Cmd {
         self.cmd(["network", "create", "--label", &self.label(), network]).hint("it creates the containers' network")
     }
 
@@ -83,20 +83,17 @@ impl Engine {
     }
 
     /// Removes every container with the run's label (and its anonymous volumes), whatever its name.
-    pub fn sweep_containers(&self) -> Undo {
+    pub(crate) fn sweep_containers(&self) -> Undo {
         let filter = format!("label={}", self.label());
-        Undo::Each {
+        Undo {
             list: self.cmd(["ps", "--all", "--quiet", "--filter", &filter]),
             remove: self.cmd(["rm", "--force", "--volumes"]),
         }
     }
 
     /// Removes every network with the run's label.
-    pub fn sweep_networks(&self) -> Undo {
+    pub(crate) fn sweep_networks(&self) -> Undo {
         let filter = format!("label={}", self.label());
-        Undo::Each {
-            list: self.cmd(["network", "ls", "--quiet", "--filter", &filter]),
-            remove: self.cmd(["network", "rm"]),
-        }
+        Undo { list: self.cmd(["network", "ls", "--quiet", "--filter", &filter]), remove: self.cmd(["network", "rm"]) }
     }
 }

@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// Where the archives go: `--out DIR`, or the run's private directory (removed on every exit).
-pub fn archive_dir(session: &Session, out: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn archive_dir(session: &Session, out: Option<&Path>) -> Result<PathBuf> {
     Ok(match out {
         Some(dir) => std::path::absolute(dir)?,
         None => scratch::path(session.dry_run, "images")?,
@@ -40,7 +40,7 @@ pub fn stream(session: &Session, script: Option<&str>, what: &str, archive: &Pat
         .io(Io::Quiet)
         .stdout_to(archive.to_path_buf())
         .hint("it writes the image (a docker-archive) from the store paths it ships")
-        .run(&session.sh, &NoSlots)?;
+        .run(&NoSlots)?;
     eprintln!("wrote {}", archive.display());
     Ok(())
 }

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 /// Whether the registry's host is this machine: `localhost`, an IPv4 address in 127.0.0.0/8, or
 /// `::1` (in brackets, as in a URL), with or without a port. Decided from the parsed host, never
 /// from a prefix: `127.attacker.example` is a name like any other.
-pub fn is_loopback(registry: &str) -> bool {
+pub(crate) fn is_loopback(registry: &str) -> bool {
     let authority = registry.split('/').next().unwrap_or_default();
     // `127.0.0.1:5000@evil.com`: what comes before '@' is credentials, the host is after it.
     if authority.contains('@') {
@@ -63,7 +63,7 @@ fn is_host(host: &str) -> bool {
 
 /// A tag given on the command line, as every arch's job pushes it (`<tag>-<arch>`), checked
 /// before anything is built: the suffix must not take it over the 128 characters a tag may have.
-pub fn check_arch_tags(tag: &str, arches: &[String]) -> Result<()> {
+pub(crate) fn check_arch_tags(tag: &str, arches: &[String]) -> Result<()> {
     check_tag(tag)?;
     if let Some(arch) = arches.iter().find(|arch| tag.len() + 1 + arch.len() > 128) {
         bail!(
@@ -75,7 +75,7 @@ pub fn check_arch_tags(tag: &str, arches: &[String]) -> Result<()> {
 }
 
 /// A tag as the OCI distribution spec allows it: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<()> {
+pub(crate) fn check_tag(tag: &str) -> Result<()> {
     let first = tag.bytes().next();
     let valid = tag.len() <= 128
         && first.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')

@@ -90,12 +90,12 @@ impl Registry {
     }
 
     /// Whether the registry has `<image>:<tag>` (its manifest, read raw).
-    pub fn has(&self, session: &Session, image: &str, tag: &str) -> bool {
+    pub fn has(&self, image: &str, tag: &str) -> bool {
         let mut args = vec!["inspect".to_owned(), "--raw".to_owned()];
         args.extend(self.tls("--tls-verify"));
         args.extend(self.authfile("--authfile"));
         args.push(self.reference(image, tag));
-        Cmd::lits("skopeo", args).succeeds(&session.sh)
+        Cmd::lits("skopeo", args).succeeds()
     }
 
     /// The commands that write `<image>:<tag>` as an index of `<image>:<tag>-<arch>` for each arch:
@@ -128,7 +128,7 @@ pub fn run(session: &Session, cmd: &Cmd) -> Result<()> {
     if session.dry_run {
         println!("{}", cmd.render(None));
     } else {
-        cmd.run(&session.sh, &NoSlots).map_err(explain)?;
+        cmd.run(&NoSlots).map_err(explain)?;
     }
     Ok(())
 }
@@ -136,7 +136,7 @@ pub fn run(session: &Session, cmd: &Cmd) -> Result<()> {
 /// A registry command's failure, with what to do about it as its words say: the credentials when
 /// the registry refused them, the network when it could not be reached, the registry when it
 /// failed itself (a 5xx); else the tool's words alone.
-pub fn explain(err: anyhow::Error) -> anyhow::Error {
+pub(crate) fn explain(err: anyhow::Error) -> anyhow::Error {
     let text = format!("{err:#}").to_lowercase();
     let said = |words: &[&str]| words.iter().any(|w| text.contains(w));
     let what = if said(&["unauthorized", "authentication required", "access to the resource is denied", "forbidden"]) {

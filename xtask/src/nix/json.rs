@@ -81,7 +81,7 @@ fn excerpt(text: &str) -> String {
 }
 
 /// The paths a store reported as valid.
-pub fn parse_valid(json: &str) -> Result<BTreeSet<String>> {
+pub(crate) fn parse_valid(json: &str) -> Result<BTreeSet<String>> {
     Ok(parse_path_infos(json)?.into_iter().map(|i| i.path).collect())
 }
 

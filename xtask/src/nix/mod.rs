@@ -41,7 +41,7 @@ pub struct Network {
 }
 
 /// Attempts per cache request (Nix's `download-attempts`; its default is 5).
-pub const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 /// Seconds to connect to a cache (Nix's `connect-timeout`; its default is none).
 const CONNECT_TIMEOUT: u64 = 5;
 
@@ -142,7 +142,7 @@ pub fn realise(drvs: Slot, substituters: Slot, key: Option<Arg>, net: &Network, 
 
 /// Copies the derivations (not their outputs) and the sources they read into `store`, an empty
 /// store standing in for a fresh runner after evaluation.
-pub fn copy_derivations(store: &str, drvs: Slot) -> Cmd {
+pub(crate) fn copy_derivations(store: &str, drvs: Slot) -> Cmd {
     nix([lit("copy"), lit("--derivation"), lit("--no-check-sigs"), lit("--to"), lit(store), Arg::Slot(drvs)])
         .io(Io::Quiet)
         .hint("it copies the derivations into an empty store")
@@ -182,7 +182,7 @@ fn path_info(rest: impl IntoIterator<Item = Arg>) -> Cmd {
 }
 
 /// Sizes, hashes and references of the paths of a slot, in this machine's store.
-pub fn path_infos(set: Slot) -> Cmd {
+pub(crate) fn path_infos(set: Slot) -> Cmd {
     path_info([Arg::Slot(set)])
 }
 
@@ -192,7 +192,7 @@ pub fn all_path_infos() -> Cmd {
 }
 
 /// The derivations' closure in `store` (derivations and the sources they read), with references.
-pub fn derivation_graph(store: &str, drvs: Slot) -> Cmd {
+pub(crate) fn derivation_graph(store: &str, drvs: Slot) -> Cmd {
     path_info([lit("--recursive"), lit("--derivation"), lit("--store"), lit(store), Arg::Slot(drvs)])
         .hint("it lists the sources the derivations read")
 }
@@ -216,7 +216,7 @@ pub fn copy(to: &str, set: Slot, net: &Network) -> Cmd {
 
 /// `nix store verify` of paths in `store`: with `contents`, their NAR hashes too; with `key`,
 /// whether that key (alone) signed them ([`verify::parse`] reads the verdicts).
-pub fn store_verify(store: &str, set: Slot, key: Option<Arg>, contents: bool, net: &Network) -> Cmd {
+pub(crate) fn store_verify(store: &str, set: Slot, key: Option<Arg>, contents: bool, net: &Network) -> Cmd {
     let mut args = vec![lit("store"), lit("verify")];
     if !contents {
         args.push(lit("--no-contents"));
@@ -233,7 +233,7 @@ pub fn store_verify(store: &str, set: Slot, key: Option<Arg>, contents: bool, ne
 /// `nix-store --export` of paths in `store`: each NAR as the store holds it (a binary cache's
 /// fetched and decompressed by Nix, which stops on one whose hash is not its narinfo's), for
 /// [`export::read`] to measure.
-pub fn export(store: &str, set: Slot, net: &Network) -> Cmd {
+pub(crate) fn export(store: &str, set: Slot, net: &Network) -> Cmd {
     let mut args = vec![lit("--store"), lit(store)];
     args.extend(net.options());
     args.extend([lit("--export"), Arg::Slot(set)]);

@@ -39,8 +39,7 @@ pub fn parse(text: &str) -> Option<Version> {
 pub fn detected() -> Option<Version> {
     static DETECTED: OnceLock<Option<Version>> = OnceLock::new();
     *DETECTED.get_or_init(|| {
-        let sh = xshell::Shell::new().ok()?;
-        let said = Cmd::lits("nix", ["--version"]).io(Io::Quiet).run_quietly(&sh, &NoSlots).ok()?;
+        let said = Cmd::lits("nix", ["--version"]).io(Io::Quiet).run_quietly(&NoSlots).ok()?;
         parse(&said)
     })
 }

@@ -33,7 +33,7 @@ pub fn execute(session: &Session, plan: Plan, keys: &Keys, record: &mut Record) 
     if let Some(problem) = problems.into_iter().next() {
         return Err(problem);
     }
-    let (mut state, result) = plan.run(&session.sh, record);
+    let (mut state, result) = plan.run(record);
     if result.is_ok() {
         after_the_push(session, &plan, &mut state, record);
     }
@@ -91,7 +91,7 @@ fn after_the_push(session: &Session, plan: &Plan, state: &mut State, record: &mu
         return;
     };
     let f = FreshRunner { stop_when_cached: false, ..(**f).clone() };
-    if let Err(err) = state.fresh_runner(&session.sh, &f, &plan.targets, &session.cache.label()) {
+    if let Err(err) = state.fresh_runner(&f, &plan.targets, &session.cache.label()) {
         record.warnings.push(format!("could not ask what a fresh runner would fetch after the push: {err:#}"));
         return;
     }

@@ -9,17 +9,16 @@
 //! summary and the job outputs, on every exit.
 
 mod execute;
-mod fresh;
+pub mod fresh_runner;
 mod plan;
 mod push;
-mod served;
 mod state;
 mod steps;
 
 use anyhow::Result;
 
 pub use execute::execute;
-pub use plan::{OnPushFailure, Plan, StepKind};
+pub(crate) use plan::{OnPushFailure, Plan, StepKind};
 
 use self::{plan::FreshRunner, state::*};
 use crate::{
@@ -34,7 +33,7 @@ use crate::{
 };
 
 /// What a build task asks of the pipeline.
-pub struct Job {
+pub struct Request {
     /// The task, for headers and the summary (`warm`, `test --type unit`).
     pub task: String,
     pub targets: Vec<Target>,
@@ -51,10 +50,10 @@ pub struct Job {
 }
 
 /// Keys by job-output name.
-pub type Keys = Vec<(String, String)>;
+pub(crate) type Keys = Vec<(String, String)>;
 
-impl Job {
-    /// A job over `targets`, emitting the deps key, then the job key of a check, or the container
+impl Request {
+    /// A request to build and cache `targets`, emitting the deps key, then the job key of a check, or the container
     /// key of an image (`container-key`; `container-key-<image>` each, for several).
     pub fn new(
         session: &Session,
@@ -62,7 +61,7 @@ impl Job {
         targets: Vec<Target>,
         force: bool,
         on_push_failure: OnPushFailure,
-    ) -> Result<Job> {
+    ) -> Result<Request> {
         let mut keys: Keys = vec![(output::CACHE_KEY.to_owned(), session.deps_key()?.to_string())];
         let images: Vec<(&str, &str)> = targets
             .iter()
@@ -84,13 +83,13 @@ impl Job {
                 keys.extend(images.iter().map(|(n, key)| (format!("{}{n}", output::CONTAINER_KEY_OF), key.to_string())))
             }
         }
-        Ok(Job { task: task.to_owned(), targets, force, on_push_failure, pin: None, keys, fetch_outputs: false })
+        Ok(Request { task: task.to_owned(), targets, force, on_push_failure, pin: None, keys, fetch_outputs: false })
     }
 }
 
-/// Plans and runs a job: what it built.
-pub fn run(session: &Session, job: &Job, record: &mut Record) -> Result<Built> {
-    execute(session, plan(session, job)?, &job.keys, record)
+/// Plans and runs a request: what it built.
+pub fn run(session: &Session, request: &Request, record: &mut Record) -> Result<Built> {
+    execute(session, plan(session, request)?, &request.keys, record)
 }
 
 /// What a run built: each target's outputs, in order (none in a dry run).
@@ -99,23 +98,23 @@ pub struct Built {
     pub outputs: Vec<Vec<String>>,
 }
 
-/// The plan of a job: evaluate, ask, build and push.
-pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
+/// The plan of a request: evaluate, ask, build and push.
+pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     let (cache, net) = (&session.cache, &session.net);
     // The summary shows the deps layer beside a task's own targets: evaluated with them, not built.
-    let mut targets = job.targets.clone();
+    let mut targets = request.targets.clone();
     if !targets.iter().any(|t| t.layer == Layer::Deps) {
         targets.push(layers::deps(&session.config, session.deps_key()?, &session.platform.system));
     }
-    let mut plan = Plan::new(&job.task, targets);
-    plan.builds = job.targets.len();
-    plan.fetch_outputs = job.fetch_outputs;
+    let mut plan = Plan::new(&request.task, targets);
+    plan.builds = request.targets.len();
+    plan.fetch_outputs = request.fetch_outputs;
     plan.fact("flake", &session.flake);
     plan.fact("cache", cache.label());
-    for (name, value) in &job.keys {
+    for (name, value) in &request.keys {
         plan.fact(name, value.clone());
     }
-    let names: Vec<String> = job.targets.iter().map(|t| t.attr.to_string()).collect();
+    let names: Vec<String> = request.targets.iter().map(|t| t.attr.to_string()).collect();
     let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
     plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_targets(&session.flake, &attrs, net)));
     let upload = cache.upload(PUSH, net);
@@ -129,9 +128,9 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
         plan.step(title, StepKind::SigningKey(key.clone()));
     }
     let trusted = trusted_key(session, signing.is_some());
-    let fresh = fresh_runner(session, trusted.clone(), !job.force)?;
+    let fresh = fresh_runner(session, trusted.clone(), !request.force)?;
     plan.step("Ask what a fresh runner would fetch and build", StepKind::FreshRunner(Box::new(fresh)));
-    let build = match job.fetch_outputs {
+    let build = match request.fetch_outputs {
         true => {
             format!("Build {} (or fetch them, when the cache has them all: the task uses them here)", names.join(", "))
         }
@@ -167,8 +166,8 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
     }
     // Never a signature on a narinfo's word: the bytes of what would be re-signed are checked
     // first, and with --force the bytes of every path the cache has.
-    if files.is_some() && (signing.is_some() || job.force) {
-        let (cmd, every) = (nix::store_verify(&url, CHECKED, None, true, net), job.force);
+    if files.is_some() && (signing.is_some() || request.force) {
+        let (cmd, every) = (nix::store_verify(&url, CHECKED, None, true, net), request.force);
         let title = match every {
             true => "Check the cache's bytes of every path it has (--force)",
             false => "Check the cache's bytes of what is to be re-signed",
@@ -183,17 +182,17 @@ pub fn plan(session: &Session, job: &Job) -> Result<Plan> {
         plan.step("Repair: delete what is to be uploaded again", StepKind::Repair(files.clone()));
     }
     let landed = files.map(|files| (nix::query(&url, PUSHED, net), files));
-    let push = StepKind::Push { cmd: upload, cache: cache.label(), on_failure: job.on_push_failure, landed };
+    let push = StepKind::Push { cmd: upload, cache: cache.label(), on_failure: request.on_push_failure, landed };
     plan.step(title, push);
-    if let (Some(keep), Cache::Cachix { name }) = (job.pin, cache) {
-        let pins = job.targets.iter().map(|t| pin(name, &t.key, keep)).collect();
+    if let (Some(keep), Cache::Cachix { name }) = (request.pin, cache) {
+        let pins = request.targets.iter().map(|t| pin(name, &t.key, keep)).collect();
         plan.step("Pin each target under its key", StepKind::Pin(pins));
     }
     Ok(plan)
 }
 
 /// The plan of `status`: evaluate, then ask what a fresh runner would fetch and build.
-pub fn status_plan(session: &Session, targets: Vec<Target>) -> Result<Plan> {
+pub(crate) fn status_plan(session: &Session, targets: Vec<Target>) -> Result<Plan> {
     let mut plan = Plan::new("status", targets);
     plan.fact("cache", session.cache.label());
     let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
@@ -209,7 +208,7 @@ pub fn status_plan(session: &Session, targets: Vec<Target>) -> Result<Plan> {
 }
 
 /// The plan of `pin`: evaluate, then pin each target's output under its key in Cachix.
-pub fn pin_plan(session: &Session, targets: Vec<Target>, cache: &str, keep: u32) -> Plan {
+pub(crate) fn pin_plan(session: &Session, targets: Vec<Target>, cache: &str, keep: u32) -> Plan {
     let mut plan = Plan::new("pin", targets);
     plan.fact("cache", session.cache.label());
     let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();

@@ -148,7 +148,7 @@ impl StepKind {
     }
 
     /// Whether the step still runs when the cache turned out to have everything.
-    pub fn runs_when_cached(&self) -> bool {
+    pub(crate) fn runs_when_cached(&self) -> bool {
         matches!(self, StepKind::Pin(_))
     }
 

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
-use xshell::Shell;
 
 use super::{plan::OnPushFailure, state::State};
 use crate::{
@@ -23,11 +22,11 @@ use crate::{
 };
 
 /// The paths whose NAR file the cache lacks or holds at another size than its narinfo says.
-pub fn unsound_files(sh: &Shell, files: &Files, infos: &[PathInfo]) -> Result<BTreeMap<String, String>> {
+pub(crate) fn unsound_files(files: &Files, infos: &[PathInfo]) -> Result<BTreeMap<String, String>> {
     // A narinfo may name any file: only plain paths inside the cache are looked at.
     let safe = |info: &&PathInfo| safe_path(&info.url);
     let urls: Vec<&str> = infos.iter().filter(safe).map(|i| i.url.as_str()).collect();
-    let sizes = files.sizes(sh, &urls)?;
+    let sizes = files.sizes(&urls)?;
     let mut broken = BTreeMap::new();
     for info in infos {
         let problem = match (sizes.get(&info.url).copied().flatten(), info.download_size) {
@@ -49,8 +48,8 @@ pub fn unsound_files(sh: &Shell, files: &Files, infos: &[PathInfo]) -> Result<BT
 
 impl State {
     /// Which candidates the cache has, sound, and like this build; the rest is to push.
-    pub(super) fn missing(&mut self, sh: &Shell, cmd: &Cmd, files: Option<&Files>, cache: &str) -> Result<String> {
-        let infos = match cmd.run(sh, self).and_then(|out| json::parse_path_infos(&out)) {
+    pub(super) fn missing(&mut self, cmd: &Cmd, files: Option<&Files>, cache: &str) -> Result<String> {
+        let infos = match cmd.run(self).and_then(|out| json::parse_path_infos(&out)) {
             Ok(infos) => infos,
             Err(err) => {
                 self.warn(
@@ -63,7 +62,7 @@ impl State {
         self.nar_files = infos.iter().filter(|i| safe_path(&i.url)).map(|i| (i.path.clone(), i.url.clone())).collect();
         if let Some(files) = files {
             let urls: BTreeMap<&String, &String> = infos.iter().map(|i| (&i.path, &i.url)).collect();
-            for (path, why) in unsound_files(sh, files, &infos)? {
+            for (path, why) in unsound_files(files, &infos)? {
                 eprintln!("  broken in the cache: {path}: {why} (uploaded again)");
                 let nar = urls.get(&path).filter(|u| safe_path(u)).map(|u| u.to_string());
                 self.repair.insert(path, (why, nar));
@@ -91,7 +90,7 @@ impl State {
 
     /// Leaves out of the push what an upstream cache serves. An upstream that cannot be reached
     /// serves nothing (a warning): the push is then larger, never wrong.
-    pub(super) fn upstream(&mut self, sh: &Shell, queries: &[(String, Cmd)]) -> String {
+    pub(super) fn upstream(&mut self, queries: &[(String, Cmd)]) -> String {
         if self.push.is_empty() {
             return "nothing to push: not asked".to_owned();
         }
@@ -99,7 +98,7 @@ impl State {
             if self.unreachable.contains(url) {
                 continue;
             }
-            match query.run(sh, self).and_then(|out| json::parse_valid(&out)) {
+            match query.run(self).and_then(|out| json::parse_valid(&out)) {
                 Ok(served) => {
                     self.push.retain(|p| !served.contains(p));
                     self.upstream += served.len();
@@ -117,11 +116,11 @@ impl State {
     }
 
     /// Which present paths the key cannot verify.
-    pub(super) fn verify(&mut self, sh: &Shell, cmd: &Cmd) -> Result<String> {
+    pub(super) fn verify(&mut self, cmd: &Cmd) -> Result<String> {
         if self.present_paths.is_empty() {
             return Ok("the cache has none of the paths: nothing to check".to_owned());
         }
-        let output = cmd.output(sh, self)?;
+        let output = cmd.output(self)?;
         let verdicts = verify::parse(&output);
         if verdicts.failed && verdicts.untrusted.is_empty() {
             let problem =
@@ -141,7 +140,7 @@ impl State {
     /// and hashes it against its narinfo's NarHash, which the missing step found equal to this
     /// build's. A path whose bytes differ (a narinfo naming another NAR, a flipped byte) is
     /// repaired, never signed.
-    pub(super) fn contents(&mut self, sh: &Shell, cmd: &Cmd, every: bool) -> Result<String> {
+    pub(super) fn contents(&mut self, cmd: &Cmd, every: bool) -> Result<String> {
         self.checked = match every {
             true => self.present_paths.iter().filter(|p| !self.repair.contains_key(*p)).cloned().collect(),
             false => self.unsigned.iter().filter(|p| !self.differs.contains(*p)).cloned().collect(),
@@ -149,7 +148,7 @@ impl State {
         if self.checked.is_empty() {
             return Ok("nothing to check".to_owned());
         }
-        let verdicts = verify::parse(&cmd.output(sh, self)?);
+        let verdicts = verify::parse(&cmd.output(self)?);
         let mut bad = verdicts.modified;
         // Nix stopped on a path it could not read at all: each is asked alone.
         if verdicts.failed {
@@ -157,7 +156,7 @@ impl State {
             let unnamed: Vec<&String> = all.iter().filter(|p| !bad.contains(*p)).collect();
             for path in unnamed {
                 self.checked = vec![path.clone()];
-                let alone = verify::parse(&cmd.output(sh, self)?);
+                let alone = verify::parse(&cmd.output(self)?);
                 if alone.failed || !alone.modified.is_empty() {
                     bad.insert(path.clone());
                 }
@@ -175,7 +174,7 @@ impl State {
 
     /// Signs the paths to push in the local store, and in the cache the present paths the key
     /// cannot verify whose contents are this build's; the others are replaced by this build.
-    pub(super) fn sign(&mut self, sh: &Shell, sign: &Cmd, resign: &Cmd, can_repair: bool) -> Result<String> {
+    pub(super) fn sign(&mut self, sign: &Cmd, resign: &Cmd, can_repair: bool) -> Result<String> {
         let (same, differ): (Vec<String>, Vec<String>) =
             self.unsigned.iter().cloned().partition(|p| !self.differs.contains(p));
         self.resign = same;
@@ -193,11 +192,11 @@ impl State {
         let to_sign: Vec<String> = self.push.iter().chain(self.repair.keys()).cloned().collect();
         let pushing = std::mem::replace(&mut self.push, to_sign);
         if !self.push.is_empty() {
-            sign.run(sh, self)?;
+            sign.run(self)?;
         }
         self.push = pushing;
         if !self.resign.is_empty() {
-            resign.run(sh, self)?;
+            resign.run(self)?;
         }
         Ok(format!(
             "signed {} to push, re-signed {} in the cache",
@@ -207,20 +206,20 @@ impl State {
     }
 
     /// Deletes the narinfos of what is to be uploaded again: the push then sees them missing.
-    pub(super) fn repair(&mut self, sh: &Shell, files: &Files) -> Result<String> {
+    pub(super) fn repair(&mut self, files: &Files) -> Result<String> {
         for (path, (why, nar)) in &self.repair {
             self.repairs.push(Problem { path: path.clone(), why: why.clone() });
             let Some(narinfo) = crate::cache::narinfo::file_of(path) else { continue };
             // Nix never writes over a NAR file: a broken one left in place would stay broken.
             // Decided before anything is deleted.
             let broken_nar = match nar {
-                Some(nar) => files.nar_is_broken(sh, nar)?.then_some(nar),
+                Some(nar) => files.nar_is_broken(nar)?.then_some(nar),
                 None => None,
             };
             eprintln!("  {path}: {why}: its narinfo is deleted, to be uploaded again");
-            files.delete(sh, &narinfo)?;
+            files.delete(&narinfo)?;
             if let Some(nar) = broken_nar {
-                files.delete(sh, nar)?;
+                files.delete(nar)?;
             }
         }
         self.repaired = self.repair.len();
@@ -232,7 +231,7 @@ impl State {
 
     /// Pushes the paths the cache lacks, listing them one a line rather than in one long command
     /// line. A failed push fails the task, or is a warning (`test`): the build's verdict stands.
-    pub(super) fn push(&mut self, sh: &Shell, cmd: &Cmd, cache: &str, on_failure: OnPushFailure) -> Result<String> {
+    pub(super) fn push(&mut self, cmd: &Cmd, cache: &str, on_failure: OnPushFailure) -> Result<String> {
         if self.push.is_empty() {
             eprintln!("the cache has every path: nothing to push");
             return Ok("nothing to push".to_owned());
@@ -241,7 +240,7 @@ impl State {
         for path in &self.push {
             eprintln!("  {path}");
         }
-        if let Err(err) = cmd.run_quietly(sh, self) {
+        if let Err(err) = cmd.run_quietly(self) {
             if on_failure == OnPushFailure::Fail {
                 return Err(err.context(format!("cannot push to {cache} (the build itself succeeded)")));
             }
@@ -258,15 +257,15 @@ impl State {
 
     /// What the cache now holds of the pushed paths: the bytes of their narinfos and NAR files.
     /// A pushed path it does not hold, whole, is an error: the push did not land.
-    pub(super) fn landed(&mut self, sh: &Shell, query: &Cmd, files: &Files) -> Result<()> {
-        let infos = json::parse_path_infos(&query.run_quietly(sh, self)?)?;
+    pub(super) fn landed(&mut self, query: &Cmd, files: &Files) -> Result<()> {
+        let infos = json::parse_path_infos(&query.run_quietly(self)?)?;
         let held: BTreeSet<&String> = infos.iter().map(|i| &i.path).collect();
         if let Some(lost) = self.push.iter().find(|p| !held.contains(p)) {
             anyhow::bail!("the cache does not hold {lost} after the push: it did not land");
         }
         let narinfos: Vec<String> = self.push.iter().filter_map(|p| crate::cache::narinfo::file_of(p)).collect();
         let names: Vec<&str> = narinfos.iter().map(String::as_str).collect();
-        let sizes = files.sizes(sh, &names)?;
+        let sizes = files.sizes(&names)?;
         let narinfo_bytes = total_known(sizes.values().copied());
         let nar_bytes = total_known(infos.iter().map(|i| i.download_size));
         self.pushed_file_bytes = narinfo_bytes.zip(nar_bytes).map(|(a, b)| a.saturating_add(b));

@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::fresh_runner::RunnerView;
 use crate::{
     command::{Slot, Slots},
-    fresh_runner::RunnerView,
     layers::Target,
     nix::json::{Evaluated, PathInfo},
     numbers::total,
@@ -14,41 +14,41 @@ use crate::{
 /// Every target's derivation.
 pub const DRVS: Slot = Slot("<derivations>");
 /// The derivations the task builds (the deps layer is only looked at by a task of another layer).
-pub const BUILD: Slot = Slot("<derivations to build>");
+pub(crate) const BUILD: Slot = Slot("<derivations to build>");
 /// The derivation of the target a per-target command is run for.
-pub const TARGET_DRV: Slot = Slot("<derivation of the target>");
+pub(crate) const TARGET_DRV: Slot = Slot("<derivation of the target>");
 /// The first output of that target.
-pub const TARGET_OUTPUT: Slot = Slot("<output of the target>");
+pub(crate) const TARGET_OUTPUT: Slot = Slot("<output of the target>");
 /// Every target's outputs.
 pub const OUTPUTS: Slot = Slot("<outputs>");
 /// The caches a build substitutes from: the task's cache, unless it cannot be reached.
-pub const SUBSTITUTERS: Slot = Slot("<the cache, unless unreachable>");
+pub(crate) const SUBSTITUTERS: Slot = Slot("<the cache, unless unreachable>");
 /// The caches a fresh runner's dry run substitutes from.
-pub const RUNNER_SUBSTITUTERS: Slot = Slot("<the cache and, when needed, the upstream caches>");
+pub(crate) const RUNNER_SUBSTITUTERS: Slot = Slot("<the cache and, when needed, the upstream caches>");
 /// What a fresh runner would fetch.
-pub const FETCHED: Slot = Slot("<paths a fresh runner would fetch>");
+pub(crate) const FETCHED: Slot = Slot("<paths a fresh runner would fetch>");
 /// The derivations a target's dry run would build.
-pub const RUNNER_BUILDS: Slot = Slot("<derivations a fresh runner would build>");
+pub(crate) const RUNNER_BUILDS: Slot = Slot("<derivations a fresh runner would build>");
 /// Their outputs and what a runner would fetch: asked of this machine's store.
-pub const HERE: Slot = Slot("<those outputs, and the paths it would fetch>");
+pub(crate) const HERE: Slot = Slot("<those outputs, and the paths it would fetch>");
 /// Of those, the ones the cache serves.
-pub const SERVED: Slot = Slot("<paths the cache serves>");
+pub(crate) const SERVED: Slot = Slot("<paths the cache serves>");
 /// What a fresh runner needs: the outputs, their build inputs' outputs, and their closures.
-pub const NEEDED: Slot = Slot("<outputs and build inputs>");
+pub(crate) const NEEDED: Slot = Slot("<outputs and build inputs>");
 /// What a fresh runner needs, less the push filter.
-pub const CANDIDATES: Slot = Slot("<outputs and build inputs, minus push filter>");
+pub(crate) const CANDIDATES: Slot = Slot("<outputs and build inputs, minus push filter>");
 /// The candidates the cache does not have yet (and, after the repair step, those it had broken).
-pub const PUSH: Slot = Slot("<paths the cache lacks>");
+pub(crate) const PUSH: Slot = Slot("<paths the cache lacks>");
 /// The candidates the cache has.
-pub const PRESENT: Slot = Slot("<paths the cache has>");
+pub(crate) const PRESENT: Slot = Slot("<paths the cache has>");
 /// The public key of the key the xtask signs with.
-pub const PUBLIC_KEY: Slot = Slot("<public key>");
+pub(crate) const PUBLIC_KEY: Slot = Slot("<public key>");
 /// The paths the cache has that the key cannot verify, with the contents built here: re-signed.
-pub const RESIGN: Slot = Slot("<paths to re-sign in the cache>");
+pub(crate) const RESIGN: Slot = Slot("<paths to re-sign in the cache>");
 /// The present paths whose bytes in the cache are checked.
-pub const CHECKED: Slot = Slot("<paths whose bytes in the cache are checked>");
+pub(crate) const CHECKED: Slot = Slot("<paths whose bytes in the cache are checked>");
 /// The paths pushed, asked of the cache afterwards.
-pub const PUSHED: Slot = Slot("<paths pushed>");
+pub(crate) const PUSHED: Slot = Slot("<paths pushed>");
 
 #[derive(Debug, Default)]
 pub struct State {
@@ -148,7 +148,7 @@ impl Slots for State {
 impl State {
     /// What the run learned, into its record: the counts, what moved, the fresh runner's view
     /// of each target (`builds`: how many of the targets, from the first, the task builds).
-    pub fn record_into(&self, record: &mut Record, targets: &[Target], builds: usize) {
+    pub(crate) fn record_into(&self, record: &mut Record, targets: &[Target], builds: usize) {
         let n = |count: usize| count as u64;
         record.totals = Totals {
             up_to_date: self.up_to_date,

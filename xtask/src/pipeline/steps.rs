@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use xshell::Shell;
 
 use super::{
     plan::{OnPushFailure, Plan, StepKind},
@@ -25,7 +24,7 @@ impl Plan {
     /// Runs the steps in order until one fails; once the cache turns out to have everything,
     /// only the steps that run then (pins) follow. Each step, and what the run learned, go into
     /// the record, whole either way; the error is the failed step's.
-    pub fn run(&self, sh: &Shell, record: &mut Record) -> (State, Result<()>) {
+    pub fn run(&self, record: &mut Record) -> (State, Result<()>) {
         let mut state = State::default();
         let mut result = Ok(());
         let total = self.steps.len();
@@ -39,7 +38,7 @@ impl Plan {
             eprintln!("==> {header}");
             let start_seconds = record::now_ms().saturating_sub(record.started_ms) as f64 / 1000.0;
             let started = Instant::now();
-            let outcome = self.run_step(&step.kind, sh, &mut state);
+            let outcome = self.run_step(&step.kind, &mut state);
             let duration = started.elapsed().as_secs_f64();
             match &outcome {
                 Ok(note) if !note.is_empty() => eprintln!("<== {header}: done in {} ({note})", seconds(duration)),
@@ -47,7 +46,7 @@ impl Plan {
                 Err(_) => eprintln!("<== {header}: failed after {}", seconds(duration)),
             }
             github::group_end();
-            record.steps.push(record::Step {
+            record.steps.push(record::StepRun {
                 kind: step.kind.name().to_owned(),
                 title: step.title.clone(),
                 commands: step.kind.cmds().iter().map(|c| c.render(Some(&state))).collect(),
@@ -66,10 +65,10 @@ impl Plan {
     }
 
     /// Runs one step; returns a note for the log and the summary.
-    fn run_step(&self, kind: &StepKind, sh: &Shell, state: &mut State) -> Result<String> {
+    fn run_step(&self, kind: &StepKind, state: &mut State) -> Result<String> {
         match kind {
             StepKind::Eval(cmd) => {
-                let out = cmd.run(sh, state).map_err(nix::messages::explain_eval_failure)?;
+                let out = cmd.run(state).map_err(nix::messages::explain_eval_failure)?;
                 state.evaluated = json::parse_targets(&out)?;
                 state.drvs = state.evaluated.iter().map(|t| t.drv.clone()).collect();
                 state.build = state.drvs[..self.builds.min(state.drvs.len())].to_vec();
@@ -77,21 +76,21 @@ impl Plan {
                 Ok(format!("{} derivation(s), {} output(s)", state.drvs.len(), state.outputs.len()))
             }
             StepKind::SigningKey(key) => {
-                let (note, public) = key.ensure(sh)?;
+                let (note, public) = key.ensure()?;
                 state.public_key = vec![public];
                 Ok(note)
             }
-            StepKind::FreshRunner(f) => state.fresh_runner(sh, f, &self.targets, &self.cache_label()),
+            StepKind::FreshRunner(f) => state.fresh_runner(f, &self.targets, &self.cache_label()),
             StepKind::Build(cmd) => {
                 state.built = true;
-                let built = cmd.run(sh, state)?;
+                let built = cmd.run(state)?;
                 Ok(format!("{} output(s)", built.lines().filter(|l| !l.is_empty()).count()))
             }
-            StepKind::Needed { requisites, infos } => state.needed(sh, requisites, infos),
+            StepKind::Needed { requisites, infos } => state.needed(requisites, infos),
             StepKind::Filter(filter) => Ok(state.filter(filter)),
             StepKind::Record { files, key, timeout } => {
                 let candidates = state.candidates.iter().cloned().collect();
-                match roots::record(sh, files, *timeout, key, &candidates) {
+                match roots::record(files, *timeout, key, &candidates) {
                     Ok(()) => Ok(format!("{} path(s) recorded under {key}", state.candidates.len())),
                     // Nothing is pushed that gc does not know of.
                     Err(err) if self.push_failure() == Some(OnPushFailure::Warn) => {
@@ -106,27 +105,27 @@ impl Plan {
                     ))),
                 }
             }
-            StepKind::Missing { cmd, files, cache } => state.missing(sh, cmd, files.as_ref(), cache),
-            StepKind::Upstream(queries) => Ok(state.upstream(sh, queries)),
-            StepKind::Verify(cmd) => state.verify(sh, cmd),
-            StepKind::Sign { sign, resign } => state.sign(sh, sign, resign, self.can_repair()),
-            StepKind::Contents { cmd, every } => state.contents(sh, cmd, *every),
-            StepKind::Repair(files) => state.repair(sh, files),
+            StepKind::Missing { cmd, files, cache } => state.missing(cmd, files.as_ref(), cache),
+            StepKind::Upstream(queries) => Ok(state.upstream(queries)),
+            StepKind::Verify(cmd) => state.verify(cmd),
+            StepKind::Sign { sign, resign } => state.sign(sign, resign, self.can_repair()),
+            StepKind::Contents { cmd, every } => state.contents(cmd, *every),
+            StepKind::Repair(files) => state.repair(files),
             StepKind::Push { cmd, cache, on_failure, landed } => {
-                let note = state.push(sh, cmd, cache, *on_failure)?;
+                let note = state.push(cmd, cache, *on_failure)?;
                 if let Some((query, files)) = landed.as_ref().filter(|_| state.pushed > 0) {
-                    state.landed(sh, query, files)?;
+                    state.landed(query, files)?;
                 }
                 Ok(note)
             }
             StepKind::Pin(cmds) => {
                 for (i, cmd) in cmds.iter().enumerate() {
                     state.target = i;
-                    cmd.run(sh, state)?;
+                    cmd.run(state)?;
                 }
                 Ok(format!("{} pin(s)", cmds.len()))
             }
-            StepKind::Run(cmd) => cmd.run(sh, state).map(|_| String::new()),
+            StepKind::Run(cmd) => cmd.run(state).map(|_| String::new()),
         }
     }
 
@@ -148,10 +147,10 @@ impl Plan {
 
 impl State {
     /// What a fresh runner needs, and the size, hash and references of each path here.
-    fn needed(&mut self, sh: &Shell, requisites: &crate::command::Cmd, infos: &crate::command::Cmd) -> Result<String> {
-        let listed = requisites.run(sh, self)?;
+    fn needed(&mut self, requisites: &crate::command::Cmd, infos: &crate::command::Cmd) -> Result<String> {
+        let listed = requisites.run(self)?;
         self.needed = listed.lines().filter(|p| !p.is_empty() && !p.ends_with(".drv")).map(str::to_owned).collect();
-        let infos = json::parse_path_infos(&infos.run(sh, self)?)?;
+        let infos = json::parse_path_infos(&infos.run(self)?)?;
         self.closure_bytes = crate::numbers::total(infos.iter().map(|i| i.nar_size));
         self.local = infos.into_iter().map(|i| (i.path.clone(), i)).collect();
         Ok(format!("{} path(s), {}", self.local.len(), mib(self.closure_bytes)))

@@ -54,13 +54,13 @@ pub struct Pipeline {
     pub critical_path_seconds: f64,
     /// Its jobs' times added up.
     pub sum_seconds: f64,
-    pub jobs: Vec<Job>,
+    pub jobs: Vec<JobRun>,
 }
 
 /// One job of a pipeline (one leg of a matrix).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Job {
+pub struct JobRun {
     /// The job's id in the workflow.
     pub id: String,
     /// The name GitHub shows, matrix values filled in.

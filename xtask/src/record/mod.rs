@@ -28,7 +28,7 @@ pub const SCHEMA: u64 = 1;
 pub const MATRIX: &str = "XTASK_MATRIX";
 
 /// Records read or written are at most this big (a record of a few dozen targets is a few KiB).
-pub const MAX_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_BYTES: u64 = 4 << 20;
 
 impl Record {
     /// The record of a run starting now: the task, its arguments (secrets redacted), and under
@@ -64,7 +64,7 @@ impl Record {
             Some(github) if !github.sha.is_empty() => Some(github.sha.clone()),
             _ => Cmd::lits("git", ["rev-parse", "HEAD"])
                 .io(Io::Quiet)
-                .run_quietly(&session.sh, &NoSlots)
+                .run_quietly(&NoSlots)
                 .ok()
                 .map(|s| s.trim().to_owned()),
         };
@@ -90,7 +90,7 @@ impl Record {
         let start_seconds = now_ms().saturating_sub(self.started_ms) as f64 / 1000.0;
         let started = std::time::Instant::now();
         let outcome = run();
-        self.steps.push(Step {
+        self.steps.push(StepRun {
             kind: kind.to_owned(),
             title,
             commands: commands.iter().map(|c| c.render(None)).collect(),
@@ -109,7 +109,7 @@ impl Record {
 
     /// Whether it did anything: ran a step, checked or collected a cache, ran a pipeline. A task
     /// refused on bad input did nothing, and leaves no record behind.
-    pub fn did_something(&self) -> bool {
+    pub(crate) fn did_something(&self) -> bool {
         !self.steps.is_empty() || self.verify.is_some() || self.gc.is_some() || self.pipeline.is_some()
     }
 

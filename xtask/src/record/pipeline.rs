@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{Job, Pipeline};
+use super::{JobRun, Pipeline};
 
 impl Pipeline {
     /// The pipeline of `jobs`, in an order that runs each after the jobs it needs, each job's
     /// start on parallel runners and the pipeline's critical path filled in. A skipped job takes
     /// no time.
-    pub fn timed(workflow: &str, event: &str, fork: bool, mut jobs: Vec<Job>) -> Pipeline {
+    pub fn timed(workflow: &str, event: &str, fork: bool, mut jobs: Vec<JobRun>) -> Pipeline {
         let mut end: BTreeMap<String, f64> = BTreeMap::new();
         for job in &mut jobs {
             job.start_seconds = job.needs.iter().filter_map(|n| end.get(n)).fold(0.0, |a, b| a.max(*b));
@@ -29,7 +29,7 @@ impl Pipeline {
     }
 
     /// The jobs on the critical path, first to last.
-    pub fn critical_path(&self) -> Vec<&Job> {
+    pub(crate) fn critical_path(&self) -> Vec<&JobRun> {
         let mut path = Vec::new();
         let mut last = self.jobs.iter().max_by(|a, b| end(a).total_cmp(&end(b)));
         while let Some(job) = last {
@@ -41,7 +41,7 @@ impl Pipeline {
     }
 }
 
-fn end(job: &Job) -> f64 {
+fn end(job: &JobRun) -> f64 {
     job.start_seconds + if job.result == "skipped" { 0.0 } else { job.seconds }
 }
 
@@ -49,14 +49,14 @@ fn end(job: &Job) -> f64 {
 mod tests {
     use super::*;
 
-    fn job(id: &str, needs: &[&str], seconds: f64) -> Job {
-        Job {
+    fn job(id: &str, needs: &[&str], seconds: f64) -> JobRun {
+        JobRun {
             id: id.into(),
             name: id.into(),
             result: "success".into(),
             needs: needs.iter().map(|n| n.to_string()).collect(),
             seconds,
-            ..Job::default()
+            ..JobRun::default()
         }
     }
 

@@ -50,7 +50,7 @@ impl Record {
     }
 
     /// The title of the step that failed, when one did.
-    pub fn failed_step(&self) -> Option<&str> {
+    pub(crate) fn failed_step(&self) -> Option<&str> {
         self.steps.iter().find(|s| !s.ok).map(|s| s.title.as_str())
     }
 
@@ -127,7 +127,7 @@ impl Record {
 }
 
 /// Hit and miss per target, before the build and after the push.
-pub fn views(targets: &[Target], before: Option<&Rates>, after: Option<&Rates>) -> String {
+pub(crate) fn views(targets: &[Target], before: Option<&Rates>, after: Option<&Rates>) -> String {
     if targets.iter().all(|t| t.before.is_none()) {
         return String::new();
     }
@@ -213,10 +213,17 @@ pub fn bytes(b: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Step;
+    use crate::record::StepRun;
 
-    fn step(title: &str, ok: bool, start: f64) -> Step {
-        Step { title: title.into(), seconds: 1.5, ok, start_seconds: start, note: "done".into(), ..Step::default() }
+    fn step(title: &str, ok: bool, start: f64) -> StepRun {
+        StepRun {
+            title: title.into(),
+            seconds: 1.5,
+            ok,
+            start_seconds: start,
+            note: "done".into(),
+            ..StepRun::default()
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct Record {
     /// The GitHub Actions run it was a step of.
     pub github: Option<Github>,
     /// Each step it ran, in order.
-    pub steps: Vec<Step>,
+    pub steps: Vec<StepRun>,
     /// What a fresh runner would fetch and build of each target, before the build and after the push.
     pub targets: Vec<Target>,
     /// The hit rates over every target, before the build.
@@ -117,7 +117,7 @@ pub struct Github {
 /// One step of a task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Step {
+pub struct StepRun {
     /// What kind of step (`eval`, `fresh-runner`, `build`, `push`, …).
     pub kind: String,
     pub title: String,

@@ -20,7 +20,7 @@ use crate::{
         registry::{self, Registry},
     },
     layers::{self, Layer},
-    pipeline::{self, Job, OnPushFailure},
+    pipeline::{self, OnPushFailure, Request},
     record::Record,
     session::Session,
 };
@@ -54,9 +54,9 @@ impl BuildContainers {
         let args = &self.images;
         let platform = session.platform.for_images(&session.config, args.arch.as_deref())?;
         let targets = layers::images(session, &args.images, &platform)?;
-        let mut job = Job::new(session, "build-containers", targets, args.force.force, OnPushFailure::Fail)?;
-        job.fetch_outputs = self.out.is_some() || engine.is_some() || self.push.is_some();
-        let built = pipeline::run(session, &job, record)?;
+        let mut request = Request::new(session, "build-containers", targets, args.force.force, OnPushFailure::Fail)?;
+        request.fetch_outputs = self.out.is_some() || engine.is_some() || self.push.is_some();
+        let built = pipeline::run(session, &request, record)?;
         if self.out.is_none() && engine.is_none() && self.push.is_none() {
             return Ok(());
         }
@@ -66,7 +66,7 @@ impl BuildContainers {
         if let Some(registry) = registry.as_mut() {
             record.step("login", format!("Log in to {}", registry.name), &[], || registry.login(session))?;
         }
-        for (i, target) in job.targets.iter().enumerate() {
+        for (i, target) in request.targets.iter().enumerate() {
             let Layer::Image { image, arch } = &target.layer else { continue };
             let archive = dir.join(format!("{image}.tar"));
             let script = built.outputs.get(i).and_then(|o| o.first());
@@ -100,6 +100,6 @@ impl BuildContainers {
         if session.dry_run {
             return Ok(vec!["<commit>".to_owned()]);
         }
-        Ok(vec![head.run_quietly(&session.sh, &NoSlots)?.trim().to_owned()])
+        Ok(vec![head.run_quietly(&NoSlots)?.trim().to_owned()])
     }
 }

@@ -66,7 +66,7 @@ pub fn write(
     out: &Path,
 ) -> Result<PathBuf> {
     let (mut records, mut problems) = match history {
-        Some(history) => history.read(&session.sh),
+        Some(history) => history.read(),
         None => (Vec::new(), vec![format!("{} keeps no history (S3 and SSH caches do not)", session.cache.label())]),
     };
     // The run that renders it, as it stands now.
@@ -76,7 +76,7 @@ pub fn write(
     }));
     let keep = session.config.keep_revisions.unwrap_or(5) as usize;
     let owned = match session.files() {
-        Some(files) if read_cache => match Owned::read(&session.sh, &files, keep) {
+        Some(files) if read_cache => match Owned::read(&files, keep) {
             Ok(owned) => Some(owned),
             Err(err) => {
                 problems.push(format!("cannot read the cache {}: {err:#}", session.cache.label()));

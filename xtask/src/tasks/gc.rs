@@ -39,16 +39,15 @@ impl Gc {
                 return Ok(());
             }
         }
-        let sh = &session.sh;
         // A dry run only reads; a real one holds the cache's lock from its first read to its last delete.
         let mut lock = match session.dry_run {
             true => None,
-            false => Some(files.lock(sh, roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?),
+            false => Some(files.lock(roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?),
         };
         if lock.as_ref().is_some_and(|l| !l.deletes()) {
             bail!("gc deletes, and {} takes no DELETE: allow it for the write credentials (nginx: dav_methods PUT DELETE)", files.label());
         }
-        let plan = gc::collection(sh, &files, usize::from(self.keep), Duration::from_secs(self.grace))?;
+        let plan = gc::collection(&files, usize::from(self.keep), Duration::from_secs(self.grace))?;
         for unreadable in &plan.unreadable {
             eprintln!("warning: left alone: {unreadable}");
         }
@@ -67,10 +66,10 @@ impl Gc {
             records_deleted: 0,
         });
         if let Some(lock) = lock.as_mut() {
-            gc::collect(sh, &files, lock, &plan)?;
+            gc::collect(&files, lock, &plan)?;
             // The runs of the keys dropped go with their paths (under the same lock).
             if let (Some(history), Some(collected)) = (History::of(session), record.gc.as_mut()) {
-                collected.records_deleted = history.forget(sh, &plan.dropped_keys.iter().cloned().collect())?;
+                collected.records_deleted = history.forget(&plan.dropped_keys.iter().cloned().collect())?;
             }
         }
         println!(

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use crate::{
     alerts, github,
     history::History,
-    record::{Job, Pipeline, Ran, Record},
+    record::{JobRun, Pipeline, Ran, Record},
     session::Session,
     workflows::{self, legs},
 };
@@ -36,7 +36,7 @@ impl KeepRun {
             println!("# cargo xtask history (dry run: nothing is run)\n# (in the xtask) read the records of run {} in {}, keep its pipeline", run.run_id, history.label());
             return Ok(());
         }
-        let (records, problems) = history.read(&session.sh);
+        let (records, problems) = history.read();
         for problem in problems {
             github::warning(&problem);
         }
@@ -64,7 +64,7 @@ impl KeepRun {
                     (false, true) => "failure",
                     (false, false) => "success",
                 };
-                jobs.push(Job {
+                jobs.push(JobRun {
                     id: job.id.to_owned(),
                     name: leg.name.clone(),
                     result: result.to_owned(),
@@ -72,7 +72,7 @@ impl KeepRun {
                     start_seconds: first.saturating_sub(start) as f64 / 1000.0,
                     seconds: last.saturating_sub(first) as f64 / 1000.0,
                     tasks: tasks.iter().map(|r| Ran::of(r)).collect(),
-                    ..Job::default()
+                    ..JobRun::default()
                 });
             }
         }

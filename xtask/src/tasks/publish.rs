@@ -44,7 +44,7 @@ impl Publish {
                 .iter()
                 .flat_map(|image| self.tags.iter().map(move |tag| (image, tag)))
                 .flat_map(|(image, tag)| config.arches.iter().map(move |arch| (image, format!("{tag}-{arch}"))))
-                .filter(|(image, tag)| !registry.has(session, image, tag))
+                .filter(|(image, tag)| !registry.has(image, tag))
                 .map(|(image, tag)| format!("{}/{image}:{tag}", registry.name))
                 .collect();
             if !missing.is_empty() {

@@ -21,7 +21,7 @@ use crate::{
         engine::{self, Engine},
     },
     layers::{self, Layer},
-    pipeline::{self, Job, OnPushFailure},
+    pipeline::{self, OnPushFailure, Request},
     record::Record,
     scratch,
     session::Session,
@@ -44,12 +44,12 @@ impl Smoke {
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let engine = Engine::new(engine::find("smoke")?);
         let targets = layers::images(session, &[], &session.platform)?;
-        let mut job = Job::new(session, "smoke", targets, false, OnPushFailure::Warn)?;
-        job.fetch_outputs = true;
-        let built = pipeline::run(session, &job, record)?;
+        let mut request = Request::new(session, "smoke", targets, false, OnPushFailure::Warn)?;
+        request.fetch_outputs = true;
+        let built = pipeline::run(session, &request, record)?;
         let dir = images::archive_dir(session, None)?;
         let mut loaded = Vec::new();
-        for (i, target) in job.targets.iter().enumerate() {
+        for (i, target) in request.targets.iter().enumerate() {
             let Layer::Image { image, .. } = &target.layer else { continue };
             let archive = dir.join(format!("{image}.tar"));
             let script = built.outputs.get(i).and_then(|o| o.first()).map(String::as_str);
@@ -63,7 +63,7 @@ impl Smoke {
                 continue;
             }
             let reference = record.step("load", format!("Load {image} into {}", engine.program), &[&load], || {
-                let said = load.run(&session.sh, &NoSlots)?;
+                let said = load.run(&NoSlots)?;
                 // The engine's own words: the reference it gave the image.
                 said.lines()
                     .rev()
@@ -89,36 +89,32 @@ impl Smoke {
         // remove themselves; one cut short by a signal goes too), then its network.
         scratch::on_exit(engine.sweep_networks());
         scratch::on_exit(engine.sweep_containers());
-        engine.network_create(&network).run(&session.sh, &NoSlots)?;
+        engine.network_create(&network).run(&NoSlots)?;
         let start = engine.start(&network, &container, "ollama", &ollama, MODELS);
         let title = "Run ollama, then the harness against it by name".to_owned();
         let result = record.step("smoke", title, &[&start], || {
-            start.run(&session.sh, &NoSlots)?;
-            self.check(session, &engine, &network, &harness)
+            start.run(&NoSlots)?;
+            self.check(&engine, &network, &harness)
         });
         if result.is_err() {
             eprintln!("--- logs of ollama ({container}):");
-            let _ = engine.logs(&container).run(&session.sh, &NoSlots);
+            let _ = engine.logs(&container).run(&NoSlots);
         }
         scratch::undo();
         result
     }
 
     /// `health` until it answers (bounded), then `models` and `ask`.
-    fn check(&self, session: &Session, engine: &Engine, network: &str, harness: &str) -> Result<()> {
+    fn check(&self, engine: &Engine, network: &str, harness: &str) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(self.wait);
-        while engine
-            .run(network, &format!("{network}-harness"), harness, &["health"])
-            .run_quietly(&session.sh, &NoSlots)
-            .is_err()
-        {
+        while engine.run(network, &format!("{network}-harness"), harness, &["health"]).run_quietly(&NoSlots).is_err() {
             if Instant::now() > deadline {
                 bail!("ollama did not answer on its network within {} s (its logs follow)", self.wait);
             }
             std::thread::sleep(Duration::from_millis(500));
         }
         for args in self.commands() {
-            engine.run(network, &format!("{network}-harness"), harness, &args).run(&session.sh, &NoSlots)?;
+            engine.run(network, &format!("{network}-harness"), harness, &args).run(&NoSlots)?;
         }
         eprintln!(
             "smoke: the harness reached ollama by name and {}",
@@ -143,10 +139,8 @@ impl Smoke {
         for args in self.commands() {
             println!("{}", engine.run(&network, &format!("{network}-harness"), harness, &args).render(None));
         }
-        for undo in [engine.sweep_containers(), engine.sweep_networks()] {
-            if let scratch::Undo::Each { list, remove } = undo {
-                println!("{} | xargs {}", list.render(None), remove.render(None));
-            }
+        for scratch::Undo { list, remove } in [engine.sweep_containers(), engine.sweep_networks()] {
+            println!("{} | xargs {}", list.render(None), remove.render(None));
         }
         Ok(())
     }

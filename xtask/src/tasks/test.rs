@@ -8,7 +8,7 @@ use crate::{
     cli::Force,
     command::Cmd,
     layers,
-    pipeline::{self, Job, OnPushFailure, Plan, StepKind},
+    pipeline::{self, OnPushFailure, Plan, Request, StepKind},
     record::Record,
     session::Session,
 };
@@ -45,13 +45,13 @@ impl Test {
         let check = layers::check(config, key, &session.platform.system, &self.test_type, os, rust)?;
         let task = format!("test --type {}", self.test_type);
         let on_push_failure = if self.require_push { OnPushFailure::Fail } else { OnPushFailure::Warn };
-        let job = Job::new(session, &task, vec![check], self.force.force, on_push_failure)?;
+        let request = Request::new(session, &task, vec![check], self.force.force, on_push_failure)?;
         if self.no_nix {
             let mut plan = Plan::new(task, Vec::new());
             let cmd = Cmd::lits("cargo", cargo_args).hint(format!("the {} tests failed (see above)", self.test_type));
             plan.step(format!("cargo {}", cargo_args.join(" ")), StepKind::Run(cmd));
-            return pipeline::execute(session, plan, &job.keys, record).map(drop);
+            return pipeline::execute(session, plan, &request.keys, record).map(drop);
         }
-        pipeline::run(session, &job, record).map(drop)
+        pipeline::run(session, &request, record).map(drop)
     }
 }

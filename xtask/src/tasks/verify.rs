@@ -41,7 +41,7 @@ impl Verify {
                 session.cache.label()
             );
         };
-        let (sh, url) = (&session.sh, session.cache.substituter());
+        let url = session.cache.substituter();
         let public = session.signing.as_ref().map(|k| k.reader());
         if session.dry_run {
             println!("# cargo xtask verify (dry run: nothing is run)\n# cache: {}", session.cache.label());
@@ -60,7 +60,7 @@ impl Verify {
             key.check()?;
         }
         let key = match &public {
-            Some(k) if k.secret.exists() => Some(k.convert.run(sh, &NoSlots)?.trim().to_owned()),
+            Some(k) if k.secret.exists() => Some(k.convert.run(&NoSlots)?.trim().to_owned()),
             _ => session.cache.config_key(&session.config),
         };
         let checks = Checks {
@@ -70,8 +70,8 @@ impl Verify {
             key: key.as_deref(),
             upstream: &session.config.upstream,
         };
-        let entries = read(session, &files)?;
-        let findings = checks.run(sh, &entries)?;
+        let entries = read(&files)?;
+        let findings = checks.run(&entries)?;
         let verified = record.verify.insert(record::Verified {
             checked: (entries.by_path.len() + entries.unreadable.len()) as u64,
             problems: findings.iter().map(problem).collect(),
@@ -97,7 +97,7 @@ impl Verify {
         }
         verified.repaired = repair(session, &files, &findings)?;
         // The repair is checked as the cache is now: what is still wrong fails the task.
-        let left = checks.run(sh, &read(session, &files)?)?;
+        let left = checks.run(&read(&files)?)?;
         verified.unrepaired =
             left.iter().map(|f| format!("{}: {}", f.path.as_deref().unwrap_or(&f.file), f.problem)).collect();
         if !left.is_empty() {
@@ -131,7 +131,7 @@ fn replace_actions_cache_entry(session: &Session) -> Result<()> {
         return Ok(());
     }
     let key = session.deps_key()?.to_string();
-    let had = github::actions_cache::delete(&session.sh, &key)?;
+    let had = github::actions_cache::delete(&key)?;
     let state = if had { "is deleted" } else { "was absent" };
     println!("the Actions cache's entry {key} {state}: the repaired cache is saved under it");
     github::set_outputs(&[(REPAIRED, "true".to_owned())])
@@ -141,9 +141,9 @@ fn problem(f: &Finding) -> record::Finding {
     record::Finding { path: f.path.clone(), file: f.file.clone(), problem: f.problem.clone() }
 }
 
-fn read(session: &Session, files: &Files) -> Result<Entries> {
-    let roots: BTreeSet<String> = roots::all(&session.sh, files)?.into_iter().flat_map(|m| m.roots).collect();
-    Entries::read(&session.sh, files, &roots)
+fn read(files: &Files) -> Result<Entries> {
+    let roots: BTreeSet<String> = roots::all(files)?.into_iter().flat_map(|m| m.roots).collect();
+    Entries::read(files, &roots)
 }
 
 /// Acts on each finding as it says, and only on what it proved: deletes the files that are no
@@ -151,7 +151,6 @@ fn read(session: &Session, files: &Files) -> Result<Entries> {
 /// uploads it again; uploads each path the cache lacks that the store has. A broken entry the
 /// store lacks is left as it is. Returns what was uploaded.
 fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<String>> {
-    let sh = &session.sh;
     let mut replace: BTreeMap<&str, Option<&str>> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     for f in findings {
@@ -162,25 +161,25 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
                 wanted.insert(path.clone());
             }
             (Repair::Upload(missing), _) => drop(wanted.insert(missing.clone())),
-            (Repair::Delete, _) => drop(files.delete(sh, &f.file)?),
+            (Repair::Delete, _) => drop(files.delete(&f.file)?),
             _ => {}
         }
     }
     let have: BTreeSet<String> = match wanted.is_empty() {
         true => BTreeSet::new(),
-        false => json::parse_valid(&nix::path_infos(PATHS).run(sh, &Words(wanted.iter().cloned().collect()))?)?,
+        false => json::parse_valid(&nix::path_infos(PATHS).run(&Words(wanted.iter().cloned().collect()))?)?,
     };
     for (path, nar) in replace.iter().filter(|(p, _)| have.contains(**p)) {
         // Whether its NAR file goes is decided before anything is deleted.
         let broken_nar = match nar {
-            Some(nar) => files.nar_is_broken(sh, nar)?.then_some(*nar),
+            Some(nar) => files.nar_is_broken(nar)?.then_some(*nar),
             None => None,
         };
         if let Some(narinfo) = narinfo::file_of(path) {
-            files.delete(sh, &narinfo)?;
+            files.delete(&narinfo)?;
         }
         if let Some(nar) = broken_nar {
-            files.delete(sh, nar)?;
+            files.delete(nar)?;
         }
     }
     let upload: Vec<String> = wanted.into_iter().filter(|p| have.contains(p)).collect();
@@ -188,10 +187,10 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
         return Ok(upload);
     }
     if let Some(key) = &session.signing {
-        nix::sign(&key.secret, None, PATHS, &session.net).run(sh, &Words(upload.clone()))?;
+        nix::sign(&key.secret, None, PATHS, &session.net).run(&Words(upload.clone()))?;
     }
     if let Some((_, upload_cmd)) = session.cache.upload(PATHS, &session.net) {
-        upload_cmd.run(sh, &Words(upload.clone()))?;
+        upload_cmd.run(&Words(upload.clone()))?;
     }
     Ok(upload)
 }

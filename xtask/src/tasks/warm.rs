@@ -8,7 +8,7 @@ use crate::{
     cache::Cache,
     cli::{Force, ImageArgs},
     layers,
-    pipeline::{self, Job, OnPushFailure},
+    pipeline::{self, OnPushFailure, Request},
     record::Record,
     session::Session,
 };
@@ -45,16 +45,16 @@ pub struct WarmContainers {
 impl Prebuild {
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
-        let job = Job::new(session, "prebuild", vec![deps], self.force.force, OnPushFailure::Fail)?;
-        pipeline::run(session, &job, record).map(drop)
+        let request = Request::new(session, "prebuild", vec![deps], self.force.force, OnPushFailure::Fail)?;
+        pipeline::run(session, &request, record).map(drop)
     }
 }
 
 impl WarmDeps {
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
-        let job = Job::new(session, "warm-deps", vec![deps], self.force.force, OnPushFailure::Fail)?;
-        pipeline::run(session, &job, record).map(drop)
+        let request = Request::new(session, "warm-deps", vec![deps], self.force.force, OnPushFailure::Fail)?;
+        pipeline::run(session, &request, record).map(drop)
     }
 }
 
@@ -62,9 +62,9 @@ impl Warm {
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let mut targets = vec![layers::deps(&session.config, session.deps_key()?, &session.platform.system)];
         targets.extend(layers::images(session, &[], &session.platform)?);
-        let mut job = Job::new(session, "warm", targets, self.force.force, OnPushFailure::Fail)?;
-        job.pin = session.config.keep_revisions.filter(|_| matches!(session.cache, Cache::Cachix { .. }));
-        pipeline::run(session, &job, record).map(drop)
+        let mut request = Request::new(session, "warm", targets, self.force.force, OnPushFailure::Fail)?;
+        request.pin = session.config.keep_revisions.filter(|_| matches!(session.cache, Cache::Cachix { .. }));
+        pipeline::run(session, &request, record).map(drop)
     }
 }
 
@@ -73,7 +73,7 @@ impl WarmContainers {
         let args = &self.images;
         let platform = session.platform.for_images(&session.config, args.arch.as_deref())?;
         let targets = layers::images(session, &args.images, &platform)?;
-        let job = Job::new(session, "warm-containers", targets, args.force.force, OnPushFailure::Fail)?;
-        pipeline::run(session, &job, record).map(drop)
+        let request = Request::new(session, "warm-containers", targets, args.force.force, OnPushFailure::Fail)?;
+        pipeline::run(session, &request, record).map(drop)
     }
 }

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// Whether the workflows carry the history (the cache cannot hold it).
-pub fn carried(config: &Config) -> bool {
+pub(crate) fn carried(config: &Config) -> bool {
     config.backend == Backend::Cachix
 }
 
@@ -39,7 +39,7 @@ fn history_prefix(workflow: &str) -> String {
 }
 
 /// A job's last step: the records its tasks kept, saved whatever happened.
-pub fn save_records(config: &Config, job: &'static str) -> Vec<Step> {
+pub(crate) fn save_records(config: &Config, job: &'static str) -> Vec<Step> {
     if !carried(config) {
         return Vec::new();
     }
@@ -52,7 +52,7 @@ pub fn save_records(config: &Config, job: &'static str) -> Vec<Step> {
 
 /// A workflow's last job, before its task: the newest history of each workflow, then the records
 /// of every leg of `jobs` in this run that saves them.
-pub fn gather(config: &Config, jobs: &[&super::graph::Job]) -> Vec<Step> {
+pub(crate) fn gather(config: &Config, jobs: &[&super::graph::Job]) -> Vec<Step> {
     if !carried(config) {
         return Vec::new();
     }

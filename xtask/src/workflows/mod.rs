@@ -44,7 +44,7 @@ pub fn runner(arch: &str) -> Result<&'static str> {
 }
 
 /// The OS and arch of a GitHub-hosted runner's label, when it is one this project uses.
-pub fn runner_platform(label: &str) -> Option<(&'static str, &'static str)> {
+pub(crate) fn runner_platform(label: &str) -> Option<(&'static str, &'static str)> {
     match label {
         "ubuntu-24.04-arm" | "ubuntu-22.04-arm" => Some(("linux", "aarch64")),
         l if l.starts_with("ubuntu-") => Some(("linux", "x86_64")),

@@ -12,7 +12,7 @@ use crate::{
 
 /// Where `cargo xtask` keeps the binaries it built, under the target directory, by a key of its
 /// sources (xtask/launch reads the same name).
-pub const XTASK_BIN: &str = "target/xtask-bin";
+pub(crate) const XTASK_BIN: &str = "target/xtask-bin";
 /// The files the xtask's binary is built from, as `hashFiles` patterns.
 pub const XTASK_SOURCES: [&str; 5] = ["xtask/**", "!xtask/tests/**", "Cargo.lock", "Cargo.toml", ".cargo/config.toml"];
 

@@ -149,10 +149,8 @@ fn a_nar_file_two_paths_share_is_sized_once_over_http() {
         timeout: 30,
         netrc: xtask::cache::files::Netrc::Nix(Default::default()),
     };
-    let sh = xshell::Shell::new().unwrap();
-    let sizes = xtask::cache::files::Files::Http(http)
-        .sizes(&sh, &["nar/shared.nar", "nar/shared.nar", "nar/absent.nar"])
-        .unwrap();
+    let sizes =
+        xtask::cache::files::Files::Http(http).sizes(&["nar/shared.nar", "nar/shared.nar", "nar/absent.nar"]).unwrap();
     assert_eq!(sizes.get("nar/shared.nar"), Some(&Some(5)), "{sizes:?}");
     assert_eq!(sizes.get("nar/absent.nar"), Some(&None), "{sizes:?}");
 }

@@ -59,7 +59,7 @@ fn the_dashboard_shows_the_history_and_the_cache_in_a_browser_and_loads_nothing(
         }
         fs::write(cache.join(format!("xtask-records/{}.json", old.id)), old.to_bytes()).unwrap();
     }
-    let (history, problems) = History::dir(cache.clone()).read(&xshell::Shell::new().unwrap());
+    let (history, problems) = History::dir(cache.clone()).read();
     assert!(problems.is_empty() && history.len() >= 30, "{} records: {problems:?}", history.len());
 
     let out = dir.join("dashboard");

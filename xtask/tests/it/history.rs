@@ -144,8 +144,7 @@ fn a_history_is_read_around_what_cannot_be_read_and_a_refused_task_keeps_nothing
         let ids = ["1-not-json", "2-future", "3-huge", "4-a-dir", good.id.as_str()];
         fs::write(kept.join("index.json"), serde_json::to_string(&ids).unwrap()).unwrap();
     }
-    let sh = xshell::Shell::new().unwrap();
-    let (records, problems) = xtask::history::History::dir(dir.join("cache")).read(&sh);
+    let (records, problems) = xtask::history::History::dir(dir.join("cache")).read();
     assert_eq!(records.len(), 1, "{problems:?}");
     for (file, why) in [("1-not-json", "not JSON"), ("2-future", "schema 99"), ("3-huge", "bytes"), ("4-a-dir", "")] {
         assert!(problems.iter().any(|p| p.contains(file) && p.contains(why)), "{file}: {problems:#?}");
@@ -194,7 +193,7 @@ fn a_planted_record_neither_stops_the_dashboard_nor_passes_for_another() {
     rate.rates = Some(xtask::record::Rates { hit_rate: 1e308, ..Default::default() });
     write("1760000000003-test-rate", &rate);
 
-    let (records, problems) = xtask::history::History::dir(dir.join("history")).read(&xshell::Shell::new().unwrap());
+    let (records, problems) = xtask::history::History::dir(dir.join("history")).read();
     let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, [huge.id.as_str(), "1760000000001-test-spoof"], "{problems:#?}");
     for (file, why) in [("test-future", "starts in the future"), ("test-rate", "hit rate is 1e308")] {

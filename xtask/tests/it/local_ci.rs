@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::{images::*, *};
-use xtask::record::{Job, Pipeline, Record};
+use xtask::record::{JobRun, Pipeline, Record};
 
 /// A matrix as GitHub expands it: the axes' combinations, then each `include` entry added to
 /// the combinations it matches, or on its own.
@@ -105,7 +105,7 @@ fn the_committed_workflows_are_the_graph_the_local_run_executes() {
     }
 }
 
-fn job<'a>(pipeline: &'a Pipeline, name: &str) -> &'a Job {
+fn job<'a>(pipeline: &'a Pipeline, name: &str) -> &'a JobRun {
     let found = pipeline.jobs.iter().find(|j| j.name == name);
     found.unwrap_or_else(|| panic!("no job {name} in {pipeline:#?}"))
 }

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use xtask::record::{Record, Step};
+use xtask::record::{Record, StepRun};
 
 use crate::support::*;
 
@@ -54,7 +54,7 @@ fn finish(mut child: Child, files: &Path, limit: Duration) -> (Run, String, Stri
 }
 
 /// The record's step of a kind, which must have run.
-fn step<'r>(record: &'r Record, kind: &str) -> &'r Step {
+fn step<'r>(record: &'r Record, kind: &str) -> &'r StepRun {
     record.steps.iter().find(|s| s.kind == kind).unwrap_or_else(|| panic!("no {kind} step: {:#?}", record.steps))
 }
 

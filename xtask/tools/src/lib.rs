@@ -14,7 +14,6 @@ pub const SOURCE_KEY: &str = match option_env!("XTASK_SOURCE_KEY") {
 
 pub mod analytics;
 pub mod bench;
-pub mod fresh_store;
 pub mod local_ci;
 pub mod maintenance;
 pub mod workflows;

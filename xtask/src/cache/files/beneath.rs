@@ -13,7 +13,7 @@ use std::{
 };
 
 /// A cache directory, opened.
-pub struct Beneath {
+pub(crate) struct Beneath {
     root: OwnedFd,
     shown: PathBuf,
 }
@@ -135,7 +135,7 @@ impl Beneath {
     }
 
     /// A file opened for writing, created when absent (the lock file).
-    pub fn open_rw(&self, path: &str) -> io::Result<File> {
+    pub(crate) fn open_rw(&self, path: &str) -> io::Result<File> {
         let (dir, name) = self.parent(path, true)?;
         self.at(&dir, name, libc::O_RDWR | libc::O_CREAT, 0o644, path).map(File::from)
     }

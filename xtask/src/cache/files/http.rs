@@ -8,7 +8,6 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context, Result};
-use xshell::Shell;
 
 use super::{super::narinfo::safe_path, Fetched};
 use crate::command::{lit, Cmd, Io, NoSlots};
@@ -44,9 +43,7 @@ impl Netrc {
 
 /// Nix's `netrc-file` setting, when the file exists.
 fn nix_netrc() -> Option<PathBuf> {
-    let sh = Shell::new().ok()?;
-    let settings =
-        crate::nix::json::Settings::parse(&crate::nix::show_config().run_quietly(&sh, &NoSlots).ok()?).ok()?;
+    let settings = crate::nix::json::Settings::parse(&crate::nix::show_config().run_quietly(&NoSlots).ok()?).ok()?;
     let path = PathBuf::from(settings.words("netrc-file").into_iter().next()?);
     path.exists().then_some(path)
 }
@@ -73,9 +70,9 @@ impl Http {
     }
 
     /// One request; its HTTP status.
-    pub(super) fn status(&self, sh: &Shell, args: &[&str], path: &str) -> Result<u16> {
+    pub(super) fn status(&self, args: &[&str], path: &str) -> Result<u16> {
         let args: Vec<&str> = args.iter().copied().chain(["--write-out", "%{http_code}"]).collect();
-        let out = self.curl(&args, &[self.url(path)?]).run_quietly(sh, &NoSlots)?;
+        let out = self.curl(&args, &[self.url(path)?]).run_quietly(&NoSlots)?;
         let code = out.trim().rsplit('\n').next().unwrap_or_default();
         code.parse().with_context(|| format!("curl printed no HTTP status for {}/{path}: {out}", self.base))
     }
@@ -83,7 +80,7 @@ impl Http {
     /// One curl for every path, GETs in parallel on kept-alive connections: each file's bytes
     /// (`None` when absent), or why it could not be read (larger than `limit`, an HTTP error), in
     /// order. Fails only when curl could not run.
-    pub(super) fn gets(&self, sh: &Shell, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
+    pub(super) fn gets(&self, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
         if paths.is_empty() {
             return Ok(Vec::new());
         }
@@ -95,7 +92,7 @@ impl Http {
         let mut args = vec!["--parallel", "--parallel-max", "16", "--max-filesize", &max, "--config", &config];
         args.extend(["--write-out", "%{exitcode} %{http_code} %{filename_effective}\\n"]);
         // Each transfer answers for itself: curl's own status is that of the worst.
-        let out = self.curl(&args, &[]).output_quietly(sh)?;
+        let out = self.curl(&args, &[]).output_quietly()?;
         let index: HashMap<&str, usize> = outputs.iter().enumerate().map(|(n, o)| (o.as_str(), n)).collect();
         let mut found: Vec<Option<Fetched>> = paths.iter().map(|_| None).collect();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -126,7 +123,7 @@ impl Http {
     }
 
     /// One curl for every path, HEADs in parallel: the length of each (`None` when absent).
-    pub(super) fn heads(&self, sh: &Shell, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
+    pub(super) fn heads(&self, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
         // Two paths of the same contents share one NAR file: it is asked once.
         let unique: std::collections::BTreeSet<&str> = paths.iter().copied().collect();
         let paths: Vec<&str> = unique.into_iter().collect();
@@ -139,7 +136,7 @@ impl Http {
         let config = self.config(&dir, paths, None)?;
         let mut args = vec!["--head", "--parallel", "--parallel-max", "16", "--config", &config];
         args.extend(["--write-out", "%{http_code} %header{content-length} %{url_effective}\\n"]);
-        let out = self.curl(&args, &[]).run_quietly(sh, &NoSlots);
+        let out = self.curl(&args, &[]).run_quietly(&NoSlots);
         let _ = fs::remove_dir_all(&dir);
         let by_url: HashMap<String, &str> = paths.iter().map(|p| (format!("{}/{p}", self.base), *p)).collect();
         let mut sizes = BTreeMap::new();

@@ -12,15 +12,12 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
 mod beneath;
 mod http;
 
-pub use self::{
-    beneath::Beneath,
-    http::{Http, Netrc},
-};
+pub(crate) use self::beneath::Beneath;
+pub use self::http::{Http, Netrc};
 use super::narinfo::safe_path;
 
 /// Where a cache's files are.
@@ -32,7 +29,7 @@ pub enum Files {
 
 /// What a DELETE did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deleted {
+pub(crate) enum Deleted {
     Yes,
     /// There was no such file.
     Absent,
@@ -41,11 +38,11 @@ pub enum Deleted {
 }
 
 /// One file of several fetched at once: its bytes, `None` when absent, or why it could not be read.
-pub type Fetched = Result<Option<Vec<u8>>>;
+pub(crate) type Fetched = Result<Option<Vec<u8>>>;
 
 impl Files {
     /// A file's contents; `None` when the cache has no such file.
-    pub fn get(&self, sh: &Shell, path: &str) -> Result<Option<Vec<u8>>> {
+    pub fn get(&self, path: &str) -> Result<Option<Vec<u8>>> {
         match self {
             Files::Dir(dir) => {
                 match checked(dir, path).map(|()| Beneath::open(dir, false).and_then(|c| c.read(path, MAX_FILE)))? {
@@ -57,7 +54,7 @@ impl Files {
             Files::Http(http) => {
                 let file = crate::scratch::dir()?.join("download");
                 let _ = fs::remove_file(&file);
-                let status = http.status(sh, &["--output", &file.display().to_string()], path)?;
+                let status = http.status(&["--output", &file.display().to_string()], path)?;
                 let bytes = (status == 200).then(|| fs::read(&file)).transpose()?;
                 let _ = fs::remove_file(&file);
                 match status {
@@ -70,7 +67,7 @@ impl Files {
     }
 
     /// Writes a file whole: a temporary file renamed into place, or one PUT.
-    pub fn put(&self, sh: &Shell, path: &str, bytes: &[u8]) -> Result<()> {
+    pub fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
         match self {
             Files::Dir(dir) => {
                 let cache = Beneath::open(dir, true).with_context(|| format!("cannot open {}", dir.display()))?;
@@ -79,7 +76,7 @@ impl Files {
             }
             Files::Http(http) => {
                 let file = crate::scratch::file("upload", bytes)?;
-                let status = http.status(sh, &["--upload-file", &file.display().to_string()], path);
+                let status = http.status(&["--upload-file", &file.display().to_string()], path);
                 let _ = fs::remove_file(&file);
                 match status? {
                     200..=299 => Ok(()),
@@ -93,8 +90,8 @@ impl Files {
     }
 
     /// Deletes a file; whether it existed.
-    pub fn delete(&self, sh: &Shell, path: &str) -> Result<bool> {
-        match self.try_delete(sh, path)? {
+    pub fn delete(&self, path: &str) -> Result<bool> {
+        match self.try_delete(path)? {
             Deleted::Yes => Ok(true),
             Deleted::Absent => Ok(false),
             Deleted::NotAllowed => {
@@ -104,7 +101,7 @@ impl Files {
     }
 
     /// Deletes a file, and says whether it was there, or that the cache takes no DELETE.
-    pub fn try_delete(&self, sh: &Shell, path: &str) -> Result<Deleted> {
+    pub(crate) fn try_delete(&self, path: &str) -> Result<Deleted> {
         match self {
             Files::Dir(dir) => {
                 match checked(dir, path).map(|()| Beneath::open(dir, false).and_then(|c| c.delete(path)))? {
@@ -114,7 +111,7 @@ impl Files {
                     Err(e) => Err(e).with_context(|| format!("cannot delete {path} in {}", dir.display())),
                 }
             }
-            Files::Http(http) => match http.status(sh, &["--request", "DELETE"], path)? {
+            Files::Http(http) => match http.status(&["--request", "DELETE"], path)? {
                 200..=299 => Ok(Deleted::Yes),
                 404 | 410 => Ok(Deleted::Absent),
                 405 | 501 => Ok(Deleted::NotAllowed),
@@ -132,10 +129,10 @@ impl Files {
     /// narinfo may name any file, and two paths of the same contents share one), so it stays; one
     /// that does not would block the upload meant to replace it, so it goes. A file that cannot
     /// be read is an error: nothing is decided on a failed request.
-    pub fn nar_is_broken(&self, sh: &Shell, nar: &str) -> Result<bool> {
+    pub(crate) fn nar_is_broken(&self, nar: &str) -> Result<bool> {
         let Some(named) = nar_name_hash(nar) else { return Ok(false) };
-        let Some(size) = self.sizes(sh, &[nar])?.remove(nar).flatten() else { return Ok(false) };
-        match self.get_many(sh, &[nar], size)?.pop() {
+        let Some(size) = self.sizes(&[nar])?.remove(nar).flatten() else { return Ok(false) };
+        match self.get_many(&[nar], size)?.pop() {
             Some(Ok(Some(bytes))) => Ok(super::narinfo::nix32(&sha2::Sha256::digest(&bytes)) != named),
             Some(Ok(None)) => Ok(false),
             Some(Err(err)) => Err(err.context(format!("cannot tell whether {nar} is broken"))),
@@ -144,7 +141,7 @@ impl Files {
     }
 
     /// The size of each file, `None` for one the cache lacks: a stat each, or one curl of HEADs.
-    pub fn sizes(&self, sh: &Shell, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
+    pub fn sizes(&self, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
         match self {
             Files::Dir(dir) => {
                 let cache = match Beneath::open(dir, false) {
@@ -164,7 +161,7 @@ impl Files {
                     })
                     .collect()
             }
-            Files::Http(http) => http.heads(sh, paths),
+            Files::Http(http) => http.heads(paths),
         }
     }
 
@@ -172,7 +169,7 @@ impl Files {
     /// error for one that cannot be read (larger than `limit`, not a file, an HTTP error). Read one
     /// by one from a directory, fetched by one curl over HTTP (parallel requests on kept-alive
     /// connections); fails only when nothing could be asked.
-    pub fn get_many(&self, sh: &Shell, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
+    pub(crate) fn get_many(&self, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
         match self {
             Files::Dir(dir) => {
                 let Ok(cache) = Beneath::open(dir, false) else { return Ok(paths.iter().map(|_| Ok(None)).collect()) };
@@ -186,7 +183,7 @@ impl Files {
                 };
                 Ok(paths.iter().map(|path| read(path)).collect())
             }
-            Files::Http(http) => http.gets(sh, paths, limit),
+            Files::Http(http) => http.gets(paths, limit),
         }
     }
 

@@ -5,7 +5,6 @@ use sha2::Digest;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use xshell::Shell;
 
 use super::{finding, narinfo_file, Checks, Finding, Repair, PATHS};
 use crate::{
@@ -29,7 +28,6 @@ impl Checks<'_> {
     /// file is sound.
     pub(super) fn nar_files(
         &self,
-        sh: &Shell,
         entries: &Entries,
         mirror: Option<&Path>,
         findings: &mut Vec<Finding>,
@@ -37,7 +35,7 @@ impl Checks<'_> {
         // A directory is asked for each file's size first (one that is no regular file, a FIFO,
         // is that file's fault alone); over HTTP each file's bytes say it.
         let size = |info: &NarInfo| match mirror {
-            None => self.files.sizes(sh, &[&info.url]).map(|mut sizes| sizes.remove(&info.url).flatten()),
+            None => self.files.sizes(&[&info.url]).map(|mut sizes| sizes.remove(&info.url).flatten()),
             Some(_) => Ok(info.file_size),
         };
         let mut sized = Vec::new();
@@ -68,7 +66,7 @@ impl Checks<'_> {
         for batch in batches(&sized, HASH_BATCH) {
             let names: Vec<&str> = batch.iter().map(|(i, _)| i.url.as_str()).collect();
             let limit = batch.iter().map(|(_, s)| *s).max().unwrap_or(0);
-            for ((info, size), got) in batch.iter().zip(self.files.get_many(sh, &names, limit)?) {
+            for ((info, size), got) in batch.iter().zip(self.files.get_many(&names, limit)?) {
                 let expected = info.file_hash.as_deref().unwrap_or_default();
                 let problem = match got {
                     Ok(Some(bytes)) if bytes.len() as u64 != *size => {
@@ -93,33 +91,27 @@ impl Checks<'_> {
     }
 
     /// What each NAR holds, measured from the bytes: its SHA-256 and size against the narinfo.
-    pub(super) fn contents(
-        &self,
-        sh: &Shell,
-        entries: &Entries,
-        paths: &[String],
-        reader: &str,
-    ) -> Result<Vec<Finding>> {
+    pub(super) fn contents(&self, entries: &Entries, paths: &[String], reader: &str) -> Result<Vec<Finding>> {
         let mut findings = Vec::new();
         let sized: Vec<(&NarInfo, u64)> =
             paths.iter().map(|p| &entries.by_path[p].info).map(|i| (i, i.nar_size)).collect();
         for batch in batches(&sized, EXPORT_BYTES) {
             for chunk in batch.chunks(EXPORT_PATHS) {
                 let infos: Vec<&NarInfo> = chunk.iter().map(|(i, _)| *i).collect();
-                findings.extend(self.export(sh, &infos, reader)?);
+                findings.extend(self.export(&infos, reader)?);
             }
         }
         Ok(findings)
     }
 
     /// Exports `infos` (again without the one Nix stops on, until each was read or refused).
-    fn export(&self, sh: &Shell, infos: &[&NarInfo], reader: &str) -> Result<Vec<Finding>> {
+    fn export(&self, infos: &[&NarInfo], reader: &str) -> Result<Vec<Finding>> {
         let mut findings = Vec::new();
         let mut todo: Vec<&NarInfo> = infos.to_vec();
         while !todo.is_empty() {
             let file = scratch::dir()?.join(format!("export-{}", todo.len()));
             let cmd = nix::export(reader, PATHS, self.net).stdout_to(file.clone());
-            let ran = cmd.run_quietly(sh, &Words(todo.iter().map(|i| i.store_path.clone()).collect()));
+            let ran = cmd.run_quietly(&Words(todo.iter().map(|i| i.store_path.clone()).collect()));
             let (read, _) = export::read_file(&file);
             let _ = std::fs::remove_file(&file);
             for exported in &read {

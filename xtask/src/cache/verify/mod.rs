@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
-use xshell::Shell;
 
 mod bytes;
 
@@ -48,7 +47,7 @@ pub struct Finding {
 }
 
 /// How to reach the cache and what to check against.
-pub struct Checks<'a> {
+pub(crate) struct Checks<'a> {
     pub files: &'a Files,
     /// The cache's URL, for Nix.
     pub url: &'a str,
@@ -60,7 +59,7 @@ pub struct Checks<'a> {
 
 impl Checks<'_> {
     /// Every problem of the cache's narinfos.
-    pub fn run(&self, sh: &Shell, entries: &Entries) -> Result<Vec<Finding>> {
+    pub fn run(&self, entries: &Entries) -> Result<Vec<Finding>> {
         let bad: BTreeSet<&str> = entries.bad_files.iter().map(|(f, _)| f.as_str()).collect();
         let mut findings: Vec<Finding> = entries
             .bad_files
@@ -87,10 +86,10 @@ impl Checks<'_> {
             Files::Http(_) => Some(bytes::mirror(entries)?),
         };
         let reader = mirror.as_ref().map_or_else(|| self.url.to_owned(), |dir| format!("file://{}", dir.display()));
-        let sound = self.nar_files(sh, entries, mirror.as_deref(), &mut findings)?;
-        findings.extend(self.missing_references(sh, entries)?);
-        findings.extend(self.signatures(sh, entries, &reader)?);
-        findings.extend(self.contents(sh, entries, &sound, &reader)?);
+        let sound = self.nar_files(entries, mirror.as_deref(), &mut findings)?;
+        findings.extend(self.missing_references(entries)?);
+        findings.extend(self.signatures(entries, &reader)?);
+        findings.extend(self.contents(entries, &sound, &reader)?);
         if let Some(dir) = mirror {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -98,7 +97,7 @@ impl Checks<'_> {
     }
 
     /// References the cache lacks and no upstream cache serves: each to upload.
-    fn missing_references(&self, sh: &Shell, entries: &Entries) -> Result<Vec<Finding>> {
+    fn missing_references(&self, entries: &Entries) -> Result<Vec<Finding>> {
         let mut absent: BTreeMap<&String, Vec<&String>> = BTreeMap::new();
         for (path, entry) in &entries.by_path {
             for reference in entry.info.references.iter().filter(|r| !entries.by_path.contains_key(*r)) {
@@ -111,8 +110,7 @@ impl Checks<'_> {
                 break;
             }
             let query = nix::query(upstream, PATHS, self.net);
-            let served =
-                query.run(sh, &Words(unserved.iter().cloned().collect())).and_then(|out| json::parse_valid(&out));
+            let served = query.run(&Words(unserved.iter().cloned().collect())).and_then(|out| json::parse_valid(&out));
             unserved.retain(|r| !served.as_ref().is_ok_and(|s| s.contains(r)));
         }
         let mut findings = Vec::new();
@@ -127,10 +125,10 @@ impl Checks<'_> {
     }
 
     /// The key's signature on every entry (`nix store verify --no-contents`).
-    fn signatures(&self, sh: &Shell, entries: &Entries, reader: &str) -> Result<Vec<Finding>> {
+    fn signatures(&self, entries: &Entries, reader: &str) -> Result<Vec<Finding>> {
         let Some(key) = self.key.filter(|_| !entries.by_path.is_empty()) else { return Ok(Vec::new()) };
         let cmd = nix::store_verify(reader, PATHS, Some(lit(key)), false, self.net);
-        let verdicts = verify::parse(&cmd.output(sh, &Words(entries.by_path.keys().cloned().collect()))?);
+        let verdicts = verify::parse(&cmd.output(&Words(entries.by_path.keys().cloned().collect()))?);
         let untrusted = verdicts.untrusted.iter().filter_map(|p| entries.by_path.get(p));
         let problem = "it is not signed by the key".to_owned();
         Ok(untrusted.map(|e| finding(&e.file, &e.info, problem.clone(), Repair::Replace { nar: None })).collect())

@@ -54,7 +54,7 @@ pub fn store_files(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
 
 /// The records in a cache's history, oldest first.
 pub fn history(dir: &Path) -> Vec<xtask::record::Record> {
-    let (records, problems) = xtask::history::History::dir(dir.to_path_buf()).read(&xshell::Shell::new().unwrap());
+    let (records, problems) = xtask::history::History::dir(dir.to_path_buf()).read();
     assert!(problems.is_empty(), "{problems:?}");
     records
 }

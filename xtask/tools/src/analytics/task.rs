@@ -44,7 +44,7 @@ impl Analytics {
                 println!("# cargo xtask analytics (dry run: nothing is run)\n{}", all.render(None));
                 return Ok(());
             }
-            None => all.run(&session.sh, &NoSlots)?,
+            None => all.run(&NoSlots)?,
         };
         let started = std::time::Instant::now();
         let entries = entries(&text)?;

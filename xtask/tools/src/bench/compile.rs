@@ -1,7 +1,8 @@
 //! What the first CI job of a pipeline whose xtask changed pays before its first task: the cold
 //! compile of the binary CI jobs run (`xtask`), as a ratio to a floor crate built in the same
-//! round (clap with the xtask's features, anyhow, xshell: what any xtask of this shape needs), so
-//! the number means the same on a fast machine and a slow one. Each round builds both, in turn.
+//! round (the design's crates with the xtask's features: clap, anyhow, xshell, duct, serde with its
+//! derive, serde_json, sha2), so the number means the same on a fast machine and a slow one. Each
+//! round builds both, in turn.
 
 use std::path::Path;
 
@@ -15,7 +16,7 @@ use super::timed;
 /// its own profile.
 pub const COMPILE: &str = "cargo build --package xtask --bin xtask --profile xtask --locked --offline";
 
-/// The floor crate's manifest: the xtask's versions of its three unavoidable dependencies (those
+/// The floor crate's manifest: the xtask's versions of the design's crates (those
 /// it takes from `[workspace.dependencies]` read there), built like the xtask (its profile's
 /// settings).
 fn floor_manifest(xtask_manifest: &str, workspace_manifest: &str) -> Result<String> {
@@ -25,7 +26,7 @@ fn floor_manifest(xtask_manifest: &str, workspace_manifest: &str) -> Result<Stri
     let shared = table(&workspace, &["workspace", "dependencies"]).cloned().unwrap_or_default();
     let mut manifest =
         String::from("[package]\nname = \"floor\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\n");
-    for name in ["anyhow", "clap", "xshell"] {
+    for name in FLOOR {
         let spec = deps.get(name).with_context(|| format!("xtask/Cargo.toml lacks {name}"))?;
         let inherited = spec.get_ref().as_table().and_then(|t| t.get("workspace")?.get_ref().as_bool()) == Some(true);
         // The spec as written: sliced from the manifest it is in.
@@ -42,6 +43,9 @@ fn floor_manifest(xtask_manifest: &str, workspace_manifest: &str) -> Result<Stri
     manifest += "\n[profile.dev]\ndebug = 0\nincremental = false\n";
     Ok(manifest)
 }
+
+/// The crates the design names, which any xtask of this shape builds.
+const FLOOR: [&str; 7] = ["anyhow", "clap", "duct", "serde", "serde_json", "sha2", "xshell"];
 
 /// The table at `path` of a document.
 fn table<'d, 'i>(doc: &'d Spanned<DeTable<'i>>, path: &[&str]) -> Option<&'d DeTable<'i>> {
@@ -91,12 +95,19 @@ mod tests {
 
     #[test]
     fn the_floor_takes_the_xtask_s_versions_and_features_from_either_manifest() {
-        let xtask = "[dependencies]\nanyhow.workspace = true\nclap = { workspace = true }\nxshell = \"0.2.7\"\n";
+        let xtask = "[dependencies]\nanyhow.workspace = true\nclap = { workspace = true }\nxshell = \"0.2.7\"\n\
+            duct = \"1\"\nserde.workspace = true\nserde_json.workspace = true\nsha2 = \"0.10\"\n";
         let workspace =
-            "[workspace.dependencies]\nanyhow = \"1.0.1\"\nclap = { version = \"4\", features = [\"derive\"] }\n";
+            "[workspace.dependencies]\nanyhow = \"1.0.1\"\nclap = { version = \"4\", features = [\"derive\"] }\n\
+            serde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\n";
         let manifest = floor_manifest(xtask, workspace).unwrap();
-        for line in ["anyhow = \"1.0.1\"", "clap = { version = \"4\", features = [\"derive\"] }", "xshell = \"0.2.7\""]
-        {
+        for line in [
+            "anyhow = \"1.0.1\"",
+            "clap = { version = \"4\", features = [\"derive\"] }",
+            "serde = { version = \"1\", features = [\"derive\"] }",
+            "sha2 = \"0.10\"",
+            "xshell = \"0.2.7\"",
+        ] {
             assert!(manifest.lines().any(|l| l == line), "{line} in\n{manifest}");
         }
         let err = floor_manifest(xtask, "[workspace]\n").unwrap_err().to_string();

@@ -58,7 +58,8 @@ impl Bench {
             std::env::var("NIX_CONFIG").unwrap_or_default(),
             nginx.netrc.display()
         );
-        let _env = sh.push_env("NIX_CONFIG", nix_config);
+        // Every command of the bench's (the xtask's, through its runner, and the bench's own).
+        std::env::set_var("NIX_CONFIG", nix_config);
         let registry = Registry::start(&base.join("registry"))?;
         // `verify` at scale: a cache of its own, served by a second nginx.
         let verifying = Nginx::start(&base.join("verify"), "bench", "bench")?;

@@ -54,7 +54,7 @@ impl Pipeline {
 
     /// The jobs whose tasks built something (what a fresh runner would have built, before).
     pub fn built(&self) -> Vec<&str> {
-        let built = |j: &&record::Job| j.tasks.iter().any(|t| t.built > 0);
+        let built = |j: &&record::JobRun| j.tasks.iter().any(|t| t.built > 0);
         self.record.jobs.iter().filter(built).map(|j| j.name.as_str()).collect()
     }
 }

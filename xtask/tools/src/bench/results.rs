@@ -23,9 +23,9 @@ pub(super) const NOOP_EXTRA_S: f64 = 0.3;
 /// `status`, beyond asking the cache what a fresh runner would fetch: at most this many evaluations.
 pub(super) const STATUS_EVALUATIONS: f64 = 1.3;
 /// The CI binary's cold compile over the floor crate's.
-pub(super) const COMPILE_OVER_FLOOR: f64 = 2.6;
+pub(super) const COMPILE_OVER_FLOOR: f64 = 2.0;
 /// A job after the first starts `cargo xtask` within this (the launcher, then the kept binary).
-pub(super) const LATER_START_S: f64 = 2.0;
+pub(super) const LATER_START_S: f64 = 1.0;
 
 /// One round's measures.
 #[derive(Debug, Default)]

@@ -77,7 +77,7 @@ impl Run<'_> {
 
     /// A fresh runner builds every target, substituting from the cache (signatures required).
     fn runner_build(&self, ws: &Workspace) -> Result<f64> {
-        ws.fresh_runner(self.sh)?;
+        ws.fresh_runner()?;
         let (sh, url, public, targets) = (self.sh, &self.nginx.url, &self.public, ws.installables());
         timed(|| {
             let build = cmd!(

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 use xtask::nix::{Attr, Network};
 
-use crate::fresh_store::FreshStore;
+use xtask::pipeline::fresh_runner::store::FreshStore;
 
 /// Where `cargo vendor` puts the bench's crates, once (outside git: `target/` is ignored).
 const VENDOR: &str = "target/bench-vendor";
@@ -59,7 +59,7 @@ impl Workspace {
         sh.write_file(flake.join("toolchain"), format!("{sysroot}/bin"))?;
         sh.write_file(flake.join("vendor-dir"), vendor.display().to_string())?;
         sh.write_file(flake.join("vendor.nix"), vendor_hashes(sh, &vendor)?)?;
-        Ok(Workspace { flake, store: FreshStore::new(sh)?.into() })
+        Ok(Workspace { flake, store: FreshStore::new()?.into() })
     }
 
     pub fn installables(&self) -> Vec<String> {
@@ -76,7 +76,7 @@ impl Workspace {
 
     /// Deletes from the local store every output the targets need, now or before a change (not
     /// their sources and `.drv` files, which evaluation brings back): a fresh runner's store.
-    pub fn fresh_runner(&self, sh: &Shell) -> Result<()> {
+    pub fn fresh_runner(&self) -> Result<()> {
         let attrs: Vec<Attr> = TARGETS
             .iter()
             .map(|t| {
@@ -86,8 +86,8 @@ impl Workspace {
             .collect();
         let net = Network { stall_secs: 30, netrc: None };
         let mut store = self.store.borrow_mut();
-        store.add(sh, &self.flake.display().to_string(), &attrs, &net)?;
-        store.forget(sh).context("cannot delete the bench's outputs")?;
+        store.add(&self.flake.display().to_string(), &attrs, &net)?;
+        store.forget().context("cannot delete the bench's outputs")?;
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ use xtask::{
 
 /// What a job did: its part of the pipeline's record, and what it printed.
 pub struct Ran {
-    pub job: record::Job,
+    pub job: record::JobRun,
     pub outcome: Outcome,
     /// The summaries its steps wrote.
     pub summary: String,
@@ -42,18 +42,18 @@ impl Ran {
 }
 
 /// The record of a leg, before it runs.
-fn job_of(leg: &Leg<'_>, outcome: &Outcome) -> record::Job {
+fn job_of(leg: &Leg<'_>, outcome: &Outcome) -> record::JobRun {
     let reason = match outcome {
         Outcome::Success => None,
         Outcome::Failure(why) | Outcome::Skipped(why) => Some(why.clone()),
     };
-    record::Job {
+    record::JobRun {
         id: leg.job.id.to_owned(),
         name: leg.name.clone(),
         result: outcome.result().to_owned(),
         reason,
         needs: leg.job.needs.iter().map(|n| n.to_string()).collect(),
-        ..record::Job::default()
+        ..record::JobRun::default()
     }
 }
 
@@ -67,7 +67,7 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
     std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut ran =
         Ran { job: job_of(leg, &Outcome::Success), outcome: Outcome::Success, summary: String::new(), log: Vec::new() };
-    let (deleted, kept_alive) = p.fresh.forget(&p.session.sh)?;
+    let (deleted, kept_alive) = p.fresh.forget()?;
     ran.log.push(format!(
         "fresh runner: {deleted} output(s) of the pipeline deleted from the store ({kept_alive} kept: alive here)"
     ));
@@ -124,12 +124,10 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
             let task = cmd.args.get(1).cloned().unwrap_or_else(|| lit("help"));
             let probe = Cmd { args: vec![lit("xtask"), task, lit("--help")], io: Io::Quiet, ..cmd.clone() };
             let begun = Instant::now();
-            probe
-                .run_quietly(&p.session.sh, &NoSlots)
-                .context("`cargo xtask --help` failed: the xtask does not build")?;
+            probe.run_quietly(&NoSlots).context("`cargo xtask --help` failed: the xtask does not build")?;
             ran.job.xtask_start_seconds = Some(begun.elapsed().as_secs_f64());
         }
-        let result = cmd.run(&p.session.sh, &NoSlots);
+        let result = cmd.run(&NoSlots);
         ran.summary.push_str(&std::fs::read_to_string(&files.summary).unwrap_or_default());
         match Record::read(&files.record) {
             Ok(task) => ran.job.tasks.push(record::Ran::of(&task)),

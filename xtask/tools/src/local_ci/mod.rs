@@ -26,7 +26,7 @@ use self::{
     job::{Done, Ran},
     plan::{Context, Event, Outcome},
 };
-use crate::fresh_store::FreshStore;
+use xtask::pipeline::fresh_runner::store::FreshStore;
 use xtask::workflows::legs::{self, Leg};
 use xtask::{
     command::{Cmd, Io, NoSlots},
@@ -107,7 +107,7 @@ pub fn run(session: &Session, workflow: &Workflow, ctx: &Context, options: Optio
         repository: format!("local/{}", session.root.file_name().unwrap_or_default().to_string_lossy()),
         sha: Cmd::lits("git", ["rev-parse", "HEAD"])
             .io(Io::Quiet)
-            .run_quietly(&session.sh, &NoSlots)
+            .run_quietly(&NoSlots)
             .map_or_else(|_| "0".repeat(40), |s| s.trim().to_owned()),
         nix_config: session.net.netrc.as_ref().map(|netrc| {
             format!("{}\nnetrc-file = {}", std::env::var("NIX_CONFIG").unwrap_or_default(), netrc.display())

@@ -56,7 +56,7 @@ impl Context {
     pub fn of(session: &Session, event: Event, fork: bool, registry: Option<String>) -> Result<Context> {
         let systems = match session.dry_run {
             true => Vec::new(),
-            false => Settings::parse(&nix::show_config().run_quietly(&session.sh, &NoSlots)?)?.platforms(),
+            false => Settings::parse(&nix::show_config().run_quietly(&NoSlots)?)?.platforms(),
         };
         let lacks_systems = session
             .config

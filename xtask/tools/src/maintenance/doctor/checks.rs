@@ -17,7 +17,7 @@ use xtask::{
 use crate::workflows;
 
 pub fn all(session: &Session) -> Vec<Check> {
-    let nix_config = read(session, cmds::nix_config()).and_then(|s| Settings::parse(&s).ok());
+    let nix_config = read(cmds::nix_config()).and_then(|s| Settings::parse(&s).ok());
     let mut checks = vec![nix(session), flakes(nix_config.as_ref())];
     checks.extend(LOCK_FILES.iter().map(|f| lock_file(session, f.name, f.creates)));
     checks.push(key(session));
@@ -34,8 +34,8 @@ pub fn all(session: &Session) -> Vec<Check> {
 }
 
 /// The command's stdout, when it ran and succeeded (and its program is installed).
-fn read(session: &Session, cmd: Cmd) -> Option<String> {
-    on_path(&cmd.program).then(|| cmd.io(Io::Quiet).run_quietly(&session.sh, &NoSlots).ok())?
+fn read(cmd: Cmd) -> Option<String> {
+    on_path(&cmd.program).then(|| cmd.io(Io::Quiet).run_quietly(&NoSlots).ok())?
 }
 
 fn nix(session: &Session) -> Check {
@@ -83,13 +83,13 @@ fn flakes(config: Option<&Settings>) -> Check {
 fn lock_file(session: &Session, file: &str, creates: &str) -> Check {
     if !session.root.join(file).exists() {
         fail("lock files", format!("{file} is missing"), format!("{creates}, then commit it"))
-    } else if !cmds::tracked(file).succeeds(&session.sh) {
+    } else if !cmds::tracked(file).succeeds() {
         fail(
             "lock files",
             format!("{file} is not committed: CI cannot see it"),
             format!("git add {file} && git commit"),
         )
-    } else if !cmds::unchanged(file).succeeds(&session.sh) {
+    } else if !cmds::unchanged(file).succeeds() {
         warn("lock files", format!("{file} has uncommitted changes"), format!("commit {file}"))
     } else {
         ok("lock files", format!("{file} present and committed"))
@@ -101,7 +101,7 @@ fn key(session: &Session) -> Check {
     let Ok(ours) = session.deps_key() else {
         return fail("key", "cannot compute the key: a lock file is missing", "see the lock files check");
     };
-    let [flake, cargo] = LOCK_FILES.map(|f| read(session, cmds::committed(f.name)).map(String::into_bytes));
+    let [flake, cargo] = LOCK_FILES.map(|f| read(cmds::committed(f.name)).map(String::into_bytes));
     let (Some(flake), Some(cargo)) = (flake, cargo) else {
         return warn("key", format!("{ours} (no commit to compare with)"), "commit the lock files");
     };

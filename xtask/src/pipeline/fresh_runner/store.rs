@@ -8,9 +8,8 @@
 use std::collections::BTreeSet;
 
 use anyhow::{bail, Result};
-use xshell::Shell;
 
-use xtask::{
+use crate::{
     command::{NoSlots, Slot, Words},
     layers::Target,
     nix,
@@ -30,23 +29,22 @@ pub struct FreshStore {
 impl FreshStore {
     /// The store for `targets` of the session's flake (one evaluation), and the paths alive now.
     pub fn of(session: &Session, targets: &[Target]) -> Result<FreshStore> {
-        let mut store = FreshStore::new(&session.sh)?;
+        let mut store = FreshStore::new()?;
         let attrs: Vec<nix::Attr> = targets.iter().map(|t| t.attr.clone()).collect();
-        store.add(&session.sh, &session.flake, &attrs, &session.net)?;
+        store.add(&session.flake, &attrs, &session.net)?;
         Ok(store)
     }
 
     /// A store with no derivation yet, and the paths alive now.
-    pub fn new(sh: &Shell) -> Result<FreshStore> {
-        let live = nix::live_paths().run_quietly(sh, &NoSlots)?.lines().map(str::to_owned).collect();
+    pub fn new() -> Result<FreshStore> {
+        let live = nix::live_paths().run_quietly(&NoSlots)?.lines().map(str::to_owned).collect();
         Ok(FreshStore { drvs: BTreeSet::new(), live })
     }
 
     /// Adds the derivations of the attributes of `flake` (one evaluation).
-    pub fn add(&mut self, sh: &Shell, flake: &str, attrs: &[nix::Attr], net: &nix::Network) -> Result<()> {
-        let json = nix::eval_targets(flake, attrs, net)
-            .run_quietly(sh, &NoSlots)
-            .map_err(nix::messages::explain_eval_failure)?;
+    pub fn add(&mut self, flake: &str, attrs: &[nix::Attr], net: &nix::Network) -> Result<()> {
+        let json =
+            nix::eval_targets(flake, attrs, net).run_quietly(&NoSlots).map_err(nix::messages::explain_eval_failure)?;
         self.drvs.extend(nix::json::parse_targets(&json)?.into_iter().map(|t| t.drv));
         Ok(())
     }
@@ -54,14 +52,14 @@ impl FreshStore {
     /// Deletes what a fresh runner would not have: how many paths went, and how many stayed
     /// because they are alive. A path that came alive since the store was first looked at (a
     /// running process refers to it) is found by Nix's refusal, kept, and the rest deleted.
-    pub fn forget(&self, sh: &Shell) -> Result<(usize, usize)> {
+    pub fn forget(&self) -> Result<(usize, usize)> {
         let mut alive = self.live.clone();
-        let (mut dead, kept) = self.outputs(sh, &alive)?;
+        let (mut dead, kept) = self.outputs(&alive)?;
         let before = dead.len() + kept;
         // Nix names the first path it refuses: each refusal is kept, and the rest tried again,
         // as long as a round finds one.
         while !dead.is_empty() {
-            let Err(err) = nix::delete(OUTPUTS).run_quietly(sh, &Words(dead)) else { break };
+            let Err(err) = nix::delete(OUTPUTS).run_quietly(&Words(dead)) else { break };
             let refused: Vec<String> = nix::messages::refused_deletions(&format!("{err:#}"))
                 .into_iter()
                 .filter(|p| !alive.contains(p))
@@ -70,9 +68,9 @@ impl FreshStore {
                 return Err(err.context("cannot give the job a fresh runner's store"));
             }
             alive.extend(refused);
-            dead = self.outputs(sh, &alive)?.0;
+            dead = self.outputs(&alive)?.0;
         }
-        let (dead, kept) = self.outputs(sh, &alive)?;
+        let (dead, kept) = self.outputs(&alive)?;
         if !dead.is_empty() {
             bail!(
                 "cannot give the job a fresh runner's store: {} path(s) are still there: {}",
@@ -84,11 +82,11 @@ impl FreshStore {
     }
 
     /// The outputs in the store: those to delete, and how many are alive.
-    fn outputs(&self, sh: &Shell, alive: &BTreeSet<String>) -> Result<(Vec<String>, usize)> {
+    fn outputs(&self, alive: &BTreeSet<String>) -> Result<(Vec<String>, usize)> {
         let drvs = Words(self.drvs.iter().cloned().collect());
-        let with = nix::requisites(DRVS, true).run_quietly(sh, &drvs)?;
+        let with = nix::requisites(DRVS, true).run_quietly(&drvs)?;
         let without: BTreeSet<String> =
-            nix::requisites(DRVS, false).run_quietly(sh, &drvs)?.lines().map(str::to_owned).collect();
+            nix::requisites(DRVS, false).run_quietly(&drvs)?.lines().map(str::to_owned).collect();
         let outputs = with.lines().filter(|p| !without.contains(*p));
         let (kept, dead): (Vec<&str>, Vec<&str>) = outputs.partition(|p| alive.contains(*p));
         Ok((dead.into_iter().map(str::to_owned).collect(), kept.len()))

@@ -1,21 +1,26 @@
-//! The fresh-runner step: what a runner with an empty store would fetch and build, from the
+//! A fresh runner: what a runner with an empty store would fetch and build ([`view`]), the step
+//! that asks it, here: what it would fetch and build, from the
 //! evaluated derivations (no evaluation), whether what the cache serves of it is sound, and the
 //! sizes of both (the cache's word for what it serves; this machine's store for what it built).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
-use xshell::Shell;
 
+mod served;
+pub mod store;
+mod view;
+
+pub use self::view::{RunnerView, TargetView};
+
+use self::served::local_infos;
 use super::{
     plan::FreshRunner,
-    served::{in_thread, local_infos},
     state::{State, TARGET_DRV},
 };
 use crate::{
     cache::files::Files,
     command::{Slot, Slots, Words},
-    fresh_runner::{RunnerView, TargetView},
     layers::Target,
     nix::messages::cause,
     nix::{dry_run, json},
@@ -29,45 +34,38 @@ struct Run {
 
 impl State {
     /// Runs the step: the view of every target, and whether the plan may stop.
-    pub(super) fn fresh_runner(
-        &mut self,
-        sh: &Shell,
-        f: &FreshRunner,
-        targets: &[Target],
-        cache: &str,
-    ) -> Result<String> {
+    pub(super) fn fresh_runner(&mut self, f: &FreshRunner, targets: &[Target], cache: &str) -> Result<String> {
         // Asked again after the push, the empty store has the derivations already, and a cache
         // that answered still does: only the cache's answers are asked again.
-        let dir = sh.current_dir();
         let graph = match self.runner_graph.take() {
             Some(graph) if !self.substituters.is_empty() => graph,
             Some(graph) => {
-                let probed = self.probe(sh, f);
+                let probed = self.probe(f);
                 self.substituters = self.reached(probed, f, cache);
                 graph
             }
             None => {
                 // Whether the cache answers, and the derivations into the empty store: at once.
                 let (probed, copied) = std::thread::scope(|scope| {
-                    let copy = scope.spawn(|| in_thread(&dir, |sh| f.copy.run(sh, &*self)));
-                    (self.probe(sh, f), copy.join().unwrap_or_else(|_| bail!("the copy panicked")))
+                    let copy = scope.spawn(|| f.copy.run(&*self));
+                    (self.probe(f), copy.join().unwrap_or_else(|_| bail!("the copy panicked")))
                 });
                 copied?;
                 self.substituters = self.reached(probed, f, cache);
-                json::parse_path_infos(&f.graph.run(sh, self)?)?
+                json::parse_path_infos(&f.graph.run(self)?)?
             }
         };
         let references: BTreeMap<&str, &[String]> =
             graph.iter().map(|i| (i.path.as_str(), &i.references[..])).collect();
         self.runner_substituters = self.substituters.clone();
-        let mut runs = self.dry_runs(sh, f, &(0..targets.len()).collect::<Vec<_>>())?;
+        let mut runs = self.dry_runs(f, &(0..targets.len()).collect::<Vec<_>>())?;
         let missing: Vec<usize> =
             (0..runs.len()).filter(|i| !runs[*i].dry.built.is_empty() || !runs[*i].dry.unknown.is_empty()).collect();
         if !missing.is_empty() && !f.upstream.is_empty() {
-            let served = self.reachable_upstreams(sh, &f.upstream);
+            let served = self.reachable_upstreams(&f.upstream);
             if !served.is_empty() {
                 self.runner_substituters.extend(served);
-                for (i, run) in missing.iter().zip(self.dry_runs(sh, f, &missing)?) {
+                for (i, run) in missing.iter().zip(self.dry_runs(f, &missing)?) {
                     runs[*i] = run;
                 }
             }
@@ -78,8 +76,8 @@ impl State {
         let asked: BTreeSet<String> =
             runs.iter().flat_map(|r| r.outputs.iter().cloned()).chain(self.fetched.iter().cloned()).collect();
         let (broken, here) = std::thread::scope(|scope| {
-            let here = scope.spawn(|| in_thread(&dir, |sh| local_infos(sh, f, asked)));
-            (self.unsound(sh, f), here.join().unwrap_or_else(|_| bail!("the query of the store panicked")))
+            let here = scope.spawn(|| local_infos(f, asked));
+            (self.unsound(f), here.join().unwrap_or_else(|_| bail!("the query of the store panicked")))
         });
         let broken = broken?;
         let here = here?;
@@ -123,13 +121,13 @@ impl State {
 
     /// Whether the cache can be reached. A local cache that does not exist yet is empty, and
     /// asking would create it.
-    fn probe(&self, sh: &Shell, f: &FreshRunner) -> Probe {
+    fn probe(&self, f: &FreshRunner) -> Probe {
         if let Some(Files::Dir(dir)) = &f.files {
             if !dir.exists() {
                 return Probe::Empty;
             }
         }
-        match f.probe.run(sh, self) {
+        match f.probe.run(self) {
             Ok(_) => Probe::Reached,
             Err(err) => Probe::Failed(err),
         }
@@ -151,13 +149,13 @@ impl State {
         }
     }
 
-    fn reachable_upstreams(&mut self, sh: &Shell, upstream: &[(String, crate::command::Cmd)]) -> Vec<String> {
+    fn reachable_upstreams(&mut self, upstream: &[(String, crate::command::Cmd)]) -> Vec<String> {
         let mut reachable = Vec::new();
         for (url, probe) in upstream {
             if self.unreachable.contains(url) {
                 continue;
             }
-            match probe.run(sh, self) {
+            match probe.run(self) {
                 Ok(_) => reachable.push(url.clone()),
                 Err(err) => {
                     self.unreachable.insert(url.clone());
@@ -170,17 +168,14 @@ impl State {
 
     /// The dry run of each target, and the outputs of what it would build, all at once (each is
     /// mostly waiting on the cache).
-    fn dry_runs(&self, sh: &Shell, f: &FreshRunner, targets: &[usize]) -> Result<Vec<Run>> {
-        let dir = sh.current_dir();
+    fn dry_runs(&self, f: &FreshRunner, targets: &[usize]) -> Result<Vec<Run>> {
         std::thread::scope(|scope| {
             let runs: Vec<_> = targets
                 .iter()
                 .map(|&target| {
-                    let (dir, slots) = (dir.clone(), ForTarget { state: self, target });
+                    let slots = ForTarget { state: self, target };
                     scope.spawn(move || -> Result<Run> {
-                        let sh = Shell::new()?;
-                        sh.change_dir(dir);
-                        let output = f.dry_run.output(&sh, &slots)?;
+                        let output = f.dry_run.output(&slots)?;
                         if !output.status.success() {
                             bail!("{}\n{}", f.dry_run.hint, String::from_utf8_lossy(&output.stderr).trim_end());
                         }
@@ -189,7 +184,7 @@ impl State {
                             true => BTreeSet::new(),
                             false => {
                                 let drvs = Words(dry.built.iter().cloned().collect());
-                                f.outputs.run_quietly(&sh, &drvs)?.lines().map(str::to_owned).collect()
+                                f.outputs.run_quietly(&drvs)?.lines().map(str::to_owned).collect()
                             }
                         };
                         Ok(Run { dry, outputs })

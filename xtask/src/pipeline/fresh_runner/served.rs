@@ -5,9 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
-use xshell::Shell;
 
-use super::{plan::FreshRunner, state::State};
+use crate::pipeline::{plan::FreshRunner, state::State};
 use crate::{
     command::Words,
     nix::{json, verify},
@@ -17,24 +16,21 @@ impl State {
     /// The paths a runner would fetch from the cache that it could not substitute: a NAR file
     /// missing or not of its size (a cache this project owns), or not signed by the key. The
     /// cache's word on each path's size is kept.
-    pub(super) fn unsound(&mut self, sh: &Shell, f: &FreshRunner) -> Result<BTreeMap<String, String>> {
+    pub(super) fn unsound(&mut self, f: &FreshRunner) -> Result<BTreeMap<String, String>> {
         let mut broken = BTreeMap::new();
         if self.substituters.is_empty() || self.fetched.is_empty() {
             return Ok(broken);
         }
-        let infos = json::parse_path_infos(&f.fetched.run(sh, self)?)?;
+        let infos = json::parse_path_infos(&f.fetched.run(self)?)?;
         self.served = infos.iter().map(|i| i.path.clone()).collect();
         self.sizes.extend(infos.iter().map(|i| (i.path.clone(), i.nar_size)));
         self.download.extend(infos.iter().map(|i| (i.path.clone(), i.download_size.unwrap_or(i.nar_size))));
         // The NAR files' sizes, and the signatures: at once.
-        let dir = sh.current_dir();
         let (files, verified) = std::thread::scope(|scope| {
-            let files = f
-                .files
-                .as_ref()
-                .map(|files| scope.spawn(|| in_thread(&dir, |sh| super::push::unsound_files(sh, files, &infos))));
+            let files =
+                f.files.as_ref().map(|files| scope.spawn(|| crate::pipeline::push::unsound_files(files, &infos)));
             let verified = match (&f.verify, self.served.is_empty()) {
-                (Some(verify), false) => Some(verify.output(sh, &*self)),
+                (Some(verify), false) => Some(verify.output(&*self)),
                 _ => None,
             };
             let files = files.map(|t| t.join().unwrap_or_else(|_| bail!("the check of the NAR files panicked")));
@@ -52,18 +48,11 @@ impl State {
     }
 }
 
-/// Runs `work` with a shell of its own in `dir` (for a thread beside the step's).
-pub(super) fn in_thread<T>(dir: &std::path::Path, work: impl FnOnce(&Shell) -> Result<T>) -> Result<T> {
-    let sh = Shell::new()?;
-    sh.change_dir(dir);
-    work(&sh)
-}
-
 /// What this machine's store has of the outputs a runner would build (their sizes) and of what
 /// it would fetch (not fetched again by this run's build).
-pub(super) fn local_infos(sh: &Shell, f: &FreshRunner, asked: BTreeSet<String>) -> Result<Vec<json::PathInfo>> {
+pub(super) fn local_infos(f: &FreshRunner, asked: BTreeSet<String>) -> Result<Vec<json::PathInfo>> {
     if asked.is_empty() {
         return Ok(Vec::new());
     }
-    json::parse_path_infos(&f.local.run_quietly(sh, &Words(asked.into_iter().collect()))?)
+    json::parse_path_infos(&f.local.run_quietly(&Words(asked.into_iter().collect()))?)
 }
