@@ -16,6 +16,7 @@ let
       outPath = "/nix/store/stand-in-${name}";
       warns = !(args ? pname && args ? version);
       usesDepsLayer = args ? cargoArtifacts && args.cargoArtifacts != null;
+      src = args.src or null;
       meta.mainProgram = args.meta.mainProgram or args.pname or "cargo-package";
     };
   craneLib = {

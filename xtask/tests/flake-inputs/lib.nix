@@ -6,7 +6,17 @@ rec {
   nameValuePair = name: value: { inherit name value; };
   mapAttrs' = f: set: builtins.listToAttrs (map (n: f n set.${n}) (builtins.attrNames set));
   genAttrs = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
-  getExe = drv: "${drv}/bin/${drv.meta.mainProgram}";
+  # A wrapper's program is what it was made of (its text and runtime inputs), as JSON: a test
+  # reads what an app runs from the app itself.
+  getExe =
+    drv:
+    if drv ? text then
+      builtins.toJSON {
+        inherit (drv) text;
+        runtimeInputs = map (p: p.name) drv.runtimeInputs;
+      }
+    else
+      "${drv}/bin/${drv.meta.mainProgram}";
   escapeShellArg =
     arg:
     let

@@ -19,7 +19,13 @@ in
   cargo-nextest = package "cargo-nextest";
   cachix = package "cachix";
   skopeo = package "skopeo";
-  symlinkJoin = args: package args.name;
-  writeShellApplication = args: package args.name // { inherit (args) text; };
+  symlinkJoin = args: package args.name // { inherit (args) paths; };
+  writeShellApplication =
+    args:
+    package args.name
+    // {
+      inherit (args) text;
+      runtimeInputs = args.runtimeInputs or [ ];
+    };
   dockerTools.streamLayeredImage = args: package "stream-${args.name}" // { image = args; };
 }

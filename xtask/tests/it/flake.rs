@@ -204,47 +204,46 @@ fn the_lock_file_holds_the_real_pins_exactly() {
     assert_eq!(lock["nodes"]["nixpkgs"]["original"]["ref"], "nixos-unstable");
 }
 
+/// crane's buildDepsOnly builds from a dummy source derived from Cargo.toml and Cargo.lock, and
+/// cleanCargoSource drops everything that is not cargo's: what a `.rs` edit cannot reach. The deps
+/// layer joins the config's toolchain, those artifacts and the dev tools.
 #[test]
 fn the_deps_layer_is_built_from_cleaned_sources_only() {
-    // crane's buildDepsOnly builds from a dummy source derived from Cargo.toml/Cargo.lock, and
-    // cleanCargoSource drops everything that is not cargo's: what a .rs edit cannot reach.
-    let flake = fs::read_to_string(workspace_root().join("flake.nix")).unwrap();
-    assert!(flake.contains("src = craneLib.cleanCargoSource ./.;"), "the flake must clean its source");
-    assert!(flake.contains("cargoArtifacts = craneLib.buildDepsOnly commonArgs;"));
-    let common = &flake[flake.find("commonArgs = {").unwrap()..];
-    let common = &common[..common.find("};").unwrap()];
-    assert!(
-        common.contains("inherit src;") && !common.contains("./."),
-        "commonArgs must use the cleaned source: {common}"
-    );
-    assert!(flake.contains("rust-bin.stable.${cache.rust}.default"), "the toolchain is the config's Rust version");
+    needs!(Nix);
+    let packages = nix_eval(&format!(
+        "let p = ({OUTPUTS}).packages.x86_64-linux; c = ({OUTPUTS}).checks.x86_64-linux; \
+         crane = d: {{ inherit (d) name builder src; }}; in \
+         {{ deps = map (d: d.name) p.deps.paths; layer = map crane (builtins.filter (d: d ? builder) p.deps.paths); \
+           crates = map crane [ p.harness p.xtask c.unit c.clippy c.fmt c.integration ]; }}"
+    ));
+    let deps = names(&packages["deps"]);
+    assert!(deps.contains("rust-toolchain") && deps.contains("nanna-coder-deps-0.1.0"), "{deps:?}");
+    for drv in packages["layer"].as_array().unwrap().iter().chain(packages["crates"].as_array().unwrap()) {
+        assert_eq!(drv["src"], "cleaned-source", "{drv} must build from the cleaned source");
+    }
+    assert_eq!(packages["layer"][0]["builder"], "buildDepsOnly", "{packages}");
 }
 
+/// The xtask reads Cargo.toml itself: its apps run the xtask's binary with the task, and ship
+/// no toolchain.
 #[test]
-fn the_xtask_apps_ship_no_toolchain() {
-    // The xtask reads Cargo.toml itself: its apps need no cargo at run time.
-    let flake = fs::read_to_string(workspace_root().join("flake.nix")).unwrap();
-    let app = &flake[flake.find("xtaskApp =").unwrap()..];
-    let app = &app[..app.find("}) description;").unwrap()];
-    assert!(!app.contains("rustToolchain") && !app.contains("runtimeInputs"), "{app}");
+fn the_xtask_apps_run_their_task_and_ship_no_toolchain() {
+    needs!(Nix);
+    let apps = nix_eval(&format!("({OUTPUTS}).apps.x86_64-linux"));
+    for (app, task) in [("xtask", ""), ("cache-analytics", "analytics")] {
+        let program: Value = serde_json::from_str(apps[app]["program"].as_str().unwrap()).unwrap();
+        let text = program["text"].as_str().unwrap();
+        assert_eq!(text, format!("exec /nix/store/stand-in-xtask-tools-0.1.0/bin/xtask-tools {task} \"$@\""), "{app}");
+        assert_eq!(program["runtimeInputs"], serde_json::json!([]), "{app} ships more than the xtask");
+    }
 }
 
-#[test]
-fn the_cache_analytics_app_runs_the_analytics_task() {
-    let flake = fs::read_to_string(workspace_root().join("flake.nix")).unwrap();
-    let apps: Vec<&str> = flake.lines().map(str::trim).filter(|l| l.starts_with("cache-analytics =")).collect();
-    assert_eq!(apps.len(), 1, "{apps:?}");
-    assert!(apps[0].starts_with(r#"cache-analytics = xtaskApp "cache-analytics" "analytics" ""#), "{apps:?}");
-}
-
+/// Streamed images: the store holds a script and the paths an image ships, never a tarball.
 #[test]
 fn the_images_are_streamed_not_stored_as_tarballs() {
-    let flake = fs::read_to_string(workspace_root().join("flake.nix")).unwrap();
-    for image in ["harnessImage", "ollamaImage"] {
-        assert!(
-            flake.contains(&format!("{image} = pkgs.dockerTools.streamLayeredImage {{")),
-            "{image} must be built with dockerTools.streamLayeredImage"
-        );
+    needs!(Nix);
+    for (attr, image) in [("harnessImage", "harness"), ("ollamaImage", "ollama")] {
+        let built = nix_eval(&format!("({OUTPUTS}).packages.x86_64-linux.{attr}.name"));
+        assert_eq!(built, format!("stream-{image}"), "{attr} must be dockerTools.streamLayeredImage");
     }
-    assert!(!flake.contains("buildLayeredImage"), "no image is stored as a tarball");
 }
