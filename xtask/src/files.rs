@@ -19,8 +19,11 @@ pub enum Mode {
 /// What [`update`] found or did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Updated {
+    /// The file already holds the text.
     UpToDate,
+    /// The file was written.
     Written,
+    /// [`Mode::DryRun`] and the file differs: it would be written.
     WouldWrite,
     /// [`Mode::Check`] and the file differs from what would be generated.
     Stale,
@@ -94,6 +97,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Writes a file whole or not at all: a temporary file beside it, synced, then renamed over it (its directory created).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

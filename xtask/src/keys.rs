@@ -17,17 +17,22 @@ use crate::config::Config;
 
 /// A lock file the deps key hashes, and the command that creates it.
 pub struct LockFile {
+    /// Its file name in the workspace's root.
     pub name: &'static str,
+    /// The command that creates it, said when it is missing.
     pub creates: &'static str,
 }
 
 pub(crate) const FLAKE_LOCK: LockFile = LockFile { name: "flake.lock", creates: "nix flake lock" };
 pub(crate) const CARGO_LOCK: LockFile = LockFile { name: "Cargo.lock", creates: "cargo generate-lockfile" };
+/// The lock files the deps key hashes, in the key's order: flake.lock, then Cargo.lock.
 pub const LOCK_FILES: [LockFile; 2] = [FLAKE_LOCK, CARGO_LOCK];
 
 /// The contents of both lock files.
 pub struct LockFiles {
+    /// flake.lock's bytes.
     pub flake: Vec<u8>,
+    /// Cargo.lock's bytes.
     pub cargo: Vec<u8>,
 }
 
@@ -78,6 +83,7 @@ pub struct DepsKey {
 }
 
 impl DepsKey {
+    /// The deps key of the config's backend and version and these lock files.
     pub fn new(config: &Config, locks: &LockFiles) -> DepsKey {
         DepsKey {
             prefix: config.backend.key_prefix(),
@@ -93,10 +99,12 @@ impl DepsKey {
         format!("{}-v{}-deps-{}-", self.prefix, self.version, self.flake_lock)
     }
 
+    /// The key of a job's test artifacts: `{deps}-{os}-{rust}-{test-type}`.
     pub fn job(&self, os: &str, rust: &str, test_type: &str) -> String {
         format!("{self}-{os}-{rust}-{test_type}")
     }
 
+    /// The key of a container image: `{deps}-container-{image}-{arch}`.
     pub fn container(&self, image: &str, arch: &str) -> String {
         format!("{self}-container-{image}-{arch}")
     }

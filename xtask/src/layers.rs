@@ -17,16 +17,30 @@ use crate::{
 /// Which layer a target belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layer {
+    /// Layer 1: the shared dependencies.
     Deps,
-    Check { test_type: String },
-    Image { image: String, arch: String },
+    /// Layer 2: a job's test artifacts.
+    Check {
+        /// The test type (`unit`), a `checks` attribute.
+        test_type: String,
+    },
+    /// Layer 3: a container image.
+    Image {
+        /// The image's name in the config.
+        image: String,
+        /// The arch it is built for.
+        arch: String,
+    },
 }
 
 /// A flake attribute a task builds, with its layer and key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The layer it belongs to.
     pub layer: Layer,
+    /// The flake attribute that builds it.
     pub attr: Attr,
+    /// The key it is cached under.
     pub key: String,
 }
 

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The project's CI and cache strategy, as a library: the `xtask` binary (`main.rs`) runs the
 //! tasks CI jobs run; `xtask-tools` (`xtask/tools`) adds the maintainer's (bench, the local CI run,
 //! the workflow generator, bump, rollback, doctor, analytics); the tests use the same types.
@@ -60,7 +61,9 @@ use crate::{cli::GlobalArgs, record::Record, session::Session};
 /// What a task is, for [`main`]: its name (as the command line gives it), and whether its records
 /// are kept in the history (the tasks that change a cache).
 pub struct TaskInfo<'a> {
+    /// The task's name, as the command line gives it (`warm-deps`).
     pub name: &'a str,
+    /// Whether its records are kept in the history.
     pub kept: bool,
 }
 

@@ -21,18 +21,26 @@ use crate::{
     scratch, secrets,
 };
 
+/// What every task works with, resolved once from the global options, the environment and the config.
 pub struct Session {
+    /// A shell in the workspace's root (the bench's `cmd!` commands run in it).
     pub sh: Shell,
+    /// The workspace's root: the directory of the `Cargo.toml` that holds `[workspace]`.
     pub root: std::path::PathBuf,
+    /// `[workspace.metadata.cache]`, validated.
     pub config: Config,
     /// The flake reference: a local flake as the nix CLI takes it ([`flake_ref`]).
     pub flake: String,
+    /// `--dry-run`: commands are printed, not run.
     pub dry_run: bool,
+    /// The Nix system built for, and its arch.
     pub platform: Platform,
+    /// The cache read from and pushed to.
     pub cache: Cache,
     /// The key the xtask signs with: a local cache's own, or `--signing-key` (checked before use:
     /// [`SigningKey::check`]).
     pub signing: Option<SigningKey>,
+    /// How long a cache request may stall, and the run's netrc file for an HTTP cache's credentials.
     pub net: Network,
     deps_key: OnceCell<DepsKey>,
 }
@@ -40,13 +48,16 @@ pub struct Session {
 /// The Nix system to build for, and its arch (the container keys name it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
+    /// The Nix system (`x86_64-linux`).
     pub system: String,
+    /// Its arch, the system's first part (`x86_64`).
     pub arch: String,
     /// Whether `--system` was given (an explicit `--arch` must agree with it).
     given: bool,
 }
 
 impl Session {
+    /// Resolves the global options: secrets registered (and masked on GitHub) before anything is printed.
     pub fn new(args: GlobalArgs) -> Result<Session> {
         // Before anything is printed: every secret this run knows of, masked under GitHub Actions.
         let tokens = [CACHIX_AUTH_TOKEN, REGISTRY_TOKEN].into_iter().filter_map(|var| std::env::var(var).ok());

@@ -6,8 +6,11 @@ use anyhow::{bail, Result};
 /// The user and password of `http(s)://USER:PASSWORD@HOST/…`, for a netrc file.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The host the netrc line is for (no port, no brackets).
     pub host: String,
+    /// The user, percent-decoded.
     pub user: String,
+    /// The password, percent-decoded.
     pub password: String,
 }
 

@@ -25,14 +25,18 @@ use super::{
 
 /// A narinfo of the cache, with the file it is in and its text.
 pub struct CachedPath {
+    /// The narinfo's file name in the cache.
     pub file: String,
+    /// The narinfo, parsed.
     pub info: NarInfo,
+    /// Its bytes as the cache served them (`verify` mirrors them for Nix).
     pub text: Vec<u8>,
 }
 
 /// The cache's narinfos, read: by store path, and the files that could not be read (with why).
 #[derive(Default)]
 pub struct Entries {
+    /// Every narinfo that could be read, by the store path it is for.
     pub by_path: BTreeMap<String, CachedPath>,
     /// Why each unreadable narinfo could not be read (its name in the message).
     pub unreadable: Vec<String>,
@@ -114,12 +118,15 @@ impl Entries {
 
 /// What a collection keeps and deletes.
 pub struct Collection {
+    /// Keys whose paths are kept: the newest N and those used within the grace period.
     pub kept_keys: Vec<String>,
+    /// Keys whose paths go, with their manifests.
     pub dropped_keys: Vec<String>,
     /// Store paths to delete, with the files that hold each: the narinfo first.
     pub delete: BTreeMap<String, Vec<String>>,
     /// NAR bytes freed.
     pub bytes: u64,
+    /// Store paths that stay.
     pub kept: usize,
     /// Narinfos left alone because they could not be read, with why.
     pub unreadable: Vec<String>,

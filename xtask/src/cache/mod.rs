@@ -33,20 +33,37 @@ use crate::{
     github::{self, names::env::CACHIX_AUTH_TOKEN},
 };
 
+/// The binary cache a task reads from and pushes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cache {
     /// A binary cache directory on this machine (`file://`): the default with no Cachix token. The
     /// xtask signs what it pushes with a key kept beside the directory (`DIR.secret`, `DIR.public`),
     /// so a runner that trusts the public key can substitute from it.
-    Local { dir: PathBuf },
+    Local {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// Any other Nix store URL (`http(s)://`, `s3://`, `ssh-ng://`, …), pushed with `nix copy`.
     /// The URL never holds credentials: those of `--cache` go to Nix and curl in a netrc file.
-    Store { url: String, credentials: Option<Credentials> },
+    Store {
+        /// The URL, without credentials.
+        url: String,
+        /// The user and password taken out of an HTTP URL, for the run's netrc file.
+        credentials: Option<Credentials>,
+    },
     /// A Cachix cache, pushed with the `cachix` CLI and pulled from `https://NAME.cachix.org`.
-    Cachix { name: String },
+    Cachix {
+        /// The cache's name on Cachix.
+        name: String,
+    },
     /// A cache read from and never pushed to, and why: Cachix without its token on GitHub
     /// Actions, or any cache in a pull request from a fork (GitHub gives it no secrets).
-    ReadOnly { of: Box<Cache>, why: &'static str },
+    ReadOnly {
+        /// The cache read from.
+        of: Box<Cache>,
+        /// Why nothing is pushed to it, for the log and the record.
+        why: &'static str,
+    },
 }
 
 /// Why a cache is only read from.

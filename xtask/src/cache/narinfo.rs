@@ -13,13 +13,17 @@ pub struct NarInfo {
     pub url: String,
     /// `sha256:` and the Nix base-32 hash of the NAR file as stored (compressed).
     pub file_hash: Option<String>,
+    /// `FileSize`: the bytes of the NAR file as stored, when the narinfo says.
     pub file_size: Option<u64>,
+    /// `NarHash`: `sha256:` and the Nix base-32 hash of the NAR, uncompressed.
     pub nar_hash: String,
+    /// `NarSize`: the bytes of the NAR, uncompressed.
     pub nar_size: u64,
     /// Full store paths, itself left out.
     pub references: Vec<String>,
     /// References that are not store paths at all (no valid hash or name): a broken narinfo.
     pub bad_references: Vec<String>,
+    /// `Sig`: each signature, `KEY-NAME:BASE64`.
     pub sigs: Vec<String>,
 }
 

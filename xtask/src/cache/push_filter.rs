@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use regex_lite::Regex;
 
+/// The push filter: patterns of store paths never pushed.
 #[derive(Debug, Clone)]
 pub struct PushFilter {
     patterns: Vec<Regex>,
@@ -20,10 +21,12 @@ impl PushFilter {
         PushFilter { patterns }
     }
 
+    /// The patterns, as the config wrote them.
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
         self.patterns.iter().map(Regex::as_str)
     }
 
+    /// Whether a store path matches one of the patterns.
     pub fn is_match(&self, path: &str) -> bool {
         self.patterns.iter().any(|p| p.is_match(path))
     }
@@ -54,6 +57,7 @@ impl PushFilter {
     }
 }
 
+/// A closure split by the push filter: what is pushed and what is not.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Filtered {
     /// Paths that may be pushed (the cache is asked which it already has).

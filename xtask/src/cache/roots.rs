@@ -22,9 +22,11 @@ const INDEX: &str = "xtask-roots/index.json";
 /// The paths recorded under one key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The deps key the paths are recorded under.
     pub key: String,
     /// Milliseconds since the epoch of the last task that recorded under the key.
     pub updated: u64,
+    /// The store paths a fresh runner needs, for every task recorded under the key.
     pub roots: BTreeSet<String>,
 }
 
@@ -120,6 +122,7 @@ pub fn forget(files: &Files, key: &str) -> Result<()> {
     files.delete(&manifest_file(key)).map(drop)
 }
 
+/// Milliseconds since the epoch (0 when the clock is before it).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

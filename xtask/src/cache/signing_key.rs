@@ -17,8 +17,10 @@ use crate::{
     files, nix,
 };
 
+/// The secret key a task signs its pushes with, and the commands that make it and read its public key.
 #[derive(Debug, Clone)]
 pub struct SigningKey {
+    /// The secret key's file.
     pub secret: PathBuf,
     /// Where the public key is written for runners (a local cache's `DIR.public`).
     pub public: Option<PathBuf>,
@@ -75,6 +77,7 @@ impl SigningKey {
         SigningKey { generate: None, public: None, ..self.clone() }
     }
 
+    /// The commands it runs, for the record: `generate` (when it may) and `convert`.
     pub fn cmds(&self) -> Vec<&Cmd> {
         self.generate.iter().chain([&self.convert]).collect()
     }

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 pub struct Slot(pub &'static str);
 
 impl Slot {
+    /// What a dry run prints in its place (`<outputs>`).
     pub fn placeholder(self) -> &'static str {
         self.0
     }
@@ -26,6 +27,7 @@ impl Slot {
 
 /// Where a running command finds the words of its slots.
 pub trait Slots {
+    /// The words `slot` holds now; empty when it holds none.
     fn words(&self, slot: Slot) -> &[String];
 }
 
@@ -47,8 +49,10 @@ impl Slots for NoSlots {
     }
 }
 
+/// An argument of a command: a word, or the words of a slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arg {
+    /// A word as it is.
     Lit(String),
     /// Expands to every word of the slot, one argument each.
     Slot(Slot),
@@ -56,22 +60,28 @@ pub enum Arg {
     Joined(Slot),
 }
 
+/// A literal argument.
 pub fn lit(s: impl Into<String>) -> Arg {
     Arg::Lit(s.into())
 }
 
+/// What a command reads on its standard input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stdin {
+    /// Nothing: stdin is `/dev/null`.
     Null,
     /// The words of the slot, one a line.
     Slot(Slot),
+    /// The bytes of a file.
     File(PathBuf),
     /// The value of an environment variable (a secret: it is never in a file, an argument or a log).
     Env(&'static str),
     /// One line: `before`, then the value of an environment variable (a secret, as [`Stdin::Env`]):
     /// a header curl reads (`--header @-`).
     EnvLine {
+        /// What comes before the value on the line (`Authorization: Bearer `).
         before: &'static str,
+        /// The environment variable that holds the value.
         var: &'static str,
     },
 }
@@ -91,9 +101,13 @@ pub enum Io {
 /// One external command, as a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
+    /// The program it runs: a name found on `PATH`, or a path.
     pub program: String,
+    /// Its arguments, slots filled when it runs.
     pub args: Vec<Arg>,
+    /// What it reads on its standard input.
     pub stdin: Stdin,
+    /// What happens to its standard streams.
     pub io: Io,
     /// Write stdout to this file (atomically) instead of returning it.
     pub stdout_to: Option<PathBuf>,
@@ -101,6 +115,7 @@ pub struct Cmd {
     pub hint: String,
     /// Environment variables set for it (shown before the program), and removed from it.
     pub env: Vec<(String, String)>,
+    /// Environment variables removed from what it inherits.
     pub env_remove: Vec<String>,
     /// It evaluates the flake (the run record counts these).
     pub evaluates: bool,
@@ -109,6 +124,7 @@ pub struct Cmd {
 }
 
 impl Cmd {
+    /// A command that runs `program` with `args`: stdin `/dev/null`, streams relayed, in the workspace's root.
     pub fn new(program: &str, args: impl IntoIterator<Item = Arg>) -> Cmd {
         Cmd {
             program: program.to_owned(),
@@ -135,11 +151,13 @@ impl Cmd {
         Cmd::new(program, args.into_iter().map(lit))
     }
 
+    /// Sets what happens to its standard streams.
     pub fn io(mut self, io: Io) -> Cmd {
         self.io = io;
         self
     }
 
+    /// Sets what it reads on its standard input.
     pub fn stdin(mut self, stdin: Stdin) -> Cmd {
         self.stdin = stdin;
         self

@@ -43,8 +43,10 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Every backend: the values `backend` may take.
     pub const ALL: [Backend; 3] = [Backend::Cachix, Backend::CachixDisabled, Backend::ActionsCache];
 
+    /// Its name in the config (`backend = "cachix"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Cachix => "cachix",
@@ -62,9 +64,12 @@ impl Backend {
     }
 }
 
+/// `[workspace.metadata.cache]` of the root `Cargo.toml`, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The cache version: part of every key, so raising it starts every layer afresh.
     pub version: u64,
+    /// Where the cache lives (`backend`).
     pub backend: Backend,
     /// The Cachix cache name.
     pub name: String,
@@ -84,8 +89,11 @@ pub struct Config {
     pub min_hit_rate: f64,
     /// Binary caches runners already use (`upstream`): what they serve is not pushed.
     pub upstream: Vec<String>,
+    /// The Rust version the jobs' keys name (`MAJOR.MINOR.PATCH`).
     pub rust: String,
+    /// The arches images are built for (`x86_64`, `aarch64`).
     pub arches: Vec<String>,
+    /// The runners the test matrix runs on (`ubuntu-latest`).
     pub os: Vec<String>,
     /// Layer 1: attribute under `packages.<system>`.
     pub deps_attr: String,

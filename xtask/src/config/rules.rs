@@ -38,6 +38,7 @@ pub(crate) fn int(v: &Item) -> Option<i64> {
     i64::from_str_radix(&int.as_str().replace('_', ""), int.radix()).ok()
 }
 
+/// A non-empty array of words (letters, digits, `-`, `_`, `.`), or `None`.
 pub fn words(v: &Item) -> Option<Vec<String>> {
     non_empty(string_array(v)?).filter(|a| a.iter().all(|s| is_word(s)))
 }

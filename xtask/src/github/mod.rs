@@ -46,6 +46,7 @@ pub(crate) fn group_end() {
     }
 }
 
+/// Says a notice: an annotation on GitHub Actions, `note:` on stderr elsewhere (redacted either way).
 pub fn notice(message: &str) {
     let message = crate::secrets::redact(message);
     if is_actions() {
@@ -55,6 +56,7 @@ pub fn notice(message: &str) {
     }
 }
 
+/// Says a warning: an annotation on GitHub Actions, `warning:` on stderr elsewhere (redacted either way).
 pub fn warning(message: &str) {
     let message = crate::secrets::redact(message);
     if is_actions() {

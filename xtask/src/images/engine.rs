@@ -30,6 +30,7 @@ pub(crate) const LABEL: &str = "xtask.smoke";
 /// with the run's label, and only objects with it are ever removed: a neighbour's container or
 /// network of the same name (another job on the same daemon) is never touched.
 pub struct Engine {
+    /// The engine's program: `docker` or `podman`.
     pub program: &'static str,
     /// This run's id: unique on the daemon (a PID alone is not, in a PID namespace).
     pub run: String,
@@ -78,6 +79,7 @@ impl Engine {
         Cmd::lits(self.program, all).hint(format!("`{}` failed in its container (its output is above)", args.join(" ")))
     }
 
+    /// Prints a container's logs (ollama's, when a smoke run fails).
     pub fn logs(&self, name: &str) -> Cmd {
         self.cmd(["logs", name])
     }

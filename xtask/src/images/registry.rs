@@ -29,6 +29,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The registry `HOST[:PORT]/PREFIX`, lowercased, without a trailing `/`; not logged in yet.
     pub fn new(name: &str) -> Registry {
         Registry {
             name: name.trim_end_matches('/').to_lowercase(),

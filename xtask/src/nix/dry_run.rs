@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 /// The three lists of a dry run.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct DryRun {
+    /// Paths it would fetch from a substituter.
     pub fetched: BTreeSet<String>,
     /// `.drv` paths.
     pub built: BTreeSet<String>,

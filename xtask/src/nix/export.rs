@@ -15,8 +15,11 @@ use sha2::{Digest, Sha256 as Hash};
 /// One path of the stream, as its bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exported {
+    /// The store path.
     pub path: String,
+    /// The bytes of its NAR.
     pub nar_size: u64,
+    /// The SHA-256 of its NAR, computed from the bytes.
     pub nar_sha256: [u8; 32],
 }
 

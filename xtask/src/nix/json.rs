@@ -10,7 +10,9 @@ use serde_json::Value;
 /// One evaluated target: its derivation and its output paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Evaluated {
+    /// The `.drv` path.
     pub drv: String,
+    /// Its output paths.
     pub outputs: Vec<String>,
 }
 
@@ -24,12 +26,16 @@ pub fn parse_targets(json: &str) -> Result<Vec<Evaluated>> {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PathInfo {
+    /// The store path.
     #[serde(default)]
     pub path: String,
+    /// The bytes of its NAR, uncompressed.
     #[serde(default)]
     pub nar_size: u64,
+    /// The NAR's hash, as this Nix prints it.
     #[serde(default)]
     pub nar_hash: String,
+    /// The store paths it refers to.
     #[serde(default, deserialize_with = "null_as_default")]
     pub references: Vec<String>,
     /// Where a binary cache keeps the NAR (`nar/….nar.xz`); empty for a local store.
@@ -38,6 +44,7 @@ pub struct PathInfo {
     /// The size and hash of that file (`FileSize`, `FileHash`), for a binary cache.
     #[serde(default)]
     pub download_size: Option<u64>,
+    /// The hash of the NAR file as a binary cache keeps it (`FileHash`).
     #[serde(default)]
     pub download_hash: Option<String>,
     /// 2.8's list form: `false` for a path the store lacks.
@@ -102,6 +109,7 @@ const FEATURES_2_8: [&str; 7] = [
 pub struct Settings(serde_json::Map<String, Value>);
 
 impl Settings {
+    /// Reads what `nix config show --json` printed.
     pub fn parse(json: &str) -> Result<Settings> {
         serde_json::from_str(json).map(Settings).context("Nix printed its settings not as a JSON object")
     }

@@ -36,7 +36,9 @@ pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
 /// netrc file of the run, never on a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
+    /// Seconds a request may go without progress before Nix gives the attempt up (`cache-timeout`).
     pub stall_secs: u64,
+    /// The run's netrc file, when the cache's URL held credentials.
     pub netrc: Option<PathBuf>,
 }
 
@@ -46,6 +48,7 @@ pub(crate) const ATTEMPTS: u32 = 3;
 const CONNECT_TIMEOUT: u64 = 5;
 
 impl Network {
+    /// The `--option` arguments that hold Nix to these bounds (and hand it the netrc file).
     pub fn options(&self) -> Vec<Arg> {
         let mut options = vec![
             ("connect-timeout", CONNECT_TIMEOUT.to_string()),
@@ -68,14 +71,17 @@ impl Network {
 pub struct Attr {
     /// `packages.x86_64-linux` or `checks.x86_64-linux`.
     pub parent: String,
+    /// Its name under the parent (`deps`, `unit`).
     pub name: String,
 }
 
 impl Attr {
+    /// `packages.<system>.<name>`.
     pub fn package(system: &str, name: &str) -> Attr {
         Attr { parent: format!("packages.{system}"), name: name.to_owned() }
     }
 
+    /// `checks.<system>.<name>`.
     pub fn check(system: &str, name: &str) -> Attr {
         Attr { parent: format!("checks.{system}"), name: name.to_owned() }
     }

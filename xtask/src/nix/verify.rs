@@ -3,14 +3,18 @@
 
 use std::{collections::BTreeSet, process::Output};
 
+/// What `nix store verify` found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Verdicts {
+    /// Paths no trusted key signed.
     pub untrusted: BTreeSet<String>,
+    /// Paths whose contents are not what their NAR hash says.
     pub modified: BTreeSet<String>,
     /// Some path could not be checked at all (an I/O or decompression error), unnamed.
     pub failed: bool,
 }
 
+/// Reads the paths it named on stderr and what its exit status says.
 pub fn parse(output: &Output) -> Verdicts {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let quoted = |line: &str, suffix: &str| line.split("path '").nth(1)?.split_once(suffix).map(|(p, _)| p.to_owned());

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use crate::command::{Cmd, Io, NoSlots};
 
+/// A Nix version: major, minor, patch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u32, pub u32, pub u32);
 

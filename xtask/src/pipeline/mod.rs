@@ -36,9 +36,11 @@ use crate::{
 pub struct Request {
     /// The task, for headers and the summary (`warm`, `test --type unit`).
     pub task: String,
+    /// The targets to build and cache.
     pub targets: Vec<Target>,
     /// Build and push even when the cache has everything.
     pub force: bool,
+    /// What a failed push does to the task.
     pub on_push_failure: OnPushFailure,
     /// Pin each target's output under its key, keeping this many revisions (Cachix).
     pub pin: Option<u32>,
@@ -95,6 +97,7 @@ pub fn run(session: &Session, request: &Request, record: &mut Record) -> Result<
 /// What a run built: each target's outputs, in order (none in a dry run).
 #[derive(Debug, Default)]
 pub struct Built {
+    /// Each target's output paths, in the order of the request's targets.
     pub outputs: Vec<Vec<String>>,
 }
 

@@ -11,6 +11,7 @@ use super::types::{Output, Rates, Transfer};
 pub struct Verified {
     /// Narinfos read.
     pub checked: u64,
+    /// Each problem found, with the narinfo it was found in.
     pub problems: Vec<Finding>,
     /// Paths uploaded again (`--repair`).
     pub repaired: Vec<String>,
@@ -22,8 +23,11 @@ pub struct Verified {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Finding {
+    /// The store path, when the narinfo could be read.
     pub path: Option<String>,
+    /// The narinfo file, or why it could not be read.
     pub file: String,
+    /// What is wrong, in words.
     pub problem: String,
 }
 
@@ -31,11 +35,15 @@ pub struct Finding {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Collected {
+    /// Keys whose paths were kept: the newest N and those used within the grace period.
     pub kept_keys: Vec<String>,
+    /// Keys whose paths were let go, their manifests deleted.
     pub dropped_keys: Vec<String>,
     /// Store paths deleted (or that a dry run would delete).
     pub deleted: u64,
+    /// The bytes of the deleted paths' NAR files (the NAR's size where a narinfo gives none).
     pub freed_bytes: u64,
+    /// Store paths the cache keeps.
     pub kept: u64,
     /// Narinfos left alone because they could not be read, with why.
     pub unreadable: Vec<String>,
@@ -47,13 +55,17 @@ pub struct Collected {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Pipeline {
+    /// The workflow's file (`.github/workflows/ci.yml`).
     pub workflow: String,
+    /// The event it ran for (`push`, `pull_request`, …).
     pub event: String,
+    /// Whether it ran as a pull request from a fork (no secrets: nothing is pushed).
     pub fork: bool,
     /// Its time on GitHub's parallel runners: the longest chain of jobs through `needs`.
     pub critical_path_seconds: f64,
     /// Its jobs' times added up.
     pub sum_seconds: f64,
+    /// Each job, one per leg of a matrix.
     pub jobs: Vec<JobRun>,
 }
 
@@ -69,12 +81,15 @@ pub struct JobRun {
     pub result: String,
     /// Why it failed or was skipped.
     pub reason: Option<String>,
+    /// The ids of the jobs it ran after.
     pub needs: Vec<String>,
     /// When it started on parallel runners (when the last job it needs ended), in seconds.
     pub start_seconds: f64,
+    /// Its wall time.
     pub seconds: f64,
     /// How long its first `cargo xtask` took to start (a compile, or a kept binary).
     pub xtask_start_seconds: Option<f64>,
+    /// The outputs it set for the jobs that need it.
     pub outputs: Vec<Output>,
     /// The values its steps got from the jobs it needs (`needs.<job>.outputs.<name>`).
     pub from_needs: Vec<Output>,
@@ -92,7 +107,9 @@ pub struct JobRun {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FreshStoreCounts {
+    /// Outputs of the pipeline's targets deleted from this machine's store.
     pub deleted: u64,
+    /// Outputs kept because something alive on this machine refers to them (Nix refuses to delete them).
     pub kept_alive: u64,
 }
 
@@ -100,14 +117,21 @@ pub struct FreshStoreCounts {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Ran {
+    /// The task's record id in the history.
     pub record: String,
+    /// The task (`prebuild`, `test`, …).
     pub task: String,
+    /// Why it failed (`None`: it succeeded).
     pub error: Option<String>,
+    /// Its wall time.
     pub seconds: f64,
     /// What a fresh runner would have built of its own targets.
     pub built: u64,
+    /// A fresh runner could fetch every output: nothing was built or pushed.
     pub up_to_date: bool,
+    /// The hit rates over every target, before the build.
     pub rates: Option<Rates>,
+    /// What it uploaded to the cache.
     pub pushed: Transfer,
 }
 

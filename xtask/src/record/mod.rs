@@ -221,6 +221,7 @@ impl Github {
 }
 
 impl CacheInfo {
+    /// What the record says of a cache: its label, URL (credentials redacted), kind, and why it is only read from.
     pub fn of(cache: &crate::cache::Cache) -> CacheInfo {
         use crate::cache::Cache;
         let read_only = match cache {

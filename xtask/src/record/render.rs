@@ -191,10 +191,12 @@ fn mermaid(text: &str) -> String {
     text.replace([':', '#', ';'], " ")
 }
 
+/// Seconds with one decimal: `12.3s`.
 pub fn seconds(s: f64) -> String {
     format!("{s:.1}s")
 }
 
+/// Bytes in MiB with one decimal: `980.2 MiB`.
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

@@ -77,7 +77,9 @@ pub struct Record {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Output {
+    /// Its name, which later jobs read it by (`needs.<job>.outputs.<name>`).
     pub name: String,
+    /// What the step set it to.
     pub value: String,
 }
 
@@ -99,16 +101,23 @@ pub struct CacheInfo {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Github {
+    /// The workflow's name (`$GITHUB_WORKFLOW`).
     pub workflow: String,
+    /// The run's id (`$GITHUB_RUN_ID`), unique in the repository.
     pub run_id: String,
+    /// Which attempt at the run this was (`$GITHUB_RUN_ATTEMPT`), from 1.
     pub run_attempt: String,
     /// The job's id in the workflow.
     pub job: String,
     /// The matrix values of the job's leg.
     pub matrix: BTreeMap<String, String>,
+    /// The event that started the run (`$GITHUB_EVENT_NAME`: `push`, `pull_request`, …).
     pub event: String,
+    /// The branch or tag the run is for (`$GITHUB_REF`, `refs/heads/main`).
     pub git_ref: String,
+    /// The commit the run is for (`$GITHUB_SHA`).
     pub sha: String,
+    /// `owner/name` (`$GITHUB_REPOSITORY`).
     pub repository: String,
     /// A pull request from a fork (no secrets).
     pub fork: bool,
@@ -120,12 +129,15 @@ pub struct Github {
 pub struct StepRun {
     /// What kind of step (`eval`, `fresh-runner`, `build`, `push`, …).
     pub kind: String,
+    /// What it did, in a few words, as the log and the summary say it.
     pub title: String,
     /// The commands it ran, as a shell line each (long lists of paths abbreviated).
     pub commands: Vec<String>,
     /// When it started, in seconds after the task did.
     pub start_seconds: f64,
+    /// Its wall time.
     pub seconds: f64,
+    /// Whether it succeeded.
     pub ok: bool,
     /// What it found or did, in words (for people; the numbers are in the record's fields).
     pub note: String,
@@ -137,6 +149,7 @@ pub struct StepRun {
 pub struct Target {
     /// `deps`, `check unit`, `image harness`.
     pub name: String,
+    /// The flake attribute that builds it.
     pub attr: String,
     /// `deps`, `check` or `image`.
     pub layer: String,
@@ -144,7 +157,9 @@ pub struct Target {
     pub key: String,
     /// The task builds it (the deps layer is shown beside another layer's targets).
     pub built_here: bool,
+    /// What a fresh runner would do before the build.
     pub before: Option<View>,
+    /// What it would do after the push (the view before, when nothing was pushed or repaired).
     pub after: Option<View>,
 }
 
@@ -172,7 +187,9 @@ pub struct View {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Problem {
+    /// The store path.
     pub path: String,
+    /// What is wrong with it, in words.
     pub why: String,
 }
 
@@ -180,16 +197,21 @@ pub struct Problem {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Rates {
+    /// Distinct paths a fresh runner would fetch from the cache or build.
     pub paths: u64,
+    /// Of those, the cache serves whole and signed.
     pub cached: u64,
     /// cached / paths: the seed's hit rate.
     pub hit_rate: f64,
+    /// NAR bytes of the cached paths.
     pub cached_bytes: u64,
+    /// NAR bytes of what it would build, when this machine's store has them all.
     pub missed_bytes: Option<u64>,
     /// cached bytes / (cached + missed bytes), when the missed bytes are known.
     pub byte_hit_rate: Option<f64>,
     /// The hit rate of the deps layer alone (what a pull request should always hit).
     pub deps_hit_rate: f64,
+    /// The byte hit rate of the deps layer alone, when its missed bytes are known.
     pub deps_byte_hit_rate: Option<f64>,
 }
 
@@ -199,9 +221,11 @@ pub struct Rates {
 pub struct Totals {
     /// A fresh runner could fetch every output: nothing was built or pushed.
     pub up_to_date: bool,
+    /// Store paths the task's targets output.
     pub outputs: u64,
     /// What a fresh runner needs: the outputs, their build inputs' outputs, their closures.
     pub closure_paths: u64,
+    /// NAR bytes of the closure's paths.
     pub closure_bytes: u64,
     /// What a fresh runner would have built of the task's own targets.
     pub built: u64,
@@ -209,6 +233,7 @@ pub struct Totals {
     pub present: u64,
     /// Paths the push filter kept out, and those it matched that are pushed anyway.
     pub dropped: u64,
+    /// Paths the push filter matched that are pushed anyway, because a pushed path refers to them.
     pub kept_anyway: u64,
     /// Paths the cache had that the key could not verify, signed again.
     pub resigned: u64,
@@ -222,7 +247,9 @@ pub struct Totals {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Transfer {
+    /// Store paths moved.
     pub paths: u64,
+    /// Their NAR bytes, as Nix counts them (uncompressed).
     pub nar_bytes: u64,
     /// The bytes of the files the cache gained (NAR files and narinfos), read back from a
     /// cache this project owns.

@@ -8,6 +8,7 @@ use crate::{
     session::Session,
 };
 
+/// Print the cache key(s) (the deps key, or a job or container key when asked).
 #[derive(clap::Args, Debug)]
 pub struct CacheKey {
     /// Job key: the runner OS (default: the config's first).
@@ -34,6 +35,7 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
+    /// Prints the keys asked for, the most specific last (or every key as JSON), into the record's `keys` too.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let config = &session.config;
         let deps = session.deps_key()?;

@@ -25,6 +25,7 @@ use crate::{
     session::Session,
 };
 
+/// The CI build-containers job: build and push images, emit their keys.
 #[derive(clap::Args, Debug)]
 pub struct BuildContainers {
     #[command(flatten)]
@@ -44,6 +45,7 @@ pub struct BuildContainers {
 }
 
 impl BuildContainers {
+    /// Builds and pushes the images (the pipeline), then writes, loads or copies each to a registry as asked.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         // Bad input is refused before anything is built or any login.
         if let Some(push) = &self.push {

@@ -19,6 +19,7 @@ use crate::{
 /// Where the page goes when `--out` is not given, under the workspace root.
 pub const OUT: &str = "target/xtask-dashboard";
 
+/// Write the page of what the cache does over time, from the history and the cache.
 #[derive(clap::Args, Debug)]
 pub struct Dashboard {
     /// The directory to write `index.html` to (default: target/xtask-dashboard).
@@ -31,6 +32,7 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
+    /// Writes `index.html` and prints its path (a dry run says what it would read and write).
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         let out = self.out.clone().unwrap_or_else(|| session.root.join(OUT));
         let history = match &self.history {

@@ -14,6 +14,7 @@ use crate::{
     session::Session,
 };
 
+/// Delete from a cache this project owns every path outside the newest N keys' layers.
 #[derive(clap::Args, Debug)]
 pub struct Gc {
     /// How many keys (the newest, by the last task that recorded under each) keep their layers.
@@ -26,6 +27,7 @@ pub struct Gc {
 }
 
 impl Gc {
+    /// Collects the cache under its lock, into the record's `gc` (a dry run lists what would go).
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let Some(files) = session.files() else {
             bail!(

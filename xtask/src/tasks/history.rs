@@ -21,6 +21,7 @@ use crate::{
 pub struct KeepRun {}
 
 impl KeepRun {
+    /// Keeps this run's pipeline in the history, from the records its jobs' tasks kept there.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let Some(run) = record.github.clone().filter(|g| !g.run_id.is_empty()) else {
             bail!("`cargo xtask history` keeps a GitHub Actions run's pipeline: run it as the last job of a generated workflow (GITHUB_RUN_ID is not set)");

@@ -64,6 +64,7 @@ impl Task {
         !matches!(self, Task::CacheKey(_) | Task::Status(_) | Task::Summary(_) | Task::Publish(_) | Task::Dashboard(_))
     }
 
+    /// Runs the task, filling `record`.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         match self {
             Task::CacheKey(task) => task.run(session, record),

@@ -15,6 +15,7 @@ const DEFAULT_KEEP: u32 = 5;
 pub struct Pin {}
 
 impl Pin {
+    /// Pins the deps layer and every image under their keys (Cachix only).
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let Cache::Cachix { name } = &session.cache else {
             bail!(

@@ -15,6 +15,7 @@ use crate::{
     session::Session,
 };
 
+/// Write `REGISTRY/<image>:<tag>` as an index of every arch's `<tag>-<arch>` manifest.
 #[derive(clap::Args, Debug)]
 pub struct Publish {
     /// The registry the arch jobs pushed to (e.g. ghcr.io/OWNER/REPO).
@@ -29,6 +30,7 @@ pub struct Publish {
 }
 
 impl Publish {
+    /// Writes each image's index for each tag, once every arch's manifest is found in the registry.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         names::check_registry(&self.push).map_err(|e| anyhow::anyhow!("--push: {e}"))?;
         self.tags.iter().try_for_each(|tag| names::check_arch_tags(tag, &session.config.arches))?;

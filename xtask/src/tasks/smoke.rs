@@ -30,6 +30,7 @@ use crate::{
 /// Where the ollama image keeps its models (its volume).
 const MODELS: &str = "/models";
 
+/// Run the images together: ollama by name on a network, the harness's health, models, ask.
 #[derive(clap::Args, Debug)]
 pub struct Smoke {
     /// Skip `ask`: it needs a model in the ollama image.
@@ -41,6 +42,7 @@ pub struct Smoke {
 }
 
 impl Smoke {
+    /// Builds and loads the images, runs them together, and removes what carries the run's label.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let engine = Engine::new(engine::find("smoke")?);
         let targets = layers::images(session, &[], &session.platform)?;

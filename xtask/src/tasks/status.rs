@@ -12,6 +12,7 @@ use crate::{
     session::Session,
 };
 
+/// What a fresh runner would fetch from the cache and build, per target, with hit rates.
 #[derive(clap::Args, Debug)]
 pub struct Status {
     /// Print JSON: the record's rates (`paths`, `cached`, `hit_rate`, `byte_hit_rate`,
@@ -21,6 +22,7 @@ pub struct Status {
 }
 
 impl Status {
+    /// Asks what a fresh runner would do (one evaluation, nothing built) and prints it as a table or JSON.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let key = session.deps_key()?.to_string();
         let plan = pipeline::status_plan(session, layers::warm_set(session)?)?;

@@ -16,6 +16,7 @@ use crate::{
 pub struct Summary {}
 
 impl Summary {
+    /// Writes the results of the jobs in `$NEEDS` to the step summary; fails when one failed.
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         let jobs = github::needs()?
             .with_context(|| format!("${NEEDS} is not set: the workflow passes `toJSON(needs)` in it"))?;

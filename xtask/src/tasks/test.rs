@@ -36,6 +36,7 @@ pub struct Test {
 }
 
 impl Test {
+    /// Builds the check and pushes its artifacts (the pipeline), or runs its cargo equivalent (`--no-nix`).
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let config = &session.config;
         let cargo_args = config.test_args(&self.test_type)?;

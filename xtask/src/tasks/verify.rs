@@ -26,6 +26,7 @@ use crate::{
     session::Session,
 };
 
+/// Check every narinfo of a cache this project owns; --repair uploads again what this machine's store has.
 #[derive(clap::Args, Debug)]
 pub struct Verify {
     /// Upload again what this machine's store has of every broken path.
@@ -34,6 +35,7 @@ pub struct Verify {
 }
 
 impl Verify {
+    /// Checks the cache's narinfos into the record's `verify`, repairing when asked; fails while a problem remains.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let Some(files) = session.files() else {
             bail!(

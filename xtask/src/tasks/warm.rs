@@ -43,6 +43,7 @@ pub struct WarmContainers {
 }
 
 impl Prebuild {
+    /// Builds and pushes the deps layer (the pipeline), emitting the deps key.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
         let request = Request::new(session, "prebuild", vec![deps], self.force.force, OnPushFailure::Fail)?;
@@ -51,6 +52,7 @@ impl Prebuild {
 }
 
 impl WarmDeps {
+    /// Builds and pushes the deps layer (the pipeline) unless the cache has it.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
         let request = Request::new(session, "warm-deps", vec![deps], self.force.force, OnPushFailure::Fail)?;
@@ -59,6 +61,7 @@ impl WarmDeps {
 }
 
 impl Warm {
+    /// Builds and pushes the deps layer and every image (the pipeline), pinning them when the config says.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let mut targets = vec![layers::deps(&session.config, session.deps_key()?, &session.platform.system)];
         targets.extend(layers::images(session, &[], &session.platform)?);
@@ -69,6 +72,7 @@ impl Warm {
 }
 
 impl WarmContainers {
+    /// Builds and pushes the images asked for (the pipeline) unless the cache has them.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let args = &self.images;
         let platform = session.platform.for_images(&session.config, args.arch.as_deref())?;

@@ -5,30 +5,41 @@
 
 use super::pins::Pin;
 
+/// A generated workflow: its file, triggers, concurrency and jobs.
 pub struct Workflow {
+    /// Its path in the repository (`.github/workflows/ci.yml`).
     pub file: &'static str,
+    /// The name GitHub shows (`name:`).
     pub name: &'static str,
     /// One line on what it is, for the header.
     pub title: &'static str,
+    /// The events it runs on (`on:`).
     pub triggers: Vec<Trigger>,
     /// The concurrency group's prefix (the ref follows), and whether a new run cancels the old.
     pub concurrency: (&'static str, bool),
+    /// Its jobs, in the order the file lists them.
     pub jobs: Vec<Job>,
 }
 
+/// An event a workflow runs on (`on:`).
 pub enum Trigger {
     /// Pushes to these branches (touching one of `paths`, when there are any).
     Push {
+        /// The branches whose pushes it runs on.
         branches: Vec<&'static str>,
+        /// The paths a push must touch one of; empty, any push to the branches.
         paths: Vec<String>,
     },
+    /// A pull request opened or updated.
     PullRequest,
     /// By hand; with the boolean input `force_rebuild` when `force` is set.
     Dispatch {
+        /// Whether the dispatch has the input `force_rebuild`.
         force: bool,
     },
     /// On a schedule, on the default branch (`cron`, UTC).
     Schedule {
+        /// When it runs, in cron syntax.
         cron: &'static str,
     },
 }
@@ -45,39 +56,52 @@ impl Workflow {
     }
 }
 
+/// A job of a workflow: where it runs, after which jobs, when, and its steps.
 pub struct Job {
+    /// Its key in the workflow, which other jobs' `needs` name.
     pub id: &'static str,
     /// The name GitHub shows; `{axis}` stands for the matrix value.
     pub name: String,
     /// Lines said above the job.
     pub comment: Vec<String>,
+    /// The ids of the jobs it runs after.
     pub needs: Vec<&'static str>,
     /// When it runs; `None`: when every job it needs succeeded.
     pub condition: Option<Condition>,
+    /// The runner it runs on.
     pub runs_on: RunsOn,
     /// Permissions it writes with, each with the reason (said beside it); every job reads the
     /// repository's contents, and nothing else unless said here.
     pub writes: Vec<(&'static str, &'static str)>,
     /// The deployment environment it runs in (`github-pages`), and the URL it deploys to.
     pub environment: Option<(&'static str, Value)>,
+    /// Its outputs, each a name and its value, for the jobs that need it.
     pub outputs: Vec<(&'static str, Value)>,
+    /// Its matrix: one leg per combination of values; `None`, one run.
     pub matrix: Option<Matrix>,
+    /// Its steps, in the order they run.
     pub steps: Vec<Step>,
 }
 
 /// A GitHub-hosted runner's label, or the matrix axis that holds it.
 pub enum RunsOn {
+    /// A runner's label (`ubuntu-latest`).
     Label(&'static str),
+    /// The matrix axis whose value is the runner's label.
     Axis(&'static str),
 }
 
+/// A job's matrix (`strategy:`): its axes and what is added to their combinations.
 pub struct Matrix {
+    /// `fail-fast`; `None` leaves GitHub's default (a failed leg cancels the others).
     pub fail_fast: Option<bool>,
+    /// Each axis and its values.
     pub axes: Vec<(&'static str, Vec<String>)>,
     /// Values added to the combinations that match an entry's values of the axes.
     pub include: Vec<Vec<(&'static str, String)>>,
 }
 
+/// A step of a job.
 pub enum Step {
     /// An action (setup): stood in for by `cargo xtask ci`.
     Uses(Uses),
@@ -85,35 +109,50 @@ pub enum Step {
     Xtask(Xtask),
 }
 
+/// A setup step: an action pinned to a commit, with its inputs.
 pub struct Uses {
+    /// What it is for, which says what `cargo xtask ci` stands in for it with.
     pub role: Role,
+    /// The action and the commit it is pinned to.
     pub action: Pin,
+    /// Its inputs (`with:`).
     pub with: Vec<(&'static str, Value)>,
+    /// Lines said above the step.
     pub comment: Vec<String>,
     /// Rendered as comments: there, but off (Cachix disabled by `rollback --disable-cachix`).
     pub disabled: bool,
+    /// The step's id, which later steps' conditions and values name.
     pub id: Option<&'static str>,
     /// When it runs; `None`: when every step before it succeeded.
     pub condition: Option<Condition>,
 }
 
+/// A `run:` step: `cargo xtask` with its words and environment.
 pub struct Xtask {
+    /// The step's id, which later steps' conditions and values name.
     pub id: Option<&'static str>,
+    /// When it runs; `None`: when every step before it succeeded.
     pub condition: Option<Condition>,
+    /// Lines said above the step.
     pub comment: Vec<String>,
+    /// The words after `cargo xtask`.
     pub args: Vec<Word>,
+    /// Its environment (`env:`): each variable and its value.
     pub env: Vec<(&'static str, Value)>,
     /// Said at the end of the `run:` line (a linter's finding ignored, with the reason above).
     pub line_comment: Option<&'static str>,
     /// What this machine must have to run it here (GitHub's runners have both).
     pub needs_engine: bool,
+    /// Whether it needs buildah (it writes the image index).
     pub needs_buildah: bool,
 }
 
 /// What a setup action is for: what `cargo xtask ci` stands in for it with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// actions/checkout: the repository's sources.
     Checkout,
+    /// install-nix-action: Nix on the runner.
     InstallNix,
     /// cachix-action: the cache as a substituter, authenticated.
     Cachix,
@@ -141,6 +180,7 @@ pub enum Role {
 /// A word of a `cargo xtask` command line.
 #[derive(Clone)]
 pub enum Word {
+    /// A word said as it is.
     Lit(&'static str),
     /// `"$NAME"`: an environment variable of the step.
     Var(&'static str),
@@ -153,20 +193,29 @@ pub enum Word {
 /// The value of an environment variable or an action's input.
 #[derive(Clone)]
 pub enum Value {
+    /// A string said as it is.
     Lit(String),
     /// A block of lines (`|`).
     Lines(Vec<String>),
+    /// `matrix.<axis>`: the leg's value of an axis.
     Matrix(&'static str),
+    /// `needs.<job>.outputs.<output>`: an output of a job it needs.
     Needs {
+        /// The id of the job.
         job: &'static str,
+        /// The name of the output.
         output: &'static str,
     },
+    /// `steps.<step>.outputs.<output>`: an output of a step before it.
     Step {
+        /// The id of the step.
         step: &'static str,
+        /// The name of the output.
         output: &'static str,
     },
     /// `github.<field>`: `repository`, `sha`, `actor`.
     Github(&'static str),
+    /// `secrets.<name>`: a secret of the repository.
     Secret(&'static str),
     /// A boolean input of a dispatch, false when absent.
     Input(&'static str),
@@ -176,6 +225,7 @@ pub enum Value {
     MatrixJson,
 }
 
+/// When a job or a step runs (`if:`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Condition {
     /// A push to the default branch.
@@ -185,12 +235,25 @@ pub enum Condition {
     /// Whatever happened before it, on a push to the default branch.
     AlwaysOnDefaultBranchPush,
     /// A repository variable equal to a value.
-    Var { name: &'static str, equals: &'static str },
+    Var {
+        /// The variable's name (`vars.<name>`).
+        name: &'static str,
+        /// The value it must equal.
+        equals: &'static str,
+    },
     /// An output of a step before it, equal to a value.
-    Output { step: &'static str, output: &'static str, equals: &'static str },
+    Output {
+        /// The id of the step.
+        step: &'static str,
+        /// The name of the output.
+        output: &'static str,
+        /// The value it must equal.
+        equals: &'static str,
+    },
 }
 
 impl Xtask {
+    /// A step that runs `cargo xtask` with these words: no id, condition, comment or environment.
     pub fn new(args: impl IntoIterator<Item = Word>) -> Xtask {
         Xtask {
             id: None,
@@ -204,21 +267,25 @@ impl Xtask {
         }
     }
 
+    /// Gives the step an id.
     pub fn id(mut self, id: &'static str) -> Xtask {
         self.id = Some(id);
         self
     }
 
+    /// Runs the step only when `condition` holds.
     pub fn when(mut self, condition: Condition) -> Xtask {
         self.condition = Some(condition);
         self
     }
 
+    /// Sets the lines said above the step.
     pub fn comment(mut self, lines: &[&str]) -> Xtask {
         self.comment = lines.iter().map(|l| (*l).to_owned()).collect();
         self
     }
 
+    /// Adds variables to the step's environment.
     pub fn env(mut self, env: impl IntoIterator<Item = (&'static str, Value)>) -> Xtask {
         self.env.extend(env);
         self
@@ -231,6 +298,7 @@ impl Xtask {
 }
 
 impl Job {
+    /// A job with no needs, condition, permissions, outputs, matrix or steps.
     pub fn new(id: &'static str, name: impl Into<String>, runs_on: RunsOn) -> Job {
         Job {
             id,
@@ -247,16 +315,19 @@ impl Job {
         }
     }
 
+    /// Sets the jobs it runs after.
     pub fn needs(mut self, needs: &[&'static str]) -> Job {
         self.needs = needs.to_vec();
         self
     }
 
+    /// Runs the job only when `condition` holds.
     pub fn when(mut self, condition: Condition) -> Job {
         self.condition = Some(condition);
         self
     }
 
+    /// Gives the job a matrix; before its steps are added, so that their tasks get its values.
     pub fn matrix(mut self, matrix: Matrix) -> Job {
         self.matrix = Some(matrix);
         self
@@ -272,6 +343,7 @@ impl Job {
         self
     }
 
+    /// Its `cargo xtask` steps, setup steps left out.
     pub fn xtask_steps(&self) -> impl Iterator<Item = &Xtask> {
         self.steps.iter().filter_map(|s| match s {
             Step::Xtask(x) => Some(x),

@@ -10,13 +10,16 @@ use super::{
 
 /// One job of the expanded matrix.
 pub struct Leg<'g> {
+    /// The job it is a leg of.
     pub job: &'g Job,
+    /// Its value of each axis, and what a matching `include` entry added.
     pub values: Vec<(&'static str, String)>,
     /// The name GitHub shows, matrix values filled in.
     pub name: String,
 }
 
 impl Leg<'_> {
+    /// Its value of `axis`, when it has one.
     pub fn value(&self, axis: &str) -> Option<&str> {
         self.values.iter().find(|(a, _)| *a == axis).map(|(_, v)| v.as_str())
     }

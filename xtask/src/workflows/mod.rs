@@ -21,7 +21,9 @@ use anyhow::{bail, Result};
 
 use crate::config::Config;
 
+/// The main pipeline's workflow file.
 pub const CI: &str = ".github/workflows/ci.yml";
+/// The cache-warming workflow's file.
 pub const WARMING: &str = ".github/workflows/cache-warming.yml";
 /// The command that writes them.
 pub const COMMAND: &str = "cargo xtask workflows";

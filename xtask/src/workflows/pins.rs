@@ -1,5 +1,6 @@
 //! Actions pinned to the commit of a release tag (shared/reference/action-pins.json).
 
+/// An action pinned to a commit: `owner/name` (and path), the commit, the release tag it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pin(&'static str, &'static str, &'static str);
 
@@ -7,6 +8,7 @@ pub(crate) const CHECKOUT: Pin = Pin("actions/checkout", "3d3c42e5aac5ba805825da
 pub(crate) const INSTALL_NIX: Pin =
     Pin("cachix/install-nix-action", "630ae543ea3a38a9a4166f03376c02c50f408342", "v31.11.0");
 pub(crate) const CACHIX: Pin = Pin("cachix/cachix-action", "1eb2ef646ac0255473d23a5907ad7b04ce94065c", "v17");
+/// actions/cache: a directory restored, and saved at the job's end (the xtask's binary, the local binary cache).
 pub const CACHE: Pin = Pin("actions/cache", "27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5");
 pub(crate) const CACHE_RESTORE: Pin =
     Pin("actions/cache/restore", "27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5");
@@ -21,6 +23,7 @@ impl Pin {
         self.0
     }
 
+    /// The step's `uses:` line: the action at the commit, the tag said beside it.
     pub fn uses(&self) -> String {
         format!("uses: {}@{} # {}", self.0, self.1, self.2)
     }

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The maintainer's tasks, which no CI job runs, on the xtask library: `cargo xtask bench`
 //! ([`bench`]), `ci` (the workflows' job graph run here, [`local_ci`]), `workflows` (the graph
 //! rendered as YAML, [`workflows`]), `bump-version`, `rollback` and `doctor` ([`maintenance`]),
@@ -47,6 +48,7 @@ impl Tool {
         matches!(self, Tool::Ci(ci) if !ci.fork())
     }
 
+    /// Runs the task, filling `record`.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         match self {
             Tool::Ci(task) => task.run(session, record),

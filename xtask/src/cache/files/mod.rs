@@ -23,7 +23,9 @@ use super::narinfo::safe_path;
 /// Where a cache's files are.
 #[derive(Debug, Clone)]
 pub enum Files {
+    /// A directory on this machine (`file://`).
     Dir(PathBuf),
+    /// An HTTP server that takes PUT and DELETE.
     Http(Http),
 }
 

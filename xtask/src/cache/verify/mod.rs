@@ -26,7 +26,10 @@ use crate::{
 pub enum Repair {
     /// The entry is broken: its narinfo goes (and `nar`, its NAR file, when the file's bytes are
     /// not what its name says), and the path is uploaded again from this machine's store.
-    Replace { nar: Option<String> },
+    Replace {
+        /// The NAR file to delete with the narinfo, when its bytes are not what its name says.
+        nar: Option<String>,
+    },
     /// The cache lacks this path: it is uploaded; the entry referring to it stays.
     Upload(String),
     /// The file is no entry: it goes.
@@ -42,7 +45,9 @@ pub struct Finding {
     pub path: Option<String>,
     /// The narinfo file, or why it could not be read.
     pub file: String,
+    /// What is wrong, in words.
     pub problem: String,
+    /// What `--repair` does about it.
     pub repair: Repair,
 }
 

@@ -19,6 +19,7 @@ use crate::{
 const DRVS: Slot = Slot("<the derivations>");
 const OUTPUTS: Slot = Slot("<their outputs>");
 
+/// A fresh runner's store on this machine: the derivations whose outputs go, and the paths alive here, which stay.
 pub struct FreshStore {
     /// Every derivation whose outputs go: after a change, the old outputs still refer to paths a
     /// fresh runner must not have, so derivations are only ever added.

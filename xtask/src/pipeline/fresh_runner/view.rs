@@ -62,6 +62,7 @@ fn sum<'a>(paths: impl IntoIterator<Item = &'a String>, sizes: &BTreeMap<String,
 /// Every target of a task, as a fresh runner sees it.
 #[derive(Debug, Default, Clone)]
 pub struct RunnerView {
+    /// Each target's view, in the order of the targets.
     pub targets: Vec<TargetView>,
     /// The NAR size of every path whose size is known: those the cache serves, and the outputs
     /// of what would be built that this machine's store has.

@@ -15,9 +15,13 @@ use xtask::{cache::push_filter::PushFilter, numbers::total, record::render::mib}
 /// One store path, its references as indices into the same list.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The store path.
     pub path: String,
+    /// The bytes of its NAR.
     pub nar_size: u64,
+    /// Its NAR hash: paths with the same one hold the same contents.
     pub nar_hash: String,
+    /// The positions of the paths it refers to.
     pub references: Vec<usize>,
 }
 
@@ -50,16 +54,21 @@ impl Layers {
 
 /// Everything `analytics` reports.
 pub struct Analysis {
+    /// How many paths the store holds.
     pub paths: usize,
+    /// Their NAR bytes, added up.
     pub nar_bytes: u64,
     /// Path, NAR size, closure size; largest first.
     pub largest: Vec<(String, u64, u64)>,
     /// Layer -> (paths, bytes), in [`LAYERS`] order, then "other".
     pub layers: Vec<(&'static str, usize, u64)>,
+    /// The paths the push filter keeps out, with the bytes of each NAR.
     pub filtered: Vec<(String, u64)>,
+    /// What to do about what was found, a sentence each.
     pub recommendations: Vec<String>,
 }
 
+/// The analytics of a store's paths: its `top` largest, its layers, what `filter` keeps out, recommendations.
 pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
     let filtered: Vec<bool> = entries.iter().map(|e| filter.is_match(&e.path)).collect();
     let layers_of = Layers::new();
@@ -166,6 +175,7 @@ pub fn first_positions<'a>(keys: impl Iterator<Item = &'a str>) -> std::collecti
 }
 
 impl Analysis {
+    /// The analysis as JSON: `{"store", "largest", "layers", "filtered", "recommendations"}`.
     pub fn json(&self) -> Value {
         let largest: Vec<Value> = self
             .largest
@@ -188,6 +198,7 @@ impl Analysis {
         })
     }
 
+    /// The analysis as Markdown tables, the recommendations after them.
     pub fn markdown(&self) -> String {
         let mut md = format!(
             "Store: {} paths, {} (NAR)\n\n| largest | NAR | closure |\n|---|---:|---:|\n",

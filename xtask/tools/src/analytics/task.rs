@@ -14,6 +14,7 @@ use xtask::{
     session::Session,
 };
 
+/// The cache analytics: store size, largest paths, layers, the push filter, recommendations.
 #[derive(clap::Args, Debug)]
 pub struct Analytics {
     /// Print JSON: `{"store", "largest", "layers", "filtered", "recommendations"}`.
@@ -31,6 +32,7 @@ pub struct Analytics {
 const MAX_DUMP: u64 = 4 << 30;
 
 impl Analytics {
+    /// Reads this machine's store (or the saved dump) and prints the analysis as Markdown or JSON.
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         let all = nix::all_path_infos();
         let text = match &self.path_info {

@@ -45,6 +45,8 @@ pub struct Bench {
 }
 
 impl Bench {
+    /// Runs the rounds against a local nginx cache and registry, prints the results, and fails naming
+    /// every target missed.
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         let base = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
         if session.dry_run {
@@ -160,6 +162,7 @@ fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
     Ok(Duration::as_secs_f64(&started.elapsed()))
 }
 
+/// The middle value (the upper of the two middles for an even count); 0 for none.
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {

@@ -11,8 +11,10 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+/// A running nginx that serves a binary cache directory; stopped when dropped.
 pub struct Nginx {
     child: Child,
+    /// `http://127.0.0.1:PORT`: the cache's URL.
     pub url: String,
     /// The served directory: what the cache holds.
     pub www: PathBuf,

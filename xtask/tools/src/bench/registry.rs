@@ -16,6 +16,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+/// A running registry behind its byte-counting proxy; stopped when dropped.
 pub struct Registry {
     child: Child,
     /// `127.0.0.1:PORT` of the proxy: where images are pushed.
@@ -24,6 +25,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Starts a registry that stores under `dir`, and the proxy in front of it; fails when it does not listen.
     pub fn start(dir: &Path) -> Result<Registry> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let config = dir.join("registry.yml");

@@ -25,7 +25,9 @@ use xtask::{
 
 /// What a job did: its part of the pipeline's record, and what it printed.
 pub struct Ran {
+    /// The job's part of the pipeline's record.
     pub job: record::JobRun,
+    /// How it went.
     pub outcome: Outcome,
     /// The summaries its steps wrote.
     pub summary: String,
@@ -60,6 +62,7 @@ fn job_of(leg: &Leg<'_>, outcome: &Outcome) -> record::JobRun {
 /// The outcome and outputs of the jobs run so far.
 pub type Done = BTreeMap<&'static str, (Outcome, BTreeMap<String, String>)>;
 
+/// Runs one leg here as a fresh runner: the pipeline's outputs deleted from the store, then each step in turn.
 pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result<Ran> {
     let started = Instant::now();
     let dir = p.dir.join(format!("{index:02}-{}", leg.job.id));

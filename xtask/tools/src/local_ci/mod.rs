@@ -69,20 +69,30 @@ pub struct Options {
 
 /// One run of a workflow: what every job shares.
 pub struct LocalRun<'a> {
+    /// The session of `cargo xtask ci`: the workspace, config and cache the jobs run against.
     pub session: &'a Session,
+    /// What the run knows of the event and of this machine.
     pub ctx: &'a Context,
     /// The workflow's name, and the run's id (when it started, in milliseconds), as GitHub names
     /// them to a step: the tasks' records say which run and job they were.
     pub workflow: &'static str,
+    /// The run's id (`$GITHUB_RUN_ID`): when it started, in milliseconds since the epoch.
     pub run_id: String,
     /// The stand-ins every step is given: `--flake`, `--cache`, `--signing-key`.
     pub forward: Vec<String>,
+    /// The directory of the jobs' files: one directory a job.
     pub dir: PathBuf,
+    /// The directory that stands in for the actions cache of the xtask's binary.
     pub xtask_cache: PathBuf,
+    /// The key the xtask's binary is kept under there: a hash of its sources, as `hashFiles` keys CI's.
     pub xtask_key: String,
+    /// The fresh runner's store each job starts from.
     pub fresh: FreshStore,
+    /// The cargo the steps run (`$CARGO`, else `cargo`).
     pub cargo: String,
+    /// What `$GITHUB_REPOSITORY` says to the steps: `local/<checkout's directory>`.
     pub repository: String,
+    /// What `$GITHUB_SHA` says to the steps: the checkout's `HEAD`.
     pub sha: String,
     /// Nix's settings for the steps: a cache's credentials reach them as a netrc file.
     pub nix_config: Option<String>,

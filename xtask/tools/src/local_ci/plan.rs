@@ -21,12 +21,17 @@ use xtask::{
 /// The event the pipeline runs for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Event {
+    // Documented with `#[doc = concat!(…)]`, which clap does not read: a `///` here would be the
+    // value's help, and change `cargo xtask ci --help`.
+    #[doc = concat!("A push to the default branch.")]
     Push,
+    #[doc = concat!("A pull request.")]
     #[value(name = "pull_request")]
     PullRequest,
 }
 
 impl Event {
+    /// Its name, as `github.event_name` says it (`pull_request`).
     pub fn name(self) -> &'static str {
         match self {
             Event::Push => "push",
@@ -38,7 +43,9 @@ impl Event {
 /// What the run knows of the event and of this machine: made once, read by the plan, the jobs
 /// and the report.
 pub struct Context {
+    /// The event the pipeline runs for.
     pub event: Event,
+    /// Whether it is a pull request from a fork: no secrets, nothing pushed.
     pub fork: bool,
     /// Stands in for `ghcr.io/<repository>`.
     pub registry: Option<String>,
@@ -46,7 +53,9 @@ pub struct Context {
     pub systems: Vec<String>,
     /// The systems of the config's arches this machine cannot build.
     pub lacks_systems: Vec<String>,
+    /// Whether this machine has a container engine (docker or podman).
     pub engine: bool,
+    /// Whether this machine has buildah.
     pub buildah: bool,
 }
 
@@ -73,7 +82,9 @@ impl Context {
 /// How a job went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Every step it ran succeeded.
     Success,
+    /// A step failed, and why.
     Failure(String),
     /// Not run, and why: its condition, a job it needs, or what this machine lacks.
     Skipped(String),

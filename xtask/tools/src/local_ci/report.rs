@@ -16,6 +16,7 @@ use xtask::record::Pipeline;
 use xtask::workflows::graph::{Step, Value, Workflow};
 use xtask::workflows::legs;
 
+/// Prints a job as it ends: its result and time, the stand-ins and fates of its steps, its summary.
 pub fn print_job(ran: &Ran) {
     let job = &ran.job;
     let mut text = format!("--- {}: {}", job.name, describe(&ran.outcome));

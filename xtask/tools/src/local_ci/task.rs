@@ -26,6 +26,7 @@ use xtask::{
 /// `--registry local`: a registry of the run's own.
 const LOCAL_REGISTRY: &str = "local";
 
+/// Run a workflow's pipeline here, job by job as a fresh runner, timed as GitHub would see it.
 #[derive(clap::Args, Debug)]
 pub struct Ci {
     /// The workflow to run: ci (.github/workflows/ci.yml) or cache-warming.
@@ -62,6 +63,7 @@ impl Ci {
         self.fork
     }
 
+    /// Runs the workflow's jobs into the record and the dashboard (a dry run prints the plan); fails when one failed.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let file = if self.workflow == "ci" { CI } else { WARMING };
         let graphs = workflows::graphs(&session.config)?;

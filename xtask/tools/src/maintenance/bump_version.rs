@@ -22,6 +22,7 @@ pub struct BumpVersion {
 }
 
 impl BumpVersion {
+    /// Raises the version in Cargo.toml and regenerates the workflows, once no file names the old key prefix.
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         run(session, self.to, self.force)
     }

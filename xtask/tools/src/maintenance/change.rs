@@ -9,9 +9,12 @@ use toml::de::DeTable;
 
 use xtask::config::{Backend, Config, TABLE};
 
+/// One value of the config to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// `version = N`.
     Version(u64),
+    /// `backend = "..."`.
     Backend(Backend),
 }
 

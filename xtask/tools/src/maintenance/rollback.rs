@@ -23,6 +23,7 @@ pub struct Rollback {
 }
 
 impl Rollback {
+    /// Sets the backend in Cargo.toml, regenerates the workflows, and says what to watch next.
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         run(session, self.disable_cachix, self.undo)
     }

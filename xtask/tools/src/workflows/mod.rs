@@ -29,6 +29,7 @@ pub struct Workflows {
 }
 
 impl Workflows {
+    /// Writes the workflows that differ from their generated text (or checks them, or says what it would write).
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         let mode = match (self.check, session.dry_run) {
             (true, _) => Mode::Check,

@@ -75,6 +75,7 @@ mod cmds {
 }
 
 impl Doctor {
+    /// Runs every check and prints each, as a line or JSON; fails when one failed.
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         if session.dry_run {
             println!("# cargo xtask doctor (dry run: nothing is run)");
