@@ -21,11 +21,9 @@ use xtask::{
 /// The event the pipeline runs for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Event {
-    // Documented with `#[doc = concat!(…)]`, which clap does not read: a `///` here would be the
-    // value's help, and change `cargo xtask ci --help`.
-    #[doc = concat!("A push to the default branch.")]
+    /// A push to the default branch: every job, images published.
     Push,
-    #[doc = concat!("A pull request.")]
+    /// A pull request: nothing is published.
     #[value(name = "pull_request")]
     PullRequest,
 }
