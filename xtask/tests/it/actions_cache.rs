@@ -67,8 +67,7 @@ fn repair_under_actions(ws: &Path, url: &str, output: &Path, token: Option<&str>
 #[test]
 fn a_repair_under_actions_replaces_the_actions_cache_entry() {
     needs!(Nix);
-    let flake = example_flake("actions-cache");
-    let dir = flake.parent().unwrap().to_path_buf();
+    let ex = Example::new("actions-cache");
     let ws = workspace_with("actions-cache-ws", "");
     // The cache the Actions cache carries: the config's local-cache.
     let cache = ws.join("target/nix-cache");
@@ -77,12 +76,12 @@ fn a_repair_under_actions_replaces_the_actions_cache_entry() {
     assert_ne!(manifest, rollback, "the config names its backend");
     fs::write(ws.join("Cargo.toml"), rollback).unwrap();
     let url = format!("file://{}", cache.display());
-    run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
+    run(&mut ex.cmd_on(&url, &["warm-deps"])).ok();
     let key = run(xtask().current_dir(&ws).args(["cache-key"])).ok().last_line().to_owned();
     assert!(key.starts_with("nix-v"), "{key}");
 
     flip_a_nar(&cache);
-    let output = dir.join("github-output");
+    let output = ex.dir.join("github-output");
     let (out, request) = repair_under_actions(&ws, &url, &output, Some(TOKEN));
     let out = out.ok();
     let head = request.recv_timeout(Duration::from_secs(10)).expect("the API was asked");
@@ -93,13 +92,12 @@ fn a_repair_under_actions_replaces_the_actions_cache_entry() {
     assert_eq!(fs::read_to_string(&output).unwrap(), "repaired=true\n");
     run(xtask().current_dir(&ws).args(["verify", "--cache", &url])).ok();
 
-    // Another cache repaired under Actions: the Actions cache's entry is not its to replace.
-    let other = dir.join("other-cache");
-    let other_url = format!("file://{}", other.display());
-    run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &other_url])).ok();
-    flip_a_nar(&other);
+    // Another cache (the one beside the flake) repaired under Actions: the Actions cache's entry
+    // is not its to replace.
+    run(&mut ex.cmd(&["warm-deps"])).ok();
+    flip_a_nar(&ex.cache);
     fs::remove_file(&output).unwrap();
-    let (out, asked) = repair_under_actions(&ws, &other_url, &output, Some(TOKEN));
+    let (out, asked) = repair_under_actions(&ws, &ex.url, &output, Some(TOKEN));
     out.ok();
     assert!(asked.recv_timeout(Duration::from_secs(1)).is_err(), "another cache's repair asked GitHub");
     assert!(!output.exists() || fs::read_to_string(&output).unwrap().is_empty(), "repaired=true for another cache");

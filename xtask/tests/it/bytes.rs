@@ -49,19 +49,16 @@ fn problems_of<'r>(record: &'r Record, path: &str) -> Vec<&'r str> {
 #[test]
 fn a_narinfo_naming_another_nar_or_lacking_its_file_hash_is_replaced_never_signed() {
     needs!(Nix);
-    let flake = example_flake("another-nar");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
-    let warm = || recorded(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url]));
+    let ex = Example::new("another-nar");
+    let cache = &ex.cache;
+    let warm = || ex.task(&["warm-deps"]);
     warm().0.ok();
-    let (victim, victim_file) = entry(&cache, "cargo-deps");
-    let (theirs, theirs_file) = entry(&cache, "dev-tools");
+    let (victim, victim_file) = entry(cache, "cargo-deps");
+    let (theirs, theirs_file) = entry(cache, "dev-tools");
     let original = fs::read_to_string(&victim_file).unwrap();
-    let public = fs::read_to_string(dir.join("cache.public")).unwrap();
+    let public = ex.public_key();
     let runner = || {
-        let (run, store) =
-            fresh_runner(&url, Some(public.trim()), &[&format!("{}#packages.x86_64-linux.deps", flake.display())], "");
+        let (run, store) = fresh_runner(&ex.url, Some(&public), &[&ex.installable("packages.x86_64-linux.deps")], "");
         assert!(run.status.success(), "{}", run.stderr);
         fs::read_to_string(store.join(victim.store_path.trim_start_matches('/'))).unwrap()
     };
@@ -79,7 +76,7 @@ fn a_narinfo_naming_another_nar_or_lacking_its_file_hash_is_replaced_never_signe
     assert_eq!(record.totals.resigned, 0, "a narinfo's word was signed: {:#?}", record.totals);
     let repaired = record.repairs.iter().find(|r| r.path == victim.store_path).expect("the entry is repaired");
     assert!(repaired.why.contains("bytes differ"), "{repaired:?}");
-    let (now, _) = entry(&cache, "cargo-deps");
+    let (now, _) = entry(cache, "cargo-deps");
     assert!(now.url != theirs.url && !now.sigs.is_empty(), "{now:?}");
     assert!(runner().starts_with("deps of "), "a runner got someone else's bytes");
     assert!(warm().1.totals.up_to_date);
@@ -97,13 +94,10 @@ fn a_narinfo_naming_another_nar_or_lacking_its_file_hash_is_replaced_never_signe
 #[test]
 fn a_flipped_byte_is_not_up_to_date_for_force_nor_verify_and_both_repair_it() {
     needs!(Nix);
-    let flake = example_flake("flipped");
-    let cache = flake.parent().unwrap().join("cache");
-    let url = format!("file://{}", cache.display());
-    let task =
-        |args: &[&str]| recorded(xtask().args(args).args(["--flake", &flake.display().to_string(), "--cache", &url]));
+    let ex = Example::new("flipped");
+    let (cache, task) = (&ex.cache, |args: &[&str]| ex.task(args));
     task(&["warm-deps"]).0.ok();
-    let (victim, _) = entry(&cache, "cargo-deps");
+    let (victim, _) = entry(cache, "cargo-deps");
     let nar = cache.join(&victim.url);
 
     flip_a_byte(&nar);
@@ -119,7 +113,7 @@ fn a_flipped_byte_is_not_up_to_date_for_force_nor_verify_and_both_repair_it() {
     assert!(record.repairs.iter().any(|r| r.path == victim.store_path), "{:#?}", record.repairs);
     task(&["verify"]).0.ok();
 
-    flip_a_byte(&cache.join(&entry(&cache, "cargo-deps").0.url));
+    flip_a_byte(&cache.join(&entry(cache, "cargo-deps").0.url));
     let (out, record) = task(&["verify", "--repair"]);
     out.ok();
     let verified = record.verify.unwrap();
@@ -127,43 +121,63 @@ fn a_flipped_byte_is_not_up_to_date_for_force_nor_verify_and_both_repair_it() {
     task(&["verify"]).0.ok();
 }
 
+/// An nginx cache (unsigned) that `warm-deps` filled, then broken in four ways: a wrong NarSize
+/// (toolchain), a NAR cut short and a reference that is no store path (cargo-deps, two faults at
+/// once), and garbage in place of the narinfo of a path that a sound entry (deps) refers to
+/// (dev-tools).
+struct Faulty {
+    ex: Example,
+    nginx: Nginx,
+    deps: narinfo::NarInfo,
+    deps_file: std::path::PathBuf,
+    /// The sound entry's narinfo, as the warm wrote it.
+    deps_text: Vec<u8>,
+    toolchain: narinfo::NarInfo,
+    cargo_deps: narinfo::NarInfo,
+    dev_tools: narinfo::NarInfo,
+    /// How many narinfos the cache had before it was broken.
+    narinfos: usize,
+}
+
+impl Faulty {
+    fn new(name: &str) -> Faulty {
+        let ex = Example::new(name);
+        let nginx = nginx(&ex.dir.join("nginx"), "ci", "s3cret");
+        recorded(&mut ex.cmd_on_nginx(&nginx, &["warm-deps"])).0.ok();
+        let www = &nginx.www;
+        let narinfos = narinfos(www).len();
+        let (deps, deps_file) = entry(www, "deps");
+        let deps_text = fs::read(&deps_file).unwrap();
+        let (toolchain, toolchain_file) = entry(www, "rust-toolchain-1.84.0");
+        let (cargo_deps, cargo_deps_file) = entry(www, "cargo-deps");
+        let (dev_tools, dev_tools_file) = entry(www, "dev-tools");
+
+        // An unsigned cache: a wrong NarSize, which runners fail on.
+        let text = fs::read_to_string(&toolchain_file).unwrap();
+        let wrong = format!("NarSize: {}", toolchain.nar_size + 8);
+        fs::write(&toolchain_file, edit(&text, "NarSize", Some(&wrong))).unwrap();
+        // Two faults at once: a NAR cut short, and a reference that is no store path.
+        let nar = www.join(&cargo_deps.url);
+        fs::write(&nar, &fs::read(&nar).unwrap()[..10]).unwrap();
+        let text = fs::read_to_string(&cargo_deps_file).unwrap();
+        fs::write(&cargo_deps_file, edit(&text, "References", Some("References: not-a-store-path"))).unwrap();
+        // Garbage where a path that a sound entry (deps) refers to has its narinfo.
+        fs::write(&dev_tools_file, "garbage\n").unwrap();
+        Faulty { ex, nginx, deps, deps_file, deps_text, toolchain, cargo_deps, dev_tools, narinfos }
+    }
+
+    fn task(&self, args: &[&str]) -> (Run, Record) {
+        recorded(&mut self.ex.cmd_on_nginx(&self.nginx, args))
+    }
+}
+
 #[test]
-fn verify_names_every_fault_and_repairs_only_what_it_proved_broken() {
+fn verify_names_every_fault() {
     needs!(Nix, Nginx);
-    let flake = example_flake("faults");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
-    let config = nix_config(&format!("netrc-file = {}", nginx.netrc.display()));
-    let task = |args: &[&str]| {
-        let mut cmd = xtask();
-        cmd.args(args)
-            .args(["--flake", &flake.display().to_string(), "--cache", &nginx.url])
-            .env("NIX_CONFIG", &config);
-        recorded(&mut cmd)
-    };
-    task(&["warm-deps"]).0.ok();
-    let www = &nginx.www;
-    let before = narinfos(www).len();
-    let (deps, deps_file) = entry(www, "deps");
-    let deps_text = fs::read(&deps_file).unwrap();
-    let (toolchain, toolchain_file) = entry(www, "rust-toolchain-1.84.0");
-    let (cargo_deps, cargo_deps_file) = entry(www, "cargo-deps");
-    let (dev_tools, dev_tools_file) = entry(www, "dev-tools");
-
-    // An unsigned cache: a wrong NarSize, which runners fail on.
-    let text = fs::read_to_string(&toolchain_file).unwrap();
-    let wrong = format!("NarSize: {}", toolchain.nar_size + 8);
-    fs::write(&toolchain_file, edit(&text, "NarSize", Some(&wrong))).unwrap();
-    // Two faults at once: a NAR cut short, and a reference that is no store path.
-    let nar = www.join(&cargo_deps.url);
-    fs::write(&nar, &fs::read(&nar).unwrap()[..10]).unwrap();
-    let text = fs::read_to_string(&cargo_deps_file).unwrap();
-    fs::write(&cargo_deps_file, edit(&text, "References", Some("References: not-a-store-path"))).unwrap();
-    // Garbage where a path that a sound entry (deps) refers to has its narinfo.
-    fs::write(&dev_tools_file, "garbage\n").unwrap();
-
-    let (out, record) = task(&["verify"]);
+    let faulty = Faulty::new("faults-named");
+    let (out, record) = faulty.task(&["verify"]);
     out.failed();
+    let Faulty { toolchain, cargo_deps, deps, dev_tools, .. } = &faulty;
     let found = problems_of(&record, &toolchain.store_path);
     assert!(found.iter().any(|p| p.contains(&format!("NarSize says {}", toolchain.nar_size + 8))), "{found:?}");
     let found = problems_of(&record, &cargo_deps.store_path);
@@ -176,31 +190,35 @@ fn verify_names_every_fault_and_repairs_only_what_it_proved_broken() {
         problems.iter().any(|p| p.file.contains(&narinfo::file_of(&dev_tools.store_path).unwrap())),
         "{problems:#?}"
     );
+}
 
-    let (out, record) = task(&["verify", "--repair"]);
+#[test]
+fn verify_repairs_only_what_it_proved_broken() {
+    needs!(Nix, Nginx);
+    let faulty = Faulty::new("faults-repaired");
+    let (out, record) = faulty.task(&["verify", "--repair"]);
     out.ok();
+    let Faulty { toolchain, cargo_deps, deps, dev_tools, nginx, .. } = &faulty;
     let verified = record.verify.unwrap();
     for path in [&toolchain.store_path, &cargo_deps.store_path, &dev_tools.store_path] {
         assert!(verified.repaired.contains(path), "{path} not repaired: {verified:#?}");
     }
     assert!(!verified.repaired.contains(&deps.store_path), "the sound entry was replaced: {verified:#?}");
-    assert_eq!(fs::read(&deps_file).unwrap(), deps_text, "the sound entry was touched");
-    assert_eq!(narinfos(www).len(), before);
-    task(&["verify"]).0.ok();
-    let (runner, _) = fresh_runner(&nginx.url, None, &[&format!("{}#packages.x86_64-linux.deps", flake.display())], "");
+    assert_eq!(fs::read(&faulty.deps_file).unwrap(), faulty.deps_text, "the sound entry was touched");
+    assert_eq!(narinfos(&nginx.www).len(), faulty.narinfos);
+    faulty.task(&["verify"]).0.ok();
+    let installable = faulty.ex.installable("packages.x86_64-linux.deps");
+    let (runner, _) = fresh_runner(&nginx.url, None, &[&installable], "");
     assert!(runner.status.success(), "{}", runner.stderr);
 }
 
 #[test]
 fn a_narinfo_under_another_paths_name_is_named_and_deleted() {
     needs!(Nix);
-    let flake = example_flake("misnamed");
-    let cache = flake.parent().unwrap().join("cache");
-    let url = format!("file://{}", cache.display());
-    let task =
-        |args: &[&str]| recorded(xtask().args(args).args(["--flake", &flake.display().to_string(), "--cache", &url]));
+    let ex = Example::new("misnamed");
+    let (cache, task) = (&ex.cache, |args: &[&str]| ex.task(args));
     task(&["warm-deps"]).0.ok();
-    let (_, file) = entry(&cache, "cargo-deps");
+    let (_, file) = entry(cache, "cargo-deps");
     let misnamed = cache.join("00000000000000000000000000000000.narinfo");
     fs::copy(&file, &misnamed).unwrap();
     let (out, record) = task(&["verify"]);
@@ -221,15 +239,11 @@ fn a_narinfo_under_another_paths_name_is_named_and_deleted() {
 #[test]
 fn a_fifo_in_place_of_a_nar_file_is_one_fault_among_the_others() {
     needs!(Nix);
-    let flake = example_flake("fifo-nar");
-    let cache = flake.parent().unwrap().join("cache");
-    let task = |args: &[&str]| {
-        let url = format!("file://{}", cache.display());
-        recorded(xtask().args(args).args(["--flake", &flake.display().to_string(), "--cache", &url]))
-    };
+    let ex = Example::new("fifo-nar");
+    let (cache, task) = (&ex.cache, |args: &[&str]| ex.task(args));
     task(&["warm-deps"]).0.ok();
-    let (toolchain, _) = entry(&cache, "rust-toolchain-1.84.0");
-    let (cargo_deps, _) = entry(&cache, "cargo-deps");
+    let (toolchain, _) = entry(cache, "rust-toolchain-1.84.0");
+    let (cargo_deps, _) = entry(cache, "cargo-deps");
     let fifo = cache.join(&toolchain.url);
     fs::remove_file(&fifo).unwrap();
     let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();

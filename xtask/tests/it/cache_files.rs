@@ -11,10 +11,6 @@ use std::{
 
 use crate::support::*;
 
-fn warm(dir: &Path, flake: &Path, url: &str) -> Run {
-    run(xtask().current_dir(dir).args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", url]))
-}
-
 /// Every file under `dir`, with its bytes.
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     snapshot(dir).into_iter().map(|(p, _, _)| (p.display().to_string(), fs::read(&p).unwrap())).collect()
@@ -23,15 +19,14 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn links_in_a_cache_are_never_followed() {
     needs!(Nix);
-    let flake = example_flake("links");
-    let dir = workspace_with("links", "");
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
-    warm(&dir, &flake, &url).ok();
+    let ex = Example::in_workspace("links", "");
+    let (dir, flake, cache) = (&ex.dir, &ex.flake, &ex.cache);
+    let warm = || run(&mut ex.cmd(&["warm-deps"]));
+    warm().ok();
     // A second key, so that gc has a generation to delete.
     fs::write(dir.join("Cargo.lock"), fs::read_to_string(dir.join("Cargo.lock")).unwrap() + "\n").unwrap();
     fs::write(flake.join("salt"), "another generation\n").unwrap();
-    warm(&dir, &flake, &url).ok();
+    warm().ok();
 
     // nar/ moved out of the cache, a link left in its place.
     let outside = dir.join("outside");
@@ -39,11 +34,11 @@ fn links_in_a_cache_are_never_followed() {
     fs::rename(cache.join("nar"), outside.join("nar")).unwrap();
     std::os::unix::fs::symlink(outside.join("nar"), cache.join("nar")).unwrap();
     let before = files(&outside);
-    let gc = run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url])).failed();
+    let gc = run(&mut ex.cache_cmd(&["gc", "--keep", "1", "--grace", "0"])).failed();
     assert!(gc.stderr.contains("nar is a symbolic link"), "{}", gc.stderr);
     assert_eq!(files(&outside), before, "gc deleted or wrote through the link");
     fs::write(flake.join("salt"), "a third generation\n").unwrap();
-    let pushed = warm(&dir, &flake, &url).failed();
+    let pushed = warm().failed();
     assert!(pushed.stderr.contains("never followed"), "{}", pushed.stderr);
     assert_eq!(files(&outside), before, "a push wrote through the link");
 
@@ -53,7 +48,7 @@ fn links_in_a_cache_are_never_followed() {
     fs::rename(cache.join("xtask-roots"), outside.join("xtask-roots")).unwrap();
     std::os::unix::fs::symlink(outside.join("xtask-roots"), cache.join("xtask-roots")).unwrap();
     let before = files(&outside);
-    let pushed = warm(&dir, &flake, &url).failed();
+    let pushed = warm().failed();
     assert!(pushed.stderr.contains("never followed"), "{}", pushed.stderr);
     assert_eq!(files(&outside), before, "a push wrote its manifest or lock through the link");
 }

@@ -1,31 +1,49 @@
 //! The dashboard, opened in a real browser: rendered from a history of real runs (and older runs
 //! of the same jobs) and the cache itself, it loads nothing and logs no error, and shows the
 //! records' values in its charts and tables, a degraded job as an alert. A screenshot of it is
-//! kept (`target/ci-artifacts/dashboard.png`).
+//! kept (`target/ci-artifacts/dashboard.png`). The runs and the page are made once, for every test.
 
-use std::{collections::BTreeSet, fs};
+use std::{collections::BTreeSet, fs, path::PathBuf, sync::OnceLock};
 
 use xtask::{alerts::job_name, history::History, record::Record};
 
 use crate::support::{browser::*, *};
 
-#[test]
-fn the_dashboard_shows_the_history_and_the_cache_in_a_browser_and_loads_nothing() {
-    needs!(Nix, Browser);
-    let flake = example_flake("dashboard");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
-    let mut runs = 0;
-    let mut task = |args: &[&str]| -> Record {
-        runs += 1;
-        let file = dir.join(format!("record-{runs}.json"));
-        run(xtask()
-            .args(args)
-            .args(["--flake", &flake.display().to_string(), "--cache", &url])
-            .args(["--record", &file.display().to_string()]))
-        .ok();
-        Record::read(&file).unwrap()
+/// What the tests of the page read: a history of real runs (and older runs of the same jobs), and
+/// the page rendered from it and the cache.
+struct Dashboard {
+    /// The real runs, in order: a cold warm, the test jobs, a pull request's change, a verify.
+    real: Vec<Record>,
+    /// The test job after the cache lost part of the deps layer: its fresh runner missed it.
+    degraded: Record,
+    /// The deps key of the real runs.
+    key: String,
+    /// The cache's history as the xtask reads it, and what it could not read.
+    history: Vec<Record>,
+    problems: Vec<String>,
+    /// The page (`index.html`).
+    page: PathBuf,
+}
+
+/// The dashboard, made once for every test of the page (its runs are what takes time); a set-up
+/// that failed fails each of them with its message.
+fn dashboard() -> &'static Dashboard {
+    static MADE: OnceLock<Result<Dashboard, String>> = OnceLock::new();
+    let made = MADE.get_or_init(|| {
+        std::panic::catch_unwind(make_dashboard).map_err(|e| {
+            let message = e.downcast_ref::<&str>().map(|m| m.to_string());
+            message.or_else(|| e.downcast_ref::<String>().cloned()).unwrap_or_default()
+        })
+    });
+    made.as_ref().unwrap_or_else(|e| panic!("the dashboard's set-up failed: {e}"))
+}
+
+fn make_dashboard() -> Dashboard {
+    let ex = Example::new("dashboard");
+    let task = |args: &[&str]| -> Record {
+        let (out, record) = ex.task(args);
+        out.ok();
+        record
     };
     // Real runs, each kept in the cache's history: a cold warm, the test jobs, a pull request's
     // change, a verify.
@@ -33,17 +51,15 @@ fn the_dashboard_shows_the_history_and_the_cache_in_a_browser_and_loads_nothing(
     for test_type in ["unit", "clippy", "fmt", "integration"] {
         real.push(task(&["test", "--type", test_type]));
     }
-    fs::write(flake.join("app"), "a change\n").unwrap();
+    fs::write(ex.flake.join("app"), "a change\n").unwrap();
     real.push(task(&["warm"]));
     real.push(task(&["test", "--type", "unit"]));
     real.push(task(&["verify"]));
     // The cache loses part of the deps layer: the next test job's fresh runner misses it.
-    let toolchain = narinfos(&cache).into_iter().find(|n| n.store_path.ends_with("-rust-toolchain-1.84.0")).unwrap();
+    let cache = &ex.cache;
+    let toolchain = narinfos(cache).into_iter().find(|n| n.store_path.ends_with("-rust-toolchain-1.84.0")).unwrap();
     fs::remove_file(cache.join(narinfo::file_of(&toolchain.store_path).unwrap())).unwrap();
     let degraded = task(&["test", "--type", "clippy"]);
-    let rate = degraded.rates.as_ref().unwrap().deps_hit_rate;
-    assert!(rate < 0.8, "{degraded:#?}");
-    assert!(degraded.warnings.iter().any(|w| w.contains("below min-hit-rate 0.80")), "{:?}", degraded.warnings);
 
     // Older runs of the same jobs, under another Cargo.lock: the history of a cache in use.
     let key = real[0].deps_key.clone().unwrap();
@@ -60,22 +76,31 @@ fn the_dashboard_shows_the_history_and_the_cache_in_a_browser_and_loads_nothing(
         fs::write(cache.join(format!("xtask-records/{}.json", old.id)), old.to_bytes()).unwrap();
     }
     let (history, problems) = History::dir(cache.clone()).read();
-    assert!(problems.is_empty() && history.len() >= 30, "{} records: {problems:?}", history.len());
 
-    let out = dir.join("dashboard");
-    run(xtask()
-        .args(["dashboard", "--flake", &flake.display().to_string(), "--cache", &url])
-        .args(["--out", &out.display().to_string()]))
-    .ok();
-    let page = out.join("index.html");
+    let out = ex.dir.join("dashboard");
+    run(ex.cmd(&["dashboard"]).args(["--out", &out.display().to_string()])).ok();
+    Dashboard { real, degraded, key, history, problems, page: out.join("index.html") }
+}
 
+#[test]
+fn the_dashboard_loads_nothing_but_itself_and_logs_no_error() {
+    needs!(Nix, Browser);
+    let page = &dashboard().page;
     let browser = Browser::start();
-    browser.open(&page);
+    browser.open(page);
     assert_eq!(browser.console("SEVERE"), Vec::<String>::new(), "the page logged errors");
-    let requests = browser.requests(&page);
+    let requests = browser.requests(page);
     let page_url = format!("file://{}", page.display());
     assert!(requests.iter().all(|r| *r == page_url), "the page requested more than itself: {requests:?}");
+}
 
+#[test]
+fn the_dashboards_charts_show_a_point_per_run_and_mark_the_key_change() {
+    needs!(Nix, Browser);
+    let Dashboard { history, problems, page, .. } = dashboard();
+    assert!(problems.is_empty() && history.len() >= 30, "{} records: {problems:?}", history.len());
+    let browser = Browser::start();
+    browser.open(page);
     // The charts: a point per run and value, as the records hold them.
     let values = |selector: &str| -> Vec<f64> {
         let script = format!("return [...document.querySelectorAll('{selector}')].map(e => Number(e.dataset.value))");
@@ -89,33 +114,57 @@ fn the_dashboard_shows_the_history_and_the_cache_in_a_browser_and_loads_nothing(
     assert_eq!(sorted(values("#hit-rates circle.point")), sorted(rates));
     let seconds: Vec<f64> = history.iter().map(|r| r.seconds).collect();
     assert_eq!(sorted(values("#durations circle.point")), sorted(seconds));
-    let width = browser.eval("return document.querySelector('#hit-rates').getBoundingClientRect().width");
-    assert!(width.as_f64().unwrap() > 300.0, "the chart is not drawn: {width}");
     let markers =
         browser.eval("return [...document.querySelectorAll('#hit-rates .marker title')].map(e => e.textContent)");
     assert_eq!(markers, serde_json::json!(["Cargo.lock"]), "the key change is marked");
+}
 
+#[test]
+fn the_dashboards_tables_show_each_job_and_the_caches_key_largest_paths_and_last_verify() {
+    needs!(Nix, Browser);
+    let Dashboard { real, key, history, page, .. } = dashboard();
+    let browser = Browser::start();
+    browser.open(page);
     // The tables: a row per job; the cache's key, its largest paths, the last verify.
     let jobs: BTreeSet<String> = history.iter().map(job_name).collect();
     let rows = browser.eval("return [...document.querySelectorAll('#jobs tr[data-job]')].map(e => e.dataset.job)");
     assert_eq!(rows, serde_json::json!(jobs));
     let keys = browser.eval("return document.querySelector('#keys').textContent").as_str().unwrap().to_owned();
-    assert!(keys.contains(&key), "{keys}");
+    assert!(keys.contains(key), "{keys}");
     assert!(browser.eval("return document.querySelectorAll('#largest tr').length").as_u64().unwrap() > 1);
     let verify = browser.eval("return document.querySelector('#verify').textContent").as_str().unwrap().to_owned();
     let checked = real.last().unwrap().verify.as_ref().unwrap().checked;
     assert!(verify.contains(&format!("{checked} narinfo(s) checked, 0 problem(s)")), "{verify}");
+}
 
+#[test]
+fn a_degraded_job_is_an_alert_on_the_dashboard_naming_it_and_its_key() {
+    needs!(Nix, Browser);
+    let Dashboard { degraded, key, page, .. } = dashboard();
+    let rate = degraded.rates.as_ref().unwrap().deps_hit_rate;
+    assert!(rate < 0.8, "{degraded:#?}");
+    assert!(degraded.warnings.iter().any(|w| w.contains("below min-hit-rate 0.80")), "{:?}", degraded.warnings);
+    let browser = Browser::start();
+    browser.open(page);
     // The degraded job is an alert, naming it and its key.
     let alert = browser.eval("return [...document.querySelectorAll('#alerts li.alert.hit-rate')].map(e => [e.dataset.record, e.textContent])");
     let alert = alert.as_array().unwrap();
     assert_eq!(alert.len(), 1, "{alert:?}");
     assert_eq!(alert[0][0], degraded.id.as_str());
     let text = alert[0][1].as_str().unwrap();
-    assert!(text.contains("test --type clippy") && text.contains(&key), "{text}");
-    drop(browser);
+    assert!(text.contains("test --type clippy") && text.contains(key), "{text}");
+}
 
+#[test]
+fn the_dashboard_is_drawn_as_a_person_sees_it() {
+    needs!(Nix, Browser);
+    let page = &dashboard().page;
+    let browser = Browser::start();
+    browser.open(page);
+    let width = browser.eval("return document.querySelector('#hit-rates').getBoundingClientRect().width");
+    assert!(width.as_f64().unwrap() > 300.0, "the chart is not drawn: {width}");
+    drop(browser);
     let png = workspace_root().join("target/ci-artifacts/dashboard.png");
-    screenshot(&page, &png, 3200);
+    screenshot(page, &png, 3200);
     assert!(fs::metadata(&png).unwrap().len() > 50_000, "a blank screenshot");
 }

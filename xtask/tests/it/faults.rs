@@ -8,14 +8,10 @@ use crate::support::*;
 #[test]
 fn concurrent_warms_on_a_new_cache_agree_on_one_signing_key() {
     needs!(Nix);
-    let flake = example_flake("race");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
+    let ex = Example::new("race");
     let children: Vec<_> = (0..8)
         .map(|_| {
-            xtask()
-                .args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url])
+            ex.cmd(&["warm-deps"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -25,13 +21,12 @@ fn concurrent_warms_on_a_new_cache_agree_on_one_signing_key() {
     for child in children {
         Run::from(child.wait_with_output().unwrap()).ok();
     }
-    let secret = dir.join("cache.secret");
+    let secret = ex.dir.join("cache.secret");
     assert_eq!(fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600, "the secret key is private");
     // Every path in the cache verifies with the one public key: a fresh store that requires
     // signatures substitutes the whole layer without building.
-    let public_key = fs::read_to_string(dir.join("cache.public")).unwrap();
-    let deps = format!("{}#packages.x86_64-linux.deps", flake.display());
-    let (build, _) = fresh_runner(&url, Some(public_key.trim()), &[&deps], "");
+    let deps = ex.installable("packages.x86_64-linux.deps");
+    let (build, _) = fresh_runner(&ex.url, Some(&ex.public_key()), &[&deps], "");
     assert!(build.status.success(), "the cache is not signed by its public key:\n{}", build.stderr);
 }
 
@@ -40,13 +35,12 @@ fn a_warm_never_replaces_an_existing_secret_key() {
     needs!(Nix);
     // A run that lost the race finds the winner's secret but no public key yet: it must derive
     // the public key from that secret, not make a key of its own.
-    let flake = example_flake("keep-secret");
-    let dir = flake.parent().unwrap().to_path_buf();
+    let ex = Example::new("keep-secret");
+    let dir = &ex.dir;
     let secret = nix(&["key", "generate-secret", "--key-name", "winner-1"]).stdout;
     fs::write(dir.join("cache.secret"), &secret).unwrap();
     fs::set_permissions(dir.join("cache.secret"), fs::Permissions::from_mode(0o600)).unwrap();
-    let url = format!("file://{}", dir.join("cache").display());
-    run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
+    run(&mut ex.cmd(&["warm-deps"])).ok();
     assert_eq!(fs::read_to_string(dir.join("cache.secret")).unwrap(), secret, "the secret key was replaced");
     assert!(fs::read_to_string(dir.join("cache.public")).unwrap().starts_with("winner-1:"));
 }
@@ -70,8 +64,7 @@ fn credentials_in_a_cache_url_are_masked_and_never_printed() {
     assert!(!out.stdout.contains("***"), "nothing left to redact: {}", out.stdout);
 
     // The error of a real run names the cache without its credentials, which no command line has.
-    let flake = example_flake("secret-url");
-    let failed = run(xtask().args(["warm", "--flake", &flake.display().to_string(), "--cache", url])).failed();
+    let failed = run(&mut Example::new("secret-url").cmd_on(url, &["warm"])).failed();
     assert!(failed.stderr.contains("cannot push to http://127.0.0.1:9/cache"), "{}", failed.stderr);
     assert!(!failed.stderr.contains("s3cret") && !failed.stderr.contains("ci:"), "{}", failed.stderr);
 }
@@ -112,15 +105,13 @@ fn a_public_key_without_its_secret_is_an_error_before_anything_is_built() {
 #[test]
 fn a_failed_run_still_writes_its_summary_and_its_outputs() {
     needs!(Nix);
-    let flake = example_flake("fails");
-    let nix = fs::read_to_string(flake.join("flake.nix")).unwrap();
-    fs::write(flake.join("flake.nix"), nix.replace(r#"deps = mk "deps" ''echo"#, r#"deps = mk "deps" ''exit 3; echo"#))
-        .unwrap();
-    let dir = flake.parent().unwrap().to_path_buf();
-    let (output, summary) = (dir.join("github-output"), dir.join("summary.md"));
-    let out = run(xtask()
-        .args(["prebuild", "--flake", &flake.display().to_string()])
-        .args(["--cache", &format!("file://{}", dir.join("cache").display())])
+    let ex = Example::new("fails");
+    let nix = fs::read_to_string(ex.flake.join("flake.nix")).unwrap();
+    let failing = nix.replace(r#"deps = mk "deps" ''echo"#, r#"deps = mk "deps" ''exit 3; echo"#);
+    fs::write(ex.flake.join("flake.nix"), failing).unwrap();
+    let (output, summary) = (ex.dir.join("github-output"), ex.dir.join("summary.md"));
+    let out = run(ex
+        .cmd(&["prebuild"])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", &output)
         .env("GITHUB_STEP_SUMMARY", &summary))
@@ -160,7 +151,8 @@ fn bad_input_gets_one_message_naming_the_problem_and_the_fix() {
 #[test]
 fn a_flake_input_that_cannot_be_downloaded_is_named_with_the_way_to_go_on() {
     needs!(Nix);
-    let flake = example_flake("no-network");
+    let ex = Example::new("no-network");
+    let flake = &ex.flake;
     let text = fs::read_to_string(flake.join("flake.nix")).unwrap();
     // An input on a host that never resolves (.invalid), as GitHub is without network.
     let with_input = text.replacen(
@@ -170,8 +162,7 @@ fn a_flake_input_that_cannot_be_downloaded_is_named_with_the_way_to_go_on() {
     );
     fs::write(flake.join("flake.nix"), with_input).unwrap();
     fs::remove_file(flake.join("flake.lock")).unwrap();
-    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
-    let out = run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &cache])).failed();
+    let out = run(&mut ex.cmd(&["warm-deps"])).failed();
     assert!(
         out.stderr.contains("cannot download a flake input: 'https://inputs.invalid/remote.tar.gz'"),
         "{}",
@@ -185,17 +176,14 @@ fn a_flake_input_that_cannot_be_downloaded_is_named_with_the_way_to_go_on() {
 #[test]
 fn a_registry_that_fails_or_cannot_be_reached_is_named_for_what_it_is() {
     needs!(Nix);
-    let flake = example_flake("registry-faults");
-    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
+    let ex = Example::new("registry-faults");
     const FAILING: &str = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     for (registry, expected) in [
         (format!("127.0.0.1:{}/x", fake_server(Some(FAILING))), "the registry failed on its side"),
         (format!("127.0.0.1:{}/x", closed_port()), "the registry could not be reached"),
     ] {
-        let out = run(xtask()
-            .args(["build-containers", "--image", "harness", "--push", &registry, "--tag", "t1"])
-            .args(["--flake", &flake.display().to_string(), "--cache", &cache]))
-        .failed();
+        let out =
+            run(&mut ex.cmd(&["build-containers", "--image", "harness", "--push", &registry, "--tag", "t1"])).failed();
         let error = out.stderr.lines().filter(|l| l.starts_with("error:")).collect::<Vec<_>>().join("\n");
         assert!(error.contains(expected) && !error.contains("credentials"), "{registry}: {}", out.stderr);
     }

@@ -3,12 +3,19 @@
 //! the run's pipeline, kept in the history; another run's records are not part of it; a job
 //! whose tasks keep no record has the result GitHub gives it; a fork keeps nothing.
 
-use std::fs;
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use xtask::{
     config::Config,
     record::{Github, Record, SCHEMA},
-    workflows::{graphs, legs},
+    workflows::{
+        graph::{Job, Workflow},
+        graphs, legs,
+    },
 };
 
 use crate::support::*;
@@ -31,21 +38,27 @@ fn record(job: &str, matrix: &[(&'static str, String)], run_id: &str, start_s: u
     Record { schema: SCHEMA, id, task: "test".into(), started_ms, seconds, github: Some(github), ..Record::default() }
 }
 
-#[test]
-fn a_runs_pipeline_is_its_jobs_records_by_leg_kept_in_the_history() {
-    let repo = repo_copy("history-run");
-    let config = Config::from_manifest(&read(&repo, "Cargo.toml")).unwrap();
-    let ci = graphs(&config).unwrap().into_iter().find(|w| w.name == "CI").unwrap();
-    let job = |id: &str| ci.jobs.iter().find(|j| j.id == id).unwrap();
+/// The CI workflow's graph, as the config of a copy of the repository generates it.
+fn ci_graph(repo: &Path) -> Workflow {
+    let config = Config::from_manifest(&read(repo, "Cargo.toml")).unwrap();
+    graphs(&config).unwrap().into_iter().find(|w| w.name == "CI").unwrap()
+}
+
+fn job<'w>(ci: &'w Workflow, id: &str) -> &'w Job {
+    ci.jobs.iter().find(|j| j.id == id).unwrap()
+}
+
+/// The records this run's jobs kept, in the history the workflow carries (`target/xtask-history`
+/// of `repo`, which this returns): prebuild from 0 s to 100 s; each test leg from 110 s, the last
+/// one failing after 50 s; one container leg; smoke, publish and the others kept nothing. And
+/// another run's record of the same job: not part of this run.
+fn keep_this_runs_records(repo: &Path, ci: &Workflow) -> PathBuf {
     let local = repo.join("target/xtask-history");
     let kept = local.join("xtask-records");
     fs::create_dir_all(&kept).unwrap();
     let write = |r: Record| fs::write(kept.join(format!("{}.json", r.id)), r.to_bytes()).unwrap();
-
-    // This run: prebuild from 0 s to 100 s; each test leg from 110 s, the last one failing after
-    // 50 s; one container leg; smoke, publish and the others kept nothing.
     write(record("prebuild-deps", &[], RUN, 0, 100.0));
-    let tests = legs::legs(job("test-matrix"));
+    let tests = legs::legs(job(ci, "test-matrix"));
     for (i, leg) in tests.iter().enumerate() {
         let mut r = record("test-matrix", &leg.values, RUN, 110, 30.0 + i as f64);
         if i == tests.len() - 1 {
@@ -54,30 +67,43 @@ fn a_runs_pipeline_is_its_jobs_records_by_leg_kept_in_the_history() {
         }
         write(r);
     }
-    let containers = legs::legs(job("build-containers"));
-    write(record("build-containers", &containers[0].values, RUN, 170, 200.0));
-    // Another run's record of the same job: not part of this run.
+    write(record("build-containers", &legs::legs(job(ci, "build-containers"))[0].values, RUN, 170, 200.0));
     write(record("prebuild-deps", &[], "4241", 0, 900.0));
+    local
+}
+
+/// `cargo xtask history` in `repo`, as the workflow's last job of the run `run_id` runs it.
+fn history_job(repo: &Path, run_id: &str) -> Command {
+    let mut cmd = binary_for(&["history"]);
+    cmd.current_dir(repo)
+        .arg("history")
+        .env_remove("CACHIX_AUTH_TOKEN")
+        .envs([("GITHUB_ACTIONS", "true"), ("GITHUB_WORKFLOW", "CI"), ("GITHUB_RUN_ID", run_id)])
+        .envs([("GITHUB_RUN_ATTEMPT", "1"), ("GITHUB_JOB", "history"), ("GITHUB_EVENT_NAME", "pull_request")])
+        .env("GITHUB_STEP_SUMMARY", repo.join("summary.md"));
+    cmd
+}
+
+#[test]
+fn a_runs_pipeline_is_its_jobs_records_by_leg_kept_in_the_history() {
+    let repo = repo_copy("history-run");
+    let ci = ci_graph(&repo);
+    let local = keep_this_runs_records(&repo, &ci);
+    let (tests, containers) = (legs::legs(job(&ci, "test-matrix")), legs::legs(job(&ci, "build-containers")));
 
     let out = repo.join("pipeline.json");
     let needs = r#"{"prebuild-deps":{"result":"success"},"test-matrix":{"result":"failure"},
         "build-containers":{"result":"failure"},"smoke":{"result":"skipped"},"publish":{"result":"success"}}"#;
-    let summary = repo.join("summary.md");
-    let ran = run(binary_for(&["history"])
-        .current_dir(&repo)
-        .args(["history", "--record", &out.display().to_string()])
-        .env_remove("CACHIX_AUTH_TOKEN")
+    let ran = run(history_job(&repo, RUN)
+        .args(["--record", &out.display().to_string()])
         .env_remove("GITHUB_EVENT_PATH")
-        .envs([("GITHUB_ACTIONS", "true"), ("GITHUB_WORKFLOW", "CI"), ("GITHUB_RUN_ID", RUN)])
-        .envs([("GITHUB_RUN_ATTEMPT", "1"), ("GITHUB_JOB", "history"), ("GITHUB_EVENT_NAME", "pull_request")])
-        .env("GITHUB_STEP_SUMMARY", &summary)
         .env("NEEDS", needs))
     .ok();
     let pipeline = Record::read(&out).unwrap().pipeline.unwrap_or_else(|| panic!("no pipeline: {}", ran.stderr));
 
     let leg =
         |name: &str| pipeline.jobs.iter().find(|j| j.name == name).unwrap_or_else(|| panic!("{name}: {pipeline:#?}"));
-    let prebuild = leg(&job("prebuild-deps").name);
+    let prebuild = leg(&job(&ci, "prebuild-deps").name);
     assert_eq!((prebuild.result.as_str(), prebuild.start_seconds, prebuild.seconds), ("success", 0.0, 100.0));
     assert_eq!(prebuild.tasks.len(), 1, "another run's record is not this run's");
     for (i, test) in tests.iter().enumerate() {
@@ -91,31 +117,33 @@ fn a_runs_pipeline_is_its_jobs_records_by_leg_kept_in_the_history() {
     for other in &containers[1..] {
         assert_eq!(leg(&other.name).result, "failure", "GitHub's word for a leg that kept nothing");
     }
-    assert_eq!(leg(&job("publish").name).result, "success", "publish keeps no record: GitHub's word");
-    assert_eq!(leg(&job("smoke").name).result, "skipped");
+    assert_eq!(leg(&job(&ci, "publish").name).result, "success", "publish keeps no record: GitHub's word");
+    assert_eq!(leg(&job(&ci, "smoke").name).result, "skipped");
     assert_eq!(pipeline.critical_path_seconds, 370.0, "the last task ends at 170 s + 200 s");
     assert_eq!(pipeline.workflow, ".github/workflows/ci.yml");
 
     // Kept in the history the workflow carries, for the next run and the dashboard.
     let kept = history(&local);
     assert!(kept.iter().any(|r| r.task == "history" && r.pipeline.as_ref() == Some(&pipeline)), "{kept:#?}");
+}
 
-    // A fork's pull request keeps nothing.
+#[test]
+fn a_forks_pull_request_keeps_nothing_in_the_history() {
+    let repo = repo_copy("history-fork");
+    let local = keep_this_runs_records(&repo, &ci_graph(&repo));
+    let before = history(&local).len();
     let event = repo.join("event.json");
     fs::write(&event, r#"{"pull_request":{"head":{"repo":{"fork":true}}}}"#).unwrap();
-    let fork = run(binary_for(&["history"])
-        .current_dir(&repo)
-        .arg("history")
-        .env_remove("CACHIX_AUTH_TOKEN")
-        .envs([("GITHUB_ACTIONS", "true"), ("GITHUB_WORKFLOW", "CI"), ("GITHUB_RUN_ID", "4243")])
-        .envs([("GITHUB_RUN_ATTEMPT", "1"), ("GITHUB_JOB", "history"), ("GITHUB_EVENT_NAME", "pull_request")])
-        .env("GITHUB_EVENT_PATH", &event)
-        .env("GITHUB_STEP_SUMMARY", &summary))
-    .ok();
-    assert_eq!(history(&local).len(), kept.len(), "a fork kept a record: {}", fork.stderr);
+    let fork = run(history_job(&repo, "4243").env("GITHUB_EVENT_PATH", &event)).ok();
+    assert_eq!(history(&local).len(), before, "a fork kept a record: {}", fork.stderr);
+}
 
+#[test]
+fn outside_a_workflow_run_history_keeps_nothing() {
+    let repo = repo_copy("history-outside");
+    let local = keep_this_runs_records(&repo, &ci_graph(&repo));
     // Outside a workflow run there is no run to keep: one message, nothing kept.
-    let before = kept.len();
+    let before = history(&local).len();
     let refused = run(binary_for(&["history"]).current_dir(&repo).arg("history").env_remove("GITHUB_RUN_ID")).failed();
     assert!(refused.stderr.contains("GITHUB_RUN_ID is not set"), "{}", refused.stderr);
     assert_eq!(history(&local).len(), before);
@@ -214,17 +242,12 @@ fn a_planted_record_neither_stops_the_dashboard_nor_passes_for_another() {
 #[test]
 fn an_unreadable_history_index_is_never_overwritten_and_a_bad_entry_costs_only_itself() {
     needs!(Nix, Nginx);
-    let flake = example_flake("history-index");
-    let dir = workspace_with("history-index", "");
+    let ex = Example::in_workspace("history-index", "");
+    let dir = &ex.dir;
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
     let warm = || {
         let file = dir.join("record.json");
-        let ran = run(xtask()
-            .current_dir(&dir)
-            .args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &nginx.url])
-            .args(["--record", &file.display().to_string()])
-            .env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", nginx.netrc.display()))))
-        .ok();
+        let ran = run(ex.cmd_on_nginx(&nginx, &["warm-deps"]).args(["--record", &file.display().to_string()])).ok();
         (ran, Record::read(&file).unwrap())
     };
     let index = nginx.www.join("xtask-records/index.json");

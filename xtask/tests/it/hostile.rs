@@ -12,68 +12,69 @@ use std::{
 
 use crate::support::*;
 
-#[test]
-fn a_signing_key_that_is_linked_shared_or_someone_elses_is_refused() {
-    needs!(Nix);
-    let flake = example_flake("planted-keys");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let real = dir.join("real.secret");
+/// A secret key that `plant` puts beside a new cache (`cache.secret`), from a real one: refused
+/// before anything runs, the error naming the key and saying `expected`; and as `--signing-key`.
+fn a_planted_key_is_refused(name: &str, plant: fn(&Path, &Path), expected: &str) {
+    let ex = Example::new(name);
+    let real = ex.dir.join("real.secret");
     fs::write(&real, nix(&["key", "generate-secret", "--key-name", "planted-1"]).stdout).unwrap();
     fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
-    type Setup = fn(&Path, &Path);
-    let setups: [(&str, Setup, &str); 3] = [
-        (
-            "a symbolic link",
-            |real, key| std::os::unix::fs::symlink(real, key).unwrap(),
-            "is a symbolic link, which is never followed",
-        ),
-        (
-            "readable by others",
-            |real, key| {
-                fs::copy(real, key).unwrap();
-                fs::set_permissions(key, fs::Permissions::from_mode(0o644)).unwrap();
-            },
-            "has mode 0644: group or others may read it",
-        ),
-        (
-            "another user's",
-            |real, key| {
-                fs::copy(real, key).unwrap();
-                fs::set_permissions(key, fs::Permissions::from_mode(0o600)).unwrap();
-                std::os::unix::fs::chown(key, Some(65534), None).unwrap();
-            },
-            "belongs to user 65534, not to this user",
-        ),
-    ];
-    for (n, (what, setup, expected)) in setups.into_iter().enumerate() {
-        let cache = dir.join(format!("cache-{n}"));
-        let key = dir.join(format!("cache-{n}.secret"));
-        setup(&real, &key);
-        let local = run(xtask().args([
-            "warm-deps",
-            "--flake",
-            &flake.display().to_string(),
-            "--cache",
-            &format!("file://{}", cache.display()),
-        ]))
-        .failed();
-        assert!(
-            local.stderr.contains(expected) && local.stderr.contains(&key.display().to_string()),
-            "{what}: {}",
-            local.stderr
-        );
-        assert!(!local.stderr.contains("==>") && !cache.exists(), "{what}: something ran");
-        let given = run(xtask().args([
-            "warm-deps",
-            "--dry-run",
-            "--cache",
-            "http://127.0.0.1:9/c",
-            "--signing-key",
-            &key.display().to_string(),
-        ]))
-        .failed();
-        assert!(given.stderr.contains(expected), "--signing-key {what}: {}", given.stderr);
-    }
+    let key = ex.dir.join("cache.secret");
+    plant(&real, &key);
+    let local = run(&mut ex.cmd(&["warm-deps"])).failed();
+    assert!(
+        local.stderr.contains(expected) && local.stderr.contains(&key.display().to_string()),
+        "{name}: {}",
+        local.stderr
+    );
+    assert!(!local.stderr.contains("==>") && !ex.cache.exists(), "{name}: something ran");
+    let given = run(xtask().args([
+        "warm-deps",
+        "--dry-run",
+        "--cache",
+        "http://127.0.0.1:9/c",
+        "--signing-key",
+        &key.display().to_string(),
+    ]))
+    .failed();
+    assert!(given.stderr.contains(expected), "--signing-key {name}: {}", given.stderr);
+}
+
+#[test]
+fn a_signing_key_that_is_a_symbolic_link_is_refused() {
+    needs!(Nix);
+    a_planted_key_is_refused(
+        "linked-key",
+        |real, key| std::os::unix::fs::symlink(real, key).unwrap(),
+        "is a symbolic link, which is never followed",
+    );
+}
+
+#[test]
+fn a_signing_key_that_others_may_read_is_refused() {
+    needs!(Nix);
+    a_planted_key_is_refused(
+        "shared-key",
+        |real, key| {
+            fs::copy(real, key).unwrap();
+            fs::set_permissions(key, fs::Permissions::from_mode(0o644)).unwrap();
+        },
+        "has mode 0644: group or others may read it",
+    );
+}
+
+#[test]
+fn a_signing_key_of_another_user_is_refused() {
+    needs!(Nix);
+    a_planted_key_is_refused(
+        "others-key",
+        |real, key| {
+            fs::copy(real, key).unwrap();
+            fs::set_permissions(key, fs::Permissions::from_mode(0o600)).unwrap();
+            std::os::unix::fs::chown(key, Some(65534), None).unwrap();
+        },
+        "belongs to user 65534, not to this user",
+    );
 }
 
 #[test]
@@ -126,12 +127,12 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_cancelled_run_leaves_no_credentials_behind() {
     needs!(Nix);
-    let flake = example_flake("cancelled");
+    let ex = Example::new("cancelled");
     let tmp = temp_dir("cancelled-tmp");
     // A cache that never answers: the run waits on it, holding the netrc of its credentials.
     let url = format!("http://ci:s3cret@127.0.0.1:{}", fake_server(None));
-    let mut child = xtask()
-        .args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url])
+    let mut child = ex
+        .cmd_on(&url, &["warm-deps"])
         .env("TMPDIR", &tmp)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -152,15 +153,12 @@ fn a_cancelled_run_leaves_no_credentials_behind() {
 #[test]
 fn a_failed_publish_leaves_neither_the_image_nor_the_registry_login_behind() {
     needs!(Nix);
-    let flake = example_flake("publish-leftovers");
-    let (tmp, cache) = (temp_dir("publish-tmp"), temp_dir("publish-cache").join("cache"));
+    let ex = Example::new("publish-leftovers");
+    let tmp = temp_dir("publish-tmp");
     let registry = format!("127.0.0.1:{}/x", closed_port());
     let publish = |token: Option<&str>| {
-        let mut cmd = xtask();
-        cmd.args(["build-containers", "--image", "harness", "--push", &registry, "--tag", "t1"])
-            .args(["--flake", &flake.display().to_string(), "--cache", &format!("file://{}", cache.display())])
-            .env("TMPDIR", &tmp)
-            .env("REGISTRY_USER", "bot");
+        let mut cmd = ex.cmd(&["build-containers", "--image", "harness", "--push", &registry, "--tag", "t1"]);
+        cmd.env("TMPDIR", &tmp).env("REGISTRY_USER", "bot");
         if let Some(token) = token {
             cmd.env("REGISTRY_TOKEN", token);
         }

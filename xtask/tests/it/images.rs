@@ -5,7 +5,7 @@
 //! run together (`smoke`). The aarch64 images are the same shell scripts built as aarch64-linux
 //! (`extra-platforms`): stand-ins for an arch this machine cannot run.
 
-use std::{fs, path::Path, process::Command};
+use std::{fs, process::Command};
 
 use xtask::record::Record;
 
@@ -25,23 +25,17 @@ fn inspect(reference: &str, raw: bool) -> serde_json::Value {
     skopeo(&[args, vec![reference]].concat())
 }
 
-fn build_containers(flake: &Path, cache: &Path, args: &[&str]) -> (Run, Record) {
-    recorded(
-        xtask()
-            .args(["build-containers", "--flake", &flake.display().to_string()])
-            .args(["--cache", &format!("file://{}", cache.display())])
-            .args(args),
-    )
+fn build_containers(ex: &Example, args: &[&str]) -> (Run, Record) {
+    ex.task(&[&["build-containers"], args].concat())
 }
 
 #[test]
 fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
     needs!(Nix, Registry);
-    let flake = example_flake("index");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let registry = Registry::start(&dir.join("registry")).unwrap();
+    let ex = Example::new("index");
+    let registry = Registry::start(&ex.dir.join("registry")).unwrap();
     let repo = format!("{}/nanna-coder", registry.host);
-    let (cache, out) = (dir.join("cache"), dir.join("images"));
+    let out = ex.dir.join("images");
     for arch in ["x86_64", "aarch64"] {
         let args = [
             "--arch",
@@ -55,7 +49,7 @@ fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
             "--tag",
             "latest",
         ];
-        let (built, record) = build_containers(&flake, &cache, &args);
+        let (built, record) = build_containers(&ex, &args);
         built.ok();
         let done: Vec<(&str, bool)> =
             record.steps.iter().skip_while(|s| s.kind != "image").map(|s| (s.kind.as_str(), s.ok)).collect();
@@ -65,7 +59,7 @@ fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
         assert_eq!(local["Layers"].as_array().unwrap().len(), 2, "{arch}: a layer per shipped path");
     }
     // Streamed: the store holds the image's script, never a tarball of what it ships.
-    let script = out_path(&flake, "packages.x86_64-linux.harnessImage");
+    let script = out_path(&ex.flake, "packages.x86_64-linux.harnessImage");
     assert!(fs::metadata(&script).unwrap().len() < 4096, "{script} is not a small script");
     let (publish, record) = recorded(xtask().args(["publish", "--push", &repo, "--tag", "c0ffee", "--tag", "latest"]));
     publish.ok();
@@ -94,17 +88,10 @@ fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
 #[test]
 fn publish_names_every_missing_arch_and_writes_no_index() {
     needs!(Nix, Registry);
-    let flake = example_flake("index-missing");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let registry = Registry::start(&dir.join("registry")).unwrap();
+    let ex = Example::new("index-missing");
+    let registry = Registry::start(&ex.dir.join("registry")).unwrap();
     let repo = format!("{}/nanna-coder", registry.host);
-    build_containers(
-        &flake,
-        &dir.join("cache"),
-        &["--image", "harness", "--arch", "x86_64", "--push", &repo, "--tag", "t1"],
-    )
-    .0
-    .ok();
+    build_containers(&ex, &["--image", "harness", "--arch", "x86_64", "--push", &repo, "--tag", "t1"]).0.ok();
     let out = run(xtask().args(["publish", "--push", &repo, "--tag", "t1", "--image", "harness"])).failed();
     assert!(
         out.stderr.contains("1 arch manifest(s) missing") && out.stderr.contains(&format!("{repo}/harness:t1-aarch64")),
@@ -123,18 +110,14 @@ fn publish_names_every_missing_arch_and_writes_no_index() {
 #[test]
 fn an_app_only_change_pushes_and_uploads_only_what_changed_from_a_runner_with_no_state() {
     needs!(Nix, Registry);
-    let flake = example_flake("image-change");
-    let dir = flake.parent().unwrap().to_path_buf();
+    let ex = Example::new("image-change");
+    let (flake, dir) = (&ex.flake, &ex.dir);
     let registry = Registry::start(&dir.join("registry")).unwrap();
     let repo = format!("{}/nanna-coder", registry.host);
-    let cache = dir.join("cache");
-    let cache_bytes = || store_files(&cache).iter().map(|(_, len, _)| len).sum::<u64>();
+    let cache_bytes = || store_files(&ex.cache).iter().map(|(_, len, _)| len).sum::<u64>();
     let publish = |tag: &str| {
-        build_containers(
-            &flake,
-            &cache,
-            &["--image", "harness", "--out", &dir.join(tag).display().to_string(), "--push", &repo, "--tag", tag],
-        )
+        let out = dir.join(tag).display().to_string();
+        build_containers(&ex, &["--image", "harness", "--out", &out, "--push", &repo, "--tag", tag])
     };
     publish("first").0.ok();
     let (first_cache, image) = (cache_bytes(), fs::metadata(dir.join("first/harness.tar")).unwrap().len());
@@ -161,12 +144,11 @@ fn an_app_only_change_pushes_and_uploads_only_what_changed_from_a_runner_with_no
 #[test]
 fn load_puts_an_image_into_the_engine_that_runs() {
     needs!(Nix, Engine);
-    let flake = runnable_flake("load");
-    let dir = flake.parent().unwrap().to_path_buf();
+    let ex = Example::for_flake(runnable_flake("load"));
     // The smokes load the same tag: none runs meanwhile, and the tag is gone before the load.
     let _one = smoke_lock();
     let _ = run(Command::new("docker").args(["rmi", "--force", "harness:latest"]));
-    let (built, record) = build_containers(&flake, &dir.join("cache"), &["--image", "harness", "--load"]);
+    let (built, record) = build_containers(&ex, &["--image", "harness", "--load"]);
     built.ok();
     assert!(record.steps.iter().any(|s| s.kind == "load" && s.ok), "{:#?}", record.steps);
     let out = run(Command::new("docker").args(["run", "--rm", "harness:latest", "--help"]));

@@ -48,39 +48,33 @@ fn next_generation(dir: &Path, flake: &Path, n: usize) {
 #[test]
 fn gc_racing_pushes_never_deletes_what_a_push_needs() {
     needs!(Nix);
-    let flake = example_flake("race-gc");
-    let dir = workspace_with("race-gc", "");
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
-    run(&mut warm_in(&dir, &flake, &url)).ok();
+    let ex = Example::in_workspace("race-gc", "");
+    run(&mut ex.cmd(&["warm"])).ok();
     const ROUNDS: usize = 12;
     let (mut collections, mut deleted) = (0, 0);
     for round in 1..=ROUNDS {
-        next_generation(&dir, &flake, round);
-        let warm = warm_in(&dir, &flake, &url).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        next_generation(&ex.dir, &ex.flake, round);
+        let warm = ex.cmd(&["warm"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let warm = std::thread::spawn(move || Run::from(warm.wait_with_output().unwrap()));
         // gc --keep 1, again and again, while the warm builds, records and uploads.
         while !warm.is_finished() {
-            let (gc, record) =
-                recorded(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url]));
+            let (gc, record) = recorded(&mut ex.cache_cmd(&["gc", "--keep", "1", "--grace", "0"]));
             gc.ok();
             collections += 1;
             deleted += record.gc.unwrap().deleted;
         }
         warm.join().unwrap().ok();
-        let problems = unsound(&cache);
+        let problems = unsound(&ex.cache);
         assert!(problems.is_empty(), "round {round}: gc broke the cache:\n{}", problems.join("\n"));
     }
     assert!(deleted > 0, "gc never collected anything in {collections} runs: the race was not run");
     eprintln!("{ROUNDS} rounds, {collections} collections during the pushes, {deleted} paths deleted, the cache whole");
 
     // A fresh runner requiring signatures substitutes the newest generation, building nothing.
-    let public = fs::read_to_string(dir.join("cache.public")).unwrap();
-    let installables: Vec<String> = ["deps", "harnessImage", "ollamaImage"]
-        .map(|a| format!("{}#packages.x86_64-linux.{a}", flake.display()))
-        .into();
+    let installables =
+        ["deps", "harnessImage", "ollamaImage"].map(|a| ex.installable(&format!("packages.x86_64-linux.{a}")));
     let installables: Vec<&str> = installables.iter().map(String::as_str).collect();
-    let (runner, _) = fresh_runner(&url, Some(public.trim()), &installables, "");
+    let (runner, _) = fresh_runner(&ex.url, Some(&ex.public_key()), &installables, "");
     assert!(runner.status.success(), "{}", runner.stderr);
     assert!(!runner.stderr.contains("building '"), "{}", runner.stderr);
 }
@@ -119,32 +113,41 @@ fn concurrent_warms_on_an_http_cache_never_lose_a_root() {
     }
 }
 
-#[test]
-fn a_broken_cache_is_never_up_to_date_and_warm_and_verify_repair_it() {
-    needs!(Nix);
-    let flake = example_flake("broken");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
-    let xtask_on =
-        |args: &[&str]| recorded(xtask().args(args).args(["--flake", &flake.display().to_string(), "--cache", &url]));
-    xtask_on(&["warm"]).0.ok();
-    let public = fs::read_to_string(dir.join("cache.public")).unwrap();
-    let deps = out_path(&flake, "packages.x86_64-linux.deps");
-    let toolchain = narinfos(&cache).into_iter().find(|i| i.store_path.ends_with("-rust-toolchain-1.84.0")).unwrap();
-    let cacert = narinfos(&cache).into_iter().find(|i| i.store_path.ends_with("-cacert-3.0")).unwrap();
-    let break_it = || {
-        // A NAR cut short (as an interrupted upload leaves it), and a narinfo gone that another refers to.
-        let nar = cache.join(&cacert.url);
-        fs::write(&nar, &fs::read(&nar).unwrap()[..100]).unwrap();
-        let _ = fs::remove_file(cache.join(narinfo::file_of(&toolchain.store_path).unwrap()));
-    };
+/// A cache that `warm` filled, and two of its entries, which [`Broken::break_it`] breaks.
+struct Broken {
+    ex: Example,
+    toolchain: narinfo::NarInfo,
+    cacert: narinfo::NarInfo,
+}
 
-    break_it();
-    let (status, _) = xtask_on(&["status", "--json"]);
+impl Broken {
+    fn warmed(name: &str) -> Broken {
+        let ex = Example::new(name);
+        ex.task(&["warm"]).0.ok();
+        let find = |suffix: &str| narinfos(&ex.cache).into_iter().find(|i| i.store_path.ends_with(suffix)).unwrap();
+        let (toolchain, cacert) = (find("-rust-toolchain-1.84.0"), find("-cacert-3.0"));
+        Broken { ex, toolchain, cacert }
+    }
+
+    /// A NAR cut short (as an interrupted upload leaves it), and a narinfo gone that another
+    /// refers to.
+    fn break_it(&self) {
+        let nar = self.ex.cache.join(&self.cacert.url);
+        fs::write(&nar, &fs::read(&nar).unwrap()[..100]).unwrap();
+        let _ = fs::remove_file(self.ex.cache.join(narinfo::file_of(&self.toolchain.store_path).unwrap()));
+    }
+}
+
+#[test]
+fn status_and_verify_see_a_broken_cache() {
+    needs!(Nix);
+    let broken = Broken::warmed("broken-seen");
+    let Broken { ex, toolchain, cacert } = &broken;
+    broken.break_it();
+    let (status, _) = ex.task(&["status", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&status.ok().stdout).unwrap();
     assert!(status["hit_rate"].as_f64().unwrap() < 1.0, "status saw nothing wrong: {status:#}");
-    let (verify, record) = xtask_on(&["verify"]);
+    let (verify, record) = ex.task(&["verify"]);
     verify.failed();
     let problems = record.verify.unwrap().problems;
     let about = |path: &str| problems.iter().filter(|f| f.path.as_deref() == Some(path)).count();
@@ -153,34 +156,51 @@ fn a_broken_cache_is_never_up_to_date_and_warm_and_verify_repair_it() {
         problems.iter().any(|f| f.problem.contains(&toolchain.store_path)),
         "the reference the cache lost is named: {problems:#?}"
     );
-    let (warm, record) = xtask_on(&["warm"]);
+}
+
+#[test]
+fn a_broken_cache_is_never_up_to_date_and_warm_repairs_it() {
+    needs!(Nix);
+    let broken = Broken::warmed("broken-warm");
+    let ex = &broken.ex;
+    broken.break_it();
+    let (warm, record) = ex.task(&["warm"]);
     warm.ok();
     assert!(!record.totals.up_to_date, "a broken cache was called up to date: {record:#?}");
-    assert!(unsound(&cache).is_empty(), "warm left the cache broken: {:?}", unsound(&cache));
-    xtask_on(&["verify"]).0.ok();
-    let (warm, record) = xtask_on(&["warm"]);
+    assert!(unsound(&ex.cache).is_empty(), "warm left the cache broken: {:?}", unsound(&ex.cache));
+    ex.task(&["verify"]).0.ok();
+    let (warm, record) = ex.task(&["warm"]);
     warm.ok();
     assert!(record.totals.up_to_date, "{record:#?}");
+}
 
-    break_it();
-    let (forced, record) = xtask_on(&["warm", "--force"]);
+#[test]
+fn warm_force_repairs_a_broken_cache() {
+    needs!(Nix);
+    let broken = Broken::warmed("broken-force");
+    let ex = &broken.ex;
+    broken.break_it();
+    let (forced, record) = ex.task(&["warm", "--force"]);
     forced.ok();
     let repaired: Vec<&str> = record.repairs.iter().map(|p| p.path.as_str()).collect();
-    assert!(repaired.contains(&cacert.store_path.as_str()), "uploaded again: {repaired:?}");
-    assert!(unsound(&cache).is_empty(), "warm --force left the cache broken: {:?}", unsound(&cache));
+    assert!(repaired.contains(&broken.cacert.store_path.as_str()), "uploaded again: {repaired:?}");
+    assert!(unsound(&ex.cache).is_empty(), "warm --force left the cache broken: {:?}", unsound(&ex.cache));
+}
 
-    break_it();
-    let (repair, record) = xtask_on(&["verify", "--repair"]);
+#[test]
+fn verify_repair_repairs_a_broken_cache_for_a_fresh_runner() {
+    needs!(Nix);
+    let broken = Broken::warmed("broken-verify");
+    let ex = &broken.ex;
+    let deps = out_path(&ex.flake, "packages.x86_64-linux.deps");
+    broken.break_it();
+    let (repair, record) = ex.task(&["verify", "--repair"]);
     repair.ok();
     let verified = record.verify.unwrap();
-    assert!(verified.repaired.contains(&cacert.store_path) && verified.unrepaired.is_empty(), "{verified:#?}");
-    xtask_on(&["verify"]).0.ok();
-    let (runner, _) = fresh_runner(
-        &url,
-        Some(public.trim()),
-        &[&format!("{}#packages.x86_64-linux.harnessImage", flake.display())],
-        "",
-    );
+    assert!(verified.repaired.contains(&broken.cacert.store_path) && verified.unrepaired.is_empty(), "{verified:#?}");
+    ex.task(&["verify"]).0.ok();
+    let image = ex.installable("packages.x86_64-linux.harnessImage");
+    let (runner, _) = fresh_runner(&ex.url, Some(&ex.public_key()), &[&image], "");
     assert!(runner.status.success() && !runner.stderr.contains("building '"), "{}", runner.stderr);
     assert!(is_valid_in_store(&deps));
 }
@@ -188,17 +208,15 @@ fn a_broken_cache_is_never_up_to_date_and_warm_and_verify_repair_it() {
 #[test]
 fn gc_reports_what_it_cannot_read_and_never_deletes_outside_the_cache() {
     needs!(Nix);
-    let flake = example_flake("gc-hostile");
-    let dir = workspace_with("gc-hostile", "");
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
-    run(&mut warm_in(&dir, &flake, &url)).ok();
+    let ex = Example::in_workspace("gc-hostile", "");
+    let (dir, cache) = (&ex.dir, &ex.cache);
+    run(&mut ex.cmd(&["warm"])).ok();
     // Files a hostile narinfo points to, outside the cache.
     let victims = [dir.join("victim.txt"), temp_dir("victim").join("absolute.txt")];
     for victim in &victims {
         fs::write(victim, "precious\n").unwrap();
     }
-    let template = fs::read_to_string(cache.join(narinfo::file_of(&narinfos(&cache)[0].store_path).unwrap())).unwrap();
+    let template = fs::read_to_string(cache.join(narinfo::file_of(&narinfos(cache)[0].store_path).unwrap())).unwrap();
     let url_line = template.lines().find(|l| l.starts_with("URL: ")).unwrap();
     let hostile = [
         ("0000000000000000000000000000000a", "../victim.txt".to_owned()),
@@ -211,7 +229,7 @@ fn gc_reports_what_it_cannot_read_and_never_deletes_outside_the_cache() {
     }
     fs::write(cache.join("0000000000000000000000000000000c.narinfo"), b"StorePath: \xff\xfe\n").unwrap();
 
-    let (gc, record) = recorded(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url]));
+    let (gc, record) = recorded(&mut ex.cache_cmd(&["gc", "--keep", "1", "--grace", "0"]));
     let gc = gc.ok();
     for victim in &victims {
         assert!(victim.exists(), "gc deleted {} outside the cache:\n{}", victim.display(), gc.stdout);
@@ -229,15 +247,13 @@ fn gc_reports_what_it_cannot_read_and_never_deletes_outside_the_cache() {
 #[test]
 fn a_cache_entry_nobody_built_here_is_replaced_never_signed() {
     needs!(Nix);
-    let flake = example_flake("laundering");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
-    let warm = || run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url]));
+    let ex = Example::new("laundering");
+    let cache = &ex.cache;
+    let warm = || run(&mut ex.cmd(&["warm-deps"]));
     warm().ok();
     // An attacker who can write to the cache points cargo-deps' narinfo to a NAR of their own
     // (here dev-tools', a valid NAR with a valid hash), unsigned.
-    let infos = narinfos(&cache);
+    let infos = narinfos(cache);
     let victim = infos.iter().find(|i| i.store_path.ends_with("-cargo-deps")).unwrap();
     let theirs = infos.iter().find(|i| i.store_path.ends_with("-dev-tools")).unwrap();
     let victim_file = cache.join(narinfo::file_of(&victim.store_path).unwrap());
@@ -257,15 +273,14 @@ fn a_cache_entry_nobody_built_here_is_replaced_never_signed() {
         "{}",
         out.stderr
     );
-    let now = narinfos(&cache).into_iter().find(|i| i.store_path == victim.store_path).unwrap();
+    let now = narinfos(cache).into_iter().find(|i| i.store_path == victim.store_path).unwrap();
     assert_eq!(
         (now.nar_hash.as_str(), now.nar_size),
         (victim.nar_hash.as_str(), victim.nar_size),
         "the forged entry is still there"
     );
-    let public = fs::read_to_string(dir.join("cache.public")).unwrap();
-    let (runner, store) =
-        fresh_runner(&url, Some(public.trim()), &[&format!("{}#packages.x86_64-linux.deps", flake.display())], "");
+    let deps = ex.installable("packages.x86_64-linux.deps");
+    let (runner, store) = fresh_runner(&ex.url, Some(&ex.public_key()), &[&deps], "");
     assert!(runner.status.success(), "{}", runner.stderr);
     let substituted = fs::read_to_string(store.join(victim.store_path.trim_start_matches('/'))).unwrap();
     assert!(substituted.starts_with("deps of "), "a runner got someone else's content: {substituted}");

@@ -266,11 +266,10 @@ fn an_image_built_for_another_system_gets_that_systems_container_key() {
 #[test]
 fn warm_containers_emits_each_key_once() {
     needs!(Nix);
-    let flake = example_flake("one-image");
-    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
-    let output = flake.parent().unwrap().join("github-output");
-    let out = run(xtask()
-        .args(["warm-containers", "--image", "harness", "--flake", &flake.display().to_string(), "--cache", &cache])
+    let ex = Example::new("one-image");
+    let output = ex.dir.join("github-output");
+    let out = run(ex
+        .cmd(&["warm-containers", "--image", "harness"])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", &output))
     .ok();

@@ -137,18 +137,26 @@ fn ci(repo: &Path, cache: &Path, name: &str, args: &[&str], nix_extra: Option<&s
     (out, pipeline)
 }
 
+/// One pipeline after another on the same cache, each a scenario of its own on what the ones
+/// before left: a push fills the cache, so a pull request has nothing to build, and a fork's
+/// change is built from it.
 #[test]
 fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     needs!(Nix, Engine, Registry);
     let flake = runnable_flake("ci");
     let repo = flake.ancestors().nth(3).unwrap().to_path_buf();
-    let dir = temp_dir("ci-outside");
-    let cache = dir.join("cache");
+    let cache = temp_dir("ci-outside").join("cache");
     let _one = smoke_lock();
+    a_push_runs_every_job_as_a_fresh_runner_and_publishes_the_images(&repo, &cache);
+    a_pull_request_that_changes_nothing_builds_and_publishes_nothing(&repo, &cache);
+    a_forks_pull_request_builds_its_change_and_pushes_nothing(&repo, &flake, &cache);
+    a_push_skips_what_this_machine_cannot_do_and_passes_nothing_that_did_not_run(&repo, &cache);
+}
 
-    // A push to the default branch, from an empty cache, to a registry of the run's own (as the
-    // README runs it): every job, the images published.
-    let (out, push) = ci(&repo, &cache, "push", &["--event", "push", "--registry", "local"], None);
+/// A push to the default branch, from an empty cache, to a registry of the run's own (as the
+/// README runs it): every job, the images published.
+fn a_push_runs_every_job_as_a_fresh_runner_and_publishes_the_images(repo: &Path, cache: &Path) {
+    let (out, push) = ci(repo, cache, "push", &["--event", "push", "--registry", "local"], None);
     let out = out.ok();
     for (name, result) in results(&push) {
         assert_eq!(result, "success", "{name}:\n{}", out.stderr);
@@ -158,7 +166,7 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     assert_eq!(job(&push, "prebuild-deps").xtask_restored, Some(false), "{push:#?}");
     // Each task's record names its job and matrix leg, as GitHub would; the run's pipeline is
     // kept once.
-    let runs = history(&cache);
+    let runs = history(cache);
     assert_eq!(runs.iter().filter(|r| r.pipeline.is_some()).count(), 1, "{runs:#?}");
     let unit = runs.iter().find(|r| r.task == "test" && r.args.contains(&"unit".to_owned())).unwrap();
     let github = unit.github.as_ref().unwrap();
@@ -175,10 +183,23 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
             job.name
         );
     }
-    let prebuild = job(&push, "prebuild-deps");
+    the_jobs_of_a_push_pass_the_deps_layer_through_needs_and_the_cache(&push);
+    // The registry is gone with the run; its storage holds `harness:latest` as an index of both arches.
+    let v2 = repo.join("target/xtask-ci/registry/storage/docker/registry/v2");
+    let link =
+        fs::read_to_string(v2.join("repositories/nanna-coder/harness/_manifests/tags/latest/current/link")).unwrap();
+    let digest = link.trim().strip_prefix("sha256:").unwrap();
+    let index = fs::read_to_string(v2.join(format!("blobs/sha256/{}/{digest}/data", &digest[..2]))).unwrap();
+    assert!(index.contains("\"arm64\"") && index.contains("\"amd64\""), "{index}");
+}
+
+/// The prebuild job's key reaches the test job through `needs`; the test job, a fresh runner
+/// (what prebuild-deps built deleted, not kept), fetched the deps layer the prebuild job pushed.
+fn the_jobs_of_a_push_pass_the_deps_layer_through_needs_and_the_cache(push: &Pipeline) {
+    let prebuild = job(push, "prebuild-deps");
     let key = &prebuild.outputs.iter().find(|o| o.name == "cache-key").expect("prebuild-deps emits the deps key").value;
     assert_eq!(prebuild.tasks[0].task, "prebuild");
-    let test = job(&push, "test (ubuntu-latest, unit)");
+    let test = job(push, "test (ubuntu-latest, unit)");
     assert!(
         test.from_needs.iter().any(|o| o.name == "DEPS_CACHE_KEY" && o.value == *key),
         "the prebuild job's output reaches the test job through needs: {test:#?}"
@@ -189,35 +210,34 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     // Its task's record: it fetched the deps layer, which the prebuild job pushed.
     let rates = test.tasks[0].rates.as_ref().expect("the test task saw what a fresh runner would fetch");
     assert_eq!(rates.deps_hit_rate, 1.0, "{test:#?}");
-    // The registry is gone with the run; its storage holds `harness:latest` as an index of both arches.
-    let v2 = repo.join("target/xtask-ci/registry/storage/docker/registry/v2");
-    let link =
-        fs::read_to_string(v2.join("repositories/nanna-coder/harness/_manifests/tags/latest/current/link")).unwrap();
-    let digest = link.trim().strip_prefix("sha256:").unwrap();
-    let index = fs::read_to_string(v2.join(format!("blobs/sha256/{}/{digest}/data", &digest[..2]))).unwrap();
-    assert!(index.contains("\"arm64\"") && index.contains("\"amd64\""), "{index}");
+}
 
-    // A pull request that changes nothing: nothing is built, nothing is published.
-    let (out, pr) = ci(&repo, &cache, "pr", &["--event", "pull_request"], None);
+/// A pull request that changes nothing: nothing is built, nothing is published.
+fn a_pull_request_that_changes_nothing_builds_and_publishes_nothing(repo: &Path, cache: &Path) {
+    let (out, pr) = ci(repo, cache, "pr", &["--event", "pull_request"], None);
     let out = out.ok();
     assert!(job(&pr, "publish").reason.as_deref().unwrap().contains("only on a push"), "{}", out.stdout);
     // (The workflow's history job keeps its run's pipeline; here `ci` keeps its own record.)
     for j in pr.jobs.iter().filter(|j| j.result == "success" && j.id != "history") {
         assert!(!j.tasks.is_empty() && j.tasks.iter().all(|t| t.built == 0), "{} built something: {j:#?}", j.name);
     }
+}
 
-    // A fork's pull request with a change: the jobs build it, and push nothing.
+/// A fork's pull request with a change: the jobs build it, and push nothing.
+fn a_forks_pull_request_builds_its_change_and_pushes_nothing(repo: &Path, flake: &Path, cache: &Path) {
     fs::write(flake.join("app"), "a fork's change\n").unwrap();
-    let before = snapshot(&cache);
-    let (out, fork) = ci(&repo, &cache, "fork", &["--event", "pull_request", "--fork"], None);
+    let before = snapshot(cache);
+    let (out, fork) = ci(repo, cache, "fork", &["--event", "pull_request", "--fork"], None);
     let out = out.ok();
-    assert_eq!(snapshot(&cache), before, "the fork's pipeline wrote to the cache");
+    assert_eq!(snapshot(cache), before, "the fork's pipeline wrote to the cache");
     assert!(out.stderr.contains("a pull request from a fork gets no secrets"), "{}", out.stderr);
     assert_eq!(job(&fork, "prebuild-deps").result, "success");
+}
 
-    // A push without a registry, on a machine that cannot build aarch64-linux: what pushes images
-    // and the aarch64 legs are skipped, and said so; nothing that did not run passes.
-    let (out, bare) = ci(&repo, &cache, "bare", &["--event", "push"], Some(&nix_config("extra-platforms =")));
+/// A push without a registry, on a machine that cannot build aarch64-linux: what pushes images
+/// and the aarch64 legs are skipped, and said so; nothing that did not run passes.
+fn a_push_skips_what_this_machine_cannot_do_and_passes_nothing_that_did_not_run(repo: &Path, cache: &Path) {
+    let (out, bare) = ci(repo, cache, "bare", &["--event", "push"], Some(&nix_config("extra-platforms =")));
     let out = out.ok();
     let reason = |name: &str| job(&bare, name).reason.clone().unwrap_or_default();
     assert!(reason("container (harness, aarch64)").contains("cannot build aarch64-linux"), "{}", out.stdout);

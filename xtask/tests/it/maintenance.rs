@@ -96,11 +96,16 @@ fn bump_version_changes_nothing_while_a_file_names_the_old_prefix() {
     assert!(tree(&dir) == before, "bump-version changed files although it refused");
 }
 
+/// The example flake, for `doctor --flake`: a flake whose checks pass.
+fn example() -> String {
+    workspace_root().join("xtask/tests/example-flake").display().to_string()
+}
+
 #[test]
-fn doctor_reports_each_check_and_fails_only_on_failures() {
+fn doctor_fails_the_nix_check_when_nix_is_older_than_the_workspaces_flake_needs() {
     // The words of its commands depend on the Nix version.
     needs!(Nix);
-    let dir = repo_copy("doctor");
+    let dir = repo_copy("doctor-nix");
     // The workspace's flake needs Nix 2.28.3 (crane): an older Nix fails the check, naming both.
     let out = xtask_in(&dir, &["doctor"]);
     let new_enough = nix_version() >= (2, 28, 3);
@@ -108,9 +113,14 @@ fn doctor_reports_each_check_and_fails_only_on_failures() {
     if !new_enough {
         assert!(out.stdout.contains("the workspace's flake needs 2.28.3 or later"), "{}", out.stdout);
     }
+}
+
+#[test]
+fn doctor_reports_each_check_and_warnings_do_not_fail() {
+    needs!(Nix);
+    let dir = repo_copy("doctor");
     // Checking another flake (the example), nothing fails.
-    let example = workspace_root().join("xtask/tests/example-flake").display().to_string();
-    let out = xtask_in(&dir, &["doctor", "--json", "--flake", &example]);
+    let out = xtask_in(&dir, &["doctor", "--json", "--flake", &example()]);
     let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let status = |name: &str| -> Vec<String> {
         checks
@@ -127,26 +137,36 @@ fn doctor_reports_each_check_and_fails_only_on_failures() {
     assert_eq!(status("lock files"), ["ok", "ok"]);
     assert!(out.status.success(), "warnings must not fail: {}{}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("t0k3n"));
+}
 
+#[test]
+fn doctor_fails_the_key_check_on_an_uncommitted_lock_file() {
+    needs!(Nix);
+    let dir = repo_copy("doctor-lock");
     // An uncommitted lock file: CI would compute another key.
     fs::write(dir.join("Cargo.lock"), read(&dir, "Cargo.lock") + "\n").unwrap();
-    let out = xtask_in(&dir, &["doctor", "--flake", &example]).failed();
+    let out = xtask_in(&dir, &["doctor", "--flake", &example()]).failed();
     assert!(
         out.stdout.contains("FAIL key") && out.stdout.contains("fix: commit flake.lock and Cargo.lock"),
         "{}",
         out.stdout
     );
+}
 
-    // Another cache name in the flake.
-    git(&dir, &["checkout", "Cargo.lock"]);
-    fs::write(
-        dir.join("flake.nix"),
-        read(&dir, "flake.nix").replace("https://nanna-coder.cachix.org", "https://other.cachix.org"),
-    )
-    .unwrap();
-    let out = xtask_in(&dir, &["doctor", "--flake", &example]).failed();
+#[test]
+fn doctor_fails_the_cache_name_check_when_the_flake_names_another_cache() {
+    needs!(Nix);
+    let dir = repo_copy("doctor-cache-name");
+    let flake = read(&dir, "flake.nix").replace("https://nanna-coder.cachix.org", "https://other.cachix.org");
+    fs::write(dir.join("flake.nix"), flake).unwrap();
+    let out = xtask_in(&dir, &["doctor", "--flake", &example()]).failed();
     assert!(out.stdout.contains("FAIL cache name") && out.stdout.contains("[\"other\"]"), "{}", out.stdout);
+}
 
+#[test]
+fn doctor_never_prints_the_token_and_fails_the_token_check_without_the_cachix_cli() {
+    needs!(Nix);
+    let dir = repo_copy("doctor-token");
     // The token is never printed; with it, Cachix is the backend, so a missing CLI fails the check.
     let out = run(tools().current_dir(&dir).args(["doctor"]).env("CACHIX_AUTH_TOKEN", "t0k3n"));
     assert!(

@@ -4,8 +4,8 @@
 use crate::support::*;
 use xtask::record::Record;
 
-fn status_json(flake: &std::path::Path, cache: &str) -> serde_json::Value {
-    let out = run(xtask().args(["status", "--json", "--flake", &flake.display().to_string(), "--cache", cache])).ok();
+fn status_json(ex: &Example) -> serde_json::Value {
+    let out = run(&mut ex.cmd(&["status", "--json"])).ok();
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
 }
 
@@ -16,22 +16,21 @@ fn target<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
 #[test]
 fn status_sees_what_a_fresh_runner_would_fetch_and_build_and_changes_nothing() {
     needs!(Nix);
-    let flake = example_flake("status");
-    let cache = flake.parent().unwrap().join("cache");
-    let url = format!("file://{}", cache.display());
+    let ex = Example::new("status");
+    let cache = &ex.cache;
 
     // Nothing cached yet (the cache does not even exist, and status does not create it).
-    let empty = status_json(&flake, &url);
+    let empty = status_json(&ex);
     assert!(!cache.exists(), "status created the cache");
     assert_eq!(empty["cached"], 0);
     assert_eq!(empty["hit_rate"], 0.0);
     assert_eq!(target(&empty, "deps")["to_build"].as_array().unwrap().len(), 4, "{empty:#}");
 
-    run(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
-    let before = snapshot(&cache);
-    let status = status_json(&flake, &url);
-    assert_eq!(snapshot(&cache), before, "status wrote to the cache");
-    assert!(!is_valid_in_store(&out_path(&flake, "checks.x86_64-linux.unit")), "status built a check");
+    run(&mut ex.cmd(&["warm-deps"])).ok();
+    let before = snapshot(cache);
+    let status = status_json(&ex);
+    assert_eq!(snapshot(cache), before, "status wrote to the cache");
+    assert!(!is_valid_in_store(&out_path(&ex.flake, "checks.x86_64-linux.unit")), "status built a check");
 
     let deps = target(&status, "deps");
     assert_eq!(deps["cached"], deps["paths"], "{status:#}");
@@ -51,12 +50,10 @@ fn status_sees_what_a_fresh_runner_would_fetch_and_build_and_changes_nothing() {
 #[test]
 fn every_ci_task_summary_shows_the_fresh_runner_view() {
     needs!(Nix);
-    let flake = example_flake("status-summary");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let (summary, file) = (dir.join("summary.md"), dir.join("record.json"));
-    run(xtask()
-        .args(["test", "--type", "unit", "--flake", &flake.display().to_string()])
-        .args(["--cache", &format!("file://{}", dir.join("cache").display())])
+    let ex = Example::new("status-summary");
+    let (summary, file) = (ex.dir.join("summary.md"), ex.dir.join("record.json"));
+    run(ex
+        .cmd(&["test", "--type", "unit"])
         .args(["--record", &file.display().to_string()])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary))
@@ -228,10 +225,9 @@ fn logging_nix(dir: &std::path::Path, log: &std::path::Path) -> std::ffi::OsStri
 #[test]
 fn each_task_evaluates_the_flake_once() {
     needs!(Nix);
-    let flake = example_flake("evaluations");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let cache = format!("file://{}", dir.join("cache").display());
-    let flake_arg = flake.display().to_string();
+    let ex = Example::new("evaluations");
+    let dir = &ex.dir;
+    let flake_arg = ex.flake.display().to_string();
     let images = dir.join("images").display().to_string();
     let tasks: [&[&str]; 6] = [
         &["warm"],
@@ -244,10 +240,10 @@ fn each_task_evaluates_the_flake_once() {
     for (n, task) in tasks.iter().enumerate() {
         let (log, file) = (dir.join(format!("calls-{n}.log")), dir.join(format!("record-{n}.json")));
         // Under GitHub Actions: the job summary asks again what a fresh runner would do.
-        run(xtask()
-            .args(*task)
-            .args(["--flake", &flake_arg, "--cache", &cache, "--record", &file.display().to_string()])
-            .env("PATH", logging_nix(&dir, &log))
+        run(ex
+            .cmd(task)
+            .args(["--record", &file.display().to_string()])
+            .env("PATH", logging_nix(dir, &log))
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_STEP_SUMMARY", dir.join("summary.md")))
         .ok();

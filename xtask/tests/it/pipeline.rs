@@ -13,49 +13,44 @@ fn matches_filter(path: &str) -> bool {
     FILTER.iter().any(|suffix| path.ends_with(suffix))
 }
 
-fn warm(flake: &std::path::Path, cache: &str) -> (Run, Record) {
-    recorded(xtask().args(["warm", "--flake", &flake.display().to_string(), "--cache", cache]))
-}
-
 /// The kinds of the steps a record ran, in order.
 fn kinds(record: &Record) -> Vec<&str> {
     record.steps.iter().map(|s| s.kind.as_str()).collect()
 }
 
-#[test]
-fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
-    needs!(Nix);
-    let flake = example_flake("warm-file");
-    let cache = flake.parent().unwrap().join("cache");
-    let url = format!("file://{}", cache.display());
+/// The steps of a warm, in order.
+const WARM_STEPS: [&str; 14] = [
+    "eval",
+    "signing-key",
+    "fresh-runner",
+    "build",
+    "needed",
+    "filter",
+    "record-roots",
+    "missing",
+    "upstream",
+    "verify-signatures",
+    "contents",
+    "sign",
+    "repair",
+    "push",
+];
 
-    let (first, record) = warm(&flake, &url);
+#[test]
+fn a_first_warm_runs_every_step_and_fills_a_file_cache() {
+    needs!(Nix);
+    let ex = Example::new("warm-file");
+    let (first, record) = ex.task(&["warm"]);
     let first = first.ok();
-    let cached = cached_paths(&cache);
+    let cached = cached_paths(&ex.cache);
     for attr in ["deps", "harnessImage", "ollamaImage"] {
-        let path = out_path(&flake, &format!("packages.x86_64-linux.{attr}"));
+        let path = out_path(&ex.flake, &format!("packages.x86_64-linux.{attr}"));
         assert!(cached.contains(&path), "{attr} ({path}) is not in the cache: {cached:?}");
     }
     // deps, toolchain, cargo-deps, dev-tools, harness, ollama, the certificates, the two image scripts.
     assert_eq!(cached.len(), 9, "{cached:?}");
     assert_eq!(record.pushed.paths, 9, "{:#?}", record.pushed);
-    let steps = [
-        "eval",
-        "signing-key",
-        "fresh-runner",
-        "build",
-        "needed",
-        "filter",
-        "record-roots",
-        "missing",
-        "upstream",
-        "verify-signatures",
-        "contents",
-        "sign",
-        "repair",
-        "push",
-    ];
-    assert_eq!(kinds(&record), steps);
+    assert_eq!(kinds(&record), WARM_STEPS);
     assert!(record.steps.iter().all(|s| s.ok), "{:#?}", record.steps);
     // The log shows each step as it starts and ends.
     assert!(first.stderr.contains("==> [4/14] Build packages.x86_64-linux.deps"), "{}", first.stderr);
@@ -72,24 +67,35 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
         "{}",
         first.stderr
     );
+}
 
-    let before = store_files(&cache);
-    let (second, record) = warm(&flake, &url);
+#[test]
+fn a_second_warm_uploads_nothing_and_keeps_its_record_in_the_history() {
+    needs!(Nix);
+    let ex = Example::new("warm-twice");
+    ex.task(&["warm"]).0.ok();
+    let before = store_files(&ex.cache);
+    let (second, record) = ex.task(&["warm"]);
     second.ok();
     assert!(record.totals.up_to_date && record.totals.outputs == 3, "{:#?}", record.totals);
     assert!(!kinds(&record).iter().any(|k| ["build", "push"].contains(k)), "{:?}", kinds(&record));
     assert_eq!(record.evaluations, 1, "one evaluation of the flake");
-    assert_eq!(store_files(&cache), before, "the second warm wrote to the cache");
+    assert_eq!(store_files(&ex.cache), before, "the second warm wrote to the cache");
     // Its record, in the cache's history: up to date, nothing pushed (the time keeping it took is
     // known after, in the --record file only).
-    let last = history(&cache).pop().unwrap();
+    let last = history(&ex.cache).pop().unwrap();
     assert!(record.history_seconds.is_some(), "{:?}", record.history_seconds);
     let kept = xtask::record::Record { history_seconds: None, ..record.clone() };
     assert!(last == kept && last.pushed.paths == 0, "{last:#?}");
+}
 
+#[test]
+fn warm_force_builds_again_and_uploads_nothing_the_cache_has() {
+    needs!(Nix);
+    let ex = Example::new("warm-force");
+    ex.task(&["warm"]).0.ok();
     // --force builds and pushes regardless: the cache is asked, nothing is missing, nothing uploaded.
-    let (forced, record) =
-        recorded(xtask().args(["warm", "--force", "--flake", &flake.display().to_string(), "--cache", &url]));
+    let (forced, record) = ex.task(&["warm", "--force"]);
     forced.ok();
     assert!(kinds(&record).contains(&"build"), "{:?}", kinds(&record));
     assert_eq!((record.pushed.paths, record.totals.present), (0, 9), "{record:#?}");
@@ -98,17 +104,16 @@ fn warm_fills_a_file_cache_and_a_second_warm_uploads_nothing() {
 #[test]
 fn nothing_matching_the_push_filter_reaches_the_cache() {
     needs!(Nix);
-    let flake = example_flake("filter");
-    let cache = flake.parent().unwrap().join("cache");
-    warm(&flake, &format!("file://{}", cache.display())).0.ok();
+    let ex = Example::new("filter");
+    ex.task(&["warm"]).0.ok();
 
     // The build really used paths the filter matches: they are in the deps derivation's inputs.
-    let deps_drv = nix(&["eval", "--raw", &format!("{}#packages.x86_64-linux.deps.drvPath", flake.display())]).stdout;
+    let deps_drv = nix(&["eval", "--raw", &ex.installable("packages.x86_64-linux.deps.drvPath")]).stdout;
     let inputs = run(Command::new("nix-store").args(["--query", "--requisites", &deps_drv])).stdout;
     for suffix in FILTER {
         assert!(inputs.lines().any(|p| p.ends_with(suffix)), "no build input ends with {suffix}: {inputs}");
     }
-    let cached = cached_paths(&cache);
+    let cached = cached_paths(&ex.cache);
     assert!(!cached.is_empty());
     let leaked: Vec<_> = cached.iter().filter(|p| matches_filter(p)).collect();
     assert!(leaked.is_empty(), "the push filter let these through: {leaked:?}");
@@ -118,13 +123,12 @@ fn nothing_matching_the_push_filter_reaches_the_cache() {
 
     // A fresh runner that must build a check (not in the warm set) builds only that check:
     // everything else comes from the cache, the sources from their origin (evaluation).
-    let check = format!("{}#checks.x86_64-linux.unit", flake.display());
+    let check = ex.installable("checks.x86_64-linux.unit");
     delete_outputs(&nix(&["eval", "--raw", &format!("{check}.drvPath")]).stdout);
-    let public_key = fs::read_to_string(format!("{}.public", cache.display())).unwrap();
     let runner = run(Command::new("nix")
         .args(["build", "--no-link", "-L", &check])
-        .args(["--option", "substituters", &format!("file://{}", cache.display())])
-        .args(["--option", "trusted-public-keys", public_key.trim()])
+        .args(["--option", "substituters", &ex.url])
+        .args(["--option", "trusted-public-keys", &ex.public_key()])
         .env("NIX_CONFIG", nix_config("")));
     assert!(runner.status.success(), "{}", runner.stderr);
     let built: Vec<_> = runner.stderr.lines().filter(|l| l.starts_with("building '")).collect();
@@ -135,10 +139,9 @@ fn nothing_matching_the_push_filter_reaches_the_cache() {
 #[test]
 fn dry_run_prints_the_commands_and_leaves_the_store_and_the_cache_untouched() {
     needs!(Nix);
-    let flake = example_flake("dry-run");
-    let cache = flake.parent().unwrap().join("cache");
-    let url = format!("file://{}", cache.display());
-    let dry = run(xtask().args(["warm", "--dry-run", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
+    let ex = Example::new("dry-run");
+    let (flake, cache) = (&ex.flake, &ex.cache);
+    let dry = run(&mut ex.cmd(&["warm", "--dry-run"])).ok();
 
     assert!(dry.stdout.contains(&format!(r#"builtins.getFlake "{}""#, flake.display())), "{}", dry.stdout);
     assert!(dry.stdout.contains("\nnix-store --realise "), "the build realises the derivations: {}", dry.stdout);
@@ -160,35 +163,25 @@ fn dry_run_prints_the_commands_and_leaves_the_store_and_the_cache_untouched() {
     );
     assert!(!cache.exists(), "the dry run created the cache directory");
     assert!(!std::path::PathBuf::from(format!("{}.public", cache.display())).exists(), "the dry run made a key");
-    let deps = out_path(&flake, "packages.x86_64-linux.deps");
+    let deps = out_path(flake, "packages.x86_64-linux.deps");
     assert!(!is_valid_in_store(&deps), "the dry run built {deps}");
 }
 
 #[test]
 fn a_fresh_store_substitutes_the_whole_deps_layer_without_building() {
     needs!(Nix);
-    let flake = example_flake("fresh-runner");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let cache = dir.join("cache");
-    let prebuild = run(xtask().args([
-        "prebuild",
-        "--flake",
-        &flake.display().to_string(),
-        "--cache",
-        &format!("file://{}", cache.display()),
-    ]))
-    .ok();
-    let public_key = fs::read_to_string(format!("{}.public", cache.display())).unwrap();
+    let ex = Example::new("fresh-runner");
+    let prebuild = run(&mut ex.cmd(&["prebuild"])).ok();
+    let public_key = ex.public_key();
     assert!(public_key.starts_with("nanna-coder-local-1:"), "{public_key}");
     assert!(prebuild.last_line().starts_with(&deps_prefix()), "prebuild emits the key last: {}", prebuild.stdout);
 
     // Every path must come from the cache, checked against the key the xtask signed with.
-    let installable = format!("{}#packages.x86_64-linux.deps", flake.display());
-    let url = format!("file://{}", cache.display());
-    let (build, store) = fresh_runner(&url, Some(public_key.trim()), &[&installable], "");
+    let installable = ex.installable("packages.x86_64-linux.deps");
+    let (build, store) = fresh_runner(&ex.url, Some(&public_key), &[&installable], "");
     assert!(build.status.success(), "the fresh store could not substitute the deps layer:\n{}", build.stderr);
     assert!(!build.stderr.contains("building '"), "{}", build.stderr);
-    let deps = out_path(&flake, "packages.x86_64-linux.deps");
+    let deps = out_path(&ex.flake, "packages.x86_64-linux.deps");
     let closure = nix(&["path-info", "--recursive", &deps]).stdout;
     for path in closure.lines() {
         let in_runner = store.join(path.trim_start_matches('/'));
@@ -199,15 +192,14 @@ fn a_fresh_store_substitutes_the_whole_deps_layer_without_building() {
 #[test]
 fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     needs!(Nix, Nginx);
-    let flake = example_flake("http");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
+    let ex = Example::new("http");
+    let nginx = nginx(&ex.dir.join("nginx"), "ci", "s3cret");
     let www = nginx.www.clone();
 
     // Without credentials the upload is refused: the task fails, naming what it needs.
     // A new HTTP cache has no nix-cache-info yet: asking it counts as empty, the build goes on,
     // and the push is what fails.
-    let (denied, record) = warm(&flake, &nginx.url);
+    let (denied, record) = recorded(&mut ex.cmd_on(&nginx.url, &["warm"]));
     let denied = denied.failed();
     assert!(denied.stderr.contains("does not appear to be a binary cache: taken as empty"), "{}", denied.stderr);
     let build = record.steps.iter().find(|s| s.kind == "build").unwrap();
@@ -215,13 +207,7 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
     assert!(build.ok && record.steps.last().is_some_and(|s| !s.ok), "{:#?}", record.steps);
     assert!(denied.stderr.contains("credentials"), "{}", denied.stderr);
 
-    let netrc = nginx.netrc.clone();
-    let with_auth = |args: &[&str]| {
-        let mut cmd = xtask();
-        cmd.args(args).args(["--flake", &flake.display().to_string(), "--cache", &nginx.url]);
-        cmd.env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", netrc.display())));
-        recorded(&mut cmd)
-    };
+    let with_auth = |args: &[&str]| recorded(&mut ex.cmd_on_nginx(&nginx, args));
     with_auth(&["warm"]).0.ok();
     let cached = cached_paths(&www);
     assert_eq!(cached.len(), 9, "{cached:?}");
@@ -236,21 +222,17 @@ fn warm_pushes_to_an_http_cache_that_requires_authentication() {
 #[test]
 fn test_builds_the_check_pushes_it_and_prints_the_job_key() {
     needs!(Nix);
-    let flake = example_flake("test-job");
-    let cache = flake.parent().unwrap().join("cache");
-    let out = run(xtask()
-        .args(["test", "--type", "unit", "--os", "ubuntu-latest", "--flake", &flake.display().to_string()])
-        .args(["--cache", &format!("file://{}", cache.display())]))
-    .ok();
-    let check = out_path(&flake, "checks.x86_64-linux.unit");
-    assert!(cached_paths(&cache).contains(&check));
+    let ex = Example::new("test-job");
+    let out = run(&mut ex.cmd(&["test", "--type", "unit", "--os", "ubuntu-latest"])).ok();
+    let check = out_path(&ex.flake, "checks.x86_64-linux.unit");
+    assert!(cached_paths(&ex.cache).contains(&check));
     assert!(
         out.last_line().starts_with(&deps_prefix()) && out.last_line().ends_with("-ubuntu-latest-1.84.0-unit"),
         "{}",
         out.stdout
     );
 
-    let unknown = run(xtask().args(["test", "--type", "bench", "--flake", &flake.display().to_string()])).failed();
+    let unknown = run(xtask().args(["test", "--type", "bench", "--flake", &ex.flake.display().to_string()])).failed();
     assert!(
         unknown.stderr.contains("unknown test type `bench`: the test types are clippy, fmt, integration, unit"),
         "{}",
@@ -261,17 +243,10 @@ fn test_builds_the_check_pushes_it_and_prints_the_job_key() {
 #[test]
 fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() {
     needs!(Nix);
-    let flake = example_flake("github");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let (output, summary) = (dir.join("github-output"), dir.join("step-summary.md"));
-    let out = run(xtask()
-        .args([
-            "prebuild",
-            "--flake",
-            &flake.display().to_string(),
-            "--cache",
-            &format!("file://{}", dir.join("cache").display()),
-        ])
+    let ex = Example::new("github");
+    let (output, summary) = (ex.dir.join("github-output"), ex.dir.join("step-summary.md"));
+    let out = run(ex
+        .cmd(&["prebuild"])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", &output)
         .env("GITHUB_STEP_SUMMARY", &summary))

@@ -55,26 +55,17 @@ fn store_bytes(dir: &Path) -> BTreeMap<String, u64> {
 #[test]
 fn a_records_bytes_and_hit_rates_are_what_the_cache_and_a_fresh_runner_say() {
     needs!(Nix, Nginx);
-    let flake = example_flake("record-truth");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
-    let file_cache = dir.join("cache");
+    let ex = Example::new("record-truth");
+    let nginx = nginx(&ex.dir.join("nginx"), "ci", "s3cret");
     // The file cache signs with a key of its own (beside it); the HTTP cache is unsigned.
     let caches = [
-        (format!("file://{}", file_cache.display()), file_cache.clone(), Some(dir.join("cache.public"))),
+        (ex.url.clone(), ex.cache.clone(), Some(ex.dir.join("cache.public"))),
         (nginx.url.clone(), nginx.www.clone(), None),
     ];
-    let installables: Vec<String> = ["checks.x86_64-linux.unit", "packages.x86_64-linux.deps"]
-        .iter()
-        .map(|attr| format!("{}#{attr}", flake.display()))
-        .collect();
+    let installables = ["checks.x86_64-linux.unit", "packages.x86_64-linux.deps"].map(|attr| ex.installable(attr));
     let config = nix_config(&format!("netrc-file = {}", nginx.netrc.display()));
     for (url, www, public) in &caches {
-        let on = |args: &[&str]| {
-            let mut cmd = xtask();
-            cmd.args(args).args(["--flake", &flake.display().to_string(), "--cache", url]);
-            recorded(cmd.env("NIX_CONFIG", &config))
-        };
+        let on = |args: &[&str]| recorded(ex.cmd_on(url, args).env("NIX_CONFIG", &config));
         // The deps layer cached; the check not yet.
         on(&["warm-deps"]).0.ok();
         let key = public.as_ref().map(|p| fs::read_to_string(p).unwrap().trim().to_owned());

@@ -39,40 +39,35 @@ fn two_generations(flake: &Path, workspace: &Path, warm: &impl Fn()) -> Generati
 #[test]
 fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
     needs!(Nix);
-    let flake = example_flake("gc");
-    let dir = workspace_with("gc", "");
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
+    let ex = Example::in_workspace("gc", "");
+    let (flake, dir, cache) = (&ex.flake, &ex.dir, &ex.cache);
     let warm = || {
-        run(xtask().current_dir(&dir).args(["warm", "--flake", &flake.display().to_string(), "--cache", &url])).ok();
+        run(&mut ex.cmd(&["warm"])).ok();
     };
-    let Generations { old: [old_app, old_image], new: [new_app, new_image] } = two_generations(&flake, &dir, &warm);
-    let before = cached_paths(&cache);
+    let Generations { old: [old_app, old_image], new: [new_app, new_image] } = two_generations(flake, dir, &warm);
+    let before = cached_paths(cache);
     assert!(before.contains(&old_image) && before.contains(&new_image));
 
-    let gc = |extra: &[&str]| {
-        run(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--grace", "0", "--cache", &url]).args(extra)).ok()
-    };
-    let snapshot_before = snapshot(&cache);
+    let gc = |extra: &[&str]| run(ex.cache_cmd(&["gc", "--keep", "1", "--grace", "0"]).args(extra)).ok();
+    let snapshot_before = snapshot(cache);
     let dry = gc(&["--dry-run"]);
     assert!(dry.stdout.contains(&format!("would delete {old_image}")), "{}", dry.stdout);
     assert!(dry.stdout.contains(&format!("would delete {old_app}")), "{}", dry.stdout);
     assert!(dry.stdout.contains("would delete 2 path(s), "), "{}", dry.stdout);
-    assert_eq!(snapshot(&cache), snapshot_before, "the dry run deleted something");
+    assert_eq!(snapshot(cache), snapshot_before, "the dry run deleted something");
 
     gc(&[]);
-    let after = cached_paths(&cache);
+    let after = cached_paths(cache);
     assert_eq!(before.difference(&after).cloned().collect::<BTreeSet<_>>(), [old_app, old_image].into());
     assert!(after.contains(&new_image) && after.contains(&new_app));
-    let missing: Vec<_> = references(&cache).into_iter().filter(|r| !after.contains(r)).collect();
+    let missing: Vec<_> = references(cache).into_iter().filter(|r| !after.contains(r)).collect();
     assert!(missing.is_empty(), "gc deleted paths a kept root refers to: {missing:?}");
-    assert_eq!(manifests(&cache), 1, "only the kept key's manifest is left");
+    assert_eq!(manifests(cache), 1, "only the kept key's manifest is left");
 
     // A fresh runner still substitutes the kept key's layers, signatures checked.
-    let public_key = fs::read_to_string(dir.join("cache.public")).unwrap();
-    let image = format!("{}#packages.x86_64-linux.harnessImage", flake.display());
-    let deps = format!("{}#packages.x86_64-linux.deps", flake.display());
-    let (build, _) = fresh_runner(&url, Some(public_key.trim()), &[&image, &deps], "");
+    let image = ex.installable("packages.x86_64-linux.harnessImage");
+    let deps = ex.installable("packages.x86_64-linux.deps");
+    let (build, _) = fresh_runner(&ex.url, Some(&ex.public_key()), &[&image, &deps], "");
     assert!(build.status.success(), "{}", build.stderr);
 
     // Within the grace period a dropped key keeps its layers: a push under way, or one that just
@@ -81,7 +76,7 @@ fn gc_keeps_the_newest_keys_layers_and_everything_they_refer_to() {
     fs::write(dir.join("Cargo.lock"), warm_again).unwrap();
     fs::write(flake.join("app"), "0.3.0\n").unwrap();
     warm();
-    let (graced, record) = recorded(xtask().current_dir(&dir).args(["gc", "--keep", "1", "--cache", &url]));
+    let (graced, record) = recorded(&mut ex.cache_cmd(&["gc", "--keep", "1"]));
     graced.ok();
     assert_eq!(record.gc.unwrap().deleted, 0, "within the grace period");
 }

@@ -26,53 +26,46 @@ fn runner(flake: &Path, cache: &str, key: &str) -> Run {
 #[test]
 fn a_signing_key_makes_an_http_cache_trusted_by_runners_that_require_signatures() {
     needs!(Nix, Nginx);
-    let flake = example_flake("signed-http");
-    let dir = flake.parent().unwrap().to_path_buf();
+    let ex = Example::new("signed-http");
+    let (flake, dir) = (&ex.flake, &ex.dir);
     let nginx = nginx(&dir.join("nginx"), "ci", "s3cret");
-    let netrc = &nginx.netrc;
-    let (secret, public) = new_key(&dir, "ours");
-    let (_, other) = new_key(&dir, "other");
+    let (secret, public) = new_key(dir, "ours");
+    let (_, other) = new_key(dir, "other");
 
-    let out = run(xtask()
-        .args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &nginx.url])
-        .args(["--signing-key", &secret])
-        .env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", netrc.display()))))
-    .ok();
+    let out = run(ex.cmd_on_nginx(&nginx, &["warm-deps"]).args(["--signing-key", &secret])).ok();
     assert!(out.stderr.contains("Read the signing key (--signing-key)"), "{}", out.stderr);
     assert!(!out.stderr.contains(&fs::read_to_string(&secret).unwrap()), "the secret key was printed");
 
-    let trusted = runner(&flake, &nginx.url, &public);
+    let trusted = runner(flake, &nginx.url, &public);
     assert!(trusted.status.success(), "a runner trusting the key could not substitute:\n{}", trusted.stderr);
     assert!(!trusted.stderr.contains("building '"), "{}", trusted.stderr);
-    let refused = runner(&flake, &nginx.url, &other);
+    let refused = runner(flake, &nginx.url, &other);
     assert!(!refused.status.success(), "a runner trusting another key substituted anyway");
 }
 
 #[test]
 fn a_warm_re_signs_what_the_cache_holds_under_a_key_that_is_not_its_own() {
     needs!(Nix);
-    let flake = example_flake("resign");
-    let dir = flake.parent().unwrap().to_path_buf();
-    let cache = dir.join("cache");
-    let url = format!("file://{}", cache.display());
+    let ex = Example::new("resign");
+    let (flake, dir, url) = (&ex.flake, &ex.dir, &ex.url);
     // What a lost race left before keys were created once: the cache signed by a discarded key,
     // its secret and public key files from the run that won.
-    let installable = format!("{}#packages.x86_64-linux.deps", flake.display());
+    let installable = ex.installable("packages.x86_64-linux.deps");
     assert!(nix(&["build", "--no-link", &installable]).status.success());
-    let (discarded, _) = new_key(&dir, "discarded");
+    let (discarded, _) = new_key(dir, "discarded");
     let copy = nix(&["copy", "--to", &format!("{url}?secret-key={discarded}"), &installable]);
     assert!(copy.status.success(), "{}", copy.stderr);
-    let (secret, public) = new_key(&dir, "winner");
+    let (secret, public) = new_key(dir, "winner");
     fs::rename(secret, dir.join("cache.secret")).unwrap();
     fs::write(dir.join("cache.public"), &public).unwrap();
-    assert!(!runner(&flake, &url, &public).status.success(), "the cache should not verify yet");
+    assert!(!runner(flake, url, &public).status.success(), "the cache should not verify yet");
 
-    let warm = || recorded(xtask().args(["warm-deps", "--flake", &flake.display().to_string(), "--cache", &url]));
+    let warm = || ex.task(&["warm-deps"]);
     let (first, record) = warm();
     let first = first.ok();
     assert!(first.stderr.contains("not signed by the key"), "{}", first.stderr);
     assert_eq!(record.totals.resigned, 4, "{:#?}", record.totals);
-    let trusted = runner(&flake, &url, &public);
+    let trusted = runner(flake, url, &public);
     assert!(trusted.status.success(), "the re-signed cache does not verify:\n{}", trusted.stderr);
     let (second, record) = warm();
     second.ok();

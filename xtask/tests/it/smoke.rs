@@ -42,18 +42,44 @@ fn as_pid_1(cmd: &Command) -> Command {
     wrapped
 }
 
+/// The smoke of the images, waiting `wait` seconds for ollama.
+fn smoke(ex: &Example, wait: &str) -> Command {
+    ex.cmd(&["smoke", "--wait", wait])
+}
+
+/// One smoke after another, each a scenario of its own, on the images the first one built: a
+/// smoke as PID 1 beside a neighbour, one whose ollama never answers, one cancelled.
 #[test]
 fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
     needs!(Nix, Engine);
-    let flake = runnable_flake("smoke");
-    let cache = format!("file://{}", flake.parent().unwrap().join("cache").display());
-    let smoke = |wait: &str| {
-        let mut cmd = xtask();
-        cmd.args(["smoke", "--wait", wait, "--flake", &flake.display().to_string(), "--cache", &cache]);
-        cmd
-    };
+    let ex = Example::for_flake(runnable_flake("smoke"));
     let _one = smoke_lock();
-    // This test's own objects (labelled), left by an earlier run that failed; never another's.
+    remove_what_an_earlier_run_of_this_test_left();
+    a_neighbour_has_a_network_and_an_ollama_container_under_the_names_a_pid_alone_gives();
+    a_smoke_as_pid_1_runs_the_images_together_and_leaves_nothing(&ex);
+
+    // From here on a maintainer has a container of their own named `ollama` (the name the
+    // harness reaches ollama by): the smokes below must neither trip over it nor remove it.
+    docker(&["create", "--name", "ollama", "--label", "xtask-test=mine", "ollama:latest"]);
+    let (_, volumes) = leftovers();
+    // An ollama that never answers.
+    let standin = ex.flake.join("../ollama-standin/src/main.rs");
+    fs::write(standin, "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)) }\n").unwrap();
+    a_smoke_whose_ollama_never_answers_fails_shows_the_logs_and_leaves_nothing(&ex, volumes);
+    a_cancelled_smoke_leaves_nothing(&ex, volumes);
+
+    let mine = docker(&["ps", "-a", "--filter", "label=xtask-test=mine", "--format", "{{.Names}}"]);
+    assert_eq!(mine.trim(), "ollama", "the maintainer's own `ollama` container is untouched");
+    let theirs = docker(&["ps", "-a", "--filter", "label=xtask-test=neighbour", "--format", "{{.Names}}"]);
+    assert_eq!(theirs.trim(), "xtask-smoke-1-ollama", "the neighbour's container is untouched");
+    let network = docker(&["network", "ls", "--filter", "label=xtask-test=neighbour", "--format", "{{.Name}}"]);
+    assert_eq!(network.trim(), "xtask-smoke-1", "the neighbour's network is untouched");
+    docker(&["rm", "--force", "--volumes", "ollama", "xtask-smoke-1-ollama"]);
+    docker(&["network", "rm", "xtask-smoke-1"]);
+}
+
+/// This test's own objects (labelled), left by an earlier run that failed; never another's.
+fn remove_what_an_earlier_run_of_this_test_left() {
     for id in docker(&["ps", "-aq", "--filter", "label=xtask-test"]).lines() {
         docker(&["rm", "--force", id]);
     }
@@ -61,40 +87,42 @@ fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
         docker(&["network", "rm", id]);
     }
     assert_eq!(leftovers().0, "", "an earlier smoke left these");
-    // A neighbour on the same daemon (another job, in a PID namespace of its own, whose smoke is
-    // PID 1): its network and its ollama container, under the names a PID alone would give.
+}
+
+/// A neighbour on the same daemon (another job, in a PID namespace of its own, whose smoke is
+/// PID 1): its network and its ollama container, under the names a PID alone would give.
+fn a_neighbour_has_a_network_and_an_ollama_container_under_the_names_a_pid_alone_gives() {
     docker(&["network", "create", "--label", "xtask-test=neighbour", "xtask-smoke-1"]);
     let neighbour = ["--label", "xtask-test=neighbour", "--label", "xtask.smoke=1", "--name", "xtask-smoke-1-ollama"];
     docker(&[&["create"][..], &neighbour, &["--network", "xtask-smoke-1", "ollama:latest"]].concat());
-    let before = leftovers();
+}
 
-    // This smoke runs as PID 1 of a PID namespace of its own, as the neighbour's did.
-    let out = run(&mut as_pid_1(&smoke("60"))).ok();
+/// This smoke runs as PID 1 of a PID namespace of its own, as the neighbour's did.
+fn a_smoke_as_pid_1_runs_the_images_together_and_leaves_nothing(ex: &Example) {
+    let before = leftovers();
+    let out = run(&mut as_pid_1(&smoke(ex, "60"))).ok();
     // What the containers print is relayed to stderr.
     assert!(out.stderr.contains("0.0.0-standin"), "health named the server's version: {}", out.stderr);
     assert!(out.stderr.contains("standin:latest"), "models: {}", out.stderr);
     assert!(out.stderr.contains("stand-in heard: Why is the sky blue?"), "ask: {}", out.stderr);
     assert_eq!(leftovers(), before, "the smoke left containers, networks or volumes");
+}
 
-    // From here on a maintainer has a container of their own named `ollama` (the name the
-    // harness reaches ollama by): the smokes below must neither trip over it nor remove it.
-    docker(&["create", "--name", "ollama", "--label", "xtask-test=mine", "ollama:latest"]);
-    let (_, volumes) = leftovers();
-
-    // An ollama that never answers: the smoke fails after its wait, shows the logs, cleans up.
-    let standin = flake.join("../ollama-standin/src/main.rs");
-    fs::write(standin, "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)) }\n").unwrap();
-    let failed = run(&mut smoke("3")).failed();
+/// The smoke fails after its wait, shows the logs, cleans up.
+fn a_smoke_whose_ollama_never_answers_fails_shows_the_logs_and_leaves_nothing(ex: &Example, volumes: usize) {
+    let failed = run(&mut smoke(ex, "3")).failed();
     assert!(
         failed.stderr.contains("ollama did not answer") && failed.stderr.contains("--- logs of ollama"),
         "{}",
         failed.stderr
     );
     assert_eq!(leftovers(), (String::new(), volumes), "the failed smoke left containers, networks or volumes");
+}
 
-    // A cancelled job (SIGTERM) while ollama is up and the harness waits for it.
+/// A cancelled job (SIGTERM) while ollama is up and the harness waits for it.
+fn a_cancelled_smoke_leaves_nothing(ex: &Example, volumes: usize) {
     let mut child =
-        smoke("120").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        smoke(ex, "120").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     let started = std::time::Instant::now();
     let started_ollama = || {
         let names = docker(&["ps", "--all", "--filter", "name=xtask-smoke", "--format", "{{.Names}}"]);
@@ -108,12 +136,4 @@ fn smoke_runs_the_images_together_and_leaves_nothing_behind() {
     let status = child.wait().unwrap();
     assert_eq!(std::os::unix::process::ExitStatusExt::into_raw(status) >> 8, 128 + libc::SIGTERM, "{status:?}");
     assert_eq!(leftovers(), (String::new(), volumes), "the cancelled smoke left containers, networks or volumes");
-    let mine = docker(&["ps", "-a", "--filter", "label=xtask-test=mine", "--format", "{{.Names}}"]);
-    assert_eq!(mine.trim(), "ollama", "the maintainer's own `ollama` container is untouched");
-    let theirs = docker(&["ps", "-a", "--filter", "label=xtask-test=neighbour", "--format", "{{.Names}}"]);
-    assert_eq!(theirs.trim(), "xtask-smoke-1-ollama", "the neighbour's container is untouched");
-    let network = docker(&["network", "ls", "--filter", "label=xtask-test=neighbour", "--format", "{{.Name}}"]);
-    assert_eq!(network.trim(), "xtask-smoke-1", "the neighbour's network is untouched");
-    docker(&["rm", "--force", "--volumes", "ollama", "xtask-smoke-1-ollama"]);
-    docker(&["network", "rm", "xtask-smoke-1"]);
 }

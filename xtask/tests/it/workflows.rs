@@ -4,6 +4,7 @@
 
 use std::{fs, process::Command};
 
+use xtask::workflows::graph::{Job, Workflow};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::*;
@@ -143,23 +144,69 @@ fn actionlint_and_zizmor_pass() {
     assert!(out.status.success(), "zizmor:\n{}{}", out.stdout, out.stderr);
 }
 
-/// Where Cachix holds the cache, the history travels in the Actions cache: every job that keeps
-/// records saves them last, whatever happened, under its run and leg; the workflow's last job
-/// restores each leg's, and the newest history, before `cargo xtask history`, and saves the
-/// history only on a push to the default branch.
-#[test]
-fn every_legs_records_reach_the_workflows_last_job() {
+fn uses(step: &Yaml, action: &str) -> bool {
+    step["uses"].as_str().is_some_and(|u| u.starts_with(&format!("{action}@")))
+}
+
+/// A step that saves or restores (`action`) the records a job keeps.
+fn carries_records(step: &Yaml, action: &str) -> bool {
+    uses(step, action) && step["with"]["path"].as_str() == Some("target/xtask-history/xtask-records")
+}
+
+/// The steps of each job of a committed workflow, and its graph's job.
+fn jobs_and_steps<'g>(doc: &Yaml, graph: &'g Workflow) -> Vec<(&'g Job, Vec<Yaml>)> {
+    let jobs = doc["jobs"].as_hash().unwrap();
+    let steps = |id: &str| jobs[&Yaml::String(id.to_owned())]["steps"].as_vec().unwrap().clone();
+    graph.jobs.iter().map(|job| (job, steps(job.id))).collect()
+}
+
+/// The workflows as committed, each with its graph.
+fn committed() -> Vec<(&'static str, Yaml, Workflow)> {
     let config = xtask::config::Config::from_manifest(&read(&workspace_root(), "Cargo.toml")).unwrap();
-    let graphs = xtask::workflows::graphs(&config).unwrap();
-    for file in WORKFLOWS {
-        let doc = load(&read(&workspace_root(), file));
-        let graph = graphs.iter().find(|g| g.file == file).unwrap();
-        let jobs = doc["jobs"].as_hash().unwrap();
-        let uses =
-            |step: &Yaml, action: &str| step["uses"].as_str().is_some_and(|u| u.starts_with(&format!("{action}@")));
-        let mut expected = Vec::new();
-        for job in &graph.jobs {
-            let steps = jobs[&Yaml::String(job.id.to_owned())]["steps"].as_vec().unwrap();
+    let mut graphs = xtask::workflows::graphs(&config).unwrap();
+    WORKFLOWS
+        .iter()
+        .map(|file| {
+            let graph = graphs.remove(graphs.iter().position(|g| g.file == *file).unwrap());
+            (*file, load(&read(&workspace_root(), file)), graph)
+        })
+        .collect()
+}
+
+/// The keys every leg of every job saves its records under (none for a job that keeps none).
+fn legs_record_keys(doc: &Yaml, graph: &Workflow) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (job, steps) in jobs_and_steps(doc, graph) {
+        let Some(save) = steps.iter().find(|s| carries_records(s, "actions/cache/save")) else { continue };
+        let key = save["with"]["key"].as_str().unwrap();
+        for i in 0..xtask::workflows::legs::legs(job).len() {
+            keys.push(key.replace("${{ strategy.job-index }}", &i.to_string()));
+        }
+    }
+    keys
+}
+
+/// The steps of a workflow's last job (the summary, where the last job deploys the pages), and
+/// where among them `cargo xtask history` runs.
+fn last_job_steps(doc: &Yaml) -> (Vec<Yaml>, usize) {
+    let jobs = doc["jobs"].as_hash().unwrap();
+    let (_, last) = jobs.iter().next_back().unwrap();
+    let last = if last["steps"].as_vec().unwrap().iter().any(|s| uses(s, "actions/deploy-pages")) {
+        &jobs[&Yaml::String("summary".into())]
+    } else {
+        last
+    };
+    let steps = last["steps"].as_vec().unwrap().clone();
+    let history = steps.iter().position(|s| s["run"].as_str() == Some("cargo xtask history")).unwrap();
+    (steps, history)
+}
+
+/// Where Cachix holds the cache, the history travels in the Actions cache: every job that keeps
+/// records saves them last, whatever happened, under its run and leg.
+#[test]
+fn every_job_that_keeps_records_saves_them_last_under_its_run_and_leg() {
+    for (file, doc, graph) in committed() {
+        for (job, steps) in jobs_and_steps(&doc, &graph) {
             let runs_task = steps.iter().any(|s| {
                 s["run"].as_str().is_some_and(|r| {
                     !["cargo xtask summary", "cargo xtask history", "cargo xtask publish", "cargo xtask dashboard"]
@@ -167,34 +214,27 @@ fn every_legs_records_reach_the_workflows_last_job() {
                         .any(|t| r.starts_with(t))
                 })
             });
-            let save = steps.iter().find(|s| {
-                uses(s, "actions/cache/save")
-                    && s["with"]["path"].as_str() == Some("target/xtask-history/xtask-records")
-            });
+            let save = steps.iter().find(|s| carries_records(s, "actions/cache/save"));
             assert_eq!(save.is_some(), runs_task, "{file} {}: a job whose tasks keep records saves them", job.id);
             let Some(save) = save else { continue };
             assert!(std::ptr::eq(save, steps.last().unwrap()), "{file} {}: the records are saved last", job.id);
             assert_eq!(save["if"].as_str(), Some("always()"), "{file} {}: a failed job's records too", job.id);
             let key = save["with"]["key"].as_str().unwrap();
             assert!(key.ends_with(&format!("-{}-${{{{ strategy.job-index }}}}", job.id)), "{key}");
-            for i in 0..xtask::workflows::legs::legs(job).len() {
-                expected.push(key.replace("${{ strategy.job-index }}", &i.to_string()));
-            }
         }
-        let (_, last) = jobs.iter().next_back().unwrap();
-        let last = if last["steps"].as_vec().unwrap().iter().any(|s| uses(s, "actions/deploy-pages")) {
-            &jobs[&Yaml::String("summary".into())]
-        } else {
-            last
-        };
-        let steps = last["steps"].as_vec().unwrap();
-        let history = steps.iter().position(|s| s["run"].as_str() == Some("cargo xtask history")).unwrap();
+    }
+}
+
+/// The workflow's last job restores each leg's records, and the newest history, before `cargo
+/// xtask history`.
+#[test]
+fn every_legs_records_reach_the_workflows_last_job() {
+    for (file, doc, graph) in committed() {
+        let expected = legs_record_keys(&doc, &graph);
+        let (steps, history) = last_job_steps(&doc);
         let restored: Vec<&str> = steps[..history]
             .iter()
-            .filter(|s| {
-                uses(s, "actions/cache/restore")
-                    && s["with"]["path"].as_str() == Some("target/xtask-history/xtask-records")
-            })
+            .filter(|s| carries_records(s, "actions/cache/restore"))
             .map(|s| s["with"]["key"].as_str().unwrap())
             .collect();
         assert!(!expected.is_empty());
@@ -203,6 +243,14 @@ fn every_legs_records_reach_the_workflows_last_job() {
             .iter()
             .filter(|s| uses(s, "actions/cache/restore") && s["with"]["path"].as_str() == Some("target/xtask-history"));
         assert_eq!(histories.count(), 2, "{file}: the newest history of each workflow");
+    }
+}
+
+/// The last job saves the history only on a push to the default branch.
+#[test]
+fn only_the_default_branch_saves_the_history() {
+    for (file, doc, _) in committed() {
+        let (steps, history) = last_job_steps(&doc);
         let saved = steps[history..].iter().find(|s| uses(s, "actions/cache/save")).unwrap();
         assert!(
             saved["if"]

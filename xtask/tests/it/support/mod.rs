@@ -1,6 +1,7 @@
 //! What the integration tests share: the xtask binaries, Nix with the tests' settings, an example
-//! flake of their own, nginx (the bench's, one implementation), a fresh runner (an empty chroot
-//! store), and the narinfo parser of the xtask itself.
+//! flake of their own and a cache beside it ([`Example`]), nginx (the bench's, one
+//! implementation), a fresh runner (an empty chroot store), and the narinfo parser of the xtask
+//! itself.
 #![allow(dead_code)]
 
 pub use repo::*;
@@ -9,12 +10,14 @@ pub use xtask_tools::bench::nginx::Nginx;
 
 pub mod browser;
 mod cache;
+mod example;
 pub mod images;
 mod nix_version;
 mod repo;
 mod store;
 
 pub use cache::*;
+pub use example::*;
 pub use nix_version::*;
 pub use store::*;
 
