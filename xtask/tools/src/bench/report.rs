@@ -155,6 +155,24 @@ impl Results {
                 format!("≤ {}", super::verify::OVER_FILE),
             ),
             (
+                "the cache question, up to date: a deps layer of 300 build-time derivations (s)",
+                format!("{:.2}", self.median(|r| r.question(300))),
+                self.each(|r| r.question(300), 2),
+                String::new(),
+            ),
+            (
+                "  of 3,000 build-time derivations (s)",
+                format!("{:.2}", self.median(|r| r.question(3000))),
+                self.each(|r| r.question(3000), 2),
+                format!("≤ {}", super::graph::QUESTION_S),
+            ),
+            (
+                "  3,000 / 300",
+                format!("{:.2}", self.median(|r| r.question(3000) / r.question(300))),
+                self.each(|r| r.question(3000) / r.question(300), 2),
+                format!("≤ {}", super::graph::OVER_SMALL),
+            ),
+            (
                 "xtask's own time per CI job, max (s)",
                 format!("{:.3}", self.median(|r| r.jobs.iter().map(|j| j.own_s).fold(0.0, f64::max))),
                 self.each(|r| r.jobs.iter().map(|j| j.own_s).fold(0.0, f64::max), 3),
@@ -205,7 +223,7 @@ impl Results {
                     "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                     "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                     "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.wall_s, "own_s": j.own_s, "history_s": j.history_s, "evaluations": j.evaluations })).collect::<Vec<_>>(),
-                    "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s,
+                    "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s, "questions": r.questions,
                     "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": p.record })).collect::<Vec<_>>(),
                 })
             })
