@@ -96,6 +96,12 @@ impl Round {
         let (cold, pr) = (self.pipeline(COLD)?, self.pipeline(PR)?);
         Some(pr.record.critical_path_seconds / cold.record.critical_path_seconds)
     }
+
+    /// The same as GitHub would bill it: each job that runs pays its set-up.
+    pub(super) fn billed_pipeline_ratio(&self) -> Option<f64> {
+        let (cold, pr) = (self.pipeline(COLD)?, self.pipeline(PR)?);
+        Some(pr.record.github_seconds / cold.record.github_seconds)
+    }
 }
 
 /// Every round.
