@@ -26,6 +26,13 @@ pub(crate) const DEFAULT_CACHE_TIMEOUT: u64 = 30;
 /// `min-hit-rate` when the table does not set it: the seed's target, on the deps layer.
 pub(crate) const DEFAULT_MIN_HIT_RATE: f64 = 0.8;
 
+/// `job-setup-seconds` when the table does not set it: what a GitHub-hosted job pays before its
+/// first `cargo xtask`, from public measurements (docs/measurements.md names each): the job
+/// scheduled after the one it needs (6 s) and its runner provisioned with its actions (3 s), the
+/// checkout (1 s), Nix and cachix-action installed (8 s), the xtask's binary restored from the
+/// actions cache (3 s).
+pub(crate) const DEFAULT_JOB_SETUP_SECONDS: f64 = 21.0;
+
 /// `upstream` when the table does not set it.
 pub(crate) const DEFAULT_UPSTREAM: [&str; 1] = ["https://cache.nixos.org"];
 
@@ -87,6 +94,10 @@ pub struct Config {
     /// A job whose deps layer a fresh runner could fetch less of than this is degraded: a warning
     /// in its summary, an alert on the dashboard (`min-hit-rate`).
     pub min_hit_rate: f64,
+    /// What each job that runs on GitHub pays before its first `cargo xtask` (a runner, the
+    /// checkout, Nix, the cache action), in seconds: `cargo xtask ci` and the bench add it to each
+    /// job that runs, to show a pipeline as GitHub bills it (`job-setup-seconds`).
+    pub job_setup_seconds: f64,
     /// Binary caches runners already use (`upstream`): what they serve is not pushed.
     pub upstream: Vec<String>,
     /// The Rust version the jobs' keys name (`MAJOR.MINOR.PATCH`).

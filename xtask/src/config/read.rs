@@ -17,7 +17,7 @@ use super::{
 };
 
 /// The keys of the table (dotted for sub-tables), for the unknown-key check.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "version",
     "backend",
     "name",
@@ -28,6 +28,7 @@ const KEYS: [&str; 16] = [
     "upstream",
     "keep-revisions",
     "min-hit-rate",
+    "job-setup-seconds",
     "rust",
     "arches",
     "os",
@@ -65,6 +66,10 @@ pub fn config(table: &Table<'_>) -> Result<Config> {
         let rate = v.as_float().and_then(|f| f.as_str().parse::<f64>().ok()).or_else(|| int(v).map(|n| n as f64))?;
         (0.0..=1.0).contains(&rate).then_some(rate)
     });
+    let job_setup_seconds = r.optional("job-setup-seconds", "seconds from 0 to 3600, e.g. 21", |v| {
+        let s = v.as_float().and_then(|f| f.as_str().parse::<f64>().ok()).or_else(|| int(v).map(|n| n as f64))?;
+        (0.0..=3600.0).contains(&s).then_some(s)
+    });
     let rust = r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", |v| {
         v.as_str().filter(|s| is_version(s)).map(str::to_owned)
     });
@@ -101,6 +106,7 @@ pub fn config(table: &Table<'_>) -> Result<Config> {
         cache_timeout: cache_timeout.unwrap_or(super::DEFAULT_CACHE_TIMEOUT),
         keep_revisions,
         min_hit_rate: min_hit_rate.flatten().unwrap_or(super::DEFAULT_MIN_HIT_RATE),
+        job_setup_seconds: job_setup_seconds.flatten().unwrap_or(super::DEFAULT_JOB_SETUP_SECONDS),
         upstream: upstream.unwrap_or_else(|| super::DEFAULT_UPSTREAM.iter().map(|u| u.to_string()).collect()),
         rust: rust.unwrap(),
         arches: arches.unwrap(),

@@ -92,12 +92,14 @@ pub fn pipeline(facts: &Facts) -> String {
     };
     let _ = write!(
         html,
-        "<p class=\"meta\">{} on {}, {}: {:.1} s on parallel runners (the critical path, in dark blue), {:.1} s of jobs in all.</p>",
+        "<p class=\"meta\">{} on {}, {}: {:.1} s on parallel runners (the critical path, in dark blue), {:.1} s of jobs in all; {:.1} s as GitHub would bill it, {} job level(s) on the critical path.</p>",
         escape(&pipeline.workflow),
         escape(&pipeline.event),
         date(record.started_ms),
         pipeline.critical_path_seconds,
-        pipeline.sum_seconds
+        pipeline.sum_seconds,
+        pipeline.github_seconds,
+        pipeline.levels
     );
     html += &charts::timeline("pipeline", &spans(pipeline));
     html += "<table id=\"pipeline-jobs\"><tr><th>job</th><th>result</th><th>start</th><th>time</th><th>cargo xtask start</th><th>built</th></tr>";

@@ -61,7 +61,8 @@ pub enum StepKind {
     Eval(Cmd),
     /// Creates a local cache's signing key once; finds the public key.
     SigningKey(SigningKey),
-    /// What a fresh runner would fetch and build ([`crate::fresh_runner`]); with
+    /// What a fresh runner would fetch and build ([`super::fresh_runner`]): the cache's narinfos
+    /// first, the empty store's dry runs only when they cannot prove every target whole; with
     /// `stop_when_cached`, the plan ends when it would build nothing and every path it would
     /// fetch from the cache is whole and signed.
     FreshRunner(Box<FreshRunner>),
@@ -125,6 +126,18 @@ impl StepKind {
         }
     }
 
+    /// The commands a run of the step ran: its commands, but the empty store's (the copy of the
+    /// derivations, their graph, the dry runs) when the cache proved every target whole.
+    pub(crate) fn ran(&self, state: &super::State) -> Vec<&Cmd> {
+        match self {
+            StepKind::FreshRunner(f) if state.runner_graph.is_none() => {
+                let store = [&f.copy, &f.graph, &f.dry_run, &f.outputs];
+                self.cmds().into_iter().filter(|c| !store.iter().any(|s| std::ptr::eq(*s, *c))).collect()
+            }
+            _ => self.cmds(),
+        }
+    }
+
     /// What kind of step it is, as a record names it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -165,8 +178,8 @@ impl StepKind {
                 key.secret.display()
             ),
             StepKind::FreshRunner(f) => format!(
-                "(the cache asked, an unreachable one counts as empty; the derivations into an empty store; a dry run per target; the upstream caches only when something would be built{}{}{})",
-                if f.files.is_some() { "; the NAR file of each path the cache serves checked" } else { "" },
+                "(the cache asked for the outputs, an unreachable one counts as empty, then for their closure by the narinfos' References, level by level, and the upstream caches for what it lacks{}{}; when that proves every target whole, the empty store is not made; else the derivations into an empty store, a dry run per target, the upstream caches only when something would be built{})",
+                if f.files.is_some() { "; the NAR file of each path it serves checked" } else { "" },
                 if f.verify.is_some() { "; its signatures checked" } else { "" },
                 if f.stop_when_cached { "; when nothing would be built and all is sound, stop here" } else { "" }
             ),

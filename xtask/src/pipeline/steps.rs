@@ -49,7 +49,7 @@ impl Plan {
             record.steps.push(record::StepRun {
                 kind: step.kind.name().to_owned(),
                 title: step.title.clone(),
-                commands: step.kind.cmds().iter().map(|c| c.render(Some(&state))).collect(),
+                commands: step.kind.ran(&state).iter().map(|c| c.render(Some(&state))).collect(),
                 start_seconds,
                 seconds: duration,
                 ok: outcome.is_ok(),

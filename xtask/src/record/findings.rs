@@ -65,6 +65,13 @@ pub struct Pipeline {
     pub critical_path_seconds: f64,
     /// Its jobs' times added up.
     pub sum_seconds: f64,
+    /// What each job that runs pays on GitHub before its first task (`job-setup-seconds`).
+    pub setup_seconds: f64,
+    /// Its time as GitHub would bill it: the critical path with each job that runs longer by
+    /// [`Pipeline::setup_seconds`].
+    pub github_seconds: f64,
+    /// The jobs that ran on its critical path: each a runner started after the one before.
+    pub levels: u64,
     /// Each job, one per leg of a matrix.
     pub jobs: Vec<JobRun>,
 }

@@ -1,6 +1,9 @@
 //! A pipeline's jobs on GitHub's parallel runners: each job starts when the last job it needs
 //! ends (a matrix job ends with its slowest leg), so the pipeline takes as long as its longest
-//! chain through `needs` (the critical path), however many jobs it has.
+//! chain through `needs` (the critical path), however many jobs it has. On GitHub each job that
+//! runs also pays its set-up (a runner, the checkout, Nix, the cache action) before its first
+//! task: the pipeline is also timed as GitHub would bill it, each job that runs longer by that
+//! set-up, and a job skipped by its `if:` paying none.
 
 use std::collections::BTreeMap;
 
@@ -8,24 +11,33 @@ use super::{JobRun, Pipeline};
 
 impl Pipeline {
     /// The pipeline of `jobs`, in an order that runs each after the jobs it needs, each job's
-    /// start on parallel runners and the pipeline's critical path filled in. A skipped job takes
-    /// no time.
-    pub fn timed(workflow: &str, event: &str, fork: bool, mut jobs: Vec<JobRun>) -> Pipeline {
-        let mut end: BTreeMap<String, f64> = BTreeMap::new();
+    /// start on parallel runners and the pipeline's critical path filled in, as run and as GitHub
+    /// would bill it (each job that runs `setup` seconds longer). A skipped job takes no time.
+    pub fn timed(workflow: &str, event: &str, fork: bool, mut jobs: Vec<JobRun>, setup: f64) -> Pipeline {
+        let (mut end, mut billed): (BTreeMap<String, f64>, BTreeMap<String, f64>) = Default::default();
         for job in &mut jobs {
-            job.start_seconds = job.needs.iter().filter_map(|n| end.get(n)).fold(0.0, |a, b| a.max(*b));
-            let took = if job.result == "skipped" { 0.0 } else { job.seconds };
+            let start = |ends: &BTreeMap<String, f64>| job.needs.iter().filter_map(|n| ends.get(n)).fold(0.0_f64, |a, b| a.max(*b));
+            job.start_seconds = start(&end);
+            let billed_start = start(&billed);
+            let (took, setup) = if job.result == "skipped" { (0.0, 0.0) } else { (job.seconds, setup) };
             let finish = end.entry(job.id.clone()).or_insert(0.0);
             *finish = finish.max(job.start_seconds + took);
+            let finish = billed.entry(job.id.clone()).or_insert(0.0);
+            *finish = finish.max(billed_start + setup + took);
         }
-        Pipeline {
+        let mut pipeline = Pipeline {
             workflow: workflow.to_owned(),
             event: event.to_owned(),
             fork,
             critical_path_seconds: end.values().fold(0.0, |a, b| a.max(*b)),
             sum_seconds: jobs.iter().map(|j| j.seconds).sum(),
+            setup_seconds: setup,
+            github_seconds: billed.values().fold(0.0, |a, b| a.max(*b)),
             jobs,
-        }
+            levels: 0,
+        };
+        pipeline.levels = pipeline.critical_path().iter().filter(|j| j.result != "skipped").count() as u64;
+        pipeline
     }
 
     /// The jobs on the critical path, first to last.
@@ -69,11 +81,20 @@ mod tests {
             job("images", &["prebuild", "test"], 3.0),
             job("lint", &["prebuild"], 1.0),
         ];
-        let pipeline = Pipeline::timed("ci.yml", "push", false, jobs);
+        let pipeline = Pipeline::timed("ci.yml", "push", false, jobs, 2.0);
         assert_eq!(pipeline.critical_path_seconds, 20.0);
+        assert_eq!((pipeline.github_seconds, pipeline.levels), (26.0, 3), "three levels, each 2 s longer");
         assert_eq!(pipeline.sum_seconds, 26.0);
         assert_eq!(pipeline.jobs[3].start_seconds, 17.0);
         let path: Vec<(&str, f64)> = pipeline.critical_path().iter().map(|j| (j.id.as_str(), j.seconds)).collect();
         assert_eq!(path, [("prebuild", 10.0), ("test", 7.0), ("images", 3.0)]);
+    }
+
+    #[test]
+    fn a_skipped_job_pays_no_set_up_and_is_no_level() {
+        let mut test = job("test", &["prebuild"], 0.0);
+        test.result = "skipped".into();
+        let pipeline = Pipeline::timed("ci.yml", "pull_request", false, vec![job("prebuild", &[], 10.0), test], 20.0);
+        assert_eq!((pipeline.critical_path_seconds, pipeline.github_seconds, pipeline.levels), (10.0, 30.0, 1));
     }
 }

@@ -78,14 +78,18 @@ impl KeepRun {
             }
         }
         let end = jobs.iter().map(|j| j.start_seconds + j.seconds).fold(0.0, f64::max);
-        let pipeline = Pipeline {
+        // The times are GitHub's own, set-up included.
+        let mut pipeline = Pipeline {
             workflow: workflow.file.to_owned(),
             event: run.event.clone(),
             fork: run.fork,
             critical_path_seconds: end,
             sum_seconds: jobs.iter().map(|j| j.seconds).sum(),
+            github_seconds: end,
             jobs,
+            ..Pipeline::default()
         };
+        pipeline.levels = pipeline.critical_path().iter().filter(|j| j.result != "skipped").count() as u64;
         eprintln!(
             "run {} of {}: {} job(s) from {} record(s), {:.1} s from the first task to the last",
             run.run_id,

@@ -1,5 +1,5 @@
 //! `cargo xtask status [--json]`: what a fresh runner would fetch from the cache and build, for
-//! each target of the warm set ([`crate::fresh_runner`]), from the run's record. One evaluation;
+//! each target of the warm set ([`crate::pipeline::fresh_runner`]), from the run's record. One evaluation;
 //! builds nothing, writes nothing.
 
 use anyhow::Result;

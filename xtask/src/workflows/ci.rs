@@ -3,7 +3,7 @@
 
 use super::{
     graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
-    history, runner,
+    history, per_arch,
     setup::{pushing, setup},
     CI,
 };
@@ -74,8 +74,11 @@ fn with_history(config: &Config, mut jobs: Vec<Job>) -> Vec<Job> {
     jobs
 }
 
+/// The deps layer, built on each arch's runner (so an aarch64 container job fetches its own);
+/// every leg emits the same key (it names no arch).
 fn prebuild(config: &Config) -> Job {
-    let mut job = Job::new(PREBUILD_JOB, PREBUILD_JOB, RunsOn::Label("ubuntu-latest"))
+    let mut job = Job::new(PREBUILD_JOB, "prebuild-deps ({arch})", RunsOn::Axis("runner"))
+        .matrix(per_arch(config, Vec::new()))
         .steps(setup(config, true))
         .steps([pushing(config, Xtask::new([Word::Lit("prebuild")]).id(PREBUILD))])
         .steps(history::save_records(config, PREBUILD_JOB));
@@ -107,11 +110,6 @@ fn test_matrix(config: &Config) -> Job {
 
 fn build_containers(config: &Config) -> Job {
     let images: Vec<String> = config.images.iter().map(|(i, _)| i.clone()).collect();
-    let include = config
-        .arches
-        .iter()
-        .map(|arch| vec![("arch", arch.clone()), ("runner", runner(arch).expect("checked in generate").to_owned())])
-        .collect();
     let image = [("IMAGE", Value::Matrix("image")), ("ARCH", Value::Matrix("arch")), deps_key_env()];
     let build = [
         Word::Lit("build-containers"),
@@ -130,11 +128,7 @@ fn build_containers(config: &Config) -> Job {
         .env(registry_env());
     let mut job = Job::new("build-containers", "container ({image}, {arch})", RunsOn::Axis("runner"))
         .needs(&[PREBUILD_JOB, "test-matrix"])
-        .matrix(Matrix {
-            fail_fast: Some(false),
-            axes: vec![("image", images), ("arch", config.arches.clone())],
-            include,
-        })
+        .matrix(per_arch(config, vec![("image", images)]))
         .steps(setup(config, true))
         .steps([pushing(config, Xtask::new(build).env(image)), pushing(config, push)])
         .steps(history::save_records(config, "build-containers"));

@@ -45,6 +45,18 @@ pub fn runner(arch: &str) -> Result<&'static str> {
     }
 }
 
+/// A matrix of every arch of the config, each leg on its arch's runner (`runner`): the deps layer
+/// and the images are built natively.
+pub(crate) fn per_arch(config: &Config, axes: Vec<(&'static str, Vec<String>)>) -> graph::Matrix {
+    let include = config
+        .arches
+        .iter()
+        .map(|arch| vec![("arch", arch.clone()), ("runner", runner(arch).expect("checked in generate").to_owned())])
+        .collect();
+    let axes = axes.into_iter().chain([("arch", config.arches.clone())]).collect();
+    graph::Matrix { fail_fast: Some(false), axes, include }
+}
+
 /// The OS and arch of a GitHub-hosted runner's label, when it is one this project uses.
 pub(crate) fn runner_platform(label: &str) -> Option<(&'static str, &'static str)> {
     match label {

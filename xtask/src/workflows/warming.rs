@@ -90,7 +90,8 @@ fn force() -> (&'static str, Value) {
 
 fn warm_dependencies(config: &Config) -> Job {
     let warm = Xtask::new([Word::Lit("warm-deps"), Word::Flag("--force", "FORCE_REBUILD")]).env([force()]);
-    Job::new("warm-dependencies", "warm-dependencies", RunsOn::Label("ubuntu-latest"))
+    Job::new("warm-dependencies", "warm-dependencies ({arch})", RunsOn::Axis("runner"))
+        .matrix(super::per_arch(config, Vec::new()))
         .steps(setup(config, true))
         .steps([pushing(config, warm)])
         .steps(history::save_records(config, "warm-dependencies"))

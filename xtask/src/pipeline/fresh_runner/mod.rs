@@ -33,28 +33,60 @@ struct Run {
 }
 
 impl State {
-    /// Runs the step: the view of every target, and whether the plan may stop.
+    /// Runs the step: the view of every target, and whether the plan may stop. The cache's word
+    /// first: when every output and its whole runtime closure is there, sound, a runner builds
+    /// nothing, and that answer costs what it fetches ([`State::proven`]). Only otherwise are the
+    /// derivations copied into an empty store and dry-run there, to know what it would build.
     pub(super) fn fresh_runner(&mut self, f: &FreshRunner, targets: &[Target], cache: &str) -> Result<String> {
         // Asked again after the push, the empty store has the derivations already, and a cache
         // that answered still does: only the cache's answers are asked again.
-        let graph = match self.runner_graph.take() {
-            Some(graph) if !self.substituters.is_empty() => graph,
+        let view = match self.runner_graph.take() {
             Some(graph) => {
-                let probed = self.probe(f);
-                self.substituters = self.reached(probed, f, cache);
-                graph
+                if self.substituters.is_empty() {
+                    let probed = self.probe(f);
+                    self.substituters = self.reached(probed, f, cache);
+                }
+                self.dry_view(f, targets, graph)?
             }
             None => {
-                // Whether the cache answers, and the derivations into the empty store: at once.
-                let (probed, copied) = std::thread::scope(|scope| {
-                    let copy = scope.spawn(|| f.copy.run(&*self));
-                    (self.probe(f), copy.join().unwrap_or_else(|_| bail!("the copy panicked")))
-                });
-                copied?;
+                let probed = self.probe(f);
+                let outputs = match &probed {
+                    Probe::Reached(outputs) => outputs.clone(),
+                    _ => Vec::new(),
+                };
                 self.substituters = self.reached(probed, f, cache);
-                json::parse_path_infos(&f.graph.run(self)?)?
+                match self.proven(f, outputs)? {
+                    Some(view) => view,
+                    None => {
+                        f.copy.run(&*self)?;
+                        let graph = json::parse_path_infos(&f.graph.run(self)?)?;
+                        self.dry_view(f, targets, graph)?
+                    }
+                }
             }
         };
+        let rates = view.rates(targets);
+        let broken: usize = view.targets.iter().map(|t| t.broken.len()).sum();
+        let note = format!(
+            "a fresh runner would fetch {} path(s) from the cache, build {}{}",
+            rates.cached,
+            rates.paths - rates.cached,
+            if broken == 0 { String::new() } else { format!("; {broken} broken in the cache") }
+        );
+        self.up_to_date = f.stop_when_cached && view.up_to_date(self.build.len());
+        self.stop = self.up_to_date;
+        self.present = if self.up_to_date { self.outputs.len() } else { 0 };
+        self.view = Some(view);
+        if self.up_to_date {
+            eprintln!("{note}: nothing to build or push (--force rebuilds and pushes anyway)");
+            return Ok(format!("{note}: up to date"));
+        }
+        Ok(note)
+    }
+
+    /// What a runner would do, from its dry run of each target in the empty store (whose
+    /// derivation graph is `graph`).
+    fn dry_view(&mut self, f: &FreshRunner, targets: &[Target], graph: Vec<json::PathInfo>) -> Result<RunnerView> {
         let references: BTreeMap<&str, &[String]> =
             graph.iter().map(|i| (i.path.as_str(), &i.references[..])).collect();
         self.runner_substituters = self.substituters.clone();
@@ -75,16 +107,7 @@ impl State {
         // What the cache serves of it, and what this machine's store has: at once.
         let asked: BTreeSet<String> =
             runs.iter().flat_map(|r| r.outputs.iter().cloned()).chain(self.fetched.iter().cloned()).collect();
-        let (broken, here) = std::thread::scope(|scope| {
-            let here = scope.spawn(|| local_infos(f, asked));
-            (self.unsound(f), here.join().unwrap_or_else(|_| bail!("the query of the store panicked")))
-        });
-        let broken = broken?;
-        let here = here?;
-        self.here_before = here.iter().map(|i| i.path.clone()).collect();
-        for info in here {
-            self.sizes.entry(info.path).or_insert(info.nar_size);
-        }
+        let broken = self.sound_and_here(f, asked)?;
         let view = RunnerView {
             targets: runs
                 .into_iter()
@@ -96,27 +119,88 @@ impl State {
                 .collect(),
             sizes: self.sizes.clone(),
         };
-        let rates = view.rates(targets);
-        let note = format!(
-            "a fresh runner would fetch {} path(s) from the cache, build {}{}",
-            rates.cached,
-            rates.paths - rates.cached,
-            if broken.is_empty() { String::new() } else { format!("; {} broken in the cache", broken.len()) }
-        );
+        drop(references);
+        self.runner_graph = Some(graph);
+        Ok(view)
+    }
+
+    /// Whether what the cache serves of [`State::fetched`] is sound (the paths it is not, and
+    /// why), and what this machine's store has of `asked` (their sizes, and what it had before
+    /// the build), asked at once.
+    fn sound_and_here(&mut self, f: &FreshRunner, asked: BTreeSet<String>) -> Result<BTreeMap<String, String>> {
+        let (broken, here) = std::thread::scope(|scope| {
+            let here = scope.spawn(|| local_infos(f, asked));
+            (self.unsound(f), here.join().unwrap_or_else(|_| bail!("the query of the store panicked")))
+        });
+        let (broken, here) = (broken?, here?);
         for (path, why) in &broken {
             eprintln!("  broken in the cache: {path}: {why}");
         }
-        self.up_to_date = f.stop_when_cached && view.up_to_date(self.build.len());
-        self.stop = self.up_to_date;
-        self.present = if self.up_to_date { self.outputs.len() } else { 0 };
-        self.view = Some(view);
-        drop(references);
-        self.runner_graph = Some(graph);
-        if self.up_to_date {
-            eprintln!("{note}: nothing to build or push (--force rebuilds and pushes anyway)");
-            return Ok(format!("{note}: up to date"));
+        self.here_before = here.iter().map(|i| i.path.clone()).collect();
+        for info in here {
+            self.sizes.entry(info.path).or_insert(info.nar_size);
         }
-        Ok(note)
+        Ok(broken)
+    }
+
+    /// The view of a runner that builds nothing, when the cache proves it: every output of every
+    /// target is in the cache, and so is their whole runtime closure (the References of the
+    /// cache's narinfos, walked), or an upstream cache serves what it lacks, and what the cache
+    /// serves is sound (NAR files at their sizes, signed). One query of the cache per level of
+    /// the closure, none of the build graph. `None` when anything is missing or broken: the dry
+    /// run then says what would be built, and what is broken is a miss there.
+    fn proven(&mut self, f: &FreshRunner, outputs: Vec<json::PathInfo>) -> Result<Option<RunnerView>> {
+        let mut infos: BTreeMap<String, json::PathInfo> = outputs.into_iter().map(|i| (i.path.clone(), i)).collect();
+        if self.substituters.is_empty() || !self.outputs.iter().all(|o| infos.contains_key(o)) {
+            return Ok(None);
+        }
+        let mut upstream = BTreeSet::new();
+        let unseen = |infos: &BTreeMap<String, json::PathInfo>, upstream: &BTreeSet<String>| -> BTreeSet<String> {
+            let references = infos.values().flat_map(|i| i.references.iter());
+            references.filter(|r| !infos.contains_key(*r) && !upstream.contains(*r)).cloned().collect()
+        };
+        let mut frontier = unseen(&infos, &upstream);
+        while !frontier.is_empty() {
+            let found = json::parse_path_infos(&f.fetched.run_quietly(&Words(frontier.iter().cloned().collect()))?)?;
+            for info in found {
+                frontier.remove(&info.path);
+                infos.insert(info.path.clone(), info);
+            }
+            // What the cache lacks, an upstream cache may serve, closure and all.
+            for (_, query) in f.upstream.iter().filter(|(url, _)| !self.unreachable.contains(url)) {
+                if frontier.is_empty() {
+                    break;
+                }
+                let served = query.run_quietly(&Words(frontier.iter().cloned().collect()));
+                let served = served.and_then(|out| json::parse_valid(&out)).unwrap_or_default();
+                frontier.retain(|p| !served.contains(p));
+                upstream.extend(served);
+            }
+            if !frontier.is_empty() {
+                return Ok(None);
+            }
+            frontier = unseen(&infos, &upstream);
+        }
+        self.fetched = infos.keys().chain(&upstream).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let broken = self.sound_and_here(f, self.fetched.iter().cloned().collect())?;
+        if !broken.is_empty() {
+            return Ok(None);
+        }
+        let closure = |roots: &[String]| {
+            let mut seen = BTreeSet::new();
+            let mut stack = roots.to_vec();
+            while let Some(path) = stack.pop() {
+                if seen.insert(path.clone()) {
+                    stack.extend(infos.get(&path).into_iter().flat_map(|i| i.references.iter().cloned()));
+                }
+            }
+            seen
+        };
+        let targets = self.evaluated.iter().map(|target| {
+            let (from_origin, cached) = closure(&target.outputs).into_iter().partition(|p| f.filter.is_match(p));
+            TargetView { cached, from_origin, ..TargetView::default() }
+        });
+        Ok(Some(RunnerView { targets: targets.collect(), sizes: self.sizes.clone() }))
     }
 
     /// Whether the cache can be reached. A local cache that does not exist yet is empty, and
@@ -127,8 +211,8 @@ impl State {
                 return Probe::Empty;
             }
         }
-        match f.probe.run(self) {
-            Ok(_) => Probe::Reached,
+        match f.probe.run(self).and_then(|out| json::parse_path_infos(&out)) {
+            Ok(outputs) => Probe::Reached(outputs),
             Err(err) => Probe::Failed(err),
         }
     }
@@ -137,7 +221,7 @@ impl State {
     /// it could not be reached.
     fn reached(&mut self, probed: Probe, f: &FreshRunner, cache: &str) -> Vec<String> {
         match probed {
-            Probe::Reached => vec![f.url.clone()],
+            Probe::Reached(_) => vec![f.url.clone()],
             Probe::Empty => Vec::new(),
             Probe::Failed(err) => {
                 self.warn(
@@ -196,10 +280,10 @@ impl State {
     }
 }
 
-/// What probing the cache found: it answers, it is a directory not made yet (empty), or it
-/// failed (an unreachable cache counts as empty, with a warning).
+/// What probing the cache found: it answers (with what it has of the outputs), it is a directory
+/// not made yet (empty), or it failed (an unreachable cache counts as empty, with a warning).
 enum Probe {
-    Reached,
+    Reached(Vec<json::PathInfo>),
     Empty,
     Failed(anyhow::Error),
 }

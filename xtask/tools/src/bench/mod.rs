@@ -13,6 +13,7 @@
 //! host's Rust toolchain.
 
 mod compile;
+mod graph;
 pub mod nginx;
 mod pipeline;
 pub mod registry;
@@ -66,7 +67,14 @@ impl Bench {
         // `verify` at scale: a cache of its own, served by a second nginx.
         let verifying = Nginx::start(&base.join("verify"), "bench", "bench")?;
         verify::cache(&verifying.www)?;
-        let bench = Run::new(sh, nginx, registry, &base, verifying)?;
+        let mut bench = Run::new(sh, nginx, registry, &base, verifying)?;
+        // The cache question at scale: each chain built and pushed once, asked in every round.
+        for n in graph::SIZES {
+            let flake = graph::flake(&base, n, &format!("{:?}", Instant::now()))?;
+            eprintln!("=== bench: building a deps layer that needs {n} derivations");
+            bench.xtask_on(&flake, &["warm-deps"], false)?;
+            bench.graphs.push((n, flake));
+        }
         let mut rounds = Vec::new();
         for n in 0..usize::from(self.rounds) {
             eprintln!("=== bench round {} of {}", n + 1, self.rounds);
@@ -94,7 +102,8 @@ fn describe(base: &Path, rounds: u8) -> String {
          cargo xtask warm|test --type T|status --flake <copy> --cache <nginx> --signing-key <key> --record <file>   # the CI jobs, read from their records\n\
          nix build --store <empty> --max-jobs 0 <deps output>; nix copy --no-check-sigs --from <nginx> --to <empty> <deps closure>   # restore, in turn\n\
          cargo xtask ci --event pull_request --skip smoke --flake <a second copy> --record <file> …   # the pipeline: cold, an app-only PR, a PR without change\n\
-         cargo xtask verify --cache file://{base}/verify/www; cargo xtask verify --cache <nginx serving it>   # 10,000 narinfos, in turn",
+         cargo xtask verify --cache file://{base}/verify/www; cargo xtask verify --cache <nginx serving it>   # 10,000 narinfos, in turn\n\
+         cargo xtask warm-deps --flake {base}/graph-N …   # an up-to-date deps layer that needs N = 300 and 3,000 derivations to build: the fresh-runner step's time",
         compile = compile::COMPILE,
         base = base.display()
     )
@@ -110,6 +119,8 @@ struct Run<'a> {
     base: PathBuf,
     secret: PathBuf,
     public: String,
+    /// The flakes of [`graph`], by the length of their chain, cached.
+    graphs: Vec<(usize, PathBuf)>,
 }
 
 /// How an xtask call went: its wall time and its record.
@@ -126,7 +137,7 @@ impl<'a> Run<'a> {
             cmd!(sh, "nix key generate-secret --key-name bench-1").read()?.as_bytes(),
         )?;
         let public = cmd!(sh, "nix key convert-secret-to-public").stdin(sh.read_file(&secret)?).read()?;
-        Ok(Run { sh, nginx, registry, verifying, base: base.to_path_buf(), secret, public })
+        Ok(Run { sh, nginx, registry, verifying, base: base.to_path_buf(), secret, public, graphs: Vec::new() })
     }
 
     /// Runs this xtask on a copy of the workspace and the bench's cache (with `actions`, as under

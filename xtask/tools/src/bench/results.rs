@@ -53,6 +53,9 @@ pub struct Round {
     /// `cargo xtask verify` of 10,000 narinfos: as a directory, and over loopback HTTP.
     pub verify_file_s: f64,
     pub verify_http_s: f64,
+    /// The fresh-runner step of an up-to-date deps layer, by how many derivations it needs to
+    /// build ([`super::graph`]), in seconds.
+    pub questions: Vec<(usize, f64)>,
 }
 
 impl Round {
@@ -84,9 +87,20 @@ impl Round {
         self.status_wall_s - asking
     }
 
+    /// The cache question of the `n`-derivation deps layer (seconds).
+    pub(super) fn question(&self, n: usize) -> f64 {
+        self.questions.iter().find(|(m, _)| *m == n).map_or(f64::MAX, |(_, s)| *s)
+    }
+
     pub(super) fn pipeline_ratio(&self) -> Option<f64> {
         let (cold, pr) = (self.pipeline(COLD)?, self.pipeline(PR)?);
         Some(pr.record.critical_path_seconds / cold.record.critical_path_seconds)
+    }
+
+    /// The same as GitHub would bill it: each job that runs pays its set-up.
+    pub(super) fn billed_pipeline_ratio(&self) -> Option<f64> {
+        let (cold, pr) = (self.pipeline(COLD)?, self.pipeline(PR)?);
+        Some(pr.record.github_seconds / cold.record.github_seconds)
     }
 }
 
@@ -143,6 +157,17 @@ impl Results {
             "the slowest `cargo xtask` start after a pipeline's first job (seconds)",
             self.median(|r| r.pipelines.iter().map(Pipeline::later_start_s).fold(0.0, f64::max)),
             LATER_START_S,
+        );
+        let [small, large] = super::graph::SIZES;
+        hold(
+            &format!("the cache question of an up-to-date deps layer of {large} build-time derivations (seconds)"),
+            self.median(|r| r.question(large)),
+            super::graph::QUESTION_S,
+        );
+        hold(
+            &format!("that question at {large} derivations over {small}"),
+            self.median(|r| r.question(large) / r.question(small)),
+            super::graph::OVER_SMALL,
         );
         for (n, round) in self.rounds.iter().enumerate() {
             let deps = round.status.rates.as_ref().map_or(0.0, |r| r.deps_hit_rate);

@@ -158,7 +158,8 @@ pub fn run(session: &Session, workflow: &Workflow, ctx: &Context, options: Optio
         done.insert(job.id, (outcome, outputs));
     }
     let jobs = ran.iter().map(|r| r.job.clone()).collect();
-    Ok((Pipeline::timed(workflow.file, ctx.event.name(), ctx.fork, jobs), ran))
+    let setup = session.config.job_setup_seconds;
+    Ok((Pipeline::timed(workflow.file, ctx.event.name(), ctx.fork, jobs, setup), ran))
 }
 
 fn check(workflow: &Workflow, ctx: &Context, options: &Options) -> Result<()> {

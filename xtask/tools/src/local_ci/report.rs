@@ -65,8 +65,10 @@ pub fn table(pipeline: &Pipeline, ctx_line: &str) -> String {
     }
     let _ = write!(
         t,
-        "\nPipeline: {:.1} s on GitHub's parallel runners (the critical path through needs), {:.1} s of jobs in all.\n",
-        pipeline.critical_path_seconds, pipeline.sum_seconds
+        "\nPipeline: {:.1} s on parallel runners as run here (the critical path through needs), {:.1} s of jobs in all; \
+         {:.1} s as GitHub would bill it (each job that runs {:.0} s longer: its runner, checkout, Nix and cache action), \
+         {} job level(s) on the critical path.\n",
+        pipeline.critical_path_seconds, pipeline.sum_seconds, pipeline.github_seconds, pipeline.setup_seconds, pipeline.levels
     );
     t
 }
