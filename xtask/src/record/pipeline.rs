@@ -16,7 +16,9 @@ impl Pipeline {
     pub fn timed(workflow: &str, event: &str, fork: bool, mut jobs: Vec<JobRun>, setup: f64) -> Pipeline {
         let (mut end, mut billed): (BTreeMap<String, f64>, BTreeMap<String, f64>) = Default::default();
         for job in &mut jobs {
-            let start = |ends: &BTreeMap<String, f64>| job.needs.iter().filter_map(|n| ends.get(n)).fold(0.0_f64, |a, b| a.max(*b));
+            let start = |ends: &BTreeMap<String, f64>| {
+                job.needs.iter().filter_map(|n| ends.get(n)).fold(0.0_f64, |a, b| a.max(*b))
+            };
             job.start_seconds = start(&end);
             let billed_start = start(&billed);
             let (took, setup) = if job.result == "skipped" { (0.0, 0.0) } else { (job.seconds, setup) };

@@ -57,7 +57,8 @@ fn keep_this_runs_records(repo: &Path, ci: &Workflow) -> PathBuf {
     let kept = local.join("xtask-records");
     fs::create_dir_all(&kept).unwrap();
     let write = |r: Record| fs::write(kept.join(format!("{}.json", r.id)), r.to_bytes()).unwrap();
-    write(record("prebuild-deps", &[], RUN, 0, 100.0));
+    let prebuild = legs::legs(job(ci, "prebuild-deps"));
+    write(record("prebuild-deps", &prebuild[0].values, RUN, 0, 100.0));
     let tests = legs::legs(job(ci, "test-matrix"));
     for (i, leg) in tests.iter().enumerate() {
         let mut r = record("test-matrix", &leg.values, RUN, 110, 30.0 + i as f64);
@@ -68,7 +69,7 @@ fn keep_this_runs_records(repo: &Path, ci: &Workflow) -> PathBuf {
         write(r);
     }
     write(record("build-containers", &legs::legs(job(ci, "build-containers"))[0].values, RUN, 170, 200.0));
-    write(record("prebuild-deps", &[], "4241", 0, 900.0));
+    write(record("prebuild-deps", &prebuild[0].values, "4241", 0, 900.0));
     local
 }
 
@@ -103,9 +104,13 @@ fn a_runs_pipeline_is_its_jobs_records_by_leg_kept_in_the_history() {
 
     let leg =
         |name: &str| pipeline.jobs.iter().find(|j| j.name == name).unwrap_or_else(|| panic!("{name}: {pipeline:#?}"));
-    let prebuild = leg(&job(&ci, "prebuild-deps").name);
-    assert_eq!((prebuild.result.as_str(), prebuild.start_seconds, prebuild.seconds), ("success", 0.0, 100.0));
-    assert_eq!(prebuild.tasks.len(), 1, "another run's record is not this run's");
+    let prebuild = legs::legs(job(&ci, "prebuild-deps"));
+    let first = leg(&prebuild[0].name);
+    assert_eq!((first.result.as_str(), first.start_seconds, first.seconds), ("success", 0.0, 100.0));
+    assert_eq!(first.tasks.len(), 1, "another run's record is not this run's");
+    for other in &prebuild[1..] {
+        assert_eq!(leg(&other.name).result, "success", "a leg that kept nothing has GitHub's word");
+    }
     for (i, test) in tests.iter().enumerate() {
         let kept = leg(&test.name);
         let failed = i == tests.len() - 1;

@@ -163,7 +163,7 @@ fn a_push_runs_every_job_as_a_fresh_runner_and_publishes_the_images(repo: &Path,
     }
     assert!(["smoke (x86_64)", "publish"].iter().all(|j| results(&push).contains_key(*j)), "{push:#?}");
     // The first job compiled the xtask of the clone; the others ran the binary it kept.
-    assert_eq!(job(&push, "prebuild-deps").xtask_restored, Some(false), "{push:#?}");
+    assert_eq!(job(&push, "prebuild-deps (x86_64)").xtask_restored, Some(false), "{push:#?}");
     // Each task's record names its job and matrix leg, as GitHub would; the run's pipeline is
     // kept once.
     let runs = history(cache);
@@ -196,7 +196,7 @@ fn a_push_runs_every_job_as_a_fresh_runner_and_publishes_the_images(repo: &Path,
 /// The prebuild job's key reaches the test job through `needs`; the test job, a fresh runner
 /// (what prebuild-deps built deleted, not kept), fetched the deps layer the prebuild job pushed.
 fn the_jobs_of_a_push_pass_the_deps_layer_through_needs_and_the_cache(push: &Pipeline) {
-    let prebuild = job(push, "prebuild-deps");
+    let prebuild = job(push, "prebuild-deps (x86_64)");
     let key = &prebuild.outputs.iter().find(|o| o.name == "cache-key").expect("prebuild-deps emits the deps key").value;
     assert_eq!(prebuild.tasks[0].task, "prebuild");
     let test = job(push, "test (ubuntu-latest, unit)");
@@ -231,7 +231,7 @@ fn a_forks_pull_request_builds_its_change_and_pushes_nothing(repo: &Path, flake:
     let out = out.ok();
     assert_eq!(snapshot(cache), before, "the fork's pipeline wrote to the cache");
     assert!(out.stderr.contains("a pull request from a fork gets no secrets"), "{}", out.stderr);
-    assert_eq!(job(&fork, "prebuild-deps").result, "success");
+    assert_eq!(job(&fork, "prebuild-deps (x86_64)").result, "success");
 }
 
 /// A push without a registry, on a machine that cannot build aarch64-linux: what pushes images

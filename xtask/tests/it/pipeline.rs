@@ -268,3 +268,32 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
         assert!(summary.contains(&expected), "summary lacks {expected}:\n{summary}");
     }
 }
+
+/// The cache question at the cost of what a runner fetches: once the deps layer is cached, the
+/// fresh-runner step asks the cache alone (its narinfos, their References, NAR files, signatures:
+/// no empty store, no dry run); a cache that lost one path of the closure cannot prove it, the
+/// dry run asks again, and that path is what a runner would build.
+#[test]
+fn an_up_to_date_target_is_proven_by_the_cache_alone_and_a_lost_path_is_not() {
+    needs!(Nix);
+    let ex = Example::new("proven");
+    ex.task(&["warm-deps"]).0.ok();
+    let asked = |record: &Record| -> Vec<String> {
+        record.steps.iter().find(|s| s.kind == "fresh-runner").expect("a fresh-runner step").commands.clone()
+    };
+    let empty_store = |commands: &[String]| commands.iter().any(|c| c.contains("--dry-run") || c.contains(" copy "));
+
+    let (out, record) = ex.task(&["warm-deps"]);
+    out.ok();
+    assert!(record.totals.up_to_date, "{record:#?}");
+    assert!(!empty_store(&asked(&record)), "an up-to-date target made an empty store: {:#?}", asked(&record));
+
+    let toolchain = narinfos(&ex.cache).into_iter().find(|n| n.store_path.ends_with("-rust-toolchain-1.84.0")).unwrap();
+    fs::remove_file(ex.cache.join(narinfo::file_of(&toolchain.store_path).unwrap())).unwrap();
+    let (out, record) = ex.task(&["warm-deps"]);
+    out.ok();
+    assert!(!record.totals.up_to_date, "a cache that lost a path of the closure was up to date");
+    assert!(empty_store(&asked(&record)), "{:#?}", asked(&record));
+    let before = record.target("deps").and_then(|t| t.before.as_ref()).expect("the deps layer's view");
+    assert!(before.to_build.iter().any(|name| name.contains("rust-toolchain-1.84.0")), "{before:#?}");
+}
