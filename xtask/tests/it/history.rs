@@ -73,6 +73,15 @@ fn keep_this_runs_records(repo: &Path, ci: &Workflow) -> PathBuf {
     local
 }
 
+/// `cargo xtask dashboard` of the history in an nginx cache, written to `out`: the run, and the page.
+fn dashboard_of(nginx: &Nginx, out: &Path) -> (Run, String) {
+    let shown = run(xtask()
+        .args(["dashboard", "--cache", &nginx.url, "--out", &out.display().to_string()])
+        .env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", nginx.netrc.display()))))
+    .ok();
+    (shown, fs::read_to_string(out.join("index.html")).unwrap())
+}
+
 /// `cargo xtask history` in `repo`, as the workflow's last job of the run `run_id` runs it.
 fn history_job(repo: &Path, run_id: &str) -> Command {
     let mut cmd = binary_for(&["history"]);
@@ -183,12 +192,7 @@ fn a_history_is_read_around_what_cannot_be_read_and_a_refused_task_keeps_nothing
         assert!(problems.iter().any(|p| p.contains(file) && p.contains(why)), "{file}: {problems:#?}");
     }
 
-    let out = dir.join("page");
-    let shown = run(xtask()
-        .args(["dashboard", "--cache", &nginx.url, "--out", &out.display().to_string()])
-        .env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", nginx.netrc.display()))))
-    .ok();
-    let page = fs::read_to_string(out.join("index.html")).unwrap();
+    let (shown, page) = dashboard_of(&nginx, &dir.join("page"));
     assert!(page.contains("1 run(s) in the history"), "{}", shown.stderr);
     for file in ["1-not-json", "2-future", "3-huge"] {
         assert!(page.contains(file), "{file} is not named on the page: {}", shown.stderr);
@@ -270,12 +274,7 @@ fn an_unreadable_history_index_is_never_overwritten_and_a_bad_entry_costs_only_i
 
     // One entry that would leave the folder, one that is no string: each costs only itself.
     fs::write(&index, serde_json::to_vec(&serde_json::json!(["../../x", 5, first.id])).unwrap()).unwrap();
-    let out = dir.join("page");
-    let shown = run(xtask()
-        .args(["dashboard", "--cache", &nginx.url, "--out", &out.display().to_string()])
-        .env("NIX_CONFIG", nix_config(&format!("netrc-file = {}", nginx.netrc.display()))))
-    .ok();
-    let page = fs::read_to_string(out.join("index.html")).unwrap();
+    let (shown, page) = dashboard_of(&nginx, &dir.join("page"));
     assert!(page.contains("1 run(s) in the history"), "{}", shown.stderr);
     assert!(page.contains("../../x") && page.contains("5 is not a record id"), "the bad entries are not named");
     let (_, third) = warm();
