@@ -122,8 +122,8 @@ impl Drop for Guard {
     }
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: kill the commands, wait for them to end (at most 10 s: a
-/// blocked one may take a moment), undo, remove the directory, then exit as the signal would have.
+/// On SIGINT, SIGTERM or SIGHUP: stop the commands (SIGTERM), wait for them to end (at most 10 s:
+/// a command may ignore SIGTERM, and is then killed), undo, remove the directory, then exit as the signal would have.
 /// Watched from the first thing the run makes, once.
 fn watch_signals() {
     static WATCHING: std::sync::Once = std::sync::Once::new();
@@ -138,6 +138,7 @@ fn watch_signals() {
                 while command::running() > 0 && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(20));
                 }
+                command::kill();
                 undo();
                 remove();
                 std::process::exit(128 + signal);

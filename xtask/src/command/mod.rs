@@ -9,7 +9,7 @@
 mod render;
 mod run;
 
-pub use run::{evaluations, running, stop};
+pub use run::{evaluations, kill, running, stop};
 pub(crate) use run::{mark_start, own_time, run_in};
 
 use std::path::PathBuf;

@@ -33,12 +33,21 @@ static WORKSPACE: OnceLock<PathBuf> = OnceLock::new();
 /// lock, so no command starts after [`stop`] has killed the running ones.
 static RUNNING: Mutex<(bool, Vec<Arc<duct::Handle>>)> = Mutex::new((false, Vec::new()));
 
-/// Stops the run's commands (a signal came): each running one is killed, and none starts again
-/// but through [`Cmd::run_after_stop`].
+/// Stops the run's commands (a signal came): each running one gets SIGTERM, so it can stop what
+/// it started (Nix its builders), and none starts again but through [`Cmd::run_after_stop`].
+/// duct's handles name the processes; duct itself only kills ([`kill`]).
 pub fn stop() {
     let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     running.0 = true;
-    for handle in &running.1 {
+    for pid in running.1.iter().flat_map(|handle| handle.pids()) {
+        // SAFETY: kill(2) with a process id of a handle this run holds, not yet reaped.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+}
+
+/// Kills the commands still running after [`stop`] (SIGKILL, duct's `kill`).
+pub fn kill() {
+    for handle in &RUNNING.lock().unwrap_or_else(|e| e.into_inner()).1 {
         let _ = handle.kill();
     }
 }

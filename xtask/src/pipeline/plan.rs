@@ -130,7 +130,7 @@ impl StepKind {
     /// derivations, their graph, the dry runs) when the cache proved every target whole.
     pub(crate) fn ran(&self, state: &super::State) -> Vec<&Cmd> {
         match self {
-            StepKind::FreshRunner(f) if state.runner_graph.is_none() => {
+            StepKind::FreshRunner(f) if state.proven => {
                 let store = [&f.copy, &f.graph, &f.dry_run, &f.outputs];
                 self.cmds().into_iter().filter(|c| !store.iter().any(|s| std::ptr::eq(*s, *c))).collect()
             }

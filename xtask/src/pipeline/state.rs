@@ -112,6 +112,8 @@ pub struct State {
     pub pushed: usize,
     /// A fresh runner would fetch everything from the cache, sound.
     pub up_to_date: bool,
+    /// The fresh-runner step's last answer came from the cache's narinfos alone (no empty store).
+    pub proven: bool,
     /// The remaining steps are skipped (but pins): the task is up to date, or (a warning) its
     /// paths could not be recorded, so nothing is pushed.
     pub stop: bool,

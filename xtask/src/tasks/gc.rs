@@ -70,8 +70,15 @@ impl Gc {
         if let Some(lock) = lock.as_mut() {
             gc::collect(&files, lock, &plan)?;
             // The runs of the keys dropped go with their paths (under the same lock).
+            // The history is never the task's verdict: what cannot be forgotten is a warning.
             if let (Some(history), Some(collected)) = (History::of(session), record.gc.as_mut()) {
-                collected.records_deleted = history.forget(&plan.dropped_keys.iter().cloned().collect())?;
+                match history.forget(&plan.dropped_keys.iter().cloned().collect()) {
+                    Ok(gone) => collected.records_deleted = gone,
+                    Err(err) => crate::github::warning(&format!(
+                        "cannot delete the records of the dropped keys from {}: {err:#}",
+                        history.label()
+                    )),
+                }
             }
         }
         println!(

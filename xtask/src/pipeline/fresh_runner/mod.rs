@@ -56,8 +56,12 @@ impl State {
                 };
                 self.substituters = self.reached(probed, f, cache);
                 match self.proven(f, outputs)? {
-                    Some(view) => view,
+                    Some(view) => {
+                        self.proven = true;
+                        view
+                    }
                     None => {
+                        self.proven = false;
                         f.copy.run(&*self)?;
                         let graph = json::parse_path_infos(&f.graph.run(self)?)?;
                         self.dry_view(f, targets, graph)?
@@ -154,10 +158,13 @@ impl State {
         if self.substituters.is_empty() || !self.outputs.iter().all(|o| infos.contains_key(o)) {
             return Ok(None);
         }
-        let mut upstream = BTreeSet::new();
-        let unseen = |infos: &BTreeMap<String, json::PathInfo>, upstream: &BTreeSet<String>| -> BTreeSet<String> {
-            let references = infos.values().flat_map(|i| i.references.iter());
-            references.filter(|r| !infos.contains_key(*r) && !upstream.contains(*r)).cloned().collect()
+        // The paths an upstream cache serves, with their references: a runner fetches their
+        // closure too, from wherever it is.
+        let mut upstream: BTreeMap<String, json::PathInfo> = BTreeMap::new();
+        let unseen = |infos: &BTreeMap<String, json::PathInfo>, upstream: &BTreeMap<String, json::PathInfo>| {
+            let references = infos.values().chain(upstream.values()).flat_map(|i| i.references.iter());
+            let new = references.filter(|r| !infos.contains_key(*r) && !upstream.contains_key(*r));
+            new.cloned().collect::<BTreeSet<String>>()
         };
         let mut frontier = unseen(&infos, &upstream);
         while !frontier.is_empty() {
@@ -166,32 +173,36 @@ impl State {
                 frontier.remove(&info.path);
                 infos.insert(info.path.clone(), info);
             }
-            // What the cache lacks, an upstream cache may serve, closure and all.
+            // What the cache lacks, an upstream cache may serve.
             for (_, query) in f.upstream.iter().filter(|(url, _)| !self.unreachable.contains(url)) {
                 if frontier.is_empty() {
                     break;
                 }
                 let served = query.run_quietly(&Words(frontier.iter().cloned().collect()));
-                let served = served.and_then(|out| json::parse_valid(&out)).unwrap_or_default();
-                frontier.retain(|p| !served.contains(p));
-                upstream.extend(served);
+                for info in served.and_then(|out| json::parse_path_infos(&out)).unwrap_or_default() {
+                    frontier.remove(&info.path);
+                    upstream.insert(info.path.clone(), info);
+                }
             }
             if !frontier.is_empty() {
                 return Ok(None);
             }
             frontier = unseen(&infos, &upstream);
         }
-        self.fetched = infos.keys().chain(&upstream).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        self.fetched = infos.keys().chain(upstream.keys()).cloned().collect::<BTreeSet<_>>().into_iter().collect();
         let broken = self.sound_and_here(f, self.fetched.iter().cloned().collect())?;
-        if !broken.is_empty() {
+        // Every path the walk saw in the cache must still be there, and sound.
+        if !broken.is_empty() || !infos.keys().all(|p| self.served.contains(p)) {
             return Ok(None);
         }
+        let references: BTreeMap<&String, &Vec<String>> =
+            infos.iter().chain(&upstream).map(|(path, info)| (path, &info.references)).collect();
         let closure = |roots: &[String]| {
             let mut seen = BTreeSet::new();
             let mut stack = roots.to_vec();
             while let Some(path) = stack.pop() {
                 if seen.insert(path.clone()) {
-                    stack.extend(infos.get(&path).into_iter().flat_map(|i| i.references.iter().cloned()));
+                    stack.extend(references.get(&path).into_iter().flat_map(|refs| refs.iter().cloned()));
                 }
             }
             seen

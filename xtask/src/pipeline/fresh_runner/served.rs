@@ -40,8 +40,16 @@ impl State {
             broken.extend(files?);
         }
         if let Some(verified) = verified {
-            for path in verify::parse(&verified?).untrusted {
+            let verdicts = verify::parse(&verified?);
+            for path in verdicts.untrusted {
                 broken.entry(path).or_insert_with(|| "not signed by the key".to_owned());
+            }
+            // A path Nix could not check (a request that failed, a narinfo gone meanwhile) is
+            // not proven signed: no path it served is.
+            if verdicts.failed {
+                for path in &self.served {
+                    broken.entry(path.clone()).or_insert_with(|| "its signature could not be checked".to_owned());
+                }
             }
         }
         Ok(broken)
