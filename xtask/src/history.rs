@@ -13,7 +13,7 @@
 
 use std::{collections::BTreeSet, path::PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::{
     cache::{files::Files, roots, Cache},
@@ -138,22 +138,24 @@ impl History {
     /// the run started, so their order is the records'. An index that is not a list is an error
     /// (naming how to repair it); an entry that is not a record id costs only itself.
     fn ids(&self) -> Result<Listing> {
-        let mut listing = Listing::default();
-        if let Some(listed) = self.files.list(DIR) {
-            for name in listed?.iter().filter_map(|n| n.strip_suffix(".json")).filter(|n| *n != "index") {
-                listing.add(serde_json::Value::String(name.to_owned()));
+        let entries: Vec<Result<String, String>> = match self.files.list(DIR) {
+            Some(listed) => {
+                let names = listed?.into_iter().filter_map(|n| Some(n.strip_suffix(".json")?.to_owned()));
+                names.filter(|n| n != "index").map(|n| if crate::files::is_name(&n) { Ok(n) } else { Err(n) }).collect()
             }
-            return Ok(listing);
+            None => {
+                let repair = "so no record is added to it (its records would be lost): restore it, or delete it to \
+                              start the history anew";
+                self.files.index(INDEX, "record ids", repair)?.unwrap_or_default()
+            }
+        };
+        let mut listing = Listing::default();
+        for entry in entries {
+            match entry {
+                Ok(id) => drop(listing.ids.insert(id)),
+                Err(entry) => listing.bad.push(format!("{entry} is not a record id")),
+            }
         }
-        let Some(index) = self.files.get(INDEX)? else { return Ok(listing) };
-        let entries: Vec<serde_json::Value> = serde_json::from_slice(&index).with_context(|| {
-            format!(
-                "{}/{INDEX} is not a list of record ids, so no record is added to it (its records would be lost): \
-                 restore it, or delete it to start the history anew",
-                self.label()
-            )
-        })?;
-        entries.into_iter().for_each(|entry| listing.add(entry));
         Ok(listing)
     }
 
@@ -170,15 +172,6 @@ impl History {
 struct Listing {
     ids: BTreeSet<String>,
     bad: Vec<String>,
-}
-
-impl Listing {
-    fn add(&mut self, entry: serde_json::Value) {
-        match entry.as_str().filter(|id| crate::files::is_name(id)) {
-            Some(id) => drop(self.ids.insert(id.to_owned())),
-            None => self.bad.push(format!("{entry} is not a record id")),
-        }
-    }
 }
 
 /// A record's file.

@@ -83,19 +83,13 @@ pub fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
 /// it named would be beyond gc); an entry that cannot be a key is left out.
 pub fn keys(files: &Files) -> Result<BTreeSet<String>> {
     let listed = files.list(DIR).transpose()?;
-    let index = match files.get(INDEX)? {
+    let repair = format!("write it again as the JSON list of the keys whose {DIR}/<key>.json are on the server");
+    let index = match files.index(INDEX, "keys", &repair) {
         // A directory's listing holds every key: an index it cannot read is not needed.
-        Some(bytes) if listed.is_some() => serde_json::from_slice::<Vec<serde_json::Value>>(&bytes).unwrap_or_default(),
-        Some(bytes) => serde_json::from_slice::<Vec<serde_json::Value>>(&bytes).with_context(|| {
-            format!(
-                "{}/{INDEX} is not a list of keys: write it again as the JSON list of the keys whose {DIR}/<key>.json are on the server",
-                files.label()
-            )
-        })?,
-        None => Vec::new(),
+        Err(_) if listed.is_some() => None,
+        index => index?,
     };
-    let named = index.iter().filter_map(serde_json::Value::as_str).filter(|k| crate::files::is_name(k));
-    let mut keys: BTreeSet<String> = named.map(str::to_owned).collect();
+    let mut keys: BTreeSet<String> = index.into_iter().flatten().flatten().collect();
     if let Some(listed) = listed {
         for name in listed {
             if let Some(key) = name.strip_suffix(".json").filter(|k| *k != "index") {

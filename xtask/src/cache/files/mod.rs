@@ -43,6 +43,22 @@ pub(crate) enum Deleted {
 pub(crate) type Fetched = Result<Option<Vec<u8>>>;
 
 impl Files {
+    /// An index of file names (a JSON list, kept where files cannot be listed: HTTP): each entry,
+    /// a name or, for one that cannot be a file's name (`../x`, a number), the entry itself
+    /// (`Err`), which costs only itself. `None`: there is no index. An index that is not a list
+    /// is an error saying what it is (`what`) and how to repair it (`repair`): it is never read as
+    /// empty, since writing it over would lose what it names.
+    pub fn index(&self, path: &str, what: &str, repair: &str) -> Result<Option<Vec<Result<String, String>>>> {
+        let Some(bytes) = self.get(path)? else { return Ok(None) };
+        let entries: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}/{path} is not a list of {what}: {repair}", self.label()))?;
+        let name = |entry: serde_json::Value| match entry.as_str().filter(|n| crate::files::is_name(n)) {
+            Some(name) => Ok(name.to_owned()),
+            None => Err(entry.to_string()),
+        };
+        Ok(Some(entries.into_iter().map(name).collect()))
+    }
+
     /// A file's contents; `None` when the cache has no such file.
     pub fn get(&self, path: &str) -> Result<Option<Vec<u8>>> {
         match self {

@@ -111,7 +111,7 @@ impl State {
         // What the cache serves of it, and what this machine's store has: at once.
         let asked: BTreeSet<String> =
             runs.iter().flat_map(|r| r.outputs.iter().cloned()).chain(self.fetched.iter().cloned()).collect();
-        let broken = self.sound_and_here(f, asked)?;
+        let broken = self.sound_and_here(f, asked, None)?;
         let view = RunnerView {
             targets: runs
                 .into_iter()
@@ -129,12 +129,17 @@ impl State {
     }
 
     /// Whether what the cache serves of [`State::fetched`] is sound (the paths it is not, and
-    /// why), and what this machine's store has of `asked` (their sizes, and what it had before
-    /// the build), asked at once.
-    fn sound_and_here(&mut self, f: &FreshRunner, asked: BTreeSet<String>) -> Result<BTreeMap<String, String>> {
+    /// why; `known`: what the cache said of them, when it was asked already), and what this
+    /// machine's store has of `asked` (their sizes, and what it had before the build), at once.
+    fn sound_and_here(
+        &mut self,
+        f: &FreshRunner,
+        asked: BTreeSet<String>,
+        known: Option<Vec<json::PathInfo>>,
+    ) -> Result<BTreeMap<String, String>> {
         let (broken, here) = std::thread::scope(|scope| {
             let here = scope.spawn(|| local_infos(f, asked));
-            (self.unsound(f), here.join().unwrap_or_else(|_| bail!("the query of the store panicked")))
+            (self.unsound(f, known), here.join().unwrap_or_else(|_| bail!("the query of the store panicked")))
         });
         let (broken, here) = (broken?, here?);
         for (path, why) in &broken {
@@ -190,9 +195,9 @@ impl State {
             frontier = unseen(&infos, &upstream);
         }
         self.fetched = infos.keys().chain(upstream.keys()).cloned().collect::<BTreeSet<_>>().into_iter().collect();
-        let broken = self.sound_and_here(f, self.fetched.iter().cloned().collect())?;
-        // Every path the walk saw in the cache must still be there, and sound.
-        if !broken.is_empty() || !infos.keys().all(|p| self.served.contains(p)) {
+        // What the walk learned of the cache's paths is its word on them: not asked again.
+        let known = infos.values().cloned().collect();
+        if !self.sound_and_here(f, self.fetched.iter().cloned().collect(), Some(known))?.is_empty() {
             return Ok(None);
         }
         let references: BTreeMap<&String, &Vec<String>> =

@@ -15,13 +15,21 @@ use crate::{
 impl State {
     /// The paths a runner would fetch from the cache that it could not substitute: a NAR file
     /// missing or not of its size (a cache this project owns), or not signed by the key. The
-    /// cache's word on each path's size is kept.
-    pub(super) fn unsound(&mut self, f: &FreshRunner) -> Result<BTreeMap<String, String>> {
+    /// cache's word on each path's size is kept. `known`: what the cache already said of them
+    /// (the closure walk asked it), else it is asked.
+    pub(super) fn unsound(
+        &mut self,
+        f: &FreshRunner,
+        known: Option<Vec<json::PathInfo>>,
+    ) -> Result<BTreeMap<String, String>> {
         let mut broken = BTreeMap::new();
         if self.substituters.is_empty() || self.fetched.is_empty() {
             return Ok(broken);
         }
-        let infos = json::parse_path_infos(&f.fetched.run(self)?)?;
+        let infos = match known {
+            Some(infos) => infos,
+            None => json::parse_path_infos(&f.fetched.run(self)?)?,
+        };
         self.served = infos.iter().map(|i| i.path.clone()).collect();
         self.sizes.extend(infos.iter().map(|i| (i.path.clone(), i.nar_size)));
         self.download.extend(infos.iter().map(|i| (i.path.clone(), i.download_size.unwrap_or(i.nar_size))));
