@@ -184,6 +184,9 @@ impl State {
                 view.sizes.entry(path.clone()).or_insert(info.nar_size);
             }
             record.targets = view.record(targets, builds);
+            for (target, evaluated) in record.targets.iter_mut().zip(&self.evaluated) {
+                target.outputs.clone_from(&evaluated.outputs);
+            }
             record.rates = Some(view.rates(targets));
         }
     }

@@ -1,6 +1,8 @@
 //! What particular tasks found, beside what every run records: `verify`'s findings, `gc`'s
 //! collection, and a workflow's pipeline with each job and what its tasks did.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::types::{Output, Rates, Transfer};
@@ -108,6 +110,70 @@ pub struct JobRun {
     /// `cargo xtask ci`: whether the xtask's binary was restored from the actions cache
     /// (else the job built it).
     pub xtask_restored: Option<bool>,
+    /// The first job's answer for it (`cargo xtask proven`): why it was skipped, or ran.
+    pub proof: Option<Decision>,
+}
+
+/// The first job's answer for one leg of a later job (`cargo xtask proven`): whether it runs,
+/// and why, with the key and the paths of what it would build.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Decision {
+    /// The job's id.
+    pub job: String,
+    /// The leg's name, as GitHub shows it.
+    pub leg: String,
+    /// The leg's matrix values.
+    pub matrix: BTreeMap<String, String>,
+    /// Whether it runs.
+    pub runs: bool,
+    /// Why.
+    pub why: Why,
+    /// The key of what it builds.
+    pub key: String,
+    /// The paths of the closure of what it builds.
+    pub paths: u64,
+    /// Of those, what a fresh runner would build.
+    pub to_build: u64,
+    /// Of those, what the cache serves broken.
+    pub broken: u64,
+    /// The passing smoke of these exact image paths (its record id) that proves a smoke.
+    pub smoke: Option<String>,
+}
+
+/// Why a leg runs or is skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Why {
+    /// Every path of its closure is fetchable from the cache, whole and signed: skipped.
+    #[default]
+    Proven,
+    /// A fresh runner would build some of it.
+    Builds,
+    /// The cache serves some of it broken (a byte or signature problem): it runs, and repairs.
+    Broken,
+    /// Its images are fetchable, but no passing smoke of these exact paths is in the history.
+    NotSmoked,
+    /// A push to the default branch: it publishes this commit's images.
+    Publishes,
+    /// `--force`: every job runs.
+    Forced,
+}
+
+impl Decision {
+    /// In words, for a summary, a report or a page.
+    pub fn said(&self) -> String {
+        let what = match self.why {
+            Why::Proven => format!("proven: {} path(s) fetchable, whole and signed", self.paths),
+            Why::Builds => format!("{} of {} path(s) to build", self.to_build, self.paths),
+            Why::Broken => format!("{} of {} path(s) broken in the cache", self.broken, self.paths),
+            Why::NotSmoked => "no passing smoke of these images in the history".to_owned(),
+            Why::Publishes => "a push to the default branch publishes this commit's images".to_owned(),
+            Why::Forced => "--force".to_owned(),
+        };
+        let smoke = self.smoke.as_deref().map(|id| format!(", smoke {id} passed")).unwrap_or_default();
+        format!("{what} ({}{smoke})", self.key)
+    }
 }
 
 /// A fresh runner's store, made on this machine.

@@ -182,7 +182,7 @@ pub fn rates(r: &Rates) -> String {
 }
 
 /// A table cell: one line, no column break.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     text.replace('\n', " ").replace('|', "\\|")
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::findings::{Collected, Pipeline, Verified};
+use super::findings::{Collected, Decision, Pipeline, Verified};
 
 /// One run of one task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -71,6 +71,8 @@ pub struct Record {
     pub gc: Option<Collected>,
     /// `ci` (and the history of a workflow's run): the pipeline's jobs.
     pub pipeline: Option<Pipeline>,
+    /// `proven`: for each leg of the later jobs, whether it runs and why.
+    pub proven: Vec<Decision>,
 }
 
 /// A name and a value: a job output.
@@ -155,6 +157,8 @@ pub struct Target {
     pub layer: String,
     /// The key it is cached under.
     pub key: String,
+    /// Its output paths, as evaluated.
+    pub outputs: Vec<String>,
     /// The task builds it (the deps layer is shown beside another layer's targets).
     pub built_here: bool,
     /// What a fresh runner would do before the build.

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use crate::{
     alerts, github,
     history::History,
-    record::{JobRun, Pipeline, Ran, Record},
+    record::{Decision, JobRun, Pipeline, Ran, Record},
     session::Session,
     workflows::{self, legs},
 };
@@ -46,6 +46,8 @@ impl KeepRun {
             .filter(|r| r.github.as_ref().is_some_and(|g| g.run_id == run.run_id && g.run_attempt == run.run_attempt))
             .collect();
         let start = ours.iter().map(|r| r.started_ms).min().unwrap_or(record.started_ms);
+        // The first job's answer for each leg of the later jobs: a leg it proved needless ran not.
+        let decisions: Vec<&Decision> = ours.iter().flat_map(|r| &r.proven).collect();
         let mut jobs = Vec::new();
         for job in legs::order(workflow)? {
             for leg in legs::legs(job) {
@@ -65,10 +67,14 @@ impl KeepRun {
                     (false, true) => "failure",
                     (false, false) => "success",
                 };
+                let proof = decisions.iter().find(|d| d.job == job.id && d.leg == leg.name).map(|d| (*d).clone());
+                let reason = proof.as_ref().filter(|d| !d.runs && tasks.is_empty()).map(Decision::said);
                 jobs.push(JobRun {
                     id: job.id.to_owned(),
                     name: leg.name.clone(),
                     result: result.to_owned(),
+                    reason,
+                    proof,
                     needs: job.needs.iter().map(|n| n.to_string()).collect(),
                     start_seconds: first.saturating_sub(start) as f64 / 1000.0,
                     seconds: last.saturating_sub(first) as f64 / 1000.0,

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod gc;
 pub mod history;
 pub mod pin;
+pub mod proven;
 pub mod publish;
 pub mod smoke;
 pub mod status;
@@ -45,6 +46,8 @@ pub enum Task {
     /// Check every narinfo of a cache this project owns (files, sizes, hashes, references,
     /// signatures); --repair uploads again what this machine's store has.
     Verify(verify::Verify),
+    /// The first job's answer: which legs of the later jobs run (those the cache does not prove needless).
+    Proven(proven::Proven),
     /// Pin the deps layer and every image in Cachix under their keys (keep-revisions of each).
     Pin(pin::Pin),
     /// What a fresh runner would fetch from the cache and build, per target, with hit rates.
@@ -79,6 +82,7 @@ impl Task {
             Task::Gc(task) => task.run(session, record),
             Task::Verify(task) => task.run(session, record),
             Task::Pin(task) => task.run(session, record),
+            Task::Proven(task) => task.run(session, record),
             Task::Status(task) => task.run(session, record),
             Task::Summary(task) => task.run(session, record),
             Task::Dashboard(task) => task.run(session, record),

@@ -2,8 +2,8 @@
 //! images run together (smoke) and, on the default branch, one index per tag (publish).
 
 use super::{
-    graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
-    history, per_arch,
+    graph::{Condition, Job, Matrix, Proof, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
+    history, per_arch, runner,
     setup::{pushing, setup},
     CI,
 };
@@ -12,13 +12,17 @@ use crate::{
     github::names::{
         env::{DEPS_CACHE_KEY, NEEDS},
         output::CACHE_KEY,
-        step::PREBUILD,
+        step::{PREBUILD, PROVEN},
     },
 };
 
 const PREBUILD_JOB: &str = "prebuild-deps";
 
 pub fn graph(config: &Config) -> Workflow {
+    let mut jobs =
+        vec![prebuild(config), test_matrix(config), build_containers(config), smoke(config), publish(config)];
+    let proven: Vec<&'static str> = jobs.iter().filter(|j| j.proof.is_some()).map(|j| j.id).collect();
+    jobs[0].outputs.extend(proven.into_iter().map(|id| (id, Value::Step { step: PROVEN, output: id })));
     Workflow {
         file: CI,
         name: "CI",
@@ -26,13 +30,10 @@ pub fn graph(config: &Config) -> Workflow {
         triggers: vec![
             Trigger::Push { branches: vec!["main"], paths: Vec::new() },
             Trigger::PullRequest,
-            Trigger::Dispatch { force: false },
+            Trigger::Dispatch { force: true },
         ],
         concurrency: ("ci", true),
-        jobs: with_history(
-            config,
-            vec![prebuild(config), test_matrix(config), build_containers(config), smoke(config), publish(config)],
-        ),
+        jobs: with_history(config, jobs),
     }
 }
 
@@ -75,12 +76,21 @@ fn with_history(config: &Config, mut jobs: Vec<Job>) -> Vec<Job> {
 }
 
 /// The deps layer, built on each arch's runner (so an aarch64 container job fetches its own);
-/// every leg emits the same key (it names no arch).
+/// every leg emits the same key (it names no arch). The first arch's leg then answers, for every
+/// later job, which of its legs the cache (and the history) prove needless: evaluation is the
+/// same on every arch, and the runner leaves an output a leg did not set out of the job's
+/// outputs (actions/runner, JobExtension.cs), so the other legs cannot overwrite the answer.
 fn prebuild(config: &Config) -> Job {
+    let first = runner(&config.arches[0]).expect("checked in graphs");
+    let proven = Xtask::new([Word::Lit("proven"), Word::Flag("--force", "FORCE_REBUILD")])
+        .id(PROVEN)
+        .when(Condition::Matrix { axis: "runner", equals: first })
+        .comment(&["Which legs of the later jobs run: those the cache does not prove needless."])
+        .env([("FORCE_REBUILD", Value::Input("force_rebuild"))]);
     let mut job = Job::new(PREBUILD_JOB, "prebuild-deps ({arch})", RunsOn::Axis("runner"))
         .matrix(per_arch(config, Vec::new()))
         .steps(setup(config, true))
-        .steps([pushing(config, Xtask::new([Word::Lit("prebuild")]).id(PREBUILD))])
+        .steps([pushing(config, Xtask::new([Word::Lit("prebuild")]).id(PREBUILD)), Step::Xtask(proven)])
         .steps(history::save_records(config, PREBUILD_JOB));
     job.outputs = vec![(CACHE_KEY, Value::Step { step: PREBUILD, output: CACHE_KEY })];
     job
@@ -102,7 +112,9 @@ fn test_matrix(config: &Config) -> Job {
             fail_fast: Some(false),
             axes: vec![("os", config.os.clone()), ("test-type", tests)],
             include: Vec::new(),
+            from: None,
         })
+        .proven_by(PREBUILD_JOB, Proof::Check)
         .steps(setup(config, true))
         .steps([pushing(config, test)])
         .steps(history::save_records(config, "test-matrix"))
@@ -129,6 +141,7 @@ fn build_containers(config: &Config) -> Job {
     let mut job = Job::new("build-containers", "container ({image}, {arch})", RunsOn::Axis("runner"))
         .needs(&[PREBUILD_JOB, "test-matrix"])
         .matrix(per_arch(config, vec![("image", images)]))
+        .proven_by(PREBUILD_JOB, Proof::Image)
         .steps(setup(config, true))
         .steps([pushing(config, Xtask::new(build).env(image)), pushing(config, push)])
         .steps(history::save_records(config, "build-containers"));
@@ -143,6 +156,7 @@ fn smoke(config: &Config) -> Job {
     smoke.needs_engine = true;
     Job::new("smoke", "smoke (x86_64)", RunsOn::Label("ubuntu-latest"))
         .needs(&[PREBUILD_JOB, "build-containers"])
+        .proven_by(PREBUILD_JOB, Proof::Smoke)
         .steps(setup(config, true))
         .steps([pushing(config, smoke)])
         .steps(history::save_records(config, "smoke"))
@@ -157,7 +171,7 @@ fn publish(config: &Config) -> Job {
     publish.needs_buildah = true;
     let mut job = Job::new("publish", "publish", RunsOn::Label("ubuntu-latest"))
         .needs(&["build-containers", "smoke"])
-        .when(Condition::DefaultBranchPush)
+        .when(Condition::DefaultBranchPushUnlessFailed)
         .steps(setup(config, false))
         .steps([Step::Xtask(publish)]);
     job.writes = vec![("packages", "it writes each tag's index to GHCR")];

@@ -79,6 +79,9 @@ pub struct Job {
     pub outputs: Vec<(&'static str, Value)>,
     /// Its matrix: one leg per combination of values; `None`, one run.
     pub matrix: Option<Matrix>,
+    /// What proves it needless: the first job's `cargo xtask proven` answers for each of its legs,
+    /// and only the legs not proven run ([`Job::proven_by`]).
+    pub proof: Option<Proof>,
     /// Its steps, in the order they run.
     pub steps: Vec<Step>,
 }
@@ -99,7 +102,27 @@ pub struct Matrix {
     pub axes: Vec<(&'static str, Vec<String>)>,
     /// Values added to the combinations that match an entry's values of the axes.
     pub include: Vec<Vec<(&'static str, String)>>,
+    /// Where GitHub takes the legs that run from (`fromJSON` of `{"include": [legs]}`): some of
+    /// the legs the axes expand to, which still name every leg the job has.
+    pub from: Option<Value>,
 }
+
+/// What proves a job needless, leg by leg: `cargo xtask proven` in the first job asks it of the
+/// cache (and the history), and says each leg's answer in the job's output of the job's id:
+/// `skip`, or the legs that run (`{"include": [...]}`; `run` for a job without a matrix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// Its leg's check (`checks.<system>.<test-type>` on its `os`) is fetchable, whole and signed.
+    Check,
+    /// Its leg's image (`image` on `arch`) is fetchable, whole and signed.
+    Image,
+    /// The images it runs are fetchable, and the history holds a passing smoke of these exact
+    /// store paths.
+    Smoke,
+}
+
+/// A job's output that says a job of [`Proof`] is proven: none of its legs runs.
+pub const SKIP: &str = "skip";
 
 /// A step of a job.
 pub enum Step {
@@ -241,6 +264,24 @@ pub enum Condition {
         /// The value it must equal.
         equals: &'static str,
     },
+    /// Unless a job it needs failed or was cancelled (one skipped is fine), when the first job
+    /// did not prove it needless (`needs.<job>.outputs.<output>` is not [`SKIP`]).
+    Unproven {
+        /// The job that answers.
+        job: &'static str,
+        /// Its output for this job.
+        output: &'static str,
+    },
+    /// On a push to the default branch, unless a job it needs failed or was cancelled (one
+    /// skipped, as proven, is fine).
+    DefaultBranchPushUnlessFailed,
+    /// A leg's value of an axis, equal to a value (a step of one leg).
+    Matrix {
+        /// The axis.
+        axis: &'static str,
+        /// The value it must equal.
+        equals: &'static str,
+    },
     /// An output of a step before it, equal to a value.
     Output {
         /// The id of the step.
@@ -311,8 +352,20 @@ impl Job {
             environment: None,
             outputs: Vec::new(),
             matrix: None,
+            proof: None,
             steps: Vec::new(),
         }
+    }
+
+    /// Runs only the legs `job`'s `cargo xtask proven` did not prove needless: its condition and
+    /// (with a matrix) the legs GitHub runs come from that job's output named as this job is.
+    pub fn proven_by(mut self, job: &'static str, proof: Proof) -> Job {
+        self.condition = Some(Condition::Unproven { job, output: self.id });
+        if let Some(matrix) = &mut self.matrix {
+            matrix.from = Some(Value::Needs { job, output: self.id });
+        }
+        self.proof = Some(proof);
+        self
     }
 
     /// Sets the jobs it runs after.

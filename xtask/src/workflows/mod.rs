@@ -54,7 +54,7 @@ pub(crate) fn per_arch(config: &Config, axes: Vec<(&'static str, Vec<String>)>) 
         .map(|arch| vec![("arch", arch.clone()), ("runner", runner(arch).expect("checked in generate").to_owned())])
         .collect();
     let axes = axes.into_iter().chain([("arch", config.arches.clone())]).collect();
-    graph::Matrix { fail_fast: Some(false), axes, include }
+    graph::Matrix { fail_fast: Some(false), axes, include, from: None }
 }
 
 /// The OS and arch of a GitHub-hosted runner's label, when it is one this project uses.

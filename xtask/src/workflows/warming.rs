@@ -108,7 +108,7 @@ fn warm_containers(config: &Config) -> Job {
     .env([("IMAGE", Value::Matrix("image")), force()]);
     Job::new("warm-containers", "warm-containers ({image})", RunsOn::Label("ubuntu-latest"))
         .needs(&["warm-dependencies"])
-        .matrix(Matrix { fail_fast: Some(false), axes: vec![("image", images)], include: Vec::new() })
+        .matrix(Matrix { fail_fast: Some(false), axes: vec![("image", images)], include: Vec::new(), from: None })
         .steps(setup(config, true))
         .steps([pushing(config, warm)])
         .steps(history::save_records(config, "warm-containers"))
@@ -130,6 +130,7 @@ fn warm_cross_platform(config: &Config) -> Job {
             fail_fast: None,
             axes: vec![("arch", if others.is_empty() { config.arches.clone() } else { others })],
             include: Vec::new(),
+            from: None,
         })
         .steps(setup(config, true))
         .steps([pushing(config, warm)])

@@ -92,9 +92,10 @@ fn the_workflows_have_the_seeds_shape() {
         ci["jobs"]["prebuild-deps"]["outputs"]["cache-key"].as_str(),
         Some("${{ steps.prebuild.outputs.cache-key }}")
     );
+    // The legs of the later jobs are the first job's answer: those the cache does not prove needless.
     let matrix = &ci["jobs"]["test-matrix"]["strategy"]["matrix"];
-    let types: Vec<_> = matrix["test-type"].as_vec().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
-    assert_eq!(types, ["clippy", "fmt", "integration", "unit"]);
+    assert_eq!(matrix.as_str(), Some("${{ fromJSON(needs.prebuild-deps.outputs.test-matrix) }}"));
+    assert_eq!(ci["on"]["workflow_dispatch"]["inputs"]["force_rebuild"]["type"].as_str(), Some("boolean"));
     let needs: Vec<_> =
         ci["jobs"]["build-containers"]["needs"].as_vec().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
     assert_eq!(needs, ["prebuild-deps", "test-matrix"]);
@@ -113,6 +114,40 @@ fn the_workflows_have_the_seeds_shape() {
     assert_eq!(jobs, ["warm-dependencies", "warm-containers", "warm-cross-platform", "summary", "pages"]);
     assert_eq!(warming["jobs"]["summary"]["if"].as_str(), Some("always()"));
     assert_eq!(warming["jobs"]["warm-cross-platform"]["if"].as_str(), Some("vars.WARM_CROSS_PLATFORM == 'true'"));
+}
+
+/// Each job's `if:`, whole: a job the first job proves needless is skipped (GitHub counts it a
+/// success for required checks), and a job after it still runs unless something failed.
+#[test]
+fn each_jobs_condition_is_the_one_expected() {
+    let ci = load(&read(&workspace_root(), WORKFLOWS[0]));
+    let unproven =
+        |job: &str| format!("${{{{ !cancelled() && !failure() && needs.prebuild-deps.outputs.{job} != 'skip' }}}}");
+    let push =
+        "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)";
+    let expected = [
+        ("prebuild-deps", None),
+        ("test-matrix", Some(unproven("test-matrix"))),
+        ("build-containers", Some(unproven("build-containers"))),
+        ("smoke", Some(unproven("smoke"))),
+        ("publish", Some(format!("${{{{ !cancelled() && !failure() && {push} }}}}"))),
+        ("history", Some("always()".to_owned())),
+    ];
+    let jobs = ci["jobs"].as_hash().unwrap();
+    assert_eq!(jobs.len(), expected.len());
+    for (job, condition) in expected {
+        assert_eq!(ci["jobs"][job]["if"].as_str(), condition.as_deref(), "{job}");
+    }
+    // The first arch's leg answers, once; every later job reads its answer.
+    let proven =
+        ci["jobs"]["prebuild-deps"]["steps"].as_vec().unwrap().iter().find(|s| s["id"].as_str() == Some("proven"));
+    let proven = proven.expect("prebuild-deps has a `proven` step");
+    assert_eq!(proven["if"].as_str(), Some("matrix.runner == 'ubuntu-latest'"));
+    assert_eq!(proven["run"].as_str(), Some("cargo xtask proven --force=\"$FORCE_REBUILD\""));
+    for job in ["test-matrix", "build-containers", "smoke"] {
+        let output = ci["jobs"]["prebuild-deps"]["outputs"][job].as_str();
+        assert_eq!(output, Some(format!("${{{{ steps.proven.outputs.{job} }}}}").as_str()));
+    }
 }
 
 #[test]

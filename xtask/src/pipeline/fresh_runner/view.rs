@@ -135,6 +135,7 @@ impl RunnerView {
                     attr: target.attr.to_string(),
                     layer: target.layer.name().to_owned(),
                     key: target.key.clone(),
+                    outputs: Vec::new(),
                     built_here: i < builds,
                     before: Some(record::View {
                         paths: view.paths() as u64,

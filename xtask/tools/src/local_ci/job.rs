@@ -33,13 +33,15 @@ pub struct Ran {
     pub summary: String,
     /// What stood in for each `uses:` step, and each step's fate.
     pub log: Vec<String>,
+    /// What its `cargo xtask proven` answered for the later jobs' legs.
+    pub decisions: Vec<record::Decision>,
 }
 
 impl Ran {
     /// A leg that did not run, and why.
     pub fn skipped(leg: &Leg<'_>, why: String) -> Ran {
         let outcome = Outcome::Skipped(why);
-        Ran { job: job_of(leg, &outcome), outcome, summary: String::new(), log: Vec::new() }
+        Ran { job: job_of(leg, &outcome), outcome, summary: String::new(), log: Vec::new(), decisions: Vec::new() }
     }
 }
 
@@ -68,8 +70,8 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
     let dir = p.dir.join(format!("{index:02}-{}", leg.job.id));
     let target = dir.join("target");
     std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut ran =
-        Ran { job: job_of(leg, &Outcome::Success), outcome: Outcome::Success, summary: String::new(), log: Vec::new() };
+    let mut ran = Ran::skipped(leg, String::new());
+    (ran.outcome, ran.job) = (Outcome::Success, job_of(leg, &Outcome::Success));
     let (deleted, kept_alive) = p.fresh.forget()?;
     ran.log.push(format!(
         "fresh runner: {deleted} output(s) of the pipeline deleted from the store ({kept_alive} kept: alive here)"
@@ -91,7 +93,7 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
         }
         let xtask = match step {
             Step::Uses(uses) => {
-                let said = match uses.condition.map(|c| holds(c, p.ctx)) {
+                let said = match uses.condition.map(|c| holds(c, p.ctx, leg)) {
                     Some(Err(why)) => format!("skipped: {why}"),
                     _ => stand_in(p, uses, &target, &mut restored_xtask)?,
                 };
@@ -101,7 +103,7 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
             Step::Xtask(xtask) => xtask,
         };
         let line = render::run_line(&xtask.args);
-        if let Some(Err(why)) = xtask.condition.map(|c| holds(c, p.ctx)) {
+        if let Some(Err(why)) = xtask.condition.map(|c| holds(c, p.ctx, leg)) {
             ran.log.push(format!("skipped `{line}`: {why}"));
             continue;
         }
@@ -133,7 +135,10 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
         let result = cmd.run(&NoSlots);
         ran.summary.push_str(&std::fs::read_to_string(&files.summary).unwrap_or_default());
         match Record::read(&files.record) {
-            Ok(task) => ran.job.tasks.push(record::Ran::of(&task)),
+            Ok(task) => {
+                ran.job.tasks.push(record::Ran::of(&task));
+                ran.decisions.extend(task.proven);
+            }
             Err(err) => ran.log.push(format!("no record of `{line}`: {err:#}")),
         }
         job_env.extend(files.env());
@@ -258,7 +263,7 @@ impl LocalRun<'_> {
             Value::Github(_) => Some(std::env::var("USER").unwrap_or_else(|_| "local".into())),
             Value::Secret(_) if self.ctx.fork => None,
             Value::Secret(name) => std::env::var(name).ok().filter(|v| !v.is_empty()),
-            Value::Input(_) => Some("false".into()),
+            Value::Input(_) => Some(self.ctx.force.to_string()),
             Value::NeedsJson => Some(self.needs_json(leg, done)),
             Value::MatrixJson => {
                 let matrix = leg.values.iter().map(|(axis, value)| (axis.to_string(), value.clone().into()));

@@ -127,22 +127,24 @@ pub fn run(session: &Session, workflow: &Workflow, ctx: &Context, options: Optio
     std::fs::create_dir_all(&p.xtask_cache).with_context(|| format!("cannot create {}", p.xtask_cache.display()))?;
     let mut done: Done = BTreeMap::new();
     let mut ran = Vec::new();
+    let mut decisions = Vec::new();
     for job in order {
         let mut outcomes = Vec::new();
         let mut outputs = BTreeMap::new();
         for leg in legs::legs(job) {
-            let results: BTreeMap<&str, Outcome> = done.iter().map(|(id, (o, _))| (*id, o.clone())).collect();
             let decided = match options.skip.iter().any(|s| s == job.id) {
                 true => Err("--skip".to_owned()),
-                false => plan::runs(job, ctx, &results).and_then(|()| plan::can_run(&leg, ctx)),
+                false => plan::runs(&leg, ctx, &done, &decisions).and_then(|()| plan::can_run(&leg, ctx)),
             };
-            let leg_ran = match decided {
+            let mut leg_ran = match decided {
                 Err(why) => Ran::skipped(&leg, why),
                 Ok(()) => {
                     eprintln!("\n=== job {} ===", leg.name);
                     job::run(&p, &leg, ran.len(), &done)?
                 }
             };
+            leg_ran.job.proof = decisions.iter().find(|d| d.job == job.id && d.leg == leg.name).cloned();
+            decisions.extend(leg_ran.decisions.iter().cloned());
             report::print_job(&leg_ran);
             outcomes.push(leg_ran.outcome.clone());
             outputs.extend(leg_ran.job.outputs.iter().map(|o| (o.name.clone(), o.value.clone())));

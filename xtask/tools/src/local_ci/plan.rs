@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
+use super::job::Done;
 use xtask::{
     command::{on_path, NoSlots},
     images::engine,
     nix::{self, json::Settings},
+    record::Decision,
     session::Session,
     workflows::{
-        graph::{Condition, Job, Word, Xtask},
+        graph::{Condition, Word, Xtask, SKIP},
         legs::Leg,
     },
 };
@@ -55,6 +57,8 @@ pub struct Context {
     pub engine: bool,
     /// Whether this machine has buildah.
     pub buildah: bool,
+    /// `--force`: a dispatch's `force_rebuild` input is true.
+    pub force: bool,
 }
 
 impl Context {
@@ -73,7 +77,7 @@ impl Context {
             .filter(|system| !session.dry_run && !systems.contains(system))
             .collect();
         let (engine, buildah) = (engine::find("").is_ok(), on_path("buildah"));
-        Ok(Context { event, fork, registry, systems, lacks_systems, engine, buildah })
+        Ok(Context { event, fork, registry, systems, lacks_systems, engine, buildah, force: false })
     }
 }
 
@@ -99,18 +103,26 @@ impl Outcome {
     }
 }
 
-/// Whether a condition holds for the event (`Ok`), or why not.
-pub fn holds(condition: Condition, ctx: &Context) -> Result<(), String> {
+/// Whether a condition holds for the event and the leg (`Ok`), or why not. What the jobs before
+/// it answer ([`Condition::Unproven`]) holds here: [`runs`] asks it of their outputs.
+pub fn holds(condition: Condition, ctx: &Context, leg: &Leg<'_>) -> Result<(), String> {
+    let push = ctx.event == Event::Push;
     match condition {
-        Condition::DefaultBranchPush | Condition::AlwaysOnDefaultBranchPush if ctx.event == Event::Push => Ok(()),
-        Condition::DefaultBranchPush | Condition::AlwaysOnDefaultBranchPush => {
+        Condition::DefaultBranchPush
+        | Condition::AlwaysOnDefaultBranchPush
+        | Condition::DefaultBranchPushUnlessFailed
+            if !push =>
+        {
             Err("only on a push to the default branch".into())
         }
-        Condition::Always => Ok(()),
+        Condition::Matrix { axis, equals } if leg.value(axis) != Some(equals) => {
+            Err(format!("matrix.{axis} is not '{equals}'"))
+        }
         Condition::Var { name, equals } => Err(format!("vars.{name} is not '{equals}' (a repository variable)")),
         Condition::Output { step, output, equals } => {
             Err(format!("steps.{step}.outputs.{output} is not '{equals}' (no step here sets it)"))
         }
+        _ => Ok(()),
     }
 }
 
@@ -119,24 +131,56 @@ pub fn after_failure(condition: Option<Condition>) -> bool {
     matches!(condition, Some(Condition::Always | Condition::AlwaysOnDefaultBranchPush))
 }
 
-/// Whether a job runs, as GitHub decides: its condition, else every job it needs succeeded.
-pub fn runs(job: &Job, ctx: &Context, results: &BTreeMap<&str, Outcome>) -> Result<(), String> {
+/// Whether a leg runs, as GitHub decides: its condition, the jobs it needs (succeeded; or, past
+/// a proof, none failed), and the legs the job that answers for it left to run.
+pub fn runs(leg: &Leg<'_>, ctx: &Context, done: &Done, decisions: &[Decision]) -> Result<(), String> {
+    let job = leg.job;
     if let Some(condition) = job.condition {
-        holds(condition, ctx)?;
+        holds(condition, ctx, leg)?;
     }
-    if job.condition == Some(Condition::Always) {
-        return Ok(());
-    }
-    match job.needs.iter().find(|n| results.get(**n) != Some(&Outcome::Success)) {
-        Some(need) => {
-            let what = match results.get(*need) {
-                Some(Outcome::Failure(_)) => "failed",
-                Some(Outcome::Skipped(_)) => "was skipped",
-                _ => "did not run",
-            };
-            Err(format!("it needs {need}, which {what}"))
+    let past_skips =
+        matches!(job.condition, Some(Condition::Unproven { .. } | Condition::DefaultBranchPushUnlessFailed));
+    match job.condition {
+        Some(Condition::Always) => return Ok(()),
+        _ => {
+            let unmet =
+                |o: &Outcome| if past_skips { matches!(o, Outcome::Failure(_)) } else { *o != Outcome::Success };
+            if let Some(need) = job.needs.iter().find(|n| done.get(**n).is_none_or(|(o, _)| unmet(o))) {
+                let what = match done.get(*need).map(|(o, _)| o) {
+                    Some(Outcome::Failure(_)) => "failed",
+                    Some(Outcome::Skipped(_)) => "was skipped",
+                    _ => "did not run",
+                };
+                return Err(format!("it needs {need}, which {what}"));
+            }
         }
-        None => Ok(()),
+    }
+    let Some(Condition::Unproven { job: answers, output }) = job.condition else { return Ok(()) };
+    let proven = || {
+        let decision = decisions.iter().find(|d| d.job == job.id && d.leg == leg.name);
+        let said = decision.map_or_else(|| "no answer for this leg".to_owned(), Decision::said);
+        Err(format!("proven needless by {answers}: {said}"))
+    };
+    match done.get(answers).and_then(|(_, outputs)| outputs.get(output)).map(String::as_str) {
+        None | Some("") => Err(format!("needs.{answers}.outputs.{output} is empty: GitHub could not expand the job")),
+        Some(SKIP) => proven(),
+        Some(_) if job.matrix.is_none() => Ok(()),
+        Some(legs) => {
+            #[derive(serde::Deserialize)]
+            struct Legs {
+                include: Vec<BTreeMap<String, String>>,
+            }
+            let legs: Legs = serde_json::from_str(legs)
+                .map_err(|e| format!("needs.{answers}.outputs.{output} is not a matrix of legs: {e}"))?;
+            let listed = |entry: &BTreeMap<String, String>| {
+                entry.len() == leg.values.len() && leg.values.iter().all(|(a, v)| entry.get(*a) == Some(v))
+            };
+            if legs.include.iter().any(listed) {
+                Ok(())
+            } else {
+                proven()
+            }
+        }
     }
 }
 
@@ -150,7 +194,7 @@ pub fn can_run(leg: &Leg<'_>, ctx: &Context) -> Result<(), String> {
     if !ctx.systems.contains(&system) {
         return Err(format!("this machine cannot build {system} (add it to Nix's extra-platforms where it can)"));
     }
-    for step in leg.job.xtask_steps().filter(|s| s.condition.is_none_or(|c| holds(c, ctx).is_ok())) {
+    for step in leg.job.xtask_steps().filter(|s| s.condition.is_none_or(|c| holds(c, ctx, leg).is_ok())) {
         lacks(step, ctx)?;
     }
     Ok(())

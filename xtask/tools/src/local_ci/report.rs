@@ -80,7 +80,7 @@ pub fn plan(workflow: &Workflow, ctx: &Context) -> (String, serde_json::Value) {
     let mut legs_json = Vec::new();
     for job in legs::order(workflow).unwrap_or_default() {
         for leg in legs::legs(job) {
-            let condition = job.condition.map(|c| plan::holds(c, ctx));
+            let condition = job.condition.map(|c| plan::holds(c, ctx, &leg));
             let _ = write!(text, "\n# job {} (runs-on {}; needs: {})", leg.name, leg.runner(), job.needs.join(", "));
             if let Some(Err(why)) = &condition {
                 let _ = write!(text, ": skipped, {why}");
@@ -96,8 +96,10 @@ pub fn plan(workflow: &Workflow, ctx: &Context) -> (String, serde_json::Value) {
                     Step::Xtask(x) => {
                         let env: Vec<String> = x.env.iter().map(|(n, v)| format!("{n}={}", placeholder(v))).collect();
                         let when = x.condition.map(render::condition_yaml);
-                        let skip =
-                            x.condition.and_then(|c| plan::holds(c, ctx).err()).map(|w| format!("# skipped ({w}): "));
+                        let skip = x
+                            .condition
+                            .and_then(|c| plan::holds(c, ctx, &leg).err())
+                            .map(|w| format!("# skipped ({w}): "));
                         let _ = writeln!(
                             text,
                             "{}{} {}",
@@ -113,6 +115,7 @@ pub fn plan(workflow: &Workflow, ctx: &Context) -> (String, serde_json::Value) {
                 "job": job.id, "name": leg.name, "needs": job.needs, "runs_on": leg.runner(),
                 "if": job.condition.map(render::condition_yaml),
                 "matrix": leg.values.iter().map(|(a, v)| (a.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+                "matrix_from": job.matrix.as_ref().and_then(|m| m.from.as_ref()).map(render::legs_from),
                 "steps": steps,
             }));
         }

@@ -48,6 +48,10 @@ pub struct Ci {
     /// `--record FILE`).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Run every job, as a dispatch with `force_rebuild` does: nothing is proven needless, and
+    /// the tasks that take `--force` rebuild and push.
+    #[arg(long)]
+    force: bool,
     /// A job not to run (repeatable): reported as skipped, and so are the jobs that need it.
     #[arg(long, value_name = "JOB")]
     skip: Vec<String>,
@@ -85,7 +89,8 @@ impl Ci {
             Some(LOCAL_REGISTRY) => (None, Some(format!("127.0.0.1:<port>/{}", session.config.name))),
             other => (None, other.map(str::to_owned)),
         };
-        let ctx = Context::of(session, self.event, self.fork, registry)?;
+        let mut ctx = Context::of(session, self.event, self.fork, registry)?;
+        ctx.force = self.force;
         if session.dry_run {
             let (text, json) = report::plan(workflow, &ctx);
             println!("{text}");

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use xtask::workflows::{
-    graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Uses, Value, Word, Workflow, Xtask},
+    graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Uses, Value, Word, Workflow, Xtask, SKIP},
     COMMAND,
 };
 
@@ -126,6 +126,10 @@ fn matrix_yaml(y: &mut String, matrix: &Matrix) {
     if let Some(fail_fast) = matrix.fail_fast {
         let _ = writeln!(y, "      fail-fast: {fail_fast}");
     }
+    if let Some(from) = &matrix.from {
+        let _ = writeln!(y, "      matrix: {}", legs_from(from));
+        return;
+    }
     y.push_str("      matrix:\n");
     for (axis, values) in &matrix.axes {
         let _ = writeln!(y, "        {axis}: {}", list(values));
@@ -210,6 +214,12 @@ pub fn run_line(args: &[Word]) -> String {
     format!("cargo xtask {}", words.join(" "))
 }
 
+/// The legs a job before it gives a matrix: `${{ fromJSON(VALUE) }}`.
+pub fn legs_from(from: &Value) -> String {
+    let value = value_yaml(from);
+    expr(&format!("fromJSON({})", value.trim_start_matches("${{ ").trim_end_matches(" }}")))
+}
+
 /// A condition as an `if:` value.
 pub fn condition_yaml(condition: Condition) -> String {
     match condition {
@@ -220,6 +230,13 @@ pub fn condition_yaml(condition: Condition) -> String {
         Condition::AlwaysOnDefaultBranchPush => expr(
             "always() && github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
         ),
+        Condition::Unproven { job, output } => {
+            expr(&format!("!cancelled() && !failure() && needs.{job}.outputs.{output} != '{SKIP}'"))
+        }
+        Condition::DefaultBranchPushUnlessFailed => expr(
+            "!cancelled() && !failure() && github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
+        ),
+        Condition::Matrix { axis, equals } => format!("matrix.{axis} == '{equals}'"),
         Condition::Var { name, equals } => format!("vars.{name} == '{equals}'"),
         Condition::Output { step, output, equals } => format!("steps.{step}.outputs.{output} == '{equals}'"),
     }

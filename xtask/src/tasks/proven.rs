@@ -1,0 +1,184 @@
+//! `cargo xtask proven [--force]`: the first job's answer, for every leg of each later job that
+//! a [`Proof`] covers, whether it must run. A leg is proven needless when a fresh runner would
+//! build nothing of it: every output and its whole closure fetchable from the cache, whole and
+//! signed (the fresh runner's view, one evaluation for every leg); smoke, when its images are,
+//! and the history holds a passing smoke of these exact store paths. A push to the default branch
+//! runs every container leg: it publishes this commit's images. Each answer is a [`Decision`] in
+//! the record, a row of the summary, and the job's output named as the job is: `skip`, or the
+//! legs that run (`{"include": [...]}`, `run` without a matrix).
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use crate::{
+    cli::Force,
+    github,
+    history::History,
+    keys::DepsKey,
+    layers::{self, Target},
+    pipeline,
+    record::{render::cell, Decision, Record, Why},
+    session::{Platform, Session},
+    workflows::{
+        self,
+        graph::{Proof, SKIP},
+        legs::{self, Leg},
+        runner_platform,
+    },
+};
+
+/// Which legs of the later jobs run: those the cache (and the history) do not prove needless.
+#[derive(clap::Args, Debug)]
+pub struct Proven {
+    #[command(flatten)]
+    force: Force,
+}
+
+impl Proven {
+    /// Asks what a fresh runner would build of every leg's targets, then decides each leg.
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
+        let graphs = workflows::graphs(&session.config)?;
+        let workflow = graphs.iter().find(|w| w.file == workflows::CI).expect("ci.yml is always generated");
+        let key = session.deps_key()?;
+        let mut targets: Vec<Target> = Vec::new();
+        let mut legs: Vec<(Leg<'_>, Proof, Vec<usize>)> = Vec::new();
+        for job in &workflow.jobs {
+            let Some(proof) = job.proof else { continue };
+            for leg in legs::legs(job) {
+                let mut wanted = Vec::new();
+                for target in leg_targets(session, key, proof, &leg)? {
+                    let i = targets.iter().position(|t| t.attr == target.attr).unwrap_or_else(|| {
+                        targets.push(target);
+                        targets.len() - 1
+                    });
+                    wanted.push(i);
+                }
+                legs.push((leg, proof, wanted));
+            }
+        }
+        pipeline::execute(session, pipeline::status_plan(session, targets)?, &Vec::new(), record)?;
+        if session.dry_run {
+            return Ok(());
+        }
+        let push = record.github.as_ref().is_some_and(|g| g.event == "push");
+        let smokes = match legs.iter().any(|(_, proof, _)| *proof == Proof::Smoke) {
+            true => passing_smokes(session),
+            false => Vec::new(),
+        };
+        for (leg, proof, wanted) in &legs {
+            let decision = decide(record, leg, *proof, wanted, &smokes, push, self.force.force);
+            record.proven.push(decision);
+        }
+        let mut outputs = Vec::new();
+        for job in workflow.jobs.iter().filter(|j| j.proof.is_some()) {
+            let runs: Vec<&(Leg<'_>, Proof, Vec<usize>)> =
+                legs.iter().zip(&record.proven).filter(|(_, d)| d.runs && d.job == job.id).map(|(l, _)| l).collect();
+            let value = match (runs.is_empty(), job.matrix.is_some()) {
+                (true, _) => SKIP.to_owned(),
+                (false, false) => "run".to_owned(),
+                (false, true) => {
+                    let include: Vec<BTreeMap<&str, &String>> =
+                        runs.iter().map(|(leg, ..)| leg.values.iter().map(|(a, v)| (*a, v)).collect()).collect();
+                    serde_json::json!({ "include": include }).to_string()
+                }
+            };
+            outputs.push((job.id, value));
+        }
+        for decision in &record.proven {
+            let verdict = if decision.runs { "runs" } else { "skipped" };
+            eprintln!("{}: {verdict}: {}", decision.leg, decision.said());
+        }
+        github::append_summary(&summary(&record.proven))?;
+        if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
+            github::set_outputs(&outputs)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a leg builds.
+fn leg_targets(session: &Session, key: &DepsKey, proof: Proof, leg: &Leg<'_>) -> Result<Vec<Target>> {
+    let config = &session.config;
+    let value = |axis: &str| leg.value(axis).unwrap_or_default().to_owned();
+    Ok(match proof {
+        Proof::Check => {
+            let os = value("os");
+            let (kind, arch) = runner_platform(&os).unwrap_or(("linux", "x86_64"));
+            let system = format!("{arch}-{kind}");
+            vec![layers::check(config, key, &system, &value("test-type"), &os, &config.rust)?]
+        }
+        Proof::Image => vec![layers::image(config, key, &Platform::of_arch(&value("arch")), &value("image"))?],
+        Proof::Smoke => layers::images(session, &[], &Platform::of_arch(leg.arch().unwrap_or("x86_64")))?,
+    })
+}
+
+/// Each passing smoke of the history: its record id and the image paths it ran.
+fn passing_smokes(session: &Session) -> Vec<(String, Vec<String>)> {
+    let Some(history) = History::of(session) else { return Vec::new() };
+    let (records, _) = history.read();
+    records.iter().filter(|r| r.task == "smoke" && r.ok()).map(|r| (r.id.clone(), image_paths(r, None))).collect()
+}
+
+/// The sorted output paths of a record's images (of `only` these targets, when given).
+fn image_paths(record: &Record, only: Option<&[usize]>) -> Vec<String> {
+    let mut paths: Vec<String> = record
+        .targets
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| t.layer == "image" && only.is_none_or(|o| o.contains(i)))
+        .flat_map(|(_, t)| t.outputs.iter().cloned())
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// One leg's answer, from the fresh runner's view of its targets in `record`.
+fn decide(
+    record: &Record,
+    leg: &Leg<'_>,
+    proof: Proof,
+    wanted: &[usize],
+    smokes: &[(String, Vec<String>)],
+    push: bool,
+    force: bool,
+) -> Decision {
+    let views: Vec<_> = wanted.iter().filter_map(|i| record.targets.get(*i)).collect();
+    let sum = |f: &dyn Fn(&crate::record::View) -> usize| -> u64 {
+        views.iter().filter_map(|t| t.before.as_ref()).map(|v| f(v) as u64).sum()
+    };
+    let (paths, to_build, broken) = (sum(&|v| v.paths as usize), sum(&|v| v.to_build.len()), sum(&|v| v.broken.len()));
+    let images = image_paths(record, Some(wanted));
+    let smoke = smokes.iter().find(|(_, paths)| !images.is_empty() && *paths == images).map(|(id, _)| id.clone());
+    let why = match () {
+        _ if force => Why::Forced,
+        _ if views.len() < wanted.len() || views.iter().any(|t| t.before.is_none()) => Why::Builds,
+        _ if broken > 0 => Why::Broken,
+        _ if to_build > 0 => Why::Builds,
+        _ if proof == Proof::Image && push => Why::Publishes,
+        _ if proof == Proof::Smoke && smoke.is_none() => Why::NotSmoked,
+        _ => Why::Proven,
+    };
+    Decision {
+        job: leg.job.id.to_owned(),
+        leg: leg.name.clone(),
+        matrix: leg.values.iter().map(|(a, v)| (a.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+        runs: why != Why::Proven,
+        why,
+        key: views.iter().map(|t| t.key.as_str()).collect::<Vec<_>>().join(", "),
+        paths,
+        to_build,
+        broken,
+        smoke: smoke.filter(|_| proof == Proof::Smoke),
+    }
+}
+
+/// The summary's table: each leg, whether it runs, and why.
+fn summary(decisions: &[Decision]) -> String {
+    let mut md = String::from("\n### Which jobs run\n\n| Job | Runs | Why |\n|---|---|---|\n");
+    for d in decisions {
+        let runs = if d.runs { "yes" } else { "no: skipped" };
+        md.push_str(&format!("| {} | {runs} | {} |\n", cell(&d.leg), cell(&d.said())));
+    }
+    md
+}
