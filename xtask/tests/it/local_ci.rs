@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::{images::*, *};
-use xtask::record::{JobRun, Pipeline, Record};
+use xtask::record::{JobRun, Pipeline, Record, Why};
 
 /// A matrix as GitHub expands it: the axes' combinations, then each `include` entry added to
 /// the combinations it matches, or on its own.
@@ -161,6 +161,9 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     let _one = smoke_lock();
     a_push_runs_every_job_as_a_fresh_runner_and_publishes_the_images(&repo, &cache);
     a_pull_request_that_changes_nothing_builds_and_publishes_nothing(&repo, &cache);
+    a_path_the_cache_lost_or_serves_broken_runs_the_job_that_repairs_it(&repo, &cache);
+    a_pull_request_that_changes_nothing_builds_and_publishes_nothing(&repo, &cache);
+    force_runs_every_job(&repo, &cache);
     a_forks_pull_request_builds_its_change_and_pushes_nothing(&repo, &flake, &cache);
     a_push_skips_what_this_machine_cannot_do_and_passes_nothing_that_did_not_run(&repo, &cache);
 }
@@ -224,14 +227,90 @@ fn the_jobs_of_a_push_pass_the_deps_layer_through_needs_and_the_cache(push: &Pip
     assert_eq!(rates.deps_hit_rate, 1.0, "{test:#?}");
 }
 
-/// A pull request that changes nothing: nothing is built, nothing is published.
+/// A pull request that changes nothing: only the first job (its legs) and history run; every
+/// other job is skipped, proven needless by the first job, its key and paths said; nothing is
+/// built, nothing is pushed.
 fn a_pull_request_that_changes_nothing_builds_and_publishes_nothing(repo: &Path, cache: &Path) {
+    let before = store_files(cache);
     let (out, pr) = ci(repo, cache, "pr", &["--event", "pull_request"], None);
     let out = out.ok();
+    assert_eq!(store_files(cache), before, "a pull request that changes nothing pushed:\n{}", out.stderr);
     assert!(job(&pr, "publish").reason.as_deref().unwrap().contains("only on a push"), "{}", out.stdout);
-    // (The workflow's history job keeps its run's pipeline; here `ci` keeps its own record.)
-    for j in pr.jobs.iter().filter(|j| j.result == "success" && j.id != "history") {
+    let ran: std::collections::BTreeSet<&str> =
+        pr.jobs.iter().filter(|j| j.result != "skipped").map(|j| j.id.as_str()).collect();
+    assert_eq!(ran, ["history", "prebuild-deps"].into(), "{}", out.stdout);
+    for j in pr.jobs.iter().filter(|j| ["test-matrix", "build-containers", "smoke"].contains(&j.id.as_str())) {
+        let proof = j.proof.as_ref().unwrap_or_else(|| panic!("{} has no answer: {j:#?}", j.name));
+        assert_eq!((proof.runs, proof.why, proof.to_build, proof.broken), (false, Why::Proven, 0, 0), "{j:#?}");
+        assert!(proof.paths > 0 && !proof.key.is_empty(), "{j:#?}");
+        assert!(j.reason.as_deref().is_some_and(|r| r.contains(&proof.key)), "the reason names the key: {j:#?}");
+    }
+    // Smoke is proven by a passing smoke of these exact images in the history.
+    let smoke = job(&pr, "smoke (x86_64)").proof.clone().unwrap();
+    let smoked = history(cache).into_iter().find(|r| Some(&r.id) == smoke.smoke.as_ref()).expect("the smoke it names");
+    assert!(smoked.task == "smoke" && smoked.ok(), "{smoked:#?}");
+    // The first job ran, and built nothing.
+    for j in pr.jobs.iter().filter(|j| j.id == "prebuild-deps" && j.result == "success") {
         assert!(!j.tasks.is_empty() && j.tasks.iter().all(|t| t.built == 0), "{} built something: {j:#?}", j.name);
+    }
+}
+
+/// A cache that lost a path (its narinfo deleted), serves a NAR file cut short, or a narinfo
+/// signed by a key it does not trust: the leg that needs it runs (and repairs it: the next pull
+/// request skips it again); none is skipped wrongly, and no other leg runs.
+fn a_path_the_cache_lost_or_serves_broken_runs_the_job_that_repairs_it(repo: &Path, cache: &Path) {
+    // Each arch's path of a name (their NAR files may be one: the same bytes).
+    let infos = |name: &str| -> Vec<xtask::cache::narinfo::NarInfo> {
+        narinfos(cache).into_iter().filter(|i| i.store_path.ends_with(name)).collect()
+    };
+    let narinfo_file = |i: &xtask::cache::narinfo::NarInfo| {
+        let hash = i.store_path.trim_start_matches("/nix/store/").split('-').next().unwrap().to_owned();
+        cache.join(format!("{hash}.narinfo"))
+    };
+    // unit: lost; ollama's program: its NAR file cut short; clippy: signed by another key.
+    for unit in infos("-harness-unit") {
+        fs::remove_file(narinfo_file(&unit)).unwrap();
+    }
+    let nars: std::collections::BTreeSet<String> = infos("-ollama-0.12.0").into_iter().map(|i| i.url).collect();
+    for nar in nars.iter().map(|url| cache.join(url)) {
+        let bytes = fs::read(&nar).unwrap();
+        fs::write(&nar, &bytes[..bytes.len() / 2]).unwrap();
+    }
+    for clippy in infos("-harness-clippy").iter().map(narinfo_file) {
+        let text = fs::read_to_string(&clippy).unwrap();
+        let sig = format!("Sig: someone-else-1:{}", "A".repeat(88));
+        let resigned: Vec<String> =
+            text.lines().map(|l| if l.starts_with("Sig: ") { sig.clone() } else { l.to_owned() }).collect();
+        fs::write(&clippy, resigned.join("\n") + "\n").unwrap();
+    }
+
+    let (out, pr) = ci(repo, cache, "damaged", &["--event", "pull_request"], None);
+    let out = out.ok();
+    let ran: BTreeMap<String, Why> = pr
+        .jobs
+        .iter()
+        .filter(|j| j.result != "skipped" && !["prebuild-deps", "history"].contains(&j.id.as_str()))
+        .map(|j| (j.name.clone(), j.proof.as_ref().map(|p| p.why).unwrap_or_else(|| panic!("{j:#?}"))))
+        .collect();
+    let expected = BTreeMap::from([
+        ("test (ubuntu-latest, unit)".to_owned(), Why::Builds),
+        ("test (ubuntu-latest, clippy)".to_owned(), Why::Broken),
+        ("container (ollama, x86_64)".to_owned(), Why::Broken),
+        ("container (ollama, aarch64)".to_owned(), Why::Broken),
+        ("smoke (x86_64)".to_owned(), Why::Broken),
+    ]);
+    assert_eq!(ran, expected, "{}", out.stdout);
+    assert!(pr.jobs.iter().all(|j| j.result != "failure"), "{}", out.stdout);
+}
+
+/// `--force` (a dispatch's `force_rebuild`): nothing is proven needless; every leg this machine
+/// can run runs.
+fn force_runs_every_job(repo: &Path, cache: &Path) {
+    let (out, forced) = ci(repo, cache, "forced", &["--event", "pull_request", "--force"], None);
+    let out = out.ok();
+    for j in forced.jobs.iter().filter(|j| ["test-matrix", "build-containers", "smoke"].contains(&j.id.as_str())) {
+        assert_eq!(j.proof.as_ref().map(|p| (p.runs, p.why)), Some((true, Why::Forced)), "{j:#?}");
+        assert_eq!(j.result, "success", "{}: {}", j.name, out.stdout);
     }
 }
 
@@ -244,6 +323,16 @@ fn a_forks_pull_request_builds_its_change_and_pushes_nothing(repo: &Path, flake:
     assert_eq!(snapshot(cache), before, "the fork's pipeline wrote to the cache");
     assert!(out.stderr.contains("a pull request from a fork gets no secrets"), "{}", out.stderr);
     assert_eq!(job(&fork, "prebuild-deps (x86_64)").result, "success");
+    // `app` is the harness's source: the harness's legs run, and smoke (its images changed);
+    // the checks and the ollama image do not take it, and are skipped.
+    let results = results(&fork);
+    for name in ["container (harness, x86_64)", "container (harness, aarch64)", "smoke (x86_64)"] {
+        assert_eq!(results[name], "success", "{name}: {}", out.stdout);
+    }
+    for name in ["test (ubuntu-latest, unit)", "container (ollama, x86_64)", "container (ollama, aarch64)"] {
+        assert_eq!(results[name], "skipped", "{name}: {}", out.stdout);
+        assert_eq!(job(&fork, name).proof.as_ref().map(|p| p.why), Some(Why::Proven), "{name}");
+    }
 }
 
 /// A push without a registry, on a machine that cannot build aarch64-linux: what pushes images
@@ -254,6 +343,6 @@ fn a_push_skips_what_this_machine_cannot_do_and_passes_nothing_that_did_not_run(
     let reason = |name: &str| job(&bare, name).reason.clone().unwrap_or_default();
     assert!(reason("container (harness, aarch64)").contains("cannot build aarch64-linux"), "{}", out.stdout);
     assert!(reason("container (harness, x86_64)").contains("no registry given"), "{}", out.stdout);
-    assert!(reason("publish").contains("needs build-containers"), "{}", out.stdout);
+    assert!(reason("publish").contains("cannot build aarch64-linux"), "{}", out.stdout);
     assert_eq!(job(&bare, "container (harness, x86_64)").result, "skipped");
 }
