@@ -30,7 +30,7 @@ pub fn graph(config: &Config) -> Workflow {
         triggers: vec![
             Trigger::Push { branches: vec!["main"], paths: Vec::new() },
             Trigger::PullRequest,
-            Trigger::Dispatch { force: true },
+            Trigger::Dispatch { force: Some("Run every job, even those the cache proves needless") },
         ],
         concurrency: ("ci", true),
         jobs: with_history(config, jobs),
@@ -81,16 +81,18 @@ fn with_history(config: &Config, mut jobs: Vec<Job>) -> Vec<Job> {
 /// same on every arch, and the runner leaves an output a leg did not set out of the job's
 /// outputs (actions/runner, JobExtension.cs), so the other legs cannot overwrite the answer.
 fn prebuild(config: &Config) -> Job {
-    let first = runner(&config.arches[0]).expect("checked in graphs");
+    let first = Condition::Matrix { axis: "runner", equals: runner(&config.arches[0]).expect("checked in graphs") };
     let proven = Xtask::new([Word::Lit("proven"), Word::Flag("--force", "FORCE_REBUILD")])
         .id(PROVEN)
-        .when(Condition::Matrix { axis: "runner", equals: first })
+        .when(first)
         .comment(&["Which legs of the later jobs run: those the cache does not prove needless."])
         .env([("FORCE_REBUILD", Value::Input("force_rebuild"))]);
     let mut job = Job::new(PREBUILD_JOB, "prebuild-deps ({arch})", RunsOn::Axis("runner"))
         .matrix(per_arch(config, Vec::new()))
         .steps(setup(config, true))
-        .steps([pushing(config, Xtask::new([Word::Lit("prebuild")]).id(PREBUILD)), Step::Xtask(proven)])
+        .steps([pushing(config, Xtask::new([Word::Lit("prebuild")]).id(PREBUILD))])
+        .steps(history::restore_for_proof(config, first))
+        .steps([Step::Xtask(proven)])
         .steps(history::save_records(config, PREBUILD_JOB));
     job.outputs = vec![(CACHE_KEY, Value::Step { step: PREBUILD, output: CACHE_KEY })];
     job

@@ -32,10 +32,10 @@ pub enum Trigger {
     },
     /// A pull request opened or updated.
     PullRequest,
-    /// By hand; with the boolean input `force_rebuild` when `force` is set.
+    /// By hand; with the boolean input `force_rebuild` when `force` says what it does.
     Dispatch {
-        /// Whether the dispatch has the input `force_rebuild`.
-        force: bool,
+        /// What the input `force_rebuild` does, when the dispatch has it.
+        force: Option<&'static str>,
     },
     /// On a schedule, on the default branch (`cron`, UTC).
     Schedule {

@@ -38,15 +38,18 @@ fn history_prefix(workflow: &str) -> String {
     format!("xtask-history-{name}-")
 }
 
+/// The records a job's tasks keep in this run: theirs alone, not a history restored beside them
+/// (a record's file names its run: `<ms>-<task>-r<run>-<attempt>-<pid>.json`).
+fn this_runs_records() -> Value {
+    Value::Lit(format!("{LOCAL}/{DIR}/*-r${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}-*"))
+}
+
 /// A job's last step: the records its tasks kept, saved whatever happened.
 pub(crate) fn save_records(config: &Config, job: &'static str) -> Vec<Step> {
     if !carried(config) {
         return Vec::new();
     }
-    let with = vec![
-        ("path", Value::Lit(format!("{LOCAL}/{DIR}"))),
-        ("key", Value::Lit(records_key(job, "${{ strategy.job-index }}"))),
-    ];
+    let with = vec![("path", this_runs_records()), ("key", Value::Lit(records_key(job, "${{ strategy.job-index }}")))];
     vec![uses(Role::RecordsSave, CACHE_SAVE, with, Some(Condition::Always))]
 }
 
@@ -56,29 +59,37 @@ pub(crate) fn gather(config: &Config, jobs: &[&super::graph::Job]) -> Vec<Step> 
     if !carried(config) {
         return Vec::new();
     }
-    let mut steps = Vec::new();
-    for workflow in [CI, WARMING] {
-        let prefix = history_prefix(workflow);
-        let with = vec![
-            ("path", Value::Lit(LOCAL.to_owned())),
-            ("key", Value::Lit(format!("{prefix}${{{{ github.run_id }}}}"))),
-            ("restore-keys", Value::Lit(prefix)),
-        ];
-        steps.push(uses(Role::HistoryRestore, CACHE_RESTORE, with, None));
-    }
+    let mut steps: Vec<Step> = [CI, WARMING].into_iter().map(|w| restore(w, None)).collect();
     let saves = |job: &&&super::graph::Job| {
         job.steps.iter().any(|s| matches!(s, Step::Uses(Uses { role: Role::RecordsSave, .. })))
     };
     for job in jobs.iter().filter(saves) {
         for (i, _) in legs::legs(job).iter().enumerate() {
-            let with = vec![
-                ("path", Value::Lit(format!("{LOCAL}/{DIR}"))),
-                ("key", Value::Lit(records_key(job.id, &i.to_string()))),
-            ];
+            let with = vec![("path", this_runs_records()), ("key", Value::Lit(records_key(job.id, &i.to_string())))];
             steps.push(uses(Role::RecordsRestore, CACHE_RESTORE, with, None));
         }
     }
     steps
+}
+
+/// The newest history `workflow` saved, restored into the history's directory.
+fn restore(workflow: &str, condition: Option<Condition>) -> Step {
+    let prefix = history_prefix(workflow);
+    let with = vec![
+        ("path", Value::Lit(LOCAL.to_owned())),
+        ("key", Value::Lit(format!("{prefix}${{{{ github.run_id }}}}"))),
+        ("restore-keys", Value::Lit(prefix)),
+    ];
+    uses(Role::HistoryRestore, CACHE_RESTORE, with, condition)
+}
+
+/// Before `cargo xtask proven` (when `condition` holds): the newest history of the main pipeline,
+/// whose passing smokes prove a smoke needless.
+pub(crate) fn restore_for_proof(config: &Config, condition: Condition) -> Vec<Step> {
+    match carried(config) {
+        true => vec![restore(CI, Some(condition))],
+        false => Vec::new(),
+    }
 }
 
 /// A workflow's last step: on a push to the default branch, the history saved as the newest.

@@ -22,7 +22,8 @@ pub fn graph(config: &Config) -> Workflow {
         name: "Cache warming",
         title: "The seed's cache warming: pre-populates the cache from main.",
         triggers: {
-            let mut triggers = vec![Trigger::Push { branches: vec!["main"], paths }, Trigger::Dispatch { force: true }];
+            let mut triggers =
+                vec![Trigger::Push { branches: vec!["main"], paths }, Trigger::Dispatch { force: Some(FORCE) }];
             // A cache this project owns is read byte by byte every day.
             triggers.extend(owned(config).then_some(Trigger::Schedule { cron: VERIFY_CRON }));
             triggers
@@ -83,6 +84,9 @@ fn verify(config: &Config) -> Option<Job> {
     ];
     Some(job)
 }
+
+/// What the dispatch's `force_rebuild` does here.
+const FORCE: &str = "Build and push even when the cache already has everything";
 
 fn force() -> (&'static str, Value) {
     ("FORCE_REBUILD", Value::Input("force_rebuild"))

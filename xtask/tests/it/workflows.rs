@@ -185,7 +185,8 @@ fn uses(step: &Yaml, action: &str) -> bool {
 
 /// A step that saves or restores (`action`) the records a job keeps.
 fn carries_records(step: &Yaml, action: &str) -> bool {
-    uses(step, action) && step["with"]["path"].as_str() == Some("target/xtask-history/xtask-records")
+    let this_runs = "target/xtask-history/xtask-records/*-r${{ github.run_id }}-${{ github.run_attempt }}-*";
+    uses(step, action) && step["with"]["path"].as_str() == Some(this_runs)
 }
 
 /// The steps of each job of a committed workflow, and its graph's job.

@@ -48,11 +48,11 @@ pub struct Ci {
     /// `--record FILE`).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Run every job, as a dispatch with `force_rebuild` does: nothing is proven needless, and
-    /// the tasks that take `--force` rebuild and push.
+    /// Run every job, as a dispatch with `force_rebuild` does: nothing is proven needless.
     #[arg(long)]
     force: bool,
-    /// A job not to run (repeatable): reported as skipped, and so are the jobs that need it.
+    /// A job not to run (repeatable): reported as skipped, and so are the jobs that need it
+    /// (those that run past a proven job's skip still run).
     #[arg(long, value_name = "JOB")]
     skip: Vec<String>,
     /// Stands in for GitHub's actions cache (the xtask's binary), kept between runs as GitHub's

@@ -50,10 +50,13 @@ fn trigger_yaml(y: &mut String, trigger: &Trigger) {
             }
         }
         Trigger::PullRequest => y.push_str("  pull_request:\n"),
-        Trigger::Dispatch { force: false } => y.push_str("  workflow_dispatch:\n"),
-        Trigger::Dispatch { force: true } => y.push_str(
-            "  workflow_dispatch:\n    inputs:\n      force_rebuild:\n        description: Build and push even when the cache already has everything\n        type: boolean\n        default: false\n",
-        ),
+        Trigger::Dispatch { force: None } => y.push_str("  workflow_dispatch:\n"),
+        Trigger::Dispatch { force: Some(description) } => {
+            let _ = writeln!(
+                y,
+                "  workflow_dispatch:\n    inputs:\n      force_rebuild:\n        description: {description}\n        type: boolean\n        default: false"
+            );
+        }
         Trigger::Schedule { cron } => {
             let _ = writeln!(y, "  schedule:\n    - cron: '{cron}'");
         }
