@@ -1,7 +1,7 @@
 //! A container engine (docker, else podman): load an image archive, and run containers on a
 //! network of their own, removed on every exit.
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 
 use crate::{
     command::{on_path, Cmd, Io},
@@ -10,10 +10,9 @@ use crate::{
 
 /// docker, else podman.
 pub fn find(needed_for: &str) -> Result<&'static str> {
-    match ["docker", "podman"].into_iter().find(|e| on_path(e)) {
-        Some(engine) => Ok(engine),
-        None => bail!("{needed_for} needs docker or podman, and neither is installed: install one (Debian: apt-get install docker.io)"),
-    }
+    ["docker", "podman"].into_iter().find(|e| on_path(e)).with_context(|| {
+        format!("{needed_for} needs docker or podman, and neither is installed: install one (Debian: apt-get install docker.io)")
+    })
 }
 
 /// `ENGINE load -i ARCHIVE`.
@@ -84,18 +83,15 @@ impl Engine {
         self.cmd(["logs", name])
     }
 
-    /// Removes every container with the run's label (and its anonymous volumes), whatever its name.
-    pub(crate) fn sweep_containers(&self) -> Undo {
+    /// What removes everything with the run's label, in order: its containers (with their
+    /// anonymous volumes), whatever their names, then its networks.
+    pub(crate) fn sweeps(&self) -> [Undo; 2] {
         let filter = format!("label={}", self.label());
-        Undo {
-            list: self.cmd(["ps", "--all", "--quiet", "--filter", &filter]),
-            remove: self.cmd(["rm", "--force", "--volumes"]),
-        }
-    }
-
-    /// Removes every network with the run's label.
-    pub(crate) fn sweep_networks(&self) -> Undo {
-        let filter = format!("label={}", self.label());
-        Undo { list: self.cmd(["network", "ls", "--quiet", "--filter", &filter]), remove: self.cmd(["network", "rm"]) }
+        let containers = self.cmd(["ps", "--all", "--quiet", "--filter", &filter]);
+        let networks = self.cmd(["network", "ls", "--quiet", "--filter", &filter]);
+        [
+            Undo { list: containers, remove: self.cmd(["rm", "--force", "--volumes"]) },
+            Undo { list: networks, remove: self.cmd(["network", "rm"]) },
+        ]
     }
 }

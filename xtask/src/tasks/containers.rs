@@ -59,7 +59,7 @@ impl BuildContainers {
         let mut request = Request::new(session, "build-containers", targets, args.force.force, OnPushFailure::Fail)?;
         request.fetch_outputs = self.out.is_some() || engine.is_some() || self.push.is_some();
         let built = pipeline::run(session, &request, record)?;
-        if self.out.is_none() && engine.is_none() && self.push.is_none() {
+        if !request.fetch_outputs {
             return Ok(());
         }
         let dir = images::archive_dir(session, self.out.as_deref())?;
@@ -80,8 +80,7 @@ impl BuildContainers {
                 record
                     .step("load", format!("Load {image} into {engine}"), &[&load], || registry::run(session, &load))?;
             }
-            for tag in registry.iter().flat_map(|r| tags.iter().map(move |t| (r, t))) {
-                let (registry, tag) = tag;
+            for (registry, tag) in registry.iter().flat_map(|r| tags.iter().map(move |t| (r, t))) {
                 let copy = registry.copy(&archive, image, &format!("{tag}-{arch}"));
                 let title = format!("Copy {image} to {}/{image}:{tag}-{arch}", registry.name);
                 record.step("registry-push", title, &[&copy], || registry::run(session, &copy))?;

@@ -77,16 +77,11 @@ pub fn write(
         latest
     }));
     let keep = session.config.keep_revisions.unwrap_or(5) as usize;
-    let owned = match session.files() {
-        Some(files) if read_cache => match Owned::read(&files, keep) {
-            Ok(owned) => Some(owned),
-            Err(err) => {
-                problems.push(format!("cannot read the cache {}: {err:#}", session.cache.label()));
-                None
-            }
-        },
-        _ => None,
-    };
+    let owned = session.files().filter(|_| read_cache).and_then(|files| {
+        let cannot =
+            |err: anyhow::Error| problems.push(format!("cannot read the cache {}: {err:#}", session.cache.label()));
+        Owned::read(&files, keep).map_err(cannot).ok()
+    });
     let facts = Facts {
         cache: session.cache.label(),
         generated_ms: record::now_ms(),

@@ -101,10 +101,8 @@ impl KeepRun {
         let mut pipelines: Vec<(&Record, &Pipeline)> =
             records.iter().filter_map(|r| Some((r, r.pipeline.as_ref()?))).collect();
         pipelines.push((record, &pipeline));
-        for (id, regression) in alerts::regressions(&pipelines) {
-            if id == record.id {
-                github::warning(&regression);
-            }
+        for (_, regression) in alerts::regressions(&pipelines).iter().filter(|(id, _)| *id == record.id) {
+            github::warning(regression);
         }
         record.pipeline = Some(pipeline);
         Ok(())

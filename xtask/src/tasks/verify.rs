@@ -74,19 +74,20 @@ impl Verify {
         };
         let entries = read(&files)?;
         let findings = checks.run(&entries)?;
+        let problems = findings.iter().map(|f| record::Finding {
+            path: f.path.clone(),
+            file: f.file.clone(),
+            problem: f.problem.clone(),
+        });
         let verified = record.verify.insert(record::Verified {
             checked: (entries.by_path.len() + entries.unreadable.len()) as u64,
-            problems: findings.iter().map(problem).collect(),
+            problems: problems.collect(),
             ..record::Verified::default()
         });
         for f in &findings {
             println!("{}: {}: {}", f.path.as_deref().unwrap_or("?"), f.file, f.problem);
         }
-        println!(
-            "{} narinfo(s) checked, {} problem(s)",
-            entries.by_path.len() + entries.unreadable.len(),
-            findings.len()
-        );
+        println!("{} narinfo(s) checked, {} problem(s)", verified.checked, findings.len());
         if findings.is_empty() {
             return Ok(());
         }
@@ -139,10 +140,6 @@ fn replace_actions_cache_entry(session: &Session) -> Result<()> {
     github::set_outputs(&[(REPAIRED, "true".to_owned())])
 }
 
-fn problem(f: &Finding) -> record::Finding {
-    record::Finding { path: f.path.clone(), file: f.file.clone(), problem: f.problem.clone() }
-}
-
 fn read(files: &Files) -> Result<Entries> {
     let roots: BTreeSet<String> = roots::all(files)?.into_iter().flat_map(|m| m.roots).collect();
     Entries::read(files, &roots)
@@ -174,8 +171,8 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
     for (path, nar) in replace.iter().filter(|(p, _)| have.contains(**p)) {
         // Whether its NAR file goes is decided before anything is deleted.
         let broken_nar = match nar {
-            Some(nar) => files.nar_is_broken(nar)?.then_some(*nar),
-            None => None,
+            Some(nar) if files.nar_is_broken(nar)? => Some(nar),
+            _ => None,
         };
         if let Some(narinfo) = narinfo::file_of(path) {
             files.delete(&narinfo)?;
