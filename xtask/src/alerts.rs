@@ -10,10 +10,10 @@ use crate::record::{render::bytes, Pipeline, Record};
 /// (`test --type unit`).
 pub fn job_name(record: &Record) -> String {
     match &record.github {
-        Some(github) if !github.job.is_empty() => match github.matrix.is_empty() {
-            true => github.job.clone(),
-            false => format!("{} ({})", github.job, github.matrix.values().cloned().collect::<Vec<_>>().join(", ")),
-        },
+        Some(g) if !g.job.is_empty() && g.matrix.is_empty() => g.job.clone(),
+        Some(g) if !g.job.is_empty() => {
+            format!("{} ({})", g.job, g.matrix.values().cloned().collect::<Vec<_>>().join(", "))
+        }
         _ => record.title(),
     }
 }
@@ -71,19 +71,15 @@ pub(crate) fn regressions(pipelines: &[(&Record, &Pipeline)]) -> Vec<(String, St
         let (Some(cold), true) = (cold, pipeline.event == "pull_request") else { continue };
         let ratio = pipeline.critical_path_seconds / cold;
         let recent: Vec<f64> = ratios.iter().rev().take(RECENT).copied().collect();
-        if recent.len() >= NEEDED {
-            let median = median(recent);
-            if ratio > median * REGRESSION {
-                let message = format!(
-                    "{} ({}): a pull request's pipeline took {:.2} of a cold run ({:.1} s), against a median of {median:.2} over the {} pull requests before it",
-                    pipeline.workflow,
-                    record.commit.as_deref().map_or("?", |c| &c[..c.len().min(12)]),
-                    ratio,
-                    pipeline.critical_path_seconds,
-                    ratios.len().min(RECENT)
-                );
-                alerts.push((record.id.clone(), message));
-            }
+        let n = recent.len();
+        if let Some(median) = (n >= NEEDED).then(|| median(recent)).filter(|m| ratio > m * REGRESSION) {
+            let message = format!(
+                "{} ({}): a pull request's pipeline took {ratio:.2} of a cold run ({:.1} s), against a median of {median:.2} over the {n} pull requests before it",
+                pipeline.workflow,
+                record.commit.as_deref().map_or("?", |c| &c[..c.len().min(12)]),
+                pipeline.critical_path_seconds,
+            );
+            alerts.push((record.id.clone(), message));
         }
         ratios.push(ratio);
     }

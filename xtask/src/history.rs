@@ -132,10 +132,9 @@ impl History {
         Ok(gone)
     }
 
-    /// The ids of the records (a directory's listing, else the index), and the entries that are
-    /// not ids, each named. Ids start with the time the run started, so their order is the
-    /// records'. An index that is not a list is an error (naming how to repair it); an entry that
-    /// is not a record id costs only itself.
+    /// The ids of the records (a directory's listing, else the index: an error when it is not a
+    /// list), in the records' order (an id starts with its run's start), and the entries that are
+    /// not record ids, each named (it costs only itself).
     fn ids(&self) -> Result<(BTreeSet<String>, Vec<String>)> {
         let entries: Vec<Result<String, String>> = match self.files.list(DIR) {
             Some(listed) => {

@@ -4,8 +4,11 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use super::escape;
-use crate::record::Pipeline;
+use super::{date, escape};
+use crate::{
+    alerts::job_name,
+    record::{Pipeline, Record},
+};
 
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 240.0;
@@ -21,21 +24,32 @@ const COLORS: [&str; 12] = [
     "#1e3a8a", "#a16207",
 ];
 
-/// A line chart of `series` (by name, their points: x as a run's position, y, tooltip) over `runs`
-/// positions, y from 0 to `max` (`format` writes a y value), with a marker (a key change) before
-/// each run position of `markers`, labelled.
+/// A line chart of one value (`value`, written by `format`) of each job's `runs`, a series per
+/// job: from 0 to 1 with a threshold line, else from 0 to a tenth over the largest value; a
+/// marker (a key change) before each run position of `markers`, labelled.
 pub fn lines(
     id: &str,
-    series: &BTreeMap<String, Vec<(usize, f64, String)>>,
-    runs: usize,
-    max: f64,
-    format: &dyn Fn(f64) -> String,
+    runs: &[&Record],
     markers: &[(usize, String)],
+    value: &dyn Fn(&Record) -> Option<f64>,
+    format: &dyn Fn(f64) -> String,
     threshold: Option<(f64, &str)>,
 ) -> String {
-    let slot = (RIGHT - LEFT) / runs.max(1) as f64;
+    // Each job's points: x as a run's position, y, tooltip.
+    let mut series: BTreeMap<String, Vec<(usize, f64, String)>> = BTreeMap::new();
+    for (i, record) in runs.iter().enumerate() {
+        let Some(v) = value(record) else { continue };
+        let job = job_name(record);
+        let tip = format!("{job}: {} ({}, {})", format(v), date(record.started_ms), record.id);
+        series.entry(job).or_default().push((i, v, tip));
+    }
+    let max = match threshold {
+        Some(_) => 1.0,
+        None => series.values().flatten().map(|p| p.1).fold(0.0, f64::max) * 1.1,
+    };
+    let slot = (RIGHT - LEFT) / runs.len().max(1) as f64;
     let x = |i: usize| LEFT + slot * (i as f64 + 0.5);
-    let (mut svg, y) = frame(id, &format!("{} series over {runs} runs", series.len()), max, format);
+    let (mut svg, y) = frame(id, &format!("{} series over {} runs", series.len(), runs.len()), max, format);
     for (at, label) in markers {
         let (at, label) = (LEFT + slot * *at as f64, escape(label));
         let _ = write!(
@@ -132,19 +146,17 @@ pub fn timeline(id: &str, pipeline: &Pipeline) -> String {
             (true, _) => "span critical",
             _ => "span",
         };
+        let (start, s) = (job.start_seconds, job.seconds);
+        let note = if on_path { ", on the critical path" } else { "" };
         let _ = write!(
             svg,
-            r#"<text class="label" x="{:.1}" y="{:.1}">{name}</text><rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" data-value="{}"><title>{name}: {:.1} s from {:.1} s{}</title></rect>"#,
+            r#"<text class="label" x="{:.1}" y="{:.1}">{name}</text><rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" data-value="{s}"><title>{name}: {s:.1} s from {start:.1} s{note}</title></rect>"#,
             label - 6.0,
             top + 15.0,
-            x(job.start_seconds),
+            x(start),
             top + 3.0,
-            (x(job.start_seconds + job.seconds) - x(job.start_seconds)).max(1.0),
-            row - 6.0,
-            job.seconds,
-            job.seconds,
-            job.start_seconds,
-            if on_path { ", on the critical path" } else { "" }
+            (x(start + s) - x(start)).max(1.0),
+            row - 6.0
         );
     }
     for tick in 0..=4 {

@@ -61,28 +61,18 @@ impl Owned {
     }
 }
 
-/// What the history says is wrong.
-pub(crate) struct Alert {
-    /// `hit-rate` or `regression`.
-    pub kind: &'static str,
-    /// The record it is about.
-    pub record: String,
-    pub message: String,
-}
-
 impl Facts {
-    /// Each job whose latest run was degraded (a job that recovered is history, not an alert),
-    /// and each pull request whose pipeline regressed.
-    pub fn alerts(&self) -> Vec<Alert> {
+    /// What the history says is wrong: each job whose latest run was degraded (a job that
+    /// recovered is history, not an alert), and each pull request whose pipeline regressed; each
+    /// alert as its kind (`hit-rate` or `regression`), the id of the record it is about, and its words.
+    pub fn alerts(&self) -> Vec<(&'static str, String, String)> {
         let latest: BTreeMap<String, &str> = self.records.iter().map(|r| (job_name(r), r.id.as_str())).collect();
         let hit_rates =
             self.records.iter().enumerate().filter(|(_, r)| latest[&job_name(r)] == r.id).filter_map(|(i, r)| {
-                let message = degraded(r, &self.records[..i], self.min_hit_rate)?;
-                Some(Alert { kind: "hit-rate", record: r.id.clone(), message })
+                Some(("hit-rate", r.id.clone(), degraded(r, &self.records[..i], self.min_hit_rate)?))
             });
         let pipelines: Vec<_> = self.records.iter().filter_map(|r| Some((r, r.pipeline.as_ref()?))).collect();
-        let regressed =
-            regressions(&pipelines).into_iter().map(|(record, message)| Alert { kind: "regression", record, message });
+        let regressed = regressions(&pipelines).into_iter().map(|(record, message)| ("regression", record, message));
         hit_rates.chain(regressed).collect()
     }
 }
@@ -107,4 +97,33 @@ pub(crate) fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// `2026-12-03 08:12 UTC`.
+fn date(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(date(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date(1_796_288_803_209), "2026-12-03 09:06 UTC");
+        assert_eq!(date(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
 }

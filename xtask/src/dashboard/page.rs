@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use super::{charts, escape, Facts};
+use super::{charts, date, escape, Facts};
 use crate::{
     alerts::job_name,
     keys::what_changed,
@@ -63,9 +63,9 @@ fn alerts(facts: &Facts) -> String {
         );
     }
     let mut html = String::from("<h2>Alerts</h2><ul class=\"alerts\" id=\"alerts\">");
-    for alert in found {
-        let (record, message) = (escape(&alert.record), escape(&alert.message));
-        let _ = write!(html, "<li class=\"alert {}\" data-record=\"{record}\">{message}</li>", alert.kind);
+    for (kind, record, message) in found {
+        let (record, message) = (escape(&record), escape(&message));
+        let _ = write!(html, "<li class=\"alert {kind}\" data-record=\"{record}\">{message}</li>");
     }
     html + "</ul>"
 }
@@ -86,9 +86,9 @@ fn jobs(facts: &Facts, shown: &[Record]) -> String {
     let threshold = format!("min-hit-rate {:.2}", facts.min_hit_rate);
     let mut html = String::from("<h2>Hit rate per job</h2><p class=\"meta\">What a fresh runner of each run could fetch from the cache before it built (by path count, the seed's measure); the dashed lines mark where the deps key changed.</p>");
     let rates = |r: &Record| r.rates.as_ref().map(|r| r.hit_rate);
-    html += &job_chart("hit-rates", &runs, &markers, &rates, &percent, Some((facts.min_hit_rate, &threshold)));
+    html += &charts::lines("hit-rates", &runs, &markers, &rates, &percent, Some((facts.min_hit_rate, &threshold)));
     html += "<h2>Duration per job</h2>";
-    html += &job_chart("durations", &runs, &markers, &|r| Some(r.seconds), &seconds, None);
+    html += &charts::lines("durations", &runs, &markers, &|r| Some(r.seconds), &seconds, None);
     html += "<table id=\"jobs\"><tr><th>job</th><th>runs</th><th>latest</th><th>result</th><th>hit rate</th><th>by bytes</th><th>deps layer</th><th>duration</th><th>key</th></tr>";
     // Each job's records (of the whole history), oldest first.
     let mut by_job: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
@@ -112,30 +112,6 @@ fn jobs(facts: &Facts, shown: &[Record]) -> String {
         );
     }
     html + "</table>"
-}
-
-/// A line chart of one value of each job's runs: from 0 to 1 with a threshold line, or from 0
-/// to a tenth over the largest value.
-fn job_chart(
-    id: &str,
-    runs: &[&Record],
-    markers: &[(usize, String)],
-    value: &dyn Fn(&Record) -> Option<f64>,
-    format: &dyn Fn(f64) -> String,
-    threshold: Option<(f64, &str)>,
-) -> String {
-    let mut series: BTreeMap<String, Vec<(usize, f64, String)>> = BTreeMap::new();
-    for (i, record) in runs.iter().enumerate() {
-        let Some(v) = value(record) else { continue };
-        let job = job_name(record);
-        let tip = format!("{job}: {} ({}, {})", format(v), date(record.started_ms), record.id);
-        series.entry(job).or_default().push((i, v, tip));
-    }
-    let top = match threshold {
-        Some(_) => 1.0,
-        None => series.values().flatten().map(|p| p.1).fold(0.0, f64::max) * 1.1,
-    };
-    charts::lines(id, &series, runs.len(), top, format, markers, threshold)
 }
 
 /// The bytes each run pushed to and fetched from the cache.
@@ -313,33 +289,4 @@ fn verify(facts: &Facts) -> String {
         html += "</table>";
     }
     html
-}
-
-/// `2026-12-03 08:12 UTC`.
-fn date(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_are_utc_calendar_dates() {
-        assert_eq!(date(0), "1970-01-01 00:00 UTC");
-        assert_eq!(date(1_796_288_803_209), "2026-12-03 09:06 UTC");
-        assert_eq!(date(951_782_400_000), "2000-02-29 00:00 UTC");
-    }
 }

@@ -44,7 +44,8 @@ impl Engine {
         Engine { program, run: format!("{}-{:08x}", std::process::id(), random as u32) }
     }
 
-    fn cmd<S: Into<String>>(&self, args: impl IntoIterator<Item = S>) -> Cmd {
+    /// `ENGINE ARGS…`, quiet.
+    pub(crate) fn cmd<S: Into<String>>(&self, args: impl IntoIterator<Item = S>) -> Cmd {
         Cmd::lits(self.program, args).io(Io::Quiet)
     }
 
@@ -76,11 +77,6 @@ impl Engine {
         let all = ["run", "--rm", "--label", &label, "--name", name, "--network", network, image];
         let all = all.into_iter().chain(args.iter().copied());
         Cmd::lits(self.program, all).hint(format!("`{}` failed in its container (its output is above)", args.join(" ")))
-    }
-
-    /// Prints a container's logs (ollama's, when a smoke run fails).
-    pub fn logs(&self, name: &str) -> Cmd {
-        self.cmd(["logs", name])
     }
 
     /// What removes everything with the run's label, in order: its containers (with their

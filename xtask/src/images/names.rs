@@ -97,17 +97,10 @@ mod tests {
         for registry in ["localhost:5000/x", "127.0.0.1:5000", "127.1.2.3/a/b", "[::1]:5000/x", "localhost"] {
             assert!(is_loopback(registry), "{registry}");
         }
-        for registry in [
-            "ghcr.io/o/r",
-            "registry.example:5000",
-            "10.0.0.1:5000",
-            "localhost.example.org/x",
-            "127.attacker.example:5000/x",
-            "127.0.0.1.nip.io/x",
-            "[::1]evil:5000",
-            "[::2]:5000",
-            "127.0.0.1:5000@evil.com/x",
-        ] {
+        let remote = ["ghcr.io/o/r", "registry.example:5000", "10.0.0.1:5000", "localhost.example.org/x", "[::2]:5000"];
+        let lookalikes =
+            ["127.attacker.example:5000/x", "127.0.0.1.nip.io/x", "[::1]evil:5000", "127.0.0.1:5000@evil.com/x"];
+        for registry in remote.into_iter().chain(lookalikes) {
             assert!(!is_loopback(registry), "{registry}");
         }
     }
@@ -118,18 +111,9 @@ mod tests {
         {
             assert!(check_registry(registry).is_ok(), "{registry}");
         }
-        for registry in [
-            "",
-            "a b/c",
-            "../x",
-            "./x",
-            "127.0.0.1:5000@evil.com/x",
-            "host:port/x",
-            "ghcr.io",
-            "h/../x",
-            "h//x",
-            "-h/x",
-        ] {
+        let bad_hosts = ["", "a b/c", "../x", "./x", "127.0.0.1:5000@evil.com/x", "host:port/x", "-h/x"];
+        let bad_paths = ["ghcr.io", "h/../x", "h//x"];
+        for registry in bad_hosts.into_iter().chain(bad_paths) {
             assert!(check_registry(registry).is_err(), "{registry}");
         }
     }

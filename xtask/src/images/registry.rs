@@ -1,7 +1,6 @@
-//! A registry, spoken to with skopeo (copies, lookups) and buildah (indexes): per-arch manifests
-//! under `<image>:<tag>-<arch>`, and under `<image>:<tag>` one index (an OCI image index) naming
-//! every arch. skopeo cannot write an index; buildah reads each arch's manifest from the
-//! registry, moving no layer, and pushes the index alone.
+//! A registry, spoken to with skopeo (copies, lookups) and buildah (indexes, which skopeo cannot
+//! write: buildah reads each arch's manifest from the registry, moving no layer): per-arch
+//! manifests under `<image>:<tag>-<arch>`, and under `<image>:<tag>` an OCI image index of them.
 //!
 //! Credentials: with `REGISTRY_TOKEN` (and `REGISTRY_USER`) set, as CI sets them, a login into
 //! an auth file in the run's private directory, the token on skopeo's stdin (never in an

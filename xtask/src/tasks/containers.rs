@@ -1,12 +1,7 @@
 //! `cargo xtask build-containers`: the CI job of layer 3. It builds the images and pushes their
-//! store paths to the cache (the pipeline), then, when asked, turns each image into what CI needs
-//! ([`crate::images`]):
-//!
-//! - `--out DIR`: `DIR/<image>.tar`, a docker-archive;
-//! - `--load`: into docker or podman, whichever is installed;
-//! - `--push REGISTRY`: with skopeo to `REGISTRY/<image>:<tag>-<arch>` for each `--tag` (default:
-//!   the commit): one manifest per arch, each arch's job its own; `cargo xtask publish` then writes
-//!   `REGISTRY/<image>:<tag>` as the index of every arch.
+//! store paths to the cache (the pipeline), then writes, loads or pushes each as asked
+//! ([`crate::images`]). A push is one manifest per arch, each arch's job its own:
+//! `cargo xtask publish` then writes `REGISTRY/<image>:<tag>` as the index of every arch.
 
 use std::path::PathBuf;
 

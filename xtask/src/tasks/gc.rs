@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 
 use crate::{
-    cache::{gc, roots},
+    cache::{files::Files, gc, roots},
     history::History,
     record::{render::mib, Collected, Record},
     session::Session,
@@ -35,11 +35,9 @@ impl Gc {
                 session.cache.label()
             );
         };
-        if let crate::cache::files::Files::Dir(dir) = &files {
-            if !dir.exists() {
-                println!("{} does not exist: nothing to collect", dir.display());
-                return Ok(());
-            }
+        if matches!(&files, Files::Dir(dir) if !dir.exists()) {
+            println!("{} does not exist: nothing to collect", files.label());
+            return Ok(());
         }
         // A dry run only reads; a real one holds the cache's lock from its first read to its last delete.
         let lease = roots::lease(session.config.cache_timeout);

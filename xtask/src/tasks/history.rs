@@ -1,10 +1,7 @@
-//! `cargo xtask history`: the last job of a generated workflow's run, where the workflow carries
-//! the history itself (Cachix: in the GitHub Actions cache). This run's jobs, from the records
-//! their tasks kept (each names its job and matrix leg), become one pipeline record, kept in the
-//! history as `cargo xtask ci` keeps its own: each job's start and time as the records saw them,
-//! the run's wall time as its critical path; a job whose tasks keep no record, with the result
-//! GitHub gives it (`$NEEDS`). A pull request whose pipeline regressed against the
-//! recent median is a warning. Builds nothing.
+//! `cargo xtask history`: the last job of a generated workflow's run. The records this run's jobs'
+//! tasks kept (each naming its job and matrix leg) become one pipeline record, as `cargo xtask ci`
+//! keeps its own: each job's start and time as its records saw them, the run's wall time as its
+//! critical path. A pull request whose pipeline regressed is a warning. Builds nothing.
 
 use anyhow::{bail, Context, Result};
 

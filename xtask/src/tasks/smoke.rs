@@ -1,14 +1,9 @@
-//! `cargo xtask smoke [--skip-ask]`: the images run together, as they ship. Builds both images
-//! (the pipeline), loads them into docker or podman, starts ollama on a network of its own, where
-//! it answers to the name `ollama` (with its `/models` volume), waits for its API (bounded: the
-//! harness's own `health`, again and again), then runs the harness container's `health`, `models`
-//! and `ask`. The container, its volume and the network are named after the run and carry its
-//! label (`xtask-smoke-<pid>-<random>`, `xtask.smoke=<pid>-<random>`): what has the run's label
-//! goes on every exit (signals too: [`scratch::on_exit`]), and nothing else is ever removed, so
-//! a maintainer's own `ollama` container, or another job's on the same daemon, is never touched;
-//! a name already taken fails the run. On a failure, ollama's logs are printed. Exit 0
-//! only when all three succeed. `--skip-ask`: for an ollama image without a model (the real one,
-//! in CI).
+//! `cargo xtask smoke [--skip-ask]`: the images run together, as they ship. Builds and loads both
+//! images, starts ollama (with its `/models` volume) on a network of its own as `ollama`, waits
+//! (bounded) for the harness's `health` to answer, then runs the harness's `health`, `models` and
+//! `ask` (`--skip-ask`: for an ollama image without a model, as in CI); on a failure, prints
+//! ollama's logs. What it makes is named after the run and carries its label
+//! ([`images::engine::Engine`]), and goes on every exit, signals too ([`scratch::on_exit`]).
 
 use std::{
     collections::BTreeMap,
@@ -123,7 +118,7 @@ impl Smoke {
         });
         if result.is_err() {
             eprintln!("--- logs of ollama ({container}):");
-            let _ = engine.logs(&container).run(&NoSlots);
+            let _ = engine.cmd(["logs", &container]).run(&NoSlots);
         }
         scratch::undo();
         result

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 use crate::{
     cache::{
@@ -48,12 +48,9 @@ impl Verify {
         if session.dry_run {
             println!("# cargo xtask verify (dry run: nothing is run)\n# cache: {}", session.cache.label());
             println!("# (in the xtask) read every narinfo, check each NAR file's size and hash, and the references");
-            for cmd in public.iter().map(|k| &k.convert).chain(&verify::commands(
-                &url,
-                Some("<public key>").filter(|_| public.is_some()),
-                &session.config.upstream,
-                &session.net,
-            )) {
+            let key = Some("<public key>").filter(|_| public.is_some());
+            let commands = verify::commands(&url, key, &session.config.upstream, &session.net);
+            for cmd in public.iter().map(|k| &k.convert).chain(&commands) {
                 println!("{}", cmd.render(None));
             }
             return Ok(());
@@ -65,13 +62,8 @@ impl Verify {
             Some(k) if k.secret.exists() => Some(k.convert.run(&NoSlots)?.trim().to_owned()),
             _ => session.cache.config_key(&session.config),
         };
-        let checks = Checks {
-            files: &files,
-            url: &url,
-            net: &session.net,
-            key: key.as_deref(),
-            upstream: &session.config.upstream,
-        };
+        let (net, upstream) = (&session.net, &session.config.upstream);
+        let checks = Checks { files: &files, url: &url, net, key: key.as_deref(), upstream };
         let entries = read(&files)?;
         let findings = checks.run(&entries)?;
         let problems = findings.iter().map(|f| record::Finding {
@@ -91,25 +83,23 @@ impl Verify {
         if findings.is_empty() {
             return Ok(());
         }
-        if !self.repair {
-            bail!(
-                "the cache {} has {} problem(s): `cargo xtask verify --repair` uploads again what this machine has",
-                session.cache.label(),
-                findings.len()
-            );
-        }
+        ensure!(
+            self.repair,
+            "the cache {} has {} problem(s): `cargo xtask verify --repair` uploads again what this machine has",
+            session.cache.label(),
+            findings.len()
+        );
         verified.repaired = repair(session, &files, &findings)?;
         // The repair is checked as the cache is now: what is still wrong fails the task.
         let left = checks.run(&read(&files)?)?;
         verified.unrepaired =
             left.iter().map(|f| format!("{}: {}", f.path.as_deref().unwrap_or(&f.file), f.problem)).collect();
-        if !left.is_empty() {
-            bail!(
-                "{} problem(s) remain after the repair (what this machine's store lacks cannot be uploaded: build it, then repair again):\n  {}",
-                left.len(),
-                verified.unrepaired.join("\n  ")
-            );
-        }
+        ensure!(
+            left.is_empty(),
+            "{} problem(s) remain after the repair (what this machine's store lacks cannot be uploaded: build it, then repair again):\n  {}",
+            left.len(),
+            verified.unrepaired.join("\n  ")
+        );
         println!("repaired {} path(s); the cache checks clean", verified.repaired.len());
         replace_actions_cache_entry(session)
     }
@@ -146,9 +136,9 @@ fn read(files: &Files) -> Result<Entries> {
 }
 
 /// Acts on each finding as it says, and only on what it proved: deletes the files that are no
-/// entry; for each broken entry this machine's store has, deletes its narinfo (and its NAR file, when broken) and
-/// uploads it again; uploads each path the cache lacks that the store has. A broken entry the
-/// store lacks is left as it is. Returns what was uploaded.
+/// entry; uploads again each broken entry this machine's store has (its narinfo, and its NAR
+/// file when broken, deleted first) and each path the cache lacks that the store has; leaves a
+/// broken entry the store lacks as it is. Returns what was uploaded.
 fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<String>> {
     let mut replace: BTreeMap<&str, Option<&str>> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
