@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use super::{date, escape};
 use crate::{
     alerts::job_name,
-    record::{Pipeline, Record},
+    record::{render::bytes, Pipeline, Record},
 };
 
 const WIDTH: f64 = 760.0;
@@ -35,12 +35,12 @@ pub fn lines(
     format: &dyn Fn(f64) -> String,
     threshold: Option<(f64, &str)>,
 ) -> String {
-    // Each job's points: x as a run's position, y, tooltip.
+    // Each job's points: x as a run's position, y, tooltip (escaped).
     let mut series: BTreeMap<String, Vec<(usize, f64, String)>> = BTreeMap::new();
     for (i, record) in runs.iter().enumerate() {
         let Some(v) = value(record) else { continue };
         let job = job_name(record);
-        let tip = format!("{job}: {} ({}, {})", format(v), date(record.started_ms), record.id);
+        let tip = escape(&format!("{job}: {} ({}, {})", format(v), date(record.started_ms), record.id));
         series.entry(job).or_default().push((i, v, tip));
     }
     let max = match threshold {
@@ -54,18 +54,14 @@ pub fn lines(
         let (at, label) = (LEFT + slot * *at as f64, escape(label));
         let _ = write!(
             svg,
-            r#"<g class="marker"><line x1="{at:.1}" x2="{at:.1}" y1="{TOP}" y2="{AXIS}"/><text x="{:.1}" y="{}">{label}</text><title>{label}</title></g>"#,
-            at + 3.0,
-            TOP + 10.0
+            r#"<g class="marker"><line x1="{at:.1}" x2="{at:.1}" y1="{TOP}" y2="{AXIS}"/><text x="{at:.1}" y="{TOP}" dx="3" dy="10">{label}</text><title>{label}</title></g>"#
         );
     }
     if let Some((value, label)) = threshold {
         let (at, label) = (y(value), escape(label));
         let _ = write!(
             svg,
-            r#"<g class="threshold"><line x1="{LEFT}" x2="{RIGHT}" y1="{at:.1}" y2="{at:.1}"/><text x="{}" y="{:.1}">{label}</text></g>"#,
-            RIGHT - 2.0,
-            at - 4.0
+            r#"<g class="threshold"><line x1="{LEFT}" x2="{RIGHT}" y1="{at:.1}" y2="{at:.1}"/><text x="{RIGHT}" y="{at:.1}" dx="-2" dy="-4">{label}</text></g>"#
         );
     }
     for (n, (name, points)) in series.iter().enumerate() {
@@ -80,10 +76,9 @@ pub fn lines(
         for (i, v, tip) in points {
             let _ = write!(
                 svg,
-                r#"<circle class="point" cx="{:.1}" cy="{:.1}" r="3.5" fill="{color}" data-value="{v}"><title>{}</title></circle>"#,
+                r#"<circle class="point" cx="{:.1}" cy="{:.1}" r="3.5" fill="{color}" data-value="{v}"><title>{tip}</title></circle>"#,
                 x(*i),
-                y(*v),
-                escape(tip)
+                y(*v)
             );
         }
         svg.push_str("</g>");
@@ -91,18 +86,13 @@ pub fn lines(
     svg + "</svg>" + &legend(series.keys().map(String::as_str))
 }
 
-/// Grouped bars: for each category (a run), one bar per series; y from 0 to the largest value.
-pub(crate) fn bars(
-    id: &str,
-    categories: &[String],
-    series: &[&str],
-    values: &[Vec<f64>],
-    format: &dyn Fn(f64) -> String,
-) -> String {
+/// Grouped bars of bytes: for each category (a run), one bar per series; y from 0 to the largest.
+pub(crate) fn bars(id: &str, categories: &[String], series: &[&str], values: &[Vec<f64>]) -> String {
+    let format = |b: f64| bytes(b as u64);
     let max = values.iter().flatten().copied().fold(0.0, f64::max);
     let slot = (RIGHT - LEFT) / categories.len().max(1) as f64;
     let bar = (slot * 0.8 / series.len().max(1) as f64).max(1.0);
-    let (mut svg, y) = frame(id, &format!("{} series over {} runs", series.len(), categories.len()), max, format);
+    let (mut svg, y) = frame(id, &format!("{} series over {} runs", series.len(), categories.len()), max, &format);
     for (c, (category, row)) in categories.iter().zip(values).enumerate() {
         // Each group is named under it when the names fit.
         if categories.len() <= 12 {
@@ -112,15 +102,12 @@ pub(crate) fn bars(
         }
         for (s, value) in row.iter().enumerate() {
             let left = LEFT + slot * c as f64 + slot * 0.1 + bar * s as f64;
+            let (top, color) = (y(*value), COLORS[s % COLORS.len()]);
+            let title = escape(&format!("{category}: {}: {}", series[s], format(*value)));
             let _ = write!(
                 svg,
-                r#"<rect class="bar" x="{left:.1}" y="{:.1}" width="{bar:.1}" height="{:.1}" fill="{}" data-value="{value}"><title>{}: {}: {}</title></rect>"#,
-                y(*value),
-                (AXIS - y(*value)).max(0.0),
-                COLORS[s % COLORS.len()],
-                escape(category),
-                escape(series[s]),
-                format(*value)
+                r#"<rect class="bar" x="{left:.1}" y="{top:.1}" width="{bar:.1}" height="{:.1}" fill="{color}" data-value="{value}"><title>{title}</title></rect>"#,
+                (AXIS - top).max(0.0)
             );
         }
     }
@@ -148,20 +135,17 @@ pub fn timeline(id: &str, pipeline: &Pipeline) -> String {
         };
         let (start, s) = (job.start_seconds, job.seconds);
         let note = if on_path { ", on the critical path" } else { "" };
+        let (left, width) = (x(start), (x(start + s) - x(start)).max(1.0));
         let _ = write!(
             svg,
-            r#"<text class="label" x="{:.1}" y="{:.1}">{name}</text><rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" data-value="{s}"><title>{name}: {s:.1} s from {start:.1} s{note}</title></rect>"#,
-            label - 6.0,
-            top + 15.0,
-            x(start),
+            r#"<text class="label" x="{label}" y="{top:.1}" dx="-6" dy="15">{name}</text><rect class="{class}" x="{left:.1}" y="{:.1}" width="{width:.1}" height="{:.1}" data-value="{s}"><title>{name}: {s:.1} s from {start:.1} s{note}</title></rect>"#,
             top + 3.0,
-            (x(start + s) - x(start)).max(1.0),
             row - 6.0
         );
     }
     for tick in 0..=4 {
         let t = end * f64::from(tick) / 4.0;
-        let _ = write!(svg, r#"<text class="tick" x="{:.1}" y="{:.1}">{t:.0} s</text>"#, x(t), height - 8.0);
+        let _ = write!(svg, r#"<text class="tick" x="{:.1}" y="{height:.0}" dy="-8">{t:.0} s</text>"#, x(t));
     }
     svg + "</svg>"
 }
@@ -177,13 +161,10 @@ fn frame(id: &str, label: &str, max: f64, format: &dyn Fn(f64) -> String) -> (St
     );
     for tick in 0..=4 {
         let v = max * f64::from(tick) / 4.0;
+        let (at, label) = (y(v), escape(&format(v)));
         let _ = write!(
             svg,
-            r#"<line class="grid" x1="{LEFT}" x2="{RIGHT}" y1="{at:.1}" y2="{at:.1}"/><text class="tick" x="{}" y="{:.1}">{}</text>"#,
-            LEFT - 6.0,
-            y(v) + 4.0,
-            escape(&format(v)),
-            at = y(v)
+            r#"<line class="grid" x1="{LEFT}" x2="{RIGHT}" y1="{at:.1}" y2="{at:.1}"/><text class="tick" x="{LEFT}" y="{at:.1}" dx="-6" dy="4">{label}</text>"#
         );
     }
     (svg, y)

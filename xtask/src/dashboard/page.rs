@@ -27,27 +27,20 @@ ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:12px;font-si
 impl Facts {
     /// The page.
     pub fn render(&self) -> String {
-        let cache = escape(&self.cache);
+        let label = escape(&self.cache);
         let mut html = format!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-             <title>Cache dashboard: {cache}</title><style>{STYLE}</style></head><body><main>\
-             <h1>What the cache does</h1><p class=\"meta\">{cache} · {} run(s) in the history · generated {}</p>",
+             <title>Cache dashboard: {label}</title><style>{STYLE}</style></head><body><main>\
+             <h1>What the cache does</h1><p class=\"meta\">{label} · {} run(s) in the history · generated {}</p>",
             self.records.len(),
             date(self.generated_ms)
         );
         let shown = &self.records[self.records.len().saturating_sub(SHOWN)..];
-        html += &alerts(self);
-        html += &jobs(self, shown);
-        html += &transfers(shown);
-        html += &pipeline(self);
-        html += &cache_section(self);
-        html += &verify(self);
-        if !self.problems.is_empty() {
-            html += "<h2>What could not be read</h2><ul>";
-            for problem in &self.problems {
-                let _ = write!(html, "<li>{}</li>", escape(problem));
-            }
-            html += "</ul>";
+        html +=
+            &[alerts(self), jobs(self, shown), transfers(shown), pipeline(self), cache(self), verify(self)].concat();
+        let problems: String = self.problems.iter().map(|p| format!("<li>{}</li>", escape(p))).collect();
+        if !problems.is_empty() {
+            html += &format!("<h2>What could not be read</h2><ul>{problems}</ul>");
         }
         html + "</main></body></html>\n"
     }
@@ -125,7 +118,7 @@ fn transfers(runs: &[Record]) -> String {
     let categories: Vec<String> = moved.iter().map(|r| format!("{} ({})", job_name(r), date(r.started_ms))).collect();
     let values: Vec<Vec<f64>> =
         moved.iter().map(|r| vec![r.pushed.nar_bytes as f64, r.fetched.nar_bytes as f64]).collect();
-    html += &charts::bars("transfers", &categories, &["pushed", "fetched"], &values, &|b| bytes(b as u64));
+    html += &charts::bars("transfers", &categories, &["pushed", "fetched"], &values);
     html += "<table id=\"transfer-table\"><tr><th>run</th><th>job</th><th>pushed paths</th><th>pushed</th><th>stored in the cache</th><th>fetched paths</th><th>fetched</th></tr>";
     for r in moved.iter().rev().take(30) {
         let _ = write!(
@@ -180,7 +173,7 @@ fn pipeline(facts: &Facts) -> String {
 
 /// The cache: each target's size by key and layer, the keys in use and pinned, what gc would
 /// delete, the largest paths.
-fn cache_section(facts: &Facts) -> String {
+fn cache(facts: &Facts) -> String {
     let mut html = String::from("<h2>The cache by key and layer</h2><p class=\"meta\">What a fresh runner fetches of each target (its closure, NAR bytes), as the latest run of each key saw it after its push.</p>");
     // By key and target: the latest view of each.
     let mut sizes: BTreeMap<(&str, &str), &Target> = BTreeMap::new();
@@ -197,7 +190,7 @@ fn cache_section(facts: &Facts) -> String {
     if !latest.is_empty() {
         let categories: Vec<String> = latest.iter().map(|(t, ..)| t.name.clone()).collect();
         let values: Vec<Vec<f64>> = latest.iter().map(|(.., b)| vec![*b as f64]).collect();
-        html += &charts::bars("sizes", &categories, &["NAR bytes"], &values, &|b| bytes(b as u64));
+        html += &charts::bars("sizes", &categories, &["NAR bytes"], &values);
     }
     html += "<table id=\"sizes\"><tr><th>key</th><th>layer</th><th>target</th><th>paths</th><th>NAR bytes</th></tr>";
     for (t, paths, nar) in &latest {
@@ -217,12 +210,10 @@ fn cache_section(facts: &Facts) -> String {
         .filter(|r| r.steps.iter().any(|s| s.kind == "pin" && s.ok))
         .flat_map(|r| r.targets.iter().filter(|t| t.built_here).map(|t| &t.key))
         .collect();
-    if !pinned.is_empty() {
-        html += "<h2>Pinned in Cachix</h2><ul id=\"pins\">";
-        for key in pinned.iter().rev().take(20) {
-            let _ = write!(html, "<li><code>{}</code></li>", escape(key));
-        }
-        html += "</ul>";
+    let pins: String =
+        pinned.iter().rev().take(20).map(|key| format!("<li><code>{}</code></li>", escape(key))).collect();
+    if !pins.is_empty() {
+        html += &format!("<h2>Pinned in Cachix</h2><ul id=\"pins\">{pins}</ul>");
     }
     let Some(owned) = &facts.owned else {
         return html + "<p>The cache cannot be listed (Cachix): sizes come from the runs' records.</p>";

@@ -22,9 +22,6 @@ pub fn load(engine: &str, archive: &std::path::Path) -> Cmd {
         .hint("it loads the image into the engine")
 }
 
-/// The label every object of a run carries (`xtask.smoke=<run id>`): what its removal looks for.
-pub(crate) const LABEL: &str = "xtask.smoke";
-
 /// The commands of one engine, for containers on a network of their own. Every object is made
 /// with the run's label, and only objects with it are ever removed: a neighbour's container or
 /// network of the same name (another job on the same daemon) is never touched.
@@ -49,8 +46,9 @@ impl Engine {
         Cmd::lits(self.program, args).io(Io::Quiet)
     }
 
+    /// The label every object of the run carries: what its removal looks for.
     fn label(&self) -> String {
-        format!("{LABEL}={}", self.run)
+        format!("xtask.smoke={}", self.run)
     }
 
     /// The run's network name.

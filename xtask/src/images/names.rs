@@ -2,7 +2,7 @@
 //! login: `HOST[:PORT]/PATH` (the path lowercased where it is used, as image names must be), a
 //! tag with room for its arch suffix, and whether a host is this machine (plain HTTP).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 /// Whether the registry's host is this machine: `localhost`, an IPv4 address in 127.0.0.0/8, or
 /// `::1` (in brackets, as in a URL), with or without a port. Decided from the parsed host, never
@@ -30,16 +30,16 @@ pub(crate) fn is_loopback(registry: &str) -> bool {
 /// (lowercased where it is used: `ghcr.io/$REPOSITORY` may name an owner in capitals).
 pub fn check_registry(registry: &str) -> Result<()> {
     let (host, path) = registry.split_once('/').unwrap_or((registry, ""));
-    let host_ok = is_host(host);
     let path_ok = !path.is_empty()
         && path.split('/').all(|c| {
             !c.is_empty()
                 && !c.starts_with(['.', '-'])
                 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         });
-    if !host_ok || !path_ok {
-        bail!("{registry:?} is not a registry and repository prefix: use HOST[:PORT]/PATH of letters, digits and ._- (e.g. 127.0.0.1:5000/me)");
-    }
+    ensure!(
+        is_host(host) && path_ok,
+        "{registry:?} is not a registry and repository prefix: use HOST[:PORT]/PATH of letters, digits and ._- (e.g. 127.0.0.1:5000/me)"
+    );
     Ok(())
 }
 
@@ -80,11 +80,10 @@ pub(crate) fn check_tag(tag: &str) -> Result<()> {
     let valid = tag.len() <= 128
         && first.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
         && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !valid {
-        bail!(
-            "--tag {tag:?} is not an image tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. --tag v1.2.3)"
-        );
-    }
+    ensure!(
+        valid,
+        "--tag {tag:?} is not an image tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. --tag v1.2.3)"
+    );
     Ok(())
 }
 

@@ -61,7 +61,7 @@ impl Gc {
             freed_bytes: plan.bytes,
             kept: plan.kept as u64,
             unreadable: plan.unreadable.clone(),
-            records_deleted: 0,
+            ..Collected::default()
         });
         if let Some(lock) = lock.as_mut() {
             gc::collect(&files, lock, &plan)?;

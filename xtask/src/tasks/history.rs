@@ -87,13 +87,12 @@ impl KeepRun {
             ..Pipeline::default()
         };
         pipeline.levels = pipeline.critical_path().iter().filter(|j| j.result != "skipped").count() as u64;
+        let ran = pipeline.jobs.iter().filter(|j| j.result != "skipped").count();
         eprintln!(
-            "run {} of {}: {} job(s) from {} record(s), {:.1} s from the first task to the last",
+            "run {} of {}: {ran} job(s) from {} record(s), {end:.1} s from the first task to the last",
             run.run_id,
             workflow.file,
-            pipeline.jobs.iter().filter(|j| j.result != "skipped").count(),
-            ours.len(),
-            end
+            ours.len()
         );
         let mut pipelines: Vec<(&Record, &Pipeline)> =
             records.iter().filter_map(|r| Some((r, r.pipeline.as_ref()?))).collect();

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::{
     command::{Cmd, NoSlots},
@@ -103,11 +103,9 @@ impl Smoke {
             // `health` until it answers (bounded), then each check.
             let deadline = Instant::now() + Duration::from_secs(self.wait);
             while checks[0].run_quietly(&NoSlots).is_err() {
-                ensure!(
-                    Instant::now() <= deadline,
-                    "ollama did not answer on its network within {} s (its logs follow)",
-                    self.wait
-                );
+                if Instant::now() > deadline {
+                    bail!("ollama did not answer on its network within {} s (its logs follow)", self.wait);
+                }
                 std::thread::sleep(Duration::from_millis(500));
             }
             checks.iter().try_for_each(|check| check.run(&NoSlots).map(drop))?;

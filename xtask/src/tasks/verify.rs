@@ -105,10 +105,9 @@ impl Verify {
     }
 }
 
-/// A repaired cache that the Actions cache carries (rollback mode): its entry is kept as it was
-/// saved, so the entry it was restored from is deleted, and the workflow saves the repaired
-/// directory under the same key (`repaired=true`). Without the job's token the repair lives in
-/// this job only: a warning says so.
+/// A repaired cache the Actions cache carries (rollback mode) keeps its entry as it was saved: the
+/// entry is deleted, and the workflow saves the repaired directory under the same key
+/// (`repaired=true`). Without the job's token, the repair lives in this job only (a warning).
 fn replace_actions_cache_entry(session: &Session) -> Result<()> {
     // The Actions cache carries the config's local cache directory, and no other.
     let carried = session.root.join(&session.config.local_cache);
