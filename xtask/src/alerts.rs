@@ -10,10 +10,10 @@ use crate::record::{render::bytes, Pipeline, Record};
 /// (`test --type unit`).
 pub fn job_name(record: &Record) -> String {
     match &record.github {
-        Some(github) if !github.job.is_empty() => match github.matrix.is_empty() {
-            true => github.job.clone(),
-            false => format!("{} ({})", github.job, github.matrix.values().cloned().collect::<Vec<_>>().join(", ")),
-        },
+        Some(g) if !g.job.is_empty() && g.matrix.is_empty() => g.job.clone(),
+        Some(g) if !g.job.is_empty() => {
+            format!("{} ({})", g.job, g.matrix.values().cloned().collect::<Vec<_>>().join(", "))
+        }
         _ => record.title(),
     }
 }
@@ -70,20 +70,17 @@ pub(crate) fn regressions(pipelines: &[(&Record, &Pipeline)]) -> Vec<(String, St
         }
         let (Some(cold), true) = (cold, pipeline.event == "pull_request") else { continue };
         let ratio = pipeline.critical_path_seconds / cold;
-        let recent: Vec<f64> = ratios.iter().rev().take(RECENT).copied().collect();
-        if recent.len() >= NEEDED {
-            let median = median(recent);
-            if ratio > median * REGRESSION {
-                let message = format!(
-                    "{} ({}): a pull request's pipeline took {:.2} of a cold run ({:.1} s), against a median of {median:.2} over the {} pull requests before it",
-                    pipeline.workflow,
-                    record.commit.as_deref().map_or("?", |c| &c[..c.len().min(12)]),
-                    ratio,
-                    pipeline.critical_path_seconds,
-                    ratios.len().min(RECENT)
-                );
-                alerts.push((record.id.clone(), message));
-            }
+        let mut recent: Vec<f64> = ratios.iter().rev().take(RECENT).copied().collect();
+        recent.sort_by(f64::total_cmp);
+        let n = recent.len();
+        if let Some(median) = (n >= NEEDED).then(|| recent[n / 2]).filter(|m| ratio > m * REGRESSION) {
+            let message = format!(
+                "{} ({}): a pull request's pipeline took {ratio:.2} of a cold run ({:.1} s), against a median of {median:.2} over the {n} pull requests before it",
+                pipeline.workflow,
+                record.commit.as_deref().map_or("?", |c| &c[..c.len().min(12)]),
+                pipeline.critical_path_seconds,
+            );
+            alerts.push((record.id.clone(), message));
         }
         ratios.push(ratio);
     }
@@ -91,28 +88,19 @@ pub(crate) fn regressions(pipelines: &[(&Record, &Pipeline)]) -> Vec<(String, St
 }
 
 /// A pipeline that built the deps layer: a cold run, which pull requests are measured against.
-pub(crate) fn is_cold(pipeline: &Pipeline) -> bool {
-    pipeline
-        .jobs
-        .iter()
-        .flat_map(|j| &j.tasks)
-        .any(|t| t.built > 0 && t.rates.as_ref().is_some_and(|r| r.deps_hit_rate < 1.0))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+fn is_cold(Pipeline { jobs, .. }: &Pipeline) -> bool {
+    jobs.iter().flat_map(|j| &j.tasks).any(|t| t.built > 0 && t.rates.as_ref().is_some_and(|r| r.deps_hit_rate < 1.0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{JobRun, Problem, Ran, Rates, Target, View};
+    use crate::record::{JobRun, Ran, Rates, Target, View};
 
     fn deps_run(key: &str, rate: f64, built_here: bool, pushed: u64) -> Record {
         let mut record = Record::start("test", &["test".into(), "--type".into(), "unit".into()]);
         record.rates = Some(Rates { deps_hit_rate: rate, ..Rates::default() });
-        let view = View { paths: 4, cached: (rate * 4.0) as u64, broken: Vec::<Problem>::new(), ..View::default() };
+        let view = View { paths: 4, cached: (rate * 4.0) as u64, ..View::default() };
         record.targets =
             vec![Target { name: "deps".into(), key: key.into(), built_here, before: Some(view), ..Target::default() }];
         record.pushed.paths = pushed;
@@ -133,7 +121,9 @@ mod tests {
         assert_eq!(degraded(&deps_run("k1", 0.9, false, 0), &[], 0.8), None);
     }
 
-    fn pipeline(event: &str, seconds: f64, cold: bool) -> Pipeline {
+    /// A pipeline of one job: a push's builds the deps layer (a cold run), a pull request's not.
+    fn pipeline(event: &str, seconds: f64) -> Pipeline {
+        let cold = event == "push";
         let ran = Ran {
             built: u64::from(cold),
             rates: Some(Rates { deps_hit_rate: if cold { 0.0 } else { 1.0 }, ..Rates::default() }),
@@ -146,16 +136,10 @@ mod tests {
     #[test]
     fn a_pull_request_slower_per_cold_run_than_the_recent_median_regressed() {
         let record = Record::start("ci", &[]);
-        let runs = [
-            pipeline("push", 100.0, true),
-            pipeline("pull_request", 20.0, false),
-            pipeline("pull_request", 22.0, false),
-            pipeline("pull_request", 21.0, false),
-            pipeline("pull_request", 24.0, false),
-            pipeline("push", 200.0, true),
-            pipeline("pull_request", 45.0, false),
-            pipeline("pull_request", 70.0, false),
-        ];
+        let first = [("push", 100.0), ("pull_request", 20.0), ("pull_request", 22.0), ("pull_request", 21.0)];
+        let then = [("pull_request", 24.0), ("push", 200.0), ("pull_request", 45.0), ("pull_request", 70.0)];
+        let runs: Vec<Pipeline> =
+            first.into_iter().chain(then).map(|(event, seconds)| pipeline(event, seconds)).collect();
         let all: Vec<(&Record, &Pipeline)> = runs.iter().map(|p| (&record, p)).collect();
         let alerts = regressions(&all);
         assert_eq!(alerts.len(), 1, "{alerts:?}");

@@ -75,17 +75,15 @@ impl History {
             return Ok(());
         }
         let _lock = self.files.lock(roots::LOCK_WAIT, roots::lease(self.timeout))?;
-        let Listing { mut ids, bad } = self.ids()?;
+        let (mut ids, bad) = self.ids()?;
         for problem in &bad {
             crate::github::warning(&format!("{}: {problem}: left out of the history", self.label()));
         }
         self.files.put(&file(&record.id), &record.to_bytes())?;
         ids.insert(record.id.clone());
-        let excess = ids.len().saturating_sub(KEEP);
-        let gone: Vec<String> = ids.iter().take(excess).cloned().collect();
-        for id in &gone {
-            self.files.delete(&file(id))?;
-            ids.remove(id);
+        while ids.len() > KEEP {
+            let oldest = ids.pop_first().expect("more than KEEP ids");
+            self.files.delete(&file(&oldest))?;
         }
         self.write_index(&ids)
     }
@@ -94,7 +92,7 @@ impl History {
     /// record's id is its file's name, whatever it says of itself, and its numbers must be ones a
     /// run could have measured ([`Record::check`]).
     pub fn read(&self) -> (Vec<Record>, Vec<String>) {
-        let Listing { ids, bad: mut problems } = match self.ids() {
+        let (ids, mut problems) = match self.ids() {
             Ok(listing) => listing,
             Err(err) => return (Vec::new(), vec![format!("cannot list the history in {}: {err:#}", self.label())]),
         };
@@ -121,7 +119,7 @@ impl History {
     /// Deletes the records of the deps keys `keys` (gc, under its lock); how many went.
     pub fn forget(&self, keys: &BTreeSet<String>) -> Result<u64> {
         let (records, _) = self.read();
-        let Listing { mut ids, .. } = self.ids()?;
+        let (mut ids, _) = self.ids()?;
         let mut gone = 0;
         for record in records.iter().filter(|r| r.deps_key.as_ref().is_some_and(|k| keys.contains(k))) {
             self.files.delete(&file(&record.id))?;
@@ -134,10 +132,10 @@ impl History {
         Ok(gone)
     }
 
-    /// The ids of the records: a directory's listing, else the index. Ids start with the time
-    /// the run started, so their order is the records'. An index that is not a list is an error
-    /// (naming how to repair it); an entry that is not a record id costs only itself.
-    fn ids(&self) -> Result<Listing> {
+    /// The ids of the records (a directory's listing, else the index: an error when it is not a
+    /// list), in the records' order (an id starts with its run's start), and the entries that are
+    /// not record ids, each named (it costs only itself).
+    fn ids(&self) -> Result<(BTreeSet<String>, Vec<String>)> {
         let entries: Vec<Result<String, String>> = match self.files.list(DIR) {
             Some(listed) => {
                 let names = listed?.into_iter().filter_map(|n| Some(n.strip_suffix(".json")?.to_owned()));
@@ -149,14 +147,8 @@ impl History {
                 self.files.index(INDEX, "record ids", repair)?.unwrap_or_default()
             }
         };
-        let mut listing = Listing::default();
-        for entry in entries {
-            match entry {
-                Ok(id) => drop(listing.ids.insert(id)),
-                Err(entry) => listing.bad.push(format!("{entry} is not a record id")),
-            }
-        }
-        Ok(listing)
+        let bad = entries.iter().filter_map(|e| e.as_ref().err()).map(|e| format!("{e} is not a record id")).collect();
+        Ok((entries.into_iter().flatten().collect(), bad))
     }
 
     fn write_index(&self, ids: &BTreeSet<String>) -> Result<()> {
@@ -165,13 +157,6 @@ impl History {
             Files::Http(_) => self.files.put(INDEX, &serde_json::to_vec(ids)?),
         }
     }
-}
-
-/// The record ids of a history, and the entries that are not ids.
-#[derive(Default)]
-struct Listing {
-    ids: BTreeSet<String>,
-    bad: Vec<String>,
 }
 
 /// A record's file.

@@ -1,24 +1,21 @@
 //! The dashboard: one self-contained page (inline CSS and SVG, no script, no font, no request:
 //! it works opened from disk and on GitHub Pages) of what the cache does over time, from the
-//! history's records and, for a cache this project owns, the cache itself ([`Facts`]). Alerts
-//! first ([`crate::alerts`]), then each job's hit rate and duration over the runs with key
-//! changes marked, the bytes pushed and fetched, the latest pipeline on its critical path, the
-//! cache by key and layer, what `gc` would delete, the largest paths and the last `verify`
-//! ([`page`], drawn by [`charts`]).
+//! history's records and, for a cache this project owns, the cache itself ([`Facts`]): alerts
+//! first ([`crate::alerts`]), then a section per question ([`page`], drawn by [`charts`]).
 
 mod charts;
 mod page;
-mod sections;
 
 use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::Result;
 
 use crate::{
+    alerts::{degraded, job_name, regressions},
     cache::{
         files::Files,
         gc::{Collection, Entries},
-        roots,
+        roots::{self, Manifest},
     },
     record::Record,
 };
@@ -39,107 +36,44 @@ pub(crate) struct Facts {
 
 /// A cache this project owns, read now.
 pub(crate) struct Owned {
-    /// Each recorded deps key, newest first: when it was last used, and its paths.
-    pub keys: Vec<KeyUse>,
-    /// What `gc --keep N` would delete, and N.
+    /// Each recorded deps key's manifest, newest first.
+    pub manifests: Vec<Manifest>,
+    pub entries: Entries,
+    /// What `gc --keep N` would delete (with no grace: what a collection now would take), and N.
     pub gc: Collection,
     pub keep: usize,
-    /// The largest paths: store path, NAR bytes, file bytes.
-    pub largest: Vec<(String, u64, u64)>,
-    pub paths: usize,
-    pub file_bytes: u64,
-}
-
-/// One deps key of a cache this project owns.
-pub(crate) struct KeyUse {
-    pub key: String,
-    pub updated_ms: u64,
-    /// The closure of its recorded paths, as far as the cache has it.
-    pub paths: usize,
-    pub file_bytes: u64,
 }
 
 impl Owned {
-    /// Reads the cache's manifests and narinfos once: the keys, gc's preview with `keep` keys
-    /// (and no grace: what a collection now would take), the largest paths.
+    /// Reads the cache's manifests and narinfos once.
     pub fn read(files: &Files, keep: usize) -> Result<Owned> {
         let manifests = roots::all(files)?;
         let every_root = manifests.iter().flat_map(|m| m.roots.iter().cloned()).collect();
         let entries = Entries::read(files, &every_root)?;
-        let size = |path: &String| entries.by_path.get(path).map_or(0, |e| e.info.file_size.unwrap_or(e.info.nar_size));
-        let keys = manifests
-            .iter()
-            .map(|m| {
-                let closure = entries.closure(m.roots.iter().cloned());
-                KeyUse {
-                    key: m.key.clone(),
-                    updated_ms: m.updated,
-                    paths: closure.len(),
-                    file_bytes: crate::numbers::total(closure.iter().map(size)),
-                }
-            })
-            .collect();
-        let mut largest: Vec<(String, u64, u64)> = entries
-            .by_path
-            .iter()
-            .map(|(path, e)| (path.clone(), e.info.nar_size, e.info.file_size.unwrap_or(e.info.nar_size)))
-            .collect();
-        largest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        largest.truncate(10);
-        Ok(Owned {
-            keys,
-            gc: Collection::of(&manifests, &entries, keep, Duration::ZERO),
-            keep,
-            largest,
-            paths: entries.by_path.len(),
-            file_bytes: crate::numbers::total(entries.by_path.keys().map(size)),
-        })
+        let gc = Collection::of(&manifests, &entries, keep, Duration::ZERO);
+        Ok(Owned { manifests, entries, gc, keep })
     }
-}
 
-/// What the history says is wrong.
-pub(crate) struct Alert {
-    /// `hit-rate` or `regression`.
-    pub kind: &'static str,
-    /// The record it is about.
-    pub record: String,
-    pub message: String,
+    /// The bytes the files of these paths take in the cache.
+    pub fn stored<'a>(&self, paths: impl IntoIterator<Item = &'a String>) -> u64 {
+        let size = |path| self.entries.by_path.get(path).map_or(0, |e| e.info.file_size.unwrap_or(e.info.nar_size));
+        crate::numbers::total(paths.into_iter().map(size))
+    }
 }
 
 impl Facts {
-    /// The page.
-    pub fn render(&self) -> String {
-        page::render(self)
-    }
-
-    /// Each job whose latest run was degraded (a job that recovered is history, not an alert),
-    /// and each pull request whose pipeline regressed.
-    pub fn alerts(&self) -> Vec<Alert> {
-        let latest: BTreeMap<String, &Record> = self.records.iter().map(|r| (crate::alerts::job_name(r), r)).collect();
-        let mut found = Vec::new();
-        for (i, record) in self.records.iter().enumerate() {
-            if latest.get(&crate::alerts::job_name(record)).is_none_or(|l| l.id != record.id) {
-                continue;
-            }
-            if let Some(message) = crate::alerts::degraded(record, &self.records[..i], self.min_hit_rate) {
-                found.push(Alert { kind: "hit-rate", record: record.id.clone(), message });
-            }
-        }
+    /// What the history says is wrong: each job whose latest run was degraded (a job that
+    /// recovered is history, not an alert), and each pull request whose pipeline regressed; each
+    /// alert as its kind (`hit-rate` or `regression`), the id of the record it is about, and its words.
+    pub fn alerts(&self) -> Vec<(&'static str, String, String)> {
+        let latest: BTreeMap<String, &str> = self.records.iter().map(|r| (job_name(r), r.id.as_str())).collect();
+        let hit_rates =
+            self.records.iter().enumerate().filter(|(_, r)| latest[&job_name(r)] == r.id).filter_map(|(i, r)| {
+                Some(("hit-rate", r.id.clone(), degraded(r, &self.records[..i], self.min_hit_rate)?))
+            });
         let pipelines: Vec<_> = self.records.iter().filter_map(|r| Some((r, r.pipeline.as_ref()?))).collect();
-        for (record, message) in crate::alerts::regressions(&pipelines) {
-            found.push(Alert { kind: "regression", record, message });
-        }
-        found
-    }
-
-    /// The records of the jobs by job (`crate::alerts::job_name`), each job's oldest first; a
-    /// pipeline's record (`ci`, `history`) is not a job's: the pipeline section shows it.
-    pub(crate) fn by_job(&self) -> BTreeMap<String, Vec<&Record>> {
-        let mut jobs: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
-        for record in self.records.iter().filter(|r| r.pipeline.is_none()) {
-            jobs.entry(crate::alerts::job_name(record)).or_default().push(record);
-        }
-        jobs
+        let regressed = regressions(&pipelines).into_iter().map(|(record, message)| ("regression", record, message));
+        hit_rates.chain(regressed).collect()
     }
 }
 
@@ -163,4 +97,33 @@ pub(crate) fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// `2026-12-03 08:12 UTC`.
+fn date(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(date(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date(1_796_288_803_209), "2026-12-03 09:06 UTC");
+        assert_eq!(date(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
 }

@@ -1,7 +1,7 @@
 //! A container engine (docker, else podman): load an image archive, and run containers on a
 //! network of their own, removed on every exit.
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 
 use crate::{
     command::{on_path, Cmd, Io},
@@ -10,10 +10,9 @@ use crate::{
 
 /// docker, else podman.
 pub fn find(needed_for: &str) -> Result<&'static str> {
-    match ["docker", "podman"].into_iter().find(|e| on_path(e)) {
-        Some(engine) => Ok(engine),
-        None => bail!("{needed_for} needs docker or podman, and neither is installed: install one (Debian: apt-get install docker.io)"),
-    }
+    ["docker", "podman"].into_iter().find(|e| on_path(e)).with_context(|| {
+        format!("{needed_for} needs docker or podman, and neither is installed: install one (Debian: apt-get install docker.io)")
+    })
 }
 
 /// `ENGINE load -i ARCHIVE`.
@@ -22,9 +21,6 @@ pub fn load(engine: &str, archive: &std::path::Path) -> Cmd {
         .io(Io::Quiet)
         .hint("it loads the image into the engine")
 }
-
-/// The label every object of a run carries (`xtask.smoke=<run id>`): what its removal looks for.
-pub(crate) const LABEL: &str = "xtask.smoke";
 
 /// The commands of one engine, for containers on a network of their own. Every object is made
 /// with the run's label, and only objects with it are ever removed: a neighbour's container or
@@ -45,12 +41,14 @@ impl Engine {
         Engine { program, run: format!("{}-{:08x}", std::process::id(), random as u32) }
     }
 
-    fn cmd<S: Into<String>>(&self, args: impl IntoIterator<Item = S>) -> Cmd {
+    /// `ENGINE ARGS…`, quiet.
+    pub(crate) fn cmd<S: Into<String>>(&self, args: impl IntoIterator<Item = S>) -> Cmd {
         Cmd::lits(self.program, args).io(Io::Quiet)
     }
 
+    /// The label every object of the run carries: what its removal looks for.
     fn label(&self) -> String {
-        format!("{LABEL}={}", self.run)
+        format!("xtask.smoke={}", self.run)
     }
 
     /// The run's network name.
@@ -79,23 +77,15 @@ impl Engine {
         Cmd::lits(self.program, all).hint(format!("`{}` failed in its container (its output is above)", args.join(" ")))
     }
 
-    /// Prints a container's logs (ollama's, when a smoke run fails).
-    pub fn logs(&self, name: &str) -> Cmd {
-        self.cmd(["logs", name])
-    }
-
-    /// Removes every container with the run's label (and its anonymous volumes), whatever its name.
-    pub(crate) fn sweep_containers(&self) -> Undo {
+    /// What removes everything with the run's label, in order: its containers (with their
+    /// anonymous volumes), whatever their names, then its networks.
+    pub(crate) fn sweeps(&self) -> [Undo; 2] {
         let filter = format!("label={}", self.label());
-        Undo {
-            list: self.cmd(["ps", "--all", "--quiet", "--filter", &filter]),
-            remove: self.cmd(["rm", "--force", "--volumes"]),
-        }
-    }
-
-    /// Removes every network with the run's label.
-    pub(crate) fn sweep_networks(&self) -> Undo {
-        let filter = format!("label={}", self.label());
-        Undo { list: self.cmd(["network", "ls", "--quiet", "--filter", &filter]), remove: self.cmd(["network", "rm"]) }
+        let containers = self.cmd(["ps", "--all", "--quiet", "--filter", &filter]);
+        let networks = self.cmd(["network", "ls", "--quiet", "--filter", &filter]);
+        [
+            Undo { list: containers, remove: self.cmd(["rm", "--force", "--volumes"]) },
+            Undo { list: networks, remove: self.cmd(["network", "rm"]) },
+        ]
     }
 }

@@ -20,10 +20,7 @@ use crate::{
 
 /// Where the archives go: `--out DIR`, or the run's private directory (removed on every exit).
 pub(crate) fn archive_dir(session: &Session, out: Option<&Path>) -> Result<PathBuf> {
-    Ok(match out {
-        Some(dir) => std::path::absolute(dir)?,
-        None => scratch::path(session.dry_run, "images")?,
-    })
+    out.map_or_else(|| scratch::path(session.dry_run, "images"), |dir| Ok(std::path::absolute(dir)?))
 }
 
 /// Runs an image's stream script (a store path the pipeline built) into `archive`, a

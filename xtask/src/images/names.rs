@@ -2,7 +2,7 @@
 //! login: `HOST[:PORT]/PATH` (the path lowercased where it is used, as image names must be), a
 //! tag with room for its arch suffix, and whether a host is this machine (plain HTTP).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 /// Whether the registry's host is this machine: `localhost`, an IPv4 address in 127.0.0.0/8, or
 /// `::1` (in brackets, as in a URL), with or without a port. Decided from the parsed host, never
@@ -30,16 +30,16 @@ pub(crate) fn is_loopback(registry: &str) -> bool {
 /// (lowercased where it is used: `ghcr.io/$REPOSITORY` may name an owner in capitals).
 pub fn check_registry(registry: &str) -> Result<()> {
     let (host, path) = registry.split_once('/').unwrap_or((registry, ""));
-    let host_ok = is_host(host);
     let path_ok = !path.is_empty()
         && path.split('/').all(|c| {
             !c.is_empty()
                 && !c.starts_with(['.', '-'])
                 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         });
-    if !host_ok || !path_ok {
-        bail!("{registry:?} is not a registry and repository prefix: use HOST[:PORT]/PATH of letters, digits and ._- (e.g. 127.0.0.1:5000/me)");
-    }
+    ensure!(
+        is_host(host) && path_ok,
+        "{registry:?} is not a registry and repository prefix: use HOST[:PORT]/PATH of letters, digits and ._- (e.g. 127.0.0.1:5000/me)"
+    );
     Ok(())
 }
 
@@ -80,11 +80,10 @@ pub(crate) fn check_tag(tag: &str) -> Result<()> {
     let valid = tag.len() <= 128
         && first.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
         && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !valid {
-        bail!(
-            "--tag {tag:?} is not an image tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. --tag v1.2.3)"
-        );
-    }
+    ensure!(
+        valid,
+        "--tag {tag:?} is not an image tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. --tag v1.2.3)"
+    );
     Ok(())
 }
 
@@ -97,17 +96,10 @@ mod tests {
         for registry in ["localhost:5000/x", "127.0.0.1:5000", "127.1.2.3/a/b", "[::1]:5000/x", "localhost"] {
             assert!(is_loopback(registry), "{registry}");
         }
-        for registry in [
-            "ghcr.io/o/r",
-            "registry.example:5000",
-            "10.0.0.1:5000",
-            "localhost.example.org/x",
-            "127.attacker.example:5000/x",
-            "127.0.0.1.nip.io/x",
-            "[::1]evil:5000",
-            "[::2]:5000",
-            "127.0.0.1:5000@evil.com/x",
-        ] {
+        let remote = ["ghcr.io/o/r", "registry.example:5000", "10.0.0.1:5000", "localhost.example.org/x", "[::2]:5000"];
+        let lookalikes =
+            ["127.attacker.example:5000/x", "127.0.0.1.nip.io/x", "[::1]evil:5000", "127.0.0.1:5000@evil.com/x"];
+        for registry in remote.into_iter().chain(lookalikes) {
             assert!(!is_loopback(registry), "{registry}");
         }
     }
@@ -118,18 +110,9 @@ mod tests {
         {
             assert!(check_registry(registry).is_ok(), "{registry}");
         }
-        for registry in [
-            "",
-            "a b/c",
-            "../x",
-            "./x",
-            "127.0.0.1:5000@evil.com/x",
-            "host:port/x",
-            "ghcr.io",
-            "h/../x",
-            "h//x",
-            "-h/x",
-        ] {
+        let bad_hosts = ["", "a b/c", "../x", "./x", "127.0.0.1:5000@evil.com/x", "host:port/x", "-h/x"];
+        let bad_paths = ["ghcr.io", "h/../x", "h//x"];
+        for registry in bad_hosts.into_iter().chain(bad_paths) {
             assert!(check_registry(registry).is_err(), "{registry}");
         }
     }

@@ -1,7 +1,6 @@
-//! A registry, spoken to with skopeo (copies, lookups) and buildah (indexes): per-arch manifests
-//! under `<image>:<tag>-<arch>`, and under `<image>:<tag>` one index (an OCI image index) naming
-//! every arch. skopeo cannot write an index; buildah reads each arch's manifest from the
-//! registry, moving no layer, and pushes the index alone.
+//! A registry, spoken to with skopeo (copies, lookups) and buildah (indexes, which skopeo cannot
+//! write: buildah reads each arch's manifest from the registry, moving no layer): per-arch
+//! manifests under `<image>:<tag>-<arch>`, and under `<image>:<tag>` an OCI image index of them.
 //!
 //! Credentials: with `REGISTRY_TOKEN` (and `REGISTRY_USER`) set, as CI sets them, a login into
 //! an auth file in the run's private directory, the token on skopeo's stdin (never in an
@@ -43,16 +42,12 @@ impl Registry {
         format!("docker://{}/{image}:{tag}", self.name)
     }
 
-    fn tls(&self, flag: &str) -> Vec<String> {
-        if self.loopback {
-            vec![format!("{flag}=false")]
-        } else {
-            Vec::new()
-        }
-    }
-
-    fn authfile(&self, flag: &str) -> Vec<String> {
-        self.auth.iter().flat_map(|a| [flag.to_owned(), a.display().to_string()]).collect()
+    /// The flags of skopeo and buildah for it (`prefix`: `dest-` for a copy's destination): plain
+    /// HTTP on loopback, and after a login the run's auth file.
+    fn flags(&self, prefix: &str) -> Vec<String> {
+        let tls = self.loopback.then(|| format!("--{prefix}tls-verify=false"));
+        let auth = self.auth.iter().flat_map(|a| [format!("--{prefix}authfile"), a.display().to_string()]);
+        tls.into_iter().chain(auth).collect()
     }
 
     /// With `REGISTRY_TOKEN` set: `skopeo login` into an auth file of the run.
@@ -65,10 +60,10 @@ impl Registry {
         })?;
         let auth = scratch::path(session.dry_run, "auth.json")?;
         let host = self.name.split('/').next().unwrap_or_default().to_owned();
-        let mut args = vec!["login".to_owned(), "--authfile".to_owned(), auth.display().to_string()];
-        args.extend(["--username".to_owned(), user, "--password-stdin".to_owned()]);
-        args.extend(self.tls("--tls-verify"));
-        args.push(host.clone());
+        let args =
+            ["login".to_owned(), "--authfile".to_owned(), auth.display().to_string(), "--username".to_owned(), user];
+        // Not logged in yet: the flags name no auth file.
+        let args = args.into_iter().chain(["--password-stdin".to_owned()]).chain(self.flags("")).chain([host.clone()]);
         let cmd = Cmd::lits("skopeo", args)
             .stdin(Stdin::Env(REGISTRY_TOKEN))
             .io(Io::Quiet)
@@ -82,44 +77,37 @@ impl Registry {
     /// digest and asks the registry before uploading: a layer the registry has is not sent again,
     /// even from a runner with no local state (skopeo's blob-info cache is empty on every runner).
     pub fn copy(&self, archive: &Path, image: &str, tag: &str) -> Cmd {
-        let mut args = vec!["copy".to_owned(), "--dest-precompute-digests".to_owned()];
-        args.extend(self.tls("--dest-tls-verify"));
-        args.extend(self.authfile("--dest-authfile"));
-        args.push(format!("docker-archive:{}", archive.display()));
-        args.push(self.reference(image, tag));
+        let args = ["copy".to_owned(), "--dest-precompute-digests".to_owned()].into_iter().chain(self.flags("dest-"));
+        let args = args.chain([format!("docker-archive:{}", archive.display()), self.reference(image, tag)]);
         Cmd::lits("skopeo", args).hint("it copies the image to the registry")
     }
 
     /// Whether the registry has `<image>:<tag>` (its manifest, read raw).
     pub fn has(&self, image: &str, tag: &str) -> bool {
-        let mut args = vec!["inspect".to_owned(), "--raw".to_owned()];
-        args.extend(self.tls("--tls-verify"));
-        args.extend(self.authfile("--authfile"));
-        args.push(self.reference(image, tag));
-        Cmd::lits("skopeo", args).succeeds()
+        let args = ["inspect".to_owned(), "--raw".to_owned()].into_iter().chain(self.flags(""));
+        Cmd::lits("skopeo", args.chain([self.reference(image, tag)])).succeeds()
     }
 
     /// The commands that write `<image>:<tag>` as an index of `<image>:<tag>-<arch>` for each arch:
     /// a manifest list in buildah's local storage, each arch added from the registry, pushed, removed.
     pub fn index(&self, image: &str, tag: &str, arches: &[String]) -> Vec<Cmd> {
         let list = format!("xtask-index-{}-{image}-{tag}", std::process::id());
-        let buildah = |args: Vec<String>| {
-            Cmd::lits("buildah", args).io(Io::Quiet).hint("it writes the image index (buildah manifest)")
+        // `buildah manifest VERB… [FLAGS] LIST [REFERENCE]`: the flags where it reads the registry.
+        let manifest = |verb: &[&str], reference: Option<String>| {
+            let flags = if reference.is_some() { self.flags("") } else { Vec::new() };
+            let args = ["manifest"].iter().chain(verb).map(|a| a.to_string()).chain(flags);
+            Cmd::lits("buildah", args.chain([list.clone()]).chain(reference))
+                .io(Io::Quiet)
+                .hint("it writes the image index (buildah manifest)")
         };
-        let mut cmds = vec![buildah(vec!["manifest".into(), "create".into(), list.clone()])];
-        for arch in arches {
-            let mut args = vec!["manifest".to_owned(), "add".to_owned()];
-            args.extend(self.tls("--tls-verify"));
-            args.extend(self.authfile("--authfile"));
-            args.extend([list.clone(), self.reference(image, &format!("{tag}-{arch}"))]);
-            cmds.push(buildah(args));
-        }
-        let mut push = vec!["manifest".to_owned(), "push".to_owned(), "--format".to_owned(), "oci".to_owned()];
-        push.extend(self.tls("--tls-verify"));
-        push.extend(self.authfile("--authfile"));
-        push.extend([list.clone(), self.reference(image, tag)]);
-        cmds.push(buildah(push));
-        cmds.push(buildah(vec!["manifest".into(), "rm".into(), list]));
+        let mut cmds = vec![manifest(&["create"], None)];
+        cmds.extend(
+            arches.iter().map(|arch| manifest(&["add"], Some(self.reference(image, &format!("{tag}-{arch}"))))),
+        );
+        cmds.extend([
+            manifest(&["push", "--format", "oci"], Some(self.reference(image, tag))),
+            manifest(&["rm"], None),
+        ]);
         cmds
     }
 }

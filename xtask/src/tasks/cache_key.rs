@@ -68,9 +68,7 @@ impl CacheKey {
         record.keys =
             outputs.iter().map(|(name, value)| Output { name: name.to_string(), value: value.clone() }).collect();
         if self.github_output {
-            let mut all: Vec<(String, String)> = outputs.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
-            all.push((output::RESTORE_KEY.to_owned(), deps.restore_prefix()));
-            github::set_outputs(&all)?;
+            github::set_outputs(&[&outputs[..], &[(output::RESTORE_KEY, deps.restore_prefix())]].concat())?;
         }
         if !self.json {
             // The most specific key is the last line, so `$(cargo xtask cache-key …)` picks it.

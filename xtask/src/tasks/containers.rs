@@ -1,12 +1,7 @@
 //! `cargo xtask build-containers`: the CI job of layer 3. It builds the images and pushes their
-//! store paths to the cache (the pipeline), then, when asked, turns each image into what CI needs
-//! ([`crate::images`]):
-//!
-//! - `--out DIR`: `DIR/<image>.tar`, a docker-archive;
-//! - `--load`: into docker or podman, whichever is installed;
-//! - `--push REGISTRY`: with skopeo to `REGISTRY/<image>:<tag>-<arch>` for each `--tag` (default:
-//!   the commit): one manifest per arch, each arch's job its own; `cargo xtask publish` then writes
-//!   `REGISTRY/<image>:<tag>` as the index of every arch.
+//! store paths to the cache (the pipeline), then writes, loads or pushes each as asked
+//! ([`crate::images`]). A push is one manifest per arch, each arch's job its own:
+//! `cargo xtask publish` then writes `REGISTRY/<image>:<tag>` as the index of every arch.
 
 use std::path::PathBuf;
 
@@ -59,7 +54,7 @@ impl BuildContainers {
         let mut request = Request::new(session, "build-containers", targets, args.force.force, OnPushFailure::Fail)?;
         request.fetch_outputs = self.out.is_some() || engine.is_some() || self.push.is_some();
         let built = pipeline::run(session, &request, record)?;
-        if self.out.is_none() && engine.is_none() && self.push.is_none() {
+        if !request.fetch_outputs {
             return Ok(());
         }
         let dir = images::archive_dir(session, self.out.as_deref())?;
@@ -80,8 +75,7 @@ impl BuildContainers {
                 record
                     .step("load", format!("Load {image} into {engine}"), &[&load], || registry::run(session, &load))?;
             }
-            for tag in registry.iter().flat_map(|r| tags.iter().map(move |t| (r, t))) {
-                let (registry, tag) = tag;
+            for (registry, tag) in registry.iter().flat_map(|r| tags.iter().map(move |t| (r, t))) {
                 let copy = registry.copy(&archive, image, &format!("{tag}-{arch}"));
                 let title = format!("Copy {image} to {}/{image}:{tag}-{arch}", registry.name);
                 record.step("registry-push", title, &[&copy], || registry::run(session, &copy))?;

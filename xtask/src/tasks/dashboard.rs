@@ -1,8 +1,5 @@
 //! `cargo xtask dashboard [--out DIR] [--history DIR]`: the page of what the cache does
-//! ([`crate::dashboard`]), from the history of the session's cache (or a saved history
-//! directory) and, for a cache this project owns, the cache itself, written to `DIR/index.html`.
-//! Reading never fails the task: what cannot be read is shown on the page. Each alert is also a
-//! warning (under GitHub Actions, an annotation of the run).
+//! ([`crate::dashboard`]), written to `DIR/index.html`.
 
 use std::path::{Path, PathBuf};
 
@@ -45,7 +42,7 @@ impl Dashboard {
                 Some(history) => println!("# (in the xtask) read the history in {}", history.label()),
                 None => println!("# {} keeps no history", session.cache.label()),
             }
-            if session.files().is_some() {
+            if self.history.is_none() && session.files().is_some() {
                 println!("# (in the xtask) read the cache's manifests and narinfos: keys, sizes, what gc would delete");
             }
             println!("# write {}", out.join("index.html").display());
@@ -77,16 +74,11 @@ pub fn write(
         latest
     }));
     let keep = session.config.keep_revisions.unwrap_or(5) as usize;
-    let owned = match session.files() {
-        Some(files) if read_cache => match Owned::read(&files, keep) {
-            Ok(owned) => Some(owned),
-            Err(err) => {
-                problems.push(format!("cannot read the cache {}: {err:#}", session.cache.label()));
-                None
-            }
-        },
-        _ => None,
-    };
+    let owned = session.files().filter(|_| read_cache).and_then(|files| {
+        let cannot =
+            |err: anyhow::Error| problems.push(format!("cannot read the cache {}: {err:#}", session.cache.label()));
+        Owned::read(&files, keep).map_err(cannot).ok()
+    });
     let facts = Facts {
         cache: session.cache.label(),
         generated_ms: record::now_ms(),
@@ -95,8 +87,8 @@ pub fn write(
         min_hit_rate: session.config.min_hit_rate,
         owned,
     };
-    for alert in facts.alerts() {
-        github::warning(&alert.message);
+    for (_, _, message) in facts.alerts() {
+        github::warning(&message);
     }
     let page = out.join("index.html");
     crate::files::write_atomic(&page, facts.render().as_bytes())

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 
 use crate::{
-    cache::{gc, roots},
+    cache::{files::Files, gc, roots},
     history::History,
     record::{render::mib, Collected, Record},
     session::Session,
@@ -35,17 +35,13 @@ impl Gc {
                 session.cache.label()
             );
         };
-        if let crate::cache::files::Files::Dir(dir) = &files {
-            if !dir.exists() {
-                println!("{} does not exist: nothing to collect", dir.display());
-                return Ok(());
-            }
+        if matches!(&files, Files::Dir(dir) if !dir.exists()) {
+            println!("{} does not exist: nothing to collect", files.label());
+            return Ok(());
         }
         // A dry run only reads; a real one holds the cache's lock from its first read to its last delete.
-        let mut lock = match session.dry_run {
-            true => None,
-            false => Some(files.lock(roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?),
-        };
+        let lease = roots::lease(session.config.cache_timeout);
+        let mut lock = (!session.dry_run).then(|| files.lock(roots::LOCK_WAIT, lease)).transpose()?;
         if lock.as_ref().is_some_and(|l| !l.deletes()) {
             bail!("gc deletes, and {} takes no DELETE: allow it for the write credentials (nginx: dav_methods PUT DELETE)", files.label());
         }
@@ -58,20 +54,20 @@ impl Gc {
         for path in plan.delete.keys() {
             println!("{verb} {path}");
         }
-        record.gc = Some(Collected {
+        let collected = record.gc.insert(Collected {
             kept_keys: plan.kept_keys.clone(),
             dropped_keys: plan.dropped_keys.clone(),
             deleted: plan.delete.len() as u64,
             freed_bytes: plan.bytes,
             kept: plan.kept as u64,
             unreadable: plan.unreadable.clone(),
-            records_deleted: 0,
+            ..Collected::default()
         });
         if let Some(lock) = lock.as_mut() {
             gc::collect(&files, lock, &plan)?;
             // The runs of the keys dropped go with their paths (under the same lock).
             // The history is never the task's verdict: what cannot be forgotten is a warning.
-            if let (Some(history), Some(collected)) = (History::of(session), record.gc.as_mut()) {
+            if let Some(history) = History::of(session) {
                 match history.forget(&plan.dropped_keys.iter().cloned().collect()) {
                     Ok(gone) => collected.records_deleted = gone,
                     Err(err) => crate::github::warning(&format!(
@@ -81,18 +77,12 @@ impl Gc {
                 }
             }
         }
-        println!(
-            "{} {} path(s), {} freed; {} kept{}",
-            if session.dry_run { "would delete" } else { "deleted" },
-            plan.delete.len(),
-            mib(plan.bytes),
-            plan.kept,
-            if plan.unreadable.is_empty() {
-                String::new()
-            } else {
-                format!("; {} unreadable narinfo(s) left alone", plan.unreadable.len())
-            }
-        );
+        let verb = if session.dry_run { "would delete" } else { "deleted" };
+        let unreadable = match plan.unreadable.len() {
+            0 => String::new(),
+            n => format!("; {n} unreadable narinfo(s) left alone"),
+        };
+        println!("{verb} {} path(s), {} freed; {} kept{unreadable}", plan.delete.len(), mib(plan.bytes), plan.kept);
         Ok(())
     }
 }

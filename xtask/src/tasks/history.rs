@@ -1,10 +1,7 @@
-//! `cargo xtask history`: the last job of a generated workflow's run, where the workflow carries
-//! the history itself (Cachix: in the GitHub Actions cache). This run's jobs, from the records
-//! their tasks kept (each names its job and matrix leg), become one pipeline record, kept in the
-//! history as `cargo xtask ci` keeps its own: each job's start and time as the records saw them,
-//! the run's wall time as its critical path; a job whose tasks keep no record, with the result
-//! GitHub gives it (`$NEEDS`). A pull request whose pipeline regressed against the
-//! recent median is a warning. Builds nothing.
+//! `cargo xtask history`: the last job of a generated workflow's run. The records this run's jobs'
+//! tasks kept (each naming its job and matrix leg) become one pipeline record, as `cargo xtask ci`
+//! keeps its own: each job's start and time as its records saw them, the run's wall time as its
+//! critical path. A pull request whose pipeline regressed is a warning. Builds nothing.
 
 use anyhow::{bail, Context, Result};
 
@@ -96,21 +93,18 @@ impl KeepRun {
             ..Pipeline::default()
         };
         pipeline.levels = pipeline.critical_path().iter().filter(|j| j.result != "skipped").count() as u64;
+        let ran = pipeline.jobs.iter().filter(|j| j.result != "skipped").count();
         eprintln!(
-            "run {} of {}: {} job(s) from {} record(s), {:.1} s from the first task to the last",
+            "run {} of {}: {ran} job(s) from {} record(s), {end:.1} s from the first task to the last",
             run.run_id,
             workflow.file,
-            pipeline.jobs.iter().filter(|j| j.result != "skipped").count(),
-            ours.len(),
-            end
+            ours.len()
         );
         let mut pipelines: Vec<(&Record, &Pipeline)> =
             records.iter().filter_map(|r| Some((r, r.pipeline.as_ref()?))).collect();
         pipelines.push((record, &pipeline));
-        for (id, regression) in alerts::regressions(&pipelines) {
-            if id == record.id {
-                github::warning(&regression);
-            }
+        for (_, regression) in alerts::regressions(&pipelines).iter().filter(|(id, _)| *id == record.id) {
+            github::warning(regression);
         }
         record.pipeline = Some(pipeline);
         Ok(())

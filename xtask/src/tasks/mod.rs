@@ -26,7 +26,7 @@ pub enum Task {
     /// Print the cache key(s) (the deps key, or a job or container key when asked).
     CacheKey(cache_key::CacheKey),
     /// CI prebuild-deps job: build the deps layer, push it, emit the key.
-    Prebuild(warm::Prebuild),
+    Prebuild(warm::WarmDeps),
     /// Build and push the deps layer unless the cache has it.
     WarmDeps(warm::WarmDeps),
     /// Build and push container images unless the cache has them.
@@ -71,8 +71,8 @@ impl Task {
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         match self {
             Task::CacheKey(task) => task.run(session, record),
-            Task::Prebuild(task) => task.run(session, record),
-            Task::WarmDeps(task) => task.run(session, record),
+            Task::Prebuild(task) => task.run("prebuild", session, record),
+            Task::WarmDeps(task) => task.run("warm-deps", session, record),
             Task::Warm(task) => task.run(session, record),
             Task::WarmContainers(task) => task.run(session, record),
             Task::BuildContainers(task) => task.run(session, record),

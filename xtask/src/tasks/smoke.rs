@@ -1,21 +1,19 @@
-//! `cargo xtask smoke [--skip-ask]`: the images run together, as they ship. Builds both images
-//! (the pipeline), loads them into docker or podman, starts ollama on a network of its own, where
-//! it answers to the name `ollama` (with its `/models` volume), waits for its API (bounded: the
-//! harness's own `health`, again and again), then runs the harness container's `health`, `models`
-//! and `ask`. The container, its volume and the network are named after the run and carry its
-//! label (`xtask-smoke-<pid>-<random>`, `xtask.smoke=<pid>-<random>`): what has the run's label
-//! goes on every exit (signals too: [`scratch::on_exit`]), and nothing else is ever removed, so
-//! a maintainer's own `ollama` container, or another job's on the same daemon, is never touched;
-//! a name already taken fails the run. On a failure, ollama's logs are printed. Exit 0
-//! only when all three succeed. `--skip-ask`: for an ollama image without a model (the real one,
-//! in CI).
+//! `cargo xtask smoke [--skip-ask]`: the images run together, as they ship. Builds and loads both
+//! images, starts ollama (with its `/models` volume) on a network of its own as `ollama`, waits
+//! (bounded) for the harness's `health` to answer, then runs the harness's `health`, `models` and
+//! `ask` (`--skip-ask`: for an ollama image without a model, as in CI); on a failure, prints
+//! ollama's logs. What it makes is named after the run and carries its label
+//! ([`images::engine::Engine`]), and goes on every exit, signals too ([`scratch::on_exit`]).
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    command::NoSlots,
+    command::{Cmd, NoSlots},
     images::{
         self,
         engine::{self, Engine},
@@ -50,7 +48,7 @@ impl Smoke {
         request.fetch_outputs = true;
         let built = pipeline::run(session, &request, record)?;
         let dir = images::archive_dir(session, None)?;
-        let mut loaded = Vec::new();
+        let mut loaded = BTreeMap::new();
         for (i, target) in request.targets.iter().enumerate() {
             let Layer::Image { image, .. } = &target.layer else { continue };
             let archive = dir.join(format!("{image}.tar"));
@@ -61,7 +59,7 @@ impl Smoke {
             let load = engine::load(engine.program, &archive);
             if session.dry_run {
                 println!("{}", load.render(None));
-                loaded.push((image.clone(), format!("<{image} as loaded>")));
+                loaded.insert(image.as_str(), format!("<{image} as loaded>"));
                 continue;
             }
             let reference = record.step("load", format!("Load {image} into {}", engine.program), &[&load], || {
@@ -72,78 +70,55 @@ impl Smoke {
                     .find_map(|l| l.split_once("Loaded image: ").map(|(_, r)| r.trim().to_owned()))
                     .with_context(|| format!("`{} load` did not say what it loaded: {said}", engine.program))
             })?;
-            loaded.push((image.clone(), reference));
+            loaded.insert(image.as_str(), reference);
         }
-        let image = |name: &str| {
-            loaded
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, r)| r.clone())
-                .with_context(|| format!("no image {name} in the config"))
-        };
+        let image = |name: &str| loaded.get(name).with_context(|| format!("no image {name} in the config"));
         let (harness, ollama) = (image("harness")?, image("ollama")?);
-        if session.dry_run {
-            return self.describe(&engine, &harness, &ollama);
-        }
         let network = engine.network();
         let container = format!("{network}-ollama");
+        let create = engine.network_create(&network);
+        let start = engine.start(&network, &container, "ollama", ollama, MODELS);
+        let ask: &[&str] = &["ask", "--model", "standin:latest", "Why is the sky blue?"];
+        let checks: Vec<Cmd> = [&["health"][..], &["models"], ask]
+            .into_iter()
+            .filter(|args| !(self.skip_ask && args[0] == "ask"))
+            .map(|args| engine.run(&network, &format!("{network}-harness"), harness, args))
+            .collect();
+        if session.dry_run {
+            for cmd in [&create, &start].into_iter().chain(&checks) {
+                println!("{}", cmd.render(None));
+            }
+            for scratch::Undo { list, remove } in engine.sweeps() {
+                println!("{} | xargs {}", list.render(None), remove.render(None));
+            }
+            return Ok(());
+        }
         // What carries the run's label goes on every exit: its containers (the harness's runs
         // remove themselves; one cut short by a signal goes too), then its network.
-        scratch::on_exit(engine.sweep_networks());
-        scratch::on_exit(engine.sweep_containers());
-        engine.network_create(&network).run(&NoSlots)?;
-        let start = engine.start(&network, &container, "ollama", &ollama, MODELS);
+        engine.sweeps().into_iter().rev().for_each(scratch::on_exit);
+        create.run(&NoSlots)?;
         let title = "Run ollama, then the harness against it by name".to_owned();
         let result = record.step("smoke", title, &[&start], || {
             start.run(&NoSlots)?;
-            self.check(&engine, &network, &harness)
+            // `health` until it answers (bounded), then each check.
+            let deadline = Instant::now() + Duration::from_secs(self.wait);
+            while checks[0].run_quietly(&NoSlots).is_err() {
+                if Instant::now() > deadline {
+                    bail!("ollama did not answer on its network within {} s (its logs follow)", self.wait);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            checks.iter().try_for_each(|check| check.run(&NoSlots).map(drop))?;
+            let what =
+                if self.skip_ask { "listed its models (ask skipped)" } else { "listed its models and got an answer" };
+            eprintln!("smoke: the harness reached ollama by name and {what}");
+            Ok(())
         });
         if result.is_err() {
             eprintln!("--- logs of ollama ({container}):");
-            let _ = engine.logs(&container).run(&NoSlots);
+            let _ = engine.cmd(["logs", &container]).run(&NoSlots);
         }
         scratch::undo();
         result
-    }
-
-    /// `health` until it answers (bounded), then `models` and `ask`.
-    fn check(&self, engine: &Engine, network: &str, harness: &str) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(self.wait);
-        while engine.run(network, &format!("{network}-harness"), harness, &["health"]).run_quietly(&NoSlots).is_err() {
-            if Instant::now() > deadline {
-                bail!("ollama did not answer on its network within {} s (its logs follow)", self.wait);
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        for args in self.commands() {
-            engine.run(network, &format!("{network}-harness"), harness, &args).run(&NoSlots)?;
-        }
-        eprintln!(
-            "smoke: the harness reached ollama by name and {}",
-            if self.skip_ask { "listed its models (ask skipped)" } else { "listed its models and got an answer" }
-        );
-        Ok(())
-    }
-
-    fn commands(&self) -> Vec<Vec<&'static str>> {
-        let mut commands = vec![vec!["health"], vec!["models"]];
-        if !self.skip_ask {
-            commands.push(vec!["ask", "--model", "standin:latest", "Why is the sky blue?"]);
-        }
-        commands
-    }
-
-    fn describe(&self, engine: &Engine, harness: &str, ollama: &str) -> Result<()> {
-        let network = engine.network();
-        let container = format!("{network}-ollama");
-        println!("{}", engine.network_create(&network).render(None));
-        println!("{}", engine.start(&network, &container, "ollama", ollama, MODELS).render(None));
-        for args in self.commands() {
-            println!("{}", engine.run(&network, &format!("{network}-harness"), harness, &args).render(None));
-        }
-        for scratch::Undo { list, remove } in [engine.sweep_containers(), engine.sweep_networks()] {
-            println!("{} | xargs {}", list.render(None), remove.render(None));
-        }
-        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Context, Result};
 
 use crate::{
     github::{self, names::env::NEEDS, names::output::CACHE_KEY},
@@ -26,23 +26,21 @@ impl Summary {
             "### Cache warming\n\n| | |\n|---|---|\n| {CACHE_KEY} | `{key}` |\n| cache | `{}` |\n\n| job | result |\n|---|---|\n",
             session.config.name
         );
-        let mut failed = Vec::new();
         for (job, result) in &jobs {
-            let result = result.as_str();
             let _ = writeln!(md, "| {job} | {result} |");
             eprintln!("{job}: {result}");
-            if matches!(result, "failure" | "cancelled") {
-                failed.push(job.as_str());
-            }
         }
         if session.dry_run {
             print!("# would append to $GITHUB_STEP_SUMMARY:\n{md}");
         } else {
             github::append_summary(&md)?;
         }
-        if !failed.is_empty() {
-            bail!("these jobs did not succeed: {} (see their logs)", failed.join(", "));
-        }
+        let failed: Vec<&str> = jobs
+            .iter()
+            .filter(|(_, result)| matches!(result.as_str(), "failure" | "cancelled"))
+            .map(|(job, _)| job.as_str())
+            .collect();
+        ensure!(failed.is_empty(), "these jobs did not succeed: {} (see their logs)", failed.join(", "));
         Ok(())
     }
 }

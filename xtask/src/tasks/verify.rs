@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 
 use crate::{
     cache::{
@@ -48,12 +48,9 @@ impl Verify {
         if session.dry_run {
             println!("# cargo xtask verify (dry run: nothing is run)\n# cache: {}", session.cache.label());
             println!("# (in the xtask) read every narinfo, check each NAR file's size and hash, and the references");
-            for cmd in public.iter().map(|k| &k.convert).chain(&verify::commands(
-                &url,
-                Some("<public key>").filter(|_| public.is_some()),
-                &session.config.upstream,
-                &session.net,
-            )) {
+            let key = Some("<public key>").filter(|_| public.is_some());
+            let commands = verify::commands(&url, key, &session.config.upstream, &session.net);
+            for cmd in public.iter().map(|k| &k.convert).chain(&commands) {
                 println!("{}", cmd.render(None));
             }
             return Ok(());
@@ -65,59 +62,52 @@ impl Verify {
             Some(k) if k.secret.exists() => Some(k.convert.run(&NoSlots)?.trim().to_owned()),
             _ => session.cache.config_key(&session.config),
         };
-        let checks = Checks {
-            files: &files,
-            url: &url,
-            net: &session.net,
-            key: key.as_deref(),
-            upstream: &session.config.upstream,
-        };
+        let (net, upstream) = (&session.net, &session.config.upstream);
+        let checks = Checks { files: &files, url: &url, net, key: key.as_deref(), upstream };
         let entries = read(&files)?;
         let findings = checks.run(&entries)?;
+        let problems = findings.iter().map(|f| record::Finding {
+            path: f.path.clone(),
+            file: f.file.clone(),
+            problem: f.problem.clone(),
+        });
         let verified = record.verify.insert(record::Verified {
             checked: (entries.by_path.len() + entries.unreadable.len()) as u64,
-            problems: findings.iter().map(problem).collect(),
+            problems: problems.collect(),
             ..record::Verified::default()
         });
         for f in &findings {
             println!("{}: {}: {}", f.path.as_deref().unwrap_or("?"), f.file, f.problem);
         }
-        println!(
-            "{} narinfo(s) checked, {} problem(s)",
-            entries.by_path.len() + entries.unreadable.len(),
-            findings.len()
-        );
+        println!("{} narinfo(s) checked, {} problem(s)", verified.checked, findings.len());
         if findings.is_empty() {
             return Ok(());
         }
-        if !self.repair {
-            bail!(
-                "the cache {} has {} problem(s): `cargo xtask verify --repair` uploads again what this machine has",
-                session.cache.label(),
-                findings.len()
-            );
-        }
+        ensure!(
+            self.repair,
+            "the cache {} has {} problem(s): `cargo xtask verify --repair` uploads again what this machine has",
+            session.cache.label(),
+            findings.len()
+        );
         verified.repaired = repair(session, &files, &findings)?;
         // The repair is checked as the cache is now: what is still wrong fails the task.
         let left = checks.run(&read(&files)?)?;
         verified.unrepaired =
             left.iter().map(|f| format!("{}: {}", f.path.as_deref().unwrap_or(&f.file), f.problem)).collect();
-        if !left.is_empty() {
-            bail!(
-                "{} problem(s) remain after the repair (what this machine's store lacks cannot be uploaded: build it, then repair again):\n  {}",
-                left.len(),
-                verified.unrepaired.join("\n  ")
-            );
-        }
+        ensure!(
+            left.is_empty(),
+            "{} problem(s) remain after the repair (what this machine's store lacks cannot be uploaded: build it, then repair again):\n  {}",
+            left.len(),
+            verified.unrepaired.join("\n  ")
+        );
         println!("repaired {} path(s); the cache checks clean", verified.repaired.len());
         replace_actions_cache_entry(session)
     }
 }
 
-/// A repaired cache that the Actions cache carries (rollback mode): its entry is kept as it was
-/// saved, so the entry it was restored from is deleted, and the workflow saves the repaired
-/// directory under the same key (`repaired=true`). Without the job's token the repair lives in
-/// this job only: a warning says so.
+/// A repaired cache the Actions cache carries (rollback mode) keeps its entry as it was saved: the
+/// entry is deleted, and the workflow saves the repaired directory under the same key
+/// (`repaired=true`). Without the job's token, the repair lives in this job only (a warning).
 fn replace_actions_cache_entry(session: &Session) -> Result<()> {
     // The Actions cache carries the config's local cache directory, and no other.
     let carried = session.root.join(&session.config.local_cache);
@@ -139,19 +129,15 @@ fn replace_actions_cache_entry(session: &Session) -> Result<()> {
     github::set_outputs(&[(REPAIRED, "true".to_owned())])
 }
 
-fn problem(f: &Finding) -> record::Finding {
-    record::Finding { path: f.path.clone(), file: f.file.clone(), problem: f.problem.clone() }
-}
-
 fn read(files: &Files) -> Result<Entries> {
     let roots: BTreeSet<String> = roots::all(files)?.into_iter().flat_map(|m| m.roots).collect();
     Entries::read(files, &roots)
 }
 
 /// Acts on each finding as it says, and only on what it proved: deletes the files that are no
-/// entry; for each broken entry this machine's store has, deletes its narinfo (and its NAR file, when broken) and
-/// uploads it again; uploads each path the cache lacks that the store has. A broken entry the
-/// store lacks is left as it is. Returns what was uploaded.
+/// entry; uploads again each broken entry this machine's store has (its narinfo, and its NAR
+/// file when broken, deleted first) and each path the cache lacks that the store has; leaves a
+/// broken entry the store lacks as it is. Returns what was uploaded.
 fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<String>> {
     let mut replace: BTreeMap<&str, Option<&str>> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
@@ -174,8 +160,8 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
     for (path, nar) in replace.iter().filter(|(p, _)| have.contains(**p)) {
         // Whether its NAR file goes is decided before anything is deleted.
         let broken_nar = match nar {
-            Some(nar) => files.nar_is_broken(nar)?.then_some(*nar),
-            None => None,
+            Some(nar) if files.nar_is_broken(nar)? => Some(nar),
+            _ => None,
         };
         if let Some(narinfo) = narinfo::file_of(path) {
             files.delete(&narinfo)?;

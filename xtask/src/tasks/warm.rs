@@ -13,14 +13,7 @@ use crate::{
     session::Session,
 };
 
-/// The CI prebuild-deps job: build the deps layer, push it, emit the key.
-#[derive(clap::Args, Debug)]
-pub struct Prebuild {
-    #[command(flatten)]
-    force: Force,
-}
-
-/// Build and push the deps layer unless the cache has it.
+/// Build and push the deps layer unless the cache has it (`prebuild`, `warm-deps`).
 #[derive(clap::Args, Debug)]
 pub struct WarmDeps {
     #[command(flatten)]
@@ -42,20 +35,11 @@ pub struct WarmContainers {
     images: ImageArgs,
 }
 
-impl Prebuild {
-    /// Builds and pushes the deps layer (the pipeline), emitting the deps key.
-    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
-        let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
-        let request = Request::new(session, "prebuild", vec![deps], self.force.force, OnPushFailure::Fail)?;
-        pipeline::run(session, &request, record).map(drop)
-    }
-}
-
 impl WarmDeps {
-    /// Builds and pushes the deps layer (the pipeline) unless the cache has it.
-    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
+    /// Builds and pushes the deps layer (the pipeline) unless the cache has it, as `task`, emitting the deps key.
+    pub fn run(&self, task: &str, session: &Session, record: &mut Record) -> Result<()> {
         let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
-        let request = Request::new(session, "warm-deps", vec![deps], self.force.force, OnPushFailure::Fail)?;
+        let request = Request::new(session, task, vec![deps], self.force.force, OnPushFailure::Fail)?;
         pipeline::run(session, &request, record).map(drop)
     }
 }
