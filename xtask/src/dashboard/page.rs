@@ -155,17 +155,20 @@ fn pipeline(facts: &Facts) -> String {
         pipeline.levels
     );
     html += &charts::timeline("pipeline", pipeline);
-    html += "<table id=\"pipeline-jobs\"><tr><th>job</th><th>result</th><th>start</th><th>time</th><th>cargo xtask start</th><th>built</th></tr>";
+    html += "<table id=\"pipeline-jobs\"><tr><th>job</th><th>result</th><th>start</th><th>time</th><th>cargo xtask start</th><th>built</th><th>why</th></tr>";
     for job in &pipeline.jobs {
         let built = crate::numbers::total(job.tasks.iter().map(|t| t.built));
+        // Why it was skipped or failed; else, why the first job let it run.
+        let why = job.reason.clone().or_else(|| job.proof.as_ref().map(|p| p.said())).unwrap_or_default();
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{:.1} s</td><td class=\"n\">{:.1} s</td><td class=\"n\">{}</td><td class=\"n\">{built}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{:.1} s</td><td class=\"n\">{:.1} s</td><td class=\"n\">{}</td><td class=\"n\">{built}</td><td>{}</td></tr>",
             escape(&job.name),
             escape(&job.result),
             job.start_seconds,
             job.seconds,
-            job.xtask_start_seconds.map_or("-".into(), |s| format!("{s:.1} s"))
+            job.xtask_start_seconds.map_or("-".into(), |s| format!("{s:.1} s")),
+            escape(&why)
         );
     }
     html + "</table>"

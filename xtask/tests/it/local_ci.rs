@@ -245,6 +245,10 @@ fn a_pull_request_that_changes_nothing_builds_and_publishes_nothing(repo: &Path,
         assert!(proof.paths > 0 && !proof.key.is_empty(), "{j:#?}");
         assert!(j.reason.as_deref().is_some_and(|r| r.contains(&proof.key)), "the reason names the key: {j:#?}");
     }
+    // The dashboard says why beside each job of the run.
+    let page = fs::read_to_string(repo.join("target/xtask-dashboard/index.html")).unwrap();
+    let unit = job(&pr, "test (ubuntu-latest, unit)");
+    assert!(page.contains(&format!("<td>{}</td></tr>", unit.reason.as_deref().unwrap())), "{unit:#?}");
     // Smoke is proven by a passing smoke of these exact images in the history.
     let smoke = job(&pr, "smoke (x86_64)").proof.clone().unwrap();
     let smoked = history(cache).into_iter().find(|r| Some(&r.id) == smoke.smoke.as_ref()).expect("the smoke it names");
