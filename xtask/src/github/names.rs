@@ -17,6 +17,8 @@ pub mod output {
     /// `verify --repair` replaced the Actions cache's entry of the local cache: `true` when the
     /// repaired directory is to be saved under its key.
     pub(crate) const REPAIRED: &str = "repaired";
+    /// `proven`: the manifests publish copies by digest (`[{"image", "arch", "from"}]`).
+    pub(crate) const COPIES: &str = "copies";
 }
 
 /// Environment variables the workflows set for the tasks.

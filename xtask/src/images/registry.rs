@@ -73,13 +73,24 @@ impl Registry {
         Ok(())
     }
 
-    /// Copies an archive to `<image>:<tag>`. skopeo compresses each layer first, so it knows the
-    /// digest and asks the registry before uploading: a layer the registry has is not sent again,
-    /// even from a runner with no local state (skopeo's blob-info cache is empty on every runner).
-    pub fn copy(&self, archive: &Path, image: &str, tag: &str) -> Cmd {
-        let args = ["copy".to_owned(), "--dest-precompute-digests".to_owned()].into_iter().chain(self.flags("dest-"));
+    /// Copies an archive to `<image>:<tag>`, the manifest's digest written to `digest`. skopeo
+    /// compresses each layer first, so it knows the digest and asks the registry before uploading:
+    /// a layer the registry has is not sent again, even from a runner with no local state
+    /// (skopeo's blob-info cache is empty on every runner).
+    pub fn copy(&self, archive: &Path, image: &str, tag: &str, digest: &Path) -> Cmd {
+        let args = ["copy", "--dest-precompute-digests", "--digestfile"].map(str::to_owned);
+        let args = args.into_iter().chain([digest.display().to_string()]).chain(self.flags("dest-"));
         let args = args.chain([format!("docker-archive:{}", archive.display()), self.reference(image, tag)]);
         Cmd::lits("skopeo", args).hint("it copies the image to the registry")
+    }
+
+    /// Copies the manifest `<image>@<digest>` the registry has to `<image>:<tag>`, byte for byte:
+    /// its layers are there already, and nothing is built or uploaded but the manifest.
+    pub fn tag_digest(&self, image: &str, digest: &str, tag: &str) -> Cmd {
+        let args = ["copy".to_owned(), "--preserve-digests".to_owned()].into_iter().chain(self.flags("src-"));
+        let from = format!("docker://{}/{image}@{digest}", self.name);
+        let args = args.chain(self.flags("dest-")).chain([from, self.reference(image, tag)]);
+        Cmd::lits("skopeo", args).hint("it copies a manifest the registry has under a new tag")
     }
 
     /// Whether the registry has `<image>:<tag>` (its manifest, read raw).

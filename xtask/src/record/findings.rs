@@ -139,6 +139,9 @@ pub struct Decision {
     pub broken: u64,
     /// The passing smoke of these exact image paths (its record id) that proves a smoke.
     pub smoke: Option<String>,
+    /// On a push, a proven image's manifest already in the registry (`REGISTRY/<image>@<digest>`),
+    /// which publish copies under this commit's tag.
+    pub copy: Option<String>,
 }
 
 /// Why a leg runs or is skipped.
@@ -172,7 +175,8 @@ impl Decision {
             Why::Forced => "--force".to_owned(),
         };
         let smoke = self.smoke.as_deref().map(|id| format!(", smoke {id} passed")).unwrap_or_default();
-        format!("{what} ({}{smoke})", self.key)
+        let copy = self.copy.as_deref().map(|from| format!(", published as {from}")).unwrap_or_default();
+        format!("{what} ({}{smoke}{copy})", self.key)
     }
 }
 

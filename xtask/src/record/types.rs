@@ -73,6 +73,8 @@ pub struct Record {
     pub pipeline: Option<Pipeline>,
     /// `proven`: for each leg of the later jobs, whether it runs and why.
     pub proven: Vec<Decision>,
+    /// `build-containers --push`: each manifest it pushed, by digest.
+    pub published: Vec<Published>,
 }
 
 /// A name and a value: a job output.
@@ -258,4 +260,23 @@ pub struct Transfer {
     /// The bytes of the files the cache gained (NAR files and narinfos), read back from a
     /// cache this project owns.
     pub file_bytes: Option<u64>,
+}
+
+/// An image's manifest a run pushed to a registry, by digest: what a later push of the same image
+/// store path copies instead of building (`publish --copies`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Published {
+    /// The image (a name of the config's `images`).
+    pub image: String,
+    /// Its arch.
+    pub arch: String,
+    /// The image's store path (the script that streams it).
+    pub path: String,
+    /// `REGISTRY/<image>`.
+    pub repository: String,
+    /// The tag it was pushed under (`<tag>-<arch>`).
+    pub tag: String,
+    /// The manifest's digest (`sha256:…`).
+    pub digest: String,
 }

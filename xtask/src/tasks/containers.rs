@@ -16,7 +16,8 @@ use crate::{
     },
     layers::{self, Layer},
     pipeline::{self, OnPushFailure, Request},
-    record::Record,
+    record::{Published, Record},
+    scratch,
     session::Session,
 };
 
@@ -76,9 +77,22 @@ impl BuildContainers {
                     .step("load", format!("Load {image} into {engine}"), &[&load], || registry::run(session, &load))?;
             }
             for (registry, tag) in registry.iter().flat_map(|r| tags.iter().map(move |t| (r, t))) {
-                let copy = registry.copy(&archive, image, &format!("{tag}-{arch}"));
-                let title = format!("Copy {image} to {}/{image}:{tag}-{arch}", registry.name);
+                let tag = format!("{tag}-{arch}");
+                let digest = scratch::path(session.dry_run, &format!("digest-{image}-{tag}"))?;
+                let copy = registry.copy(&archive, image, &tag, &digest);
+                let title = format!("Copy {image} to {}/{image}:{tag}", registry.name);
                 record.step("registry-push", title, &[&copy], || registry::run(session, &copy))?;
+                // What a later push of the same image copies by digest, building nothing.
+                if let (Some(path), Ok(digest)) = (script, std::fs::read_to_string(&digest)) {
+                    record.published.push(Published {
+                        image: image.clone(),
+                        arch: arch.clone(),
+                        path: path.clone(),
+                        repository: format!("{}/{image}", registry.name),
+                        tag,
+                        digest: digest.trim().to_owned(),
+                    });
+                }
             }
         }
         Ok(())

@@ -2,10 +2,11 @@
 //! a [`Proof`] covers, whether it must run. A leg is proven needless when a fresh runner would
 //! build nothing of it: every output and its whole closure fetchable from the cache, whole and
 //! signed (the fresh runner's view, one evaluation for every leg); smoke, when its images are,
-//! and the history holds a passing smoke of these exact store paths. A push to the default branch
-//! runs every container leg: it publishes this commit's images. Each answer is a [`Decision`] in
-//! the record, a row of the summary, and the job's output named as the job is: `skip`, or the
-//! legs that run (`{"include": [...]}`, `run` without a matrix).
+//! and the history holds a passing smoke of these exact store paths. On a push to the default
+//! branch, a container leg is proven only when the history also holds the manifest a push of this
+//! exact image made (by digest), which publish copies under this commit's tag ([`COPIES`]). Each
+//! answer is a [`Decision`] in the record, a row of the summary, and the job's output named as
+//! the job is: `skip`, or the legs that run (`{"include": [...]}`, `run` without a matrix).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use anyhow::Result;
 
 use crate::{
     cli::Force,
-    github,
+    github::{self, names::output::COPIES},
     history::History,
     keys::DepsKey,
     layers::{self, Target},
@@ -62,15 +63,17 @@ impl Proven {
             return Ok(());
         }
         let push = record.github.as_ref().is_some_and(|g| g.event == "push");
-        let smokes = match legs.iter().any(|(_, proof, _)| *proof == Proof::Smoke) {
-            true => passing_smokes(session),
-            false => Vec::new(),
-        };
+        let history = History::of(session).map(|h| h.read().0).unwrap_or_default();
         for (leg, proof, wanted) in &legs {
-            let decision = decide(record, leg, *proof, wanted, &smokes, push, self.force.force);
+            let decision = decide(record, leg, *proof, wanted, &history, push, self.force.force);
             record.proven.push(decision);
         }
-        let mut outputs = Vec::new();
+        let copies: Vec<serde_json::Value> = record
+            .proven
+            .iter()
+            .filter_map(|d| Some(serde_json::json!({ "image": d.matrix.get("image")?, "arch": d.matrix.get("arch")?, "from": d.copy.as_ref()? })))
+            .collect();
+        let mut outputs = vec![(COPIES, serde_json::Value::from(copies).to_string())];
         for job in workflow.jobs.iter().filter(|j| j.proof.is_some()) {
             let runs: Vec<&(Leg<'_>, Proof, Vec<usize>)> =
                 legs.iter().zip(&record.proven).filter(|(_, d)| d.runs && d.job == job.id).map(|(l, _)| l).collect();
@@ -113,13 +116,6 @@ fn leg_targets(session: &Session, key: &DepsKey, proof: Proof, leg: &Leg<'_>) ->
     })
 }
 
-/// Each passing smoke of the history: its record id and the image paths it ran.
-fn passing_smokes(session: &Session) -> Vec<(String, Vec<String>)> {
-    let Some(history) = History::of(session) else { return Vec::new() };
-    let (records, _) = history.read();
-    records.iter().filter(|r| r.task == "smoke" && r.ok()).map(|r| (r.id.clone(), image_paths(r, None))).collect()
-}
-
 /// The sorted output paths of a record's images (of `only` these targets, when given).
 fn image_paths(record: &Record, only: Option<&[usize]>) -> Vec<String> {
     let mut paths: Vec<String> = record
@@ -139,7 +135,7 @@ fn decide(
     leg: &Leg<'_>,
     proof: Proof,
     wanted: &[usize],
-    smokes: &[(String, Vec<String>)],
+    history: &[Record],
     push: bool,
     force: bool,
 ) -> Decision {
@@ -149,13 +145,23 @@ fn decide(
     };
     let (paths, to_build, broken) = (sum(&|v| v.paths as usize), sum(&|v| v.to_build.len()), sum(&|v| v.broken.len()));
     let images = image_paths(record, Some(wanted));
-    let smoke = smokes.iter().find(|(_, paths)| !images.is_empty() && *paths == images).map(|(id, _)| id.clone());
+    let passed = |r: &&Record| r.task == "smoke" && r.ok() && !images.is_empty() && image_paths(r, None) == images;
+    let smoke = history.iter().find(passed).map(|r| r.id.clone());
+    // The newest manifest a push of this very image made (its arch's, of the same store path).
+    let value = |axis: &str| leg.value(axis).unwrap_or_default();
+    let copy = history
+        .iter()
+        .rev()
+        .filter(|r| r.ok())
+        .flat_map(|r| &r.published)
+        .find(|p| p.image == value("image") && p.arch == value("arch") && images.first() == Some(&p.path))
+        .map(|p| format!("{}@{}", p.repository, p.digest));
     let why = match () {
         _ if force => Why::Forced,
         _ if views.len() < wanted.len() || views.iter().any(|t| t.before.is_none()) => Why::Builds,
         _ if broken > 0 => Why::Broken,
         _ if to_build > 0 => Why::Builds,
-        _ if proof == Proof::Image && push => Why::Publishes,
+        _ if proof == Proof::Image && push && copy.is_none() => Why::Publishes,
         _ if proof == Proof::Smoke && smoke.is_none() => Why::NotSmoked,
         _ => Why::Proven,
     };
@@ -170,6 +176,7 @@ fn decide(
         to_build,
         broken,
         smoke: smoke.filter(|_| proof == Proof::Smoke),
+        copy: copy.filter(|_| proof == Proof::Image && push && why == Why::Proven),
     }
 }
 

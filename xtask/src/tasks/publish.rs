@@ -1,10 +1,12 @@
 //! `cargo xtask publish --push REGISTRY --tag T [--tag T2]… [--image NAME]…`: after every arch's
 //! `build-containers --push` job, writes `REGISTRY/<image>:<tag>` as one index (an OCI image
 //! index) of `REGISTRY/<image>:<tag>-<arch>` for every arch of the config, so `docker pull
-//! REGISTRY/<image>:<tag>` gets each machine its own arch. Fails, naming each missing manifest,
-//! before it writes any index.
+//! REGISTRY/<image>:<tag>` gets each machine its own arch. An arch whose build the first job
+//! proved needless pushed nothing: `--copies` names the manifest an earlier push of the same image
+//! made, copied by digest under `<tag>-<arch>` first. Fails, naming each missing manifest, before
+//! it writes any index.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use crate::{
     images::{
@@ -27,6 +29,18 @@ pub struct Publish {
     /// An image to publish (repeatable). Default: every image of the config.
     #[arg(long = "image", value_name = "NAME")]
     images: Vec<String>,
+    /// The manifests to copy by digest first, for the arches whose build the first job proved
+    /// needless (`proven`'s output `copies`): `[{"image", "arch", "from": "REGISTRY/<image>@<digest>"}]`.
+    #[arg(long, value_name = "JSON", default_value = "")]
+    copies: String,
+}
+
+/// A manifest the registry has, to be tagged for an arch of this commit.
+#[derive(serde::Deserialize)]
+struct Copy {
+    image: String,
+    arch: String,
+    from: String,
 }
 
 impl Publish {
@@ -39,8 +53,31 @@ impl Publish {
             [] => config.images.iter().map(|(name, _)| name.clone()).collect(),
             names => names.iter().map(|n| config.image_attr(n).map(|_| n.clone())).collect::<Result<_>>()?,
         };
+        let copies: Vec<Copy> = match self.copies.trim() {
+            "" => Vec::new(),
+            json => serde_json::from_str(json)
+                .context("--copies: expected [{\"image\", \"arch\", \"from\"}] (proven's output)")?,
+        };
         let mut registry = Registry::new(&self.push);
+        // The digest is what is copied, from this registry: a manifest it lacks fails the copy.
+        for copy in &copies {
+            let digest = copy.from.rsplit_once('@').map_or("", |(_, d)| d);
+            let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+            ensure!(
+                hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+                "--copies: {} names no manifest by digest (`REGISTRY/<image>@sha256:…`)",
+                copy.from
+            );
+        }
         record.step("login", format!("Log in to {}", registry.name), &[], || registry.login(session))?;
+        for copy in copies.iter().filter(|c| images.contains(&c.image)) {
+            let (_, digest) = copy.from.rsplit_once('@').expect("checked above");
+            for tag in &self.tags {
+                let cmd = registry.tag_digest(&copy.image, digest, &format!("{tag}-{}", copy.arch));
+                let title = format!("Tag {} as {}/{}:{tag}-{}", copy.from, registry.name, copy.image, copy.arch);
+                record.step("registry-copy", title, &[&cmd], || registry::run(session, &cmd))?;
+            }
+        }
         if !session.dry_run {
             let missing: Vec<String> = images
                 .iter()

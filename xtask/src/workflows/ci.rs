@@ -11,7 +11,7 @@ use crate::{
     config::Config,
     github::names::{
         env::{DEPS_CACHE_KEY, NEEDS},
-        output::CACHE_KEY,
+        output::{CACHE_KEY, COPIES},
         step::{PREBUILD, PROVEN},
     },
 };
@@ -22,7 +22,7 @@ pub fn graph(config: &Config) -> Workflow {
     let mut jobs =
         vec![prebuild(config), test_matrix(config), build_containers(config), smoke(config), publish(config)];
     let proven: Vec<&'static str> = jobs.iter().filter(|j| j.proof.is_some()).map(|j| j.id).collect();
-    jobs[0].outputs.extend(proven.into_iter().map(|id| (id, Value::Step { step: PROVEN, output: id })));
+    jobs[0].outputs.extend(proven.into_iter().chain([COPIES]).map(|id| (id, Value::Step { step: PROVEN, output: id })));
     Workflow {
         file: CI,
         name: "CI",
@@ -166,13 +166,17 @@ fn smoke(config: &Config) -> Job {
 
 /// One index per tag, of every arch, once every arch's job pushed; the default branch only.
 fn publish(config: &Config) -> Job {
-    let mut publish = Xtask::new([Word::Lit("publish")].into_iter().chain(to_ghcr())).env(registry_env()).comment(&[]);
+    let copies = [Word::Flag("--copies", "COPIES")];
+    let mut publish = Xtask::new([Word::Lit("publish")].into_iter().chain(to_ghcr()).chain(copies))
+        .env(registry_env())
+        .env([("COPIES", Value::Needs { job: PREBUILD_JOB, output: COPIES })])
+        .comment(&["The manifests of the legs proven needless are copied by digest under this commit's tag."]);
     // zizmor takes any `cargo … publish` for a crate upload that should use trusted publishing;
     // this one writes image indexes to GHCR with the job's own short-lived GITHUB_TOKEN.
     publish.line_comment = Some("zizmor: ignore[use-trusted-publishing]");
     publish.needs_buildah = true;
     let mut job = Job::new("publish", "publish", RunsOn::Label("ubuntu-latest"))
-        .needs(&["build-containers", "smoke"])
+        .needs(&[PREBUILD_JOB, "build-containers", "smoke"])
         .when(Condition::DefaultBranchPushUnlessFailed)
         .steps(setup(config, false))
         .steps([Step::Xtask(publish)]);

@@ -160,6 +160,7 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     let cache = temp_dir("ci-outside").join("cache");
     let _one = smoke_lock();
     a_push_runs_every_job_as_a_fresh_runner_and_publishes_the_images(&repo, &cache);
+    a_push_that_changes_nothing_tags_the_commit_by_digest(&repo, &cache);
     a_pull_request_that_changes_nothing_builds_and_publishes_nothing(&repo, &cache);
     a_path_the_cache_lost_or_serves_broken_runs_the_job_that_repairs_it(&repo, &cache);
     a_pull_request_that_changes_nothing_builds_and_publishes_nothing(&repo, &cache);
@@ -206,6 +207,35 @@ fn a_push_runs_every_job_as_a_fresh_runner_and_publishes_the_images(repo: &Path,
     let digest = link.trim().strip_prefix("sha256:").unwrap();
     let index = fs::read_to_string(v2.join(format!("blobs/sha256/{}/{digest}/data", &digest[..2]))).unwrap();
     assert!(index.contains("\"arm64\"") && index.contains("\"amd64\""), "{index}");
+}
+
+/// A push of a new commit that changes nothing: no job but the first (and history) runs, nothing
+/// is built or pushed to the cache, and publish tags the commit with the manifests the push
+/// before made, copied by digest.
+fn a_push_that_changes_nothing_tags_the_commit_by_digest(repo: &Path, cache: &Path) {
+    let head = || {
+        run(std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(repo)).stdout.trim().to_owned()
+    };
+    let old = head();
+    git(repo, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "nothing"]);
+    let new = head();
+    let before = store_files(cache);
+    let (out, push) = ci(repo, cache, "push-again", &["--event", "push", "--registry", "local"], None);
+    let out = out.ok();
+    assert_eq!(store_files(cache), before, "a push that changes nothing pushed to the cache:\n{}", out.stderr);
+    for j in push.jobs.iter().filter(|j| ["test-matrix", "build-containers", "smoke"].contains(&j.id.as_str())) {
+        let proof = j.proof.as_ref().unwrap_or_else(|| panic!("{j:#?}"));
+        assert_eq!((j.result.as_str(), proof.why), ("skipped", Why::Proven), "{}: {}", j.name, out.stdout);
+        assert_eq!(proof.copy.is_some(), j.id == "build-containers", "{j:#?}");
+    }
+    assert_eq!(job(&push, "publish").result, "success", "{}", out.stdout);
+    let tags = repo
+        .join("target/xtask-ci/registry/storage/docker/registry/v2/repositories/nanna-coder/harness/_manifests/tags");
+    let link = |tag: &str| fs::read_to_string(tags.join(tag).join("current/link")).unwrap();
+    for arch in ["x86_64", "aarch64"] {
+        assert_eq!(link(&format!("{new}-{arch}")), link(&format!("{old}-{arch}")), "{arch}: not the same manifest");
+    }
+    assert_ne!(link(&new), link(&format!("{new}-x86_64")), "{new} is an index of the arches");
 }
 
 /// The prebuild job's key reaches the test job through `needs`; the test job, a fresh runner

@@ -79,7 +79,8 @@ impl FreshStore {
                 dead.join(" ")
             );
         }
-        Ok((before - kept, kept))
+        // More may be alive now than at first (a process here built or fetched one meanwhile).
+        Ok((before.saturating_sub(kept), kept))
     }
 
     /// The outputs in the store: those to delete, and how many are alive.
