@@ -34,8 +34,7 @@ pub(crate) fn split_credentials(url: &str) -> Result<(String, Option<Credentials
     let Some((scheme, rest)) = url.split_once("://").filter(|(s, _)| *s == "http" || *s == "https") else {
         return Ok((url.to_owned(), None));
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
     let Some((userinfo, host_port)) = authority.rsplit_once('@') else {
         return Ok((url.to_owned(), None));
     };
@@ -61,24 +60,13 @@ pub(crate) fn split_credentials(url: &str) -> Result<(String, Option<Credentials
 
 /// `%XX` escapes of a URL's user-info, decoded.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        let hex = tail.get(..2).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        let (byte, skip) = hex.filter(|_| byte == b'%').map_or((byte, 0), |b| (b, 2));
+        out.push(byte);
+        rest = &tail[skip..];
     }
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -1,13 +1,10 @@
 //! Retention for a cache this project owns (a `file://` directory, or HTTP that takes DELETE):
-//! `cargo xtask gc --keep N` keeps the newest N keys' recorded paths ([`super::roots`]), and every
-//! key used within the grace period (a push under way recorded its paths before uploading, so it is
-//! kept), with their closures, read from the cache's own narinfos; everything else goes. A
-//! directory is listed (a path no manifest names goes too); HTTP cannot be, so there the candidates
-//! are the closures of every recorded key.
-//!
-//! gc works under the cache's lock ([`super::lock`]), deletes a narinfo before its NAR file (a
-//! narinfo never points to nothing), and never touches a file outside the cache. A narinfo it
-//! cannot read (not UTF-8, a field missing, a NAR outside the cache) is reported and left alone.
+//! `gc --keep N` keeps the closures of the newest N keys' recorded paths ([`super::roots`]) and of
+//! every key used within the grace period (a push under way recorded its paths before uploading);
+//! everything else goes: in a directory, everything listed; over HTTP, which cannot be listed, the
+//! rest of the recorded keys' closures. It works under the cache's lock ([`super::lock`]), deletes a
+//! narinfo before its NAR file (a narinfo never points to nothing), and leaves alone, reported, a
+//! narinfo it cannot read.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -40,9 +37,8 @@ pub struct Entries {
     pub by_path: BTreeMap<String, CachedPath>,
     /// Why each unreadable narinfo could not be read (its name in the message).
     pub unreadable: Vec<String>,
-    /// Of those, the narinfos proven broken, and why: not a narinfo, or under the name of another
-    /// path than its `StorePath` (where it would stand for that path). Never an entry. (The
-    /// others could not be fetched: nothing is known of them.)
+    /// Of those, the ones proven broken, and why: not a narinfo, or under another path's name
+    /// (where it would stand for that path). The others could not be fetched.
     pub bad_files: Vec<(String, String)>,
 }
 
@@ -54,17 +50,12 @@ impl Entries {
     /// references at a time, each layer fetched at once.
     pub fn read(files: &Files, roots: &BTreeSet<String>) -> Result<Entries> {
         let mut entries = Entries::default();
-        if let Some(listed) = files.narinfos() {
-            let names = listed?;
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            for (file, got) in names.iter().zip(files.get_many(&refs, MAX_NARINFO)?) {
-                entries.add(file, got);
-            }
-            return Ok(entries);
-        }
-        let mut frontier: BTreeSet<String> = roots.clone();
-        while !frontier.is_empty() {
-            let names: Vec<String> = frontier.iter().filter_map(|p| narinfo::file_of(p)).collect();
+        let listed = files.list("").transpose()?;
+        let mut names: Vec<String> = match &listed {
+            Some(names) => names.iter().filter(|n| n.ends_with(".narinfo")).cloned().collect(),
+            None => roots.iter().filter_map(|p| narinfo::file_of(p)).collect(),
+        };
+        while !names.is_empty() {
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let mut next = BTreeSet::new();
             for (file, got) in names.iter().zip(files.get_many(&refs, MAX_NARINFO)?) {
@@ -72,16 +63,18 @@ impl Entries {
                     next.extend(entry.info.references.iter().cloned());
                 }
             }
+            if listed.is_some() {
+                break;
+            }
             next.retain(|p| !entries.by_path.contains_key(p));
-            frontier = next;
+            names = next.iter().filter_map(|p| narinfo::file_of(p)).collect();
         }
         Ok(entries)
     }
 
     fn add(&mut self, file: &str, got: Fetched) -> Option<&CachedPath> {
         let bytes = match got {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return None,
+            Ok(bytes) => bytes?,
             Err(err) => {
                 self.unreadable.push(format!("{err:#}"));
                 return None;
@@ -143,16 +136,11 @@ pub(crate) fn collection(files: &Files, keep: usize, grace: Duration) -> Result<
 impl Collection {
     /// What gc would do with these manifests (newest first) and the cache's narinfos.
     pub fn of(manifests: &[Manifest], entries: &Entries, keep: usize, grace: Duration) -> Collection {
-        let young = roots::now_ms().saturating_sub(grace.as_millis() as u64);
-        let (mut kept, mut dropped): (Vec<&Manifest>, Vec<&Manifest>) = (Vec::new(), Vec::new());
-        for (i, manifest) in manifests.iter().enumerate() {
-            if i < keep || manifest.updated >= young {
-                kept.push(manifest);
-            } else {
-                dropped.push(manifest);
-            }
-        }
-        let live = entries.closure(kept.iter().flat_map(|m| m.roots.iter().cloned()));
+        let young = crate::record::now_ms().saturating_sub(grace.as_millis() as u64);
+        let (kept, dropped): (Vec<_>, Vec<_>) =
+            manifests.iter().enumerate().partition(|(i, m)| *i < keep || m.updated >= young);
+        let keys = |ms: Vec<(usize, &Manifest)>| ms.into_iter().map(|(_, m)| m.key.clone()).collect();
+        let live = entries.closure(kept.iter().flat_map(|(_, m)| m.roots.iter().cloned()));
         // Two paths with the same contents share one NAR file: it goes only with the last of them.
         let kept_nars: BTreeSet<&str> =
             entries.by_path.iter().filter(|(p, _)| live.contains(*p)).map(|(_, e)| e.info.url.as_str()).collect();
@@ -164,8 +152,8 @@ impl Collection {
             delete.insert(path.clone(), std::iter::once(entry.file.clone()).chain(nar).collect());
         }
         Collection {
-            kept_keys: kept.iter().map(|m| m.key.clone()).collect(),
-            dropped_keys: dropped.iter().map(|m| m.key.clone()).collect(),
+            kept_keys: keys(kept),
+            dropped_keys: keys(dropped),
             kept: entries.by_path.len() - delete.len(),
             delete,
             bytes,

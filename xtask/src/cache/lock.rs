@@ -3,30 +3,29 @@
 //! and two pushes never lose each other's roots.
 //!
 //! - A directory: `flock` on `xtask-roots/lock` (released by the kernel when the process ends).
-//! - HTTP, which has no lock: a token file, `xtask-roots/lock`, present while the lock is free.
-//!   DELETE is the one atomic operation a plain WebDAV server offers (of two DELETEs of a file, one
-//!   gets 404), so the lock is held by whoever deleted the token, and released by putting it back.
-//!   The holder writes `xtask-roots/lock-holder` (who, since when) first; a token missing for longer
-//!   than the lease, with no renewal, was left by a holder that died, and is put back. A new
-//!   cache's token is created once, then everyone waits a moment so that concurrent creators settle.
-//! - HTTP that takes PUT but not DELETE: no lock is needed, for nothing can delete there (gc
-//!   cannot run on it): pushes go on with a warning saying so, and gc refuses.
+//! - HTTP: a token file, `xtask-roots/lock`, present while the lock is free. DELETE is the one
+//!   atomic operation a plain WebDAV server offers (of two DELETEs of a file, one gets 404): the
+//!   lock is held by whoever deleted the token, and released by putting it back. The holder first
+//!   writes `xtask-roots/lock-holder` (who, since when): a token missing longer than the lease was
+//!   left by a holder that died, and is put back. A new cache's creators of the token wait a moment
+//!   to settle. HTTP without DELETE needs no lock (nothing can delete there): pushes go on with a
+//!   warning, and gc refuses.
 
 use std::{
     fs,
     os::fd::AsRawFd,
     path::PathBuf,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use super::{
-    files::{Beneath, Deleted, Files, Http},
+    files::{Beneath, Deleted, Files},
     roots::DIR,
 };
 
-use crate::github;
+use crate::{github, record::now_ms};
 
 const TOKEN: &str = "xtask-roots/lock";
 const HOLDER: &str = "xtask-roots/lock-holder";
@@ -45,7 +44,7 @@ pub struct Lock {
 enum Held {
     /// The open lock file: the kernel releases the `flock` when it is closed.
     Dir(#[allow(dead_code)] fs::File),
-    Http(Http),
+    Http(Files),
     /// A cache nothing can delete from (no DELETE): there is nothing to exclude.
     NoDelete,
 }
@@ -57,7 +56,7 @@ impl Files {
         let held = match self {
             Files::Dir(dir) => Held::Dir(lock_dir(dir, wait)?),
             Files::Http(http) => match take_token(self, wait, lease)? {
-                true => Held::Http(http.clone()),
+                true => Held::Http(self.clone()),
                 false => {
                     github::warning(&format!(
                         "{} takes PUT but not DELETE: pushes need no lock there, and gc (which deletes) is unavailable",
@@ -80,14 +79,13 @@ impl Lock {
     /// Says that the holder is alive (HTTP: a new `lock-holder`), and fails when the lease ran out
     /// (another process may have taken the lock: the holder must stop writing).
     pub(crate) fn renew(&mut self) -> Result<()> {
-        if self.renewed.elapsed() > self.lease {
-            bail!(
-                "held the cache's lock longer than its lease ({} s): stopping before another writer",
-                self.lease.as_secs()
-            );
-        }
-        if let Held::Http(http) = &self.held {
-            Files::Http(http.clone()).put(HOLDER, &Holder::me())?;
+        ensure!(
+            self.renewed.elapsed() <= self.lease,
+            "held the cache's lock longer than its lease ({} s): stopping before another writer",
+            self.lease.as_secs()
+        );
+        if let Held::Http(files) = &self.held {
+            files.put(HOLDER, &Holder::me())?;
             self.renewed = Instant::now();
         }
         Ok(())
@@ -96,12 +94,11 @@ impl Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        if let Held::Http(http) = &self.held {
-            let released = Files::Http(http.clone()).put(TOKEN, b"");
-            if let Err(err) = released {
+        if let Held::Http(files) = &self.held {
+            if let Err(err) = files.put(TOKEN, b"") {
                 github::warning(&format!(
                     "cannot release the lock of {} ({err:#}): others wait for its lease to end",
-                    http.base
+                    files.label()
                 ));
             }
         }
@@ -113,12 +110,11 @@ fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
     let path: PathBuf = cache.join(DIR).join("lock");
     let beneath = Beneath::open(cache, true).with_context(|| format!("cannot open {}", cache.display()))?;
     // Nix writes the NAR files under nar/: never through a link out of the cache.
-    if beneath.is_symlink("nar")? {
-        bail!(
-            "{}/nar is a symbolic link: Nix would write the cache's NAR files through it, and links in a cache are never followed; make it a directory",
-            cache.display()
-        );
-    }
+    ensure!(
+        !beneath.is_symlink("nar")?,
+        "{}/nar is a symbolic link: Nix would write the cache's NAR files through it, and links in a cache are never followed; make it a directory",
+        cache.display()
+    );
     let file = beneath.open_rw(&format!("{DIR}/lock")).with_context(|| format!("cannot open {}", path.display()))?;
     // A blocking flock, in a thread: the kernel wakes a waiter the moment the lock is free (a
     // loop of tries would lose to a holder that takes it again at once), and the wait is bounded.
@@ -139,10 +135,6 @@ fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// Who holds the lock, and since when (seconds since the epoch): the `lock-holder` file.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Holder {
@@ -153,7 +145,7 @@ struct Holder {
 impl Holder {
     fn me() -> Vec<u8> {
         let host = std::env::var("HOSTNAME").unwrap_or_default();
-        let me = Holder { owner: format!("{host} pid {}", std::process::id()), since: now() };
+        let me = Holder { owner: format!("{host} pid {}", std::process::id()), since: now_ms() / 1000 };
         serde_json::to_vec(&me).expect("a holder is always JSON")
     }
 }
@@ -171,35 +163,32 @@ fn take_token(files: &Files, wait: Duration, lease: Duration) -> Result<bool> {
                 Deleted::Absent => {}
             }
         } else {
-            let info = files.get(HOLDER)?.and_then(|bytes| serde_json::from_slice::<Holder>(&bytes).ok());
-            match info {
+            match files.get(HOLDER)?.and_then(|bytes| serde_json::from_slice::<Holder>(&bytes).ok()) {
                 // A cache whose lock was never used.
                 None => {
                     files.put(TOKEN, b"")?;
                     std::thread::sleep(SETTLE);
                     continue;
                 }
-                Some(info) => {
-                    if now().saturating_sub(info.since) > lease.as_secs() {
-                        github::warning(&format!(
-                            "the lock of {} was held by {} since {} s ago, past its lease: taking it over",
-                            files.label(),
-                            info.owner,
-                            now().saturating_sub(info.since)
-                        ));
-                        files.put(TOKEN, b"")?;
-                        continue;
-                    }
+                Some(info) if (now_ms() / 1000).saturating_sub(info.since) > lease.as_secs() => {
+                    github::warning(&format!(
+                        "the lock of {} was held by {} since {} s ago, past its lease: taking it over",
+                        files.label(),
+                        info.owner,
+                        (now_ms() / 1000).saturating_sub(info.since)
+                    ));
+                    files.put(TOKEN, b"")?;
+                    continue;
                 }
+                Some(_) => {}
             }
         }
-        if Instant::now() > deadline {
-            bail!(
-                "the cache {} is locked by another task (gc, or a push recording its roots) for over {} s: try again when it is done",
-                files.label(),
-                wait.as_secs()
-            );
-        }
+        ensure!(
+            Instant::now() <= deadline,
+            "the cache {} is locked by another task (gc, or a push recording its roots) for over {} s: try again when it is done",
+            files.label(),
+            wait.as_secs()
+        );
         std::thread::sleep(POLL + Duration::from_millis(u64::from(std::process::id() % 100)));
     }
 }

@@ -22,7 +22,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Result};
+use anyhow::{ensure, Result};
 
 use self::credentials::split_credentials;
 pub(crate) use self::credentials::Credentials;
@@ -66,6 +66,8 @@ pub enum Cache {
     },
 }
 
+/// The schemes of the store URLs `--cache` takes (with `local?…` and `daemon`).
+const SCHEMES: [&str; 7] = ["file", "http", "https", "s3", "ssh", "ssh-ng", "gs"];
 /// Why a cache is only read from.
 const NO_TOKEN: &str = "CACHIX_AUTH_TOKEN is not set (a fork pull request gets no secrets)";
 const FORK: &str = "a pull request from a fork gets no secrets";
@@ -102,39 +104,35 @@ impl Cache {
             });
         };
         if let Some(name) = arg.strip_prefix("cachix:") {
-            if !is_cache_name(name) {
-                bail!(
-                    "`--cache {arg}`: a Cachix cache name is lowercase letters, digits and '-', e.g. cachix:{}",
-                    config.name
-                );
-            }
+            ensure!(
+                is_cache_name(name),
+                "`--cache {arg}`: a Cachix cache name is lowercase letters, digits and '-', e.g. cachix:{}",
+                config.name
+            );
             return Ok(Cache::Cachix { name: name.to_owned() });
         }
         if let Some(path) = arg.strip_prefix("file://") {
             let dir = path.split('?').next().unwrap_or_default();
-            if !dir.starts_with('/') || dir.trim_end_matches('/').is_empty() {
-                bail!(
-                    "`--cache {arg}` does not name an absolute directory: use file:///absolute/dir (three slashes), e.g. file://{}",
-                    root.join(&config.local_cache).display()
-                );
-            }
+            ensure!(
+                dir.starts_with('/') && !dir.trim_end_matches('/').is_empty(),
+                "`--cache {arg}` does not name an absolute directory: use file:///absolute/dir (three slashes), e.g. file://{}",
+                root.join(&config.local_cache).display()
+            );
             if !path.contains('?') {
                 return Ok(Cache::Local { dir: PathBuf::from(dir.trim_end_matches('/')) });
             }
         }
-        for scheme in ["http://", "https://", "s3://", "ssh://", "ssh-ng://", "gs://"] {
-            let host = arg.strip_prefix(scheme).map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
-            if host.is_some_and(|h| h.rsplit('@').next().unwrap_or_default().is_empty()) {
-                bail!(
-                    "`--cache {}` has no host: use {scheme}HOST/…, e.g. {scheme}cache.example.org",
-                    crate::secrets::redact(arg)
-                );
-            }
-        }
-        let schemes = ["file://", "http://", "https://", "s3://", "ssh://", "ssh-ng://", "gs://", "local?", "daemon"];
-        if !schemes.iter().any(|s| arg.starts_with(s)) {
-            bail!(
-                "`--cache {}` is not a cache: use a Nix store URL (file:///abs/dir, https://host/path, s3://bucket, ssh-ng://host) or cachix:NAME",
+        let scheme = SCHEMES.into_iter().find(|k| arg.starts_with(&format!("{k}://")));
+        ensure!(
+            scheme.is_some() || arg.starts_with("local?") || arg.starts_with("daemon"),
+            "`--cache {}` is not a cache: use a Nix store URL (file:///abs/dir, https://host/path, s3://bucket, ssh-ng://host) or cachix:NAME",
+            crate::secrets::redact(arg)
+        );
+        if let Some(scheme) = scheme.filter(|s| *s != "file") {
+            let host = arg[scheme.len() + 3..].split(['/', '?']).next().unwrap_or_default();
+            ensure!(
+                !host.rsplit('@').next().unwrap_or_default().is_empty(),
+                "`--cache {}` has no host: use {scheme}://HOST/…, e.g. {scheme}://cache.example.org",
                 crate::secrets::redact(arg)
             );
         }
@@ -156,10 +154,9 @@ impl Cache {
     /// over).
     pub fn argument(&self) -> String {
         match self {
-            Cache::Local { dir } => format!("file://{}", dir.display()),
-            Cache::Store { url, .. } => url.clone(),
             Cache::Cachix { name } => format!("cachix:{name}"),
             Cache::ReadOnly { of, .. } => of.argument(),
+            _ => self.substituter(),
         }
     }
 
@@ -169,8 +166,7 @@ impl Cache {
         match self {
             Cache::Local { .. } => "local",
             Cache::Store { url, .. } => {
-                let kinds = ["file", "http", "https", "s3", "ssh", "ssh-ng", "gs"];
-                kinds.into_iter().find(|k| url.starts_with(&format!("{k}://"))).unwrap_or("store")
+                SCHEMES.into_iter().find(|k| url.starts_with(&format!("{k}://"))).unwrap_or("store")
             }
             Cache::Cachix { .. } => "cachix",
             Cache::ReadOnly { of, .. } => of.kind(),
@@ -209,10 +205,8 @@ impl Cache {
             Cache::Local { dir } => Some(files::Files::Dir(dir.clone())),
             Cache::Store { url, .. } if url.starts_with("http://") || url.starts_with("https://") => {
                 let base = url.split('?').next().unwrap_or(url).trim_end_matches('/').to_owned();
-                let netrc = match netrc {
-                    Some(path) => files::Netrc::File(path.to_path_buf()),
-                    None => files::Netrc::Nix(Default::default()),
-                };
+                let netrc =
+                    netrc.map_or_else(|| files::Netrc::Nix(Default::default()), |p| files::Netrc::File(p.into()));
                 Some(files::Files::Http(files::Http { base, timeout, netrc }))
             }
             // Read only: what the fresh runner's checks read.
@@ -243,9 +237,7 @@ impl Cache {
                 "{CACHIX_AUTH_TOKEN} is not set: export a token with write access to {name} (CI: the repository secret), or push to the local cache by leaving out --cache"
             ));
         }
-        if !problems.is_empty() {
-            bail!("cannot push to cachix:{name}:\n  - {}", problems.join("\n  - "));
-        }
+        ensure!(problems.is_empty(), "cannot push to cachix:{name}:\n  - {}", problems.join("\n  - "));
         Ok(())
     }
 }

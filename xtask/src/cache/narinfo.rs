@@ -2,7 +2,7 @@
 //! before it is checked. A file that is not UTF-8 or lacks a field is an error naming the file;
 //! the NAR file it points to must be a plain relative path inside the cache.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 /// One narinfo, as Nix writes it (`Key: value` lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +39,10 @@ impl NarInfo {
             _ => bail!("{name}: `StorePath: {store_path}` is not a store path"),
         };
         let url = required("URL")?;
-        if !safe_path(url) {
-            bail!(
-                "{name}: `URL: {url}` points outside the cache (a NAR file is a relative path such as nar/….nar.zst)"
-            );
-        }
+        ensure!(
+            safe_path(url),
+            "{name}: `URL: {url}` points outside the cache (a NAR file is a relative path such as nar/….nar.zst)"
+        );
         let number = |key: &str| -> Result<Option<u64>> {
             field(key).map(|v| v.parse().with_context(|| format!("{name}: `{key}: {v}` is not a number"))).transpose()
         };

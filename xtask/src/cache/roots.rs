@@ -2,11 +2,10 @@
 //! deps key (`xtask-roots/<key>.json`: the key, when it was last used, the store paths its tasks
 //! need), and, since HTTP cannot be listed, an index of the keys (`xtask-roots/index.json`).
 //!
-//! A task records what a fresh runner needs (every path it is about to push or finds present)
-//! before it uploads anything, under the cache's lock ([`super::lock`]): gc, which holds the same
-//! lock, then either ran before the record (and the push asks the cache afterwards what it lacks),
-//! or sees the record and keeps those paths. A record only ever adds: a root is never lost; one
-//! whose push failed is a leak the next gc of its key collects.
+//! A task records what a fresh runner needs before it uploads anything, under the cache's lock
+//! ([`super::lock`]): gc, under the same lock, either ran before (and the push then asks the cache
+//! what it lacks) or sees the record and keeps those paths. A record only adds: a root is never
+//! lost; one whose push failed is a leak the next gc of its key collects.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -30,12 +29,6 @@ pub struct Manifest {
     pub roots: BTreeSet<String>,
 }
 
-impl Manifest {
-    fn new(key: &str) -> Manifest {
-        Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() }
-    }
-}
-
 /// How long a task waits for the lock (gc may hold it while it deletes).
 pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(600);
 
@@ -53,8 +46,9 @@ fn manifest_file(key: &str) -> String {
 /// no-op warm leaves the cache as it was).
 pub fn record(files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) -> Result<()> {
     let mut lock = files.lock(LOCK_WAIT, lease(timeout))?;
-    let mut manifest = read(files, key)?.unwrap_or_else(|| Manifest::new(key));
-    let now = now_ms();
+    let new = || Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() };
+    let mut manifest = read(files, key)?.unwrap_or_else(new);
+    let now = crate::record::now_ms();
     if roots.is_subset(&manifest.roots) && now.saturating_sub(manifest.updated) < 60_000 {
         return Ok(());
     }
@@ -70,8 +64,8 @@ pub fn record(files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) 
     Ok(())
 }
 
-/// The manifest of a key, if any (an unreadable one counts as none, with the reason).
-pub fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
+/// The manifest of a key, if any; one that cannot be read is an error naming its repair.
+fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
     let Some(bytes) = files.get(&manifest_file(key))? else { return Ok(None) };
     serde_json::from_slice(&bytes)
         .map(Some)
@@ -89,23 +83,14 @@ pub fn keys(files: &Files) -> Result<BTreeSet<String>> {
         Err(_) if listed.is_some() => None,
         index => index?,
     };
-    let mut keys: BTreeSet<String> = index.into_iter().flatten().flatten().collect();
-    if let Some(listed) = listed {
-        for name in listed {
-            if let Some(key) = name.strip_suffix(".json").filter(|k| *k != "index") {
-                keys.insert(key.to_owned());
-            }
-        }
-    }
-    Ok(keys)
+    let listed = listed.into_iter().flatten().filter_map(|n| Some(n.strip_suffix(".json")?.to_owned()));
+    Ok(index.into_iter().flatten().flatten().chain(listed.filter(|k| k != "index")).collect())
 }
 
 /// Every manifest, newest first.
 pub fn all(files: &Files) -> Result<Vec<Manifest>> {
-    let mut found = Vec::new();
-    for key in keys(files)? {
-        found.extend(read(files, &key)?);
-    }
+    let mut found: Vec<Manifest> =
+        keys(files)?.iter().filter_map(|k| read(files, k).transpose()).collect::<Result<_>>()?;
     found.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.key.cmp(&a.key)));
     Ok(found)
 }
@@ -117,9 +102,4 @@ pub(crate) fn write_index(files: &Files, keys: &BTreeSet<String>) -> Result<()> 
 /// Deletes the manifest of a key (gc, for the keys it drops; under its lock).
 pub fn forget(files: &Files, key: &str) -> Result<()> {
     files.delete(&manifest_file(key)).map(drop)
-}
-
-/// Milliseconds since the epoch (0 when the clock is before it).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

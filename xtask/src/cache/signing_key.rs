@@ -10,7 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use crate::{
     command::{lit, Cmd, Io, NoSlots, Stdin},
@@ -61,13 +61,12 @@ impl SigningKey {
 
     /// The user's key (`--signing-key FILE`).
     pub fn given(secret: &Path) -> Result<SigningKey> {
-        if std::fs::symlink_metadata(secret).is_err() {
-            bail!(
-                "--signing-key {}: no such file: create a key with `nix key generate-secret --key-name NAME-1 > FILE` \
+        ensure!(
+            std::fs::symlink_metadata(secret).is_ok(),
+            "--signing-key {}: no such file: create a key with `nix key generate-secret --key-name NAME-1 > FILE` \
                  (and give runners its public key: `nix key convert-secret-to-public < FILE`)",
-                secret.display()
-            );
-        }
+            secret.display()
+        );
         check_private(secret)?;
         Ok(SigningKey { secret: secret.to_path_buf(), public: None, generate: None, convert: convert(secret) })
     }
@@ -118,24 +117,26 @@ fn convert(secret: &Path) -> Cmd {
 pub(crate) fn check_private(path: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let fix = "use a key created by this user with mode 0600 (`nix key generate-secret --key-name NAME-1 > FILE; chmod 600 FILE`)";
-    if meta.file_type().is_symlink() {
-        bail!("the signing key {} is a symbolic link, which is never followed: {fix}", path.display());
-    }
-    if !meta.is_file() {
-        bail!("the signing key {} is not a regular file: {fix}", path.display());
-    }
+    ensure!(
+        !meta.file_type().is_symlink(),
+        "the signing key {} is a symbolic link, which is never followed: {fix}",
+        path.display()
+    );
+    ensure!(meta.is_file(), "the signing key {} is not a regular file: {fix}", path.display());
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    if meta.uid() != me {
-        bail!("the signing key {} belongs to user {}, not to this user ({me}): {fix}", path.display(), meta.uid());
-    }
+    ensure!(
+        meta.uid() == me,
+        "the signing key {} belongs to user {}, not to this user ({me}): {fix}",
+        path.display(),
+        meta.uid()
+    );
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "the signing key {} has mode {mode:04o}: group or others may read it: `chmod 600 {}`, or {fix}",
-            path.display(),
-            path.display()
-        );
-    }
+    ensure!(
+        mode & 0o077 == 0,
+        "the signing key {} has mode {mode:04o}: group or others may read it: `chmod 600 {}`, or {fix}",
+        path.display(),
+        path.display()
+    );
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{finding, narinfo_file, Checks, Finding, Repair, PATHS};
+use super::{bad_nar, finding, Checks, Finding, Repair, PATHS};
 use crate::{
     cache::{
         gc::Entries,
@@ -40,12 +40,12 @@ impl Checks<'_> {
         };
         let mut sized = Vec::new();
         for entry in entries.by_path.values() {
-            let (info, bad_nar) = (&entry.info, Repair::Replace { nar: Some(entry.info.url.clone()) });
+            let info = &entry.info;
             let size = match size(info) {
                 Ok(size) => size,
                 Err(err) => {
                     let problem = format!("its NAR file {} cannot be read: {err:#}", info.url);
-                    findings.push(finding(&entry.file, info, problem, Repair::Nothing));
+                    findings.push(finding(info, problem, Repair::Nothing));
                     continue;
                 }
             };
@@ -60,7 +60,7 @@ impl Checks<'_> {
                     continue;
                 }
             };
-            findings.push(finding(&entry.file, info, problem, bad_nar));
+            findings.push(bad_nar(info, problem));
         }
         let mut sound = Vec::new();
         for batch in batches(&sized, HASH_BATCH) {
@@ -72,9 +72,9 @@ impl Checks<'_> {
                     Ok(Some(bytes)) if bytes.len() as u64 != *size => {
                         format!("its NAR file {} has {} bytes, its narinfo says {size}", info.url, bytes.len())
                     }
-                    Ok(Some(bytes)) if hash_matches(expected, &bytes) => {
+                    Ok(Some(bytes)) if digest_matches(expected, &sha2::Sha256::digest(&bytes).into()) => {
                         if let Some(dir) = mirror {
-                            write_beside(&dir.join(&info.url), &bytes)?;
+                            crate::files::write_atomic(&dir.join(&info.url), &bytes)?;
                         }
                         sound.push(info.store_path.clone());
                         continue;
@@ -83,8 +83,7 @@ impl Checks<'_> {
                     Ok(None) => format!("its NAR file {} is missing", info.url),
                     Err(err) => format!("its NAR file {} cannot be read: {err:#}", info.url),
                 };
-                let file = narinfo_file(info);
-                findings.push(finding(&file, info, problem, Repair::Replace { nar: Some(info.url.clone()) }));
+                findings.push(bad_nar(info, problem));
             }
         }
         Ok(sound)
@@ -116,15 +115,13 @@ impl Checks<'_> {
             let _ = std::fs::remove_file(&file);
             for exported in &read {
                 let Some(info) = todo.iter().find(|i| i.store_path == exported.path) else { continue };
-                let nar = Repair::Replace { nar: Some(info.url.clone()) };
                 if !digest_matches(&info.nar_hash, &exported.nar_sha256) {
-                    let problem = "its NAR does not hold what its NarHash says".to_owned();
-                    findings.push(finding(&narinfo_file(info), info, problem, nar.clone()));
+                    findings.push(bad_nar(info, "its NAR does not hold what its NarHash says".to_owned()));
                 }
                 if exported.nar_size != info.nar_size {
                     let problem =
                         format!("its NAR has {} bytes, its NarSize says {}", exported.nar_size, info.nar_size);
-                    findings.push(finding(&narinfo_file(info), info, problem, nar));
+                    findings.push(bad_nar(info, problem));
                 }
             }
             todo.retain(|i| !read.iter().any(|e| e.path == i.store_path));
@@ -138,7 +135,7 @@ impl Checks<'_> {
             };
             let info = todo.remove(stopped);
             let problem = format!("its NAR cannot be read (Nix: {})", nix::messages::cause(&err));
-            findings.push(finding(&narinfo_file(info), info, problem, Repair::Replace { nar: Some(info.url.clone()) }));
+            findings.push(bad_nar(info, problem));
         }
         Ok(findings)
     }
@@ -155,18 +152,6 @@ pub(super) fn mirror(entries: &Entries) -> Result<PathBuf> {
         std::fs::write(dir.join(&entry.file), &entry.text)?;
     }
     Ok(dir)
-}
-
-fn write_beside(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    Ok(std::fs::write(path, bytes)?)
-}
-
-/// Whether `bytes` hash to `expected`.
-fn hash_matches(expected: &str, bytes: &[u8]) -> bool {
-    digest_matches(expected, &sha2::Sha256::digest(bytes).into())
 }
 
 /// Whether a SHA-256 is `expected` as narinfos write it: `sha256:` and Nix's base 32 (or hex).

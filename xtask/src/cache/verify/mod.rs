@@ -1,13 +1,10 @@
-//! Whether a cache this project owns is sound, narinfo by narinfo, every fault of each named:
-//! it is a narinfo, under its own path's name, naming only store paths as references; its NAR
-//! file exists, has the stated size and `FileHash`; the key signed it (when there is one); its
-//! NAR holds what `NarHash` and `NarSize` say (measured here from `nix-store --export`, which
-//! decompresses it); every path it refers to is in the cache or an upstream cache.
-//!
-//! Each finding says what a repair does, and only what it proved: an entry proven broken is
-//! replaced (deleted, then uploaded again from this machine's store); a path the cache lacks is
-//! uploaded, and the entry that refers to it, sound, stays; a file that is no entry (not a
-//! narinfo, or under another path's name) is deleted; what could not be read is left alone.
+//! Whether a cache this project owns is sound, every fault of each narinfo named: it is a
+//! narinfo, under its own path's name, naming only store paths as references; its NAR file has the
+//! stated size and `FileHash`; the key signed it (when there is one); its NAR holds what `NarHash`
+//! and `NarSize` say (measured from `nix-store --export`); every path it refers to is in the cache
+//! or an upstream cache. A repair does only what a finding proved: a broken entry is replaced
+//! (deleted, then uploaded again), a missing reference uploaded, a file that is no entry deleted;
+//! what could not be read is left alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,8 +21,8 @@ use crate::{
 /// What a repair does about a finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
-    /// The entry is broken: its narinfo goes (and `nar`, its NAR file, when the file's bytes are
-    /// not what its name says), and the path is uploaded again from this machine's store.
+    /// The entry is broken: its narinfo goes, and the path is uploaded again from this machine's
+    /// store.
     Replace {
         /// The NAR file to delete with the narinfo, when its bytes are not what its name says.
         nar: Option<String>,
@@ -65,31 +62,23 @@ pub(crate) struct Checks<'a> {
 impl Checks<'_> {
     /// Every problem of the cache's narinfos.
     pub fn run(&self, entries: &Entries) -> Result<Vec<Finding>> {
-        let bad: BTreeSet<&str> = entries.bad_files.iter().map(|(f, _)| f.as_str()).collect();
-        let mut findings: Vec<Finding> = entries
-            .bad_files
-            .iter()
-            .map(|(file, why)| Finding { path: None, file: file.clone(), problem: why.clone(), repair: Repair::Delete })
-            .collect();
-        findings.extend(entries.unreadable.iter().filter(|m| !bad.iter().any(|f| m.contains(f))).map(|m| Finding {
-            path: None,
-            file: m.clone(),
-            problem: "cannot be read (left alone)".into(),
-            repair: Repair::Nothing,
-        }));
-        for entry in entries.by_path.values() {
-            for reference in &entry.info.bad_references {
+        // `unreadable` names the bad files too.
+        let unfetched = entries.unreadable.iter().filter(|m| !entries.bad_files.iter().any(|(_, why)| why == *m));
+        let mut findings: Vec<Finding> =
+            (entries.bad_files.iter().map(|(file, why)| (file, why.clone(), Repair::Delete)))
+                .chain(unfetched.map(|m| (m, "cannot be read (left alone)".to_owned(), Repair::Nothing)))
+                .map(|(file, problem, repair)| Finding { path: None, file: file.clone(), problem, repair })
+                .collect();
+        for info in entries.by_path.values().map(|e| &e.info) {
+            for reference in &info.bad_references {
                 let problem = format!("it names {reference:?} as a reference, which is no store path");
-                findings.push(finding(&entry.file, &entry.info, problem, Repair::Replace { nar: None }));
+                findings.push(finding(info, problem, Repair::Replace { nar: None }));
             }
         }
         // Nix reads the cache's narinfos and NARs for the signatures and the contents: a
         // directory in place; over HTTP, a mirror of the bytes the server served (narinfos, and
         // each NAR file fetched once, in parallel, as its hash is checked).
-        let mirror = match self.files {
-            Files::Dir(_) => None,
-            Files::Http(_) => Some(bytes::mirror(entries)?),
-        };
+        let mirror = matches!(self.files, Files::Http(_)).then(|| bytes::mirror(entries)).transpose()?;
         let reader = mirror.as_ref().map_or_else(|| self.url.to_owned(), |dir| format!("file://{}", dir.display()));
         let sound = self.nar_files(entries, mirror.as_deref(), &mut findings)?;
         findings.extend(self.missing_references(entries)?);
@@ -121,9 +110,8 @@ impl Checks<'_> {
         let mut findings = Vec::new();
         for reference in &unserved {
             for path in absent.get(reference).into_iter().flatten() {
-                let entry = &entries.by_path[*path];
                 let problem = format!("it refers to {reference}, which neither the cache nor an upstream cache has");
-                findings.push(finding(&entry.file, &entry.info, problem, Repair::Upload(reference.clone())));
+                findings.push(finding(&entries.by_path[*path].info, problem, Repair::Upload(reference.clone())));
             }
         }
         Ok(findings)
@@ -135,17 +123,21 @@ impl Checks<'_> {
         let cmd = nix::store_verify(reader, PATHS, Some(lit(key)), false, self.net);
         let verdicts = verify::parse(&cmd.output(&Words(entries.by_path.keys().cloned().collect()))?);
         let untrusted = verdicts.untrusted.iter().filter_map(|p| entries.by_path.get(p));
-        let problem = "it is not signed by the key".to_owned();
-        Ok(untrusted.map(|e| finding(&e.file, &e.info, problem.clone(), Repair::Replace { nar: None })).collect())
+        let problem = || "it is not signed by the key".to_owned();
+        Ok(untrusted.map(|e| finding(&e.info, problem(), Repair::Replace { nar: None })).collect())
     }
 }
 
-fn narinfo_file(info: &NarInfo) -> String {
-    super::narinfo::file_of(&info.store_path).unwrap_or_default()
+/// A finding of an entry (whose narinfo is under its own path's name: [`Entries`] holds no other).
+fn finding(info: &NarInfo, problem: String, repair: Repair) -> Finding {
+    let file = super::narinfo::file_of(&info.store_path).unwrap_or_default();
+    Finding { path: Some(info.store_path.clone()), file, problem, repair }
 }
 
-fn finding(file: &str, info: &NarInfo, problem: String, repair: Repair) -> Finding {
-    Finding { path: Some(info.store_path.clone()), file: file.to_owned(), problem, repair }
+/// A finding that the entry's NAR is broken: the NAR file goes with the narinfo, when its bytes
+/// are not what its name says.
+fn bad_nar(info: &NarInfo, problem: String) -> Finding {
+    finding(info, problem, Repair::Replace { nar: Some(info.url.clone()) })
 }
 
 const PATHS: Slot = Slot("<paths>");
