@@ -35,9 +35,7 @@ pub(crate) fn split_credentials(url: &str) -> Result<(String, Option<Credentials
         return Ok((url.to_owned(), None));
     };
     let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    let Some((userinfo, host_port)) = authority.rsplit_once('@') else {
-        return Ok((url.to_owned(), None));
-    };
+    let Some((userinfo, host_port)) = authority.rsplit_once('@') else { return Ok((url.to_owned(), None)) };
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let (user, password) = (percent_decode(user), percent_decode(password));
     if [&user, &password]

@@ -55,16 +55,14 @@ impl Files {
     pub fn lock(&self, wait: Duration, lease: Duration) -> Result<Lock> {
         let held = match self {
             Files::Dir(dir) => Held::Dir(lock_dir(dir, wait)?),
-            Files::Http(http) => match take_token(self, wait, lease)? {
-                true => Held::Http(self.clone()),
-                false => {
-                    github::warning(&format!(
-                        "{} takes PUT but not DELETE: pushes need no lock there, and gc (which deletes) is unavailable",
-                        http.base
-                    ));
-                    Held::NoDelete
-                }
-            },
+            Files::Http(_) if take_token(self, wait, lease)? => Held::Http(self.clone()),
+            Files::Http(http) => {
+                github::warning(&format!(
+                    "{} takes PUT but not DELETE: pushes need no lock there, and gc (which deletes) is unavailable",
+                    http.base
+                ));
+                Held::NoDelete
+            }
         };
         Ok(Lock { held, renewed: Instant::now(), lease })
     }
@@ -122,11 +120,11 @@ fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
     std::thread::spawn(move || {
         // SAFETY: flock on a descriptor this thread owns; no memory is involved.
         let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
-        let _ = sender.send(locked.then_some(file));
+        // errno is this thread's own.
+        let _ = sender.send(if locked { Ok(file) } else { Err(std::io::Error::last_os_error()) });
     });
     match receiver.recv_timeout(wait) {
-        Ok(Some(file)) => Ok(file),
-        Ok(None) => bail!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error()),
+        Ok(locked) => locked.with_context(|| format!("cannot lock {}", path.display())),
         Err(_) => bail!(
             "{} is locked by another task (gc, or a push recording its paths) for over {} s: try again when it is done",
             path.display(),

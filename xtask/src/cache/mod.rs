@@ -36,9 +36,8 @@ use crate::{
 /// The binary cache a task reads from and pushes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cache {
-    /// A binary cache directory on this machine (`file://`): the default with no Cachix token. The
-    /// xtask signs what it pushes with a key kept beside the directory (`DIR.secret`, `DIR.public`),
-    /// so a runner that trusts the public key can substitute from it.
+    /// A binary cache directory on this machine (`file://`), the default with no Cachix token:
+    /// signed with a key kept beside it (`DIR.secret`, `DIR.public`) that runners can trust.
     Local {
         /// The directory.
         dir: PathBuf,
@@ -56,8 +55,8 @@ pub enum Cache {
         /// The cache's name on Cachix.
         name: String,
     },
-    /// A cache read from and never pushed to, and why: Cachix without its token on GitHub
-    /// Actions, or any cache in a pull request from a fork (GitHub gives it no secrets).
+    /// A cache only read from: Cachix without its token on GitHub Actions, or any cache in a pull
+    /// request from a fork (GitHub gives it no secrets).
     ReadOnly {
         /// The cache read from.
         of: Box<Cache>,
@@ -150,8 +149,7 @@ impl Cache {
         }
     }
 
-    /// The `--cache` value that names this cache, credentials left out (a netrc file hands them
-    /// over).
+    /// The `--cache` value that names this cache, credentials left out (a netrc file has them).
     pub fn argument(&self) -> String {
         match self {
             Cache::Cachix { name } => format!("cachix:{name}"),
@@ -188,8 +186,8 @@ impl Cache {
         }
     }
 
-    /// The cache's own public key, when the config knows it (Cachix's); a key the xtask signs
-    /// with is found by the signing-key step instead.
+    /// The cache's own public key, when the config knows it (Cachix's; the xtask's own key is the
+    /// signing-key step's).
     pub(crate) fn config_key(&self, config: &Config) -> Option<String> {
         match self {
             Cache::Cachix { name } if *name == config.name => config.public_key.clone(),
@@ -222,12 +220,10 @@ impl Cache {
         }
     }
 
-    /// What pushing to Cachix needs, checked before anything is built: the CLI and the token.
-    /// Every problem at once, each with its fix.
+    /// What pushing to Cachix needs, checked before anything is built: the CLI and the token
+    /// (every problem at once, each with its fix).
     pub fn preflight(&self) -> Result<()> {
-        let Cache::Cachix { name } = self else {
-            return Ok(());
-        };
+        let Cache::Cachix { name } = self else { return Ok(()) };
         let mut problems = Vec::new();
         if !on_path("cachix") {
             problems.push("the `cachix` CLI is not on PATH: install it (`nix profile install nixpkgs#cachix`, or `nix develop` which has it)".to_owned());

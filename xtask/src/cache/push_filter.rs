@@ -33,26 +33,20 @@ impl PushFilter {
 
     /// Splits a closure (path -> its references) into what may be pushed and what the filter drops.
     pub fn apply(&self, closure: &BTreeMap<String, Vec<String>>) -> Filtered {
-        let matching: BTreeSet<&String> = closure.keys().filter(|p| self.is_match(p)).collect();
         // Keep everything that does not match, then whatever a kept path refers to, until stable.
-        let mut keep: BTreeSet<&String> = closure.keys().filter(|p| !matching.contains(p)).collect();
+        let mut keep: BTreeSet<&String> = closure.keys().filter(|p| !self.is_match(p)).collect();
         let mut queue: Vec<&String> = keep.iter().copied().collect();
-        let mut kept_anyway = BTreeSet::new();
         while let Some(path) = queue.pop() {
-            for reference in closure.get(path).into_iter().flatten() {
-                let Some((reference, _)) = closure.get_key_value(reference) else {
-                    continue;
-                };
+            for (reference, _) in closure[path].iter().filter_map(|r| closure.get_key_value(r)) {
                 if keep.insert(reference) {
-                    kept_anyway.insert(reference.clone());
                     queue.push(reference);
                 }
             }
         }
         Filtered {
+            dropped: closure.keys().filter(|p| !keep.contains(p)).cloned().collect(),
+            kept_anyway: keep.iter().filter(|p| self.is_match(p)).map(|p| p.to_string()).collect(),
             push: keep.into_iter().cloned().collect(),
-            dropped: matching.into_iter().filter(|p| !kept_anyway.contains(*p)).cloned().collect(),
-            kept_anyway,
         }
     }
 }

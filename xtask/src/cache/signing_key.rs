@@ -1,9 +1,6 @@
-//! The secret key the xtask signs with: a local cache's own (`DIR.secret`, created once on first
-//! use, its public key written to `DIR.public`), or the user's (`--signing-key FILE`).
-//!
-//! A secret key is used only when it is this user's own private file: never through a symbolic
-//! link, never one owned by another user or readable by group or others. Anything else is refused
-//! with the file and the fix, before anything is built.
+//! The secret key the xtask signs with: a local cache's own (`DIR.secret`, created on first use,
+//! its public key written to `DIR.public`), or the user's (`--signing-key FILE`). It is used only
+//! when it is this user's own private file ([`check_private`]), else refused before anything is built.
 
 use std::{
     os::unix::fs::{MetadataExt, PermissionsExt},
@@ -95,11 +92,9 @@ impl SigningKey {
         }
         check_private(&self.secret)?;
         let public = self.convert.run(&NoSlots)?.trim().to_owned();
-        if let Some(path) = &self.public {
-            let current = std::fs::read_to_string(path).unwrap_or_default();
-            if current.trim() != public {
-                files::write_atomic(path, format!("{public}\n").as_bytes())?;
-            }
+        let stale = |p: &&PathBuf| std::fs::read_to_string(p).unwrap_or_default().trim() != public;
+        if let Some(path) = self.public.as_ref().filter(stale) {
+            files::write_atomic(path, format!("{public}\n").as_bytes())?;
         }
         Ok((note, public))
     }

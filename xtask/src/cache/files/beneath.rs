@@ -12,6 +12,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use super::super::narinfo::safe_path;
+
 /// A cache directory, opened.
 pub(crate) struct Beneath {
     root: OwnedFd,
@@ -76,6 +78,9 @@ impl Beneath {
 
     /// The names in a folder of the cache (`""`: the cache itself), sorted; none when absent.
     pub fn list(&self, folder: &str) -> io::Result<Vec<String>> {
+        if !folder.is_empty() && !safe_path(folder) {
+            return Err(self.refused(folder));
+        }
         let Some(dir) = found(self.walk(folder, false, folder))? else { return Ok(Vec::new()) };
         // The descriptor's own directory: /proc names the open directory, not a path to resolve.
         let entries = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?;
@@ -96,21 +101,19 @@ impl Beneath {
         self.at(&dir, name, libc::O_RDWR | libc::O_CREAT, 0o644, path).map(File::from)
     }
 
-    /// The directory holding `path`, walked without following a link, and the file's name.
+    /// The directory holding `path` (a [`safe_path`]), walked without following a link, and the
+    /// file's name.
     fn parent<'p>(&self, path: &'p str, create: bool) -> io::Result<(OwnedFd, &'p str)> {
-        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
-        if name.is_empty() || name == "." || name == ".." {
-            return Err(invalid(format!("refusing {path:?}: not a file of the cache")));
+        if !safe_path(path) {
+            return Err(self.refused(path));
         }
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
         Ok((self.walk(folder, create, path)?, name))
     }
 
     fn walk(&self, folder: &str, create: bool, path: &str) -> io::Result<OwnedFd> {
         let mut dir = self.root.try_clone()?;
         for component in folder.split('/').filter(|c| !c.is_empty()) {
-            if component == "." || component == ".." {
-                return Err(invalid(format!("refusing {path:?}: not a plain path inside the cache")));
-            }
             let flags = libc::O_RDONLY | libc::O_DIRECTORY;
             dir = match self.at(&dir, component, flags, 0, path) {
                 Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
@@ -146,6 +149,10 @@ impl Beneath {
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
+    fn refused(&self, path: &str) -> io::Error {
+        invalid(format!("refusing {path:?}: not a plain path inside the cache {}", self.shown.display()))
+    }
+
     fn link(&self, path: &str) -> io::Error {
         io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -167,11 +174,7 @@ pub(crate) fn found<T>(result: io::Result<T>) -> io::Result<Option<T>> {
 
 /// A system call's result: 0, or the error it set.
 fn check(result: libc::c_int) -> io::Result<()> {
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    (result == 0).then_some(()).ok_or_else(io::Error::last_os_error)
 }
 
 fn stat(dir: &OwnedFd, name: &str) -> io::Result<libc::stat> {

@@ -54,10 +54,8 @@ impl Http {
         let timeout = self.timeout.to_string();
         let mut all = vec!["--silent", "--show-error", "--connect-timeout", "5", "--max-time", &timeout];
         let writes = args.iter().any(|a| ["--upload-file", "--request"].contains(a));
-        let netrc = if writes { self.netrc.path() } else { None };
-        if let Some(netrc) = &netrc {
-            all.extend(["--netrc-file", netrc.to_str().unwrap_or_default()]);
-        }
+        let netrc = writes.then(|| self.netrc.path()).flatten();
+        all.extend(netrc.iter().flat_map(|netrc| ["--netrc-file", netrc.to_str().unwrap_or_default()]));
         let words = all.into_iter().chain(args.iter().copied()).map(lit).chain(urls.iter().map(lit));
         Cmd::new("curl", words).io(Io::Quiet).hint(format!("it reads and writes the cache's files at {}", self.base))
     }
@@ -84,26 +82,25 @@ impl Http {
         }
         let dir = crate::scratch::dir()?.join(format!("gets-{}", paths.len()));
         let (max, prefix) = (limit.to_string(), format!("{}/", dir.display()));
-        let write_out = "%{exitcode} %{http_code} %{filename_effective}\\n";
+        let write_out = "%{exitcode}\\t%{http_code}\\t%{errormsg}\\t%{filename_effective}\\n";
         // Each transfer answers for itself: curl's own status is that of the worst.
         let out = self.parallel(&dir, paths, true, &["--max-filesize", &max, "--write-out", write_out])?;
         let out = out.output_quietly()?;
         let mut found: Vec<Option<Fetched>> = paths.iter().map(|_| None).collect();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let mut words = line.splitn(3, ' ');
-            let (exit, code, file) = (words.next(), words.next(), words.next().unwrap_or_default());
+            let [exit, code, error, file] = line.splitn(4, '\t').collect::<Vec<_>>()[..] else { continue };
             let n = file.strip_prefix(&prefix).and_then(|n| n.parse().ok()).filter(|n: &usize| *n < paths.len());
             let Some(n) = n else { continue };
             let url = format!("{}/{}", self.base, paths[n]);
             found[n] = Some(match (exit, code) {
-                (Some("0"), Some("200")) => crate::files::read_bounded(Path::new(file), limit)
+                ("0", "200") => crate::files::read_bounded(Path::new(file), limit)
                     .map(Some)
                     .with_context(|| format!("cannot read what GET {url} answered")),
-                (_, Some("404" | "410")) => Ok(None),
+                (_, "404" | "410") => Ok(None),
                 // CURLE_FILESIZE_EXCEEDED
-                (Some("63"), _) => Err(anyhow!("{url} is larger than {limit} bytes")),
-                (Some("0"), Some(code)) => Err(anyhow!("GET {url} answered HTTP {code}")),
-                (exit, _) => Err(anyhow!("GET {url} failed (curl exit {})", exit.unwrap_or("?"))),
+                ("63", _) => Err(anyhow!("{url} is larger than {limit} bytes")),
+                ("0", code) => Err(anyhow!("GET {url} answered HTTP {code}")),
+                (exit, _) => Err(anyhow!("GET {url} failed (curl exit {exit}: {error})")),
             });
         }
         let _ = fs::remove_dir_all(&dir);
@@ -127,16 +124,10 @@ impl Http {
         let by_url: HashMap<String, &str> = paths.iter().map(|p| (format!("{}/{p}", self.base), *p)).collect();
         let mut sizes = BTreeMap::new();
         for line in out?.lines() {
-            let mut words = line.splitn(3, ' ');
-            let (code, length, url) =
-                (words.next().unwrap_or_default(), words.next(), words.next().unwrap_or_default());
+            let [code, length, url] = line.splitn(3, ' ').collect::<Vec<_>>()[..] else { continue };
             let Some(path) = by_url.get(url) else { continue };
             let size = match code {
-                "200" => Some(
-                    length
-                        .and_then(|l| l.trim().parse().ok())
-                        .with_context(|| format!("HEAD {url}: no Content-Length"))?,
-                ),
+                "200" => Some(length.trim().parse().with_context(|| format!("HEAD {url}: no Content-Length"))?),
                 "404" | "410" => None,
                 _ => bail!("HEAD {url} answered HTTP {code}"),
             };

@@ -1,7 +1,7 @@
 //! The files of a binary cache this project owns, read and written by the xtask itself (gc,
 //! verify, the roots it records): a directory (`file://`), or an HTTP server that takes PUT and
-//! DELETE (curl, with the credentials Nix uses). Every path goes through
-//! [`safe_path`]: nothing outside the cache is ever read, written or deleted.
+//! DELETE (curl, with the credentials Nix uses). Every path must be a
+//! [`safe_path`](super::narinfo::safe_path): nothing outside the cache is read, written or deleted.
 
 use sha2::Digest;
 use std::{
@@ -10,14 +10,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 
 mod beneath;
 mod http;
 
 pub(crate) use self::beneath::{found, Beneath};
 pub use self::http::{Http, Netrc};
-use super::narinfo::safe_path;
 
 /// Where a cache's files are.
 #[derive(Debug, Clone)]
@@ -59,17 +58,7 @@ impl Files {
 
     /// A file's contents; `None` when the cache has no such file.
     pub fn get(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let Files::Http(http) = self else { return self.get_many(&[path], MAX_FILE)?.remove(0) };
-        let file = crate::scratch::dir()?.join("download");
-        let _ = fs::remove_file(&file);
-        let status = http.status(&["--output", &file.display().to_string()], path)?;
-        let bytes = (status == 200).then(|| fs::read(&file)).transpose()?;
-        let _ = fs::remove_file(&file);
-        match status {
-            200 => Ok(bytes),
-            404 | 410 => Ok(None),
-            _ => bail!("GET {}/{path} answered HTTP {status}", http.base),
-        }
+        self.get_many(&[path], MAX_FILE)?.remove(0)
     }
 
     /// Writes a file whole: a temporary file renamed into place, or one PUT.
@@ -77,7 +66,6 @@ impl Files {
         match self {
             Files::Dir(dir) => {
                 let cache = Beneath::open(dir, true).with_context(|| format!("cannot open {}", dir.display()))?;
-                checked(dir, path)?;
                 cache.write(path, bytes).with_context(|| format!("cannot write {path} in {}", dir.display()))
             }
             Files::Http(http) => {
@@ -110,7 +98,6 @@ impl Files {
     pub(crate) fn try_delete(&self, path: &str) -> Result<Deleted> {
         match self {
             Files::Dir(dir) => {
-                checked(dir, path)?;
                 let Some(cache) = open(dir)? else { return Ok(Deleted::Absent) };
                 match cache.delete(path).with_context(|| format!("cannot delete {path} in {}", dir.display()))? {
                     true => Ok(Deleted::Yes),
@@ -129,20 +116,16 @@ impl Files {
         }
     }
 
-    /// Whether a NAR file a repair names is broken: its bytes read, and not what its name says.
-    /// Nix names a NAR file by the hash of its bytes (`nar/<FileHash>.nar.zst`) and never writes
-    /// over one: a file whose bytes hash to its name is one Nix wrote, perhaps another entry's (a
-    /// narinfo may name any file, and two paths of the same contents share one), so it stays; one
-    /// that does not would block the upload meant to replace it, so it goes. A file that cannot
-    /// be read is an error: nothing is decided on a failed request.
+    /// Whether a NAR file a repair names is broken: its bytes are not what its name says. Nix names
+    /// a NAR file by its hash (`nar/<FileHash>.nar.zst`) and never writes over one: a file that
+    /// hashes to its name may be another entry's (two paths of the same contents share one), so it
+    /// stays; one that does not would block the upload replacing it. A failed read is an error.
     pub(crate) fn nar_is_broken(&self, nar: &str) -> Result<bool> {
         let Some(named) = nar_name_hash(nar) else { return Ok(false) };
         let Some(size) = self.sizes(&[nar])?.remove(nar).flatten() else { return Ok(false) };
-        match self.get_many(&[nar], size)?.remove(0) {
-            Ok(Some(bytes)) => Ok(super::narinfo::nix32(&sha2::Sha256::digest(&bytes)) != named),
-            Ok(None) => Ok(false),
-            Err(err) => Err(err.context(format!("cannot tell whether {nar} is broken"))),
-        }
+        let bytes = self.get_many(&[nar], size)?.remove(0);
+        let bytes = bytes.with_context(|| format!("cannot tell whether {nar} is broken"))?;
+        Ok(bytes.is_some_and(|b| super::narinfo::nix32(&sha2::Sha256::digest(&b)) != named))
     }
 
     /// The size of each file, `None` for one the cache lacks: a stat each, or one curl of HEADs.
@@ -153,7 +136,6 @@ impl Files {
         };
         let cache = open(dir)?;
         let size = |path: &&str| {
-            checked(dir, path)?;
             let size = cache.as_ref().map(|c| c.size(path)).transpose();
             let size = size.with_context(|| format!("cannot stat {path} in {}", dir.display()))?;
             Ok((path.to_string(), size.flatten()))
@@ -172,7 +154,6 @@ impl Files {
         };
         let cache = open(dir)?;
         let read = |path: &&str| {
-            checked(dir, path)?;
             let Some(cache) = &cache else { return Ok(None) };
             found(cache.read(path, limit)).with_context(|| format!("cannot read {path} in {}", dir.display()))
         };
@@ -184,9 +165,6 @@ impl Files {
     pub fn list(&self, folder: &str) -> Option<Result<Vec<String>>> {
         let Files::Dir(dir) = self else { return None };
         let listed = || {
-            if !folder.is_empty() {
-                checked(dir, folder)?;
-            }
             let Some(cache) = open(dir)? else { return Ok(Vec::new()) };
             cache.list(folder).with_context(|| format!("cannot list {folder:?} in the cache {}", dir.display()))
         };
@@ -211,13 +189,6 @@ fn nar_name_hash(nar: &str) -> Option<&str> {
     let (hash, rest) = nar.strip_prefix("nar/")?.split_once('.')?;
     let named = hash.len() == 52 && hash.bytes().all(|b| super::narinfo::NIX32.contains(&b));
     (named && (rest == "nar" || rest.starts_with("nar."))).then_some(hash)
-}
-
-/// Whether `path` is a plain relative path (no `..`, not absolute): the only kind the cache's
-/// files are reached by.
-fn checked(dir: &Path, path: &str) -> Result<()> {
-    ensure!(safe_path(path), "refusing {path:?}: not a plain path inside the cache {}", dir.display());
-    Ok(())
 }
 
 /// The cache directory, opened; `None` when it does not exist.

@@ -24,38 +24,29 @@ const EXPORT_PATHS: usize = 1000;
 const EXPORT_BYTES: u64 = 1 << 30;
 
 impl Checks<'_> {
-    /// Each NAR file's size and `FileHash` (a sound one copied to the `mirror`); the paths whose
-    /// file is sound.
-    pub(super) fn nar_files(
-        &self,
-        entries: &Entries,
-        mirror: Option<&Path>,
-        findings: &mut Vec<Finding>,
-    ) -> Result<Vec<String>> {
+    /// Each NAR file's size and `FileHash` (a sound one copied to the `mirror`): the paths whose
+    /// file is sound, and the findings.
+    pub(super) fn nar_files(&self, entries: &Entries, mirror: Option<&Path>) -> Result<(Vec<String>, Vec<Finding>)> {
         // A directory is asked for each file's size first (one that is no regular file, a FIFO,
         // is that file's fault alone); over HTTP each file's bytes say it.
         let size = |info: &NarInfo| match mirror {
             None => self.files.sizes(&[&info.url]).map(|mut sizes| sizes.remove(&info.url).flatten()),
             Some(_) => Ok(info.file_size),
         };
-        let mut sized = Vec::new();
-        for entry in entries.by_path.values() {
-            let info = &entry.info;
-            let size = match size(info) {
-                Ok(size) => size,
-                Err(err) => {
+        let (mut sized, mut findings) = (Vec::new(), Vec::new());
+        for info in entries.by_path.values().map(|e| &e.info) {
+            let problem = match (size(info), info.file_size, &info.file_hash) {
+                (Err(err), ..) => {
                     let problem = format!("its NAR file {} cannot be read: {err:#}", info.url);
                     findings.push(finding(info, problem, Repair::Nothing));
                     continue;
                 }
-            };
-            let problem = match (size, info.file_size, &info.file_hash) {
-                (None, ..) => format!("its NAR file {} is missing", info.url),
-                (Some(size), Some(expected), _) if size != expected => {
+                (Ok(None), ..) => format!("its NAR file {} is missing", info.url),
+                (Ok(Some(size)), Some(expected), _) if size != expected => {
                     format!("its NAR file {} has {size} bytes, its narinfo says {expected}", info.url)
                 }
                 (_, None, _) | (_, _, None) => "its narinfo lacks FileSize or FileHash".to_owned(),
-                (Some(size), ..) => {
+                (Ok(Some(size)), ..) => {
                     sized.push((info, size));
                     continue;
                 }
@@ -86,7 +77,7 @@ impl Checks<'_> {
                 findings.push(bad_nar(info, problem));
             }
         }
-        Ok(sound)
+        Ok((sound, findings))
     }
 
     /// What each NAR holds, measured from the bytes: its SHA-256 and size against the narinfo.
@@ -125,15 +116,10 @@ impl Checks<'_> {
                 }
             }
             todo.retain(|i| !read.iter().any(|e| e.path == i.store_path));
-            let Err(err) = ran else { break };
+            let (Err(err), false) = (ran, todo.is_empty()) else { break };
             // Nix stopped on a path: the first it names of those not read, else the first left.
             let said = format!("{err:#}");
-            let Some(stopped) =
-                todo.iter().position(|i| said.contains(&i.store_path)).or((!todo.is_empty()).then_some(0))
-            else {
-                break;
-            };
-            let info = todo.remove(stopped);
+            let info = todo.remove(todo.iter().position(|i| said.contains(&i.store_path)).unwrap_or(0));
             let problem = format!("its NAR cannot be read (Nix: {})", nix::messages::cause(&err));
             findings.push(bad_nar(info, problem));
         }

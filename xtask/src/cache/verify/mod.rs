@@ -80,7 +80,8 @@ impl Checks<'_> {
         // each NAR file fetched once, in parallel, as its hash is checked).
         let mirror = matches!(self.files, Files::Http(_)).then(|| bytes::mirror(entries)).transpose()?;
         let reader = mirror.as_ref().map_or_else(|| self.url.to_owned(), |dir| format!("file://{}", dir.display()));
-        let sound = self.nar_files(entries, mirror.as_deref(), &mut findings)?;
+        let (sound, nar_files) = self.nar_files(entries, mirror.as_deref())?;
+        findings.extend(nar_files);
         findings.extend(self.missing_references(entries)?);
         findings.extend(self.signatures(entries, &reader)?);
         findings.extend(self.contents(entries, &sound, &reader)?);
