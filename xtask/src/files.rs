@@ -38,8 +38,7 @@ pub enum Updated {
 /// dry run) or whether it differs (check).
 pub fn update(root: &Path, path: &str, text: &str, mode: Mode) -> Result<Updated> {
     let full = root.join(path);
-    let current = fs::read_to_string(&full).ok();
-    if current.as_deref() == Some(text) {
+    if fs::read_to_string(&full).is_ok_and(|current| current == text) {
         return Ok(Updated::UpToDate);
     }
     match mode {

@@ -1,10 +1,7 @@
-//! What a run must not leave behind: its private directory (mode 0700, under the temporary
-//! directory, for the files it must write: the netrc handing a cache's credentials to Nix and curl,
-//! image archives, a registry's auth), and what it made elsewhere (the smoke's containers and
-//! network), each registered with the command that removes it. Both go on every exit: when
-//! [`Guard`] (held by `main`) drops, after an error or a panic, and on SIGINT, SIGTERM or SIGHUP (a
-//! cancelled CI job), once the run's commands are stopped; then the process exits as the signal
-//! would have.
+//! What a run must not leave behind: its private directory (mode 0700: the netrc handing a cache's
+//! credentials to Nix and curl, image archives, a registry's auth), and what it made elsewhere (the
+//! smoke's containers), each with the command that removes it. Both go on every exit: when
+//! [`Guard`] (held by `main`) drops, and on SIGINT, SIGTERM or SIGHUP (a cancelled CI job).
 
 use std::{
     fs,

@@ -1,7 +1,7 @@
 //! The credentials of an HTTP cache's URL (`http(s)://USER:PASSWORD@HOST/…`): taken out of the
 //! URL, for a netrc file of the run (Nix and curl read them there; no command line holds them).
 
-use anyhow::{bail, Result};
+use anyhow::{ensure, Result};
 
 /// The user and password of `http(s)://USER:PASSWORD@HOST/…`, for a netrc file.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,21 +38,17 @@ pub(crate) fn split_credentials(url: &str) -> Result<(String, Option<Credentials
     let Some((userinfo, host_port)) = authority.rsplit_once('@') else { return Ok((url.to_owned(), None)) };
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let (user, password) = (percent_decode(user), percent_decode(password));
-    if [&user, &password]
-        .iter()
-        .any(|w| w.is_empty() || w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\'))
-    {
-        bail!(
-            "`--cache {}`: the user and password must both be given, without spaces, quotes or backslashes (a netrc file hands them to Nix and curl)",
-            crate::secrets::redact(url)
-        );
-    }
-    let host = host_port
-        .rsplit_once(':')
-        .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
-        .map_or(host_port, |(h, _)| h);
-    let credentials =
-        Credentials { host: host.trim_start_matches('[').trim_end_matches(']').to_owned(), user, password };
+    let netrc_word = |w: &String| !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\');
+    ensure!(
+        netrc_word(&user) && netrc_word(&password),
+        "`--cache {}`: the user and password must both be given, without spaces, quotes or backslashes (a netrc file hands them to Nix and curl)",
+        crate::secrets::redact(url)
+    );
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next(),
+        None => host_port.split(':').next(),
+    };
+    let credentials = Credentials { host: host.unwrap_or_default().to_owned(), user, password };
     Ok((format!("{scheme}://{host_port}{tail}"), Some(credentials)))
 }
 
@@ -79,6 +75,10 @@ mod tests {
         assert_eq!(url, "http://127.0.0.1:8080/nix?compression=zstd");
         let creds = creds.unwrap();
         assert_eq!(creds.netrc(), "machine 127.0.0.1 login ci password s@cret\n");
+        for (url, host) in [("http://u:p@[::1]/", "::1"), ("https://u:p@[::1]:8443/nix", "::1"), ("http://u:p@h", "h")]
+        {
+            assert_eq!(split_credentials(url).unwrap().1.unwrap().host, host, "{url}");
+        }
         assert_eq!(
             split_credentials("https://cache.example/a@b").unwrap(),
             ("https://cache.example/a@b".to_owned(), None)

@@ -1,10 +1,8 @@
-//! Retention for a cache this project owns (a `file://` directory, or HTTP that takes DELETE):
-//! `gc --keep N` keeps the closures of the newest N keys' recorded paths ([`super::roots`]) and of
-//! every key used within the grace period (a push under way recorded its paths before uploading);
-//! everything else goes: in a directory, everything listed; over HTTP, which cannot be listed, the
-//! rest of the recorded keys' closures. It works under the cache's lock ([`super::lock`]), deletes a
-//! narinfo before its NAR file (a narinfo never points to nothing), and leaves alone, reported, a
-//! narinfo it cannot read.
+//! Retention for a cache this project owns: `gc --keep N` keeps the closures of the newest N keys'
+//! recorded paths ([`super::roots`]) and of the keys used within the grace period (a push under way
+//! recorded its paths before uploading); the rest of the cache (over HTTP, which cannot be listed,
+//! of the recorded closures) goes, under the cache's lock, each narinfo before its NAR file. A
+//! narinfo that cannot be read is reported and left alone.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -99,10 +97,9 @@ impl Entries {
         let mut live = BTreeSet::new();
         let mut stack: Vec<String> = roots.into_iter().collect();
         while let Some(path) = stack.pop() {
-            if let Some(entry) = self.by_path.get(&path) {
-                if live.insert(path) {
-                    stack.extend(entry.info.references.iter().cloned());
-                }
+            let Some(entry) = self.by_path.get(&path) else { continue };
+            if live.insert(path) {
+                stack.extend(entry.info.references.iter().cloned());
             }
         }
         live

@@ -4,12 +4,11 @@
 //!
 //! - A directory: `flock` on `xtask-roots/lock` (released by the kernel when the process ends).
 //! - HTTP: a token file, `xtask-roots/lock`, present while the lock is free. DELETE is the one
-//!   atomic operation a plain WebDAV server offers (of two DELETEs of a file, one gets 404): the
-//!   lock is held by whoever deleted the token, and released by putting it back. The holder first
-//!   writes `xtask-roots/lock-holder` (who, since when): a token missing longer than the lease was
-//!   left by a holder that died, and is put back. A new cache's creators of the token wait a moment
-//!   to settle. HTTP without DELETE needs no lock (nothing can delete there): pushes go on with a
-//!   warning, and gc refuses.
+//!   atomic operation a plain WebDAV server offers (of two DELETEs, one gets 404): whoever deleted
+//!   the token holds the lock, and puts it back to release it. The holder first writes
+//!   `xtask-roots/lock-holder` (who, since when): a token missing longer than the lease was left by
+//!   a holder that died, and is put back. Without DELETE no lock is needed (nothing can delete):
+//!   pushes go on with a warning, and gc refuses.
 
 use std::{
     fs,

@@ -1,10 +1,6 @@
 //! Where the tasks push and pull (`--cache`): a local directory, any Nix store URL, or Cachix.
-//!
-//! - [`signing_key`]: the key the xtask signs with; [`push`]: the upload commands;
-//!   [`push_filter`]: what is never pushed;
-//! - [`files`], [`narinfo`]: a cache this project owns, read and written directly; [`lock`],
-//!   [`roots`]: what its pushes record, one writer at a time; [`gc`], [`verify`]: what it keeps,
-//!   and whether it is sound.
+//! A cache this project owns is read and written directly ([`files`], [`narinfo`]); its pushes
+//! record their roots ([`roots`]) one writer at a time ([`lock`]) for [`gc`]; [`verify`] checks it.
 
 pub mod credentials;
 pub mod files;

@@ -1,9 +1,7 @@
-//! The push filter: store paths that are never worth a cache's space (the seed's `-source$` and
-//! `nixpkgs\.tar\.gz$`), applied to the runtime closure of what a task built.
-//!
-//! A binary cache must be closed under references: Nix refuses to upload a path whose references
-//! the cache lacks, and a runner could not substitute it. So a filtered path that a kept path
-//! refers to is kept anyway and reported, as cachix-action documents for its own `pushFilter`.
+//! The push filter: store paths never worth a cache's space (the seed's `-source$` and
+//! `nixpkgs\.tar\.gz$`), applied to the runtime closure of what a task built. A cache must be
+//! closed under references (Nix refuses to upload a path whose references it lacks), so a filtered
+//! path a kept path refers to is kept anyway and reported, as cachix-action's `pushFilter` does.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,11 +1,9 @@
-//! The roots each pushing task records in a cache this project owns, for `gc`: one manifest per
-//! deps key (`xtask-roots/<key>.json`: the key, when it was last used, the store paths its tasks
-//! need), and, since HTTP cannot be listed, an index of the keys (`xtask-roots/index.json`).
-//!
-//! A task records what a fresh runner needs before it uploads anything, under the cache's lock
-//! ([`super::lock`]): gc, under the same lock, either ran before (and the push then asks the cache
-//! what it lacks) or sees the record and keeps those paths. A record only adds: a root is never
-//! lost; one whose push failed is a leak the next gc of its key collects.
+//! The roots each pushing task records in a cache this project owns, for `gc`: a manifest per deps
+//! key (`xtask-roots/<key>.json`: when it was last used, the store paths its tasks need), and an
+//! index of the keys (`xtask-roots/index.json`: HTTP cannot be listed). A task records them before
+//! it uploads, under the cache's lock ([`super::lock`]), so gc either ran before (and the push asks
+//! the cache what it lacks) or keeps them. A record only adds; a failed push's roots are a leak the
+//! next gc of its key collects.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -73,8 +71,8 @@ fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
 }
 
 /// Every key with a manifest: the index, and for a directory its listing too. An index that is
-/// not a list is an error, never read as empty (the next push would write it over, and the keys
-/// it named would be beyond gc); an entry that cannot be a key is left out.
+/// not a list is an error (written over, the keys it named would be beyond gc); an entry that
+/// cannot be a key is left out.
 pub fn keys(files: &Files) -> Result<BTreeSet<String>> {
     let listed = files.list(DIR).transpose()?;
     let repair = format!("write it again as the JSON list of the keys whose {DIR}/<key>.json are on the server");

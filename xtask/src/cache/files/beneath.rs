@@ -1,8 +1,6 @@
-//! The files of a cache directory, reached without following a symbolic link: every path is
-//! walked from the cache's own directory one component at a time (`openat` with `O_NOFOLLOW`),
-//! so a link planted in the cache (`nar/` pointing elsewhere, a `xtask-roots` that leads out) is
-//! refused, never followed, and every file read, written or deleted is inside the cache. (The
-//! directory the maintainer names may itself be a link: that is where the cache is.)
+//! The files of a cache directory, walked from its own directory one component at a time
+//! (`openat` with `O_NOFOLLOW`): a link planted in the cache (`nar/` pointing elsewhere) is refused,
+//! never followed. (The directory the maintainer names may itself be a link.)
 
 use std::{
     ffi::CString,
