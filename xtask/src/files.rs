@@ -98,20 +98,16 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
 }
 
 /// An open file's bytes, when it is a regular file (a link to /dev/zero never ends) of at most
-/// `limit` bytes, never more than the limit whatever the file does meanwhile.
+/// `limit` bytes: never more are read, whatever the file does meanwhile.
 pub(crate) fn read_open(file: fs::File, limit: u64) -> io::Result<Vec<u8>> {
     let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
-    let meta = file.metadata()?;
-    if !meta.is_file() {
+    if !file.metadata()?.is_file() {
         return Err(invalid("not a regular file (a FIFO, a device or a directory)".into()));
-    }
-    if meta.len() > limit {
-        return Err(invalid(format!("{} bytes, over the {limit} this file may have", meta.len())));
     }
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(invalid(format!("it grew past the {limit} bytes this file may have while it was read")));
+        return Err(invalid(format!("over the {limit} bytes this file may have")));
     }
     Ok(bytes)
 }

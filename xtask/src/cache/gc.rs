@@ -139,8 +139,7 @@ impl Collection {
         let keys = |ms: Vec<(usize, &Manifest)>| ms.into_iter().map(|(_, m)| m.key.clone()).collect();
         let live = entries.closure(kept.iter().flat_map(|(_, m)| m.roots.iter().cloned()));
         // Two paths with the same contents share one NAR file: it goes only with the last of them.
-        let kept_nars: BTreeSet<&str> =
-            entries.by_path.iter().filter(|(p, _)| live.contains(*p)).map(|(_, e)| e.info.url.as_str()).collect();
+        let kept_nars: BTreeSet<&str> = live.iter().map(|p| entries.by_path[p].info.url.as_str()).collect();
         let mut delete = BTreeMap::new();
         let mut bytes: u64 = 0;
         for (path, entry) in entries.by_path.iter().filter(|(p, _)| !live.contains(*p)) {

@@ -76,15 +76,11 @@ impl Cache {
     /// `--cache` if given; else Cachix when the config says so and a token is set; else the local
     /// directory of the config.
     pub fn resolve(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {
-        let cache = Cache::from_arg(arg, config, root)?;
-        if !github::is_fork_pull_request() {
-            return Ok(cache);
-        }
-        let of = match cache {
-            Cache::ReadOnly { of, .. } => of,
-            cache => Box::new(cache),
-        };
-        Ok(Cache::ReadOnly { of, why: FORK })
+        Ok(match Cache::from_arg(arg, config, root)? {
+            cache if !github::is_fork_pull_request() => cache,
+            Cache::ReadOnly { of, .. } => Cache::ReadOnly { of, why: FORK },
+            cache => Cache::ReadOnly { of: Box::new(cache), why: FORK },
+        })
     }
 
     fn from_arg(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {

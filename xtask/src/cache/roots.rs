@@ -70,19 +70,16 @@ fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
         .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
 }
 
-/// Every key with a manifest: the index, and for a directory its listing too. An index that is
-/// not a list is an error (written over, the keys it named would be beyond gc); an entry that
-/// cannot be a key is left out.
+/// Every key with a manifest: a directory's listing, else the index. An index that is not a list
+/// is an error (written over, the keys it named would be beyond gc); an entry that cannot be a key
+/// is left out.
 pub fn keys(files: &Files) -> Result<BTreeSet<String>> {
-    let listed = files.list(DIR).transpose()?;
+    if let Some(listed) = files.list(DIR) {
+        let keys = listed?.into_iter().filter_map(|n| Some(n.strip_suffix(".json")?.to_owned()));
+        return Ok(keys.filter(|k| k != "index").collect());
+    }
     let repair = format!("write it again as the JSON list of the keys whose {DIR}/<key>.json are on the server");
-    let index = match files.index(INDEX, "keys", &repair) {
-        // A directory's listing holds every key: an index it cannot read is not needed.
-        Err(_) if listed.is_some() => None,
-        index => index?,
-    };
-    let listed = listed.into_iter().flatten().filter_map(|n| Some(n.strip_suffix(".json")?.to_owned()));
-    Ok(index.into_iter().flatten().flatten().chain(listed.filter(|k| k != "index")).collect())
+    Ok(files.index(INDEX, "keys", &repair)?.into_iter().flatten().flatten().collect())
 }
 
 /// Every manifest, newest first.
@@ -99,5 +96,5 @@ pub(crate) fn write_index(files: &Files, keys: &BTreeSet<String>) -> Result<()> 
 
 /// Deletes the manifest of a key (gc, for the keys it drops; under its lock).
 pub fn forget(files: &Files, key: &str) -> Result<()> {
-    files.delete(&manifest_file(key)).map(drop)
+    files.delete(&manifest_file(key))
 }

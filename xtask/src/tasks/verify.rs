@@ -163,7 +163,7 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
                 wanted.insert(path.clone());
             }
             (Repair::Upload(missing), _) => drop(wanted.insert(missing.clone())),
-            (Repair::Delete, _) => drop(files.delete(&f.file)?),
+            (Repair::Delete, _) => files.delete(&f.file)?,
             _ => {}
         }
     }

@@ -10,7 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 mod beneath;
 mod http;
@@ -49,11 +49,8 @@ impl Files {
         let Some(bytes) = self.get(path)? else { return Ok(None) };
         let entries: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}/{path} is not a list of {what}: {repair}", self.label()))?;
-        let name = |entry: serde_json::Value| match entry.as_str().filter(|n| crate::files::is_name(n)) {
-            Some(name) => Ok(name.to_owned()),
-            None => Err(entry.to_string()),
-        };
-        Ok(Some(entries.into_iter().map(name).collect()))
+        let name = |entry: &serde_json::Value| entry.as_str().filter(|n| crate::files::is_name(n)).map(str::to_owned);
+        Ok(Some(entries.iter().map(|entry| name(entry).ok_or_else(|| entry.to_string())).collect()))
     }
 
     /// A file's contents; `None` when the cache has no such file.
@@ -83,15 +80,14 @@ impl Files {
         }
     }
 
-    /// Deletes a file; whether it existed.
-    pub fn delete(&self, path: &str) -> Result<bool> {
-        match self.try_delete(path)? {
-            Deleted::Yes => Ok(true),
-            Deleted::Absent => Ok(false),
-            Deleted::NotAllowed => {
-                bail!("DELETE {}/{path}: the server does not take DELETE (nginx: dav_methods PUT DELETE)", self.label())
-            }
-        }
+    /// Deletes a file, if there is one.
+    pub fn delete(&self, path: &str) -> Result<()> {
+        ensure!(
+            self.try_delete(path)? != Deleted::NotAllowed,
+            "DELETE {}/{path}: the server does not take DELETE (nginx: dav_methods PUT DELETE)",
+            self.label()
+        );
+        Ok(())
     }
 
     /// Deletes a file, and says whether it was there, or that the cache takes no DELETE.
@@ -99,10 +95,9 @@ impl Files {
         match self {
             Files::Dir(dir) => {
                 let Some(cache) = open(dir)? else { return Ok(Deleted::Absent) };
-                match cache.delete(path).with_context(|| format!("cannot delete {path} in {}", dir.display()))? {
-                    true => Ok(Deleted::Yes),
-                    false => Ok(Deleted::Absent),
-                }
+                let deleted =
+                    cache.delete(path).with_context(|| format!("cannot delete {path} in {}", dir.display()))?;
+                Ok(if deleted { Deleted::Yes } else { Deleted::Absent })
             }
             Files::Http(http) => match http.status(&["--request", "DELETE"], path)? {
                 200..=299 => Ok(Deleted::Yes),

@@ -82,22 +82,16 @@ impl Checks<'_> {
 
     /// What each NAR holds, measured from the bytes: its SHA-256 and size against the narinfo.
     pub(super) fn contents(&self, entries: &Entries, paths: &[String], reader: &str) -> Result<Vec<Finding>> {
-        let mut findings = Vec::new();
         let sized: Vec<(&NarInfo, u64)> =
             paths.iter().map(|p| &entries.by_path[p].info).map(|i| (i, i.nar_size)).collect();
-        for batch in batches(&sized, EXPORT_BYTES) {
-            for chunk in batch.chunks(EXPORT_PATHS) {
-                let infos: Vec<&NarInfo> = chunk.iter().map(|(i, _)| *i).collect();
-                findings.extend(self.export(&infos, reader)?);
-            }
-        }
-        Ok(findings)
+        let chunks = batches(&sized, EXPORT_BYTES).into_iter().flat_map(|batch| batch.chunks(EXPORT_PATHS));
+        Ok(chunks.map(|chunk| self.export(chunk, reader)).collect::<Result<Vec<_>>>()?.concat())
     }
 
     /// Exports `infos` (again without the one Nix stops on, until each was read or refused).
-    fn export(&self, infos: &[&NarInfo], reader: &str) -> Result<Vec<Finding>> {
+    fn export(&self, infos: &[(&NarInfo, u64)], reader: &str) -> Result<Vec<Finding>> {
         let mut findings = Vec::new();
-        let mut todo: Vec<&NarInfo> = infos.to_vec();
+        let mut todo: Vec<&NarInfo> = infos.iter().map(|(info, _)| *info).collect();
         while !todo.is_empty() {
             let file = scratch::dir()?.join(format!("export-{}", todo.len()));
             let cmd = nix::export(reader, PATHS, self.net).stdout_to(file.clone());
