@@ -21,38 +21,22 @@ pub enum Mode {
     DryRun,
 }
 
-/// What [`update`] found or did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Updated {
-    /// The file already holds the text.
-    UpToDate,
-    /// The file was written.
-    Written,
-    /// [`Mode::DryRun`] and the file differs: it would be written.
-    WouldWrite,
-    /// [`Mode::Check`] and the file differs from what would be generated.
-    Stale,
-}
-
-/// Brings `root/path` to `text` according to `mode`, and says what it did on stderr (write,
-/// dry run) or whether it differs (check).
-pub fn update(root: &Path, path: &str, text: &str, mode: Mode) -> Result<Updated> {
+/// Brings `root/path` to `text` according to `mode`, saying what it did on stderr (write, dry
+/// run); whether the file differed from `text` (in [`Mode::Check`]: is stale).
+pub fn update(root: &Path, path: &str, text: &str, mode: Mode) -> Result<bool> {
     let full = root.join(path);
     if fs::read_to_string(&full).is_ok_and(|current| current == text) {
-        return Ok(Updated::UpToDate);
+        return Ok(false);
     }
     match mode {
         Mode::Write => {
             write_atomic(&full, text.as_bytes())?;
             eprintln!("{path}: written");
-            Ok(Updated::Written)
         }
-        Mode::DryRun => {
-            println!("# would write {path}");
-            Ok(Updated::WouldWrite)
-        }
-        Mode::Check => Ok(Updated::Stale),
+        Mode::DryRun => println!("# would write {path}"),
+        Mode::Check => {}
     }
+    Ok(true)
 }
 
 /// Creates `path` with `contents`, readable by its owner only, unless it exists (a temporary file
@@ -157,12 +141,13 @@ mod tests {
     fn each_mode_writes_checks_or_only_says() {
         let dir = temp("modes");
         fs::create_dir_all(&dir).unwrap();
-        assert_eq!(update(&dir, "a", "new\n", Mode::DryRun).unwrap(), Updated::WouldWrite);
+        assert!(update(&dir, "a", "new\n", Mode::DryRun).unwrap());
         assert!(!dir.join("a").exists(), "a dry run wrote");
-        assert_eq!(update(&dir, "a", "new\n", Mode::Check).unwrap(), Updated::Stale);
+        assert!(update(&dir, "a", "new\n", Mode::Check).unwrap(), "stale");
         assert!(!dir.join("a").exists(), "a check wrote");
-        assert_eq!(update(&dir, "a", "new\n", Mode::Write).unwrap(), Updated::Written);
-        assert_eq!(update(&dir, "a", "new\n", Mode::Check).unwrap(), Updated::UpToDate);
+        assert!(update(&dir, "a", "new\n", Mode::Write).unwrap());
+        assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "new\n");
+        assert!(!update(&dir, "a", "new\n", Mode::Check).unwrap(), "up to date");
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -106,9 +106,9 @@ impl Drop for Lock {
 fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
     let path: PathBuf = cache.join(DIR).join("lock");
     let beneath = Beneath::open(cache, true).with_context(|| format!("cannot open {}", cache.display()))?;
-    // Nix writes the NAR files under nar/: never through a link out of the cache.
+    // Nix writes the NAR files under nar/: never through a link (the cache itself may be one).
     ensure!(
-        !beneath.is_symlink("nar")?,
+        !cache.join("nar").symlink_metadata().is_ok_and(|m| m.is_symlink()),
         "{}/nar is a symbolic link: Nix would write the cache's NAR files through it, and links in a cache are never followed; make it a directory",
         cache.display()
     );

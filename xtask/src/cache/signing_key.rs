@@ -110,28 +110,18 @@ fn convert(secret: &Path) -> Cmd {
 /// A secret key file must be this user's own regular file, private to them: a symbolic link (to
 /// a key planted elsewhere), another user's file, or one group or others can read is refused.
 pub(crate) fn check_private(path: &Path) -> Result<()> {
-    let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let key = path.display();
+    let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {key}"))?;
     let fix = "use a key created by this user with mode 0600 (`nix key generate-secret --key-name NAME-1 > FILE; chmod 600 FILE`)";
-    ensure!(
-        !meta.file_type().is_symlink(),
-        "the signing key {} is a symbolic link, which is never followed: {fix}",
-        path.display()
-    );
-    ensure!(meta.is_file(), "the signing key {} is not a regular file: {fix}", path.display());
+    ensure!(!meta.file_type().is_symlink(), "the signing key {key} is a symbolic link, which is never followed: {fix}");
+    ensure!(meta.is_file(), "the signing key {key} is not a regular file: {fix}");
     // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    ensure!(
-        meta.uid() == me,
-        "the signing key {} belongs to user {}, not to this user ({me}): {fix}",
-        path.display(),
-        meta.uid()
-    );
+    let (me, owner) = (unsafe { libc::geteuid() }, meta.uid());
+    ensure!(owner == me, "the signing key {key} belongs to user {owner}, not to this user ({me}): {fix}");
     let mode = meta.permissions().mode() & 0o777;
     ensure!(
         mode & 0o077 == 0,
-        "the signing key {} has mode {mode:04o}: group or others may read it: `chmod 600 {}`, or {fix}",
-        path.display(),
-        path.display()
+        "the signing key {key} has mode {mode:04o}: group or others may read it: `chmod 600 {key}`, or {fix}"
     );
     Ok(())
 }

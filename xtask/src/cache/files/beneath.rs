@@ -88,11 +88,6 @@ impl Beneath {
         Ok(names)
     }
 
-    /// Whether `path` is a symbolic link (reached without following one on the way).
-    pub fn is_symlink(&self, path: &str) -> io::Result<bool> {
-        Ok(found(self.parent(path, false))?.is_some_and(|(dir, name)| is_link(&dir, name)))
-    }
-
     /// A file opened for writing, created when absent (the lock file).
     pub(crate) fn open_rw(&self, path: &str) -> io::Result<File> {
         let (dir, name) = self.parent(path, true)?;

@@ -49,15 +49,15 @@ fn nix_netrc() -> Option<PathBuf> {
 }
 
 impl Http {
-    /// curl with `args` on `urls`; with the write credentials when `args` write.
-    fn curl(&self, args: &[&str], urls: &[String]) -> Cmd {
+    /// curl with `args`; with the write credentials when they write.
+    fn curl(&self, args: &[&str]) -> Cmd {
         let timeout = self.timeout.to_string();
         let mut all = vec!["--silent", "--show-error", "--connect-timeout", "5", "--max-time", &timeout];
         let writes = args.iter().any(|a| ["--upload-file", "--request"].contains(a));
         let netrc = writes.then(|| self.netrc.path()).flatten();
         all.extend(netrc.iter().flat_map(|netrc| ["--netrc-file", netrc.to_str().unwrap_or_default()]));
-        let words = all.into_iter().chain(args.iter().copied()).map(lit).chain(urls.iter().map(lit));
-        Cmd::new("curl", words).io(Io::Quiet).hint(format!("it reads and writes the cache's files at {}", self.base))
+        let hint = format!("it reads and writes the cache's files at {}", self.base);
+        Cmd::new("curl", all.into_iter().chain(args.iter().copied()).map(lit)).io(Io::Quiet).hint(hint)
     }
 
     fn url(&self, path: &str) -> Result<String> {
@@ -67,8 +67,8 @@ impl Http {
 
     /// One request; its HTTP status.
     pub(super) fn status(&self, args: &[&str], path: &str) -> Result<u16> {
-        let args: Vec<&str> = args.iter().copied().chain(["--write-out", "%{http_code}"]).collect();
-        let out = self.curl(&args, &[self.url(path)?]).run_quietly(&NoSlots)?;
+        let out =
+            self.curl(&[args, &["--write-out", "%{http_code}", &self.url(path)?]].concat()).run_quietly(&NoSlots)?;
         let code = out.trim().rsplit('\n').next().unwrap_or_default();
         code.parse().with_context(|| format!("curl printed no HTTP status for {}/{path}: {out}", self.base))
     }
@@ -133,13 +133,8 @@ impl Http {
             };
             sizes.insert(path.to_string(), size);
         }
-        ensure!(
-            sizes.len() == paths.len(),
-            "curl answered {} of {} HEAD requests to {}",
-            sizes.len(),
-            paths.len(),
-            self.base
-        );
+        let (answered, asked) = (sizes.len(), paths.len());
+        ensure!(answered == asked, "curl answered {answered} of {asked} HEAD requests to {}", self.base);
         Ok(sizes)
     }
 
@@ -158,6 +153,6 @@ impl Http {
         fs::write(&config, text)?;
         let config = config.display().to_string();
         let all = ["--parallel", "--parallel-max", "16", "--config", &config].into_iter().chain(args.iter().copied());
-        Ok(self.curl(&all.collect::<Vec<_>>(), &[]))
+        Ok(self.curl(&all.collect::<Vec<_>>()))
     }
 }

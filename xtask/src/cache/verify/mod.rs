@@ -75,9 +75,8 @@ impl Checks<'_> {
                 findings.push(finding(info, problem, Repair::Replace { nar: None }));
             }
         }
-        // Nix reads the cache's narinfos and NARs for the signatures and the contents: a
-        // directory in place; over HTTP, a mirror of the bytes the server served (narinfos, and
-        // each NAR file fetched once, in parallel, as its hash is checked).
+        // Nix reads the signatures and contents from a directory in place; over HTTP, from a mirror
+        // of the bytes served (the narinfos, and each NAR file as its hash is checked).
         let mirror = matches!(self.files, Files::Http(_)).then(|| bytes::mirror(entries)).transpose()?;
         let reader = mirror.as_ref().map_or_else(|| self.url.to_owned(), |dir| format!("file://{}", dir.display()));
         let (sound, nar_files) = self.nar_files(entries, mirror.as_deref())?;
