@@ -18,10 +18,8 @@ use super::{
     roots::{self, Manifest},
 };
 
-/// A narinfo of the cache, with the file it is in and its text.
+/// A narinfo of the cache (under its own path's name, [`narinfo::file_of`]), and its text.
 pub struct CachedPath {
-    /// The narinfo's file name in the cache.
-    pub file: String,
     /// The narinfo, parsed.
     pub info: NarInfo,
     /// Its bytes as the cache served them (`verify` mirrors them for Nix).
@@ -44,14 +42,14 @@ pub struct Entries {
 const MAX_NARINFO: u64 = 1 << 20;
 
 impl Entries {
-    /// Every narinfo of a directory; for HTTP, those in the closures of `roots`, a layer of
-    /// references at a time, each layer fetched at once.
-    pub fn read(files: &Files, roots: &BTreeSet<String>) -> Result<Entries> {
+    /// Every narinfo of a directory; for HTTP, those in the closures of the `manifests`' roots, a
+    /// layer of references at a time, each layer fetched at once.
+    pub fn read(files: &Files, manifests: &[Manifest]) -> Result<Entries> {
         let mut entries = Entries::default();
         let listed = files.list("").transpose()?;
-        let mut names: Vec<String> = match &listed {
+        let mut names: BTreeSet<String> = match &listed {
             Some(names) => names.iter().filter(|n| n.ends_with(".narinfo")).cloned().collect(),
-            None => roots.iter().filter_map(|p| narinfo::file_of(p)).collect(),
+            None => manifests.iter().flat_map(|m| &m.roots).filter_map(|p| narinfo::file_of(p)).collect(),
         };
         while !names.is_empty() {
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -81,7 +79,7 @@ impl Entries {
         let problem = match NarInfo::parse(file, &bytes) {
             Ok(info) if narinfo::file_of(&info.store_path).as_deref() == Some(file) => {
                 let path = info.store_path.clone();
-                self.by_path.insert(path.clone(), CachedPath { file: file.to_owned(), info, text: bytes });
+                self.by_path.insert(path.clone(), CachedPath { info, text: bytes });
                 return self.by_path.get(&path);
             }
             Ok(info) => format!("{file} says it is {}, whose narinfo has another name", info.store_path),
@@ -125,9 +123,7 @@ pub struct Collection {
 /// What `gc --keep N --grace G` would do.
 pub(crate) fn collection(files: &Files, keep: usize, grace: Duration) -> Result<Collection> {
     let manifests = roots::all(files)?;
-    let every_root: BTreeSet<String> = manifests.iter().flat_map(|m| m.roots.iter().cloned()).collect();
-    let entries = Entries::read(files, &every_root)?;
-    Ok(Collection::of(&manifests, &entries, keep, grace))
+    Ok(Collection::of(&manifests, &Entries::read(files, &manifests)?, keep, grace))
 }
 
 impl Collection {
@@ -145,7 +141,7 @@ impl Collection {
         for (path, entry) in entries.by_path.iter().filter(|(p, _)| !live.contains(*p)) {
             bytes = bytes.saturating_add(entry.info.file_size.unwrap_or(entry.info.nar_size));
             let nar = Some(entry.info.url.clone()).filter(|n| !kept_nars.contains(n.as_str()));
-            delete.insert(path.clone(), std::iter::once(entry.file.clone()).chain(nar).collect());
+            delete.insert(path.clone(), narinfo::file_of(path).into_iter().chain(nar).collect());
         }
         Collection {
             kept_keys: keys(kept),

@@ -82,7 +82,7 @@ impl Lock {
             self.lease.as_secs()
         );
         if let Held::Http(files) = &self.held {
-            files.put(HOLDER, &Holder::me())?;
+            files.put(HOLDER, &me())?;
             self.renewed = Instant::now();
         }
         Ok(())
@@ -139,12 +139,10 @@ struct Holder {
     since: u64,
 }
 
-impl Holder {
-    fn me() -> Vec<u8> {
-        let host = std::env::var("HOSTNAME").unwrap_or_default();
-        let me = Holder { owner: format!("{host} pid {}", std::process::id()), since: now_ms() / 1000 };
-        serde_json::to_vec(&me).expect("a holder is always JSON")
-    }
+/// The `lock-holder` file of this process.
+fn me() -> Vec<u8> {
+    let owner = format!("{} pid {}", std::env::var("HOSTNAME").unwrap_or_default(), std::process::id());
+    serde_json::to_vec(&Holder { owner, since: now_ms() / 1000 }).expect("a holder is always JSON")
 }
 
 /// Takes the token: `true` once held, `false` when the cache takes no DELETE (405, 501).
@@ -152,7 +150,7 @@ fn take_token(files: &Files, wait: Duration, lease: Duration) -> Result<bool> {
     let deadline = Instant::now() + wait;
     loop {
         if files.sizes(&[TOKEN])?.values().any(Option::is_some) {
-            files.put(HOLDER, &Holder::me())?;
+            files.put(HOLDER, &me())?;
             match files.try_delete(TOKEN)? {
                 Deleted::Yes => return Ok(true),
                 Deleted::NotAllowed => return Ok(false),

@@ -64,8 +64,7 @@ impl Owned {
     /// (and no grace: what a collection now would take), the largest paths.
     pub fn read(files: &Files, keep: usize) -> Result<Owned> {
         let manifests = roots::all(files)?;
-        let every_root = manifests.iter().flat_map(|m| m.roots.iter().cloned()).collect();
-        let entries = Entries::read(files, &every_root)?;
+        let entries = Entries::read(files, &manifests)?;
         let size = |path: &String| entries.by_path.get(path).map_or(0, |e| e.info.file_size.unwrap_or(e.info.nar_size));
         let keys = manifests
             .iter()

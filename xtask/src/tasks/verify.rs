@@ -144,8 +144,7 @@ fn problem(f: &Finding) -> record::Finding {
 }
 
 fn read(files: &Files) -> Result<Entries> {
-    let roots: BTreeSet<String> = roots::all(files)?.into_iter().flat_map(|m| m.roots).collect();
-    Entries::read(files, &roots)
+    Entries::read(files, &roots::all(files)?)
 }
 
 /// Acts on each finding as it says, and only on what it proved: deletes the files that are no

@@ -54,19 +54,16 @@ impl Beneath {
     pub fn write(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
         let (dir, name) = self.parent(path, true)?;
         let tmp = format!(".{name}.{}.tmp", std::process::id());
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC;
-        let written = (|| {
-            let mut file = File::from(self.at(&dir, &tmp, flags, 0o644, path)?);
+        (|| {
+            let mut file =
+                File::from(self.at(&dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o644, path)?);
             file.write_all(bytes)?;
             file.sync_all()?;
             let (from, to) = (cstring(&tmp)?, cstring(name)?);
             // SAFETY: valid descriptors and NUL-terminated names.
             check(unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) })
-        })();
-        if written.is_err() {
-            let _ = unlink(&dir, &tmp);
-        }
-        written
+        })()
+        .inspect_err(|_| drop(unlink(&dir, &tmp)))
     }
 
     /// Deletes a file (a link is deleted itself, never what it points to); whether it existed.

@@ -10,7 +10,7 @@ use super::{bad_nar, finding, Checks, Finding, Repair, PATHS};
 use crate::{
     cache::{
         gc::Entries,
-        narinfo::{nix32, NarInfo},
+        narinfo::{file_of, nix32, NarInfo},
     },
     command::Words,
     nix::{self, export},
@@ -128,8 +128,8 @@ pub(super) fn mirror(entries: &Entries) -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("nix-cache-info"), "StoreDir: /nix/store\n")?;
-    for entry in entries.by_path.values() {
-        std::fs::write(dir.join(&entry.file), &entry.text)?;
+    for (path, entry) in &entries.by_path {
+        std::fs::write(dir.join(file_of(path).unwrap_or_default()), &entry.text)?;
     }
     Ok(dir)
 }
