@@ -39,9 +39,8 @@ pub fn update(root: &Path, path: &str, text: &str, mode: Mode) -> Result<bool> {
     Ok(true)
 }
 
-/// Creates `path` with `contents`, readable by its owner only, unless it exists (a temporary file
-/// hard-linked into place: that fails when another process got there first). Whether this call
-/// created it.
+/// Creates `path` with `contents`, readable by its owner only, unless another process got there
+/// first (a temporary file hard-linked into place); whether this call created it.
 pub fn create_private(path: &Path, contents: &[u8]) -> Result<bool> {
     via_temp(path, contents, true, |tmp| match fs::hard_link(tmp, path) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
@@ -49,8 +48,7 @@ pub fn create_private(path: &Path, contents: &[u8]) -> Result<bool> {
     })
 }
 
-/// Writes a file whole or not at all: a temporary file beside it, synced, then renamed over it (its
-/// directory created).
+/// Writes a file whole or not at all: a temporary file beside it, synced, then renamed over it.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     via_temp(path, contents, false, |tmp| fs::rename(tmp, path))
 }
@@ -75,8 +73,7 @@ fn via_temp<T>(path: &Path, contents: &[u8], private: bool, place: impl FnOnce(&
     done
 }
 
-/// A regular file's bytes, at most `limit` of them: opened without blocking (a FIFO would wait
-/// for a writer forever), then [`read_open`].
+/// [`read_open`] of a file opened without blocking (a FIFO would wait for a writer forever).
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     read_open(fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?, limit)
 }

@@ -35,8 +35,7 @@ pub fn signal() -> Option<i32> {
     Some(SIGNAL.load(Ordering::SeqCst)).filter(|s| *s != 0)
 }
 
-/// Registers the command that removes something the run made outside its directory: run by
-/// [`undo`], newest first, and on every exit.
+/// Registers how something the run made outside its directory is removed (by [`undo`], on exit).
 pub(crate) fn on_exit(undo: Undo) {
     UNDO.lock().unwrap_or_else(|e| e.into_inner()).push(undo);
     watch_signals();
@@ -45,8 +44,7 @@ pub(crate) fn on_exit(undo: Undo) {
 /// Runs the registered removals now, newest first, each once (under the lock: whoever comes
 /// second finds them done); a failure is ignored (the thing may never have been made).
 pub fn undo() {
-    let mut undos = UNDO.lock().unwrap_or_else(|e| e.into_inner());
-    for Undo { list, mut remove } in undos.drain(..).rev() {
+    for Undo { list, mut remove } in UNDO.lock().unwrap_or_else(|e| e.into_inner()).drain(..).rev() {
         let ids = list.run_after_stop().unwrap_or_default();
         if !ids.trim().is_empty() {
             remove.args.extend(ids.split_whitespace().map(command::lit));
@@ -77,8 +75,7 @@ pub fn file(name: &str, contents: &[u8]) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `name` in the run's directory; in a dry run, as a plan names it (`<run directory>/NAME`), and
-/// nothing is made.
+/// `name` in the run's directory; in a dry run, `<run directory>/NAME`, and nothing is made.
 pub fn path(dry_run: bool, name: &str) -> Result<PathBuf> {
     Ok(if dry_run { PathBuf::from("<run directory>") } else { dir()? }.join(name))
 }
@@ -124,18 +121,17 @@ fn watch_signals() {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
         std::thread::spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                SIGNAL.store(signal, Ordering::SeqCst);
-                command::stop();
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while command::running() > 0 && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                command::kill();
-                undo();
-                remove();
-                std::process::exit(128 + signal);
+            let Some(signal) = signals.forever().next() else { return };
+            SIGNAL.store(signal, Ordering::SeqCst);
+            command::stop();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while command::running() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
             }
+            command::kill();
+            undo();
+            remove();
+            std::process::exit(128 + signal);
         });
     });
 }

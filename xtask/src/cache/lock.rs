@@ -49,8 +49,8 @@ enum Held {
 }
 
 impl Files {
-    /// Takes the cache's lock, waiting at most `wait`. `lease`: how long a holder may go without
-    /// renewing before others take the lock from it (HTTP).
+    /// Takes the cache's lock, waiting at most `wait`; over HTTP, others take it from a holder that
+    /// did not renew it within `lease`.
     pub fn lock(&self, wait: Duration, lease: Duration) -> Result<Lock> {
         let held = match self {
             Files::Dir(dir) => Held::Dir(lock_dir(dir, wait)?),
@@ -83,21 +83,20 @@ impl Lock {
         );
         if let Held::Http(files) = &self.held {
             files.put(HOLDER, &me())?;
-            self.renewed = Instant::now();
         }
+        self.renewed = Instant::now();
         Ok(())
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        if let Held::Http(files) = &self.held {
-            if let Err(err) = files.put(TOKEN, b"") {
-                github::warning(&format!(
-                    "cannot release the lock of {} ({err:#}): others wait for its lease to end",
-                    files.label()
-                ));
-            }
+        let Held::Http(files) = &self.held else { return };
+        if let Err(err) = files.put(TOKEN, b"") {
+            github::warning(&format!(
+                "cannot release the lock of {} ({err:#}): others wait for its lease to end",
+                files.label()
+            ));
         }
     }
 }

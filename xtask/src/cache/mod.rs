@@ -73,8 +73,7 @@ pub fn token_is_set() -> bool {
 }
 
 impl Cache {
-    /// `--cache` if given; else Cachix when the config says so and a token is set; else the local
-    /// directory of the config.
+    /// `--cache` if given; else Cachix when the config says so and a token is set; else the local one.
     pub fn resolve(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {
         Ok(match Cache::from_arg(arg, config, root)? {
             cache if !github::is_fork_pull_request() => cache,
@@ -150,8 +149,7 @@ impl Cache {
         }
     }
 
-    /// What kind of cache it is, for the record: `local`, `file`, `http`, `https`, `s3`, `ssh`,
-    /// `ssh-ng`, `cachix`, …
+    /// What kind of cache it is, for the record: `local`, `cachix`, or the URL's scheme (`https`, …).
     pub fn kind(&self) -> &'static str {
         match self {
             Cache::Local { .. } => "local",
@@ -178,8 +176,7 @@ impl Cache {
         }
     }
 
-    /// The cache's own public key, when the config knows it (Cachix's; the xtask's own key is the
-    /// signing-key step's).
+    /// The cache's own public key, when the config knows it (Cachix's, not the xtask's own).
     pub(crate) fn config_key(&self, config: &Config) -> Option<String> {
         match self {
             Cache::Cachix { name } if *name == config.name => config.public_key.clone(),
@@ -188,8 +185,8 @@ impl Cache {
         }
     }
 
-    /// The cache's files, when this project owns it: a directory, or HTTP(S), written with the
-    /// credentials of `--cache` (`netrc`), else Nix's own.
+    /// The cache's files, when this project owns it: a directory, or HTTP(S) written with the
+    /// credentials of `netrc` (`--cache`'s), else Nix's own.
     pub fn files(&self, timeout: u64, netrc: Option<&Path>) -> Option<files::Files> {
         match self {
             Cache::Local { dir } => Some(files::Files::Dir(dir.clone())),

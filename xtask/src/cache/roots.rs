@@ -39,9 +39,8 @@ fn manifest_file(key: &str) -> String {
     format!("{DIR}/{key}.json")
 }
 
-/// Adds `roots` to the manifest of `key` and marks the key used now, under the cache's lock.
-/// Writes nothing when every root is recorded and the key was used within the last minute (a
-/// no-op warm leaves the cache as it was).
+/// Adds `roots` to the manifest of `key` and marks the key used now, under the cache's lock; a
+/// no-op within a minute of the last use (a warm that changed nothing leaves the cache as it was).
 pub fn record(files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) -> Result<()> {
     let mut lock = files.lock(LOCK_WAIT, lease(timeout))?;
     let new = || Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() };
@@ -70,9 +69,8 @@ fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
         .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
 }
 
-/// Every key with a manifest: a directory's listing, else the index. An index that is not a list
-/// is an error (written over, the keys it named would be beyond gc); an entry that cannot be a key
-/// is left out.
+/// Every key with a manifest: a directory's listing, else the index, which is an error when not a
+/// list (written over, the keys it named would be beyond gc); an entry that is no key is left out.
 pub fn keys(files: &Files) -> Result<BTreeSet<String>> {
     if let Some(listed) = files.list(DIR) {
         let keys = listed?.into_iter().filter_map(|n| Some(n.strip_suffix(".json")?.to_owned()));

@@ -41,17 +41,16 @@ impl SigningKey {
     /// What must hold before the key is used: an existing secret key is this user's private file,
     /// and a local cache's public key has its secret (else the cache is signed by a lost key).
     pub fn check(&self) -> Result<()> {
-        let exists = std::fs::symlink_metadata(&self.secret).is_ok();
-        if let Some(public) = self.public.as_ref().filter(|p| p.exists() && !exists) {
+        if std::fs::symlink_metadata(&self.secret).is_ok() {
+            return check_private(&self.secret);
+        }
+        if let Some(public) = self.public.as_ref().filter(|p| p.exists()) {
             bail!(
                 "{} exists but its secret key {} does not: restore the secret key, or delete the public key \
                  and the cache directory (its paths are signed by the lost key) to start afresh",
                 public.display(),
                 self.secret.display()
             );
-        }
-        if exists {
-            check_private(&self.secret)?;
         }
         Ok(())
     }

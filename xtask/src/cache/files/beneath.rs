@@ -39,9 +39,8 @@ impl Beneath {
 
     /// A file's size (`None`: absent); a link or anything but a regular file is an error.
     pub fn size(&self, path: &str) -> io::Result<Option<u64>> {
-        let Some(stat) = found(self.parent(path, false).and_then(|(dir, name)| stat(&dir, name)))? else {
-            return Ok(None);
-        };
+        let found = found(self.parent(path, false).and_then(|(dir, name)| stat(&dir, name)))?;
+        let Some(stat) = found else { return Ok(None) };
         match stat.st_mode & libc::S_IFMT {
             libc::S_IFREG => Ok(Some(stat.st_size as u64)),
             libc::S_IFLNK => Err(self.link(path)),
@@ -49,8 +48,7 @@ impl Beneath {
         }
     }
 
-    /// Writes a file whole: a temporary file beside it, then renamed into place (both beneath
-    /// the directories walked, which are created as needed).
+    /// Writes a file whole: a temporary file beside it renamed into place (directories created).
     pub fn write(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
         let (dir, name) = self.parent(path, true)?;
         let tmp = format!(".{name}.{}.tmp", std::process::id());
@@ -91,8 +89,7 @@ impl Beneath {
         self.at(&dir, name, libc::O_RDWR | libc::O_CREAT, 0o644, path).map(File::from)
     }
 
-    /// The directory holding `path` (a [`safe_path`]), walked without following a link, and the
-    /// file's name.
+    /// The directory holding `path` (a [`safe_path`]), walked following no link, and the file's name.
     fn parent<'p>(&self, path: &'p str, create: bool) -> io::Result<(OwnedFd, &'p str)> {
         if !safe_path(path) {
             return Err(self.refused(path));

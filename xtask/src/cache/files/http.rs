@@ -74,8 +74,7 @@ impl Http {
     }
 
     /// One curl for every path, GETs in parallel: each file's bytes (`None` when absent), or why it
-    /// could not be read (larger than `limit`, an HTTP error), in order. Fails only when curl could
-    /// not run.
+    /// could not be read, in order. Fails only when curl could not run.
     pub(super) fn gets(&self, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
         if paths.is_empty() {
             return Ok(Vec::new());
@@ -138,9 +137,8 @@ impl Http {
         Ok(sizes)
     }
 
-    /// One curl of `args` for every path, in parallel on kept-alive connections: the URLs in a
-    /// config file in `dir` (no command line is long enough for ten thousand of them), each
-    /// answer's body to `dir/N` when `bodies`, else nowhere.
+    /// One curl of `args` for every path, in parallel on kept-alive connections: the URLs in a config
+    /// file in `dir` (no command line holds ten thousand), each body to `dir/N` when `bodies`.
     fn parallel(&self, dir: &Path, paths: &[&str], bodies: bool, args: &[&str]) -> Result<Cmd> {
         fs::create_dir_all(dir)?;
         let mut text = String::new();

@@ -138,10 +138,9 @@ impl Files {
         paths.iter().map(size).collect()
     }
 
-    /// Several files' contents, in order, each on its own: `None` for one the cache lacks, an
-    /// error for one that cannot be read (larger than `limit`, not a file, an HTTP error). Read one
-    /// by one from a directory, fetched by one curl over HTTP (parallel requests on kept-alive
-    /// connections); fails only when nothing could be asked.
+    /// Several files' contents, in order, each on its own: `None` for one the cache lacks, an error
+    /// for one that cannot be read (larger than `limit`, not a file, an HTTP error). Over HTTP, one
+    /// curl fetches them all; fails only when nothing could be asked.
     pub(crate) fn get_many(&self, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
         let dir = match self {
             Files::Dir(dir) => dir,
@@ -155,8 +154,7 @@ impl Files {
         Ok(paths.iter().map(read).collect())
     }
 
-    /// The names in a folder of the cache (`""`: the cache itself), none when absent; `None` when
-    /// it cannot be listed (HTTP).
+    /// The names in a folder of the cache (`""`: the cache itself); `None` over HTTP, never listed.
     pub fn list(&self, folder: &str) -> Option<Result<Vec<String>>> {
         let Files::Dir(dir) = self else { return None };
         let listed = || {
@@ -175,8 +173,7 @@ impl Files {
     }
 }
 
-/// The most a file of the cache read whole may have (a narinfo, a manifest, a NAR file whose
-/// hash is checked): a bound, not a size any should reach.
+/// The most a file of the cache read whole may have: a bound, not a size any should reach.
 const MAX_FILE: u64 = 1 << 40;
 
 /// The hash a NAR file's name gives (`nar/<52 digits of Nix's base 32>.nar[.ext]`), if it is one.

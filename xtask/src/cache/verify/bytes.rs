@@ -121,8 +121,7 @@ impl Checks<'_> {
     }
 }
 
-/// A binary cache directory of the entries' narinfos as the server served them (their NAR files
-/// are added as they are found sound).
+/// A binary cache directory of the entries' narinfos as served (NAR files added as found sound).
 pub(super) fn mirror(entries: &Entries) -> Result<PathBuf> {
     let dir = scratch::dir()?.join("verify-mirror");
     let _ = std::fs::remove_dir_all(&dir);

@@ -14,15 +14,14 @@ mod bytes;
 
 use super::{files::Files, gc::Entries, narinfo::NarInfo};
 use crate::{
-    command::{lit, Arg, Cmd, Slot, Words},
+    command::{lit, Cmd, Slot, Words},
     nix::{self, json, verify, Network},
 };
 
 /// What a repair does about a finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
-    /// The entry is broken: its narinfo goes, and the path is uploaded again from this machine's
-    /// store.
+    /// The entry is broken: its narinfo goes, and the path is uploaded again from this machine.
     Replace {
         /// The NAR file to delete with the narinfo, when its bytes are not what its name says.
         nar: Option<String>,
@@ -134,8 +133,7 @@ fn finding(info: &NarInfo, problem: String, repair: Repair) -> Finding {
     Finding { path: Some(info.store_path.clone()), file, problem, repair }
 }
 
-/// A finding that the entry's NAR is broken: the NAR file goes with the narinfo, when its bytes
-/// are not what its name says.
+/// A finding that the entry's NAR is broken (its file may go too: [`Repair::Replace`]).
 fn bad_nar(info: &NarInfo, problem: String) -> Finding {
     finding(info, problem, Repair::Replace { nar: Some(info.url.clone()) })
 }
@@ -144,8 +142,6 @@ const PATHS: Slot = Slot("<paths>");
 
 /// The commands `verify` runs, for the dry run.
 pub fn commands(url: &str, key: Option<&str>, upstream: &[String], net: &Network) -> Vec<Cmd> {
-    let mut cmds: Vec<Cmd> = upstream.iter().map(|u| nix::query(u, PATHS, net)).collect();
-    cmds.extend(key.map(|k| nix::store_verify(url, PATHS, Some(Arg::Lit(k.to_owned())), false, net)));
-    cmds.push(nix::export(url, PATHS, net));
-    cmds
+    let verify = key.map(|k| nix::store_verify(url, PATHS, Some(lit(k)), false, net));
+    upstream.iter().map(|u| nix::query(u, PATHS, net)).chain(verify).chain([nix::export(url, PATHS, net)]).collect()
 }
