@@ -73,10 +73,8 @@ mod tests {
     fn credentials_leave_the_url_for_a_netrc_file() {
         let (url, creds) = split_credentials("http://ci:s%40cret@127.0.0.1:8080/nix?compression=zstd").unwrap();
         assert_eq!(url, "http://127.0.0.1:8080/nix?compression=zstd");
-        let creds = creds.unwrap();
-        assert_eq!(creds.netrc(), "machine 127.0.0.1 login ci password s@cret\n");
-        for (url, host) in [("http://u:p@[::1]/", "::1"), ("https://u:p@[::1]:8443/nix", "::1"), ("http://u:p@h", "h")]
-        {
+        assert_eq!(creds.unwrap().netrc(), "machine 127.0.0.1 login ci password s@cret\n");
+        for (url, host) in [("http://u:p@[::1]/", "::1"), ("https://u:p@[::1]:8443/", "::1"), ("http://u:p@h", "h")] {
             assert_eq!(split_credentials(url).unwrap().1.unwrap().host, host, "{url}");
         }
         assert_eq!(

@@ -69,18 +69,11 @@ impl Entries {
     }
 
     fn add(&mut self, file: &str, got: Fetched) -> Option<&CachedPath> {
-        let bytes = match got {
-            Ok(bytes) => bytes?,
-            Err(err) => {
-                self.unreadable.push(format!("{err:#}"));
-                return None;
-            }
-        };
+        let bytes = got.inspect_err(|err| self.unreadable.push(format!("{err:#}"))).ok()??;
         let problem = match NarInfo::parse(file, &bytes) {
             Ok(info) if narinfo::file_of(&info.store_path).as_deref() == Some(file) => {
-                let path = info.store_path.clone();
-                self.by_path.insert(path.clone(), CachedPath { info, text: bytes });
-                return self.by_path.get(&path);
+                // Each file is read once: its path is not yet an entry.
+                return Some(&*self.by_path.entry(info.store_path.clone()).or_insert(CachedPath { info, text: bytes }));
             }
             Ok(info) => format!("{file} says it is {}, whose narinfo has another name", info.store_path),
             Err(err) => format!("{err:#}"),
@@ -136,8 +129,7 @@ impl Collection {
         let live = entries.closure(kept.iter().flat_map(|(_, m)| m.roots.iter().cloned()));
         // Two paths with the same contents share one NAR file: it goes only with the last of them.
         let kept_nars: BTreeSet<&str> = live.iter().map(|p| entries.by_path[p].info.url.as_str()).collect();
-        let mut delete = BTreeMap::new();
-        let mut bytes: u64 = 0;
+        let (mut delete, mut bytes) = (BTreeMap::new(), 0u64);
         for (path, entry) in entries.by_path.iter().filter(|(p, _)| !live.contains(*p)) {
             bytes = bytes.saturating_add(entry.info.file_size.unwrap_or(entry.info.nar_size));
             let nar = Some(entry.info.url.clone()).filter(|n| !kept_nars.contains(n.as_str()));

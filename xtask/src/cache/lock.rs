@@ -13,7 +13,7 @@
 use std::{
     fs,
     os::fd::AsRawFd,
-    path::PathBuf,
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -102,8 +102,9 @@ impl Drop for Lock {
 }
 
 /// The cache directory's lock: `flock` on `xtask-roots/lock`, reached without following a link.
-fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
-    let path: PathBuf = cache.join(DIR).join("lock");
+fn lock_dir(cache: &Path, wait: Duration) -> Result<fs::File> {
+    let path = cache.join(DIR).join("lock");
+    let (shown, secs) = (path.display(), wait.as_secs());
     let beneath = Beneath::open(cache, true).with_context(|| format!("cannot open {}", cache.display()))?;
     // Nix writes the NAR files under nar/: never through a link (the cache itself may be one).
     ensure!(
@@ -111,7 +112,7 @@ fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
         "{}/nar is a symbolic link: Nix would write the cache's NAR files through it, and links in a cache are never followed; make it a directory",
         cache.display()
     );
-    let file = beneath.open_rw(&format!("{DIR}/lock")).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = beneath.open_rw(&format!("{DIR}/lock")).with_context(|| format!("cannot open {shown}"))?;
     // A blocking flock, in a thread: the kernel wakes a waiter the moment the lock is free (a
     // loop of tries would lose to a holder that takes it again at once), and the wait is bounded.
     let (sender, receiver) = std::sync::mpsc::channel();
@@ -122,11 +123,9 @@ fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
         let _ = sender.send(if locked { Ok(file) } else { Err(std::io::Error::last_os_error()) });
     });
     match receiver.recv_timeout(wait) {
-        Ok(locked) => locked.with_context(|| format!("cannot lock {}", path.display())),
+        Ok(locked) => locked.with_context(|| format!("cannot lock {shown}")),
         Err(_) => bail!(
-            "{} is locked by another task (gc, or a push recording its paths) for over {} s: try again when it is done",
-            path.display(),
-            wait.as_secs()
+            "{shown} is locked by another task (gc, or a push recording its paths) for over {secs} s: try again when it is done"
         ),
     }
 }

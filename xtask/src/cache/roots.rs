@@ -17,7 +17,7 @@ pub const DIR: &str = "xtask-roots";
 const INDEX: &str = "xtask-roots/index.json";
 
 /// The paths recorded under one key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The deps key the paths are recorded under.
     pub key: String,
@@ -43,8 +43,7 @@ fn manifest_file(key: &str) -> String {
 /// no-op within a minute of the last use (a warm that changed nothing leaves the cache as it was).
 pub fn record(files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) -> Result<()> {
     let mut lock = files.lock(LOCK_WAIT, lease(timeout))?;
-    let new = || Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() };
-    let mut manifest = read(files, key)?.unwrap_or_else(new);
+    let mut manifest = read(files, key)?.unwrap_or_else(|| Manifest { key: key.to_owned(), ..Default::default() });
     let now = crate::record::now_ms();
     if roots.is_subset(&manifest.roots) && now.saturating_sub(manifest.updated) < 60_000 {
         return Ok(());

@@ -44,11 +44,10 @@ impl SigningKey {
         if std::fs::symlink_metadata(&self.secret).is_ok() {
             return check_private(&self.secret);
         }
-        if let Some(public) = self.public.as_ref().filter(|p| p.exists()) {
+        if let Some(public) = self.public.as_ref().filter(|p| p.exists()).map(|p| p.display()) {
             bail!(
-                "{} exists but its secret key {} does not: restore the secret key, or delete the public key \
+                "{public} exists but its secret key {} does not: restore the secret key, or delete the public key \
                  and the cache directory (its paths are signed by the lost key) to start afresh",
-                public.display(),
                 self.secret.display()
             );
         }

@@ -141,13 +141,11 @@ impl Beneath {
     }
 
     fn link(&self, path: &str) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "refusing {path:?} in the cache {}: a symbolic link is on its way, and links in a cache are never followed",
-                self.shown.display()
-            ),
-        )
+        let cache = self.shown.display();
+        let message = format!(
+            "refusing {path:?} in the cache {cache}: a symbolic link is on its way, and links in a cache are never followed"
+        );
+        io::Error::new(io::ErrorKind::PermissionDenied, message)
     }
 }
 

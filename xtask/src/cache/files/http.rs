@@ -83,8 +83,8 @@ impl Http {
         let (max, prefix) = (limit.to_string(), format!("{}/", dir.display()));
         let write_out = "%{exitcode}\\t%{http_code}\\t%{errormsg}\\t%{filename_effective}\\n";
         // Each transfer answers for itself: curl's own status is that of the worst.
-        let out = self.parallel(&dir, paths, true, &["--max-filesize", &max, "--write-out", write_out])?;
-        let out = out.output_quietly()?;
+        let out =
+            self.parallel(&dir, paths, true, &["--max-filesize", &max, "--write-out", write_out])?.output_quietly()?;
         let mut found: Vec<Option<Fetched>> = paths.iter().map(|_| None).collect();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let [exit, code, error, file] = line.splitn(4, '\t').collect::<Vec<_>>()[..] else { continue };

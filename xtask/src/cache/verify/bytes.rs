@@ -125,8 +125,7 @@ impl Checks<'_> {
 pub(super) fn mirror(entries: &Entries) -> Result<PathBuf> {
     let dir = scratch::dir()?.join("verify-mirror");
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("nix-cache-info"), "StoreDir: /nix/store\n")?;
+    crate::files::write_atomic(&dir.join("nix-cache-info"), b"StoreDir: /nix/store\n")?;
     for (path, entry) in &entries.by_path {
         std::fs::write(dir.join(file_of(path).unwrap_or_default()), &entry.text)?;
     }
