@@ -122,7 +122,7 @@ pub(crate) fn collection(files: &Files, keep: usize, grace: Duration) -> Result<
 impl Collection {
     /// What gc would do with these manifests (newest first) and the cache's narinfos.
     pub fn of(manifests: &[Manifest], entries: &Entries, keep: usize, grace: Duration) -> Collection {
-        let young = crate::record::now_ms().saturating_sub(grace.as_millis() as u64);
+        let young = roots::now_ms().saturating_sub(grace.as_millis() as u64);
         let (kept, dropped): (Vec<_>, Vec<_>) =
             manifests.iter().enumerate().partition(|(i, m)| *i < keep || m.updated >= young);
         let keys = |ms: Vec<(usize, &Manifest)>| ms.into_iter().map(|(_, m)| m.key.clone()).collect();
@@ -156,7 +156,7 @@ pub fn collect(files: &Files, lock: &mut Lock, plan: &Collection) -> Result<()> 
         }
     }
     for key in &plan.dropped_keys {
-        roots::forget(files, key)?;
+        files.delete(&roots::manifest_file(key))?;
     }
     roots::write_index(files, &plan.kept_keys.iter().cloned().collect())
 }

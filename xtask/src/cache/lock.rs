@@ -1,6 +1,5 @@
-//! One writer at a time for a cache's bookkeeping: the tasks that record their roots
-//! ([`super::roots`]) and `gc` take this lock, so gc never works from a view a push is changing,
-//! and two pushes never lose each other's roots.
+//! One writer at a time for a cache's bookkeeping ([`super::roots`], `gc`): gc never works from a
+//! view a push is changing, and two pushes never lose each other's roots.
 //!
 //! - A directory: `flock` on `xtask-roots/lock` (released by the kernel when the process ends).
 //! - HTTP: a token file, `xtask-roots/lock`, present while the lock is free. DELETE is the one
@@ -21,10 +20,10 @@ use anyhow::{bail, ensure, Context, Result};
 
 use super::{
     files::{Beneath, Deleted, Files},
-    roots::DIR,
+    roots::{now_ms, DIR},
 };
 
-use crate::{github, record::now_ms};
+use crate::github;
 
 const TOKEN: &str = "xtask-roots/lock";
 const HOLDER: &str = "xtask-roots/lock-holder";

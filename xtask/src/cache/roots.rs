@@ -35,7 +35,8 @@ pub(crate) fn lease(timeout: u64) -> Duration {
     Duration::from_secs((timeout * 6).max(120))
 }
 
-fn manifest_file(key: &str) -> String {
+/// The manifest of a key.
+pub(crate) fn manifest_file(key: &str) -> String {
     format!("{DIR}/{key}.json")
 }
 
@@ -44,7 +45,7 @@ fn manifest_file(key: &str) -> String {
 pub fn record(files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) -> Result<()> {
     let mut lock = files.lock(LOCK_WAIT, lease(timeout))?;
     let mut manifest = read(files, key)?.unwrap_or_else(|| Manifest { key: key.to_owned(), ..Default::default() });
-    let now = crate::record::now_ms();
+    let now = now_ms();
     if roots.is_subset(&manifest.roots) && now.saturating_sub(manifest.updated) < 60_000 {
         return Ok(());
     }
@@ -91,7 +92,7 @@ pub(crate) fn write_index(files: &Files, keys: &BTreeSet<String>) -> Result<()> 
     files.put(INDEX, &serde_json::to_vec_pretty(keys)?)
 }
 
-/// Deletes the manifest of a key (gc, for the keys it drops; under its lock).
-pub fn forget(files: &Files, key: &str) -> Result<()> {
-    files.delete(&manifest_file(key))
+/// Milliseconds since the epoch (0 when the clock is before it).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -1,10 +1,8 @@
-//! Whether a cache this project owns is sound, every fault of each narinfo named: it is a
-//! narinfo, under its own path's name, naming only store paths as references; its NAR file has the
-//! stated size and `FileHash`; the key signed it (when there is one); its NAR holds what `NarHash`
-//! and `NarSize` say (measured from `nix-store --export`); every path it refers to is in the cache
-//! or an upstream cache. A repair does only what a finding proved: a broken entry is replaced
-//! (deleted, then uploaded again), a missing reference uploaded, a file that is no entry deleted;
-//! what could not be read is left alone.
+//! Whether a cache this project owns is sound, every fault named: each narinfo is under its own
+//! path's name and names only store paths; its NAR file has the stated size and `FileHash`; the key
+//! signed it; its NAR holds what `NarHash` and `NarSize` say (measured by `nix-store --export`);
+//! its references are in the cache or upstream. A repair does only what a finding proved: a broken
+//! entry is replaced, a missing reference uploaded, a file that is no entry deleted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
