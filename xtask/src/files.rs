@@ -1,7 +1,12 @@
 //! Files the tasks write: whole or not at all (a temporary file beside the target, then a
 //! rename), and generated files through one [`update`] that writes, checks or only says.
 
-use std::{fs, io::Write, path::Path};
+use std::{
+    fs,
+    io::{self, Read, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::Path,
+};
 
 use anyhow::{Context, Result};
 
@@ -16,104 +21,76 @@ pub enum Mode {
     DryRun,
 }
 
-/// What [`update`] found or did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Updated {
-    /// The file already holds the text.
-    UpToDate,
-    /// The file was written.
-    Written,
-    /// [`Mode::DryRun`] and the file differs: it would be written.
-    WouldWrite,
-    /// [`Mode::Check`] and the file differs from what would be generated.
-    Stale,
-}
-
-/// Brings `root/path` to `text` according to `mode`, and says what it did on stderr (write,
-/// dry run) or whether it differs (check).
-pub fn update(root: &Path, path: &str, text: &str, mode: Mode) -> Result<Updated> {
+/// Brings `root/path` to `text` according to `mode`, saying what it did on stderr (write, dry
+/// run); whether the file differed from `text` (in [`Mode::Check`]: is stale).
+pub fn update(root: &Path, path: &str, text: &str, mode: Mode) -> Result<bool> {
     let full = root.join(path);
-    let current = fs::read_to_string(&full).ok();
-    if current.as_deref() == Some(text) {
-        return Ok(Updated::UpToDate);
+    if fs::read_to_string(&full).is_ok_and(|current| current == text) {
+        return Ok(false);
     }
     match mode {
         Mode::Write => {
             write_atomic(&full, text.as_bytes())?;
             eprintln!("{path}: written");
-            Ok(Updated::Written)
         }
-        Mode::DryRun => {
-            println!("# would write {path}");
-            Ok(Updated::WouldWrite)
-        }
-        Mode::Check => Ok(Updated::Stale),
+        Mode::DryRun => println!("# would write {path}"),
+        Mode::Check => {}
     }
+    Ok(true)
 }
 
-/// Creates `path` with `contents`, readable by its owner only, unless it exists: written to a
-/// temporary file first, then linked into place, which fails when another process got there
-/// first. Returns whether this call created it.
+/// Creates `path` with `contents`, readable by its owner only, unless another process got there
+/// first (a temporary file hard-linked into place); whether this call created it.
 pub fn create_private(path: &Path, contents: &[u8]) -> Result<bool> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path.file_name().context("cannot write a path without a file name")?;
-    let tmp = dir.join(format!(".{}.{}.new", name.to_string_lossy(), std::process::id()));
-    let write = || -> std::io::Result<bool> {
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        match fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e),
-        }
-    };
-    let created = write().with_context(|| format!("cannot create {}", path.display()));
-    let _ = fs::remove_file(&tmp);
-    created
+    via_temp(path, contents, true, |tmp| match fs::hard_link(tmp, path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        linked => linked.map(|()| true),
+    })
 }
 
-/// A regular file's bytes, at most `limit` of them: opened without blocking (a FIFO would wait
-/// for a writer forever), checked (a link to /dev/zero never ends), then read, never more than
-/// the limit whatever the file does meanwhile.
-pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    use std::{io::Read, os::unix::fs::OpenOptionsExt};
-    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-    let file = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(invalid("not a regular file (a FIFO, a device or a directory)".into()));
-    }
-    if meta.len() > limit {
-        return Err(invalid(format!("{} bytes, over the {limit} this file may have", meta.len())));
-    }
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(invalid(format!("it grew past the {limit} bytes this file may have while it was read")));
-    }
-    Ok(bytes)
-}
-
-/// Writes a file whole or not at all: a temporary file beside it, synced, then renamed over it (its directory created).
+/// Writes a file whole or not at all: a temporary file beside it, synced, then renamed over it.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    via_temp(path, contents, false, |tmp| fs::rename(tmp, path))
+}
+
+/// Writes `contents` to a new temporary file beside `path` (mode 0600 when `private`), then has
+/// `place` put it where it belongs; the temporary file never stays.
+fn via_temp<T>(path: &Path, contents: &[u8], private: bool, place: impl FnOnce(&Path) -> io::Result<T>) -> Result<T> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = path.file_name().context("cannot write a path without a file name")?;
     let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
+    let write = || {
+        let _ = fs::remove_file(&tmp);
+        let mode = if private { 0o600 } else { 0o666 };
+        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        place(&tmp)
     };
-    write()
-        .inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })
-        .with_context(|| format!("cannot write {}", path.display()))
+    let done = write().with_context(|| format!("cannot write {}", path.display()));
+    let _ = fs::remove_file(&tmp);
+    done
+}
+
+/// [`read_open`] of a file opened without blocking (a FIFO would wait for a writer forever).
+pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    read_open(fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?, limit)
+}
+
+/// An open file's bytes, when it is a regular file (a link to /dev/zero never ends) of at most
+/// `limit` bytes: never more are read, whatever the file does meanwhile.
+pub(crate) fn read_open(file: fs::File, limit: u64) -> io::Result<Vec<u8>> {
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    if !file.metadata()?.is_file() {
+        return Err(invalid("not a regular file (a FIFO, a device or a directory)".into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(invalid(format!("over the {limit} bytes this file may have")));
+    }
+    Ok(bytes)
 }
 
 /// Whether a name from outside (a history's index, a cache's) can be one file's name: letters,
@@ -161,12 +138,13 @@ mod tests {
     fn each_mode_writes_checks_or_only_says() {
         let dir = temp("modes");
         fs::create_dir_all(&dir).unwrap();
-        assert_eq!(update(&dir, "a", "new\n", Mode::DryRun).unwrap(), Updated::WouldWrite);
+        assert!(update(&dir, "a", "new\n", Mode::DryRun).unwrap());
         assert!(!dir.join("a").exists(), "a dry run wrote");
-        assert_eq!(update(&dir, "a", "new\n", Mode::Check).unwrap(), Updated::Stale);
+        assert!(update(&dir, "a", "new\n", Mode::Check).unwrap(), "stale");
         assert!(!dir.join("a").exists(), "a check wrote");
-        assert_eq!(update(&dir, "a", "new\n", Mode::Write).unwrap(), Updated::Written);
-        assert_eq!(update(&dir, "a", "new\n", Mode::Check).unwrap(), Updated::UpToDate);
+        assert!(update(&dir, "a", "new\n", Mode::Write).unwrap());
+        assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "new\n");
+        assert!(!update(&dir, "a", "new\n", Mode::Check).unwrap(), "up to date");
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -23,10 +23,11 @@ pub struct LockFile {
     pub creates: &'static str,
 }
 
-pub(crate) const FLAKE_LOCK: LockFile = LockFile { name: "flake.lock", creates: "nix flake lock" };
-pub(crate) const CARGO_LOCK: LockFile = LockFile { name: "Cargo.lock", creates: "cargo generate-lockfile" };
 /// The lock files the deps key hashes, in the key's order: flake.lock, then Cargo.lock.
-pub const LOCK_FILES: [LockFile; 2] = [FLAKE_LOCK, CARGO_LOCK];
+pub const LOCK_FILES: [LockFile; 2] = [
+    LockFile { name: "flake.lock", creates: "nix flake lock" },
+    LockFile { name: "Cargo.lock", creates: "cargo generate-lockfile" },
+];
 
 /// The contents of both lock files.
 pub struct LockFiles {
@@ -39,32 +40,24 @@ pub struct LockFiles {
 impl LockFiles {
     /// Reads both from the workspace root; every missing one is named with the command that creates it.
     pub fn read(root: &Path) -> Result<LockFiles> {
-        let mut contents = Vec::new();
-        let mut missing = Vec::new();
-        for file in &LOCK_FILES {
-            let path = root.join(file.name);
-            let problem = match crate::files::read_bounded(&path, LOCK_FILE_LIMIT) {
+        let shown = root.display();
+        let [flake, cargo] = LOCK_FILES.map(|file| {
+            let problem = match crate::files::read_bounded(&root.join(file.name), LOCK_FILE_LIMIT) {
                 // An empty lock file hashes like any other: a plausible key for nothing locked.
                 Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => "is empty".to_owned(),
-                Ok(bytes) => {
-                    contents.push(bytes);
-                    continue;
-                }
+                Ok(bytes) => return Ok(bytes),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => "is missing".to_owned(),
                 Err(err) => format!("cannot be read ({err})"),
             };
-            missing.push(format!(
-                "{} {problem} at {}: create it with `{}` and commit it",
-                file.name,
-                root.display(),
-                file.creates
-            ));
+            Err(format!("{} {problem} at {shown}: create it with `{}` and commit it", file.name, file.creates))
+        });
+        match (flake, cargo) {
+            (Ok(flake), Ok(cargo)) => Ok(LockFiles { flake, cargo }),
+            (flake, cargo) => {
+                let missing: Vec<String> = [flake.err(), cargo.err()].into_iter().flatten().collect();
+                bail!("the cache key hashes both lock files:\n  - {}", missing.join("\n  - "))
+            }
         }
-        if !missing.is_empty() {
-            bail!("the cache key hashes both lock files:\n  - {}", missing.join("\n  - "));
-        }
-        let cargo = contents.pop().expect("both were read");
-        Ok(LockFiles { flake: contents.pop().expect("both were read"), cargo })
     }
 }
 
@@ -111,18 +104,14 @@ impl DepsKey {
 
     /// Every key the config describes: the deps key, each job of the matrix and each container.
     pub fn all(&self, config: &Config) -> Value {
-        let mut jobs = Map::new();
-        for os in &config.os {
-            for (test_type, _) in &config.tests {
-                jobs.insert(format!("{os}-{test_type}"), json!(self.job(os, &config.rust, test_type)));
-            }
-        }
-        let mut containers = Map::new();
-        for (image, _) in &config.images {
-            for arch in &config.arches {
-                containers.insert(format!("{image}-{arch}"), json!(self.container(image, arch)));
-            }
-        }
+        let jobs: Map<String, Value> = (config.os.iter())
+            .flat_map(|os| config.tests.iter().map(move |(test, _)| (os, test)))
+            .map(|(os, test)| (format!("{os}-{test}"), json!(self.job(os, &config.rust, test))))
+            .collect();
+        let containers: Map<String, Value> = (config.images.iter())
+            .flat_map(|(image, _)| config.arches.iter().map(move |arch| (image, arch)))
+            .map(|(image, arch)| (format!("{image}-{arch}"), json!(self.container(image, arch))))
+            .collect();
         json!({ "deps": self.to_string(), "jobs": jobs, "containers": containers })
     }
 }
@@ -137,24 +126,13 @@ impl fmt::Display for DepsKey {
 /// `flake.lock and Cargo.lock`, `backend`.
 pub(crate) fn what_changed(old: &str, new: &str) -> String {
     // `{prefix}-v{version}-deps-{flake.lock}-{Cargo.lock}`
-    let parts = |key: &str| -> Vec<String> { key.split('-').map(str::to_owned).collect() };
-    let (a, b) = (parts(old), parts(new));
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.split('-').collect(), new.split('-').collect());
     if a.len() != 5 || b.len() != 5 {
         return "key".to_owned();
     }
-    let mut changed = Vec::new();
-    if a[0] != b[0] {
-        changed.push("backend".to_owned());
-    }
-    if a[1] != b[1] {
-        changed.push(format!("version {} → {}", a[1].trim_start_matches('v'), b[1].trim_start_matches('v')));
-    }
-    for (i, file) in [(3, "flake.lock"), (4, "Cargo.lock")] {
-        if a[i] != b[i] {
-            changed.push(file.to_owned());
-        }
-    }
-    changed.join(" and ")
+    let version = format!("version {} → {}", a[1].trim_start_matches('v'), b[1].trim_start_matches('v'));
+    let parts = [(0, "backend".to_owned()), (1, version), (3, "flake.lock".to_owned()), (4, "Cargo.lock".to_owned())];
+    parts.into_iter().filter(|(i, _)| a[*i] != b[*i]).map(|(_, part)| part).collect::<Vec<_>>().join(" and ")
 }
 
 /// The first 16 hex digits of the SHA-256, as `sha256sum FILE | cut -c1-16` prints them.

@@ -1,10 +1,7 @@
-//! What a run must not leave behind. Its private directory: the files a run must write (the netrc
-//! that hands a cache's credentials to Nix and curl, image archives, a registry's auth file and
-//! token), created on first use with mode 0700 under the temporary directory. And what it made
-//! elsewhere (the smoke's containers and network), each registered with the command that removes
-//! it. Both go on every exit: when [`Guard`] (held by `main`) drops, after an error or a panic, and
-//! on SIGINT, SIGTERM or SIGHUP (a cancelled CI job): the run's commands are stopped first, so
-//! nothing new is made while the rest goes, and the process exits as the signal would have.
+//! What a run must not leave behind: its private directory (mode 0700: the netrc handing a cache's
+//! credentials to Nix and curl, image archives, a registry's auth), and what it made elsewhere (the
+//! smoke's containers), each with the command that removes it. Both go on every exit: when
+//! [`Guard`] (held by `main`) drops, and on SIGINT, SIGTERM or SIGHUP (a cancelled CI job).
 
 use std::{
     fs,
@@ -38,8 +35,7 @@ pub fn signal() -> Option<i32> {
     Some(SIGNAL.load(Ordering::SeqCst)).filter(|s| *s != 0)
 }
 
-/// Registers the command that removes something the run made outside its directory: run by
-/// [`undo`], newest first, and on every exit.
+/// Registers how something the run made outside its directory is removed (by [`undo`], on exit).
 pub(crate) fn on_exit(undo: Undo) {
     UNDO.lock().unwrap_or_else(|e| e.into_inner()).push(undo);
     watch_signals();
@@ -48,12 +44,10 @@ pub(crate) fn on_exit(undo: Undo) {
 /// Runs the registered removals now, newest first, each once (under the lock: whoever comes
 /// second finds them done); a failure is ignored (the thing may never have been made).
 pub fn undo() {
-    let mut undos = UNDO.lock().unwrap_or_else(|e| e.into_inner());
-    for Undo { list, mut remove } in undos.drain(..).rev() {
+    for Undo { list, mut remove } in UNDO.lock().unwrap_or_else(|e| e.into_inner()).drain(..).rev() {
         let ids = list.run_after_stop().unwrap_or_default();
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            remove.args.extend(ids.iter().map(|id| command::lit(*id)));
+        if !ids.trim().is_empty() {
+            remove.args.extend(ids.split_whitespace().map(command::lit));
             let _ = remove.run_after_stop();
         }
     }
@@ -81,13 +75,9 @@ pub fn file(name: &str, contents: &[u8]) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `name` in the run's directory; in a dry run, as a plan names it (`<run directory>/NAME`), and
-/// nothing is made.
+/// `name` in the run's directory; in a dry run, `<run directory>/NAME`, and nothing is made.
 pub fn path(dry_run: bool, name: &str) -> Result<PathBuf> {
-    match dry_run {
-        true => Ok(PathBuf::from("<run directory>").join(name)),
-        false => Ok(dir()?.join(name)),
-    }
+    Ok(if dry_run { PathBuf::from("<run directory>") } else { dir()? }.join(name))
 }
 
 /// Removes the run's directory, if it was made.
@@ -123,26 +113,25 @@ impl Drop for Guard {
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: stop the commands (SIGTERM), wait for them to end (at most 10 s:
-/// a command may ignore SIGTERM, and is then killed), undo, remove the directory, then exit as the signal would have.
-/// Watched from the first thing the run makes, once.
+/// one that ignores SIGTERM is then killed), undo, remove the directory, and exit as the signal
+/// would have. Watched from the first thing the run makes.
 fn watch_signals() {
     static WATCHING: std::sync::Once = std::sync::Once::new();
     WATCHING.call_once(|| {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
         std::thread::spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                SIGNAL.store(signal, Ordering::SeqCst);
-                command::stop();
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while command::running() > 0 && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                command::kill();
-                undo();
-                remove();
-                std::process::exit(128 + signal);
+            let Some(signal) = signals.forever().next() else { return };
+            SIGNAL.store(signal, Ordering::SeqCst);
+            command::stop();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while command::running() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
             }
+            command::kill();
+            undo();
+            remove();
+            std::process::exit(128 + signal);
         });
     });
 }

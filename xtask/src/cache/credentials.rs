@@ -1,7 +1,7 @@
 //! The credentials of an HTTP cache's URL (`http(s)://USER:PASSWORD@HOST/…`): taken out of the
 //! URL, for a netrc file of the run (Nix and curl read them there; no command line holds them).
 
-use anyhow::{bail, Result};
+use anyhow::{ensure, Result};
 
 /// The user and password of `http(s)://USER:PASSWORD@HOST/…`, for a netrc file.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,51 +34,33 @@ pub(crate) fn split_credentials(url: &str) -> Result<(String, Option<Credentials
     let Some((scheme, rest)) = url.split_once("://").filter(|(s, _)| *s == "http" || *s == "https") else {
         return Ok((url.to_owned(), None));
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((userinfo, host_port)) = authority.rsplit_once('@') else {
-        return Ok((url.to_owned(), None));
-    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let Some((userinfo, host_port)) = authority.rsplit_once('@') else { return Ok((url.to_owned(), None)) };
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let (user, password) = (percent_decode(user), percent_decode(password));
-    if [&user, &password]
-        .iter()
-        .any(|w| w.is_empty() || w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\'))
-    {
-        bail!(
-            "`--cache {}`: the user and password must both be given, without spaces, quotes or backslashes (a netrc file hands them to Nix and curl)",
-            crate::secrets::redact(url)
-        );
-    }
-    let host = host_port
-        .rsplit_once(':')
-        .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
-        .map_or(host_port, |(h, _)| h);
-    let credentials =
-        Credentials { host: host.trim_start_matches('[').trim_end_matches(']').to_owned(), user, password };
+    let netrc_word = |w: &String| !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\');
+    ensure!(
+        netrc_word(&user) && netrc_word(&password),
+        "`--cache {}`: the user and password must both be given, without spaces, quotes or backslashes (a netrc file hands them to Nix and curl)",
+        crate::secrets::redact(url)
+    );
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next(),
+        None => host_port.split(':').next(),
+    };
+    let credentials = Credentials { host: host.unwrap_or_default().to_owned(), user, password };
     Ok((format!("{scheme}://{host_port}{tail}"), Some(credentials)))
 }
 
 /// `%XX` escapes of a URL's user-info, decoded.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        let hex = tail.get(..2).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        let (byte, skip) = hex.filter(|_| byte == b'%').map_or((byte, 0), |b| (b, 2));
+        out.push(byte);
+        rest = &tail[skip..];
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -91,8 +73,10 @@ mod tests {
     fn credentials_leave_the_url_for_a_netrc_file() {
         let (url, creds) = split_credentials("http://ci:s%40cret@127.0.0.1:8080/nix?compression=zstd").unwrap();
         assert_eq!(url, "http://127.0.0.1:8080/nix?compression=zstd");
-        let creds = creds.unwrap();
-        assert_eq!(creds.netrc(), "machine 127.0.0.1 login ci password s@cret\n");
+        assert_eq!(creds.unwrap().netrc(), "machine 127.0.0.1 login ci password s@cret\n");
+        for (url, host) in [("http://u:p@[::1]/", "::1"), ("https://u:p@[::1]:8443/", "::1"), ("http://u:p@h", "h")] {
+            assert_eq!(split_credentials(url).unwrap().1.unwrap().host, host, "{url}");
+        }
         assert_eq!(
             split_credentials("https://cache.example/a@b").unwrap(),
             ("https://cache.example/a@b".to_owned(), None)

@@ -1,13 +1,8 @@
-//! Retention for a cache this project owns (a `file://` directory, or HTTP that takes DELETE):
-//! `cargo xtask gc --keep N` keeps the newest N keys' recorded paths ([`super::roots`]), and every
-//! key used within the grace period (a push under way recorded its paths before uploading, so it is
-//! kept), with their closures, read from the cache's own narinfos; everything else goes. A
-//! directory is listed (a path no manifest names goes too); HTTP cannot be, so there the candidates
-//! are the closures of every recorded key.
-//!
-//! gc works under the cache's lock ([`super::lock`]), deletes a narinfo before its NAR file (a
-//! narinfo never points to nothing), and never touches a file outside the cache. A narinfo it
-//! cannot read (not UTF-8, a field missing, a NAR outside the cache) is reported and left alone.
+//! Retention for a cache this project owns: `gc --keep N` keeps the closures of the newest N keys'
+//! recorded paths ([`super::roots`]) and of the keys used within the grace period (a push under way
+//! recorded its paths before uploading); the rest of the cache (over HTTP, which cannot be listed,
+//! of the recorded closures) goes, under the cache's lock, each narinfo before its NAR file. A
+//! narinfo that cannot be read is reported and left alone.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -23,10 +18,8 @@ use super::{
     roots::{self, Manifest},
 };
 
-/// A narinfo of the cache, with the file it is in and its text.
+/// A narinfo of the cache (under its own path's name, [`narinfo::file_of`]), and its text.
 pub struct CachedPath {
-    /// The narinfo's file name in the cache.
-    pub file: String,
     /// The narinfo, parsed.
     pub info: NarInfo,
     /// Its bytes as the cache served them (`verify` mirrors them for Nix).
@@ -40,9 +33,8 @@ pub struct Entries {
     pub by_path: BTreeMap<String, CachedPath>,
     /// Why each unreadable narinfo could not be read (its name in the message).
     pub unreadable: Vec<String>,
-    /// Of those, the narinfos proven broken, and why: not a narinfo, or under the name of another
-    /// path than its `StorePath` (where it would stand for that path). Never an entry. (The
-    /// others could not be fetched: nothing is known of them.)
+    /// Of those, the ones proven broken, and why: not a narinfo, or under another path's name
+    /// (where it would stand for that path). The others could not be fetched.
     pub bad_files: Vec<(String, String)>,
 }
 
@@ -50,21 +42,16 @@ pub struct Entries {
 const MAX_NARINFO: u64 = 1 << 20;
 
 impl Entries {
-    /// Every narinfo of a directory; for HTTP, those in the closures of `roots`, a layer of
-    /// references at a time, each layer fetched at once.
-    pub fn read(files: &Files, roots: &BTreeSet<String>) -> Result<Entries> {
+    /// Every narinfo of a directory; for HTTP, those in the closures of the `manifests`' roots, a
+    /// layer of references at a time, each layer fetched at once.
+    pub fn read(files: &Files, manifests: &[Manifest]) -> Result<Entries> {
         let mut entries = Entries::default();
-        if let Some(listed) = files.narinfos() {
-            let names = listed?;
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            for (file, got) in names.iter().zip(files.get_many(&refs, MAX_NARINFO)?) {
-                entries.add(file, got);
-            }
-            return Ok(entries);
-        }
-        let mut frontier: BTreeSet<String> = roots.clone();
-        while !frontier.is_empty() {
-            let names: Vec<String> = frontier.iter().filter_map(|p| narinfo::file_of(p)).collect();
+        let listed = files.list("").transpose()?;
+        let mut names: BTreeSet<String> = match &listed {
+            Some(names) => names.iter().filter(|n| n.ends_with(".narinfo")).cloned().collect(),
+            None => manifests.iter().flat_map(|m| &m.roots).filter_map(|p| narinfo::file_of(p)).collect(),
+        };
+        while !names.is_empty() {
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let mut next = BTreeSet::new();
             for (file, got) in names.iter().zip(files.get_many(&refs, MAX_NARINFO)?) {
@@ -72,26 +59,21 @@ impl Entries {
                     next.extend(entry.info.references.iter().cloned());
                 }
             }
+            if listed.is_some() {
+                break;
+            }
             next.retain(|p| !entries.by_path.contains_key(p));
-            frontier = next;
+            names = next.iter().filter_map(|p| narinfo::file_of(p)).collect();
         }
         Ok(entries)
     }
 
     fn add(&mut self, file: &str, got: Fetched) -> Option<&CachedPath> {
-        let bytes = match got {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return None,
-            Err(err) => {
-                self.unreadable.push(format!("{err:#}"));
-                return None;
-            }
-        };
+        let bytes = got.inspect_err(|err| self.unreadable.push(format!("{err:#}"))).ok()??;
         let problem = match NarInfo::parse(file, &bytes) {
             Ok(info) if narinfo::file_of(&info.store_path).as_deref() == Some(file) => {
-                let path = info.store_path.clone();
-                self.by_path.insert(path.clone(), CachedPath { file: file.to_owned(), info, text: bytes });
-                return self.by_path.get(&path);
+                // Each file is read once: its path is not yet an entry.
+                return Some(&*self.by_path.entry(info.store_path.clone()).or_insert(CachedPath { info, text: bytes }));
             }
             Ok(info) => format!("{file} says it is {}, whose narinfo has another name", info.store_path),
             Err(err) => format!("{err:#}"),
@@ -106,10 +88,9 @@ impl Entries {
         let mut live = BTreeSet::new();
         let mut stack: Vec<String> = roots.into_iter().collect();
         while let Some(path) = stack.pop() {
-            if let Some(entry) = self.by_path.get(&path) {
-                if live.insert(path) {
-                    stack.extend(entry.info.references.iter().cloned());
-                }
+            let Some(entry) = self.by_path.get(&path) else { continue };
+            if live.insert(path) {
+                stack.extend(entry.info.references.iter().cloned());
             }
         }
         live
@@ -135,37 +116,28 @@ pub struct Collection {
 /// What `gc --keep N --grace G` would do.
 pub(crate) fn collection(files: &Files, keep: usize, grace: Duration) -> Result<Collection> {
     let manifests = roots::all(files)?;
-    let every_root: BTreeSet<String> = manifests.iter().flat_map(|m| m.roots.iter().cloned()).collect();
-    let entries = Entries::read(files, &every_root)?;
-    Ok(Collection::of(&manifests, &entries, keep, grace))
+    Ok(Collection::of(&manifests, &Entries::read(files, &manifests)?, keep, grace))
 }
 
 impl Collection {
     /// What gc would do with these manifests (newest first) and the cache's narinfos.
     pub fn of(manifests: &[Manifest], entries: &Entries, keep: usize, grace: Duration) -> Collection {
         let young = roots::now_ms().saturating_sub(grace.as_millis() as u64);
-        let (mut kept, mut dropped): (Vec<&Manifest>, Vec<&Manifest>) = (Vec::new(), Vec::new());
-        for (i, manifest) in manifests.iter().enumerate() {
-            if i < keep || manifest.updated >= young {
-                kept.push(manifest);
-            } else {
-                dropped.push(manifest);
-            }
-        }
-        let live = entries.closure(kept.iter().flat_map(|m| m.roots.iter().cloned()));
+        let (kept, dropped): (Vec<_>, Vec<_>) =
+            manifests.iter().enumerate().partition(|(i, m)| *i < keep || m.updated >= young);
+        let keys = |ms: Vec<(usize, &Manifest)>| ms.into_iter().map(|(_, m)| m.key.clone()).collect();
+        let live = entries.closure(kept.iter().flat_map(|(_, m)| m.roots.iter().cloned()));
         // Two paths with the same contents share one NAR file: it goes only with the last of them.
-        let kept_nars: BTreeSet<&str> =
-            entries.by_path.iter().filter(|(p, _)| live.contains(*p)).map(|(_, e)| e.info.url.as_str()).collect();
-        let mut delete = BTreeMap::new();
-        let mut bytes: u64 = 0;
+        let kept_nars: BTreeSet<&str> = live.iter().map(|p| entries.by_path[p].info.url.as_str()).collect();
+        let (mut delete, mut bytes) = (BTreeMap::new(), 0u64);
         for (path, entry) in entries.by_path.iter().filter(|(p, _)| !live.contains(*p)) {
             bytes = bytes.saturating_add(entry.info.file_size.unwrap_or(entry.info.nar_size));
             let nar = Some(entry.info.url.clone()).filter(|n| !kept_nars.contains(n.as_str()));
-            delete.insert(path.clone(), std::iter::once(entry.file.clone()).chain(nar).collect());
+            delete.insert(path.clone(), narinfo::file_of(path).into_iter().chain(nar).collect());
         }
         Collection {
-            kept_keys: kept.iter().map(|m| m.key.clone()).collect(),
-            dropped_keys: dropped.iter().map(|m| m.key.clone()).collect(),
+            kept_keys: keys(kept),
+            dropped_keys: keys(dropped),
             kept: entries.by_path.len() - delete.len(),
             delete,
             bytes,
@@ -184,7 +156,7 @@ pub fn collect(files: &Files, lock: &mut Lock, plan: &Collection) -> Result<()> 
         }
     }
     for key in &plan.dropped_keys {
-        roots::forget(files, key)?;
+        files.delete(&roots::manifest_file(key))?;
     }
     roots::write_index(files, &plan.kept_keys.iter().cloned().collect())
 }

@@ -1,29 +1,26 @@
-//! One writer at a time for a cache's bookkeeping: the tasks that record their roots
-//! ([`super::roots`]) and `gc` take this lock, so gc never works from a view a push is changing,
-//! and two pushes never lose each other's roots.
+//! One writer at a time for a cache's bookkeeping ([`super::roots`], `gc`): gc never works from a
+//! view a push is changing, and two pushes never lose each other's roots.
 //!
 //! - A directory: `flock` on `xtask-roots/lock` (released by the kernel when the process ends).
-//! - HTTP, which has no lock: a token file, `xtask-roots/lock`, present while the lock is free.
-//!   DELETE is the one atomic operation a plain WebDAV server offers (of two DELETEs of a file, one
-//!   gets 404), so the lock is held by whoever deleted the token, and released by putting it back.
-//!   The holder writes `xtask-roots/lock-holder` (who, since when) first; a token missing for longer
-//!   than the lease, with no renewal, was left by a holder that died, and is put back. A new
-//!   cache's token is created once, then everyone waits a moment so that concurrent creators settle.
-//! - HTTP that takes PUT but not DELETE: no lock is needed, for nothing can delete there (gc
-//!   cannot run on it): pushes go on with a warning saying so, and gc refuses.
+//! - HTTP: a token file, `xtask-roots/lock`, present while the lock is free. DELETE is the one
+//!   atomic operation a plain WebDAV server offers (of two DELETEs, one gets 404): whoever deleted
+//!   the token holds the lock, and puts it back to release it. The holder first writes
+//!   `xtask-roots/lock-holder` (who, since when): a token missing longer than the lease was left by
+//!   a holder that died, and is put back. Without DELETE no lock is needed (nothing can delete):
+//!   pushes go on with a warning, and gc refuses.
 
 use std::{
     fs,
     os::fd::AsRawFd,
-    path::PathBuf,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    path::Path,
+    time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use super::{
-    files::{Beneath, Deleted, Files, Http},
-    roots::DIR,
+    files::{Beneath, Deleted, Files},
+    roots::{now_ms, DIR},
 };
 
 use crate::github;
@@ -45,27 +42,25 @@ pub struct Lock {
 enum Held {
     /// The open lock file: the kernel releases the `flock` when it is closed.
     Dir(#[allow(dead_code)] fs::File),
-    Http(Http),
+    Http(Files),
     /// A cache nothing can delete from (no DELETE): there is nothing to exclude.
     NoDelete,
 }
 
 impl Files {
-    /// Takes the cache's lock, waiting at most `wait`. `lease`: how long a holder may go without
-    /// renewing before others take the lock from it (HTTP).
+    /// Takes the cache's lock, waiting at most `wait`; over HTTP, others take it from a holder that
+    /// did not renew it within `lease`.
     pub fn lock(&self, wait: Duration, lease: Duration) -> Result<Lock> {
         let held = match self {
             Files::Dir(dir) => Held::Dir(lock_dir(dir, wait)?),
-            Files::Http(http) => match take_token(self, wait, lease)? {
-                true => Held::Http(http.clone()),
-                false => {
-                    github::warning(&format!(
-                        "{} takes PUT but not DELETE: pushes need no lock there, and gc (which deletes) is unavailable",
-                        http.base
-                    ));
-                    Held::NoDelete
-                }
-            },
+            Files::Http(_) if take_token(self, wait, lease)? => Held::Http(self.clone()),
+            Files::Http(http) => {
+                github::warning(&format!(
+                    "{} takes PUT but not DELETE: pushes need no lock there, and gc (which deletes) is unavailable",
+                    http.base
+                ));
+                Held::NoDelete
+            }
         };
         Ok(Lock { held, renewed: Instant::now(), lease })
     }
@@ -80,67 +75,58 @@ impl Lock {
     /// Says that the holder is alive (HTTP: a new `lock-holder`), and fails when the lease ran out
     /// (another process may have taken the lock: the holder must stop writing).
     pub(crate) fn renew(&mut self) -> Result<()> {
-        if self.renewed.elapsed() > self.lease {
-            bail!(
-                "held the cache's lock longer than its lease ({} s): stopping before another writer",
-                self.lease.as_secs()
-            );
+        ensure!(
+            self.renewed.elapsed() <= self.lease,
+            "held the cache's lock longer than its lease ({} s): stopping before another writer",
+            self.lease.as_secs()
+        );
+        if let Held::Http(files) = &self.held {
+            files.put(HOLDER, &me())?;
         }
-        if let Held::Http(http) = &self.held {
-            Files::Http(http.clone()).put(HOLDER, &Holder::me())?;
-            self.renewed = Instant::now();
-        }
+        self.renewed = Instant::now();
         Ok(())
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        if let Held::Http(http) = &self.held {
-            let released = Files::Http(http.clone()).put(TOKEN, b"");
-            if let Err(err) = released {
-                github::warning(&format!(
-                    "cannot release the lock of {} ({err:#}): others wait for its lease to end",
-                    http.base
-                ));
-            }
+        let Held::Http(files) = &self.held else { return };
+        if let Err(err) = files.put(TOKEN, b"") {
+            github::warning(&format!(
+                "cannot release the lock of {} ({err:#}): others wait for its lease to end",
+                files.label()
+            ));
         }
     }
 }
 
 /// The cache directory's lock: `flock` on `xtask-roots/lock`, reached without following a link.
-fn lock_dir(cache: &std::path::Path, wait: Duration) -> Result<fs::File> {
-    let path: PathBuf = cache.join(DIR).join("lock");
+fn lock_dir(cache: &Path, wait: Duration) -> Result<fs::File> {
+    let path = cache.join(DIR).join("lock");
+    let (shown, secs) = (path.display(), wait.as_secs());
     let beneath = Beneath::open(cache, true).with_context(|| format!("cannot open {}", cache.display()))?;
-    // Nix writes the NAR files under nar/: never through a link out of the cache.
-    if beneath.is_symlink("nar")? {
-        bail!(
-            "{}/nar is a symbolic link: Nix would write the cache's NAR files through it, and links in a cache are never followed; make it a directory",
-            cache.display()
-        );
-    }
-    let file = beneath.open_rw(&format!("{DIR}/lock")).with_context(|| format!("cannot open {}", path.display()))?;
+    // Nix writes the NAR files under nar/: never through a link (the cache itself may be one).
+    ensure!(
+        !cache.join("nar").symlink_metadata().is_ok_and(|m| m.is_symlink()),
+        "{}/nar is a symbolic link: Nix would write the cache's NAR files through it, and links in a cache are never followed; make it a directory",
+        cache.display()
+    );
+    let file = beneath.open_rw(&format!("{DIR}/lock")).with_context(|| format!("cannot open {shown}"))?;
     // A blocking flock, in a thread: the kernel wakes a waiter the moment the lock is free (a
     // loop of tries would lose to a holder that takes it again at once), and the wait is bounded.
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         // SAFETY: flock on a descriptor this thread owns; no memory is involved.
         let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
-        let _ = sender.send(locked.then_some(file));
+        // errno is this thread's own.
+        let _ = sender.send(if locked { Ok(file) } else { Err(std::io::Error::last_os_error()) });
     });
     match receiver.recv_timeout(wait) {
-        Ok(Some(file)) => Ok(file),
-        Ok(None) => bail!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error()),
+        Ok(locked) => locked.with_context(|| format!("cannot lock {shown}")),
         Err(_) => bail!(
-            "{} is locked by another task (gc, or a push recording its paths) for over {} s: try again when it is done",
-            path.display(),
-            wait.as_secs()
+            "{shown} is locked by another task (gc, or a push recording its paths) for over {secs} s: try again when it is done"
         ),
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Who holds the lock, and since when (seconds since the epoch): the `lock-holder` file.
@@ -150,12 +136,10 @@ struct Holder {
     since: u64,
 }
 
-impl Holder {
-    fn me() -> Vec<u8> {
-        let host = std::env::var("HOSTNAME").unwrap_or_default();
-        let me = Holder { owner: format!("{host} pid {}", std::process::id()), since: now() };
-        serde_json::to_vec(&me).expect("a holder is always JSON")
-    }
+/// The `lock-holder` file of this process.
+fn me() -> Vec<u8> {
+    let owner = format!("{} pid {}", std::env::var("HOSTNAME").unwrap_or_default(), std::process::id());
+    serde_json::to_vec(&Holder { owner, since: now_ms() / 1000 }).expect("a holder is always JSON")
 }
 
 /// Takes the token: `true` once held, `false` when the cache takes no DELETE (405, 501).
@@ -163,7 +147,7 @@ fn take_token(files: &Files, wait: Duration, lease: Duration) -> Result<bool> {
     let deadline = Instant::now() + wait;
     loop {
         if files.sizes(&[TOKEN])?.values().any(Option::is_some) {
-            files.put(HOLDER, &Holder::me())?;
+            files.put(HOLDER, &me())?;
             match files.try_delete(TOKEN)? {
                 Deleted::Yes => return Ok(true),
                 Deleted::NotAllowed => return Ok(false),
@@ -171,35 +155,32 @@ fn take_token(files: &Files, wait: Duration, lease: Duration) -> Result<bool> {
                 Deleted::Absent => {}
             }
         } else {
-            let info = files.get(HOLDER)?.and_then(|bytes| serde_json::from_slice::<Holder>(&bytes).ok());
-            match info {
+            match files.get(HOLDER)?.and_then(|bytes| serde_json::from_slice::<Holder>(&bytes).ok()) {
                 // A cache whose lock was never used.
                 None => {
                     files.put(TOKEN, b"")?;
                     std::thread::sleep(SETTLE);
                     continue;
                 }
-                Some(info) => {
-                    if now().saturating_sub(info.since) > lease.as_secs() {
-                        github::warning(&format!(
-                            "the lock of {} was held by {} since {} s ago, past its lease: taking it over",
-                            files.label(),
-                            info.owner,
-                            now().saturating_sub(info.since)
-                        ));
-                        files.put(TOKEN, b"")?;
-                        continue;
-                    }
+                Some(info) if (now_ms() / 1000).saturating_sub(info.since) > lease.as_secs() => {
+                    github::warning(&format!(
+                        "the lock of {} was held by {} since {} s ago, past its lease: taking it over",
+                        files.label(),
+                        info.owner,
+                        (now_ms() / 1000).saturating_sub(info.since)
+                    ));
+                    files.put(TOKEN, b"")?;
+                    continue;
                 }
+                Some(_) => {}
             }
         }
-        if Instant::now() > deadline {
-            bail!(
-                "the cache {} is locked by another task (gc, or a push recording its roots) for over {} s: try again when it is done",
-                files.label(),
-                wait.as_secs()
-            );
-        }
+        ensure!(
+            Instant::now() <= deadline,
+            "the cache {} is locked by another task (gc, or a push recording its roots) for over {} s: try again when it is done",
+            files.label(),
+            wait.as_secs()
+        );
         std::thread::sleep(POLL + Duration::from_millis(u64::from(std::process::id() % 100)));
     }
 }

@@ -1,10 +1,6 @@
 //! Where the tasks push and pull (`--cache`): a local directory, any Nix store URL, or Cachix.
-//!
-//! - [`signing_key`]: the key the xtask signs with; [`push`]: the upload commands;
-//!   [`push_filter`]: what is never pushed;
-//! - [`files`], [`narinfo`]: a cache this project owns, read and written directly; [`lock`],
-//!   [`roots`]: what its pushes record, one writer at a time; [`gc`], [`verify`]: what it keeps,
-//!   and whether it is sound.
+//! A cache this project owns is read and written directly ([`files`], [`narinfo`]); its pushes
+//! record their roots ([`roots`]) one writer at a time ([`lock`]) for [`gc`]; [`verify`] checks it.
 
 pub mod credentials;
 pub mod files;
@@ -22,7 +18,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Result};
+use anyhow::{ensure, Result};
 
 use self::credentials::split_credentials;
 pub(crate) use self::credentials::Credentials;
@@ -36,9 +32,8 @@ use crate::{
 /// The binary cache a task reads from and pushes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cache {
-    /// A binary cache directory on this machine (`file://`): the default with no Cachix token. The
-    /// xtask signs what it pushes with a key kept beside the directory (`DIR.secret`, `DIR.public`),
-    /// so a runner that trusts the public key can substitute from it.
+    /// A binary cache directory on this machine (`file://`), the default with no Cachix token:
+    /// signed with a key kept beside it (`DIR.secret`, `DIR.public`) that runners can trust.
     Local {
         /// The directory.
         dir: PathBuf,
@@ -56,8 +51,8 @@ pub enum Cache {
         /// The cache's name on Cachix.
         name: String,
     },
-    /// A cache read from and never pushed to, and why: Cachix without its token on GitHub
-    /// Actions, or any cache in a pull request from a fork (GitHub gives it no secrets).
+    /// A cache only read from: Cachix without its token on GitHub Actions, or any cache in a pull
+    /// request from a fork (GitHub gives it no secrets).
     ReadOnly {
         /// The cache read from.
         of: Box<Cache>,
@@ -66,6 +61,8 @@ pub enum Cache {
     },
 }
 
+/// The schemes of the store URLs `--cache` takes (with `local?…` and `daemon`).
+const SCHEMES: [&str; 7] = ["file", "http", "https", "s3", "ssh", "ssh-ng", "gs"];
 /// Why a cache is only read from.
 const NO_TOKEN: &str = "CACHIX_AUTH_TOKEN is not set (a fork pull request gets no secrets)";
 const FORK: &str = "a pull request from a fork gets no secrets";
@@ -76,18 +73,13 @@ pub fn token_is_set() -> bool {
 }
 
 impl Cache {
-    /// `--cache` if given; else Cachix when the config says so and a token is set; else the local
-    /// directory of the config.
+    /// `--cache` if given; else Cachix when the config says so and a token is set; else the local one.
     pub fn resolve(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {
-        let cache = Cache::from_arg(arg, config, root)?;
-        if !github::is_fork_pull_request() {
-            return Ok(cache);
-        }
-        let of = match cache {
-            Cache::ReadOnly { of, .. } => of,
-            cache => Box::new(cache),
-        };
-        Ok(Cache::ReadOnly { of, why: FORK })
+        Ok(match Cache::from_arg(arg, config, root)? {
+            cache if !github::is_fork_pull_request() => cache,
+            Cache::ReadOnly { of, .. } => Cache::ReadOnly { of, why: FORK },
+            cache => Cache::ReadOnly { of: Box::new(cache), why: FORK },
+        })
     }
 
     fn from_arg(arg: Option<&str>, config: &Config, root: &Path) -> Result<Cache> {
@@ -102,39 +94,35 @@ impl Cache {
             });
         };
         if let Some(name) = arg.strip_prefix("cachix:") {
-            if !is_cache_name(name) {
-                bail!(
-                    "`--cache {arg}`: a Cachix cache name is lowercase letters, digits and '-', e.g. cachix:{}",
-                    config.name
-                );
-            }
+            ensure!(
+                is_cache_name(name),
+                "`--cache {arg}`: a Cachix cache name is lowercase letters, digits and '-', e.g. cachix:{}",
+                config.name
+            );
             return Ok(Cache::Cachix { name: name.to_owned() });
         }
         if let Some(path) = arg.strip_prefix("file://") {
             let dir = path.split('?').next().unwrap_or_default();
-            if !dir.starts_with('/') || dir.trim_end_matches('/').is_empty() {
-                bail!(
-                    "`--cache {arg}` does not name an absolute directory: use file:///absolute/dir (three slashes), e.g. file://{}",
-                    root.join(&config.local_cache).display()
-                );
-            }
+            ensure!(
+                dir.starts_with('/') && !dir.trim_end_matches('/').is_empty(),
+                "`--cache {arg}` does not name an absolute directory: use file:///absolute/dir (three slashes), e.g. file://{}",
+                root.join(&config.local_cache).display()
+            );
             if !path.contains('?') {
                 return Ok(Cache::Local { dir: PathBuf::from(dir.trim_end_matches('/')) });
             }
         }
-        for scheme in ["http://", "https://", "s3://", "ssh://", "ssh-ng://", "gs://"] {
-            let host = arg.strip_prefix(scheme).map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
-            if host.is_some_and(|h| h.rsplit('@').next().unwrap_or_default().is_empty()) {
-                bail!(
-                    "`--cache {}` has no host: use {scheme}HOST/…, e.g. {scheme}cache.example.org",
-                    crate::secrets::redact(arg)
-                );
-            }
-        }
-        let schemes = ["file://", "http://", "https://", "s3://", "ssh://", "ssh-ng://", "gs://", "local?", "daemon"];
-        if !schemes.iter().any(|s| arg.starts_with(s)) {
-            bail!(
-                "`--cache {}` is not a cache: use a Nix store URL (file:///abs/dir, https://host/path, s3://bucket, ssh-ng://host) or cachix:NAME",
+        let scheme = SCHEMES.into_iter().find(|k| arg.starts_with(&format!("{k}://")));
+        ensure!(
+            scheme.is_some() || arg.starts_with("local?") || arg.starts_with("daemon"),
+            "`--cache {}` is not a cache: use a Nix store URL (file:///abs/dir, https://host/path, s3://bucket, ssh-ng://host) or cachix:NAME",
+            crate::secrets::redact(arg)
+        );
+        if let Some(scheme) = scheme.filter(|s| *s != "file") {
+            let host = arg[scheme.len() + 3..].split(['/', '?']).next().unwrap_or_default();
+            ensure!(
+                !host.rsplit('@').next().unwrap_or_default().is_empty(),
+                "`--cache {}` has no host: use {scheme}://HOST/…, e.g. {scheme}://cache.example.org",
                 crate::secrets::redact(arg)
             );
         }
@@ -152,25 +140,21 @@ impl Cache {
         }
     }
 
-    /// The `--cache` value that names this cache, credentials left out (a netrc file hands them
-    /// over).
+    /// The `--cache` value that names this cache, credentials left out (a netrc file has them).
     pub fn argument(&self) -> String {
         match self {
-            Cache::Local { dir } => format!("file://{}", dir.display()),
-            Cache::Store { url, .. } => url.clone(),
             Cache::Cachix { name } => format!("cachix:{name}"),
             Cache::ReadOnly { of, .. } => of.argument(),
+            _ => self.substituter(),
         }
     }
 
-    /// What kind of cache it is, for the record: `local`, `file`, `http`, `https`, `s3`, `ssh`,
-    /// `ssh-ng`, `cachix`, …
+    /// What kind of cache it is, for the record: `local`, `cachix`, or the URL's scheme (`https`, …).
     pub fn kind(&self) -> &'static str {
         match self {
             Cache::Local { .. } => "local",
             Cache::Store { url, .. } => {
-                let kinds = ["file", "http", "https", "s3", "ssh", "ssh-ng", "gs"];
-                kinds.into_iter().find(|k| url.starts_with(&format!("{k}://"))).unwrap_or("store")
+                SCHEMES.into_iter().find(|k| url.starts_with(&format!("{k}://"))).unwrap_or("store")
             }
             Cache::Cachix { .. } => "cachix",
             Cache::ReadOnly { of, .. } => of.kind(),
@@ -192,8 +176,7 @@ impl Cache {
         }
     }
 
-    /// The cache's own public key, when the config knows it (Cachix's); a key the xtask signs
-    /// with is found by the signing-key step instead.
+    /// The cache's own public key, when the config knows it (Cachix's, not the xtask's own).
     pub(crate) fn config_key(&self, config: &Config) -> Option<String> {
         match self {
             Cache::Cachix { name } if *name == config.name => config.public_key.clone(),
@@ -202,17 +185,15 @@ impl Cache {
         }
     }
 
-    /// The cache's files, when this project owns it: a directory, or HTTP(S), written with the
-    /// credentials of `--cache` (`netrc`), else Nix's own.
+    /// The cache's files, when this project owns it: a directory, or HTTP(S) written with the
+    /// credentials of `netrc` (`--cache`'s), else Nix's own.
     pub fn files(&self, timeout: u64, netrc: Option<&Path>) -> Option<files::Files> {
         match self {
             Cache::Local { dir } => Some(files::Files::Dir(dir.clone())),
             Cache::Store { url, .. } if url.starts_with("http://") || url.starts_with("https://") => {
                 let base = url.split('?').next().unwrap_or(url).trim_end_matches('/').to_owned();
-                let netrc = match netrc {
-                    Some(path) => files::Netrc::File(path.to_path_buf()),
-                    None => files::Netrc::Nix(Default::default()),
-                };
+                let netrc =
+                    netrc.map_or_else(|| files::Netrc::Nix(Default::default()), |p| files::Netrc::File(p.into()));
                 Some(files::Files::Http(files::Http { base, timeout, netrc }))
             }
             // Read only: what the fresh runner's checks read.
@@ -228,12 +209,10 @@ impl Cache {
         }
     }
 
-    /// What pushing to Cachix needs, checked before anything is built: the CLI and the token.
-    /// Every problem at once, each with its fix.
+    /// What pushing to Cachix needs, checked before anything is built: the CLI and the token
+    /// (every problem at once, each with its fix).
     pub fn preflight(&self) -> Result<()> {
-        let Cache::Cachix { name } = self else {
-            return Ok(());
-        };
+        let Cache::Cachix { name } = self else { return Ok(()) };
         let mut problems = Vec::new();
         if !on_path("cachix") {
             problems.push("the `cachix` CLI is not on PATH: install it (`nix profile install nixpkgs#cachix`, or `nix develop` which has it)".to_owned());
@@ -243,9 +222,7 @@ impl Cache {
                 "{CACHIX_AUTH_TOKEN} is not set: export a token with write access to {name} (CI: the repository secret), or push to the local cache by leaving out --cache"
             ));
         }
-        if !problems.is_empty() {
-            bail!("cannot push to cachix:{name}:\n  - {}", problems.join("\n  - "));
-        }
+        ensure!(problems.is_empty(), "cannot push to cachix:{name}:\n  - {}", problems.join("\n  - "));
         Ok(())
     }
 }

@@ -1,8 +1,7 @@
-//! A cache's `.narinfo` files, read by the xtask itself (gc, verify): nothing in one is trusted
-//! before it is checked. A file that is not UTF-8 or lacks a field is an error naming the file;
-//! the NAR file it points to must be a plain relative path inside the cache.
+//! A cache's `.narinfo` files, read by the xtask itself (gc, verify), trusted in nothing before
+//! checked: errors name the file; the NAR file must be a plain relative path inside the cache.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 /// One narinfo, as Nix writes it (`Key: value` lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +38,10 @@ impl NarInfo {
             _ => bail!("{name}: `StorePath: {store_path}` is not a store path"),
         };
         let url = required("URL")?;
-        if !safe_path(url) {
-            bail!(
-                "{name}: `URL: {url}` points outside the cache (a NAR file is a relative path such as nar/….nar.zst)"
-            );
-        }
+        ensure!(
+            safe_path(url),
+            "{name}: `URL: {url}` points outside the cache (a NAR file is a relative path such as nar/….nar.zst)"
+        );
         let number = |key: &str| -> Result<Option<u64>> {
             field(key).map(|v| v.parse().with_context(|| format!("{name}: `{key}: {v}` is not a number"))).transpose()
         };
@@ -85,12 +83,10 @@ pub fn file_of(store_path: &str) -> Option<String> {
     Some(format!("{}.narinfo", hash_part(store_path.rsplit('/').next()?)?))
 }
 
-/// A path a cache may name: relative, without `.` or `..` components, of plain characters. Every
-/// file the xtask reads, writes or deletes in a cache goes through this check.
+/// A path a cache may name: relative, without empty, `.` or `..` components, of plain characters.
+/// Every file the xtask reads, writes or deletes in a cache goes through this check.
 pub(crate) fn safe_path(path: &str) -> bool {
-    !path.is_empty()
-        && !path.starts_with('/')
-        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+    path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
         && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+/".contains(&b))
 }
 
@@ -103,11 +99,9 @@ pub fn nix32(hash: &[u8]) -> String {
     (0..len)
         .rev()
         .map(|n| {
-            let bit = n * 5;
-            let (i, j) = (bit / 8, bit % 8);
-            let low = hash[i] >> j;
-            let high = if i + 1 < hash.len() { hash[i + 1].checked_shl(8 - j as u32).unwrap_or(0) } else { 0 };
-            NIX32[usize::from((low | high) & 0x1f)] as char
+            let (i, j) = (n * 5 / 8, n * 5 % 8);
+            let high = hash.get(i + 1).map_or(0, |h| h.checked_shl(8 - j as u32).unwrap_or(0));
+            NIX32[usize::from((hash[i] >> j | high) & 0x1f)] as char
         })
         .collect()
 }

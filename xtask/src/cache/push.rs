@@ -8,8 +8,7 @@ use crate::{
 };
 
 impl Cache {
-    /// The step's title and the command that uploads the paths of `paths`; `None` for a cache
-    /// that is only read.
+    /// The step's title and the command that uploads `paths`; `None` for a cache only read.
     pub fn upload(&self, paths: Slot, net: &Network) -> Option<(String, Cmd)> {
         let title = format!("Push to {}", self.label());
         match self {

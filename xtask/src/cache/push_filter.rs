@@ -1,9 +1,7 @@
-//! The push filter: store paths that are never worth a cache's space (the seed's `-source$` and
-//! `nixpkgs\.tar\.gz$`), applied to the runtime closure of what a task built.
-//!
-//! A binary cache must be closed under references: Nix refuses to upload a path whose references
-//! the cache lacks, and a runner could not substitute it. So a filtered path that a kept path
-//! refers to is kept anyway and reported, as cachix-action documents for its own `pushFilter`.
+//! The push filter: store paths never worth a cache's space (the seed's `-source$` and
+//! `nixpkgs\.tar\.gz$`), applied to the runtime closure of what a task built. A cache must be
+//! closed under references (Nix refuses to upload a path whose references it lacks), so a filtered
+//! path a kept path refers to is kept anyway and reported, as cachix-action's `pushFilter` does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,26 +31,20 @@ impl PushFilter {
 
     /// Splits a closure (path -> its references) into what may be pushed and what the filter drops.
     pub fn apply(&self, closure: &BTreeMap<String, Vec<String>>) -> Filtered {
-        let matching: BTreeSet<&String> = closure.keys().filter(|p| self.is_match(p)).collect();
         // Keep everything that does not match, then whatever a kept path refers to, until stable.
-        let mut keep: BTreeSet<&String> = closure.keys().filter(|p| !matching.contains(p)).collect();
+        let mut keep: BTreeSet<&String> = closure.keys().filter(|p| !self.is_match(p)).collect();
         let mut queue: Vec<&String> = keep.iter().copied().collect();
-        let mut kept_anyway = BTreeSet::new();
         while let Some(path) = queue.pop() {
-            for reference in closure.get(path).into_iter().flatten() {
-                let Some((reference, _)) = closure.get_key_value(reference) else {
-                    continue;
-                };
+            for (reference, _) in closure[path].iter().filter_map(|r| closure.get_key_value(r)) {
                 if keep.insert(reference) {
-                    kept_anyway.insert(reference.clone());
                     queue.push(reference);
                 }
             }
         }
         Filtered {
+            dropped: closure.keys().filter(|p| !keep.contains(p)).cloned().collect(),
+            kept_anyway: keep.iter().filter(|p| self.is_match(p)).map(|p| p.to_string()).collect(),
             push: keep.into_iter().cloned().collect(),
-            dropped: matching.into_iter().filter(|p| !kept_anyway.contains(*p)).cloned().collect(),
-            kept_anyway,
         }
     }
 }

@@ -1,12 +1,9 @@
-//! The roots each pushing task records in a cache this project owns, for `gc`: one manifest per
-//! deps key (`xtask-roots/<key>.json`: the key, when it was last used, the store paths its tasks
-//! need), and, since HTTP cannot be listed, an index of the keys (`xtask-roots/index.json`).
-//!
-//! A task records what a fresh runner needs (every path it is about to push or finds present)
-//! before it uploads anything, under the cache's lock ([`super::lock`]): gc, which holds the same
-//! lock, then either ran before the record (and the push asks the cache afterwards what it lacks),
-//! or sees the record and keeps those paths. A record only ever adds: a root is never lost; one
-//! whose push failed is a leak the next gc of its key collects.
+//! The roots each pushing task records in a cache this project owns, for `gc`: a manifest per deps
+//! key (`xtask-roots/<key>.json`: when it was last used, the store paths its tasks need), and an
+//! index of the keys (`xtask-roots/index.json`: HTTP cannot be listed). A task records them before
+//! it uploads, under the cache's lock ([`super::lock`]), so gc either ran before (and the push asks
+//! the cache what it lacks) or keeps them. A record only adds; a failed push's roots are a leak the
+//! next gc of its key collects.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -20,7 +17,7 @@ pub const DIR: &str = "xtask-roots";
 const INDEX: &str = "xtask-roots/index.json";
 
 /// The paths recorded under one key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The deps key the paths are recorded under.
     pub key: String,
@@ -28,12 +25,6 @@ pub struct Manifest {
     pub updated: u64,
     /// The store paths a fresh runner needs, for every task recorded under the key.
     pub roots: BTreeSet<String>,
-}
-
-impl Manifest {
-    fn new(key: &str) -> Manifest {
-        Manifest { key: key.to_owned(), updated: 0, roots: BTreeSet::new() }
-    }
 }
 
 /// How long a task waits for the lock (gc may hold it while it deletes).
@@ -44,16 +35,16 @@ pub(crate) fn lease(timeout: u64) -> Duration {
     Duration::from_secs((timeout * 6).max(120))
 }
 
-fn manifest_file(key: &str) -> String {
+/// The manifest of a key.
+pub(crate) fn manifest_file(key: &str) -> String {
     format!("{DIR}/{key}.json")
 }
 
-/// Adds `roots` to the manifest of `key` and marks the key used now, under the cache's lock.
-/// Writes nothing when every root is recorded and the key was used within the last minute (a
-/// no-op warm leaves the cache as it was).
+/// Adds `roots` to the manifest of `key` and marks the key used now, under the cache's lock; a
+/// no-op within a minute of the last use (a warm that changed nothing leaves the cache as it was).
 pub fn record(files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) -> Result<()> {
     let mut lock = files.lock(LOCK_WAIT, lease(timeout))?;
-    let mut manifest = read(files, key)?.unwrap_or_else(|| Manifest::new(key));
+    let mut manifest = read(files, key)?.unwrap_or_else(|| Manifest { key: key.to_owned(), ..Default::default() });
     let now = now_ms();
     if roots.is_subset(&manifest.roots) && now.saturating_sub(manifest.updated) < 60_000 {
         return Ok(());
@@ -70,53 +61,35 @@ pub fn record(files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) 
     Ok(())
 }
 
-/// The manifest of a key, if any (an unreadable one counts as none, with the reason).
-pub fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
+/// The manifest of a key, if any; one that cannot be read is an error naming its repair.
+fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
     let Some(bytes) = files.get(&manifest_file(key))? else { return Ok(None) };
     serde_json::from_slice(&bytes)
         .map(Some)
         .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
 }
 
-/// Every key with a manifest: the index, and for a directory its listing too. An index that is
-/// not a list is an error, never read as empty (the next push would write it over, and the keys
-/// it named would be beyond gc); an entry that cannot be a key is left out.
+/// Every key with a manifest: a directory's listing, else the index, which is an error when not a
+/// list (written over, the keys it named would be beyond gc); an entry that is no key is left out.
 pub fn keys(files: &Files) -> Result<BTreeSet<String>> {
-    let listed = files.list(DIR).transpose()?;
-    let repair = format!("write it again as the JSON list of the keys whose {DIR}/<key>.json are on the server");
-    let index = match files.index(INDEX, "keys", &repair) {
-        // A directory's listing holds every key: an index it cannot read is not needed.
-        Err(_) if listed.is_some() => None,
-        index => index?,
-    };
-    let mut keys: BTreeSet<String> = index.into_iter().flatten().flatten().collect();
-    if let Some(listed) = listed {
-        for name in listed {
-            if let Some(key) = name.strip_suffix(".json").filter(|k| *k != "index") {
-                keys.insert(key.to_owned());
-            }
-        }
+    if let Some(listed) = files.list(DIR) {
+        let keys = listed?.into_iter().filter_map(|n| Some(n.strip_suffix(".json")?.to_owned()));
+        return Ok(keys.filter(|k| k != "index").collect());
     }
-    Ok(keys)
+    let repair = format!("write it again as the JSON list of the keys whose {DIR}/<key>.json are on the server");
+    Ok(files.index(INDEX, "keys", &repair)?.into_iter().flatten().flatten().collect())
 }
 
 /// Every manifest, newest first.
 pub fn all(files: &Files) -> Result<Vec<Manifest>> {
-    let mut found = Vec::new();
-    for key in keys(files)? {
-        found.extend(read(files, &key)?);
-    }
+    let mut found: Vec<Manifest> =
+        keys(files)?.iter().filter_map(|k| read(files, k).transpose()).collect::<Result<_>>()?;
     found.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.key.cmp(&a.key)));
     Ok(found)
 }
 
 pub(crate) fn write_index(files: &Files, keys: &BTreeSet<String>) -> Result<()> {
     files.put(INDEX, &serde_json::to_vec_pretty(keys)?)
-}
-
-/// Deletes the manifest of a key (gc, for the keys it drops; under its lock).
-pub fn forget(files: &Files, key: &str) -> Result<()> {
-    files.delete(&manifest_file(key)).map(drop)
 }
 
 /// Milliseconds since the epoch (0 when the clock is before it).

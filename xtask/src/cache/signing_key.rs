@@ -1,16 +1,13 @@
-//! The secret key the xtask signs with: a local cache's own (`DIR.secret`, created once on first
-//! use, its public key written to `DIR.public`), or the user's (`--signing-key FILE`).
-//!
-//! A secret key is used only when it is this user's own private file: never through a symbolic
-//! link, never one owned by another user or readable by group or others. Anything else is refused
-//! with the file and the fix, before anything is built.
+//! The secret key the xtask signs with: a local cache's own (`DIR.secret`, created on first use,
+//! its public key written to `DIR.public`), or the user's (`--signing-key FILE`). It is used only
+//! when it is this user's own private file ([`check_private`]), else refused before anything is built.
 
 use std::{
     os::unix::fs::{MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use crate::{
     command::{lit, Cmd, Io, NoSlots, Stdin},
@@ -44,30 +41,27 @@ impl SigningKey {
     /// What must hold before the key is used: an existing secret key is this user's private file,
     /// and a local cache's public key has its secret (else the cache is signed by a lost key).
     pub fn check(&self) -> Result<()> {
-        let exists = std::fs::symlink_metadata(&self.secret).is_ok();
-        if let Some(public) = self.public.as_ref().filter(|p| p.exists() && !exists) {
+        if std::fs::symlink_metadata(&self.secret).is_ok() {
+            return check_private(&self.secret);
+        }
+        if let Some(public) = self.public.as_ref().filter(|p| p.exists()).map(|p| p.display()) {
             bail!(
-                "{} exists but its secret key {} does not: restore the secret key, or delete the public key \
+                "{public} exists but its secret key {} does not: restore the secret key, or delete the public key \
                  and the cache directory (its paths are signed by the lost key) to start afresh",
-                public.display(),
                 self.secret.display()
             );
-        }
-        if exists {
-            check_private(&self.secret)?;
         }
         Ok(())
     }
 
     /// The user's key (`--signing-key FILE`).
     pub fn given(secret: &Path) -> Result<SigningKey> {
-        if std::fs::symlink_metadata(secret).is_err() {
-            bail!(
-                "--signing-key {}: no such file: create a key with `nix key generate-secret --key-name NAME-1 > FILE` \
+        ensure!(
+            std::fs::symlink_metadata(secret).is_ok(),
+            "--signing-key {}: no such file: create a key with `nix key generate-secret --key-name NAME-1 > FILE` \
                  (and give runners its public key: `nix key convert-secret-to-public < FILE`)",
-                secret.display()
-            );
-        }
+            secret.display()
+        );
         check_private(secret)?;
         Ok(SigningKey { secret: secret.to_path_buf(), public: None, generate: None, convert: convert(secret) })
     }
@@ -96,11 +90,9 @@ impl SigningKey {
         }
         check_private(&self.secret)?;
         let public = self.convert.run(&NoSlots)?.trim().to_owned();
-        if let Some(path) = &self.public {
-            let current = std::fs::read_to_string(path).unwrap_or_default();
-            if current.trim() != public {
-                files::write_atomic(path, format!("{public}\n").as_bytes())?;
-            }
+        let stale = |p: &&PathBuf| std::fs::read_to_string(p).unwrap_or_default().trim() != public;
+        if let Some(path) = self.public.as_ref().filter(stale) {
+            files::write_atomic(path, format!("{public}\n").as_bytes())?;
         }
         Ok((note, public))
     }
@@ -116,26 +108,18 @@ fn convert(secret: &Path) -> Cmd {
 /// A secret key file must be this user's own regular file, private to them: a symbolic link (to
 /// a key planted elsewhere), another user's file, or one group or others can read is refused.
 pub(crate) fn check_private(path: &Path) -> Result<()> {
-    let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let key = path.display();
+    let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {key}"))?;
     let fix = "use a key created by this user with mode 0600 (`nix key generate-secret --key-name NAME-1 > FILE; chmod 600 FILE`)";
-    if meta.file_type().is_symlink() {
-        bail!("the signing key {} is a symbolic link, which is never followed: {fix}", path.display());
-    }
-    if !meta.is_file() {
-        bail!("the signing key {} is not a regular file: {fix}", path.display());
-    }
+    ensure!(!meta.file_type().is_symlink(), "the signing key {key} is a symbolic link, which is never followed: {fix}");
+    ensure!(meta.is_file(), "the signing key {key} is not a regular file: {fix}");
     // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != me {
-        bail!("the signing key {} belongs to user {}, not to this user ({me}): {fix}", path.display(), meta.uid());
-    }
+    let (me, owner) = (unsafe { libc::geteuid() }, meta.uid());
+    ensure!(owner == me, "the signing key {key} belongs to user {owner}, not to this user ({me}): {fix}");
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "the signing key {} has mode {mode:04o}: group or others may read it: `chmod 600 {}`, or {fix}",
-            path.display(),
-            path.display()
-        );
-    }
+    ensure!(
+        mode & 0o077 == 0,
+        "the signing key {key} has mode {mode:04o}: group or others may read it: `chmod 600 {key}`, or {fix}"
+    );
     Ok(())
 }

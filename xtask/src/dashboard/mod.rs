@@ -48,8 +48,7 @@ impl Owned {
     /// Reads the cache's manifests and narinfos once.
     pub fn read(files: &Files, keep: usize) -> Result<Owned> {
         let manifests = roots::all(files)?;
-        let every_root = manifests.iter().flat_map(|m| m.roots.iter().cloned()).collect();
-        let entries = Entries::read(files, &every_root)?;
+        let entries = Entries::read(files, &manifests)?;
         let gc = Collection::of(&manifests, &entries, keep, Duration::ZERO);
         Ok(Owned { manifests, entries, gc, keep })
     }

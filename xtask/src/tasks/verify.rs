@@ -130,8 +130,7 @@ fn replace_actions_cache_entry(session: &Session) -> Result<()> {
 }
 
 fn read(files: &Files) -> Result<Entries> {
-    let roots: BTreeSet<String> = roots::all(files)?.into_iter().flat_map(|m| m.roots).collect();
-    Entries::read(files, &roots)
+    Entries::read(files, &roots::all(files)?)
 }
 
 /// Acts on each finding as it says, and only on what it proved: deletes the files that are no
@@ -149,7 +148,7 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
                 wanted.insert(path.clone());
             }
             (Repair::Upload(missing), _) => drop(wanted.insert(missing.clone())),
-            (Repair::Delete, _) => drop(files.delete(&f.file)?),
+            (Repair::Delete, _) => files.delete(&f.file)?,
             _ => {}
         }
     }

@@ -1,16 +1,16 @@
-//! The files of a cache directory, reached without following a symbolic link: every path is
-//! walked from the cache's own directory one component at a time (`openat` with `O_NOFOLLOW`),
-//! so a link planted in the cache (`nar/` pointing elsewhere, a `xtask-roots` that leads out) is
-//! refused, never followed, and every file read, written or deleted is inside the cache. (The
-//! directory the maintainer names may itself be a link: that is where the cache is.)
+//! The files of a cache directory, walked from its own directory one component at a time
+//! (`openat` with `O_NOFOLLOW`): a link planted in the cache (`nar/` pointing elsewhere) is refused,
+//! never followed. (The directory the maintainer names may itself be a link.)
 
 use std::{
     ffi::CString,
     fs::File,
-    io::{self, Read, Write},
+    io::{self, Write},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
 };
+
+use super::super::narinfo::safe_path;
 
 /// A cache directory, opened.
 pub(crate) struct Beneath {
@@ -34,37 +34,13 @@ impl Beneath {
     /// A file's bytes, at most `limit` of them; a regular file only (not a FIFO, a device, a link).
     pub fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
         let (dir, name) = self.parent(path, false)?;
-        let fd = self.at(&dir, name, libc::O_RDONLY | libc::O_NONBLOCK, 0, path)?;
-        let file = File::from(fd);
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(invalid(format!("{path} is not a regular file (a FIFO, a device or a directory)")));
-        }
-        if meta.len() > limit {
-            return Err(invalid(format!("{path} has {} bytes, over the {limit} it may have", meta.len())));
-        }
-        let mut bytes = Vec::new();
-        file.take(limit + 1).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > limit {
-            return Err(invalid(format!("{path} grew past the {limit} bytes it may have while it was read")));
-        }
-        Ok(bytes)
+        crate::files::read_open(File::from(self.at(&dir, name, libc::O_RDONLY | libc::O_NONBLOCK, 0, path)?), limit)
     }
 
     /// A file's size (`None`: absent); a link or anything but a regular file is an error.
     pub fn size(&self, path: &str) -> io::Result<Option<u64>> {
-        let (dir, name) = match self.parent(path, false) {
-            Ok(found) => found,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let c = cstring(name)?;
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid descriptor, a NUL-terminated name, a stat buffer of the right type.
-        if unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut stat, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::NotFound { Ok(None) } else { Err(e) };
-        }
+        let found = found(self.parent(path, false).and_then(|(dir, name)| stat(&dir, name)))?;
+        let Some(stat) = found else { return Ok(None) };
         match stat.st_mode & libc::S_IFMT {
             libc::S_IFREG => Ok(Some(stat.st_size as u64)),
             libc::S_IFLNK => Err(self.link(path)),
@@ -72,66 +48,39 @@ impl Beneath {
         }
     }
 
-    /// Writes a file whole: a temporary file beside it, then renamed into place (both beneath
-    /// the directories walked, which are created as needed).
+    /// Writes a file whole: a temporary file beside it renamed into place (directories created).
     pub fn write(&self, path: &str, bytes: &[u8]) -> io::Result<()> {
         let (dir, name) = self.parent(path, true)?;
         let tmp = format!(".{name}.{}.tmp", std::process::id());
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC;
-        let written = (|| {
-            let mut file = File::from(self.at(&dir, &tmp, flags, 0o644, path)?);
+        (|| {
+            let mut file =
+                File::from(self.at(&dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o644, path)?);
             file.write_all(bytes)?;
             file.sync_all()?;
             let (from, to) = (cstring(&tmp)?, cstring(name)?);
             // SAFETY: valid descriptors and NUL-terminated names.
-            match unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) } {
-                0 => Ok(()),
-                _ => Err(io::Error::last_os_error()),
-            }
-        })();
-        if written.is_err() {
-            let _ = unlink(&dir, &tmp);
-        }
-        written
+            check(unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) })
+        })()
+        .inspect_err(|_| drop(unlink(&dir, &tmp)))
     }
 
     /// Deletes a file (a link is deleted itself, never what it points to); whether it existed.
     pub fn delete(&self, path: &str) -> io::Result<bool> {
-        let (dir, name) = match self.parent(path, false) {
-            Ok(found) => found,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        match unlink(&dir, name) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(found(self.parent(path, false).and_then(|(dir, name)| unlink(&dir, name)))?.is_some())
     }
 
     /// The names in a folder of the cache (`""`: the cache itself), sorted; none when absent.
     pub fn list(&self, folder: &str) -> io::Result<Vec<String>> {
-        let dir = match self.walk(folder.split('/').filter(|c| !c.is_empty()), false, folder) {
-            Ok(dir) => dir,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        // The descriptor's own directory: /proc names the open directory, not a path to resolve.
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))? {
-            names.push(entry?.file_name().to_string_lossy().into_owned());
+        if !folder.is_empty() && !safe_path(folder) {
+            return Err(self.refused(folder));
         }
+        let Some(dir) = found(self.walk(folder, false, folder))? else { return Ok(Vec::new()) };
+        // The descriptor's own directory: /proc names the open directory, not a path to resolve.
+        let entries = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?;
+        let mut names =
+            entries.map(|e| Ok(e?.file_name().to_string_lossy().into_owned())).collect::<io::Result<Vec<_>>>()?;
         names.sort();
         Ok(names)
-    }
-
-    /// Whether `path` is a symbolic link (reached without following one on the way).
-    pub fn is_symlink(&self, path: &str) -> io::Result<bool> {
-        match self.parent(path, false) {
-            Ok((dir, name)) => Ok(self.is_link(&dir, name)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     /// A file opened for writing, created when absent (the lock file).
@@ -140,33 +89,27 @@ impl Beneath {
         self.at(&dir, name, libc::O_RDWR | libc::O_CREAT, 0o644, path).map(File::from)
     }
 
-    /// The directory holding `path`, walked without following a link, and the file's name.
+    /// The directory holding `path` (a [`safe_path`]), walked following no link, and the file's name.
     fn parent<'p>(&self, path: &'p str, create: bool) -> io::Result<(OwnedFd, &'p str)> {
-        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
-        if name.is_empty() || name == "." || name == ".." {
-            return Err(invalid(format!("refusing {path:?}: not a file of the cache")));
+        if !safe_path(path) {
+            return Err(self.refused(path));
         }
-        Ok((self.walk(folder.split('/').filter(|c| !c.is_empty()), create, path)?, name))
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+        Ok((self.walk(folder, create, path)?, name))
     }
 
-    fn walk<'c>(&self, components: impl Iterator<Item = &'c str>, create: bool, path: &str) -> io::Result<OwnedFd> {
+    fn walk(&self, folder: &str, create: bool, path: &str) -> io::Result<OwnedFd> {
         let mut dir = self.root.try_clone()?;
-        for component in components {
-            if component == "." || component == ".." {
-                return Err(invalid(format!("refusing {path:?}: not a plain path inside the cache")));
-            }
+        for component in folder.split('/').filter(|c| !c.is_empty()) {
             let flags = libc::O_RDONLY | libc::O_DIRECTORY;
             dir = match self.at(&dir, component, flags, 0, path) {
                 Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
                     let c = cstring(component)?;
                     // SAFETY: a valid descriptor and a NUL-terminated name.
-                    if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) } != 0 {
-                        let e = io::Error::last_os_error();
-                        if e.kind() != io::ErrorKind::AlreadyExists {
-                            return Err(e);
-                        }
+                    match check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) }) {
+                        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                        _ => self.at(&dir, component, flags, 0, path)?,
                     }
-                    self.at(&dir, component, flags, 0, path)?
                 }
                 other => other?,
             };
@@ -185,7 +128,7 @@ impl Beneath {
             // O_NOFOLLOW on a link: ELOOP; O_DIRECTORY on one: ENOTDIR.
             return match e.raw_os_error() {
                 Some(libc::ELOOP) => Err(self.link(path)),
-                Some(libc::ENOTDIR) if self.is_link(dir, name) => Err(self.link(path)),
+                Some(libc::ENOTDIR) if is_link(dir, name) => Err(self.link(path)),
                 _ => Err(e),
             };
         }
@@ -193,32 +136,48 @@ impl Beneath {
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
-    fn is_link(&self, dir: &OwnedFd, name: &str) -> bool {
-        let Ok(c) = cstring(name) else { return false };
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid descriptor, a NUL-terminated name, a stat buffer of the right type.
-        let ok = unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut stat, libc::AT_SYMLINK_NOFOLLOW) } == 0;
-        ok && stat.st_mode & libc::S_IFMT == libc::S_IFLNK
+    fn refused(&self, path: &str) -> io::Error {
+        invalid(format!("refusing {path:?}: not a plain path inside the cache {}", self.shown.display()))
     }
 
     fn link(&self, path: &str) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "refusing {path:?} in the cache {}: a symbolic link is on its way, and links in a cache are never followed",
-                self.shown.display()
-            ),
-        )
+        let cache = self.shown.display();
+        let message = format!(
+            "refusing {path:?} in the cache {cache}: a symbolic link is on its way, and links in a cache are never followed"
+        );
+        io::Error::new(io::ErrorKind::PermissionDenied, message)
     }
+}
+
+/// `Ok(None)` for what is absent.
+pub(crate) fn found<T>(result: io::Result<T>) -> io::Result<Option<T>> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+/// A system call's result: 0, or the error it set.
+fn check(result: libc::c_int) -> io::Result<()> {
+    (result == 0).then_some(()).ok_or_else(io::Error::last_os_error)
+}
+
+fn stat(dir: &OwnedFd, name: &str) -> io::Result<libc::stat> {
+    let c = cstring(name)?;
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor, a NUL-terminated name, a stat buffer of the right type.
+    check(unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut stat, libc::AT_SYMLINK_NOFOLLOW) })?;
+    Ok(stat)
+}
+
+fn is_link(dir: &OwnedFd, name: &str) -> bool {
+    stat(dir, name).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFLNK)
 }
 
 fn unlink(dir: &OwnedFd, name: &str) -> io::Result<()> {
     let c = cstring(name)?;
     // SAFETY: a valid descriptor and a NUL-terminated name.
-    match unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) } {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) })
 }
 
 fn cstring(name: &str) -> io::Result<CString> {

@@ -2,12 +2,12 @@
 //! in parallel on kept-alive connections), with the credentials writes need.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     fs,
     path::{Path, PathBuf},
 };
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 
 use super::{super::narinfo::safe_path, Fetched};
 use crate::command::{lit, Cmd, Io, NoSlots};
@@ -49,130 +49,108 @@ fn nix_netrc() -> Option<PathBuf> {
 }
 
 impl Http {
-    /// curl with `args` on `urls`; with the write credentials when `args` write.
-    fn curl(&self, args: &[&str], urls: &[String]) -> Cmd {
+    /// curl with `args`; with the write credentials when they write.
+    fn curl(&self, args: &[&str]) -> Cmd {
         let timeout = self.timeout.to_string();
         let mut all = vec!["--silent", "--show-error", "--connect-timeout", "5", "--max-time", &timeout];
         let writes = args.iter().any(|a| ["--upload-file", "--request"].contains(a));
-        let netrc = if writes { self.netrc.path() } else { None };
-        if let Some(netrc) = &netrc {
-            all.extend(["--netrc-file", netrc.to_str().unwrap_or_default()]);
-        }
-        let words = all.into_iter().chain(args.iter().copied()).map(lit).chain(urls.iter().map(lit));
-        Cmd::new("curl", words).io(Io::Quiet).hint(format!("it reads and writes the cache's files at {}", self.base))
+        let netrc = writes.then(|| self.netrc.path()).flatten();
+        all.extend(netrc.iter().flat_map(|netrc| ["--netrc-file", netrc.to_str().unwrap_or_default()]));
+        let hint = format!("it reads and writes the cache's files at {}", self.base);
+        Cmd::new("curl", all.into_iter().chain(args.iter().copied()).map(lit)).io(Io::Quiet).hint(hint)
     }
 
     fn url(&self, path: &str) -> Result<String> {
-        if !safe_path(path) {
-            bail!("refusing {path:?}: not a plain path inside the cache {}", self.base);
-        }
+        ensure!(safe_path(path), "refusing {path:?}: not a plain path inside the cache {}", self.base);
         Ok(format!("{}/{path}", self.base))
     }
 
     /// One request; its HTTP status.
     pub(super) fn status(&self, args: &[&str], path: &str) -> Result<u16> {
-        let args: Vec<&str> = args.iter().copied().chain(["--write-out", "%{http_code}"]).collect();
-        let out = self.curl(&args, &[self.url(path)?]).run_quietly(&NoSlots)?;
+        let out =
+            self.curl(&[args, &["--write-out", "%{http_code}", &self.url(path)?]].concat()).run_quietly(&NoSlots)?;
         let code = out.trim().rsplit('\n').next().unwrap_or_default();
         code.parse().with_context(|| format!("curl printed no HTTP status for {}/{path}: {out}", self.base))
     }
 
-    /// One curl for every path, GETs in parallel on kept-alive connections: each file's bytes
-    /// (`None` when absent), or why it could not be read (larger than `limit`, an HTTP error), in
-    /// order. Fails only when curl could not run.
+    /// One curl for every path, GETs in parallel: each file's bytes (`None` when absent), or why it
+    /// could not be read, in order. Fails only when curl could not run.
     pub(super) fn gets(&self, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
         if paths.is_empty() {
             return Ok(Vec::new());
         }
         let dir = crate::scratch::dir()?.join(format!("gets-{}", paths.len()));
-        fs::create_dir_all(&dir)?;
-        let outputs: Vec<String> = (0..paths.len()).map(|n| dir.join(n.to_string()).display().to_string()).collect();
-        let max = limit.to_string();
-        let config = self.config(&dir, paths, Some(&outputs))?;
-        let mut args = vec!["--parallel", "--parallel-max", "16", "--max-filesize", &max, "--config", &config];
-        args.extend(["--write-out", "%{exitcode} %{http_code} %{filename_effective}\\n"]);
+        let (max, prefix) = (limit.to_string(), format!("{}/", dir.display()));
+        let write_out = "%{exitcode}\\t%{http_code}\\t%{errormsg}\\t%{filename_effective}\\n";
         // Each transfer answers for itself: curl's own status is that of the worst.
-        let out = self.curl(&args, &[]).output_quietly()?;
-        let index: HashMap<&str, usize> = outputs.iter().enumerate().map(|(n, o)| (o.as_str(), n)).collect();
+        let out =
+            self.parallel(&dir, paths, true, &["--max-filesize", &max, "--write-out", write_out])?.output_quietly()?;
         let mut found: Vec<Option<Fetched>> = paths.iter().map(|_| None).collect();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let mut words = line.splitn(3, ' ');
-            let (exit, code, file) = (words.next(), words.next(), words.next().unwrap_or_default());
-            let Some(&n) = index.get(file) else { continue };
+            let [exit, code, error, file] = line.splitn(4, '\t').collect::<Vec<_>>()[..] else { continue };
+            let n = file.strip_prefix(&prefix).and_then(|n| n.parse().ok()).filter(|n: &usize| *n < paths.len());
+            let Some(n) = n else { continue };
             let url = format!("{}/{}", self.base, paths[n]);
             found[n] = Some(match (exit, code) {
-                (Some("0"), Some("200")) => crate::files::read_bounded(Path::new(file), limit)
+                ("0", "200") => crate::files::read_bounded(Path::new(file), limit)
                     .map(Some)
                     .with_context(|| format!("cannot read what GET {url} answered")),
-                (_, Some("404" | "410")) => Ok(None),
+                (_, "404" | "410") => Ok(None),
                 // CURLE_FILESIZE_EXCEEDED
-                (Some("63"), _) => Err(anyhow!("{url} is larger than {limit} bytes")),
-                (Some("0"), Some(code)) => Err(anyhow!("GET {url} answered HTTP {code}")),
-                (exit, _) => Err(anyhow!("GET {url} failed (curl exit {})", exit.unwrap_or("?"))),
+                ("63", _) => Err(anyhow!("{url} is larger than {limit} bytes")),
+                ("0", code) => Err(anyhow!("GET {url} answered HTTP {code}")),
+                (exit, _) => Err(anyhow!("GET {url} failed (curl exit {exit}: {error})")),
             });
         }
         let _ = fs::remove_dir_all(&dir);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        Ok(found
-            .into_iter()
-            .zip(paths)
-            .map(|(got, path)| {
-                got.unwrap_or_else(|| Err(anyhow!("curl gave no answer for {}/{path}: {}", self.base, stderr.trim())))
-            })
-            .collect())
+        let unanswered = |path| anyhow!("curl gave no answer for {}/{path}: {}", self.base, stderr.trim());
+        Ok(found.into_iter().zip(paths).map(|(got, path)| got.unwrap_or_else(|| Err(unanswered(path)))).collect())
     }
 
     /// One curl for every path, HEADs in parallel: the length of each (`None` when absent).
     pub(super) fn heads(&self, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
         // Two paths of the same contents share one NAR file: it is asked once.
-        let unique: std::collections::BTreeSet<&str> = paths.iter().copied().collect();
-        let paths: Vec<&str> = unique.into_iter().collect();
-        let paths = &paths[..];
+        let paths: Vec<&str> = paths.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
         if paths.is_empty() {
             return Ok(BTreeMap::new());
         }
         let dir = crate::scratch::dir()?.join(format!("heads-{}", paths.len()));
-        fs::create_dir_all(&dir)?;
-        let config = self.config(&dir, paths, None)?;
-        let mut args = vec!["--head", "--parallel", "--parallel-max", "16", "--config", &config];
-        args.extend(["--write-out", "%{http_code} %header{content-length} %{url_effective}\\n"]);
-        let out = self.curl(&args, &[]).run_quietly(&NoSlots);
+        let write_out = "%{http_code} %header{content-length} %{url_effective}\\n";
+        let out = self.parallel(&dir, &paths, false, &["--head", "--write-out", write_out]);
+        let out = out.and_then(|cmd| cmd.run_quietly(&NoSlots));
         let _ = fs::remove_dir_all(&dir);
         let by_url: HashMap<String, &str> = paths.iter().map(|p| (format!("{}/{p}", self.base), *p)).collect();
         let mut sizes = BTreeMap::new();
         for line in out?.lines() {
-            let mut words = line.splitn(3, ' ');
-            let (code, length, url) =
-                (words.next().unwrap_or_default(), words.next(), words.next().unwrap_or_default());
+            let [code, length, url] = line.splitn(3, ' ').collect::<Vec<_>>()[..] else { continue };
             let Some(path) = by_url.get(url) else { continue };
             let size = match code {
-                "200" => Some(
-                    length
-                        .and_then(|l| l.trim().parse().ok())
-                        .with_context(|| format!("HEAD {url}: no Content-Length"))?,
-                ),
+                "200" => Some(length.trim().parse().with_context(|| format!("HEAD {url}: no Content-Length"))?),
                 "404" | "410" => None,
                 _ => bail!("HEAD {url} answered HTTP {code}"),
             };
             sizes.insert(path.to_string(), size);
         }
-        if sizes.len() != paths.len() {
-            bail!("curl answered {} of {} HEAD requests to {}", sizes.len(), paths.len(), self.base);
-        }
+        let (answered, asked) = (sizes.len(), paths.len());
+        ensure!(answered == asked, "curl answered {answered} of {asked} HEAD requests to {}", self.base);
         Ok(sizes)
     }
 
-    /// A curl config file of the URLs of `paths` (each with its `outputs`, else to nowhere): no
-    /// command line is long enough for ten thousand of them.
-    fn config(&self, dir: &Path, paths: &[&str], outputs: Option<&[String]>) -> Result<String> {
+    /// One curl of `args` for every path, in parallel on kept-alive connections: the URLs in a config
+    /// file in `dir` (no command line holds ten thousand), each body to `dir/N` when `bodies`.
+    fn parallel(&self, dir: &Path, paths: &[&str], bodies: bool, args: &[&str]) -> Result<Cmd> {
+        fs::create_dir_all(dir)?;
         let mut text = String::new();
         for (n, path) in paths.iter().enumerate() {
-            let output = outputs.map_or("/dev/null", |o| o[n].as_str());
+            let output = if bodies { dir.join(n.to_string()).display().to_string() } else { "/dev/null".into() };
             // Plain paths (checked by `url`) and the run's own directory: nothing to escape.
             text += &format!("url = \"{}\"\noutput = \"{output}\"\n", self.url(path)?);
         }
-        let file = dir.join("curl.config");
-        fs::write(&file, text)?;
-        Ok(file.display().to_string())
+        let config = dir.join("curl.config");
+        fs::write(&config, text)?;
+        let config = config.display().to_string();
+        let all = ["--parallel", "--parallel-max", "16", "--config", &config].into_iter().chain(args.iter().copied());
+        Ok(self.curl(&all.collect::<Vec<_>>()))
     }
 }

@@ -1,24 +1,22 @@
 //! The files of a binary cache this project owns, read and written by the xtask itself (gc,
 //! verify, the roots it records): a directory (`file://`), or an HTTP server that takes PUT and
-//! DELETE (curl, with the credentials Nix uses). Every path goes through
-//! [`safe_path`]: nothing outside the cache is ever read, written or deleted.
+//! DELETE (curl, with the credentials Nix uses). Every path must be a
+//! [`safe_path`](super::narinfo::safe_path): nothing outside the cache is read, written or deleted.
 
 use sha2::Digest;
 use std::{
     collections::BTreeMap,
     fs,
-    io::ErrorKind,
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 mod beneath;
 mod http;
 
-pub(crate) use self::beneath::Beneath;
+pub(crate) use self::beneath::{found, Beneath};
 pub use self::http::{Http, Netrc};
-use super::narinfo::safe_path;
 
 /// Where a cache's files are.
 #[derive(Debug, Clone)]
@@ -43,45 +41,21 @@ pub(crate) enum Deleted {
 pub(crate) type Fetched = Result<Option<Vec<u8>>>;
 
 impl Files {
-    /// An index of file names (a JSON list, kept where files cannot be listed: HTTP): each entry,
-    /// a name or, for one that cannot be a file's name (`../x`, a number), the entry itself
-    /// (`Err`), which costs only itself. `None`: there is no index. An index that is not a list
-    /// is an error saying what it is (`what`) and how to repair it (`repair`): it is never read as
-    /// empty, since writing it over would lose what it names.
+    /// An index of file names (a JSON list, kept where files cannot be listed: HTTP): each entry a
+    /// name, or (`Err`) one that cannot be a file's name (`../x`, a number), which costs only
+    /// itself; `None`: no index. One that is not a list is an error naming `what` it lists and its
+    /// `repair`, never read as empty: writing it over would lose what it names.
     pub fn index(&self, path: &str, what: &str, repair: &str) -> Result<Option<Vec<Result<String, String>>>> {
         let Some(bytes) = self.get(path)? else { return Ok(None) };
         let entries: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}/{path} is not a list of {what}: {repair}", self.label()))?;
-        let name = |entry: serde_json::Value| match entry.as_str().filter(|n| crate::files::is_name(n)) {
-            Some(name) => Ok(name.to_owned()),
-            None => Err(entry.to_string()),
-        };
-        Ok(Some(entries.into_iter().map(name).collect()))
+        let name = |entry: &serde_json::Value| entry.as_str().filter(|n| crate::files::is_name(n)).map(str::to_owned);
+        Ok(Some(entries.iter().map(|entry| name(entry).ok_or_else(|| entry.to_string())).collect()))
     }
 
     /// A file's contents; `None` when the cache has no such file.
     pub fn get(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        match self {
-            Files::Dir(dir) => {
-                match checked(dir, path).map(|()| Beneath::open(dir, false).and_then(|c| c.read(path, MAX_FILE)))? {
-                    Ok(bytes) => Ok(Some(bytes)),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(e).with_context(|| format!("cannot read {path} in {}", dir.display())),
-                }
-            }
-            Files::Http(http) => {
-                let file = crate::scratch::dir()?.join("download");
-                let _ = fs::remove_file(&file);
-                let status = http.status(&["--output", &file.display().to_string()], path)?;
-                let bytes = (status == 200).then(|| fs::read(&file)).transpose()?;
-                let _ = fs::remove_file(&file);
-                match status {
-                    200 => Ok(bytes),
-                    404 | 410 => Ok(None),
-                    _ => bail!("GET {}/{path} answered HTTP {status}", http.base),
-                }
-            }
-        }
+        self.get_many(&[path], MAX_FILE)?.remove(0)
     }
 
     /// Writes a file whole: a temporary file renamed into place, or one PUT.
@@ -89,7 +63,6 @@ impl Files {
         match self {
             Files::Dir(dir) => {
                 let cache = Beneath::open(dir, true).with_context(|| format!("cannot open {}", dir.display()))?;
-                checked(dir, path)?;
                 cache.write(path, bytes).with_context(|| format!("cannot write {path} in {}", dir.display()))
             }
             Files::Http(http) => {
@@ -107,27 +80,24 @@ impl Files {
         }
     }
 
-    /// Deletes a file; whether it existed.
-    pub fn delete(&self, path: &str) -> Result<bool> {
-        match self.try_delete(path)? {
-            Deleted::Yes => Ok(true),
-            Deleted::Absent => Ok(false),
-            Deleted::NotAllowed => {
-                bail!("DELETE {}/{path}: the server does not take DELETE (nginx: dav_methods PUT DELETE)", self.label())
-            }
-        }
+    /// Deletes a file, if there is one.
+    pub fn delete(&self, path: &str) -> Result<()> {
+        ensure!(
+            self.try_delete(path)? != Deleted::NotAllowed,
+            "DELETE {}/{path}: the server does not take DELETE (nginx: dav_methods PUT DELETE)",
+            self.label()
+        );
+        Ok(())
     }
 
     /// Deletes a file, and says whether it was there, or that the cache takes no DELETE.
     pub(crate) fn try_delete(&self, path: &str) -> Result<Deleted> {
         match self {
             Files::Dir(dir) => {
-                match checked(dir, path).map(|()| Beneath::open(dir, false).and_then(|c| c.delete(path)))? {
-                    Ok(true) => Ok(Deleted::Yes),
-                    Ok(false) => Ok(Deleted::Absent),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(Deleted::Absent),
-                    Err(e) => Err(e).with_context(|| format!("cannot delete {path} in {}", dir.display())),
-                }
+                let Some(cache) = open(dir)? else { return Ok(Deleted::Absent) };
+                let deleted =
+                    cache.delete(path).with_context(|| format!("cannot delete {path} in {}", dir.display()))?;
+                Ok(if deleted { Deleted::Yes } else { Deleted::Absent })
             }
             Files::Http(http) => match http.status(&["--request", "DELETE"], path)? {
                 200..=299 => Ok(Deleted::Yes),
@@ -141,80 +111,57 @@ impl Files {
         }
     }
 
-    /// Whether a NAR file a repair names is broken: its bytes read, and not what its name says.
-    /// Nix names a NAR file by the hash of its bytes (`nar/<FileHash>.nar.zst`) and never writes
-    /// over one: a file whose bytes hash to its name is one Nix wrote, perhaps another entry's (a
-    /// narinfo may name any file, and two paths of the same contents share one), so it stays; one
-    /// that does not would block the upload meant to replace it, so it goes. A file that cannot
-    /// be read is an error: nothing is decided on a failed request.
+    /// Whether a NAR file a repair names is broken: its bytes are not what its name says. Nix names
+    /// a NAR file by its hash (`nar/<FileHash>.nar.zst`) and never writes over one: a file that
+    /// hashes to its name may be another entry's (two paths of the same contents share one), so it
+    /// stays; one that does not would block the upload replacing it. A failed read is an error.
     pub(crate) fn nar_is_broken(&self, nar: &str) -> Result<bool> {
         let Some(named) = nar_name_hash(nar) else { return Ok(false) };
         let Some(size) = self.sizes(&[nar])?.remove(nar).flatten() else { return Ok(false) };
-        match self.get_many(&[nar], size)?.pop() {
-            Some(Ok(Some(bytes))) => Ok(super::narinfo::nix32(&sha2::Sha256::digest(&bytes)) != named),
-            Some(Ok(None)) => Ok(false),
-            Some(Err(err)) => Err(err.context(format!("cannot tell whether {nar} is broken"))),
-            None => bail!("no answer for {nar}"),
-        }
+        let bytes = self.get_many(&[nar], size)?.remove(0);
+        let bytes = bytes.with_context(|| format!("cannot tell whether {nar} is broken"))?;
+        Ok(bytes.is_some_and(|b| super::narinfo::nix32(&sha2::Sha256::digest(&b)) != named))
     }
 
     /// The size of each file, `None` for one the cache lacks: a stat each, or one curl of HEADs.
     pub fn sizes(&self, paths: &[&str]) -> Result<BTreeMap<String, Option<u64>>> {
-        match self {
-            Files::Dir(dir) => {
-                let cache = match Beneath::open(dir, false) {
-                    Ok(cache) => cache,
-                    Err(e) if e.kind() == ErrorKind::NotFound => {
-                        return Ok(paths.iter().map(|p| (p.to_string(), None)).collect())
-                    }
-                    Err(e) => return Err(e).with_context(|| format!("cannot open the cache {}", dir.display())),
-                };
-                paths
-                    .iter()
-                    .map(|path| {
-                        checked(dir, path)?;
-                        let size =
-                            cache.size(path).with_context(|| format!("cannot stat {path} in {}", dir.display()))?;
-                        Ok((path.to_string(), size))
-                    })
-                    .collect()
-            }
-            Files::Http(http) => http.heads(paths),
-        }
+        let dir = match self {
+            Files::Dir(dir) => dir,
+            Files::Http(http) => return http.heads(paths),
+        };
+        let cache = open(dir)?;
+        let size = |path: &&str| {
+            let size = cache.as_ref().map(|c| c.size(path)).transpose();
+            let size = size.with_context(|| format!("cannot stat {path} in {}", dir.display()))?;
+            Ok((path.to_string(), size.flatten()))
+        };
+        paths.iter().map(size).collect()
     }
 
-    /// Several files' contents, in order, each on its own: `None` for one the cache lacks, an
-    /// error for one that cannot be read (larger than `limit`, not a file, an HTTP error). Read one
-    /// by one from a directory, fetched by one curl over HTTP (parallel requests on kept-alive
-    /// connections); fails only when nothing could be asked.
+    /// Several files' contents, in order, each on its own: `None` for one the cache lacks, an error
+    /// for one that cannot be read (larger than `limit`, not a file, an HTTP error). Over HTTP, one
+    /// curl fetches them all; fails only when nothing could be asked.
     pub(crate) fn get_many(&self, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
-        match self {
-            Files::Dir(dir) => {
-                let Ok(cache) = Beneath::open(dir, false) else { return Ok(paths.iter().map(|_| Ok(None)).collect()) };
-                let read = |path: &str| {
-                    checked(dir, path)?;
-                    match cache.read(path, limit) {
-                        Ok(bytes) => Ok(Some(bytes)),
-                        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-                        Err(e) => Err(e).with_context(|| format!("cannot read {path} in {}", dir.display())),
-                    }
-                };
-                Ok(paths.iter().map(|path| read(path)).collect())
-            }
-            Files::Http(http) => http.gets(paths, limit),
-        }
+        let dir = match self {
+            Files::Dir(dir) => dir,
+            Files::Http(http) => return http.gets(paths, limit),
+        };
+        let cache = open(dir)?;
+        let read = |path: &&str| {
+            let Some(cache) = &cache else { return Ok(None) };
+            found(cache.read(path, limit)).with_context(|| format!("cannot read {path} in {}", dir.display()))
+        };
+        Ok(paths.iter().map(read).collect())
     }
 
-    /// The names in a folder of the cache, when it can be listed (a directory; HTTP cannot).
+    /// The names in a folder of the cache (`""`: the cache itself); `None` over HTTP, never listed.
     pub fn list(&self, folder: &str) -> Option<Result<Vec<String>>> {
         let Files::Dir(dir) = self else { return None };
-        Some(list(dir, folder))
-    }
-
-    /// The narinfo files, when the cache can be listed (a directory; HTTP cannot).
-    pub fn narinfos(&self) -> Option<Result<Vec<String>>> {
-        let Files::Dir(dir) = self else { return None };
-        Some(list(dir, "").map(|names| names.into_iter().filter(|n| n.ends_with(".narinfo")).collect()))
+        let listed = || {
+            let Some(cache) = open(dir)? else { return Ok(Vec::new()) };
+            cache.list(folder).with_context(|| format!("cannot list {folder:?} in the cache {}", dir.display()))
+        };
+        Some(listed())
     }
 
     /// How messages name the cache.
@@ -226,8 +173,7 @@ impl Files {
     }
 }
 
-/// The most a file of the cache read whole may have (a narinfo, a manifest, a NAR file whose
-/// hash is checked): a bound, not a size any should reach.
+/// The most a file of the cache read whole may have: a bound, not a size any should reach.
 const MAX_FILE: u64 = 1 << 40;
 
 /// The hash a NAR file's name gives (`nar/<52 digits of Nix's base 32>.nar[.ext]`), if it is one.
@@ -237,26 +183,9 @@ fn nar_name_hash(nar: &str) -> Option<&str> {
     (named && (rest == "nar" || rest.starts_with("nar."))).then_some(hash)
 }
 
-/// Whether `path` is a plain relative path (no `..`, not absolute): the only kind the cache's
-/// files are reached by.
-fn checked(dir: &Path, path: &str) -> Result<()> {
-    if !safe_path(path) {
-        bail!("refusing {path:?}: not a plain path inside the cache {}", dir.display());
-    }
-    Ok(())
-}
-
-/// The names in a folder of a cache directory (`""`: the cache itself), none when absent.
-fn list(dir: &Path, folder: &str) -> Result<Vec<String>> {
-    if !folder.is_empty() {
-        checked(dir, folder)?;
-    }
-    let cache = match Beneath::open(dir, false) {
-        Ok(cache) => cache,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot open the cache {}", dir.display())),
-    };
-    cache.list(folder).with_context(|| format!("cannot list {folder:?} in the cache {}", dir.display()))
+/// The cache directory, opened; `None` when it does not exist.
+fn open(dir: &Path) -> Result<Option<Beneath>> {
+    found(Beneath::open(dir, false)).with_context(|| format!("cannot open the cache {}", dir.display()))
 }
 
 #[cfg(test)]

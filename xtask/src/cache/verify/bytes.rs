@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{finding, narinfo_file, Checks, Finding, Repair, PATHS};
+use super::{bad_nar, finding, Checks, Finding, Repair, PATHS};
 use crate::{
     cache::{
         gc::Entries,
-        narinfo::{nix32, NarInfo},
+        narinfo::{file_of, nix32, NarInfo},
     },
     command::Words,
     nix::{self, export},
@@ -24,43 +24,34 @@ const EXPORT_PATHS: usize = 1000;
 const EXPORT_BYTES: u64 = 1 << 30;
 
 impl Checks<'_> {
-    /// Each NAR file's size and `FileHash` (a sound one copied to the `mirror`); the paths whose
-    /// file is sound.
-    pub(super) fn nar_files(
-        &self,
-        entries: &Entries,
-        mirror: Option<&Path>,
-        findings: &mut Vec<Finding>,
-    ) -> Result<Vec<String>> {
+    /// Each NAR file's size and `FileHash` (a sound one copied to the `mirror`): the paths whose
+    /// file is sound, and the findings.
+    pub(super) fn nar_files(&self, entries: &Entries, mirror: Option<&Path>) -> Result<(Vec<String>, Vec<Finding>)> {
         // A directory is asked for each file's size first (one that is no regular file, a FIFO,
         // is that file's fault alone); over HTTP each file's bytes say it.
         let size = |info: &NarInfo| match mirror {
             None => self.files.sizes(&[&info.url]).map(|mut sizes| sizes.remove(&info.url).flatten()),
             Some(_) => Ok(info.file_size),
         };
-        let mut sized = Vec::new();
-        for entry in entries.by_path.values() {
-            let (info, bad_nar) = (&entry.info, Repair::Replace { nar: Some(entry.info.url.clone()) });
-            let size = match size(info) {
-                Ok(size) => size,
-                Err(err) => {
+        let (mut sized, mut findings) = (Vec::new(), Vec::new());
+        for info in entries.by_path.values().map(|e| &e.info) {
+            let problem = match (size(info), info.file_size, &info.file_hash) {
+                (Err(err), ..) => {
                     let problem = format!("its NAR file {} cannot be read: {err:#}", info.url);
-                    findings.push(finding(&entry.file, info, problem, Repair::Nothing));
+                    findings.push(finding(info, problem, Repair::Nothing));
                     continue;
                 }
-            };
-            let problem = match (size, info.file_size, &info.file_hash) {
-                (None, ..) => format!("its NAR file {} is missing", info.url),
-                (Some(size), Some(expected), _) if size != expected => {
+                (Ok(None), ..) => format!("its NAR file {} is missing", info.url),
+                (Ok(Some(size)), Some(expected), _) if size != expected => {
                     format!("its NAR file {} has {size} bytes, its narinfo says {expected}", info.url)
                 }
                 (_, None, _) | (_, _, None) => "its narinfo lacks FileSize or FileHash".to_owned(),
-                (Some(size), ..) => {
+                (Ok(Some(size)), ..) => {
                     sized.push((info, size));
                     continue;
                 }
             };
-            findings.push(finding(&entry.file, info, problem, bad_nar));
+            findings.push(bad_nar(info, problem));
         }
         let mut sound = Vec::new();
         for batch in batches(&sized, HASH_BATCH) {
@@ -72,9 +63,9 @@ impl Checks<'_> {
                     Ok(Some(bytes)) if bytes.len() as u64 != *size => {
                         format!("its NAR file {} has {} bytes, its narinfo says {size}", info.url, bytes.len())
                     }
-                    Ok(Some(bytes)) if hash_matches(expected, &bytes) => {
+                    Ok(Some(bytes)) if digest_matches(expected, &sha2::Sha256::digest(&bytes).into()) => {
                         if let Some(dir) = mirror {
-                            write_beside(&dir.join(&info.url), &bytes)?;
+                            crate::files::write_atomic(&dir.join(&info.url), &bytes)?;
                         }
                         sound.push(info.store_path.clone());
                         continue;
@@ -83,31 +74,24 @@ impl Checks<'_> {
                     Ok(None) => format!("its NAR file {} is missing", info.url),
                     Err(err) => format!("its NAR file {} cannot be read: {err:#}", info.url),
                 };
-                let file = narinfo_file(info);
-                findings.push(finding(&file, info, problem, Repair::Replace { nar: Some(info.url.clone()) }));
+                findings.push(bad_nar(info, problem));
             }
         }
-        Ok(sound)
+        Ok((sound, findings))
     }
 
     /// What each NAR holds, measured from the bytes: its SHA-256 and size against the narinfo.
     pub(super) fn contents(&self, entries: &Entries, paths: &[String], reader: &str) -> Result<Vec<Finding>> {
-        let mut findings = Vec::new();
         let sized: Vec<(&NarInfo, u64)> =
             paths.iter().map(|p| &entries.by_path[p].info).map(|i| (i, i.nar_size)).collect();
-        for batch in batches(&sized, EXPORT_BYTES) {
-            for chunk in batch.chunks(EXPORT_PATHS) {
-                let infos: Vec<&NarInfo> = chunk.iter().map(|(i, _)| *i).collect();
-                findings.extend(self.export(&infos, reader)?);
-            }
-        }
-        Ok(findings)
+        let chunks = batches(&sized, EXPORT_BYTES).into_iter().flat_map(|batch| batch.chunks(EXPORT_PATHS));
+        Ok(chunks.map(|chunk| self.export(chunk, reader)).collect::<Result<Vec<_>>>()?.concat())
     }
 
     /// Exports `infos` (again without the one Nix stops on, until each was read or refused).
-    fn export(&self, infos: &[&NarInfo], reader: &str) -> Result<Vec<Finding>> {
+    fn export(&self, infos: &[(&NarInfo, u64)], reader: &str) -> Result<Vec<Finding>> {
         let mut findings = Vec::new();
-        let mut todo: Vec<&NarInfo> = infos.to_vec();
+        let mut todo: Vec<&NarInfo> = infos.iter().map(|(info, _)| *info).collect();
         while !todo.is_empty() {
             let file = scratch::dir()?.join(format!("export-{}", todo.len()));
             let cmd = nix::export(reader, PATHS, self.net).stdout_to(file.clone());
@@ -116,57 +100,36 @@ impl Checks<'_> {
             let _ = std::fs::remove_file(&file);
             for exported in &read {
                 let Some(info) = todo.iter().find(|i| i.store_path == exported.path) else { continue };
-                let nar = Repair::Replace { nar: Some(info.url.clone()) };
                 if !digest_matches(&info.nar_hash, &exported.nar_sha256) {
-                    let problem = "its NAR does not hold what its NarHash says".to_owned();
-                    findings.push(finding(&narinfo_file(info), info, problem, nar.clone()));
+                    findings.push(bad_nar(info, "its NAR does not hold what its NarHash says".to_owned()));
                 }
                 if exported.nar_size != info.nar_size {
                     let problem =
                         format!("its NAR has {} bytes, its NarSize says {}", exported.nar_size, info.nar_size);
-                    findings.push(finding(&narinfo_file(info), info, problem, nar));
+                    findings.push(bad_nar(info, problem));
                 }
             }
             todo.retain(|i| !read.iter().any(|e| e.path == i.store_path));
-            let Err(err) = ran else { break };
+            let (Err(err), false) = (ran, todo.is_empty()) else { break };
             // Nix stopped on a path: the first it names of those not read, else the first left.
             let said = format!("{err:#}");
-            let Some(stopped) =
-                todo.iter().position(|i| said.contains(&i.store_path)).or((!todo.is_empty()).then_some(0))
-            else {
-                break;
-            };
-            let info = todo.remove(stopped);
+            let info = todo.remove(todo.iter().position(|i| said.contains(&i.store_path)).unwrap_or(0));
             let problem = format!("its NAR cannot be read (Nix: {})", nix::messages::cause(&err));
-            findings.push(finding(&narinfo_file(info), info, problem, Repair::Replace { nar: Some(info.url.clone()) }));
+            findings.push(bad_nar(info, problem));
         }
         Ok(findings)
     }
 }
 
-/// A binary cache directory of the entries' narinfos as the server served them (their NAR files
-/// are added as they are found sound).
+/// A binary cache directory of the entries' narinfos as served (NAR files added as found sound).
 pub(super) fn mirror(entries: &Entries) -> Result<PathBuf> {
     let dir = scratch::dir()?.join("verify-mirror");
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("nix-cache-info"), "StoreDir: /nix/store\n")?;
-    for entry in entries.by_path.values() {
-        std::fs::write(dir.join(&entry.file), &entry.text)?;
+    crate::files::write_atomic(&dir.join("nix-cache-info"), b"StoreDir: /nix/store\n")?;
+    for (path, entry) in &entries.by_path {
+        std::fs::write(dir.join(file_of(path).unwrap_or_default()), &entry.text)?;
     }
     Ok(dir)
-}
-
-fn write_beside(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    Ok(std::fs::write(path, bytes)?)
-}
-
-/// Whether `bytes` hash to `expected`.
-fn hash_matches(expected: &str, bytes: &[u8]) -> bool {
-    digest_matches(expected, &sha2::Sha256::digest(bytes).into())
 }
 
 /// Whether a SHA-256 is `expected` as narinfos write it: `sha256:` and Nix's base 32 (or hex).

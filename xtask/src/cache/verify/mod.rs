@@ -1,13 +1,8 @@
-//! Whether a cache this project owns is sound, narinfo by narinfo, every fault of each named:
-//! it is a narinfo, under its own path's name, naming only store paths as references; its NAR
-//! file exists, has the stated size and `FileHash`; the key signed it (when there is one); its
-//! NAR holds what `NarHash` and `NarSize` say (measured here from `nix-store --export`, which
-//! decompresses it); every path it refers to is in the cache or an upstream cache.
-//!
-//! Each finding says what a repair does, and only what it proved: an entry proven broken is
-//! replaced (deleted, then uploaded again from this machine's store); a path the cache lacks is
-//! uploaded, and the entry that refers to it, sound, stays; a file that is no entry (not a
-//! narinfo, or under another path's name) is deleted; what could not be read is left alone.
+//! Whether a cache this project owns is sound, every fault named: each narinfo is under its own
+//! path's name and names only store paths; its NAR file has the stated size and `FileHash`; the key
+//! signed it; its NAR holds what `NarHash` and `NarSize` say (measured by `nix-store --export`);
+//! its references are in the cache or upstream. A repair does only what a finding proved: a broken
+//! entry is replaced, a missing reference uploaded, a file that is no entry deleted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,15 +12,14 @@ mod bytes;
 
 use super::{files::Files, gc::Entries, narinfo::NarInfo};
 use crate::{
-    command::{lit, Arg, Cmd, Slot, Words},
+    command::{lit, Cmd, Slot, Words},
     nix::{self, json, verify, Network},
 };
 
 /// What a repair does about a finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
-    /// The entry is broken: its narinfo goes (and `nar`, its NAR file, when the file's bytes are
-    /// not what its name says), and the path is uploaded again from this machine's store.
+    /// The entry is broken: its narinfo goes, and the path is uploaded again from this machine.
     Replace {
         /// The NAR file to delete with the narinfo, when its bytes are not what its name says.
         nar: Option<String>,
@@ -65,33 +59,25 @@ pub(crate) struct Checks<'a> {
 impl Checks<'_> {
     /// Every problem of the cache's narinfos.
     pub fn run(&self, entries: &Entries) -> Result<Vec<Finding>> {
-        let bad: BTreeSet<&str> = entries.bad_files.iter().map(|(f, _)| f.as_str()).collect();
-        let mut findings: Vec<Finding> = entries
-            .bad_files
-            .iter()
-            .map(|(file, why)| Finding { path: None, file: file.clone(), problem: why.clone(), repair: Repair::Delete })
-            .collect();
-        findings.extend(entries.unreadable.iter().filter(|m| !bad.iter().any(|f| m.contains(f))).map(|m| Finding {
-            path: None,
-            file: m.clone(),
-            problem: "cannot be read (left alone)".into(),
-            repair: Repair::Nothing,
-        }));
-        for entry in entries.by_path.values() {
-            for reference in &entry.info.bad_references {
+        // `unreadable` names the bad files too.
+        let unfetched = entries.unreadable.iter().filter(|m| !entries.bad_files.iter().any(|(_, why)| why == *m));
+        let mut findings: Vec<Finding> =
+            (entries.bad_files.iter().map(|(file, why)| (file, why.clone(), Repair::Delete)))
+                .chain(unfetched.map(|m| (m, "cannot be read (left alone)".to_owned(), Repair::Nothing)))
+                .map(|(file, problem, repair)| Finding { path: None, file: file.clone(), problem, repair })
+                .collect();
+        for info in entries.by_path.values().map(|e| &e.info) {
+            for reference in &info.bad_references {
                 let problem = format!("it names {reference:?} as a reference, which is no store path");
-                findings.push(finding(&entry.file, &entry.info, problem, Repair::Replace { nar: None }));
+                findings.push(finding(info, problem, Repair::Replace { nar: None }));
             }
         }
-        // Nix reads the cache's narinfos and NARs for the signatures and the contents: a
-        // directory in place; over HTTP, a mirror of the bytes the server served (narinfos, and
-        // each NAR file fetched once, in parallel, as its hash is checked).
-        let mirror = match self.files {
-            Files::Dir(_) => None,
-            Files::Http(_) => Some(bytes::mirror(entries)?),
-        };
+        // Nix reads the signatures and contents from a directory in place; over HTTP, from a mirror
+        // of the bytes served (the narinfos, and each NAR file as its hash is checked).
+        let mirror = matches!(self.files, Files::Http(_)).then(|| bytes::mirror(entries)).transpose()?;
         let reader = mirror.as_ref().map_or_else(|| self.url.to_owned(), |dir| format!("file://{}", dir.display()));
-        let sound = self.nar_files(entries, mirror.as_deref(), &mut findings)?;
+        let (sound, nar_files) = self.nar_files(entries, mirror.as_deref())?;
+        findings.extend(nar_files);
         findings.extend(self.missing_references(entries)?);
         findings.extend(self.signatures(entries, &reader)?);
         findings.extend(self.contents(entries, &sound, &reader)?);
@@ -121,9 +107,8 @@ impl Checks<'_> {
         let mut findings = Vec::new();
         for reference in &unserved {
             for path in absent.get(reference).into_iter().flatten() {
-                let entry = &entries.by_path[*path];
                 let problem = format!("it refers to {reference}, which neither the cache nor an upstream cache has");
-                findings.push(finding(&entry.file, &entry.info, problem, Repair::Upload(reference.clone())));
+                findings.push(finding(&entries.by_path[*path].info, problem, Repair::Upload(reference.clone())));
             }
         }
         Ok(findings)
@@ -135,25 +120,26 @@ impl Checks<'_> {
         let cmd = nix::store_verify(reader, PATHS, Some(lit(key)), false, self.net);
         let verdicts = verify::parse(&cmd.output(&Words(entries.by_path.keys().cloned().collect()))?);
         let untrusted = verdicts.untrusted.iter().filter_map(|p| entries.by_path.get(p));
-        let problem = "it is not signed by the key".to_owned();
-        Ok(untrusted.map(|e| finding(&e.file, &e.info, problem.clone(), Repair::Replace { nar: None })).collect())
+        let problem = || "it is not signed by the key".to_owned();
+        Ok(untrusted.map(|e| finding(&e.info, problem(), Repair::Replace { nar: None })).collect())
     }
 }
 
-fn narinfo_file(info: &NarInfo) -> String {
-    super::narinfo::file_of(&info.store_path).unwrap_or_default()
+/// A finding of an entry (whose narinfo is under its own path's name: [`Entries`] holds no other).
+fn finding(info: &NarInfo, problem: String, repair: Repair) -> Finding {
+    let file = super::narinfo::file_of(&info.store_path).unwrap_or_default();
+    Finding { path: Some(info.store_path.clone()), file, problem, repair }
 }
 
-fn finding(file: &str, info: &NarInfo, problem: String, repair: Repair) -> Finding {
-    Finding { path: Some(info.store_path.clone()), file: file.to_owned(), problem, repair }
+/// A finding that the entry's NAR is broken (its file may go too: [`Repair::Replace`]).
+fn bad_nar(info: &NarInfo, problem: String) -> Finding {
+    finding(info, problem, Repair::Replace { nar: Some(info.url.clone()) })
 }
 
 const PATHS: Slot = Slot("<paths>");
 
 /// The commands `verify` runs, for the dry run.
 pub fn commands(url: &str, key: Option<&str>, upstream: &[String], net: &Network) -> Vec<Cmd> {
-    let mut cmds: Vec<Cmd> = upstream.iter().map(|u| nix::query(u, PATHS, net)).collect();
-    cmds.extend(key.map(|k| nix::store_verify(url, PATHS, Some(Arg::Lit(k.to_owned())), false, net)));
-    cmds.push(nix::export(url, PATHS, net));
-    cmds
+    let verify = key.map(|k| nix::store_verify(url, PATHS, Some(lit(k)), false, net));
+    upstream.iter().map(|u| nix::query(u, PATHS, net)).chain(verify).chain([nix::export(url, PATHS, net)]).collect()
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use xtask::{
     config::Config,
-    files::{self, Mode, Updated},
+    files::{self, Mode},
     record::Record,
     session::Session,
     workflows,
@@ -45,7 +45,7 @@ impl Workflows {
 pub fn update(root: &Path, generated: &[(&str, String)], mode: Mode) -> Result<()> {
     let mut stale = Vec::new();
     for (path, text) in generated {
-        if files::update(root, path, text, mode)? == Updated::Stale {
+        if files::update(root, path, text, mode)? && mode == Mode::Check {
             stale.push(*path);
         }
     }
