@@ -75,16 +75,12 @@ impl Proven {
             .collect();
         let mut outputs = vec![(COPIES, serde_json::Value::from(copies).to_string())];
         for job in workflow.jobs.iter().filter(|j| j.proof.is_some()) {
-            let runs: Vec<&(Leg<'_>, Proof, Vec<usize>)> =
-                legs.iter().zip(&record.proven).filter(|(_, d)| d.runs && d.job == job.id).map(|(l, _)| l).collect();
-            let value = match (runs.is_empty(), job.matrix.is_some()) {
+            let include: Vec<&BTreeMap<String, String>> =
+                record.proven.iter().filter(|d| d.runs && d.job == job.id).map(|d| &d.matrix).collect();
+            let value = match (include.is_empty(), job.matrix.is_some()) {
                 (true, _) => SKIP.to_owned(),
                 (false, false) => "run".to_owned(),
-                (false, true) => {
-                    let include: Vec<BTreeMap<&str, &String>> =
-                        runs.iter().map(|(leg, ..)| leg.values.iter().map(|(a, v)| (*a, v)).collect()).collect();
-                    serde_json::json!({ "include": include }).to_string()
-                }
+                (false, true) => serde_json::json!({ "include": include }).to_string(),
             };
             outputs.push((job.id, value));
         }
