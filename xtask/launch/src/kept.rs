@@ -73,14 +73,13 @@ pub fn keep(built: &Path, kept: &Path, key: &str, name: &str) -> io::Result<()> 
     if fs::rename(&partial, kept.join(key)).is_err() {
         fs::remove_dir_all(&partial)?;
     }
-    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(kept)?
+    let mut entries: Vec<_> = fs::read_dir(kept)?
         .flatten()
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    entries.sort();
-    let excess = entries.len().saturating_sub(KEEP);
-    for (_, dir) in entries.into_iter().take(excess) {
+    entries.sort_by(|a, b| b.cmp(a));
+    for (_, dir) in entries.into_iter().skip(KEEP) {
         let _ = fs::remove_dir_all(dir);
     }
     Ok(())

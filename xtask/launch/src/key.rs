@@ -14,8 +14,6 @@ use std::{
 
 use hmac_sha256::Hash;
 
-use crate::Binary;
-
 /// The environment that changes what cargo builds: exact names, then prefixes.
 const SHAPING: [&str; 8] = [
     "RUSTFLAGS",
@@ -40,13 +38,13 @@ fn cargo_configs(cwd: &Path, cargo_home: Option<PathBuf>) -> Vec<PathBuf> {
     dirs.flat_map(|dir| [dir.join("config.toml"), dir.join("config")]).filter(|p| p.is_file()).collect()
 }
 
-/// The key, 64 hex digits, of `binary` built from the checkout at `root` into `target`, in the
-/// environment `vars` (the process's).
+/// The key, 64 hex digits, of `binary` (`xtask` or `xtask-tools`) built from the checkout at
+/// `root` into `target`, in the environment `vars` (the process's).
 pub fn key(
     root: &Path,
     target: &Path,
     cargo: &OsString,
-    binary: Binary,
+    binary: &str,
     vars: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> io::Result<String> {
     let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
@@ -57,7 +55,7 @@ pub fn key(
         path == target
             || path == root.join("xtask/tests")
             || path == root.join("xtask/launch")
-            || (binary == Binary::Xtask && path == root.join("xtask/tools"))
+            || (binary == "xtask" && path == root.join("xtask/tools"))
     };
     walk(&root.join("xtask"), &mut files, &|path| !skipped(path))?;
     files.extend(WORKSPACE_FILES.map(|f| root.join(f)).into_iter().filter(|p| p.is_file()));
@@ -87,7 +85,7 @@ pub fn key(
         field(name.as_bytes());
         field(value.as_encoded_bytes());
     }
-    field(binary.name().as_bytes());
+    field(binary.as_bytes());
     field(&Command::new(cargo).arg("-vV").output()?.stdout);
     let rustc = shaping.iter().find(|(n, _)| n == "RUSTC").map_or_else(|| "rustc".into(), |(_, v)| v.clone());
     field(&Command::new(rustc).arg("-vV").output().map(|o| o.stdout).unwrap_or_default());
@@ -96,15 +94,7 @@ pub fn key(
 
 /// The SHA-256 of a file, in hex.
 pub fn file_hash(path: &Path) -> io::Result<String> {
-    let mut hash = Hash::new();
-    let mut file = fs::File::open(path)?;
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        match io::Read::read(&mut file, &mut buffer)? {
-            0 => return Ok(hex(&hash.finalize())),
-            n => hash.update(&buffer[..n]),
-        }
-    }
+    Ok(hex(&Hash::hash(&fs::read(path)?)))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -114,13 +104,10 @@ pub fn hex(bytes: &[u8]) -> String {
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, enter: &dyn Fn(&Path) -> bool) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            if enter(&path) {
-                walk(&path, files, enter)?;
-            }
-        } else {
-            files.push(path);
+        match (entry.file_type()?.is_dir(), entry.path()) {
+            (true, path) if enter(&path) => walk(&path, files, enter)?,
+            (true, _) => {}
+            (false, path) => files.push(path),
         }
     }
     Ok(())
@@ -158,7 +145,7 @@ mod tests {
         write(&root, "Cargo.lock", "version = 4\n");
         let (cargo, target) = (OsString::from("cargo"), root.join("xtask/target"));
         let home = [(OsString::from("CARGO_HOME"), above.join("cargo-home").into_os_string())];
-        let key = || key(&root, &target, &cargo, Binary::Xtask, home.clone()).unwrap();
+        let key = || key(&root, &target, &cargo, "xtask", home.clone()).unwrap();
         let first = key();
         assert_eq!(first.len(), 64);
 
@@ -197,7 +184,7 @@ mod tests {
         // What cargo reads from the environment shapes the binary too; where it builds does not.
         let with = |vars: &[(&str, &str)]| {
             let vars = vars.iter().map(|(n, v)| (OsString::from(n), OsString::from(v))).chain(home.clone());
-            super::key(&root, &target, &cargo, Binary::Xtask, vars).unwrap()
+            super::key(&root, &target, &cargo, "xtask", vars).unwrap()
         };
         let plain = with(&[]);
         assert_eq!(plain, key());

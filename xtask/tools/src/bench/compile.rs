@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use toml::{de::DeTable, Spanned};
 use xshell::{cmd, Shell};
 
-use super::timed;
+use super::{in_turn, timed};
 
 /// What `cargo xtask` runs before a CI job's first task: a build of the binary CI jobs run, with
 /// its own profile.
@@ -64,29 +64,18 @@ pub fn measure(sh: &Shell, root: &Path, dir: &Path, floor_first: bool) -> Result
     // The workspace's lock file pins the floor to the same versions.
     sh.copy_file(root.join("Cargo.lock"), floor.join("Cargo.lock"))?;
     let target = dir.join("target");
-    let args: Vec<&str> = COMPILE.split(' ').skip(1).collect();
-    let ours = || -> Result<f64> {
-        let _dir = sh.push_dir(root);
+    let build = |dir: &Path, args: Vec<&str>, what: &str| -> Result<f64> {
+        let _dir = sh.push_dir(dir);
         let time = timed(|| Ok(cmd!(sh, "cargo {args...} --target-dir {target}").quiet().ignore_stderr().run()?))
-            .context("the xtask's build failed")?;
+            .with_context(|| format!("{what}'s build failed"))?;
         let _ = std::fs::remove_dir_all(&target);
         Ok(time)
     };
-    let theirs = || -> Result<f64> {
-        let _dir = sh.push_dir(&floor);
-        let time =
-            timed(|| Ok(cmd!(sh, "cargo build --offline --target-dir {target}").quiet().ignore_stderr().run()?))
-                .context("the floor crate's build failed")?;
-        let _ = std::fs::remove_dir_all(&target);
-        Ok(time)
-    };
-    Ok(match floor_first {
-        true => {
-            let floor = theirs()?;
-            (ours()?, floor)
-        }
-        false => (ours()?, theirs()?),
-    })
+    in_turn(
+        floor_first,
+        || build(root, COMPILE.split(' ').skip(1).collect(), "the xtask"),
+        || build(&floor, vec!["build", "--offline"], "the floor crate"),
+    )
 }
 
 #[cfg(test)]

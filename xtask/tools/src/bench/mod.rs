@@ -25,7 +25,7 @@ mod workspace;
 
 use std::{
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use anyhow::{bail, Context, Result};
@@ -170,7 +170,16 @@ impl<'a> Run<'a> {
 fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
     let started = Instant::now();
     f()?;
-    Ok(Duration::as_secs_f64(&started.elapsed()))
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The times of `a` and `b`, `b` run first when `b_first` (so neither always runs first).
+fn in_turn(b_first: bool, a: impl FnOnce() -> Result<f64>, b: impl FnOnce() -> Result<f64>) -> Result<(f64, f64)> {
+    if b_first {
+        let b = b()?;
+        return Ok((a()?, b));
+    }
+    Ok((a()?, b()?))
 }
 
 /// The middle value (the upper of the two middles for an even count); 0 for none.

@@ -9,7 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Context, Result};
+use xtask::command::on_path;
 
 /// A running nginx that serves a binary cache directory; stopped when dropped.
 pub struct Nginx {
@@ -20,8 +21,6 @@ pub struct Nginx {
     pub www: PathBuf,
     /// A netrc file with the write credentials (for Nix's `netrc-file` and curl).
     pub netrc: PathBuf,
-    /// Where the config and the logs are (the tests read `access.log`).
-    pub dir: PathBuf,
 }
 
 impl Nginx {
@@ -32,11 +31,10 @@ impl Nginx {
 
     /// The same, taking only the WebDAV methods `methods` (`PUT`: a cache that takes no DELETE).
     pub fn start_with(dir: &Path, user: &str, password: &str, methods: &str) -> Result<Nginx> {
-        let installed = std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("nginx").is_file()));
-        if !installed {
-            bail!("a local cache needs nginx: install it (`apt-get install nginx-light`), then run this again");
-        }
+        ensure!(
+            on_path("nginx"),
+            "a local cache needs nginx: install it (`apt-get install nginx-light`), then run this again"
+        );
         let www = dir.join("www");
         std::fs::create_dir_all(&www).with_context(|| format!("cannot create {}", www.display()))?;
         std::fs::write(dir.join("htpasswd"), format!("{user}:{{PLAIN}}{password}\n"))?;
@@ -51,14 +49,8 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .context("cannot start nginx")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("nginx did not listen on port {port}: see {}", dir.join("error.log").display());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(Nginx { child, url: format!("http://127.0.0.1:{port}"), www, netrc, dir: dir.to_path_buf() })
+        ensure!(listens(port), "nginx did not listen on port {port}: see {}", dir.join("error.log").display());
+        Ok(Nginx { child, url: format!("http://127.0.0.1:{port}"), www, netrc })
     }
 
     /// Bytes the cache holds (compressed NARs and narinfos).
@@ -76,6 +68,18 @@ impl Nginx {
         }
         walk(&self.www)
     }
+}
+
+/// Whether a server listens on 127.0.0.1:`port` within 10 seconds.
+pub(super) fn listens(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
 }
 
 impl Drop for Nginx {

@@ -11,10 +11,9 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Context, Result};
 
 /// A running registry behind its byte-counting proxy; stopped when dropped.
 pub struct Registry {
@@ -43,13 +42,7 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .context("cannot start docker-registry: install it (`apt-get install docker-registry`)")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("the registry did not listen on {port}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        ensure!(super::nginx::listens(port), "the registry did not listen on {port}");
         let (host, sent) = counting_proxy(port)?;
         Ok(Registry { child, host, sent })
     }

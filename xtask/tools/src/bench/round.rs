@@ -11,7 +11,7 @@ use xtask::{
     session::Session,
 };
 
-use super::{compile, median, results::Round, timed, workspace::Workspace, Call, Run};
+use super::{compile, in_turn, median, results::Round, timed, workspace::Workspace, Call, Run};
 
 /// One CI job the bench ran: its name, wall time, and its record's own time, the time keeping
 /// its record in the history took, and its evaluations.
@@ -44,10 +44,7 @@ impl Run<'_> {
         let ws = Workspace::prepare(self.sh, &session.root, &dir)?;
         let mut r = Round { compile_s, floor_s, eval_s: self.evaluation(&ws)?, ..Round::default() };
         r.cold_s = self.runner_build(&ws)?;
-        let before = self.nginx.bytes();
-        r.jobs.extend(self.ci_jobs(&ws, "cold")?);
-        r.pushed_bytes.push(("cold", self.nginx.bytes() - before));
-        r.published_bytes.push(("cold", self.publish(&ws, &format!("cold-{n}"))?));
+        self.ci_jobs(&mut r, &ws, "cold", &format!("cold-{n}"))?;
         let noop = self.xtask_on(&ws.flake, &["warm"], true)?;
         r.jobs.push(JobTime::of("no-op warm (GitHub Actions)", &noop));
         r.warm_s = self.runner_build(&ws)?;
@@ -59,10 +56,7 @@ impl Run<'_> {
         r.status = status.record;
         r.status_wall_s = status.wall_s;
         r.pr_s = self.runner_build(&ws)?;
-        let before = self.nginx.bytes();
-        r.jobs.extend(self.ci_jobs(&ws, "PR")?);
-        r.pushed_bytes.push(("PR", self.nginx.bytes() - before));
-        r.published_bytes.push(("PR", self.publish(&ws, &format!("pr-{n}"))?));
+        self.ci_jobs(&mut r, &ws, "PR", &format!("pr-{n}"))?;
         r.pipelines = self.pipelines(session, &dir)?;
         (r.verify_file_s, r.verify_http_s) =
             super::verify::measure(self.sh, &self.verifying, &dir.join("verify.json"))?;
@@ -99,27 +93,23 @@ impl Run<'_> {
         })
     }
 
-    /// The CI jobs of a push: `warm` (deps and images), then `test` for each type.
-    fn ci_jobs(&self, ws: &Workspace, case: &str) -> Result<Vec<JobTime>> {
-        let mut jobs = vec![JobTime::of(&format!("warm ({case})"), &self.xtask_on(&ws.flake, &["warm"], false)?)];
+    /// The CI jobs of a push (`warm` of deps and images, then `test` of each type) and the bytes
+    /// they pushed; then the app's image pushed to the registry as a fresh runner does (skopeo's
+    /// record of what registries hold is gone) and the bytes it uploaded.
+    fn ci_jobs(&self, r: &mut Round, ws: &Workspace, case: &'static str, tag: &str) -> Result<()> {
+        let before = self.nginx.bytes();
+        r.jobs.push(JobTime::of(&format!("warm ({case})"), &self.xtask_on(&ws.flake, &["warm"], false)?));
         for test_type in ["unit", "integration", "clippy", "fmt"] {
             let call = self.xtask_on(&ws.flake, &["test", "--type", test_type], false)?;
-            jobs.push(JobTime::of(&format!("test --type {test_type} ({case})"), &call));
+            r.jobs.push(JobTime::of(&format!("test --type {test_type} ({case})"), &call));
         }
-        Ok(jobs)
-    }
-
-    /// The app's image pushed to the registry as a fresh runner does (skopeo's record of what
-    /// registries hold is gone): the bytes it uploaded.
-    fn publish(&self, ws: &Workspace, tag: &str) -> Result<u64> {
+        r.pushed_bytes.push((case, self.nginx.bytes() - before));
         let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
         let (before, registry) = (self.registry.sent(), format!("{}/bench", self.registry.host));
-        self.xtask_on(
-            &ws.flake,
-            &["build-containers", "--image", "harness", "--push", &registry, "--tag", tag],
-            false,
-        )?;
-        Ok(self.registry.sent() - before)
+        let push = ["build-containers", "--image", "harness", "--push", &registry, "--tag", tag];
+        self.xtask_on(&ws.flake, &push, false)?;
+        r.published_bytes.push((case, self.registry.sent() - before));
+        Ok(())
     }
 
     /// The deps layer into an empty store, both ways from store paths (no evaluation): what a
@@ -131,38 +121,23 @@ impl Run<'_> {
         let out_path = cmd!(sh, "nix eval --raw {deps}.outPath").read()?;
         let json = version::path_info_json();
         let infos = parse_path_infos(&cmd!(sh, "nix path-info {json...} --recursive {out_path}").read()?)?;
-        let paths: Vec<&str> = infos.iter().map(|i| i.path.as_str()).collect();
+        let paths = &infos.iter().map(|i| i.path.as_str()).collect::<Vec<_>>();
         let bytes = infos.iter().map(|i| i.nar_size).sum();
+        let args = ["--option", "substituters", url, "--option", "trusted-public-keys", public.trim()];
         let (mut substituted, mut copied) = (Vec::new(), Vec::new());
         for n in 0..3 {
             let (a, b) =
                 (ws.flake.with_file_name(format!("restore-{n}")), ws.flake.with_file_name(format!("copy-{n}")));
-            let substitute = || {
-                let args = ["--option", "substituters", url, "--option", "trusted-public-keys", public.trim()];
-                timed(|| {
-                    Ok(cmd!(sh, "nix build --no-link --max-jobs 0 --store {a} {args...} {out_path}")
-                        .quiet()
-                        .ignore_stderr()
-                        .run()?)
-                })
-                .context("the deps layer could not be substituted into an empty store")
-            };
-            let copy = || {
-                let paths = &paths;
-                timed(|| {
-                    Ok(cmd!(sh, "nix copy --no-check-sigs --from {url} --to {b} {paths...}")
-                        .quiet()
-                        .ignore_stderr()
-                        .run()?)
-                })
-            };
-            if n % 2 == 0 {
-                substituted.push(substitute()?);
-                copied.push(copy()?);
-            } else {
-                copied.push(copy()?);
-                substituted.push(substitute()?);
-            }
+            let substitute = cmd!(sh, "nix build --no-link --max-jobs 0 --store {a} {args...} {out_path}");
+            let copy = cmd!(sh, "nix copy --no-check-sigs --from {url} --to {b} {paths...}");
+            let time = |cmd: xshell::Cmd| timed(|| Ok(cmd.quiet().ignore_stderr().run()?));
+            let (s, c) = in_turn(
+                n % 2 == 1,
+                || time(substitute).context("the deps layer could not be substituted into an empty store"),
+                || time(copy),
+            )?;
+            substituted.push(s);
+            copied.push(c);
         }
         Ok((median(substituted), median(copied), bytes))
     }

@@ -7,7 +7,7 @@
 use sha2::Digest;
 use std::{path::Path, time::Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Context, Result};
 use xshell::{cmd, Shell};
 use xtask::{
     cache::{narinfo::nix32, roots::Manifest},
@@ -69,14 +69,12 @@ pub fn measure(sh: &Shell, nginx: &Nginx, record: &Path) -> Result<(f64, f64)> {
         let started = Instant::now();
         let out = cmd!(sh, "{exe} verify --cache {url} --record {record}").quiet().ignore_status().output()?;
         seconds.push(started.elapsed().as_secs_f64());
-        let verified = Record::read(record).ok().and_then(|r| r.verify);
-        match verified {
-            Some(v) if out.status.success() && v.checked == PATHS as u64 => {}
-            _ => bail!(
-                "`cargo xtask verify --cache {url}` did not find {PATHS} sound narinfos:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
+        let checked = Record::read(record).ok().and_then(|r| r.verify).map(|v| v.checked);
+        ensure!(
+            out.status.success() && checked == Some(PATHS as u64),
+            "`cargo xtask verify --cache {url}` did not find {PATHS} sound narinfos:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok((seconds[0], seconds[1]))
 }

@@ -79,10 +79,8 @@ impl Workspace {
     pub fn fresh_runner(&self) -> Result<()> {
         let attrs: Vec<Attr> = TARGETS
             .iter()
-            .map(|t| {
-                let (parent, name) = t.rsplit_once('.').expect("a target is PARENT.NAME");
-                Attr { parent: parent.to_owned(), name: name.to_owned() }
-            })
+            .filter_map(|t| t.rsplit_once('.'))
+            .map(|(parent, name)| Attr { parent: parent.to_owned(), name: name.to_owned() })
             .collect();
         let net = Network { stall_secs: 30, netrc: None };
         let mut store = self.store.borrow_mut();
@@ -94,17 +92,12 @@ impl Workspace {
 
 /// `vendor.nix`: each crate directory's NAR hash, so each is a fixed-output `-source` path.
 fn vendor_hashes(sh: &Shell, vendor: &Path) -> Result<String> {
-    let mut crates: Vec<String> = std::fs::read_dir(vendor)?
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    crates.sort();
-    let dirs: Vec<PathBuf> = crates.iter().map(|c| vendor.join(c)).collect();
-    let hashes = cmd!(sh, "nix hash path {dirs...}").read().context("cannot hash the vendored crates")?;
-    let mut nix = String::from("{\n");
-    for (name, hash) in crates.iter().zip(hashes.lines()) {
-        nix += &format!("  \"{name}\" = \"{hash}\";\n");
-    }
-    Ok(nix + "}\n")
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(vendor)?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    let hashes = cmd!(sh, "nix hash path").args(&dirs).read().context("cannot hash the vendored crates")?;
+    let crates = dirs.iter().map(|dir| dir.file_name().unwrap_or_default().to_string_lossy());
+    let lines: String =
+        crates.zip(hashes.lines()).map(|(name, hash)| format!("  \"{name}\" = \"{hash}\";\n")).collect();
+    Ok(format!("{{\n{lines}}}\n"))
 }

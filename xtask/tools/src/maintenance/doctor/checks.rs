@@ -20,10 +20,7 @@ pub fn all(session: &Session) -> Vec<Check> {
     let nix_config = read(cmds::nix_config()).and_then(|s| Settings::parse(&s).ok());
     let mut checks = vec![nix(session), flakes(nix_config.as_ref())];
     checks.extend(LOCK_FILES.iter().map(|f| lock_file(session, f.name, f.creates)));
-    checks.push(key(session));
-    checks.push(names(session));
-    checks.push(token(session));
-    checks.push(substituter(session, nix_config.as_ref()));
+    checks.extend([key(session), names(session), token(session), substituter(session, nix_config.as_ref())]);
     checks.push(
         match workflows::generate(&session.config).and_then(|f| workflows::update(&session.root, &f, Mode::Check)) {
             Ok(()) => ok("workflows", "generated workflows are up to date"),
@@ -172,8 +169,7 @@ fn token(session: &Session) -> Check {
         Ok(cache) => cache,
         Err(e) => return fail("token", format!("{e:#}"), "fix [workspace.metadata.cache]"),
     };
-    let set = cache::token_is_set();
-    let state = if set { "is set (not shown)" } else { "is not set" };
+    let state = if cache::token_is_set() { "is set (not shown)" } else { "is not set" };
     match (&cache, cache.preflight()) {
         (_, Err(problem)) => {
             let problem = format!("{problem:#}").replace("\n  - ", " ").replace('\n', " ");

@@ -7,7 +7,7 @@
 
 mod checks;
 
-use anyhow::{bail, Result};
+use anyhow::{ensure, Result};
 
 use xtask::{keys::LOCK_FILES, record::Record, session::Session};
 
@@ -79,12 +79,9 @@ impl Doctor {
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         if session.dry_run {
             println!("# cargo xtask doctor (dry run: nothing is run)");
-            let mut all = vec![cmds::nix_version(), cmds::nix_config()];
-            for file in &LOCK_FILES {
-                all.extend([cmds::tracked(file.name), cmds::unchanged(file.name)]);
-            }
-            all.extend(LOCK_FILES.iter().map(|f| cmds::committed(f.name)));
-            for cmd in all {
+            let lock_files = LOCK_FILES.iter().flat_map(|f| [cmds::tracked(f.name), cmds::unchanged(f.name)]);
+            let committed = LOCK_FILES.iter().map(|f| cmds::committed(f.name));
+            for cmd in [cmds::nix_version(), cmds::nix_config()].into_iter().chain(lock_files).chain(committed) {
                 println!("{}", cmd.render(None));
             }
             return Ok(());
@@ -92,9 +89,7 @@ impl Doctor {
         let checks = checks::all(session);
         self.print(&checks)?;
         let failed: Vec<_> = checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.name).collect();
-        if !failed.is_empty() {
-            bail!("doctor: {} check(s) failed: {}", failed.len(), failed.join(", "));
-        }
+        ensure!(failed.is_empty(), "doctor: {} check(s) failed: {}", failed.len(), failed.join(", "));
         Ok(())
     }
 
