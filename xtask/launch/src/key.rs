@@ -145,7 +145,11 @@ mod tests {
         write(&root, "Cargo.lock", "version = 4\n");
         let (cargo, target) = (OsString::from("cargo"), root.join("xtask/target"));
         let home = [(OsString::from("CARGO_HOME"), above.join("cargo-home").into_os_string())];
-        let key = || key(&root, &target, &cargo, "xtask", home.clone()).unwrap();
+        let with = |vars: &[(&str, &str)]| {
+            let vars = vars.iter().map(|(n, v)| (OsString::from(n), OsString::from(v))).chain(home.clone());
+            key(&root, &target, &cargo, "xtask", vars).unwrap()
+        };
+        let key = || with(&[]);
         let first = key();
         assert_eq!(first.len(), 64);
 
@@ -180,14 +184,8 @@ mod tests {
         // The same bytes under another name are another source.
         fs::rename(root.join("xtask/src/new.rs"), root.join("xtask/src/renamed.rs")).unwrap();
         assert!(!keys.contains(&key()), "a renamed file must change the key");
-        keys.push(key());
         // What cargo reads from the environment shapes the binary too; where it builds does not.
-        let with = |vars: &[(&str, &str)]| {
-            let vars = vars.iter().map(|(n, v)| (OsString::from(n), OsString::from(v))).chain(home.clone());
-            super::key(&root, &target, &cargo, "xtask", vars).unwrap()
-        };
-        let plain = with(&[]);
-        assert_eq!(plain, key());
+        let plain = key();
         for vars in [[("RUSTFLAGS", "-C target-cpu=native")], [("CARGO_PROFILE_XTASK_OPT_LEVEL", "3")]] {
             assert_ne!(with(&vars), plain, "{vars:?} shapes the binary");
         }

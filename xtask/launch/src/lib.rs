@@ -68,13 +68,9 @@ fn launch() -> io::Result<ExitCode> {
     let key = key::key(&root, &target, &cargo, name, env::vars_os())?;
     let binary = kept::path(&kept, &key, name);
     if binary.exists() || binary.is_symlink() {
-        match kept::verified(&binary) {
-            Ok(()) => return run(&binary),
-            Err(why) => {
-                eprintln!("cargo xtask: not running the kept binary: {why}; building it again");
-                kept::discard(&binary);
-            }
-        }
+        let Err(why) = kept::verified(&binary) else { return run(&binary) };
+        eprintln!("cargo xtask: not running the kept binary: {why}; building it again");
+        kept::discard(&binary);
     }
     eprintln!("cargo xtask: building {name} (no binary of these sources is kept in {})", kept.display());
     let build = build_dir(&root, &target);

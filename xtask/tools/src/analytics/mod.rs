@@ -34,22 +34,19 @@ const LAYERS: [(&str, &str); 4] = [
     ("images", r"(^docker-image-|-image(-|\.|$)|^stream-|-layer(-|$))"),
 ];
 
-/// The layer rules, compiled once.
-#[derive(Debug)]
-struct Layers(Vec<(&'static str, Regex)>);
+/// The layer of each path, by its name.
+fn layers<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<&'static str> {
+    let rules: Vec<_> =
+        LAYERS.iter().map(|(layer, rule)| (*layer, Regex::new(rule).expect("a valid layer rule"))).collect();
+    paths
+        .map(|path| rules.iter().find(|(_, rule)| rule.is_match(name(path))).map_or("other", |(layer, _)| layer))
+        .collect()
+}
 
-impl Layers {
-    fn new() -> Layers {
-        Layers(
-            LAYERS.iter().map(|(name, pattern)| (*name, Regex::new(pattern).expect("a valid layer pattern"))).collect(),
-        )
-    }
-
-    fn of(&self, path: &str) -> &'static str {
-        let base = &path[path.rfind('/').map_or(0, |i| i + 1)..];
-        let name = &base[base.find('-').map_or(0, |i| i + 1)..];
-        self.0.iter().find(|(_, rule)| rule.is_match(name)).map_or("other", |(layer, _)| layer)
-    }
+/// A store path's name: what follows its hash.
+fn name(path: &str) -> &str {
+    let base = &path[path.rfind('/').map_or(0, |i| i + 1)..];
+    &base[base.find('-').map_or(0, |i| i + 1)..]
 }
 
 /// Everything `analytics` reports.
@@ -71,8 +68,7 @@ pub struct Analysis {
 /// The analytics of a store's paths: its `top` largest, its layers, what `filter` keeps out, recommendations.
 pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
     let filtered: Vec<bool> = entries.iter().map(|e| filter.is_match(&e.path)).collect();
-    let layers_of = Layers::new();
-    let layer: Vec<&str> = entries.iter().map(|e| layers_of.of(&e.path)).collect();
+    let layer = layers(entries.iter().map(|e| e.path.as_str()));
     let nar_bytes = total(entries.iter().map(|e| e.nar_size));
     let mut by_size: Vec<usize> = (0..entries.len()).collect();
     by_size.sort_by_key(|&i| std::cmp::Reverse(entries[i].nar_size));
@@ -81,13 +77,10 @@ pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
         .take(top)
         .map(|&i| (entries[i].path.clone(), entries[i].nar_size, closure_size(entries, i)))
         .collect();
-    let mut layers: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
-    for (entry, layer) in entries.iter().zip(&layer) {
-        let slot = layers.entry(layer).or_default();
-        *slot = (slot.0 + 1, slot.1.saturating_add(entry.nar_size));
-    }
-    let order = LAYERS.iter().map(|(name, _)| *name).chain(["other"]);
-    let layers = order.map(|name| (name, layers.get(name).map_or(0, |l| l.0), layers.get(name).map_or(0, |l| l.1)));
+    let layers = LAYERS.iter().map(|(name, _)| *name).chain(["other"]).map(|name| {
+        let sizes = || entries.iter().zip(&layer).filter(|(_, l)| **l == name).map(|(e, _)| e.nar_size);
+        (name, sizes().count(), total(sizes()))
+    });
     let recommendations = recommend(entries, &layer, &filtered);
     let filtered =
         entries.iter().zip(&filtered).filter(|(_, f)| **f).map(|(e, _)| (e.path.clone(), e.nar_size)).collect();
@@ -113,7 +106,6 @@ fn closure_size(entries: &[Entry], start: usize) -> u64 {
 /// `layer[i]`: the layer of `entries[i]`; `filtered[i]`: whether the push filter matches it.
 fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String> {
     let mut out = Vec::new();
-    let name = |path: &str| path.rsplit('/').next().unwrap_or(path).split_once('-').map_or("", |(_, n)| n).to_owned();
     let in_layer = |name: &'static str| entries.iter().zip(layer).filter(move |(_, l)| **l == name).map(|(e, _)| e);
     let deps: Vec<&Entry> = in_layer("cargo dependencies").collect();
     let deps_bytes = total(deps.iter().map(|e| e.nar_size));
@@ -126,7 +118,7 @@ fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String
     }
     let mut toolchains: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for e in in_layer("toolchain") {
-        toolchains.entry(name(&e.path)).or_default().push(&e.path);
+        toolchains.entry(name(&e.path).to_owned()).or_default().push(&e.path);
     }
     let rust: Vec<&String> =
         toolchains.keys().filter(|n| n.starts_with("rust-toolchain") || n.starts_with("rust-default")).collect();
@@ -242,7 +234,7 @@ mod tests {
             ("/nix/store/h-docker-image-harness.tar.gz", "images"),
             ("/nix/store/h-glibc-2.40", "other"),
         ] {
-            assert_eq!(Layers::new().of(path), layer, "{path}");
+            assert_eq!(layers([path].into_iter()), [layer], "{path}");
         }
     }
 }

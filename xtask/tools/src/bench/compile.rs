@@ -1,8 +1,6 @@
-//! What the first CI job of a pipeline whose xtask changed pays before its first task: the cold
-//! compile of the binary CI jobs run (`xtask`), as a ratio to a floor crate built in the same
-//! round (the design's crates with the xtask's features: clap, anyhow, xshell, duct, serde with its
-//! derive, serde_json, sha2), so the number means the same on a fast machine and a slow one. Each
-//! round builds both, in turn.
+//! The cold compile of the binary CI jobs run (`xtask`: what the first job of a pipeline whose
+//! xtask changed pays), as a ratio to a floor crate of the design's crates with the xtask's
+//! features built in turn with it, so the number means the same on a fast machine and a slow one.
 
 use std::path::Path;
 
@@ -16,9 +14,8 @@ use super::{in_turn, timed};
 /// its own profile.
 pub const COMPILE: &str = "cargo build --package xtask --bin xtask --profile xtask --locked --offline";
 
-/// The floor crate's manifest: the xtask's versions of the design's crates (those
-/// it takes from `[workspace.dependencies]` read there), built like the xtask (its profile's
-/// settings).
+/// The floor crate's manifest: the xtask's specs of the design's crates (the inherited ones read
+/// from `[workspace.dependencies]`), built with the xtask profile's settings.
 fn floor_manifest(xtask_manifest: &str, workspace_manifest: &str) -> Result<String> {
     let doc = DeTable::parse(xtask_manifest).context("xtask/Cargo.toml is not TOML")?;
     let workspace = DeTable::parse(workspace_manifest).context("Cargo.toml is not TOML")?;

@@ -28,7 +28,7 @@ use std::{
     time::Instant,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Context, Result};
 use xshell::{cmd, Shell};
 use xtask::{record::Record, session::Session};
 
@@ -132,10 +132,8 @@ struct Call {
 impl<'a> Run<'a> {
     fn new(sh: &'a Shell, nginx: Nginx, registry: Registry, base: &Path, verifying: Nginx) -> Result<Run<'a>> {
         let secret = base.join("key.secret");
-        xtask::files::create_private(
-            &secret,
-            cmd!(sh, "nix key generate-secret --key-name bench-1").read()?.as_bytes(),
-        )?;
+        let generated = cmd!(sh, "nix key generate-secret --key-name bench-1").read()?;
+        xtask::files::create_private(&secret, generated.as_bytes())?;
         let public = cmd!(sh, "nix key convert-secret-to-public").stdin(sh.read_file(&secret)?).read()?;
         Ok(Run { sh, nginx, registry, verifying, base: base.to_path_buf(), secret, public, graphs: Vec::new() })
     }
@@ -158,9 +156,8 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let out = call.output()?;
         let wall_s = started.elapsed().as_secs_f64();
-        if !out.status.success() {
-            bail!("`cargo xtask {}` failed in the bench:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
-        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        ensure!(out.status.success(), "`cargo xtask {}` failed in the bench:\n{said}", args.join(" "));
         let record =
             Record::read(&file).with_context(|| format!("`cargo xtask {}` wrote no record", args.join(" ")))?;
         Ok(Call { wall_s, record })
@@ -185,8 +182,5 @@ fn in_turn(b_first: bool, a: impl FnOnce() -> Result<f64>, b: impl FnOnce() -> R
 /// The middle value (the upper of the two middles for an even count); 0 for none.
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => 0.0,
-        n => values[n / 2],
-    }
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }

@@ -1,8 +1,7 @@
-//! What the rounds measured, and the targets: each held to the median over the rounds of its
-//! per-round measure (a ratio of two times of the same round, or a time beside the round's own
-//! evaluation), so one slow moment cannot pass or fail it. What is not a matter of time (a
-//! dependency rebuilt, a second evaluation, a build in a pull request that changes nothing) must
-//! hold in every round.
+//! What the rounds measured, and the targets: each held to the median over the rounds of a
+//! per-round measure (a ratio of two times of a round, or a time beside its evaluation's). What is
+//! not a matter of time (a dependency rebuilt, a second evaluation, a PR without change that
+//! builds) must hold in every round.
 
 use anyhow::{ensure, Result};
 use xtask::record::Record;

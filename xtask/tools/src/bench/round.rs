@@ -93,9 +93,8 @@ impl Run<'_> {
         })
     }
 
-    /// The CI jobs of a push (`warm` of deps and images, then `test` of each type) and the bytes
-    /// they pushed; then the app's image pushed to the registry as a fresh runner does (skopeo's
-    /// record of what registries hold is gone) and the bytes it uploaded.
+    /// The CI jobs of a push (`warm`, then `test` of each type) and the bytes they pushed; then the
+    /// app's image published as a fresh runner does (no skopeo blob cache) and the bytes uploaded.
     fn ci_jobs(&self, r: &mut Round, ws: &Workspace, case: &'static str, tag: &str) -> Result<()> {
         let before = self.nginx.bytes();
         r.jobs.push(JobTime::of(&format!("warm ({case})"), &self.xtask_on(&ws.flake, &["warm"], false)?));
@@ -112,9 +111,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The deps layer into an empty store, both ways from store paths (no evaluation): what a
-    /// runner does (substitute, signatures checked) and a plain copy of the same paths (no
-    /// signatures); in turn, each a median of three.
+    /// The deps layer into an empty store from its paths (no evaluation), substituted as a runner
+    /// does (signatures checked) and copied without signatures: in turn, each a median of three.
     fn restore(&self, ws: &Workspace) -> Result<(f64, f64, u64)> {
         let (sh, url, public) = (self.sh, &self.nginx.url, &self.public);
         let deps = format!("{}#packages.x86_64-linux.deps", ws.flake.display());

@@ -1,8 +1,6 @@
-//! `cargo xtask verify` at scale: a cache of 10,000 narinfos (each a small uncompressed NAR, as
-//! many paths as a large workspace's caches hold), checked as a directory and as the same files
-//! served by nginx on loopback: over HTTP the narinfos and NAR files are fetched in parallel on
-//! kept-alive connections, each once, and Nix reads them from a mirror of what was fetched. The
-//! HTTP check is held to [`OVER_FILE`] times the directory's.
+//! `cargo xtask verify` at scale: a cache of 10,000 narinfos (as many paths as a large
+//! workspace's caches hold), checked as a directory and served by nginx on loopback, the HTTP
+//! check held to [`OVER_FILE`] times the directory's.
 
 use sha2::Digest;
 use std::{path::Path, time::Instant};

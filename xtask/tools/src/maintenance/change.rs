@@ -20,7 +20,7 @@ pub enum Change {
 
 impl Change {
     /// The key, and the value as TOML writes it.
-    fn key_value(self) -> (&'static str, String) {
+    pub fn key_value(self) -> (&'static str, String) {
         match self {
             Change::Version(n) => ("version", n.to_string()),
             Change::Backend(backend) => ("backend", format!("\"{}\"", backend.as_str())),
@@ -32,13 +32,6 @@ impl Change {
             Change::Version(n) => config.version = n,
             Change::Backend(backend) => config.backend = backend,
         }
-    }
-}
-
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (key, value) = self.key_value();
-        write!(f, "{key} = {value}")
     }
 }
 

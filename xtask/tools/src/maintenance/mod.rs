@@ -26,7 +26,8 @@ fn apply(session: &Session, change: Change) -> Result<(DepsKey, DepsKey)> {
     let keys = (DepsKey::new(&session.config, &locks), DepsKey::new(&config, &locks));
     let mode = if session.dry_run { Mode::DryRun } else { Mode::Write };
     if session.dry_run {
-        println!("# would set {change} in Cargo.toml and regenerate the workflows");
+        let (key, value) = change.key_value();
+        println!("# would set {key} = {value} in Cargo.toml and regenerate the workflows");
     }
     files::update(&session.root, "Cargo.toml", &manifest, mode)?;
     workflows::update(&session.root, &generated, mode)?;

@@ -19,18 +19,22 @@ pub struct Doctor {
     json: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 enum Status {
     Ok,
     Warn,
     Fail,
 }
 
+/// A check's result, its JSON fields in the order `--json` always printed them.
+#[derive(serde::Serialize)]
 struct Check {
+    #[serde(rename = "check")]
     name: &'static str,
-    status: Status,
     detail: String,
     fix: String,
+    status: Status,
 }
 
 fn ok(name: &'static str, detail: impl Into<String>) -> Check {
@@ -87,33 +91,21 @@ impl Doctor {
             return Ok(());
         }
         let checks = checks::all(session);
-        self.print(&checks)?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&checks)?);
+        } else {
+            for c in &checks {
+                let mark = match c.status {
+                    Status::Ok => "ok  ",
+                    Status::Warn => "warn",
+                    Status::Fail => "FAIL",
+                };
+                let fix = if c.fix.is_empty() { String::new() } else { format!(" -> fix: {}", c.fix) };
+                println!("{mark} {:<12} {}{fix}", c.name, c.detail);
+            }
+        }
         let failed: Vec<_> = checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.name).collect();
         ensure!(failed.is_empty(), "doctor: {} check(s) failed: {}", failed.len(), failed.join(", "));
-        Ok(())
-    }
-
-    fn print(&self, checks: &[Check]) -> Result<()> {
-        if self.json {
-            let list: Vec<serde_json::Value> = checks
-                .iter()
-                .map(|c| {
-                    let status = format!("{:?}", c.status).to_lowercase();
-                    serde_json::json!({ "check": c.name, "status": status, "detail": c.detail, "fix": c.fix })
-                })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&list)?);
-            return Ok(());
-        }
-        for c in checks {
-            let mark = match c.status {
-                Status::Ok => "ok  ",
-                Status::Warn => "warn",
-                Status::Fail => "FAIL",
-            };
-            let fix = if c.fix.is_empty() { String::new() } else { format!(" -> fix: {}", c.fix) };
-            println!("{mark} {:<12} {}{fix}", c.name, c.detail);
-        }
         Ok(())
     }
 }
