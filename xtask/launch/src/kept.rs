@@ -20,11 +20,6 @@ use crate::key::file_hash;
 /// Binaries kept: the newest few (a maintainer switching branches finds theirs).
 const KEEP: usize = 4;
 
-/// Where a binary of this key is kept.
-pub fn path(kept: &Path, key: &str, name: &str) -> PathBuf {
-    kept.join(key).join(name)
-}
-
 /// Whether the kept binary may run: `Ok` when it is the one the launcher kept, `Err(why not)`.
 pub fn verified(binary: &Path) -> Result<(), String> {
     let meta = fs::symlink_metadata(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
@@ -105,23 +100,21 @@ mod tests {
         fs::write(&built, "#!/bin/sh\necho real\n").unwrap();
         let kept = dir.join("xtask-bin");
         keep(&built, &kept, "k", "xtask").unwrap();
-        let binary = path(&kept, "k", "xtask");
+        let binary = kept.join("k/xtask");
         assert_eq!(verified(&binary), Ok(()));
 
         // Bytes changed since (a planted file in its place): refused.
         fs::write(&binary, "#!/bin/sh\necho planted\n").unwrap();
         assert!(verified(&binary).unwrap_err().contains("not the binary that was kept"));
         // A planted file with no recorded hash, a link, one others may write: refused.
-        let planted = path(&kept, "other", "xtask");
-        fs::create_dir_all(planted.parent().unwrap()).unwrap();
+        let planted = kept.join("k/planted");
         fs::write(&planted, "#!/bin/sh\necho planted\n").unwrap();
         assert!(verified(&planted).unwrap_err().contains("recorded hash"));
         keep(&built, &kept, "k2", "xtask").unwrap();
-        let good = path(&kept, "k2", "xtask");
+        let good = kept.join("k2/xtask");
         fs::set_permissions(&good, fs::Permissions::from_mode(0o777)).unwrap();
         assert!(verified(&good).unwrap_err().contains("others may write"));
-        let link = path(&kept, "k3", "xtask");
-        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        let link = kept.join("k/link");
         std::os::unix::fs::symlink(&built, &link).unwrap();
         assert!(verified(&link).unwrap_err().contains("not a regular file"));
         discard(&link);

@@ -30,14 +30,6 @@ const SHAPING_PREFIXES: [&str; 4] = ["CARGO_BUILD_", "CARGO_PROFILE_", "CARGO_TA
 /// Files beside the xtask's own that shape it.
 const WORKSPACE_FILES: [&str; 4] = ["Cargo.lock", "Cargo.toml", "rust-toolchain", "rust-toolchain.toml"];
 
-/// Cargo's config files that apply to a build started in `cwd`: those of `.cargo/` in `cwd` and
-/// every directory above it (cargo reads them all: `rustflags` in a parent directory's config
-/// shapes the binary), and cargo's home's.
-fn cargo_configs(cwd: &Path, cargo_home: Option<PathBuf>) -> Vec<PathBuf> {
-    let dirs = cwd.ancestors().map(|dir| dir.join(".cargo")).chain(cargo_home);
-    dirs.flat_map(|dir| [dir.join("config.toml"), dir.join("config")]).filter(|p| p.is_file()).collect()
-}
-
 /// The key, 64 hex digits, of `binary` (`xtask` or `xtask-tools`) built from the checkout at
 /// `root` into `target`, in the environment `vars` (the process's).
 pub fn key(
@@ -61,8 +53,10 @@ pub fn key(
     files.extend(WORKSPACE_FILES.map(|f| root.join(f)).into_iter().filter(|p| p.is_file()));
     files.sort();
     // Cargo runs in the checkout (`--manifest-path`, from the directory `cargo xtask` ran in,
-    // which is inside it): the configs of the checkout and above it.
-    files.extend(cargo_configs(root, cargo_home));
+    // which is inside it) and reads the configs of `.cargo/` there and in every directory above
+    // (`rustflags` in a parent directory's config shapes the binary), and cargo's home's.
+    let configs = root.ancestors().map(|dir| dir.join(".cargo")).chain(cargo_home);
+    files.extend(configs.flat_map(|dir| [dir.join("config.toml"), dir.join("config")]).filter(|p| p.is_file()));
     let mut hash = Hash::new();
     let mut field = |bytes: &[u8]| {
         hash.update((bytes.len() as u64).to_le_bytes());

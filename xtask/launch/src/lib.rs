@@ -1,11 +1,8 @@
-//! `cargo xtask` (the alias in `.cargo/config.toml`): runs the xtask binary built from the
-//! sources as they are now: `xtask` (the tasks CI jobs run) or, for the maintainer's tasks and
-//! `--help`, `xtask-tools` ([`binary_for`]). Binaries are kept in
-//! `<target>/xtask-bin/<key>/<binary>`, the key a SHA-256 of everything that shapes the binary
-//! ([`key`]); a kept one is run once its bytes are checked ([`kept`]), else
-//! `cargo build --locked --profile <binary> --package <binary>` builds it and it is kept. The
-//! checkout is found at run time, and builds in a shared target directory in a part of its own
-//! ([`build_dir`]), so checkouts sharing a target directory each run their own.
+//! `cargo xtask` (the alias in `.cargo/config.toml`): runs the binary built from the sources as
+//! they are now, `xtask` (the tasks CI jobs run) or `xtask-tools` ([`binary_for`]), kept in
+//! `<target>/xtask-bin/<key>/` ([`key`]) and run once its bytes are checked ([`kept`]), else built
+//! (`cargo build --locked`) and kept. Checkouts sharing a target directory each build and run
+//! their own ([`build_dir`]).
 //!
 //! Why: cargo decides whether a workspace crate is fresh by the modification times of its
 //! sources, which a fresh checkout sets to now, so a CI job that restores the target directory
@@ -33,9 +30,8 @@ pub const SOURCE_KEY: &str = "XTASK_SOURCE_KEY";
 /// The global options that take a value (`--flake REF`), for finding the task's name.
 pub const VALUED: [&str; 5] = ["--flake", "--cache", "--signing-key", "--system", "--record"];
 
-/// The binary with the task the arguments name (each binary its own package, built with the
-/// profile of its name): `xtask-tools` for the maintainer's tasks and when no task is named
-/// (`--help`), else `xtask`.
+/// The binary (a package, built with the profile of its name) with the task the arguments name:
+/// `xtask-tools` for the maintainer's tasks and when no task is named (`--help`), else `xtask`.
 fn binary_for(args: &[OsString]) -> &'static str {
     let mut words = args.iter().map(|a| a.to_string_lossy());
     while let Some(word) = words.next() {
@@ -66,7 +62,7 @@ fn launch() -> io::Result<ExitCode> {
     let kept = target.join("xtask-bin");
     let name = binary_for(&env::args_os().skip(1).collect::<Vec<_>>());
     let key = key::key(&root, &target, &cargo, name, env::vars_os())?;
-    let binary = kept::path(&kept, &key, name);
+    let binary = kept.join(&key).join(name);
     if binary.exists() || binary.is_symlink() {
         let Err(why) = kept::verified(&binary) else { return run(&binary) };
         eprintln!("cargo xtask: not running the kept binary: {why}; building it again");
@@ -107,10 +103,9 @@ fn launch() -> io::Result<ExitCode> {
     run(&binary)
 }
 
-/// The checkout this `cargo xtask` runs in, found at run time (never the one the launcher was
-/// compiled in: checkouts sharing a target directory share its binary): cargo names the
-/// launcher's package (`CARGO_MANIFEST_DIR`, `xtask/launch`); else the nearest directory at or
-/// above the current one that has `xtask/launch`.
+/// The checkout this `cargo xtask` runs in, found at run time (checkouts sharing a target
+/// directory share the launcher's binary): the one of the package cargo names
+/// (`CARGO_MANIFEST_DIR`), else the nearest at or above the current directory.
 fn checkout() -> io::Result<PathBuf> {
     let from_cargo = env::var_os("CARGO_MANIFEST_DIR").map(|dir| Path::new(&dir).join("../.."));
     from_cargo

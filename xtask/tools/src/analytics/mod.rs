@@ -94,11 +94,7 @@ fn closure_size(entries: &[Entry], start: usize) -> u64 {
     seen[start] = true;
     while let Some(i) = stack.pop() {
         sum = sum.saturating_add(entries[i].nar_size);
-        for &r in &entries[i].references {
-            if !std::mem::replace(&mut seen[r], true) {
-                stack.push(r);
-            }
-        }
+        stack.extend(entries[i].references.iter().filter(|&&r| !std::mem::replace(&mut seen[r], true)));
     }
     sum
 }
@@ -130,13 +126,11 @@ fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String
         ));
     }
     for (e, _) in entries.iter().zip(filtered).filter(|(_, f)| !**f) {
-        for &r in &e.references {
-            if filtered[r] {
-                out.push(format!(
-                    "{} is filtered, but {} refers to it: it is pushed anyway (a cache holds whole closures)",
-                    entries[r].path, e.path
-                ));
-            }
+        for &r in e.references.iter().filter(|&&r| filtered[r]) {
+            out.push(format!(
+                "{} is filtered, but {} refers to it: it is pushed anyway (a cache holds whole closures)",
+                entries[r].path, e.path
+            ));
         }
     }
     // A path whose NAR hash an earlier path has is a copy of it.
@@ -167,25 +161,24 @@ pub fn first_positions<'a>(keys: impl Iterator<Item = &'a str>) -> std::collecti
 }
 
 impl Analysis {
+    fn filtered_bytes(&self) -> u64 {
+        total(self.filtered.iter().map(|(_, bytes)| *bytes))
+    }
+
     /// The analysis as JSON: `{"store", "largest", "layers", "filtered", "recommendations"}`.
     pub fn json(&self) -> Value {
-        let largest: Vec<Value> = self
+        let largest = self
             .largest
             .iter()
-            .map(|(path, nar, closure)| json!({ "path": path, "nar_size": nar, "closure_size": closure }))
-            .collect();
-        let layers: serde_json::Map<String, Value> = self
-            .layers
-            .iter()
-            .map(|(name, paths, bytes)| (name.to_string(), json!({ "paths": paths, "nar_bytes": bytes })))
-            .collect();
-        let filtered_bytes: u64 = total(self.filtered.iter().map(|(_, b)| *b));
+            .map(|(path, nar, closure)| json!({ "path": path, "nar_size": nar, "closure_size": closure }));
+        let layers =
+            self.layers.iter().map(|(name, paths, bytes)| (*name, json!({ "paths": paths, "nar_bytes": bytes })));
         let filtered: Vec<&String> = self.filtered.iter().map(|(p, _)| p).collect();
         json!({
             "store": { "paths": self.paths, "nar_bytes": self.nar_bytes },
-            "largest": largest,
-            "layers": layers,
-            "filtered": { "paths": filtered.len(), "nar_bytes": filtered_bytes, "list": filtered },
+            "largest": largest.collect::<Vec<_>>(),
+            "layers": layers.collect::<BTreeMap<_, _>>(),
+            "filtered": { "paths": filtered.len(), "nar_bytes": self.filtered_bytes(), "list": filtered },
             "recommendations": self.recommendations,
         })
     }
@@ -204,11 +197,10 @@ impl Analysis {
         for (name, paths, bytes) in &self.layers {
             md += &format!("| {name} | {paths} | {} |\n", mib(*bytes));
         }
-        let filtered_bytes: u64 = total(self.filtered.iter().map(|(_, b)| *b));
         md += &format!(
             "\nThe push filter keeps {} path(s) out of the cache ({}).\n",
             self.filtered.len(),
-            mib(filtered_bytes)
+            mib(self.filtered_bytes())
         );
         if !self.recommendations.is_empty() {
             md += "\nRecommendations:\n";

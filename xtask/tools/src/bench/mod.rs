@@ -1,16 +1,11 @@
 //! `cargo xtask bench [--rounds N] [--json FILE]`: the seed's metrics, measured with real Nix on
 //! the bench workspace (`xtask/tests/bench-flake`: its dependency layer compiles real crates, and
-//! its evaluation costs about a second, as a flake importing nixpkgs does) and a local nginx HTTP
-//! cache. Every case is measured once per round ([`round`]), the rounds one after another, so the
-//! cases interleave, and each target is held to the median over the rounds of its per-round
-//! measure ([`results`]): one slow moment of a busy machine can neither pass nor fail a target.
-//! Each round starts from a fresh copy of the workspace (its own salt: cold is cold), and each
-//! runner case from a fresh runner: the bench's outputs deleted from the local store.
-//!
-//! What the xtask did comes from its records (`--record`), never from what it printed.
-//! Public substituters are off (`substituters =`): nothing of the bench is in one, and asking
-//! only measures the network. Builds run as the caller (`build-users-group =`), who can read the
-//! host's Rust toolchain.
+//! it evaluates in about a second, as a flake importing nixpkgs does) and a local nginx cache.
+//! Every case is measured once per round ([`round`]), so the cases interleave, and each target
+//! holds the median over the rounds ([`results`]): one slow moment of a busy machine neither
+//! passes nor fails a target. What the xtask did is read from its records (`--record`). Public
+//! substituters are off (nothing of the bench is in one: asking only measures the network), and
+//! builds run as the caller (`build-users-group =`), who can read the host's Rust toolchain.
 
 mod compile;
 mod graph;
@@ -124,6 +119,7 @@ struct Run<'a> {
 }
 
 /// How an xtask call went: its wall time and its record.
+#[derive(Debug)]
 struct Call {
     wall_s: f64,
     record: Record,

@@ -17,37 +17,33 @@ impl Results {
     pub fn markdown(&self) -> String {
         let last = self.rounds.last().expect("a bench has a round");
         let rates = last.status.rates.clone().unwrap_or_default();
-        let row = |metric: &str, value: String, each: String, target: &str| {
+        let row = |metric: &str, value: &str, each: &str, target: &str| {
             format!("| {metric} | {value} | {each} | {target} |\n")
         };
         // A per-round measure: the median, and each round's, `digits` after the point.
         let measured = |metric: &str, of: &dyn Fn(&Round) -> f64, digits: usize, target: &str| {
-            row(metric, format!("{:.digits$}", self.median(of)), self.each(of, digits), target)
+            row(metric, &format!("{:.digits$}", self.median(of)), &self.each(of, digits), target)
         };
         let by_case = |bytes: &[(&str, u64)]| bytes.iter().map(|(c, b)| format!("{c} {}", mib(*b))).collect::<Vec<_>>();
-        let to_build: BTreeSet<&str> = last
-            .status
-            .targets
-            .iter()
-            .flat_map(|t| t.before.iter().flat_map(|v| &v.to_build))
-            .map(String::as_str)
-            .collect();
+        let (pushed, published) = (by_case(&last.pushed_bytes).join(", "), by_case(&last.published_bytes).join(", "));
+        let views = last.status.targets.iter().flat_map(|t| &t.before);
+        let to_build: BTreeSet<&str> = views.flat_map(|v| &v.to_build).map(String::as_str).collect();
         let hit_rates =
             format!("{:.2}; {}", rates.hit_rate, rates.byte_hit_rate.map_or("-".into(), |b| format!("{b:.2}")));
-        let evaluations = self.rounds.iter().flat_map(|r| &r.jobs).map(|j| j.evaluations).max().unwrap_or(0);
+        let evaluations =
+            self.rounds.iter().flat_map(|r| &r.jobs).map(|j| j.call.record.evaluations).max().unwrap_or(0);
         let noop_target =
             format!("≤ {NOOP_EVALUATIONS} × evaluation + {NOOP_EXTRA_S} s ({:.2} s)", self.median(Round::noop_limit));
         let status_target =
             format!("≤ {STATUS_EVALUATIONS} × evaluation ({:.2} s)", STATUS_EVALUATIONS * self.median(|r| r.eval_s));
         let restored = format!("{:.2} ({})", self.median(|r| r.restore_s), mib(last.restore_bytes));
-        let own = |r: &Round| r.jobs.iter().map(|j| j.own_s).fold(0.0, f64::max);
+        let restores = self.each(|r| r.restore_s, 2);
+        let over_floor = |r: &Round| r.compile_s / r.floor_s;
+        let noop = |r: &Round| r.noop_s() - r.noop_history_s();
+        let (small, large) = (|r: &Round| r.question(300), |r: &Round| r.question(3000));
+        let own = |r: &Round| r.jobs.iter().map(|j| j.call.record.own_seconds).fold(0.0, f64::max);
         let rows = [
-            measured(
-                "CI binary's cold compile / floor crate's",
-                &|r| r.compile_s / r.floor_s,
-                2,
-                &format!("≤ {COMPILE_OVER_FLOOR}"),
-            ),
+            measured("CI binary's cold compile / floor crate's", &over_floor, 2, &format!("≤ {COMPILE_OVER_FLOOR}")),
             measured("  the compile (s)", &|r| r.compile_s, 1, ""),
             measured("  the floor crate (s)", &|r| r.floor_s, 1, ""),
             measured("one evaluation of the bench flake (s)", &|r| r.eval_s, 2, ""),
@@ -55,43 +51,28 @@ impl Results {
             measured("fresh runner, warm: every target, warmed cache (s)", &|r| r.warm_s, 1, ""),
             measured("fresh runner, PR: an app-only change (s)", &|r| r.pr_s, 1, ""),
             measured("PR / cold", &|r| r.pr_s / r.cold_s, 2, &format!("≤ {PR_OVER_COLD} (aim 0.15)")),
-            row("hit rate (PR, all targets; by bytes)", hit_rates, String::new(), "> 0.80 (seed)"),
-            row("deps hit rate (PR)", format!("{:.2}", rates.deps_hit_rate), String::new(), "= 1.0"),
-            row("to build (PR)", Vec::from_iter(to_build).join(", "), String::new(), "workspace derivations only"),
-            row("evaluations per job (max)", evaluations.to_string(), String::new(), "1"),
-            measured(
-                "no-op `warm` under GitHub Actions, beyond keeping its record (s)",
-                &|r| r.noop_s() - r.noop_history_s(),
-                2,
-                &noop_target,
-            ),
+            row("hit rate (PR, all targets; by bytes)", &hit_rates, "", "> 0.80 (seed)"),
+            row("deps hit rate (PR)", &format!("{:.2}", rates.deps_hit_rate), "", "= 1.0"),
+            row("to build (PR)", &Vec::from_iter(to_build).join(", "), "", "workspace derivations only"),
+            row("evaluations per job (max)", &evaluations.to_string(), "", "1"),
+            measured("no-op `warm` under GitHub Actions, beyond keeping its record (s)", &noop, 2, &noop_target),
             measured("  keeping its record in the cache's history (s)", &Round::noop_history_s, 2, ""),
             measured("`status` beyond its cache queries (s)", &Round::status_beyond_queries, 2, &status_target),
             row(
                 "restore of the deps layer, substituted, signatures checked (s)",
-                restored,
-                self.each(|r| r.restore_s, 2),
+                &restored,
+                &restores,
                 "< 2 min (seed)",
             ),
             measured("the same paths, `nix copy --no-check-sigs` (s)", &|r| r.restore_raw_s, 2, ""),
-            row("pushed to the cache", by_case(&last.pushed_bytes).join(", "), String::new(), ""),
-            row(
-                "the app's image published from a runner with no state",
-                by_case(&last.published_bytes).join(", "),
-                String::new(),
-                "PR: the changed layer only",
-            ),
+            row("pushed to the cache", &pushed, "", ""),
+            row("the app's image published from a runner with no state", &published, "", "PR: the changed layer only"),
             measured("`verify`, 10,000 narinfos: a directory (s)", &|r| r.verify_file_s, 2, ""),
             measured("  the same over loopback HTTP (s)", &|r| r.verify_http_s, 2, ""),
             measured("  HTTP / directory", &|r| r.verify_http_s / r.verify_file_s, 2, &format!("≤ {OVER_FILE}")),
-            measured(
-                "the cache question, up to date: a deps layer of 300 build-time derivations (s)",
-                &|r| r.question(300),
-                2,
-                "",
-            ),
-            measured("  of 3,000 build-time derivations (s)", &|r| r.question(3000), 2, &format!("≤ {QUESTION_S}")),
-            measured("  3,000 / 300", &|r| r.question(3000) / r.question(300), 2, &format!("≤ {OVER_SMALL}")),
+            measured("the cache question, up to date: a deps layer of 300 build-time derivations (s)", &small, 2, ""),
+            measured("  of 3,000 build-time derivations (s)", &large, 2, &format!("≤ {QUESTION_S}")),
+            measured("  3,000 / 300", &|r| large(r) / small(r), 2, &format!("≤ {OVER_SMALL}")),
             measured("xtask's own time per CI job, max (s)", &own, 3, ""),
         ];
         format!(
@@ -146,7 +127,7 @@ impl Results {
                     "restore_s": r.restore_s, "restore_raw_s": r.restore_raw_s, "restore_bytes": r.restore_bytes,
                     "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                     "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
-                    "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.wall_s, "own_s": j.own_s, "history_s": j.history_s, "evaluations": j.evaluations })).collect::<Vec<_>>(),
+                    "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.call.wall_s, "own_s": j.call.record.own_seconds, "history_s": j.call.record.history_seconds.unwrap_or(0.0), "evaluations": j.call.record.evaluations })).collect::<Vec<_>>(),
                     "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s, "questions": r.questions,
                     "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": p.record })).collect::<Vec<_>>(),
                 })

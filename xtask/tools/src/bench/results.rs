@@ -69,13 +69,13 @@ impl Round {
     }
 
     pub(super) fn noop_s(&self) -> f64 {
-        self.job("no-op warm").map_or(0.0, |j| j.wall_s)
+        self.job("no-op warm").map_or(0.0, |j| j.call.wall_s)
     }
 
     /// The no-op warm's time keeping its record in the cache's history (requests to the cache,
     /// as `status`'s queries are: held apart from the xtask's own limit).
     pub(super) fn noop_history_s(&self) -> f64 {
-        self.job("no-op warm").map_or(0.0, |j| j.history_s)
+        self.job("no-op warm").map_or(0.0, |j| j.call.record.history_seconds.unwrap_or(0.0))
     }
 
     pub(super) fn noop_limit(&self) -> f64 {
@@ -127,41 +127,28 @@ impl Results {
         };
         hold("the CI binary's compile over the floor crate's", &|r| r.compile_s / r.floor_s, COMPILE_OVER_FLOOR);
         hold("a fresh runner's PR build over its cold build", &|r| r.pr_s / r.cold_s, PR_OVER_COLD);
-        hold(
-            "a no-op warm, beyond keeping its record, over its limit (seconds)",
-            &|r| r.noop_s() - r.noop_history_s() - r.noop_limit(),
-            0.0,
-        );
-        hold(
-            "status beyond its cache queries and 1.3 evaluations (seconds)",
-            &|r| r.status_beyond_queries() - STATUS_EVALUATIONS * r.eval_s,
-            0.0,
-        );
+        let noop = |r: &Round| r.noop_s() - r.noop_history_s() - r.noop_limit();
+        hold("a no-op warm, beyond keeping its record, over its limit (seconds)", &noop, 0.0);
+        let status = |r: &Round| r.status_beyond_queries() - STATUS_EVALUATIONS * r.eval_s;
+        hold("status beyond its cache queries and 1.3 evaluations (seconds)", &status, 0.0);
         hold("verify over HTTP over verify of the same directory", &|r| r.verify_http_s / r.verify_file_s, OVER_FILE);
         hold("the PR pipeline over the cold one", &|r| r.pipeline_ratio(false).unwrap_or(f64::MAX), PR_OVER_COLD);
-        hold(
-            "the slowest `cargo xtask` start after a pipeline's first job (seconds)",
-            &|r| r.pipelines.iter().map(Pipeline::later_start_s).fold(0.0, f64::max),
-            LATER_START_S,
-        );
+        let start = |r: &Round| r.pipelines.iter().map(Pipeline::later_start_s).fold(0.0, f64::max);
+        hold("the slowest `cargo xtask` start after a pipeline's first job (seconds)", &start, LATER_START_S);
         let [small, large] = SIZES;
-        hold(
-            &format!("the cache question of an up-to-date deps layer of {large} build-time derivations (seconds)"),
-            &|r| r.question(large),
-            QUESTION_S,
-        );
-        hold(
-            &format!("that question at {large} derivations over {small}"),
-            &|r| r.question(large) / r.question(small),
-            OVER_SMALL,
-        );
+        let question =
+            format!("the cache question of an up-to-date deps layer of {large} build-time derivations (seconds)");
+        hold(&question, &|r| r.question(large), QUESTION_S);
+        let over_small = |r: &Round| r.question(large) / r.question(small);
+        hold(&format!("that question at {large} derivations over {small}"), &over_small, OVER_SMALL);
         for (n, round) in self.rounds.iter().enumerate() {
             let deps = round.status.rates.as_ref().map_or(0.0, |r| r.deps_hit_rate);
             if deps < 1.0 {
                 missed.push(format!("round {}: the deps hit rate is {deps:.2}: a PR rebuilt dependencies", n + 1));
             }
-            if let Some(job) = round.jobs.iter().find(|j| j.evaluations > 1) {
-                missed.push(format!("round {}: {} evaluated the flake {} times", n + 1, job.name, job.evaluations));
+            if let Some(job) = round.jobs.iter().find(|j| j.call.record.evaluations > 1) {
+                let evaluations = job.call.record.evaluations;
+                missed.push(format!("round {}: {} evaluated the flake {evaluations} times", n + 1, job.name));
             }
             if let Some(built) = round.pipeline(NO_CHANGE).map(Pipeline::built).filter(|b| !b.is_empty()) {
                 missed.push(format!(

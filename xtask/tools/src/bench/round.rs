@@ -4,7 +4,7 @@
 //! restore of the deps layer, then a pull request's app-only change (status, a fresh runner, the
 //! CI jobs, the image published), and the pipeline itself (`cargo xtask ci`, [`super::pipeline`]).
 
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use xshell::cmd;
 use xtask::{
     nix::{json::parse_path_infos, version},
@@ -13,27 +13,11 @@ use xtask::{
 
 use super::{compile, in_turn, median, results::Round, timed, workspace::Workspace, Call, Run};
 
-/// One CI job the bench ran: its name, wall time, and its record's own time, the time keeping
-/// its record in the history took, and its evaluations.
-#[derive(Debug, Default, Clone)]
+/// One CI job the bench ran, and how its call went.
+#[derive(Debug)]
 pub struct JobTime {
     pub name: String,
-    pub wall_s: f64,
-    pub own_s: f64,
-    pub history_s: f64,
-    pub evaluations: u64,
-}
-
-impl JobTime {
-    fn of(name: &str, call: &Call) -> JobTime {
-        JobTime {
-            name: name.to_owned(),
-            wall_s: call.wall_s,
-            own_s: call.record.own_seconds,
-            history_s: call.record.history_seconds.unwrap_or(0.0),
-            evaluations: call.record.evaluations,
-        }
-    }
+    pub call: Call,
 }
 
 impl Run<'_> {
@@ -46,15 +30,14 @@ impl Run<'_> {
         r.cold_s = self.runner_build(&ws)?;
         self.ci_jobs(&mut r, &ws, "cold", &format!("cold-{n}"))?;
         let noop = self.xtask_on(&ws.flake, &["warm"], true)?;
-        r.jobs.push(JobTime::of("no-op warm (GitHub Actions)", &noop));
+        r.jobs.push(JobTime { name: "no-op warm (GitHub Actions)".into(), call: noop });
         r.warm_s = self.runner_build(&ws)?;
         (r.restore_s, r.restore_raw_s, r.restore_bytes) = self.restore(&ws)?;
 
         ws.change_the_app(self.sh)?;
         let status = self.xtask_on(&ws.flake, &["status"], false)?;
-        r.jobs.push(JobTime::of("status (PR)", &status));
-        r.status = status.record;
-        r.status_wall_s = status.wall_s;
+        (r.status, r.status_wall_s) = (status.record.clone(), status.wall_s);
+        r.jobs.push(JobTime { name: "status (PR)".into(), call: status });
         r.pr_s = self.runner_build(&ws)?;
         self.ci_jobs(&mut r, &ws, "PR", &format!("pr-{n}"))?;
         r.pipelines = self.pipelines(session, &dir)?;
@@ -74,21 +57,23 @@ impl Run<'_> {
         timed(|| Ok(cmd!(self.sh, "nix eval --raw {attr}").quiet().ignore_stdout().run()?))
     }
 
-    /// A fresh runner builds every target, substituting from the cache (signatures required).
+    /// Nix's options to substitute from the bench's cache, signatures required.
+    fn cache_options(&self) -> [&str; 6] {
+        ["--option", "substituters", &self.nginx.url, "--option", "trusted-public-keys", &self.public]
+    }
+
+    /// A fresh runner builds every target, substituting from the cache.
     fn runner_build(&self, ws: &Workspace) -> Result<f64> {
         ws.fresh_runner()?;
-        let (sh, url, public, targets) = (self.sh, &self.nginx.url, &self.public, ws.installables());
+        let (cache_options, targets) = (self.cache_options(), ws.installables());
         timed(|| {
-            let build = cmd!(
-                sh,
-                "nix build --no-link --option substituters {url} --option trusted-public-keys {public} {targets...}"
-            );
-            let out = build.quiet().ignore_status().output()?;
-            if !out.status.success() {
-                let said = String::from_utf8_lossy(&out.stderr);
-                let tail: Vec<&str> = said.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
-                anyhow::bail!("a fresh runner's build failed ({}):\n{}", out.status, tail.join("\n"));
-            }
+            let out = cmd!(self.sh, "nix build --no-link {cache_options...} {targets...}")
+                .quiet()
+                .ignore_status()
+                .output()?;
+            let said = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = said.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+            ensure!(out.status.success(), "a fresh runner's build failed ({}):\n{}", out.status, tail.join("\n"));
             Ok(())
         })
     }
@@ -97,10 +82,10 @@ impl Run<'_> {
     /// app's image published as a fresh runner does (no skopeo blob cache) and the bytes uploaded.
     fn ci_jobs(&self, r: &mut Round, ws: &Workspace, case: &'static str, tag: &str) -> Result<()> {
         let before = self.nginx.bytes();
-        r.jobs.push(JobTime::of(&format!("warm ({case})"), &self.xtask_on(&ws.flake, &["warm"], false)?));
+        r.jobs.push(JobTime { name: format!("warm ({case})"), call: self.xtask_on(&ws.flake, &["warm"], false)? });
         for test_type in ["unit", "integration", "clippy", "fmt"] {
             let call = self.xtask_on(&ws.flake, &["test", "--type", test_type], false)?;
-            r.jobs.push(JobTime::of(&format!("test --type {test_type} ({case})"), &call));
+            r.jobs.push(JobTime { name: format!("test --type {test_type} ({case})"), call });
         }
         r.pushed_bytes.push((case, self.nginx.bytes() - before));
         let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
@@ -114,29 +99,26 @@ impl Run<'_> {
     /// The deps layer into an empty store from its paths (no evaluation), substituted as a runner
     /// does (signatures checked) and copied without signatures: in turn, each a median of three.
     fn restore(&self, ws: &Workspace) -> Result<(f64, f64, u64)> {
-        let (sh, url, public) = (self.sh, &self.nginx.url, &self.public);
+        let (sh, url, cache_options) = (self.sh, &self.nginx.url, self.cache_options());
         let deps = format!("{}#packages.x86_64-linux.deps", ws.flake.display());
         let out_path = cmd!(sh, "nix eval --raw {deps}.outPath").read()?;
         let json = version::path_info_json();
         let infos = parse_path_infos(&cmd!(sh, "nix path-info {json...} --recursive {out_path}").read()?)?;
         let paths = &infos.iter().map(|i| i.path.as_str()).collect::<Vec<_>>();
         let bytes = infos.iter().map(|i| i.nar_size).sum();
-        let args = ["--option", "substituters", url, "--option", "trusted-public-keys", public.trim()];
-        let (mut substituted, mut copied) = (Vec::new(), Vec::new());
-        for n in 0..3 {
+        let times = (0..3).map(|n| {
             let (a, b) =
                 (ws.flake.with_file_name(format!("restore-{n}")), ws.flake.with_file_name(format!("copy-{n}")));
-            let substitute = cmd!(sh, "nix build --no-link --max-jobs 0 --store {a} {args...} {out_path}");
+            let substitute = cmd!(sh, "nix build --no-link --max-jobs 0 --store {a} {cache_options...} {out_path}");
             let copy = cmd!(sh, "nix copy --no-check-sigs --from {url} --to {b} {paths...}");
             let time = |cmd: xshell::Cmd| timed(|| Ok(cmd.quiet().ignore_stderr().run()?));
-            let (s, c) = in_turn(
+            in_turn(
                 n % 2 == 1,
                 || time(substitute).context("the deps layer could not be substituted into an empty store"),
                 || time(copy),
-            )?;
-            substituted.push(s);
-            copied.push(c);
-        }
+            )
+        });
+        let (substituted, copied) = times.collect::<Result<Vec<_>>>()?.into_iter().unzip();
         Ok((median(substituted), median(copied), bytes))
     }
 }

@@ -19,15 +19,10 @@ const FILES: [&str; 6] = ["flake.nix", "Cargo.toml", "Cargo.lock", "rustfmt.toml
 
 /// The targets a CI run builds: the deps layer, the images, a check per test type (the app is
 /// in its image).
-pub const TARGETS: [&str; 7] = [
-    "packages.x86_64-linux.deps",
-    "packages.x86_64-linux.harnessImage",
-    "packages.x86_64-linux.ollamaImage",
-    "checks.x86_64-linux.unit",
-    "checks.x86_64-linux.integration",
-    "checks.x86_64-linux.clippy",
-    "checks.x86_64-linux.fmt",
-];
+fn targets() -> impl Iterator<Item = Attr> {
+    let packages = ["deps", "harnessImage", "ollamaImage"].map(|name| Attr::package("x86_64-linux", name));
+    packages.into_iter().chain(["unit", "integration", "clippy", "fmt"].map(|name| Attr::check("x86_64-linux", name)))
+}
 
 pub struct Workspace {
     pub flake: PathBuf,
@@ -49,9 +44,8 @@ impl Workspace {
         }
         let flake = dir.join("flake");
         sh.create_dir(&flake)?;
-        for file in FILES {
-            cmd!(sh, "cp -r {root}/{FIXTURE}/{file} {flake}/").run()?;
-        }
+        let files = FILES.map(|file| root.join(FIXTURE).join(file));
+        cmd!(sh, "cp -r {files...} {flake}/").run()?;
         sh.copy_file(root.join(STREAM_IMAGE), &flake)?;
         let salt = format!("bench-{}-{:?}", std::process::id(), std::time::SystemTime::now());
         sh.write_file(flake.join("salt"), salt)?;
@@ -63,7 +57,7 @@ impl Workspace {
     }
 
     pub fn installables(&self) -> Vec<String> {
-        TARGETS.iter().map(|t| format!("{}#{t}", self.flake.display())).collect()
+        targets().map(|t| format!("{}#{t}", self.flake.display())).collect()
     }
 
     /// An app-only change, as a pull request makes.
@@ -77,11 +71,7 @@ impl Workspace {
     /// Deletes from the local store every output the targets need, now or before a change (not
     /// their sources and `.drv` files, which evaluation brings back): a fresh runner's store.
     pub fn fresh_runner(&self) -> Result<()> {
-        let attrs: Vec<Attr> = TARGETS
-            .iter()
-            .filter_map(|t| t.rsplit_once('.'))
-            .map(|(parent, name)| Attr { parent: parent.to_owned(), name: name.to_owned() })
-            .collect();
+        let attrs: Vec<Attr> = targets().collect();
         let net = Network { stall_secs: 30, netrc: None };
         let mut store = self.store.borrow_mut();
         store.add(&self.flake.display().to_string(), &attrs, &net)?;

@@ -1,9 +1,6 @@
 //! `cargo xtask doctor [--json]`: the seed's troubleshooting section as checks, one line each,
-//! with the fix where one fails. Exit 0 when nothing fails; warnings do not fail.
-//!
-//! Every check asks the code the tasks use (cache resolution and preflight, the cache-name rule,
-//! the key, the workflow generator), and every command it runs is a [`Cmd`] value, so the dry
-//! run lists exactly what a real run executes.
+//! with the fix where one fails; warnings do not fail. Every check asks the code the tasks use,
+//! and every command it runs is a [`Cmd`] value, so the dry run lists what a real run executes.
 
 mod checks;
 
