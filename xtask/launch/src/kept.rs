@@ -41,8 +41,7 @@ pub fn verified(binary: &Path) -> Result<(), String> {
 /// Whether a built binary holds the key it was built for (the libraries embed it): a binary cargo
 /// judged fresh from older sources does not.
 pub fn holds(binary: &Path, key: &str) -> io::Result<bool> {
-    let bytes = fs::read(binary)?;
-    Ok(bytes.windows(key.len()).any(|w| w == key.as_bytes()))
+    Ok(fs::read(binary)?.windows(key.len()).any(|w| w == key.as_bytes()))
 }
 
 /// Forgets a kept binary that may not run.
@@ -55,7 +54,6 @@ pub fn discard(binary: &Path) {
 /// Copies the built binary to `kept/key/name` with its hash (whole or not at all), and removes
 /// all but the newest [`KEEP`] binaries.
 pub fn keep(built: &Path, kept: &Path, key: &str, name: &str) -> io::Result<()> {
-    fs::create_dir_all(kept)?;
     let partial = kept.join(format!(".{key}.{}", std::process::id()));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial)?;

@@ -1,9 +1,8 @@
-//! The key of a kept binary: SHA-256 over everything that shapes it. The xtask's files (every
-//! file under `xtask/` but its tests, this launcher, `xtask/tools` for the `xtask` binary, and
-//! the target directory itself: a module directory named `target` is a source like any other),
-//! the workspace's manifest and lock file, cargo's config and the toolchain files, the
-//! environment cargo and rustc read (`RUSTFLAGS`, `CARGO_PROFILE_*`, `CARGO_BUILD_*`, …), and
-//! `cargo -vV` and `rustc -vV`.
+//! The key of a kept binary: SHA-256 over everything that shapes it. Every file under `xtask/`
+//! but its tests, this launcher, `xtask/tools` for the `xtask` binary and the target directory (a
+//! module directory named `target` is a source like any other), the workspace's manifest, lock
+//! and toolchain files, cargo's configs, the environment cargo and rustc read (`RUSTFLAGS`,
+//! `CARGO_PROFILE_*`, …), and `cargo -vV` and `rustc -vV`.
 
 use std::{
     ffi::OsString,

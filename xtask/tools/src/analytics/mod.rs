@@ -72,11 +72,8 @@ pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
     let nar_bytes = total(entries.iter().map(|e| e.nar_size));
     let mut by_size: Vec<usize> = (0..entries.len()).collect();
     by_size.sort_by_key(|&i| std::cmp::Reverse(entries[i].nar_size));
-    let largest = by_size
-        .iter()
-        .take(top)
-        .map(|&i| (entries[i].path.clone(), entries[i].nar_size, closure_size(entries, i)))
-        .collect();
+    let largest =
+        by_size.iter().take(top).map(|&i| (entries[i].path.clone(), entries[i].nar_size, closure_size(entries, i)));
     let layers = LAYERS.iter().map(|(name, _)| *name).chain(["other"]).map(|name| {
         let sizes = || entries.iter().zip(&layer).filter(|(_, l)| **l == name).map(|(e, _)| e.nar_size);
         (name, sizes().count(), total(sizes()))
@@ -84,7 +81,8 @@ pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
     let recommendations = recommend(entries, &layer, &filtered);
     let filtered =
         entries.iter().zip(&filtered).filter(|(_, f)| **f).map(|(e, _)| (e.path.clone(), e.nar_size)).collect();
-    Analysis { paths: entries.len(), nar_bytes, largest, layers: layers.collect(), filtered, recommendations }
+    let (largest, layers) = (largest.collect(), layers.collect());
+    Analysis { paths: entries.len(), nar_bytes, largest, layers, filtered, recommendations }
 }
 
 /// The sum of NAR sizes over a path's closure.

@@ -27,15 +27,14 @@ fn floor_manifest(xtask_manifest: &str, workspace_manifest: &str) -> Result<Stri
         let spec = deps.get(name).with_context(|| format!("xtask/Cargo.toml lacks {name}"))?;
         let inherited = spec.get_ref().as_table().and_then(|t| t.get("workspace")?.get_ref().as_bool()) == Some(true);
         // The spec as written: sliced from the manifest it is in.
-        let text = match inherited {
-            true => {
-                let spec =
-                    shared.get(name).with_context(|| format!("Cargo.toml's [workspace.dependencies] lacks {name}"))?;
-                &workspace_manifest[spec.span()]
-            }
-            false => &xtask_manifest[spec.span()],
+        let (text, spec) = match inherited {
+            true => (
+                workspace_manifest,
+                shared.get(name).with_context(|| format!("Cargo.toml's [workspace.dependencies] lacks {name}"))?,
+            ),
+            false => (xtask_manifest, spec),
         };
-        manifest += &format!("{name} = {}\n", text.trim());
+        manifest += &format!("{name} = {}\n", text[spec.span()].trim());
     }
     manifest += "\n[profile.dev]\ndebug = 0\nincremental = false\n";
     Ok(manifest)

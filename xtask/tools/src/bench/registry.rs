@@ -30,10 +30,9 @@ impl Registry {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let config = dir.join("registry.yml");
         std::fs::create_dir_all(dir)?;
-        let storage = dir.join("storage");
         let yaml = format!(
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
+            dir.join("storage").display()
         );
         std::fs::write(&config, yaml)?;
         let server = Server::start(

@@ -116,28 +116,24 @@ impl Results {
     }
 
     pub fn json(&self) -> Value {
-        let rounds: Vec<Value> = self
-            .rounds
-            .iter()
-            .map(|r| {
-                json!({
-                    "compile_s": r.compile_s, "floor_compile_s": r.floor_s, "compile_over_floor": r.compile_s / r.floor_s,
-                    "eval_s": r.eval_s, "cold_s": r.cold_s, "warm_s": r.warm_s, "pr_s": r.pr_s, "pr_over_cold": r.pr_s / r.cold_s,
-                    "status": r.status.rates, "status_wall_s": r.status_wall_s,
-                    "restore_s": r.restore_s, "restore_raw_s": r.restore_raw_s, "restore_bytes": r.restore_bytes,
-                    "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
-                    "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
-                    "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.call.wall_s, "own_s": j.call.record.own_seconds, "history_s": j.call.record.history_seconds.unwrap_or(0.0), "evaluations": j.call.record.evaluations })).collect::<Vec<_>>(),
-                    "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s, "questions": r.questions,
-                    "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": p.record })).collect::<Vec<_>>(),
-                })
+        let rounds = self.rounds.iter().map(|r| {
+            json!({
+                "compile_s": r.compile_s, "floor_compile_s": r.floor_s, "compile_over_floor": r.compile_s / r.floor_s,
+                "eval_s": r.eval_s, "cold_s": r.cold_s, "warm_s": r.warm_s, "pr_s": r.pr_s, "pr_over_cold": r.pr_s / r.cold_s,
+                "status": r.status.rates, "status_wall_s": r.status_wall_s,
+                "restore_s": r.restore_s, "restore_raw_s": r.restore_raw_s, "restore_bytes": r.restore_bytes,
+                "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
+                "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
+                "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.call.wall_s, "own_s": j.call.record.own_seconds, "history_s": j.call.record.history_seconds.unwrap_or(0.0), "evaluations": j.call.record.evaluations })).collect::<Vec<_>>(),
+                "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s, "questions": r.questions,
+                "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": p.record })).collect::<Vec<_>>(),
             })
-            .collect();
+        });
         json!({
             "compile_over_floor": self.median(|r| r.compile_s / r.floor_s),
             "pr_over_cold": self.median(|r| r.pr_s / r.cold_s),
             "pipeline_pr_over_cold": self.median(|r| r.pipeline_ratio(false).unwrap_or(f64::MAX)),
-            "rounds": rounds,
+            "rounds": rounds.collect::<Vec<_>>(),
         })
     }
 }

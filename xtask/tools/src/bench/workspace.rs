@@ -63,16 +63,13 @@ impl Workspace {
     /// An app-only change, as a pull request makes.
     pub fn change_the_app(&self, sh: &Shell) -> Result<()> {
         let lib = self.flake.join("src/lib.rs");
-        let text = sh.read_file(&lib)?;
-        sh.write_file(&lib, format!("{text}\n// a pull request's change\n"))?;
-        Ok(())
+        Ok(sh.write_file(&lib, sh.read_file(&lib)? + "\n// a pull request's change\n")?)
     }
 
     /// Deletes from the local store every output the targets need, now or before a change (not
     /// their sources and `.drv` files, which evaluation brings back): a fresh runner's store.
     pub fn fresh_runner(&self) -> Result<()> {
-        let attrs: Vec<Attr> = targets().collect();
-        let net = Network { stall_secs: 30, netrc: None };
+        let (attrs, net) = (targets().collect::<Vec<_>>(), Network { stall_secs: 30, netrc: None });
         let mut store = self.store.borrow_mut();
         store.add(&self.flake.display().to_string(), &attrs, &net)?;
         store.forget().context("cannot delete the bench's outputs")?;

@@ -56,10 +56,8 @@ mod cmds {
 
     /// Nix's settings, with `nix-command` only: whether flakes are on is what is asked.
     pub fn nix_config() -> Cmd {
-        let words = ["--extra-experimental-features", "nix-command"]
-            .into_iter()
-            .chain(xtask::nix::version::config_show().iter().copied());
-        Cmd::lits("nix", words)
+        let show = xtask::nix::version::config_show().iter().copied();
+        Cmd::lits("nix", ["--extra-experimental-features", "nix-command"].into_iter().chain(show))
     }
 
     pub fn tracked(file: &str) -> Cmd {
