@@ -20,11 +20,6 @@ use crate::key::file_hash;
 /// Binaries kept: the newest few (a maintainer switching branches finds theirs).
 const KEEP: usize = 4;
 
-/// Where a binary of this key is kept.
-pub fn path(kept: &Path, key: &str, name: &str) -> PathBuf {
-    kept.join(key).join(name)
-}
-
 /// Whether the kept binary may run: `Ok` when it is the one the launcher kept, `Err(why not)`.
 pub fn verified(binary: &Path) -> Result<(), String> {
     let meta = fs::symlink_metadata(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
@@ -46,8 +41,7 @@ pub fn verified(binary: &Path) -> Result<(), String> {
 /// Whether a built binary holds the key it was built for (the libraries embed it): a binary cargo
 /// judged fresh from older sources does not.
 pub fn holds(binary: &Path, key: &str) -> io::Result<bool> {
-    let bytes = fs::read(binary)?;
-    Ok(bytes.windows(key.len()).any(|w| w == key.as_bytes()))
+    Ok(fs::read(binary)?.windows(key.len()).any(|w| w == key.as_bytes()))
 }
 
 /// Forgets a kept binary that may not run.
@@ -60,7 +54,6 @@ pub fn discard(binary: &Path) {
 /// Copies the built binary to `kept/key/name` with its hash (whole or not at all), and removes
 /// all but the newest [`KEEP`] binaries.
 pub fn keep(built: &Path, kept: &Path, key: &str, name: &str) -> io::Result<()> {
-    fs::create_dir_all(kept)?;
     let partial = kept.join(format!(".{key}.{}", std::process::id()));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial)?;
@@ -73,14 +66,13 @@ pub fn keep(built: &Path, kept: &Path, key: &str, name: &str) -> io::Result<()> 
     if fs::rename(&partial, kept.join(key)).is_err() {
         fs::remove_dir_all(&partial)?;
     }
-    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(kept)?
+    let mut entries: Vec<_> = fs::read_dir(kept)?
         .flatten()
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    entries.sort();
-    let excess = entries.len().saturating_sub(KEEP);
-    for (_, dir) in entries.into_iter().take(excess) {
+    entries.sort_by(|a, b| b.cmp(a));
+    for (_, dir) in entries.into_iter().skip(KEEP) {
         let _ = fs::remove_dir_all(dir);
     }
     Ok(())
@@ -106,23 +98,21 @@ mod tests {
         fs::write(&built, "#!/bin/sh\necho real\n").unwrap();
         let kept = dir.join("xtask-bin");
         keep(&built, &kept, "k", "xtask").unwrap();
-        let binary = path(&kept, "k", "xtask");
+        let binary = kept.join("k/xtask");
         assert_eq!(verified(&binary), Ok(()));
 
         // Bytes changed since (a planted file in its place): refused.
         fs::write(&binary, "#!/bin/sh\necho planted\n").unwrap();
         assert!(verified(&binary).unwrap_err().contains("not the binary that was kept"));
         // A planted file with no recorded hash, a link, one others may write: refused.
-        let planted = path(&kept, "other", "xtask");
-        fs::create_dir_all(planted.parent().unwrap()).unwrap();
+        let planted = kept.join("k/planted");
         fs::write(&planted, "#!/bin/sh\necho planted\n").unwrap();
         assert!(verified(&planted).unwrap_err().contains("recorded hash"));
         keep(&built, &kept, "k2", "xtask").unwrap();
-        let good = path(&kept, "k2", "xtask");
+        let good = kept.join("k2/xtask");
         fs::set_permissions(&good, fs::Permissions::from_mode(0o777)).unwrap();
         assert!(verified(&good).unwrap_err().contains("others may write"));
-        let link = path(&kept, "k3", "xtask");
-        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        let link = kept.join("k/link");
         std::os::unix::fs::symlink(&built, &link).unwrap();
         assert!(verified(&link).unwrap_err().contains("not a regular file"));
         discard(&link);

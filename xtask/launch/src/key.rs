@@ -1,9 +1,8 @@
-//! The key of a kept binary: SHA-256 over everything that shapes it. The xtask's files (every
-//! file under `xtask/` but its tests, this launcher, `xtask/tools` for the `xtask` binary, and
-//! the target directory itself: a module directory named `target` is a source like any other),
-//! the workspace's manifest and lock file, cargo's config and the toolchain files, the
-//! environment cargo and rustc read (`RUSTFLAGS`, `CARGO_PROFILE_*`, `CARGO_BUILD_*`, …), and
-//! `cargo -vV` and `rustc -vV`.
+//! The key of a kept binary: SHA-256 over everything that shapes it. Every file under `xtask/`
+//! but its tests, this launcher, `xtask/tools` for the `xtask` binary and the target directory (a
+//! module directory named `target` is a source like any other), the workspace's manifest, lock
+//! and toolchain files, cargo's configs, the environment cargo and rustc read (`RUSTFLAGS`,
+//! `CARGO_PROFILE_*`, …), and `cargo -vV` and `rustc -vV`.
 
 use std::{
     ffi::OsString,
@@ -13,8 +12,6 @@ use std::{
 };
 
 use hmac_sha256::Hash;
-
-use crate::Binary;
 
 /// The environment that changes what cargo builds: exact names, then prefixes.
 const SHAPING: [&str; 8] = [
@@ -32,21 +29,13 @@ const SHAPING_PREFIXES: [&str; 4] = ["CARGO_BUILD_", "CARGO_PROFILE_", "CARGO_TA
 /// Files beside the xtask's own that shape it.
 const WORKSPACE_FILES: [&str; 4] = ["Cargo.lock", "Cargo.toml", "rust-toolchain", "rust-toolchain.toml"];
 
-/// Cargo's config files that apply to a build started in `cwd`: those of `.cargo/` in `cwd` and
-/// every directory above it (cargo reads them all: `rustflags` in a parent directory's config
-/// shapes the binary), and cargo's home's.
-fn cargo_configs(cwd: &Path, cargo_home: Option<PathBuf>) -> Vec<PathBuf> {
-    let dirs = cwd.ancestors().map(|dir| dir.join(".cargo")).chain(cargo_home);
-    dirs.flat_map(|dir| [dir.join("config.toml"), dir.join("config")]).filter(|p| p.is_file()).collect()
-}
-
-/// The key, 64 hex digits, of `binary` built from the checkout at `root` into `target`, in the
-/// environment `vars` (the process's).
+/// The key, 64 hex digits, of `binary` (`xtask` or `xtask-tools`) built from the checkout at
+/// `root` into `target`, in the environment `vars` (the process's).
 pub fn key(
     root: &Path,
     target: &Path,
     cargo: &OsString,
-    binary: Binary,
+    binary: &str,
     vars: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> io::Result<String> {
     let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
@@ -57,14 +46,16 @@ pub fn key(
         path == target
             || path == root.join("xtask/tests")
             || path == root.join("xtask/launch")
-            || (binary == Binary::Xtask && path == root.join("xtask/tools"))
+            || (binary == "xtask" && path == root.join("xtask/tools"))
     };
     walk(&root.join("xtask"), &mut files, &|path| !skipped(path))?;
     files.extend(WORKSPACE_FILES.map(|f| root.join(f)).into_iter().filter(|p| p.is_file()));
     files.sort();
     // Cargo runs in the checkout (`--manifest-path`, from the directory `cargo xtask` ran in,
-    // which is inside it): the configs of the checkout and above it.
-    files.extend(cargo_configs(root, cargo_home));
+    // which is inside it) and reads the configs of `.cargo/` there and in every directory above
+    // (`rustflags` in a parent directory's config shapes the binary), and cargo's home's.
+    let configs = root.ancestors().map(|dir| dir.join(".cargo")).chain(cargo_home);
+    files.extend(configs.flat_map(|dir| [dir.join("config.toml"), dir.join("config")]).filter(|p| p.is_file()));
     let mut hash = Hash::new();
     let mut field = |bytes: &[u8]| {
         hash.update((bytes.len() as u64).to_le_bytes());
@@ -87,7 +78,7 @@ pub fn key(
         field(name.as_bytes());
         field(value.as_encoded_bytes());
     }
-    field(binary.name().as_bytes());
+    field(binary.as_bytes());
     field(&Command::new(cargo).arg("-vV").output()?.stdout);
     let rustc = shaping.iter().find(|(n, _)| n == "RUSTC").map_or_else(|| "rustc".into(), |(_, v)| v.clone());
     field(&Command::new(rustc).arg("-vV").output().map(|o| o.stdout).unwrap_or_default());
@@ -96,15 +87,7 @@ pub fn key(
 
 /// The SHA-256 of a file, in hex.
 pub fn file_hash(path: &Path) -> io::Result<String> {
-    let mut hash = Hash::new();
-    let mut file = fs::File::open(path)?;
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        match io::Read::read(&mut file, &mut buffer)? {
-            0 => return Ok(hex(&hash.finalize())),
-            n => hash.update(&buffer[..n]),
-        }
-    }
+    Ok(hex(&Hash::hash(&fs::read(path)?)))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -114,13 +97,10 @@ pub fn hex(bytes: &[u8]) -> String {
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, enter: &dyn Fn(&Path) -> bool) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            if enter(&path) {
-                walk(&path, files, enter)?;
-            }
-        } else {
-            files.push(path);
+        match (entry.file_type()?.is_dir(), entry.path()) {
+            (true, path) if enter(&path) => walk(&path, files, enter)?,
+            (true, _) => {}
+            (false, path) => files.push(path),
         }
     }
     Ok(())
@@ -158,7 +138,11 @@ mod tests {
         write(&root, "Cargo.lock", "version = 4\n");
         let (cargo, target) = (OsString::from("cargo"), root.join("xtask/target"));
         let home = [(OsString::from("CARGO_HOME"), above.join("cargo-home").into_os_string())];
-        let key = || key(&root, &target, &cargo, Binary::Xtask, home.clone()).unwrap();
+        let with = |vars: &[(&str, &str)]| {
+            let vars = vars.iter().map(|(n, v)| (OsString::from(n), OsString::from(v))).chain(home.clone());
+            key(&root, &target, &cargo, "xtask", vars).unwrap()
+        };
+        let key = || with(&[]);
         let first = key();
         assert_eq!(first.len(), 64);
 
@@ -193,14 +177,8 @@ mod tests {
         // The same bytes under another name are another source.
         fs::rename(root.join("xtask/src/new.rs"), root.join("xtask/src/renamed.rs")).unwrap();
         assert!(!keys.contains(&key()), "a renamed file must change the key");
-        keys.push(key());
         // What cargo reads from the environment shapes the binary too; where it builds does not.
-        let with = |vars: &[(&str, &str)]| {
-            let vars = vars.iter().map(|(n, v)| (OsString::from(n), OsString::from(v))).chain(home.clone());
-            super::key(&root, &target, &cargo, Binary::Xtask, vars).unwrap()
-        };
-        let plain = with(&[]);
-        assert_eq!(plain, key());
+        let plain = key();
         for vars in [[("RUSTFLAGS", "-C target-cpu=native")], [("CARGO_PROFILE_XTASK_OPT_LEVEL", "3")]] {
             assert_ne!(with(&vars), plain, "{vars:?} shapes the binary");
         }

@@ -1,11 +1,8 @@
-//! `cargo xtask` (the alias in `.cargo/config.toml`): runs the xtask binary built from the
-//! sources as they are now: `xtask` (the tasks CI jobs run) or, for the maintainer's tasks and
-//! `--help`, `xtask-tools` ([`Binary::for_args`]). Binaries are kept in
-//! `<target>/xtask-bin/<key>/<binary>`, the key a SHA-256 of everything that shapes the binary
-//! ([`key`]); a kept one is run once its bytes are checked ([`kept`]), else
-//! `cargo build --locked --profile <binary> --package <binary>` builds it and it is kept. The
-//! checkout is found at run time, and builds in a shared target directory in a part of its own
-//! ([`build_dir`]), so checkouts sharing a target directory each run their own.
+//! `cargo xtask` (the alias in `.cargo/config.toml`): runs the binary built from the sources as
+//! they are now, `xtask` (the tasks CI jobs run) or `xtask-tools` ([`binary_for`]), kept in
+//! `<target>/xtask-bin/<key>/` ([`key`]) and run once its bytes are checked ([`kept`]), else built
+//! (`cargo build --locked`) and kept. Checkouts sharing a target directory each build and run
+//! their own ([`build_dir`]).
 //!
 //! Why: cargo decides whether a workspace crate is fresh by the modification times of its
 //! sources, which a fresh checkout sets to now, so a CI job that restores the target directory
@@ -33,45 +30,26 @@ pub const SOURCE_KEY: &str = "XTASK_SOURCE_KEY";
 /// The global options that take a value (`--flake REF`), for finding the task's name.
 pub const VALUED: [&str; 5] = ["--flake", "--cache", "--signing-key", "--system", "--record"];
 
-/// One of the two binaries, each its own package, built with the profile of its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Binary {
-    Xtask,
-    Tools,
-}
-
-impl Binary {
-    /// The binary with the task the arguments name: `xtask-tools` for the maintainer's tasks and
-    /// when no task is named (`--help`), else `xtask`.
-    fn for_args(args: &[OsString]) -> Binary {
-        let mut words = args.iter().map(|a| a.to_string_lossy());
-        while let Some(word) = words.next() {
-            if VALUED.contains(&word.as_ref()) {
-                words.next();
-            } else if !word.starts_with('-') {
-                return if TOOLS.contains(&word.as_ref()) || word == "help" { Binary::Tools } else { Binary::Xtask };
-            }
-        }
-        Binary::Tools
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Binary::Xtask => "xtask",
-            Binary::Tools => "xtask-tools",
+/// The binary (a package, built with the profile of its name) with the task the arguments name:
+/// `xtask-tools` for the maintainer's tasks and when no task is named (`--help`), else `xtask`.
+fn binary_for(args: &[OsString]) -> &'static str {
+    let mut words = args.iter().map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        if VALUED.contains(&word.as_ref()) {
+            words.next();
+        } else if !word.starts_with('-') {
+            return if TOOLS.contains(&word.as_ref()) || word == "help" { "xtask-tools" } else { "xtask" };
         }
     }
+    "xtask-tools"
 }
 
 /// `cargo xtask`'s `main`.
 pub fn main() -> ExitCode {
-    match launch() {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: cargo xtask: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    launch().unwrap_or_else(|err| {
+        eprintln!("error: cargo xtask: {err}");
+        ExitCode::FAILURE
+    })
 }
 
 fn launch() -> io::Result<ExitCode> {
@@ -82,18 +60,13 @@ fn launch() -> io::Result<ExitCode> {
         None => root.join("target"),
     };
     let kept = target.join("xtask-bin");
-    let which = Binary::for_args(&env::args_os().skip(1).collect::<Vec<_>>());
-    let name = which.name();
-    let key = key::key(&root, &target, &cargo, which, env::vars_os())?;
-    let binary = kept::path(&kept, &key, name);
+    let name = binary_for(&env::args_os().skip(1).collect::<Vec<_>>());
+    let key = key::key(&root, &target, &cargo, name, env::vars_os())?;
+    let binary = kept.join(&key).join(name);
     if binary.exists() || binary.is_symlink() {
-        match kept::verified(&binary) {
-            Ok(()) => return run(&binary),
-            Err(why) => {
-                eprintln!("cargo xtask: not running the kept binary: {why}; building it again");
-                kept::discard(&binary);
-            }
-        }
+        let Err(why) = kept::verified(&binary) else { return run(&binary) };
+        eprintln!("cargo xtask: not running the kept binary: {why}; building it again");
+        kept::discard(&binary);
     }
     eprintln!("cargo xtask: building {name} (no binary of these sources is kept in {})", kept.display());
     let build = build_dir(&root, &target);
@@ -103,14 +76,14 @@ fn launch() -> io::Result<ExitCode> {
         .args(["build", "--locked", "--profile", name, "--package", name, "--bin", name, "--manifest-path"])
         .arg(root.join("Cargo.toml"))
         .arg("--target-dir")
-        .arg(&build);
+        .arg(&build)
+        // The libraries read the key (`option_env!`), so cargo rebuilds them for every new key,
+        // whatever the sources' times say (cargo judges them by their times), and the binary holds it.
+        .env(SOURCE_KEY, &key);
     // The tasks' secrets are theirs: no build script of a dependency sees them.
     for secret in SECRETS {
         build_cmd.env_remove(secret);
     }
-    // The libraries read the key (`option_env!`), so cargo rebuilds them for every new key,
-    // whatever the sources' times say (cargo judges them by their times), and the binary holds it.
-    build_cmd.env(SOURCE_KEY, &key);
     let status = build_cmd.status()?;
     if !status.success() {
         return Ok(ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8));
@@ -123,28 +96,24 @@ fn launch() -> io::Result<ExitCode> {
         )));
     }
     // Sources changed while it built: run what was built, keep nothing.
-    if key::key(&root, &target, &cargo, which, env::vars_os())? != key {
+    if key::key(&root, &target, &cargo, name, env::vars_os())? != key {
         return run(&built);
     }
     kept::keep(&built, &kept, &key, name)?;
     run(&binary)
 }
 
-/// The checkout this `cargo xtask` runs in, found at run time (never the one the launcher was
-/// compiled in: checkouts sharing a target directory share its binary): cargo names the
-/// launcher's package (`CARGO_MANIFEST_DIR`, `xtask/launch`); else the nearest directory at or
-/// above the current one that has `xtask/launch`.
+/// The checkout this `cargo xtask` runs in, found at run time (checkouts sharing a target
+/// directory share the launcher's binary): the one of the package cargo names
+/// (`CARGO_MANIFEST_DIR`), else the nearest at or above the current directory.
 fn checkout() -> io::Result<PathBuf> {
     let from_cargo = env::var_os("CARGO_MANIFEST_DIR").map(|dir| Path::new(&dir).join("../.."));
-    let here = env::current_dir()?;
-    let found = from_cargo
+    from_cargo
         .into_iter()
-        .chain(here.ancestors().map(Path::to_path_buf))
-        .find(|dir| dir.join("xtask/launch/Cargo.toml").is_file() && dir.join("Cargo.toml").is_file());
-    let root = found.ok_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, "no checkout of this workspace here: run `cargo xtask` inside it")
-    })?;
-    root.canonicalize()
+        .chain(env::current_dir()?.ancestors().map(Path::to_path_buf))
+        .find(|dir| dir.join("xtask/launch/Cargo.toml").is_file() && dir.join("Cargo.toml").is_file())
+        .ok_or_else(|| io::Error::other("no checkout of this workspace here: run `cargo xtask` inside it"))?
+        .canonicalize()
 }
 
 /// Where cargo builds the binary: the checkout's own target directory, or, in a target directory
@@ -161,18 +130,8 @@ fn build_dir(root: &Path, target: &Path) -> PathBuf {
 
 /// Runs the xtask with this process's arguments, in its place.
 fn run(binary: &Path) -> io::Result<ExitCode> {
-    let args: Vec<OsString> = env::args_os().skip(1).collect();
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        let err = Command::new(binary).args(&args).exec();
-        Err(io::Error::new(err.kind(), format!("cannot run {}: {err}", binary.display())))
-    }
-    #[cfg(not(unix))]
-    {
-        let status = Command::new(binary).args(&args).status()?;
-        Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
-    }
+    let err = std::os::unix::process::CommandExt::exec(Command::new(binary).args(env::args_os().skip(1)));
+    Err(io::Error::new(err.kind(), format!("cannot run {}: {err}", binary.display())))
 }
 
 #[cfg(test)]
@@ -183,16 +142,16 @@ mod tests {
     fn the_maintainers_tasks_and_help_run_the_tools_binary() {
         let args = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
         for (words, binary) in [
-            (&["warm"][..], Binary::Xtask),
-            (&["--flake", "ci", "warm", "--force"], Binary::Xtask),
-            (&["--dry-run", "test", "--type", "unit"], Binary::Xtask),
-            (&["ci", "--event", "push"], Binary::Tools),
-            (&["--cache", "file:///c", "bench"], Binary::Tools),
-            (&["--help"], Binary::Tools),
-            (&[], Binary::Tools),
-            (&["help", "warm"], Binary::Tools),
+            (&["warm"][..], "xtask"),
+            (&["--flake", "ci", "warm", "--force"], "xtask"),
+            (&["--dry-run", "test", "--type", "unit"], "xtask"),
+            (&["ci", "--event", "push"], "xtask-tools"),
+            (&["--cache", "file:///c", "bench"], "xtask-tools"),
+            (&["--help"], "xtask-tools"),
+            (&[], "xtask-tools"),
+            (&["help", "warm"], "xtask-tools"),
         ] {
-            assert_eq!(Binary::for_args(&args(words)), binary, "{words:?}");
+            assert_eq!(binary_for(&args(words)), binary, "{words:?}");
         }
     }
 }

@@ -34,22 +34,19 @@ const LAYERS: [(&str, &str); 4] = [
     ("images", r"(^docker-image-|-image(-|\.|$)|^stream-|-layer(-|$))"),
 ];
 
-/// The layer rules, compiled once.
-#[derive(Debug)]
-struct Layers(Vec<(&'static str, Regex)>);
+/// The layer of each path, by its name.
+fn layers<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<&'static str> {
+    let rules: Vec<_> =
+        LAYERS.iter().map(|(layer, rule)| (*layer, Regex::new(rule).expect("a valid layer rule"))).collect();
+    paths
+        .map(|path| rules.iter().find(|(_, rule)| rule.is_match(name(path))).map_or("other", |(layer, _)| layer))
+        .collect()
+}
 
-impl Layers {
-    fn new() -> Layers {
-        Layers(
-            LAYERS.iter().map(|(name, pattern)| (*name, Regex::new(pattern).expect("a valid layer pattern"))).collect(),
-        )
-    }
-
-    fn of(&self, path: &str) -> &'static str {
-        let base = &path[path.rfind('/').map_or(0, |i| i + 1)..];
-        let name = &base[base.find('-').map_or(0, |i| i + 1)..];
-        self.0.iter().find(|(_, rule)| rule.is_match(name)).map_or("other", |(layer, _)| layer)
-    }
+/// A store path's name: what follows its hash.
+fn name(path: &str) -> &str {
+    let base = &path[path.rfind('/').map_or(0, |i| i + 1)..];
+    &base[base.find('-').map_or(0, |i| i + 1)..]
 }
 
 /// Everything `analytics` reports.
@@ -71,27 +68,21 @@ pub struct Analysis {
 /// The analytics of a store's paths: its `top` largest, its layers, what `filter` keeps out, recommendations.
 pub fn analyse(entries: &[Entry], filter: &PushFilter, top: usize) -> Analysis {
     let filtered: Vec<bool> = entries.iter().map(|e| filter.is_match(&e.path)).collect();
-    let layers_of = Layers::new();
-    let layer: Vec<&str> = entries.iter().map(|e| layers_of.of(&e.path)).collect();
+    let layer = layers(entries.iter().map(|e| e.path.as_str()));
     let nar_bytes = total(entries.iter().map(|e| e.nar_size));
     let mut by_size: Vec<usize> = (0..entries.len()).collect();
     by_size.sort_by_key(|&i| std::cmp::Reverse(entries[i].nar_size));
-    let largest = by_size
-        .iter()
-        .take(top)
-        .map(|&i| (entries[i].path.clone(), entries[i].nar_size, closure_size(entries, i)))
-        .collect();
-    let mut layers: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
-    for (entry, layer) in entries.iter().zip(&layer) {
-        let slot = layers.entry(layer).or_default();
-        *slot = (slot.0 + 1, slot.1.saturating_add(entry.nar_size));
-    }
-    let order = LAYERS.iter().map(|(name, _)| *name).chain(["other"]);
-    let layers = order.map(|name| (name, layers.get(name).map_or(0, |l| l.0), layers.get(name).map_or(0, |l| l.1)));
+    let largest =
+        by_size.iter().take(top).map(|&i| (entries[i].path.clone(), entries[i].nar_size, closure_size(entries, i)));
+    let layers = LAYERS.iter().map(|(name, _)| *name).chain(["other"]).map(|name| {
+        let sizes = || entries.iter().zip(&layer).filter(|(_, l)| **l == name).map(|(e, _)| e.nar_size);
+        (name, sizes().count(), total(sizes()))
+    });
     let recommendations = recommend(entries, &layer, &filtered);
     let filtered =
         entries.iter().zip(&filtered).filter(|(_, f)| **f).map(|(e, _)| (e.path.clone(), e.nar_size)).collect();
-    Analysis { paths: entries.len(), nar_bytes, largest, layers: layers.collect(), filtered, recommendations }
+    let (largest, layers) = (largest.collect(), layers.collect());
+    Analysis { paths: entries.len(), nar_bytes, largest, layers, filtered, recommendations }
 }
 
 /// The sum of NAR sizes over a path's closure.
@@ -101,11 +92,7 @@ fn closure_size(entries: &[Entry], start: usize) -> u64 {
     seen[start] = true;
     while let Some(i) = stack.pop() {
         sum = sum.saturating_add(entries[i].nar_size);
-        for &r in &entries[i].references {
-            if !std::mem::replace(&mut seen[r], true) {
-                stack.push(r);
-            }
-        }
+        stack.extend(entries[i].references.iter().filter(|&&r| !std::mem::replace(&mut seen[r], true)));
     }
     sum
 }
@@ -113,7 +100,6 @@ fn closure_size(entries: &[Entry], start: usize) -> u64 {
 /// `layer[i]`: the layer of `entries[i]`; `filtered[i]`: whether the push filter matches it.
 fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String> {
     let mut out = Vec::new();
-    let name = |path: &str| path.rsplit('/').next().unwrap_or(path).split_once('-').map_or("", |(_, n)| n).to_owned();
     let in_layer = |name: &'static str| entries.iter().zip(layer).filter(move |(_, l)| **l == name).map(|(e, _)| e);
     let deps: Vec<&Entry> = in_layer("cargo dependencies").collect();
     let deps_bytes = total(deps.iter().map(|e| e.nar_size));
@@ -126,7 +112,7 @@ fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String
     }
     let mut toolchains: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for e in in_layer("toolchain") {
-        toolchains.entry(name(&e.path)).or_default().push(&e.path);
+        toolchains.entry(name(&e.path).to_owned()).or_default().push(&e.path);
     }
     let rust: Vec<&String> =
         toolchains.keys().filter(|n| n.starts_with("rust-toolchain") || n.starts_with("rust-default")).collect();
@@ -138,13 +124,11 @@ fn recommend(entries: &[Entry], layer: &[&str], filtered: &[bool]) -> Vec<String
         ));
     }
     for (e, _) in entries.iter().zip(filtered).filter(|(_, f)| !**f) {
-        for &r in &e.references {
-            if filtered[r] {
-                out.push(format!(
-                    "{} is filtered, but {} refers to it: it is pushed anyway (a cache holds whole closures)",
-                    entries[r].path, e.path
-                ));
-            }
+        for &r in e.references.iter().filter(|&&r| filtered[r]) {
+            out.push(format!(
+                "{} is filtered, but {} refers to it: it is pushed anyway (a cache holds whole closures)",
+                entries[r].path, e.path
+            ));
         }
     }
     // A path whose NAR hash an earlier path has is a copy of it.
@@ -175,25 +159,24 @@ pub fn first_positions<'a>(keys: impl Iterator<Item = &'a str>) -> std::collecti
 }
 
 impl Analysis {
+    fn filtered_bytes(&self) -> u64 {
+        total(self.filtered.iter().map(|(_, bytes)| *bytes))
+    }
+
     /// The analysis as JSON: `{"store", "largest", "layers", "filtered", "recommendations"}`.
     pub fn json(&self) -> Value {
-        let largest: Vec<Value> = self
+        let largest = self
             .largest
             .iter()
-            .map(|(path, nar, closure)| json!({ "path": path, "nar_size": nar, "closure_size": closure }))
-            .collect();
-        let layers: serde_json::Map<String, Value> = self
-            .layers
-            .iter()
-            .map(|(name, paths, bytes)| (name.to_string(), json!({ "paths": paths, "nar_bytes": bytes })))
-            .collect();
-        let filtered_bytes: u64 = total(self.filtered.iter().map(|(_, b)| *b));
+            .map(|(path, nar, closure)| json!({ "path": path, "nar_size": nar, "closure_size": closure }));
+        let layers =
+            self.layers.iter().map(|(name, paths, bytes)| (*name, json!({ "paths": paths, "nar_bytes": bytes })));
         let filtered: Vec<&String> = self.filtered.iter().map(|(p, _)| p).collect();
         json!({
             "store": { "paths": self.paths, "nar_bytes": self.nar_bytes },
-            "largest": largest,
-            "layers": layers,
-            "filtered": { "paths": filtered.len(), "nar_bytes": filtered_bytes, "list": filtered },
+            "largest": largest.collect::<Vec<_>>(),
+            "layers": layers.collect::<BTreeMap<_, _>>(),
+            "filtered": { "paths": filtered.len(), "nar_bytes": self.filtered_bytes(), "list": filtered },
             "recommendations": self.recommendations,
         })
     }
@@ -212,11 +195,10 @@ impl Analysis {
         for (name, paths, bytes) in &self.layers {
             md += &format!("| {name} | {paths} | {} |\n", mib(*bytes));
         }
-        let filtered_bytes: u64 = total(self.filtered.iter().map(|(_, b)| *b));
         md += &format!(
             "\nThe push filter keeps {} path(s) out of the cache ({}).\n",
             self.filtered.len(),
-            mib(filtered_bytes)
+            mib(self.filtered_bytes())
         );
         if !self.recommendations.is_empty() {
             md += "\nRecommendations:\n";
@@ -242,7 +224,7 @@ mod tests {
             ("/nix/store/h-docker-image-harness.tar.gz", "images"),
             ("/nix/store/h-glibc-2.40", "other"),
         ] {
-            assert_eq!(Layers::new().of(path), layer, "{path}");
+            assert_eq!(layers([path].into_iter()), [layer], "{path}");
         }
     }
 }

@@ -70,7 +70,7 @@ fn entries(text: &str) -> Result<Vec<Entry>> {
         .map(|info| info.references.iter().filter_map(|r| index.get(r.as_str()).copied()).collect())
         .collect();
     drop(index);
-    let entries = infos
+    Ok(infos
         .into_iter()
         .zip(references)
         .map(|(info, references)| Entry {
@@ -79,6 +79,5 @@ fn entries(text: &str) -> Result<Vec<Entry>> {
             nar_hash: info.nar_hash,
             references,
         })
-        .collect();
-    Ok(entries)
+        .collect())
 }

@@ -1,8 +1,6 @@
-//! What the first CI job of a pipeline whose xtask changed pays before its first task: the cold
-//! compile of the binary CI jobs run (`xtask`), as a ratio to a floor crate built in the same
-//! round (the design's crates with the xtask's features: clap, anyhow, xshell, duct, serde with its
-//! derive, serde_json, sha2), so the number means the same on a fast machine and a slow one. Each
-//! round builds both, in turn.
+//! The cold compile of the binary CI jobs run (`xtask`: what the first job of a pipeline whose
+//! xtask changed pays), as a ratio to a floor crate of the design's crates with the xtask's
+//! features built in turn with it, so the number means the same on a fast machine and a slow one.
 
 use std::path::Path;
 
@@ -10,15 +8,14 @@ use anyhow::{Context, Result};
 use toml::{de::DeTable, Spanned};
 use xshell::{cmd, Shell};
 
-use super::timed;
+use super::{in_turn, timed};
 
 /// What `cargo xtask` runs before a CI job's first task: a build of the binary CI jobs run, with
 /// its own profile.
 pub const COMPILE: &str = "cargo build --package xtask --bin xtask --profile xtask --locked --offline";
 
-/// The floor crate's manifest: the xtask's versions of the design's crates (those
-/// it takes from `[workspace.dependencies]` read there), built like the xtask (its profile's
-/// settings).
+/// The floor crate's manifest: the xtask's specs of the design's crates (the inherited ones read
+/// from `[workspace.dependencies]`), built with the xtask profile's settings.
 fn floor_manifest(xtask_manifest: &str, workspace_manifest: &str) -> Result<String> {
     let doc = DeTable::parse(xtask_manifest).context("xtask/Cargo.toml is not TOML")?;
     let workspace = DeTable::parse(workspace_manifest).context("Cargo.toml is not TOML")?;
@@ -30,15 +27,14 @@ fn floor_manifest(xtask_manifest: &str, workspace_manifest: &str) -> Result<Stri
         let spec = deps.get(name).with_context(|| format!("xtask/Cargo.toml lacks {name}"))?;
         let inherited = spec.get_ref().as_table().and_then(|t| t.get("workspace")?.get_ref().as_bool()) == Some(true);
         // The spec as written: sliced from the manifest it is in.
-        let text = match inherited {
-            true => {
-                let spec =
-                    shared.get(name).with_context(|| format!("Cargo.toml's [workspace.dependencies] lacks {name}"))?;
-                &workspace_manifest[spec.span()]
-            }
-            false => &xtask_manifest[spec.span()],
+        let (text, spec) = match inherited {
+            true => (
+                workspace_manifest,
+                shared.get(name).with_context(|| format!("Cargo.toml's [workspace.dependencies] lacks {name}"))?,
+            ),
+            false => (xtask_manifest, spec),
         };
-        manifest += &format!("{name} = {}\n", text.trim());
+        manifest += &format!("{name} = {}\n", text[spec.span()].trim());
     }
     manifest += "\n[profile.dev]\ndebug = 0\nincremental = false\n";
     Ok(manifest)
@@ -64,29 +60,18 @@ pub fn measure(sh: &Shell, root: &Path, dir: &Path, floor_first: bool) -> Result
     // The workspace's lock file pins the floor to the same versions.
     sh.copy_file(root.join("Cargo.lock"), floor.join("Cargo.lock"))?;
     let target = dir.join("target");
-    let args: Vec<&str> = COMPILE.split(' ').skip(1).collect();
-    let ours = || -> Result<f64> {
-        let _dir = sh.push_dir(root);
+    let build = |dir: &Path, args: Vec<&str>, what: &str| -> Result<f64> {
+        let _dir = sh.push_dir(dir);
         let time = timed(|| Ok(cmd!(sh, "cargo {args...} --target-dir {target}").quiet().ignore_stderr().run()?))
-            .context("the xtask's build failed")?;
+            .with_context(|| format!("{what}'s build failed"))?;
         let _ = std::fs::remove_dir_all(&target);
         Ok(time)
     };
-    let theirs = || -> Result<f64> {
-        let _dir = sh.push_dir(&floor);
-        let time =
-            timed(|| Ok(cmd!(sh, "cargo build --offline --target-dir {target}").quiet().ignore_stderr().run()?))
-                .context("the floor crate's build failed")?;
-        let _ = std::fs::remove_dir_all(&target);
-        Ok(time)
-    };
-    Ok(match floor_first {
-        true => {
-            let floor = theirs()?;
-            (ours()?, floor)
-        }
-        false => (ours()?, theirs()?),
-    })
+    in_turn(
+        floor_first,
+        || build(root, COMPILE.split(' ').skip(1).collect(), "the xtask"),
+        || build(&floor, vec!["build", "--offline"], "the floor crate"),
+    )
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! The cache question at scale: a deps layer whose build needs a chain of derivations (as
-//! nixpkgs' bootstrap is: thousands of them) and whose runtime closure is two paths. Once it is
-//! cached, asking whether a fresh runner would build anything must cost what the runner fetches,
-//! not the build graph: each round asks it of two sizes of chain, and the bench holds the larger
-//! to [`QUESTION_S`] and to [`OVER_SMALL`] times the smaller.
+//! nixpkgs' bootstrap does: thousands) and whose runtime closure is two paths. Once it is cached,
+//! asking whether a fresh runner would build anything must cost what the runner fetches, not the
+//! build graph: the larger chain's question is held to [`QUESTION_S`] and [`OVER_SMALL`].
 
 use std::path::{Path, PathBuf};
 

@@ -1,16 +1,11 @@
 //! `cargo xtask bench [--rounds N] [--json FILE]`: the seed's metrics, measured with real Nix on
 //! the bench workspace (`xtask/tests/bench-flake`: its dependency layer compiles real crates, and
-//! its evaluation costs about a second, as a flake importing nixpkgs does) and a local nginx HTTP
-//! cache. Every case is measured once per round ([`round`]), the rounds one after another, so the
-//! cases interleave, and each target is held to the median over the rounds of its per-round
-//! measure ([`results`]): one slow moment of a busy machine can neither pass nor fail a target.
-//! Each round starts from a fresh copy of the workspace (its own salt: cold is cold), and each
-//! runner case from a fresh runner: the bench's outputs deleted from the local store.
-//!
-//! What the xtask did comes from its records (`--record`), never from what it printed.
-//! Public substituters are off (`substituters =`): nothing of the bench is in one, and asking
-//! only measures the network. Builds run as the caller (`build-users-group =`), who can read the
-//! host's Rust toolchain.
+//! it evaluates in about a second, as a flake importing nixpkgs does) and a local nginx cache.
+//! Every case is measured once per round ([`round`]), so the cases interleave, and each target
+//! holds the median over the rounds ([`results`]): one slow moment of a busy machine neither
+//! passes nor fails a target. What the xtask did is read from its records (`--record`). Public
+//! substituters are off (nothing of the bench is in one: asking only measures the network), and
+//! builds run as the caller (`build-users-group =`), who can read the host's Rust toolchain.
 
 mod compile;
 mod graph;
@@ -25,10 +20,10 @@ mod workspace;
 
 use std::{
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Context, Result};
 use xshell::{cmd, Shell};
 use xtask::{record::Record, session::Session};
 
@@ -124,6 +119,7 @@ struct Run<'a> {
 }
 
 /// How an xtask call went: its wall time and its record.
+#[derive(Debug)]
 struct Call {
     wall_s: f64,
     record: Record,
@@ -132,10 +128,8 @@ struct Call {
 impl<'a> Run<'a> {
     fn new(sh: &'a Shell, nginx: Nginx, registry: Registry, base: &Path, verifying: Nginx) -> Result<Run<'a>> {
         let secret = base.join("key.secret");
-        xtask::files::create_private(
-            &secret,
-            cmd!(sh, "nix key generate-secret --key-name bench-1").read()?.as_bytes(),
-        )?;
+        let generated = cmd!(sh, "nix key generate-secret --key-name bench-1").read()?;
+        xtask::files::create_private(&secret, generated.as_bytes())?;
         let public = cmd!(sh, "nix key convert-secret-to-public").stdin(sh.read_file(&secret)?).read()?;
         Ok(Run { sh, nginx, registry, verifying, base: base.to_path_buf(), secret, public, graphs: Vec::new() })
     }
@@ -158,9 +152,8 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let out = call.output()?;
         let wall_s = started.elapsed().as_secs_f64();
-        if !out.status.success() {
-            bail!("`cargo xtask {}` failed in the bench:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
-        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        ensure!(out.status.success(), "`cargo xtask {}` failed in the bench:\n{said}", args.join(" "));
         let record =
             Record::read(&file).with_context(|| format!("`cargo xtask {}` wrote no record", args.join(" ")))?;
         Ok(Call { wall_s, record })
@@ -170,14 +163,20 @@ impl<'a> Run<'a> {
 fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
     let started = Instant::now();
     f()?;
-    Ok(Duration::as_secs_f64(&started.elapsed()))
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The times of `a` and `b`, `b` run first when `b_first` (so neither always runs first).
+fn in_turn(b_first: bool, a: impl FnOnce() -> Result<f64>, b: impl FnOnce() -> Result<f64>) -> Result<(f64, f64)> {
+    if b_first {
+        let b = b()?;
+        return Ok((a()?, b));
+    }
+    Ok((a()?, b()?))
 }
 
 /// The middle value (the upper of the two middles for an even count); 0 for none.
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => 0.0,
-        n => values[n / 2],
-    }
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }

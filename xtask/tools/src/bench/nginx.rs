@@ -1,6 +1,5 @@
-//! A binary cache served by nginx on 127.0.0.1: reads for anyone, writes (WebDAV PUT and DELETE)
-//! with basic auth, every request in `access.log`. Stopped when dropped. The bench's cache, and
-//! the tests'.
+//! The bench's and the tests' binary cache, served by nginx on 127.0.0.1: reads for anyone,
+//! writes (WebDAV PUT and DELETE) with basic auth, every request in `access.log`.
 
 use std::{
     net::{TcpListener, TcpStream},
@@ -9,19 +8,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Context, Result};
+use xtask::command::on_path;
 
 /// A running nginx that serves a binary cache directory; stopped when dropped.
 pub struct Nginx {
-    child: Child,
+    _server: Server,
     /// `http://127.0.0.1:PORT`: the cache's URL.
     pub url: String,
     /// The served directory: what the cache holds.
     pub www: PathBuf,
     /// A netrc file with the write credentials (for Nix's `netrc-file` and curl).
     pub netrc: PathBuf,
-    /// Where the config and the logs are (the tests read `access.log`).
-    pub dir: PathBuf,
 }
 
 impl Nginx {
@@ -32,11 +30,10 @@ impl Nginx {
 
     /// The same, taking only the WebDAV methods `methods` (`PUT`: a cache that takes no DELETE).
     pub fn start_with(dir: &Path, user: &str, password: &str, methods: &str) -> Result<Nginx> {
-        let installed = std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("nginx").is_file()));
-        if !installed {
-            bail!("a local cache needs nginx: install it (`apt-get install nginx-light`), then run this again");
-        }
+        ensure!(
+            on_path("nginx"),
+            "a local cache needs nginx: install it (`apt-get install nginx-light`), then run this again"
+        );
         let www = dir.join("www");
         std::fs::create_dir_all(&www).with_context(|| format!("cannot create {}", www.display()))?;
         std::fs::write(dir.join("htpasswd"), format!("{user}:{{PLAIN}}{password}\n"))?;
@@ -45,20 +42,10 @@ impl Nginx {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config(dir, &www, port, methods))?;
-        let child = Command::new("nginx")
-            .args(["-p".as_ref(), dir.as_os_str(), "-c".as_ref(), conf.as_os_str()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start nginx")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("nginx did not listen on port {port}: see {}", dir.join("error.log").display());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(Nginx { child, url: format!("http://127.0.0.1:{port}"), www, netrc, dir: dir.to_path_buf() })
+        let args = ["-p".as_ref(), dir.as_os_str(), "-c".as_ref(), conf.as_os_str()];
+        let server = Server::start(Command::new("nginx").args(args), "cannot start nginx")?;
+        ensure!(server.listens(port), "nginx did not listen on port {port}: see {}", dir.join("error.log").display());
+        Ok(Nginx { _server: server, url: format!("http://127.0.0.1:{port}"), www, netrc })
     }
 
     /// Bytes the cache holds (compressed NARs and narinfos).
@@ -78,10 +65,31 @@ impl Nginx {
     }
 }
 
-impl Drop for Nginx {
+/// A server's process, its output dropped; stopped when dropped.
+pub(super) struct Server(Child);
+
+impl Server {
+    pub(super) fn start(command: &mut Command, cannot_start: &str) -> Result<Server> {
+        Ok(Server(command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().context(cannot_start.to_owned())?))
+    }
+
+    /// Whether it listens on 127.0.0.1:`port` within 10 seconds.
+    pub(super) fn listens(&self, port: u16) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+}
+
+impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

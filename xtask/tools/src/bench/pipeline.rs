@@ -1,9 +1,7 @@
-//! The pipeline measured: `cargo xtask ci` on a second copy of the bench workspace (its own salt:
-//! cold is cold), as GitHub's parallel runners would see it, read from the run's record. Cold (an
-//! empty cache and an empty actions cache: the first job compiles the xtask), a pull request with
-//! an app-only change, and the same pull request again, which must build nothing. The bench's
-//! images do not run (no Ollama server in them), so the smoke job is skipped, and with it what
-//! needs it.
+//! `cargo xtask ci` on a second copy of the bench workspace, read from the run's record: cold (the
+//! first job compiles the xtask), a pull request with an app-only change, and the same pull
+//! request again, which must build nothing. The smoke job (and what needs it) is skipped: the
+//! bench's images have no Ollama server to run.
 
 use std::path::Path;
 
@@ -25,8 +23,7 @@ pub struct Pipeline {
 }
 
 impl Run<'_> {
-    /// `cargo xtask ci` on a second copy of the workspace: cold, an app-only PR, a PR that changes
-    /// nothing.
+    /// The three pipelines, in order.
     pub(super) fn pipelines(&self, session: &Session, dir: &Path) -> Result<Vec<Pipeline>> {
         let ws = Workspace::prepare(self.sh, &session.root, &dir.join("pipeline"))?;
         let actions = dir.join("actions-cache").display().to_string();

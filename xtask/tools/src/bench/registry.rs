@@ -1,24 +1,24 @@
-//! A container registry on 127.0.0.1 (the CNCF distribution registry, Debian's docker-registry)
-//! behind a proxy that counts the bytes clients send it: what a publish uploads. Stopped when
-//! dropped. The bench's registry, and the tests'.
+//! The bench's and the tests' container registry on 127.0.0.1 (Debian's docker-registry), behind
+//! a proxy that counts the bytes clients send it: what a publish uploads.
 
 use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Result};
+
+use super::nginx::Server;
 
 /// A running registry behind its byte-counting proxy; stopped when dropped.
 pub struct Registry {
-    child: Child,
+    _server: Server,
     /// `127.0.0.1:PORT` of the proxy: where images are pushed.
     pub host: String,
     sent: Arc<AtomicU64>,
@@ -30,40 +30,23 @@ impl Registry {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let config = dir.join("registry.yml");
         std::fs::create_dir_all(dir)?;
-        let storage = dir.join("storage");
         let yaml = format!(
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
+            dir.join("storage").display()
         );
         std::fs::write(&config, yaml)?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start docker-registry: install it (`apt-get install docker-registry`)")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("the registry did not listen on {port}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let server = Server::start(
+            Command::new("docker-registry").arg("serve").arg(&config),
+            "cannot start docker-registry: install it (`apt-get install docker-registry`)",
+        )?;
+        ensure!(server.listens(port), "the registry did not listen on {port}");
         let (host, sent) = counting_proxy(port)?;
-        Ok(Registry { child, host, sent })
+        Ok(Registry { _server: server, host, sent })
     }
 
     /// Bytes clients sent the registry so far.
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

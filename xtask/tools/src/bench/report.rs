@@ -1,189 +1,86 @@
 //! The bench's results for people (a markdown table: each metric's median and every round's value
 //! beside its target) and for tools (JSON, with each round's pipeline records).
 
+use std::collections::BTreeSet;
+
 use serde_json::{json, Value};
+use xtask::record::render::mib;
 
 use super::{
+    graph::{OVER_SMALL, QUESTION_S},
     pipeline::{Pipeline, COLD, NO_CHANGE, PR},
     results::*,
+    verify::OVER_FILE,
 };
 
 impl Results {
     pub fn markdown(&self) -> String {
-        let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0));
         let last = self.rounds.last().expect("a bench has a round");
         let rates = last.status.rates.clone().unwrap_or_default();
-        let rows: Vec<(&str, String, String, String)> = vec![
-            (
-                "CI binary's cold compile / floor crate's",
-                format!("{:.2}", self.median(|r| r.compile_s / r.floor_s)),
-                self.each(|r| r.compile_s / r.floor_s, 2),
-                format!("≤ {COMPILE_OVER_FLOOR}"),
-            ),
-            (
-                "  the compile (s)",
-                format!("{:.1}", self.median(|r| r.compile_s)),
-                self.each(|r| r.compile_s, 1),
-                String::new(),
-            ),
-            (
-                "  the floor crate (s)",
-                format!("{:.1}", self.median(|r| r.floor_s)),
-                self.each(|r| r.floor_s, 1),
-                String::new(),
-            ),
-            (
-                "one evaluation of the bench flake (s)",
-                format!("{:.2}", self.median(|r| r.eval_s)),
-                self.each(|r| r.eval_s, 2),
-                String::new(),
-            ),
-            (
-                "fresh runner, cold: every target, empty cache (s)",
-                format!("{:.1}", self.median(|r| r.cold_s)),
-                self.each(|r| r.cold_s, 1),
-                String::new(),
-            ),
-            (
-                "fresh runner, warm: every target, warmed cache (s)",
-                format!("{:.1}", self.median(|r| r.warm_s)),
-                self.each(|r| r.warm_s, 1),
-                String::new(),
-            ),
-            (
-                "fresh runner, PR: an app-only change (s)",
-                format!("{:.1}", self.median(|r| r.pr_s)),
-                self.each(|r| r.pr_s, 1),
-                String::new(),
-            ),
-            (
-                "PR / cold",
-                format!("{:.2}", self.median(|r| r.pr_s / r.cold_s)),
-                self.each(|r| r.pr_s / r.cold_s, 2),
-                format!("≤ {PR_OVER_COLD} (aim 0.15)"),
-            ),
-            (
-                "hit rate (PR, all targets; by bytes)",
-                format!("{:.2}; {}", rates.hit_rate, rates.byte_hit_rate.map_or("-".into(), |b| format!("{b:.2}"))),
-                String::new(),
-                "> 0.80 (seed)".into(),
-            ),
-            ("deps hit rate (PR)", format!("{:.2}", rates.deps_hit_rate), String::new(), "= 1.0".into()),
-            (
-                "to build (PR)",
-                last.status
-                    .targets
-                    .iter()
-                    .flat_map(|t| t.before.iter().flat_map(|v| v.to_build.clone()))
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                String::new(),
-                "workspace derivations only".into(),
-            ),
-            (
-                "evaluations per job (max)",
-                self.rounds.iter().flat_map(|r| &r.jobs).map(|j| j.evaluations).max().unwrap_or(0).to_string(),
-                String::new(),
-                "1".into(),
-            ),
-            (
-                "no-op `warm` under GitHub Actions, beyond keeping its record (s)",
-                format!("{:.2}", self.median(|r| r.noop_s() - r.noop_history_s())),
-                self.each(|r| r.noop_s() - r.noop_history_s(), 2),
-                format!(
-                    "≤ {NOOP_EVALUATIONS} × evaluation + {NOOP_EXTRA_S} s ({:.2} s)",
-                    self.median(|r| r.noop_limit())
-                ),
-            ),
-            (
-                "  keeping its record in the cache's history (s)",
-                format!("{:.2}", self.median(|r| r.noop_history_s())),
-                self.each(|r| r.noop_history_s(), 2),
-                String::new(),
-            ),
-            (
-                "`status` beyond its cache queries (s)",
-                format!("{:.2}", self.median(|r| r.status_beyond_queries())),
-                self.each(|r| r.status_beyond_queries(), 2),
-                format!(
-                    "≤ {STATUS_EVALUATIONS} × evaluation ({:.2} s)",
-                    STATUS_EVALUATIONS * self.median(|r| r.eval_s)
-                ),
-            ),
-            (
+        let row = |metric: &str, value: &str, each: &str, target: &str| {
+            format!("| {metric} | {value} | {each} | {target} |\n")
+        };
+        // A per-round measure: the median, and each round's, `digits` after the point.
+        let measured = |metric: &str, of: &dyn Fn(&Round) -> f64, digits: usize, target: &str| {
+            row(metric, &format!("{:.digits$}", self.median(of)), &self.each(of, digits), target)
+        };
+        let by_case = |bytes: &[(&str, u64)]| bytes.iter().map(|(c, b)| format!("{c} {}", mib(*b))).collect::<Vec<_>>();
+        let (pushed, published) = (by_case(&last.pushed_bytes).join(", "), by_case(&last.published_bytes).join(", "));
+        let views = last.status.targets.iter().flat_map(|t| &t.before);
+        let to_build: BTreeSet<&str> = views.flat_map(|v| &v.to_build).map(String::as_str).collect();
+        let hit_rates =
+            format!("{:.2}; {}", rates.hit_rate, rates.byte_hit_rate.map_or("-".into(), |b| format!("{b:.2}")));
+        let evaluations =
+            self.rounds.iter().flat_map(|r| &r.jobs).map(|j| j.call.record.evaluations).max().unwrap_or(0);
+        let noop_target =
+            format!("≤ {NOOP_EVALUATIONS} × evaluation + {NOOP_EXTRA_S} s ({:.2} s)", self.median(Round::noop_limit));
+        let status_target =
+            format!("≤ {STATUS_EVALUATIONS} × evaluation ({:.2} s)", STATUS_EVALUATIONS * self.median(|r| r.eval_s));
+        let restored = format!("{:.2} ({})", self.median(|r| r.restore_s), mib(last.restore_bytes));
+        let restores = self.each(|r| r.restore_s, 2);
+        let over_floor = |r: &Round| r.compile_s / r.floor_s;
+        let noop = |r: &Round| r.noop_s() - r.noop_history_s();
+        let (small, large) = (|r: &Round| r.question(300), |r: &Round| r.question(3000));
+        let own = |r: &Round| r.jobs.iter().map(|j| j.call.record.own_seconds).fold(0.0, f64::max);
+        let rows = [
+            measured("CI binary's cold compile / floor crate's", &over_floor, 2, &format!("≤ {COMPILE_OVER_FLOOR}")),
+            measured("  the compile (s)", &|r| r.compile_s, 1, ""),
+            measured("  the floor crate (s)", &|r| r.floor_s, 1, ""),
+            measured("one evaluation of the bench flake (s)", &|r| r.eval_s, 2, ""),
+            measured("fresh runner, cold: every target, empty cache (s)", &|r| r.cold_s, 1, ""),
+            measured("fresh runner, warm: every target, warmed cache (s)", &|r| r.warm_s, 1, ""),
+            measured("fresh runner, PR: an app-only change (s)", &|r| r.pr_s, 1, ""),
+            measured("PR / cold", &|r| r.pr_s / r.cold_s, 2, &format!("≤ {PR_OVER_COLD} (aim 0.15)")),
+            row("hit rate (PR, all targets; by bytes)", &hit_rates, "", "> 0.80 (seed)"),
+            row("deps hit rate (PR)", &format!("{:.2}", rates.deps_hit_rate), "", "= 1.0"),
+            row("to build (PR)", &Vec::from_iter(to_build).join(", "), "", "workspace derivations only"),
+            row("evaluations per job (max)", &evaluations.to_string(), "", "1"),
+            measured("no-op `warm` under GitHub Actions, beyond keeping its record (s)", &noop, 2, &noop_target),
+            measured("  keeping its record in the cache's history (s)", &Round::noop_history_s, 2, ""),
+            measured("`status` beyond its cache queries (s)", &Round::status_beyond_queries, 2, &status_target),
+            row(
                 "restore of the deps layer, substituted, signatures checked (s)",
-                format!("{:.2} ({})", self.median(|r| r.restore_s), mib(last.restore_bytes)),
-                self.each(|r| r.restore_s, 2),
-                "< 2 min (seed)".into(),
+                &restored,
+                &restores,
+                "< 2 min (seed)",
             ),
-            (
-                "the same paths, `nix copy --no-check-sigs` (s)",
-                format!("{:.2}", self.median(|r| r.restore_raw_s)),
-                self.each(|r| r.restore_raw_s, 2),
-                String::new(),
-            ),
-            (
-                "pushed to the cache",
-                last.pushed_bytes.iter().map(|(c, b)| format!("{c} {}", mib(*b))).collect::<Vec<_>>().join(", "),
-                String::new(),
-                String::new(),
-            ),
-            (
-                "the app's image published from a runner with no state",
-                last.published_bytes.iter().map(|(c, b)| format!("{c} {}", mib(*b))).collect::<Vec<_>>().join(", "),
-                String::new(),
-                "PR: the changed layer only".into(),
-            ),
-            (
-                "`verify`, 10,000 narinfos: a directory (s)",
-                format!("{:.2}", self.median(|r| r.verify_file_s)),
-                self.each(|r| r.verify_file_s, 2),
-                String::new(),
-            ),
-            (
-                "  the same over loopback HTTP (s)",
-                format!("{:.2}", self.median(|r| r.verify_http_s)),
-                self.each(|r| r.verify_http_s, 2),
-                String::new(),
-            ),
-            (
-                "  HTTP / directory",
-                format!("{:.2}", self.median(|r| r.verify_http_s / r.verify_file_s)),
-                self.each(|r| r.verify_http_s / r.verify_file_s, 2),
-                format!("≤ {}", super::verify::OVER_FILE),
-            ),
-            (
-                "the cache question, up to date: a deps layer of 300 build-time derivations (s)",
-                format!("{:.2}", self.median(|r| r.question(300))),
-                self.each(|r| r.question(300), 2),
-                String::new(),
-            ),
-            (
-                "  of 3,000 build-time derivations (s)",
-                format!("{:.2}", self.median(|r| r.question(3000))),
-                self.each(|r| r.question(3000), 2),
-                format!("≤ {}", super::graph::QUESTION_S),
-            ),
-            (
-                "  3,000 / 300",
-                format!("{:.2}", self.median(|r| r.question(3000) / r.question(300))),
-                self.each(|r| r.question(3000) / r.question(300), 2),
-                format!("≤ {}", super::graph::OVER_SMALL),
-            ),
-            (
-                "xtask's own time per CI job, max (s)",
-                format!("{:.3}", self.median(|r| r.jobs.iter().map(|j| j.own_s).fold(0.0, f64::max))),
-                self.each(|r| r.jobs.iter().map(|j| j.own_s).fold(0.0, f64::max), 3),
-                String::new(),
-            ),
+            measured("the same paths, `nix copy --no-check-sigs` (s)", &|r| r.restore_raw_s, 2, ""),
+            row("pushed to the cache", &pushed, "", ""),
+            row("the app's image published from a runner with no state", &published, "", "PR: the changed layer only"),
+            measured("`verify`, 10,000 narinfos: a directory (s)", &|r| r.verify_file_s, 2, ""),
+            measured("  the same over loopback HTTP (s)", &|r| r.verify_http_s, 2, ""),
+            measured("  HTTP / directory", &|r| r.verify_http_s / r.verify_file_s, 2, &format!("≤ {OVER_FILE}")),
+            measured("the cache question, up to date: a deps layer of 300 build-time derivations (s)", &small, 2, ""),
+            measured("  of 3,000 build-time derivations (s)", &large, 2, &format!("≤ {QUESTION_S}")),
+            measured("  3,000 / 300", &|r| large(r) / small(r), 2, &format!("≤ {OVER_SMALL}")),
+            measured("xtask's own time per CI job, max (s)", &own, 3, ""),
         ];
-        let mut md = format!("{} round(s); each target holds the median.\n\n| metric | median | each round | target |\n|---|---|---|---|\n", self.rounds.len());
-        for (metric, value, each, target) in rows {
-            md += &format!("| {metric} | {value} | {each} | {target} |\n");
-        }
-        md + &self.pipelines_markdown()
+        format!(
+            "{} round(s); each target holds the median.\n\n| metric | median | each round | target |\n|---|---|---|---|\n{}{}",
+            self.rounds.len(),
+            rows.concat(),
+            self.pipelines_markdown()
+        )
     }
 
     fn pipelines_markdown(&self) -> String {
@@ -193,10 +90,10 @@ impl Results {
              (each job that runs {setup:.0} s longer, `job-setup-seconds`): {:.2}, each round {}\n\n\
              | pipeline (`cargo xtask ci`) | on parallel runners (s, each round) | as GitHub would bill it (s) | job levels | jobs in all (s) | pushed | slowest `cargo xtask` start after the first job (s, ≤ {LATER_START_S}) | built |\n\
              |---|---:|---:|---:|---:|---:|---:|---|\n",
-            self.median(|r| r.pipeline_ratio().unwrap_or(f64::MAX)),
-            self.each(|r| r.pipeline_ratio().unwrap_or(f64::NAN), 2),
-            self.median(|r| r.billed_pipeline_ratio().unwrap_or(f64::MAX)),
-            self.each(|r| r.billed_pipeline_ratio().unwrap_or(f64::NAN), 2)
+            self.median(|r| r.pipeline_ratio(false).unwrap_or(f64::MAX)),
+            self.each(|r| r.pipeline_ratio(false).unwrap_or(f64::NAN), 2),
+            self.median(|r| r.pipeline_ratio(true).unwrap_or(f64::MAX)),
+            self.each(|r| r.pipeline_ratio(true).unwrap_or(f64::NAN), 2)
         );
         for case in [COLD, PR, NO_CHANGE] {
             let runs: Vec<&Pipeline> = self.rounds.iter().filter_map(|r| r.pipeline(case)).collect();
@@ -205,12 +102,12 @@ impl Results {
             };
             let built = runs.last().map(|p| p.built()).unwrap_or_default();
             md += &format!(
-                "| {case} | {} | {} | {} | {} | {:.1} MiB | {} | {} |\n",
+                "| {case} | {} | {} | {} | {} | {} | {} | {} |\n",
                 each(&|p| p.record.critical_path_seconds),
                 each(&|p| p.record.github_seconds),
                 runs.last().map_or(0, |p| p.record.levels),
                 each(&|p| p.record.sum_seconds),
-                runs.last().map_or(0, |p| p.pushed_bytes) as f64 / (1024.0 * 1024.0),
+                mib(runs.last().map_or(0, |p| p.pushed_bytes)),
                 each(&|p| p.later_start_s()),
                 if built.is_empty() { "nothing".to_owned() } else { built.join(", ") }
             );
@@ -219,28 +116,24 @@ impl Results {
     }
 
     pub fn json(&self) -> Value {
-        let rounds: Vec<Value> = self
-            .rounds
-            .iter()
-            .map(|r| {
-                json!({
-                    "compile_s": r.compile_s, "floor_compile_s": r.floor_s, "compile_over_floor": r.compile_s / r.floor_s,
-                    "eval_s": r.eval_s, "cold_s": r.cold_s, "warm_s": r.warm_s, "pr_s": r.pr_s, "pr_over_cold": r.pr_s / r.cold_s,
-                    "status": r.status.rates, "status_wall_s": r.status_wall_s,
-                    "restore_s": r.restore_s, "restore_raw_s": r.restore_raw_s, "restore_bytes": r.restore_bytes,
-                    "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
-                    "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
-                    "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.wall_s, "own_s": j.own_s, "history_s": j.history_s, "evaluations": j.evaluations })).collect::<Vec<_>>(),
-                    "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s, "questions": r.questions,
-                    "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": p.record })).collect::<Vec<_>>(),
-                })
+        let rounds = self.rounds.iter().map(|r| {
+            json!({
+                "compile_s": r.compile_s, "floor_compile_s": r.floor_s, "compile_over_floor": r.compile_s / r.floor_s,
+                "eval_s": r.eval_s, "cold_s": r.cold_s, "warm_s": r.warm_s, "pr_s": r.pr_s, "pr_over_cold": r.pr_s / r.cold_s,
+                "status": r.status.rates, "status_wall_s": r.status_wall_s,
+                "restore_s": r.restore_s, "restore_raw_s": r.restore_raw_s, "restore_bytes": r.restore_bytes,
+                "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
+                "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
+                "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.call.wall_s, "own_s": j.call.record.own_seconds, "history_s": j.call.record.history_seconds.unwrap_or(0.0), "evaluations": j.call.record.evaluations })).collect::<Vec<_>>(),
+                "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s, "questions": r.questions,
+                "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": p.record })).collect::<Vec<_>>(),
             })
-            .collect();
+        });
         json!({
             "compile_over_floor": self.median(|r| r.compile_s / r.floor_s),
             "pr_over_cold": self.median(|r| r.pr_s / r.cold_s),
-            "pipeline_pr_over_cold": self.median(|r| r.pipeline_ratio().unwrap_or(f64::MAX)),
-            "rounds": rounds,
+            "pipeline_pr_over_cold": self.median(|r| r.pipeline_ratio(false).unwrap_or(f64::MAX)),
+            "rounds": rounds.collect::<Vec<_>>(),
         })
     }
 }

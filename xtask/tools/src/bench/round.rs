@@ -4,36 +4,20 @@
 //! restore of the deps layer, then a pull request's app-only change (status, a fresh runner, the
 //! CI jobs, the image published), and the pipeline itself (`cargo xtask ci`, [`super::pipeline`]).
 
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use xshell::cmd;
 use xtask::{
     nix::{json::parse_path_infos, version},
     session::Session,
 };
 
-use super::{compile, median, results::Round, timed, workspace::Workspace, Call, Run};
+use super::{compile, in_turn, median, results::Round, timed, workspace::Workspace, Call, Run};
 
-/// One CI job the bench ran: its name, wall time, and its record's own time, the time keeping
-/// its record in the history took, and its evaluations.
-#[derive(Debug, Default, Clone)]
+/// One CI job the bench ran, and how its call went.
+#[derive(Debug)]
 pub struct JobTime {
     pub name: String,
-    pub wall_s: f64,
-    pub own_s: f64,
-    pub history_s: f64,
-    pub evaluations: u64,
-}
-
-impl JobTime {
-    fn of(name: &str, call: &Call) -> JobTime {
-        JobTime {
-            name: name.to_owned(),
-            wall_s: call.wall_s,
-            own_s: call.record.own_seconds,
-            history_s: call.record.history_seconds.unwrap_or(0.0),
-            evaluations: call.record.evaluations,
-        }
-    }
+    pub call: Call,
 }
 
 impl Run<'_> {
@@ -44,25 +28,18 @@ impl Run<'_> {
         let ws = Workspace::prepare(self.sh, &session.root, &dir)?;
         let mut r = Round { compile_s, floor_s, eval_s: self.evaluation(&ws)?, ..Round::default() };
         r.cold_s = self.runner_build(&ws)?;
-        let before = self.nginx.bytes();
-        r.jobs.extend(self.ci_jobs(&ws, "cold")?);
-        r.pushed_bytes.push(("cold", self.nginx.bytes() - before));
-        r.published_bytes.push(("cold", self.publish(&ws, &format!("cold-{n}"))?));
+        self.ci_jobs(&mut r, &ws, "cold", &format!("cold-{n}"))?;
         let noop = self.xtask_on(&ws.flake, &["warm"], true)?;
-        r.jobs.push(JobTime::of("no-op warm (GitHub Actions)", &noop));
+        r.jobs.push(JobTime { name: "no-op warm (GitHub Actions)".into(), call: noop });
         r.warm_s = self.runner_build(&ws)?;
         (r.restore_s, r.restore_raw_s, r.restore_bytes) = self.restore(&ws)?;
 
         ws.change_the_app(self.sh)?;
         let status = self.xtask_on(&ws.flake, &["status"], false)?;
-        r.jobs.push(JobTime::of("status (PR)", &status));
-        r.status = status.record;
-        r.status_wall_s = status.wall_s;
+        (r.status, r.status_wall_s) = (status.record.clone(), status.wall_s);
+        r.jobs.push(JobTime { name: "status (PR)".into(), call: status });
         r.pr_s = self.runner_build(&ws)?;
-        let before = self.nginx.bytes();
-        r.jobs.extend(self.ci_jobs(&ws, "PR")?);
-        r.pushed_bytes.push(("PR", self.nginx.bytes() - before));
-        r.published_bytes.push(("PR", self.publish(&ws, &format!("pr-{n}"))?));
+        self.ci_jobs(&mut r, &ws, "PR", &format!("pr-{n}"))?;
         r.pipelines = self.pipelines(session, &dir)?;
         (r.verify_file_s, r.verify_http_s) =
             super::verify::measure(self.sh, &self.verifying, &dir.join("verify.json"))?;
@@ -80,90 +57,68 @@ impl Run<'_> {
         timed(|| Ok(cmd!(self.sh, "nix eval --raw {attr}").quiet().ignore_stdout().run()?))
     }
 
-    /// A fresh runner builds every target, substituting from the cache (signatures required).
+    /// Nix's options to substitute from the bench's cache, signatures required.
+    fn cache_options(&self) -> [&str; 6] {
+        ["--option", "substituters", &self.nginx.url, "--option", "trusted-public-keys", &self.public]
+    }
+
+    /// A fresh runner builds every target, substituting from the cache.
     fn runner_build(&self, ws: &Workspace) -> Result<f64> {
         ws.fresh_runner()?;
-        let (sh, url, public, targets) = (self.sh, &self.nginx.url, &self.public, ws.installables());
+        let (cache_options, targets) = (self.cache_options(), ws.installables());
         timed(|| {
-            let build = cmd!(
-                sh,
-                "nix build --no-link --option substituters {url} --option trusted-public-keys {public} {targets...}"
-            );
-            let out = build.quiet().ignore_status().output()?;
-            if !out.status.success() {
-                let said = String::from_utf8_lossy(&out.stderr);
-                let tail: Vec<&str> = said.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
-                anyhow::bail!("a fresh runner's build failed ({}):\n{}", out.status, tail.join("\n"));
-            }
+            let out = cmd!(self.sh, "nix build --no-link {cache_options...} {targets...}")
+                .quiet()
+                .ignore_status()
+                .output()?;
+            let said = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = said.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+            ensure!(out.status.success(), "a fresh runner's build failed ({}):\n{}", out.status, tail.join("\n"));
             Ok(())
         })
     }
 
-    /// The CI jobs of a push: `warm` (deps and images), then `test` for each type.
-    fn ci_jobs(&self, ws: &Workspace, case: &str) -> Result<Vec<JobTime>> {
-        let mut jobs = vec![JobTime::of(&format!("warm ({case})"), &self.xtask_on(&ws.flake, &["warm"], false)?)];
+    /// The CI jobs of a push (`warm`, then `test` of each type) and the bytes they pushed; then the
+    /// app's image published as a fresh runner does (no skopeo blob cache) and the bytes uploaded.
+    fn ci_jobs(&self, r: &mut Round, ws: &Workspace, case: &'static str, tag: &str) -> Result<()> {
+        let before = self.nginx.bytes();
+        r.jobs.push(JobTime { name: format!("warm ({case})"), call: self.xtask_on(&ws.flake, &["warm"], false)? });
         for test_type in ["unit", "integration", "clippy", "fmt"] {
             let call = self.xtask_on(&ws.flake, &["test", "--type", test_type], false)?;
-            jobs.push(JobTime::of(&format!("test --type {test_type} ({case})"), &call));
+            r.jobs.push(JobTime { name: format!("test --type {test_type} ({case})"), call });
         }
-        Ok(jobs)
-    }
-
-    /// The app's image pushed to the registry as a fresh runner does (skopeo's record of what
-    /// registries hold is gone): the bytes it uploaded.
-    fn publish(&self, ws: &Workspace, tag: &str) -> Result<u64> {
+        r.pushed_bytes.push((case, self.nginx.bytes() - before));
         let _ = std::fs::remove_file("/var/lib/containers/cache/blob-info-cache-v1.boltdb");
         let (before, registry) = (self.registry.sent(), format!("{}/bench", self.registry.host));
-        self.xtask_on(
-            &ws.flake,
-            &["build-containers", "--image", "harness", "--push", &registry, "--tag", tag],
-            false,
-        )?;
-        Ok(self.registry.sent() - before)
+        let push = ["build-containers", "--image", "harness", "--push", &registry, "--tag", tag];
+        self.xtask_on(&ws.flake, &push, false)?;
+        r.published_bytes.push((case, self.registry.sent() - before));
+        Ok(())
     }
 
-    /// The deps layer into an empty store, both ways from store paths (no evaluation): what a
-    /// runner does (substitute, signatures checked) and a plain copy of the same paths (no
-    /// signatures); in turn, each a median of three.
+    /// The deps layer into an empty store from its paths (no evaluation), substituted as a runner
+    /// does (signatures checked) and copied without signatures: in turn, each a median of three.
     fn restore(&self, ws: &Workspace) -> Result<(f64, f64, u64)> {
-        let (sh, url, public) = (self.sh, &self.nginx.url, &self.public);
+        let (sh, url, cache_options) = (self.sh, &self.nginx.url, self.cache_options());
         let deps = format!("{}#packages.x86_64-linux.deps", ws.flake.display());
         let out_path = cmd!(sh, "nix eval --raw {deps}.outPath").read()?;
         let json = version::path_info_json();
         let infos = parse_path_infos(&cmd!(sh, "nix path-info {json...} --recursive {out_path}").read()?)?;
-        let paths: Vec<&str> = infos.iter().map(|i| i.path.as_str()).collect();
+        let paths = &infos.iter().map(|i| i.path.as_str()).collect::<Vec<_>>();
         let bytes = infos.iter().map(|i| i.nar_size).sum();
-        let (mut substituted, mut copied) = (Vec::new(), Vec::new());
-        for n in 0..3 {
+        let times = (0..3).map(|n| {
             let (a, b) =
                 (ws.flake.with_file_name(format!("restore-{n}")), ws.flake.with_file_name(format!("copy-{n}")));
-            let substitute = || {
-                let args = ["--option", "substituters", url, "--option", "trusted-public-keys", public.trim()];
-                timed(|| {
-                    Ok(cmd!(sh, "nix build --no-link --max-jobs 0 --store {a} {args...} {out_path}")
-                        .quiet()
-                        .ignore_stderr()
-                        .run()?)
-                })
-                .context("the deps layer could not be substituted into an empty store")
-            };
-            let copy = || {
-                let paths = &paths;
-                timed(|| {
-                    Ok(cmd!(sh, "nix copy --no-check-sigs --from {url} --to {b} {paths...}")
-                        .quiet()
-                        .ignore_stderr()
-                        .run()?)
-                })
-            };
-            if n % 2 == 0 {
-                substituted.push(substitute()?);
-                copied.push(copy()?);
-            } else {
-                copied.push(copy()?);
-                substituted.push(substitute()?);
-            }
-        }
+            let substitute = cmd!(sh, "nix build --no-link --max-jobs 0 --store {a} {cache_options...} {out_path}");
+            let copy = cmd!(sh, "nix copy --no-check-sigs --from {url} --to {b} {paths...}");
+            let time = |cmd: xshell::Cmd| timed(|| Ok(cmd.quiet().ignore_stderr().run()?));
+            in_turn(
+                n % 2 == 1,
+                || time(substitute).context("the deps layer could not be substituted into an empty store"),
+                || time(copy),
+            )
+        });
+        let (substituted, copied) = times.collect::<Result<Vec<_>>>()?.into_iter().unzip();
         Ok((median(substituted), median(copied), bytes))
     }
 }

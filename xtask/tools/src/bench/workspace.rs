@@ -19,15 +19,10 @@ const FILES: [&str; 6] = ["flake.nix", "Cargo.toml", "Cargo.lock", "rustfmt.toml
 
 /// The targets a CI run builds: the deps layer, the images, a check per test type (the app is
 /// in its image).
-pub const TARGETS: [&str; 7] = [
-    "packages.x86_64-linux.deps",
-    "packages.x86_64-linux.harnessImage",
-    "packages.x86_64-linux.ollamaImage",
-    "checks.x86_64-linux.unit",
-    "checks.x86_64-linux.integration",
-    "checks.x86_64-linux.clippy",
-    "checks.x86_64-linux.fmt",
-];
+fn targets() -> impl Iterator<Item = Attr> {
+    let packages = ["deps", "harnessImage", "ollamaImage"].map(|name| Attr::package("x86_64-linux", name));
+    packages.into_iter().chain(["unit", "integration", "clippy", "fmt"].map(|name| Attr::check("x86_64-linux", name)))
+}
 
 pub struct Workspace {
     pub flake: PathBuf,
@@ -49,9 +44,8 @@ impl Workspace {
         }
         let flake = dir.join("flake");
         sh.create_dir(&flake)?;
-        for file in FILES {
-            cmd!(sh, "cp -r {root}/{FIXTURE}/{file} {flake}/").run()?;
-        }
+        let files = FILES.map(|file| root.join(FIXTURE).join(file));
+        cmd!(sh, "cp -r {files...} {flake}/").run()?;
         sh.copy_file(root.join(STREAM_IMAGE), &flake)?;
         let salt = format!("bench-{}-{:?}", std::process::id(), std::time::SystemTime::now());
         sh.write_file(flake.join("salt"), salt)?;
@@ -63,28 +57,19 @@ impl Workspace {
     }
 
     pub fn installables(&self) -> Vec<String> {
-        TARGETS.iter().map(|t| format!("{}#{t}", self.flake.display())).collect()
+        targets().map(|t| format!("{}#{t}", self.flake.display())).collect()
     }
 
     /// An app-only change, as a pull request makes.
     pub fn change_the_app(&self, sh: &Shell) -> Result<()> {
         let lib = self.flake.join("src/lib.rs");
-        let text = sh.read_file(&lib)?;
-        sh.write_file(&lib, format!("{text}\n// a pull request's change\n"))?;
-        Ok(())
+        Ok(sh.write_file(&lib, sh.read_file(&lib)? + "\n// a pull request's change\n")?)
     }
 
     /// Deletes from the local store every output the targets need, now or before a change (not
     /// their sources and `.drv` files, which evaluation brings back): a fresh runner's store.
     pub fn fresh_runner(&self) -> Result<()> {
-        let attrs: Vec<Attr> = TARGETS
-            .iter()
-            .map(|t| {
-                let (parent, name) = t.rsplit_once('.').expect("a target is PARENT.NAME");
-                Attr { parent: parent.to_owned(), name: name.to_owned() }
-            })
-            .collect();
-        let net = Network { stall_secs: 30, netrc: None };
+        let (attrs, net) = (targets().collect::<Vec<_>>(), Network { stall_secs: 30, netrc: None });
         let mut store = self.store.borrow_mut();
         store.add(&self.flake.display().to_string(), &attrs, &net)?;
         store.forget().context("cannot delete the bench's outputs")?;
@@ -94,17 +79,12 @@ impl Workspace {
 
 /// `vendor.nix`: each crate directory's NAR hash, so each is a fixed-output `-source` path.
 fn vendor_hashes(sh: &Shell, vendor: &Path) -> Result<String> {
-    let mut crates: Vec<String> = std::fs::read_dir(vendor)?
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    crates.sort();
-    let dirs: Vec<PathBuf> = crates.iter().map(|c| vendor.join(c)).collect();
-    let hashes = cmd!(sh, "nix hash path {dirs...}").read().context("cannot hash the vendored crates")?;
-    let mut nix = String::from("{\n");
-    for (name, hash) in crates.iter().zip(hashes.lines()) {
-        nix += &format!("  \"{name}\" = \"{hash}\";\n");
-    }
-    Ok(nix + "}\n")
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(vendor)?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    let hashes = cmd!(sh, "nix hash path").args(&dirs).read().context("cannot hash the vendored crates")?;
+    let crates = dirs.iter().map(|dir| dir.file_name().unwrap_or_default().to_string_lossy());
+    let lines: String =
+        crates.zip(hashes.lines()).map(|(name, hash)| format!("  \"{name}\" = \"{hash}\";\n")).collect();
+    Ok(format!("{{\n{lines}}}\n"))
 }

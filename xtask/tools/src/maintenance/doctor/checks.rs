@@ -20,10 +20,7 @@ pub fn all(session: &Session) -> Vec<Check> {
     let nix_config = read(cmds::nix_config()).and_then(|s| Settings::parse(&s).ok());
     let mut checks = vec![nix(session), flakes(nix_config.as_ref())];
     checks.extend(LOCK_FILES.iter().map(|f| lock_file(session, f.name, f.creates)));
-    checks.push(key(session));
-    checks.push(names(session));
-    checks.push(token(session));
-    checks.push(substituter(session, nix_config.as_ref()));
+    checks.extend([key(session), names(session), token(session), substituter(session, nix_config.as_ref())]);
     checks.push(
         match workflows::generate(&session.config).and_then(|f| workflows::update(&session.root, &f, Mode::Check)) {
             Ok(()) => ok("workflows", "generated workflows are up to date"),
@@ -67,17 +64,15 @@ fn nix(session: &Session) -> Check {
 }
 
 fn flakes(config: Option<&Settings>) -> Check {
-    let Some(config) = config else {
-        return warn("flakes", "cannot read Nix's configuration", "install Nix first");
-    };
-    if config.experimental_features().iter().any(|f| f == "flakes") {
-        return ok("flakes", "enabled");
+    match config.map(|c| c.experimental_features().iter().any(|f| f == "flakes")) {
+        None => warn("flakes", "cannot read Nix's configuration", "install Nix first"),
+        Some(true) => ok("flakes", "enabled"),
+        Some(false) => warn(
+            "flakes",
+            "not enabled in nix.conf (the xtask enables them for its own commands)",
+            "add `experimental-features = nix-command flakes` to /etc/nix/nix.conf for `nix develop` and `nix run`",
+        ),
     }
-    warn(
-        "flakes",
-        "not enabled in nix.conf (the xtask enables them for its own commands)",
-        "add `experimental-features = nix-command flakes` to /etc/nix/nix.conf for `nix develop` and `nix run`",
-    )
 }
 
 fn lock_file(session: &Session, file: &str, creates: &str) -> Check {
@@ -132,10 +127,8 @@ fn names(session: &Session) -> Check {
     if in_flake.is_empty() || in_flake.iter().any(|n| n != name) {
         problems.push(format!("flake.nix nixConfig names {in_flake:?}"));
     }
-    if let Some(key) = &session.config.public_key {
-        if !flake.contains(key.as_str()) {
-            problems.push("flake.nix nixConfig lacks the config's public-key".to_owned());
-        }
+    if session.config.public_key.as_ref().is_some_and(|key| !flake.contains(key.as_str())) {
+        problems.push("flake.nix nixConfig lacks the config's public-key".to_owned());
     }
     problems.extend(workflow_cache_names(&session.root, &session.config));
     if problems.is_empty() {
@@ -154,13 +147,9 @@ fn workflow_cache_names(root: &Path, config: &Config) -> Vec<String> {
     for path in [xtask::workflows::CI, xtask::workflows::WARMING] {
         let text = std::fs::read_to_string(root.join(path)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().map(|l| l.trim_start().trim_start_matches('#').trim_start()).collect();
-        for pair in lines.windows(2) {
-            if let (true, Some(found)) = (pair[0] == "with:", pair[1].strip_prefix("name: ")) {
-                if found != config.name {
-                    problems.push(format!("{path} names the cache {found}"));
-                }
-            }
-        }
+        let found =
+            lines.windows(2).filter(|pair| pair[0] == "with:").filter_map(|pair| pair[1].strip_prefix("name: "));
+        problems.extend(found.filter(|name| *name != config.name).map(|name| format!("{path} names the cache {name}")));
     }
     problems
 }
@@ -172,8 +161,7 @@ fn token(session: &Session) -> Check {
         Ok(cache) => cache,
         Err(e) => return fail("token", format!("{e:#}"), "fix [workspace.metadata.cache]"),
     };
-    let set = cache::token_is_set();
-    let state = if set { "is set (not shown)" } else { "is not set" };
+    let state = if cache::token_is_set() { "is set (not shown)" } else { "is not set" };
     match (&cache, cache.preflight()) {
         (_, Err(problem)) => {
             let problem = format!("{problem:#}").replace("\n  - ", " ").replace('\n', " ");
@@ -199,9 +187,7 @@ fn substituter(session: &Session, nix_config: Option<&Settings>) -> Check {
         return ok("substituter", format!("{url}: the tasks add it themselves"));
     }
     let words = |name| nix_config.map(|c| c.words(name)).unwrap_or_default();
-    let mut configured = words("substituters");
-    configured.extend(words("extra-substituters"));
-    if configured.iter().any(|s| s.trim_end_matches('/') == url) {
+    if [words("substituters"), words("extra-substituters")].concat().iter().any(|s| s.trim_end_matches('/') == url) {
         return ok("substituter", format!("{url} is a substituter"));
     }
     warn(

@@ -1,13 +1,10 @@
 //! `cargo xtask doctor [--json]`: the seed's troubleshooting section as checks, one line each,
-//! with the fix where one fails. Exit 0 when nothing fails; warnings do not fail.
-//!
-//! Every check asks the code the tasks use (cache resolution and preflight, the cache-name rule,
-//! the key, the workflow generator), and every command it runs is a [`Cmd`] value, so the dry
-//! run lists exactly what a real run executes.
+//! with the fix where one fails; warnings do not fail. Every check asks the code the tasks use,
+//! and every command it runs is a [`Cmd`] value, so the dry run lists what a real run executes.
 
 mod checks;
 
-use anyhow::{bail, Result};
+use anyhow::{ensure, Result};
 
 use xtask::{keys::LOCK_FILES, record::Record, session::Session};
 
@@ -19,18 +16,22 @@ pub struct Doctor {
     json: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 enum Status {
     Ok,
     Warn,
     Fail,
 }
 
+/// A check's result, its JSON fields in the order `--json` always printed them.
+#[derive(serde::Serialize)]
 struct Check {
+    #[serde(rename = "check")]
     name: &'static str,
-    status: Status,
     detail: String,
     fix: String,
+    status: Status,
 }
 
 fn ok(name: &'static str, detail: impl Into<String>) -> Check {
@@ -55,10 +56,8 @@ mod cmds {
 
     /// Nix's settings, with `nix-command` only: whether flakes are on is what is asked.
     pub fn nix_config() -> Cmd {
-        let words = ["--extra-experimental-features", "nix-command"]
-            .into_iter()
-            .chain(xtask::nix::version::config_show().iter().copied());
-        Cmd::lits("nix", words)
+        let show = xtask::nix::version::config_show().iter().copied();
+        Cmd::lits("nix", ["--extra-experimental-features", "nix-command"].into_iter().chain(show))
     }
 
     pub fn tracked(file: &str) -> Cmd {
@@ -79,46 +78,29 @@ impl Doctor {
     pub fn run(&self, session: &Session, _record: &mut Record) -> Result<()> {
         if session.dry_run {
             println!("# cargo xtask doctor (dry run: nothing is run)");
-            let mut all = vec![cmds::nix_version(), cmds::nix_config()];
-            for file in &LOCK_FILES {
-                all.extend([cmds::tracked(file.name), cmds::unchanged(file.name)]);
-            }
-            all.extend(LOCK_FILES.iter().map(|f| cmds::committed(f.name)));
-            for cmd in all {
+            let lock_files = LOCK_FILES.iter().flat_map(|f| [cmds::tracked(f.name), cmds::unchanged(f.name)]);
+            let committed = LOCK_FILES.iter().map(|f| cmds::committed(f.name));
+            for cmd in [cmds::nix_version(), cmds::nix_config()].into_iter().chain(lock_files).chain(committed) {
                 println!("{}", cmd.render(None));
             }
             return Ok(());
         }
         let checks = checks::all(session);
-        self.print(&checks)?;
-        let failed: Vec<_> = checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.name).collect();
-        if !failed.is_empty() {
-            bail!("doctor: {} check(s) failed: {}", failed.len(), failed.join(", "));
-        }
-        Ok(())
-    }
-
-    fn print(&self, checks: &[Check]) -> Result<()> {
         if self.json {
-            let list: Vec<serde_json::Value> = checks
-                .iter()
-                .map(|c| {
-                    let status = format!("{:?}", c.status).to_lowercase();
-                    serde_json::json!({ "check": c.name, "status": status, "detail": c.detail, "fix": c.fix })
-                })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&list)?);
-            return Ok(());
+            println!("{}", serde_json::to_string_pretty(&checks)?);
+        } else {
+            for c in &checks {
+                let mark = match c.status {
+                    Status::Ok => "ok  ",
+                    Status::Warn => "warn",
+                    Status::Fail => "FAIL",
+                };
+                let fix = if c.fix.is_empty() { String::new() } else { format!(" -> fix: {}", c.fix) };
+                println!("{mark} {:<12} {}{fix}", c.name, c.detail);
+            }
         }
-        for c in checks {
-            let mark = match c.status {
-                Status::Ok => "ok  ",
-                Status::Warn => "warn",
-                Status::Fail => "FAIL",
-            };
-            let fix = if c.fix.is_empty() { String::new() } else { format!(" -> fix: {}", c.fix) };
-            println!("{mark} {:<12} {}{fix}", c.name, c.detail);
-        }
+        let failed: Vec<_> = checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.name).collect();
+        ensure!(failed.is_empty(), "doctor: {} check(s) failed: {}", failed.len(), failed.join(", "));
         Ok(())
     }
 }
