@@ -86,14 +86,17 @@ impl Results {
     fn pipelines_markdown(&self) -> String {
         let setup = self.rounds.iter().find_map(|r| Some(r.pipelines.first()?.record.setup_seconds)).unwrap_or(0.0);
         let mut md = format!(
-            "\nPipeline PR / cold (on parallel runners): {:.2}, each round {} (target ≤ {PR_OVER_COLD}); as GitHub would bill it \
-             (each job that runs {setup:.0} s longer, `job-setup-seconds`): {:.2}, each round {}\n\n\
+            "\nPipeline PR / cold (on parallel runners): {:.2}, each round {} (target ≤ {}); as GitHub would bill it \
+             (each job that runs {setup:.0} s longer, `job-setup-seconds`): {:.2}, each round {} (target ≤ {}). A pull \
+             request that changes nothing: ≤ {NO_CHANGE_S} s on parallel runners, one job level.\n\n\
              | pipeline (`cargo xtask ci`) | on parallel runners (s, each round) | as GitHub would bill it (s) | job levels | jobs in all (s) | pushed | slowest `cargo xtask` start after the first job (s, ≤ {LATER_START_S}) | built |\n\
              |---|---:|---:|---:|---:|---:|---:|---|\n",
             self.median(|r| r.pipeline_ratio(false).unwrap_or(f64::MAX)),
             self.each(|r| r.pipeline_ratio(false).unwrap_or(f64::NAN), 2),
+            PIPELINE_PR_OVER_COLD[0],
             self.median(|r| r.pipeline_ratio(true).unwrap_or(f64::MAX)),
-            self.each(|r| r.pipeline_ratio(true).unwrap_or(f64::NAN), 2)
+            self.each(|r| r.pipeline_ratio(true).unwrap_or(f64::NAN), 2),
+            PIPELINE_PR_OVER_COLD[1]
         );
         for case in [COLD, PR, NO_CHANGE] {
             let runs: Vec<&Pipeline> = self.rounds.iter().filter_map(|r| r.pipeline(case)).collect();

@@ -138,22 +138,20 @@ pub fn runs(leg: &Leg<'_>, ctx: &Context, done: &Done, decisions: &[Decision]) -
     if let Some(condition) = job.condition {
         holds(condition, ctx, leg)?;
     }
+    if job.condition == Some(Condition::Always) {
+        return Ok(());
+    }
+    // Past a proof, a skipped job it needs is fine; a failed one is not.
     let past_skips =
         matches!(job.condition, Some(Condition::Unproven { .. } | Condition::DefaultBranchPushUnlessFailed));
-    match job.condition {
-        Some(Condition::Always) => return Ok(()),
-        _ => {
-            let unmet =
-                |o: &Outcome| if past_skips { matches!(o, Outcome::Failure(_)) } else { *o != Outcome::Success };
-            if let Some(need) = job.needs.iter().find(|n| done.get(**n).is_none_or(|(o, _)| unmet(o))) {
-                let what = match done.get(*need).map(|(o, _)| o) {
-                    Some(Outcome::Failure(_)) => "failed",
-                    Some(Outcome::Skipped(_)) => "was skipped",
-                    _ => "did not run",
-                };
-                return Err(format!("it needs {need}, which {what}"));
-            }
-        }
+    let unmet = |o: &Outcome| if past_skips { matches!(o, Outcome::Failure(_)) } else { *o != Outcome::Success };
+    if let Some(need) = job.needs.iter().find(|n| done.get(**n).is_none_or(|(o, _)| unmet(o))) {
+        let what = match done.get(*need).map(|(o, _)| o) {
+            Some(Outcome::Failure(_)) => "failed",
+            Some(Outcome::Skipped(_)) => "was skipped",
+            _ => "did not run",
+        };
+        return Err(format!("it needs {need}, which {what}"));
     }
     let Some(Condition::Unproven { job: answers, output }) = job.condition else { return Ok(()) };
     let proven = || {
