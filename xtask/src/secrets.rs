@@ -7,16 +7,10 @@ use std::sync::Mutex;
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// What stands in for a secret.
-pub(crate) const REDACTED: &str = "***";
-
 /// Remembers a secret; whether it was new.
 pub(crate) fn register(secret: &str) -> bool {
-    if secret.is_empty() {
-        return false;
-    }
     let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    let new = !secrets.iter().any(|s| s == secret);
+    let new = !secret.is_empty() && !secrets.iter().any(|s| s == secret);
     if new {
         secrets.push(secret.to_owned());
         // Longest first, so a secret that contains another is replaced whole.
@@ -28,7 +22,7 @@ pub(crate) fn register(secret: &str) -> bool {
 /// The text with every registered secret replaced by `***`.
 pub fn redact(text: &str) -> String {
     let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), REDACTED))
+    secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), "***"))
 }
 
 /// The secrets in a store URL: the user-info of `scheme://user:password@host/…`, and the values

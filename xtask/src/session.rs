@@ -94,18 +94,8 @@ impl Session {
             _ => None,
         };
         let net = Network { stall_secs: config.cache_timeout, netrc };
-        Ok(Session {
-            sh,
-            root,
-            config,
-            flake,
-            dry_run: args.dry_run,
-            platform,
-            cache,
-            signing,
-            net,
-            deps_key: OnceCell::new(),
-        })
+        let dry_run = args.dry_run;
+        Ok(Session { sh, root, config, flake, dry_run, platform, cache, signing, net, deps_key: OnceCell::new() })
     }
 
     /// The deps key of the workspace's lock files, read on first use.
@@ -152,10 +142,7 @@ impl Platform {
 
 /// This machine as a Nix system: `x86_64-linux`, `aarch64-darwin`.
 fn host_system() -> String {
-    let os = match std::env::consts::OS {
-        "macos" => "darwin",
-        os => os,
-    };
+    let os = std::env::consts::OS.replace("macos", "darwin");
     format!("{}-{os}", std::env::consts::ARCH)
 }
 
@@ -163,16 +150,11 @@ fn host_system() -> String {
 /// flake's directory (`git+file://TOP?dir=REL`: what git tracks, and every file of the repository
 /// the flake refers to); elsewhere the directory itself (`path:`).
 pub(crate) fn flake_ref(dir: &Path) -> String {
-    for top in dir.ancestors() {
-        if top.join(".git").exists() {
-            let rel = dir.strip_prefix(top).unwrap_or(Path::new("")).display().to_string();
-            return match rel.is_empty() {
-                true => format!("git+file://{}", top.display()),
-                false => format!("git+file://{}?dir={rel}", top.display()),
-            };
-        }
+    let Some(top) = dir.ancestors().find(|top| top.join(".git").exists()) else { return dir.display().to_string() };
+    match dir.strip_prefix(top).unwrap_or(Path::new("")).display().to_string() {
+        rel if rel.is_empty() => format!("git+file://{}", top.display()),
+        rel => format!("git+file://{}?dir={rel}", top.display()),
     }
-    dir.display().to_string()
 }
 
 /// The directory of a local flake reference (`/abs`, `path:/abs`, `git+file:///top?dir=rel`).

@@ -14,16 +14,9 @@ pub(crate) use run::{mark_start, own_time, run_in};
 
 use std::path::PathBuf;
 
-/// A list of words known only at run time, named by its dry-run placeholder (`<outputs>`).
+/// A list of words known only at run time, named by what a dry run prints in its place (`<outputs>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Slot(pub &'static str);
-
-impl Slot {
-    /// What a dry run prints in its place (`<outputs>`).
-    pub fn placeholder(self) -> &'static str {
-        self.0
-    }
-}
 
 /// Where a running command finds the words of its slots.
 pub trait Slots {
@@ -66,9 +59,10 @@ pub fn lit(s: impl Into<String>) -> Arg {
 }
 
 /// What a command reads on its standard input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Stdin {
     /// Nothing: stdin is `/dev/null`.
+    #[default]
     Null,
     /// The words of the slot, one a line.
     Slot(Slot),
@@ -76,8 +70,7 @@ pub enum Stdin {
     File(PathBuf),
     /// The value of an environment variable (a secret: it is never in a file, an argument or a log).
     Env(&'static str),
-    /// One line: `before`, then the value of an environment variable (a secret, as [`Stdin::Env`]):
-    /// a header curl reads (`--header @-`).
+    /// One line: `before`, then a secret as [`Stdin::Env`]: a header curl reads (`--header @-`).
     EnvLine {
         /// What comes before the value on the line (`Authorization: Bearer `).
         before: &'static str,
@@ -87,10 +80,11 @@ pub enum Stdin {
 }
 
 /// What happens to the command's standard streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Io {
     /// Both streams are relayed to the xtask's stderr, redacted: its stdout holds only what the
     /// task itself prints (a key is the last line).
+    #[default]
     Relay,
     /// Stdout is read (JSON), stderr streams through: build logs.
     ReadStdout,
@@ -99,7 +93,7 @@ pub enum Io {
 }
 
 /// One external command, as a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cmd {
     /// The program it runs: a name found on `PATH`, or a path.
     pub program: String,
@@ -126,18 +120,7 @@ pub struct Cmd {
 impl Cmd {
     /// A command that runs `program` with `args`: stdin `/dev/null`, streams relayed, in the workspace's root.
     pub fn new(program: &str, args: impl IntoIterator<Item = Arg>) -> Cmd {
-        Cmd {
-            program: program.to_owned(),
-            args: args.into_iter().collect(),
-            stdin: Stdin::Null,
-            io: Io::Relay,
-            stdout_to: None,
-            hint: String::new(),
-            env: Vec::new(),
-            env_remove: Vec::new(),
-            evaluates: false,
-            dir: None,
-        }
+        Cmd { program: program.to_owned(), args: args.into_iter().collect(), ..Cmd::default() }
     }
 
     /// Marks the command as one that evaluates the flake.

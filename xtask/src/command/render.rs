@@ -20,19 +20,19 @@ impl Cmd {
                     let filled = slots.words(*slot);
                     if filled.len() > LONGEST_SLOT {
                         // A log line, not a command to paste: hundreds of store paths say nothing.
-                        words.push(format!("{} ({} paths)", slot.placeholder(), filled.len()));
+                        words.push(format!("{} ({} paths)", slot.0, filled.len()));
                     } else {
                         words.extend(filled.iter().map(|p| shell_quote(p)));
                     }
                 }
-                (Arg::Slot(slot) | Arg::Joined(slot), None) => words.push(slot.placeholder().to_owned()),
+                (Arg::Slot(slot) | Arg::Joined(slot), None) => words.push(slot.0.to_owned()),
                 (Arg::Joined(slot), Some(slots)) => words.push(shell_quote(&slots.words(*slot).join(" "))),
             }
         }
         let mut line = words.join(" ");
         match &self.stdin {
             Stdin::Null => {}
-            Stdin::Slot(slot) => line = format!("printf '%s\\n' {} | {line}", slot.placeholder()),
+            Stdin::Slot(slot) => line = format!("printf '%s\\n' {} | {line}", slot.0),
             Stdin::File(path) => line = format!("{line} < {}", shell_quote(&path.display().to_string())),
             Stdin::Env(var) => line = format!("printf '%s' \"${var}\" | {line}"),
             Stdin::EnvLine { before, var } => line = format!("printf '{before}%s\\n' \"${var}\" | {line}"),
@@ -59,18 +59,10 @@ pub(crate) fn shell_quote(word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{lit, Slot};
+    use super::super::{lit, Slot, Words};
     use super::*;
 
     const PUSH: Slot = Slot("<paths the cache lacks>");
-
-    struct Filled(Vec<String>);
-
-    impl Slots for Filled {
-        fn words(&self, _: Slot) -> &[String] {
-            &self.0
-        }
-    }
 
     #[test]
     fn quotes_only_what_needs_it() {
@@ -84,7 +76,7 @@ mod tests {
     fn renders_placeholders_in_a_dry_run_and_paths_when_known() {
         let cmd = Cmd::new("nix", [lit("copy"), Arg::Slot(PUSH)]);
         assert_eq!(cmd.render(None), "nix copy <paths the cache lacks>");
-        let filled = Filled(vec!["/nix/store/a-x".into(), "/nix/store/b-y".into()]);
+        let filled = Words(vec!["/nix/store/a-x".into(), "/nix/store/b-y".into()]);
         assert_eq!(cmd.render(Some(&filled)), "nix copy /nix/store/a-x /nix/store/b-y");
         let piped = Cmd::lits("cachix", ["push"]).stdin(Stdin::Slot(PUSH));
         assert_eq!(piped.render(None), "printf '%s\\n' <paths the cache lacks> | cachix push");

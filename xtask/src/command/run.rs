@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use super::{Arg, Cmd, Io, Slots, Stdin};
 use crate::secrets;
@@ -99,10 +99,7 @@ impl Cmd {
 
     fn read(&self, output: Output) -> Result<String> {
         let failed = || format!("`{}` failed: {}", self.program, self.hint);
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            bail!("{}\n{}", failed(), stderr.trim_end());
-        }
+        ensure!(output.status.success(), "{}\n{}", failed(), String::from_utf8_lossy(&output.stderr).trim_end());
         String::from_utf8(output.stdout).with_context(failed)
     }
 
@@ -126,14 +123,11 @@ impl Cmd {
 
     /// The command as duct runs it: its words, directory, environment and standard input.
     fn expression(&self, slots: &dyn Slots) -> Result<duct::Expression> {
-        let mut args = Vec::new();
-        for arg in &self.args {
-            match arg {
-                Arg::Lit(s) => args.push(s.clone()),
-                Arg::Slot(slot) => args.extend(slots.words(*slot).iter().cloned()),
-                Arg::Joined(slot) => args.push(slots.words(*slot).join(" ")),
-            }
-        }
+        let args = self.args.iter().flat_map(|arg| match arg {
+            Arg::Lit(s) => vec![s.clone()],
+            Arg::Slot(slot) => slots.words(*slot).to_vec(),
+            Arg::Joined(slot) => vec![slots.words(*slot).join(" ")],
+        });
         let mut expression = duct::cmd(&self.program, args).unchecked();
         if let Some(dir) = self.dir.as_ref().or(WORKSPACE.get()) {
             expression = expression.dir(dir);
@@ -146,19 +140,17 @@ impl Cmd {
         for name in &self.env_remove {
             expression = expression.env_remove(name);
         }
-        let stdin = match &self.stdin {
-            Stdin::Null => None,
-            Stdin::Slot(slot) => Some(slots.words(*slot).iter().map(|p| format!("{p}\n")).collect::<String>().into()),
-            Stdin::File(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
-            Stdin::Env(var) => Some(std::env::var(var).with_context(|| format!("${var} is not set"))?.into_bytes()),
-            Stdin::EnvLine { before, var } => {
-                let value = std::env::var(var).with_context(|| format!("${var} is not set"))?;
-                Some(format!("{before}{value}\n").into_bytes())
+        let env = |var: &str| std::env::var(var).with_context(|| format!("${var} is not set"));
+        Ok(match &self.stdin {
+            Stdin::Null => expression.stdin_null(),
+            Stdin::Slot(slot) => {
+                expression.stdin_bytes(slots.words(*slot).iter().map(|p| format!("{p}\n")).collect::<String>())
             }
-        };
-        Ok(match stdin {
-            Some(bytes) => expression.stdin_bytes(bytes),
-            None => expression.stdin_null(),
+            Stdin::File(path) => {
+                expression.stdin_bytes(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
+            }
+            Stdin::Env(var) => expression.stdin_bytes(env(var)?),
+            Stdin::EnvLine { before, var } => expression.stdin_bytes(format!("{before}{}\n", env(var)?)),
         })
     }
 
@@ -194,9 +186,7 @@ impl Cmd {
         // The pipes' write ends are the expression's: gone with it, so the relays see their end.
         drop(expression);
         let handle = Arc::new(handle?);
-        if self.evaluates {
-            EVALUATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        EVALUATIONS.fetch_add(u64::from(self.evaluates), Ordering::Relaxed);
         running.1.push(handle.clone());
         drop(running);
         let output = handle.wait().cloned();
@@ -212,10 +202,7 @@ impl Cmd {
         }
         // A relayed stderr answers with its error lines; a relayed stdout with nothing.
         for (stdout, relay) in relayed {
-            let errors = relay.join().unwrap_or_default();
-            if !stdout {
-                output.stderr.extend(errors);
-            }
+            output.stderr.extend(relay.join().ok().filter(|_| !stdout).unwrap_or_default());
         }
         Ok(output)
     }
@@ -231,32 +218,21 @@ const ERROR_LINES: usize = 30;
 /// bury them. An error the command went on from (a substitute it could not download) stays among
 /// them, the one it stopped on last.
 fn relay(pipe: impl Read) -> Vec<u8> {
-    let mut reader = BufReader::new(pipe);
-    let mut line = Vec::new();
-    let mut errors: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut errors = std::collections::VecDeque::new();
     let mut in_error = false;
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {
-                let text = secrets::redact(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
-                let continues = in_error && (text.is_empty() || text.starts_with([' ', '\t']));
-                in_error = says_error(&text) || continues;
-                if in_error {
-                    if errors.len() == ERROR_LINES {
-                        errors.pop_front();
-                    }
-                    errors.push_back(text.clone());
-                }
-                eprintln!("{text}");
+    // To the end of the stream: a reader that stops would leave the child blocked on a full pipe.
+    for line in BufReader::new(pipe).split(b'\n').map_while(Result::ok) {
+        let text = secrets::redact(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+        in_error = says_error(&text) || (in_error && (text.is_empty() || text.starts_with([' ', '\t'])));
+        if in_error {
+            if errors.len() == ERROR_LINES {
+                errors.pop_front();
             }
-            // Keep draining: a reader that stops would leave the child blocked on a full pipe.
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+            errors.push_back(format!("{text}\n"));
         }
+        eprintln!("{text}");
     }
-    errors.into_iter().flat_map(|l| [l, "\n".to_owned()]).collect::<String>().into_bytes()
+    errors.into_iter().collect::<String>().into_bytes()
 }
 
 /// Whether a line starts an error, as the tools say it: Nix and cargo (`error:`, `error[E…]`),

@@ -13,28 +13,12 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use regex_lite::Regex;
 use toml::de::DeTable;
 
 /// The table every message points at.
 pub const TABLE: &str = "[workspace.metadata.cache]";
-
-/// `cache-timeout` when the table does not set it.
-pub(crate) const DEFAULT_CACHE_TIMEOUT: u64 = 30;
-
-/// `min-hit-rate` when the table does not set it: the seed's target, on the deps layer.
-pub(crate) const DEFAULT_MIN_HIT_RATE: f64 = 0.8;
-
-/// `job-setup-seconds` when the table does not set it: what a GitHub-hosted job pays before its
-/// first `cargo xtask`, from public measurements (docs/measurements.md names each): the job
-/// scheduled after the one it needs (6 s) and its runner provisioned with its actions (3 s), the
-/// checkout (1 s), Nix and cachix-action installed (8 s), the xtask's binary restored from the
-/// actions cache (3 s).
-pub(crate) const DEFAULT_JOB_SETUP_SECONDS: f64 = 21.0;
-
-/// `upstream` when the table does not set it.
-pub(crate) const DEFAULT_UPSTREAM: [&str; 1] = ["https://cache.nixos.org"];
 
 /// Where the cache lives when Cachix is the backend, or what replaced it after a rollback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,29 +126,25 @@ impl Config {
     }
 
     pub(crate) fn image_attr(&self, image: &str) -> Result<&str> {
-        match self.images.iter().find(|(name, _)| name == image) {
-            Some((_, attr)) => Ok(attr),
-            None => bail!("unknown image `{image}`: the images are {} ({TABLE}.images)", names(&self.images)),
-        }
+        find(&self.images, image, "image", "images").map(String::as_str)
     }
 
     pub(crate) fn test_args(&self, test_type: &str) -> Result<&[String]> {
-        match self.tests.iter().find(|(name, _)| name == test_type) {
-            Some((_, args)) => Ok(args),
-            None => bail!("unknown test type `{test_type}`: the test types are {} ({TABLE}.tests)", names(&self.tests)),
-        }
+        find(&self.tests, test_type, "test type", "tests").map(Vec::as_slice)
     }
 
     pub(crate) fn check_arch(&self, arch: &str) -> Result<()> {
-        if self.arches.iter().any(|a| a == arch) {
-            return Ok(());
-        }
-        bail!("unknown arch `{arch}`: the arches are {} ({TABLE}.arches)", self.arches.join(", "))
+        let (known, arches) = (self.arches.iter().any(|a| a == arch), self.arches.join(", "));
+        ensure!(known, "unknown arch `{arch}`: the arches are {arches} ({TABLE}.arches)");
+        Ok(())
     }
 }
 
-fn names<T>(pairs: &[(String, T)]) -> String {
-    pairs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+/// The value of `name` in a table of the config, or an error listing the names it has.
+fn find<'a, T>(pairs: &'a [(String, T)], name: &str, what: &str, key: &str) -> Result<&'a T> {
+    let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
+    let found = pairs.iter().find(|(n, _)| n == name).map(|(_, value)| value);
+    found.with_context(|| format!("unknown {what} `{name}`: the {what}s are {} ({TABLE}.{key})", names.join(", ")))
 }
 
 /// The nearest directory at or above `dir` whose Cargo.toml has a `[workspace]` table, as cargo

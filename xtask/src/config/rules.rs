@@ -1,5 +1,7 @@
 //! The shapes a value of `[workspace.metadata.cache]` may take, and the closest known key to a typo.
 
+use std::{collections::BTreeMap, ops::RangeInclusive};
+
 use toml::de::DeValue as Item;
 
 /// The known key closest to `key` (same letters but `_` for `-` or case, or at most two edits).
@@ -38,6 +40,26 @@ pub(crate) fn int(v: &Item) -> Option<i64> {
     i64::from_str_radix(&int.as_str().replace('_', ""), int.radix()).ok()
 }
 
+/// An integer in `range`, as a `T`.
+pub(crate) fn int_in<T: TryFrom<i64>>(range: RangeInclusive<i64>) -> impl Fn(&Item) -> Option<T> {
+    move |v| int(v).filter(|n| range.contains(n))?.try_into().ok()
+}
+
+/// A number in `range`: a float, or an integer in any of TOML's notations.
+pub(crate) fn number_in(range: RangeInclusive<f64>) -> impl Fn(&Item) -> Option<f64> {
+    move |v| {
+        v.as_float()
+            .and_then(|f| f.as_str().parse().ok())
+            .or_else(|| int(v).map(|n| n as f64))
+            .filter(|n| range.contains(n))
+    }
+}
+
+/// A string `valid` accepts.
+pub(crate) fn string_of(valid: fn(&str) -> bool) -> impl Fn(&Item) -> Option<String> {
+    move |v| v.as_str().filter(|s| valid(s)).map(str::to_owned)
+}
+
 /// A non-empty array of words (letters, digits, `-`, `_`, `.`), or `None`.
 pub fn words(v: &Item) -> Option<Vec<String>> {
     non_empty(string_array(v)?).filter(|a| a.iter().all(|s| is_word(s)))
@@ -66,13 +88,8 @@ pub fn show(v: &Item) -> String {
 
 /// A table's entries parsed by `value`, sorted by key.
 pub(crate) fn sorted_pairs<T>(v: &Item, value: impl Fn(&Item) -> Option<T>) -> Option<Vec<(String, T)>> {
-    let mut pairs: Vec<(String, T)> = v
-        .as_table()?
-        .iter()
-        .map(|(k, v)| Some((k.get_ref().to_string(), value(v.get_ref())?)))
-        .collect::<Option<_>>()?;
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    Some(pairs)
+    let pairs = v.as_table()?.iter().map(|(k, v)| Some((k.get_ref().to_string(), value(v.get_ref())?)));
+    Some(pairs.collect::<Option<BTreeMap<_, _>>>()?.into_iter().collect())
 }
 
 pub(crate) fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {

@@ -29,40 +29,40 @@ pub(crate) fn is_fork_pull_request() -> bool {
 
 /// Asks the runner to mask a secret in the log, from here on.
 pub fn mask(secret: &str) {
-    if is_actions() {
-        eprintln!("::add-mask::{secret}");
-    }
+    command(&format!("add-mask::{secret}"));
 }
 
 pub(crate) fn group_start(title: &str) {
-    if is_actions() {
-        eprintln!("::group::{title}");
-    }
+    command(&format!("group::{title}"));
 }
 
 pub(crate) fn group_end() {
+    command("endgroup::");
+}
+
+/// A workflow command (`::NAME::VALUE`), under GitHub Actions.
+fn command(text: &str) {
     if is_actions() {
-        eprintln!("::endgroup::");
+        eprintln!("::{text}");
     }
 }
 
 /// Says a notice: an annotation on GitHub Actions, `note:` on stderr elsewhere (redacted either way).
 pub fn notice(message: &str) {
-    let message = crate::secrets::redact(message);
-    if is_actions() {
-        eprintln!("::notice::{message}");
-    } else {
-        eprintln!("note: {message}");
-    }
+    annotate("notice", "note", message);
 }
 
 /// Says a warning: an annotation on GitHub Actions, `warning:` on stderr elsewhere (redacted either way).
 pub fn warning(message: &str) {
+    annotate("warning", "warning", message);
+}
+
+/// An annotation of a `level` (one message, its lines kept) on GitHub Actions, `prefix: ` elsewhere.
+fn annotate(level: &str, prefix: &str, message: &str) {
     let message = crate::secrets::redact(message);
-    if is_actions() {
-        eprintln!("::warning::{}", message.replace('\n', "%0A"));
-    } else {
-        eprintln!("warning: {message}");
+    match is_actions() {
+        true => eprintln!("::{level}::{}", message.replace('\n', "%0A")),
+        false => eprintln!("{prefix}: {message}"),
     }
 }
 
@@ -73,16 +73,11 @@ pub(crate) fn set_outputs<N: AsRef<str>>(outputs: &[(N, String)]) -> Result<()> 
 }
 
 /// Appends markdown to `$GITHUB_STEP_SUMMARY`, when it is set.
-/// Whether a job summary is written (`$GITHUB_STEP_SUMMARY` is set).
-pub(crate) fn has_summary() -> bool {
-    env::var_os("GITHUB_STEP_SUMMARY").is_some()
-}
-
 pub(crate) fn append_summary(markdown: &str) -> Result<()> {
-    if !has_summary() {
-        return Ok(());
+    match env::var_os("GITHUB_STEP_SUMMARY") {
+        Some(_) => append("GITHUB_STEP_SUMMARY", &crate::secrets::redact(markdown)),
+        None => Ok(()),
     }
-    append("GITHUB_STEP_SUMMARY", &crate::secrets::redact(markdown))
 }
 
 fn append(var: &str, text: &str) -> Result<()> {

@@ -1,7 +1,6 @@
 //! What Nix says in words (its errors), where a task acts on it or reports it: an evaluation that
 //! could not download a flake input, a deletion Nix refused because the path is alive, and the
-//! line of a failure that says why. Tested on the
-//! words of every Nix version the tests run (`fixtures/`).
+//! line of a failure that says why.
 
 /// An evaluation that failed because a flake input could not be downloaded says so, and how to
 /// go on without network; any other failure is Nix's own words. 2.8 says `error: unable to
@@ -12,10 +11,7 @@ pub fn explain_eval_failure(err: anyhow::Error) -> anyhow::Error {
     let download = text.lines().filter(|l| l.contains("error:")).find_map(|l| {
         let what = l.split("unable to download ").nth(1)?.trim_end();
         // 2.34's wrapper closes its parenthesis after the cause: that one, not the cause's own.
-        let what = match l.contains("(Source threw exception: ") {
-            true => what.strip_suffix(')').unwrap_or(what),
-            false => what,
-        };
+        let what = if l.contains("(Source threw exception: ") { what.strip_suffix(')').unwrap_or(what) } else { what };
         Some(what.to_owned())
     });
     match download {
