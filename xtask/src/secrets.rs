@@ -1,7 +1,6 @@
 //! Secrets the xtask learns (the Cachix token, credentials in a cache URL) are never printed:
-//! they are registered once, before anything is printed (and masked under GitHub Actions by the
-//! session), and every text the xtask prints about commands, caches and errors goes through
-//! [`redact`]. A leaf: it knows nothing of the rest of the xtask.
+//! they are registered before anything is printed, and every text the xtask prints about
+//! commands, caches and errors goes through [`redact`]. A leaf: it knows nothing of the xtask.
 
 use std::sync::Mutex;
 

@@ -1,11 +1,9 @@
 //! What every task works with, resolved once in `main` from the command line, the environment
-//! and the config, then carried down: the workspace and its config, the flake, the platform, the
-//! cache (its credentials in a netrc file of the run), the key the xtask signs with, the network
-//! bounds, and the deps key (the lock files read once, when a task first needs it).
+//! and the config, then carried down.
 
 use std::{cell::OnceCell, path::Path};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 use xshell::Shell;
 
 use crate::{
@@ -37,8 +35,7 @@ pub struct Session {
     pub platform: Platform,
     /// The cache read from and pushed to.
     pub cache: Cache,
-    /// The key the xtask signs with: a local cache's own, or `--signing-key` (checked before use:
-    /// [`SigningKey::check`]).
+    /// The key the xtask signs with: a local cache's own, or `--signing-key` ([`SigningKey::check`]).
     pub signing: Option<SigningKey>,
     /// How long a cache request may stall, and the run's netrc file for an HTTP cache's credentials.
     pub net: Network,
@@ -122,7 +119,9 @@ impl Platform {
     /// `--system`, or this machine's.
     fn new(system: Option<String>) -> Platform {
         let given = system.is_some();
-        let system = system.unwrap_or_else(host_system);
+        // This machine as a Nix system: `x86_64-linux`, `aarch64-darwin`.
+        let host = || format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS.replace("macos", "darwin"));
+        let system = system.unwrap_or_else(host);
         let arch = system.split('-').next().unwrap_or_default().to_owned();
         Platform { system, arch, given }
     }
@@ -133,17 +132,13 @@ impl Platform {
         let Some(arch) = arch else { return Ok(self.clone()) };
         config.check_arch(arch)?;
         let system = format!("{arch}-linux");
-        if self.given && self.system != system {
-            bail!("--arch {arch} builds for {system}, but --system says {}: pass one of them", self.system);
-        }
+        let given = &self.system;
+        ensure!(
+            !self.given || *given == system,
+            "--arch {arch} builds for {system}, but --system says {given}: pass one of them"
+        );
         Ok(Platform { system, arch: arch.to_owned(), given: self.given })
     }
-}
-
-/// This machine as a Nix system: `x86_64-linux`, `aarch64-darwin`.
-fn host_system() -> String {
-    let os = std::env::consts::OS.replace("macos", "darwin");
-    format!("{}-{os}", std::env::consts::ARCH)
 }
 
 /// A local flake as `nix build PATH#…` takes it: in a git work tree, the repository with the

@@ -1,10 +1,7 @@
-//! The command model: every external command a task runs is first a [`Cmd`] value. One runner
-//! executes it ([`Cmd::run`]) and the dry run prints it ([`Cmd::render`]), so `--dry-run`, the logs
-//! and the tests all read the same value (bevy's `tools/ci` prepared commands).
-//!
-//! Some words are only known while a task runs (the outputs a build produced, the paths a cache
-//! lacks): they are [`Slot`]s, filled from [`Slots`] when the command runs and printed as their
-//! placeholder in a dry run.
+//! The command model: every external command a task runs is first a [`Cmd`] value, which one
+//! runner executes ([`Cmd::run`]) and the dry run prints ([`Cmd::render`]): `--dry-run`, the logs
+//! and the tests read the same value. Words known only while a task runs (the outputs a build
+//! produced) are [`Slot`]s, filled from [`Slots`] when the command runs.
 
 mod render;
 mod run;

@@ -1,30 +1,23 @@
 //! A [`Cmd`] as the shell line a maintainer could paste.
 
-use std::fmt::Write as _;
-
 use super::{Arg, Cmd, Slots, Stdin};
 
 /// Slots with more words than this are printed as their placeholder and a count.
 const LONGEST_SLOT: usize = 12;
 
 impl Cmd {
-    /// The command as a shell line, secrets redacted: slots as their placeholders when `slots`
-    /// is `None`.
+    /// The command as a shell line, secrets redacted (slots as their placeholders without `slots`).
     pub fn render(&self, slots: Option<&dyn Slots>) -> String {
         let mut words: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={}", shell_quote(v))).collect();
         words.push(shell_quote(&self.program));
         for arg in &self.args {
             match (arg, slots) {
                 (Arg::Lit(s), _) => words.push(shell_quote(s)),
-                (Arg::Slot(slot), Some(slots)) => {
-                    let filled = slots.words(*slot);
-                    if filled.len() > LONGEST_SLOT {
-                        // A log line, not a command to paste: hundreds of store paths say nothing.
-                        words.push(format!("{} ({} paths)", slot.0, filled.len()));
-                    } else {
-                        words.extend(filled.iter().map(|p| shell_quote(p)));
-                    }
-                }
+                (Arg::Slot(slot), Some(slots)) => match slots.words(*slot) {
+                    // A log line, not a command to paste: hundreds of store paths say nothing.
+                    filled if filled.len() > LONGEST_SLOT => words.push(format!("{} ({} paths)", slot.0, filled.len())),
+                    filled => words.extend(filled.iter().map(|p| shell_quote(p))),
+                },
                 (Arg::Slot(slot) | Arg::Joined(slot), None) => words.push(slot.0.to_owned()),
                 (Arg::Joined(slot), Some(slots)) => words.push(shell_quote(&slots.words(*slot).join(" "))),
             }
@@ -38,7 +31,7 @@ impl Cmd {
             Stdin::EnvLine { before, var } => line = format!("printf '{before}%s\\n' \"${var}\" | {line}"),
         }
         if let Some(path) = &self.stdout_to {
-            let _ = write!(line, " > {}", shell_quote(&path.display().to_string()));
+            line = format!("{line} > {}", shell_quote(&path.display().to_string()));
         }
         if let Some(dir) = &self.dir {
             line = format!("cd {} && {line}", shell_quote(&dir.display().to_string()));

@@ -1,8 +1,6 @@
 //! Running a [`Cmd`]: the one place where the tasks start processes, with duct. What a command
 //! prints passes through [`secrets::redact`] line by line (Nix names a substituter with its
-//! credentials in its own warnings), and a failure ends with the command's own error lines. The
-//! running commands are duct handles in one registry: a signal kills them all ([`stop`]), and
-//! none starts after it.
+//! credentials in its own warnings), and a failure ends with the command's own error lines.
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -33,9 +31,8 @@ static WORKSPACE: OnceLock<PathBuf> = OnceLock::new();
 /// lock, so no command starts after [`stop`] has killed the running ones.
 static RUNNING: Mutex<(bool, Vec<Arc<duct::Handle>>)> = Mutex::new((false, Vec::new()));
 
-/// Stops the run's commands (a signal came): each running one gets SIGTERM, so it can stop what
-/// it started (Nix its builders), and none starts again but through [`Cmd::run_after_stop`].
-/// duct's handles name the processes; duct itself only kills ([`kill`]).
+/// Stops the run's commands (a signal came): each running one gets SIGTERM (duct only kills), so
+/// it can stop what it started (Nix its builders); none starts but through [`Cmd::run_after_stop`].
 pub fn stop() {
     let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     running.0 = true;
@@ -91,8 +88,7 @@ impl Cmd {
         self.read(self.spawn(slots, true)?)
     }
 
-    /// Runs the command quietly even after the run was [`stop`]ped: for the removal of what the
-    /// run made.
+    /// Runs the command quietly even after the run was [`stop`]ped (to remove what the run made).
     pub(crate) fn run_after_stop(&self) -> Result<String> {
         self.read(self.spawn(&super::NoSlots, false)?)
     }
@@ -110,8 +106,7 @@ impl Cmd {
         self.clone().io(Io::Quiet).spawn(slots, true)
     }
 
-    /// Runs the command without printing it, and returns what it did, whatever its exit status:
-    /// for a command that reports each of its parts (curl's transfers) on its own.
+    /// Runs the command without printing it, and returns what it did, whatever its exit status.
     pub(crate) fn output_quietly(&self) -> Result<Output> {
         self.clone().io(Io::Quiet).spawn(&super::NoSlots, true)
     }
@@ -211,12 +206,10 @@ impl Cmd {
 /// How many lines of a streamed command's errors a failure repeats (the last ones).
 const ERROR_LINES: usize = 30;
 
-/// Relays a stream to stderr line by line, redacted, as it comes, to its end: bytes that are not
-/// UTF-8 are shown lossily (a child must never die of a closed pipe because of one byte). Returns
-/// the command's errors as it said them (each line that [`says_error`] and the indented lines
-/// under it; the last [`ERROR_LINES`]): a failure ends with them, where a long log above would
-/// bury them. An error the command went on from (a substitute it could not download) stays among
-/// them, the one it stopped on last.
+/// Relays a stream to stderr line by line, redacted, as it comes (bytes that are not UTF-8 shown
+/// lossily: a child must never die of a closed pipe because of one byte). Returns the last
+/// [`ERROR_LINES`] lines of its errors (each line that [`says_error`] and the indented lines under
+/// it), which a failure ends with where a long log would bury them.
 fn relay(pipe: impl Read) -> Vec<u8> {
     let mut errors = std::collections::VecDeque::new();
     let mut in_error = false;

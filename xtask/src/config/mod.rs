@@ -1,10 +1,6 @@
-//! `[workspace.metadata.cache]`: the cache strategy's single source of truth (read here; the
-//! maintainer's tasks change it in place, `xtask-tools`).
-//!
-//! Read from the root Cargo.toml directly (the nearest `Cargo.toml` with a `[workspace]` table
-//! at or above the current directory), so the tasks need no cargo at run time. Validated in
-//! full: every problem is reported at once, each naming the key, what it expected and what it
-//! found ([`read`]). Tables (`images`, `tests`) are read in name order.
+//! `[workspace.metadata.cache]`: the cache strategy's single source of truth, read from the root
+//! Cargo.toml directly (the tasks need no cargo at run time) and validated in full: every problem
+//! is reported at once, each naming the key, what it expected and what it found ([`read`]).
 
 mod read;
 pub mod rules;
@@ -72,15 +68,13 @@ pub struct Config {
     pub push_filter: Vec<Regex>,
     /// Seconds a cache request may stall before Nix gives up on that attempt (`cache-timeout`).
     pub cache_timeout: u64,
-    /// Cachix pins: how many revisions of each layer's pin to keep (`keep-revisions`); `None`:
-    /// nothing is pinned by `warm`.
+    /// How many revisions of each layer's Cachix pin to keep (`keep-revisions`); `None`: no pins.
     pub keep_revisions: Option<u32>,
     /// A job whose deps layer a fresh runner could fetch less of than this is degraded: a warning
     /// in its summary, an alert on the dashboard (`min-hit-rate`).
     pub min_hit_rate: f64,
-    /// What each job that runs on GitHub pays before its first `cargo xtask` (a runner, the
-    /// checkout, Nix, the cache action), in seconds: `cargo xtask ci` and the bench add it to each
-    /// job that runs, to show a pipeline as GitHub bills it (`job-setup-seconds`).
+    /// Seconds each job on GitHub pays before its first `cargo xtask` (`job-setup-seconds`): `cargo
+    /// xtask ci` and the bench add it to each job that runs, to show a pipeline as GitHub bills it.
     pub job_setup_seconds: f64,
     /// Binary caches runners already use (`upstream`): what they serve is not pushed.
     pub upstream: Vec<String>,
@@ -118,10 +112,10 @@ impl Config {
             .get("workspace")
             .and_then(|w| w.get_ref().as_table()?.get("metadata"))
             .and_then(|m| m.get_ref().as_table()?.get("cache"))
-            .and_then(|c| c.get_ref().as_table());
-        let Some(table) = table else {
-            bail!("{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")");
-        };
+            .and_then(|c| c.get_ref().as_table())
+            .with_context(|| {
+                format!("{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")")
+            })?;
         read::config(table)
     }
 
@@ -147,8 +141,7 @@ fn find<'a, T>(pairs: &'a [(String, T)], name: &str, what: &str, key: &str) -> R
     found.with_context(|| format!("unknown {what} `{name}`: the {what}s are {} ({TABLE}.{key})", names.join(", ")))
 }
 
-/// The nearest directory at or above `dir` whose Cargo.toml has a `[workspace]` table, as cargo
-/// finds the workspace root.
+/// The nearest directory at or above `dir` whose Cargo.toml has a `[workspace]` table.
 fn workspace_root(dir: &Path) -> Result<PathBuf> {
     for candidate in dir.ancestors() {
         let manifest = candidate.join("Cargo.toml");

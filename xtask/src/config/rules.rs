@@ -48,10 +48,7 @@ pub(crate) fn int_in<T: TryFrom<i64>>(range: RangeInclusive<i64>) -> impl Fn(&It
 /// A number in `range`: a float, or an integer in any of TOML's notations.
 pub(crate) fn number_in(range: RangeInclusive<f64>) -> impl Fn(&Item) -> Option<f64> {
     move |v| {
-        v.as_float()
-            .and_then(|f| f.as_str().parse().ok())
-            .or_else(|| int(v).map(|n| n as f64))
-            .filter(|n| range.contains(n))
+        v.as_float().map_or_else(|| int(v).map(|n| n as f64), |f| f.as_str().parse().ok()).filter(|n| range.contains(n))
     }
 }
 

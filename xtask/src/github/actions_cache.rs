@@ -1,8 +1,6 @@
-//! The GitHub Actions cache's REST API, for what no workflow step can do with actions/cache:
-//! delete an entry. The Actions cache keeps an entry as it was saved, so `verify --repair` of the
-//! local binary cache it carries (rollback mode) deletes the entry it was restored from, and the
-//! workflow saves the repaired directory under the same key. The job's token reaches curl on its
-//! stdin, as a header: never in an argument, a file or the log.
+//! The GitHub Actions cache's REST API, for what no workflow step can do: delete an entry, so the
+//! workflow can save a local binary cache `verify --repair` repaired under the same key (rollback
+//! mode). The job's token reaches curl on its stdin, as a header: never in an argument or a file.
 
 use anyhow::{bail, Context, Result};
 

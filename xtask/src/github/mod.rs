@@ -20,11 +20,9 @@ pub(crate) fn is_fork_pull_request() -> bool {
         return false;
     }
     let Some(path) = env::var_os("GITHUB_EVENT_PATH") else { return false };
-    let event = crate::files::read_bounded(std::path::Path::new(&path), 16 << 20)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .unwrap_or_default();
-    event["pull_request"]["head"]["repo"]["fork"].as_bool() == Some(true)
+    let event = crate::files::read_bounded(std::path::Path::new(&path), 16 << 20).ok();
+    let event = event.and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    event.is_some_and(|event| event["pull_request"]["head"]["repo"]["fork"] == true)
 }
 
 /// Asks the runner to mask a secret in the log, from here on.
@@ -84,11 +82,8 @@ fn append(var: &str, text: &str) -> Result<()> {
     let path = env::var_os(var).map(PathBuf::from).with_context(|| {
         format!("${var} is not set: GitHub Actions sets it; outside CI, drop the option that writes it")
     })?;
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open ${var} ({})", path.display()))?;
+    let file = OpenOptions::new().create(true).append(true).open(&path);
+    let mut file = file.with_context(|| format!("cannot open ${var} ({})", path.display()))?;
     file.write_all(text.as_bytes()).with_context(|| format!("cannot write ${var} ({})", path.display()))
 }
 
@@ -100,7 +95,6 @@ pub fn needs() -> Result<Option<Vec<(String, String)>>> {
     let needs: serde_json::Value = serde_json::from_str(&needs)
         .with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
     let jobs = needs.as_object().with_context(|| format!("${NEEDS} is not an object of jobs"))?;
-    Ok(Some(
-        jobs.iter().map(|(job, info)| (job.clone(), info["result"].as_str().unwrap_or("unknown").to_owned())).collect(),
-    ))
+    let results = jobs.iter().map(|(job, info)| (job.clone(), info["result"].as_str().unwrap_or("unknown").to_owned()));
+    Ok(Some(results.collect()))
 }

@@ -1,6 +1,4 @@
-//! Names that the tasks and the generated workflows share. The workflows are generated from these
-//! constants and the tasks read and write the same ones, so a rename changes both sides at once
-//! and cannot pass `cargo xtask workflows --check` while breaking CI.
+//! Names that the tasks and the generated workflows share: a rename changes both sides at once.
 
 /// Job and step outputs (`$GITHUB_OUTPUT`).
 pub mod output {

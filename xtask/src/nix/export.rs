@@ -1,8 +1,6 @@
 //! What `nix-store --export` streams, read for what each NAR really is: its size and SHA-256,
-//! computed here from the bytes (Nix decompresses a binary cache's NAR files and checks the
-//! NAR hash itself; the size it does not check, and a runner then fails on it). A NAR is
-//! self-delimiting, so the stream is walked by its grammar, each file's contents hashed as it
-//! passes, never held.
+//! from the bytes (Nix checks the NAR hash itself, not the size, and a runner then fails on it).
+//! The stream is walked by the NAR's grammar, each file's contents hashed as it passes.
 //!
 //! The stream: for each path `1`, the NAR, the magic `NIXE`, the path, its references, its
 //! deriver, `0` (no signature); then `0`. Numbers are u64 little-endian; a string is its length,

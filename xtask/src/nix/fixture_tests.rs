@@ -1,7 +1,5 @@
 //! Every parser of `nix/` on what each Nix version the tests run printed (`fixtures/nix-<version>/`,
-//! captured by `fixtures/capture` from real runs: a dependency in a `file://` cache, an app built
-//! on it and evaluated as the tasks evaluate targets, a key the verify does not trust, a NAR
-//! changed in place, an unreachable flake input, a path a GC root keeps).
+//! captured from real runs by `fixtures/capture`).
 
 use std::{os::unix::process::ExitStatusExt, process::Output};
 

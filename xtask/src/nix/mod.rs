@@ -27,10 +27,9 @@ pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
     Cmd::new("nix", all).hint(FAILED)
 }
 
-/// How a command talks to caches. Nix retries a failed request (connection refused, DNS, 5xx)
-/// with growing pauses, [`ATTEMPTS`] times in all, and gives an attempt up after `stall_secs`
-/// without progress: a task never hangs on a cache. Credentials of `--cache` reach Nix in a
-/// netrc file of the run, never on a command line.
+/// How a command talks to caches: Nix retries a failed request [`ATTEMPTS`] times in all, and gives
+/// an attempt up after `stall_secs` without progress, so a task never hangs on a cache. Credentials
+/// of `--cache` reach Nix in a netrc file of the run, never on a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     /// Seconds a request may go without progress before Nix gives the attempt up (`cache-timeout`).
@@ -94,15 +93,13 @@ impl std::fmt::Display for Attr {
     }
 }
 
-/// A string as a Nix string literal.
 fn nix_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace("${", "\\${"))
 }
 
 /// The one evaluation of a task: each attribute's derivation and output paths, in order, as
 /// `[{ drv, outputs }]`. `builtins.getFlake` reaches `packages` and `checks` in one evaluation
-/// (`--impure` lets it take an unlocked reference, as the command line does). Fetching the
-/// flake's inputs is bounded like any cache request.
+/// (`--impure` lets it take an unlocked reference, as the command line does).
 pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
     let each: Vec<String> = attrs
         .iter()
@@ -116,7 +113,6 @@ pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
     nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)").evaluation()
 }
 
-/// `nix-store ARGS…`: the store commands that evaluate nothing.
 fn nix_store(args: impl IntoIterator<Item = Arg>) -> Cmd {
     Cmd::new("nix-store", args).hint(FAILED)
 }
@@ -227,9 +223,8 @@ pub(crate) fn store_verify(store: &str, set: Slot, key: Option<Arg>, contents: b
         .hint(format!("it checks what {store} holds (signatures, contents)"))
 }
 
-/// `nix-store --export` of paths in `store`: each NAR as the store holds it (a binary cache's
-/// fetched and decompressed by Nix, which stops on one whose hash is not its narinfo's), for
-/// [`export::read_file`] to measure.
+/// `nix-store --export` of paths in `store`, for [`export::read_file`] to measure: each NAR as
+/// Nix fetched and decompressed it (it stops on one whose hash is not its narinfo's).
 pub(crate) fn export(store: &str, set: Slot, net: &Network) -> Cmd {
     let args = with_net([lit("--store"), lit(store)], net, [lit("--export"), Arg::Slot(set)]);
     nix_store(args).io(Io::Quiet).hint(format!("it reads each NAR {store} holds"))

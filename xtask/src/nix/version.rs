@@ -39,10 +39,7 @@ pub fn parse(text: &str) -> Option<Version> {
 /// The version of the Nix on PATH, asked on first use; `None` without one.
 pub fn detected() -> Option<Version> {
     static DETECTED: OnceLock<Option<Version>> = OnceLock::new();
-    *DETECTED.get_or_init(|| {
-        let said = Cmd::lits("nix", ["--version"]).io(Io::Quiet).run_quietly(&NoSlots).ok()?;
-        parse(&said)
-    })
+    *DETECTED.get_or_init(|| parse(&Cmd::lits("nix", ["--version"]).io(Io::Quiet).run_quietly(&NoSlots).ok()?))
 }
 
 /// What the commands are built for.
