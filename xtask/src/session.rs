@@ -1,5 +1,4 @@
-//! What every task works with, resolved once in `main` from the command line, the environment
-//! and the config, then carried down.
+//! What every task works with, resolved once in `main` from the command line, environment and config.
 
 use std::{cell::OnceCell, path::Path};
 
@@ -141,9 +140,8 @@ impl Platform {
     }
 }
 
-/// A local flake as `nix build PATH#…` takes it: in a git work tree, the repository with the
-/// flake's directory (`git+file://TOP?dir=REL`: what git tracks, and every file of the repository
-/// the flake refers to); elsewhere the directory itself (`path:`).
+/// A local flake as `nix build PATH#…` takes it: in a git work tree `git+file://TOP?dir=REL` (what
+/// git tracks, and every file of the repository the flake refers to); elsewhere the directory.
 pub(crate) fn flake_ref(dir: &Path) -> String {
     let Some(top) = dir.ancestors().find(|top| top.join(".git").exists()) else { return dir.display().to_string() };
     match dir.strip_prefix(top).unwrap_or(Path::new("")).display().to_string() {

@@ -110,8 +110,6 @@ pub struct Cmd {
     pub env_remove: Vec<String>,
     /// It evaluates the flake (the run record counts these).
     pub evaluates: bool,
-    /// Where it runs (default: the workspace's root, [`run_in`]).
-    pub dir: Option<PathBuf>,
 }
 
 impl Cmd {
@@ -157,12 +155,6 @@ impl Cmd {
     /// Removes an environment variable the command would inherit.
     pub fn env_remove(mut self, name: impl Into<String>) -> Cmd {
         self.env_remove.push(name.into());
-        self
-    }
-
-    /// Runs it in `dir`.
-    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
-        self.dir = Some(dir.into());
         self
     }
 

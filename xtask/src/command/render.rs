@@ -33,9 +33,6 @@ impl Cmd {
         if let Some(path) = &self.stdout_to {
             line = format!("{line} > {}", shell_quote(&path.display().to_string()));
         }
-        if let Some(dir) = &self.dir {
-            line = format!("cd {} && {line}", shell_quote(&dir.display().to_string()));
-        }
         crate::secrets::redact(&line)
     }
 }

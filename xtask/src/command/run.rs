@@ -24,11 +24,10 @@ static STARTED: OnceLock<Instant> = OnceLock::new();
 static COMMANDS_NANOS: AtomicU64 = AtomicU64::new(0);
 /// How many commands that evaluate the flake the run started.
 static EVALUATIONS: AtomicU64 = AtomicU64::new(0);
-/// Where commands run unless they name a directory: the workspace's root, once the session found it.
+/// Where commands run: the workspace's root, once the session found it.
 static WORKSPACE: OnceLock<PathBuf> = OnceLock::new();
 
-/// The commands running now, and whether the run was stopped: checked and changed under one
-/// lock, so no command starts after [`stop`] has killed the running ones.
+/// The commands running now, and whether the run was stopped: one lock, so none starts after [`stop`].
 static RUNNING: Mutex<(bool, Vec<Arc<duct::Handle>>)> = Mutex::new((false, Vec::new()));
 
 /// Stops the run's commands (a signal came): each running one gets SIGTERM (duct only kills), so
@@ -59,7 +58,7 @@ pub(crate) fn mark_start() {
     STARTED.get_or_init(Instant::now);
 }
 
-/// Sets where commands run unless they name a directory (the session, once: the workspace root).
+/// Sets where commands run (the session, once: the workspace root).
 pub(crate) fn run_in(dir: &Path) {
     let _ = WORKSPACE.set(dir.to_path_buf());
 }
@@ -124,7 +123,7 @@ impl Cmd {
             Arg::Joined(slot) => vec![slots.words(*slot).join(" ")],
         });
         let mut expression = duct::cmd(&self.program, args).unchecked();
-        if let Some(dir) = self.dir.as_ref().or(WORKSPACE.get()) {
+        if let Some(dir) = WORKSPACE.get() {
             expression = expression.dir(dir);
         }
         // duct applies the innermost (first added) last: the command's own values, the last of

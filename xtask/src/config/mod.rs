@@ -17,9 +17,10 @@ use toml::de::DeTable;
 pub const TABLE: &str = "[workspace.metadata.cache]";
 
 /// Where the cache lives when Cachix is the backend, or what replaced it after a rollback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
     /// Cachix: the seed's strategy. Keys start with `cachix-v{N}-deps-`.
+    #[default]
     Cachix,
     /// Cachix turned off (`cargo xtask rollback --disable-cachix`): keys and workflows stay, the
     /// cachix-action steps are commented out, and the tasks push to the local directory.

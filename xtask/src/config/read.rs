@@ -7,74 +7,60 @@ use toml::de::{DeTable as Table, DeValue as Value};
 
 use super::{is_cache_name, rules::*, Backend, Config, TABLE};
 
+/// What `local-cache` must be: it reaches the generated workflows, so a strict form no value can add a line to.
+const LOCAL_CACHE: &str =
+    "a relative directory of letters, digits, '.', '_', '-' and '/', without `..`, e.g. \"target/nix-cache\"";
+const IMAGES: &str =
+    "a table of image name (lowercase, as registries take it) = flake attribute, e.g. harness = \"harnessImage\"";
+
 pub fn config(table: &Table<'_>) -> Result<Config> {
     let mut r = Reader { table, read: Vec::new(), problems: Vec::new() };
-    let version = r.get("version", "a positive integer, e.g. `version = 1`", int_in(1..=i64::MAX));
-    let backend = r.get("backend", "\"cachix\", \"cachix-disabled\" or \"actions-cache\"", |v| {
-        Backend::ALL.into_iter().find(|b| Some(b.as_str()) == v.as_str())
-    });
-    let name = r.get("name", "a Cachix cache name: lowercase letters, digits and '-'", string_of(is_cache_name));
-    let public_key = r.optional("public-key", "a Nix public key, \"NAME:BASE64\"", string_of(is_public_key));
-    // It reaches the generated workflows: a strict form, so no value can add a line to them.
-    let local_cache = r.get(
-        "local-cache",
-        "a relative directory of letters, digits, '.', '_', '-' and '/', without `..`, e.g. \"target/nix-cache\"",
-        string_of(is_relative_dir),
-    );
-    let push_filter = r.get("push-filter", "an array of regular expressions", string_array);
-    let push_filter = push_filter.and_then(|patterns| r.regexes("push-filter", &patterns));
-    let cache_timeout = r.optional("cache-timeout", "a number of seconds from 1 to 600, e.g. 30", int_in(1..=600));
-    let upstream = r.optional("upstream", "an array of binary cache URLs, e.g. [\"https://cache.nixos.org\"]", |v| {
-        string_array(v).filter(|urls| urls.iter().all(|u| u.starts_with("https://") || u.starts_with("http://")))
-    });
-    let keep_revisions = r.optional("keep-revisions", "a number of revisions from 1 to 1000, e.g. 5", int_in(1..=1000));
-    let min_hit_rate = r.optional("min-hit-rate", "a hit rate from 0 to 1, e.g. 0.8", number_in(0.0..=1.0));
-    let job_setup_seconds = r.optional("job-setup-seconds", "seconds from 0 to 3600, e.g. 21", number_in(0.0..=3600.0));
-    let rust = r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", string_of(is_version));
-    let arches = r.get("arches", "a non-empty array of architectures, e.g. [\"x86_64\", \"aarch64\"]", words);
-    let os = r.get("os", "a non-empty array of runner names, e.g. [\"ubuntu-latest\"]", |v| {
-        words(v).filter(|os| os.iter().all(|o| is_runner(o)))
-    });
-    let deps_attr = r.get("deps.attr", "a flake attribute name, e.g. \"deps\"", string_of(is_attr));
-    let images = r.get(
-        "images",
-        "a table of image name (lowercase, as registries take it) = flake attribute, e.g. harness = \"harnessImage\"",
-        |v| {
-            let pairs = sorted_pairs(v, string_of(is_attr))?;
-            non_empty(pairs).filter(|p| p.iter().all(|(k, _)| is_image_name(k)))
-        },
-    );
-    let tests =
-        r.get("tests", "a table of test type = cargo arguments, e.g. unit = [\"test\", \"--workspace\"]", |v| {
-            let pairs = sorted_pairs(v, |v| non_empty(string_array(v)?))?;
-            non_empty(pairs).filter(|p| p.iter().all(|(k, _)| is_attr(k)))
-        });
-
-    r.finish()?;
-    // No problem was found, so every required value is present.
-    Ok(Config {
-        version: version.unwrap(),
-        backend: backend.unwrap(),
-        name: name.unwrap(),
-        public_key,
-        local_cache: local_cache.unwrap().into(),
-        push_filter: push_filter.unwrap(),
-        cache_timeout: cache_timeout.unwrap_or(30),
-        keep_revisions,
+    // In the order the keys are read, and listed in messages.
+    let config = Config {
+        version: r.get("version", "a positive integer, e.g. `version = 1`", int_in(1..=i64::MAX)),
+        backend: r.get("backend", "\"cachix\", \"cachix-disabled\" or \"actions-cache\"", |v| {
+            Backend::ALL.into_iter().find(|b| Some(b.as_str()) == v.as_str())
+        }),
+        name: r.get("name", "a Cachix cache name: lowercase letters, digits and '-'", string_of(is_cache_name)),
+        public_key: r.optional("public-key", "a Nix public key, \"NAME:BASE64\"", string_of(is_public_key)),
+        local_cache: r.get("local-cache", LOCAL_CACHE, string_of(is_relative_dir)).into(),
+        push_filter: r.regexes("push-filter"),
+        cache_timeout: r
+            .optional("cache-timeout", "a number of seconds from 1 to 600, e.g. 30", int_in(1..=600))
+            .unwrap_or(30),
+        upstream: r
+            .optional("upstream", "an array of binary cache URLs, e.g. [\"https://cache.nixos.org\"]", |v| {
+                string_array(v).filter(|urls| urls.iter().all(|u| is_url(u)))
+            })
+            .unwrap_or_else(|| vec!["https://cache.nixos.org".to_owned()]),
+        keep_revisions: r.optional("keep-revisions", "a number of revisions from 1 to 1000, e.g. 5", int_in(1..=1000)),
         // The seed's target, on the deps layer.
-        min_hit_rate: min_hit_rate.unwrap_or(0.8),
+        min_hit_rate: r
+            .optional("min-hit-rate", "a hit rate from 0 to 1, e.g. 0.8", number_in(0.0..=1.0))
+            .unwrap_or(0.8),
         // What a GitHub-hosted job pays before its first `cargo xtask`, from public measurements
         // (docs/measurements.md names each): the job scheduled after the one it needs (6 s), its
         // runner provisioned (3 s), the checkout (1 s), Nix and cachix-action (8 s), the binary (3 s).
-        job_setup_seconds: job_setup_seconds.unwrap_or(21.0),
-        upstream: upstream.unwrap_or_else(|| vec!["https://cache.nixos.org".to_owned()]),
-        rust: rust.unwrap(),
-        arches: arches.unwrap(),
-        os: os.unwrap(),
-        deps_attr: deps_attr.unwrap(),
-        images: images.unwrap(),
-        tests: tests.unwrap(),
-    })
+        job_setup_seconds: r
+            .optional("job-setup-seconds", "seconds from 0 to 3600, e.g. 21", number_in(0.0..=3600.0))
+            .unwrap_or(21.0),
+        rust: r.get("rust", "a Rust version \"MAJOR.MINOR.PATCH\", e.g. \"1.84.0\"", string_of(is_version)),
+        arches: r.get("arches", "a non-empty array of architectures, e.g. [\"x86_64\", \"aarch64\"]", words),
+        os: r.get("os", "a non-empty array of runner names, e.g. [\"ubuntu-latest\"]", |v| {
+            words(v).filter(|os| os.iter().all(|o| is_runner(o)))
+        }),
+        deps_attr: r.get("deps.attr", "a flake attribute name, e.g. \"deps\"", string_of(is_attr)),
+        images: r.get("images", IMAGES, |v| {
+            let pairs = sorted_pairs(v, string_of(is_attr))?;
+            non_empty(pairs).filter(|p| p.iter().all(|(k, _)| is_image_name(k)))
+        }),
+        tests: r.get("tests", "a table of test type = cargo arguments, e.g. unit = [\"test\", \"--workspace\"]", |v| {
+            let pairs = sorted_pairs(v, |v| non_empty(string_array(v)?))?;
+            non_empty(pairs).filter(|p| p.iter().all(|(k, _)| is_attr(k)))
+        }),
+    };
+    r.finish()?;
+    Ok(config)
 }
 
 /// Reads keys of the table, collecting one message per problem.
@@ -96,12 +82,13 @@ impl<'a> Reader<'a> {
         Some(item)
     }
 
-    /// A required key's value: a missing or malformed one is a problem.
-    fn get<T>(&mut self, key: &'static str, expected: &str, parse: impl Fn(&Value) -> Option<T>) -> Option<T> {
+    /// A required key's value: a missing or malformed one is a problem (and reads as the default,
+    /// which [`Reader::finish`] then never lets out).
+    fn get<T: Default>(&mut self, key: &'static str, expected: &str, parse: impl Fn(&Value) -> Option<T>) -> T {
         if self.lookup(key).is_none() {
             self.problems.push(format!("`{key}` is missing: expected {expected}"));
         }
-        self.optional(key, expected, parse)
+        self.optional(key, expected, parse).unwrap_or_default()
     }
 
     /// An optional key's value: `None` when it is missing, or malformed (a problem).
@@ -128,18 +115,19 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Compiles each pattern; an invalid one is reported with the regex engine's own words.
-    fn regexes(&mut self, key: &str, patterns: &[String]) -> Option<Vec<Regex>> {
+    /// An array of regular expressions; an invalid one is reported with the regex engine's own words.
+    fn regexes(&mut self, key: &'static str) -> Vec<Regex> {
+        let patterns: Vec<String> = self.get(key, "an array of regular expressions", string_array);
         let mut regexes = Vec::new();
         for pattern in patterns {
-            match Regex::new(pattern) {
+            match Regex::new(&pattern) {
                 Ok(regex) => regexes.push(regex),
                 Err(err) => {
                     self.problems.push(format!("`{key}`: `{pattern}` is not a valid regular expression: {err}"))
                 }
             }
         }
-        (regexes.len() == patterns.len()).then_some(regexes)
+        regexes
     }
 
     /// Keys the xtask does not read are typos until proven otherwise: each is reported with the

@@ -98,8 +98,7 @@ pub(crate) fn is_word(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-/// An image name as registries take it: lowercase letters, digits, '-', '_', '.', starting with
-/// a letter or digit (`harness`, not `Harness`).
+/// An image name as registries take it: lowercase letters, digits, '-', '_', '.', starting with a letter or digit.
 pub(crate) fn is_image_name(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
@@ -113,21 +112,24 @@ pub(crate) fn is_system(s: &str) -> bool {
             && os.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
-/// A GitHub runner label: lowercase letters, digits, '-' and '.', starting with a letter
-/// (`ubuntu-latest`, `ubuntu-24.04-arm`).
+/// A GitHub runner label (`ubuntu-24.04-arm`): lowercase letters, digits, '-' and '.', starting with a letter.
 pub(crate) fn is_runner(s: &str) -> bool {
     s.len() <= 64
         && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
 }
 
-/// A relative directory of plain characters, without `.` or `..` components: safe in YAML and
-/// in a path joined to the workspace root.
+/// A relative directory of plain characters without `.` or `..` parts: safe in YAML and joined to the root.
 pub(crate) fn is_relative_dir(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(['/', '-'])
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
         && s.trim_end_matches('/').split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// An HTTP(S) URL.
+pub(crate) fn is_url(s: &str) -> bool {
+    s.starts_with("https://") || s.starts_with("http://")
 }
 
 /// A Nix attribute name that needs no quoting.

@@ -1,5 +1,4 @@
-//! GitHub Actions' workflow commands and files: log groups, `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`,
-//! the names the tasks share with the generated workflows, and the Actions cache's REST API.
+//! GitHub Actions' workflow commands and files (`$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`), and its API.
 
 pub mod actions_cache;
 pub mod names;
@@ -13,8 +12,7 @@ pub(crate) fn is_actions() -> bool {
     env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
-/// Whether this run is a pull request from a fork: GitHub gives it no secrets. Read from the
-/// event GitHub Actions describes (`$GITHUB_EVENT_PATH`: `pull_request.head.repo.fork`).
+/// Whether this run is a pull request from a fork (GitHub gives it no secrets), from `$GITHUB_EVENT_PATH`.
 pub(crate) fn is_fork_pull_request() -> bool {
     if !is_actions() || !env::var("GITHUB_EVENT_NAME").is_ok_and(|e| e.starts_with("pull_request")) {
         return false;
@@ -87,8 +85,7 @@ fn append(var: &str, text: &str) -> Result<()> {
     file.write_all(text.as_bytes()).with_context(|| format!("cannot write ${var} ({})", path.display()))
 }
 
-/// The result of each job a job needs (`$NEEDS`: `${{ toJSON(needs) }}`), by job id, in the
-/// order GitHub gives them; `None` when the workflow passes none.
+/// Each needed job's result (`$NEEDS`: `${{ toJSON(needs) }}`), in GitHub's order; `None` without it.
 pub fn needs() -> Result<Option<Vec<(String, String)>>> {
     use names::env::NEEDS;
     let Ok(needs) = env::var(NEEDS) else { return Ok(None) };

@@ -14,8 +14,7 @@ pub struct DryRun {
     pub unknown: BTreeSet<String>,
 }
 
-/// Reads the lists from what the dry run printed (on stderr): a header line saying what the
-/// indented paths below it are.
+/// Reads the lists from the dry run's stderr: each header line names the indented paths below it.
 pub fn parse(stderr: &str) -> DryRun {
     const HEADERS: [&str; 3] = ["will be fetched", "will be built", "don't know how to build"];
     let mut sets: [BTreeSet<String>; 3] = Default::default();

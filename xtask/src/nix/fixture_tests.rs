@@ -1,5 +1,4 @@
-//! Every parser of `nix/` on what each Nix version the tests run printed (`fixtures/nix-<version>/`,
-//! captured from real runs by `fixtures/capture`).
+//! Every parser of `nix/` on what each tested Nix printed in real runs (`fixtures/nix-<version>/`).
 
 use std::{os::unix::process::ExitStatusExt, process::Output};
 

@@ -81,13 +81,11 @@ pub(crate) fn parse_valid(json: &str) -> Result<BTreeSet<String>> {
     Ok(parse_path_infos(json)?.into_iter().map(|i| i.path).collect())
 }
 
-/// Nix 2.8's experimental features, in the order of its enum (each number checked by enabling
-/// the feature alone).
+/// Nix 2.8's experimental features, in the order of its enum (each number checked by enabling it alone).
 const FEATURES_2_8: &str =
     "ca-derivations impure-derivations flakes nix-command recursive-nix no-url-literals fetch-closure";
 
-/// Nix's settings, as `nix config show --json` (`nix show-config --json` before 2.20) prints
-/// them: `{ NAME: { "value": … }, … }`.
+/// Nix's settings, as `nix config show --json` prints them: `{ NAME: { "value": … }, … }`.
 pub struct Settings(serde_json::Map<String, Value>);
 
 impl Settings {

@@ -23,8 +23,7 @@ pub fn explain_eval_failure(err: anyhow::Error) -> anyhow::Error {
     }
 }
 
-/// The line of a failed command's error that says why (Nix's last `error:`; else its last line),
-/// for warnings.
+/// The line of a failed command's error that says why (Nix's last `error:`, else its last line).
 pub fn cause(err: &anyhow::Error) -> String {
     let text = format!("{err:#}");
     let mut lines = text.lines().rev().map(str::trim).filter(|l| !l.is_empty());

@@ -104,8 +104,10 @@ pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
     let each: Vec<String> = attrs
         .iter()
         .map(|a| {
-            let d = a.select("flake");
-            format!("(let d = {d}; in {{ drv = d.drvPath; outputs = map (o: d.${{o}}.outPath) (d.outputs or [ \"out\" ]); }})")
+            format!(
+                "(let d = {}; in {{ drv = d.drvPath; outputs = map (o: d.${{o}}.outPath) (d.outputs or [ \"out\" ]); }})",
+                a.select("flake")
+            )
         })
         .collect();
     let expr = format!("let flake = builtins.getFlake {}; in [ {} ]", nix_string(flake), each.join(" "));
@@ -137,8 +139,7 @@ pub fn realise(drvs: Slot, substituters: Slot, key: Option<Arg>, net: &Network, 
     nix_store(args).io(Io::ReadStdout).hint("the build failed (see its log above)")
 }
 
-/// Copies the derivations (not their outputs) and the sources they read into `store`, an empty
-/// store standing in for a fresh runner after evaluation.
+/// Copies the derivations and the sources they read (not their outputs) into an empty `store`.
 pub(crate) fn copy_derivations(store: &str, drvs: Slot) -> Cmd {
     nix([lit("copy"), lit("--derivation"), lit("--no-check-sigs"), lit("--to"), lit(store), Arg::Slot(drvs)])
         .io(Io::Quiet)
