@@ -55,7 +55,6 @@ pub struct Platform {
 impl Session {
     /// Resolves the global options: secrets registered (and masked on GitHub) before anything is printed.
     pub fn new(args: GlobalArgs) -> Result<Session> {
-        // Before anything is printed: every secret this run knows of, masked under GitHub Actions.
         let tokens = [CACHIX_AUTH_TOKEN, REGISTRY_TOKEN].into_iter().filter_map(|var| std::env::var(var).ok());
         for secret in tokens.chain(args.cache.as_deref().map(secrets::in_url).unwrap_or_default()) {
             if secrets::register(&secret) {

@@ -118,12 +118,6 @@ impl Cmd {
         Cmd { program: program.to_owned(), args: args.into_iter().collect(), ..Cmd::default() }
     }
 
-    /// Marks the command as one that evaluates the flake.
-    pub fn evaluation(mut self) -> Cmd {
-        self.evaluates = true;
-        self
-    }
-
     /// A command whose arguments are all literal.
     pub fn lits<S: Into<String>>(program: &str, args: impl IntoIterator<Item = S>) -> Cmd {
         Cmd::new(program, args.into_iter().map(lit))

@@ -112,7 +112,7 @@ pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
         .collect();
     let expr = format!("let flake = builtins.getFlake {}; in [ {} ]", nix_string(flake), each.join(" "));
     let args = with_net(["eval", "--json", "--impure"].map(lit), net, [lit("--expr"), lit(expr)]);
-    nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)").evaluation()
+    Cmd { evaluates: true, ..nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)") }
 }
 
 fn nix_store(args: impl IntoIterator<Item = Arg>) -> Cmd {
@@ -132,9 +132,7 @@ pub fn realise(drvs: Slot, substituters: Slot, key: Option<Arg>, net: &Network, 
     // A substitute that fails to download is built instead: a cache hiccup never fails the build.
     args.extend([lit("--option"), lit("fallback"), lit("true")]);
     args.extend([lit("--option"), lit("extra-substituters"), Arg::Joined(substituters)]);
-    if let Some(key) = key {
-        args.extend([lit("--option"), lit("extra-trusted-public-keys"), key]);
-    }
+    args.extend(key.into_iter().flat_map(|key| [lit("--option"), lit("extra-trusted-public-keys"), key]));
     args.push(Arg::Slot(drvs));
     nix_store(args).io(Io::ReadStdout).hint("the build failed (see its log above)")
 }
@@ -165,12 +163,10 @@ pub fn outputs(store: &str, drvs: Slot) -> Cmd {
 /// `nix-store --query --requisites [--include-outputs] PATHS`: with outputs, what a runner needs to
 /// build the derivations without building anything else. `.drv` files are left out by the caller.
 pub fn requisites(paths: Slot, include_outputs: bool) -> Cmd {
-    let mut args = vec![lit("--query"), lit("--requisites")];
-    if include_outputs {
-        args.push(lit("--include-outputs"));
-    }
-    args.push(Arg::Slot(paths));
-    nix_store(args).io(Io::Quiet).hint("it lists the build inputs of what was built")
+    let outputs = include_outputs.then(|| lit("--include-outputs"));
+    nix_store([lit("--query"), lit("--requisites")].into_iter().chain(outputs).chain([Arg::Slot(paths)]))
+        .io(Io::Quiet)
+        .hint("it lists the build inputs of what was built")
 }
 
 /// `nix path-info` with JSON this Nix prints in format 1 (or 2.8's list), then `rest`.
@@ -212,9 +208,7 @@ pub fn copy(to: &str, set: Slot, net: &Network) -> Cmd {
 /// whether that key (alone) signed them ([`verify::parse`] reads the verdicts).
 pub(crate) fn store_verify(store: &str, set: Slot, key: Option<Arg>, contents: bool, net: &Network) -> Cmd {
     let mut args = vec![lit("store"), lit("verify")];
-    if !contents {
-        args.push(lit("--no-contents"));
-    }
+    args.extend((!contents).then(|| lit("--no-contents")));
     match key {
         Some(key) => args.extend([lit("--option"), lit("trusted-public-keys"), key]),
         None => args.push(lit("--no-trust")),
