@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 
 use super::{Arg, Cmd, Io, Slots, Stdin};
 use crate::secrets;
@@ -173,9 +173,7 @@ impl Cmd {
         };
         let started = Instant::now();
         let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        if stoppable && running.0 {
-            bail!("`{}` was not started: the run is stopping (a signal)", self.program);
-        }
+        ensure!(!stoppable || !running.0, "`{}` was not started: the run is stopping (a signal)", self.program);
         let handle = expression.start().with_context(|| format!("cannot start `{}`: {}", self.program, self.hint));
         // The pipes' write ends are the expression's: gone with it, so the relays see their end.
         drop(expression);

@@ -75,11 +75,8 @@ impl<'a> Reader<'a> {
     /// A dotted key (`deps.attr`) looks into sub-tables.
     fn lookup(&self, key: &str) -> Option<&'a Value<'a>> {
         let mut parts = key.split('.');
-        let mut item = self.table.get(parts.next()?)?.get_ref();
-        for part in parts {
-            item = item.as_table()?.get(part)?.get_ref();
-        }
-        Some(item)
+        let first = self.table.get(parts.next()?)?.get_ref();
+        parts.try_fold(first, |item, part| Some(item.as_table()?.get(part)?.get_ref()))
     }
 
     /// A required key's value: a missing or malformed one is a problem (and reads as the default,

@@ -173,27 +173,21 @@ fn check(whole: bool, what: impl std::fmt::Display) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn string(out: &mut Vec<u8>, s: &[u8]) {
-        out.extend((s.len() as u64).to_le_bytes());
-        out.extend(s);
-        out.extend(std::iter::repeat_n(0, (8 - s.len() % 8) % 8));
+    fn strings(out: &mut Vec<u8>, strings: &[&[u8]]) {
+        for s in strings {
+            out.extend((s.len() as u64).to_le_bytes());
+            out.extend(*s);
+            out.extend(std::iter::repeat_n(0, (8 - s.len() % 8) % 8));
+        }
     }
 
     /// A NAR of a directory with an executable and a link, as Nix writes it.
     fn nar() -> Vec<u8> {
         let mut nar = Vec::new();
-        for s in [&b"nix-archive-1"[..], b"(", b"type", b"directory", b"entry", b"(", b"name", b"bin", b"node", b"("] {
-            string(&mut nar, s);
-        }
-        for s in [&b"type"[..], b"regular", b"executable", b"", b"contents", b"#!/bin/sh\necho hi\n", b")", b")"] {
-            string(&mut nar, s);
-        }
-        for s in [&b"entry"[..], b"(", b"name", b"link", b"node", b"(", b"type", b"symlink", b"target", b"bin"] {
-            string(&mut nar, s);
-        }
-        for s in [&b")"[..], b")", b")"] {
-            string(&mut nar, s);
-        }
+        strings(&mut nar, &[b"nix-archive-1", b"(", b"type", b"directory", b"entry", b"(", b"name", b"bin", b"node"]);
+        strings(&mut nar, &[b"(", b"type", b"regular", b"executable", b"", b"contents", b"echo hi\n", b")", b")"]);
+        strings(&mut nar, &[b"entry", b"(", b"name", b"link", b"node", b"(", b"type", b"symlink", b"target", b"bin"]);
+        strings(&mut nar, &[b")", b")", b")"]);
         nar
     }
 
@@ -205,10 +199,9 @@ mod tests {
             stream.extend(1u64.to_le_bytes());
             stream.extend(&nar);
             stream.extend(EXPORT_MAGIC.to_le_bytes());
-            string(&mut stream, path.as_bytes());
+            strings(&mut stream, &[path.as_bytes()]);
             stream.extend(1u64.to_le_bytes());
-            string(&mut stream, b"/nix/store/cccc-z");
-            string(&mut stream, b"");
+            strings(&mut stream, &[b"/nix/store/cccc-z", b""]);
             stream.extend(0u64.to_le_bytes());
         }
         stream.extend(0u64.to_le_bytes());
@@ -222,7 +215,7 @@ mod tests {
         // Cut short, or not a NAR at all: an error, never a guess.
         assert!(super::read(&stream[..stream.len() - 20], &mut Vec::new()).is_err());
         let mut junk = 1u64.to_le_bytes().to_vec();
-        string(&mut junk, b"not-a-nar");
+        strings(&mut junk, &[b"not-a-nar"]);
         let err = super::read(&junk[..], &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("not a `nix-store --export` stream"));
     }

@@ -120,9 +120,7 @@ impl Settings {
 
     /// The systems this machine builds for: `system`, then `extra-platforms`.
     pub fn platforms(&self) -> Vec<String> {
-        let mut systems = self.words("system");
-        systems.extend(self.words("extra-platforms"));
-        systems
+        [self.words("system"), self.words("extra-platforms")].concat()
     }
 }
 
