@@ -22,11 +22,9 @@ pub enum Backend {
     /// Cachix: the seed's strategy. Keys start with `cachix-v{N}-deps-`.
     #[default]
     Cachix,
-    /// Cachix turned off (`cargo xtask rollback --disable-cachix`): keys and workflows stay, the
-    /// cachix-action steps are commented out, and the tasks push to the local directory.
+    /// Cachix turned off (`rollback --disable-cachix`): its steps commented out, the local directory pushed to.
     CachixDisabled,
-    /// The GitHub Actions cache over the local binary cache directory (`cargo xtask rollback`).
-    /// Keys start with `nix-v{N}-deps-`, as before the migration to Cachix.
+    /// The GitHub Actions cache over the local directory (`cargo xtask rollback`): keys `nix-v{N}-deps-`.
     ActionsCache,
 }
 
@@ -71,8 +69,7 @@ pub struct Config {
     pub cache_timeout: u64,
     /// How many revisions of each layer's Cachix pin to keep (`keep-revisions`); `None`: no pins.
     pub keep_revisions: Option<u32>,
-    /// A job whose deps layer a fresh runner could fetch less of than this is degraded: a warning
-    /// in its summary, an alert on the dashboard (`min-hit-rate`).
+    /// A job whose deps layer a fresh runner could fetch less of than this is degraded (`min-hit-rate`).
     pub min_hit_rate: f64,
     /// Seconds each job on GitHub pays before its first `cargo xtask` (`job-setup-seconds`): `cargo
     /// xtask ci` and the bench add it to each job that runs, to show a pipeline as GitHub bills it.

@@ -103,12 +103,8 @@ impl<'a> Reader<'a> {
     fn finish(mut self) -> Result<()> {
         let unknown = self.unknown_keys();
         self.problems.splice(0..0, unknown);
-        ensure!(
-            self.problems.is_empty(),
-            "{TABLE} in the root Cargo.toml has {} problem(s):\n{}",
-            self.problems.len(),
-            self.problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
-        );
+        let (count, list) = (self.problems.len(), self.problems.join("\n  - "));
+        ensure!(count == 0, "{TABLE} in the root Cargo.toml has {count} problem(s):\n  - {list}");
         Ok(())
     }
 
@@ -119,9 +115,7 @@ impl<'a> Reader<'a> {
         for pattern in patterns {
             match Regex::new(&pattern) {
                 Ok(regex) => regexes.push(regex),
-                Err(err) => {
-                    self.problems.push(format!("`{key}`: `{pattern}` is not a valid regular expression: {err}"))
-                }
+                Err(e) => self.problems.push(format!("`{key}`: `{pattern}` is not a valid regular expression: {e}")),
             }
         }
         regexes

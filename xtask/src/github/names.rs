@@ -12,8 +12,7 @@ pub mod output {
     pub(crate) const CONTAINER_KEY_OF: &str = "container-key-";
     /// actions/cache's fallback: the deps key up to its flake.lock hash (rollback mode).
     pub(crate) const RESTORE_KEY: &str = "restore-key";
-    /// `verify --repair` replaced the Actions cache's entry of the local cache: `true` when the
-    /// repaired directory is to be saved under its key.
+    /// `true` when `verify --repair` replaced the local cache's Actions cache entry (save it again).
     pub(crate) const REPAIRED: &str = "repaired";
 }
 

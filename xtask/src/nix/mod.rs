@@ -22,9 +22,8 @@ const FAILED: &str = "Nix's own words follow";
 
 /// `nix --extra-experimental-features 'nix-command flakes' ARGS…`
 pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
-    let mut all = vec![lit("--extra-experimental-features"), lit("nix-command flakes")];
-    all.extend(args);
-    Cmd::new("nix", all).hint(FAILED)
+    let features = [lit("--extra-experimental-features"), lit("nix-command flakes")];
+    Cmd::new("nix", features.into_iter().chain(args)).hint(FAILED)
 }
 
 /// How a command talks to caches: Nix retries a failed request [`ATTEMPTS`] times in all, and gives
