@@ -1,6 +1,5 @@
-//! Secrets the xtask learns (the Cachix token, credentials in a cache URL) are never printed:
-//! they are registered before anything is printed, and every text the xtask prints about
-//! commands, caches and errors goes through [`redact`]. A leaf: it knows nothing of the xtask.
+//! Secrets the xtask learns (the Cachix token, credentials in a cache URL) are registered before
+//! anything is printed; what it prints about commands, caches and errors goes through [`redact`].
 
 use std::sync::Mutex;
 

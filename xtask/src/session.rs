@@ -2,7 +2,7 @@
 
 use std::{cell::OnceCell, path::Path};
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, Result};
 use xshell::Shell;
 
 use crate::{
@@ -130,11 +130,9 @@ impl Platform {
         let Some(arch) = arch else { return Ok(self.clone()) };
         config.check_arch(arch)?;
         let system = format!("{arch}-linux");
-        let given = &self.system;
-        ensure!(
-            !self.given || *given == system,
-            "--arch {arch} builds for {system}, but --system says {given}: pass one of them"
-        );
+        if self.given && self.system != system {
+            bail!("--arch {arch} builds for {system}, but --system says {}: pass one of them", self.system);
+        }
         Ok(Platform { system, arch: arch.to_owned(), given: self.given })
     }
 }

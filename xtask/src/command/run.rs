@@ -75,8 +75,7 @@ pub(crate) fn own_time() -> Duration {
 }
 
 impl Cmd {
-    /// Prints the command (`$ …`, slots filled), runs it, and returns its stdout (empty when it
-    /// streams through, or goes to a file).
+    /// Prints the command (`$ …`, slots filled), runs it, and returns its stdout (empty when relayed).
     pub fn run(&self, slots: &dyn Slots) -> Result<String> {
         eprintln!("$ {}", self.render(Some(slots)));
         self.run_quietly(slots)
@@ -98,8 +97,7 @@ impl Cmd {
         String::from_utf8(output.stdout).with_context(failed)
     }
 
-    /// Prints and runs the command, and returns what it did, whatever its exit status: for
-    /// commands whose failure is an answer (`nix store verify`).
+    /// Prints and runs the command, and returns what it did whatever its exit status (an answer).
     pub fn output(&self, slots: &dyn Slots) -> Result<Output> {
         eprintln!("$ {}", self.render(Some(slots)));
         self.clone().io(Io::Quiet).spawn(slots, true)
@@ -205,8 +203,7 @@ const ERROR_LINES: usize = 30;
 
 /// Relays a stream to stderr line by line, redacted, as it comes (bytes that are not UTF-8 shown
 /// lossily: a child must never die of a closed pipe because of one byte). Returns the last
-/// [`ERROR_LINES`] lines of its errors (each line that [`says_error`] and the indented lines under
-/// it), which a failure ends with where a long log would bury them.
+/// [`ERROR_LINES`] lines that [`says_error`] (and the indented lines under them), for a failure.
 fn relay(pipe: impl Read) -> Vec<u8> {
     let mut errors = std::collections::VecDeque::new();
     let mut in_error = false;

@@ -79,8 +79,7 @@ impl<'a> Reader<'a> {
         parts.try_fold(first, |item, part| Some(item.as_table()?.get(part)?.get_ref()))
     }
 
-    /// A required key's value: a missing or malformed one is a problem (and reads as the default,
-    /// which [`Reader::finish`] then never lets out).
+    /// A required key's value: a missing or malformed one is a problem (read as the default, never out).
     fn get<T: Default>(&mut self, key: &'static str, expected: &str, parse: impl Fn(&Value) -> Option<T>) -> T {
         if self.lookup(key).is_none() {
             self.problems.push(format!("`{key}` is missing: expected {expected}"));

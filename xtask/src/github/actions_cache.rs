@@ -13,9 +13,8 @@ pub fn delete(key: &str) -> Result<bool> {
     match said.trim() {
         "200" | "204" => Ok(true),
         "404" => Ok(false),
-        "401" | "403" => bail!(
-            "GitHub refused to delete the Actions cache entry {key} (HTTP {}): the job needs `permissions: actions: write` and its token as {GITHUB_TOKEN}",
-            said.trim()
+        code @ ("401" | "403") => bail!(
+            "GitHub refused to delete the Actions cache entry {key} (HTTP {code}): the job needs `permissions: actions: write` and its token as {GITHUB_TOKEN}"
         ),
         code => bail!("GitHub answered HTTP {code} to the deletion of the Actions cache entry {key}"),
     }

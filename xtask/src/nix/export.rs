@@ -2,9 +2,8 @@
 //! from the bytes (Nix checks the NAR hash itself, not the size, and a runner then fails on it).
 //! The stream is walked by the NAR's grammar, each file's contents hashed as it passes.
 //!
-//! The stream: for each path `1`, the NAR, the magic `NIXE`, the path, its references, its
-//! deriver, `0` (no signature); then `0`. Numbers are u64 little-endian; a string is its length,
-//! its bytes, and zeros to a multiple of 8.
+//! The stream: for each path `1`, the NAR, the magic `NIXE`, the path, its references, its deriver,
+//! `0` (no signature); then `0`. Numbers are u64 LE; a string is its length, bytes, zeros to 8.
 
 use std::io::{self, Read};
 
