@@ -9,10 +9,7 @@ use crate::{
     cache::{files::Files, signing_key::SigningKey, Cache},
     cli::GlobalArgs,
     config::Config,
-    github::{
-        self,
-        names::env::{CACHIX_AUTH_TOKEN, REGISTRY_TOKEN},
-    },
+    github::names::env::{CACHIX_AUTH_TOKEN, REGISTRY_TOKEN},
     keys::{DepsKey, LockFiles},
     nix::Network,
     scratch, secrets,
@@ -58,7 +55,7 @@ impl Session {
         let tokens = [CACHIX_AUTH_TOKEN, REGISTRY_TOKEN].into_iter().filter_map(|var| std::env::var(var).ok());
         for secret in tokens.chain(args.cache.as_deref().map(secrets::in_url).unwrap_or_default()) {
             if secrets::register(&secret) {
-                github::mask(&secret);
+                crate::github::mask(&secret);
             }
         }
         let sh = Shell::new()?;

@@ -30,10 +30,8 @@ impl Cmd {
             Stdin::Env(var) => line = format!("printf '%s' \"${var}\" | {line}"),
             Stdin::EnvLine { before, var } => line = format!("printf '{before}%s\\n' \"${var}\" | {line}"),
         }
-        if let Some(path) = &self.stdout_to {
-            line = format!("{line} > {}", shell_quote(&path.display().to_string()));
-        }
-        crate::secrets::redact(&line)
+        let stdout = self.stdout_to.as_ref().map(|to| format!(" > {}", shell_quote(&to.display().to_string())));
+        crate::secrets::redact(&format!("{line}{}", stdout.unwrap_or_default()))
     }
 }
 

@@ -155,18 +155,18 @@ impl Cmd {
         let partial =
             self.stdout_to.as_ref().map(|path| path.with_extension(format!("partial-{}", std::process::id())));
         let mut relayed = Vec::new();
-        let mut relay_to_the_end = |expression: duct::Expression, stdout: bool| -> Result<duct::Expression> {
+        let mut relay_to_the_end = |stdout: bool| -> Result<os_pipe::PipeWriter> {
             let (reader, writer) = os_pipe::pipe().context("cannot make a pipe")?;
             relayed.push((stdout, thread::spawn(move || relay(reader))));
-            Ok(if stdout { expression.stdout_file(writer) } else { expression.stderr_file(writer) })
+            Ok(writer)
         };
         expression = match (&partial, self.io) {
             (Some(partial), _) => expression.stdout_path(partial),
-            (None, Io::Relay) => relay_to_the_end(expression, true)?,
+            (None, Io::Relay) => expression.stdout_file(relay_to_the_end(true)?),
             (None, Io::ReadStdout | Io::Quiet) => expression.stdout_capture(),
         };
         expression = match self.io {
-            Io::Relay | Io::ReadStdout => relay_to_the_end(expression, false)?,
+            Io::Relay | Io::ReadStdout => expression.stderr_file(relay_to_the_end(false)?),
             Io::Quiet => expression.stderr_capture(),
         };
         let started = Instant::now();

@@ -29,9 +29,6 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Every backend: the values `backend` may take.
-    pub const ALL: [Backend; 3] = [Backend::Cachix, Backend::CachixDisabled, Backend::ActionsCache];
-
     /// Its name in the config (`backend = "cachix"`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,14 +103,11 @@ impl Config {
     }
 
     fn from_table(doc: &DeTable<'_>) -> Result<Config> {
-        let table = doc
-            .get("workspace")
-            .and_then(|w| w.get_ref().as_table()?.get("metadata"))
-            .and_then(|m| m.get_ref().as_table()?.get("cache"))
-            .and_then(|c| c.get_ref().as_table())
-            .with_context(|| {
-                format!("{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")")
-            })?;
+        let table =
+            ["workspace", "metadata", "cache"].into_iter().try_fold(doc, |t, key| t.get(key)?.get_ref().as_table());
+        let table = table.with_context(|| {
+            format!("{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")")
+        })?;
         read::config(table)
     }
 

@@ -19,7 +19,8 @@ pub fn config(table: &Table<'_>) -> Result<Config> {
     let config = Config {
         version: r.get("version", "a positive integer, e.g. `version = 1`", int_in(1..=i64::MAX)),
         backend: r.get("backend", "\"cachix\", \"cachix-disabled\" or \"actions-cache\"", |v| {
-            Backend::ALL.into_iter().find(|b| Some(b.as_str()) == v.as_str())
+            let all = [Backend::Cachix, Backend::CachixDisabled, Backend::ActionsCache];
+            all.into_iter().find(|b| Some(b.as_str()) == v.as_str())
         }),
         name: r.get("name", "a Cachix cache name: lowercase letters, digits and '-'", string_of(is_cache_name)),
         public_key: r.optional("public-key", "a Nix public key, \"NAME:BASE64\"", string_of(is_public_key)),
@@ -130,23 +131,23 @@ impl<'a> Reader<'a> {
             keys
         };
         let keys = known("");
-        let mut unknown = Vec::new();
-        for (key, item) in self.table.iter() {
-            let (key, subs) = (key.get_ref().as_ref(), known(&format!("{}.", key.get_ref())));
-            if !keys.contains(&key) {
-                unknown.push((key.to_owned(), suggest(key, &keys)));
-            } else if !subs.is_empty() {
-                let sub_keys =
-                    item.get_ref().as_table().into_iter().flat_map(|t| t.keys()).map(|s| s.get_ref().as_ref());
-                for sub in sub_keys.filter(|s| !subs.contains(s)) {
-                    unknown.push((format!("{key}.{sub}"), suggest(sub, &subs).map(|s| format!("{key}.{s}"))));
-                }
-            }
-        }
-        let problem = |(key, suggestion): (String, Option<String>)| match suggestion {
+        let problem = |key: String, suggestion: Option<String>| match suggestion {
             Some(known) => format!("`{key}` is not a key of {TABLE}: did you mean `{known}`?"),
             None => format!("`{key}` is not a key of {TABLE}: the keys are {}", keys.join(", ")),
         };
-        unknown.into_iter().map(problem).collect()
+        let mut unknown = Vec::new();
+        for (key, item) in self.table.iter() {
+            let key = key.get_ref().as_ref();
+            if !keys.contains(&key) {
+                unknown.push(problem(key.to_owned(), suggest(key, &keys)));
+            }
+            // Only a sub-table some key was read in (`deps`), not one of names (`images`).
+            let subs = known(&format!("{key}."));
+            let sub_keys = item.get_ref().as_table().filter(|_| !subs.is_empty()).into_iter().flat_map(|t| t.keys());
+            for sub in sub_keys.map(|s| s.get_ref().as_ref()).filter(|s| !subs.contains(s)) {
+                unknown.push(problem(format!("{key}.{sub}"), suggest(sub, &subs).map(|s| format!("{key}.{s}"))));
+            }
+        }
+        unknown
     }
 }

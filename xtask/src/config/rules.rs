@@ -139,8 +139,7 @@ pub(crate) fn is_attr(s: &str) -> bool {
 }
 
 pub(crate) fn is_version(s: &str) -> bool {
-    let parts: Vec<_> = s.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    s.split('.').count() == 3 && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 pub(crate) fn is_public_key(s: &str) -> bool {

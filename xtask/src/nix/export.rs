@@ -111,13 +111,10 @@ impl<R: Read> Input<R> {
 
     /// A file's contents: streamed through the hash.
     fn contents(&mut self) -> io::Result<()> {
-        let mut left = self.u64()?;
-        let len = left;
-        let mut buf = vec![0; 1 << 16];
-        while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
+        let (len, mut buf) = (self.u64()?, vec![0; 1 << 16]);
+        for start in (0..len).step_by(buf.len()) {
+            let n = (len - start).min(buf.len() as u64) as usize;
             self.bytes(&mut buf[..n])?;
-            left -= n as u64;
         }
         self.padding(len)
     }

@@ -44,10 +44,9 @@ pub fn detected() -> Option<Version> {
 
 /// `new` when the Nix the commands are built for is `since` or later, else `old`.
 fn since(since: Version, new: &'static [&'static str], old: &'static [&'static str]) -> &'static [&'static str] {
-    if detected().unwrap_or(OLDEST_TESTED) >= since {
-        new
-    } else {
-        old
+    match detected().unwrap_or(OLDEST_TESTED) >= since {
+        true => new,
+        false => old,
     }
 }
 
