@@ -184,10 +184,9 @@ impl Cmd {
         let mut output = output.with_context(|| format!("`{}` did not finish", self.program))?;
         COMMANDS_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if let (Some(partial), Some(path)) = (&partial, &self.stdout_to) {
-            if output.status.success() {
-                std::fs::rename(partial, path).with_context(|| format!("cannot write {}", path.display()))?;
-            } else {
-                let _ = std::fs::remove_file(partial);
+            match output.status.success() {
+                true => std::fs::rename(partial, path).with_context(|| format!("cannot write {}", path.display()))?,
+                false => std::fs::remove_file(partial).unwrap_or_default(),
             }
         }
         // A relayed stderr answers with its error lines; a relayed stdout with nothing.

@@ -7,12 +7,8 @@ use toml::de::DeValue as Item;
 /// The known key closest to `key` (same letters but `_` for `-` or case, or at most two edits).
 pub(crate) fn suggest(key: &str, known: &[&str]) -> Option<String> {
     let normal = key.to_ascii_lowercase().replace('_', "-");
-    known
-        .iter()
-        .map(|k| (if *k == normal { 0 } else { 1 + edit_distance(&normal, k) }, k))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, k)| (*k).to_owned())
+    let scored = known.iter().map(|k| (if *k == normal { 0 } else { 1 + edit_distance(&normal, k) }, k));
+    scored.filter(|(distance, _)| *distance <= 3).min().map(|(_, k)| (*k).to_owned())
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

@@ -16,7 +16,7 @@ pub struct DryRun {
 
 /// Reads the lists from the dry run's stderr: each header line names the indented paths below it.
 pub fn parse(stderr: &str) -> DryRun {
-    const HEADERS: [&str; 3] = ["will be fetched", "will be built", "don't know how to build"];
+    const HEADERS: [&str; 3] = ["will be built", "will be fetched", "don't know how to build"];
     let mut sets: [BTreeSet<String>; 3] = Default::default();
     let mut section: Option<usize> = None;
     for line in stderr.lines() {
@@ -29,7 +29,7 @@ pub fn parse(stderr: &str) -> DryRun {
             None => section = HEADERS.iter().position(|h| line.contains(h)),
         }
     }
-    let [fetched, built, unknown] = sets;
+    let [built, fetched, unknown] = sets;
     DryRun { fetched, built, unknown }
 }
 
