@@ -1,22 +1,14 @@
-//! Secrets the xtask learns (the Cachix token, credentials in a cache URL) are never printed:
-//! they are registered once, before anything is printed (and masked under GitHub Actions by the
-//! session), and every text the xtask prints about commands, caches and errors goes through
-//! [`redact`]. A leaf: it knows nothing of the rest of the xtask.
+//! Secrets the xtask learns (the Cachix token, credentials in a cache URL) are registered before
+//! anything is printed; what it prints about commands, caches and errors goes through [`redact`].
 
 use std::sync::Mutex;
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// What stands in for a secret.
-pub(crate) const REDACTED: &str = "***";
-
 /// Remembers a secret; whether it was new.
 pub(crate) fn register(secret: &str) -> bool {
-    if secret.is_empty() {
-        return false;
-    }
     let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    let new = !secrets.iter().any(|s| s == secret);
+    let new = !secret.is_empty() && !secrets.iter().any(|s| s == secret);
     if new {
         secrets.push(secret.to_owned());
         // Longest first, so a secret that contains another is replaced whole.
@@ -28,33 +20,23 @@ pub(crate) fn register(secret: &str) -> bool {
 /// The text with every registered secret replaced by `***`.
 pub fn redact(text: &str) -> String {
     let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), REDACTED))
+    secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), "***"))
 }
 
 /// The secrets in a store URL: the user-info of `scheme://user:password@host/…`, and the values
 /// of query parameters that name a secret, password, token or access key.
 pub(crate) fn in_url(url: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    if let Some((_, rest)) = url.split_once("://") {
-        let authority = rest.split(['/', '?']).next().unwrap_or_default();
-        // A user name alone (ssh-ng://builder@host) is no secret; a password is.
-        if let Some((userinfo, _)) = authority.rsplit_once('@').filter(|(u, _)| u.contains(':')) {
-            found.push(userinfo.to_owned());
-        }
-    }
-    if let Some((_, query)) = url.split_once('?') {
-        for pair in query.split('&') {
-            let Some((name, value)) = pair.split_once('=') else { continue };
-            let name = name.to_ascii_lowercase();
-            let sensitive =
-                ["secret", "password", "token", "access-key", "access_key"].iter().any(|s| name.contains(s));
-            // `secret-key=FILE` names a file, not a secret.
-            if sensitive && name != "secret-key" && !value.is_empty() {
-                found.push(value.to_owned());
-            }
-        }
-    }
-    found
+    let authority = url.split_once("://").map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or_default());
+    // A user name alone (ssh-ng://builder@host) is no secret; a password is.
+    let userinfo = authority.rsplit_once('@').map(|(userinfo, _)| userinfo).filter(|u| u.contains(':'));
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let values = query.split('&').filter_map(|pair| pair.split_once('=')).filter(|(name, value)| {
+        let name = name.to_ascii_lowercase();
+        let sensitive = ["secret", "password", "token", "access-key", "access_key"].iter().any(|s| name.contains(s));
+        // `secret-key=FILE` names a file, not a secret.
+        sensitive && name != "secret-key" && !value.is_empty()
+    });
+    userinfo.into_iter().chain(values.map(|(_, value)| value)).map(str::to_owned).collect()
 }
 
 #[cfg(test)]

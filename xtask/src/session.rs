@@ -1,7 +1,4 @@
-//! What every task works with, resolved once in `main` from the command line, the environment
-//! and the config, then carried down: the workspace and its config, the flake, the platform, the
-//! cache (its credentials in a netrc file of the run), the key the xtask signs with, the network
-//! bounds, and the deps key (the lock files read once, when a task first needs it).
+//! What every task works with, resolved once in `main` from the command line, environment and config.
 
 use std::{cell::OnceCell, path::Path};
 
@@ -12,10 +9,7 @@ use crate::{
     cache::{files::Files, signing_key::SigningKey, Cache},
     cli::GlobalArgs,
     config::Config,
-    github::{
-        self,
-        names::env::{CACHIX_AUTH_TOKEN, REGISTRY_TOKEN},
-    },
+    github::names::env::{CACHIX_AUTH_TOKEN, REGISTRY_TOKEN},
     keys::{DepsKey, LockFiles},
     nix::Network,
     scratch, secrets,
@@ -37,8 +31,7 @@ pub struct Session {
     pub platform: Platform,
     /// The cache read from and pushed to.
     pub cache: Cache,
-    /// The key the xtask signs with: a local cache's own, or `--signing-key` (checked before use:
-    /// [`SigningKey::check`]).
+    /// The key the xtask signs with: a local cache's own, or `--signing-key` ([`SigningKey::check`]).
     pub signing: Option<SigningKey>,
     /// How long a cache request may stall, and the run's netrc file for an HTTP cache's credentials.
     pub net: Network,
@@ -59,11 +52,10 @@ pub struct Platform {
 impl Session {
     /// Resolves the global options: secrets registered (and masked on GitHub) before anything is printed.
     pub fn new(args: GlobalArgs) -> Result<Session> {
-        // Before anything is printed: every secret this run knows of, masked under GitHub Actions.
         let tokens = [CACHIX_AUTH_TOKEN, REGISTRY_TOKEN].into_iter().filter_map(|var| std::env::var(var).ok());
         for secret in tokens.chain(args.cache.as_deref().map(secrets::in_url).unwrap_or_default()) {
             if secrets::register(&secret) {
-                github::mask(&secret);
+                crate::github::mask(&secret);
             }
         }
         let sh = Shell::new()?;
@@ -94,18 +86,8 @@ impl Session {
             _ => None,
         };
         let net = Network { stall_secs: config.cache_timeout, netrc };
-        Ok(Session {
-            sh,
-            root,
-            config,
-            flake,
-            dry_run: args.dry_run,
-            platform,
-            cache,
-            signing,
-            net,
-            deps_key: OnceCell::new(),
-        })
+        let dry_run = args.dry_run;
+        Ok(Session { sh, root, config, flake, dry_run, platform, cache, signing, net, deps_key: OnceCell::new() })
     }
 
     /// The deps key of the workspace's lock files, read on first use.
@@ -132,7 +114,9 @@ impl Platform {
     /// `--system`, or this machine's.
     fn new(system: Option<String>) -> Platform {
         let given = system.is_some();
-        let system = system.unwrap_or_else(host_system);
+        // This machine as a Nix system: `x86_64-linux`, `aarch64-darwin`.
+        let host = || format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS.replace("macos", "darwin"));
+        let system = system.unwrap_or_else(host);
         let arch = system.split('-').next().unwrap_or_default().to_owned();
         Platform { system, arch, given }
     }
@@ -150,29 +134,14 @@ impl Platform {
     }
 }
 
-/// This machine as a Nix system: `x86_64-linux`, `aarch64-darwin`.
-fn host_system() -> String {
-    let os = match std::env::consts::OS {
-        "macos" => "darwin",
-        os => os,
-    };
-    format!("{}-{os}", std::env::consts::ARCH)
-}
-
-/// A local flake as `nix build PATH#…` takes it: in a git work tree, the repository with the
-/// flake's directory (`git+file://TOP?dir=REL`: what git tracks, and every file of the repository
-/// the flake refers to); elsewhere the directory itself (`path:`).
+/// A local flake as `nix build PATH#…` takes it: in a git work tree `git+file://TOP?dir=REL` (what
+/// git tracks, and every file of the repository the flake refers to); elsewhere the directory.
 pub(crate) fn flake_ref(dir: &Path) -> String {
-    for top in dir.ancestors() {
-        if top.join(".git").exists() {
-            let rel = dir.strip_prefix(top).unwrap_or(Path::new("")).display().to_string();
-            return match rel.is_empty() {
-                true => format!("git+file://{}", top.display()),
-                false => format!("git+file://{}?dir={rel}", top.display()),
-            };
-        }
+    let Some(top) = dir.ancestors().find(|top| top.join(".git").exists()) else { return dir.display().to_string() };
+    match dir.strip_prefix(top).unwrap_or(Path::new("")).display().to_string() {
+        rel if rel.is_empty() => format!("git+file://{}", top.display()),
+        rel => format!("git+file://{}?dir={rel}", top.display()),
     }
-    dir.display().to_string()
 }
 
 /// The directory of a local flake reference (`/abs`, `path:/abs`, `git+file:///top?dir=rel`).

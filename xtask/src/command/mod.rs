@@ -1,10 +1,7 @@
-//! The command model: every external command a task runs is first a [`Cmd`] value. One runner
-//! executes it ([`Cmd::run`]) and the dry run prints it ([`Cmd::render`]), so `--dry-run`, the logs
-//! and the tests all read the same value (bevy's `tools/ci` prepared commands).
-//!
-//! Some words are only known while a task runs (the outputs a build produced, the paths a cache
-//! lacks): they are [`Slot`]s, filled from [`Slots`] when the command runs and printed as their
-//! placeholder in a dry run.
+//! The command model: every external command a task runs is first a [`Cmd`] value, which one
+//! runner executes ([`Cmd::run`]) and the dry run prints ([`Cmd::render`]): `--dry-run`, the logs
+//! and the tests read the same value. Words known only while a task runs (the outputs a build
+//! produced) are [`Slot`]s, filled from [`Slots`] when the command runs.
 
 mod render;
 mod run;
@@ -14,16 +11,9 @@ pub(crate) use run::{mark_start, own_time, run_in};
 
 use std::path::PathBuf;
 
-/// A list of words known only at run time, named by its dry-run placeholder (`<outputs>`).
+/// A list of words known only at run time, named by what a dry run prints in its place (`<outputs>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Slot(pub &'static str);
-
-impl Slot {
-    /// What a dry run prints in its place (`<outputs>`).
-    pub fn placeholder(self) -> &'static str {
-        self.0
-    }
-}
 
 /// Where a running command finds the words of its slots.
 pub trait Slots {
@@ -66,9 +56,10 @@ pub fn lit(s: impl Into<String>) -> Arg {
 }
 
 /// What a command reads on its standard input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Stdin {
     /// Nothing: stdin is `/dev/null`.
+    #[default]
     Null,
     /// The words of the slot, one a line.
     Slot(Slot),
@@ -76,8 +67,7 @@ pub enum Stdin {
     File(PathBuf),
     /// The value of an environment variable (a secret: it is never in a file, an argument or a log).
     Env(&'static str),
-    /// One line: `before`, then the value of an environment variable (a secret, as [`Stdin::Env`]):
-    /// a header curl reads (`--header @-`).
+    /// One line: `before`, then a secret as [`Stdin::Env`]: a header curl reads (`--header @-`).
     EnvLine {
         /// What comes before the value on the line (`Authorization: Bearer `).
         before: &'static str,
@@ -87,10 +77,11 @@ pub enum Stdin {
 }
 
 /// What happens to the command's standard streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Io {
     /// Both streams are relayed to the xtask's stderr, redacted: its stdout holds only what the
     /// task itself prints (a key is the last line).
+    #[default]
     Relay,
     /// Stdout is read (JSON), stderr streams through: build logs.
     ReadStdout,
@@ -99,7 +90,7 @@ pub enum Io {
 }
 
 /// One external command, as a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cmd {
     /// The program it runs: a name found on `PATH`, or a path.
     pub program: String,
@@ -119,31 +110,12 @@ pub struct Cmd {
     pub env_remove: Vec<String>,
     /// It evaluates the flake (the run record counts these).
     pub evaluates: bool,
-    /// Where it runs (default: the workspace's root, [`run_in`]).
-    pub dir: Option<PathBuf>,
 }
 
 impl Cmd {
     /// A command that runs `program` with `args`: stdin `/dev/null`, streams relayed, in the workspace's root.
     pub fn new(program: &str, args: impl IntoIterator<Item = Arg>) -> Cmd {
-        Cmd {
-            program: program.to_owned(),
-            args: args.into_iter().collect(),
-            stdin: Stdin::Null,
-            io: Io::Relay,
-            stdout_to: None,
-            hint: String::new(),
-            env: Vec::new(),
-            env_remove: Vec::new(),
-            evaluates: false,
-            dir: None,
-        }
-    }
-
-    /// Marks the command as one that evaluates the flake.
-    pub fn evaluation(mut self) -> Cmd {
-        self.evaluates = true;
-        self
+        Cmd { program: program.to_owned(), args: args.into_iter().collect(), ..Cmd::default() }
     }
 
     /// A command whose arguments are all literal.
@@ -177,12 +149,6 @@ impl Cmd {
     /// Removes an environment variable the command would inherit.
     pub fn env_remove(mut self, name: impl Into<String>) -> Cmd {
         self.env_remove.push(name.into());
-        self
-    }
-
-    /// Runs it in `dir`.
-    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
-        self.dir = Some(dir.into());
         self
     }
 

@@ -1,8 +1,6 @@
 //! Running a [`Cmd`]: the one place where the tasks start processes, with duct. What a command
 //! prints passes through [`secrets::redact`] line by line (Nix names a substituter with its
-//! credentials in its own warnings), and a failure ends with the command's own error lines. The
-//! running commands are duct handles in one registry: a signal kills them all ([`stop`]), and
-//! none starts after it.
+//! credentials in its own warnings), and a failure ends with the command's own error lines.
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -16,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{ensure, Context, Result};
 
 use super::{Arg, Cmd, Io, Slots, Stdin};
 use crate::secrets;
@@ -26,16 +24,14 @@ static STARTED: OnceLock<Instant> = OnceLock::new();
 static COMMANDS_NANOS: AtomicU64 = AtomicU64::new(0);
 /// How many commands that evaluate the flake the run started.
 static EVALUATIONS: AtomicU64 = AtomicU64::new(0);
-/// Where commands run unless they name a directory: the workspace's root, once the session found it.
+/// Where commands run: the workspace's root, once the session found it.
 static WORKSPACE: OnceLock<PathBuf> = OnceLock::new();
 
-/// The commands running now, and whether the run was stopped: checked and changed under one
-/// lock, so no command starts after [`stop`] has killed the running ones.
+/// The commands running now, and whether the run was stopped: one lock, so none starts after [`stop`].
 static RUNNING: Mutex<(bool, Vec<Arc<duct::Handle>>)> = Mutex::new((false, Vec::new()));
 
-/// Stops the run's commands (a signal came): each running one gets SIGTERM, so it can stop what
-/// it started (Nix its builders), and none starts again but through [`Cmd::run_after_stop`].
-/// duct's handles name the processes; duct itself only kills ([`kill`]).
+/// Stops the run's commands (a signal came): each running one gets SIGTERM (duct only kills), so
+/// it can stop what it started (Nix its builders); none starts but through [`Cmd::run_after_stop`].
 pub fn stop() {
     let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     running.0 = true;
@@ -62,7 +58,7 @@ pub(crate) fn mark_start() {
     STARTED.get_or_init(Instant::now);
 }
 
-/// Sets where commands run unless they name a directory (the session, once: the workspace root).
+/// Sets where commands run (the session, once: the workspace root).
 pub(crate) fn run_in(dir: &Path) {
     let _ = WORKSPACE.set(dir.to_path_buf());
 }
@@ -79,8 +75,7 @@ pub(crate) fn own_time() -> Duration {
 }
 
 impl Cmd {
-    /// Prints the command (`$ …`, slots filled), runs it, and returns its stdout (empty when it
-    /// streams through, or goes to a file).
+    /// Prints the command (`$ …`, slots filled), runs it, and returns its stdout (empty when relayed).
     pub fn run(&self, slots: &dyn Slots) -> Result<String> {
         eprintln!("$ {}", self.render(Some(slots)));
         self.run_quietly(slots)
@@ -91,30 +86,24 @@ impl Cmd {
         self.read(self.spawn(slots, true)?)
     }
 
-    /// Runs the command quietly even after the run was [`stop`]ped: for the removal of what the
-    /// run made.
+    /// Runs the command quietly even after the run was [`stop`]ped (to remove what the run made).
     pub(crate) fn run_after_stop(&self) -> Result<String> {
         self.read(self.spawn(&super::NoSlots, false)?)
     }
 
     fn read(&self, output: Output) -> Result<String> {
         let failed = || format!("`{}` failed: {}", self.program, self.hint);
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            bail!("{}\n{}", failed(), stderr.trim_end());
-        }
+        ensure!(output.status.success(), "{}\n{}", failed(), String::from_utf8_lossy(&output.stderr).trim_end());
         String::from_utf8(output.stdout).with_context(failed)
     }
 
-    /// Prints and runs the command, and returns what it did, whatever its exit status: for
-    /// commands whose failure is an answer (`nix store verify`).
+    /// Prints and runs the command, and returns what it did whatever its exit status (an answer).
     pub fn output(&self, slots: &dyn Slots) -> Result<Output> {
         eprintln!("$ {}", self.render(Some(slots)));
         self.clone().io(Io::Quiet).spawn(slots, true)
     }
 
-    /// Runs the command without printing it, and returns what it did, whatever its exit status:
-    /// for a command that reports each of its parts (curl's transfers) on its own.
+    /// Runs the command without printing it, and returns what it did, whatever its exit status.
     pub(crate) fn output_quietly(&self) -> Result<Output> {
         self.clone().io(Io::Quiet).spawn(&super::NoSlots, true)
     }
@@ -126,16 +115,13 @@ impl Cmd {
 
     /// The command as duct runs it: its words, directory, environment and standard input.
     fn expression(&self, slots: &dyn Slots) -> Result<duct::Expression> {
-        let mut args = Vec::new();
-        for arg in &self.args {
-            match arg {
-                Arg::Lit(s) => args.push(s.clone()),
-                Arg::Slot(slot) => args.extend(slots.words(*slot).iter().cloned()),
-                Arg::Joined(slot) => args.push(slots.words(*slot).join(" ")),
-            }
-        }
+        let args = self.args.iter().flat_map(|arg| match arg {
+            Arg::Lit(s) => vec![s.clone()],
+            Arg::Slot(slot) => slots.words(*slot).to_vec(),
+            Arg::Joined(slot) => vec![slots.words(*slot).join(" ")],
+        });
         let mut expression = duct::cmd(&self.program, args).unchecked();
-        if let Some(dir) = self.dir.as_ref().or(WORKSPACE.get()) {
+        if let Some(dir) = WORKSPACE.get() {
             expression = expression.dir(dir);
         }
         // duct applies the innermost (first added) last: the command's own values, the last of
@@ -146,19 +132,17 @@ impl Cmd {
         for name in &self.env_remove {
             expression = expression.env_remove(name);
         }
-        let stdin = match &self.stdin {
-            Stdin::Null => None,
-            Stdin::Slot(slot) => Some(slots.words(*slot).iter().map(|p| format!("{p}\n")).collect::<String>().into()),
-            Stdin::File(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
-            Stdin::Env(var) => Some(std::env::var(var).with_context(|| format!("${var} is not set"))?.into_bytes()),
-            Stdin::EnvLine { before, var } => {
-                let value = std::env::var(var).with_context(|| format!("${var} is not set"))?;
-                Some(format!("{before}{value}\n").into_bytes())
+        let env = |var: &str| std::env::var(var).with_context(|| format!("${var} is not set"));
+        Ok(match &self.stdin {
+            Stdin::Null => expression.stdin_null(),
+            Stdin::Slot(slot) => {
+                expression.stdin_bytes(slots.words(*slot).iter().map(|p| format!("{p}\n")).collect::<String>())
             }
-        };
-        Ok(match stdin {
-            Some(bytes) => expression.stdin_bytes(bytes),
-            None => expression.stdin_null(),
+            Stdin::File(path) => {
+                expression.stdin_bytes(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
+            }
+            Stdin::Env(var) => expression.stdin_bytes(env(var)?),
+            Stdin::EnvLine { before, var } => expression.stdin_bytes(format!("{before}{}\n", env(var)?)),
         })
     }
 
@@ -171,32 +155,28 @@ impl Cmd {
         let partial =
             self.stdout_to.as_ref().map(|path| path.with_extension(format!("partial-{}", std::process::id())));
         let mut relayed = Vec::new();
-        let mut relay_to_the_end = |expression: duct::Expression, stdout: bool| -> Result<duct::Expression> {
+        let mut relay_to_the_end = |stdout: bool| -> Result<os_pipe::PipeWriter> {
             let (reader, writer) = os_pipe::pipe().context("cannot make a pipe")?;
             relayed.push((stdout, thread::spawn(move || relay(reader))));
-            Ok(if stdout { expression.stdout_file(writer) } else { expression.stderr_file(writer) })
+            Ok(writer)
         };
         expression = match (&partial, self.io) {
             (Some(partial), _) => expression.stdout_path(partial),
-            (None, Io::Relay) => relay_to_the_end(expression, true)?,
+            (None, Io::Relay) => expression.stdout_file(relay_to_the_end(true)?),
             (None, Io::ReadStdout | Io::Quiet) => expression.stdout_capture(),
         };
         expression = match self.io {
-            Io::Relay | Io::ReadStdout => relay_to_the_end(expression, false)?,
+            Io::Relay | Io::ReadStdout => expression.stderr_file(relay_to_the_end(false)?),
             Io::Quiet => expression.stderr_capture(),
         };
         let started = Instant::now();
         let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        if stoppable && running.0 {
-            bail!("`{}` was not started: the run is stopping (a signal)", self.program);
-        }
+        ensure!(!stoppable || !running.0, "`{}` was not started: the run is stopping (a signal)", self.program);
         let handle = expression.start().with_context(|| format!("cannot start `{}`: {}", self.program, self.hint));
         // The pipes' write ends are the expression's: gone with it, so the relays see their end.
         drop(expression);
         let handle = Arc::new(handle?);
-        if self.evaluates {
-            EVALUATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        EVALUATIONS.fetch_add(u64::from(self.evaluates), Ordering::Relaxed);
         running.1.push(handle.clone());
         drop(running);
         let output = handle.wait().cloned();
@@ -204,18 +184,14 @@ impl Cmd {
         let mut output = output.with_context(|| format!("`{}` did not finish", self.program))?;
         COMMANDS_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if let (Some(partial), Some(path)) = (&partial, &self.stdout_to) {
-            if output.status.success() {
-                std::fs::rename(partial, path).with_context(|| format!("cannot write {}", path.display()))?;
-            } else {
-                let _ = std::fs::remove_file(partial);
+            match output.status.success() {
+                true => std::fs::rename(partial, path).with_context(|| format!("cannot write {}", path.display()))?,
+                false => std::fs::remove_file(partial).unwrap_or_default(),
             }
         }
         // A relayed stderr answers with its error lines; a relayed stdout with nothing.
         for (stdout, relay) in relayed {
-            let errors = relay.join().unwrap_or_default();
-            if !stdout {
-                output.stderr.extend(errors);
-            }
+            output.stderr.extend(relay.join().ok().filter(|_| !stdout).unwrap_or_default());
         }
         Ok(output)
     }
@@ -224,39 +200,25 @@ impl Cmd {
 /// How many lines of a streamed command's errors a failure repeats (the last ones).
 const ERROR_LINES: usize = 30;
 
-/// Relays a stream to stderr line by line, redacted, as it comes, to its end: bytes that are not
-/// UTF-8 are shown lossily (a child must never die of a closed pipe because of one byte). Returns
-/// the command's errors as it said them (each line that [`says_error`] and the indented lines
-/// under it; the last [`ERROR_LINES`]): a failure ends with them, where a long log above would
-/// bury them. An error the command went on from (a substitute it could not download) stays among
-/// them, the one it stopped on last.
+/// Relays a stream to stderr line by line, redacted, as it comes (bytes that are not UTF-8 shown
+/// lossily: a child must never die of a closed pipe because of one byte). Returns the last
+/// [`ERROR_LINES`] lines that [`says_error`] (and the indented lines under them), for a failure.
 fn relay(pipe: impl Read) -> Vec<u8> {
-    let mut reader = BufReader::new(pipe);
-    let mut line = Vec::new();
-    let mut errors: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut errors = std::collections::VecDeque::new();
     let mut in_error = false;
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {
-                let text = secrets::redact(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
-                let continues = in_error && (text.is_empty() || text.starts_with([' ', '\t']));
-                in_error = says_error(&text) || continues;
-                if in_error {
-                    if errors.len() == ERROR_LINES {
-                        errors.pop_front();
-                    }
-                    errors.push_back(text.clone());
-                }
-                eprintln!("{text}");
+    // To the end of the stream: a reader that stops would leave the child blocked on a full pipe.
+    for line in BufReader::new(pipe).split(b'\n').map_while(Result::ok) {
+        let text = secrets::redact(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+        in_error = says_error(&text) || (in_error && (text.is_empty() || text.starts_with([' ', '\t'])));
+        if in_error {
+            if errors.len() == ERROR_LINES {
+                errors.pop_front();
             }
-            // Keep draining: a reader that stops would leave the child blocked on a full pipe.
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+            errors.push_back(format!("{text}\n"));
         }
+        eprintln!("{text}");
     }
-    errors.into_iter().flat_map(|l| [l, "\n".to_owned()]).collect::<String>().into_bytes()
+    errors.into_iter().collect::<String>().into_bytes()
 }
 
 /// Whether a line starts an error, as the tools say it: Nix and cargo (`error:`, `error[E…]`),

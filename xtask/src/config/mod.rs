@@ -1,10 +1,6 @@
-//! `[workspace.metadata.cache]`: the cache strategy's single source of truth (read here; the
-//! maintainer's tasks change it in place, `xtask-tools`).
-//!
-//! Read from the root Cargo.toml directly (the nearest `Cargo.toml` with a `[workspace]` table
-//! at or above the current directory), so the tasks need no cargo at run time. Validated in
-//! full: every problem is reported at once, each naming the key, what it expected and what it
-//! found ([`read`]). Tables (`images`, `tests`) are read in name order.
+//! `[workspace.metadata.cache]`: the cache strategy's single source of truth, read from the root
+//! Cargo.toml directly (the tasks need no cargo at run time) and validated in full: every problem
+//! is reported at once, each naming the key, what it expected and what it found ([`read`]).
 
 mod read;
 pub mod rules;
@@ -13,46 +9,26 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use regex_lite::Regex;
 use toml::de::DeTable;
 
 /// The table every message points at.
 pub const TABLE: &str = "[workspace.metadata.cache]";
 
-/// `cache-timeout` when the table does not set it.
-pub(crate) const DEFAULT_CACHE_TIMEOUT: u64 = 30;
-
-/// `min-hit-rate` when the table does not set it: the seed's target, on the deps layer.
-pub(crate) const DEFAULT_MIN_HIT_RATE: f64 = 0.8;
-
-/// `job-setup-seconds` when the table does not set it: what a GitHub-hosted job pays before its
-/// first `cargo xtask`, from public measurements (docs/measurements.md names each): the job
-/// scheduled after the one it needs (6 s) and its runner provisioned with its actions (3 s), the
-/// checkout (1 s), Nix and cachix-action installed (8 s), the xtask's binary restored from the
-/// actions cache (3 s).
-pub(crate) const DEFAULT_JOB_SETUP_SECONDS: f64 = 21.0;
-
-/// `upstream` when the table does not set it.
-pub(crate) const DEFAULT_UPSTREAM: [&str; 1] = ["https://cache.nixos.org"];
-
 /// Where the cache lives when Cachix is the backend, or what replaced it after a rollback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
     /// Cachix: the seed's strategy. Keys start with `cachix-v{N}-deps-`.
+    #[default]
     Cachix,
-    /// Cachix turned off (`cargo xtask rollback --disable-cachix`): keys and workflows stay, the
-    /// cachix-action steps are commented out, and the tasks push to the local directory.
+    /// Cachix turned off (`rollback --disable-cachix`): its steps commented out, the local directory pushed to.
     CachixDisabled,
-    /// The GitHub Actions cache over the local binary cache directory (`cargo xtask rollback`).
-    /// Keys start with `nix-v{N}-deps-`, as before the migration to Cachix.
+    /// The GitHub Actions cache over the local directory (`cargo xtask rollback`): keys `nix-v{N}-deps-`.
     ActionsCache,
 }
 
 impl Backend {
-    /// Every backend: the values `backend` may take.
-    pub const ALL: [Backend; 3] = [Backend::Cachix, Backend::CachixDisabled, Backend::ActionsCache];
-
     /// Its name in the config (`backend = "cachix"`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,15 +64,12 @@ pub struct Config {
     pub push_filter: Vec<Regex>,
     /// Seconds a cache request may stall before Nix gives up on that attempt (`cache-timeout`).
     pub cache_timeout: u64,
-    /// Cachix pins: how many revisions of each layer's pin to keep (`keep-revisions`); `None`:
-    /// nothing is pinned by `warm`.
+    /// How many revisions of each layer's Cachix pin to keep (`keep-revisions`); `None`: no pins.
     pub keep_revisions: Option<u32>,
-    /// A job whose deps layer a fresh runner could fetch less of than this is degraded: a warning
-    /// in its summary, an alert on the dashboard (`min-hit-rate`).
+    /// A job whose deps layer a fresh runner could fetch less of than this is degraded (`min-hit-rate`).
     pub min_hit_rate: f64,
-    /// What each job that runs on GitHub pays before its first `cargo xtask` (a runner, the
-    /// checkout, Nix, the cache action), in seconds: `cargo xtask ci` and the bench add it to each
-    /// job that runs, to show a pipeline as GitHub bills it (`job-setup-seconds`).
+    /// Seconds each job on GitHub pays before its first `cargo xtask` (`job-setup-seconds`): `cargo
+    /// xtask ci` and the bench add it to each job that runs, to show a pipeline as GitHub bills it.
     pub job_setup_seconds: f64,
     /// Binary caches runners already use (`upstream`): what they serve is not pushed.
     pub upstream: Vec<String>,
@@ -130,45 +103,37 @@ impl Config {
     }
 
     fn from_table(doc: &DeTable<'_>) -> Result<Config> {
-        let table = doc
-            .get("workspace")
-            .and_then(|w| w.get_ref().as_table()?.get("metadata"))
-            .and_then(|m| m.get_ref().as_table()?.get("cache"))
-            .and_then(|c| c.get_ref().as_table());
-        let Some(table) = table else {
-            bail!("{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")");
-        };
+        let table =
+            ["workspace", "metadata", "cache"].into_iter().try_fold(doc, |t, key| t.get(key)?.get_ref().as_table());
+        let table = table.with_context(|| {
+            format!("{TABLE} is missing from the root Cargo.toml: add the table (see README.md, \"Configuration\")")
+        })?;
         read::config(table)
     }
 
     pub(crate) fn image_attr(&self, image: &str) -> Result<&str> {
-        match self.images.iter().find(|(name, _)| name == image) {
-            Some((_, attr)) => Ok(attr),
-            None => bail!("unknown image `{image}`: the images are {} ({TABLE}.images)", names(&self.images)),
-        }
+        find(&self.images, image, "image", "images").map(String::as_str)
     }
 
     pub(crate) fn test_args(&self, test_type: &str) -> Result<&[String]> {
-        match self.tests.iter().find(|(name, _)| name == test_type) {
-            Some((_, args)) => Ok(args),
-            None => bail!("unknown test type `{test_type}`: the test types are {} ({TABLE}.tests)", names(&self.tests)),
-        }
+        find(&self.tests, test_type, "test type", "tests").map(Vec::as_slice)
     }
 
     pub(crate) fn check_arch(&self, arch: &str) -> Result<()> {
-        if self.arches.iter().any(|a| a == arch) {
-            return Ok(());
-        }
-        bail!("unknown arch `{arch}`: the arches are {} ({TABLE}.arches)", self.arches.join(", "))
+        let (known, arches) = (self.arches.iter().any(|a| a == arch), self.arches.join(", "));
+        ensure!(known, "unknown arch `{arch}`: the arches are {arches} ({TABLE}.arches)");
+        Ok(())
     }
 }
 
-fn names<T>(pairs: &[(String, T)]) -> String {
-    pairs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+/// The value of `name` in a table of the config, or an error listing the names it has.
+fn find<'a, T>(pairs: &'a [(String, T)], name: &str, what: &str, key: &str) -> Result<&'a T> {
+    let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
+    let found = pairs.iter().find(|(n, _)| n == name).map(|(_, value)| value);
+    found.with_context(|| format!("unknown {what} `{name}`: the {what}s are {} ({TABLE}.{key})", names.join(", ")))
 }
 
-/// The nearest directory at or above `dir` whose Cargo.toml has a `[workspace]` table, as cargo
-/// finds the workspace root.
+/// The nearest directory at or above `dir` whose Cargo.toml has a `[workspace]` table.
 fn workspace_root(dir: &Path) -> Result<PathBuf> {
     for candidate in dir.ancestors() {
         let manifest = candidate.join("Cargo.toml");

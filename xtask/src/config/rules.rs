@@ -1,16 +1,14 @@
 //! The shapes a value of `[workspace.metadata.cache]` may take, and the closest known key to a typo.
 
+use std::{collections::BTreeMap, ops::RangeInclusive};
+
 use toml::de::DeValue as Item;
 
 /// The known key closest to `key` (same letters but `_` for `-` or case, or at most two edits).
 pub(crate) fn suggest(key: &str, known: &[&str]) -> Option<String> {
     let normal = key.to_ascii_lowercase().replace('_', "-");
-    known
-        .iter()
-        .map(|k| (if *k == normal { 0 } else { 1 + edit_distance(&normal, k) }, k))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, k)| (*k).to_owned())
+    let scored = known.iter().map(|k| (if *k == normal { 0 } else { 1 + edit_distance(&normal, k) }, k));
+    scored.filter(|(distance, _)| *distance <= 3).min().map(|(_, k)| (*k).to_owned())
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -36,6 +34,23 @@ pub(crate) fn string_array(v: &Item) -> Option<Vec<String>> {
 pub(crate) fn int(v: &Item) -> Option<i64> {
     let int = v.as_integer()?;
     i64::from_str_radix(&int.as_str().replace('_', ""), int.radix()).ok()
+}
+
+/// An integer in `range`, as a `T`.
+pub(crate) fn int_in<T: TryFrom<i64>>(range: RangeInclusive<i64>) -> impl Fn(&Item) -> Option<T> {
+    move |v| int(v).filter(|n| range.contains(n))?.try_into().ok()
+}
+
+/// A number in `range`: a float, or an integer in any of TOML's notations.
+pub(crate) fn number_in(range: RangeInclusive<f64>) -> impl Fn(&Item) -> Option<f64> {
+    move |v| {
+        v.as_float().map_or_else(|| int(v).map(|n| n as f64), |f| f.as_str().parse().ok()).filter(|n| range.contains(n))
+    }
+}
+
+/// A string `valid` accepts.
+pub(crate) fn string_of(valid: fn(&str) -> bool) -> impl Fn(&Item) -> Option<String> {
+    move |v| v.as_str().filter(|s| valid(s)).map(str::to_owned)
 }
 
 /// A non-empty array of words (letters, digits, `-`, `_`, `.`), or `None`.
@@ -66,13 +81,8 @@ pub fn show(v: &Item) -> String {
 
 /// A table's entries parsed by `value`, sorted by key.
 pub(crate) fn sorted_pairs<T>(v: &Item, value: impl Fn(&Item) -> Option<T>) -> Option<Vec<(String, T)>> {
-    let mut pairs: Vec<(String, T)> = v
-        .as_table()?
-        .iter()
-        .map(|(k, v)| Some((k.get_ref().to_string(), value(v.get_ref())?)))
-        .collect::<Option<_>>()?;
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    Some(pairs)
+    let pairs = v.as_table()?.iter().map(|(k, v)| Some((k.get_ref().to_string(), value(v.get_ref())?)));
+    Some(pairs.collect::<Option<BTreeMap<_, _>>>()?.into_iter().collect())
 }
 
 pub(crate) fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -84,8 +94,7 @@ pub(crate) fn is_word(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-/// An image name as registries take it: lowercase letters, digits, '-', '_', '.', starting with
-/// a letter or digit (`harness`, not `Harness`).
+/// An image name as registries take it: lowercase letters, digits, '-', '_', '.', starting with a letter or digit.
 pub(crate) fn is_image_name(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
@@ -99,21 +108,24 @@ pub(crate) fn is_system(s: &str) -> bool {
             && os.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
-/// A GitHub runner label: lowercase letters, digits, '-' and '.', starting with a letter
-/// (`ubuntu-latest`, `ubuntu-24.04-arm`).
+/// A GitHub runner label (`ubuntu-24.04-arm`): lowercase letters, digits, '-' and '.', starting with a letter.
 pub(crate) fn is_runner(s: &str) -> bool {
     s.len() <= 64
         && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
 }
 
-/// A relative directory of plain characters, without `.` or `..` components: safe in YAML and
-/// in a path joined to the workspace root.
+/// A relative directory of plain characters without `.` or `..` parts: safe in YAML and joined to the root.
 pub(crate) fn is_relative_dir(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(['/', '-'])
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
         && s.trim_end_matches('/').split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// An HTTP(S) URL.
+pub(crate) fn is_url(s: &str) -> bool {
+    s.starts_with("https://") || s.starts_with("http://")
 }
 
 /// A Nix attribute name that needs no quoting.
@@ -123,8 +135,7 @@ pub(crate) fn is_attr(s: &str) -> bool {
 }
 
 pub(crate) fn is_version(s: &str) -> bool {
-    let parts: Vec<_> = s.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    s.split('.').count() == 3 && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 pub(crate) fn is_public_key(s: &str) -> bool {

@@ -1,10 +1,8 @@
-//! The GitHub Actions cache's REST API, for what no workflow step can do with actions/cache:
-//! delete an entry. The Actions cache keeps an entry as it was saved, so `verify --repair` of the
-//! local binary cache it carries (rollback mode) deletes the entry it was restored from, and the
-//! workflow saves the repaired directory under the same key. The job's token reaches curl on its
-//! stdin, as a header: never in an argument, a file or the log.
+//! The GitHub Actions cache's REST API, for what no workflow step can do: delete an entry, so the
+//! workflow can save a local binary cache `verify --repair` repaired under the same key (rollback
+//! mode). The job's token reaches curl on its stdin, as a header: never in an argument or a file.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use super::names::env::GITHUB_TOKEN;
 use crate::command::{Cmd, Io, NoSlots, Stdin};
@@ -15,9 +13,8 @@ pub fn delete(key: &str) -> Result<bool> {
     match said.trim() {
         "200" | "204" => Ok(true),
         "404" => Ok(false),
-        "401" | "403" => bail!(
-            "GitHub refused to delete the Actions cache entry {key} (HTTP {}): the job needs `permissions: actions: write` and its token as {GITHUB_TOKEN}",
-            said.trim()
+        code @ ("401" | "403") => bail!(
+            "GitHub refused to delete the Actions cache entry {key} (HTTP {code}): the job needs `permissions: actions: write` and its token as {GITHUB_TOKEN}"
         ),
         code => bail!("GitHub answered HTTP {code} to the deletion of the Actions cache entry {key}"),
     }
@@ -31,9 +28,8 @@ fn request(key: &str) -> Result<Cmd> {
     let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".to_owned());
     let (repository, git_ref) = (var("GITHUB_REPOSITORY")?, var("GITHUB_REF")?);
     let plain = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
-    if !plain(&repository) || !plain(&git_ref) || !plain(key) {
-        bail!("refusing to ask GitHub about {repository:?}, {git_ref:?}, {key:?}: not plain names");
-    }
+    let plain_names = plain(&repository) && plain(&git_ref) && plain(key);
+    ensure!(plain_names, "refusing to ask GitHub about {repository:?}, {git_ref:?}, {key:?}: not plain names");
     let url = format!("{api}/repos/{repository}/actions/caches?key={key}&ref={git_ref}");
     let args = ["--silent", "--show-error", "--request", "DELETE", "--header", "@-"];
     let args = args.into_iter().chain(["--header", "Accept: application/vnd.github+json"]);

@@ -1,5 +1,4 @@
-//! GitHub Actions' workflow commands and files: log groups, `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`,
-//! the names the tasks share with the generated workflows, and the Actions cache's REST API.
+//! GitHub Actions' workflow commands and files (`$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`), and its API.
 
 pub mod actions_cache;
 pub mod names;
@@ -13,56 +12,53 @@ pub(crate) fn is_actions() -> bool {
     env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
-/// Whether this run is a pull request from a fork: GitHub gives it no secrets. Read from the
-/// event GitHub Actions describes (`$GITHUB_EVENT_PATH`: `pull_request.head.repo.fork`).
+/// Whether this run is a pull request from a fork (GitHub gives it no secrets), from `$GITHUB_EVENT_PATH`.
 pub(crate) fn is_fork_pull_request() -> bool {
     if !is_actions() || !env::var("GITHUB_EVENT_NAME").is_ok_and(|e| e.starts_with("pull_request")) {
         return false;
     }
     let Some(path) = env::var_os("GITHUB_EVENT_PATH") else { return false };
-    let event = crate::files::read_bounded(std::path::Path::new(&path), 16 << 20)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .unwrap_or_default();
-    event["pull_request"]["head"]["repo"]["fork"].as_bool() == Some(true)
+    let event = crate::files::read_bounded(std::path::Path::new(&path), 16 << 20).ok();
+    let event = event.and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    event.is_some_and(|event| event["pull_request"]["head"]["repo"]["fork"] == true)
 }
 
 /// Asks the runner to mask a secret in the log, from here on.
 pub fn mask(secret: &str) {
-    if is_actions() {
-        eprintln!("::add-mask::{secret}");
-    }
+    command(&format!("add-mask::{secret}"));
 }
 
 pub(crate) fn group_start(title: &str) {
-    if is_actions() {
-        eprintln!("::group::{title}");
-    }
+    command(&format!("group::{title}"));
 }
 
 pub(crate) fn group_end() {
+    command("endgroup::");
+}
+
+/// A workflow command (`::NAME::VALUE`), under GitHub Actions.
+fn command(text: &str) {
     if is_actions() {
-        eprintln!("::endgroup::");
+        eprintln!("::{text}");
     }
 }
 
 /// Says a notice: an annotation on GitHub Actions, `note:` on stderr elsewhere (redacted either way).
 pub fn notice(message: &str) {
-    let message = crate::secrets::redact(message);
-    if is_actions() {
-        eprintln!("::notice::{message}");
-    } else {
-        eprintln!("note: {message}");
-    }
+    annotate("notice", "note", message);
 }
 
 /// Says a warning: an annotation on GitHub Actions, `warning:` on stderr elsewhere (redacted either way).
 pub fn warning(message: &str) {
+    annotate("warning", "warning", message);
+}
+
+/// An annotation of a `level` (one message, its lines kept) on GitHub Actions, `prefix: ` elsewhere.
+fn annotate(level: &str, prefix: &str, message: &str) {
     let message = crate::secrets::redact(message);
-    if is_actions() {
-        eprintln!("::warning::{}", message.replace('\n', "%0A"));
-    } else {
-        eprintln!("warning: {message}");
+    match is_actions() {
+        true => eprintln!("::{level}::{}", message.replace('\n', "%0A")),
+        false => eprintln!("{prefix}: {message}"),
     }
 }
 
@@ -73,39 +69,29 @@ pub(crate) fn set_outputs<N: AsRef<str>>(outputs: &[(N, String)]) -> Result<()> 
 }
 
 /// Appends markdown to `$GITHUB_STEP_SUMMARY`, when it is set.
-/// Whether a job summary is written (`$GITHUB_STEP_SUMMARY` is set).
-pub(crate) fn has_summary() -> bool {
-    env::var_os("GITHUB_STEP_SUMMARY").is_some()
-}
-
 pub(crate) fn append_summary(markdown: &str) -> Result<()> {
-    if !has_summary() {
-        return Ok(());
+    match env::var_os("GITHUB_STEP_SUMMARY") {
+        Some(_) => append("GITHUB_STEP_SUMMARY", &crate::secrets::redact(markdown)),
+        None => Ok(()),
     }
-    append("GITHUB_STEP_SUMMARY", &crate::secrets::redact(markdown))
 }
 
 fn append(var: &str, text: &str) -> Result<()> {
     let path = env::var_os(var).map(PathBuf::from).with_context(|| {
         format!("${var} is not set: GitHub Actions sets it; outside CI, drop the option that writes it")
     })?;
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open ${var} ({})", path.display()))?;
+    let file = OpenOptions::new().create(true).append(true).open(&path);
+    let mut file = file.with_context(|| format!("cannot open ${var} ({})", path.display()))?;
     file.write_all(text.as_bytes()).with_context(|| format!("cannot write ${var} ({})", path.display()))
 }
 
-/// The result of each job a job needs (`$NEEDS`: `${{ toJSON(needs) }}`), by job id, in the
-/// order GitHub gives them; `None` when the workflow passes none.
+/// Each needed job's result (`$NEEDS`: `${{ toJSON(needs) }}`), in GitHub's order; `None` without it.
 pub fn needs() -> Result<Option<Vec<(String, String)>>> {
     use names::env::NEEDS;
     let Ok(needs) = env::var(NEEDS) else { return Ok(None) };
     let needs: serde_json::Value = serde_json::from_str(&needs)
         .with_context(|| format!("${NEEDS} is not JSON: pass `${{{{ toJSON(needs) }}}}`"))?;
     let jobs = needs.as_object().with_context(|| format!("${NEEDS} is not an object of jobs"))?;
-    Ok(Some(
-        jobs.iter().map(|(job, info)| (job.clone(), info["result"].as_str().unwrap_or("unknown").to_owned())).collect(),
-    ))
+    let results = jobs.iter().map(|(job, info)| (job.clone(), info["result"].as_str().unwrap_or("unknown").to_owned()));
+    Ok(Some(results.collect()))
 }

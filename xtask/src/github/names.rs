@@ -1,6 +1,4 @@
-//! Names that the tasks and the generated workflows share. The workflows are generated from these
-//! constants and the tasks read and write the same ones, so a rename changes both sides at once
-//! and cannot pass `cargo xtask workflows --check` while breaking CI.
+//! Names that the tasks and the generated workflows share: a rename changes both sides at once.
 
 /// Job and step outputs (`$GITHUB_OUTPUT`).
 pub mod output {
@@ -14,8 +12,7 @@ pub mod output {
     pub(crate) const CONTAINER_KEY_OF: &str = "container-key-";
     /// actions/cache's fallback: the deps key up to its flake.lock hash (rollback mode).
     pub(crate) const RESTORE_KEY: &str = "restore-key";
-    /// `verify --repair` replaced the Actions cache's entry of the local cache: `true` when the
-    /// repaired directory is to be saved under its key.
+    /// `true` when `verify --repair` replaced the local cache's Actions cache entry (save it again).
     pub(crate) const REPAIRED: &str = "repaired";
     /// `proven`: the manifests publish copies by digest (`[{"image", "arch", "from"}]`).
     pub(crate) const COPIES: &str = "copies";

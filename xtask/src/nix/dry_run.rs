@@ -14,29 +14,23 @@ pub struct DryRun {
     pub unknown: BTreeSet<String>,
 }
 
-/// Reads the lists from what the dry run printed (on stderr): a header line saying what the
-/// indented paths below it are.
+/// Reads the lists from the dry run's stderr: each header line names the indented paths below it.
 pub fn parse(stderr: &str) -> DryRun {
-    let mut found = DryRun::default();
-    let mut section: Option<&mut BTreeSet<String>> = None;
+    const HEADERS: [&str; 3] = ["will be built", "will be fetched", "don't know how to build"];
+    let mut sets: [BTreeSet<String>; 3] = Default::default();
+    let mut section: Option<usize> = None;
     for line in stderr.lines() {
-        if let Some(path) = line.strip_prefix("  ").map(str::trim).filter(|p| p.starts_with('/')) {
-            if let Some(set) = section.as_mut() {
-                set.insert(path.to_owned());
+        match line.strip_prefix("  ").map(str::trim).filter(|p| p.starts_with('/')) {
+            Some(path) => {
+                if let Some(s) = section {
+                    sets[s].insert(path.to_owned());
+                }
             }
-            continue;
+            None => section = HEADERS.iter().position(|h| line.contains(h)),
         }
-        section = if line.contains("will be built") {
-            Some(&mut found.built)
-        } else if line.contains("will be fetched") {
-            Some(&mut found.fetched)
-        } else if line.contains("don't know how to build") {
-            Some(&mut found.unknown)
-        } else {
-            None
-        };
     }
-    found
+    let [built, fetched, unknown] = sets;
+    DryRun { fetched, built, unknown }
 }
 
 #[cfg(test)]

@@ -1,12 +1,9 @@
 //! What `nix-store --export` streams, read for what each NAR really is: its size and SHA-256,
-//! computed here from the bytes (Nix decompresses a binary cache's NAR files and checks the
-//! NAR hash itself; the size it does not check, and a runner then fails on it). A NAR is
-//! self-delimiting, so the stream is walked by its grammar, each file's contents hashed as it
-//! passes, never held.
+//! from the bytes (Nix checks the NAR hash itself, not the size, and a runner then fails on it).
+//! The stream is walked by the NAR's grammar, each file's contents hashed as it passes.
 //!
-//! The stream: for each path `1`, the NAR, the magic `NIXE`, the path, its references, its
-//! deriver, `0` (no signature); then `0`. Numbers are u64 little-endian; a string is its length,
-//! its bytes, and zeros to a multiple of 8.
+//! The stream: for each path `1`, the NAR, the magic `NIXE`, the path, its references, its deriver,
+//! `0` (no signature); then `0`. Numbers are u64 LE; a string is its length, bytes, zeros to 8.
 
 use std::io::{self, Read};
 
@@ -28,55 +25,35 @@ const EXPORT_MAGIC: u64 = 0x4558_494e;
 const MAX_TOKEN: u64 = 1 << 16;
 const MAX_DEPTH: usize = 256;
 
-/// The paths of a file holding an export stream, as far as it is whole, and why it stopped
-/// short (`None`: it is whole).
-pub fn read_file(file: &std::path::Path) -> (Vec<Exported>, Option<io::Error>) {
-    match std::fs::File::open(file) {
-        Ok(f) => read_partial(f),
-        Err(e) => (Vec::new(), Some(e)),
-    }
-}
-
-/// Every path of an export stream, in order.
-pub fn read(stream: impl Read) -> io::Result<Vec<Exported>> {
-    match read_partial(stream) {
-        (paths, None) => Ok(paths),
-        (_, Some(err)) => Err(err),
-    }
-}
-
-/// The paths read before the stream ended or broke, and what broke it.
-fn read_partial(stream: impl Read) -> (Vec<Exported>, Option<io::Error>) {
+/// The paths of a file holding an export stream, as far as it is whole (Nix says why it stopped).
+pub fn read_file(file: &std::path::Path) -> Vec<Exported> {
     let mut paths = Vec::new();
-    let result = read_into(stream, &mut paths);
-    (paths, result.err())
+    let _ = std::fs::File::open(file).and_then(|f| read(f, &mut paths));
+    paths
 }
 
-fn read_into(stream: impl Read, paths: &mut Vec<Exported>) -> io::Result<()> {
+/// Reads the paths of an export stream into `paths`, to its end or the first error.
+fn read(stream: impl Read, paths: &mut Vec<Exported>) -> io::Result<()> {
     let mut input = Input { inner: io::BufReader::new(stream), hash: None, count: 0 };
     loop {
         match input.u64()? {
             0 => return Ok(()),
             1 => {}
-            n => return Err(bad(format!("a path starts with {n}, not 1"))),
+            n => return Err(bad(format_args!("a path starts with {n}, not 1"))),
         }
         input.hash = Some(Hash::new());
         input.count = 0;
-        input.expect("nix-archive-1")?;
+        input.expect(&["nix-archive-1"])?;
         input.node(0)?;
         let nar_sha256 = input.hash.take().map(|h| h.finalize().into()).unwrap_or_default();
         let nar_size = input.count;
-        if input.u64()? != EXPORT_MAGIC {
-            return Err(bad("the export's magic is missing after a NAR".into()));
-        }
-        let path = String::from_utf8(input.token()?).map_err(|_| bad("a store path that is not UTF-8".into()))?;
+        check(input.u64()? == EXPORT_MAGIC, "the export's magic is missing after a NAR")?;
+        let path = String::from_utf8(input.token()?).map_err(|_| bad("a store path that is not UTF-8"))?;
         for _ in 0..input.u64()? {
             input.token()?;
         }
         input.token()?;
-        if input.u64()? != 0 {
-            return Err(bad("a signature in the export, which nix-store never writes".into()));
-        }
+        check(input.u64()? == 0, "a signature in the export, which nix-store never writes")?;
         paths.push(Exported { path, nar_size, nar_sha256 });
     }
 }
@@ -108,117 +85,105 @@ impl<R: Read> Input<R> {
         let mut pad = [0; 8];
         let n = ((8 - len % 8) % 8) as usize;
         self.bytes(&mut pad[..n])?;
-        match pad[..n].iter().all(|b| *b == 0) {
-            true => Ok(()),
-            false => Err(bad("padding that is not zeros".into())),
-        }
+        check(pad[..n].iter().all(|b| *b == 0), "padding that is not zeros")
     }
 
     /// A short string (a name, a tag).
     fn token(&mut self) -> io::Result<Vec<u8>> {
         let len = self.u64()?;
-        if len > MAX_TOKEN {
-            return Err(bad(format!("a {len}-byte name, longer than any NAR name")));
-        }
+        check(len <= MAX_TOKEN, format_args!("a {len}-byte name, longer than any NAR name"))?;
         let mut buf = vec![0; len as usize];
         self.bytes(&mut buf)?;
         self.padding(len)?;
         Ok(buf)
     }
 
-    fn expect(&mut self, word: &str) -> io::Result<()> {
-        let got = self.token()?;
-        match got == word.as_bytes() {
-            true => Ok(()),
-            false => Err(bad(format!("{:?} where the NAR has {word:?}", String::from_utf8_lossy(&got)))),
+    /// The words, in order.
+    fn expect(&mut self, words: &[&str]) -> io::Result<()> {
+        for word in words {
+            let got = self.token()?;
+            if got != word.as_bytes() {
+                return Err(bad(format_args!("{:?} where the NAR has {word:?}", String::from_utf8_lossy(&got))));
+            }
         }
+        Ok(())
     }
 
     /// A file's contents: streamed through the hash.
     fn contents(&mut self) -> io::Result<()> {
-        let mut left = self.u64()?;
-        let len = left;
-        let mut buf = vec![0; 1 << 16];
-        while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
+        let (len, mut buf) = (self.u64()?, vec![0; 1 << 16]);
+        for start in (0..len).step_by(buf.len()) {
+            let n = (len - start).min(buf.len() as u64) as usize;
             self.bytes(&mut buf[..n])?;
-            left -= n as u64;
         }
         self.padding(len)
     }
 
     fn node(&mut self, depth: usize) -> io::Result<()> {
-        if depth > MAX_DEPTH {
-            return Err(bad("directories nested deeper than any NAR".into()));
-        }
-        self.expect("(")?;
-        self.expect("type")?;
+        check(depth <= MAX_DEPTH, "directories nested deeper than any NAR")?;
+        self.expect(&["(", "type"])?;
         match self.token()?.as_slice() {
             b"regular" => {
                 let mut tag = self.token()?;
                 if tag == b"executable" {
-                    self.expect("")?;
+                    self.expect(&[""])?;
                     tag = self.token()?;
                 }
-                if tag != b"contents" {
-                    return Err(bad("a regular file without contents".into()));
-                }
+                check(tag == b"contents", "a regular file without contents")?;
                 self.contents()?;
-                self.expect(")")
+                self.expect(&[")"])
             }
             b"symlink" => {
-                self.expect("target")?;
+                self.expect(&["target"])?;
                 self.token()?;
-                self.expect(")")
+                self.expect(&[")"])
             }
             b"directory" => loop {
                 match self.token()?.as_slice() {
                     b")" => return Ok(()),
                     b"entry" => {
-                        self.expect("(")?;
-                        self.expect("name")?;
+                        self.expect(&["(", "name"])?;
                         self.token()?;
-                        self.expect("node")?;
+                        self.expect(&["node"])?;
                         self.node(depth + 1)?;
-                        self.expect(")")?;
+                        self.expect(&[")"])?;
                     }
-                    other => return Err(bad(format!("{:?} in a directory", String::from_utf8_lossy(other)))),
+                    other => return Err(bad(format_args!("{:?} in a directory", String::from_utf8_lossy(other)))),
                 }
             },
-            other => Err(bad(format!("a node of type {:?}", String::from_utf8_lossy(other)))),
+            other => Err(bad(format_args!("a node of type {:?}", String::from_utf8_lossy(other)))),
         }
     }
 }
 
-fn bad(what: String) -> io::Error {
+fn bad(what: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("not a `nix-store --export` stream: {what}"))
+}
+
+/// `Ok` when `whole`, else why the stream is not an export.
+fn check(whole: bool, what: impl std::fmt::Display) -> io::Result<()> {
+    whole.then_some(()).ok_or_else(|| bad(what))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn string(out: &mut Vec<u8>, s: &[u8]) {
-        out.extend((s.len() as u64).to_le_bytes());
-        out.extend(s);
-        out.extend(std::iter::repeat_n(0, (8 - s.len() % 8) % 8));
+    fn strings(out: &mut Vec<u8>, strings: &[&[u8]]) {
+        for s in strings {
+            out.extend((s.len() as u64).to_le_bytes());
+            out.extend(*s);
+            out.extend(std::iter::repeat_n(0, (8 - s.len() % 8) % 8));
+        }
     }
 
     /// A NAR of a directory with an executable and a link, as Nix writes it.
     fn nar() -> Vec<u8> {
         let mut nar = Vec::new();
-        for s in [&b"nix-archive-1"[..], b"(", b"type", b"directory", b"entry", b"(", b"name", b"bin", b"node", b"("] {
-            string(&mut nar, s);
-        }
-        for s in [&b"type"[..], b"regular", b"executable", b"", b"contents", b"#!/bin/sh\necho hi\n", b")", b")"] {
-            string(&mut nar, s);
-        }
-        for s in [&b"entry"[..], b"(", b"name", b"link", b"node", b"(", b"type", b"symlink", b"target", b"bin"] {
-            string(&mut nar, s);
-        }
-        for s in [&b")"[..], b")", b")"] {
-            string(&mut nar, s);
-        }
+        strings(&mut nar, &[b"nix-archive-1", b"(", b"type", b"directory", b"entry", b"(", b"name", b"bin", b"node"]);
+        strings(&mut nar, &[b"(", b"type", b"regular", b"executable", b"", b"contents", b"echo hi\n", b")", b")"]);
+        strings(&mut nar, &[b"entry", b"(", b"name", b"link", b"node", b"(", b"type", b"symlink", b"target", b"bin"]);
+        strings(&mut nar, &[b")", b")", b")"]);
         nar
     }
 
@@ -230,23 +195,24 @@ mod tests {
             stream.extend(1u64.to_le_bytes());
             stream.extend(&nar);
             stream.extend(EXPORT_MAGIC.to_le_bytes());
-            string(&mut stream, path.as_bytes());
+            strings(&mut stream, &[path.as_bytes()]);
             stream.extend(1u64.to_le_bytes());
-            string(&mut stream, b"/nix/store/cccc-z");
-            string(&mut stream, b"");
+            strings(&mut stream, &[b"/nix/store/cccc-z", b""]);
             stream.extend(0u64.to_le_bytes());
         }
         stream.extend(0u64.to_le_bytes());
-        let read = read(&stream[..]).unwrap();
+        let mut read = Vec::new();
+        super::read(&stream[..], &mut read).unwrap();
         assert_eq!(read.len(), 2);
         assert_eq!(read[1].path, "/nix/store/bbbb-y");
         assert_eq!(read[0].nar_size, nar.len() as u64);
         assert_eq!(read[0].nar_sha256, <[u8; 32]>::from(Hash::digest(&nar)));
 
         // Cut short, or not a NAR at all: an error, never a guess.
-        assert!(super::read(&stream[..stream.len() - 20]).is_err());
+        assert!(super::read(&stream[..stream.len() - 20], &mut Vec::new()).is_err());
         let mut junk = 1u64.to_le_bytes().to_vec();
-        string(&mut junk, b"not-a-nar");
-        assert!(super::read(&junk[..]).unwrap_err().to_string().contains("not a `nix-store --export` stream"));
+        strings(&mut junk, &[b"not-a-nar"]);
+        let err = super::read(&junk[..], &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("not a `nix-store --export` stream"));
     }
 }

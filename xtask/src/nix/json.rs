@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -24,31 +24,25 @@ pub fn parse_targets(json: &str) -> Result<Vec<Evaluated>> {
 
 /// What the tasks need of a store path.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct PathInfo {
     /// The store path.
-    #[serde(default)]
     pub path: String,
     /// The bytes of its NAR, uncompressed.
-    #[serde(default)]
     pub nar_size: u64,
     /// The NAR's hash, as this Nix prints it.
-    #[serde(default)]
     pub nar_hash: String,
     /// The store paths it refers to.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub references: Vec<String>,
     /// Where a binary cache keeps the NAR (`nar/….nar.xz`); empty for a local store.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub url: String,
-    /// The size and hash of that file (`FileSize`, `FileHash`), for a binary cache.
-    #[serde(default)]
+    /// The size of that file (`FileSize`), for a binary cache.
     pub download_size: Option<u64>,
-    /// The hash of the NAR file as a binary cache keeps it (`FileHash`).
-    #[serde(default)]
+    /// The hash of that file (`FileHash`), for a binary cache.
     pub download_hash: Option<String>,
     /// 2.8's list form: `false` for a path the store lacks.
-    #[serde(default)]
     valid: Option<bool>,
 }
 
@@ -57,8 +51,7 @@ fn null_as_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'d
 }
 
 /// `nix path-info --json`, either form: 2.8's list of objects with `path` (`"valid": false` for
-/// a path the store lacks), or 2.19's object by path (`null` for one it lacks). The paths it
-/// lacks are left out.
+/// a path the store lacks), or 2.19's object by path (`null` for one it lacks), without those.
 pub fn parse_path_infos(text: &str) -> Result<Vec<PathInfo>> {
     let malformed = || format!("malformed `nix path-info --json`: {}", excerpt(text));
     let infos: Vec<PathInfo> = match text.trim_start().as_bytes().first() {
@@ -71,19 +64,15 @@ pub fn parse_path_infos(text: &str) -> Result<Vec<PathInfo>> {
         _ => bail!(malformed()),
     };
     let infos: Vec<PathInfo> = infos.into_iter().filter(|info| info.valid != Some(false)).collect();
-    match infos.iter().any(|i| i.path.is_empty()) {
-        true => bail!("{}: a path has no `path`", malformed()),
-        false => Ok(infos),
-    }
+    ensure!(infos.iter().all(|i| !i.path.is_empty()), "{}: a path has no `path`", malformed());
+    Ok(infos)
 }
 
 /// The start of a long text, for messages.
 fn excerpt(text: &str) -> String {
-    let cut: String = text.chars().take(200).collect();
-    if cut.len() < text.len() {
-        format!("{cut}…")
-    } else {
-        cut
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 
@@ -92,20 +81,11 @@ pub(crate) fn parse_valid(json: &str) -> Result<BTreeSet<String>> {
     Ok(parse_path_infos(json)?.into_iter().map(|i| i.path).collect())
 }
 
-/// Nix 2.8's experimental features, in the order of its enum (each number checked by enabling
-/// the feature alone).
-const FEATURES_2_8: [&str; 7] = [
-    "ca-derivations",
-    "impure-derivations",
-    "flakes",
-    "nix-command",
-    "recursive-nix",
-    "no-url-literals",
-    "fetch-closure",
-];
+/// Nix 2.8's experimental features, in the order of its enum (each number checked by enabling it alone).
+const FEATURES_2_8: &str =
+    "ca-derivations impure-derivations flakes nix-command recursive-nix no-url-literals fetch-closure";
 
-/// Nix's settings, as `nix config show --json` (`nix show-config --json` before 2.20) prints
-/// them: `{ NAME: { "value": … }, … }`.
+/// Nix's settings, as `nix config show --json` prints them: `{ NAME: { "value": … }, … }`.
 pub struct Settings(serde_json::Map<String, Value>);
 
 impl Settings {
@@ -132,7 +112,7 @@ impl Settings {
     pub fn experimental_features(&self) -> Vec<String> {
         let items = self.value("experimental-features").as_array().cloned().unwrap_or_default();
         let name = |v: &Value| match v.as_u64() {
-            Some(n) => FEATURES_2_8.get(n as usize).map(|f| f.to_string()),
+            Some(n) => FEATURES_2_8.split(' ').nth(n as usize).map(str::to_owned),
             None => v.as_str().map(str::to_owned),
         };
         items.iter().filter_map(name).collect()
@@ -140,9 +120,7 @@ impl Settings {
 
     /// The systems this machine builds for: `system`, then `extra-platforms`.
     pub fn platforms(&self) -> Vec<String> {
-        let mut systems = self.words("system");
-        systems.extend(self.words("extra-platforms"));
-        systems
+        [self.words("system"), self.words("extra-platforms")].concat()
     }
 }
 
@@ -154,10 +132,8 @@ mod tests {
     fn reads_each_targets_derivation_and_outputs_in_order() {
         let json = r#"[{"drv":"/nix/store/d.drv","outputs":["/nix/store/o","/nix/store/p"]},{"drv":"/nix/store/e.drv","outputs":["/nix/store/q"]}]"#;
         let targets = parse_targets(json).unwrap();
-        assert_eq!(
-            targets[0],
-            Evaluated { drv: "/nix/store/d.drv".into(), outputs: vec!["/nix/store/o".into(), "/nix/store/p".into()] }
-        );
+        assert_eq!(targets[0].drv, "/nix/store/d.drv");
+        assert_eq!(targets[0].outputs, ["/nix/store/o", "/nix/store/p"]);
         assert_eq!(targets[1].outputs, ["/nix/store/q"]);
         assert!(parse_targets("[1]").is_err());
     }

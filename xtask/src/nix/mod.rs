@@ -1,11 +1,8 @@
-//! The Nix commands the tasks run, as [`Cmd`] values, built for the Nix on PATH ([`version`]), and
-//! the parsers of what Nix prints ([`json`], [`dry_run`], [`verify`], [`messages`]), each tested
-//! on what Nix 2.8 and 2.34 print (`fixtures/`, captured by `fixtures/capture`).
+//! The Nix commands the tasks run, as [`Cmd`] values built for the Nix on PATH ([`version`]), and
+//! the parsers of what Nix prints, each tested on what Nix 2.8 and 2.34 print (`fixtures/`).
 //!
 //! The flake is evaluated once per task ([`eval_targets`]: every target's derivation and outputs,
-//! in one `nix eval`); everything after works from those store paths with commands that evaluate
-//! nothing: `nix copy --derivation`, `nix-store --realise [--dry-run]`, `nix-store --query`,
-//! `nix path-info --json`, `nix copy`, `nix store sign|verify`. Works with Nix 2.8 and later.
+//! in one `nix eval`); every later command works from those store paths and evaluates nothing.
 
 pub mod dry_run;
 pub mod export;
@@ -25,15 +22,13 @@ const FAILED: &str = "Nix's own words follow";
 
 /// `nix --extra-experimental-features 'nix-command flakes' ARGS…`
 pub fn nix(args: impl IntoIterator<Item = Arg>) -> Cmd {
-    let mut all = vec![lit("--extra-experimental-features"), lit("nix-command flakes")];
-    all.extend(args);
-    Cmd::new("nix", all).hint(FAILED)
+    let features = [lit("--extra-experimental-features"), lit("nix-command flakes")];
+    Cmd::new("nix", features.into_iter().chain(args)).hint(FAILED)
 }
 
-/// How a command talks to caches. Nix retries a failed request (connection refused, DNS, 5xx)
-/// with growing pauses, [`ATTEMPTS`] times in all, and gives an attempt up after `stall_secs`
-/// without progress: a task never hangs on a cache. Credentials of `--cache` reach Nix in a
-/// netrc file of the run, never on a command line.
+/// How a command talks to caches: Nix retries a failed request [`ATTEMPTS`] times in all, and gives
+/// an attempt up after `stall_secs` without progress, so a task never hangs on a cache. Credentials
+/// of `--cache` reach Nix in a netrc file of the run, never on a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     /// Seconds a request may go without progress before Nix gives the attempt up (`cache-timeout`).
@@ -50,7 +45,7 @@ const CONNECT_TIMEOUT: u64 = 5;
 impl Network {
     /// The `--option` arguments that hold Nix to these bounds (and hand it the netrc file).
     pub fn options(&self) -> Vec<Arg> {
-        let mut options = vec![
+        let options = [
             ("connect-timeout", CONNECT_TIMEOUT.to_string()),
             ("download-attempts", ATTEMPTS.to_string()),
             ("stalled-download-timeout", self.stall_secs.to_string()),
@@ -59,10 +54,8 @@ impl Network {
             ("narinfo-cache-positive-ttl", "0".to_owned()),
             ("narinfo-cache-negative-ttl", "0".to_owned()),
         ];
-        if let Some(netrc) = &self.netrc {
-            options.push(("netrc-file", netrc.display().to_string()));
-        }
-        options.into_iter().flat_map(|(name, value)| [lit("--option"), lit(name), lit(value)]).collect()
+        let netrc = self.netrc.iter().map(|netrc| ("netrc-file", netrc.display().to_string()));
+        options.into_iter().chain(netrc).flat_map(|(name, value)| [lit("--option"), lit(name), lit(value)]).collect()
     }
 }
 
@@ -99,15 +92,13 @@ impl std::fmt::Display for Attr {
     }
 }
 
-/// A string as a Nix string literal.
 fn nix_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace("${", "\\${"))
 }
 
 /// The one evaluation of a task: each attribute's derivation and output paths, in order, as
 /// `[{ drv, outputs }]`. `builtins.getFlake` reaches `packages` and `checks` in one evaluation
-/// (`--impure` lets it take an unlocked reference, as the command line does). Fetching the
-/// flake's inputs is bounded like any cache request.
+/// (`--impure` lets it take an unlocked reference, as the command line does).
 pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
     let each: Vec<String> = attrs
         .iter()
@@ -119,35 +110,33 @@ pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
         })
         .collect();
     let expr = format!("let flake = builtins.getFlake {}; in [ {} ]", nix_string(flake), each.join(" "));
-    let mut args = vec![lit("eval"), lit("--json"), lit("--impure")];
-    args.extend(net.options());
-    args.extend([lit("--expr"), lit(expr)]);
-    nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)").evaluation()
+    let args = with_net(["eval", "--json", "--impure"].map(lit), net, [lit("--expr"), lit(expr)]);
+    Cmd { evaluates: true, ..nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)") }
 }
 
-/// `nix-store ARGS…`: the store commands that evaluate nothing.
 fn nix_store(args: impl IntoIterator<Item = Arg>) -> Cmd {
     Cmd::new("nix-store", args).hint(FAILED)
+}
+
+/// `head`, the options that bound the network ([`Network::options`]), then `tail`.
+fn with_net(head: impl IntoIterator<Item = Arg>, net: &Network, tail: impl IntoIterator<Item = Arg>) -> Vec<Arg> {
+    head.into_iter().chain(net.options()).chain(tail).collect()
 }
 
 /// Builds the derivations (nothing is evaluated), substituting from `substituters` (one word,
 /// space-separated: empty when the cache cannot be reached) trusting `key`; each output becomes
 /// a GC root, `root`, `root-2`, … (indirect: it ends when that file goes); prints the roots.
 pub fn realise(drvs: Slot, substituters: Slot, key: Option<Arg>, net: &Network, root: &str) -> Cmd {
-    let mut args = vec![lit("--realise"), lit("--add-root"), lit(root), lit("--indirect")];
-    args.extend(net.options());
+    let mut args = with_net(["--realise", "--add-root", root, "--indirect"].map(lit), net, []);
     // A substitute that fails to download is built instead: a cache hiccup never fails the build.
     args.extend([lit("--option"), lit("fallback"), lit("true")]);
     args.extend([lit("--option"), lit("extra-substituters"), Arg::Joined(substituters)]);
-    if let Some(key) = key {
-        args.extend([lit("--option"), lit("extra-trusted-public-keys"), key]);
-    }
+    args.extend(key.into_iter().flat_map(|key| [lit("--option"), lit("extra-trusted-public-keys"), key]));
     args.push(Arg::Slot(drvs));
     nix_store(args).io(Io::ReadStdout).hint("the build failed (see its log above)")
 }
 
-/// Copies the derivations (not their outputs) and the sources they read into `store`, an empty
-/// store standing in for a fresh runner after evaluation.
+/// Copies the derivations and the sources they read (not their outputs) into an empty `store`.
 pub(crate) fn copy_derivations(store: &str, drvs: Slot) -> Cmd {
     nix([lit("copy"), lit("--derivation"), lit("--no-check-sigs"), lit("--to"), lit(store), Arg::Slot(drvs)])
         .io(Io::Quiet)
@@ -156,11 +145,11 @@ pub(crate) fn copy_derivations(store: &str, drvs: Slot) -> Cmd {
 
 /// What a fresh runner with only `store` would fetch from `substituters` and build: a dry run.
 pub fn dry_run(store: &str, substituters: Slot, drvs: Slot, net: &Network) -> Cmd {
-    let mut args = vec![lit("--realise"), lit("--dry-run"), lit("--store"), lit(store)];
-    args.extend(net.options());
-    args.extend([lit("--option"), lit("substituters"), Arg::Joined(substituters)]);
-    args.push(Arg::Slot(drvs));
-    nix_store(args).io(Io::Quiet).hint("it asks what a fresh runner would fetch and build (it builds nothing)")
+    let head = ["--realise", "--dry-run", "--store", store].map(lit);
+    let tail = [lit("--option"), lit("substituters"), Arg::Joined(substituters), Arg::Slot(drvs)];
+    nix_store(with_net(head, net, tail))
+        .io(Io::Quiet)
+        .hint("it asks what a fresh runner would fetch and build (it builds nothing)")
 }
 
 /// The output paths of derivations in `store` (`nix-store --query --outputs`).
@@ -173,12 +162,10 @@ pub fn outputs(store: &str, drvs: Slot) -> Cmd {
 /// `nix-store --query --requisites [--include-outputs] PATHS`: with outputs, what a runner needs to
 /// build the derivations without building anything else. `.drv` files are left out by the caller.
 pub fn requisites(paths: Slot, include_outputs: bool) -> Cmd {
-    let mut args = vec![lit("--query"), lit("--requisites")];
-    if include_outputs {
-        args.push(lit("--include-outputs"));
-    }
-    args.push(Arg::Slot(paths));
-    nix_store(args).io(Io::Quiet).hint("it lists the build inputs of what was built")
+    let outputs = include_outputs.then(|| lit("--include-outputs"));
+    nix_store([lit("--query"), lit("--requisites")].into_iter().chain(outputs).chain([Arg::Slot(paths)]))
+        .io(Io::Quiet)
+        .hint("it lists the build inputs of what was built")
 }
 
 /// `nix path-info` with JSON this Nix prints in format 1 (or 2.8's list), then `rest`.
@@ -205,17 +192,13 @@ pub(crate) fn derivation_graph(store: &str, drvs: Slot) -> Cmd {
 
 /// Which of the paths a store has: `nix path-info --json --store URL PATHS`.
 pub fn query(store: &str, set: Slot, net: &Network) -> Cmd {
-    let mut rest = net.options();
-    rest.extend([lit("--store"), lit(store), Arg::Slot(set)]);
-    path_info(rest).hint("it asks the cache which paths it has")
+    path_info(with_net([], net, [lit("--store"), lit(store), Arg::Slot(set)]))
+        .hint("it asks the cache which paths it has")
 }
 
 /// Copies exactly the set (not its closure: the filter already chose) to a store.
 pub fn copy(to: &str, set: Slot, net: &Network) -> Cmd {
-    let mut args = vec![lit("copy"), lit("--no-recursive")];
-    args.extend(net.options());
-    args.extend([lit("--to"), lit(to), Arg::Slot(set)]);
-    nix(args)
+    nix(with_net([lit("copy"), lit("--no-recursive")], net, [lit("--to"), lit(to), Arg::Slot(set)]))
         .io(Io::Quiet)
         .hint("it uploads to the cache: check the URL and its credentials (Nix's netrc-file for HTTP)")
 }
@@ -224,25 +207,20 @@ pub fn copy(to: &str, set: Slot, net: &Network) -> Cmd {
 /// whether that key (alone) signed them ([`verify::parse`] reads the verdicts).
 pub(crate) fn store_verify(store: &str, set: Slot, key: Option<Arg>, contents: bool, net: &Network) -> Cmd {
     let mut args = vec![lit("store"), lit("verify")];
-    if !contents {
-        args.push(lit("--no-contents"));
-    }
+    args.extend((!contents).then(|| lit("--no-contents")));
     match key {
         Some(key) => args.extend([lit("--option"), lit("trusted-public-keys"), key]),
         None => args.push(lit("--no-trust")),
     }
-    args.extend(net.options());
-    args.extend([lit("--store"), lit(store), Arg::Slot(set)]);
-    nix(args).io(Io::Quiet).hint(format!("it checks what {store} holds (signatures, contents)"))
+    nix(with_net(args, net, [lit("--store"), lit(store), Arg::Slot(set)]))
+        .io(Io::Quiet)
+        .hint(format!("it checks what {store} holds (signatures, contents)"))
 }
 
-/// `nix-store --export` of paths in `store`: each NAR as the store holds it (a binary cache's
-/// fetched and decompressed by Nix, which stops on one whose hash is not its narinfo's), for
-/// [`export::read`] to measure.
+/// `nix-store --export` of paths in `store`, for [`export::read_file`] to measure: each NAR as
+/// Nix fetched and decompressed it (it stops on one whose hash is not its narinfo's).
 pub(crate) fn export(store: &str, set: Slot, net: &Network) -> Cmd {
-    let mut args = vec![lit("--store"), lit(store)];
-    args.extend(net.options());
-    args.extend([lit("--export"), Arg::Slot(set)]);
+    let args = with_net([lit("--store"), lit(store)], net, [lit("--export"), Arg::Slot(set)]);
     nix_store(args).io(Io::Quiet).hint(format!("it reads each NAR {store} holds"))
 }
 
@@ -250,8 +228,7 @@ pub(crate) fn export(store: &str, set: Slot, net: &Network) -> Cmd {
 pub fn sign(secret: &std::path::Path, store: Option<&str>, set: Slot, net: &Network) -> Cmd {
     let mut args = vec![lit("store"), lit("sign"), lit("--key-file"), lit(secret.display().to_string())];
     if let Some(store) = store {
-        args.extend(net.options());
-        args.extend([lit("--store"), lit(store)]);
+        args = with_net(args, net, [lit("--store"), lit(store)]);
     }
     args.push(Arg::Slot(set));
     nix(args).io(Io::Quiet).hint(format!("it signs the paths with {}", secret.display()))

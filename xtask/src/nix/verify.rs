@@ -17,15 +17,13 @@ pub struct Verdicts {
 /// Reads the paths it named on stderr and what its exit status says.
 pub fn parse(output: &Output) -> Verdicts {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let quoted = |line: &str, suffix: &str| line.split("path '").nth(1)?.split_once(suffix).map(|(p, _)| p.to_owned());
-    let mut verdicts = Verdicts::default();
-    for line in stderr.lines() {
-        verdicts.untrusted.extend(quoted(line, "' is untrusted"));
-        verdicts.modified.extend(quoted(line, "' was modified!"));
-    }
+    let named = |suffix: &str| -> BTreeSet<String> {
+        stderr.lines().filter_map(|l| Some(l.split("path '").nth(1)?.split_once(suffix)?.0.to_owned())).collect()
+    };
+    let (untrusted, modified) = (named("' is untrusted"), named("' was modified!"));
     let code = output.status.code().unwrap_or(4);
-    verdicts.failed = code & 4 != 0 || (code != 0 && verdicts.untrusted.is_empty() && verdicts.modified.is_empty());
-    verdicts
+    let failed = code & 4 != 0 || (code != 0 && untrusted.is_empty() && modified.is_empty());
+    Verdicts { untrusted, modified, failed }
 }
 
 #[cfg(test)]

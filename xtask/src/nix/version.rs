@@ -39,31 +39,25 @@ pub fn parse(text: &str) -> Option<Version> {
 /// The version of the Nix on PATH, asked on first use; `None` without one.
 pub fn detected() -> Option<Version> {
     static DETECTED: OnceLock<Option<Version>> = OnceLock::new();
-    *DETECTED.get_or_init(|| {
-        let said = Cmd::lits("nix", ["--version"]).io(Io::Quiet).run_quietly(&NoSlots).ok()?;
-        parse(&said)
-    })
+    *DETECTED.get_or_init(|| parse(&Cmd::lits("nix", ["--version"]).io(Io::Quiet).run_quietly(&NoSlots).ok()?))
 }
 
-/// What the commands are built for.
-fn current() -> Version {
-    detected().unwrap_or(OLDEST_TESTED)
+/// `new` when the Nix the commands are built for is `since` or later, else `old`.
+fn since(since: Version, new: &'static [&'static str], old: &'static [&'static str]) -> &'static [&'static str] {
+    match detected().unwrap_or(OLDEST_TESTED) >= since {
+        true => new,
+        false => old,
+    }
 }
 
 /// `--json`, and the format that keeps every Nix's output readable by the same parser.
 pub fn path_info_json() -> &'static [&'static str] {
-    match current() >= JSON_FORMAT_SINCE {
-        true => &["--json", "--json-format", "1"],
-        false => &["--json"],
-    }
+    since(JSON_FORMAT_SINCE, &["--json", "--json-format", "1"], &["--json"])
 }
 
 /// The command words that print Nix's settings as JSON.
 pub fn config_show() -> &'static [&'static str] {
-    match current() >= CONFIG_SHOW_SINCE {
-        true => &["config", "show", "--json"],
-        false => &["show-config", "--json"],
-    }
+    since(CONFIG_SHOW_SINCE, &["config", "show", "--json"], &["show-config", "--json"])
 }
 
 #[cfg(test)]

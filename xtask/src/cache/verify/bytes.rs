@@ -96,7 +96,7 @@ impl Checks<'_> {
             let file = scratch::dir()?.join(format!("export-{}", todo.len()));
             let cmd = nix::export(reader, PATHS, self.net).stdout_to(file.clone());
             let ran = cmd.run_quietly(&Words(todo.iter().map(|i| i.store_path.clone()).collect()));
-            let (read, _) = export::read_file(&file);
+            let read = export::read_file(&file);
             let _ = std::fs::remove_file(&file);
             for exported in &read {
                 let Some(info) = todo.iter().find(|i| i.store_path == exported.path) else { continue };
