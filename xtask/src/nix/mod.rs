@@ -92,6 +92,15 @@ impl std::fmt::Display for Attr {
     }
 }
 
+/// Whether the flake has each attribute, in order, as `[true, false, …]`: its outputs' names only,
+/// no derivation evaluated.
+pub fn has_attrs(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
+    let each: Vec<String> = attrs.iter().map(|a| format!("(flake ? {})", &a.select("")[1..])).collect();
+    let expr = format!("let flake = builtins.getFlake {}; in [ {} ]", nix_string(flake), each.join(" "));
+    let args = with_net(["eval", "--json", "--impure"].map(lit), net, [lit("--expr"), lit(expr)]);
+    nix(args).io(Io::Quiet).hint("it reads the flake's outputs (Nix says why below)")
+}
+
 fn nix_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace("${", "\\${"))
 }

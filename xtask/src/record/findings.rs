@@ -161,6 +161,8 @@ pub enum Why {
     Publishes,
     /// `--force`: every job runs.
     Forced,
+    /// The flake has no such attribute (an arch it does not build): it runs, and fails there.
+    Missing,
 }
 
 impl Decision {
@@ -173,6 +175,7 @@ impl Decision {
             Why::NotSmoked => "no passing smoke of these images in the history".to_owned(),
             Why::Publishes => "a push to the default branch publishes this commit's images".to_owned(),
             Why::Forced => "--force".to_owned(),
+            Why::Missing => "the flake has no such attribute".to_owned(),
         };
         let smoke = self.smoke.as_deref().map(|id| format!(", smoke {id} passed")).unwrap_or_default();
         let copy = self.copy.as_deref().map(|from| format!(", published as {from}")).unwrap_or_default();

@@ -10,14 +10,16 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::{
     cli::Force,
+    command::NoSlots,
     github::{self, names::output::COPIES},
     history::History,
     keys::DepsKey,
     layers::{self, Target},
+    nix::{self, Attr},
     pipeline,
     record::{render::cell, Decision, Record, Why},
     session::{Platform, Session},
@@ -58,9 +60,30 @@ impl Proven {
                 legs.push((leg, proof, wanted));
             }
         }
-        pipeline::execute(session, pipeline::status_plan(session, targets)?, &Vec::new(), record)?;
+        // A leg whose attribute the flake lacks (an arch it does not build) runs, and fails there.
+        let attrs: Vec<Attr> = targets.iter().map(|t| t.attr.clone()).collect();
+        let has = nix::has_attrs(&session.flake, &attrs, &session.net);
+        let present: Vec<bool> = match session.dry_run {
+            true => {
+                println!("{}", has.render(None));
+                vec![true; targets.len()]
+            }
+            false => {
+                serde_json::from_str(&has.run_quietly(&NoSlots)?).context("`nix eval` of the flake's attributes")?
+            }
+        };
+        let mut at = Vec::new();
+        let mut evaluated = Vec::new();
+        for (target, present) in targets.into_iter().zip(present) {
+            at.push(present.then_some(evaluated.len()));
+            evaluated.extend(present.then_some(target));
+        }
+        pipeline::execute(session, pipeline::status_plan(session, evaluated)?, &Vec::new(), record)?;
         if session.dry_run {
             return Ok(());
+        }
+        for (_, _, wanted) in &mut legs {
+            *wanted = wanted.iter().map(|i| at[*i].unwrap_or(usize::MAX)).collect();
         }
         let push = record.github.as_ref().is_some_and(|g| g.event == "push");
         let history = History::of(session).map(|h| h.read().0).unwrap_or_default();
@@ -154,7 +177,8 @@ fn decide(
         .map(|p| format!("{}@{}", p.repository, p.digest));
     let why = match () {
         _ if force => Why::Forced,
-        _ if views.len() < wanted.len() || views.iter().any(|t| t.before.is_none()) => Why::Builds,
+        _ if views.len() < wanted.len() => Why::Missing,
+        _ if views.iter().any(|t| t.before.is_none()) => Why::Builds,
         _ if broken > 0 => Why::Broken,
         _ if to_build > 0 => Why::Builds,
         _ if proof == Proof::Image && push && copy.is_none() => Why::Publishes,

@@ -380,3 +380,22 @@ fn a_push_skips_what_this_machine_cannot_do_and_passes_nothing_that_did_not_run(
     assert!(reason("publish").contains("cannot build aarch64-linux"), "{}", out.stdout);
     assert_eq!(job(&bare, "container (harness, x86_64)").result, "skipped");
 }
+
+/// A leg whose attribute the flake lacks (an arch it does not build) is answered "runs" and why
+/// (its job then fails on its own runner); the others are answered from the cache, and nothing
+/// fails the first job.
+#[test]
+fn proven_runs_a_leg_whose_attribute_the_flake_lacks() {
+    needs!(Nix);
+    let flake = example_flake("proven-missing");
+    let text = fs::read_to_string(flake.join("flake.nix")).unwrap();
+    fs::write(flake.join("flake.nix"), text.replace(r#"[ "x86_64-linux" "aarch64-linux" ]"#, r#"[ "x86_64-linux" ]"#))
+        .unwrap();
+    let cache = format!("file://{}", temp_dir("proven-missing").join("cache").display());
+    let (out, record) = recorded(xtask().args(["proven", "--flake", &flake.display().to_string(), "--cache", &cache]));
+    let out = out.ok();
+    let why: BTreeMap<&str, (bool, Why)> = record.proven.iter().map(|d| (d.leg.as_str(), (d.runs, d.why))).collect();
+    assert_eq!(why["container (harness, aarch64)"], (true, Why::Missing), "{}", out.stderr);
+    assert_eq!(why["container (harness, x86_64)"], (true, Why::Builds), "{}", out.stderr);
+    assert_eq!(why["test (ubuntu-latest, unit)"], (true, Why::Builds), "{}", out.stderr);
+}
