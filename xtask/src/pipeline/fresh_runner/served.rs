@@ -1,6 +1,6 @@
 //! What the cache serves of what a fresh runner would fetch, and whether it is sound (its NAR
 //! file whole, its signature the key's), and what this machine's store has: the fresh-runner
-//! step's questions after its dry runs (`fresh.rs`), asked at once.
+//! step's questions after its dry runs, asked at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,8 +1,8 @@
 //! What a fresh runner would see: for each target, the store paths it would fetch from the cache
 //! and the derivations it would build, from a dry run of the evaluated derivations in an empty
 //! store whose substituters are the cache (and the upstream caches, when something would be built
-//! without them). The step that computes it is the pipeline's (`pipeline/fresh.rs`): `status`,
-//! every build task's "up to date" check and its record read the same view.
+//! without them). The fresh-runner step computes it: `status`, every build task's "up to date"
+//! check and its record read the same view.
 //!
 //! Paths a runner gets from their origin rather than a cache (what the push filter drops, and the
 //! sources the derivations read) are counted apart (`from_origin`): they are not misses. A path
@@ -80,11 +80,6 @@ impl RunnerView {
     /// layer shown beside them is another job's), and fetch every path of them sound.
     pub fn up_to_date(&self, n: usize) -> bool {
         self.targets.iter().take(n).all(|t| t.to_build.is_empty() && t.broken.is_empty())
-    }
-
-    /// Every broken path, with why.
-    pub fn broken(&self) -> BTreeMap<&String, &String> {
-        self.targets.iter().flat_map(|t| &t.broken).collect()
     }
 
     /// What a fresh runner would build of the first `n` targets.
