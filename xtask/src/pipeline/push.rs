@@ -220,8 +220,7 @@ impl State {
             }
         }
         self.repaired = self.repair.len();
-        let repairs = std::mem::take(&mut self.repair).into_keys();
-        self.push.extend(repairs);
+        self.push.extend(std::mem::take(&mut self.repair).into_keys());
         self.present = self.present.saturating_sub(self.repaired);
         Ok(format!("{} to upload again", self.repaired))
     }

@@ -124,12 +124,11 @@ impl Slots for State {
             SERVED => &self.served,
             NEEDED => &self.needed,
             CANDIDATES => &self.candidates,
-            PUSH => &self.push,
+            PUSH | PUSHED => &self.push,
             PRESENT => &self.present_paths,
             PUBLIC_KEY => &self.public_key,
             RESIGN => &self.resign,
             CHECKED => &self.checked,
-            PUSHED => &self.push,
             // Filled per call (`Words`): a record shows the command without them.
             RUNNER_BUILDS | HERE => &[],
             Slot(other) => unreachable!("the pipeline has no slot {other}"),
