@@ -106,13 +106,11 @@ fn after_the_push(session: &Session, plan: &Plan, state: &mut State, record: &mu
 /// Downstream CI jobs get the prebuild job's key: a different one means the lock files changed
 /// between the jobs, and this job builds against a layer the prebuild did not warm.
 fn warn_on_key_drift(outputs: &Keys) {
-    let expected = std::env::var(DEPS_CACHE_KEY).ok().filter(|k| !k.is_empty());
     let ours = outputs.iter().find(|(name, _)| name == CACHE_KEY).map(|(_, key)| key);
+    let expected = std::env::var(DEPS_CACHE_KEY).ok().filter(|k| !k.is_empty() && Some(k) != ours);
     if let (Some(expected), Some(ours)) = (expected, ours) {
-        if &expected != ours {
-            github::warning(&format!(
-                "this job's deps key {ours} differs from the prebuild job's {expected}: did flake.lock or Cargo.lock change between the jobs?"
-            ));
-        }
+        github::warning(&format!(
+            "this job's deps key {ours} differs from the prebuild job's {expected}: did flake.lock or Cargo.lock change between the jobs?"
+        ));
     }
 }

@@ -65,25 +65,18 @@ impl Request {
         on_push_failure: OnPushFailure,
     ) -> Result<Request> {
         let mut keys: Keys = vec![(output::CACHE_KEY.to_owned(), session.deps_key()?.to_string())];
-        let images: Vec<(&str, &str)> = targets
+        let checks = targets.iter().filter(|t| matches!(t.layer, Layer::Check { .. }));
+        keys.extend(checks.map(|t| (output::JOB_KEY.to_owned(), t.key.clone())));
+        let images: Vec<_> = targets
             .iter()
             .filter_map(|t| match &t.layer {
-                Layer::Image { image, .. } => Some((image.as_str(), t.key.as_str())),
+                Layer::Image { image, .. } => Some((format!("{}{image}", output::CONTAINER_KEY_OF), t.key.clone())),
                 _ => None,
             })
             .collect();
-        keys.extend(
-            targets
-                .iter()
-                .filter(|t| matches!(t.layer, Layer::Check { .. }))
-                .map(|t| (output::JOB_KEY.to_owned(), t.key.clone())),
-        );
-        match images.as_slice() {
-            [] => {}
-            [(_, key)] => keys.push((output::CONTAINER_KEY.to_owned(), key.to_string())),
-            images => {
-                keys.extend(images.iter().map(|(n, key)| (format!("{}{n}", output::CONTAINER_KEY_OF), key.to_string())))
-            }
+        match <[_; 1]>::try_from(images) {
+            Ok([(_, key)]) => keys.push((output::CONTAINER_KEY.to_owned(), key)),
+            Err(images) => keys.extend(images),
         }
         Ok(Request { task: task.to_owned(), targets, force, on_push_failure, pin: None, keys, fetch_outputs: false })
     }
@@ -133,12 +126,11 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     let trusted = trusted_key(session, signing.is_some());
     let fresh = fresh_runner(session, trusted.clone(), !request.force)?;
     plan.step("Ask what a fresh runner would fetch and build", StepKind::FreshRunner(Box::new(fresh)));
-    let build = match request.fetch_outputs {
-        true => {
-            format!("Build {} (or fetch them, when the cache has them all: the task uses them here)", names.join(", "))
-        }
-        false => format!("Build {}", names.join(", ")),
+    let fetch = match request.fetch_outputs {
+        true => " (or fetch them, when the cache has them all: the task uses them here)",
+        false => "",
     };
+    let build = format!("Build {}{fetch}", names.join(", "));
     // The outputs stay GC roots until the task ends: a collection on the runner cannot take what
     // is about to be pushed.
     let roots = scratch::path(session.dry_run, "gcroots/result")?.display().to_string();
@@ -171,11 +163,8 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     // first, and with --force the bytes of every path the cache has.
     if files.is_some() && (signing.is_some() || request.force) {
         let (cmd, every) = (nix::store_verify(&url, CHECKED, None, true, net), request.force);
-        let title = match every {
-            true => "Check the cache's bytes of every path it has (--force)",
-            false => "Check the cache's bytes of what is to be re-signed",
-        };
-        plan.step(title, StepKind::Contents { cmd, every });
+        let what = if every { "every path it has (--force)" } else { "what is to be re-signed" };
+        plan.step(format!("Check the cache's bytes of {what}"), StepKind::Contents { cmd, every });
     }
     if let Some(key) = signing {
         let (sign, resign) = (nix::sign(&key.secret, None, PUSH, net), nix::sign(&key.secret, Some(&url), RESIGN, net));
@@ -194,12 +183,18 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     Ok(plan)
 }
 
-/// The plan of `status`: evaluate, then ask what a fresh runner would fetch and build.
-pub(crate) fn status_plan(session: &Session, targets: Vec<Target>) -> Result<Plan> {
-    let mut plan = Plan::new("status", targets);
+/// The plan of `task` that starts by evaluating the targets.
+fn evaluating(session: &Session, task: &str, targets: Vec<Target>) -> Plan {
+    let mut plan = Plan::new(task, targets);
     plan.fact("cache", session.cache.label());
     let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
     plan.step("Evaluate the targets", StepKind::Eval(nix::eval_targets(&session.flake, &attrs, &session.net)));
+    plan
+}
+
+/// The plan of `status`: evaluate, then ask what a fresh runner would fetch and build.
+pub(crate) fn status_plan(session: &Session, targets: Vec<Target>) -> Result<Plan> {
+    let mut plan = evaluating(session, "status", targets);
     // A key the xtask signs with is read, never created: status writes nothing.
     let signing = session.signing.as_ref().filter(|k| k.secret.exists()).map(|k| k.reader());
     if let Some(key) = &signing {
@@ -212,10 +207,7 @@ pub(crate) fn status_plan(session: &Session, targets: Vec<Target>) -> Result<Pla
 
 /// The plan of `pin`: evaluate, then pin each target's output under its key in Cachix.
 pub(crate) fn pin_plan(session: &Session, targets: Vec<Target>, cache: &str, keep: u32) -> Plan {
-    let mut plan = Plan::new("pin", targets);
-    plan.fact("cache", session.cache.label());
-    let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
-    plan.step("Evaluate the targets", StepKind::Eval(nix::eval_targets(&session.flake, &attrs, &session.net)));
+    let mut plan = evaluating(session, "pin", targets);
     let pins = plan.targets.iter().map(|t| pin(cache, &t.key, keep)).collect();
     plan.step("Pin each target under its key", StepKind::Pin(pins));
     plan
@@ -224,10 +216,7 @@ pub(crate) fn pin_plan(session: &Session, targets: Vec<Target>, cache: &str, kee
 /// The key a runner trusts for the cache: the one the xtask signs with (found by its step), or
 /// the config's for Cachix.
 fn trusted_key(session: &Session, signs: bool) -> Option<Arg> {
-    if signs {
-        return Some(Arg::Slot(PUBLIC_KEY));
-    }
-    session.cache.config_key(&session.config).map(lit)
+    signs.then_some(Arg::Slot(PUBLIC_KEY)).or_else(|| session.cache.config_key(&session.config).map(lit))
 }
 
 fn fresh_runner(session: &Session, key: Option<Arg>, stop_when_cached: bool) -> Result<FreshRunner> {

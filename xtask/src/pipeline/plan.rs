@@ -103,11 +103,14 @@ pub enum StepKind {
 impl StepKind {
     pub fn cmds(&self) -> Vec<&Cmd> {
         match self {
-            StepKind::Eval(c) | StepKind::Build(c) | StepKind::Verify(c) | StepKind::Run(c) => vec![c],
-            StepKind::Missing { cmd, .. } => vec![cmd],
+            StepKind::Eval(cmd)
+            | StepKind::Build(cmd)
+            | StepKind::Verify(cmd)
+            | StepKind::Run(cmd)
+            | StepKind::Missing { cmd, .. }
+            | StepKind::Contents { cmd, .. } => vec![cmd],
             StepKind::Push { cmd, landed, .. } => std::iter::once(cmd).chain(landed.iter().map(|(q, _)| q)).collect(),
             StepKind::Sign { sign, resign } => vec![sign, resign],
-            StepKind::Contents { cmd, .. } => vec![cmd],
             StepKind::Needed { requisites, infos } => vec![requisites, infos],
             StepKind::Upstream(queries) => queries.iter().map(|(_, cmd)| cmd).collect(),
             StepKind::SigningKey(key) => key.cmds(),
@@ -158,11 +161,6 @@ impl StepKind {
             StepKind::Pin(_) => "pin",
             StepKind::Run(_) => "run",
         }
-    }
-
-    /// Whether the step still runs when the cache turned out to have everything.
-    pub(crate) fn runs_when_cached(&self) -> bool {
-        matches!(self, StepKind::Pin(_))
     }
 
     /// What the dry run says besides the commands: when the step is skipped, or what the xtask

@@ -24,8 +24,7 @@ use crate::{
 /// The paths whose NAR file the cache lacks or holds at another size than its narinfo says.
 pub(crate) fn unsound_files(files: &Files, infos: &[PathInfo]) -> Result<BTreeMap<String, String>> {
     // A narinfo may name any file: only plain paths inside the cache are looked at.
-    let safe = |info: &&PathInfo| safe_path(&info.url);
-    let urls: Vec<&str> = infos.iter().filter(safe).map(|i| i.url.as_str()).collect();
+    let urls: Vec<&str> = infos.iter().map(|i| i.url.as_str()).filter(|u| safe_path(u)).collect();
     let sizes = files.sizes(&urls)?;
     let mut broken = BTreeMap::new();
     for info in infos {
@@ -61,16 +60,14 @@ impl State {
         };
         self.nar_files = infos.iter().filter(|i| safe_path(&i.url)).map(|i| (i.path.clone(), i.url.clone())).collect();
         if let Some(files) = files {
-            let urls: BTreeMap<&String, &String> = infos.iter().map(|i| (&i.path, &i.url)).collect();
             for (path, why) in unsound_files(files, &infos)? {
                 eprintln!("  broken in the cache: {path}: {why} (uploaded again)");
-                let nar = urls.get(&path).filter(|u| safe_path(u)).map(|u| u.to_string());
+                let nar = self.nar_files.get(&path).cloned();
                 self.repair.insert(path, (why, nar));
             }
         }
         for info in infos.iter().filter(|i| !self.repair.contains_key(&i.path)) {
-            let local = self.local.get(&info.path);
-            if local.is_some_and(|l| l.nar_hash != info.nar_hash || l.nar_size != info.nar_size) {
+            if self.local.get(&info.path).is_some_and(|l| l.nar_hash != info.nar_hash || l.nar_size != info.nar_size) {
                 self.differs.insert(info.path.clone());
             }
         }
@@ -223,8 +220,7 @@ impl State {
             }
         }
         self.repaired = self.repair.len();
-        let repairs = std::mem::take(&mut self.repair).into_keys();
-        self.push.extend(repairs);
+        self.push.extend(std::mem::take(&mut self.repair).into_keys());
         self.present = self.present.saturating_sub(self.repaired);
         Ok(format!("{} to upload again", self.repaired))
     }
@@ -265,8 +261,7 @@ impl State {
         }
         let narinfos: Vec<String> = self.push.iter().filter_map(|p| crate::cache::narinfo::file_of(p)).collect();
         let names: Vec<&str> = narinfos.iter().map(String::as_str).collect();
-        let sizes = files.sizes(&names)?;
-        let narinfo_bytes = total_known(sizes.values().copied());
+        let narinfo_bytes = total_known(files.sizes(&names)?.into_values());
         let nar_bytes = total_known(infos.iter().map(|i| i.download_size));
         self.pushed_file_bytes = narinfo_bytes.zip(nar_bytes).map(|(a, b)| a.saturating_add(b));
         Ok(())

@@ -11,7 +11,7 @@ use crate::{
     record::{Problem, Record, Totals, Transfer},
 };
 
-/// Every target's derivation.
+// The slots the steps fill as they learn, each named by what it holds.
 pub const DRVS: Slot = Slot("<derivations>");
 /// The derivations the task builds (the deps layer is only looked at by a task of another layer).
 pub(crate) const BUILD: Slot = Slot("<derivations to build>");
@@ -19,35 +19,25 @@ pub(crate) const BUILD: Slot = Slot("<derivations to build>");
 pub(crate) const TARGET_DRV: Slot = Slot("<derivation of the target>");
 /// The first output of that target.
 pub(crate) const TARGET_OUTPUT: Slot = Slot("<output of the target>");
-/// Every target's outputs.
 pub const OUTPUTS: Slot = Slot("<outputs>");
-/// The caches a build substitutes from: the task's cache, unless it cannot be reached.
 pub(crate) const SUBSTITUTERS: Slot = Slot("<the cache, unless unreachable>");
-/// The caches a fresh runner's dry run substitutes from.
 pub(crate) const RUNNER_SUBSTITUTERS: Slot = Slot("<the cache and, when needed, the upstream caches>");
-/// What a fresh runner would fetch.
 pub(crate) const FETCHED: Slot = Slot("<paths a fresh runner would fetch>");
-/// The derivations a target's dry run would build.
 pub(crate) const RUNNER_BUILDS: Slot = Slot("<derivations a fresh runner would build>");
 /// Their outputs and what a runner would fetch: asked of this machine's store.
 pub(crate) const HERE: Slot = Slot("<those outputs, and the paths it would fetch>");
 /// Of those, the ones the cache serves.
 pub(crate) const SERVED: Slot = Slot("<paths the cache serves>");
-/// What a fresh runner needs: the outputs, their build inputs' outputs, and their closures.
 pub(crate) const NEEDED: Slot = Slot("<outputs and build inputs>");
-/// What a fresh runner needs, less the push filter.
 pub(crate) const CANDIDATES: Slot = Slot("<outputs and build inputs, minus push filter>");
 /// The candidates the cache does not have yet (and, after the repair step, those it had broken).
 pub(crate) const PUSH: Slot = Slot("<paths the cache lacks>");
-/// The candidates the cache has.
 pub(crate) const PRESENT: Slot = Slot("<paths the cache has>");
 /// The public key of the key the xtask signs with.
 pub(crate) const PUBLIC_KEY: Slot = Slot("<public key>");
-/// The paths the cache has that the key cannot verify, with the contents built here: re-signed.
+/// The paths the cache has that the key cannot verify, with the contents built here.
 pub(crate) const RESIGN: Slot = Slot("<paths to re-sign in the cache>");
-/// The present paths whose bytes in the cache are checked.
 pub(crate) const CHECKED: Slot = Slot("<paths whose bytes in the cache are checked>");
-/// The paths pushed, asked of the cache afterwards.
 pub(crate) const PUSHED: Slot = Slot("<paths pushed>");
 
 #[derive(Debug, Default)]
@@ -134,12 +124,11 @@ impl Slots for State {
             SERVED => &self.served,
             NEEDED => &self.needed,
             CANDIDATES => &self.candidates,
-            PUSH => &self.push,
+            PUSH | PUSHED => &self.push,
             PRESENT => &self.present_paths,
             PUBLIC_KEY => &self.public_key,
             RESIGN => &self.resign,
             CHECKED => &self.checked,
-            PUSHED => &self.push,
             // Filled per call (`Words`): a record shows the command without them.
             RUNNER_BUILDS | HERE => &[],
             Slot(other) => unreachable!("the pipeline has no slot {other}"),

@@ -30,7 +30,7 @@ impl Plan {
         let total = self.steps.len();
         for (i, step) in self.steps.iter().enumerate() {
             let fetch = self.fetch_outputs && state.up_to_date && matches!(step.kind, StepKind::Build(_));
-            if state.stop && !step.kind.runs_when_cached() && !fetch {
+            if state.stop && !matches!(step.kind, StepKind::Pin(_)) && !fetch {
                 continue;
             }
             let header = format!("[{}/{total}] {}", i + 1, step.title);
@@ -108,7 +108,10 @@ impl Plan {
             StepKind::Missing { cmd, files, cache } => state.missing(cmd, files.as_ref(), cache),
             StepKind::Upstream(queries) => Ok(state.upstream(queries)),
             StepKind::Verify(cmd) => state.verify(cmd),
-            StepKind::Sign { sign, resign } => state.sign(sign, resign, self.can_repair()),
+            StepKind::Sign { sign, resign } => {
+                let can_repair = self.steps.iter().any(|s| matches!(s.kind, StepKind::Repair(_)));
+                state.sign(sign, resign, can_repair)
+            }
             StepKind::Contents { cmd, every } => state.contents(cmd, *every),
             StepKind::Repair(files) => state.repair(files),
             StepKind::Push { cmd, cache, on_failure, landed } => {
@@ -129,10 +132,6 @@ impl Plan {
         }
     }
 
-    pub(super) fn cache_label(&self) -> String {
-        self.facts.iter().find(|(name, _)| name == "cache").map(|(_, v)| v.clone()).unwrap_or_default()
-    }
-
     fn push_failure(&self) -> Option<OnPushFailure> {
         self.steps.iter().find_map(|s| match s.kind {
             StepKind::Push { on_failure, .. } => Some(on_failure),
@@ -140,8 +139,8 @@ impl Plan {
         })
     }
 
-    fn can_repair(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s.kind, StepKind::Repair(_)))
+    pub(super) fn cache_label(&self) -> String {
+        self.facts.iter().find(|(name, _)| name == "cache").map(|(_, v)| v.clone()).unwrap_or_default()
     }
 }
 

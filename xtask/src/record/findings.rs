@@ -104,11 +104,9 @@ pub struct JobRun {
     pub from_needs: Vec<Output>,
     /// What each of its tasks did.
     pub tasks: Vec<Ran>,
-    /// `cargo xtask ci`: the outputs of the pipeline's targets deleted from this machine's
-    /// store before the job (a fresh runner's store), and those kept because alive here.
+    /// `cargo xtask ci`: the targets' outputs deleted before the job, and those kept alive here.
     pub fresh_store: Option<FreshStoreCounts>,
-    /// `cargo xtask ci`: whether the xtask's binary was restored from the actions cache
-    /// (else the job built it).
+    /// `cargo xtask ci`: whether the xtask's binary was restored from the actions cache.
     pub xtask_restored: Option<bool>,
     /// The first job's answer for it (`cargo xtask proven`): why it was skipped, or ran.
     pub proof: Option<Decision>,

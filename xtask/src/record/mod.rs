@@ -12,7 +12,7 @@ mod types;
 
 use std::{collections::BTreeMap, path::Path};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 pub use self::{findings::*, types::*};
 use crate::{
@@ -157,35 +157,26 @@ impl Record {
         }
         let mut seconds = vec![("seconds", self.seconds), ("own_seconds", self.own_seconds)];
         seconds.extend(self.history_seconds.map(|s| ("history_seconds", s)));
-        seconds.extend(
-            self.steps.iter().flat_map(|s| [("a step's start", s.start_seconds), ("a step's seconds", s.seconds)]),
-        );
-        let jobs = self.pipeline.iter().flat_map(|p| &p.jobs);
-        seconds.extend(
-            self.pipeline
-                .iter()
-                .flat_map(|p| [("the critical path", p.critical_path_seconds), ("the jobs' sum", p.sum_seconds)]),
-        );
-        seconds.extend(jobs.clone().flat_map(|j| [("a job's start", j.start_seconds), ("a job's seconds", j.seconds)]));
-        for (name, value) in seconds {
-            if !(0.0..=1e9).contains(&value) {
-                faults.push(format!("{name} is {value:?}"));
-            }
+        for s in &self.steps {
+            seconds.extend([("a step's start", s.start_seconds), ("a step's seconds", s.seconds)]);
         }
-        let mut rates = Vec::new();
+        if let Some(p) = &self.pipeline {
+            seconds.extend([("the critical path", p.critical_path_seconds), ("the jobs' sum", p.sum_seconds)]);
+        }
+        let jobs = self.pipeline.iter().flat_map(|p| &p.jobs);
+        seconds.extend(jobs.clone().flat_map(|j| [("a job's start", j.start_seconds), ("a job's seconds", j.seconds)]));
+        for (name, value) in seconds.into_iter().filter(|(_, s)| !(0.0..=1e9).contains(s)) {
+            faults.push(format!("{name} is {value:?}"));
+        }
         let ran = jobs.flat_map(|j| &j.tasks).map(|t| &t.rates);
         for r in [&self.rates, &self.rates_after].into_iter().chain(ran).flatten() {
-            rates.extend(
-                [Some(r.hit_rate), r.byte_hit_rate, Some(r.deps_hit_rate), r.deps_byte_hit_rate].into_iter().flatten(),
-            );
+            let rates = [Some(r.hit_rate), r.byte_hit_rate, Some(r.deps_hit_rate), r.deps_byte_hit_rate];
+            for rate in rates.into_iter().flatten().filter(|r| !(0.0..=1.0).contains(r)) {
+                faults.push(format!("a hit rate is {rate:?}, not between 0 and 1"));
+            }
         }
-        for rate in rates.into_iter().filter(|r| !(0.0..=1.0).contains(r)) {
-            faults.push(format!("a hit rate is {rate:?}, not between 0 and 1"));
-        }
-        match faults.is_empty() {
-            true => Ok(()),
-            false => bail!("its numbers are not a run's: {}", faults.join("; ")),
-        }
+        ensure!(faults.is_empty(), "its numbers are not a run's: {}", faults.join("; "));
+        Ok(())
     }
 
     /// The target named `name` (`deps`, `check unit`, `image harness`).
@@ -223,9 +214,8 @@ impl Github {
 impl CacheInfo {
     /// What the record says of a cache: its label, URL (credentials redacted), kind, and why it is only read from.
     pub fn of(cache: &crate::cache::Cache) -> CacheInfo {
-        use crate::cache::Cache;
         let read_only = match cache {
-            Cache::ReadOnly { why, .. } => Some((*why).to_owned()),
+            crate::cache::Cache::ReadOnly { why, .. } => Some((*why).to_owned()),
             _ => None,
         };
         CacheInfo {

@@ -1,9 +1,7 @@
 //! A pipeline's jobs on GitHub's parallel runners: each job starts when the last job it needs
-//! ends (a matrix job ends with its slowest leg), so the pipeline takes as long as its longest
-//! chain through `needs` (the critical path), however many jobs it has. On GitHub each job that
-//! runs also pays its set-up (a runner, the checkout, Nix, the cache action) before its first
-//! task: the pipeline is also timed as GitHub would bill it, each job that runs longer by that
-//! set-up, and a job skipped by its `if:` paying none.
+//! ends (a matrix job ends with its slowest leg), so the pipeline takes its longest chain through
+//! `needs` (the critical path). It is also timed as GitHub bills it: each job that runs first pays
+//! its set-up (a runner, the checkout, Nix, the cache action); a job skipped by its `if:` none.
 
 use std::collections::BTreeMap;
 

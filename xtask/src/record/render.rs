@@ -4,35 +4,27 @@
 
 use std::fmt::Write as _;
 
-use super::{Rates, Record, Target, View};
+use super::{Rates, Record, Target};
 
 impl Record {
     /// The line a task ends with.
     pub fn line(&self) -> String {
         let t = &self.totals;
         let total: f64 = self.steps.iter().map(|s| s.seconds).sum();
-        let warned = match self.warnings.len() {
-            0 => String::new(),
-            n => format!(" ({n} warning(s))"),
-        };
+        let warned =
+            if self.warnings.is_empty() { String::new() } else { format!(" ({} warning(s))", self.warnings.len()) };
+        let (title, took) = (self.title(), seconds(total));
         let line = match (self.failed_step(), t.up_to_date) {
-            (Some(step), _) => format!("cargo xtask {}: failed at \"{step}\" after {}", self.title(), seconds(total)),
-            (None, true) => format!(
-                "cargo xtask {}: up to date ({} output(s) already cached) in {}",
-                self.title(),
-                t.present,
-                seconds(total)
-            ),
+            (Some(step), _) => format!("cargo xtask {title}: failed at \"{step}\" after {took}"),
+            (None, true) => format!("cargo xtask {title}: up to date ({} output(s) already cached) in {took}", t.present),
             (None, false) => format!(
-                "cargo xtask {}: {} output(s), {} path(s) needed; pushed {} ({}), already cached {}, filtered out {} in {}",
-                self.title(),
+                "cargo xtask {title}: {} output(s), {} path(s) needed; pushed {} ({}), already cached {}, filtered out {} in {took}",
                 t.outputs,
                 t.closure_paths,
                 self.pushed.paths,
                 mib(self.pushed.nar_bytes),
                 t.present,
-                t.dropped,
-                seconds(total)
+                t.dropped
             ),
         };
         line + &warned
@@ -57,14 +49,9 @@ impl Record {
     /// The job summary.
     pub fn markdown(&self) -> String {
         let mut md = format!("### `cargo xtask {}`\n\n| | |\n|---|---|\n", self.title());
-        if let Some(flake) = &self.flake {
-            let _ = writeln!(md, "| flake | `{flake}` |");
-        }
-        if let Some(cache) = &self.cache {
-            let _ = writeln!(md, "| cache | `{}` |", cache.label);
-        }
-        for key in &self.keys {
-            let _ = writeln!(md, "| {} | `{}` |", key.name, key.value);
+        let (flake, cache) = (self.flake.iter().map(|f| ("flake", f)), self.cache.iter().map(|c| ("cache", &c.label)));
+        for (name, value) in flake.chain(cache).chain(self.keys.iter().map(|k| (k.name.as_str(), &k.value))) {
+            let _ = writeln!(md, "| {name} | `{value}` |");
         }
         let t = &self.totals;
         if let Some(step) = self.failed_step() {
@@ -73,22 +60,18 @@ impl Record {
             let _ =
                 writeln!(md, "| result | the cache already had all {} output(s): nothing built or pushed |", t.present);
         } else if !self.steps.is_empty() {
+            let (closure, pushed) = (mib(t.closure_bytes), mib(self.pushed.nar_bytes));
             let _ = writeln!(
                 md,
-                "| outputs built | {} (with build inputs: {} paths, {}) |",
-                t.outputs,
-                t.closure_paths,
-                mib(t.closure_bytes)
+                "| outputs built | {} (with build inputs: {} paths, {closure}) |",
+                t.outputs, t.closure_paths
             );
-            let _ = writeln!(md, "| pushed | {} ({}) |", self.pushed.paths, mib(self.pushed.nar_bytes));
+            let _ = writeln!(md, "| pushed | {} ({pushed}) |", self.pushed.paths);
             let _ = writeln!(md, "| already in the cache | {} |", t.present);
             let _ = writeln!(md, "| filtered out | {} (kept because needed: {}) |", t.dropped, t.kept_anyway);
             let _ = writeln!(md, "| served upstream | {} |", t.upstream);
-            if t.resigned > 0 {
-                let _ = writeln!(md, "| re-signed in the cache | {} |", t.resigned);
-            }
-            if t.repaired > 0 {
-                let _ = writeln!(md, "| repaired in the cache | {} |", t.repaired);
+            for (done, n) in [("re-signed", t.resigned), ("repaired", t.repaired)].into_iter().filter(|(_, n)| *n > 0) {
+                let _ = writeln!(md, "| {done} in the cache | {n} |");
             }
         }
         for warning in &self.warnings {
@@ -137,15 +120,9 @@ pub(crate) fn views(targets: &[Target], before: Option<&Rates>, after: Option<&R
     for t in targets {
         let Some(view) = &t.before else { continue };
         let after = t.after.as_ref().map_or_else(|| "-".to_owned(), |a| format!("{} of {} cached", a.cached, a.paths));
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {after} |",
-            t.name,
-            view.paths,
-            view.cached,
-            view.from_origin,
-            to_build(view)
-        );
+        let to_build = if view.to_build.is_empty() { "nothing".to_owned() } else { view.to_build.join(", ") };
+        let (name, paths, cached, from_origin) = (&t.name, view.paths, view.cached, view.from_origin);
+        let _ = writeln!(md, "| {name} | {paths} | {cached} | {from_origin} | {to_build} | {after} |");
     }
     if let Some(r) = before {
         let _ = writeln!(md, "\nA fresh runner, before the build: {}.", rates(r));
@@ -159,13 +136,6 @@ pub(crate) fn views(targets: &[Target], before: Option<&Rates>, after: Option<&R
         }
     }
     md
-}
-
-fn to_build(view: &View) -> String {
-    match view.to_build.is_empty() {
-        true => "nothing".to_owned(),
-        false => view.to_build.join(", "),
-    }
 }
 
 /// `4 of 5 paths from the cache (hit rate 0.80; by bytes 0.97; deps layer 1.00)`.

@@ -1,6 +1,5 @@
-//! A fresh runner: what a runner with an empty store would fetch and build ([`view`]), the step
-//! that asks it, here: what it would fetch and build, from the
-//! evaluated derivations (no evaluation), whether what the cache serves of it is sound, and the
+//! The fresh-runner step: what a runner with an empty store would fetch and build ([`view`]), from
+//! the evaluated derivations (no evaluation), whether what the cache serves of it is sound, and the
 //! sizes of both (the cache's word for what it serves; this machine's store for what it built).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +12,6 @@ mod view;
 
 pub use self::view::{RunnerView, TargetView};
 
-use self::served::local_infos;
 use super::{
     plan::FreshRunner,
     state::{State, TARGET_DRV},
@@ -43,25 +41,17 @@ impl State {
         let view = match self.runner_graph.take() {
             Some(graph) => {
                 if self.substituters.is_empty() {
-                    let probed = self.probe(f);
-                    self.substituters = self.reached(probed, f, cache);
+                    self.probe(f, cache);
                 }
                 self.dry_view(f, targets, graph)?
             }
             None => {
-                let probed = self.probe(f);
-                let outputs = match &probed {
-                    Probe::Reached(outputs) => outputs.clone(),
-                    _ => Vec::new(),
-                };
-                self.substituters = self.reached(probed, f, cache);
-                match self.proven(f, outputs)? {
-                    Some(view) => {
-                        self.proven = true;
-                        view
-                    }
+                let outputs = self.probe(f, cache);
+                let proven = self.proven(f, outputs)?;
+                self.proven = proven.is_some();
+                match proven {
+                    Some(view) => view,
                     None => {
-                        self.proven = false;
                         f.copy.run(&*self)?;
                         let graph = json::parse_path_infos(&f.graph.run(self)?)?;
                         self.dry_view(f, targets, graph)?
@@ -117,13 +107,13 @@ impl State {
                 .into_iter()
                 .enumerate()
                 .map(|(i, run)| {
-                    let sources = sources(&references, &self.evaluated[i].drv);
-                    target_view(run, sources, &broken, f)
+                    // The sources (not derivations) the target's derivation reads.
+                    let sources = closure(&references, std::slice::from_ref(&self.evaluated[i].drv));
+                    target_view(run, sources.into_iter().filter(|p| !p.ends_with(".drv")).collect(), &broken, f)
                 })
                 .collect(),
             sizes: self.sizes.clone(),
         };
-        drop(references);
         self.runner_graph = Some(graph);
         Ok(view)
     }
@@ -138,7 +128,12 @@ impl State {
         known: Option<Vec<json::PathInfo>>,
     ) -> Result<BTreeMap<String, String>> {
         let (broken, here) = std::thread::scope(|scope| {
-            let here = scope.spawn(|| local_infos(f, asked));
+            // What this machine's store has of the outputs a runner would build (their sizes) and
+            // of what it would fetch (not fetched again by this run's build).
+            let here = scope.spawn(|| match asked.is_empty() {
+                true => Ok(Vec::new()),
+                false => json::parse_path_infos(&f.local.run_quietly(&Words(asked.into_iter().collect()))?),
+            });
             (self.unsound(f, known), here.join().unwrap_or_else(|_| bail!("the query of the store panicked")))
         });
         let (broken, here) = (broken?, here?);
@@ -200,50 +195,32 @@ impl State {
         if !self.sound_and_here(f, self.fetched.iter().cloned().collect(), Some(known))?.is_empty() {
             return Ok(None);
         }
-        let references: BTreeMap<&String, &Vec<String>> =
-            infos.iter().chain(&upstream).map(|(path, info)| (path, &info.references)).collect();
-        let closure = |roots: &[String]| {
-            let mut seen = BTreeSet::new();
-            let mut stack = roots.to_vec();
-            while let Some(path) = stack.pop() {
-                if seen.insert(path.clone()) {
-                    stack.extend(references.get(&path).into_iter().flat_map(|refs| refs.iter().cloned()));
-                }
-            }
-            seen
-        };
+        let references = infos.iter().chain(&upstream).map(|(path, info)| (path.as_str(), &info.references[..]));
+        let references = references.collect();
         let targets = self.evaluated.iter().map(|target| {
-            let (from_origin, cached) = closure(&target.outputs).into_iter().partition(|p| f.filter.is_match(p));
+            let (from_origin, cached) =
+                closure(&references, &target.outputs).into_iter().partition(|p| f.filter.is_match(p));
             TargetView { cached, from_origin, ..TargetView::default() }
         });
         Ok(Some(RunnerView { targets: targets.collect(), sizes: self.sizes.clone() }))
     }
 
-    /// Whether the cache can be reached. A local cache that does not exist yet is empty, and
-    /// asking would create it.
-    fn probe(&self, f: &FreshRunner) -> Probe {
-        if let Some(Files::Dir(dir)) = &f.files {
-            if !dir.exists() {
-                return Probe::Empty;
-            }
+    /// Probes the cache: what it has of the outputs, and its URL as the substituter when it
+    /// answered. A local cache that does not exist yet is empty (asking would create it); an
+    /// unreachable one counts as empty, with a warning.
+    fn probe(&mut self, f: &FreshRunner, cache: &str) -> Vec<json::PathInfo> {
+        self.substituters = Vec::new();
+        if matches!(&f.files, Some(Files::Dir(dir)) if !dir.exists()) {
+            return Vec::new();
         }
         match f.probe.run(self).and_then(|out| json::parse_path_infos(&out)) {
-            Ok(outputs) => Probe::Reached(outputs),
-            Err(err) => Probe::Failed(err),
-        }
-    }
-
-    /// The substituters a probe leaves: the cache when it answered; none (with a warning) when
-    /// it could not be reached.
-    fn reached(&mut self, probed: Probe, f: &FreshRunner, cache: &str) -> Vec<String> {
-        match probed {
-            Probe::Reached(_) => vec![f.url.clone()],
-            Probe::Empty => Vec::new(),
-            Probe::Failed(err) => {
-                self.warn(
-                    format!("cannot reach the cache {cache}: {}", cause(&err)),
-                    ": taken as empty, the task goes on",
-                );
+            Ok(outputs) => {
+                self.substituters = vec![f.url.clone()];
+                outputs
+            }
+            Err(err) => {
+                let problem = format!("cannot reach the cache {cache}: {}", cause(&err));
+                self.warn(problem, ": taken as empty, the task goes on");
                 Vec::new()
             }
         }
@@ -280,12 +257,10 @@ impl State {
                             bail!("{}\n{}", f.dry_run.hint, String::from_utf8_lossy(&output.stderr).trim_end());
                         }
                         let dry = dry_run::parse(&String::from_utf8_lossy(&output.stderr));
+                        let drvs = Words(dry.built.iter().cloned().collect());
                         let outputs = match dry.built.is_empty() {
                             true => BTreeSet::new(),
-                            false => {
-                                let drvs = Words(dry.built.iter().cloned().collect());
-                                f.outputs.run_quietly(&drvs)?.lines().map(str::to_owned).collect()
-                            }
+                            false => f.outputs.run_quietly(&drvs)?.lines().map(str::to_owned).collect(),
                         };
                         Ok(Run { dry, outputs })
                     })
@@ -296,24 +271,16 @@ impl State {
     }
 }
 
-/// What probing the cache found: it answers (with what it has of the outputs), it is a directory
-/// not made yet (empty), or it failed (an unreachable cache counts as empty, with a warning).
-enum Probe {
-    Reached(Vec<json::PathInfo>),
-    Empty,
-    Failed(anyhow::Error),
-}
-
-/// The sources (not derivations) a derivation reads, from the store's reference graph.
-fn sources(references: &BTreeMap<&str, &[String]>, drv: &str) -> BTreeSet<String> {
+/// Every path reachable from `roots` in the reference graph `references`, the roots included.
+fn closure(references: &BTreeMap<&str, &[String]>, roots: &[String]) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
-    let mut stack = vec![drv.to_owned()];
+    let mut stack = roots.to_vec();
     while let Some(path) = stack.pop() {
         if seen.insert(path.clone()) {
             stack.extend(references.get(path.as_str()).into_iter().flat_map(|refs| refs.iter().cloned()));
         }
     }
-    seen.into_iter().filter(|p| !p.ends_with(".drv")).collect()
+    seen
 }
 
 fn target_view(run: Run, sources: BTreeSet<String>, broken: &BTreeMap<String, String>, f: &FreshRunner) -> TargetView {

@@ -1,16 +1,12 @@
 //! What the cache serves of what a fresh runner would fetch, and whether it is sound (its NAR
-//! file whole, its signature the key's), and what this machine's store has: the fresh-runner
-//! step's questions after its dry runs (`fresh.rs`), asked at once.
+//! file whole, its signature the key's).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
+use crate::nix::{json, verify};
 use crate::pipeline::{plan::FreshRunner, state::State};
-use crate::{
-    command::Words,
-    nix::{json, verify},
-};
 
 impl State {
     /// The paths a runner would fetch from the cache that it could not substitute: a NAR file
@@ -37,16 +33,11 @@ impl State {
         let (files, verified) = std::thread::scope(|scope| {
             let files =
                 f.files.as_ref().map(|files| scope.spawn(|| crate::pipeline::push::unsound_files(files, &infos)));
-            let verified = match (&f.verify, self.served.is_empty()) {
-                (Some(verify), false) => Some(verify.output(&*self)),
-                _ => None,
-            };
+            let verified = f.verify.as_ref().filter(|_| !self.served.is_empty()).map(|verify| verify.output(&*self));
             let files = files.map(|t| t.join().unwrap_or_else(|_| bail!("the check of the NAR files panicked")));
             (files, verified)
         });
-        if let Some(files) = files {
-            broken.extend(files?);
-        }
+        broken.extend(files.transpose()?.into_iter().flatten());
         if let Some(verified) = verified {
             let verdicts = verify::parse(&verified?);
             for path in verdicts.untrusted {
@@ -62,13 +53,4 @@ impl State {
         }
         Ok(broken)
     }
-}
-
-/// What this machine's store has of the outputs a runner would build (their sizes) and of what
-/// it would fetch (not fetched again by this run's build).
-pub(super) fn local_infos(f: &FreshRunner, asked: BTreeSet<String>) -> Result<Vec<json::PathInfo>> {
-    if asked.is_empty() {
-        return Ok(Vec::new());
-    }
-    json::parse_path_infos(&f.local.run_quietly(&Words(asked.into_iter().collect()))?)
 }

@@ -1,8 +1,6 @@
 //! What a fresh runner would see: for each target, the store paths it would fetch from the cache
-//! and the derivations it would build, from a dry run of the evaluated derivations in an empty
-//! store whose substituters are the cache (and the upstream caches, when something would be built
-//! without them). The step that computes it is the pipeline's (`pipeline/fresh.rs`): `status`,
-//! every build task's "up to date" check and its record read the same view.
+//! and the derivations it would build. The fresh-runner step computes it: `status`, every build
+//! task's "up to date" check and its record read the same view.
 //!
 //! Paths a runner gets from their origin rather than a cache (what the push filter drops, and the
 //! sources the derivations read) are counted apart (`from_origin`): they are not misses. A path
@@ -82,11 +80,6 @@ impl RunnerView {
         self.targets.iter().take(n).all(|t| t.to_build.is_empty() && t.broken.is_empty())
     }
 
-    /// Every broken path, with why.
-    pub fn broken(&self) -> BTreeMap<&String, &String> {
-        self.targets.iter().flat_map(|t| &t.broken).collect()
-    }
-
     /// What a fresh runner would build of the first `n` targets.
     pub fn built(&self, n: usize) -> u64 {
         self.targets.iter().take(n).flat_map(|t| t.to_build.iter().chain(t.broken.keys())).count() as u64
@@ -104,7 +97,6 @@ impl RunnerView {
         );
         let cached_bytes = total(cached.iter().filter_map(|p| self.sizes.get(*p).copied()));
         let deps = targets.iter().zip(&self.targets).find(|(t, _)| t.name() == DEPS).map(|(_, v)| v);
-        let deps_bytes = deps.map(|d| d.bytes(&self.sizes));
         record::Rates {
             paths: (cached.len() + missed.len()) as u64,
             cached: cached.len() as u64,
@@ -113,11 +105,10 @@ impl RunnerView {
             missed_bytes,
             byte_hit_rate: missed_bytes.map(|m| rate(cached_bytes, cached_bytes.saturating_add(m))),
             deps_hit_rate: deps.map_or(1.0, |d| rate(d.cached.len() as u64, d.paths() as u64)),
-            deps_byte_hit_rate: match deps_bytes {
-                Some((c, Some(m))) => Some(rate(c, c + m)),
-                Some((_, None)) => None,
-                None => Some(1.0),
-            },
+            deps_byte_hit_rate: deps.map_or(Some(1.0), |d| {
+                let (cached, missed) = d.bytes(&self.sizes);
+                missed.map(|m| rate(cached, cached + m))
+            }),
         }
     }
 
