@@ -95,10 +95,8 @@ impl std::fmt::Display for Attr {
 /// Whether the flake has each attribute, in order, as `[true, false, …]`: its outputs' names only,
 /// no derivation evaluated.
 pub fn has_attrs(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
-    let each: Vec<String> = attrs.iter().map(|a| format!("(flake ? {})", &a.select("")[1..])).collect();
-    let expr = format!("let flake = builtins.getFlake {}; in [ {} ]", nix_string(flake), each.join(" "));
-    let args = with_net(["eval", "--json", "--impure"].map(lit), net, [lit("--expr"), lit(expr)]);
-    nix(args).io(Io::Quiet).hint("it reads the flake's outputs (Nix says why below)")
+    let each = |a: &Attr| format!("(flake ? {})", &a.select("")[1..]);
+    each_attr(flake, attrs, net, each).hint("it reads the flake's outputs (Nix says why below)")
 }
 
 fn nix_string(s: &str) -> String {
@@ -109,18 +107,20 @@ fn nix_string(s: &str) -> String {
 /// `[{ drv, outputs }]`. `builtins.getFlake` reaches `packages` and `checks` in one evaluation
 /// (`--impure` lets it take an unlocked reference, as the command line does).
 pub fn eval_targets(flake: &str, attrs: &[Attr], net: &Network) -> Cmd {
-    let each: Vec<String> = attrs
-        .iter()
-        .map(|a| {
-            format!(
-                "(let d = {}; in {{ drv = d.drvPath; outputs = map (o: d.${{o}}.outPath) (d.outputs or [ \"out\" ]); }})",
-                a.select("flake")
-            )
-        })
-        .collect();
+    let each = |a: &Attr| {
+        let d = a.select("flake");
+        format!(
+            "(let d = {d}; in {{ drv = d.drvPath; outputs = map (o: d.${{o}}.outPath) (d.outputs or [ \"out\" ]); }})"
+        )
+    };
+    Cmd { evaluates: true, ..each_attr(flake, attrs, net, each).hint("it evaluates the flake (Nix says why below)") }
+}
+
+/// `nix eval` of a list, one element per attribute of the flake.
+fn each_attr(flake: &str, attrs: &[Attr], net: &Network, each: impl Fn(&Attr) -> String) -> Cmd {
+    let each: Vec<String> = attrs.iter().map(each).collect();
     let expr = format!("let flake = builtins.getFlake {}; in [ {} ]", nix_string(flake), each.join(" "));
-    let args = with_net(["eval", "--json", "--impure"].map(lit), net, [lit("--expr"), lit(expr)]);
-    Cmd { evaluates: true, ..nix(args).io(Io::Quiet).hint("it evaluates the flake (Nix says why below)") }
+    nix(with_net(["eval", "--json", "--impure"].map(lit), net, [lit("--expr"), lit(expr)])).io(Io::Quiet)
 }
 
 fn nix_store(args: impl IntoIterator<Item = Arg>) -> Cmd {

@@ -112,8 +112,7 @@ pub struct JobRun {
     pub proof: Option<Decision>,
 }
 
-/// The first job's answer for one leg of a later job (`cargo xtask proven`): whether it runs,
-/// and why, with the key and the paths of what it would build.
+/// `cargo xtask proven`'s answer for one leg of a later job: whether it runs, and why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Decision {
@@ -137,8 +136,7 @@ pub struct Decision {
     pub broken: u64,
     /// The passing smoke of these exact image paths (its record id) that proves a smoke.
     pub smoke: Option<String>,
-    /// On a push, a proven image's manifest already in the registry (`REGISTRY/<image>@<digest>`),
-    /// which publish copies under this commit's tag.
+    /// On a push, a proven image's manifest in the registry (`REGISTRY/<image>@<digest>`).
     pub copy: Option<String>,
 }
 
@@ -159,8 +157,28 @@ pub enum Why {
     Publishes,
     /// `--force`: every job runs.
     Forced,
-    /// The flake has no such attribute (an arch it does not build): it runs, and fails there.
-    Missing,
+    /// What it builds is not known here: the flake has no such attribute (an arch it does not
+    /// build), or its runner's platform is not one this project knows. It runs.
+    Unknown,
+}
+
+/// A manifest publish tags by digest, for an arch proven needless (`publish --copies`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Copy {
+    /// The image.
+    pub image: String,
+    /// The arch.
+    pub arch: String,
+    /// `REGISTRY/<image>@<digest>`.
+    pub from: String,
+}
+
+impl Copy {
+    /// The copy a decision names, if it names one.
+    pub fn of(d: &Decision) -> Option<Copy> {
+        let value = |axis: &str| d.matrix.get(axis).cloned();
+        Some(Copy { image: value("image")?, arch: value("arch")?, from: d.copy.clone()? })
+    }
 }
 
 impl Decision {
@@ -173,7 +191,7 @@ impl Decision {
             Why::NotSmoked => "no passing smoke of these images in the history".to_owned(),
             Why::Publishes => "a push to the default branch publishes this commit's images".to_owned(),
             Why::Forced => "--force".to_owned(),
-            Why::Missing => "the flake has no such attribute".to_owned(),
+            Why::Unknown => "what it builds is not known here (no such attribute, or an unknown runner)".to_owned(),
         };
         let smoke = self.smoke.as_deref().map(|id| format!(", smoke {id} passed")).unwrap_or_default();
         let copy = self.copy.as_deref().map(|from| format!(", published as {from}")).unwrap_or_default();

@@ -45,6 +45,7 @@ impl Record {
             schema: SCHEMA,
             id: format!("{started_ms}-{task}{run}-{}", std::process::id()),
             task: task.to_owned(),
+            xtask: option_env!("XTASK_SOURCE_KEY").map(str::to_owned),
             args: args.iter().map(|a| secrets::redact(a)).collect(),
             started_ms,
             github,

@@ -16,6 +16,9 @@ pub struct Record {
     pub schema: u64,
     /// Unique in a history: `<started_ms>-<task>[-r<run id>-<attempt>]-<pid>`.
     pub id: String,
+    /// The key of the xtask's sources that ran it ([`crate::SOURCE_KEY`]; none when built
+    /// without `cargo xtask`).
+    pub xtask: Option<String>,
     /// The task (`warm`, `test`, `ci`, …).
     pub task: String,
     /// The command line after `cargo xtask`, secrets redacted.

@@ -1,12 +1,9 @@
-//! `cargo xtask proven [--force]`: the first job's answer, for every leg of each later job that
-//! a [`Proof`] covers, whether it must run. A leg is proven needless when a fresh runner would
-//! build nothing of it: every output and its whole closure fetchable from the cache, whole and
-//! signed (the fresh runner's view, one evaluation for every leg); smoke, when its images are,
-//! and the history holds a passing smoke of these exact store paths. On a push to the default
-//! branch, a container leg is proven only when the history also holds the manifest a push of this
-//! exact image made (by digest), which publish copies under this commit's tag ([`COPIES`]). Each
-//! answer is a [`Decision`] in the record, a row of the summary, and the job's output named as
-//! the job is: `skip`, or the legs that run (`{"include": [...]}`, `run` without a matrix).
+//! `cargo xtask proven [--force]`: the first job's answer, for each leg of the later jobs a
+//! [`Proof`] covers, whether it must run: not when a fresh runner would build nothing of it (the
+//! fresh runner's view, one evaluation for every leg); smoke, when besides the history holds a
+//! passing smoke of these exact images; on a push, an image leg when besides the history holds
+//! the manifest a push of this image made, which publish tags by digest ([`COPIES`]). Each answer
+//! is a [`Decision`] in the record, a row of the summary, and the job's output named as the job.
 
 use std::collections::BTreeMap;
 
@@ -17,11 +14,12 @@ use crate::{
     command::NoSlots,
     github::{self, names::output::COPIES},
     history::History,
+    images::registry::Registry,
     keys::DepsKey,
     layers::{self, Target},
     nix::{self, Attr},
     pipeline,
-    record::{render::cell, Decision, Record, Why},
+    record::{render::cell, Copy, Decision, Published, Record, Why},
     session::{Platform, Session},
     workflows::{
         self,
@@ -36,6 +34,10 @@ use crate::{
 pub struct Proven {
     #[command(flatten)]
     force: Force,
+    /// Where a push publishes the images (ghcr.io/OWNER/REPO): a manifest of an earlier push is
+    /// copied only from there. Empty: every image leg of a push runs.
+    #[arg(long, value_name = "REGISTRY", default_value = "")]
+    registry: String,
 }
 
 impl Proven {
@@ -44,59 +46,58 @@ impl Proven {
         let graphs = workflows::graphs(&session.config)?;
         let workflow = graphs.iter().find(|w| w.file == workflows::CI).expect("ci.yml is always generated");
         let key = session.deps_key()?;
+        // Each leg with the attributes of its targets; `None`: its runner's platform is not known.
         let mut targets: Vec<Target> = Vec::new();
-        let mut legs: Vec<(Leg<'_>, Proof, Vec<usize>)> = Vec::new();
+        let mut legs: Vec<(Leg<'_>, Proof, Option<Vec<String>>)> = Vec::new();
         for job in &workflow.jobs {
             let Some(proof) = job.proof else { continue };
             for leg in legs::legs(job) {
-                let mut wanted = Vec::new();
-                for target in leg_targets(session, key, proof, &leg)? {
-                    let i = targets.iter().position(|t| t.attr == target.attr).unwrap_or_else(|| {
+                let wanted = leg_targets(session, key, proof, &leg)?;
+                let attrs = wanted.as_ref().map(|w| w.iter().map(|t| t.attr.to_string()).collect());
+                for target in wanted.into_iter().flatten() {
+                    if !targets.iter().any(|t| t.attr == target.attr) {
                         targets.push(target);
-                        targets.len() - 1
-                    });
-                    wanted.push(i);
+                    }
                 }
-                legs.push((leg, proof, wanted));
+                legs.push((leg, proof, attrs));
             }
         }
         // A leg whose attribute the flake lacks (an arch it does not build) runs, and fails there.
         let attrs: Vec<Attr> = targets.iter().map(|t| t.attr.clone()).collect();
         let has = nix::has_attrs(&session.flake, &attrs, &session.net);
         let present: Vec<bool> = match session.dry_run {
-            true => {
-                println!("{}", has.render(None));
-                vec![true; targets.len()]
-            }
-            false => {
-                serde_json::from_str(&has.run_quietly(&NoSlots)?).context("`nix eval` of the flake's attributes")?
-            }
+            true => vec![true; targets.len()],
+            false => serde_json::from_str(&has.run_quietly(&NoSlots)?).context("`nix eval` of the flake's outputs")?,
         };
-        let mut at = Vec::new();
-        let mut evaluated = Vec::new();
-        for (target, present) in targets.into_iter().zip(present) {
-            at.push(present.then_some(evaluated.len()));
-            evaluated.extend(present.then_some(target));
+        let targets = targets.into_iter().zip(present).filter_map(|(t, present)| present.then_some(t)).collect();
+        if session.dry_run {
+            println!("{}", has.render(None));
         }
-        pipeline::execute(session, pipeline::status_plan(session, evaluated)?, &Vec::new(), record)?;
+        pipeline::execute(session, pipeline::status_plan(session, targets)?, &Vec::new(), record)?;
         if session.dry_run {
             return Ok(());
         }
-        for (_, _, wanted) in &mut legs {
-            *wanted = wanted.iter().map(|i| at[*i].unwrap_or(usize::MAX)).collect();
-        }
-        let push = record.github.as_ref().is_some_and(|g| g.event == "push");
+        let github = record.github.clone().unwrap_or_default();
+        let registry =
+            (github.event == "push" && !self.registry.is_empty()).then(|| Registry::new(&self.registry).name);
+        // What a record of the history proves: a passing smoke run by this very xtask; a manifest
+        // a push of this repository made, to this registry.
         let history = History::of(session).map(|h| h.read().0).unwrap_or_default();
+        let pushed =
+            |r: &&Record| r.github.as_ref().is_some_and(|g| g.event == "push" && g.repository == github.repository);
+        let this_xtask = |r: &&Record| r.xtask.is_some() && r.xtask.as_deref() == option_env!("XTASK_SOURCE_KEY");
+        let grounds = Grounds {
+            smokes: history.iter().filter(|r| r.task == "smoke" && r.ok()).filter(this_xtask).collect(),
+            published: history.iter().filter(|r| r.ok()).filter(pushed).flat_map(|r| &r.published).collect(),
+            force: self.force.force,
+            registry,
+        };
         for (leg, proof, wanted) in &legs {
-            let decision = decide(record, leg, *proof, wanted, &history, push, self.force.force);
+            let decision = grounds.decide(record, leg, *proof, wanted.as_deref());
             record.proven.push(decision);
         }
-        let copies: Vec<serde_json::Value> = record
-            .proven
-            .iter()
-            .filter_map(|d| Some(serde_json::json!({ "image": d.matrix.get("image")?, "arch": d.matrix.get("arch")?, "from": d.copy.as_ref()? })))
-            .collect();
-        let mut outputs = vec![(COPIES, serde_json::Value::from(copies).to_string())];
+        let copies: Vec<Copy> = record.proven.iter().filter_map(Copy::of).collect();
+        let mut outputs = vec![(COPIES, serde_json::to_string(&copies)?)];
         for job in workflow.jobs.iter().filter(|j| j.proof.is_some()) {
             let include: Vec<&BTreeMap<String, String>> =
                 record.proven.iter().filter(|d| d.runs && d.job == job.id).map(|d| &d.matrix).collect();
@@ -119,84 +120,87 @@ impl Proven {
     }
 }
 
-/// What a leg builds.
-fn leg_targets(session: &Session, key: &DepsKey, proof: Proof, leg: &Leg<'_>) -> Result<Vec<Target>> {
+/// What a leg builds; `None` when its runner's platform is not known (it runs).
+fn leg_targets(session: &Session, key: &DepsKey, proof: Proof, leg: &Leg<'_>) -> Result<Option<Vec<Target>>> {
     let config = &session.config;
     let value = |axis: &str| leg.value(axis).unwrap_or_default().to_owned();
-    Ok(match proof {
+    Ok(Some(match proof {
         Proof::Check => {
             let os = value("os");
-            let (kind, arch) = runner_platform(&os).unwrap_or(("linux", "x86_64"));
-            let system = format!("{arch}-{kind}");
-            vec![layers::check(config, key, &system, &value("test-type"), &os, &config.rust)?]
+            let Some((kind, arch)) = runner_platform(&os) else { return Ok(None) };
+            vec![layers::check(config, key, &format!("{arch}-{kind}"), &value("test-type"), &os, &config.rust)?]
         }
         Proof::Image => vec![layers::image(config, key, &Platform::of_arch(&value("arch")), &value("image"))?],
         Proof::Smoke => layers::images(session, &[], &Platform::of_arch(leg.arch().unwrap_or("x86_64")))?,
-    })
+    }))
 }
 
-/// The sorted output paths of a record's images (of `only` these targets, when given).
-fn image_paths(record: &Record, only: Option<&[usize]>) -> Vec<String> {
+/// The sorted output paths of a record's images (of `only` these attributes, when given).
+fn image_paths(record: &Record, only: Option<&[String]>) -> Vec<String> {
     let mut paths: Vec<String> = record
         .targets
         .iter()
-        .enumerate()
-        .filter(|(i, t)| t.layer == "image" && only.is_none_or(|o| o.contains(i)))
-        .flat_map(|(_, t)| t.outputs.iter().cloned())
+        .filter(|t| t.layer == "image" && only.is_none_or(|o| o.contains(&t.attr)))
+        .flat_map(|t| t.outputs.iter().cloned())
         .collect();
     paths.sort();
     paths
 }
 
-/// One leg's answer, from the fresh runner's view of its targets in `record`.
-fn decide(
-    record: &Record,
-    leg: &Leg<'_>,
-    proof: Proof,
-    wanted: &[usize],
-    history: &[Record],
-    push: bool,
+/// What a leg's answer rests on beside the cache: the history's passing smokes of this very xtask
+/// and manifests pushed to this registry; `--force`; on a push, where it publishes.
+struct Grounds<'h> {
+    smokes: Vec<&'h Record>,
+    published: Vec<&'h Published>,
     force: bool,
-) -> Decision {
-    let views: Vec<_> = wanted.iter().filter_map(|i| record.targets.get(*i)).collect();
-    let sum = |f: &dyn Fn(&crate::record::View) -> usize| -> u64 {
-        views.iter().filter_map(|t| t.before.as_ref()).map(|v| f(v) as u64).sum()
-    };
-    let (paths, to_build, broken) = (sum(&|v| v.paths as usize), sum(&|v| v.to_build.len()), sum(&|v| v.broken.len()));
-    let images = image_paths(record, Some(wanted));
-    let passed = |r: &&Record| r.task == "smoke" && r.ok() && !images.is_empty() && image_paths(r, None) == images;
-    let smoke = history.iter().find(passed).map(|r| r.id.clone());
-    // The newest manifest a push of this very image made (its arch's, of the same store path).
-    let value = |axis: &str| leg.value(axis).unwrap_or_default();
-    let copy = history
-        .iter()
-        .rev()
-        .filter(|r| r.ok())
-        .flat_map(|r| &r.published)
-        .find(|p| p.image == value("image") && p.arch == value("arch") && images.first() == Some(&p.path))
-        .map(|p| format!("{}@{}", p.repository, p.digest));
-    let why = match () {
-        _ if force => Why::Forced,
-        _ if views.len() < wanted.len() => Why::Missing,
-        _ if views.iter().any(|t| t.before.is_none()) => Why::Builds,
-        _ if broken > 0 => Why::Broken,
-        _ if to_build > 0 => Why::Builds,
-        _ if proof == Proof::Image && push && copy.is_none() => Why::Publishes,
-        _ if proof == Proof::Smoke && smoke.is_none() => Why::NotSmoked,
-        _ => Why::Proven,
-    };
-    Decision {
-        job: leg.job.id.to_owned(),
-        leg: leg.name.clone(),
-        matrix: leg.values.iter().map(|(a, v)| (a.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
-        runs: why != Why::Proven,
-        why,
-        key: views.iter().map(|t| t.key.as_str()).collect::<Vec<_>>().join(", "),
-        paths,
-        to_build,
-        broken,
-        smoke: smoke.filter(|_| proof == Proof::Smoke),
-        copy: copy.filter(|_| proof == Proof::Image && push && why == Why::Proven),
+    registry: Option<String>,
+}
+
+impl Grounds<'_> {
+    /// The answer, from the fresh runner's view of the leg's targets (`None`: one is not known).
+    fn decide(&self, record: &Record, leg: &Leg<'_>, proof: Proof, wanted: Option<&[String]>) -> Decision {
+        let views: Vec<&crate::record::Target> =
+            wanted.unwrap_or_default().iter().filter_map(|a| record.targets.iter().find(|t| t.attr == *a)).collect();
+        let seen: Vec<&crate::record::View> = views.iter().filter_map(|t| t.before.as_ref()).collect();
+        let paths = seen.iter().map(|v| v.paths).sum();
+        let to_build = seen.iter().map(|v| v.to_build.len() as u64).sum();
+        let broken = seen.iter().map(|v| v.broken.len() as u64).sum();
+        let images = wanted.map_or(Vec::new(), |w| image_paths(record, Some(w)));
+        let value = |axis: &str| leg.value(axis).unwrap_or_default();
+        let smoke = match proof {
+            Proof::Smoke => self.smokes.iter().find(|r| !images.is_empty() && image_paths(r, None) == images),
+            _ => None,
+        };
+        // The newest manifest a push of this very image made (its arch's, of the same store path).
+        let copy = self.registry.as_ref().filter(|_| proof == Proof::Image).and_then(|registry| {
+            let repository = format!("{registry}/{}", value("image"));
+            let same = |p: &&&Published| {
+                p.repository == repository && p.arch == value("arch") && images.first() == Some(&p.path)
+            };
+            self.published.iter().rev().find(same).map(|p| format!("{repository}@{}", p.digest))
+        });
+        let why = match () {
+            _ if self.force => Why::Forced,
+            _ if seen.len() < wanted.map_or(1, |w| w.len().max(1)) => Why::Unknown,
+            _ if broken > 0 => Why::Broken,
+            _ if to_build > 0 => Why::Builds,
+            _ if proof == Proof::Image && self.registry.is_some() && copy.is_none() => Why::Publishes,
+            _ if proof == Proof::Smoke && smoke.is_none() => Why::NotSmoked,
+            _ => Why::Proven,
+        };
+        Decision {
+            job: leg.job.id.to_owned(),
+            leg: leg.name.clone(),
+            matrix: leg.values.iter().map(|(a, v)| (a.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+            runs: why != Why::Proven,
+            why,
+            key: views.iter().map(|t| t.key.as_str()).collect::<Vec<_>>().join(", "),
+            paths,
+            to_build,
+            broken,
+            smoke: smoke.map(|r| r.id.clone()),
+            copy: copy.filter(|_| why == Why::Proven),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::{
         names,
         registry::{self, Registry},
     },
-    record::Record,
+    record::{Copy, Record},
     session::Session,
 };
 
@@ -33,14 +33,6 @@ pub struct Publish {
     /// needless (`proven`'s output `copies`): `[{"image", "arch", "from": "REGISTRY/<image>@<digest>"}]`.
     #[arg(long, value_name = "JSON", default_value = "")]
     copies: String,
-}
-
-/// A manifest the registry has, to be tagged for an arch of this commit.
-#[derive(serde::Deserialize)]
-struct Copy {
-    image: String,
-    arch: String,
-    from: String,
 }
 
 impl Publish {

@@ -82,11 +82,12 @@ fn with_history(config: &Config, mut jobs: Vec<Job>) -> Vec<Job> {
 /// outputs (actions/runner, JobExtension.cs), so the other legs cannot overwrite the answer.
 fn prebuild(config: &Config) -> Job {
     let first = Condition::Matrix { axis: "runner", equals: runner(&config.arches[0]).expect("checked in graphs") };
-    let proven = Xtask::new([Word::Lit("proven"), Word::Flag("--force", "FORCE_REBUILD")])
+    let args = [Word::Lit("proven"), Word::Flag("--force", "FORCE_REBUILD"), Word::Flag("--registry", "REGISTRY")];
+    let proven = Xtask::new(args)
         .id(PROVEN)
         .when(first)
         .comment(&["Which legs of the later jobs run: those the cache does not prove needless."])
-        .env([("FORCE_REBUILD", Value::Input("force_rebuild"))]);
+        .env([("FORCE_REBUILD", Value::Input("force_rebuild")), ("REGISTRY", Value::Registry)]);
     let mut job = Job::new(PREBUILD_JOB, "prebuild-deps ({arch})", RunsOn::Axis("runner"))
         .matrix(per_arch(config, Vec::new()))
         .steps(setup(config, true))

@@ -79,8 +79,7 @@ pub struct Job {
     pub outputs: Vec<(&'static str, Value)>,
     /// Its matrix: one leg per combination of values; `None`, one run.
     pub matrix: Option<Matrix>,
-    /// What proves it needless: the first job's `cargo xtask proven` answers for each of its legs,
-    /// and only the legs not proven run ([`Job::proven_by`]).
+    /// What proves its legs needless ([`Job::proven_by`]): only the others run.
     pub proof: Option<Proof>,
     /// Its steps, in the order they run.
     pub steps: Vec<Step>,
@@ -102,14 +101,13 @@ pub struct Matrix {
     pub axes: Vec<(&'static str, Vec<String>)>,
     /// Values added to the combinations that match an entry's values of the axes.
     pub include: Vec<Vec<(&'static str, String)>>,
-    /// Where GitHub takes the legs that run from (`fromJSON` of `{"include": [legs]}`): some of
-    /// the legs the axes expand to, which still name every leg the job has.
+    /// Where GitHub takes the legs that run from (`fromJSON` of `{"include": [legs]}`); the axes
+    /// still name every leg.
     pub from: Option<Value>,
 }
 
-/// What proves a job needless, leg by leg: `cargo xtask proven` in the first job asks it of the
-/// cache (and the history), and says each leg's answer in the job's output of the job's id:
-/// `skip`, or the legs that run (`{"include": [...]}`; `run` for a job without a matrix).
+/// What proves a job's legs needless: the first job's `cargo xtask proven` answers in its output
+/// named as the job: `skip`, or the legs that run (`{"include": [...]}`; `run` without a matrix).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proof {
     /// Its leg's check (`checks.<system>.<test-type>` on its `os`) is fetchable, whole and signed.
@@ -240,6 +238,8 @@ pub enum Value {
     Github(&'static str),
     /// `secrets.<name>`: a secret of the repository.
     Secret(&'static str),
+    /// `ghcr.io/<repository>`: the registry images are pushed to (`cargo xtask ci --registry`).
+    Registry,
     /// A boolean input of a dispatch, false when absent.
     Input(&'static str),
     /// `toJSON(needs)`.
@@ -264,16 +264,15 @@ pub enum Condition {
         /// The value it must equal.
         equals: &'static str,
     },
-    /// Unless a job it needs failed or was cancelled (one skipped is fine), when the first job
-    /// did not prove it needless (`needs.<job>.outputs.<output>` is not [`SKIP`]).
+    /// Unless a job before it failed or the run was cancelled, when `needs.<job>.outputs.<output>`
+    /// is not [`SKIP`].
     Unproven {
         /// The job that answers.
         job: &'static str,
         /// Its output for this job.
         output: &'static str,
     },
-    /// On a push to the default branch, unless a job it needs failed or was cancelled (one
-    /// skipped, as proven, is fine).
+    /// On a push to the default branch, unless a job before it failed or the run was cancelled.
     DefaultBranchPushUnlessFailed,
     /// A leg's value of an axis, equal to a value (a step of one leg).
     Matrix {
@@ -357,8 +356,8 @@ impl Job {
         }
     }
 
-    /// Runs only the legs `job`'s `cargo xtask proven` did not prove needless: its condition and
-    /// (with a matrix) the legs GitHub runs come from that job's output named as this job is.
+    /// Runs only the legs `job`'s `cargo xtask proven` did not prove needless (its output named as
+    /// this job).
     pub fn proven_by(mut self, job: &'static str, proof: Proof) -> Job {
         self.condition = Some(Condition::Unproven { job, output: self.id });
         if let Some(matrix) = &mut self.matrix {

@@ -62,6 +62,8 @@ pub(crate) fn runner_platform(label: &str) -> Option<(&'static str, &'static str
     match label {
         "ubuntu-24.04-arm" | "ubuntu-22.04-arm" => Some(("linux", "aarch64")),
         l if l.starts_with("ubuntu-") => Some(("linux", "x86_64")),
+        // GitHub's Intel macOS runners; every other macos- label is Apple silicon.
+        "macos-13" | "macos-13-large" | "macos-14-large" | "macos-15-intel" => Some(("darwin", "x86_64")),
         l if l.starts_with("macos-") => Some(("darwin", "aarch64")),
         _ => None,
     }

@@ -163,7 +163,7 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     a_push_that_changes_nothing_tags_the_commit_by_digest(&repo, &cache);
     a_pull_request_that_changes_nothing_builds_and_publishes_nothing(&repo, &cache);
     a_path_the_cache_lost_or_serves_broken_runs_the_job_that_repairs_it(&repo, &cache);
-    a_pull_request_that_changes_nothing_builds_and_publishes_nothing(&repo, &cache);
+    a_smoke_runs_again_when_the_history_holds_no_passing_one(&repo, &cache);
     force_runs_every_job(&repo, &cache);
     a_forks_pull_request_builds_its_change_and_pushes_nothing(&repo, &flake, &cache);
     a_push_skips_what_this_machine_cannot_do_and_passes_nothing_that_did_not_run(&repo, &cache);
@@ -337,6 +337,25 @@ fn a_path_the_cache_lost_or_serves_broken_runs_the_job_that_repairs_it(repo: &Pa
     assert!(pr.jobs.iter().all(|j| j.result != "failure"), "{}", out.stdout);
 }
 
+/// The history forgot every smoke: the images are the same and fetchable, yet smoke runs; every
+/// other leg is proven again (what the run before repaired is whole).
+fn a_smoke_runs_again_when_the_history_holds_no_passing_one(repo: &Path, cache: &Path) {
+    for record in fs::read_dir(cache.join(xtask::history::DIR)).unwrap().map(|e| e.unwrap().path()) {
+        if record.file_name().unwrap().to_string_lossy().contains("-smoke-") {
+            fs::remove_file(record).unwrap();
+        }
+    }
+    let (out, pr) = ci(repo, cache, "unsmoked", &["--event", "pull_request"], None);
+    let out = out.ok();
+    let ran: BTreeMap<&str, Option<Why>> = pr
+        .jobs
+        .iter()
+        .filter(|j| j.result != "skipped" && !["prebuild-deps", "history"].contains(&j.id.as_str()))
+        .map(|j| (j.name.as_str(), j.proof.as_ref().map(|p| p.why)))
+        .collect();
+    assert_eq!(ran, BTreeMap::from([("smoke (x86_64)", Some(Why::NotSmoked))]), "{}", out.stdout);
+}
+
 /// `--force` (a dispatch's `force_rebuild`): nothing is proven needless; every leg this machine
 /// can run runs.
 fn force_runs_every_job(repo: &Path, cache: &Path) {
@@ -395,7 +414,39 @@ fn proven_runs_a_leg_whose_attribute_the_flake_lacks() {
     let (out, record) = recorded(xtask().args(["proven", "--flake", &flake.display().to_string(), "--cache", &cache]));
     let out = out.ok();
     let why: BTreeMap<&str, (bool, Why)> = record.proven.iter().map(|d| (d.leg.as_str(), (d.runs, d.why))).collect();
-    assert_eq!(why["container (harness, aarch64)"], (true, Why::Missing), "{}", out.stderr);
+    assert_eq!(why["container (harness, aarch64)"], (true, Why::Unknown), "{}", out.stderr);
     assert_eq!(why["container (harness, x86_64)"], (true, Why::Builds), "{}", out.stderr);
     assert_eq!(why["test (ubuntu-latest, unit)"], (true, Why::Builds), "{}", out.stderr);
+}
+
+/// GitHub's `failure()` sees the whole chain: a job that runs past a job skipped as proven does
+/// not run once a job further up failed (a test leg failed, so build-containers did not run:
+/// smoke does not either).
+#[test]
+fn a_failure_up_the_chain_stops_a_job_that_runs_past_skips() {
+    use std::collections::BTreeSet;
+    use xtask::workflows::{graph::*, legs};
+    use xtask_tools::local_ci::plan::{self, Context, Event, Outcome};
+    let ctx = Context {
+        event: Event::Push,
+        fork: false,
+        registry: None,
+        systems: Vec::new(),
+        lacks_systems: Vec::new(),
+        engine: true,
+        buildah: true,
+        force: false,
+    };
+    let smoke = Job::new("smoke", "smoke", RunsOn::Label("ubuntu-latest"))
+        .needs(&["prebuild-deps", "build-containers"])
+        .when(Condition::Unproven { job: "prebuild-deps", output: "smoke" });
+    let leg = legs::legs(&smoke).remove(0);
+    let answer = BTreeMap::from([("smoke".to_owned(), "run".to_owned())]);
+    let done = BTreeMap::from([
+        ("prebuild-deps", (Outcome::Success, answer)),
+        ("build-containers", (Outcome::Skipped("it needs test-matrix, which failed".into()), BTreeMap::new())),
+    ]);
+    assert_eq!(plan::runs(&leg, &ctx, &done, &BTreeSet::new(), &[]), Ok(()), "past a skipped job");
+    let failed = BTreeSet::from(["test-matrix", "build-containers"]);
+    assert!(plan::runs(&leg, &ctx, &done, &failed, &[]).unwrap_err().contains("failed"));
 }

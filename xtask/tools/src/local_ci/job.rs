@@ -70,8 +70,8 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
     let dir = p.dir.join(format!("{index:02}-{}", leg.job.id));
     let target = dir.join("target");
     std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut ran = Ran::skipped(leg, String::new());
-    (ran.outcome, ran.job) = (Outcome::Success, job_of(leg, &Outcome::Success));
+    let mut ran = Ran { outcome: Outcome::Success, ..Ran::skipped(leg, String::new()) };
+    ran.job = job_of(leg, &Outcome::Success);
     let (deleted, kept_alive) = p.fresh.forget()?;
     ran.log.push(format!(
         "fresh runner: {deleted} output(s) of the pipeline deleted from the store ({kept_alive} kept: alive here)"
@@ -261,6 +261,7 @@ impl LocalRun<'_> {
             Value::Github("repository") => Some(self.repository.clone()),
             Value::Github("sha") => Some(self.sha.clone()),
             Value::Github(_) => Some(std::env::var("USER").unwrap_or_else(|_| "local".into())),
+            Value::Registry => self.ctx.registry.clone(),
             Value::Secret(_) if self.ctx.fork => None,
             Value::Secret(name) => std::env::var(name).ok().filter(|v| !v.is_empty()),
             Value::Input(_) => Some(self.ctx.force.to_string()),

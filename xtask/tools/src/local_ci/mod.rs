@@ -18,7 +18,10 @@ mod step_files;
 pub mod task;
 
 use sha2::Digest;
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -128,13 +131,15 @@ pub fn run(session: &Session, workflow: &Workflow, ctx: &Context, options: Optio
     let mut done: Done = BTreeMap::new();
     let mut ran = Vec::new();
     let mut decisions = Vec::new();
+    // The jobs that failed, or come after one that did (`failure()` sees the whole chain).
+    let mut failed: BTreeSet<&str> = BTreeSet::new();
     for job in order {
         let mut outcomes = Vec::new();
         let mut outputs = BTreeMap::new();
         for leg in legs::legs(job) {
             let decided = match options.skip.iter().any(|s| s == job.id) {
                 true => Err("--skip".to_owned()),
-                false => plan::runs(&leg, ctx, &done, &decisions).and_then(|()| plan::can_run(&leg, ctx)),
+                false => plan::runs(&leg, ctx, &done, &failed, &decisions).and_then(|()| plan::can_run(&leg, ctx)),
             };
             let mut leg_ran = match decided {
                 Err(why) => Ran::skipped(&leg, why),
@@ -157,6 +162,9 @@ pub fn run(session: &Session, workflow: &Workflow, ctx: &Context, options: Optio
             .or_else(|| outcomes.iter().find(|o| **o == Outcome::Success))
             .cloned()
             .unwrap_or_else(|| outcomes.first().cloned().unwrap_or(Outcome::Skipped("no legs".into())));
+        if matches!(outcome, Outcome::Failure(_)) || job.needs.iter().any(|n| failed.contains(n)) {
+            failed.insert(job.id);
+        }
         done.insert(job.id, (outcome, outputs));
     }
     let jobs = ran.iter().map(|r| r.job.clone()).collect();

@@ -3,7 +3,7 @@
 //! needs) and whether this machine can run it (the runner's OS and arch, a container engine,
 //! buildah, a registry).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use anyhow::Result;
 
@@ -133,7 +133,13 @@ pub fn after_failure(condition: Option<Condition>) -> bool {
 
 /// Whether a leg runs, as GitHub decides: its condition, the jobs it needs (succeeded; or, past
 /// a proof, none failed), and the legs the job that answers for it left to run.
-pub fn runs(leg: &Leg<'_>, ctx: &Context, done: &Done, decisions: &[Decision]) -> Result<(), String> {
+pub fn runs(
+    leg: &Leg<'_>,
+    ctx: &Context,
+    done: &Done,
+    failed: &BTreeSet<&str>,
+    decisions: &[Decision],
+) -> Result<(), String> {
     let job = leg.job;
     if let Some(condition) = job.condition {
         holds(condition, ctx, leg)?;
@@ -141,11 +147,15 @@ pub fn runs(leg: &Leg<'_>, ctx: &Context, done: &Done, decisions: &[Decision]) -
     if job.condition == Some(Condition::Always) {
         return Ok(());
     }
-    // Past a proof, a skipped job it needs is fine; a failed one is not.
+    if let Some(need) = job.needs.iter().find(|n| failed.contains(**n)) {
+        return Err(format!("a job before it failed ({need}, or one it needs)"));
+    }
+    // Past a proof, a skipped job it needs is fine (a failed one is in `failed`).
     let past_skips =
         matches!(job.condition, Some(Condition::Unproven { .. } | Condition::DefaultBranchPushUnlessFailed));
-    let unmet = |o: &Outcome| if past_skips { matches!(o, Outcome::Failure(_)) } else { *o != Outcome::Success };
-    if let Some(need) = job.needs.iter().find(|n| done.get(**n).is_none_or(|(o, _)| unmet(o))) {
+    if let Some(need) =
+        job.needs.iter().find(|n| !past_skips && done.get(**n).is_none_or(|(o, _)| *o != Outcome::Success))
+    {
         let what = match done.get(*need).map(|(o, _)| o) {
             Some(Outcome::Failure(_)) => "failed",
             Some(Outcome::Skipped(_)) => "was skipped",
@@ -164,19 +174,15 @@ pub fn runs(leg: &Leg<'_>, ctx: &Context, done: &Done, decisions: &[Decision]) -
         Some(SKIP) => proven(),
         Some(_) if job.matrix.is_none() => Ok(()),
         Some(legs) => {
-            #[derive(serde::Deserialize)]
-            struct Legs {
-                include: Vec<BTreeMap<String, String>>,
-            }
-            let legs: Legs = serde_json::from_str(legs)
+            let legs: serde_json::Value = serde_json::from_str(legs)
                 .map_err(|e| format!("needs.{answers}.outputs.{output} is not a matrix of legs: {e}"))?;
-            let listed = |entry: &BTreeMap<String, String>| {
-                entry.len() == leg.values.len() && leg.values.iter().all(|(a, v)| entry.get(*a) == Some(v))
+            let listed = |entry: &serde_json::Value| {
+                entry.as_object().is_some_and(|e| e.len() == leg.values.len())
+                    && leg.values.iter().all(|(a, v)| entry[*a].as_str() == Some(v))
             };
-            if legs.include.iter().any(listed) {
-                Ok(())
-            } else {
-                proven()
+            match legs["include"].as_array().is_some_and(|l| l.iter().any(listed)) {
+                true => Ok(()),
+                false => proven(),
             }
         }
     }

@@ -225,20 +225,18 @@ pub fn legs_from(from: &Value) -> String {
 
 /// A condition as an `if:` value.
 pub fn condition_yaml(condition: Condition) -> String {
+    const PUSH: &str =
+        "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)";
+    // Past a job skipped as proven, unless one before it failed or the run was cancelled.
+    const UNLESS_FAILED: &str = "!cancelled() && !failure()";
     match condition {
-        Condition::DefaultBranchPush => expr(
-            "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
-        ),
+        Condition::DefaultBranchPush => expr(PUSH),
         Condition::Always => "always()".to_owned(),
-        Condition::AlwaysOnDefaultBranchPush => expr(
-            "always() && github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
-        ),
+        Condition::AlwaysOnDefaultBranchPush => expr(&format!("always() && {PUSH}")),
         Condition::Unproven { job, output } => {
-            expr(&format!("!cancelled() && !failure() && needs.{job}.outputs.{output} != '{SKIP}'"))
+            expr(&format!("{UNLESS_FAILED} && needs.{job}.outputs.{output} != '{SKIP}'"))
         }
-        Condition::DefaultBranchPushUnlessFailed => expr(
-            "!cancelled() && !failure() && github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)",
-        ),
+        Condition::DefaultBranchPushUnlessFailed => expr(&format!("{UNLESS_FAILED} && {PUSH}")),
         Condition::Matrix { axis, equals } => format!("matrix.{axis} == '{equals}'"),
         Condition::Var { name, equals } => format!("vars.{name} == '{equals}'"),
         Condition::Output { step, output, equals } => format!("steps.{step}.outputs.{output} == '{equals}'"),
@@ -255,6 +253,7 @@ pub fn value_yaml(value: &Value) -> String {
         Value::Step { step, output } => expr(&format!("steps.{step}.outputs.{output}")),
         Value::Github(field) => expr(&format!("github.{field}")),
         Value::Secret(name) => expr(&format!("secrets.{name}")),
+        Value::Registry => format!("ghcr.io/{}", expr("github.repository")),
         Value::Input(name) => expr(&format!("inputs.{name} || false")),
         Value::NeedsJson => expr("toJSON(needs)"),
         Value::MatrixJson => expr("toJSON(matrix)"),
