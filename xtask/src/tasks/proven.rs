@@ -14,7 +14,7 @@ use crate::{
     command::NoSlots,
     github::{self, names::output::COPIES},
     history::History,
-    images::registry::Registry,
+    images::{names::is_loopback, registry::Registry},
     keys::DepsKey,
     layers::{self, Target},
     nix::{self, Attr},
@@ -108,10 +108,10 @@ impl Proven {
             };
             outputs.push((job.id, value));
         }
-        for decision in &record.proven {
-            let verdict = if decision.runs { "runs" } else { "skipped" };
-            eprintln!("{}: {verdict}: {}", decision.leg, decision.said());
-        }
+        record
+            .proven
+            .iter()
+            .for_each(|d| eprintln!("{}: {}: {}", d.leg, ["skipped", "runs"][d.runs as usize], d.said()));
         github::append_summary(&summary(&record.proven))?;
         if github::is_actions() && std::env::var_os("GITHUB_OUTPUT").is_some() {
             github::set_outputs(&outputs)?;
@@ -167,15 +167,19 @@ impl Grounds<'_> {
         let broken = seen.iter().map(|v| v.broken.len() as u64).sum();
         let images = wanted.map_or(Vec::new(), |w| image_paths(record, Some(w)));
         let value = |axis: &str| leg.value(axis).unwrap_or_default();
-        let smoke = match proof {
-            Proof::Smoke => self.smokes.iter().find(|r| !images.is_empty() && image_paths(r, None) == images),
-            _ => None,
-        };
+        let smoke = self
+            .smokes
+            .iter()
+            .filter(|_| proof == Proof::Smoke && !images.is_empty())
+            .find(|r| image_paths(r, None) == images);
         // The newest manifest a push of this very image made (its arch's, of the same store path).
         let copy = self.registry.as_ref().filter(|_| proof == Proof::Image).and_then(|registry| {
             let repository = format!("{registry}/{}", value("image"));
+            // A registry on loopback is this machine's stand-in: one registry, whatever its port.
+            let path =
+                |r: &str| if is_loopback(r) { r.split_once('/').map(|(_, p)| p.to_owned()) } else { Some(r.into()) };
             let same = |p: &&&Published| {
-                p.repository == repository && p.arch == value("arch") && images.first() == Some(&p.path)
+                path(&p.repository) == path(&repository) && p.arch == value("arch") && images.first() == Some(&p.path)
             };
             self.published.iter().rev().find(same).map(|p| format!("{repository}@{}", p.digest))
         });
@@ -206,10 +210,7 @@ impl Grounds<'_> {
 
 /// The summary's table: each leg, whether it runs, and why.
 fn summary(decisions: &[Decision]) -> String {
-    let mut md = String::from("\n### Which jobs run\n\n| Job | Runs | Why |\n|---|---|---|\n");
-    for d in decisions {
-        let runs = if d.runs { "yes" } else { "no: skipped" };
-        md.push_str(&format!("| {} | {runs} | {} |\n", cell(&d.leg), cell(&d.said())));
-    }
-    md
+    let runs = |d: &Decision| ["no: skipped", "yes"][d.runs as usize];
+    let rows = decisions.iter().map(|d| format!("| {} | {} | {} |\n", cell(&d.leg), runs(d), cell(&d.said())));
+    format!("\n### Which jobs run\n\n| Job | Runs | Why |\n|---|---|---|\n{}", rows.collect::<String>())
 }

@@ -143,7 +143,9 @@ fn each_jobs_condition_is_the_one_expected() {
         ci["jobs"]["prebuild-deps"]["steps"].as_vec().unwrap().iter().find(|s| s["id"].as_str() == Some("proven"));
     let proven = proven.expect("prebuild-deps has a `proven` step");
     assert_eq!(proven["if"].as_str(), Some("matrix.runner == 'ubuntu-latest'"));
-    assert_eq!(proven["run"].as_str(), Some("cargo xtask proven --force=\"$FORCE_REBUILD\""));
+    let run = "cargo xtask proven --force=\"$FORCE_REBUILD\" --registry=\"$REGISTRY\"";
+    assert_eq!(proven["run"].as_str(), Some(run));
+    assert_eq!(proven["env"]["REGISTRY"].as_str(), Some("ghcr.io/${{ github.repository }}"));
     for job in ["test-matrix", "build-containers", "smoke"] {
         let output = ci["jobs"]["prebuild-deps"]["outputs"][job].as_str();
         assert_eq!(output, Some(format!("${{{{ steps.proven.outputs.{job} }}}}").as_str()));
