@@ -77,14 +77,13 @@ impl Proven {
         if session.dry_run {
             return Ok(());
         }
-        let github = record.github.clone().unwrap_or_default();
-        let registry =
-            (github.event == "push" && !self.registry.is_empty()).then(|| Registry::new(&self.registry).name);
+        let run = record.github.clone().unwrap_or_default();
+        let registry = (run.event == "push" && !self.registry.is_empty()).then(|| Registry::new(&self.registry).name);
         // What a record of the history proves: a passing smoke run by this very xtask; a manifest
         // a push of this repository made, to this registry.
         let history = History::of(session).map(|h| h.read().0).unwrap_or_default();
         let pushed =
-            |r: &&Record| r.github.as_ref().is_some_and(|g| g.event == "push" && g.repository == github.repository);
+            |r: &&Record| r.github.as_ref().is_some_and(|g| g.event == "push" && g.repository == run.repository);
         let this_xtask = |r: &&Record| r.xtask.is_some() && r.xtask.as_deref() == option_env!("XTASK_SOURCE_KEY");
         let grounds = Grounds {
             smokes: history.iter().filter(|r| r.task == "smoke" && r.ok()).filter(this_xtask).collect(),

@@ -417,6 +417,13 @@ fn proven_runs_a_leg_whose_attribute_the_flake_lacks() {
     assert_eq!(why["container (harness, aarch64)"], (true, Why::Unknown), "{}", out.stderr);
     assert_eq!(why["container (harness, x86_64)"], (true, Why::Builds), "{}", out.stderr);
     assert_eq!(why["test (ubuntu-latest, unit)"], (true, Why::Builds), "{}", out.stderr);
+    // Once the cache has the x86_64 images, their legs are proven beside the arch the flake lacks.
+    let flake = flake.display().to_string();
+    run(xtask().args(["warm-containers", "--flake", &flake, "--cache", &cache])).ok();
+    let (out, record) = recorded(xtask().args(["proven", "--flake", &flake, "--cache", &cache]));
+    let why: BTreeMap<&str, (bool, Why)> = record.proven.iter().map(|d| (d.leg.as_str(), (d.runs, d.why))).collect();
+    assert_eq!(why["container (harness, x86_64)"], (false, Why::Proven), "{}", out.ok().stderr);
+    assert_eq!(why["container (harness, aarch64)"], (true, Why::Unknown));
 }
 
 /// GitHub's `failure()` sees the whole chain: a job that runs past a job skipped as proven does
