@@ -18,6 +18,7 @@
 //! - `history.rs`: the records of the runs that changed a cache, kept where later runs read them;
 //! - `workflows/`, `github/`: the job graph the workflows are rendered from, and what they share
 //!   with the tasks;
+//! - `proof.rs`: which legs of the later jobs the cache (and the history) prove needless;
 //! - `alerts.rs`, `dashboard/`: what the history says is wrong, and the page that shows it all;
 //! - `images/`: image archives, a registry, a container engine;
 //! - `tasks/`: the tasks, one module each, arguments with the task.
@@ -45,6 +46,7 @@ pub mod layers;
 pub mod nix;
 pub mod numbers;
 pub mod pipeline;
+pub(crate) mod proof;
 pub mod record;
 pub mod scratch;
 pub mod secrets;

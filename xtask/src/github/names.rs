@@ -36,10 +36,8 @@ pub mod env {
 
 /// Step ids the workflows refer to.
 pub mod step {
-    /// The prebuild job's xtask step, whose `cache-key` output becomes the job's.
+    /// The prebuild job's xtask step: its `cache-key` output, and which legs of later jobs run.
     pub(crate) const PREBUILD: &str = "prebuild";
-    /// The first job's `cargo xtask proven`, whose outputs say which legs of later jobs run.
-    pub(crate) const PROVEN: &str = "proven";
     /// The step that computes the keys for actions/cache (rollback mode).
     pub const KEY: &str = "key";
     /// The cache-warming workflow's `verify --repair` (rollback mode).

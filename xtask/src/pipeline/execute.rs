@@ -91,7 +91,7 @@ fn after_the_push(session: &Session, plan: &Plan, state: &mut State, record: &mu
         return;
     };
     let f = FreshRunner { stop_when_cached: false, ..(**f).clone() };
-    if let Err(err) = state.fresh_runner(&f, &plan.targets, &session.cache.label()) {
+    if let Err(err) = state.fresh_runner(&f, &plan.targets, plan.counted, &session.cache.label()) {
         record.warnings.push(format!("could not ask what a fresh runner would fetch after the push: {err:#}"));
         return;
     }
@@ -100,7 +100,7 @@ fn after_the_push(session: &Session, plan: &Plan, state: &mut State, record: &mu
     for (target, seen) in record.targets.iter_mut().zip(after) {
         target.after = seen.before;
     }
-    record.rates_after = Some(view.rates(&plan.targets));
+    record.rates_after = Some(view.rates(&plan.targets[..plan.counted]));
 }
 
 /// Downstream CI jobs get the prebuild job's key: a different one means the lock files changed

@@ -49,6 +49,9 @@ pub struct Request {
     pub keys: Keys,
     /// The task uses the outputs on this machine: fetched from the cache when it has them all.
     pub fetch_outputs: bool,
+    /// Targets of later jobs, evaluated and asked about with the task's own (one evaluation), not
+    /// built, nor counted in its hit rates.
+    pub asked: Vec<Target>,
 }
 
 /// Keys by job-output name.
@@ -78,7 +81,8 @@ impl Request {
             Ok([(_, key)]) => keys.push((output::CONTAINER_KEY.to_owned(), key)),
             Err(images) => keys.extend(images),
         }
-        Ok(Request { task: task.to_owned(), targets, force, on_push_failure, pin: None, keys, fetch_outputs: false })
+        let (pin, fetch_outputs, asked) = (None, false, Vec::new());
+        Ok(Request { task: task.to_owned(), targets, force, on_push_failure, pin, keys, fetch_outputs, asked })
     }
 }
 
@@ -102,8 +106,15 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     if !targets.iter().any(|t| t.layer == Layer::Deps) {
         targets.push(layers::deps(&session.config, session.deps_key()?, &session.platform.system));
     }
+    let counted = targets.len();
+    for asked in &request.asked {
+        if !targets.iter().any(|t| t.attr == asked.attr) {
+            targets.push(asked.clone());
+        }
+    }
     let mut plan = Plan::new(&request.task, targets);
     plan.builds = request.targets.len();
+    plan.counted = counted;
     plan.fetch_outputs = request.fetch_outputs;
     plan.fact("flake", &session.flake);
     plan.fact("cache", cache.label());

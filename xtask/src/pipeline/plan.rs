@@ -218,6 +218,9 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// How many of the targets, from the first, the plan builds.
     pub builds: usize,
+    /// How many of the targets, from the first, its hit rates count (the rest are asked about
+    /// for later jobs).
+    pub counted: usize,
     /// The task uses the outputs here (it streams images): they are fetched from the cache even
     /// when it has everything, which a fresh runner's store lacks.
     pub fetch_outputs: bool,
@@ -225,7 +228,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(task: impl Into<String>, targets: Vec<Target>) -> Plan {
-        Plan { task: task.into(), builds: targets.len(), targets, ..Plan::default() }
+        Plan { task: task.into(), builds: targets.len(), counted: targets.len(), targets, ..Plan::default() }
     }
 
     pub fn step(&mut self, title: impl Into<String>, kind: StepKind) {

@@ -138,8 +138,9 @@ impl Slots for State {
 
 impl State {
     /// What the run learned, into its record: the counts, what moved, the fresh runner's view
-    /// of each target (`builds`: how many of the targets, from the first, the task builds).
-    pub(crate) fn record_into(&self, record: &mut Record, targets: &[Target], builds: usize) {
+    /// of each target (`builds`: how many of the targets, from the first, the task builds;
+    /// `counted`: how many its hit rates count).
+    pub(crate) fn record_into(&self, record: &mut Record, targets: &[Target], builds: usize, counted: usize) {
         let n = |count: usize| count as u64;
         record.totals = Totals {
             up_to_date: self.up_to_date,
@@ -176,7 +177,7 @@ impl State {
             for (target, evaluated) in record.targets.iter_mut().zip(&self.evaluated) {
                 target.outputs.clone_from(&evaluated.outputs);
             }
-            record.rates = Some(view.rates(targets));
+            record.rates = Some(view.rates(&targets[..counted]));
         }
     }
 

@@ -60,7 +60,7 @@ impl Plan {
                 break;
             }
         }
-        state.record_into(record, &self.targets, self.builds);
+        state.record_into(record, &self.targets, self.builds, self.counted);
         (state, result)
     }
 
@@ -80,7 +80,7 @@ impl Plan {
                 state.public_key = vec![public];
                 Ok(note)
             }
-            StepKind::FreshRunner(f) => state.fresh_runner(f, &self.targets, &self.cache_label()),
+            StepKind::FreshRunner(f) => state.fresh_runner(f, &self.targets, self.counted, &self.cache_label()),
             StepKind::Build(cmd) => {
                 state.built = true;
                 let built = cmd.run(state)?;

@@ -63,7 +63,8 @@ pub struct Pipeline {
     pub event: String,
     /// Whether it ran as a pull request from a fork (no secrets: nothing is pushed).
     pub fork: bool,
-    /// Its time on GitHub's parallel runners: the longest chain of jobs through `needs`.
+    /// Its time on GitHub's parallel runners: the longest chain of jobs through `needs`, to the
+    /// verdict (the history job, which keeps this record after it, apart).
     pub critical_path_seconds: f64,
     /// Its jobs' times added up.
     pub sum_seconds: f64,
@@ -108,11 +109,11 @@ pub struct JobRun {
     pub fresh_store: Option<FreshStoreCounts>,
     /// `cargo xtask ci`: whether the xtask's binary was restored from the actions cache.
     pub xtask_restored: Option<bool>,
-    /// The first job's answer for it (`cargo xtask proven`): why it was skipped, or ran.
+    /// The first job's answer for it (`cargo xtask prebuild --prove`): why it was skipped, or ran.
     pub proof: Option<Decision>,
 }
 
-/// `cargo xtask proven`'s answer for one leg of a later job: whether it runs, and why.
+/// The first job's answer (`cargo xtask prebuild --prove`) for one leg of a later job: whether it runs, and why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Decision {

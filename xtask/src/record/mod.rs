@@ -14,7 +14,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{bail, ensure, Context, Result};
 
-pub use self::{findings::*, types::*};
+pub use self::{findings::*, pipeline::HISTORY_JOB, types::*};
 use crate::{
     command::{self, Cmd, Io, NoSlots},
     github, secrets,

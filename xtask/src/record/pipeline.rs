@@ -2,10 +2,15 @@
 //! ends (a matrix job ends with its slowest leg), so the pipeline takes its longest chain through
 //! `needs` (the critical path). It is also timed as GitHub bills it: each job that runs first pays
 //! its set-up (a runner, the checkout, Nix, the cache action); a job skipped by its `if:` none.
+//! The job that keeps the pipeline in the history ([`HISTORY_JOB`]) runs after the verdict: it
+//! is timed, never on the critical path (on GitHub it writes this record, and is not in it).
 
 use std::collections::BTreeMap;
 
 use super::{JobRun, Pipeline};
+
+/// The id of a workflow's last job, which keeps its run's pipeline in the history.
+pub const HISTORY_JOB: &str = "history";
 
 impl Pipeline {
     /// The pipeline of `jobs`, in an order that runs each after the jobs it needs, each job's
@@ -29,10 +34,10 @@ impl Pipeline {
             workflow: workflow.to_owned(),
             event: event.to_owned(),
             fork,
-            critical_path_seconds: end.values().fold(0.0, |a, b| a.max(*b)),
+            critical_path_seconds: verdict(&end),
             sum_seconds: jobs.iter().map(|j| j.seconds).sum(),
             setup_seconds: setup,
-            github_seconds: billed.values().fold(0.0, |a, b| a.max(*b)),
+            github_seconds: verdict(&billed),
             jobs,
             levels: 0,
         };
@@ -43,7 +48,7 @@ impl Pipeline {
     /// The jobs on the critical path, first to last.
     pub(crate) fn critical_path(&self) -> Vec<&JobRun> {
         let mut path = Vec::new();
-        let mut last = self.jobs.iter().max_by(|a, b| end(a).total_cmp(&end(b)));
+        let mut last = self.jobs.iter().filter(|j| j.id != HISTORY_JOB).max_by(|a, b| end(a).total_cmp(&end(b)));
         while let Some(job) = last {
             path.push(job);
             last = self.jobs.iter().filter(|j| job.needs.contains(&j.id)).max_by(|a, b| end(a).total_cmp(&end(b)));
@@ -51,6 +56,11 @@ impl Pipeline {
         path.reverse();
         path
     }
+}
+
+/// When the last job before the history job ends.
+fn verdict(ends: &BTreeMap<String, f64>) -> f64 {
+    ends.iter().filter(|(id, _)| *id != HISTORY_JOB).fold(0.0, |a, (_, b)| a.max(*b))
 }
 
 fn end(job: &JobRun) -> f64 {
@@ -94,7 +104,10 @@ mod tests {
     fn a_skipped_job_pays_no_set_up_and_is_no_level() {
         let mut test = job("test", &["prebuild"], 0.0);
         test.result = "skipped".into();
-        let pipeline = Pipeline::timed("ci.yml", "pull_request", false, vec![job("prebuild", &[], 10.0), test], 20.0);
+        let jobs = vec![job("prebuild", &[], 10.0), test, job(HISTORY_JOB, &["prebuild", "test"], 4.0)];
+        let pipeline = Pipeline::timed("ci.yml", "pull_request", false, jobs, 20.0);
         assert_eq!((pipeline.critical_path_seconds, pipeline.github_seconds, pipeline.levels), (10.0, 30.0, 1));
+        // The history job, after the verdict, is timed, not on the critical path.
+        assert_eq!((pipeline.jobs[2].start_seconds, pipeline.sum_seconds), (10.0, 14.0));
     }
 }

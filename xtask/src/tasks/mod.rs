@@ -7,7 +7,7 @@ pub mod dashboard;
 pub mod gc;
 pub mod history;
 pub mod pin;
-pub mod proven;
+pub mod prebuild;
 pub mod publish;
 pub mod smoke;
 pub mod status;
@@ -25,8 +25,9 @@ use crate::{record::Record, session::Session};
 pub enum Task {
     /// Print the cache key(s) (the deps key, or a job or container key when asked).
     CacheKey(cache_key::CacheKey),
-    /// CI prebuild-deps job: build the deps layer, push it, emit the key.
-    Prebuild(warm::WarmDeps),
+    /// CI prebuild-deps job: build the deps layer, push it, emit the key; with --prove, answer
+    /// which legs of the later jobs run (those the cache does not prove needless).
+    Prebuild(prebuild::Prebuild),
     /// Build and push the deps layer unless the cache has it.
     WarmDeps(warm::WarmDeps),
     /// Build and push container images unless the cache has them.
@@ -46,8 +47,6 @@ pub enum Task {
     /// Check every narinfo of a cache this project owns (files, sizes, hashes, references,
     /// signatures); --repair uploads again what this machine's store has.
     Verify(verify::Verify),
-    /// The first job's answer: which legs of the later jobs run (those the cache does not prove needless).
-    Proven(proven::Proven),
     /// Pin the deps layer and every image in Cachix under their keys (keep-revisions of each).
     Pin(pin::Pin),
     /// What a fresh runner would fetch from the cache and build, per target, with hit rates.
@@ -71,8 +70,8 @@ impl Task {
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         match self {
             Task::CacheKey(task) => task.run(session, record),
-            Task::Prebuild(task) => task.run("prebuild", session, record),
-            Task::WarmDeps(task) => task.run("warm-deps", session, record),
+            Task::Prebuild(task) => task.run(session, record),
+            Task::WarmDeps(task) => task.run(session, record),
             Task::Warm(task) => task.run(session, record),
             Task::WarmContainers(task) => task.run(session, record),
             Task::BuildContainers(task) => task.run(session, record),
@@ -82,7 +81,6 @@ impl Task {
             Task::Gc(task) => task.run(session, record),
             Task::Verify(task) => task.run(session, record),
             Task::Pin(task) => task.run(session, record),
-            Task::Proven(task) => task.run(session, record),
             Task::Status(task) => task.run(session, record),
             Task::Summary(task) => task.run(session, record),
             Task::Dashboard(task) => task.run(session, record),

@@ -30,7 +30,7 @@ pub struct Publish {
     #[arg(long = "image", value_name = "NAME")]
     images: Vec<String>,
     /// The manifests to copy by digest first, for the arches whose build the first job proved
-    /// needless (`proven`'s output `copies`): `[{"image", "arch", "from": "REGISTRY/<image>@<digest>"}]`.
+    /// needless (`prebuild --prove`'s output `copies`): `[{"image", "arch", "from": "REGISTRY/<image>@<digest>"}]`.
     #[arg(long, value_name = "JSON", default_value = "")]
     copies: String,
 }
@@ -48,7 +48,7 @@ impl Publish {
         let copies: Vec<Copy> = match self.copies.trim() {
             "" => Vec::new(),
             json => serde_json::from_str(json)
-                .context("--copies: expected [{\"image\", \"arch\", \"from\"}] (proven's output)")?,
+                .context("--copies: expected [{\"image\", \"arch\", \"from\"}] (the output of prebuild --prove)")?,
         };
         let mut registry = Registry::new(&self.push);
         // The digest is what is copied, from this registry: a manifest it lacks fails the copy.

@@ -1,4 +1,4 @@
-//! Layers 1 and 3: `prebuild`, `warm-deps`, `warm`, `warm-containers`. Each is one pipeline run
+//! Layers 1 and 3: `warm-deps`, `warm`, `warm-containers`. Each is one pipeline run
 //! over its layers' targets under `packages.<system>`, emitting the deps key (and the container
 //! keys of the images it built).
 
@@ -13,7 +13,7 @@ use crate::{
     session::Session,
 };
 
-/// Build and push the deps layer unless the cache has it (`prebuild`, `warm-deps`).
+/// Build and push the deps layer unless the cache has it.
 #[derive(clap::Args, Debug)]
 pub struct WarmDeps {
     #[command(flatten)]
@@ -36,10 +36,10 @@ pub struct WarmContainers {
 }
 
 impl WarmDeps {
-    /// Builds and pushes the deps layer (the pipeline) unless the cache has it, as `task`, emitting the deps key.
-    pub fn run(&self, task: &str, session: &Session, record: &mut Record) -> Result<()> {
+    /// Builds and pushes the deps layer (the pipeline) unless the cache has it, emitting the deps key.
+    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         let deps = layers::deps(&session.config, session.deps_key()?, &session.platform.system);
-        let request = Request::new(session, task, vec![deps], self.force.force, OnPushFailure::Fail)?;
+        let request = Request::new(session, "warm-deps", vec![deps], self.force.force, OnPushFailure::Fail)?;
         pipeline::run(session, &request, record).map(drop)
     }
 }

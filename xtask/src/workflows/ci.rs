@@ -12,8 +12,9 @@ use crate::{
     github::names::{
         env::{DEPS_CACHE_KEY, NEEDS},
         output::{CACHE_KEY, COPIES},
-        step::{PREBUILD, PROVEN},
+        step::PREBUILD,
     },
+    record::HISTORY_JOB,
 };
 
 const PREBUILD_JOB: &str = "prebuild-deps";
@@ -22,7 +23,9 @@ pub fn graph(config: &Config) -> Workflow {
     let mut jobs =
         vec![prebuild(config), test_matrix(config), build_containers(config), smoke(config), publish(config)];
     let proven: Vec<&'static str> = jobs.iter().filter(|j| j.proof.is_some()).map(|j| j.id).collect();
-    jobs[0].outputs.extend(proven.into_iter().chain([COPIES]).map(|id| (id, Value::Step { step: PROVEN, output: id })));
+    jobs[0]
+        .outputs
+        .extend(proven.into_iter().chain([COPIES]).map(|id| (id, Value::Step { step: PREBUILD, output: id })));
     Workflow {
         file: CI,
         name: "CI",
@@ -64,7 +67,7 @@ fn with_history(config: &Config, mut jobs: Vec<Job>) -> Vec<Job> {
         return jobs;
     }
     let task = Step::Xtask(Xtask::new([Word::Lit("history")]).env([(NEEDS, Value::NeedsJson)]));
-    let job = Job::new("history", "history", RunsOn::Label("ubuntu-latest"))
+    let job = Job::new(HISTORY_JOB, HISTORY_JOB, RunsOn::Label("ubuntu-latest"))
         .needs(&jobs.iter().map(|j| j.id).collect::<Vec<_>>())
         .when(Condition::Always)
         .steps(setup(config, false))
@@ -76,24 +79,34 @@ fn with_history(config: &Config, mut jobs: Vec<Job>) -> Vec<Job> {
 }
 
 /// The deps layer, built on each arch's runner (so an aarch64 container job fetches its own);
-/// every leg emits the same key (it names no arch). The first arch's leg then answers, for every
+/// every leg emits the same key (it names no arch). The first arch's leg also answers, for every
 /// later job, which of its legs the cache (and the history) prove needless: evaluation is the
 /// same on every arch, and the runner leaves an output a leg did not set out of the job's
 /// outputs (actions/runner, JobExtension.cs), so the other legs cannot overwrite the answer.
 fn prebuild(config: &Config) -> Job {
     let first = Condition::Matrix { axis: "runner", equals: runner(&config.arches[0]).expect("checked in graphs") };
-    let args = [Word::Lit("proven"), Word::Flag("--force", "FORCE_REBUILD"), Word::Flag("--registry", "REGISTRY")];
-    let proven = Xtask::new(args)
-        .id(PROVEN)
-        .when(first)
-        .comment(&["Which legs of the later jobs run: those the cache does not prove needless."])
-        .env([("FORCE_REBUILD", Value::Input("force_rebuild")), ("REGISTRY", Value::Registry)]);
+    let args = [
+        Word::Lit("prebuild"),
+        Word::Flag("--prove", "PROVE"),
+        Word::Flag("--force", "FORCE_REBUILD"),
+        Word::Flag("--registry", "REGISTRY"),
+    ];
+    let prebuild = Xtask::new(args)
+        .id(PREBUILD)
+        .comment(&[
+            "The deps layer; on the first arch's leg, in the same evaluation, which legs of the later",
+            "jobs run: those the cache does not prove needless.",
+        ])
+        .env([
+            ("PROVE", Value::Holds(first)),
+            ("FORCE_REBUILD", Value::Input("force_rebuild")),
+            ("REGISTRY", Value::Registry),
+        ]);
     let mut job = Job::new(PREBUILD_JOB, "prebuild-deps ({arch})", RunsOn::Axis("runner"))
         .matrix(per_arch(config, Vec::new()))
         .steps(setup(config, true))
-        .steps([pushing(config, Xtask::new([Word::Lit("prebuild")]).id(PREBUILD))])
         .steps(history::restore_for_proof(config, first))
-        .steps([Step::Xtask(proven)])
+        .steps([pushing(config, prebuild)])
         .steps(history::save_records(config, PREBUILD_JOB));
     job.outputs = vec![(CACHE_KEY, Value::Step { step: PREBUILD, output: CACHE_KEY })];
     job

@@ -242,6 +242,8 @@ pub enum Value {
     Registry,
     /// A boolean input of a dispatch, false when absent.
     Input(&'static str),
+    /// Whether a condition holds, `true` or `false` (`${{ matrix.runner == 'ubuntu-latest' }}`).
+    Holds(Condition),
     /// `toJSON(needs)`.
     NeedsJson,
     /// `toJSON(matrix)`: a matrix job's values, for its tasks' records.

@@ -83,7 +83,7 @@ fn restore(workflow: &str, condition: Option<Condition>) -> Step {
     uses(Role::HistoryRestore, CACHE_RESTORE, with, condition)
 }
 
-/// Before `cargo xtask proven` (when `condition` holds): the newest history of the main pipeline,
+/// Before `cargo xtask prebuild --prove` (when `condition` holds): the newest history of the main pipeline,
 /// whose passing smokes prove a smoke needless.
 pub(crate) fn restore_for_proof(config: &Config, condition: Condition) -> Vec<Step> {
     match carried(config) {

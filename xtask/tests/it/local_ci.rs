@@ -404,14 +404,15 @@ fn a_push_skips_what_this_machine_cannot_do_and_passes_nothing_that_did_not_run(
 /// (its job then fails on its own runner); the others are answered from the cache, and nothing
 /// fails the first job.
 #[test]
-fn proven_runs_a_leg_whose_attribute_the_flake_lacks() {
+fn prove_runs_a_leg_whose_attribute_the_flake_lacks() {
     needs!(Nix);
     let flake = example_flake("proven-missing");
     let text = fs::read_to_string(flake.join("flake.nix")).unwrap();
     fs::write(flake.join("flake.nix"), text.replace(r#"[ "x86_64-linux" "aarch64-linux" ]"#, r#"[ "x86_64-linux" ]"#))
         .unwrap();
     let cache = format!("file://{}", temp_dir("proven-missing").join("cache").display());
-    let (out, record) = recorded(xtask().args(["proven", "--flake", &flake.display().to_string(), "--cache", &cache]));
+    let (out, record) =
+        recorded(xtask().args(["prebuild", "--prove", "--flake", &flake.display().to_string(), "--cache", &cache]));
     let out = out.ok();
     let why: BTreeMap<&str, (bool, Why)> = record.proven.iter().map(|d| (d.leg.as_str(), (d.runs, d.why))).collect();
     assert_eq!(why["container (harness, aarch64)"], (true, Why::Unknown), "{}", out.stderr);
@@ -420,7 +421,7 @@ fn proven_runs_a_leg_whose_attribute_the_flake_lacks() {
     // Once the cache has the x86_64 images, their legs are proven beside the arch the flake lacks.
     let flake = flake.display().to_string();
     run(xtask().args(["warm-containers", "--flake", &flake, "--cache", &cache])).ok();
-    let (out, record) = recorded(xtask().args(["proven", "--flake", &flake, "--cache", &cache]));
+    let (out, record) = recorded(xtask().args(["prebuild", "--prove", "--flake", &flake, "--cache", &cache]));
     let why: BTreeMap<&str, (bool, Why)> = record.proven.iter().map(|d| (d.leg.as_str(), (d.runs, d.why))).collect();
     assert_eq!(why["container (harness, x86_64)"], (false, Why::Proven), "{}", out.ok().stderr);
     assert_eq!(why["container (harness, aarch64)"], (true, Why::Unknown));

@@ -138,17 +138,18 @@ fn each_jobs_condition_is_the_one_expected() {
     for (job, condition) in expected {
         assert_eq!(ci["jobs"][job]["if"].as_str(), condition.as_deref(), "{job}");
     }
-    // The first arch's leg answers, once; every later job reads its answer.
-    let proven =
-        ci["jobs"]["prebuild-deps"]["steps"].as_vec().unwrap().iter().find(|s| s["id"].as_str() == Some("proven"));
-    let proven = proven.expect("prebuild-deps has a `proven` step");
-    assert_eq!(proven["if"].as_str(), Some("matrix.runner == 'ubuntu-latest'"));
-    let run = "cargo xtask proven --force=\"$FORCE_REBUILD\" --registry=\"$REGISTRY\"";
-    assert_eq!(proven["run"].as_str(), Some(run));
-    assert_eq!(proven["env"]["REGISTRY"].as_str(), Some("ghcr.io/${{ github.repository }}"));
+    // The first arch's leg answers, once, in its prebuild's evaluation; every later job reads
+    // its answer.
+    let steps = ci["jobs"]["prebuild-deps"]["steps"].as_vec().unwrap();
+    let prebuild = steps.iter().find(|s| s["id"].as_str() == Some("prebuild")).expect("a `prebuild` step");
+    assert_eq!(prebuild["if"].as_str(), None, "every arch's leg builds its deps layer");
+    let run = "cargo xtask prebuild --prove=\"$PROVE\" --force=\"$FORCE_REBUILD\" --registry=\"$REGISTRY\"";
+    assert_eq!(prebuild["run"].as_str(), Some(run));
+    assert_eq!(prebuild["env"]["PROVE"].as_str(), Some("${{ matrix.runner == 'ubuntu-latest' }}"));
+    assert_eq!(prebuild["env"]["REGISTRY"].as_str(), Some("ghcr.io/${{ github.repository }}"));
     for job in ["test-matrix", "build-containers", "smoke"] {
         let output = ci["jobs"]["prebuild-deps"]["outputs"][job].as_str();
-        assert_eq!(output, Some(format!("${{{{ steps.proven.outputs.{job} }}}}").as_str()));
+        assert_eq!(output, Some(format!("${{{{ steps.prebuild.outputs.{job} }}}}").as_str()));
     }
 }
 

@@ -35,7 +35,13 @@ impl State {
     /// first: when every output and its whole runtime closure is there, sound, a runner builds
     /// nothing, and that answer costs what it fetches ([`State::proven`]). Only otherwise are the
     /// derivations copied into an empty store and dry-run there, to know what it would build.
-    pub(super) fn fresh_runner(&mut self, f: &FreshRunner, targets: &[Target], cache: &str) -> Result<String> {
+    pub(super) fn fresh_runner(
+        &mut self,
+        f: &FreshRunner,
+        targets: &[Target],
+        counted: usize,
+        cache: &str,
+    ) -> Result<String> {
         // Asked again after the push, the empty store has the derivations already, and a cache
         // that answered still does: only the cache's answers are asked again.
         let view = match self.runner_graph.take() {
@@ -59,7 +65,7 @@ impl State {
                 }
             }
         };
-        let rates = view.rates(targets);
+        let rates = view.rates(&targets[..counted]);
         let broken: usize = view.targets.iter().map(|t| t.broken.len()).sum();
         let note = format!(
             "a fresh runner would fetch {} path(s) from the cache, build {}{}",

@@ -85,14 +85,14 @@ impl RunnerView {
         self.targets.iter().take(n).flat_map(|t| t.to_build.iter().chain(t.broken.keys())).count() as u64
     }
 
-    /// The rates over every target (distinct paths), and over the deps layer, `targets` being
-    /// the targets of the view in order.
+    /// The rates over the first targets of the view (distinct paths), `targets` in order, and
+    /// over the deps layer among them.
     pub fn rates(&self, targets: &[Target]) -> record::Rates {
-        let cached: BTreeSet<&String> = self.targets.iter().flat_map(|t| &t.cached).collect();
-        let missed: BTreeSet<&String> =
-            self.targets.iter().flat_map(|t| t.to_build.iter().chain(t.broken.keys())).collect();
+        let counted = &self.targets[..targets.len().min(self.targets.len())];
+        let cached: BTreeSet<&String> = counted.iter().flat_map(|t| &t.cached).collect();
+        let missed: BTreeSet<&String> = counted.iter().flat_map(|t| t.to_build.iter().chain(t.broken.keys())).collect();
         let missed_bytes = sum(
-            self.targets.iter().flat_map(|t| t.built_outputs.iter().chain(t.broken.keys())).collect::<BTreeSet<_>>(),
+            counted.iter().flat_map(|t| t.built_outputs.iter().chain(t.broken.keys())).collect::<BTreeSet<_>>(),
             &self.sizes,
         );
         let cached_bytes = total(cached.iter().filter_map(|p| self.sizes.get(*p).copied()));

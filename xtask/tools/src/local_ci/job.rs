@@ -33,7 +33,7 @@ pub struct Ran {
     pub summary: String,
     /// What stood in for each `uses:` step, and each step's fate.
     pub log: Vec<String>,
-    /// What its `cargo xtask proven` answered for the later jobs' legs.
+    /// What its `cargo xtask prebuild --prove` answered for the later jobs' legs.
     pub decisions: Vec<record::Decision>,
 }
 
@@ -265,6 +265,7 @@ impl LocalRun<'_> {
             Value::Secret(_) if self.ctx.fork => None,
             Value::Secret(name) => std::env::var(name).ok().filter(|v| !v.is_empty()),
             Value::Input(_) => Some(self.ctx.force.to_string()),
+            Value::Holds(condition) => Some(super::plan::holds(*condition, self.ctx, leg).is_ok().to_string()),
             Value::NeedsJson => Some(self.needs_json(leg, done)),
             Value::MatrixJson => {
                 let matrix = leg.values.iter().map(|(axis, value)| (axis.to_string(), value.clone().into()));

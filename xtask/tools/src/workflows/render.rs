@@ -255,6 +255,10 @@ pub fn value_yaml(value: &Value) -> String {
         Value::Secret(name) => expr(&format!("secrets.{name}")),
         Value::Registry => format!("ghcr.io/{}", expr("github.repository")),
         Value::Input(name) => expr(&format!("inputs.{name} || false")),
+        Value::Holds(condition) => match condition_yaml(*condition) {
+            wrapped if wrapped.starts_with("${{") => wrapped,
+            bare => expr(&bare),
+        },
         Value::NeedsJson => expr("toJSON(needs)"),
         Value::MatrixJson => expr("toJSON(matrix)"),
     }

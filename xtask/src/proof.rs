@@ -1,16 +1,16 @@
-//! `cargo xtask proven [--force]`: the first job's answer, for each leg of the later jobs a
+//! The first job's answer (`cargo xtask prebuild --prove`), for each leg of the later jobs a
 //! [`Proof`] covers, whether it must run: not when a fresh runner would build nothing of it (the
-//! fresh runner's view, one evaluation for every leg); smoke, when besides the history holds a
-//! passing smoke of these exact images; on a push, an image leg when besides the history holds
-//! the manifest a push of this image made, which publish tags by digest ([`COPIES`]). Each answer
-//! is a [`Decision`] in the record, a row of the summary, and the job's output named as the job.
+//! fresh runner's view of every leg's targets, asked in the prebuild's one evaluation); smoke,
+//! when besides the history holds a passing smoke of these exact images; on a push, an image leg
+//! when besides the history holds the manifest a push of this image made, which publish tags by
+//! digest ([`COPIES`]). Each answer is a [`Decision`] in the record, a row of the summary, and
+//! the job's output named as the job.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 
 use crate::{
-    cli::Force,
     command::NoSlots,
     github::{self, names::output::COPIES},
     history::History,
@@ -18,37 +18,32 @@ use crate::{
     keys::DepsKey,
     layers::{self, Target},
     nix::{self, Attr},
-    pipeline,
     record::{render::cell, Copy, Decision, Published, Record, Why},
     session::{Platform, Session},
     workflows::{
-        self,
-        graph::{Proof, SKIP},
+        graph::{Proof, Workflow, SKIP},
         legs::{self, Leg},
         runner_platform,
     },
 };
 
-/// Which legs of the later jobs run: those the cache (and the history) do not prove needless.
-#[derive(clap::Args, Debug)]
-pub struct Proven {
-    #[command(flatten)]
-    force: Force,
-    /// Where a push publishes the images (ghcr.io/OWNER/REPO): a manifest of an earlier push is
-    /// copied only from there. Empty: every image leg of a push runs.
-    #[arg(long, value_name = "REGISTRY", default_value = "")]
-    registry: String,
+/// Every leg a [`Proof`] covers, with the attributes of its targets (`None`: its runner's
+/// platform is not known, or the flake lacks one of them: it runs).
+pub(crate) struct Legs<'w> {
+    workflow: &'w Workflow,
+    legs: Vec<(Leg<'w>, Proof, Option<Vec<String>>)>,
+    /// What the legs build, each once, of the attributes the flake has: the evaluation asks a
+    /// fresh runner about them beside the task's own targets.
+    pub targets: Vec<Target>,
 }
 
-impl Proven {
-    /// Asks what a fresh runner would build of every leg's targets, then decides each leg.
-    pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
-        let graphs = workflows::graphs(&session.config)?;
-        let workflow = graphs.iter().find(|w| w.file == workflows::CI).expect("ci.yml is always generated");
+impl<'w> Legs<'w> {
+    /// The legs of `workflow`'s proven jobs and their targets; which of them the flake has is
+    /// asked of it (its outputs' names only: no derivation is evaluated).
+    pub(crate) fn of(session: &Session, workflow: &'w Workflow) -> Result<Legs<'w>> {
         let key = session.deps_key()?;
-        // Each leg with the attributes of its targets; `None`: its runner's platform is not known.
         let mut targets: Vec<Target> = Vec::new();
-        let mut legs: Vec<(Leg<'_>, Proof, Option<Vec<String>>)> = Vec::new();
+        let mut legs = Vec::new();
         for job in &workflow.jobs {
             let Some(proof) = job.proof else { continue };
             for leg in legs::legs(job) {
@@ -66,19 +61,22 @@ impl Proven {
         let attrs: Vec<Attr> = targets.iter().map(|t| t.attr.clone()).collect();
         let has = nix::has_attrs(&session.flake, &attrs, &session.net);
         let present: Vec<bool> = match session.dry_run {
-            true => vec![true; targets.len()],
+            true => {
+                println!("{}", has.render(None));
+                vec![true; targets.len()]
+            }
             false => serde_json::from_str(&has.run_quietly(&NoSlots)?).context("`nix eval` of the flake's outputs")?,
         };
         let targets = targets.into_iter().zip(present).filter_map(|(t, present)| present.then_some(t)).collect();
-        if session.dry_run {
-            println!("{}", has.render(None));
-        }
-        pipeline::execute(session, pipeline::status_plan(session, targets)?, &Vec::new(), record)?;
-        if session.dry_run {
-            return Ok(());
-        }
+        Ok(Legs { workflow, legs, targets })
+    }
+
+    /// Each leg's answer, from the fresh runner's view of the targets in `record`: into the
+    /// record, the summary and the job's outputs. `force` runs every leg; `registry` is where a
+    /// push publishes the images (empty: every image leg of a push runs).
+    pub(crate) fn decide(&self, session: &Session, record: &mut Record, force: bool, registry: &str) -> Result<()> {
         let run = record.github.clone().unwrap_or_default();
-        let registry = (run.event == "push" && !self.registry.is_empty()).then(|| Registry::new(&self.registry).name);
+        let registry = (run.event == "push" && !registry.is_empty()).then(|| Registry::new(registry).name);
         // What a record of the history proves: a passing smoke run by this very xtask; a manifest
         // a push of this repository made, to this registry.
         let history = History::of(session).map(|h| h.read().0).unwrap_or_default();
@@ -88,16 +86,16 @@ impl Proven {
         let grounds = Grounds {
             smokes: history.iter().filter(|r| r.task == "smoke" && r.ok()).filter(this_xtask).collect(),
             published: history.iter().filter(|r| r.ok()).filter(pushed).flat_map(|r| &r.published).collect(),
-            force: self.force.force,
+            force,
             registry,
         };
-        for (leg, proof, wanted) in &legs {
+        for (leg, proof, wanted) in &self.legs {
             let decision = grounds.decide(record, leg, *proof, wanted.as_deref());
             record.proven.push(decision);
         }
         let copies: Vec<Copy> = record.proven.iter().filter_map(Copy::of).collect();
         let mut outputs = vec![(COPIES, serde_json::to_string(&copies)?)];
-        for job in workflow.jobs.iter().filter(|j| j.proof.is_some()) {
+        for job in self.workflow.jobs.iter().filter(|j| j.proof.is_some()) {
             let include: Vec<&BTreeMap<String, String>> =
                 record.proven.iter().filter(|d| d.runs && d.job == job.id).map(|d| &d.matrix).collect();
             let value = match (include.is_empty(), job.matrix.is_some()) {
