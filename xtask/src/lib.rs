@@ -18,6 +18,7 @@
 //! - `history.rs`: the records of the runs that changed a cache, kept where later runs read them;
 //! - `workflows/`, `github/`: the job graph the workflows are rendered from, and what they share
 //!   with the tasks;
+//! - `explain/`: why a fresh runner would build a target, against the history's runs;
 //! - `proof.rs`: which legs of the later jobs the cache (and the history) prove needless;
 //! - `alerts.rs`, `dashboard/`: what the history says is wrong, and the page that shows it all;
 //! - `images/`: image archives, a registry, a container engine;
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod dashboard;
+pub(crate) mod explain;
 pub mod files;
 pub mod github;
 pub mod history;

@@ -6,8 +6,9 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use super::{charts, date, escape, Facts};
 use crate::{
     alerts::job_name,
+    explain,
     keys::what_changed,
-    record::{render::bytes, Record, Target},
+    record::{render::bytes, Explanation, Record, Target},
 };
 
 /// The runs the charts show: the newest.
@@ -67,11 +68,19 @@ fn alerts(facts: &Facts) -> String {
 /// section's), key changes marked, and its latest run.
 fn jobs(facts: &Facts, shown: &[Record]) -> String {
     let runs: Vec<&Record> = shown.iter().filter(|r| r.pipeline.is_none()).collect();
-    // Where the deps key changed from one run to the next, and what changed.
+    // Where the deps key changed from one run to the next, and what changed: the crates bumped
+    // and the inputs moved, when both runs kept the lock files' entries.
     let markers: Vec<(usize, String)> = (1..runs.len())
         .filter_map(|i| {
             let (old, new) = (runs[i - 1].deps_key.as_ref()?, runs[i].deps_key.as_ref()?);
-            (old != new).then(|| (i, what_changed(old, new)))
+            if old == new {
+                return None;
+            }
+            let moved = match (&runs[i - 1].basis, &runs[i].basis) {
+                (Some(was), Some(now)) => explain::key_moved(was, now).iter().map(|c| c.said()).collect(),
+                _ => Vec::new(),
+            };
+            Some((i, if moved.is_empty() { what_changed(old, new) } else { moved.join("; ") }))
         })
         .collect();
     let percent = |v: f64| format!("{:.0} %", v * 100.0);
@@ -82,7 +91,7 @@ fn jobs(facts: &Facts, shown: &[Record]) -> String {
     html += &charts::lines("hit-rates", &runs, &markers, &rates, &percent, Some((facts.min_hit_rate, &threshold)));
     html += "<h2>Duration per job</h2>";
     html += &charts::lines("durations", &runs, &markers, &|r| Some(r.seconds), &seconds, None);
-    html += "<table id=\"jobs\"><tr><th>job</th><th>runs</th><th>latest</th><th>result</th><th>hit rate</th><th>by bytes</th><th>deps layer</th><th>duration</th><th>key</th></tr>";
+    html += "<table id=\"jobs\"><tr><th>job</th><th>runs</th><th>latest</th><th>result</th><th>hit rate</th><th>by bytes</th><th>deps layer</th><th>duration</th><th>key</th><th>why it built</th></tr>";
     // Each job's records (of the whole history), oldest first.
     let mut by_job: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
     for record in facts.records.iter().filter(|r| r.pipeline.is_none()) {
@@ -93,7 +102,7 @@ fn jobs(facts: &Facts, shown: &[Record]) -> String {
         let rates = last.rates.as_ref();
         let _ = write!(
             html,
-            "<tr data-job=\"{job}\"><td>{job}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1} s</td><td><code>{}</code></td></tr>",
+            "<tr data-job=\"{job}\"><td>{job}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1} s</td><td><code>{}</code></td><td>{}</td></tr>",
             records.len(),
             date(last.started_ms),
             if last.ok() { "ok" } else { "failed" },
@@ -101,7 +110,8 @@ fn jobs(facts: &Facts, shown: &[Record]) -> String {
             rates.and_then(|r| r.byte_hit_rate).map_or("-".into(), |r| format!("{r:.2}")),
             rates.map_or("-".into(), |r| format!("{:.2}", r.deps_hit_rate)),
             last.seconds,
-            escape(last.deps_key.as_deref().unwrap_or("-"))
+            escape(last.deps_key.as_deref().unwrap_or("-")),
+            escape(&why_built(last.targets.iter().filter_map(|t| Some((&t.name, t.why.as_ref()?)))))
         );
     }
     html + "</table>"
@@ -160,6 +170,9 @@ fn pipeline(facts: &Facts) -> String {
         let built = crate::numbers::total(job.tasks.iter().map(|t| t.built));
         // Why it was skipped or failed; else, why the first job let it run.
         let why = job.reason.clone().or_else(|| job.proof.as_ref().map(|p| p.said())).unwrap_or_default();
+        // And why each of its tasks built what it built.
+        let built_why = why_built(job.tasks.iter().flat_map(|t| &t.why));
+        let why = [why, built_why].into_iter().filter(|w| !w.is_empty()).collect::<Vec<_>>().join("; ");
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{:.1} s</td><td class=\"n\">{:.1} s</td><td class=\"n\">{}</td><td class=\"n\">{built}</td><td>{}</td></tr>",
@@ -283,4 +296,12 @@ fn verify(facts: &Facts) -> String {
         html += "</table>";
     }
     html
+}
+
+/// Each target's causes, in words: `deps: Cargo.lock: tokio 1.47.1 → 1.48.0; …`.
+fn why_built<'a>(whys: impl Iterator<Item = (&'a String, &'a Explanation)>) -> String {
+    let each = whys.map(|(target, why)| {
+        format!("{target}: {}", why.causes.iter().map(|c| c.said()).collect::<Vec<_>>().join(", "))
+    });
+    each.collect::<Vec<_>>().join("; ")
 }

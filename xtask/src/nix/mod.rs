@@ -193,6 +193,13 @@ pub fn all_path_infos() -> Cmd {
     path_info([lit("--all")]).hint("it lists this machine's store")
 }
 
+/// The derivations' closure in this machine's store (derivations and the sources they read),
+/// with references.
+pub(crate) fn made_of(drvs: Slot) -> Cmd {
+    path_info([lit("--recursive"), lit("--derivation"), Arg::Slot(drvs)])
+        .hint("it lists what the derivations take, in this machine's store")
+}
+
 /// The derivations' closure in `store` (derivations and the sources they read), with references.
 pub(crate) fn derivation_graph(store: &str, drvs: Slot) -> Cmd {
     path_info([lit("--recursive"), lit("--derivation"), lit("--store"), lit(store), Arg::Slot(drvs)])

@@ -8,10 +8,13 @@ use super::{plan::FreshRunner, state::State, Built, Keys, Plan, StepKind};
 use crate::{
     alerts,
     command::{on_path, own_time},
+    explain,
     github::{
         self,
         names::{env::DEPS_CACHE_KEY, output::CACHE_KEY},
     },
+    history::History,
+    keys::LockFiles,
     record::{Output, Record},
     session::Session,
 };
@@ -37,6 +40,9 @@ pub fn execute(session: &Session, plan: Plan, keys: &Keys, record: &mut Record) 
     if result.is_ok() {
         after_the_push(session, &plan, &mut state, record);
     }
+    if plan.explain {
+        explain_misses(session, record);
+    }
     // A job that fetches the deps layer and found less of it than min-hit-rate: a warning naming
     // the job, the key and the sizes (under GitHub Actions, an annotation of the run).
     if let Some(warning) = alerts::degraded(record, &[], session.config.min_hit_rate) {
@@ -54,6 +60,27 @@ pub fn execute(session: &Session, plan: Plan, keys: &Keys, record: &mut Record) 
         println!("{value}");
     }
     Ok(Built { outputs: state.evaluated.iter().take(plan.builds).map(|t| t.outputs.clone()).collect() })
+}
+
+/// What the run keeps to be compared against (the lock files' entries), and why a fresh runner
+/// would build each target it would build, against the history; a deps layer that misses is a
+/// notice naming why.
+fn explain_misses(session: &Session, record: &mut Record) {
+    // The deps key read them already: a lock file that cannot be read now keeps no entries.
+    record.basis = LockFiles::read(&session.root).ok().map(|locks| explain::basis(&session.config, &locks));
+    let missed =
+        |t: &crate::record::Target| t.before.as_ref().is_some_and(|v| !v.to_build.is_empty() || !v.broken.is_empty());
+    if !record.targets.iter().any(missed) {
+        return;
+    }
+    let history = History::of(session).map(|h| h.read().0).unwrap_or_default();
+    explain::explain(record, &history);
+    for target in record.targets.iter().filter(|t| t.layer == "deps") {
+        if let Some(why) = &target.why {
+            let causes: Vec<String> = why.causes.iter().map(|c| c.said()).collect();
+            github::notice(&format!("the deps layer {} is built: {}", target.key, causes.join("; ")));
+        }
+    }
 }
 
 /// What must hold before anything runs: the cache's tools and token, the signing key's file,

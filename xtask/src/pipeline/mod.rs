@@ -124,6 +124,8 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     let names: Vec<String> = request.targets.iter().map(|t| t.attr.to_string()).collect();
     let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
     plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_targets(&session.flake, &attrs, net)));
+    plan.explain = true;
+    plan.step(MADE_OF, StepKind::MadeOf(nix::made_of(DRVS)));
     let upload = cache.upload(PUSH, net);
     let signing = session.signing.as_ref().filter(|_| upload.is_some());
     if let Some(key) = signing {
@@ -203,9 +205,17 @@ fn evaluating(session: &Session, task: &str, targets: Vec<Target>) -> Plan {
     plan
 }
 
-/// The plan of `status`: evaluate, then ask what a fresh runner would fetch and build.
-pub(crate) fn status_plan(session: &Session, targets: Vec<Target>) -> Result<Plan> {
+/// The title of the step that reads what each target is made of.
+const MADE_OF: &str = "What each target is made of (what a later run compares a miss with)";
+
+/// The plan of `status`: evaluate, then ask what a fresh runner would fetch and build; `explain`:
+/// and why it would build what it builds.
+pub(crate) fn status_plan(session: &Session, targets: Vec<Target>, explain: bool) -> Result<Plan> {
     let mut plan = evaluating(session, "status", targets);
+    if explain {
+        plan.explain = true;
+        plan.step(MADE_OF, StepKind::MadeOf(nix::made_of(DRVS)));
+    }
     // A key the xtask signs with is read, never created: status writes nothing.
     let signing = session.signing.as_ref().filter(|k| k.secret.exists()).map(|k| k.reader());
     if let Some(key) = &signing {

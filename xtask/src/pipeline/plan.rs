@@ -59,6 +59,10 @@ pub struct FreshRunner {
 pub enum StepKind {
     /// The one evaluation: every target's derivation and outputs (stdout: JSON).
     Eval(Cmd),
+    /// What each target is made of (the derivations' closure in this machine's store, as
+    /// `nix path-info --json`, and the files of its workspace sources): what a later run
+    /// compares a miss with ([`crate::explain`]).
+    MadeOf(Cmd),
     /// Creates a local cache's signing key once; finds the public key.
     SigningKey(SigningKey),
     /// What a fresh runner would fetch and build ([`super::fresh_runner`]): the cache's narinfos
@@ -104,6 +108,7 @@ impl StepKind {
     pub fn cmds(&self) -> Vec<&Cmd> {
         match self {
             StepKind::Eval(cmd)
+            | StepKind::MadeOf(cmd)
             | StepKind::Build(cmd)
             | StepKind::Verify(cmd)
             | StepKind::Run(cmd)
@@ -145,6 +150,7 @@ impl StepKind {
     pub fn name(&self) -> &'static str {
         match self {
             StepKind::Eval(_) => "eval",
+            StepKind::MadeOf(_) => "made-of",
             StepKind::SigningKey(_) => "signing-key",
             StepKind::FreshRunner(_) => "fresh-runner",
             StepKind::Build(_) => "build",
@@ -224,6 +230,8 @@ pub struct Plan {
     /// The task uses the outputs here (it streams images): they are fetched from the cache even
     /// when it has everything, which a fresh runner's store lacks.
     pub fetch_outputs: bool,
+    /// Each miss is explained against the history (and what the targets are made of is kept).
+    pub explain: bool,
 }
 
 impl Plan {

@@ -44,6 +44,8 @@ pub(crate) const PUSHED: Slot = Slot("<paths pushed>");
 pub struct State {
     /// Per target, in the plan's order.
     pub evaluated: Vec<Evaluated>,
+    /// What each target is made of, in the plan's order (a plan that explains its misses).
+    pub made_of: Vec<crate::record::MadeOf>,
     pub drvs: Vec<String>,
     /// The first `build` of `drvs`.
     pub build: Vec<String>,
@@ -176,6 +178,9 @@ impl State {
             record.targets = view.record(targets, builds);
             for (target, evaluated) in record.targets.iter_mut().zip(&self.evaluated) {
                 target.outputs.clone_from(&evaluated.outputs);
+            }
+            for (target, made_of) in record.targets.iter_mut().zip(&self.made_of) {
+                target.made_of = Some(made_of.clone());
             }
             record.rates = Some(view.rates(&targets[..counted]));
         }

@@ -75,6 +75,12 @@ impl Plan {
                 state.outputs = state.evaluated.iter().flat_map(|t| t.outputs.iter().cloned()).collect();
                 Ok(format!("{} derivation(s), {} output(s)", state.drvs.len(), state.outputs.len()))
             }
+            StepKind::MadeOf(cmd) => {
+                let infos = json::parse_path_infos(&cmd.run(state)?)?;
+                state.made_of = crate::explain::made_of(&self.targets, &state.evaluated, &infos);
+                let files: usize = state.made_of.iter().map(|m| m.files.len()).sum();
+                Ok(format!("{} derivation(s) and source(s) in their closure, {files} source file(s)", infos.len()))
+            }
             StepKind::SigningKey(key) => {
                 let (note, public) = key.ensure()?;
                 state.public_key = vec![public];

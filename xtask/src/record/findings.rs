@@ -51,6 +51,9 @@ pub struct Collected {
     pub unreadable: Vec<String>,
     /// Run records deleted with the keys they belong to.
     pub records_deleted: u64,
+    /// What those runs had cached, each target's derivation once: a later miss of one names
+    /// this gc ([`super::Cause::Lost`]).
+    pub forgotten: Vec<super::Forgotten>,
 }
 
 /// A run of a workflow's jobs.
@@ -230,6 +233,8 @@ pub struct Ran {
     pub rates: Option<Rates>,
     /// What it uploaded to the cache.
     pub pushed: Transfer,
+    /// Why a fresh runner would build each target it would build, by target name.
+    pub why: BTreeMap<String, super::Explanation>,
 }
 
 impl Ran {
@@ -244,6 +249,7 @@ impl Ran {
             up_to_date: record.totals.up_to_date,
             rates: record.rates.clone(),
             pushed: record.pushed.clone(),
+            why: record.targets.iter().filter_map(|t| Some((t.name.clone(), t.why.clone()?))).collect(),
         }
     }
 }

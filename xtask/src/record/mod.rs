@@ -5,6 +5,7 @@
 //! it: never the wording of a log. Its JSON (serde's derive) names each field as here; [`SCHEMA`]
 //! says which version of these fields a file holds, and a reader refuses another.
 
+mod explanation;
 mod findings;
 mod pipeline;
 pub mod render;
@@ -14,7 +15,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{bail, ensure, Context, Result};
 
-pub use self::{findings::*, pipeline::HISTORY_JOB, types::*};
+pub use self::{explanation::*, findings::*, pipeline::HISTORY_JOB, types::*};
 use crate::{
     command::{self, Cmd, Io, NoSlots},
     github, secrets,

@@ -79,6 +79,7 @@ impl Record {
         }
         md += &self.timeline();
         md += &views(&self.targets, self.rates.as_ref(), self.rates_after.as_ref());
+        md += &why_it_built(&self.targets);
         if !self.steps.is_empty() {
             md.push_str("\n| step | duration | result |\n|---|---:|---|\n");
             for step in &self.steps {
@@ -179,6 +180,23 @@ pub fn bytes(b: u64) -> String {
         b if b >= 1024.0 * 1024.0 => format!("{:.1} MiB", b / (1024.0 * 1024.0)),
         b if b >= 1024.0 => format!("{:.1} KiB", b / 1024.0),
         b => format!("{b:.0} B"),
+    }
+}
+
+/// The summary's "Why it built" table: each target a fresh runner would build, the run it was
+/// compared with, and the causes.
+pub fn why_it_built(targets: &[Target]) -> String {
+    let rows: String = targets
+        .iter()
+        .filter_map(|t| t.why.as_ref().map(|why| (t, why)))
+        .map(|(t, why)| {
+            let causes: Vec<String> = why.causes.iter().map(|c| cell(&c.said())).collect();
+            format!("| {} | {} | {} |\n", cell(&t.name), why.since.as_deref().unwrap_or("-"), causes.join("<br>"))
+        })
+        .collect();
+    match rows.is_empty() {
+        true => String::new(),
+        false => format!("\n### Why it built\n\n| target | compared with the run | why |\n|---|---|---|\n{rows}"),
     }
 }
 

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::findings::{Collected, Decision, Pipeline, Verified};
+use super::{
+    explanation::{Basis, Explanation, MadeOf},
+    findings::{Collected, Decision, Pipeline, Verified},
+};
 
 /// One run of one task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -52,6 +55,9 @@ pub struct Record {
     pub github: Option<Github>,
     /// Each step it ran, in order.
     pub steps: Vec<StepRun>,
+    /// The deps key's inputs, entry by entry: what a later run compares against to explain a
+    /// miss (a task that evaluates the flake).
+    pub basis: Option<Basis>,
     /// What a fresh runner would fetch and build of each target, before the build and after the push.
     pub targets: Vec<Target>,
     /// The hit rates over every target, before the build.
@@ -170,6 +176,11 @@ pub struct Target {
     pub before: Option<View>,
     /// What it would do after the push (the view before, when nothing was pushed or repaired).
     pub after: Option<View>,
+    /// What it is made of: what a later run compares against to explain a miss.
+    pub made_of: Option<MadeOf>,
+    /// Why a fresh runner would build it (its view before), against the newest earlier run
+    /// that had it cached.
+    pub why: Option<Explanation>,
 }
 
 /// What a runner with an empty store would do for one target.

@@ -3,12 +3,13 @@
 //! newest N keys' recorded paths and of every key used within the grace period
 //! ([`crate::cache::gc`]). With `--dry-run`, list what would go.
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use anyhow::{bail, Result};
 
 use crate::{
     cache::{files::Files, gc, roots},
+    explain,
     history::History,
     record::{render::mib, Collected, Record},
     session::Session,
@@ -68,6 +69,8 @@ impl Gc {
             // The runs of the keys dropped go with their paths (under the same lock).
             // The history is never the task's verdict: what cannot be forgotten is a warning.
             if let Some(history) = History::of(session) {
+                let dropped: BTreeSet<String> = plan.dropped_keys.iter().cloned().collect();
+                collected.forgotten = explain::forgotten(&history.read().0, &dropped);
                 match history.forget(&plan.dropped_keys.iter().cloned().collect()) {
                     Ok(gone) => collected.records_deleted = gone,
                     Err(err) => crate::github::warning(&format!(

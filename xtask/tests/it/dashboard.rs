@@ -18,6 +18,8 @@ struct Dashboard {
     degraded: Record,
     /// The deps key of the real runs.
     key: String,
+    /// The crate whose version the older runs' Cargo.lock held older.
+    moved: xtask::record::Crate,
     /// The cache's history as the xtask reads it, and what it could not read.
     history: Vec<Record>,
     problems: Vec<String>,
@@ -61,14 +63,19 @@ fn make_dashboard() -> Dashboard {
     fs::remove_file(cache.join(narinfo::file_of(&toolchain.store_path).unwrap())).unwrap();
     let degraded = task(&["test", "--type", "clippy"]);
 
-    // Older runs of the same jobs, under another Cargo.lock: the history of a cache in use.
+    // Older runs of the same jobs, under another Cargo.lock (one crate an older version): the
+    // history of a cache in use.
     let key = real[0].deps_key.clone().unwrap();
+    let moved = real[0].basis.as_ref().expect("a build task keeps the lock files' entries").crates[0].clone();
     let older_key = format!("{}0000000000000000", &key[..key.len() - 16]);
     for k in 0..25 {
         let mut old = real[k % real.len()].clone();
         old.started_ms -= (26 - k as u64) * 3_600_000;
         old.id = format!("{}-{}-older{k}", old.started_ms, old.task);
         old.deps_key = Some(older_key.clone());
+        if let Some(basis) = old.basis.as_mut() {
+            basis.crates[0].version = format!("{}-older", moved.version);
+        }
         old.seconds *= 1.0 + (k % 5) as f64 / 10.0;
         if let Some(rates) = old.rates.as_mut() {
             rates.hit_rate = 0.5 + (k % 6) as f64 / 20.0;
@@ -79,7 +86,7 @@ fn make_dashboard() -> Dashboard {
 
     let out = ex.dir.join("dashboard");
     run(ex.cmd(&["dashboard"]).args(["--out", &out.display().to_string()])).ok();
-    Dashboard { real, degraded, key, history, problems, page: out.join("index.html") }
+    Dashboard { real, degraded, key, moved, history, problems, page: out.join("index.html") }
 }
 
 #[test]
@@ -97,7 +104,7 @@ fn the_dashboard_loads_nothing_but_itself_and_logs_no_error() {
 #[test]
 fn the_dashboards_charts_show_a_point_per_run_and_mark_the_key_change() {
     needs!(Nix, Browser);
-    let Dashboard { history, problems, page, .. } = dashboard();
+    let Dashboard { history, problems, page, moved, .. } = dashboard();
     assert!(problems.is_empty() && history.len() >= 30, "{} records: {problems:?}", history.len());
     let browser = Browser::start();
     browser.open(page);
@@ -116,7 +123,9 @@ fn the_dashboards_charts_show_a_point_per_run_and_mark_the_key_change() {
     assert_eq!(sorted(values("#durations circle.point")), sorted(seconds));
     let markers =
         browser.eval("return [...document.querySelectorAll('#hit-rates .marker title')].map(e => e.textContent)");
-    assert_eq!(markers, serde_json::json!(["Cargo.lock"]), "the key change is marked");
+    // The key change, marked with the crate that moved.
+    let said = format!("Cargo.lock: {} {}-older → {}", moved.name, moved.version, moved.version);
+    assert_eq!(markers, serde_json::json!([said]), "the key change is marked");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod bad_input;
 mod bytes;
 mod cache_files;
 mod dashboard;
+mod explain;
 mod faults;
 mod flake;
 mod history;

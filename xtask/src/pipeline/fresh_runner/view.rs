@@ -141,7 +141,7 @@ impl RunnerView {
                         cached_bytes,
                         missed_bytes,
                     }),
-                    after: None,
+                    ..record::Target::default()
                 }
             })
             .collect()

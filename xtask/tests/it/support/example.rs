@@ -20,7 +20,7 @@ pub struct Example {
     /// The cache's URL: `file://` and the cache directory.
     pub url: String,
     /// Where the tasks run: the repository's root, or a workspace of the test's own.
-    workspace: PathBuf,
+    pub workspace: PathBuf,
 }
 
 impl Example {

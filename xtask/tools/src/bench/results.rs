@@ -31,6 +31,8 @@ pub(super) const STATUS_EVALUATIONS: f64 = 1.3;
 pub(super) const COMPILE_OVER_FLOOR: f64 = 2.0;
 /// A job after the first starts `cargo xtask` within this (the launcher, then the kept binary).
 pub(super) const LATER_START_S: f64 = 1.0;
+/// The largest record a CI job keeps, with what a later run compares a miss with (KiB).
+pub(super) const RECORD_KIB: f64 = 256.0;
 
 /// One round's measures.
 #[derive(Debug, Default)]
@@ -87,6 +89,11 @@ impl Round {
     }
 
     /// `status`'s time beyond the cache queries of its fresh-runner step.
+    /// The largest record of the round's CI jobs, as the history keeps it (KiB).
+    pub(super) fn record_kib(&self) -> f64 {
+        self.jobs.iter().map(|j| j.call.record.to_bytes().len() as f64 / 1024.0).fold(0.0, f64::max)
+    }
+
     pub(super) fn status_beyond_queries(&self) -> f64 {
         let asking: f64 = self.status.steps.iter().filter(|s| s.kind == "fresh-runner").map(|s| s.seconds).sum();
         self.status_wall_s - asking
@@ -134,7 +141,7 @@ impl Results {
         let noop = |r: &Round| r.noop_s() - r.noop_history_s() - r.noop_limit();
         hold("a no-op warm, beyond keeping its record, over its limit (seconds)", &noop, 0.0);
         let status = |r: &Round| r.status_beyond_queries() - STATUS_EVALUATIONS * r.eval_s;
-        hold("status beyond its cache queries and 1.3 evaluations (seconds)", &status, 0.0);
+        hold("status --why beyond its cache queries and 1.3 evaluations (seconds)", &status, 0.0);
         hold("verify over HTTP over verify of the same directory", &|r| r.verify_http_s / r.verify_file_s, OVER_FILE);
         let [run, billed] = PIPELINE_PR_OVER_COLD;
         hold("the PR pipeline over the cold one", &|r| r.pipeline_ratio(false).unwrap_or(f64::MAX), run);
@@ -145,6 +152,7 @@ impl Results {
         hold("the job levels of a pull request that changes nothing", &levels, 1.0);
         let start = |r: &Round| r.pipelines.iter().map(Pipeline::later_start_s).fold(0.0, f64::max);
         hold("the slowest `cargo xtask` start after a pipeline's first job (seconds)", &start, LATER_START_S);
+        hold("the largest record of a CI job (KiB)", &Round::record_kib, RECORD_KIB);
         let [small, large] = SIZES;
         let question =
             format!("the cache question of an up-to-date deps layer of {large} build-time derivations (seconds)");

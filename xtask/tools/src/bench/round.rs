@@ -1,7 +1,7 @@
 //! One round of the bench: every case once, on a fresh copy of the workspace. First what every CI
 //! job pays before its first task (the compile, before Nix fills the page cache), then one
 //! evaluation, a fresh runner cold, the CI jobs pushing, a no-op warm, a fresh runner warm, the
-//! restore of the deps layer, then a pull request's app-only change (status, a fresh runner, the
+//! restore of the deps layer, then a pull request's app-only change (`status --why`, a fresh runner, the
 //! CI jobs, the image published), and the pipeline itself (`cargo xtask ci`, [`super::pipeline`]).
 
 use anyhow::{ensure, Context, Result};
@@ -35,9 +35,9 @@ impl Run<'_> {
         (r.restore_s, r.restore_raw_s, r.restore_bytes) = self.restore(&ws)?;
 
         ws.change_the_app(self.sh)?;
-        let status = self.xtask_on(&ws.flake, &["status"], false)?;
+        let status = self.xtask_on(&ws.flake, &["status", "--why"], false)?;
         (r.status, r.status_wall_s) = (status.record.clone(), status.wall_s);
-        r.jobs.push(JobTime { name: "status (PR)".into(), call: status });
+        r.jobs.push(JobTime { name: "status --why (PR)".into(), call: status });
         r.pr_s = self.runner_build(&ws)?;
         self.ci_jobs(&mut r, &ws, "PR", &format!("pr-{n}"))?;
         r.pipelines = self.pipelines(session, &dir)?;

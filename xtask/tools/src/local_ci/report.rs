@@ -29,6 +29,12 @@ pub fn print_job(ran: &Ran) {
     for line in &ran.log {
         let _ = write!(text, "\n    {line}");
     }
+    for task in &job.tasks {
+        for (target, why) in &task.why {
+            let causes: Vec<String> = why.causes.iter().map(|c| c.said()).collect();
+            let _ = write!(text, "\n    why {} builds {target}: {}", task.task, causes.join("; "));
+        }
+    }
     if !ran.summary.trim().is_empty() {
         let _ = write!(text, "\n    its summary:\n{}", indent(ran.summary.trim_end()));
     }
