@@ -63,13 +63,15 @@ fn explanation(target: &Target, basis: &Basis, broken: Vec<String>, history: &[R
         let runs = history.iter().rev().filter(|r| r.basis.is_some());
         runs.into_iter().find_map(|r| r.targets.iter().find(|t| had(t, drv)).map(|t| (r, t)))
     };
+    // The cache version of a run, when it was not this run's.
+    let version = |run: &Record| {
+        let was = run.basis.as_ref().map_or(basis.version, |b| b.version);
+        (was != basis.version).then_some(Cause::CacheVersion { from: was, to: basis.version })
+    };
     let mut causes = Vec::new();
     // The cache had this very derivation: it lost it (or serves it broken).
     if let Some((run, _)) = newest(Some(&now.drv)) {
-        let was = run.basis.as_ref().expect("filtered");
-        causes.extend(
-            (was.version != basis.version).then_some(Cause::CacheVersion { from: was.version, to: basis.version }),
-        );
+        causes.extend(version(run));
         let gc = history.iter().filter(|r| r.started_ms >= run.started_ms).find(|r| {
             r.gc.as_ref().is_some_and(|gc| run.deps_key.as_ref().is_some_and(|k| gc.dropped_keys.contains(k)))
         });
@@ -93,8 +95,7 @@ fn explanation(target: &Target, basis: &Basis, broken: Vec<String>, history: &[R
         return Explanation { since: None, causes: broken.into_iter().chain([Cause::NoEarlierRun]).collect() };
     };
     let (was, made) = (run.basis.as_ref().expect("filtered"), then.made_of.as_ref().expect("filtered"));
-    causes
-        .extend((was.version != basis.version).then_some(Cause::CacheVersion { from: was.version, to: basis.version }));
+    causes.extend(version(run));
     let sources = changed_sources(was, basis, made, now, &target.layer);
     if sources.is_empty() {
         causes.push(Cause::Derivation { differ: differ(&made.inputs, &now.inputs) });
@@ -183,4 +184,43 @@ fn inputs_moved(was: &Basis, now: &Basis) -> Option<Cause> {
 fn differ(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
     let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     names.into_iter().filter(|n| a.get(*n) != b.get(*n)).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basis(crates: &[(&str, &str)], inputs: &[(&str, &str)]) -> Basis {
+        Basis {
+            version: 1,
+            toolchain: "1.84.0".into(),
+            crates: crates
+                .iter()
+                .map(|(n, v)| Crate { name: (*n).into(), version: (*v).into(), source: None })
+                .collect(),
+            inputs: inputs
+                .iter()
+                .map(|(n, r)| FlakeInput { name: (*n).into(), rev: Some((*r).into()), nar_hash: None })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_key_change_names_the_crates_and_inputs_that_moved() {
+        let was = basis(&[("serde", "1.0.1"), ("tokio", "1.47.1"), ("old", "0.1.0")], &[("nixpkgs", "0147c2f1d5")]);
+        let now = basis(&[("serde", "1.0.1"), ("tokio", "1.48.0"), ("new", "2.0.0")], &[("nixpkgs", "abcdef0123")]);
+        let moved = |n: &str, f: &str, t: &str| Moved { name: n.into(), from: f.into(), to: t.into() };
+        assert_eq!(
+            key_moved(&was, &now),
+            [
+                Cause::Crates {
+                    added: vec!["new".into()],
+                    removed: vec!["old".into()],
+                    changed: vec![moved("tokio", "1.47.1", "1.48.0")]
+                },
+                Cause::FlakeInputs { changed: vec![moved("nixpkgs", "0147c2f", "abcdef0")] },
+            ]
+        );
+        assert_eq!(key_moved(&was, &was), []);
+    }
 }

@@ -75,12 +75,21 @@ impl Plan {
                 state.outputs = state.evaluated.iter().flat_map(|t| t.outputs.iter().cloned()).collect();
                 Ok(format!("{} derivation(s), {} output(s)", state.drvs.len(), state.outputs.len()))
             }
-            StepKind::MadeOf(cmd) => {
-                let infos = json::parse_path_infos(&cmd.run(state)?)?;
-                state.made_of = crate::explain::made_of(&self.targets, &state.evaluated, &infos);
-                let files: usize = state.made_of.iter().map(|m| m.files.len()).sum();
-                Ok(format!("{} derivation(s) and source(s) in their closure, {files} source file(s)", infos.len()))
-            }
+            // Kept for a later run's explanation: never the task's verdict.
+            StepKind::MadeOf(cmd) => match cmd.run(state).and_then(|out| json::parse_path_infos(&out)) {
+                Ok(infos) => {
+                    state.made_of = crate::explain::made_of(&self.targets, &state.evaluated, &infos);
+                    let files: usize = state.made_of.iter().map(|m| m.files.len()).sum();
+                    Ok(format!("{} derivation(s) and source(s) in their closure, {files} source file(s)", infos.len()))
+                }
+                Err(err) => {
+                    state.warn(
+                        format!("cannot read what the targets are made of: {err:#}"),
+                        " (a later miss of them is explained as having no earlier run)",
+                    );
+                    Ok("not read (a warning)".to_owned())
+                }
+            },
             StepKind::SigningKey(key) => {
                 let (note, public) = key.ensure()?;
                 state.public_key = vec![public];

@@ -105,7 +105,7 @@ fn prebuild(config: &Config) -> Job {
     let mut job = Job::new(PREBUILD_JOB, "prebuild-deps ({arch})", RunsOn::Axis("runner"))
         .matrix(per_arch(config, Vec::new()))
         .steps(setup(config, true))
-        .steps(history::restore_for_proof(config, first))
+        .steps(history::restore_newest(config))
         .steps([pushing(config, prebuild)])
         .steps(history::save_records(config, PREBUILD_JOB));
     job.outputs = vec![(CACHE_KEY, Value::Step { step: PREBUILD, output: CACHE_KEY })];
@@ -132,6 +132,7 @@ fn test_matrix(config: &Config) -> Job {
         })
         .proven_by(PREBUILD_JOB, Proof::Check)
         .steps(setup(config, true))
+        .steps(history::restore_newest(config))
         .steps([pushing(config, test)])
         .steps(history::save_records(config, "test-matrix"))
 }
@@ -159,6 +160,7 @@ fn build_containers(config: &Config) -> Job {
         .matrix(per_arch(config, vec![("image", images)]))
         .proven_by(PREBUILD_JOB, Proof::Image)
         .steps(setup(config, true))
+        .steps(history::restore_newest(config))
         .steps([pushing(config, Xtask::new(build).env(image)), pushing(config, push)])
         .steps(history::save_records(config, "build-containers"));
     job.writes = vec![("packages", "this job alone: it publishes the images to GHCR (default branch only)")];

@@ -83,11 +83,11 @@ fn restore(workflow: &str, condition: Option<Condition>) -> Step {
     uses(Role::HistoryRestore, CACHE_RESTORE, with, condition)
 }
 
-/// Before `cargo xtask prebuild --prove` (when `condition` holds): the newest history of the main pipeline,
-/// whose passing smokes prove a smoke needless.
-pub(crate) fn restore_for_proof(config: &Config, condition: Condition) -> Vec<Step> {
+/// Before a job's build tasks: the newest history of the main pipeline, which each miss is
+/// explained against (and whose passing smokes prove a smoke needless, for `prebuild --prove`).
+pub(crate) fn restore_newest(config: &Config) -> Vec<Step> {
     match carried(config) {
-        true => vec![restore(CI, Some(condition))],
+        true => vec![restore(CI, None)],
         false => Vec::new(),
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::{images::*, *};
-use xtask::record::{JobRun, Pipeline, Record, Why};
+use xtask::record::{Cause, JobRun, Pipeline, Record, Why};
 
 /// A matrix as GitHub expands it: the axes' combinations, then each `include` entry added to
 /// the combinations it matches, or on its own.
@@ -386,6 +386,17 @@ fn a_forks_pull_request_builds_its_change_and_pushes_nothing(repo: &Path, flake:
         assert_eq!(results[name], "skipped", "{name}: {}", out.stdout);
         assert_eq!(job(&fork, name).proof.as_ref().map(|p| p.why), Some(Why::Proven), "{name}");
     }
+    // Each job says why it built: the harness's derivation (which reads `app`) changed since
+    // the run that had its image.
+    let harness = job(&fork, "container (harness, x86_64)");
+    let why = harness.tasks.iter().find_map(|t| t.why.get("image harness")).unwrap_or_else(|| panic!("{harness:#?}"));
+    assert!(why.since.is_some(), "{why:#?}");
+    let differ = match why.causes.as_slice() {
+        [Cause::Derivation { differ }] => differ,
+        causes => panic!("{causes:#?}"),
+    };
+    assert!(differ.iter().any(|d| d == "harness-0.1.0.drv"), "{differ:?}");
+    assert!(out.stderr.contains("why build-containers builds image harness"), "{}", out.stderr);
 }
 
 /// A push without a registry, on a machine that cannot build aarch64-linux: what pushes images
