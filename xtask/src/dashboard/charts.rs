@@ -51,10 +51,15 @@ pub fn lines(
     let x = |i: usize| LEFT + slot * (i as f64 + 0.5);
     let (mut svg, y) = frame(id, &format!("{} series over {} runs", series.len(), runs.len()), max, format);
     for (at, label) in markers {
-        let (at, label) = (LEFT + slot * *at as f64, escape(label));
+        // A long label (a lock file update moves many crates) is cut on the chart, whole in its title.
+        let shown: String = match label.chars().count() > 60 {
+            true => label.chars().take(59).chain(['…']).collect(),
+            false => label.clone(),
+        };
+        let (at, shown, label) = (LEFT + slot * *at as f64, escape(&shown), escape(label));
         let _ = write!(
             svg,
-            r#"<g class="marker"><line x1="{at:.1}" x2="{at:.1}" y1="{TOP}" y2="{AXIS}"/><text x="{at:.1}" y="{TOP}" dx="3" dy="10">{label}</text><title>{label}</title></g>"#
+            r#"<g class="marker"><line x1="{at:.1}" x2="{at:.1}" y1="{TOP}" y2="{AXIS}"/><text x="{at:.1}" y="{TOP}" dx="3" dy="10">{shown}</text><title>{label}</title></g>"#
         );
     }
     if let Some((value, label)) = threshold {

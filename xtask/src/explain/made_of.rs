@@ -79,10 +79,16 @@ fn crates(text: &str) -> Vec<Crate> {
 }
 
 /// What each target is made of, from the derivations' closure in this machine's store (`infos`:
-/// `nix path-info --recursive --derivation`): its derivation; the derivations and sources of its
-/// build graph beside the deps layer's (the deps layer's own derivation among them), or for the
-/// deps layer itself, those it takes directly; the files of those sources.
-pub(crate) fn made_of<'a>(targets: &[Target], evaluated: &'a [Evaluated], infos: &'a [PathInfo]) -> Vec<MadeOf> {
+/// `nix path-info --recursive --derivation`): its derivation; what it takes of the deps layer's
+/// build graph; the derivations and sources of its build graph beside the deps layer's (for the
+/// deps layer itself, those it takes directly); the files of those sources. A target of another
+/// system than the deps layer evaluated here (an arch another runner builds) gets none: its graph
+/// beside its own deps layer is not known here.
+pub(crate) fn made_of<'a>(
+    targets: &[Target],
+    evaluated: &'a [Evaluated],
+    infos: &'a [PathInfo],
+) -> Vec<Option<MadeOf>> {
     let refs: BTreeMap<&str, &[String]> = infos.iter().map(|i| (i.path.as_str(), i.references.as_slice())).collect();
     let closure = |start: &'a str| {
         let mut seen: BTreeSet<&'a str> = BTreeSet::new();
@@ -96,29 +102,59 @@ pub(crate) fn made_of<'a>(targets: &[Target], evaluated: &'a [Evaluated], infos:
         }
         seen
     };
-    let deps_drv = targets.iter().zip(evaluated).find(|(t, _)| t.layer == Layer::Deps).map(|(_, e)| e.drv.as_str());
+    let deps_of = targets.iter().zip(evaluated).find(|(t, _)| t.layer == Layer::Deps);
+    let system = |t: &Target| t.attr.to_string().split('.').nth(1).map(str::to_owned);
+    let deps_drv = deps_of.map(|(_, e)| e.drv.as_str());
     let deps = deps_drv.map(closure).unwrap_or_default();
-    targets
-        .iter()
-        .zip(evaluated)
-        .map(|(target, evaluated)| {
-            let drv = evaluated.drv.as_str();
-            let direct = refs.get(drv).into_iter().flat_map(|r| r.iter()).map(String::as_str);
-            let mut taken: BTreeSet<&str> = match target.layer {
-                Layer::Deps => BTreeSet::new(),
-                _ => closure(drv).into_iter().filter(|p| !deps.contains(p) && *p != drv).collect(),
-            };
-            taken.extend(direct.filter(|p| *p != drv));
-            taken.extend(deps_drv.filter(|_| target.layer != Layer::Deps));
-            let inputs = taken.iter().take(MAX_INPUTS).map(|p| name_and_hash(p)).collect();
-            let sources = taken.iter().filter(|p| !p.ends_with(".drv"));
-            let mut files = BTreeMap::new();
-            for source in sources {
-                hash_files(Path::new(source), &name_and_hash(source).0, &mut files);
+    // Each source's files, hashed once whatever the targets that take it.
+    let mut hashed: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+    let mut made = Vec::new();
+    for (target, evaluated) in targets.iter().zip(evaluated) {
+        if deps_of.is_some_and(|(d, _)| system(d) != system(target)) {
+            made.push(None);
+            continue;
+        }
+        let drv = evaluated.drv.as_str();
+        let graph = closure(drv);
+        let direct = refs.get(drv).into_iter().flat_map(|r| r.iter()).map(String::as_str);
+        let mut taken: BTreeSet<&str> = match target.layer {
+            Layer::Deps => BTreeSet::new(),
+            _ => graph.iter().copied().filter(|p| !deps.contains(p) && *p != drv).collect(),
+        };
+        taken.extend(direct.filter(|p| *p != drv));
+        taken.extend(deps_drv.filter(|d| target.layer != Layer::Deps && graph.contains(d)));
+        // What it takes of the deps layer's graph (the toolchain, the crates' builds, nixpkgs).
+        let inside: Vec<&str> = graph.iter().copied().filter(|p| deps.contains(p)).collect();
+        let on_deps = (!inside.is_empty()).then(|| short(inside.join("\n").as_bytes()));
+        // By name (the store hash orders nothing a person would): the same names every run.
+        let mut named: Vec<(String, String)> = taken.iter().map(|p| name_and_hash(p)).collect();
+        named.sort();
+        let truncated = named.len() > MAX_INPUTS;
+        let mut inputs: BTreeMap<String, String> = BTreeMap::new();
+        for (name, hash) in named.into_iter().take(MAX_INPUTS) {
+            // Two inputs of one name (`source`) keep both hashes.
+            inputs.entry(name).and_modify(|h| *h = format!("{h},{hash}")).or_insert(hash);
+        }
+        let mut sources: Vec<&str> = taken.iter().copied().filter(|p| !p.ends_with(".drv")).collect();
+        sources.sort_by_key(|p| name_and_hash(p));
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        for source in sources {
+            let each = hashed.entry(source).or_insert_with(|| {
+                let mut each = BTreeMap::new();
+                hash_files(Path::new(source), &name_and_hash(source).0, &mut each);
+                each
+            });
+            for (file, hash) in each.iter() {
+                if files.len() >= MAX_FILES && !files.contains_key(file) {
+                    break;
+                }
+                files.entry(file.clone()).and_modify(|h| *h = format!("{h},{hash}")).or_insert_with(|| hash.clone());
             }
-            MadeOf { drv: drv.to_owned(), inputs, files }
-        })
-        .collect()
+        }
+        let truncated = truncated || files.len() >= MAX_FILES;
+        made.push(Some(MadeOf { drv: drv.to_owned(), deps: on_deps, inputs, files, truncated }));
+    }
+    made
 }
 
 /// `/nix/store/<hash>-<name>` as (`<name>`, `<hash>`).
@@ -133,7 +169,7 @@ fn name_and_hash(path: &str) -> (String, String) {
 /// Each file under `path` (a source in the store), as `<name>/<relative path>`, with the first
 /// 16 hex digits of its sha256; a single file as `<name>`. Unreadable ones are left out.
 fn hash_files(path: &Path, name: &str, files: &mut BTreeMap<String, String>) {
-    if files.len() >= MAX_FILES {
+    if files.len() > MAX_FILES {
         return;
     }
     let Ok(meta) = fs::symlink_metadata(path) else { return };

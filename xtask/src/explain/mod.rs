@@ -12,47 +12,60 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) use self::made_of::{basis, made_of};
 use crate::record::{Basis, Cause, Crate, Explanation, FlakeInput, Forgotten, MadeOf, Moved, Record, Target, View};
 
-/// Explains each target of `record` a fresh runner would build (its view before the build),
-/// against `history` (oldest first).
-pub(crate) fn explain(record: &mut Record, history: &[Record]) {
+/// Explains each of the first `counted` targets of `record` (those it builds, and the deps layer
+/// beside them) a fresh runner would build (its view before the build), against `history`
+/// (oldest first; an error when it could not be read).
+pub(crate) fn explain(record: &mut Record, history: &Result<Vec<Record>, String>, counted: usize) {
     let Some(basis) = record.basis.clone() else { return };
-    for target in &mut record.targets {
+    for target in record.targets.iter_mut().take(counted) {
         let Some(view) = target.before.as_ref().filter(|v| !cached(v)) else { continue };
         let broken = view.broken.iter().map(|p| format!("{}: {}", p.path, p.why)).collect::<Vec<_>>();
-        target.why = Some(explanation(target, &basis, broken, history));
+        let broken = (!broken.is_empty()).then_some(Cause::Broken { problems: broken });
+        target.why = Some(match (history, &target.made_of) {
+            (Err(why), _) => unknown(broken, format!("the history could not be read ({why})")),
+            (_, None) => unknown(broken, "what it is made of could not be read here".to_owned()),
+            (Ok(history), Some(now)) => explanation(target, now, &basis, broken, history),
+        });
     }
 }
 
-/// What the runs of the `dropped` keys had cached, each derivation once (the newest run's): what
-/// `gc` keeps of the records it forgets.
-pub(crate) fn forgotten(history: &[Record], dropped: &BTreeSet<String>) -> Vec<Forgotten> {
+fn unknown(broken: Option<Cause>, why: String) -> Explanation {
+    Explanation { since: None, causes: broken.into_iter().chain([Cause::Unknown { why }]).collect() }
+}
+
+/// What the runs of the `dropped` keys had cached of what gc `deleted` (store paths), each
+/// attribute's derivation once (the newest run's): what `gc` keeps of the records it forgets.
+pub(crate) fn forgotten(history: &[Record], dropped: &BTreeSet<String>, deleted: &BTreeSet<&str>) -> Vec<Forgotten> {
     let mut seen = BTreeSet::new();
     let runs = history.iter().rev().filter(|r| r.deps_key.as_ref().is_some_and(|k| dropped.contains(k)));
     let targets = runs.flat_map(|r| r.targets.iter().map(move |t| (r, t)));
     targets
         .filter(|(_, t)| [&t.before, &t.after].into_iter().flatten().any(cached))
+        .filter(|(_, t)| t.outputs.iter().any(|o| deleted.contains(o.as_str())))
         .filter_map(|(r, t)| {
             let drv = t.made_of.as_ref()?.drv.clone();
-            seen.insert(drv.clone()).then(|| Forgotten {
+            seen.insert((t.attr.clone(), drv.clone())).then(|| Forgotten {
                 record: r.id.clone(),
                 layer: t.layer.clone(),
                 attr: t.attr.clone(),
                 drv,
             })
         })
+        .take(MAX_FORGOTTEN)
         .collect()
 }
+
+/// At most this many targets a gc record keeps of the runs it forgot.
+const MAX_FORGOTTEN: usize = 1_000;
+/// At most this many names per list of a cause (the rest counted).
+const MAX_NAMED: usize = 50;
 
 /// Whether a fresh runner would build nothing of a target.
 fn cached(view: &View) -> bool {
     view.to_build.is_empty() && view.broken.is_empty()
 }
 
-fn explanation(target: &Target, basis: &Basis, broken: Vec<String>, history: &[Record]) -> Explanation {
-    let broken = (!broken.is_empty()).then_some(Cause::Broken { problems: broken });
-    let Some(now) = target.made_of.as_ref() else {
-        return Explanation { since: None, causes: broken.into_iter().chain([Cause::NoEarlierRun]).collect() };
-    };
+fn explanation(target: &Target, now: &MadeOf, basis: &Basis, broken: Option<Cause>, history: &[Record]) -> Explanation {
     let had = |t: &Target, drv: Option<&str>| {
         t.layer == target.layer
             && t.attr == target.attr
@@ -98,24 +111,54 @@ fn explanation(target: &Target, basis: &Basis, broken: Vec<String>, history: &[R
     causes.extend(version(run));
     let sources = changed_sources(was, basis, made, now, &target.layer);
     if sources.is_empty() {
-        causes.push(Cause::Derivation { differ: differ(&made.inputs, &now.inputs) });
+        // Its own derivation, when none of its inputs differs (its own attributes changed).
+        let mut differ = match made.truncated || now.truncated {
+            true => Vec::new(),
+            false => differ(&made.inputs, &now.inputs),
+        };
+        if differ.is_empty() {
+            differ.push(name_of(&now.drv));
+        }
+        causes.push(Cause::Derivation { differ: capped(differ) });
     }
     causes.extend(sources);
     causes.extend(broken);
     Explanation { since: Some(run.id.clone()), causes }
 }
 
-/// The lock files' entries and the files that changed between two runs, for a target of `layer`.
+/// A store path's name, past its hash.
+fn name_of(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.split_once('-').map_or(base, |(_, name)| name).to_owned()
+}
+
+/// At most [`MAX_NAMED`] names, then how many more.
+fn capped(mut names: Vec<String>) -> Vec<String> {
+    if names.len() > MAX_NAMED {
+        let more = names.len() - MAX_NAMED;
+        names.truncate(MAX_NAMED);
+        names.push(format!("… and {more} more"));
+    }
+    names
+}
+
+/// The lock files' entries, the toolchain and the files that changed between two runs, for a
+/// target of `layer`: Cargo.lock and the toolchain for the deps layer and for what takes a part of
+/// its graph that changed.
 fn changed_sources(was: &Basis, now: &Basis, made: &MadeOf, made_now: &MadeOf, layer: &str) -> Vec<Cause> {
     let mut causes: Vec<Cause> = Vec::new();
-    causes.extend(crates_moved(was, now).filter(|_| layer == "deps"));
+    let deps_moved = layer == "deps" || (made.deps.is_some() && made.deps != made_now.deps);
+    if deps_moved && was.toolchain != now.toolchain {
+        causes.push(Cause::Toolchain { from: was.toolchain.clone(), to: now.toolchain.clone() });
+    }
+    causes.extend(crates_moved(was, now).filter(|_| deps_moved));
     causes.extend(inputs_moved(was, now));
-    if made.files != made_now.files {
+    if made.files != made_now.files && !made.truncated && !made_now.truncated {
         let (a, b) = (&made.files, &made_now.files);
         let changed = a.iter().filter(|(f, h)| b.get(*f).is_some_and(|n| n != *h)).map(|(f, _)| f.clone()).collect();
         let added = b.keys().filter(|f| !a.contains_key(*f)).cloned().collect();
         let removed = a.keys().filter(|f| !b.contains_key(*f)).cloned().collect();
-        causes.push(Cause::Files { changed, added, removed });
+        causes.push(Cause::Files { changed: capped(changed), added: capped(added), removed: capped(removed) });
     }
     causes
 }
@@ -124,7 +167,9 @@ fn changed_sources(was: &Basis, now: &Basis, made: &MadeOf, made_now: &MadeOf, l
 /// flake.lock's inputs (a dashboard's key change says them).
 pub(crate) fn key_moved(was: &Basis, now: &Basis) -> Vec<Cause> {
     let version = (was.version != now.version).then_some(Cause::CacheVersion { from: was.version, to: now.version });
-    version.into_iter().chain(crates_moved(was, now)).chain(inputs_moved(was, now)).collect()
+    let toolchain = (was.toolchain != now.toolchain)
+        .then(|| Cause::Toolchain { from: was.toolchain.clone(), to: now.toolchain.clone() });
+    version.into_iter().chain(toolchain).chain(crates_moved(was, now)).chain(inputs_moved(was, now)).collect()
 }
 
 /// Cargo.lock's packages added, removed, or moved (name: old versions → new), when any did.
@@ -155,7 +200,7 @@ fn crates_moved(was: &Basis, now: &Basis) -> Option<Cause> {
             Some(Moved { name: name.to_string(), from, to: said(new) })
         })
         .collect();
-    Some(Cause::Crates { added, removed, changed })
+    Some(Cause::Crates { added: capped(added), removed: capped(removed), changed })
 }
 
 /// flake.lock's inputs whose revision or hash changed, or that came or went, when any did.
@@ -163,10 +208,14 @@ fn inputs_moved(was: &Basis, now: &Basis) -> Option<Cause> {
     if was.inputs == now.inputs {
         return None;
     }
-    let short = |i: Option<&FlakeInput>| {
+    // The short revision, and the hash when the revision alone does not tell the two apart.
+    let short = |i: Option<&FlakeInput>, other: Option<&FlakeInput>| {
         i.map_or("-".to_owned(), |i| {
-            let rev = i.rev.as_deref().map(|r| r.chars().take(7).collect::<String>());
-            rev.or_else(|| i.nar_hash.clone()).unwrap_or_else(|| "?".to_owned())
+            let rev = i.rev.as_deref().map(|r| r.chars().take(7).collect::<String>()).unwrap_or_default();
+            match other.is_some_and(|o| o.rev == i.rev) || rev.is_empty() {
+                true => format!("{rev} {}", i.nar_hash.as_deref().unwrap_or("?")).trim().to_owned(),
+                false => rev,
+            }
         })
     };
     let names: BTreeSet<&str> = was.inputs.iter().chain(&now.inputs).map(|i| i.name.as_str()).collect();
@@ -174,7 +223,7 @@ fn inputs_moved(was: &Basis, now: &Basis) -> Option<Cause> {
         .into_iter()
         .filter_map(|name| {
             let (a, b) = (was.inputs.iter().find(|i| i.name == name), now.inputs.iter().find(|i| i.name == name));
-            (a != b).then(|| Moved { name: name.to_owned(), from: short(a), to: short(b) })
+            (a != b).then(|| Moved { name: name.to_owned(), from: short(a, b), to: short(b, a) })
         })
         .collect();
     Some(Cause::FlakeInputs { changed })

@@ -41,7 +41,7 @@ pub fn execute(session: &Session, plan: Plan, keys: &Keys, record: &mut Record) 
         after_the_push(session, &plan, &mut state, record);
     }
     if plan.explain {
-        explain_misses(session, record);
+        explain_misses(session, record, plan.counted);
     }
     // A job that fetches the deps layer and found less of it than min-hit-rate: a warning naming
     // the job, the key and the sizes (under GitHub Actions, an annotation of the run).
@@ -65,16 +65,20 @@ pub fn execute(session: &Session, plan: Plan, keys: &Keys, record: &mut Record) 
 /// What the run keeps to be compared against (the lock files' entries), and why a fresh runner
 /// would build each target it would build, against the history; a deps layer that misses is a
 /// notice naming why.
-fn explain_misses(session: &Session, record: &mut Record) {
+fn explain_misses(session: &Session, record: &mut Record, counted: usize) {
     // The deps key read them already: a lock file that cannot be read now keeps no entries.
     record.basis = LockFiles::read(&session.root).ok().map(|locks| explain::basis(&session.config, &locks));
     let missed =
         |t: &crate::record::Target| t.before.as_ref().is_some_and(|v| !v.to_build.is_empty() || !v.broken.is_empty());
-    if !record.targets.iter().any(missed) {
+    if !record.targets.iter().take(counted).any(missed) {
         return;
     }
-    let history = History::of(session).map(|h| h.read().0).unwrap_or_default();
-    explain::explain(record, &history);
+    let history = match History::of(session).map(|h| h.read()) {
+        None => Ok(Vec::new()),
+        Some((records, problems)) if records.is_empty() && !problems.is_empty() => Err(problems.join("; ")),
+        Some((records, _)) => Ok(records),
+    };
+    explain::explain(record, &history, counted);
     for target in record.targets.iter().filter(|t| t.layer == "deps") {
         if let Some(why) = &target.why {
             let causes: Vec<String> = why.causes.iter().map(|c| c.said()).collect();

@@ -124,8 +124,6 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     let names: Vec<String> = request.targets.iter().map(|t| t.attr.to_string()).collect();
     let attrs: Vec<_> = plan.targets.iter().map(|t| t.attr.clone()).collect();
     plan.step(format!("Evaluate {}", names.join(", ")), StepKind::Eval(nix::eval_targets(&session.flake, &attrs, net)));
-    plan.explain = true;
-    plan.step(MADE_OF, StepKind::MadeOf(nix::made_of(DRVS)));
     let upload = cache.upload(PUSH, net);
     let signing = session.signing.as_ref().filter(|_| upload.is_some());
     if let Some(key) = signing {
@@ -139,6 +137,10 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     let trusted = trusted_key(session, signing.is_some());
     let fresh = fresh_runner(session, trusted.clone(), !request.force)?;
     plan.step("Ask what a fresh runner would fetch and build", StepKind::FreshRunner(Box::new(fresh)));
+    // Not when the task is up to date (the plan stops before): a run that builds nothing has
+    // nothing to explain, and the run that built it is what a later one compares with.
+    plan.explain = true;
+    plan.step(MADE_OF, StepKind::MadeOf(nix::made_of(DRVS)));
     let fetch = match request.fetch_outputs {
         true => " (or fetch them, when the cache has them all: the task uses them here)",
         false => "",
@@ -212,10 +214,6 @@ const MADE_OF: &str = "What each target is made of (what a later run compares a 
 /// and why it would build what it builds.
 pub(crate) fn status_plan(session: &Session, targets: Vec<Target>, explain: bool) -> Result<Plan> {
     let mut plan = evaluating(session, "status", targets);
-    if explain {
-        plan.explain = true;
-        plan.step(MADE_OF, StepKind::MadeOf(nix::made_of(DRVS)));
-    }
     // A key the xtask signs with is read, never created: status writes nothing.
     let signing = session.signing.as_ref().filter(|k| k.secret.exists()).map(|k| k.reader());
     if let Some(key) = &signing {
@@ -223,6 +221,10 @@ pub(crate) fn status_plan(session: &Session, targets: Vec<Target>, explain: bool
     }
     let fresh = fresh_runner(session, trusted_key(session, signing.is_some()), false)?;
     plan.step("Ask what a fresh runner would fetch and build", StepKind::FreshRunner(Box::new(fresh)));
+    if explain {
+        plan.explain = true;
+        plan.step(MADE_OF, StepKind::MadeOf(nix::made_of(DRVS)));
+    }
     Ok(plan)
 }
 

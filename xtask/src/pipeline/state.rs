@@ -45,7 +45,7 @@ pub struct State {
     /// Per target, in the plan's order.
     pub evaluated: Vec<Evaluated>,
     /// What each target is made of, in the plan's order (a plan that explains its misses).
-    pub made_of: Vec<crate::record::MadeOf>,
+    pub made_of: Vec<Option<crate::record::MadeOf>>,
     pub drvs: Vec<String>,
     /// The first `build` of `drvs`.
     pub build: Vec<String>,
@@ -180,7 +180,7 @@ impl State {
                 target.outputs.clone_from(&evaluated.outputs);
             }
             for (target, made_of) in record.targets.iter_mut().zip(&self.made_of) {
-                target.made_of = Some(made_of.clone());
+                target.made_of.clone_from(made_of);
             }
             record.rates = Some(view.rates(&targets[..counted]));
         }

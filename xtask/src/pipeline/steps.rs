@@ -79,7 +79,7 @@ impl Plan {
             StepKind::MadeOf(cmd) => match cmd.run(state).and_then(|out| json::parse_path_infos(&out)) {
                 Ok(infos) => {
                     state.made_of = crate::explain::made_of(&self.targets, &state.evaluated, &infos);
-                    let files: usize = state.made_of.iter().map(|m| m.files.len()).sum();
+                    let files: usize = state.made_of.iter().flatten().map(|m| m.files.len()).sum();
                     Ok(format!("{} derivation(s) and source(s) in their closure, {files} source file(s)", infos.len()))
                 }
                 Err(err) => {

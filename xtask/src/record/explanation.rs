@@ -50,12 +50,19 @@ pub struct FlakeInput {
 pub struct MadeOf {
     /// Its derivation.
     pub drv: String,
-    /// The derivations and sources it takes that the workspace's own flake makes (its build
-    /// graph beside the deps layer's, and the deps layer itself), by name: their store hash.
+    /// What it takes of the deps layer's build graph (the toolchain, the crates' builds,
+    /// nixpkgs): the first 16 hex digits of the sha256 of those derivations' paths; none when it
+    /// takes nothing of it.
+    pub deps: Option<String>,
+    /// The derivations and sources of its build graph beside the deps layer's (the deps layer's
+    /// own derivation among them; for the deps layer, those it takes directly), by name: their
+    /// store hash (two of one name: both, comma-separated). At most 256, the first by name.
     pub inputs: BTreeMap<String, String>,
-    /// The files of the workspace sources it takes (`<source name>/<path>`): the first 16 hex
-    /// digits of each one's sha256.
+    /// The files of those sources (`<source name>/<path>`): the first 16 hex digits of each
+    /// one's sha256. At most 2,000.
     pub files: BTreeMap<String, String>,
+    /// `inputs` or `files` reached its bound: they are not compared.
+    pub truncated: bool,
 }
 
 /// A target a run forgotten by `gc` had cached (the newest such run of each derivation).
@@ -94,7 +101,14 @@ pub enum Cause {
         /// This run's.
         to: u64,
     },
-    /// Cargo.lock's packages changed (the deps layer).
+    /// The Rust toolchain the config names changed.
+    Toolchain {
+        /// The toolchain of the run compared with.
+        from: String,
+        /// This run's.
+        to: String,
+    },
+    /// Cargo.lock's packages changed (the deps layer, and what builds on it).
     Crates {
         /// Packages it locks now and did not.
         added: Vec<String>,
@@ -136,6 +150,11 @@ pub enum Cause {
     },
     /// No earlier run in the history had it cached: nothing to compare with.
     NoEarlierRun,
+    /// What it is compared with could not be read: said, never guessed.
+    Unknown {
+        /// Why.
+        why: String,
+    },
 }
 
 /// Something that moved: a name, what it was and what it is (`-`: absent).
@@ -159,6 +178,7 @@ impl Cause {
             |label: &str, items: Vec<String>| (!items.is_empty()).then(|| format!("{label} {}", items.join(", ")));
         match self {
             Cause::CacheVersion { from, to } => format!("the cache version changed: {from} → {to} (bump-version)"),
+            Cause::Toolchain { from, to } => format!("the Rust toolchain changed: {from} → {to}"),
             Cause::Crates { added, removed, changed } => {
                 let parts = [some("", moved(changed)), some("added", added.clone()), some("removed", removed.clone())];
                 format!(
@@ -181,6 +201,7 @@ impl Cause {
             }
             Cause::Broken { problems } => format!("the cache serves it broken: {}", list(problems)),
             Cause::NoEarlierRun => "no earlier run in the history had it cached: nothing to compare with".to_owned(),
+            Cause::Unknown { why } => format!("not known: {why}"),
         }
     }
 }

@@ -70,7 +70,8 @@ impl Gc {
             // The history is never the task's verdict: what cannot be forgotten is a warning.
             if let Some(history) = History::of(session) {
                 let dropped: BTreeSet<String> = plan.dropped_keys.iter().cloned().collect();
-                collected.forgotten = explain::forgotten(&history.read().0, &dropped);
+                let deleted: BTreeSet<&str> = plan.delete.keys().map(String::as_str).collect();
+                collected.forgotten = explain::forgotten(&history.read().0, &dropped, &deleted);
                 match history.forget(&plan.dropped_keys.iter().cloned().collect()) {
                     Ok(gone) => collected.records_deleted = gone,
                     Err(err) => crate::github::warning(&format!(

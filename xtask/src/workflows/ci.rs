@@ -176,6 +176,7 @@ fn smoke(config: &Config) -> Job {
         .needs(&[PREBUILD_JOB, "build-containers"])
         .proven_by(PREBUILD_JOB, Proof::Smoke)
         .steps(setup(config, true))
+        .steps(history::restore_newest(config))
         .steps([pushing(config, smoke)])
         .steps(history::save_records(config, "smoke"))
 }

@@ -97,6 +97,7 @@ fn warm_dependencies(config: &Config) -> Job {
     Job::new("warm-dependencies", "warm-dependencies ({arch})", RunsOn::Axis("runner"))
         .matrix(super::per_arch(config, Vec::new()))
         .steps(setup(config, true))
+        .steps(history::restore_newest(config))
         .steps([pushing(config, warm)])
         .steps(history::save_records(config, "warm-dependencies"))
 }
@@ -114,6 +115,7 @@ fn warm_containers(config: &Config) -> Job {
         .needs(&["warm-dependencies"])
         .matrix(Matrix { fail_fast: Some(false), axes: vec![("image", images)], include: Vec::new(), from: None })
         .steps(setup(config, true))
+        .steps(history::restore_newest(config))
         .steps([pushing(config, warm)])
         .steps(history::save_records(config, "warm-containers"))
 }
@@ -137,6 +139,7 @@ fn warm_cross_platform(config: &Config) -> Job {
             from: None,
         })
         .steps(setup(config, true))
+        .steps(history::restore_newest(config))
         .steps([pushing(config, warm)])
         .steps(history::save_records(config, "warm-cross-platform"));
     job.comment = vec![

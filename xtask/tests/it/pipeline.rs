@@ -19,10 +19,11 @@ fn kinds(record: &Record) -> Vec<&str> {
 }
 
 /// The steps of a warm, in order.
-const WARM_STEPS: [&str; 14] = [
+const WARM_STEPS: [&str; 15] = [
     "eval",
     "signing-key",
     "fresh-runner",
+    "made-of",
     "build",
     "needed",
     "filter",
@@ -53,9 +54,9 @@ fn a_first_warm_runs_every_step_and_fills_a_file_cache() {
     assert_eq!(kinds(&record), WARM_STEPS);
     assert!(record.steps.iter().all(|s| s.ok), "{:#?}", record.steps);
     // The log shows each step as it starts and ends.
-    assert!(first.stderr.contains("==> [4/14] Build packages.x86_64-linux.deps"), "{}", first.stderr);
+    assert!(first.stderr.contains("==> [5/15] Build packages.x86_64-linux.deps"), "{}", first.stderr);
     assert!(
-        first.stderr.contains("<== [4/14] Build packages.x86_64-linux.deps") && first.stderr.contains(": done in ")
+        first.stderr.contains("<== [5/15] Build packages.x86_64-linux.deps") && first.stderr.contains(": done in ")
     );
     // Built for the Nix that runs it: nothing it calls is deprecated there (`--json-format` from 2.33),
     // and the outputs are GC roots until the push ends (Nix warns of a build without one).
@@ -254,7 +255,7 @@ fn under_github_actions_steps_are_grouped_and_the_key_and_summary_are_written() 
     let key = out.last_line().to_owned();
     assert_eq!(fs::read_to_string(&output).unwrap(), format!("cache-key={key}\n"));
     assert!(
-        out.stderr.contains("::group::[4/14] Build packages.x86_64-linux.deps") && out.stderr.contains("::endgroup::"),
+        out.stderr.contains("::group::[5/15] Build packages.x86_64-linux.deps") && out.stderr.contains("::endgroup::"),
         "{}",
         out.stderr
     );

@@ -88,12 +88,12 @@ impl Round {
         NOOP_EVALUATIONS * self.eval_s + NOOP_EXTRA_S
     }
 
-    /// `status`'s time beyond the cache queries of its fresh-runner step.
     /// The largest record of the round's CI jobs, as the history keeps it (KiB).
     pub(super) fn record_kib(&self) -> f64 {
         self.jobs.iter().map(|j| j.call.record.to_bytes().len() as f64 / 1024.0).fold(0.0, f64::max)
     }
 
+    /// `status --why`'s time beyond the cache queries of its fresh-runner step.
     pub(super) fn status_beyond_queries(&self) -> f64 {
         let asking: f64 = self.status.steps.iter().filter(|s| s.kind == "fresh-runner").map(|s| s.seconds).sum();
         self.status_wall_s - asking

@@ -82,6 +82,8 @@ impl Run<'_> {
     /// app's image published as a fresh runner does (no skopeo blob cache) and the bytes uploaded.
     fn ci_jobs(&self, r: &mut Round, ws: &Workspace, case: &'static str, tag: &str) -> Result<()> {
         let before = self.nginx.bytes();
+        let prebuild = self.xtask_on(&ws.flake, &["prebuild", "--prove"], false)?;
+        r.jobs.push(JobTime { name: format!("prebuild --prove ({case})"), call: prebuild });
         r.jobs.push(JobTime { name: format!("warm ({case})"), call: self.xtask_on(&ws.flake, &["warm"], false)? });
         for test_type in ["unit", "integration", "clippy", "fmt"] {
             let call = self.xtask_on(&ws.flake, &["test", "--type", test_type], false)?;
