@@ -183,9 +183,11 @@ fn path_info(rest: impl IntoIterator<Item = Arg>) -> Cmd {
     nix([lit("path-info")].into_iter().chain(json).chain(rest)).io(Io::Quiet)
 }
 
-/// Sizes, hashes and references of the paths of a slot, in this machine's store.
+/// Sizes, hashes and references of the paths of a slot, in this machine's store: what it has,
+/// never asked of its substituters (a path it lacks is reported invalid at once, not after a
+/// query of cache.nixos.org, which takes seconds where it cannot be reached).
 pub(crate) fn path_infos(set: Slot) -> Cmd {
-    path_info([Arg::Slot(set)])
+    path_info([lit("--option"), lit("substituters"), lit(""), Arg::Slot(set)])
 }
 
 /// Every path of this machine's store, with sizes, hashes and references.
