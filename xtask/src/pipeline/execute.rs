@@ -70,7 +70,8 @@ fn explain_misses(session: &Session, record: &mut Record, counted: usize) {
     record.basis = LockFiles::read(&session.root).ok().map(|locks| explain::basis(&session.config, &locks));
     let missed =
         |t: &crate::record::Target| t.before.as_ref().is_some_and(|v| !v.to_build.is_empty() || !v.broken.is_empty());
-    if !record.targets.iter().take(counted).any(missed) {
+    // A task that found its own targets cached builds nothing: nothing to explain.
+    if record.totals.up_to_date || !record.targets.iter().take(counted).any(missed) {
         return;
     }
     let history = match History::of(session).map(|h| h.read()) {

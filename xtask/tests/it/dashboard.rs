@@ -141,6 +141,14 @@ fn the_dashboards_tables_show_each_job_and_the_caches_key_largest_paths_and_last
     let keys = browser.eval("return document.querySelector('#keys').textContent").as_str().unwrap().to_owned();
     assert!(keys.contains(key), "{keys}");
     assert!(browser.eval("return document.querySelectorAll('#largest tr').length").as_u64().unwrap() > 1);
+    // Beside each job, why its latest run built what it built (the app's change: its image).
+    let warm = history.iter().rev().find(|r| r.task == "warm").unwrap();
+    let causes: Vec<String> =
+        warm.targets.iter().flat_map(|t| &t.why).flat_map(|w| &w.causes).map(|c| c.said()).collect();
+    assert!(!causes.is_empty(), "{:#?}", warm.targets);
+    let row = browser.eval("return document.querySelector('#jobs tr[data-job=\"warm\"]').textContent");
+    let row = row.as_str().unwrap();
+    assert!(causes.iter().all(|c| row.contains(c.as_str())), "{row}");
     let verify = browser.eval("return document.querySelector('#verify').textContent").as_str().unwrap().to_owned();
     let checked = real.last().unwrap().verify.as_ref().unwrap().checked;
     assert!(verify.contains(&format!("{checked} narinfo(s) checked, 0 problem(s)")), "{verify}");

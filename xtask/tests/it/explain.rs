@@ -75,13 +75,23 @@ fn every_miss_is_explained_by_its_cause() {
     // One crate's version bumped in Cargo.lock: that crate, both versions, no other.
     edit(&ex, "Cargo.lock", "name = \"anyhow\"\nversion = \"1.0.104\"", "name = \"anyhow\"\nversion = \"1.0.999\"");
     sync_locks(&ex);
-    let bumped = warm(&ex);
+    // As a CI job: its summary's "Why it built" table and a notice say it too.
+    let summary = ex.dir.join("summary.md");
+    let mut job = ex.cmd(&["warm"]);
+    job.env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary).env("GITHUB_OUTPUT", ex.dir.join("out"));
+    let (out, bumped) = recorded(&mut job);
+    let out = out.ok();
     let crates = Cause::Crates { added: vec![], removed: vec![], changed: vec![moved("anyhow", "1.0.104", "1.0.999")] };
     // Compared with the run that built it (a run that builds nothing keeps nothing to compare).
     assert_eq!(why(&bumped)[deps], &Explanation { since: Some(first.id.clone()), causes: vec![crates.clone()] });
     // What builds on the deps layer names the same crate, not a change of the flake.
     assert_eq!(why(&bumped)[harness].causes, [crates]);
     assert!(!why(&bumped).contains_key(ollama), "the ollama image does not build on the deps layer");
+    let summary = fs::read_to_string(&summary).unwrap();
+    let row = |name: &str| summary.lines().any(|l| l.starts_with(&format!("| {name} | {} |", first.id)));
+    assert!(summary.contains("### Why it built") && row(deps) && row(harness) && !row(ollama), "{summary}");
+    let deps_key = bumped.deps_key.clone().unwrap();
+    assert!(out.stderr.lines().any(|l| l.starts_with("::notice::") && l.contains(&deps_key)), "{}", out.stderr);
 
     // One flake.lock input moved: status --why says it before the build, the warm's record after.
     let (old, new) = ("0147c2f1d54b30b5dd6d4a8c8542e8d7edf93b5d", "1111111111111111111111111111111111111111");
