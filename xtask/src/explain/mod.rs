@@ -15,7 +15,7 @@ use crate::record::{Basis, Cause, Crate, Explanation, FlakeInput, Forgotten, Mad
 /// Explains each of the first `counted` targets of `record` (those it builds, and the deps layer
 /// beside them) a fresh runner would build (its view before the build), against `history`
 /// (oldest first; an error when it could not be read).
-pub(crate) fn explain(record: &mut Record, history: &Result<Vec<Record>, String>, counted: usize) {
+pub(crate) fn explain(record: &mut Record, history: &Result<&[Record], String>, counted: usize) {
     let Some(basis) = record.basis.clone() else { return };
     for target in record.targets.iter_mut().take(counted) {
         let Some(view) = target.before.as_ref().filter(|v| !cached(v)) else { continue };

@@ -13,7 +13,6 @@ use crate::{
         self,
         names::{env::DEPS_CACHE_KEY, output::CACHE_KEY},
     },
-    history::History,
     keys::LockFiles,
     record::{Output, Record},
     session::Session,
@@ -74,10 +73,9 @@ fn explain_misses(session: &Session, record: &mut Record, counted: usize) {
     if record.totals.up_to_date || !record.targets.iter().take(counted).any(missed) {
         return;
     }
-    let history = match History::of(session).map(|h| h.read()) {
-        None => Ok(Vec::new()),
-        Some((records, problems)) if records.is_empty() && !problems.is_empty() => Err(problems.join("; ")),
-        Some((records, _)) => Ok(records),
+    let history = match session.history() {
+        (records, problems) if records.is_empty() && !problems.is_empty() => Err(problems.join("; ")),
+        (records, _) => Ok(records.as_slice()),
     };
     explain::explain(record, &history, counted);
     for target in record.targets.iter().filter(|t| t.layer == "deps") {
