@@ -14,7 +14,7 @@ pub mod output {
     pub(crate) const RESTORE_KEY: &str = "restore-key";
     /// `true` when `verify --repair` replaced the local cache's Actions cache entry (save it again).
     pub(crate) const REPAIRED: &str = "repaired";
-    /// `proven`: the manifests publish copies by digest (`[{"image", "arch", "from"}]`).
+    /// `prebuild --prove`: the manifests publish copies by digest (`[{"image", "arch", "from"}]`).
     pub(crate) const COPIES: &str = "copies";
 }
 

@@ -121,12 +121,14 @@ fn after_the_push(session: &Session, plan: &Plan, state: &mut State, record: &mu
         return;
     };
     let f = FreshRunner { stop_when_cached: false, ..(**f).clone() };
-    if let Err(err) = state.fresh_runner(&f, &plan.targets, plan.counted, &session.cache.label()) {
+    // The task's own targets only: those asked about for later jobs were not pushed here.
+    let own = &plan.targets[..plan.counted];
+    if let Err(err) = state.fresh_runner(&f, own, plan.counted, &session.cache.label()) {
         record.warnings.push(format!("could not ask what a fresh runner would fetch after the push: {err:#}"));
         return;
     }
     let Some(view) = &state.view else { return };
-    let after = view.record(&plan.targets, plan.builds);
+    let after = view.record(own, plan.builds);
     for (target, seen) in record.targets.iter_mut().zip(after) {
         target.after = seen.before;
     }

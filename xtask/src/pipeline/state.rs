@@ -144,9 +144,12 @@ impl State {
     /// `counted`: how many its hit rates count).
     pub(crate) fn record_into(&self, record: &mut Record, targets: &[Target], builds: usize, counted: usize) {
         let n = |count: usize| count as u64;
+        // The task's own targets (and the deps layer beside them): not those asked about for
+        // later jobs.
+        let own: Vec<&String> = self.evaluated.iter().take(counted).flat_map(|t| &t.outputs).collect();
         record.totals = Totals {
             up_to_date: self.up_to_date,
-            outputs: n(self.outputs.len()),
+            outputs: n(own.len()),
             closure_paths: n(self.local.len()),
             closure_bytes: self.closure_bytes,
             built: self.view.as_ref().filter(|_| self.built).map_or(0, |v| v.built(builds)),
@@ -159,8 +162,15 @@ impl State {
         };
         record.pushed =
             Transfer { paths: n(self.pushed), nar_bytes: self.pushed_bytes, file_bytes: self.pushed_file_bytes };
-        let fetched: Vec<&String> =
-            self.fetched.iter().filter(|p| self.built && !self.here_before.contains(*p)).collect();
+        // What a runner of this task fetches: its own targets' cached paths (all, when the view
+        // is not per target).
+        let ours: Option<BTreeSet<&String>> =
+            self.view.as_ref().map(|v| v.targets.iter().take(counted).flat_map(|t| &t.cached).collect());
+        let fetched: Vec<&String> = self
+            .fetched
+            .iter()
+            .filter(|p| self.built && !self.here_before.contains(*p) && ours.as_ref().is_none_or(|o| o.contains(p)))
+            .collect();
         record.fetched = Transfer {
             paths: n(fetched.len()),
             nar_bytes: total(fetched.iter().filter_map(|p| self.sizes.get(*p).copied())),

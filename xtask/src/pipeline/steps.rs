@@ -78,7 +78,9 @@ impl Plan {
             // Kept for a later run's explanation: never the task's verdict.
             StepKind::MadeOf(cmd) => match cmd.run(state).and_then(|out| json::parse_path_infos(&out)) {
                 Ok(infos) => {
-                    state.made_of = crate::explain::made_of(&self.targets, &state.evaluated, &infos);
+                    // The task's own targets: a later run compares its own with them.
+                    let own = self.counted.min(state.evaluated.len());
+                    state.made_of = crate::explain::made_of(&self.targets[..own], &state.evaluated[..own], &infos);
                     let files: usize = state.made_of.iter().flatten().map(|m| m.files.len()).sum();
                     Ok(format!("{} derivation(s) and source(s) in their closure, {files} source file(s)", infos.len()))
                 }

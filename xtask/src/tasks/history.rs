@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::{
     alerts, github,
     history::History,
-    record::{Decision, JobRun, Pipeline, Ran, Record},
+    record::{Decision, JobRun, Pipeline, Ran, Record, HISTORY_JOB},
     session::Session,
     workflows::{self, legs},
 };
@@ -46,7 +46,8 @@ impl KeepRun {
         // The first job's answer for each leg of the later jobs: a leg it proved needless ran not.
         let decisions: Vec<&Decision> = ours.iter().flat_map(|r| &r.proven).collect();
         let mut jobs = Vec::new();
-        for job in legs::order(workflow)? {
+        // This job, which keeps the pipeline, is not in it: it has not ended.
+        for job in legs::order(workflow)?.into_iter().filter(|j| j.id != HISTORY_JOB) {
             for leg in legs::legs(job) {
                 let tasks: Vec<&&Record> = ours
                     .iter()

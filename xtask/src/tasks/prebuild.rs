@@ -1,4 +1,4 @@
-//! `cargo xtask prebuild [--prove] [--force] [--registry R]`: CI's first job. It builds and
+//! `cargo xtask prebuild [--force] [--prove] [--run-all] [--registry R]`: CI's first job. It builds and
 //! pushes the deps layer unless the cache has it (as `warm-deps`); with `--prove` (the first
 //! arch's leg), the same evaluation and the same fresh runner's view cover every leg of the later
 //! jobs, and it answers which of them must run ([`crate::proof`]).
@@ -18,14 +18,16 @@ use crate::{
 /// CI's first job: the deps layer, and with `--prove`, which legs of the later jobs run.
 #[derive(clap::Args, Debug)]
 pub struct Prebuild {
-    /// Build and push even when the cache has every output; with `--prove`, every leg of the
-    /// later jobs runs (`--force=false` for CI inputs).
     #[command(flatten)]
     force: Force,
     /// Answer, for every leg of the later jobs, whether it must run: not when the cache (and the
     /// history) prove it needless (`--prove=false` for CI's other legs).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
     prove: bool,
+    /// With `--prove`: every leg of the later jobs runs, none proven needless (a dispatch's
+    /// `force_rebuild`; `--run-all=false` for CI inputs). The deps layer is not rebuilt for it.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, default_value_t = false)]
+    run_all: bool,
     /// Where a push publishes the images (ghcr.io/OWNER/REPO): a manifest of an earlier push is
     /// copied only from there. Empty: every image leg of a push runs.
     #[arg(long, value_name = "REGISTRY", default_value = "")]
@@ -49,7 +51,7 @@ impl Prebuild {
         request.asked = legs.as_ref().map(|l| l.targets.clone()).unwrap_or_default();
         pipeline::run(session, &request, record)?;
         match legs {
-            Some(legs) if !session.dry_run => legs.decide(session, record, self.force.force, &self.registry),
+            Some(legs) if !session.dry_run => legs.decide(session, record, self.run_all, &self.registry),
             _ => Ok(()),
         }
     }

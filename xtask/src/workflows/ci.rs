@@ -88,7 +88,7 @@ fn prebuild(config: &Config) -> Job {
     let args = [
         Word::Lit("prebuild"),
         Word::Flag("--prove", "PROVE"),
-        Word::Flag("--force", "FORCE_REBUILD"),
+        Word::Flag("--run-all", "FORCE_REBUILD"),
         Word::Flag("--registry", "REGISTRY"),
     ];
     let prebuild = Xtask::new(args)

@@ -106,7 +106,7 @@ pub struct Matrix {
     pub from: Option<Value>,
 }
 
-/// What proves a job's legs needless: the first job's `cargo xtask proven` answers in its output
+/// What proves a job's legs needless: the first job's `cargo xtask prebuild --prove` answers in its output
 /// named as the job: `skip`, or the legs that run (`{"include": [...]}`; `run` without a matrix).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proof {
@@ -358,7 +358,7 @@ impl Job {
         }
     }
 
-    /// Runs only the legs `job`'s `cargo xtask proven` did not prove needless (its output named as
+    /// Runs only the legs `job`'s `cargo xtask prebuild --prove` did not prove needless (its output named as
     /// this job).
     pub fn proven_by(mut self, job: &'static str, proof: Proof) -> Job {
         self.condition = Some(Condition::Unproven { job, output: self.id });

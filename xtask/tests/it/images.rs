@@ -196,7 +196,7 @@ fn ci_pushes_each_arch_then_publishes_once_from_the_default_branch() {
     let needs: Vec<&str> = publish["needs"].as_vec().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
     assert!(needs.contains(&"build-containers") && needs.contains(&"smoke"), "{needs:?}");
     let run_step = publish["steps"].as_vec().unwrap().iter().find_map(|s| s["run"].as_str()).unwrap();
-    // The manifests of the arches proven needless are tagged by digest (`proven`'s `copies`).
+    // The manifests of the arches proven needless are tagged by digest (the first job's `copies`).
     let publish_line =
         r#"cargo xtask publish --push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest --copies="$COPIES""#;
     assert_eq!(run_step, publish_line);

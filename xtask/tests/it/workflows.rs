@@ -143,7 +143,7 @@ fn each_jobs_condition_is_the_one_expected() {
     let steps = ci["jobs"]["prebuild-deps"]["steps"].as_vec().unwrap();
     let prebuild = steps.iter().find(|s| s["id"].as_str() == Some("prebuild")).expect("a `prebuild` step");
     assert_eq!(prebuild["if"].as_str(), None, "every arch's leg builds its deps layer");
-    let run = "cargo xtask prebuild --prove=\"$PROVE\" --force=\"$FORCE_REBUILD\" --registry=\"$REGISTRY\"";
+    let run = "cargo xtask prebuild --prove=\"$PROVE\" --run-all=\"$FORCE_REBUILD\" --registry=\"$REGISTRY\"";
     assert_eq!(prebuild["run"].as_str(), Some(run));
     assert_eq!(prebuild["env"]["PROVE"].as_str(), Some("${{ matrix.runner == 'ubuntu-latest' }}"));
     assert_eq!(prebuild["env"]["REGISTRY"].as_str(), Some("ghcr.io/${{ github.repository }}"));

@@ -75,7 +75,8 @@ impl State {
         );
         self.up_to_date = f.stop_when_cached && view.up_to_date(self.build.len());
         self.stop = self.up_to_date;
-        self.present = if self.up_to_date { self.outputs.len() } else { 0 };
+        let own = self.evaluated.iter().take(counted).map(|t| t.outputs.len()).sum();
+        self.present = if self.up_to_date { own } else { 0 };
         self.view = Some(view);
         if self.up_to_date {
             eprintln!("{note}: nothing to build or push (--force rebuilds and pushes anyway)");
