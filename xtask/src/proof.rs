@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use crate::{
     command::NoSlots,
     github::{self, names::output::COPIES},
+    history::History,
     images::{names::is_loopback, registry::Registry},
     keys::DepsKey,
     layers::{self, Target},
@@ -78,7 +79,7 @@ impl<'w> Legs<'w> {
         let registry = (run.event == "push" && !registry.is_empty()).then(|| Registry::new(registry).name);
         // What a record of the history proves: a passing smoke run by this very xtask; a manifest
         // a push of this repository made, to this registry.
-        let history = &session.history().0;
+        let history = History::of(session).map(|h| h.read().0).unwrap_or_default();
         let pushed =
             |r: &&Record| r.github.as_ref().is_some_and(|g| g.event == "push" && g.repository == run.repository);
         let this_xtask = |r: &&Record| r.xtask.is_some() && r.xtask.as_deref() == option_env!("XTASK_SOURCE_KEY");

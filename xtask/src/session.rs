@@ -10,10 +10,8 @@ use crate::{
     cli::GlobalArgs,
     config::Config,
     github::names::env::{CACHIX_AUTH_TOKEN, REGISTRY_TOKEN},
-    history::History,
     keys::{DepsKey, LockFiles},
     nix::Network,
-    record::Record,
     scratch, secrets,
 };
 
@@ -38,9 +36,6 @@ pub struct Session {
     /// How long a cache request may stall, and the run's netrc file for an HTTP cache's credentials.
     pub net: Network,
     deps_key: OnceCell<DepsKey>,
-    /// The history's records and what could not be read of it, read once (by the first of the
-    /// proof and the explanation of a miss that asks).
-    history: OnceCell<(Vec<Record>, Vec<String>)>,
 }
 
 /// The Nix system to build for, and its arch (the container keys name it).
@@ -92,8 +87,7 @@ impl Session {
         };
         let net = Network { stall_secs: config.cache_timeout, netrc };
         let dry_run = args.dry_run;
-        let (deps_key, history) = (OnceCell::new(), OnceCell::new());
-        Ok(Session { sh, root, config, flake, dry_run, platform, cache, signing, net, deps_key, history })
+        Ok(Session { sh, root, config, flake, dry_run, platform, cache, signing, net, deps_key: OnceCell::new() })
     }
 
     /// The deps key of the workspace's lock files, read on first use.
@@ -103,12 +97,6 @@ impl Session {
         }
         let key = DepsKey::new(&self.config, &LockFiles::read(&self.root)?);
         Ok(self.deps_key.get_or_init(|| key))
-    }
-
-    /// The records of the cache's history (oldest first) and what could not be read of it, read
-    /// once per run; none where the cache keeps no history.
-    pub fn history(&self) -> &(Vec<Record>, Vec<String>) {
-        self.history.get_or_init(|| History::of(self).map(|h| h.read()).unwrap_or_default())
     }
 
     /// The cache's files, when this project owns it.

@@ -13,6 +13,7 @@ use crate::{
         self,
         names::{env::DEPS_CACHE_KEY, output::CACHE_KEY},
     },
+    history::History,
     keys::LockFiles,
     record::{Output, Record},
     session::Session,
@@ -73,9 +74,10 @@ fn explain_misses(session: &Session, record: &mut Record, counted: usize) {
     if record.totals.up_to_date || !record.targets.iter().take(counted).any(missed) {
         return;
     }
-    let history = match session.history() {
-        (records, problems) if records.is_empty() && !problems.is_empty() => Err(problems.join("; ")),
-        (records, _) => Ok(records.as_slice()),
+    let (records, problems) = History::of(session).map(|h| h.read()).unwrap_or_default();
+    let history = match records.is_empty() && !problems.is_empty() {
+        true => Err(problems.join("; ")),
+        false => Ok(records.as_slice()),
     };
     explain::explain(record, &history, counted);
     for target in record.targets.iter().filter(|t| t.layer == "deps") {
