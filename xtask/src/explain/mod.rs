@@ -40,7 +40,7 @@ pub(crate) fn forgotten(history: &[Record], dropped: &BTreeSet<String>, deleted:
     let runs = history.iter().rev().filter(|r| r.deps_key.as_ref().is_some_and(|k| dropped.contains(k)));
     let targets = runs.flat_map(|r| r.targets.iter().map(move |t| (r, t)));
     targets
-        .filter(|(_, t)| [&t.before, &t.after].into_iter().flatten().any(cached))
+        .filter(|(_, t)| had_cached(t))
         .filter(|(_, t)| t.outputs.iter().any(|o| deleted.contains(o.as_str())))
         .filter_map(|(r, t)| {
             let drv = t.made_of.as_ref()?.drv.clone();
@@ -65,12 +65,23 @@ fn cached(view: &View) -> bool {
     view.to_build.is_empty() && view.broken.is_empty()
 }
 
+/// Whether a run had the target cached, before its build or after its push.
+fn had_cached(target: &Target) -> bool {
+    [&target.before, &target.after].into_iter().flatten().any(cached)
+}
+
+/// Whether a fresh runner would build one of the first `counted` targets of `record`: what
+/// [`explain`] explains (the history is read only then).
+pub(crate) fn misses(record: &Record, counted: usize) -> bool {
+    record.targets.iter().take(counted).any(|t| t.before.as_ref().is_some_and(|v| !cached(v)))
+}
+
 fn explanation(target: &Target, now: &MadeOf, basis: &Basis, broken: Option<Cause>, history: &[Record]) -> Explanation {
     let had = |t: &Target, drv: Option<&str>| {
         t.layer == target.layer
             && t.attr == target.attr
             && t.made_of.as_ref().is_some_and(|m| drv.is_none_or(|d| m.drv == d))
-            && [&t.before, &t.after].into_iter().flatten().any(cached)
+            && had_cached(t)
     };
     let newest = |drv: Option<&str>| {
         let runs = history.iter().rev().filter(|r| r.basis.is_some());

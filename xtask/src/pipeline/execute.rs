@@ -68,10 +68,8 @@ pub fn execute(session: &Session, plan: Plan, keys: &Keys, record: &mut Record) 
 fn explain_misses(session: &Session, record: &mut Record, counted: usize) {
     // The deps key read them already: a lock file that cannot be read now keeps no entries.
     record.basis = LockFiles::read(&session.root).ok().map(|locks| explain::basis(&session.config, &locks));
-    let missed =
-        |t: &crate::record::Target| t.before.as_ref().is_some_and(|v| !v.to_build.is_empty() || !v.broken.is_empty());
     // A task that found its own targets cached builds nothing: nothing to explain.
-    if record.totals.up_to_date || !record.targets.iter().take(counted).any(missed) {
+    if record.totals.up_to_date || !explain::misses(record, counted) {
         return;
     }
     let (records, problems) = History::of(session).map(|h| h.read()).unwrap_or_default();

@@ -139,17 +139,20 @@ impl Slots for State {
 }
 
 impl State {
+    /// The outputs of the first `counted` targets: the task's own (and the deps layer beside
+    /// them), not those asked about for later jobs.
+    pub(crate) fn own_outputs(&self, counted: usize) -> impl Iterator<Item = &String> {
+        self.evaluated.iter().take(counted).flat_map(|t| &t.outputs)
+    }
+
     /// What the run learned, into its record: the counts, what moved, the fresh runner's view
     /// of each target (`builds`: how many of the targets, from the first, the task builds;
     /// `counted`: how many its hit rates count).
     pub(crate) fn record_into(&self, record: &mut Record, targets: &[Target], builds: usize, counted: usize) {
         let n = |count: usize| count as u64;
-        // The task's own targets (and the deps layer beside them): not those asked about for
-        // later jobs.
-        let own: Vec<&String> = self.evaluated.iter().take(counted).flat_map(|t| &t.outputs).collect();
         record.totals = Totals {
             up_to_date: self.up_to_date,
-            outputs: n(own.len()),
+            outputs: n(self.own_outputs(counted).count()),
             closure_paths: n(self.local.len()),
             closure_bytes: self.closure_bytes,
             built: self.view.as_ref().filter(|_| self.built).map_or(0, |v| v.built(builds)),

@@ -174,23 +174,20 @@ impl Cause {
     pub fn said(&self) -> String {
         let list = |items: &[String]| items.join(", ");
         let moved = |m: &[Moved]| m.iter().map(|m| format!("{} {} → {}", m.name, m.from, m.to)).collect::<Vec<_>>();
-        let some =
-            |label: &str, items: Vec<String>| (!items.is_empty()).then(|| format!("{label} {}", items.join(", ")));
+        // Each non-empty list after its label, the lists apart by `; `.
+        let lists = |parts: [(&str, &[String]); 3]| {
+            let said = parts.iter().filter(|(_, items)| !items.is_empty());
+            said.map(|(label, items)| format!("{label}{}", items.join(", "))).collect::<Vec<_>>().join("; ")
+        };
         match self {
             Cause::CacheVersion { from, to } => format!("the cache version changed: {from} → {to} (bump-version)"),
             Cause::Toolchain { from, to } => format!("the Rust toolchain changed: {from} → {to}"),
             Cause::Crates { added, removed, changed } => {
-                let parts = [some("", moved(changed)), some("added", added.clone()), some("removed", removed.clone())];
-                format!(
-                    "Cargo.lock:{}",
-                    parts.into_iter().flatten().map(|p| format!(" {}", p.trim())).collect::<Vec<_>>().join(";")
-                )
+                format!("Cargo.lock: {}", lists([("", &moved(changed)), ("added ", added), ("removed ", removed)]))
             }
             Cause::FlakeInputs { changed } => format!("flake.lock: {}", moved(changed).join(", ")),
             Cause::Files { changed, added, removed } => {
-                let parts =
-                    [some("changed", changed.clone()), some("added", added.clone()), some("removed", removed.clone())];
-                format!("its sources: {}", parts.into_iter().flatten().collect::<Vec<_>>().join("; "))
+                format!("its sources: {}", lists([("changed ", changed), ("added ", added), ("removed ", removed)]))
             }
             Cause::Derivation { differ } => format!("the flake's definition changed: {}", list(differ)),
             Cause::Lost { last, gc: Some(gc) } => {

@@ -75,8 +75,7 @@ impl State {
         );
         self.up_to_date = f.stop_when_cached && view.up_to_date(self.build.len());
         self.stop = self.up_to_date;
-        let own = self.evaluated.iter().take(counted).map(|t| t.outputs.len()).sum();
-        self.present = if self.up_to_date { own } else { 0 };
+        self.present = if self.up_to_date { self.own_outputs(counted).count() } else { 0 };
         self.view = Some(view);
         if self.up_to_date {
             eprintln!("{note}: nothing to build or push (--force rebuilds and pushes anyway)");

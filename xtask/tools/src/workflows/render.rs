@@ -223,20 +223,29 @@ pub fn legs_from(from: &Value) -> String {
     expr(&format!("fromJSON({})", value.trim_start_matches("${{ ").trim_end_matches(" }}")))
 }
 
-/// A condition as an `if:` value.
+/// A condition as an `if:` value: the plain expression where it reads alone, else in `${{ }}`
+/// (one that starts with `!` or spans `&&` must be).
 pub fn condition_yaml(condition: Condition) -> String {
+    match condition {
+        Condition::Always | Condition::Matrix { .. } | Condition::Var { .. } | Condition::Output { .. } => {
+            condition_expr(condition)
+        }
+        _ => expr(&condition_expr(condition)),
+    }
+}
+
+/// A condition as a GitHub expression, without `${{ }}`.
+fn condition_expr(condition: Condition) -> String {
     const PUSH: &str =
         "github.event_name == 'push' && github.ref == format('refs/heads/{0}', github.event.repository.default_branch)";
     // Past a job skipped as proven, unless one before it failed or the run was cancelled.
     const UNLESS_FAILED: &str = "!cancelled() && !failure()";
     match condition {
-        Condition::DefaultBranchPush => expr(PUSH),
+        Condition::DefaultBranchPush => PUSH.to_owned(),
         Condition::Always => "always()".to_owned(),
-        Condition::AlwaysOnDefaultBranchPush => expr(&format!("always() && {PUSH}")),
-        Condition::Unproven { job, output } => {
-            expr(&format!("{UNLESS_FAILED} && needs.{job}.outputs.{output} != '{SKIP}'"))
-        }
-        Condition::DefaultBranchPushUnlessFailed => expr(&format!("{UNLESS_FAILED} && {PUSH}")),
+        Condition::AlwaysOnDefaultBranchPush => format!("always() && {PUSH}"),
+        Condition::Unproven { job, output } => format!("{UNLESS_FAILED} && needs.{job}.outputs.{output} != '{SKIP}'"),
+        Condition::DefaultBranchPushUnlessFailed => format!("{UNLESS_FAILED} && {PUSH}"),
         Condition::Matrix { axis, equals } => format!("matrix.{axis} == '{equals}'"),
         Condition::Var { name, equals } => format!("vars.{name} == '{equals}'"),
         Condition::Output { step, output, equals } => format!("steps.{step}.outputs.{output} == '{equals}'"),
@@ -255,10 +264,7 @@ pub fn value_yaml(value: &Value) -> String {
         Value::Secret(name) => expr(&format!("secrets.{name}")),
         Value::Registry => format!("ghcr.io/{}", expr("github.repository")),
         Value::Input(name) => expr(&format!("inputs.{name} || false")),
-        Value::Holds(condition) => match condition_yaml(*condition) {
-            wrapped if wrapped.starts_with("${{") => wrapped,
-            bare => expr(&bare),
-        },
+        Value::Holds(condition) => expr(&condition_expr(*condition)),
         Value::NeedsJson => expr("toJSON(needs)"),
         Value::MatrixJson => expr("toJSON(matrix)"),
     }
