@@ -18,9 +18,11 @@ pub struct GlobalArgs {
     pub dry_run: bool,
     /// A Nix secret key (`nix key generate-secret`) to sign what is pushed with, for any cache
     /// but Cachix (which signs itself), so runners with `require-sigs` can trust it. It must be
-    /// this user's file, mode 0600. Default for the local cache: its own key, created once.
+    /// this user's file, mode 0600. Repeatable: during a key rotation, give the old and the new
+    /// key, and what is pushed carries both signatures. Default for the local cache: its own key,
+    /// created once (and the next one, while a rotation is under way).
     #[arg(long, global = true, value_name = "FILE")]
-    pub signing_key: Option<PathBuf>,
+    pub signing_key: Vec<PathBuf>,
     /// The Nix system to build for. Default: this machine's (e.g. x86_64-linux).
     #[arg(long, global = true, value_name = "SYSTEM", value_parser = system)]
     pub system: Option<String>,

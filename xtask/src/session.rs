@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use xshell::Shell;
 
 use crate::{
-    cache::{files::Files, signing_key::SigningKey, Cache},
+    cache::{files::Files, signing_key::SigningKeys, Cache},
     cli::GlobalArgs,
     config::Config,
     github::names::env::{CACHIX_AUTH_TOKEN, REGISTRY_TOKEN},
@@ -31,8 +31,8 @@ pub struct Session {
     pub platform: Platform,
     /// The cache read from and pushed to.
     pub cache: Cache,
-    /// The key the xtask signs with: a local cache's own, or `--signing-key` ([`SigningKey::check`]).
-    pub signing: Option<SigningKey>,
+    /// The keys the xtask signs with: a local cache's own, or `--signing-key` ([`SigningKeys::check`]).
+    pub signing: Option<SigningKeys>,
     /// How long a cache request may stall, and the run's netrc file for an HTTP cache's credentials.
     pub net: Network,
     deps_key: OnceCell<DepsKey>,
@@ -69,13 +69,14 @@ impl Session {
         };
         let platform = Platform::new(args.system);
         let cache = Cache::resolve(args.cache.as_deref(), &config, &root)?;
-        let signing = match (&cache, args.signing_key) {
-            (Cache::Cachix { .. }, Some(_)) => {
+        let given = args.signing_key.iter().map(std::path::absolute).collect::<std::io::Result<Vec<_>>>()?;
+        let signing = match (&cache, given.is_empty()) {
+            (Cache::Cachix { .. }, false) => {
                 bail!("--signing-key is for caches the xtask signs for: Cachix signs with the cache's own key, leave it out")
             }
             (Cache::ReadOnly { .. }, _) => None,
-            (_, Some(path)) => Some(SigningKey::given(&std::path::absolute(path)?)?),
-            (Cache::Local { dir }, None) => Some(SigningKey::local(dir, &format!("{}-local-1", config.name))),
+            (_, false) => Some(SigningKeys::given(&given)?),
+            (Cache::Local { dir }, true) => Some(SigningKeys::local(dir, &format!("{}-local-1", config.name))),
             _ => None,
         };
         let netrc = match &cache {

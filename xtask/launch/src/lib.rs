@@ -22,7 +22,8 @@ use std::{
 };
 
 /// The tasks of `xtask-tools` (the maintainer's: no CI job runs them).
-pub const TOOLS: [&str; 7] = ["ci", "workflows", "bump-version", "rollback", "doctor", "bench", "analytics"];
+pub const TOOLS: [&str; 8] =
+    ["ci", "workflows", "bump-version", "rollback", "doctor", "rotate-key", "bench", "analytics"];
 /// The secrets CI gives the tasks' steps, kept from the build of the xtask.
 const SECRETS: [&str; 3] = ["CACHIX_AUTH_TOKEN", "REGISTRY_TOKEN", "GITHUB_TOKEN"];
 /// What the launcher passes cargo as the key of the sources it builds (see [`key`]).

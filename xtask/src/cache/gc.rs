@@ -19,6 +19,7 @@ use super::{
 };
 
 /// A narinfo of the cache (under its own path's name, [`narinfo::file_of`]), and its text.
+#[derive(Clone)]
 pub struct CachedPath {
     /// The narinfo, parsed.
     pub info: NarInfo,

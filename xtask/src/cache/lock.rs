@@ -134,12 +134,37 @@ fn lock_dir(cache: &Path, wait: Duration) -> Result<fs::File> {
 struct Holder {
     owner: String,
     since: u64,
+    /// The holder's machine and process: a holder of this machine that is gone (killed) left
+    /// the lock, which is taken over at once rather than after its lease.
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    pid: Option<u32>,
+}
+
+impl Holder {
+    /// Whether it is a process of this machine that no longer runs.
+    fn gone_from_here(&self) -> bool {
+        let (Some(host), Some(pid)) = (&self.host, self.pid) else { return false };
+        // SAFETY: kill with signal 0 only asks whether the process exists; errno is this thread's.
+        let gone = unsafe { libc::kill(pid as libc::pid_t, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        Some(host) == hostname().as_ref() && gone
+    }
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`).
+fn hostname() -> Option<String> {
+    let name = fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
+    (!name.is_empty()).then_some(name)
 }
 
 /// The `lock-holder` file of this process.
 fn me() -> Vec<u8> {
-    let owner = format!("{} pid {}", std::env::var("HOSTNAME").unwrap_or_default(), std::process::id());
-    serde_json::to_vec(&Holder { owner, since: now_ms() / 1000 }).expect("a holder is always JSON")
+    let (host, pid) = (hostname(), std::process::id());
+    let owner = format!("{} pid {pid}", host.as_deref().unwrap_or_default());
+    let holder = Holder { owner, since: now_ms() / 1000, host, pid: Some(pid) };
+    serde_json::to_vec(&holder).expect("a holder is always JSON")
 }
 
 /// Takes the token: `true` once held, `false` when the cache takes no DELETE (405, 501).
@@ -160,6 +185,15 @@ fn take_token(files: &Files, wait: Duration, lease: Duration) -> Result<bool> {
                 None => {
                     files.put(TOKEN, b"")?;
                     std::thread::sleep(SETTLE);
+                    continue;
+                }
+                Some(info) if info.gone_from_here() => {
+                    github::warning(&format!(
+                        "the lock of {} was held by {}, a process of this machine that is gone: taking it over",
+                        files.label(),
+                        info.owner
+                    ));
+                    files.put(TOKEN, b"")?;
                     continue;
                 }
                 Some(info) if (now_ms() / 1000).saturating_sub(info.since) > lease.as_secs() => {

@@ -10,6 +10,8 @@ pub mod narinfo;
 pub mod push;
 pub mod push_filter;
 pub mod roots;
+pub mod rotation;
+pub mod signatures;
 pub mod signing_key;
 pub mod verify;
 
@@ -176,11 +178,14 @@ impl Cache {
         }
     }
 
-    /// The cache's own public key, when the config knows it (Cachix's, not the xtask's own).
-    pub(crate) fn config_key(&self, config: &Config) -> Option<String> {
+    /// The cache's own public keys, one word, when the config knows them (Cachix's, not those
+    /// the xtask signs with).
+    pub(crate) fn config_keys(&self, config: &Config) -> Option<String> {
         match self {
-            Cache::Cachix { name } if *name == config.name => config.public_key.clone(),
-            Cache::ReadOnly { of, .. } => of.config_key(config),
+            Cache::Cachix { name } if *name == config.name && !config.public_keys.is_empty() => {
+                Some(config.public_keys.join(" "))
+            }
+            Cache::ReadOnly { of, .. } => of.config_keys(config),
             _ => None,
         }
     }

@@ -28,10 +28,10 @@ pub struct Manifest {
 }
 
 /// How long a task waits for the lock (gc may hold it while it deletes).
-pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(600);
+pub const LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// The lease of a holder: generous for a few requests of at most `timeout` seconds each.
-pub(crate) fn lease(timeout: u64) -> Duration {
+pub fn lease(timeout: u64) -> Duration {
     Duration::from_secs((timeout * 6).max(120))
 }
 

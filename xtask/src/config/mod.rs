@@ -56,8 +56,9 @@ pub struct Config {
     pub backend: Backend,
     /// The Cachix cache name.
     pub name: String,
-    /// The Cachix cache's public signing key, if known.
-    pub public_key: Option<String>,
+    /// The public keys runners trust for the project's cache (`public-keys`): the Cachix cache's
+    /// own, and a self-signed cache's; two during a key rotation (`cargo xtask rotate-key`).
+    pub public_keys: Vec<String>,
     /// The local binary cache directory, relative to the workspace root.
     pub local_cache: PathBuf,
     /// Store paths matching any of these are not pushed.

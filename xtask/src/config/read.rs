@@ -23,7 +23,11 @@ pub fn config(table: &Table<'_>) -> Result<Config> {
             all.into_iter().find(|b| Some(b.as_str()) == v.as_str())
         }),
         name: r.get("name", "a Cachix cache name: lowercase letters, digits and '-'", string_of(is_cache_name)),
-        public_key: r.optional("public-key", "a Nix public key, \"NAME:BASE64\"", string_of(is_public_key)),
+        public_keys: r
+            .optional("public-keys", "an array of Nix public keys, \"NAME:BASE64\" each, no two of one name", |v| {
+                string_array(v).filter(|keys| keys.iter().all(|k| is_public_key(k)) && distinct_names(keys))
+            })
+            .unwrap_or_default(),
         local_cache: r.get("local-cache", LOCAL_CACHE, string_of(is_relative_dir)).into(),
         push_filter: r.regexes("push-filter"),
         cache_timeout: r

@@ -138,6 +138,13 @@ pub(crate) fn is_version(s: &str) -> bool {
     s.split('.').count() == 3 && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Whether no two keys have one name: a signature names its key by name alone.
+pub(crate) fn distinct_names(keys: &[String]) -> bool {
+    let names: std::collections::BTreeSet<&str> =
+        keys.iter().filter_map(|k| k.split_once(':')).map(|(n, _)| n).collect();
+    names.len() == keys.len()
+}
+
 pub(crate) fn is_public_key(s: &str) -> bool {
     matches!(s.split_once(':'), Some((name, key)) if !name.is_empty() && key.len() >= 40 && !key.contains(char::is_whitespace))
 }

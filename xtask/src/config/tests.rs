@@ -7,7 +7,7 @@ const VALID: &str = r#"
 version = 1
 backend = "cachix"
 name = "nanna-coder"
-public-key = "nanna-coder.cachix.org-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4="
+public-keys = ["nanna-coder.cachix.org-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4="]
 local-cache = "target/nix-cache"
 push-filter = ["-source$", 'nixpkgs\.tar\.gz$']
 rust = "1.84.0"
@@ -46,11 +46,27 @@ fn reports_every_problem_at_once_naming_the_key() {
 }
 
 #[test]
+fn public_keys_are_a_list_of_keys_with_distinct_names() {
+    let two = r#"public-keys = ["a-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4=", "a-2:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4="]"#;
+    let config = Config::from_manifest(&VALID.replace("public-keys = [", &format!("{two}\n#["))).unwrap();
+    assert_eq!(config.public_keys.len(), 2);
+    for bad in [
+        r#"public-keys = "a-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4=""#,
+        r#"public-keys = ["a-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4=", "a-1:V/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4="]"#,
+        r#"public-keys = ["not a key"]"#,
+    ] {
+        let message = Config::from_manifest(&VALID.replace("public-keys = [", &format!("{bad}\n#["))).unwrap_err();
+        assert!(message.to_string().contains("`public-keys` must be an array of Nix public keys"), "{bad}: {message}");
+    }
+}
+
+#[test]
 fn a_misspelled_key_is_an_error_naming_the_right_one() {
-    let text = VALID.replace("public-key =", "public_key =").replace("deps.attr", "deps.atr");
+    // `public-key` is the key's name before it took a list.
+    let text = VALID.replace("public-keys =", "public-key =").replace("deps.attr", "deps.atr");
     let message = Config::from_manifest(&text).unwrap_err().to_string();
     for expected in [
-        "`public_key` is not a key of [workspace.metadata.cache]: did you mean `public-key`?",
+        "`public-key` is not a key of [workspace.metadata.cache]: did you mean `public-keys`?",
         "`deps.atr` is not a key of [workspace.metadata.cache]: did you mean `deps.attr`?",
     ] {
         assert!(message.contains(expected), "{message}");

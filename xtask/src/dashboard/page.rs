@@ -8,7 +8,7 @@ use crate::{
     alerts::job_name,
     explain,
     keys::what_changed,
-    record::{render::bytes, Explanation, Record, Target},
+    record::{render::bytes, Explanation, Record, Rotated, Target},
 };
 
 /// The runs the charts show: the newest.
@@ -37,8 +37,16 @@ impl Facts {
             date(self.generated_ms)
         );
         let shown = &self.records[self.records.len().saturating_sub(SHOWN)..];
-        html +=
-            &[alerts(self), jobs(self, shown), transfers(shown), pipeline(self), cache(self), verify(self)].concat();
+        html += &[
+            alerts(self),
+            jobs(self, shown),
+            transfers(shown),
+            pipeline(self),
+            cache(self),
+            verify(self),
+            signing(self),
+        ]
+        .concat();
         let problems: String = self.problems.iter().map(|p| format!("<li>{}</li>", escape(p))).collect();
         if !problems.is_empty() {
             html += &format!("<h2>What could not be read</h2><ul>{problems}</ul>");
@@ -292,6 +300,63 @@ fn verify(facts: &Facts) -> String {
         for f in &verified.problems {
             let (path, problem) = (escape(f.path.as_deref().unwrap_or(&f.file)), escape(&f.problem));
             let _ = write!(html, "<tr><td><code>{path}</code></td><td>{problem}</td></tr>");
+        }
+        html += "</table>";
+    }
+    html
+}
+
+/// The keys that sign the cache's narinfos, as the newest `verify` or `rotate-key` counted
+/// them, and each step of a key's rotation.
+fn signing(facts: &Facts) -> String {
+    let mut html = String::from("<h2>Signing keys</h2>");
+    let newest = facts.records.iter().rev().find_map(|r| {
+        let verified = r.verify.as_ref().map(|v| &v.keys).filter(|k| !k.is_empty());
+        Some((r, verified.or_else(|| r.rotation.as_ref().map(|x| &x.coverage).filter(|k| !k.is_empty()))?))
+    });
+    let Some((record, keys)) = newest else {
+        return html
+            + "<p id=\"signing-keys\">No <code>cargo xtask verify</code> or <code>rotate-key</code> has counted the keys yet.</p>";
+    };
+    let _ = write!(
+        html,
+        "<p>As <code>{}</code> counted them, {}:</p><table id=\"signing-keys\"><tr><th>key</th><th>narinfos it signs</th><th>share</th></tr>",
+        escape(&record.task),
+        date(record.started_ms)
+    );
+    for key in keys {
+        let name = escape(key.key.split_once(':').map_or(key.key.as_str(), |(n, _)| n));
+        let share = if key.of == 0 { 0.0 } else { key.signs as f64 * 100.0 / key.of as f64 };
+        let _ = write!(
+            html,
+            "<tr data-key=\"{full}\" data-signs=\"{signs}\" data-of=\"{of}\"><td title=\"{full}\"><code>{name}</code></td>\
+             <td class=\"n\">{signs} of {of}</td><td class=\"n\">{share:.0} %</td></tr>",
+            full = escape(&key.key),
+            signs = key.signs,
+            of = key.of,
+        );
+    }
+    html += "</table>";
+    let rotations: Vec<(&Record, &Rotated)> =
+        facts.records.iter().filter_map(|r| Some((r, r.rotation.as_ref()?))).collect();
+    if !rotations.is_empty() {
+        html += "<table id=\"rotations\"><tr><th>when</th><th>step</th><th>key</th><th>narinfos written</th>\
+                 <th>already done</th><th>left</th><th>passes</th><th>seconds</th></tr>";
+        for (record, rotated) in rotations {
+            let name = escape(rotated.key.split_once(':').map_or(rotated.key.as_str(), |(n, _)| n));
+            let _ = write!(
+                html,
+                "<tr data-step=\"{step}\" data-changed=\"{changed}\"><td>{when}</td><td>{step}</td><td><code>{name}</code></td>\
+                 <td class=\"n\">{changed}</td><td class=\"n\">{already}</td><td class=\"n\">{left}</td><td class=\"n\">{passes}</td>\
+                 <td class=\"n\">{seconds:.1}</td></tr>",
+                step = escape(&rotated.step),
+                changed = rotated.changed,
+                when = date(record.started_ms),
+                already = rotated.already,
+                left = rotated.left.len(),
+                passes = rotated.passes,
+                seconds = record.seconds,
+            );
         }
         html += "</table>";
     }

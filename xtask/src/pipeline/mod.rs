@@ -127,7 +127,7 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     let upload = cache.upload(PUSH, net);
     let signing = session.signing.as_ref().filter(|_| upload.is_some());
     if let Some(key) = signing {
-        let title = if key.generate.is_some() {
+        let title = if key.made_here() {
             "Create the local cache's signing key, once"
         } else {
             "Read the signing key (--signing-key)"
@@ -171,7 +171,7 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
     let upstream = session.config.upstream.iter().map(|u| (u.clone(), nix::query(u, PUSH, net))).collect();
     plan.step("Ask the upstream caches which of the rest they serve", StepKind::Upstream(upstream));
     if signing.is_some() {
-        let verify = nix::store_verify(&url, PRESENT, Some(Arg::Slot(PUBLIC_KEY)), false, net);
+        let verify = nix::store_verify(&url, PRESENT, Some(Arg::Joined(PUBLIC_KEY)), false, net);
         plan.step("Check the signatures of the paths the cache has", StepKind::Verify(verify));
     }
     // Never a signature on a narinfo's word: the bytes of what would be re-signed are checked
@@ -182,7 +182,7 @@ pub fn plan(session: &Session, request: &Request) -> Result<Plan> {
         plan.step(format!("Check the cache's bytes of {what}"), StepKind::Contents { cmd, every });
     }
     if let Some(key) = signing {
-        let (sign, resign) = (nix::sign(&key.secret, None, PUSH, net), nix::sign(&key.secret, Some(&url), RESIGN, net));
+        let (sign, resign) = (key.sign(None, PUSH, net), key.sign(Some(&url), RESIGN, net));
         plan.step("Sign the paths to push, and re-sign what this build vouches for", StepKind::Sign { sign, resign });
     }
     if let Some(files) = &files {
@@ -215,7 +215,7 @@ const MADE_OF: &str = "What each target is made of (what a later run compares a 
 pub(crate) fn status_plan(session: &Session, targets: Vec<Target>, explain: bool) -> Result<Plan> {
     let mut plan = evaluating(session, "status", targets);
     // A key the xtask signs with is read, never created: status writes nothing.
-    let signing = session.signing.as_ref().filter(|k| k.secret.exists()).map(|k| k.reader());
+    let signing = session.signing.as_ref().and_then(|k| k.reader());
     if let Some(key) = &signing {
         plan.step("Read the signing key", StepKind::SigningKey(key.clone()));
     }
@@ -236,10 +236,10 @@ pub(crate) fn pin_plan(session: &Session, targets: Vec<Target>, cache: &str, kee
     plan
 }
 
-/// The key a runner trusts for the cache: the one the xtask signs with (found by its step), or
-/// the config's for Cachix.
+/// The keys a runner trusts for the cache, one word: those the xtask signs with (found by its
+/// step), or the config's for Cachix.
 fn trusted_key(session: &Session, signs: bool) -> Option<Arg> {
-    signs.then_some(Arg::Slot(PUBLIC_KEY)).or_else(|| session.cache.config_key(&session.config).map(lit))
+    signs.then_some(Arg::Joined(PUBLIC_KEY)).or_else(|| session.cache.config_keys(&session.config).map(lit))
 }
 
 fn fresh_runner(session: &Session, key: Option<Arg>, stop_when_cached: bool) -> Result<FreshRunner> {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::{
-    cache::{files::Files, push_filter::PushFilter, signing_key::SigningKey},
+    cache::{files::Files, push_filter::PushFilter, signing_key::SigningKeys},
     command::Cmd,
     layers::Target,
 };
@@ -64,7 +64,7 @@ pub enum StepKind {
     /// compares a miss with ([`crate::explain`]).
     MadeOf(Cmd),
     /// Creates a local cache's signing key once; finds the public key.
-    SigningKey(SigningKey),
+    SigningKey(SigningKeys),
     /// What a fresh runner would fetch and build ([`super::fresh_runner`]): the cache's narinfos
     /// first, the empty store's dry runs only when they cannot prove every target whole; with
     /// `stop_when_cached`, the plan ends when it would build nothing and every path it would
@@ -88,7 +88,7 @@ pub enum StepKind {
     Verify(Cmd),
     /// Signs the paths to push (`sign`), and re-signs in the cache (`resign`) the paths the key
     /// cannot verify whose contents equal what was built here.
-    Sign { sign: Cmd, resign: Cmd },
+    Sign { sign: Vec<Cmd>, resign: Vec<Cmd> },
     /// Checks the cache's bytes (NAR hashes) of the paths to re-sign, or with `every` of every
     /// present path (`--force`); what differs is repaired (a cache this project owns).
     Contents { cmd: Cmd, every: bool },
@@ -115,7 +115,7 @@ impl StepKind {
             | StepKind::Missing { cmd, .. }
             | StepKind::Contents { cmd, .. } => vec![cmd],
             StepKind::Push { cmd, landed, .. } => std::iter::once(cmd).chain(landed.iter().map(|(q, _)| q)).collect(),
-            StepKind::Sign { sign, resign } => vec![sign, resign],
+            StepKind::Sign { sign, resign } => sign.iter().chain(resign).collect(),
             StepKind::Needed { requisites, infos } => vec![requisites, infos],
             StepKind::Upstream(queries) => queries.iter().map(|(_, cmd)| cmd).collect(),
             StepKind::SigningKey(key) => key.cmds(),
@@ -177,9 +177,9 @@ impl StepKind {
                 "(in the xtask) drop paths matching {}, unless a pushed path refers to them",
                 filter.patterns().collect::<Vec<_>>().join(" or ")
             ),
-            StepKind::SigningKey(key) if key.generate.is_some() => format!(
-                "(only if {} does not exist: the xtask writes the new key there, mode 0600, never over another run's; then the public key)",
-                key.secret.display()
+            StepKind::SigningKey(keys) if keys.made_here() => format!(
+                "(only if {} does not exist: the xtask writes the new key there, mode 0600, never over another run's; then the public keys)",
+                keys.keys[0].secret.display()
             ),
             StepKind::FreshRunner(f) => format!(
                 "(the cache asked for the outputs, an unreachable one counts as empty, then for their closure by the narinfos' References, level by level, and the upstream caches for what it lacks{}{}; when that proves every target whole, the empty store is not made; else the derivations into an empty store, a dry run per target, the upstream caches only when something would be built{})",

@@ -171,7 +171,7 @@ impl State {
 
     /// Signs the paths to push in the local store, and in the cache the present paths the key
     /// cannot verify whose contents are this build's; the others are replaced by this build.
-    pub(super) fn sign(&mut self, sign: &Cmd, resign: &Cmd, can_repair: bool) -> Result<String> {
+    pub(super) fn sign(&mut self, sign: &[Cmd], resign: &[Cmd], can_repair: bool) -> Result<String> {
         let (same, differ): (Vec<String>, Vec<String>) =
             self.unsigned.iter().cloned().partition(|p| !self.differs.contains(p));
         self.resign = same;
@@ -189,11 +189,11 @@ impl State {
         let to_sign: Vec<String> = self.push.iter().chain(self.repair.keys()).cloned().collect();
         let pushing = std::mem::replace(&mut self.push, to_sign);
         if !self.push.is_empty() {
-            sign.run(self)?;
+            sign.iter().try_for_each(|cmd| cmd.run(self).map(drop))?;
         }
         self.push = pushing;
         if !self.resign.is_empty() {
-            resign.run(self)?;
+            resign.iter().try_for_each(|cmd| cmd.run(self).map(drop))?;
         }
         Ok(format!(
             "signed {} to push, re-signed {} in the cache",

@@ -93,8 +93,8 @@ impl Plan {
                 }
             },
             StepKind::SigningKey(key) => {
-                let (note, public) = key.ensure()?;
-                state.public_key = vec![public];
+                let (note, publics) = key.ensure()?;
+                state.public_key = publics;
                 Ok(note)
             }
             StepKind::FreshRunner(f) => state.fresh_runner(f, &self.targets, self.counted, &self.cache_label()),

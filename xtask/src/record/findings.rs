@@ -19,6 +19,37 @@ pub struct Verified {
     pub repaired: Vec<String>,
     /// Problems it could not repair.
     pub unrepaired: Vec<String>,
+    /// Each trusted key and how many narinfos it signs.
+    pub keys: Vec<KeyCoverage>,
+    /// Narinfos re-signed in place by `--repair` (signed by no trusted key, their bytes sound and
+    /// the same NAR as this machine's store holds).
+    pub resigned: Vec<String>,
+}
+
+pub use crate::cache::verify::KeyCoverage;
+
+/// What `rotate-key` did: a step of a signing key's rotation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Rotated {
+    /// `new` (the new key signs every sound narinfo beside the old) or `retire` (the old key's
+    /// signatures and public key removed).
+    pub step: String,
+    /// The key added or retired.
+    pub key: String,
+    /// The public keys the config lists after it.
+    pub trusted: Vec<String>,
+    /// Narinfos it wrote: signed by the new key, or stripped of the old key's signature.
+    pub changed: u64,
+    /// Narinfos that already were (a resumed rotation).
+    pub already: u64,
+    /// Narinfos it left alone, each with why: bytes that do not check out, or signed by no
+    /// trusted key (`verify --repair` handles them).
+    pub left: Vec<Finding>,
+    /// The passes over the cache (another starts while pushes under way add narinfos).
+    pub passes: u64,
+    /// Each key and how many narinfos it signs, after it.
+    pub coverage: Vec<KeyCoverage>,
 }
 
 /// One problem of a cache's narinfo.

@@ -112,7 +112,11 @@ impl Record {
     /// Whether it did anything: ran a step, checked or collected a cache, ran a pipeline. A task
     /// refused on bad input did nothing, and leaves no record behind.
     pub(crate) fn did_something(&self) -> bool {
-        !self.steps.is_empty() || self.verify.is_some() || self.gc.is_some() || self.pipeline.is_some()
+        !self.steps.is_empty()
+            || self.verify.is_some()
+            || self.gc.is_some()
+            || self.rotation.is_some()
+            || self.pipeline.is_some()
     }
 
     /// Its JSON, pretty, with a final newline.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     explanation::{Basis, Explanation, MadeOf},
-    findings::{Collected, Decision, Pipeline, Verified},
+    findings::{Collected, Decision, Pipeline, Rotated, Verified},
 };
 
 /// One run of one task.
@@ -78,6 +78,8 @@ pub struct Record {
     pub verify: Option<Verified>,
     /// `gc`: what it kept and deleted.
     pub gc: Option<Collected>,
+    /// `rotate-key`: what the step of the rotation did.
+    pub rotation: Option<Rotated>,
     /// `ci` (and the history of a workflow's run): the pipeline's jobs.
     pub pipeline: Option<Pipeline>,
     /// `proven`: for each leg of the later jobs, whether it runs and why.

@@ -12,10 +12,11 @@ use crate::{
         files::Files,
         gc::Entries,
         narinfo, roots,
-        verify::{self, Checks, Finding, Repair},
+        signing_key::SigningKeys,
+        verify::{self, Checked, Checks, Finding, Repair},
         Cache,
     },
-    command::{NoSlots, Slot, Words},
+    command::{Slot, Words},
     config::Backend,
     github::{
         self,
@@ -44,28 +45,26 @@ impl Verify {
             );
         };
         let url = session.cache.substituter();
-        let public = session.signing.as_ref().map(|k| k.reader());
+        let at_hand = session.signing.as_ref().and_then(|k| k.reader());
         if session.dry_run {
             println!("# cargo xtask verify (dry run: nothing is run)\n# cache: {}", session.cache.label());
             println!("# (in the xtask) read every narinfo, check each NAR file's size and hash, and the references");
-            let key = Some("<public key>").filter(|_| public.is_some());
-            let commands = verify::commands(&url, key, &session.config.upstream, &session.net);
-            for cmd in public.iter().map(|k| &k.convert).chain(&commands) {
+            let mut keys = session.config.public_keys.clone();
+            keys.extend(at_hand.iter().flat_map(|k| &k.keys).map(|_| "<public key>".to_owned()));
+            let commands = verify::commands(&url, &keys, &session.config.upstream, &session.net);
+            for cmd in at_hand.iter().flat_map(|k| k.cmds()).chain(&commands) {
                 println!("{}", cmd.render(None));
             }
             return Ok(());
         }
-        if let Some(key) = &session.signing {
-            key.check()?;
+        if let Some(keys) = &session.signing {
+            keys.check()?;
         }
-        let key = match &public {
-            Some(k) if k.secret.exists() => Some(k.convert.run(&NoSlots)?.trim().to_owned()),
-            _ => session.cache.config_key(&session.config),
-        };
+        let keys = trusted(at_hand.as_ref(), &session.config.public_keys)?;
         let (net, upstream) = (&session.net, &session.config.upstream);
-        let checks = Checks { files: &files, url: &url, net, key: key.as_deref(), upstream };
+        let checks = Checks { files: &files, url: &url, net, keys: &keys, upstream };
         let entries = read(&files)?;
-        let findings = checks.run(&entries)?;
+        let Checked { findings, coverage } = checks.run(&entries)?;
         let problems = findings.iter().map(|f| record::Finding {
             path: f.path.clone(),
             file: f.file.clone(),
@@ -74,10 +73,14 @@ impl Verify {
         let verified = record.verify.insert(record::Verified {
             checked: (entries.by_path.len() + entries.unreadable.len()) as u64,
             problems: problems.collect(),
+            keys: coverage,
             ..record::Verified::default()
         });
         for f in &findings {
             println!("{}: {}: {}", f.path.as_deref().unwrap_or("?"), f.file, f.problem);
+        }
+        for key in &verified.keys {
+            println!("key {} signs {} of {} narinfo(s)", key.key, key.signs, key.of);
         }
         println!("{} narinfo(s) checked, {} problem(s)", verified.checked, findings.len());
         if findings.is_empty() {
@@ -89,9 +92,11 @@ impl Verify {
             session.cache.label(),
             findings.len()
         );
-        verified.repaired = repair(session, &files, &findings)?;
+        let repaired = repair(session, &files, &entries, &findings)?;
+        (verified.repaired, verified.resigned) = (repaired.uploaded, repaired.resigned);
         // The repair is checked as the cache is now: what is still wrong fails the task.
-        let left = checks.run(&read(&files)?)?;
+        let Checked { findings: left, coverage } = checks.run(&read(&files)?)?;
+        verified.keys = coverage;
         verified.unrepaired =
             left.iter().map(|f| format!("{}: {}", f.path.as_deref().unwrap_or(&f.file), f.problem)).collect();
         ensure!(
@@ -100,7 +105,11 @@ impl Verify {
             left.len(),
             verified.unrepaired.join("\n  ")
         );
-        println!("repaired {} path(s); the cache checks clean", verified.repaired.len());
+        println!(
+            "repaired {} path(s), re-signed {} in place; the cache checks clean",
+            verified.repaired.len(),
+            verified.resigned.len()
+        );
         replace_actions_cache_entry(session)
     }
 }
@@ -133,13 +142,34 @@ fn read(files: &Files) -> Result<Entries> {
     Entries::read(files, &roots::all(files)?)
 }
 
+/// The public keys a cache the xtask signs is checked against: those of the keys at hand, then
+/// the config's (what runners trust), each once; none for a cache it does not sign.
+fn trusted(at_hand: Option<&SigningKeys>, config: &[String]) -> Result<Vec<String>> {
+    let Some(at_hand) = at_hand else { return Ok(Vec::new()) };
+    let mut keys = at_hand.publics()?;
+    for key in config {
+        if !keys.contains(key) {
+            keys.push(key.clone());
+        }
+    }
+    Ok(keys)
+}
+
+/// What a repair did: paths uploaded again, and narinfos signed again in place.
+struct Repaired {
+    uploaded: Vec<String>,
+    resigned: Vec<String>,
+}
+
 /// Acts on each finding as it says, and only on what it proved: deletes the files that are no
-/// entry; uploads again each broken entry this machine's store has (its narinfo, and its NAR
-/// file when broken, deleted first) and each path the cache lacks that the store has; leaves a
-/// broken entry the store lacks as it is. Returns what was uploaded.
-fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<String>> {
+/// entry; signs again in place each entry signed by no trusted key whose bytes are sound and
+/// whose NAR this machine's store holds too (else it is replaced); uploads again each broken
+/// entry this machine's store has (its narinfo, and its NAR file when broken, deleted first) and
+/// each path the cache lacks that the store has; leaves a broken entry the store lacks as it is.
+fn repair(session: &Session, files: &Files, entries: &Entries, findings: &[Finding]) -> Result<Repaired> {
     let mut replace: BTreeMap<&str, Option<&str>> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
+    let mut unsigned: BTreeSet<&str> = BTreeSet::new();
     for f in findings {
         match (&f.repair, &f.path) {
             (Repair::Replace { nar }, Some(path)) => {
@@ -147,15 +177,41 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
                 *bad = bad.or(nar.as_deref());
                 wanted.insert(path.clone());
             }
+            (Repair::Sign, Some(path)) => drop(unsigned.insert(path)),
             (Repair::Upload(missing), _) => drop(wanted.insert(missing.clone())),
             (Repair::Delete, _) => files.delete(&f.file)?,
             _ => {}
         }
     }
-    let have: BTreeSet<String> = match wanted.is_empty() {
-        true => BTreeSet::new(),
-        false => json::parse_valid(&nix::path_infos(PATHS).run(&Words(wanted.iter().cloned().collect()))?)?,
+    wanted.extend(unsigned.iter().map(|p| p.to_string()));
+    let infos = |cmd: crate::command::Cmd, paths: Vec<String>| -> Result<Vec<json::PathInfo>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        json::parse_path_infos(&cmd.run(&Words(paths))?)
     };
+    let ours = infos(nix::path_infos(PATHS), wanted.iter().cloned().collect())?;
+    let theirs = infos(
+        nix::query(&session.cache.substituter(), PATHS, &session.net),
+        unsigned.iter().map(|p| p.to_string()).collect(),
+    )?;
+    let have: BTreeSet<String> = ours.iter().map(|i| i.path.clone()).collect();
+    // Signed again in place: sound bytes (no other finding) and the NAR this store holds, as
+    // Nix reads both (one form of hash).
+    let same_nar = |path: &str| {
+        let find =
+            |infos: &[json::PathInfo]| infos.iter().find(|i| i.path == path).map(|i| (i.nar_hash.clone(), i.nar_size));
+        find(&ours).is_some_and(|o| Some(o) == find(&theirs))
+    };
+    let resign: Vec<String> =
+        unsigned.iter().filter(|p| !replace.contains_key(**p) && same_nar(p)).map(|p| p.to_string()).collect();
+    for path in unsigned.iter().filter(|p| !resign.iter().any(|r| r == **p)) {
+        replace.entry(path).or_default();
+    }
+    wanted.retain(|p| !resign.contains(p));
+    if let Some(keys) = session.signing.as_ref().filter(|_| !resign.is_empty()) {
+        crate::cache::signatures::add(files, entries, &resign, keys, &session.net, usize::MAX, drop)?;
+    }
     for (path, nar) in replace.iter().filter(|(p, _)| have.contains(**p)) {
         // Whether its NAR file goes is decided before anything is deleted.
         let broken_nar = match nar {
@@ -171,15 +227,15 @@ fn repair(session: &Session, files: &Files, findings: &[Finding]) -> Result<Vec<
     }
     let upload: Vec<String> = wanted.into_iter().filter(|p| have.contains(p)).collect();
     if upload.is_empty() {
-        return Ok(upload);
+        return Ok(Repaired { uploaded: upload, resigned: resign });
     }
-    if let Some(key) = &session.signing {
-        nix::sign(&key.secret, None, PATHS, &session.net).run(&Words(upload.clone()))?;
+    for cmd in session.signing.iter().flat_map(|k| k.sign(None, PATHS, &session.net)) {
+        cmd.run(&Words(upload.clone()))?;
     }
     if let Some((_, upload_cmd)) = session.cache.upload(PATHS, &session.net) {
         upload_cmd.run(&Words(upload.clone()))?;
     }
-    Ok(upload)
+    Ok(Repaired { uploaded: upload, resigned: resign })
 }
 
 const PATHS: Slot = Slot("<paths>");

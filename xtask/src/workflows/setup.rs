@@ -49,7 +49,22 @@ pub fn setup(config: &Config, nix: bool) -> Vec<Step> {
     if !nix {
         return steps;
     }
-    steps.push(uses(Role::InstallNix, INSTALL_NIX, Vec::new(), &[]));
+    // The runner trusts every key of the config: both while a signing key is rotated
+    // (`cargo xtask rotate-key`), so what either signed is fetched, not built.
+    let trust = match config.public_keys.is_empty() {
+        true => Vec::new(),
+        false => {
+            vec![(
+                "extra_nix_config",
+                Value::Lit(format!("extra-trusted-public-keys = {}", config.public_keys.join(" "))),
+            )]
+        }
+    };
+    let comment: &[&str] = match trust.is_empty() {
+        true => &[],
+        false => &["Trusts every public key of the config (two while `cargo xtask rotate-key` rotates one)."],
+    };
+    steps.push(uses(Role::InstallNix, INSTALL_NIX, trust, comment));
     let name = &config.name;
     let cachix = vec![
         ("name", Value::Lit(name.clone())),
@@ -76,7 +91,15 @@ pub fn setup(config: &Config, nix: bool) -> Vec<Step> {
                 Role::NixCache,
                 CACHE,
                 vec![
-                    ("path", Value::Lines(vec![dir.clone(), format!("{dir}.public"), format!("{dir}.secret")])),
+                    (
+                        "path",
+                        Value::Lines(vec![
+                            dir.clone(),
+                            format!("{dir}.public"),
+                            format!("{dir}.secret"),
+                            format!("{dir}.next.secret"),
+                        ]),
+                    ),
                     ("key", Value::Step { step: step::KEY, output: output::CACHE_KEY }),
                     ("restore-keys", Value::Step { step: step::KEY, output: output::RESTORE_KEY }),
                 ],

@@ -63,7 +63,15 @@ fn verify(config: &Config) -> Option<Job> {
         role: Role::NixCacheSave,
         action: CACHE_SAVE,
         with: vec![
-            ("path", Value::Lines(vec![dir.clone(), format!("{dir}.public"), format!("{dir}.secret")])),
+            (
+                "path",
+                Value::Lines(vec![
+                    dir.clone(),
+                    format!("{dir}.public"),
+                    format!("{dir}.secret"),
+                    format!("{dir}.next.secret"),
+                ]),
+            ),
             ("key", Value::Step { step: step::KEY, output: output::CACHE_KEY }),
         ],
         comment: vec!["The repaired cache, under the key whose broken entry verify deleted.".into()],

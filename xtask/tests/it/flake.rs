@@ -178,7 +178,7 @@ fn nix_config_names_the_cache_of_the_config() {
     let nix_config = nix_eval("(import ./flake.nix).nixConfig");
     let name = config["name"].as_str().unwrap();
     assert_eq!(nix_config["extra-substituters"], serde_json::json!([format!("https://{name}.cachix.org")]));
-    assert_eq!(nix_config["extra-trusted-public-keys"], serde_json::json!([config["public-key"]]));
+    assert_eq!(nix_config["extra-trusted-public-keys"], config["public-keys"]);
 }
 
 /// The real flake.lock nodes, copied verbatim from shared/reference/flake-pins.json into the

@@ -16,6 +16,7 @@ mod history;
 mod hostile;
 mod images;
 mod integrity;
+mod key_rotation;
 mod keys_and_backends;
 mod launcher;
 mod local_ci;

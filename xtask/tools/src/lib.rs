@@ -1,7 +1,8 @@
 #![warn(missing_docs)]
 //! The maintainer's tasks, which no CI job runs, on the xtask library: `cargo xtask bench`
 //! ([`bench`]), `ci` (the workflows' job graph run here, [`local_ci`]), `workflows` (the graph
-//! rendered as YAML, [`workflows`]), `bump-version`, `rollback` and `doctor` ([`maintenance`]),
+//! rendered as YAML, [`workflows`]), `bump-version`, `rollback`, `doctor` and `rotate-key`
+//! ([`maintenance`]),
 //! `analytics` ([`analytics`]). They live in a binary of their own, `xtask-tools`, so the binary
 //! every CI job compiles (`xtask`) does not carry them; `cargo xtask` runs whichever binary has
 //! the task (`xtask/launch`).
@@ -35,6 +36,8 @@ pub enum Tool {
     Rollback(maintenance::rollback::Rollback),
     /// Check Nix, the lock files, the key, the cache name, the token, the substituter, the workflows.
     Doctor(maintenance::doctor::Doctor),
+    /// Rotate the signing key of a cache this project signs: --new, then (once runners trust it) --retire.
+    RotateKey(maintenance::rotate_key::RotateKey),
     /// Measure the speed targets against the bench workspace (real Nix).
     Bench(bench::Bench),
     /// The cache analytics: store size, largest paths, layers, the push filter, recommendations.
@@ -45,7 +48,11 @@ impl Tool {
     /// Whether its records are kept in the history: the local run's pipeline is, but a fork's
     /// (which writes nothing).
     pub fn kept(&self) -> bool {
-        matches!(self, Tool::Ci(ci) if !ci.fork())
+        match self {
+            Tool::Ci(ci) => !ci.fork(),
+            Tool::RotateKey(_) => true,
+            _ => false,
+        }
     }
 
     /// Runs the task, filling `record`.
@@ -56,6 +63,7 @@ impl Tool {
             Tool::BumpVersion(task) => task.run(session, record),
             Tool::Rollback(task) => task.run(session, record),
             Tool::Doctor(task) => task.run(session, record),
+            Tool::RotateKey(task) => task.run(session, record),
             Tool::Bench(task) => task.run(session, record),
             Tool::Analytics(task) => task.run(session, record),
         }

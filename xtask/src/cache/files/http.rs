@@ -137,15 +137,61 @@ impl Http {
         Ok(sizes)
     }
 
+    /// One curl of parallel PUTs, with the write credentials: each file whole. Fails naming
+    /// every file the server did not take.
+    pub(super) fn puts(&self, files: &[(String, Vec<u8>)]) -> Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let dir = crate::scratch::dir()?.join(format!("puts-{}", files.len()));
+        fs::create_dir_all(&dir)?;
+        for (n, (_, bytes)) in files.iter().enumerate() {
+            fs::write(dir.join(format!("up-{n}")), bytes)?;
+        }
+        let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        let upload = |n: usize| format!("upload-file = \"{}\"\n", dir.join(format!("up-{n}")).display());
+        let write_out = "%{http_code} %{url_effective}\\n";
+        // `--request PUT` as `-T` would: it also marks the request as one that writes.
+        let cmd = self.parallel_with(&dir, &paths, upload, &["--request", "PUT", "--write-out", write_out]);
+        let out = cmd.and_then(|cmd| cmd.run_quietly(&NoSlots));
+        let _ = fs::remove_dir_all(&dir);
+        let out = out?;
+        let taken: BTreeSet<&str> = out
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(code, _)| code.starts_with('2'))
+            .map(|(_, url)| url)
+            .collect();
+        let refused: Vec<&str> =
+            paths.iter().copied().filter(|p| !taken.contains(format!("{}/{p}", self.base).as_str())).collect();
+        ensure!(
+            refused.is_empty(),
+            "PUT {}/… was not taken for {} of {} file(s) ({}): the server must take PUT with the write credentials",
+            self.base,
+            refused.len(),
+            paths.len(),
+            refused.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+        );
+        Ok(())
+    }
+
     /// One curl of `args` for every path, in parallel on kept-alive connections: the URLs in a config
     /// file in `dir` (no command line holds ten thousand), each body to `dir/N` when `bodies`.
     fn parallel(&self, dir: &Path, paths: &[&str], bodies: bool, args: &[&str]) -> Result<Cmd> {
+        let output = |n: usize| match bodies {
+            true => format!("output = \"{}\"\n", dir.join(n.to_string()).display()),
+            false => "output = \"/dev/null\"\n".to_owned(),
+        };
+        self.parallel_with(dir, paths, output, args)
+    }
+
+    /// [`Http::parallel`] with `each(n)`'s lines for the n-th URL.
+    fn parallel_with(&self, dir: &Path, paths: &[&str], each: impl Fn(usize) -> String, args: &[&str]) -> Result<Cmd> {
         fs::create_dir_all(dir)?;
         let mut text = String::new();
         for (n, path) in paths.iter().enumerate() {
-            let output = if bodies { dir.join(n.to_string()).display().to_string() } else { "/dev/null".into() };
             // Plain paths (checked by `url`) and the run's own directory: nothing to escape.
-            text += &format!("url = \"{}\"\noutput = \"{output}\"\n", self.url(path)?);
+            text += &format!("url = \"{}\"\n{}", self.url(path)?, each(n));
         }
         let config = dir.join("curl.config");
         fs::write(&config, text)?;

@@ -2,7 +2,8 @@
 //! path's name and names only store paths; its NAR file has the stated size and `FileHash`; the key
 //! signed it; its NAR holds what `NarHash` and `NarSize` say (measured by `nix-store --export`);
 //! its references are in the cache or upstream. A repair does only what a finding proved: a broken
-//! entry is replaced, a missing reference uploaded, a file that is no entry deleted.
+//! entry is replaced, a missing reference uploaded, a file that is no entry deleted, an entry signed
+//! by no trusted key re-signed (when its bytes are sound and this machine's store vouches for them).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +27,9 @@ pub enum Repair {
     },
     /// The cache lacks this path: it is uploaded; the entry referring to it stays.
     Upload(String),
+    /// The entry is signed by no trusted key (a retired one, say): it is signed again in place
+    /// when its bytes are sound and this machine's store has the same NAR, else replaced.
+    Sign,
     /// The file is no entry: it goes.
     Delete,
     /// Nothing is known to be wrong with the entry itself (the file could not be fetched).
@@ -51,14 +55,34 @@ pub(crate) struct Checks<'a> {
     /// The cache's URL, for Nix.
     pub url: &'a str,
     pub net: &'a Network,
-    /// The public key the cache's paths must be signed by.
-    pub key: Option<&'a str>,
+    /// The public keys the cache's paths must be signed by (one of them); none: not checked.
+    pub keys: &'a [String],
     pub upstream: &'a [String],
 }
 
+/// A public key a cache's narinfos are checked against, and how many of them it signs.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct KeyCoverage {
+    /// The public key, `NAME:BASE64`.
+    pub key: String,
+    /// Narinfos a valid signature by it is on.
+    pub signs: u64,
+    /// Narinfos checked.
+    pub of: u64,
+}
+
+/// What the checks found: every problem, and how many narinfos each trusted key signs.
+pub struct Checked {
+    /// Every problem, each with its repair.
+    pub findings: Vec<Finding>,
+    /// Each trusted key, and how many narinfos it signs.
+    pub coverage: Vec<KeyCoverage>,
+}
+
 impl Checks<'_> {
-    /// Every problem of the cache's narinfos.
-    pub fn run(&self, entries: &Entries) -> Result<Vec<Finding>> {
+    /// Every problem of the cache's narinfos, and each key's coverage.
+    pub fn run(&self, entries: &Entries) -> Result<Checked> {
         // `unreadable` names the bad files too.
         let unfetched = entries.unreadable.iter().filter(|m| !entries.bad_files.iter().any(|(_, why)| why == *m));
         let mut findings: Vec<Finding> =
@@ -66,25 +90,56 @@ impl Checks<'_> {
                 .chain(unfetched.map(|m| (m, "cannot be read (left alone)".to_owned(), Repair::Nothing)))
                 .map(|(file, problem, repair)| Finding { path: None, file: file.clone(), problem, repair })
                 .collect();
+        findings.extend(self.missing_references(entries)?);
+        let coverage = self.with_reader(entries, |reader, mirror| {
+            let coverage = signed_by_each(reader, self.keys, entries, self.net)?;
+            findings.extend(untrusted(entries, self.keys, &coverage));
+            findings.extend(self.bytes_at(entries, reader, mirror)?);
+            Ok(coverage)
+        })?;
+        Ok(Checked { findings, coverage: coverage.into_iter().map(|(k, _)| k).collect() })
+    }
+
+    /// Each key's coverage of the entries, with the paths it signs.
+    pub fn coverage(&self, entries: &Entries) -> Result<Vec<(KeyCoverage, BTreeSet<String>)>> {
+        self.with_reader(entries, |reader, _| signed_by_each(reader, self.keys, entries, self.net))
+    }
+
+    /// What is wrong with the entries' bytes alone: their references, each NAR file against its
+    /// size and hash, what each NAR holds. What a signature vouches for is checked before it is given.
+    pub fn bytes(&self, entries: &Entries) -> Result<Vec<Finding>> {
+        self.with_reader(entries, |reader, mirror| self.bytes_at(entries, reader, mirror))
+    }
+
+    fn bytes_at(&self, entries: &Entries, reader: &str, mirror: Option<&std::path::Path>) -> Result<Vec<Finding>> {
+        let mut findings = Vec::new();
         for info in entries.by_path.values().map(|e| &e.info) {
             for reference in &info.bad_references {
                 let problem = format!("it names {reference:?} as a reference, which is no store path");
                 findings.push(finding(info, problem, Repair::Replace { nar: None }));
             }
         }
-        // Nix reads the signatures and contents from a directory in place; over HTTP, from a mirror
-        // of the bytes served (the narinfos, and each NAR file as its hash is checked).
+        let (sound, nar_files) = self.nar_files(entries, mirror)?;
+        findings.extend(nar_files);
+        findings.extend(self.contents(entries, &sound, reader)?);
+        Ok(findings)
+    }
+
+    /// Runs `check` with the store URL Nix reads the entries from: the cache directory in place;
+    /// over HTTP, a mirror of the bytes served (the narinfos, and each NAR file as its hash is
+    /// checked), removed after.
+    fn with_reader<T>(
+        &self,
+        entries: &Entries,
+        check: impl FnOnce(&str, Option<&std::path::Path>) -> Result<T>,
+    ) -> Result<T> {
         let mirror = matches!(self.files, Files::Http(_)).then(|| bytes::mirror(entries)).transpose()?;
         let reader = mirror.as_ref().map_or_else(|| self.url.to_owned(), |dir| format!("file://{}", dir.display()));
-        let (sound, nar_files) = self.nar_files(entries, mirror.as_deref())?;
-        findings.extend(nar_files);
-        findings.extend(self.missing_references(entries)?);
-        findings.extend(self.signatures(entries, &reader)?);
-        findings.extend(self.contents(entries, &sound, &reader)?);
+        let checked = check(&reader, mirror.as_deref());
         if let Some(dir) = mirror {
             let _ = std::fs::remove_dir_all(dir);
         }
-        Ok(findings)
+        checked
     }
 
     /// References the cache lacks and no upstream cache serves: each to upload.
@@ -113,16 +168,55 @@ impl Checks<'_> {
         }
         Ok(findings)
     }
+}
 
-    /// The key's signature on every entry (`nix store verify --no-contents`).
-    fn signatures(&self, entries: &Entries, reader: &str) -> Result<Vec<Finding>> {
-        let Some(key) = self.key.filter(|_| !entries.by_path.is_empty()) else { return Ok(Vec::new()) };
-        let cmd = nix::store_verify(reader, PATHS, Some(lit(key)), false, self.net);
-        let verdicts = verify::parse(&cmd.output(&Words(entries.by_path.keys().cloned().collect()))?);
-        let untrusted = verdicts.untrusted.iter().filter_map(|p| entries.by_path.get(p));
-        let problem = || "it is not signed by the key".to_owned();
-        Ok(untrusted.map(|e| finding(&e.info, problem(), Repair::Replace { nar: None })).collect())
+/// Each key's coverage of the entries, with the paths it signs: one `nix store verify
+/// --no-contents` per key, trusting that key alone, on `reader` (the cache, or its mirror).
+fn signed_by_each(
+    reader: &str,
+    keys: &[String],
+    entries: &Entries,
+    net: &Network,
+) -> Result<Vec<(KeyCoverage, BTreeSet<String>)>> {
+    let all: Vec<String> = entries.by_path.keys().cloned().collect();
+    let mut coverage = Vec::new();
+    for key in keys {
+        let signed: BTreeSet<String> = match all.is_empty() {
+            true => BTreeSet::new(),
+            false => {
+                let cmd = nix::store_verify(reader, PATHS, Some(lit(key)), false, net);
+                let untrusted = verify::parse(&cmd.output(&Words(all.clone()))?).untrusted;
+                all.iter().filter(|p| !untrusted.contains(*p)).cloned().collect()
+            }
+        };
+        let counted = KeyCoverage { key: key.clone(), signs: signed.len() as u64, of: all.len() as u64 };
+        coverage.push((counted, signed));
     }
+    Ok(coverage)
+}
+
+/// The entries no trusted key signs, each a finding naming the keys that did sign it.
+fn untrusted(entries: &Entries, keys: &[String], coverage: &[(KeyCoverage, BTreeSet<String>)]) -> Vec<Finding> {
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    let signed = |path: &String| coverage.iter().any(|(_, paths)| paths.contains(path));
+    let names: Vec<&str> = keys.iter().filter_map(|k| k.split_once(':')).map(|(n, _)| n).collect();
+    let unsigned = entries.by_path.iter().filter(|(path, _)| !signed(path));
+    unsigned
+        .map(|(_, entry)| {
+            let by: Vec<&str> = entry.info.sigs.iter().filter_map(|s| s.split_once(':')).map(|(n, _)| n).collect();
+            let problem = match by.is_empty() {
+                true => format!("it is signed by no trusted key ({}): it has no signature", names.join(", ")),
+                false => format!(
+                    "it is signed by no trusted key ({}): only by {}, which is not trusted",
+                    names.join(", "),
+                    by.join(", ")
+                ),
+            };
+            finding(&entry.info, problem, Repair::Sign)
+        })
+        .collect()
 }
 
 /// A finding of an entry (whose narinfo is under its own path's name: [`Entries`] holds no other).
@@ -139,7 +233,7 @@ fn bad_nar(info: &NarInfo, problem: String) -> Finding {
 const PATHS: Slot = Slot("<paths>");
 
 /// The commands `verify` runs, for the dry run.
-pub fn commands(url: &str, key: Option<&str>, upstream: &[String], net: &Network) -> Vec<Cmd> {
-    let verify = key.map(|k| nix::store_verify(url, PATHS, Some(lit(k)), false, net));
+pub fn commands(url: &str, keys: &[String], upstream: &[String], net: &Network) -> Vec<Cmd> {
+    let verify = keys.iter().map(|k| nix::store_verify(url, PATHS, Some(lit(k)), false, net));
     upstream.iter().map(|u| nix::query(u, PATHS, net)).chain(verify).chain([nix::export(url, PATHS, net)]).collect()
 }

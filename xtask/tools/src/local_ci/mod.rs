@@ -205,7 +205,7 @@ fn pipeline_targets(session: &Session, systems: &[String]) -> Result<Vec<layers:
 /// steps read them from the netrc file Nix is given).
 fn forward(session: &Session) -> Vec<String> {
     let mut forward = vec!["--flake".to_owned(), session.flake.clone(), "--cache".to_owned(), session.cache.argument()];
-    if let Some(key) = session.signing.as_ref().filter(|k| k.generate.is_none()) {
+    for key in session.signing.iter().filter(|k| !k.made_here()).flat_map(|k| &k.keys) {
         forward.extend(["--signing-key".to_owned(), key.secret.display().to_string()]);
     }
     forward

@@ -21,6 +21,7 @@ pub fn all(session: &Session) -> Vec<Check> {
     let mut checks = vec![nix(session), flakes(nix_config.as_ref())];
     checks.extend(LOCK_FILES.iter().map(|f| lock_file(session, f.name, f.creates)));
     checks.extend([key(session), names(session), token(session), substituter(session, nix_config.as_ref())]);
+    checks.push(trusted_keys(session, nix_config.as_ref()));
     checks.push(
         match workflows::generate(&session.config).and_then(|f| workflows::update(&session.root, &f, Mode::Check)) {
             Ok(()) => ok("workflows", "generated workflows are up to date"),
@@ -127,8 +128,8 @@ fn names(session: &Session) -> Check {
     if in_flake.is_empty() || in_flake.iter().any(|n| n != name) {
         problems.push(format!("flake.nix nixConfig names {in_flake:?}"));
     }
-    if session.config.public_key.as_ref().is_some_and(|key| !flake.contains(key.as_str())) {
-        problems.push("flake.nix nixConfig lacks the config's public-key".to_owned());
+    for key in session.config.public_keys.iter().filter(|key| !flake.contains(key.as_str())) {
+        problems.push(format!("flake.nix nixConfig lacks the config's public key {key}"));
     }
     problems.extend(workflow_cache_names(&session.root, &session.config));
     if problems.is_empty() {
@@ -194,5 +195,35 @@ fn substituter(session: &Session, nix_config: Option<&Settings>) -> Check {
         "substituter",
         format!("{url} is not among Nix's substituters (the tasks still add it to their own builds)"),
         format!("cachix use {}, or `nix develop --accept-flake-config`", session.config.name),
+    )
+}
+
+/// Whether this Nix trusts every public key of the config: a runner that lacks one builds what
+/// only that key signs (after a key rotation, the new key), or refuses it with `require-sigs`.
+fn trusted_keys(session: &Session, nix_config: Option<&Settings>) -> Check {
+    let Some(settings) = nix_config else {
+        return warn("trusted keys", "cannot read Nix's configuration", "install Nix first");
+    };
+    let trusted = [settings.words("trusted-public-keys"), settings.words("extra-trusted-public-keys")].concat();
+    let keys = &session.config.public_keys;
+    let lacking: Vec<&String> = keys.iter().filter(|k| !trusted.contains(k)).collect();
+    if keys.is_empty() {
+        return ok("trusted keys", "the config lists no public keys (public-keys)");
+    }
+    if lacking.is_empty() {
+        return ok("trusted keys", format!("Nix trusts every key of the config: {}", keys.join(", ")));
+    }
+    let names: Vec<&str> = lacking.iter().map(|k| k.split_once(':').map_or(k.as_str(), |(n, _)| n)).collect();
+    warn(
+        "trusted keys",
+        format!(
+            "Nix does not trust {} of the config's public-keys: {} (what only it signs is built here, not fetched)",
+            names.join(", "),
+            lacking.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" ")
+        ),
+        format!(
+            "add `extra-trusted-public-keys = {}` to nix.conf (the generated workflows do it for CI)",
+            keys.join(" ")
+        ),
     )
 }

@@ -1,0 +1,120 @@
+//! The signatures on a cache's narinfos, changed in place (a key rotation, a repair): a key's
+//! signature added by Nix (`nix store sign` on the cache directory; over HTTP on a mirror of the
+//! narinfos, written back by parallel PUTs), a key's removed (its `Sig:` lines dropped). Each
+//! narinfo is written whole (a directory's by rename, an HTTP server's by its own temporary
+//! file): stopped at any point, every narinfo is as it was or as it is meant to be.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::{files::Files, gc::Entries, narinfo, signing_key::SigningKeys};
+use crate::{
+    command::{Slot, Words},
+    nix::Network,
+    scratch,
+};
+
+const PATHS: Slot = Slot("<paths>");
+
+/// Adds a signature by each key to the narinfos of `paths`, `batch` at a time, calling
+/// `progress` with the count done after each batch. Nix signs what the narinfo says (its
+/// `NarHash`, `NarSize` and references): the caller has checked the bytes first.
+pub fn add(
+    files: &Files,
+    entries: &Entries,
+    paths: &[String],
+    keys: &SigningKeys,
+    net: &Network,
+    batch: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<usize> {
+    let mut done = 0;
+    for chunk in paths.chunks(batch.max(1)) {
+        match files {
+            Files::Dir(dir) => {
+                for cmd in keys.sign(Some(&format!("file://{}", dir.display())), PATHS, net) {
+                    cmd.run(&Words(chunk.to_vec()))?;
+                }
+            }
+            Files::Http(_) => {
+                let mirror = mirror(entries, chunk)?;
+                let signed = (|| {
+                    for cmd in keys.sign(Some(&format!("file://{}", mirror.display())), PATHS, net) {
+                        cmd.run(&Words(chunk.to_vec()))?;
+                    }
+                    let read = |path: &String| -> Result<(String, Vec<u8>)> {
+                        let file = narinfo::file_of(path).with_context(|| format!("{path} is not a store path"))?;
+                        let bytes = std::fs::read(mirror.join(&file))
+                            .with_context(|| format!("cannot read the signed narinfo of {path}"))?;
+                        Ok((file, bytes))
+                    };
+                    chunk.iter().map(read).collect::<Result<Vec<_>>>()
+                })();
+                let _ = std::fs::remove_dir_all(&mirror);
+                files.put_many(&signed?)?;
+            }
+        }
+        done += chunk.len();
+        progress(done);
+    }
+    Ok(done)
+}
+
+/// Removes every signature by the key named `name` from the narinfos of `paths`, `batch` at a
+/// time (a narinfo without one is left as it is). Returns how many were written.
+pub fn remove(
+    files: &Files,
+    entries: &Entries,
+    paths: &[String],
+    name: &str,
+    batch: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<usize> {
+    let mut done = 0;
+    let changed: Vec<(String, Vec<u8>)> = paths
+        .iter()
+        .filter_map(|path| {
+            let entry = entries.by_path.get(path)?;
+            let text = String::from_utf8_lossy(&entry.text);
+            let kept: Vec<&str> = text.lines().filter(|l| !signed_by(l, name)).collect();
+            let file = narinfo::file_of(path)?;
+            (kept.len() != text.lines().count()).then(|| (file, format!("{}\n", kept.join("\n")).into_bytes()))
+        })
+        .collect();
+    for chunk in changed.chunks(batch.max(1)) {
+        files.put_many(chunk)?;
+        done += chunk.len();
+        progress(done);
+    }
+    Ok(done)
+}
+
+/// Whether a narinfo's line is a signature by the key named `name`.
+pub fn signed_by(line: &str, name: &str) -> bool {
+    line.strip_prefix("Sig: ").and_then(|sig| sig.split_once(':')).is_some_and(|(n, _)| n == name)
+}
+
+/// A binary cache directory of the narinfos of `paths` as the cache serves them, for Nix to
+/// sign (it needs no NAR file for that).
+fn mirror(entries: &Entries, paths: &[String]) -> Result<std::path::PathBuf> {
+    let dir = scratch::dir()?.join(format!("sign-mirror-{}", paths.len()));
+    let _ = std::fs::remove_dir_all(&dir);
+    crate::files::write_atomic(&dir.join("nix-cache-info"), b"StoreDir: /nix/store\n")?;
+    for path in paths {
+        let entry = entries.by_path.get(path).with_context(|| format!("{path} has no narinfo in the cache"))?;
+        let file = narinfo::file_of(path).with_context(|| format!("{path} is not a store path"))?;
+        std::fs::write(Path::new(&dir).join(file), &entry.text)?;
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_signature_is_by_the_key_it_names_alone() {
+        assert!(super::signed_by("Sig: old-1:abc==", "old-1"));
+        assert!(!super::signed_by("Sig: old-10:abc==", "old-1"));
+        assert!(!super::signed_by("References: old-1:abc", "old-1"));
+    }
+}
