@@ -19,6 +19,10 @@ use anyhow::{Context, Result};
 use crate::command::{self, Cmd};
 
 static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The run's directory in memory (`/dev/shm`), when one was asked for and could be made.
+static MEMORY: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// Where Linux keeps a file system in memory for every user.
+const SHM: &str = "/dev/shm";
 static UNDO: Mutex<Vec<Undo>> = Mutex::new(Vec::new());
 
 /// How what the run made is removed: each object `list` prints (one id a line: what carries the
@@ -67,6 +71,31 @@ pub fn dir() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A directory of the run's own for `name`, in memory (`/dev/shm`, 0700) when the memory file
+/// system has `4 × bytes` free, else in the run's directory: what is written there and soon read
+/// once (a mirror of a cache's files) costs no disk. Removed with the run's directory.
+pub fn memory_dir(name: &str, bytes: u64) -> Result<PathBuf> {
+    let fits = free_bytes(std::path::Path::new(SHM)).is_some_and(|free| free / 4 >= bytes);
+    let mut memory = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    if memory.is_none() && fits {
+        let path = std::path::Path::new(SHM).join(dir()?.file_name().unwrap_or_default());
+        *memory = fs::DirBuilder::new().mode(0o700).create(&path).ok().map(|()| path);
+    }
+    match memory.as_ref().filter(|_| fits) {
+        Some(memory) => Ok(memory.join(name)),
+        None => Ok(dir()?.join(name)),
+    }
+}
+
+/// The bytes free to this user on the file system of `path`.
+pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a NUL-terminated path and a zeroed struct statvfs fills; nothing else is touched.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statvfs(path.as_ptr(), &mut stat) } == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
 /// A file of the run's directory, readable by this user only.
 pub fn file(name: &str, contents: &[u8]) -> Result<PathBuf> {
     let path = dir()?.join(name);
@@ -80,8 +109,11 @@ pub fn path(dry_run: bool, name: &str) -> Result<PathBuf> {
     Ok(if dry_run { PathBuf::from("<run directory>") } else { dir()? }.join(name))
 }
 
-/// Removes the run's directory, if it was made.
+/// Removes the run's directories, if they were made.
 pub fn remove() {
+    if let Some(memory) = MEMORY.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = fs::remove_dir_all(memory);
+    }
     let mut dir = DIR.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(dir) = dir.take() {
         if fs::remove_dir_all(&dir).is_err() {

@@ -54,34 +54,43 @@ impl Rotation<'_> {
     pub fn add(&self, new: &SigningKeys, public: &str, trusted: &[String], lock: &mut Lock) -> Result<Outcome> {
         let keys: Vec<String> = std::iter::once(public.to_owned()).chain(trusted.iter().cloned()).collect();
         let mut rotated = Outcome::default();
+        let mut first: Vec<KeyCoverage> = Vec::new();
         loop {
             rotated.passes += 1;
             let entries = self.read()?;
-            let coverage = self.coverage(&entries, &keys)?;
-            let signed_by = |n: usize, path: &String| coverage.get(n).is_some_and(|(_, paths)| paths.contains(path));
-            let lacking: Vec<&String> = entries.by_path.keys().filter(|p| !signed_by(0, p)).collect();
+            // The first pass counts every key; a later one the new key's alone (the others' do not
+            // change by it), then the others' on what the new key does not sign.
+            let counted = if rotated.passes == 1 { &keys[..] } else { &keys[..1] };
+            let mut coverage = self.coverage(&entries, counted)?;
+            let signed = |path: &String| coverage[0].1.contains(path);
+            let lacking: Vec<String> = entries.by_path.keys().filter(|p| !signed(p)).cloned().collect();
             if rotated.passes == 1 {
                 rotated.already = (entries.by_path.len() - lacking.len()) as u64;
+                first = coverage.iter().map(|(k, _)| k.clone()).collect();
+            } else if !lacking.is_empty() {
+                let mut unsigned = Entries::default();
+                unsigned.by_path = lacking.iter().map(|p| (p.clone(), entries.by_path[p].clone())).collect();
+                coverage.extend(self.coverage(&unsigned, &keys[1..])?);
             }
-            let vouched = |p: &&String| (1..keys.len()).any(|n| signed_by(n, p));
-            let (vouched, unvouched): (Vec<&String>, Vec<&String>) = lacking.into_iter().partition(vouched);
-            let subset = Entries {
-                by_path: vouched.iter().map(|p| ((*p).clone(), entries.by_path[*p].clone())).collect(),
-                ..Entries::default()
-            };
+            let vouched = |p: &String| coverage[1..].iter().any(|(_, paths)| paths.contains(p));
+            let (vouched, unvouched): (Vec<String>, Vec<String>) = lacking.into_iter().partition(vouched);
+            let mut subset = Entries::default();
+            subset.by_path = vouched.iter().map(|p| (p.clone(), entries.by_path[p].clone())).collect();
             let checks = Checks { files: self.files, url: self.url, net: self.net, keys: &[], upstream: &[] };
             let broken = checks.bytes(&subset)?;
-            let sound: Vec<String> =
-                subset.by_path.keys().filter(|p| !broken.iter().any(|f| f.path.as_ref() == Some(p))).cloned().collect();
-            rotated.left =
-                broken.iter().map(|f| (f.path.clone().unwrap_or_else(|| f.file.clone()), f.problem.clone())).collect();
+            let is_broken = |p: &String| broken.iter().any(|f| f.path.as_ref() == Some(p));
+            let sound: Vec<String> = vouched.iter().filter(|p| !is_broken(p)).cloned().collect();
+            let path_of = |f: &super::verify::Finding| f.path.clone().unwrap_or_else(|| f.file.clone());
+            rotated.left = broken.iter().map(|f| (path_of(f), f.problem.clone())).collect();
             let trusted_names = names(trusted);
-            let unvouched = unvouched.iter().map(|p| {
-                ((*p).clone(), format!("it is signed by no trusted key ({trusted_names}): not re-signed on its word"))
-            });
+            let unvouched = unvouched
+                .into_iter()
+                .map(|p| (p, format!("it is signed by no trusted key ({trusted_names}): not re-signed on its word")));
             rotated.left.extend(unvouched);
             if sound.is_empty() || rotated.passes == PASSES {
-                rotated.coverage = coverage.into_iter().map(|(k, _)| k).collect();
+                // The new key's count as the last pass found it; the others' as the first did.
+                let (new_key, _) = coverage.swap_remove(0);
+                rotated.coverage = std::iter::once(new_key).chain(first.into_iter().skip(1)).collect();
                 return Ok(rotated);
             }
             eprintln!("  pass {}: signing {} narinfo(s) with {}", rotated.passes, sound.len(), names(&keys[..1]));
@@ -145,7 +154,7 @@ impl Rotation<'_> {
 
     /// Every narinfo of the cache (over HTTP, of the recorded closures).
     fn read(&self) -> Result<Entries> {
-        Entries::read(self.files, &roots::all(self.files)?)
+        Entries::read_served(self.files, &roots::all(self.files)?)
     }
 
     /// Each key's coverage, read by Nix from the cache (over HTTP, from a mirror of its narinfos).

@@ -98,7 +98,7 @@ pub fn signed_by(line: &str, name: &str) -> bool {
 /// A binary cache directory of the narinfos of `paths` as the cache serves them, for Nix to
 /// sign (it needs no NAR file for that).
 fn mirror(entries: &Entries, paths: &[String]) -> Result<std::path::PathBuf> {
-    let dir = scratch::dir()?.join(format!("sign-mirror-{}", paths.len()));
+    let dir = scratch::memory_dir(&format!("sign-mirror-{}", paths.len()), (paths.len() as u64) << 10)?;
     let _ = std::fs::remove_dir_all(&dir);
     crate::files::write_atomic(&dir.join("nix-cache-info"), b"StoreDir: /nix/store\n")?;
     for path in paths {

@@ -139,7 +139,7 @@ fn replace_actions_cache_entry(session: &Session) -> Result<()> {
 }
 
 fn read(files: &Files) -> Result<Entries> {
-    Entries::read(files, &roots::all(files)?)
+    Entries::read_served(files, &roots::all(files)?)
 }
 
 /// The public keys a cache the xtask signs is checked against: those of the keys at hand, then

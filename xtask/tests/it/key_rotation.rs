@@ -174,7 +174,7 @@ fn a_file_cache_rotates_its_key_while_every_runner_substitutes() {
     assert!(found.stdout.contains(&format!("only by {}", name(&old))), "{}", found.stdout);
     let (_, record) = ex.task(&["verify", "--repair"]);
     let verified = record.verify.unwrap();
-    assert_eq!(verified.resigned, [stripped.store_path.clone()], "{verified:#?}");
+    assert_eq!(verified.resigned, std::slice::from_ref(&stripped.store_path), "{verified:#?}");
     assert!(verified.repaired.is_empty(), "re-signed in place, nothing uploaded: {verified:#?}");
     assert!(unsigned_by(&ex.url, &ex.cache, &new).is_empty());
 

@@ -12,6 +12,9 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use super::{super::narinfo::safe_path, Fetched};
 use crate::command::{lit, Cmd, Io, NoSlots};
 
+/// The curl config file of a parallel transfer, in its directory.
+const CONFIG: &str = ".curl.config";
+
 /// An HTTP cache, spoken to with curl.
 #[derive(Debug, Clone)]
 pub struct Http {
@@ -76,22 +79,34 @@ impl Http {
     /// One curl for every path, GETs in parallel: each file's bytes (`None` when absent), or why it
     /// could not be read, in order. Fails only when curl could not run.
     pub(super) fn gets(&self, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
-        if paths.is_empty() {
+        let dir = crate::scratch::dir()?.join(format!("gets-{}", paths.len()));
+        let got = self.gets_into(&dir, paths, limit);
+        let _ = fs::remove_dir_all(&dir);
+        got
+    }
+
+    /// [`Http::gets`], each file kept as served in `dir`, under its own path (`dir/nar/…`): a
+    /// binary cache directory Nix can read, fetched once.
+    pub(crate) fn gets_into(&self, dir: &Path, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
+        // Two paths of the same contents share one NAR file: it is fetched once.
+        let unique: BTreeSet<&str> = paths.iter().copied().collect();
+        if unique.is_empty() {
             return Ok(Vec::new());
         }
-        let dir = crate::scratch::dir()?.join(format!("gets-{}", paths.len()));
+        let listed: Vec<&str> = unique.iter().copied().collect();
         let (max, prefix) = (limit.to_string(), format!("{}/", dir.display()));
         let write_out = "%{exitcode}\\t%{http_code}\\t%{errormsg}\\t%{filename_effective}\\n";
+        let output = |n: usize| format!("output = \"{}\"\n", dir.join(listed[n]).display());
         // Each transfer answers for itself: curl's own status is that of the worst.
-        let out =
-            self.parallel(&dir, paths, true, &["--max-filesize", &max, "--write-out", write_out])?.output_quietly()?;
-        let mut found: Vec<Option<Fetched>> = paths.iter().map(|_| None).collect();
+        let args = ["--create-dirs", "--max-filesize", &max, "--write-out", write_out];
+        let out = self.parallel_with(dir, &listed, output, &args)?.output_quietly()?;
+        let _ = fs::remove_file(dir.join(CONFIG));
+        let mut found: HashMap<&str, Fetched> = HashMap::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let [exit, code, error, file] = line.splitn(4, '\t').collect::<Vec<_>>()[..] else { continue };
-            let n = file.strip_prefix(&prefix).and_then(|n| n.parse().ok()).filter(|n: &usize| *n < paths.len());
-            let Some(n) = n else { continue };
-            let url = format!("{}/{}", self.base, paths[n]);
-            found[n] = Some(match (exit, code) {
+            let Some(path) = file.strip_prefix(&prefix).and_then(|p| unique.get(p)).copied() else { continue };
+            let url = format!("{}/{path}", self.base);
+            let got = match (exit, code) {
                 ("0", "200") => crate::files::read_bounded(Path::new(file), limit)
                     .map(Some)
                     .with_context(|| format!("cannot read what GET {url} answered")),
@@ -100,12 +115,21 @@ impl Http {
                 ("63", _) => Err(anyhow!("{url} is larger than {limit} bytes")),
                 ("0", code) => Err(anyhow!("GET {url} answered HTTP {code}")),
                 (exit, _) => Err(anyhow!("GET {url} failed (curl exit {exit}: {error})")),
-            });
+            };
+            if !matches!(got, Ok(Some(_))) {
+                // What was not served whole is no file of the cache.
+                let _ = fs::remove_file(file);
+            }
+            found.insert(path, got);
         }
-        let _ = fs::remove_dir_all(&dir);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let unanswered = |path| anyhow!("curl gave no answer for {}/{path}: {}", self.base, stderr.trim());
-        Ok(found.into_iter().zip(paths).map(|(got, path)| got.unwrap_or_else(|| Err(unanswered(path)))).collect())
+        let unanswered = |path: &str| anyhow!("curl gave no answer for {}/{path}: {}", self.base, stderr.trim());
+        let answer = |path: &&str| match found.get(path) {
+            Some(Ok(bytes)) => Ok(bytes.clone()),
+            Some(Err(err)) => Err(anyhow!("{err:#}")),
+            None => Err(unanswered(path)),
+        };
+        Ok(paths.iter().map(answer).collect())
     }
 
     /// One curl for every path, HEADs in parallel: the length of each (`None` when absent).
@@ -143,7 +167,8 @@ impl Http {
         if files.is_empty() {
             return Ok(());
         }
-        let dir = crate::scratch::dir()?.join(format!("puts-{}", files.len()));
+        let bytes = crate::numbers::total(files.iter().map(|(_, b)| b.len() as u64));
+        let dir = crate::scratch::memory_dir(&format!("puts-{}", files.len()), bytes)?;
         fs::create_dir_all(&dir)?;
         for (n, (_, bytes)) in files.iter().enumerate() {
             fs::write(dir.join(format!("up-{n}")), bytes)?;
@@ -193,7 +218,7 @@ impl Http {
             // Plain paths (checked by `url`) and the run's own directory: nothing to escape.
             text += &format!("url = \"{}\"\n{}", self.url(path)?, each(n));
         }
-        let config = dir.join("curl.config");
+        let config = dir.join(CONFIG);
         fs::write(&config, text)?;
         let config = config.display().to_string();
         let all = ["--parallel", "--parallel-max", "16", "--config", &config].into_iter().chain(args.iter().copied());

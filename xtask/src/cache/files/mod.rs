@@ -163,6 +163,15 @@ impl Files {
         Ok(paths.iter().map(read).collect())
     }
 
+    /// [`Files::get_many`], over HTTP each file also kept as served under its own path in `into`
+    /// (a binary cache directory Nix can read); a directory's files are read in place.
+    pub(crate) fn get_many_into(&self, into: Option<&Path>, paths: &[&str], limit: u64) -> Result<Vec<Fetched>> {
+        match (self, into) {
+            (Files::Http(http), Some(dir)) => http.gets_into(dir, paths, limit),
+            _ => self.get_many(paths, limit),
+        }
+    }
+
     /// The names in a folder of the cache (`""`: the cache itself); `None` over HTTP, never listed.
     pub fn list(&self, folder: &str) -> Option<Result<Vec<String>>> {
         let Files::Dir(dir) = self else { return None };

@@ -24,7 +24,7 @@ const EXPORT_PATHS: usize = 1000;
 const EXPORT_BYTES: u64 = 1 << 30;
 
 impl Checks<'_> {
-    /// Each NAR file's size and `FileHash` (a sound one copied to the `mirror`): the paths whose
+    /// Each NAR file's size and `FileHash` (over HTTP fetched into the `mirror`): the paths whose
     /// file is sound, and the findings.
     pub(super) fn nar_files(&self, entries: &Entries, mirror: Option<&Path>) -> Result<(Vec<String>, Vec<Finding>)> {
         // A directory is asked for each file's size first (one that is no regular file, a FIFO,
@@ -53,20 +53,28 @@ impl Checks<'_> {
             };
             findings.push(bad_nar(info, problem));
         }
+        // The NAR files go beside the narinfos as served: in memory when they fit, else on disk
+        // (`nar/` a link there, which Nix follows to read them).
+        if let Some(dir) = mirror.filter(|d| !d.join("nar").exists()) {
+            let total = crate::numbers::total(sized.iter().map(|(_, size)| *size));
+            let files = scratch::memory_dir(&format!("nar-{}", sized.len()), total)?;
+            if !files.starts_with(dir.parent().unwrap_or(dir)) {
+                std::fs::create_dir_all(&files)?;
+                std::os::unix::fs::symlink(&files, dir.join("nar"))?;
+            }
+        }
         let mut sound = Vec::new();
         for batch in batches(&sized, HASH_BATCH) {
             let names: Vec<&str> = batch.iter().map(|(i, _)| i.url.as_str()).collect();
             let limit = batch.iter().map(|(_, s)| *s).max().unwrap_or(0);
-            for ((info, size), got) in batch.iter().zip(self.files.get_many(&names, limit)?) {
+            // Over HTTP each file is fetched into the mirror, where Nix reads it.
+            for ((info, size), got) in batch.iter().zip(self.files.get_many_into(mirror, &names, limit)?) {
                 let expected = info.file_hash.as_deref().unwrap_or_default();
                 let problem = match got {
                     Ok(Some(bytes)) if bytes.len() as u64 != *size => {
                         format!("its NAR file {} has {} bytes, its narinfo says {size}", info.url, bytes.len())
                     }
                     Ok(Some(bytes)) if digest_matches(expected, &sha2::Sha256::digest(&bytes).into()) => {
-                        if let Some(dir) = mirror {
-                            crate::files::write_atomic(&dir.join(&info.url), &bytes)?;
-                        }
                         sound.push(info.store_path.clone());
                         continue;
                     }
@@ -123,7 +131,7 @@ impl Checks<'_> {
 
 /// A binary cache directory of the entries' narinfos as served (NAR files added as found sound).
 pub(super) fn mirror(entries: &Entries) -> Result<PathBuf> {
-    let dir = scratch::dir()?.join("verify-mirror");
+    let dir = scratch::memory_dir("verify-mirror", (entries.by_path.len() as u64) << 10)?;
     let _ = std::fs::remove_dir_all(&dir);
     crate::files::write_atomic(&dir.join("nix-cache-info"), b"StoreDir: /nix/store\n")?;
     for (path, entry) in &entries.by_path {

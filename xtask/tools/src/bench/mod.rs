@@ -59,10 +59,17 @@ impl Bench {
         // Every command of the bench's (the xtask's, through its runner, and the bench's own).
         std::env::set_var("NIX_CONFIG", nix_config);
         let registry = Registry::start(&base.join("registry"))?;
-        // `verify` at scale: a cache of its own, served by a second nginx.
+        // `verify` and `rotate-key` at scale: a cache of its own, served by a second nginx.
         let verifying = Nginx::start(&base.join("verify"), "bench", "bench")?;
-        verify::cache(&verifying.www)?;
         let mut bench = Run::new(sh, nginx, registry, &base, verifying)?;
+        verify::cache(sh, &bench.verifying.www, &bench.secret, &base.join("verify/pristine"))?;
+        // The config `rotate-key` writes its new public key to: a copy of the table, not the checkout's.
+        let manifest = sh.read_file(session.root.join("Cargo.toml"))?;
+        let table = manifest.find("[workspace.metadata.cache]").context("Cargo.toml has no cache table")?;
+        sh.write_file(base.join("rotate/Cargo.toml"), format!("[workspace]\nmembers = []\n\n{}", &manifest[table..]))?;
+        for lock in ["flake.lock", "Cargo.lock"] {
+            sh.copy_file(session.root.join(lock), base.join("rotate"))?;
+        }
         // The cache question at scale: each chain built and pushed once, asked in every round.
         for n in graph::SIZES {
             let flake = graph::flake(&base, n, &format!("{:?}", Instant::now()))?;
@@ -97,7 +104,8 @@ fn describe(base: &Path, rounds: u8) -> String {
          cargo xtask warm|test --type T|status --flake <copy> --cache <nginx> --signing-key <key> --record <file>   # the CI jobs, read from their records\n\
          nix build --store <empty> --max-jobs 0 <deps output>; nix copy --no-check-sigs --from <nginx> --to <empty> <deps closure>   # restore, in turn\n\
          cargo xtask ci --event pull_request --skip smoke --flake <a second copy> --record <file> …   # the pipeline: cold, an app-only PR, a PR without change\n\
-         cargo xtask verify --cache file://{base}/verify/www; cargo xtask verify --cache <nginx serving it>   # 10,000 narinfos, in turn\n\
+         cargo xtask verify --cache file://{base}/verify/www --signing-key <key>; cargo xtask verify --cache <nginx serving it> --signing-key <key>   # 10,000 signed narinfos, in turn\n\
+         cargo xtask rotate-key --new {base}/verify-new.secret --cache <nginx serving it> --signing-key <key>   # in {base}/rotate, a copy of the config; the narinfos put back after\n\
          cargo xtask warm-deps --flake {base}/graph-N …   # an up-to-date deps layer that needs N = 300 and 3,000 derivations to build: the fresh-runner step's time",
         compile = compile::COMPILE,
         base = base.display()

@@ -10,7 +10,7 @@ use super::{
     graph::{OVER_SMALL, QUESTION_S},
     pipeline::{Pipeline, COLD, NO_CHANGE, PR},
     results::*,
-    verify::OVER_FILE,
+    verify::{OVER_FILE, ROTATE_OVER_VERIFY},
 };
 
 impl Results {
@@ -71,6 +71,13 @@ impl Results {
             measured("`verify`, 10,000 narinfos: a directory (s)", &|r| r.verify_file_s, 2, ""),
             measured("  the same over loopback HTTP (s)", &|r| r.verify_http_s, 2, ""),
             measured("  HTTP / directory", &|r| r.verify_http_s / r.verify_file_s, 2, &format!("≤ {OVER_FILE}")),
+            measured("`rotate-key --new` of the same over loopback HTTP (s)", &|r| r.rotate_http_s, 2, ""),
+            measured(
+                "  rotation / verify over HTTP",
+                &|r| r.rotate_http_s / r.verify_http_s,
+                2,
+                &format!("≤ {ROTATE_OVER_VERIFY}"),
+            ),
             measured("the cache question, up to date: a deps layer of 300 build-time derivations (s)", &small, 2, ""),
             measured("  of 3,000 build-time derivations (s)", &large, 2, &format!("≤ {QUESTION_S}")),
             measured("  3,000 / 300", &|r| large(r) / small(r), 2, &format!("≤ {OVER_SMALL}")),
@@ -129,7 +136,7 @@ impl Results {
                 "pushed_bytes": r.pushed_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                 "published_bytes": r.published_bytes.iter().map(|(c, b)| (c.to_string(), Value::from(*b))).collect::<serde_json::Map<_, _>>(),
                 "jobs": r.jobs.iter().map(|j| json!({ "name": j.name, "wall_s": j.call.wall_s, "own_s": j.call.record.own_seconds, "history_s": j.call.record.history_seconds.unwrap_or(0.0), "evaluations": j.call.record.evaluations })).collect::<Vec<_>>(),
-                "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s, "questions": r.questions,
+                "verify_file_s": r.verify_file_s, "verify_http_s": r.verify_http_s, "rotate_http_s": r.rotate_http_s, "questions": r.questions,
                 "pipelines": r.pipelines.iter().map(|p| json!({ "case": p.case, "pushed_bytes": p.pushed_bytes, "record": p.record })).collect::<Vec<_>>(),
             })
         });

@@ -11,7 +11,7 @@ use super::{
     median,
     pipeline::{Pipeline, COLD, NO_CHANGE, PR},
     round::JobTime,
-    verify::OVER_FILE,
+    verify::{OVER_FILE, ROTATE_OVER_VERIFY},
 };
 
 /// The seed's PR build time target for a fresh runner's build: at most a quarter of cold (the seed
@@ -60,6 +60,8 @@ pub struct Round {
     /// `cargo xtask verify` of 10,000 narinfos: as a directory, and over loopback HTTP.
     pub verify_file_s: f64,
     pub verify_http_s: f64,
+    /// `cargo xtask rotate-key --new` of the same 10,000 narinfos over loopback HTTP.
+    pub rotate_http_s: f64,
     /// The fresh-runner step of an up-to-date deps layer, by how many derivations it needs to
     /// build ([`super::graph`]), in seconds.
     pub questions: Vec<(usize, f64)>,
@@ -143,6 +145,11 @@ impl Results {
         let status = |r: &Round| r.status_beyond_queries() - STATUS_EVALUATIONS * r.eval_s;
         hold("status --why beyond its cache queries and 1.3 evaluations (seconds)", &status, 0.0);
         hold("verify over HTTP over verify of the same directory", &|r| r.verify_http_s / r.verify_file_s, OVER_FILE);
+        hold(
+            "a key's rotation over HTTP over verify over HTTP",
+            &|r| r.rotate_http_s / r.verify_http_s,
+            ROTATE_OVER_VERIFY,
+        );
         let [run, billed] = PIPELINE_PR_OVER_COLD;
         hold("the PR pipeline over the cold one", &|r| r.pipeline_ratio(false).unwrap_or(f64::MAX), run);
         hold("the same, as GitHub would bill it", &|r| r.pipeline_ratio(true).unwrap_or(f64::MAX), billed);

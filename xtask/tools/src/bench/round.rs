@@ -41,8 +41,10 @@ impl Run<'_> {
         r.pr_s = self.runner_build(&ws)?;
         self.ci_jobs(&mut r, &ws, "PR", &format!("pr-{n}"))?;
         r.pipelines = self.pipelines(session, &dir)?;
-        (r.verify_file_s, r.verify_http_s) =
-            super::verify::measure(self.sh, &self.verifying, &dir.join("verify.json"))?;
+        let keys = [self.secret.as_path(), &self.base.join("verify-new.secret")];
+        let (pristine, workspace) = (self.base.join("verify/pristine"), self.base.join("rotate"));
+        let verified = super::verify::measure(self.sh, &self.verifying, keys, &pristine, &workspace)?;
+        (r.verify_file_s, r.verify_http_s, r.rotate_http_s) = (verified.file_s, verified.http_s, verified.rotate_s);
         for (n, flake) in &self.graphs {
             let asked = self.xtask_on(flake, &["warm-deps"], false)?;
             let step = asked.record.steps.iter().find(|s| s.kind == "fresh-runner");

@@ -19,13 +19,18 @@ use xtask::{
 
 /// Applies `change` to the config: Cargo.toml edited in place and the workflows regenerated
 /// from the changed config (and flake.nix's trusted keys, for public keys). Everything is
-/// computed before anything is written, each file atomically; a dry run writes nothing. Returns
-/// the deps key before and after.
+/// computed before anything is written (the lock files read first), each file atomically; a dry
+/// run writes nothing. Returns the deps key before and after.
 fn apply(session: &Session, change: Change) -> Result<(DepsKey, DepsKey)> {
+    let locks = LockFiles::read(&session.root)?;
+    let config = rewrite(session, change)?;
+    Ok((DepsKey::new(&session.config, &locks), DepsKey::new(&config, &locks)))
+}
+
+/// [`apply`] without the keys (a change that is no part of them: `public-keys`): the changed config.
+fn rewrite(session: &Session, change: Change) -> Result<xtask::config::Config> {
     let (config, manifest) = change::apply(&session.root, &session.config, &change)?;
     let generated = workflows::generate(&config)?;
-    let locks = LockFiles::read(&session.root)?;
-    let keys = (DepsKey::new(&session.config, &locks), DepsKey::new(&config, &locks));
     let mode = if session.dry_run { Mode::DryRun } else { Mode::Write };
     if session.dry_run {
         let (key, value) = change.key_value();
@@ -47,5 +52,5 @@ fn apply(session: &Session, change: Change) -> Result<(DepsKey, DepsKey)> {
         files::update(&session.root, "flake.nix", &flake, mode)?;
     }
     workflows::update(&session.root, &generated, mode)?;
-    Ok(keys)
+    Ok(config)
 }

@@ -117,7 +117,7 @@ impl RotateKey {
             }
         }
         if trusted != session.config.public_keys {
-            super::apply(session, Change::PublicKeys(trusted.clone()))?;
+            super::rewrite(session, Change::PublicKeys(trusted.clone()))?;
         }
         if let Cache::Local { dir } = &session.cache {
             // Its public keys beside it, for runners: both now.
@@ -172,7 +172,7 @@ fn retire(session: &Session, rotation: &Rotation, keys: &SigningKeys, old: &str)
     let rotated = rotated("retire", &old, rotation.retire(&old, &remaining, &mut lock)?);
     drop(lock);
     if session.config.public_keys.contains(&old) {
-        super::apply(session, Change::PublicKeys(remaining.clone()))?;
+        super::rewrite(session, Change::PublicKeys(remaining.clone()))?;
     }
     if let Cache::Local { dir } = &session.cache {
         let (current, next) = signing_key::local_files(dir);
