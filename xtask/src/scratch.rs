@@ -78,12 +78,33 @@ pub fn memory_dir(name: &str, bytes: u64) -> Result<PathBuf> {
     let fits = free_bytes(std::path::Path::new(SHM)).is_some_and(|free| free / 4 >= bytes);
     let mut memory = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     if memory.is_none() && fits {
+        sweep_memory();
         let path = std::path::Path::new(SHM).join(dir()?.file_name().unwrap_or_default());
         *memory = fs::DirBuilder::new().mode(0o700).create(&path).ok().map(|()| path);
     }
     match memory.as_ref().filter(|_| fits) {
         Some(memory) => Ok(memory.join(name)),
         None => Ok(dir()?.join(name)),
+    }
+}
+
+/// Removes the memory directories of runs of this machine that are gone (killed: nothing else
+/// removed them), `xtask-<pid>-…`, this user's own.
+fn sweep_memory() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for entry in fs::read_dir(SHM).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("xtask-").and_then(|r| r.split('-').next()?.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only asks whether the process exists.
+        let gone =
+            unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 

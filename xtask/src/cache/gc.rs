@@ -37,48 +37,16 @@ pub struct Entries {
     /// Of those, the ones proven broken, and why: not a narinfo, or under another path's name
     /// (where it would stand for that path). The others could not be fetched.
     pub bad_files: Vec<(String, String)>,
-    /// Over HTTP, when asked ([`Entries::read_served`]): a directory of the run's own holding the
-    /// narinfos as served, a binary cache directory Nix reads them from; gone with the entries.
-    pub served: Option<std::path::PathBuf>,
-}
-
-impl Drop for Entries {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.served {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
 }
 
 /// The most a narinfo may have (they are a few hundred bytes).
 const MAX_NARINFO: u64 = 1 << 20;
-/// What a narinfo typically has.
-const MAX_NARINFO_TYPICAL: u64 = 1 << 10;
 
 impl Entries {
     /// Every narinfo of a directory; for HTTP, those in the closures of the `manifests`' roots, a
     /// layer of references at a time, each layer fetched at once.
     pub fn read(files: &Files, manifests: &[Manifest]) -> Result<Entries> {
-        Entries::read_as(files, manifests, false)
-    }
-
-    /// [`Entries::read`], over HTTP each narinfo kept as served ([`Entries::served`]): what Nix then
-    /// checks is what was read, fetched once.
-    pub fn read_served(files: &Files, manifests: &[Manifest]) -> Result<Entries> {
-        Entries::read_as(files, manifests, true)
-    }
-
-    fn read_as(files: &Files, manifests: &[Manifest], served: bool) -> Result<Entries> {
         let mut entries = Entries::default();
-        if let (Files::Http(_), true) = (files, served) {
-            static READS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            let n = READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // Narinfos are a few hundred bytes: in memory when there is room for a million.
-            let dir = crate::scratch::memory_dir(&format!("served-{n}"), MAX_NARINFO_TYPICAL * 1_000_000)?;
-            let _ = std::fs::remove_dir_all(&dir);
-            crate::files::write_atomic(&dir.join("nix-cache-info"), b"StoreDir: /nix/store\n")?;
-            entries.served = Some(dir);
-        }
         let listed = files.list("").transpose()?;
         let mut names: BTreeSet<String> = match &listed {
             Some(names) => names.iter().filter(|n| n.ends_with(".narinfo")).cloned().collect(),
@@ -87,8 +55,7 @@ impl Entries {
         while !names.is_empty() {
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let mut next = BTreeSet::new();
-            let got = files.get_many_into(entries.served.as_deref(), &refs, MAX_NARINFO)?;
-            for (file, got) in names.iter().zip(got) {
+            for (file, got) in names.iter().zip(files.get_many(&refs, MAX_NARINFO)?) {
                 if let Some(entry) = entries.add(file, got) {
                     next.extend(entry.info.references.iter().cloned());
                 }
@@ -114,11 +81,13 @@ impl Entries {
         };
         self.unreadable.push(problem.clone());
         self.bad_files.push((file.to_owned(), problem));
-        if let Some(dir) = &self.served {
-            // No entry: Nix is never pointed at it.
-            let _ = std::fs::remove_file(dir.join(file));
-        }
         None
+    }
+
+    /// The entries of `paths` alone (those it has).
+    pub fn subset(&self, paths: &[String]) -> Entries {
+        let by_path = paths.iter().filter_map(|p| Some((p.clone(), self.by_path.get(p)?.clone()))).collect();
+        Entries { by_path, ..Entries::default() }
     }
 
     /// `roots` and every path they refer to, as far as the cache has them.

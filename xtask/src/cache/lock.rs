@@ -73,15 +73,16 @@ impl Lock {
     }
 
     /// Says that the holder is alive (HTTP: a new `lock-holder`), and fails when the lease ran out
-    /// (another process may have taken the lock: the holder must stop writing).
+    /// (another process may have taken the lock: the holder must stop writing). A directory's
+    /// `flock` has no lease: the kernel holds it as long as the process lives.
     pub(crate) fn renew(&mut self) -> Result<()> {
         ensure!(
-            self.renewed.elapsed() <= self.lease,
+            !matches!(self.held, Held::Http(_)) || self.renewed.elapsed() <= self.lease,
             "held the cache's lock longer than its lease ({} s): stopping before another writer",
             self.lease.as_secs()
         );
         if let Held::Http(files) = &self.held {
-            files.put(HOLDER, &me())?;
+            files.put(HOLDER, &me(true))?;
         }
         self.renewed = Instant::now();
         Ok(())
@@ -134,36 +135,41 @@ fn lock_dir(cache: &Path, wait: Duration) -> Result<fs::File> {
 struct Holder {
     owner: String,
     since: u64,
-    /// The holder's machine and process: a holder of this machine that is gone (killed) left
-    /// the lock, which is taken over at once rather than after its lease.
+    /// The holder's machine (its name and boot) and process, and whether it wrote this as the
+    /// one that won the lock (a waiter writes it too, before it tries): a winner of this machine
+    /// that is gone (killed) left the lock, which is taken over at once rather than after its lease.
     #[serde(default)]
     host: Option<String>,
     #[serde(default)]
     pid: Option<u32>,
+    #[serde(default)]
+    won: bool,
 }
 
 impl Holder {
-    /// Whether it is a process of this machine that no longer runs.
+    /// Whether it won the lock, and is a process of this machine that no longer runs.
     fn gone_from_here(&self) -> bool {
-        let (Some(host), Some(pid)) = (&self.host, self.pid) else { return false };
+        let (Some(host), Some(pid), true) = (&self.host, self.pid, self.won) else { return false };
+        if Some(host) != this_machine().as_ref() {
+            return false;
+        }
         // SAFETY: kill with signal 0 only asks whether the process exists; errno is this thread's.
-        let gone = unsafe { libc::kill(pid as libc::pid_t, 0) } != 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        Some(host) == hostname().as_ref() && gone
+        let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+        !alive && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
     }
 }
 
-/// This machine's name (`/proc/sys/kernel/hostname`).
-fn hostname() -> Option<String> {
-    let name = fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
-    (!name.is_empty()).then_some(name)
+/// This machine, as the kernel names it and this boot of it: a name alone may be another's.
+fn this_machine() -> Option<String> {
+    let read = |file| Some(fs::read_to_string(file).ok()?.trim().to_owned()).filter(|s| !s.is_empty());
+    Some(format!("{} boot {}", read("/proc/sys/kernel/hostname")?, read("/proc/sys/kernel/random/boot_id")?))
 }
 
-/// The `lock-holder` file of this process.
-fn me() -> Vec<u8> {
-    let (host, pid) = (hostname(), std::process::id());
+/// The `lock-holder` file of this process: `won` once it holds the lock.
+fn me(won: bool) -> Vec<u8> {
+    let (host, pid) = (this_machine(), std::process::id());
     let owner = format!("{} pid {pid}", host.as_deref().unwrap_or_default());
-    let holder = Holder { owner, since: now_ms() / 1000, host, pid: Some(pid) };
+    let holder = Holder { owner, since: now_ms() / 1000, host, pid: Some(pid), won };
     serde_json::to_vec(&holder).expect("a holder is always JSON")
 }
 
@@ -172,9 +178,13 @@ fn take_token(files: &Files, wait: Duration, lease: Duration) -> Result<bool> {
     let deadline = Instant::now() + wait;
     loop {
         if files.sizes(&[TOKEN])?.values().any(Option::is_some) {
-            files.put(HOLDER, &me())?;
+            files.put(HOLDER, &me(false))?;
             match files.try_delete(TOKEN)? {
-                Deleted::Yes => return Ok(true),
+                Deleted::Yes => {
+                    // The holder's record says it won (a waiter's may have come after).
+                    files.put(HOLDER, &me(true))?;
+                    return Ok(true);
+                }
                 Deleted::NotAllowed => return Ok(false),
                 // Another process deleted it first.
                 Deleted::Absent => {}

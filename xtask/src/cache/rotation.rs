@@ -68,40 +68,45 @@ impl Rotation<'_> {
                 rotated.already = (entries.by_path.len() - lacking.len()) as u64;
                 first = coverage.iter().map(|(k, _)| k.clone()).collect();
             } else if !lacking.is_empty() {
-                let mut unsigned = Entries::default();
-                unsigned.by_path = lacking.iter().map(|p| (p.clone(), entries.by_path[p].clone())).collect();
-                coverage.extend(self.coverage(&unsigned, &keys[1..])?);
+                coverage.extend(self.coverage(&entries.subset(&lacking), &keys[1..])?);
             }
             let vouched = |p: &String| coverage[1..].iter().any(|(_, paths)| paths.contains(p));
             let (vouched, unvouched): (Vec<String>, Vec<String>) = lacking.into_iter().partition(vouched);
-            let mut subset = Entries::default();
-            subset.by_path = vouched.iter().map(|p| (p.clone(), entries.by_path[p].clone())).collect();
-            let checks = Checks { files: self.files, url: self.url, net: self.net, keys: &[], upstream: &[] };
-            let broken = checks.bytes(&subset)?;
-            let is_broken = |p: &String| broken.iter().any(|f| f.path.as_ref() == Some(p));
-            let sound: Vec<String> = vouched.iter().filter(|p| !is_broken(p)).cloned().collect();
-            let path_of = |f: &super::verify::Finding| f.path.clone().unwrap_or_else(|| f.file.clone());
-            rotated.left = broken.iter().map(|f| (path_of(f), f.problem.clone())).collect();
             let trusted_names = names(trusted);
-            let unvouched = unvouched
+            rotated.left = unvouched
                 .into_iter()
-                .map(|p| (p, format!("it is signed by no trusted key ({trusted_names}): not re-signed on its word")));
-            rotated.left.extend(unvouched);
-            if sound.is_empty() || rotated.passes == PASSES {
+                .map(|p| (p, format!("it is signed by no trusted key ({trusted_names}): not re-signed on its word")))
+                .collect();
+            let last = rotated.passes == PASSES;
+            let checks = Checks { files: self.files, url: self.url, net: self.net, keys: &[], upstream: &[] };
+            let mut signed = 0;
+            // A batch at a time: its bytes checked, then signed, the lease checked and renewed
+            // before each (never a write past it).
+            for chunk in vouched.chunks(self.batch.max(1)) {
+                lock.renew()?;
+                let broken = checks.bytes(&entries.subset(chunk))?;
+                let is_broken = |p: &String| broken.iter().any(|f| f.path.as_ref() == Some(p));
+                let path_of = |f: &super::verify::Finding| f.path.clone().unwrap_or_else(|| f.file.clone());
+                rotated.left.extend(broken.iter().map(|f| (path_of(f), f.problem.clone())));
+                let sound: Vec<String> = chunk.iter().filter(|p| !is_broken(p)).cloned().collect();
+                if last {
+                    // Still arriving after the last pass: named, for another run.
+                    let arriving = "it arrived while the rotation ran (a push under way): run rotate-key --new again";
+                    rotated.left.extend(sound.into_iter().map(|p| (p, arriving.to_owned())));
+                    continue;
+                }
+                lock.renew()?;
+                signatures::add(self.files, &entries, &sound, new, self.net)?;
+                signed += sound.len();
+                eprintln!("  pass {}: {signed} of {} signed with {}", rotated.passes, vouched.len(), names(&keys[..1]));
+            }
+            rotated.changed += signed as u64;
+            if signed == 0 || last {
                 // The new key's count as the last pass found it; the others' as the first did.
                 let (new_key, _) = coverage.swap_remove(0);
                 rotated.coverage = std::iter::once(new_key).chain(first.into_iter().skip(1)).collect();
                 return Ok(rotated);
             }
-            eprintln!("  pass {}: signing {} narinfo(s) with {}", rotated.passes, sound.len(), names(&keys[..1]));
-            let mut renewed = Ok(());
-            rotated.changed += signatures::add(self.files, &entries, &sound, new, self.net, self.batch, |done| {
-                eprintln!("    {done} of {} signed", sound.len());
-                if renewed.is_ok() {
-                    renewed = lock.renew();
-                }
-            })? as u64;
-            renewed?;
         }
     }
 
@@ -131,14 +136,12 @@ impl Rotation<'_> {
             .filter(|(_, e)| e.info.sigs.iter().any(|s| s.split_once(':').is_some_and(|(n, _)| n == name)))
             .map(|(p, _)| p.clone())
             .collect();
-        let mut renewed = Ok(());
-        let changed = signatures::remove(self.files, &entries, &carrying, name, self.batch, |done| {
-            eprintln!("    {done} of {} stripped of {name}'s signature", carrying.len());
-            if renewed.is_ok() {
-                renewed = lock.renew();
-            }
-        })?;
-        renewed?;
+        let mut changed = 0;
+        for chunk in carrying.chunks(self.batch.max(1)) {
+            lock.renew()?;
+            changed += signatures::remove(self.files, &entries, chunk, name)?;
+            eprintln!("  {changed} of {} stripped of {name}'s signature", carrying.len());
+        }
         let mut coverage: Vec<KeyCoverage> = coverage.into_iter().map(|(k, _)| k).collect();
         if let Some(retired) = coverage.last_mut() {
             retired.signs = 0;
@@ -154,7 +157,7 @@ impl Rotation<'_> {
 
     /// Every narinfo of the cache (over HTTP, of the recorded closures).
     fn read(&self) -> Result<Entries> {
-        Entries::read_served(self.files, &roots::all(self.files)?)
+        Entries::read(self.files, &roots::all(self.files)?)
     }
 
     /// Each key's coverage, read by Nix from the cache (over HTTP, from a mirror of its narinfos).

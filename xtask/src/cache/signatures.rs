@@ -17,20 +17,15 @@ use crate::{
 
 const PATHS: Slot = Slot("<paths>");
 
-/// Adds a signature by each key to the narinfos of `paths`, `batch` at a time, calling
-/// `progress` with the count done after each batch. Nix signs what the narinfo says (its
-/// `NarHash`, `NarSize` and references): the caller has checked the bytes first.
-pub fn add(
-    files: &Files,
-    entries: &Entries,
-    paths: &[String],
-    keys: &SigningKeys,
-    net: &Network,
-    batch: usize,
-    mut progress: impl FnMut(usize),
-) -> Result<usize> {
-    let mut done = 0;
-    for chunk in paths.chunks(batch.max(1)) {
+/// Adds a signature by each key to the narinfos of `paths` (the caller batches them, and holds
+/// the cache's lock). Nix signs what the narinfo says (its `NarHash`, `NarSize` and
+/// references): the caller has checked the bytes first.
+pub fn add(files: &Files, entries: &Entries, paths: &[String], keys: &SigningKeys, net: &Network) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    {
+        let chunk = paths;
         match files {
             Files::Dir(dir) => {
                 for cmd in keys.sign(Some(&format!("file://{}", dir.display())), PATHS, net) {
@@ -55,23 +50,13 @@ pub fn add(
                 files.put_many(&signed?)?;
             }
         }
-        done += chunk.len();
-        progress(done);
     }
-    Ok(done)
+    Ok(())
 }
 
-/// Removes every signature by the key named `name` from the narinfos of `paths`, `batch` at a
-/// time (a narinfo without one is left as it is). Returns how many were written.
-pub fn remove(
-    files: &Files,
-    entries: &Entries,
-    paths: &[String],
-    name: &str,
-    batch: usize,
-    mut progress: impl FnMut(usize),
-) -> Result<usize> {
-    let mut done = 0;
+/// Removes every signature by the key named `name` from the narinfos of `paths` (the caller
+/// batches them): a narinfo without one is left as it is. Returns how many were written.
+pub fn remove(files: &Files, entries: &Entries, paths: &[String], name: &str) -> Result<usize> {
     let changed: Vec<(String, Vec<u8>)> = paths
         .iter()
         .filter_map(|path| {
@@ -82,12 +67,8 @@ pub fn remove(
             (kept.len() != text.lines().count()).then(|| (file, format!("{}\n", kept.join("\n")).into_bytes()))
         })
         .collect();
-    for chunk in changed.chunks(batch.max(1)) {
-        files.put_many(chunk)?;
-        done += chunk.len();
-        progress(done);
-    }
-    Ok(done)
+    files.put_many(&changed)?;
+    Ok(changed.len())
 }
 
 /// Whether a narinfo's line is a signature by the key named `name`.

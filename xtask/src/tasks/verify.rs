@@ -139,7 +139,7 @@ fn replace_actions_cache_entry(session: &Session) -> Result<()> {
 }
 
 fn read(files: &Files) -> Result<Entries> {
-    Entries::read_served(files, &roots::all(files)?)
+    Entries::read(files, &roots::all(files)?)
 }
 
 /// The public keys a cache the xtask signs is checked against: those of the keys at hand, then
@@ -163,7 +163,7 @@ struct Repaired {
 
 /// Acts on each finding as it says, and only on what it proved: deletes the files that are no
 /// entry; signs again in place each entry signed by no trusted key whose bytes are sound and
-/// whose NAR this machine's store holds too (else it is replaced); uploads again each broken
+/// whose NAR and references this machine's store holds too (else it is replaced); uploads again each broken
 /// entry this machine's store has (its narinfo, and its NAR file when broken, deleted first) and
 /// each path the cache lacks that the store has; leaves a broken entry the store lacks as it is.
 fn repair(session: &Session, files: &Files, entries: &Entries, findings: &[Finding]) -> Result<Repaired> {
@@ -210,7 +210,7 @@ fn repair(session: &Session, files: &Files, entries: &Entries, findings: &[Findi
     }
     wanted.retain(|p| !resign.contains(p));
     if let Some(keys) = session.signing.as_ref().filter(|_| !resign.is_empty()) {
-        crate::cache::signatures::add(files, entries, &resign, keys, &session.net, usize::MAX, drop)?;
+        crate::cache::signatures::add(files, entries, &resign, keys, &session.net)?;
     }
     for (path, nar) in replace.iter().filter(|(p, _)| have.contains(**p)) {
         // Whether its NAR file goes is decided before anything is deleted.

@@ -174,7 +174,9 @@ impl Http {
             fs::write(dir.join(format!("up-{n}")), bytes)?;
         }
         let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-        let upload = |n: usize| format!("upload-file = \"{}\"\n", dir.join(format!("up-{n}")).display());
+        // Each answer's body to nowhere: stdout holds the statuses alone.
+        let upload =
+            |n: usize| format!("upload-file = \"{}\"\noutput = \"/dev/null\"\n", dir.join(format!("up-{n}")).display());
         let write_out = "%{http_code} %{url_effective}\\n";
         // `--request PUT` as `-T` would: it also marks the request as one that writes.
         let cmd = self.parallel_with(&dir, &paths, upload, &["--request", "PUT", "--write-out", write_out]);

@@ -57,7 +57,9 @@ impl Checks<'_> {
         // (`nar/` a link there, which Nix follows to read them).
         if let Some(dir) = mirror.filter(|d| !d.join("nar").exists()) {
             let total = crate::numbers::total(sized.iter().map(|(_, size)| *size));
-            let files = scratch::memory_dir(&format!("nar-{}", sized.len()), total)?;
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            let files = scratch::memory_dir(&format!("{name}-nar"), total)?;
+            let _ = std::fs::remove_dir_all(&files);
             if !files.starts_with(dir.parent().unwrap_or(dir)) {
                 std::fs::create_dir_all(&files)?;
                 std::os::unix::fs::symlink(&files, dir.join("nar"))?;

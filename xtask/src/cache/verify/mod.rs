@@ -137,6 +137,10 @@ impl Checks<'_> {
         let reader = mirror.as_ref().map_or_else(|| self.url.to_owned(), |dir| format!("file://{}", dir.display()));
         let checked = check(&reader, mirror.as_deref());
         if let Some(dir) = mirror {
+            // The NAR files may be elsewhere (`nar/` a link there): they go too.
+            if let Ok(files) = std::fs::read_link(dir.join("nar")) {
+                let _ = std::fs::remove_dir_all(files);
+            }
             let _ = std::fs::remove_dir_all(dir);
         }
         checked
