@@ -13,7 +13,7 @@ use super::{
     gc::Entries,
     lock::Lock,
     roots, signatures,
-    signing_key::SigningKeys,
+    signing_key::{key_name, SigningKeys},
     verify::{Checks, KeyCoverage},
 };
 use crate::nix::Network;
@@ -129,11 +129,11 @@ impl Rotation<'_> {
             names(remaining),
             bare.iter().take(10).map(|p| p.as_str()).collect::<Vec<_>>().join("\n  ")
         );
-        let name = old.split_once(':').map_or(old, |(n, _)| n);
+        let name = key_name(old);
         let carrying: Vec<String> = entries
             .by_path
             .iter()
-            .filter(|(_, e)| e.info.sigs.iter().any(|s| s.split_once(':').is_some_and(|(n, _)| n == name)))
+            .filter(|(_, e)| e.info.sigs.iter().any(|s| key_name(s) == name))
             .map(|(p, _)| p.clone())
             .collect();
         let mut changed = 0;
@@ -173,5 +173,5 @@ impl Rotation<'_> {
 
 /// The names of public keys, for messages.
 fn names(keys: &[String]) -> String {
-    keys.iter().map(|k| k.split_once(':').map_or(k.as_str(), |(n, _)| n)).collect::<Vec<_>>().join(", ")
+    keys.iter().map(|k| key_name(k)).collect::<Vec<_>>().join(", ")
 }

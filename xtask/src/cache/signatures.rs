@@ -8,7 +8,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::{files::Files, gc::Entries, narinfo, signing_key::SigningKeys};
+use super::{
+    files::Files,
+    gc::Entries,
+    narinfo,
+    signing_key::{key_name, SigningKeys},
+};
 use crate::{
     command::{Slot, Words},
     nix::Network,
@@ -73,7 +78,7 @@ pub fn remove(files: &Files, entries: &Entries, paths: &[String], name: &str) ->
 
 /// Whether a narinfo's line is a signature by the key named `name`.
 pub fn signed_by(line: &str, name: &str) -> bool {
-    line.strip_prefix("Sig: ").and_then(|sig| sig.split_once(':')).is_some_and(|(n, _)| n == name)
+    line.strip_prefix("Sig: ").is_some_and(|sig| sig.contains(':') && key_name(sig) == name)
 }
 
 /// A binary cache directory of the narinfos of `paths` as the cache serves them, for Nix to

@@ -168,6 +168,12 @@ impl SigningKeys {
     }
 }
 
+/// The name of a key (`NAME` of `NAME:BASE64`), as signatures name it: a public key, a secret
+/// key, or a narinfo's `Sig:` value.
+pub fn key_name(key: &str) -> &str {
+    key.split_once(':').map_or(key, |(name, _)| name)
+}
+
 /// A local cache's key files: its own, and the next one of a rotation under way.
 pub fn local_files(dir: &Path) -> (PathBuf, PathBuf) {
     let base = dir.display().to_string();

@@ -140,8 +140,7 @@ pub(crate) fn is_version(s: &str) -> bool {
 
 /// Whether no two keys have one name: a signature names its key by name alone.
 pub(crate) fn distinct_names(keys: &[String]) -> bool {
-    let names: std::collections::BTreeSet<&str> =
-        keys.iter().filter_map(|k| k.split_once(':')).map(|(n, _)| n).collect();
+    let names: std::collections::BTreeSet<&str> = keys.iter().filter_map(|k| Some(k.split_once(':')?.0)).collect();
     names.len() == keys.len()
 }
 

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use super::{charts, date, escape, Facts};
 use crate::{
     alerts::job_name,
+    cache::signing_key::key_name,
     explain,
     keys::what_changed,
     record::{render::bytes, Explanation, Record, Rotated, Target},
@@ -325,7 +326,7 @@ fn signing(facts: &Facts) -> String {
         date(record.started_ms)
     );
     for key in keys {
-        let name = escape(key.key.split_once(':').map_or(key.key.as_str(), |(n, _)| n));
+        let name = escape(key_name(&key.key));
         let share = if key.of == 0 { 0.0 } else { key.signs as f64 * 100.0 / key.of as f64 };
         let _ = write!(
             html,
@@ -343,7 +344,7 @@ fn signing(facts: &Facts) -> String {
         html += "<table id=\"rotations\"><tr><th>when</th><th>step</th><th>key</th><th>narinfos written</th>\
                  <th>already done</th><th>left</th><th>passes</th><th>seconds</th></tr>";
         for (record, rotated) in rotations {
-            let name = escape(rotated.key.split_once(':').map_or(rotated.key.as_str(), |(n, _)| n));
+            let name = escape(key_name(&rotated.key));
             let _ = write!(
                 html,
                 "<tr data-step=\"{step}\" data-changed=\"{changed}\"><td>{when}</td><td>{step}</td><td><code>{name}</code></td>\

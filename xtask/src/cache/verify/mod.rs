@@ -11,7 +11,7 @@ use anyhow::Result;
 
 mod bytes;
 
-use super::{files::Files, gc::Entries, narinfo::NarInfo};
+use super::{files::Files, gc::Entries, narinfo::NarInfo, signing_key::key_name};
 use crate::{
     command::{lit, Cmd, Slot, Words},
     nix::{self, json, verify, Network},
@@ -205,11 +205,11 @@ fn untrusted(entries: &Entries, keys: &[String], coverage: &[(KeyCoverage, BTree
         return Vec::new();
     }
     let signed = |path: &String| coverage.iter().any(|(_, paths)| paths.contains(path));
-    let names: Vec<&str> = keys.iter().filter_map(|k| k.split_once(':')).map(|(n, _)| n).collect();
+    let names: Vec<&str> = keys.iter().map(|k| key_name(k)).collect();
     let unsigned = entries.by_path.iter().filter(|(path, _)| !signed(path));
     unsigned
         .map(|(_, entry)| {
-            let by: Vec<&str> = entry.info.sigs.iter().filter_map(|s| s.split_once(':')).map(|(n, _)| n).collect();
+            let by: Vec<&str> = entry.info.sigs.iter().map(|s| key_name(s)).collect();
             let problem = match by.is_empty() {
                 true => format!("it is signed by no trusted key ({}): it has no signature", names.join(", ")),
                 false => format!(

@@ -18,7 +18,7 @@ use xtask::{
         files::Files,
         roots,
         rotation::{Outcome, Rotation},
-        signing_key::{self, SigningKey, SigningKeys},
+        signing_key::{self, key_name, SigningKey, SigningKeys},
         Cache,
     },
     record::{Finding, Record, Rotated},
@@ -101,7 +101,7 @@ impl RotateKey {
         let key = match std::fs::symlink_metadata(&file) {
             Ok(_) => SigningKey::given(&file)?,
             Err(_) => {
-                let old = at_hand.first().map(|k| k.split_once(':').map_or(k.as_str(), |(n, _)| n));
+                let old = at_hand.first().map(|k| key_name(k));
                 let name = self.key_name.clone().unwrap_or_else(|| next_name(old.unwrap_or(&session.config.name)));
                 SigningKey::made(file.clone(), &name)
             }
@@ -127,7 +127,7 @@ impl RotateKey {
         let mut lock = rotation.files.lock(roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?;
         let new = SigningKeys { keys: vec![key], public: None };
         let rotated = rotated("new", &public, rotation.add(&new, &public, &vouching, &mut lock)?);
-        let names: Vec<&str> = old.iter().map(|k| k.split_once(':').map_or(k.as_str(), |(n, _)| n)).collect();
+        let names: Vec<&str> = old.iter().map(|k| key_name(k)).collect();
         println!(
             "signed {} narinfo(s) with {public} ({} already were), in {} pass(es); the config trusts {}",
             rotated.changed,
@@ -153,7 +153,7 @@ impl RotateKey {
 fn retire(session: &Session, rotation: &Rotation, keys: &SigningKeys, old: &str) -> Result<Rotated> {
     let at_hand = keys.publics()?;
     let known: Vec<&String> = session.config.public_keys.iter().chain(&at_hand).collect();
-    let name_of = |k: &str| k.split_once(':').map_or(k, |(n, _)| n).to_owned();
+    let name_of = |k: &str| key_name(k).to_owned();
     let old =
         known.iter().find(|k| k.as_str() == old || name_of(k) == old).map(|k| k.to_string()).with_context(|| {
             format!(

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{cmds, fail, ok, warn, Check};
 use xtask::{
-    cache::{self, Cache},
+    cache::{self, signing_key::key_name, Cache},
     command::{on_path, Cmd, Io, NoSlots},
     config::{is_cache_name, Config},
     files::Mode,
@@ -213,7 +213,7 @@ fn trusted_keys(session: &Session, nix_config: Option<&Settings>) -> Check {
     if lacking.is_empty() {
         return ok("trusted keys", format!("Nix trusts every key of the config: {}", keys.join(", ")));
     }
-    let names: Vec<&str> = lacking.iter().map(|k| k.split_once(':').map_or(k.as_str(), |(n, _)| n)).collect();
+    let names: Vec<&str> = lacking.iter().map(|k| key_name(k)).collect();
     warn(
         "trusted keys",
         format!(
