@@ -85,21 +85,12 @@ pub fn setup(config: &Config, nix: bool) -> Vec<Step> {
             steps.push(Step::Uses(off));
         }
         Backend::ActionsCache => {
-            let dir = config.local_cache.display().to_string();
             steps.push(Step::Xtask(Xtask::new([Word::Lit("cache-key"), Word::Lit("--github-output")]).id(step::KEY)));
             steps.push(uses(
                 Role::NixCache,
                 CACHE,
                 vec![
-                    (
-                        "path",
-                        Value::Lines(vec![
-                            dir.clone(),
-                            format!("{dir}.public"),
-                            format!("{dir}.secret"),
-                            format!("{dir}.next.secret"),
-                        ]),
-                    ),
+                    ("path", carried(config)),
                     ("key", Value::Step { step: step::KEY, output: output::CACHE_KEY }),
                     ("restore-keys", Value::Step { step: step::KEY, output: output::RESTORE_KEY }),
                 ],
@@ -112,6 +103,14 @@ pub fn setup(config: &Config, nix: bool) -> Vec<Step> {
         }
     }
     steps
+}
+
+/// What the actions cache carries of the local binary cache: the directory and its keys (the
+/// public keys, the secret key, and the next one of a rotation under way).
+pub(crate) fn carried(config: &Config) -> Value {
+    let dir = config.local_cache.display().to_string();
+    let files = [format!("{dir}.public"), format!("{dir}.secret"), format!("{dir}.next.secret")];
+    Value::Lines(std::iter::once(dir).chain(files).collect())
 }
 
 /// A step running the xtask that pushes: with the token where the backend uses one.

@@ -58,20 +58,11 @@ fn verify(config: &Config) -> Option<Job> {
     let repair = Xtask::new([Word::Lit("verify"), Word::Lit("--repair")])
         .id(step::VERIFY)
         .env([(GITHUB_TOKEN, Value::Github("token"))]);
-    let dir = config.local_cache.display().to_string();
     let save = Step::Uses(Uses {
         role: Role::NixCacheSave,
         action: CACHE_SAVE,
         with: vec![
-            (
-                "path",
-                Value::Lines(vec![
-                    dir.clone(),
-                    format!("{dir}.public"),
-                    format!("{dir}.secret"),
-                    format!("{dir}.next.secret"),
-                ]),
-            ),
+            ("path", super::setup::carried(config)),
             ("key", Value::Step { step: step::KEY, output: output::CACHE_KEY }),
         ],
         comment: vec!["The repaired cache, under the key whose broken entry verify deleted.".into()],
