@@ -109,7 +109,7 @@ fn sweep_memory() {
 }
 
 /// The bytes free to this user on the file system of `path`.
-pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: a NUL-terminated path and a zeroed struct statvfs fills; nothing else is touched.

@@ -76,7 +76,7 @@ impl Session {
             }
             (Cache::ReadOnly { .. }, _) => None,
             (_, false) => Some(SigningKeys::given(&given)?),
-            (Cache::Local { dir }, true) => Some(SigningKeys::local(dir, &format!("{}-local-1", config.name))),
+            (Cache::Local { dir }, true) => Some(SigningKeys::local(dir, &config.name)),
             _ => None,
         };
         let netrc = match &cache {

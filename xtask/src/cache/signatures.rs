@@ -77,7 +77,7 @@ pub fn remove(files: &Files, entries: &Entries, paths: &[String], name: &str) ->
 }
 
 /// Whether a narinfo's line is a signature by the key named `name`.
-pub fn signed_by(line: &str, name: &str) -> bool {
+fn signed_by(line: &str, name: &str) -> bool {
     line.strip_prefix("Sig: ").is_some_and(|sig| sig.contains(':') && key_name(sig) == name)
 }
 

@@ -89,12 +89,14 @@ pub struct SigningKeys {
 }
 
 impl SigningKeys {
-    /// A local cache's own keys: `DIR.secret`, created on first use, and `DIR.next.secret`, the
-    /// next key of a rotation under way (`cargo xtask rotate-key`), when it exists.
-    pub fn local(dir: &Path, key_name: &str) -> SigningKeys {
+    /// A local cache's own keys: `DIR.secret`, created on first use (named `<cache>-local-1`),
+    /// and `DIR.next.secret`, the next key of a rotation under way (`cargo xtask rotate-key`),
+    /// when it exists.
+    pub fn local(dir: &Path, cache_name: &str) -> SigningKeys {
         let (current, next) = local_files(dir);
         let next = std::fs::symlink_metadata(&next).is_ok().then(|| SigningKey::existing(&next));
-        let keys = std::iter::once(SigningKey::made(current, key_name)).chain(next).collect();
+        let first = SigningKey::made(current, &format!("{cache_name}-local-1"));
+        let keys = std::iter::once(first).chain(next).collect();
         SigningKeys { keys, public: Some(PathBuf::from(format!("{}.public", dir.display()))) }
     }
 

@@ -121,7 +121,7 @@ impl RotateKey {
         }
         if let Cache::Local { dir } = &session.cache {
             // Its public keys beside it, for runners: both now.
-            SigningKeys::local(dir, &format!("{}-local-1", session.config.name)).ensure()?;
+            SigningKeys::local(dir, &session.config.name).ensure()?;
         }
         let vouching: Vec<String> = trusted.iter().filter(|k| **k != public).cloned().collect();
         let mut lock = rotation.files.lock(roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?;
@@ -184,7 +184,7 @@ fn retire(session: &Session, rotation: &Rotation, keys: &SigningKeys, old: &str)
         } else if public(&next).as_deref() == Some(old.as_str()) {
             std::fs::remove_file(&next)?;
         }
-        SigningKeys::local(dir, &format!("{}-local-1", session.config.name)).ensure()?;
+        SigningKeys::local(dir, &session.config.name).ensure()?;
     }
     println!(
         "removed {}'s signature from {} narinfo(s); the config trusts {}: a runner trusting only {} now builds what the cache holds",
