@@ -87,8 +87,16 @@ impl Registry {
     /// Copies the manifest `<image>@<digest>` the registry has to `<image>:<tag>`, byte for byte:
     /// its layers are there already, and nothing is built or uploaded but the manifest.
     pub fn tag_digest(&self, image: &str, digest: &str, tag: &str) -> Cmd {
+        self.copy_manifest(format!("docker://{}/{image}@{digest}", self.name), image, tag)
+    }
+
+    /// Copies the manifest `<image>:<from>` the registry has to `<image>:<tag>`, as [`Self::tag_digest`].
+    pub fn retag(&self, image: &str, from: &str, tag: &str) -> Cmd {
+        self.copy_manifest(self.reference(image, from), image, tag)
+    }
+
+    fn copy_manifest(&self, from: String, image: &str, tag: &str) -> Cmd {
         let args = ["copy".to_owned(), "--preserve-digests".to_owned()].into_iter().chain(self.flags("src-"));
-        let from = format!("docker://{}/{image}@{digest}", self.name);
         let args = args.chain(self.flags("dest-")).chain([from, self.reference(image, tag)]);
         Cmd::lits("skopeo", args).hint("it copies a manifest the registry has under a new tag")
     }

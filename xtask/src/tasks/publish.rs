@@ -1,10 +1,12 @@
 //! `cargo xtask publish --push REGISTRY --tag T [--tag T2]… [--image NAME]…`: after every arch's
-//! `build-containers --push` job, writes `REGISTRY/<image>:<tag>` as one index (an OCI image
-//! index) of `REGISTRY/<image>:<tag>-<arch>` for every arch of the config, so `docker pull
-//! REGISTRY/<image>:<tag>` gets each machine its own arch. An arch whose build the first job
-//! proved needless pushed nothing: `--copies` names the manifest an earlier push of the same image
-//! made, copied by digest under `<tag>-<arch>` first. Fails, naming each missing manifest, before
-//! it writes any index.
+//! `build-containers --push REGISTRY --tag T` job (and, in CI, every test leg and smoke), writes
+//! `REGISTRY/<image>:<tag>` for each tag as one index (an OCI image index) of that tag's
+//! `<tag>-<arch>` for every arch of the config, so `docker pull REGISTRY/<image>:<tag>` gets each
+//! machine its own arch. The arch jobs push the first tag alone (the commit's, before the tests
+//! pass); each further tag (`latest`) is written here, its `<tag>-<arch>` copied by digest from
+//! the first's. An arch whose build the first job proved needless pushed nothing: `--copies`
+//! names the manifest an earlier push of the same image made, copied by digest under
+//! `<T>-<arch>` first. Fails, naming each missing manifest, before it tags or writes anything more.
 
 use anyhow::{bail, ensure, Context, Result};
 
@@ -23,7 +25,8 @@ pub struct Publish {
     /// The registry the arch jobs pushed to (e.g. ghcr.io/OWNER/REPO).
     #[arg(long, value_name = "REGISTRY")]
     push: String,
-    /// A tag to write as an index (repeatable): each arch's `<tag>-<arch>` must be there.
+    /// A tag to write as an index (repeatable). The first is the one each arch's job pushed
+    /// (`<tag>-<arch>` must be there); each further one gets its `<tag>-<arch>` from the first's.
     #[arg(long = "tag", value_name = "TAG", required = true)]
     tags: Vec<String>,
     /// An image to publish (repeatable). Default: every image of the config.
@@ -61,33 +64,39 @@ impl Publish {
                 copy.from
             );
         }
+        let (pushed, further) = self.tags.split_first().expect("clap requires a tag");
         record.step("login", format!("Log in to {}", registry.name), &[], || registry.login(session))?;
         for copy in copies.iter().filter(|c| images.contains(&c.image)) {
             let (_, digest) = copy.from.rsplit_once('@').expect("checked above");
-            for tag in &self.tags {
-                let cmd = registry.tag_digest(&copy.image, digest, &format!("{tag}-{}", copy.arch));
-                let title = format!("Tag {} as {}/{}:{tag}-{}", copy.from, registry.name, copy.image, copy.arch);
-                record.step("registry-copy", title, &[&cmd], || registry::run(session, &cmd))?;
-            }
+            let cmd = registry.tag_digest(&copy.image, digest, &format!("{pushed}-{}", copy.arch));
+            let title = format!("Tag {} as {}/{}:{pushed}-{}", copy.from, registry.name, copy.image, copy.arch);
+            record.step("registry-copy", title, &[&cmd], || registry::run(session, &cmd))?;
         }
         if !session.dry_run {
             let missing: Vec<String> = images
                 .iter()
-                .flat_map(|image| self.tags.iter().map(move |tag| (image, tag)))
-                .flat_map(|(image, tag)| config.arches.iter().map(move |arch| (image, format!("{tag}-{arch}"))))
+                .flat_map(|image| config.arches.iter().map(move |arch| (image, format!("{pushed}-{arch}"))))
                 .filter(|(image, tag)| !registry.has(image, tag))
                 .map(|(image, tag)| format!("{}/{image}:{tag}", registry.name))
                 .collect();
             if !missing.is_empty() {
                 bail!(
-                    "cannot publish: {} arch manifest(s) missing (each arch's `build-containers --push {} --tag T` pushes one):\n  {}",
+                    "cannot publish: {} arch manifest(s) missing (each arch's `build-containers --push {} --tag {pushed}` pushes one):\n  {}",
                     missing.len(),
                     self.push,
                     missing.join("\n  ")
                 );
             }
         } else {
-            println!("# cargo xtask publish (dry run: nothing is run)\n# each <image>:<tag>-<arch> is checked first (skopeo inspect --raw)");
+            println!("# cargo xtask publish (dry run: nothing is run)\n# each <image>:{pushed}-<arch> is checked first (skopeo inspect --raw)");
+        }
+        for image in &images {
+            for (tag, arch) in further.iter().flat_map(|t| config.arches.iter().map(move |a| (t, a))) {
+                let (from, to) = (format!("{pushed}-{arch}"), format!("{tag}-{arch}"));
+                let cmd = registry.retag(image, &from, &to);
+                let title = format!("Tag {}/{image}:{from} as {to}", registry.name);
+                record.step("registry-copy", title, &[&cmd], || registry::run(session, &cmd))?;
+            }
         }
         for image in &images {
             for tag in &self.tags {

@@ -1,5 +1,13 @@
-//! ci.yml, the seed's main pipeline: prebuild-deps -> test-matrix -> build-containers, then the
-//! images run together (smoke) and, on the default branch, one index per tag (publish).
+//! ci.yml, the seed's main pipeline: prebuild-deps, then test-matrix beside build-containers, then
+//! the images run together (smoke) and, on the default branch, once every test and smoke passed,
+//! one index per tag (publish).
+//!
+//! The seed orders build-containers after test-matrix. Here the images build beside the tests,
+//! and what leaves the pipeline waits for them instead: a container leg pushes its arch's
+//! manifest under the commit's tag alone (`<sha>-<arch>`), and publish, which needs every test
+//! leg and smoke, writes the indexes people pull (`<sha>`, `latest`) and `latest-<arch>`. A pull
+//! request that changes the app then runs two job levels after the first, not three: on GitHub
+//! each level pays its runner's set-up (`docs/measurements.md`).
 
 use super::{
     graph::{Condition, Job, Matrix, Proof, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
@@ -29,7 +37,7 @@ pub fn graph(config: &Config) -> Workflow {
     Workflow {
         file: CI,
         name: "CI",
-        title: "The seed's main pipeline: prebuild-deps -> test-matrix -> build-containers.",
+        title: "The main pipeline: prebuild-deps -> test-matrix beside build-containers -> smoke -> publish.",
         triggers: vec![
             Trigger::Push { branches: vec!["main"], paths: Vec::new() },
             Trigger::PullRequest,
@@ -55,9 +63,10 @@ fn deps_key_env() -> (&'static str, Value) {
     (DEPS_CACHE_KEY, Value::Needs { job: PREBUILD_JOB, output: CACHE_KEY })
 }
 
-/// `--push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest`.
-fn to_ghcr() -> [Word; 6] {
-    [Word::Lit("--push"), Word::Registry, Word::Lit("--tag"), Word::Var("SHA"), Word::Lit("--tag"), Word::Lit("latest")]
+/// `--push "ghcr.io/$REPOSITORY" --tag "$SHA"`: the commit's tag, which a container leg pushes
+/// before the tests pass.
+fn to_ghcr() -> [Word; 4] {
+    [Word::Lit("--push"), Word::Registry, Word::Lit("--tag"), Word::Var("SHA")]
 }
 
 /// The jobs, and (when the workflow carries the history) a last job that keeps the run's
@@ -151,12 +160,12 @@ fn build_containers(config: &Config) -> Job {
         .when(Condition::DefaultBranchPush)
         .comment(&[
             "Pull requests build and cache the images; pushes to the default branch also push each",
-            "arch's manifest (`<tag>-<arch>`), which the publish job joins.",
+            "arch's manifest under the commit's tag (`<sha>-<arch>`), which publish tags once the tests pass.",
         ])
         .env(image.clone())
         .env(registry_env());
     let mut job = Job::new("build-containers", "container ({image}, {arch})", RunsOn::Axis("runner"))
-        .needs(&[PREBUILD_JOB, "test-matrix"])
+        .needs(&[PREBUILD_JOB])
         .matrix(per_arch(config, vec![("image", images)]))
         .proven_by(PREBUILD_JOB, Proof::Image)
         .steps(setup(config, true))
@@ -181,19 +190,23 @@ fn smoke(config: &Config) -> Job {
         .steps(history::save_records(config, "smoke"))
 }
 
-/// One index per tag, of every arch, once every arch's job pushed; the default branch only.
+/// One index per tag, of every arch, once every arch's job pushed and every test and smoke
+/// passed; the default branch only. `latest` (and `latest-<arch>`) is written here alone.
 fn publish(config: &Config) -> Job {
-    let copies = [Word::Flag("--copies", "COPIES")];
-    let mut publish = Xtask::new([Word::Lit("publish")].into_iter().chain(to_ghcr()).chain(copies))
+    let tags = [Word::Lit("--tag"), Word::Lit("latest"), Word::Flag("--copies", "COPIES")];
+    let mut publish = Xtask::new([Word::Lit("publish")].into_iter().chain(to_ghcr()).chain(tags))
         .env(registry_env())
         .env([("COPIES", Value::Needs { job: PREBUILD_JOB, output: COPIES })])
-        .comment(&["The manifests of the legs proven needless are copied by digest under this commit's tag."]);
+        .comment(&[
+            "The manifests of the legs proven needless are copied by digest under this commit's tag;",
+            "`latest` and its arches are written here alone, once every test leg and smoke passed.",
+        ]);
     // zizmor takes any `cargo … publish` for a crate upload that should use trusted publishing;
     // this one writes image indexes to GHCR with the job's own short-lived GITHUB_TOKEN.
     publish.line_comment = Some("zizmor: ignore[use-trusted-publishing]");
     publish.needs_buildah = true;
     let mut job = Job::new("publish", "publish", RunsOn::Label("ubuntu-latest"))
-        .needs(&[PREBUILD_JOB, "build-containers", "smoke"])
+        .needs(&[PREBUILD_JOB, "test-matrix", "build-containers", "smoke"])
         .when(Condition::DefaultBranchPushUnlessFailed)
         .steps(setup(config, false))
         .steps([Step::Xtask(publish)]);

@@ -66,8 +66,11 @@
             volumes = [ "/models" ];
           };
 
-          # Layer 2: one check per test type, each using the deps layer at build time.
-          check = type: mk "harness-${type}" ''read -r d < ${deps}; echo "${type} passed" > $out'';
+          # Layer 2: one check per test type, each using the deps layer at build time. A test
+          # makes one fail by adding a file `fail-<type>` to git.
+          fails = type: builtins.pathExists (./. + "/fail-${type}");
+          check = type: mk "harness-${type}"
+            ''read -r d < ${deps}; ${if fails type then "echo '${type} failed' >&2; exit 1; " else ""}echo "${type} passed" > $out'';
         in
         {
           packages = {

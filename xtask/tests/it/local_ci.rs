@@ -167,6 +167,7 @@ fn a_pipeline_runs_every_job_as_a_fresh_runner_and_a_fork_pushes_nothing() {
     force_runs_every_job(&repo, &cache);
     a_forks_pull_request_builds_its_change_and_pushes_nothing(&repo, &flake, &cache);
     a_push_skips_what_this_machine_cannot_do_and_passes_nothing_that_did_not_run(&repo, &cache);
+    a_failing_test_stops_what_leaves_the_pipeline_not_the_images(&repo, &flake, &cache);
 }
 
 /// A push to the default branch, from an empty cache, to a registry of the run's own (as the
@@ -397,6 +398,36 @@ fn a_forks_pull_request_builds_its_change_and_pushes_nothing(repo: &Path, flake:
     };
     assert!(differ.iter().any(|d| d == "harness-0.1.0.drv"), "{differ:?}");
     assert!(out.stderr.contains("why build-containers builds image harness"), "{}", out.stderr);
+}
+
+/// A push of a change to the harness whose unit tests fail: the images build beside the tests
+/// (they start when the first job ends, as the tests do) and push the commit's tag; publish, after every test leg, does not run, so `latest` still names the last passing push.
+fn a_failing_test_stops_what_leaves_the_pipeline_not_the_images(repo: &Path, flake: &Path, cache: &Path) {
+    let tags = repo
+        .join("target/xtask-ci/registry/storage/docker/registry/v2/repositories/nanna-coder/harness/_manifests/tags");
+    let link = |tag: &str| fs::read_to_string(tags.join(tag).join("current/link")).ok();
+    let latest = link("latest").expect("an earlier push published latest");
+    fs::write(flake.join("fail-unit"), "").unwrap();
+    git(repo, &["add", "-A"]);
+    git(repo, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a failing unit test"]);
+    let (out, push) = ci(repo, cache, "failing", &["--event", "push", "--registry", "local"], None);
+    let out = out.failed();
+    let results = results(&push);
+    assert_eq!(results["test (ubuntu-latest, unit)"], "failure", "{}", out.stdout);
+    for name in ["container (harness, x86_64)", "container (harness, aarch64)"] {
+        assert_eq!(results[name], "success", "{name}: {}", out.stdout);
+    }
+    let (unit, image) = (job(&push, "test (ubuntu-latest, unit)"), job(&push, "container (harness, x86_64)"));
+    assert!(unit.start_seconds > 0.0, "{push:#?}");
+    assert_eq!(image.start_seconds, unit.start_seconds, "the images wait for the first job alone: {push:#?}");
+    let publish = job(&push, "publish");
+    assert_eq!(publish.result, "skipped", "{}", out.stdout);
+    assert!(publish.reason.as_deref().unwrap_or_default().contains("test-matrix"), "{publish:#?}");
+    let sha = run(std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(repo)).stdout;
+    assert!(link(&format!("{}-x86_64", sha.trim())).is_some(), "the commit's tag was not pushed");
+    assert_eq!(link("latest").as_deref(), Some(latest.as_str()), "latest moved to a commit whose tests fail");
+    git(repo, &["rm", "-q", "xtask/tests/example-flake/fail-unit"]);
+    git(repo, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "the unit test passes"]);
 }
 
 /// A push without a registry, on a machine that cannot build aarch64-linux: what pushes images
