@@ -37,16 +37,7 @@ fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
     let repo = format!("{}/nanna-coder", registry.host);
     let out = ex.dir.join("images");
     for arch in ["x86_64", "aarch64"] {
-        let args = [
-            "--arch",
-            arch,
-            "--out",
-            &out.display().to_string(),
-            "--push",
-            &repo,
-            "--tag",
-            "c0ffee",
-        ];
+        let args = ["--arch", arch, "--out", &out.display().to_string(), "--push", &repo, "--tag", "c0ffee"];
         let (built, record) = build_containers(&ex, &args);
         built.ok();
         let done: Vec<(&str, bool)> =
@@ -71,7 +62,11 @@ fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
     assert_eq!(indexes.len(), 4, "an index per image and tag: {:#?}", record.steps);
     for arch in ["x86_64", "aarch64"] {
         let commit = inspect(&format!("docker://{repo}/harness:c0ffee-{arch}"), false);
-        assert_eq!(inspect(&latest(arch), false)["Digest"], commit["Digest"], "{arch}: the commit's manifest, by digest");
+        assert_eq!(
+            inspect(&latest(arch), false)["Digest"],
+            commit["Digest"],
+            "{arch}: the commit's manifest, by digest"
+        );
     }
     for image in ["harness", "ollama"] {
         for tag in ["c0ffee", "latest"] {
