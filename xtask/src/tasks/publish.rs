@@ -1,12 +1,12 @@
-//! `cargo xtask publish --push REGISTRY --tag T [--tag T2]… [--image NAME]…`: after every arch's
-//! `build-containers --push REGISTRY --tag T` job (and, in CI, every test leg and smoke), writes
-//! `REGISTRY/<image>:<tag>` for each tag as one index (an OCI image index) of that tag's
-//! `<tag>-<arch>` for every arch of the config, so `docker pull REGISTRY/<image>:<tag>` gets each
-//! machine its own arch. The arch jobs push the first tag alone (the commit's, before the tests
-//! pass); each further tag (`latest`) is written here, its `<tag>-<arch>` copied by digest from
-//! the first's. An arch whose build the first job proved needless pushed nothing: `--copies`
-//! names the manifest an earlier push of the same image made, copied by digest under
-//! `<T>-<arch>` first. Fails, naming each missing manifest, before it tags or writes anything more.
+//! `cargo xtask publish --push REGISTRY --tag T [--also-tag T2]… [--image NAME]…`: after every
+//! arch's `build-containers --push REGISTRY --tag T` job (and, in CI, every test leg and smoke),
+//! writes `REGISTRY/<image>:T` as one index (an OCI image index) of `<image>:T-<arch>` for every
+//! arch of the config, so `docker pull REGISTRY/<image>:T` gets each machine its own arch. Each
+//! `--also-tag` (CI's `latest`, which the arch jobs never push: they run beside the tests) gets
+//! `<image>:T2-<arch>`, a byte-for-byte copy of `T-<arch>`, and its own index, image by image. An
+//! arch whose build the first job proved needless pushed nothing: `--copies` names the manifest
+//! an earlier push of the same image made, copied by digest under `T-<arch>` first. Fails, naming
+//! each missing `T-<arch>`, before it tags or writes anything more.
 
 use anyhow::{bail, ensure, Context, Result};
 
@@ -19,16 +19,20 @@ use crate::{
     session::Session,
 };
 
-/// Write `REGISTRY/<image>:<tag>` as an index of every arch's `<tag>-<arch>` manifest.
+/// Write `REGISTRY/<image>:<tag>` as an index of every arch's `<tag>-<arch>` manifest, and each
+/// `--also-tag` from the same manifests.
 #[derive(clap::Args, Debug)]
 pub struct Publish {
     /// The registry the arch jobs pushed to (e.g. ghcr.io/OWNER/REPO).
     #[arg(long, value_name = "REGISTRY")]
     push: String,
-    /// A tag to write as an index (repeatable). The first is the one each arch's job pushed
-    /// (`<tag>-<arch>` must be there); each further one gets its `<tag>-<arch>` from the first's.
-    #[arg(long = "tag", value_name = "TAG", required = true)]
-    tags: Vec<String>,
+    /// The tag each arch's job pushed (`<image>:<tag>-<arch>` must be there), written as an index.
+    #[arg(long, value_name = "TAG")]
+    tag: String,
+    /// A further tag to write (repeatable): each arch's manifest of `--tag` copied under
+    /// `<tag>-<arch>`, and an index.
+    #[arg(long = "also-tag", value_name = "TAG")]
+    also: Vec<String>,
     /// An image to publish (repeatable). Default: every image of the config.
     #[arg(long = "image", value_name = "NAME")]
     images: Vec<String>,
@@ -42,7 +46,8 @@ impl Publish {
     /// Writes each image's index for each tag, once every arch's manifest is found in the registry.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         names::check_registry(&self.push).map_err(|e| anyhow::anyhow!("--push: {e}"))?;
-        self.tags.iter().try_for_each(|tag| names::check_arch_tags(tag, &session.config.arches))?;
+        let tags: Vec<&String> = std::iter::once(&self.tag).chain(&self.also).collect();
+        tags.iter().try_for_each(|tag| names::check_arch_tags(tag, &session.config.arches))?;
         let config = &session.config;
         let images: Vec<String> = match self.images.as_slice() {
             [] => config.images.iter().map(|(name, _)| name.clone()).collect(),
@@ -64,7 +69,7 @@ impl Publish {
                 copy.from
             );
         }
-        let (pushed, further) = self.tags.split_first().expect("clap requires a tag");
+        let pushed = &self.tag;
         record.step("login", format!("Log in to {}", registry.name), &[], || registry.login(session))?;
         for copy in copies.iter().filter(|c| images.contains(&c.image)) {
             let (_, digest) = copy.from.rsplit_once('@').expect("checked above");
@@ -90,16 +95,16 @@ impl Publish {
         } else {
             println!("# cargo xtask publish (dry run: nothing is run)\n# each <image>:{pushed}-<arch> is checked first (skopeo inspect --raw)");
         }
+        // Image by image, its further tags' arch manifests, then its indexes: a failure stops
+        // before the next image is touched.
         for image in &images {
-            for (tag, arch) in further.iter().flat_map(|t| config.arches.iter().map(move |a| (t, a))) {
+            for (tag, arch) in self.also.iter().flat_map(|t| config.arches.iter().map(move |a| (t, a))) {
                 let (from, to) = (format!("{pushed}-{arch}"), format!("{tag}-{arch}"));
                 let cmd = registry.retag(image, &from, &to);
                 let title = format!("Tag {}/{image}:{from} as {to}", registry.name);
                 record.step("registry-copy", title, &[&cmd], || registry::run(session, &cmd))?;
             }
-        }
-        for image in &images {
-            for tag in &self.tags {
+            for tag in &tags {
                 let cmds = registry.index(image, tag, &config.arches);
                 let title = format!("Write {}/{image}:{tag}: an index of {}", registry.name, config.arches.join(", "));
                 record.step("index", title.clone(), &cmds.iter().collect::<Vec<_>>(), || {

@@ -160,7 +160,7 @@ fn build_containers(config: &Config) -> Job {
         .when(Condition::DefaultBranchPush)
         .comment(&[
             "Pull requests build and cache the images; pushes to the default branch also push each",
-            "arch's manifest under the commit's tag (`<sha>-<arch>`), which publish tags once the tests pass.",
+            "arch's manifest under the commit's tag (`<sha>-<arch>`); publish, after the tests, tags latest.",
         ])
         .env(image.clone())
         .env(registry_env());
@@ -172,7 +172,7 @@ fn build_containers(config: &Config) -> Job {
         .steps(history::restore_newest(config))
         .steps([pushing(config, Xtask::new(build).env(image)), pushing(config, push)])
         .steps(history::save_records(config, "build-containers"));
-    job.writes = vec![("packages", "this job alone: it publishes the images to GHCR (default branch only)")];
+    job.writes = vec![("packages", "it pushes each arch's manifest under the commit's tag (default branch only)")];
     job
 }
 
@@ -193,8 +193,9 @@ fn smoke(config: &Config) -> Job {
 /// One index per tag, of every arch, once every arch's job pushed and every test and smoke
 /// passed; the default branch only. `latest` (and `latest-<arch>`) is written here alone.
 fn publish(config: &Config) -> Job {
-    let tags = [Word::Lit("--tag"), Word::Lit("latest"), Word::Flag("--copies", "COPIES")];
-    let mut publish = Xtask::new([Word::Lit("publish")].into_iter().chain(to_ghcr()).chain(tags))
+    let latest = [Word::Lit("--also-tag"), Word::Lit("latest")];
+    let copies = Word::Flag("--copies", "COPIES");
+    let mut publish = Xtask::new([Word::Lit("publish")].into_iter().chain(to_ghcr()).chain(latest).chain([copies]))
         .env(registry_env())
         .env([("COPIES", Value::Needs { job: PREBUILD_JOB, output: COPIES })])
         .comment(&[
@@ -210,6 +211,6 @@ fn publish(config: &Config) -> Job {
         .when(Condition::DefaultBranchPushUnlessFailed)
         .steps(setup(config, false))
         .steps([Step::Xtask(publish)]);
-    job.writes = vec![("packages", "it writes each tag's index to GHCR")];
+    job.writes = vec![("packages", "it writes each tag's index, and latest-<arch>, to GHCR")];
     job
 }

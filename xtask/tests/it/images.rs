@@ -53,9 +53,8 @@ fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
     // `latest` is publish's alone (in CI it runs once every test and smoke passed): the arch jobs
     // pushed the commit's tag, and publish copies each arch's manifest under `latest-<arch>`.
     let latest = |arch: &str| format!("docker://{repo}/harness:latest-{arch}");
-    let before = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &latest("x86_64")]));
-    assert!(!before.status.success(), "a container leg tagged latest: {}", before.stdout);
-    let (publish, record) = recorded(xtask().args(["publish", "--push", &repo, "--tag", "c0ffee", "--tag", "latest"]));
+    let publish = ["publish", "--push", &repo, "--tag", "c0ffee", "--also-tag", "latest"];
+    let (publish, record) = recorded(xtask().args(publish));
     publish.ok();
     let indexes: Vec<&str> =
         record.steps.iter().filter(|s| s.kind == "index" && s.ok).map(|s| s.title.as_str()).collect();
@@ -94,19 +93,19 @@ fn publish_names_every_missing_arch_and_writes_no_index() {
     let registry = Registry::start(&ex.dir.join("registry")).unwrap();
     let repo = format!("{}/nanna-coder", registry.host);
     build_containers(&ex, &["--image", "harness", "--arch", "x86_64", "--push", &repo, "--tag", "t1"]).0.ok();
-    let out = run(xtask().args(["publish", "--push", &repo, "--tag", "t1", "--image", "harness"])).failed();
+    let publish = ["publish", "--push", &repo, "--tag", "t1", "--also-tag", "latest", "--image", "harness"];
+    let out = run(xtask().args(publish)).failed();
     assert!(
         out.stderr.contains("1 arch manifest(s) missing") && out.stderr.contains(&format!("{repo}/harness:t1-aarch64")),
         "{}",
         out.stderr
     );
-    let index = run(Command::new("skopeo").args([
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{repo}/harness:t1"),
-    ]));
-    assert!(!index.status.success(), "an index was written");
+    // Nothing was written: no index, and no arch's manifest under the further tag.
+    for tag in ["t1", "latest", "latest-x86_64"] {
+        let reference = format!("docker://{repo}/harness:{tag}");
+        let found = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &reference]));
+        assert!(!found.status.success(), "{tag} was written");
+    }
 }
 
 #[test]
@@ -189,7 +188,8 @@ fn ci_pushes_each_arch_then_publishes_once_from_the_default_branch() {
     let push: Vec<_> = steps.iter().filter(|s| s["run"].as_str().is_some_and(|r| r.contains("--push"))).collect();
     assert_eq!(push.len(), 1);
     // A container leg runs beside the tests: it pushes the commit's tag alone, never `latest`.
-    assert!(push[0]["run"].as_str().unwrap().ends_with(r#"--push "ghcr.io/$REPOSITORY" --tag "$SHA""#));
+    let run_line = push[0]["run"].as_str().unwrap();
+    assert!(run_line.ends_with(r#"--push "ghcr.io/$REPOSITORY" --tag "$SHA""#) && !run_line.contains("latest"));
     let default_branch = |when: &str| {
         when.contains("github.event_name == 'push'") && when.contains("github.event.repository.default_branch")
     };
@@ -201,7 +201,7 @@ fn ci_pushes_each_arch_then_publishes_once_from_the_default_branch() {
     let run_step = publish["steps"].as_vec().unwrap().iter().find_map(|s| s["run"].as_str()).unwrap();
     // The manifests of the arches proven needless are tagged by digest (the first job's `copies`).
     let publish_line =
-        r#"cargo xtask publish --push "ghcr.io/$REPOSITORY" --tag "$SHA" --tag latest --copies="$COPIES""#;
+        r#"cargo xtask publish --push "ghcr.io/$REPOSITORY" --tag "$SHA" --also-tag latest --copies="$COPIES""#;
     assert_eq!(run_step, publish_line);
     let smoke = jobs["smoke"]["steps"].as_vec().unwrap().iter().find_map(|s| s["run"].as_str()).unwrap();
     assert_eq!(smoke, "cargo xtask smoke --skip-ask", "the real ollama image has no model");

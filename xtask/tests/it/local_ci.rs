@@ -237,6 +237,10 @@ fn a_push_that_changes_nothing_tags_the_commit_by_digest(repo: &Path, cache: &Pa
         assert_eq!(link(&format!("{new}-{arch}")), link(&format!("{old}-{arch}")), "{arch}: not the same manifest");
     }
     assert_ne!(link(&new), link(&format!("{new}-x86_64")), "{new} is an index of the arches");
+    // `latest` follows: each arch's manifest of this commit, and its index.
+    for arch in ["x86_64", "aarch64"] {
+        assert_eq!(link(&format!("latest-{arch}")), link(&format!("{new}-{arch}")), "latest-{arch}");
+    }
 }
 
 /// The prebuild job's key reaches the test job through `needs`; the test job, a fresh runner
@@ -400,21 +404,25 @@ fn a_forks_pull_request_builds_its_change_and_pushes_nothing(repo: &Path, flake:
     assert!(out.stderr.contains("why build-containers builds image harness"), "{}", out.stderr);
 }
 
-/// A push of a change to the harness whose unit tests fail: the images build beside the tests
-/// (they start when the first job ends, as the tests do) and push the commit's tag; publish, after every test leg, does not run, so `latest` still names the last passing push.
+/// A push of a change to the harness whose unit test fails: the images build beside the tests
+/// (they start when the first job ends, as the tests do), push the commit's tag and are smoked
+/// (smoke needs the images, not the tests); publish, after every test leg, does not run, so
+/// `latest` and its arches still name the last push whose tests passed.
 fn a_failing_test_stops_what_leaves_the_pipeline_not_the_images(repo: &Path, flake: &Path, cache: &Path) {
     let tags = repo
         .join("target/xtask-ci/registry/storage/docker/registry/v2/repositories/nanna-coder/harness/_manifests/tags");
     let link = |tag: &str| fs::read_to_string(tags.join(tag).join("current/link")).ok();
-    let latest = link("latest").expect("an earlier push published latest");
+    let published =
+        ["latest", "latest-x86_64", "latest-aarch64"].map(|t| link(t).expect("an earlier push published it"));
+    fs::write(flake.join("app"), "a change whose unit test fails\n").unwrap();
     fs::write(flake.join("fail-unit"), "").unwrap();
-    git(repo, &["add", "-A"]);
+    git(repo, &["add", "xtask/tests/example-flake/app", "xtask/tests/example-flake/fail-unit"]);
     git(repo, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a failing unit test"]);
     let (out, push) = ci(repo, cache, "failing", &["--event", "push", "--registry", "local"], None);
     let out = out.failed();
     let results = results(&push);
     assert_eq!(results["test (ubuntu-latest, unit)"], "failure", "{}", out.stdout);
-    for name in ["container (harness, x86_64)", "container (harness, aarch64)"] {
+    for name in ["container (harness, x86_64)", "container (harness, aarch64)", "smoke (x86_64)"] {
         assert_eq!(results[name], "success", "{name}: {}", out.stdout);
     }
     let (unit, image) = (job(&push, "test (ubuntu-latest, unit)"), job(&push, "container (harness, x86_64)"));
@@ -425,7 +433,8 @@ fn a_failing_test_stops_what_leaves_the_pipeline_not_the_images(repo: &Path, fla
     assert!(publish.reason.as_deref().unwrap_or_default().contains("test-matrix"), "{publish:#?}");
     let sha = run(std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(repo)).stdout;
     assert!(link(&format!("{}-x86_64", sha.trim())).is_some(), "the commit's tag was not pushed");
-    assert_eq!(link("latest").as_deref(), Some(latest.as_str()), "latest moved to a commit whose tests fail");
+    let now = ["latest", "latest-x86_64", "latest-aarch64"].map(|t| link(t).unwrap());
+    assert_eq!(now, published, "latest moved to a commit whose tests fail");
     git(repo, &["rm", "-q", "xtask/tests/example-flake/fail-unit"]);
     git(repo, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "the unit test passes"]);
 }
