@@ -124,18 +124,16 @@ pub fn run(p: &LocalRun<'_>, leg: &Leg<'_>, index: usize, done: &Done) -> Result
             env.extend(given.map(|v| ((*name).to_owned(), v)));
         }
         let cmd = p.step(xtask, leg, &env, &files, &event, &target)?;
-        if ran.job.xtask_start_seconds.is_none() {
-            // The task's own `--help`: the launcher, then the binary that has the task.
-            let task = cmd.args.get(1).cloned().unwrap_or_else(|| lit("help"));
-            let probe = Cmd { args: vec![lit("xtask"), task, lit("--help")], io: Io::Quiet, ..cmd.clone() };
-            let begun = Instant::now();
-            probe.run_quietly(&NoSlots).context("`cargo xtask --help` failed: the xtask does not build")?;
-            ran.job.xtask_start_seconds = Some(begun.elapsed().as_secs_f64());
-        }
+        let begun_ms = record::now_ms();
         let result = cmd.run(&NoSlots);
         ran.summary.push_str(&std::fs::read_to_string(&files.summary).unwrap_or_default());
         match Record::read(&files.record) {
             Ok(task) => {
+                // The first step's start: the launcher (a compile, or the kept binary), then the
+                // binary, up to its record's start, measured in the step itself (no second run).
+                if ran.job.xtask_start_seconds.is_none() {
+                    ran.job.xtask_start_seconds = Some(task.started_ms.saturating_sub(begun_ms) as f64 / 1000.0);
+                }
                 ran.job.tasks.push(record::Ran::of(&task));
                 ran.decisions.extend(task.proven);
             }
