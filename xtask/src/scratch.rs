@@ -99,12 +99,24 @@ fn sweep_memory() {
         let Some(pid) = name.strip_prefix("xtask-").and_then(|r| r.split('-').next()?.parse::<i32>().ok()) else {
             continue;
         };
-        // SAFETY: kill with signal 0 only asks whether the process exists.
-        let gone =
-            unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone && entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me) {
+        if process_gone(pid) && entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me) {
             let _ = fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+/// Whether no process `pid` runs on this machine any more (its directories are nobody's).
+pub fn process_gone(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only asks whether the process exists.
+    (unsafe { libc::kill(pid, 0) }) != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Removes `dir` and everything under it, a store Nix made there included (its directories are
+/// read-only: made writable again first). Best effort: what cannot be removed stays.
+pub fn remove_tree(dir: &std::path::Path) {
+    if fs::remove_dir_all(dir).is_err() {
+        writable(dir);
+        let _ = fs::remove_dir_all(dir);
     }
 }
 
@@ -137,11 +149,7 @@ pub fn remove() {
     }
     let mut dir = DIR.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(dir) = dir.take() {
-        if fs::remove_dir_all(&dir).is_err() {
-            // A store Nix made here has read-only directories: writable again, then removed.
-            writable(&dir);
-            let _ = fs::remove_dir_all(&dir);
-        }
+        remove_tree(&dir);
     }
 }
 

@@ -34,14 +34,31 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// A fresh directory outside the repository (Nix would read one inside as part of the git tree).
+/// A fresh directory outside the repository (Nix would read one inside as part of the git tree):
+/// `xtask-tests/<name>-<pid>-<n>` in the system's temporary directory. What this run makes stays
+/// there after it, to look into when a test failed; the first call of a run removes what runs that
+/// are gone left (a run leaves about a gigabyte: stores, caches, flakes).
 pub fn temp_dir(name: &str) -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    let root = std::env::temp_dir().join("xtask-tests");
+    SWEEP.call_once(|| remove_what_gone_runs_left(&root));
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join("xtask-tests").join(format!("{name}-{}-{n}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    let dir = root.join(format!("{name}-{}-{n}", std::process::id()));
+    xtask::scratch::remove_tree(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Removes each `<name>-<pid>-<n>` under `root` whose process is gone.
+fn remove_what_gone_runs_left(root: &Path) {
+    for entry in fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.rsplit('-').nth(1).and_then(|pid| pid.parse::<i32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() as i32 && xtask::scratch::process_gone(pid)) {
+            xtask::scratch::remove_tree(&entry.path());
+        }
+    }
 }
 
 /// What a test needs beyond cargo and git.
