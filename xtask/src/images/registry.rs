@@ -18,6 +18,10 @@ use crate::{
     session::Session,
 };
 
+/// The annotation of each entry of an index `publish` writes in a workflow run: the run's number
+/// (`$GITHUB_RUN_NUMBER`). A further tag (`latest`) whose index names a later run is left as it is.
+pub const RUN_NUMBER: &str = "xtask.run-number";
+
 /// `HOST[:PORT]/PREFIX`, as given, and how to speak to it.
 pub struct Registry {
     /// Lowercase: repository names are (a GitHub repository's need not be).
@@ -103,13 +107,47 @@ impl Registry {
 
     /// Whether the registry has `<image>:<tag>` (its manifest, read raw).
     pub fn has(&self, image: &str, tag: &str) -> bool {
+        self.inspect_raw(image, tag).succeeds()
+    }
+
+    fn inspect_raw(&self, image: &str, tag: &str) -> Cmd {
         let args = ["inspect".to_owned(), "--raw".to_owned()].into_iter().chain(self.flags(""));
-        Cmd::lits("skopeo", args.chain([self.reference(image, tag)])).succeeds()
+        Cmd::lits("skopeo", args.chain([self.reference(image, tag)])).hint("it reads a manifest the registry has")
+    }
+
+    /// The workflow run that wrote the index `<image>:<tag>`: the highest [`RUN_NUMBER`] of its
+    /// entries. `None` when the registry has no such tag, or its manifest names no run (an image's
+    /// manifest, an index written outside a workflow run or by an xtask before this annotation).
+    pub fn run_number(&self, image: &str, tag: &str) -> Result<Option<u64>> {
+        #[derive(serde::Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(default)]
+            annotations: std::collections::BTreeMap<String, String>,
+        }
+        let cmd = self.inspect_raw(image, tag);
+        let out = cmd.output(&NoSlots)?;
+        if !out.status.success() {
+            let said = String::from_utf8_lossy(&out.stderr);
+            // The registry's error code for a tag it does not have (the distribution spec's).
+            if said.to_lowercase().contains("manifest unknown") {
+                return Ok(None);
+            }
+            return Err(explain(anyhow::anyhow!("`{}` failed: {}\n{}", cmd.render(None), cmd.hint, said.trim_end())));
+        }
+        let index: Index = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("{}/{image}:{tag} is not a manifest (JSON)", self.name))?;
+        Ok(index.manifests.iter().filter_map(|entry| entry.annotations.get(RUN_NUMBER)?.parse().ok()).max())
     }
 
     /// The commands that write `<image>:<tag>` as an index of `<image>:<tag>-<arch>` for each arch:
-    /// a manifest list in buildah's local storage, each arch added from the registry, pushed, removed.
-    pub fn index(&self, image: &str, tag: &str, arches: &[String]) -> Vec<Cmd> {
+    /// a manifest list in buildah's local storage, each arch added from the registry (annotated
+    /// with the workflow run's number, when there is one: [`RUN_NUMBER`]), pushed, removed.
+    pub fn index(&self, image: &str, tag: &str, arches: &[String], run: Option<u64>) -> Vec<Cmd> {
         let list = format!("xtask-index-{}-{image}-{tag}", std::process::id());
         // `buildah manifest VERB… [FLAGS] LIST [REFERENCE]`: the flags where it reads the registry.
         let manifest = |verb: &[&str], reference: Option<String>| {
@@ -120,9 +158,9 @@ impl Registry {
                 .hint("it writes the image index (buildah manifest)")
         };
         let mut cmds = vec![manifest(&["create"], None)];
-        cmds.extend(
-            arches.iter().map(|arch| manifest(&["add"], Some(self.reference(image, &format!("{tag}-{arch}"))))),
-        );
+        let annotation = run.map(|run| format!("{RUN_NUMBER}={run}"));
+        let add: Vec<&str> = ["add"].into_iter().chain(annotation.iter().flat_map(|a| ["--annotation", a])).collect();
+        cmds.extend(arches.iter().map(|arch| manifest(&add, Some(self.reference(image, &format!("{tag}-{arch}"))))));
         cmds.extend([
             manifest(&["push", "--format", "oci"], Some(self.reference(image, tag))),
             manifest(&["rm"], None),

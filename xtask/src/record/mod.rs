@@ -206,6 +206,7 @@ impl Github {
             workflow: var("GITHUB_WORKFLOW"),
             run_id: var("GITHUB_RUN_ID"),
             run_attempt: var("GITHUB_RUN_ATTEMPT"),
+            run_number: var("GITHUB_RUN_NUMBER"),
             job: var("GITHUB_JOB"),
             matrix,
             event: var("GITHUB_EVENT_NAME"),

@@ -122,6 +122,9 @@ pub struct Github {
     pub run_id: String,
     /// Which attempt at the run this was (`$GITHUB_RUN_ATTEMPT`), from 1.
     pub run_attempt: String,
+    /// The run's number (`$GITHUB_RUN_NUMBER`): each run of the workflow gets the next, a re-run
+    /// keeps its own.
+    pub run_number: String,
     /// The job's id in the workflow.
     pub job: String,
     /// The matrix values of the job's leg.

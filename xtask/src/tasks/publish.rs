@@ -70,6 +70,7 @@ impl Publish {
             );
         }
         let pushed = &self.tag;
+        let run = record.github.as_ref().and_then(|github| github.run_number.parse::<u64>().ok());
         record.step("login", format!("Log in to {}", registry.name), &[], || registry.login(session))?;
         for copy in copies.iter().filter(|c| images.contains(&c.image)) {
             let (_, digest) = copy.from.rsplit_once('@').expect("checked above");
@@ -94,18 +95,31 @@ impl Publish {
             }
         } else {
             println!("# cargo xtask publish (dry run: nothing is run)\n# each <image>:{pushed}-<arch> is checked first (skopeo inspect --raw)");
+            if run.is_some() && !self.also.is_empty() {
+                println!("# each further tag whose index a later run wrote is left as it is (skopeo inspect --raw)");
+            }
         }
         // Image by image, its further tags' arch manifests, then its indexes: a failure stops
         // before the next image is touched.
         for image in &images {
-            for (tag, arch) in self.also.iter().flat_map(|t| config.arches.iter().map(move |a| (t, a))) {
+            let mut also = Vec::new();
+            for tag in &self.also {
+                match self.written_later(session, &registry, image, tag, run)? {
+                    Some(warning) => {
+                        crate::github::warning(&warning);
+                        record.warnings.push(warning);
+                    }
+                    None => also.push(tag),
+                }
+            }
+            for (tag, arch) in also.iter().flat_map(|t| config.arches.iter().map(move |a| (t, a))) {
                 let (from, to) = (format!("{pushed}-{arch}"), format!("{tag}-{arch}"));
                 let cmd = registry.retag(image, &from, &to);
                 let title = format!("Tag {}/{image}:{from} as {to}", registry.name);
                 record.step("registry-copy", title, &[&cmd], || registry::run(session, &cmd))?;
             }
-            for tag in &tags {
-                let cmds = registry.index(image, tag, &config.arches);
+            for tag in std::iter::once(&self.tag).chain(also) {
+                let cmds = registry.index(image, tag, &config.arches, run);
                 let title = format!("Write {}/{image}:{tag}: an index of {}", registry.name, config.arches.join(", "));
                 record.step("index", title.clone(), &cmds.iter().collect::<Vec<_>>(), || {
                     let (remove, write) = cmds.split_last().expect("an index has commands");
@@ -118,5 +132,27 @@ impl Publish {
             }
         }
         Ok(())
+    }
+
+    /// Why a further tag of `image` stays as it is, if it does: a further tag moves forward only,
+    /// so a re-run of an older workflow run (its tests failed, then passed) does not move
+    /// `latest` back from what a later run wrote. Asked of the registry in a workflow run only
+    /// (`$GITHUB_RUN_NUMBER`); the index a run writes names its number ([`registry::RUN_NUMBER`]).
+    fn written_later(
+        &self,
+        session: &Session,
+        registry: &Registry,
+        image: &str,
+        tag: &str,
+        run: Option<u64>,
+    ) -> Result<Option<String>> {
+        let Some(run) = run.filter(|_| !session.dry_run) else { return Ok(None) };
+        let later = registry.run_number(image, tag)?.filter(|&by| by > run);
+        Ok(later.map(|by| {
+            format!(
+                "{}/{image}:{tag} was written by run {by}, a later run than this one ({run}): left as it is (this run's images are under {})",
+                registry.name, self.tag
+            )
+        }))
     }
 }

@@ -108,6 +108,61 @@ fn publish_names_every_missing_arch_and_writes_no_index() {
     }
 }
 
+/// "Re-run failed jobs" on an older commit's workflow run, after a newer commit's run published,
+/// runs the older run's publish: `latest` stays the newer run's, while the older run's own tag is
+/// written. A later run moves `latest` on, and so does a re-run of the run that wrote it.
+#[test]
+fn latest_moves_forward_only_a_rerun_of_an_older_run_leaves_it() {
+    needs!(Nix, Registry);
+    let ex = Example::new("latest-forward");
+    let registry = Registry::start(&ex.dir.join("registry")).unwrap();
+    let repo = format!("{}/nanna-coder", registry.host);
+    let push = |tag: &str| {
+        for arch in ["x86_64", "aarch64"] {
+            build_containers(&ex, &["--image", "harness", "--arch", arch, "--push", &repo, "--tag", tag]).0.ok();
+        }
+    };
+    push("older");
+    fs::write(ex.flake.join("app"), "0.1.1\n").unwrap();
+    push("newer");
+    let digest = |tag: &str| inspect(&format!("docker://{repo}/harness:{tag}"), false)["Digest"].clone();
+    let (older, newer) = (digest("older-x86_64"), digest("newer-x86_64"));
+    assert_ne!(older, newer, "the app change changed the image");
+    let index_run = |tag: &str| {
+        let index = inspect(&format!("docker://{repo}/harness:{tag}"), true);
+        let runs: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["annotations"]["xtask.run-number"].as_str().unwrap())
+            .collect();
+        runs.concat()
+    };
+    let publish = |tag: &str, run: &str| {
+        let args = ["publish", "--push", &repo, "--tag", tag, "--also-tag", "latest", "--image", "harness"];
+        let (out, record) = recorded(xtask().args(args).env("GITHUB_ACTIONS", "true").env("GITHUB_RUN_NUMBER", run));
+        out.ok();
+        record
+    };
+    assert!(publish("newer", "12").warnings.is_empty());
+    assert_eq!((digest("latest-x86_64"), digest("latest-aarch64")), (newer.clone(), digest("newer-aarch64")));
+    assert_eq!(index_run("latest"), "1212", "each entry of the index names the run that wrote it");
+
+    // Run 11, of the older commit, re-run after a flaky test: its own tag is written, `latest` stays.
+    let rerun = publish("older", "11");
+    assert_eq!(rerun.warnings.len(), 1, "{:#?}", rerun.warnings);
+    assert_eq!((digest("latest-x86_64"), digest("latest-aarch64")), (newer.clone(), digest("newer-aarch64")));
+    assert_eq!(index_run("latest"), "1212");
+    assert_eq!(index_run("older"), "1111", "the older run's own index is written");
+    assert!(!rerun.steps.iter().any(|s| s.kind == "registry-copy"), "nothing was copied under latest-<arch>");
+
+    // A re-run of run 12 itself moves it as before, and a later run moves it on.
+    assert!(publish("newer", "12").warnings.is_empty());
+    assert!(publish("older", "13").warnings.is_empty());
+    assert_eq!((digest("latest-x86_64"), digest("latest-aarch64")), (older, digest("older-aarch64")));
+    assert_eq!(index_run("latest"), "1313");
+}
+
 #[test]
 fn an_app_only_change_pushes_and_uploads_only_what_changed_from_a_runner_with_no_state() {
     needs!(Nix, Registry);

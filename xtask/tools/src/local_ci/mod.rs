@@ -55,6 +55,7 @@ const SCRUBBED: &[&str] = &[
     "GITHUB_WORKFLOW",
     "GITHUB_RUN_ID",
     "GITHUB_RUN_ATTEMPT",
+    "GITHUB_RUN_NUMBER",
     "GITHUB_JOB",
     "DEPS_CACHE_KEY",
     "NEEDS",
