@@ -178,14 +178,26 @@ impl Cache {
         }
     }
 
-    /// The cache's own public keys, one word, when the config knows them (Cachix's, not those
-    /// the xtask signs with).
-    pub(crate) fn config_keys(&self, config: &Config) -> Option<String> {
+    /// The public keys a runner trusts for the cache when the xtask signs nothing this run (it
+    /// reads the keys it signs with itself), one word: Cachix's own (the config's `public-keys`);
+    /// for a cache this project owns that this run only reads (a fork's pull request), the
+    /// config's `public-keys` (what the workflows' runners trust) and a local cache's
+    /// `DIR.public` (its keys, written for runners, carried with it). `None` when none is known.
+    pub(crate) fn trusted_keys(&self, config: &Config) -> Option<String> {
+        let owned_read_only = |cache: &Cache| {
+            let mut keys = config.public_keys.clone();
+            if let Cache::Local { dir } = cache {
+                let written = std::fs::read_to_string(signing_key::local_public(dir)).unwrap_or_default();
+                keys.extend(written.split_whitespace().map(str::to_owned).filter(|k| !config.public_keys.contains(k)));
+            }
+            (!keys.is_empty()).then(|| keys.join(" "))
+        };
         match self {
             Cache::Cachix { name } if *name == config.name && !config.public_keys.is_empty() => {
                 Some(config.public_keys.join(" "))
             }
-            Cache::ReadOnly { of, .. } => of.config_keys(config),
+            Cache::ReadOnly { of, .. } if matches!(**of, Cache::Cachix { .. }) => of.trusted_keys(config),
+            Cache::ReadOnly { of, .. } => owned_read_only(of),
             _ => None,
         }
     }

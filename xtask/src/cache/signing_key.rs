@@ -97,7 +97,7 @@ impl SigningKeys {
         let next = std::fs::symlink_metadata(&next).is_ok().then(|| SigningKey::existing(&next));
         let first = SigningKey::made(current, &format!("{cache_name}-local-1"));
         let keys = std::iter::once(first).chain(next).collect();
-        SigningKeys { keys, public: Some(PathBuf::from(format!("{}.public", dir.display()))) }
+        SigningKeys { keys, public: Some(local_public(dir)) }
     }
 
     /// The user's keys (`--signing-key FILE`, repeatable).
@@ -174,6 +174,11 @@ impl SigningKeys {
 /// key, or a narinfo's `Sig:` value.
 pub fn key_name(key: &str) -> &str {
     key.split_once(':').map_or(key, |(name, _)| name)
+}
+
+/// Where a local cache's public keys are written for runners: `DIR.public`.
+pub fn local_public(dir: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.public", dir.display()))
 }
 
 /// A local cache's key files: its own, and the next one of a rotation under way.

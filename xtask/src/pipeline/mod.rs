@@ -237,9 +237,9 @@ pub(crate) fn pin_plan(session: &Session, targets: Vec<Target>, cache: &str, kee
 }
 
 /// The keys a runner trusts for the cache, one word: those the xtask signs with (found by its
-/// step), or the config's for Cachix.
+/// step), else those the cache and the config name ([`crate::cache::Cache::trusted_keys`]).
 fn trusted_key(session: &Session, signs: bool) -> Option<Arg> {
-    signs.then_some(Arg::Joined(PUBLIC_KEY)).or_else(|| session.cache.config_keys(&session.config).map(lit))
+    signs.then_some(Arg::Joined(PUBLIC_KEY)).or_else(|| session.cache.trusted_keys(&session.config).map(lit))
 }
 
 fn fresh_runner(session: &Session, key: Option<Arg>, stop_when_cached: bool) -> Result<FreshRunner> {

@@ -372,13 +372,39 @@ fn force_runs_every_job(repo: &Path, cache: &Path) {
     }
 }
 
-/// A fork's pull request with a change: the jobs build it, and push nothing.
+/// A fork's pull request with a change: the jobs build it, and push nothing. It only reads the
+/// cache and signs nothing, yet a path signed by a key runners do not trust is no proof: the leg
+/// that needs it runs (the cache's keys are those written for runners beside it).
 fn a_forks_pull_request_builds_its_change_and_pushes_nothing(repo: &Path, flake: &Path, cache: &Path) {
     fs::write(flake.join("app"), "a fork's change\n").unwrap();
+    let fmt: Vec<(std::path::PathBuf, String)> = narinfos(cache)
+        .into_iter()
+        .filter(|i| i.store_path.ends_with("-harness-fmt"))
+        .map(|i| {
+            let hash = i.store_path.trim_start_matches("/nix/store/").split('-').next().unwrap().to_owned();
+            let file = cache.join(format!("{hash}.narinfo"));
+            let text = fs::read_to_string(&file).unwrap();
+            (file, text)
+        })
+        .collect();
+    assert!(!fmt.is_empty(), "the cache has the fmt check");
+    for (file, text) in &fmt {
+        let sig = format!("Sig: someone-else-1:{}", "A".repeat(88));
+        let resigned: Vec<String> =
+            text.lines().map(|l| if l.starts_with("Sig: ") { sig.clone() } else { l.to_owned() }).collect();
+        fs::write(file, resigned.join("\n") + "\n").unwrap();
+    }
     let before = snapshot(cache);
     let (out, fork) = ci(repo, cache, "fork", &["--event", "pull_request", "--fork"], None);
     let out = out.ok();
     assert_eq!(snapshot(cache), before, "the fork's pipeline wrote to the cache");
+    let fmt_leg = job(&fork, "test (ubuntu-latest, fmt)");
+    assert_eq!(fmt_leg.proof.as_ref().map(|p| p.why), Some(Why::Broken), "{}", out.stdout);
+    assert_eq!(fmt_leg.result, "success", "{}", out.stdout);
+    // The fork repaired nothing (it writes nothing): the cache is put back for the scenarios after.
+    for (file, text) in &fmt {
+        fs::write(file, text).unwrap();
+    }
     assert!(out.stderr.contains("a pull request from a fork gets no secrets"), "{}", out.stderr);
     assert_eq!(job(&fork, "prebuild-deps (x86_64)").result, "success");
     // `app` is the harness's source: the harness's legs run, and smoke (its images changed);
