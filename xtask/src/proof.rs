@@ -76,7 +76,8 @@ impl<'w> Legs<'w> {
     /// push publishes the images (empty: every image leg of a push runs).
     pub(crate) fn decide(&self, session: &Session, record: &mut Record, force: bool, registry: &str) -> Result<()> {
         let run = record.github.clone().unwrap_or_default();
-        let registry = (run.event == "push" && !registry.is_empty()).then(|| Registry::new(registry).name);
+        let push = run.event == "push";
+        let registry = (push && !registry.is_empty()).then(|| Registry::new(registry).name);
         // What a record of the history proves: a passing smoke run by this very xtask; a manifest
         // a push of this repository made, to this registry.
         let history = History::of(session).map(|h| h.read().0).unwrap_or_default();
@@ -87,6 +88,7 @@ impl<'w> Legs<'w> {
             smokes: history.iter().filter(|r| r.task == "smoke" && r.ok()).filter(this_xtask).collect(),
             published: history.iter().filter(|r| r.ok()).filter(pushed).flat_map(|r| &r.published).collect(),
             force,
+            push,
             registry,
         };
         for (leg, proof, wanted) in &self.legs {
@@ -150,6 +152,9 @@ struct Grounds<'h> {
     smokes: Vec<&'h Record>,
     published: Vec<&'h Published>,
     force: bool,
+    /// A push: an image leg runs unless a manifest of the registry's is there to copy.
+    push: bool,
+    /// The registry a push publishes to (`None`: none given, so no manifest to copy either).
     registry: Option<String>,
 }
 
@@ -185,7 +190,7 @@ impl Grounds<'_> {
             _ if seen.len() < wanted.map_or(1, |w| w.len().max(1)) => Why::Unknown,
             _ if broken > 0 => Why::Broken,
             _ if to_build > 0 => Why::Builds,
-            _ if proof == Proof::Image && self.registry.is_some() && copy.is_none() => Why::Publishes,
+            _ if proof == Proof::Image && self.push && copy.is_none() => Why::Publishes,
             _ if proof == Proof::Smoke && smoke.is_none() => Why::NotSmoked,
             _ => Why::Proven,
         };

@@ -475,6 +475,10 @@ fn a_push_skips_what_this_machine_cannot_do_and_passes_nothing_that_did_not_run(
     assert!(reason("container (harness, x86_64)").contains("no registry given"), "{}", out.stdout);
     assert!(reason("publish").contains("cannot build aarch64-linux"), "{}", out.stdout);
     assert_eq!(job(&bare, "container (harness, x86_64)").result, "skipped");
+    // The ollama image is in the cache, but a push without a registry has no manifest of it to
+    // copy: its leg is answered "runs" (it would publish), never proven.
+    let ollama = job(&bare, "container (ollama, x86_64)");
+    assert_eq!(ollama.proof.as_ref().map(|p| (p.runs, p.why)), Some((true, Why::Publishes)), "{}", out.stdout);
 }
 
 /// A leg whose attribute the flake lacks (an arch it does not build) is answered "runs" and why
