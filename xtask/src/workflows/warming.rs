@@ -31,8 +31,9 @@ pub fn graph(config: &Config) -> Workflow {
         concurrency: ("cache-warming", false),
         jobs: {
             let warming = [warm_dependencies(config), warm_containers(config), warm_cross_platform(config)];
-            let summary = summary(config, &warming);
-            warming.into_iter().chain(verify(config)).chain([summary]).chain(pages(config)).collect()
+            let verify = verify(config);
+            let summary = summary(config, &warming, verify.as_ref());
+            warming.into_iter().chain(verify).chain([summary]).chain(pages(config)).collect()
         },
     }
 }
@@ -148,12 +149,13 @@ fn warm_cross_platform(config: &Config) -> Job {
     job
 }
 
-/// The results of the jobs; where the workflow carries the history, the run kept in it and the
-/// dashboard rendered from it, uploaded as the Pages artifact on the default branch.
-fn summary(config: &Config, warming: &[Job]) -> Job {
+/// The results of the jobs (the warming's, and verify's where it runs: its verdict is in the
+/// table); where the workflow carries the history, the run kept in it and the dashboard rendered
+/// from it, uploaded as the Pages artifact on the default branch.
+fn summary(config: &Config, warming: &[Job], verify: Option<&Job>) -> Job {
     let summary = Xtask::new([Word::Lit("summary")]).env([(NEEDS, Value::NeedsJson)]);
     let mut job = Job::new("summary", "summary", RunsOn::Label("ubuntu-latest"))
-        .needs(&warming.iter().map(|j| j.id).collect::<Vec<_>>())
+        .needs(&warming.iter().chain(verify).map(|j| j.id).collect::<Vec<_>>())
         .when(Condition::Always)
         .steps(setup(config, false))
         .steps(history::gather(config, &warming.iter().collect::<Vec<_>>()));
