@@ -10,7 +10,7 @@
 //! each level pays its runner's set-up (`docs/measurements.md`).
 
 use super::{
-    graph::{Condition, Job, Matrix, Proof, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
+    graph::{Cancel, Condition, Job, Matrix, Proof, RunsOn, Step, Trigger, Value, Word, Workflow, Xtask},
     history, per_arch, runner,
     setup::{pushing, setup},
     CI,
@@ -43,7 +43,7 @@ pub fn graph(config: &Config) -> Workflow {
             Trigger::PullRequest,
             Trigger::Dispatch { force: Some("Run every job, even those the cache proves needless") },
         ],
-        concurrency: ("ci", true),
+        concurrency: ("ci", Cancel::PullRequests),
         jobs: with_history(config, jobs),
     }
 }

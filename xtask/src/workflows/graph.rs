@@ -15,10 +15,21 @@ pub struct Workflow {
     pub title: &'static str,
     /// The events it runs on (`on:`).
     pub triggers: Vec<Trigger>,
-    /// The concurrency group's prefix (the ref follows), and whether a new run cancels the old.
-    pub concurrency: (&'static str, bool),
+    /// The concurrency group's prefix (the ref follows), and which runs a new run cancels.
+    pub concurrency: (&'static str, Cancel),
     /// Its jobs, in the order the file lists them.
     pub jobs: Vec<Job>,
+}
+
+/// Which run in progress a new run of the same concurrency group cancels (`cancel-in-progress`);
+/// a run it does not cancel finishes first, and GitHub keeps the newest run pending after it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cancel {
+    /// None: every run finishes what it started.
+    Never,
+    /// A pull request's: its new commit makes the old run's answer moot. A run of a branch
+    /// publishes, and a run cancelled halfway through its publish would leave its tags half moved.
+    PullRequests,
 }
 
 /// An event a workflow runs on (`on:`).

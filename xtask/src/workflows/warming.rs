@@ -1,7 +1,7 @@
 //! cache-warming.yml, the seed's cache warming: pre-populates the cache from main.
 
 use super::{
-    graph::{Condition, Job, Matrix, Role, RunsOn, Step, Trigger, Uses, Value, Word, Workflow, Xtask},
+    graph::{Cancel, Condition, Job, Matrix, Role, RunsOn, Step, Trigger, Uses, Value, Word, Workflow, Xtask},
     history,
     pins::{CACHE_SAVE, DEPLOY_PAGES, UPLOAD_PAGES},
     setup::{pushing, setup},
@@ -28,7 +28,7 @@ pub fn graph(config: &Config) -> Workflow {
             triggers.extend(owned(config).then_some(Trigger::Schedule { cron: VERIFY_CRON }));
             triggers
         },
-        concurrency: ("cache-warming", false),
+        concurrency: ("cache-warming", Cancel::Never),
         jobs: {
             let warming = [warm_dependencies(config), warm_containers(config), warm_cross_platform(config)];
             let verify = verify(config);

@@ -101,6 +101,10 @@ fn the_workflows_have_the_seeds_shape() {
     assert_eq!(ci["jobs"]["build-containers"]["needs"].as_str(), Some("prebuild-deps"));
     let needs: Vec<_> = ci["jobs"]["publish"]["needs"].as_vec().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
     assert_eq!(needs, ["prebuild-deps", "test-matrix", "build-containers", "smoke"]);
+    // A pull request's new commit cancels its run in progress; a push's run finishes (a run
+    // cancelled in its publish would leave the tags half moved), and the newest waits for it.
+    let concurrency = &ci["concurrency"];
+    assert_eq!(concurrency["cancel-in-progress"].as_str(), Some("${{ github.event_name == 'pull_request' }}"));
     for step in ci["jobs"]["prebuild-deps"]["steps"].as_vec().unwrap() {
         if step["uses"].as_str().is_some_and(|u| u.starts_with("cachix/cachix-action@")) {
             assert_eq!(step["with"]["skipPush"].as_bool(), Some(true), "only the xtask pushes");

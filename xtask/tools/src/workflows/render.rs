@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use xtask::workflows::{
-    graph::{Condition, Job, Matrix, RunsOn, Step, Trigger, Uses, Value, Word, Workflow, Xtask, SKIP},
+    graph::{Cancel, Condition, Job, Matrix, RunsOn, Step, Trigger, Uses, Value, Word, Workflow, Xtask, SKIP},
     COMMAND,
 };
 
@@ -24,6 +24,10 @@ pub fn workflow(w: &Workflow) -> String {
         trigger_yaml(&mut y, trigger);
     }
     let (group, cancel) = w.concurrency;
+    let cancel = match cancel {
+        Cancel::Never => "false".to_owned(),
+        Cancel::PullRequests => expr("github.event_name == 'pull_request'"),
+    };
     let _ = write!(
         y,
         "\npermissions:\n  contents: read\n\nconcurrency:\n  group: {group}-{}\n  cancel-in-progress: {cancel}\n\njobs:\n",
