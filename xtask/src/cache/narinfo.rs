@@ -30,13 +30,23 @@ impl NarInfo {
     /// Parses a narinfo; `name` (its file name) is only for messages.
     pub fn parse(name: &str, bytes: &[u8]) -> Result<NarInfo> {
         let text = std::str::from_utf8(bytes).with_context(|| format!("{name} is not UTF-8 text"))?;
+        // Nix reads the last of a field given twice, and a reader taking the first would check
+        // another narinfo than the one runners read: a field given twice is refused (but `Sig`).
+        let mut keys: Vec<&str> = text.lines().filter_map(|l| l.split_once(": ").map(|(k, _)| k)).collect();
+        keys.sort_unstable();
+        if let Some(twice) = keys.windows(2).find(|w| w[0] == w[1] && w[0] != "Sig") {
+            bail!("{name} gives `{}:` twice", twice[0]);
+        }
         let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(": ")).map(str::trim);
         let required = |key: &str| field(key).with_context(|| format!("{name} has no `{key}:` line"));
         let store_path = required("StorePath")?.to_owned();
-        let store = match store_path.rsplit_once('/') {
-            Some((store, base)) if !store.is_empty() && hash_part(base).is_some() => store,
-            _ => bail!("{name}: `StorePath: {store_path}` is not a store path"),
-        };
+        // A path of the store the cache is for, and nothing else: Nix would read any other
+        // argument as a flake reference (`github:…`, a directory) and fetch or evaluate it.
+        match store_path.rsplit_once('/') {
+            Some((STORE_DIR, base)) if hash_part(base).is_some() => {}
+            _ => bail!("{name}: `StorePath: {store_path}` is not a path of {STORE_DIR}"),
+        }
+        let store = STORE_DIR;
         let url = required("URL")?;
         ensure!(
             safe_path(url),
@@ -90,6 +100,9 @@ pub(crate) fn safe_path(path: &str) -> bool {
         && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+/".contains(&b))
 }
 
+/// The store every cache of this project is for (its `nix-cache-info` says `StoreDir:`).
+pub const STORE_DIR: &str = "/nix/store";
+
 /// Nix's base-32 alphabet (no e, o, u, t).
 pub(crate) const NIX32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 
@@ -135,6 +148,22 @@ mod tests {
         }
         let err = NarInfo::parse("binary.narinfo", b"StorePath: \xff\xfe").unwrap_err().to_string();
         assert!(err.contains("binary.narinfo is not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn a_store_path_outside_the_store_or_a_field_given_twice_is_an_error() {
+        // Nix would take the first two for flake references, fetch them and evaluate them.
+        let hash = "0c3z2dlhjvgrbqvq0lq3z6cv4kkmbn5b-deps";
+        for store in ["github:attacker/repo", "/tmp/flake", "nix/store", "/nix/store/x"] {
+            let text = NARINFO.replace(&format!("/nix/store/{hash}"), &format!("{store}/{hash}"));
+            let err = NarInfo::parse("bad.narinfo", text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("is not a path of /nix/store"), "{store}: {err}");
+        }
+        let twice = format!("{NARINFO}NarHash: sha256:1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3\n");
+        let err = NarInfo::parse("twice.narinfo", twice.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("gives `NarHash:` twice"), "{err}");
+        let signed_twice = format!("{NARINFO}Sig: k-2:def\n");
+        assert_eq!(NarInfo::parse("x.narinfo", signed_twice.as_bytes()).unwrap().sigs, ["k-1:abc", "k-2:def"]);
     }
 
     #[test]

@@ -144,6 +144,10 @@ pub(crate) fn distinct_names(keys: &[String]) -> bool {
     names.len() == keys.len()
 }
 
+/// A Nix public key, `NAME:BASE64`: an ed25519 key is 32 bytes, 43 characters of base 64 and `=`.
 pub(crate) fn is_public_key(s: &str) -> bool {
-    matches!(s.split_once(':'), Some((name, key)) if !name.is_empty() && key.len() >= 40 && !key.contains(char::is_whitespace))
+    let base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    matches!(s.split_once(':'), Some((name, key))
+        if !name.is_empty() && !name.contains(char::is_whitespace)
+            && key.len() == 44 && key.ends_with('=') && key.bytes().take(43).all(base64))
 }

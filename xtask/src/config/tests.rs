@@ -54,6 +54,9 @@ fn public_keys_are_a_list_of_keys_with_distinct_names() {
         r#"public-keys = "a-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4=""#,
         r#"public-keys = ["a-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4=", "a-1:V/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4="]"#,
         r#"public-keys = ["not a key"]"#,
+        // Not base 64 of an ed25519 key: Nix refuses it, and would check nothing with it.
+        r#"public-keys = ["a-1:@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@="]"#,
+        r#"public-keys = ["a-1:U/8OwBxzrmKhrghm7KtNA3cRnYR5ioKlB637gbc2BF4=U/8O"]"#,
     ] {
         let message = Config::from_manifest(&VALID.replace("public-keys = [", &format!("{bad}\n#["))).unwrap_err();
         assert!(message.to_string().contains("`public-keys` must be an array of Nix public keys"), "{bad}: {message}");

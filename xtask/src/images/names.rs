@@ -61,6 +61,16 @@ fn is_host(host: &str) -> bool {
         })
 }
 
+/// The OCI architecture of a Nix arch (`x86_64` is `amd64`, `aarch64` is `arm64`), as an image's
+/// config and an index's platform name it.
+pub(crate) fn oci_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
 /// A tag given on the command line, as every arch's job pushes it (`<tag>-<arch>`), checked
 /// before anything is built: the suffix must not take it over the 128 characters a tag may have.
 pub(crate) fn check_arch_tags(tag: &str, arches: &[String]) -> Result<()> {

@@ -18,9 +18,30 @@ use crate::{
     session::Session,
 };
 
-/// The annotation of each entry of an index `publish` writes in a workflow run: the run's number
-/// (`$GITHUB_RUN_NUMBER`). A further tag (`latest`) whose index names a later run is left as it is.
-pub const RUN_NUMBER: &str = "xtask.run-number";
+/// The annotations of each entry of an index `publish` writes in a workflow run: the workflow
+/// (`$GITHUB_WORKFLOW_REF` without its ref: `OWNER/REPO/.github/workflows/ci.yml`) and the run's
+/// number in it (`$GITHUB_RUN_NUMBER`). A further tag (`latest`) whose index names a later run of
+/// the same workflow is left as it is.
+pub const WRITTEN_BY: (&str, &str) = ("xtask.workflow", "xtask.run-number");
+
+/// A run of a workflow: GitHub numbers each workflow's runs in order, and a re-run keeps its number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkflowRun {
+    /// `OWNER/REPO/.github/workflows/FILE`.
+    pub workflow: String,
+    /// Its number (`$GITHUB_RUN_NUMBER`).
+    pub number: u64,
+}
+
+impl WorkflowRun {
+    /// The workflow run a task is a step of, when GitHub says which (its workflow's file and the
+    /// run's number).
+    pub fn of(github: &crate::record::Github) -> Option<WorkflowRun> {
+        let workflow = github.workflow_ref.split('@').next().unwrap_or_default();
+        let number = github.run_number.parse().ok()?;
+        (!workflow.is_empty()).then(|| WorkflowRun { workflow: workflow.to_owned(), number })
+    }
+}
 
 /// `HOST[:PORT]/PREFIX`, as given, and how to speak to it.
 pub struct Registry {
@@ -105,20 +126,49 @@ impl Registry {
         Cmd::lits("skopeo", args).hint("it copies a manifest the registry has under a new tag")
     }
 
-    /// Whether the registry has `<image>:<tag>` (its manifest, read raw).
-    pub fn has(&self, image: &str, tag: &str) -> bool {
-        self.inspect_raw(image, tag).succeeds()
+    /// `skopeo inspect [--raw] REGISTRY/<image>:<tag>` (`@<digest>` for `sha256:…`).
+    pub fn inspect(&self, image: &str, tag: &str, raw: bool) -> Cmd {
+        let reference = match tag.starts_with("sha256:") {
+            true => format!("docker://{}/{image}@{tag}", self.name),
+            false => self.reference(image, tag),
+        };
+        let args = ["inspect".to_owned()].into_iter().chain(raw.then(|| "--raw".to_owned())).chain(self.flags(""));
+        Cmd::lits("skopeo", args.chain([reference])).hint("it reads a manifest the registry has")
     }
 
-    fn inspect_raw(&self, image: &str, tag: &str) -> Cmd {
-        let args = ["inspect".to_owned(), "--raw".to_owned()].into_iter().chain(self.flags(""));
-        Cmd::lits("skopeo", args.chain([self.reference(image, tag)])).hint("it reads a manifest the registry has")
+    /// What `inspect` printed; `None` when the registry has no such tag (its error code for that,
+    /// the distribution spec's `MANIFEST_UNKNOWN`); any other failure is an error, saying why.
+    fn read(&self, cmd: &Cmd) -> Result<Option<Vec<u8>>> {
+        let out = cmd.output_quietly()?;
+        if out.status.success() {
+            return Ok(Some(out.stdout));
+        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        if said.to_lowercase().contains("manifest unknown") {
+            return Ok(None);
+        }
+        Err(explain(anyhow::anyhow!("`{}` failed: {}\n{}", cmd.render(None), cmd.hint, said.trim_end())))
     }
 
-    /// The workflow run that wrote the index `<image>:<tag>`: the highest [`RUN_NUMBER`] of its
-    /// entries. `None` when the registry has no such tag, or its manifest names no run (an image's
-    /// manifest, an index written outside a workflow run or by an xtask before this annotation).
-    pub fn run_number(&self, image: &str, tag: &str) -> Result<Option<u64>> {
+    /// The OCI architecture of the image `<image>:<tag>` (or `@<digest>`: `amd64`, `arm64`, as
+    /// its config says); `None` when the registry has no such tag.
+    pub fn architecture(&self, image: &str, tag: &str) -> Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct Inspected {
+            #[serde(rename = "Architecture", default)]
+            architecture: String,
+        }
+        let Some(out) = self.read(&self.inspect(image, tag, false))? else { return Ok(None) };
+        let inspected: Inspected = serde_json::from_slice(&out)
+            .with_context(|| format!("`skopeo inspect` of {}/{image}:{tag} printed no image", self.name))?;
+        Ok(Some(inspected.architecture))
+    }
+
+    /// The workflow run that wrote the index `<image>:<tag>` (its entries' [`WRITTEN_BY`]
+    /// annotations, the latest run of them). `None` when the registry has no such tag, or its
+    /// manifest names no run: an image's manifest, or an index written outside a workflow run or
+    /// by an xtask before the annotation.
+    pub fn written_by(&self, image: &str, tag: &str) -> Result<Option<WorkflowRun>> {
         #[derive(serde::Deserialize)]
         struct Index {
             #[serde(default)]
@@ -129,26 +179,25 @@ impl Registry {
             #[serde(default)]
             annotations: std::collections::BTreeMap<String, String>,
         }
-        let cmd = self.inspect_raw(image, tag);
-        let out = cmd.output(&NoSlots)?;
-        if !out.status.success() {
-            let said = String::from_utf8_lossy(&out.stderr);
-            // The registry's error code for a tag it does not have (the distribution spec's).
-            if said.to_lowercase().contains("manifest unknown") {
-                return Ok(None);
-            }
-            return Err(explain(anyhow::anyhow!("`{}` failed: {}\n{}", cmd.render(None), cmd.hint, said.trim_end())));
-        }
-        let index: Index = serde_json::from_slice(&out.stdout)
+        let Some(out) = self.read(&self.inspect(image, tag, true))? else { return Ok(None) };
+        let index: Index = serde_json::from_slice(&out)
             .with_context(|| format!("{}/{image}:{tag} is not a manifest (JSON)", self.name))?;
-        Ok(index.manifests.iter().filter_map(|entry| entry.annotations.get(RUN_NUMBER)?.parse().ok()).max())
+        let runs = index.manifests.iter().filter_map(|entry| {
+            let number = entry.annotations.get(WRITTEN_BY.1)?.parse().ok()?;
+            Some(WorkflowRun { workflow: entry.annotations.get(WRITTEN_BY.0)?.clone(), number })
+        });
+        Ok(runs.max_by_key(|run| run.number))
     }
 
-    /// The commands that write `<image>:<tag>` as an index of `<image>:<tag>-<arch>` for each arch:
+    /// The commands that write `<image>:<to>` as an index of `<image>:<from>-<arch>` for each arch
+    /// (the manifests, by their digests at the time: not `<to>-<arch>`, which another run may move):
     /// a manifest list in buildah's local storage, each arch added from the registry (annotated
-    /// with the workflow run's number, when there is one: [`RUN_NUMBER`]), pushed, removed.
-    pub fn index(&self, image: &str, tag: &str, arches: &[String], run: Option<u64>) -> Vec<Cmd> {
-        let list = format!("xtask-index-{}-{image}-{tag}", std::process::id());
+    /// with the workflow run that writes it, when there is one: [`WRITTEN_BY`]), pushed, removed.
+    pub fn index(&self, image: &str, from: &str, to: &str, arches: &[String], run: Option<&WorkflowRun>) -> Vec<Cmd> {
+        // buildah's list names must be lowercase repository names; a tag need not be.
+        static LISTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = LISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let list = format!("xtask-index-{}-{n}", std::process::id());
         // `buildah manifest VERB… [FLAGS] LIST [REFERENCE]`: the flags where it reads the registry.
         let manifest = |verb: &[&str], reference: Option<String>| {
             let flags = if reference.is_some() { self.flags("") } else { Vec::new() };
@@ -157,14 +206,14 @@ impl Registry {
                 .io(Io::Quiet)
                 .hint("it writes the image index (buildah manifest)")
         };
+        let annotations: Vec<String> = run.map_or(Vec::new(), |run| {
+            vec![format!("{}={}", WRITTEN_BY.0, run.workflow), format!("{}={}", WRITTEN_BY.1, run.number)]
+        });
+        let add: Vec<&str> =
+            ["add"].into_iter().chain(annotations.iter().flat_map(|a| ["--annotation", a.as_str()])).collect();
         let mut cmds = vec![manifest(&["create"], None)];
-        let annotation = run.map(|run| format!("{RUN_NUMBER}={run}"));
-        let add: Vec<&str> = ["add"].into_iter().chain(annotation.iter().flat_map(|a| ["--annotation", a])).collect();
-        cmds.extend(arches.iter().map(|arch| manifest(&add, Some(self.reference(image, &format!("{tag}-{arch}"))))));
-        cmds.extend([
-            manifest(&["push", "--format", "oci"], Some(self.reference(image, tag))),
-            manifest(&["rm"], None),
-        ]);
+        cmds.extend(arches.iter().map(|arch| manifest(&add, Some(self.reference(image, &format!("{from}-{arch}"))))));
+        cmds.extend([manifest(&["push", "--format", "oci"], Some(self.reference(image, to))), manifest(&["rm"], None)]);
         cmds
     }
 }

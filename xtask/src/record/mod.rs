@@ -204,6 +204,7 @@ impl Github {
             .collect();
         Github {
             workflow: var("GITHUB_WORKFLOW"),
+            workflow_ref: var("GITHUB_WORKFLOW_REF"),
             run_id: var("GITHUB_RUN_ID"),
             run_attempt: var("GITHUB_RUN_ATTEMPT"),
             run_number: var("GITHUB_RUN_NUMBER"),

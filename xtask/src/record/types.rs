@@ -118,6 +118,9 @@ pub struct CacheInfo {
 pub struct Github {
     /// The workflow's name (`$GITHUB_WORKFLOW`).
     pub workflow: String,
+    /// The workflow's file and ref (`$GITHUB_WORKFLOW_REF`:
+    /// `OWNER/REPO/.github/workflows/ci.yml@refs/heads/main`).
+    pub workflow_ref: String,
     /// The run's id (`$GITHUB_RUN_ID`), unique in the repository.
     pub run_id: String,
     /// Which attempt at the run this was (`$GITHUB_RUN_ATTEMPT`), from 1.

@@ -3,17 +3,18 @@
 //! writes `REGISTRY/<image>:T` as one index (an OCI image index) of `<image>:T-<arch>` for every
 //! arch of the config, so `docker pull REGISTRY/<image>:T` gets each machine its own arch. Each
 //! `--also-tag` (CI's `latest`, which the arch jobs never push: they run beside the tests) gets
-//! `<image>:T2-<arch>`, a byte-for-byte copy of `T-<arch>`, and its own index, image by image. An
-//! arch whose build the first job proved needless pushed nothing: `--copies` names the manifest
-//! an earlier push of the same image made, copied by digest under `T-<arch>` first. Fails, naming
-//! each missing `T-<arch>`, before it tags or writes anything more.
+//! an index of the same manifests, then `<image>:T2-<arch>`, a byte-for-byte copy of `T-<arch>`,
+//! image by image; in a workflow run it moves forward only (a later run's stays). An arch whose
+//! build the first job proved needless pushed nothing: `--copies` names the manifest an earlier
+//! push of the same image made, tagged `T-<arch>` by digest. First, every arch's manifest must be
+//! there and of its arch: else it fails, naming each one, and writes nothing.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 
 use crate::{
     images::{
         names,
-        registry::{self, Registry},
+        registry::{self, Registry, WorkflowRun},
     },
     record::{Copy, Record},
     session::Session,
@@ -46,113 +47,182 @@ impl Publish {
     /// Writes each image's index for each tag, once every arch's manifest is found in the registry.
     pub fn run(&self, session: &Session, record: &mut Record) -> Result<()> {
         names::check_registry(&self.push).map_err(|e| anyhow::anyhow!("--push: {e}"))?;
-        let tags: Vec<&String> = std::iter::once(&self.tag).chain(&self.also).collect();
-        tags.iter().try_for_each(|tag| names::check_arch_tags(tag, &session.config.arches))?;
         let config = &session.config;
+        std::iter::once(&self.tag).chain(&self.also).try_for_each(|tag| names::check_arch_tags(tag, &config.arches))?;
         let images: Vec<String> = match self.images.as_slice() {
             [] => config.images.iter().map(|(name, _)| name.clone()).collect(),
             names => names.iter().map(|n| config.image_attr(n).map(|_| n.clone())).collect::<Result<_>>()?,
         };
-        let copies: Vec<Copy> = match self.copies.trim() {
-            "" => Vec::new(),
-            json => serde_json::from_str(json)
-                .context("--copies: expected [{\"image\", \"arch\", \"from\"}] (the output of prebuild --prove)")?,
-        };
+        let copies = self.copies(&config.arches)?;
+        let run = record.github.as_ref().and_then(WorkflowRun::of);
         let mut registry = Registry::new(&self.push);
-        // The digest is what is copied, from this registry: a manifest it lacks fails the copy.
-        for copy in &copies {
-            let digest = copy.from.rsplit_once('@').map_or("", |(_, d)| d);
-            let hex = digest.strip_prefix("sha256:").unwrap_or_default();
-            ensure!(
-                hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
-                "--copies: {} names no manifest by digest (`REGISTRY/<image>@sha256:…`)",
-                copy.from
-            );
-        }
         let pushed = &self.tag;
-        let run = record.github.as_ref().and_then(|github| github.run_number.parse::<u64>().ok());
+        if session.dry_run {
+            println!("# cargo xtask publish (dry run: nothing is run)");
+        }
         record.step("login", format!("Log in to {}", registry.name), &[], || registry.login(session))?;
-        for copy in copies.iter().filter(|c| images.contains(&c.image)) {
-            let (_, digest) = copy.from.rsplit_once('@').expect("checked above");
-            let cmd = registry.tag_digest(&copy.image, digest, &format!("{pushed}-{}", copy.arch));
+        let copies: Vec<&Copy> = copies.iter().filter(|c| images.contains(&c.image)).collect();
+        self.check_arches(session, &registry, &images, &copies)?;
+        for copy in copies {
+            let cmd = registry.tag_digest(&copy.image, digest(copy), &format!("{pushed}-{}", copy.arch));
             let title = format!("Tag {} as {}/{}:{pushed}-{}", copy.from, registry.name, copy.image, copy.arch);
             record.step("registry-copy", title, &[&cmd], || registry::run(session, &cmd))?;
         }
-        if !session.dry_run {
-            let missing: Vec<String> = images
-                .iter()
-                .flat_map(|image| config.arches.iter().map(move |arch| (image, format!("{pushed}-{arch}"))))
-                .filter(|(image, tag)| !registry.has(image, tag))
-                .map(|(image, tag)| format!("{}/{image}:{tag}", registry.name))
-                .collect();
-            if !missing.is_empty() {
-                bail!(
-                    "cannot publish: {} arch manifest(s) missing (each arch's `build-containers --push {} --tag {pushed}` pushes one):\n  {}",
-                    missing.len(),
-                    self.push,
-                    missing.join("\n  ")
-                );
-            }
-        } else {
-            println!("# cargo xtask publish (dry run: nothing is run)\n# each <image>:{pushed}-<arch> is checked first (skopeo inspect --raw)");
-            if run.is_some() && !self.also.is_empty() {
-                println!("# each further tag whose index a later run wrote is left as it is (skopeo inspect --raw)");
-            }
-        }
-        // Image by image, its further tags' arch manifests, then its indexes: a failure stops
-        // before the next image is touched.
+        // Image by image: the commit's index, then each further tag (its index, from the same
+        // manifests, then its arches' copies); a failure stops before the next image is touched.
         for image in &images {
-            let mut also = Vec::new();
+            self.write_index(session, record, &registry, image, pushed, run.as_ref())?;
             for tag in &self.also {
-                match self.written_later(session, &registry, image, tag, run)? {
-                    Some(warning) => {
-                        crate::github::warning(&warning);
-                        record.warnings.push(warning);
-                    }
-                    None => also.push(tag),
+                if let Some(warning) = self.written_later(session, &registry, image, tag, run.as_ref())? {
+                    crate::github::warning(&warning);
+                    record.warnings.push(warning);
+                    continue;
+                }
+                self.write_index(session, record, &registry, image, tag, run.as_ref())?;
+                for arch in &config.arches {
+                    let (from, to) = (format!("{pushed}-{arch}"), format!("{tag}-{arch}"));
+                    let cmd = registry.retag(image, &from, &to);
+                    let title = format!("Tag {}/{image}:{from} as {to}", registry.name);
+                    record.step("registry-copy", title, &[&cmd], || registry::run(session, &cmd))?;
                 }
             }
-            for (tag, arch) in also.iter().flat_map(|t| config.arches.iter().map(move |a| (t, a))) {
-                let (from, to) = (format!("{pushed}-{arch}"), format!("{tag}-{arch}"));
-                let cmd = registry.retag(image, &from, &to);
-                let title = format!("Tag {}/{image}:{from} as {to}", registry.name);
-                record.step("registry-copy", title, &[&cmd], || registry::run(session, &cmd))?;
+        }
+        Ok(())
+    }
+
+    /// `--copies`, checked: each names one of the config's arches and a manifest by digest.
+    fn copies(&self, arches: &[String]) -> Result<Vec<Copy>> {
+        let copies: Vec<Copy> = match self.copies.trim() {
+            "" => return Ok(Vec::new()),
+            json => serde_json::from_str(json)
+                .context("--copies: expected [{\"image\", \"arch\", \"from\"}] (the output of prebuild --prove)")?,
+        };
+        let problems: Vec<String> = copies
+            .iter()
+            .filter_map(|copy| {
+                let hex = digest(copy).strip_prefix("sha256:").unwrap_or_default();
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Some(format!("{} names no manifest by digest (`REGISTRY/<image>@sha256:…`)", copy.from))
+                } else if !arches.contains(&copy.arch) {
+                    Some(format!(
+                        "{} is for arch {:?}, which is not one of the config's ({})",
+                        copy.from,
+                        copy.arch,
+                        arches.join(", ")
+                    ))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        ensure!(problems.is_empty(), "--copies: {}", problems.join("; "));
+        Ok(copies)
+    }
+
+    /// Every `<image>:<tag>-<arch>` (or the manifest a copy puts there) is in the registry, an
+    /// image of that arch (its config says): else it fails, naming each one missing or of another
+    /// arch, before anything is copied or written.
+    fn check_arches(&self, session: &Session, registry: &Registry, images: &[String], copies: &[&Copy]) -> Result<()> {
+        let arches = &session.config.arches;
+        let each = images.iter().flat_map(|image| arches.iter().map(move |arch| (image, arch)));
+        // Where each arch's manifest is: the copy's digest, else the tag the arch's job pushed.
+        let at = |image: &str, arch: &str| match copies.iter().find(|c| c.image == image && c.arch == arch) {
+            Some(copy) => (digest(copy).to_owned(), format!("{} (to be tagged {}-{arch})", copy.from, self.tag)),
+            None => (format!("{}-{arch}", self.tag), format!("{}/{image}:{}-{arch}", registry.name, self.tag)),
+        };
+        if session.dry_run {
+            for (image, arch) in each {
+                println!("{}", registry.inspect(image, &at(image, arch).0, false).render(None));
             }
-            for tag in std::iter::once(&self.tag).chain(also) {
-                let cmds = registry.index(image, tag, &config.arches, run);
-                let title = format!("Write {}/{image}:{tag}: an index of {}", registry.name, config.arches.join(", "));
-                record.step("index", title.clone(), &cmds.iter().collect::<Vec<_>>(), || {
-                    let (remove, write) = cmds.split_last().expect("an index has commands");
-                    let written = write.iter().try_for_each(|cmd| registry::run(session, cmd));
-                    // The list in buildah's storage goes, whatever happened.
-                    let _ = registry::run(session, remove);
-                    written
-                })?;
-                eprintln!("published {}", title.trim_start_matches("Write "));
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let mut other = Vec::new();
+        for (image, arch) in each {
+            let (tag, reference) = at(image, arch);
+            match registry.architecture(image, &tag)? {
+                None => missing.push(reference),
+                Some(found) if found != names::oci_arch(arch) => {
+                    other.push(format!("{reference} is an image for {found}, not {}", names::oci_arch(arch)))
+                }
+                Some(_) => {}
             }
+        }
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "{} arch manifest(s) missing (each arch's `build-containers --push {} --tag {}` pushes one):\n  {}",
+                missing.len(),
+                self.push,
+                self.tag,
+                missing.join("\n  ")
+            ));
+        }
+        if !other.is_empty() {
+            problems.push(format!(
+                "{} arch manifest(s) of another arch (push each arch's own build under its tag):\n  {}",
+                other.len(),
+                other.join("\n  ")
+            ));
+        }
+        ensure!(problems.is_empty(), "cannot publish: {}", problems.join("\n"));
+        Ok(())
+    }
+
+    /// Writes `<image>:<tag>` as an index of the manifests `<image>:<self.tag>-<arch>`.
+    fn write_index(
+        &self,
+        session: &Session,
+        record: &mut Record,
+        registry: &Registry,
+        image: &str,
+        tag: &str,
+        run: Option<&WorkflowRun>,
+    ) -> Result<()> {
+        let arches = &session.config.arches;
+        let cmds = registry.index(image, &self.tag, tag, arches, run);
+        let title = format!("Write {}/{image}:{tag}: an index of {}", registry.name, arches.join(", "));
+        record.step("index", title.clone(), &cmds.iter().collect::<Vec<_>>(), || {
+            let (remove, write) = cmds.split_last().expect("an index has commands");
+            let written = write.iter().try_for_each(|cmd| registry::run(session, cmd));
+            // The list in buildah's storage goes, whatever happened.
+            let _ = registry::run(session, remove);
+            written
+        })?;
+        if !session.dry_run {
+            eprintln!("published {}", title.trim_start_matches("Write "));
         }
         Ok(())
     }
 
     /// Why a further tag of `image` stays as it is, if it does: a further tag moves forward only,
     /// so a re-run of an older workflow run (its tests failed, then passed) does not move
-    /// `latest` back from what a later run wrote. Asked of the registry in a workflow run only
-    /// (`$GITHUB_RUN_NUMBER`); the index a run writes names its number ([`registry::RUN_NUMBER`]).
+    /// `latest` back from what a later run of the same workflow wrote. Asked in a workflow run
+    /// only; the index a run writes names it ([`registry::WRITTEN_BY`]).
     fn written_later(
         &self,
         session: &Session,
         registry: &Registry,
         image: &str,
         tag: &str,
-        run: Option<u64>,
+        run: Option<&WorkflowRun>,
     ) -> Result<Option<String>> {
-        let Some(run) = run.filter(|_| !session.dry_run) else { return Ok(None) };
-        let later = registry.run_number(image, tag)?.filter(|&by| by > run);
+        let Some(run) = run else { return Ok(None) };
+        if session.dry_run {
+            println!("{}", registry.inspect(image, tag, true).render(None));
+            return Ok(None);
+        }
+        let later = registry.written_by(image, tag)?.filter(|by| by.workflow == run.workflow && by.number > run.number);
         Ok(later.map(|by| {
             format!(
-                "{}/{image}:{tag} was written by run {by}, a later run than this one ({run}): left as it is (this run's images are under {})",
-                registry.name, self.tag
+                "{}/{image}:{tag} was written by run {} of {}, a later run than this one ({}): left as it is (this run's images are under {})",
+                registry.name, by.number, by.workflow, run.number, self.tag
             )
         }))
     }
+}
+
+/// The digest a copy names (`REGISTRY/<image>@sha256:…`, checked by [`Publish::copies`]).
+fn digest(copy: &Copy) -> &str {
+    copy.from.rsplit_once('@').map_or("", |(_, digest)| digest)
 }

@@ -162,15 +162,20 @@ struct Repaired {
 }
 
 /// Acts on each finding as it says, and only on what it proved: deletes the files that are no
-/// entry; signs again in place each entry signed by no trusted key whose bytes are sound and
-/// whose NAR and references this machine's store holds too (else it is replaced); uploads again each broken
+/// entry; signs again in place each entry signed by no trusted key with no other finding whose
+/// NAR (hash and size) and references this machine's store holds too (else it is replaced); uploads again each broken
 /// entry this machine's store has (its narinfo, and its NAR file when broken, deleted first) and
 /// each path the cache lacks that the store has; leaves a broken entry the store lacks as it is.
 fn repair(session: &Session, files: &Files, entries: &Entries, findings: &[Finding]) -> Result<Repaired> {
     let mut replace: BTreeMap<&str, Option<&str>> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     let mut unsigned: BTreeSet<&str> = BTreeSet::new();
+    // Entries whose own bytes are broken or could not be read: never signed again as they are.
+    let mut other: BTreeSet<&str> = BTreeSet::new();
     for f in findings {
+        if let (true, Some(path)) = (matches!(f.repair, Repair::Replace { .. } | Repair::Nothing), &f.path) {
+            other.insert(path);
+        }
         match (&f.repair, &f.path) {
             (Repair::Replace { nar }, Some(path)) => {
                 let bad = replace.entry(path).or_default();
@@ -196,15 +201,19 @@ fn repair(session: &Session, files: &Files, entries: &Entries, findings: &[Findi
         unsigned.iter().map(|p| p.to_string()).collect(),
     )?;
     let have: BTreeSet<String> = ours.iter().map(|i| i.path.clone()).collect();
-    // Signed again in place: sound bytes (no other finding) and the NAR this store holds, as
-    // Nix reads both (one form of hash).
-    let same_nar = |path: &str| {
-        let find =
-            |infos: &[json::PathInfo]| infos.iter().find(|i| i.path == path).map(|i| (i.nar_hash.clone(), i.nar_size));
+    // Signed again in place: sound bytes (no other finding), and the NAR and the references
+    // this store holds, as Nix reads them (one form of hash): a signature vouches for all three.
+    let same_entry = |path: &str| {
+        let find = |infos: &[json::PathInfo]| {
+            infos.iter().find(|i| i.path == path).map(|i| {
+                let references: BTreeSet<String> = i.references.iter().cloned().collect();
+                (i.nar_hash.clone(), i.nar_size, references)
+            })
+        };
         find(&ours).is_some_and(|o| Some(o) == find(&theirs))
     };
     let resign: Vec<String> =
-        unsigned.iter().filter(|p| !replace.contains_key(**p) && same_nar(p)).map(|p| p.to_string()).collect();
+        unsigned.iter().filter(|p| !other.contains(**p) && same_entry(p)).map(|p| p.to_string()).collect();
     for path in unsigned.iter().filter(|p| !resign.iter().any(|r| r == **p)) {
         replace.entry(path).or_default();
     }

@@ -101,11 +101,28 @@ fn publish_names_every_missing_arch_and_writes_no_index() {
         out.stderr
     );
     // Nothing was written: no index, and no arch's manifest under the further tag.
-    for tag in ["t1", "latest", "latest-x86_64"] {
+    let written = |tag: &str| {
         let reference = format!("docker://{repo}/harness:{tag}");
-        let found = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &reference]));
-        assert!(!found.status.success(), "{tag} was written");
+        run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &reference])).status.success()
+    };
+    for tag in ["t1", "latest", "latest-x86_64"] {
+        assert!(!written(tag), "{tag} was written");
     }
+    // A copy (`--copies`, what the first job proved) that names the x86_64 image for aarch64:
+    // refused, naming it, and nothing is written.
+    let x86 = inspect(&format!("docker://{repo}/harness:t1-x86_64"), false);
+    let from = format!("{repo}/harness@{}", x86["Digest"].as_str().unwrap());
+    let copies = format!(r#"--copies=[{{"image": "harness", "arch": "aarch64", "from": "{from}"}}]"#);
+    let publish = ["publish", "--push", &repo, "--tag", "t1", "--also-tag", "latest", "--image", "harness", &copies];
+    let out = run(xtask().args(publish)).failed();
+    let wrong = format!("{from} (to be tagged t1-aarch64) is an image for amd64, not arm64");
+    assert!(out.stderr.contains(&wrong), "{}", out.stderr);
+    for tag in ["t1", "t1-aarch64", "latest", "latest-x86_64"] {
+        assert!(!written(tag), "{tag} was written");
+    }
+    let copies = format!(r#"--copies=[{{"image": "harness", "arch": "riscv64", "from": "{from}"}}]"#);
+    let out = run(xtask().args(["publish", "--push", &repo, "--tag", "t1", "--image", "harness", &copies])).failed();
+    assert!(out.stderr.contains(r#"is for arch "riscv64", which is not one of the config's"#), "{}", out.stderr);
 }
 
 /// "Re-run failed jobs" on an older commit's workflow run, after a newer commit's run published,
@@ -128,39 +145,50 @@ fn latest_moves_forward_only_a_rerun_of_an_older_run_leaves_it() {
     let digest = |tag: &str| inspect(&format!("docker://{repo}/harness:{tag}"), false)["Digest"].clone();
     let (older, newer) = (digest("older-x86_64"), digest("newer-x86_64"));
     assert_ne!(older, newer, "the app change changed the image");
+    // Each entry of an index names the workflow and the run that wrote it.
     let index_run = |tag: &str| {
         let index = inspect(&format!("docker://{repo}/harness:{tag}"), true);
-        let runs: Vec<&str> = index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["annotations"]["xtask.run-number"].as_str().unwrap())
-            .collect();
-        runs.concat()
+        let entries = index["manifests"].as_array().unwrap().iter().map(|m| {
+            let annotation = |key: &str| m["annotations"][key].as_str().unwrap_or_default().to_owned();
+            format!("{}#{}", annotation("xtask.workflow"), annotation("xtask.run-number"))
+        });
+        entries.collect::<Vec<_>>().join(" ")
     };
-    let publish = |tag: &str, run: &str| {
-        let args = ["publish", "--push", &repo, "--tag", tag, "--also-tag", "latest", "--image", "harness"];
-        let (out, record) = recorded(xtask().args(args).env("GITHUB_ACTIONS", "true").env("GITHUB_RUN_NUMBER", run));
+    const CI: &str = "octo/app/.github/workflows/ci.yml";
+    let publish_in = |workflow: &str, tag: &str, run: &str, also: &[&str]| {
+        let mut cmd = xtask();
+        cmd.args(["publish", "--push", &repo, "--tag", tag, "--image", "harness"]);
+        cmd.args(also.iter().flat_map(|t| ["--also-tag", t]));
+        cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_RUN_NUMBER", run);
+        let (out, record) = recorded(cmd.env("GITHUB_WORKFLOW_REF", format!("{workflow}@refs/heads/main")));
         out.ok();
         record
     };
-    assert!(publish("newer", "12").warnings.is_empty());
-    assert_eq!((digest("latest-x86_64"), digest("latest-aarch64")), (newer.clone(), digest("newer-aarch64")));
-    assert_eq!(index_run("latest"), "1212", "each entry of the index names the run that wrote it");
+    let publish = |tag: &str, run: &str| publish_in(CI, tag, run, &["latest"]);
+    let latest = || (digest("latest-x86_64"), digest("latest-aarch64"));
+    // A further tag may have capitals (buildah's list, whose name must not, is named apart).
+    assert!(publish_in(CI, "newer", "12", &["latest", "Stable"]).warnings.is_empty());
+    assert_eq!(latest(), (newer.clone(), digest("newer-aarch64")));
+    assert_eq!(digest("Stable-x86_64"), newer);
+    assert_eq!(index_run("latest"), format!("{CI}#12 {CI}#12"));
 
     // Run 11, of the older commit, re-run after a flaky test: its own tag is written, `latest` stays.
     let rerun = publish("older", "11");
     assert_eq!(rerun.warnings.len(), 1, "{:#?}", rerun.warnings);
-    assert_eq!((digest("latest-x86_64"), digest("latest-aarch64")), (newer.clone(), digest("newer-aarch64")));
-    assert_eq!(index_run("latest"), "1212");
-    assert_eq!(index_run("older"), "1111", "the older run's own index is written");
+    assert_eq!(latest(), (newer.clone(), digest("newer-aarch64")));
+    assert_eq!(index_run("latest"), format!("{CI}#12 {CI}#12"));
+    assert_eq!(index_run("older"), format!("{CI}#11 {CI}#11"), "the older run's own index is written");
     assert!(!rerun.steps.iter().any(|s| s.kind == "registry-copy"), "nothing was copied under latest-<arch>");
 
     // A re-run of run 12 itself moves it as before, and a later run moves it on.
     assert!(publish("newer", "12").warnings.is_empty());
     assert!(publish("older", "13").warnings.is_empty());
-    assert_eq!((digest("latest-x86_64"), digest("latest-aarch64")), (older, digest("older-aarch64")));
-    assert_eq!(index_run("latest"), "1313");
+    assert_eq!(latest(), (older, digest("older-aarch64")));
+    assert_eq!(index_run("latest"), format!("{CI}#13 {CI}#13"));
+    // Another workflow numbers its runs apart: its run 900 holds nothing back from ci.yml's 14.
+    assert!(publish_in("octo/app/.github/workflows/release.yml", "newer", "900", &["latest"]).warnings.is_empty());
+    assert!(publish("newer", "14").warnings.is_empty());
+    assert_eq!(digest("latest-x86_64"), newer);
 }
 
 #[test]

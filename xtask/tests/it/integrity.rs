@@ -285,3 +285,35 @@ fn a_cache_entry_nobody_built_here_is_replaced_never_signed() {
     let substituted = fs::read_to_string(store.join(victim.store_path.trim_start_matches('/'))).unwrap();
     assert!(substituted.starts_with("deps of "), "a runner got someone else's content: {substituted}");
 }
+
+/// Someone who can write to the cache adds a reference to an entry and strips its signature (a
+/// signature vouches for the references too). `verify --repair` must not sign it as it is,
+/// though its NAR is the one this store holds: it uploads the entry again, with its own references.
+#[test]
+fn verify_repair_never_signs_an_entry_whose_references_changed() {
+    needs!(Nix);
+    let ex = Example::new("references-changed");
+    run(&mut ex.cmd(&["warm-deps"])).ok();
+    let infos = narinfos(&ex.cache);
+    let victim = infos.iter().find(|i| i.store_path.ends_with("-cargo-deps")).unwrap();
+    let other = infos.iter().find(|i| i.store_path.ends_with("-dev-tools")).unwrap();
+    let file = ex.cache.join(narinfo::file_of(&victim.store_path).unwrap());
+    let text = fs::read_to_string(&file).unwrap();
+    let added = other.store_path.trim_start_matches("/nix/store/");
+    let tampered: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("Sig:"))
+        .map(|l| if l.starts_with("References:") { format!("{l} {added}") } else { l.to_owned() })
+        .collect();
+    fs::write(&file, tampered.join("\n") + "\n").unwrap();
+
+    let (repair, record) = ex.task(&["verify", "--repair"]);
+    repair.ok();
+    let verified = record.verify.unwrap();
+    assert!(!verified.resigned.contains(&victim.store_path), "signed with the added reference: {verified:#?}");
+    assert!(verified.repaired.contains(&victim.store_path), "{verified:#?}");
+    let now = narinfos(&ex.cache).into_iter().find(|i| i.store_path == victim.store_path).unwrap();
+    assert_eq!(now.references, victim.references, "the entry's own references are back");
+    assert!(!now.sigs.is_empty());
+    ex.task(&["verify"]).0.ok();
+}

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
 
 mod bytes;
 
@@ -189,8 +189,15 @@ fn signed_by_each(
             true => BTreeSet::new(),
             false => {
                 let cmd = nix::store_verify(reader, PATHS, Some(lit(key)), false, net);
-                let untrusted = verify::parse(&cmd.output(&Words(all.clone()))?).untrusted;
-                all.iter().filter(|p| !untrusted.contains(*p)).cloned().collect()
+                let out = cmd.output(&Words(all.clone()))?;
+                let verdicts = verify::parse(&out);
+                // A check that failed vouches for nothing: not a path is counted as signed.
+                ensure!(
+                    !verdicts.failed,
+                    "`nix store verify` could not check the signatures by {key}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim_end()
+                );
+                all.iter().filter(|p| !verdicts.untrusted.contains(*p)).cloned().collect()
             }
         };
         let counted = KeyCoverage { key: key.clone(), signs: signed.len() as u64, of: all.len() as u64 };

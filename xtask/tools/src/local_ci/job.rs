@@ -223,8 +223,6 @@ impl LocalRun<'_> {
             ("GITHUB_WORKFLOW", self.workflow.to_owned()),
             ("GITHUB_RUN_ID", self.run_id.clone()),
             ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
-            // GitHub counts a workflow's runs; here the run's id (its start, in ms) orders them.
-            ("GITHUB_RUN_NUMBER", self.run_id.clone()),
             ("GITHUB_JOB", leg.job.id.to_owned()),
             ("GITHUB_OUTPUT", files.output.display().to_string()),
             ("GITHUB_STEP_SUMMARY", files.summary.display().to_string()),

@@ -56,6 +56,7 @@ const SCRUBBED: &[&str] = &[
     "GITHUB_RUN_ID",
     "GITHUB_RUN_ATTEMPT",
     "GITHUB_RUN_NUMBER",
+    "GITHUB_WORKFLOW_REF",
     "GITHUB_JOB",
     "DEPS_CACHE_KEY",
     "NEEDS",
