@@ -92,7 +92,11 @@ impl Verify {
             session.cache.label(),
             findings.len()
         );
+        // The repair deletes and writes: under the cache's lock, as gc and a key's rotation (a
+        // directory's lock also refuses a `nar/` that is a link, which Nix would write through).
+        let lock = files.lock(roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?;
         let repaired = repair(session, &files, &entries, &findings)?;
+        drop(lock);
         (verified.repaired, verified.resigned) = (repaired.uploaded, repaired.resigned);
         // The repair is checked as the cache is now: what is still wrong fails the task.
         let Checked { findings: left, coverage } = checks.run(&read(&files)?)?;

@@ -317,3 +317,24 @@ fn verify_repair_never_signs_an_entry_whose_references_changed() {
     assert!(!now.sigs.is_empty());
     ex.task(&["verify"]).0.ok();
 }
+
+/// The cache's `nar/` is a link to elsewhere: `verify --repair`, which Nix uploads through, refuses
+/// to write there, saying why; nothing is written outside the cache.
+#[test]
+fn verify_repair_never_writes_through_a_linked_nar_directory() {
+    needs!(Nix);
+    let ex = Example::new("linked-nar");
+    run(&mut ex.cmd(&["warm-deps"])).ok();
+    let lost = narinfos(&ex.cache).into_iter().find(|i| i.store_path.ends_with("-cargo-deps")).unwrap();
+    // The entry is lost whole, its narinfo and its NAR file: a repair would upload both.
+    fs::remove_file(ex.cache.join(narinfo::file_of(&lost.store_path).unwrap())).unwrap();
+    fs::remove_file(ex.cache.join(&lost.url)).unwrap();
+    let outside = ex.dir.join("outside");
+    fs::rename(ex.cache.join("nar"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, ex.cache.join("nar")).unwrap();
+    let before = fs::read_dir(&outside).unwrap().count();
+    let out = ex.task(&["verify", "--repair"]).0.failed();
+    assert!(out.stderr.contains("nar is a symbolic link"), "{}", out.stderr);
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), before, "written through the link");
+    assert!(!ex.cache.join(narinfo::file_of(&lost.store_path).unwrap()).exists(), "uploaded through the link");
+}
