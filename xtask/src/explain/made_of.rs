@@ -148,7 +148,7 @@ pub(crate) fn made_of<'a>(
                 if files.len() >= MAX_FILES && !files.contains_key(file) {
                     break;
                 }
-                files.entry(file.clone()).and_modify(|h| *h = format!("{h},{hash}")).or_insert_with(|| hash.clone());
+                files.entry(file.clone()).and_modify(|h| also(h, hash)).or_insert_with(|| hash.clone());
             }
         }
         let truncated = truncated || files.len() >= MAX_FILES;
@@ -190,6 +190,14 @@ fn hash_files(path: &Path, name: &str, files: &mut BTreeMap<String, String>) {
     }
 }
 
+/// A file two sources of one name both have: its hashes, sorted, so which source's store hash
+/// sorts first (it changes with either's contents) never makes an unchanged file look changed.
+fn also(hashes: &mut String, hash: &str) {
+    let mut all: Vec<&str> = hashes.split(',').chain([hash]).collect();
+    all.sort_unstable();
+    *hashes = all.join(",");
+}
+
 fn short(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
@@ -197,6 +205,14 @@ fn short(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_of_two_sources_of_one_name_has_its_hashes_in_one_order() {
+        let (mut one, mut other) = ("b".to_owned(), "a".to_owned());
+        also(&mut one, "a");
+        also(&mut other, "b");
+        assert_eq!(one, other);
+    }
 
     #[test]
     fn the_lock_files_entries_are_read_entry_by_entry() {
