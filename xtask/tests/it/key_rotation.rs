@@ -259,6 +259,34 @@ fn an_http_cache_rotation_survives_a_kill_and_a_warm_under_way() {
     assert_eq!(runners(&nginx.url, &old, &new, &[&later_deps]), [false, true, true]);
 }
 
+/// A directory cache signed with keys given (`--signing-key`), not its own: the rotation takes
+/// the new key's file given, and leaves no key of the cache's own beside it.
+#[test]
+fn a_directory_signed_with_given_keys_rotates_them_and_makes_no_key_of_its_own() {
+    needs!(Nix);
+    let repo = repo_copy("rotate-given-repo");
+    let ex = Example { workspace: repo.clone(), ..Example::new("rotate-given") };
+    let cache = ex.dir.join("given-cache");
+    let url = format!("file://{}", cache.display());
+    let (old_secret, old) = new_key(&ex.dir, "old");
+    run(ex.cmd_on(&url, &["warm-deps"]).args(["--signing-key", &old_secret])).ok();
+    let new_secret = ex.dir.join("new.secret").display().to_string();
+    let rotate = ["rotate-key", "--new", &new_secret, "--key-name", "new-1", "--signing-key", &old_secret];
+    run(&mut tool(&repo, &ex, &url, &rotate)).ok();
+    let new = public_of(Path::new(&new_secret));
+    for (path, keys) in signers(&cache) {
+        assert_eq!(keys, ["new-1", "old-1"], "{path}");
+    }
+    run(tool(&repo, &ex, &url, &["rotate-key", "--retire", &old]).args(["--signing-key", &new_secret])).ok();
+    for (path, keys) in signers(&cache) {
+        assert_eq!(keys, ["new-1"], "{path}");
+    }
+    let own: Vec<_> =
+        ["secret", "next.secret", "public"].iter().map(|e| ex.dir.join(format!("given-cache.{e}"))).collect();
+    assert!(own.iter().all(|f| !f.exists()), "a key of the cache's own was made: {own:?}");
+    assert!(runners(&url, &old, &new, &[&ex.installable("packages.x86_64-linux.deps")])[1]);
+}
+
 #[test]
 fn cachix_and_stores_it_cannot_rewrite_are_refused_naming_why() {
     let repo = repo_copy("rotate-refused");

@@ -96,7 +96,7 @@ impl RotateKey {
 
     /// `--new`: the new key made or read, the config trusting it, every sound narinfo signed by it.
     fn add(&self, session: &Session, rotation: &Rotation, keys: &SigningKeys, file: Option<&Path>) -> Result<Rotated> {
-        let file = new_file(&session.cache, file)?;
+        let file = new_file(session, file)?;
         let (_, at_hand) = keys.ensure()?;
         let key = match std::fs::symlink_metadata(&file) {
             Ok(_) => SigningKey::given(&file)?,
@@ -119,7 +119,7 @@ impl RotateKey {
         if trusted != session.config.public_keys {
             super::rewrite(session, Change::PublicKeys(trusted.clone()))?;
         }
-        if let Cache::Local { dir } = &session.cache {
+        if let Some(dir) = own_keys(session) {
             // Its public keys beside it, for runners: both now.
             SigningKeys::local(dir, &session.config.name).ensure()?;
         }
@@ -138,9 +138,9 @@ impl RotateKey {
         println!(
             "next: commit Cargo.toml, flake.nix and the workflows; pushes sign with every key at hand{}; once every runner \
              trusts the new key (`cargo xtask doctor` on each), `cargo xtask rotate-key --retire {}`",
-            match session.cache {
-                Cache::Local { .. } => String::new(),
-                _ => format!(" (give them --signing-key OLD --signing-key {})", file.display()),
+            match own_keys(session) {
+                Some(_) => String::new(),
+                None => format!(" (give them --signing-key OLD --signing-key {})", file.display()),
             },
             names.join(" --retire ")
         );
@@ -174,7 +174,7 @@ fn retire(session: &Session, rotation: &Rotation, keys: &SigningKeys, old: &str)
     if session.config.public_keys.contains(&old) {
         super::rewrite(session, Change::PublicKeys(remaining.clone()))?;
     }
-    if let Cache::Local { dir } = &session.cache {
+    if let Some(dir) = own_keys(session) {
         let (current, next) = signing_key::local_files(dir);
         let public = |file: &Path| SigningKey::existing(file).public().ok();
         if next.exists() && public(&current).as_deref() == Some(old.as_str()) {
@@ -235,11 +235,20 @@ fn owned(session: &Session) -> Result<Files> {
     bail!(refusal)
 }
 
+/// The directory of a cache signed with its own keys, kept beside it (`DIR.secret`): a local
+/// cache without `--signing-key`. A cache signed with the keys given is not one, even a directory.
+fn own_keys(session: &Session) -> Option<&Path> {
+    match (&session.cache, &session.signing) {
+        (Cache::Local { dir }, Some(keys)) if keys.public.is_some() => Some(dir),
+        _ => None,
+    }
+}
+
 /// The new key's file: a local cache's next key beside it, or the one given.
-fn new_file(cache: &Cache, given: Option<&Path>) -> Result<PathBuf> {
+fn new_file(session: &Session, given: Option<&Path>) -> Result<PathBuf> {
     let given = given.map(std::path::absolute).transpose()?;
-    match (cache, given) {
-        (Cache::Local { dir }, given) => {
+    match (own_keys(session), given) {
+        (Some(dir), given) => {
             let (_, next) = signing_key::local_files(dir);
             ensure!(
                 given.as_ref().is_none_or(|g| *g == next),
@@ -248,10 +257,10 @@ fn new_file(cache: &Cache, given: Option<&Path>) -> Result<PathBuf> {
             );
             Ok(next)
         }
-        (_, Some(given)) => Ok(given),
-        (cache, None) => bail!(
+        (None, Some(given)) => Ok(given),
+        (None, None) => bail!(
             "--new needs the new key's file for {}: --new FILE (made, mode 0600, when it does not exist)",
-            cache.label()
+            session.cache.label()
         ),
     }
 }
