@@ -57,6 +57,18 @@ pub fn undo() {
     }
 }
 
+/// The run's id: its PID and 8 random hex digits, so two runs in PID namespaces of their own
+/// (two jobs on one machine, each PID 1) never share a name for what they make outside.
+pub(crate) fn run_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // A random number per process (std's hasher keys), beside the PID.
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        format!("{}-{:08x}", std::process::id(), random as u32)
+    })
+}
+
 /// The run's directory, created (0700) on first use.
 pub fn dir() -> Result<PathBuf> {
     let mut dir = DIR.lock().unwrap_or_else(|e| e.into_inner());

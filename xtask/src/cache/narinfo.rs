@@ -30,14 +30,28 @@ impl NarInfo {
     /// Parses a narinfo; `name` (its file name) is only for messages.
     pub fn parse(name: &str, bytes: &[u8]) -> Result<NarInfo> {
         let text = std::str::from_utf8(bytes).with_context(|| format!("{name} is not UTF-8 text"))?;
+        // Each line as Nix reads it: the name up to the first `:`, the value from two bytes on.
+        let mut fields: Vec<(&str, &str)> = Vec::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (key, rest) =
+                line.split_once(':').with_context(|| format!("{name}: `{line}` is no `Key: value` line"))?;
+            ensure!(rest.starts_with(' '), "{name}: `{line}` is no `Key: value` line");
+            fields.push((key, &rest[1..]));
+        }
         // Nix reads the last of a field given twice, and a reader taking the first would check
         // another narinfo than the one runners read: a field given twice is refused (but `Sig`).
-        let mut keys: Vec<&str> = text.lines().filter_map(|l| l.split_once(": ").map(|(k, _)| k)).collect();
+        let mut keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
         keys.sort_unstable();
         if let Some(twice) = keys.windows(2).find(|w| w[0] == w[1] && w[0] != "Sig") {
             bail!("{name} gives `{}:` twice", twice[0]);
         }
-        let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(": ")).map(str::trim);
+        let field = |key: &str| fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let sigs: Vec<String> = fields.iter().filter(|(k, _)| *k == "Sig").map(|(_, v)| v.to_string()).collect();
+        // Nix fails a whole check on a signature that is not one (its key's name, then base 64 of
+        // 64 bytes): such an entry is refused here, never handed to Nix.
+        if let Some(sig) = sigs.iter().find(|sig| !is_signature(sig)) {
+            bail!("{name}: `Sig: {sig}` is not a signature (`NAME:` and 88 characters of base 64)");
+        }
         let required = |key: &str| field(key).with_context(|| format!("{name} has no `{key}:` line"));
         let store_path = required("StorePath")?.to_owned();
         // A path of the store the cache is for, and nothing else: Nix would read any other
@@ -69,10 +83,19 @@ impl NarInfo {
             nar_size: number("NarSize")?.with_context(|| format!("{name} has no `NarSize:` line"))?,
             references,
             bad_references,
-            sigs: text.lines().filter_map(|l| l.strip_prefix("Sig: ")).map(str::to_owned).collect(),
+            sigs,
             store_path,
         })
     }
+}
+
+/// A signature as Nix writes one: its key's name, `:`, and an ed25519 signature (64 bytes) in
+/// base 64 (86 characters and `==`).
+fn is_signature(sig: &str) -> bool {
+    let base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    matches!(sig.split_once(':'), Some((name, value))
+        if !name.is_empty() && !name.contains(char::is_whitespace)
+            && value.len() == 88 && value.ends_with("==") && value.bytes().take(86).all(base64))
 }
 
 /// The hash part of a store path's base name (`HASH-name`): 32 characters of Nix's base 32, and
@@ -101,7 +124,7 @@ pub(crate) fn safe_path(path: &str) -> bool {
 }
 
 /// The store every cache of this project is for (its `nix-cache-info` says `StoreDir:`).
-pub const STORE_DIR: &str = "/nix/store";
+pub(crate) const STORE_DIR: &str = "/nix/store";
 
 /// Nix's base-32 alphabet (no e, o, u, t).
 pub(crate) const NIX32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
@@ -123,12 +146,13 @@ pub fn nix32(hash: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    const SIG_1: &str = "k-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
     const NARINFO: &str = "StorePath: /nix/store/0c3z2dlhjvgrbqvq0lq3z6cv4kkmbn5b-deps\n\
         URL: nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar.zst\nCompression: zstd\n\
         FileHash: sha256:1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3\nFileSize: 120\n\
         NarHash: sha256:0ld6wfhpcg3cbkbs9dxkrmw4dgz76zmahvrwjk6nbvp7ipiyq0n0\nNarSize: 344\n\
         References: 0c3z2dlhjvgrbqvq0lq3z6cv4kkmbn5b-deps 5f6mnx1b5mq3zi87xqjkyvbp0m3l5n4r-toolchain\n\
-        Sig: k-1:abc\n";
+        Sig: k-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\n";
 
     #[test]
     fn reads_the_fields_and_full_references() {
@@ -136,7 +160,7 @@ mod tests {
         assert_eq!(info.store_path, "/nix/store/0c3z2dlhjvgrbqvq0lq3z6cv4kkmbn5b-deps");
         assert_eq!(info.references, ["/nix/store/5f6mnx1b5mq3zi87xqjkyvbp0m3l5n4r-toolchain"], "itself left out");
         assert_eq!((info.file_size, info.nar_size), (Some(120), 344));
-        assert_eq!(info.sigs, ["k-1:abc"]);
+        assert_eq!(info.sigs, [SIG_1]);
     }
 
     #[test]
@@ -162,8 +186,19 @@ mod tests {
         let twice = format!("{NARINFO}NarHash: sha256:1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3\n");
         let err = NarInfo::parse("twice.narinfo", twice.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("gives `NarHash:` twice"), "{err}");
-        let signed_twice = format!("{NARINFO}Sig: k-2:def\n");
-        assert_eq!(NarInfo::parse("x.narinfo", signed_twice.as_bytes()).unwrap().sigs, ["k-1:abc", "k-2:def"]);
+        // Nix reads `NarHash:X…` as a `NarHash` too (its value from the second byte on).
+        let glued = format!("{NARINFO}NarHash:xsha256:1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3\n");
+        let err = NarInfo::parse("glued.narinfo", glued.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("no `Key: value` line"), "{err}");
+        let sig_2 = SIG_1.replace("k-1", "k-2");
+        let signed_twice = format!("{NARINFO}Sig: {sig_2}\n");
+        assert_eq!(NarInfo::parse("x.narinfo", signed_twice.as_bytes()).unwrap().sigs, [SIG_1.to_owned(), sig_2]);
+        // A signature Nix cannot read fails its whole check: refused here.
+        for sig in ["k-1:abc", "k-1:", ":AAAA", "k-1 AAAA"] {
+            let text = NARINFO.replace(SIG_1, sig);
+            let err = NarInfo::parse("sig.narinfo", text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("is not a signature"), "{sig}: {err}");
+        }
     }
 
     #[test]

@@ -177,7 +177,7 @@ pub fn key_name(key: &str) -> &str {
 }
 
 /// Where a local cache's public keys are written for runners: `DIR.public`.
-pub fn local_public(dir: &Path) -> PathBuf {
+pub(crate) fn local_public(dir: &Path) -> PathBuf {
     PathBuf::from(format!("{}.public", dir.display()))
 }
 

@@ -35,10 +35,7 @@ pub struct Engine {
 impl Engine {
     /// The engine, for a run with a new id.
     pub fn new(program: &'static str) -> Engine {
-        use std::hash::{BuildHasher, Hasher};
-        // A random number per process (std's hasher keys), beside the PID.
-        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-        Engine { program, run: format!("{}-{:08x}", std::process::id(), random as u32) }
+        Engine { program, run: crate::scratch::run_id().to_owned() }
     }
 
     /// `ENGINE ARGS…`, quiet.

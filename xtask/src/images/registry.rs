@@ -22,21 +22,21 @@ use crate::{
 /// (`$GITHUB_WORKFLOW_REF` without its ref: `OWNER/REPO/.github/workflows/ci.yml`) and the run's
 /// number in it (`$GITHUB_RUN_NUMBER`). A further tag (`latest`) whose index names a later run of
 /// the same workflow is left as it is.
-pub const WRITTEN_BY: (&str, &str) = ("xtask.workflow", "xtask.run-number");
+pub(crate) const WRITTEN_BY: (&str, &str) = ("xtask.workflow", "xtask.run-number");
 
 /// A run of a workflow: GitHub numbers each workflow's runs in order, and a re-run keeps its number.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkflowRun {
+pub(crate) struct WorkflowRun {
     /// `OWNER/REPO/.github/workflows/FILE`.
-    pub workflow: String,
+    pub(crate) workflow: String,
     /// Its number (`$GITHUB_RUN_NUMBER`).
-    pub number: u64,
+    pub(crate) number: u64,
 }
 
 impl WorkflowRun {
     /// The workflow run a task is a step of, when GitHub says which (its workflow's file and the
     /// run's number).
-    pub fn of(github: &crate::record::Github) -> Option<WorkflowRun> {
+    pub(crate) fn of(github: &crate::record::Github) -> Option<WorkflowRun> {
         let workflow = github.workflow_ref.split('@').next().unwrap_or_default();
         let number = github.run_number.parse().ok()?;
         (!workflow.is_empty()).then(|| WorkflowRun { workflow: workflow.to_owned(), number })
@@ -44,9 +44,9 @@ impl WorkflowRun {
 }
 
 /// `HOST[:PORT]/PREFIX`, as given, and how to speak to it.
-pub struct Registry {
+pub(crate) struct Registry {
     /// Lowercase: repository names are (a GitHub repository's need not be).
-    pub name: String,
+    pub(crate) name: String,
     loopback: bool,
     /// The run's auth file, after a login.
     auth: Option<PathBuf>,
@@ -54,7 +54,7 @@ pub struct Registry {
 
 impl Registry {
     /// The registry `HOST[:PORT]/PREFIX`, lowercased, without a trailing `/`; not logged in yet.
-    pub fn new(name: &str) -> Registry {
+    pub(crate) fn new(name: &str) -> Registry {
         Registry {
             name: name.trim_end_matches('/').to_lowercase(),
             loopback: super::names::is_loopback(name),
@@ -63,7 +63,7 @@ impl Registry {
     }
 
     /// `REGISTRY/<image>:<tag>`.
-    pub fn reference(&self, image: &str, tag: &str) -> String {
+    pub(crate) fn reference(&self, image: &str, tag: &str) -> String {
         format!("docker://{}/{image}:{tag}", self.name)
     }
 
@@ -76,7 +76,7 @@ impl Registry {
     }
 
     /// With `REGISTRY_TOKEN` set: `skopeo login` into an auth file of the run.
-    pub fn login(&mut self, session: &Session) -> Result<()> {
+    pub(crate) fn login(&mut self, session: &Session) -> Result<()> {
         if std::env::var(REGISTRY_TOKEN).map_or(true, |t| t.is_empty()) {
             return Ok(());
         }
@@ -102,7 +102,7 @@ impl Registry {
     /// compresses each layer first, so it knows the digest and asks the registry before uploading:
     /// a layer the registry has is not sent again, even from a runner with no local state
     /// (skopeo's blob-info cache is empty on every runner).
-    pub fn copy(&self, archive: &Path, image: &str, tag: &str, digest: &Path) -> Cmd {
+    pub(crate) fn copy(&self, archive: &Path, image: &str, tag: &str, digest: &Path) -> Cmd {
         let args = ["copy", "--dest-precompute-digests", "--digestfile"].map(str::to_owned);
         let args = args.into_iter().chain([digest.display().to_string()]).chain(self.flags("dest-"));
         let args = args.chain([format!("docker-archive:{}", archive.display()), self.reference(image, tag)]);
@@ -111,12 +111,12 @@ impl Registry {
 
     /// Copies the manifest `<image>@<digest>` the registry has to `<image>:<tag>`, byte for byte:
     /// its layers are there already, and nothing is built or uploaded but the manifest.
-    pub fn tag_digest(&self, image: &str, digest: &str, tag: &str) -> Cmd {
+    pub(crate) fn tag_digest(&self, image: &str, digest: &str, tag: &str) -> Cmd {
         self.copy_manifest(format!("docker://{}/{image}@{digest}", self.name), image, tag)
     }
 
     /// Copies the manifest `<image>:<from>` the registry has to `<image>:<tag>`, as [`Self::tag_digest`].
-    pub fn retag(&self, image: &str, from: &str, tag: &str) -> Cmd {
+    pub(crate) fn retag(&self, image: &str, from: &str, tag: &str) -> Cmd {
         self.copy_manifest(self.reference(image, from), image, tag)
     }
 
@@ -127,7 +127,7 @@ impl Registry {
     }
 
     /// `skopeo inspect [--raw] REGISTRY/<image>:<tag>` (`@<digest>` for `sha256:…`).
-    pub fn inspect(&self, image: &str, tag: &str, raw: bool) -> Cmd {
+    pub(crate) fn inspect(&self, image: &str, tag: &str, raw: bool) -> Cmd {
         let reference = match tag.starts_with("sha256:") {
             true => format!("docker://{}/{image}@{tag}", self.name),
             false => self.reference(image, tag),
@@ -144,7 +144,9 @@ impl Registry {
             return Ok(Some(out.stdout));
         }
         let said = String::from_utf8_lossy(&out.stderr);
-        if said.to_lowercase().contains("manifest unknown") {
+        // The registry's error codes for a tag it does not have, and for a repository it does
+        // not have yet (the distribution spec's `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`).
+        if ["manifest unknown", "name unknown"].iter().any(|code| said.to_lowercase().contains(code)) {
             return Ok(None);
         }
         Err(explain(anyhow::anyhow!("`{}` failed: {}\n{}", cmd.render(None), cmd.hint, said.trim_end())))
@@ -152,7 +154,7 @@ impl Registry {
 
     /// The OCI architecture of the image `<image>:<tag>` (or `@<digest>`: `amd64`, `arm64`, as
     /// its config says); `None` when the registry has no such tag.
-    pub fn architecture(&self, image: &str, tag: &str) -> Result<Option<String>> {
+    pub(crate) fn architecture(&self, image: &str, tag: &str) -> Result<Option<String>> {
         #[derive(serde::Deserialize)]
         struct Inspected {
             #[serde(rename = "Architecture", default)]
@@ -168,7 +170,7 @@ impl Registry {
     /// annotations, the latest run of them). `None` when the registry has no such tag, or its
     /// manifest names no run: an image's manifest, or an index written outside a workflow run or
     /// by an xtask before the annotation.
-    pub fn written_by(&self, image: &str, tag: &str) -> Result<Option<WorkflowRun>> {
+    pub(crate) fn written_by(&self, image: &str, tag: &str) -> Result<Option<WorkflowRun>> {
         #[derive(serde::Deserialize)]
         struct Index {
             #[serde(default)]
@@ -193,11 +195,19 @@ impl Registry {
     /// (the manifests, by their digests at the time: not `<to>-<arch>`, which another run may move):
     /// a manifest list in buildah's local storage, each arch added from the registry (annotated
     /// with the workflow run that writes it, when there is one: [`WRITTEN_BY`]), pushed, removed.
-    pub fn index(&self, image: &str, from: &str, to: &str, arches: &[String], run: Option<&WorkflowRun>) -> Vec<Cmd> {
-        // buildah's list names must be lowercase repository names; a tag need not be.
+    pub(crate) fn index(
+        &self,
+        image: &str,
+        from: &str,
+        to: &str,
+        arches: &[String],
+        run: Option<&WorkflowRun>,
+    ) -> Vec<Cmd> {
+        // buildah's list names must be lowercase repository names, which a tag need not be; the
+        // run's id, unique beside runs in other PID namespaces sharing buildah's storage.
         static LISTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = LISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let list = format!("xtask-index-{}-{n}", std::process::id());
+        let list = format!("xtask-index-{}-{n}", scratch::run_id());
         // `buildah manifest VERB… [FLAGS] LIST [REFERENCE]`: the flags where it reads the registry.
         let manifest = |verb: &[&str], reference: Option<String>| {
             let flags = if reference.is_some() { self.flags("") } else { Vec::new() };
@@ -219,7 +229,7 @@ impl Registry {
 }
 
 /// Prints the command in a dry run, runs it otherwise.
-pub fn run(session: &Session, cmd: &Cmd) -> Result<()> {
+pub(crate) fn run(session: &Session, cmd: &Cmd) -> Result<()> {
     if session.dry_run {
         println!("{}", cmd.render(None));
     } else {

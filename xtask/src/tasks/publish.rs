@@ -103,6 +103,8 @@ impl Publish {
                 let hex = digest(copy).strip_prefix("sha256:").unwrap_or_default();
                 if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                     Some(format!("{} names no manifest by digest (`REGISTRY/<image>@sha256:…`)", copy.from))
+                } else if copies.iter().filter(|c| c.image == copy.image && c.arch == copy.arch).count() > 1 {
+                    Some(format!("{} {} is given more than once", copy.image, copy.arch))
                 } else if !arches.contains(&copy.arch) {
                     Some(format!(
                         "{} is for arch {:?}, which is not one of the config's ({})",
@@ -115,6 +117,8 @@ impl Publish {
                 }
             })
             .collect();
+        let mut problems = problems;
+        problems.dedup();
         ensure!(problems.is_empty(), "--copies: {}", problems.join("; "));
         Ok(copies)
     }
@@ -136,11 +140,11 @@ impl Publish {
             }
             return Ok(());
         }
-        let mut missing = Vec::new();
-        let mut other = Vec::new();
+        let (mut missing, mut gone, mut other) = (Vec::new(), Vec::new(), Vec::new());
         for (image, arch) in each {
             let (tag, reference) = at(image, arch);
             match registry.architecture(image, &tag)? {
+                None if tag.starts_with("sha256:") => gone.push(reference),
                 None => missing.push(reference),
                 Some(found) if found != names::oci_arch(arch) => {
                     other.push(format!("{reference} is an image for {found}, not {}", names::oci_arch(arch)))
@@ -156,6 +160,13 @@ impl Publish {
                 self.push,
                 self.tag,
                 missing.join("\n  ")
+            ));
+        }
+        if !gone.is_empty() {
+            problems.push(format!(
+                "{} manifest(s) the first job proved reusable are gone from the registry (deleted since; a run with `force_rebuild` pushes them again):\n  {}",
+                gone.len(),
+                gone.join("\n  ")
             ));
         }
         if !other.is_empty() {

@@ -11,6 +11,7 @@ use crate::{
     cache::{
         files::Files,
         gc::Entries,
+        lock::Lock,
         narinfo, roots,
         signing_key::SigningKeys,
         verify::{self, Checked, Checks, Finding, Repair},
@@ -93,9 +94,12 @@ impl Verify {
             findings.len()
         );
         // The repair deletes and writes: under the cache's lock, as gc and a key's rotation (a
-        // directory's lock also refuses a `nar/` that is a link, which Nix would write through).
-        let lock = files.lock(roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?;
-        let repaired = repair(session, &files, &entries, &findings)?;
+        // directory's lock also refuses a `nar/` that is a link, which Nix would write through),
+        // and on what the cache holds under it (read again: a gc may have run since).
+        let mut lock = files.lock(roots::LOCK_WAIT, roots::lease(session.config.cache_timeout))?;
+        let entries = read(&files)?;
+        let Checked { findings, .. } = checks.run(&entries)?;
+        let repaired = repair(session, &files, &entries, &findings, &mut lock)?;
         drop(lock);
         (verified.repaired, verified.resigned) = (repaired.uploaded, repaired.resigned);
         // The repair is checked as the cache is now: what is still wrong fails the task.
@@ -170,7 +174,15 @@ struct Repaired {
 /// NAR (hash and size) and references this machine's store holds too (else it is replaced); uploads again each broken
 /// entry this machine's store has (its narinfo, and its NAR file when broken, deleted first) and
 /// each path the cache lacks that the store has; leaves a broken entry the store lacks as it is.
-fn repair(session: &Session, files: &Files, entries: &Entries, findings: &[Finding]) -> Result<Repaired> {
+fn repair(
+    session: &Session,
+    files: &Files,
+    entries: &Entries,
+    findings: &[Finding],
+    lock: &mut Lock,
+) -> Result<Repaired> {
+    // Between its steps it says it is alive (over HTTP, a lease), and stops once it was not.
+    lock.renew()?;
     let mut replace: BTreeMap<&str, Option<&str>> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     let mut unsigned: BTreeSet<&str> = BTreeSet::new();
@@ -224,6 +236,7 @@ fn repair(session: &Session, files: &Files, entries: &Entries, findings: &[Findi
     wanted.retain(|p| !resign.contains(p));
     if let Some(keys) = session.signing.as_ref().filter(|_| !resign.is_empty()) {
         crate::cache::signatures::add(files, entries, &resign, keys, &session.net)?;
+        lock.renew()?;
     }
     for (path, nar) in replace.iter().filter(|(p, _)| have.contains(**p)) {
         // Whether its NAR file goes is decided before anything is deleted.
@@ -238,6 +251,7 @@ fn repair(session: &Session, files: &Files, entries: &Entries, findings: &[Findi
             files.delete(nar)?;
         }
     }
+    lock.renew()?;
     let upload: Vec<String> = wanted.into_iter().filter(|p| have.contains(p)).collect();
     if upload.is_empty() {
         return Ok(Repaired { uploaded: upload, resigned: resign });

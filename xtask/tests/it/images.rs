@@ -123,6 +123,15 @@ fn publish_names_every_missing_arch_and_writes_no_index() {
     let copies = format!(r#"--copies=[{{"image": "harness", "arch": "riscv64", "from": "{from}"}}]"#);
     let out = run(xtask().args(["publish", "--push", &repo, "--tag", "t1", "--image", "harness", &copies])).failed();
     assert!(out.stderr.contains(r#"is for arch "riscv64", which is not one of the config's"#), "{}", out.stderr);
+    // Two copies for one arch: only one could be checked and tagged, so neither is.
+    let copy = format!(r#"{{"image": "harness", "arch": "x86_64", "from": "{from}"}}"#);
+    let copies = format!("--copies=[{copy}, {copy}]");
+    let out = run(xtask().args(["publish", "--push", &repo, "--tag", "t1", "--image", "harness", &copies])).failed();
+    assert!(out.stderr.contains("harness x86_64 is given more than once"), "{}", out.stderr);
+    // A repository no arch ever pushed to (the registry knows no such name): each one missing.
+    let nobody = format!("{}/nobody", registry.host);
+    let out = run(xtask().args(["publish", "--push", &nobody, "--tag", "t1", "--image", "harness"])).failed();
+    assert!(out.stderr.contains("2 arch manifest(s) missing"), "{}", out.stderr);
 }
 
 /// "Re-run failed jobs" on an older commit's workflow run, after a newer commit's run published,

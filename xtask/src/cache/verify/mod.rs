@@ -28,7 +28,8 @@ pub enum Repair {
     /// The cache lacks this path: it is uploaded; the entry referring to it stays.
     Upload(String),
     /// The entry is signed by no trusted key (a retired one, say): it is signed again in place
-    /// when its bytes are sound and this machine's store has the same NAR, else replaced.
+    /// when nothing else is wrong with it and this machine's store has the same NAR and
+    /// references, else replaced.
     Sign,
     /// The file is no entry: it goes.
     Delete,

@@ -96,7 +96,7 @@ impl RotateKey {
 
     /// `--new`: the new key made or read, the config trusting it, every sound narinfo signed by it.
     fn add(&self, session: &Session, rotation: &Rotation, keys: &SigningKeys, file: Option<&Path>) -> Result<Rotated> {
-        let file = new_file(session, file)?;
+        let file = new_file(session, keys, file)?;
         let (_, at_hand) = keys.ensure()?;
         let key = match std::fs::symlink_metadata(&file) {
             Ok(_) => SigningKey::given(&file)?,
@@ -119,7 +119,7 @@ impl RotateKey {
         if trusted != session.config.public_keys {
             super::rewrite(session, Change::PublicKeys(trusted.clone()))?;
         }
-        if let Some(dir) = own_keys(session) {
+        if let Some(dir) = own_keys(session, keys) {
             // Its public keys beside it, for runners: both now.
             SigningKeys::local(dir, &session.config.name).ensure()?;
         }
@@ -138,7 +138,7 @@ impl RotateKey {
         println!(
             "next: commit Cargo.toml, flake.nix and the workflows; pushes sign with every key at hand{}; once every runner \
              trusts the new key (`cargo xtask doctor` on each), `cargo xtask rotate-key --retire {}`",
-            match own_keys(session) {
+            match own_keys(session, keys) {
                 Some(_) => String::new(),
                 None => format!(" (give them --signing-key OLD --signing-key {})", file.display()),
             },
@@ -174,7 +174,7 @@ fn retire(session: &Session, rotation: &Rotation, keys: &SigningKeys, old: &str)
     if session.config.public_keys.contains(&old) {
         super::rewrite(session, Change::PublicKeys(remaining.clone()))?;
     }
-    if let Some(dir) = own_keys(session) {
+    if let Some(dir) = own_keys(session, keys) {
         let (current, next) = signing_key::local_files(dir);
         let public = |file: &Path| SigningKey::existing(file).public().ok();
         if next.exists() && public(&current).as_deref() == Some(old.as_str()) {
@@ -237,17 +237,17 @@ fn owned(session: &Session) -> Result<Files> {
 
 /// The directory of a cache signed with its own keys, kept beside it (`DIR.secret`): a local
 /// cache without `--signing-key`. A cache signed with the keys given is not one, even a directory.
-fn own_keys(session: &Session) -> Option<&Path> {
-    match (&session.cache, &session.signing) {
-        (Cache::Local { dir }, Some(keys)) if keys.public.is_some() => Some(dir),
+fn own_keys<'s>(session: &'s Session, keys: &SigningKeys) -> Option<&'s Path> {
+    match &session.cache {
+        Cache::Local { dir } if keys.public.is_some() => Some(dir),
         _ => None,
     }
 }
 
 /// The new key's file: a local cache's next key beside it, or the one given.
-fn new_file(session: &Session, given: Option<&Path>) -> Result<PathBuf> {
+fn new_file(session: &Session, keys: &SigningKeys, given: Option<&Path>) -> Result<PathBuf> {
     let given = given.map(std::path::absolute).transpose()?;
-    match (own_keys(session), given) {
+    match (own_keys(session, keys), given) {
         (Some(dir), given) => {
             let (_, next) = signing_key::local_files(dir);
             ensure!(
