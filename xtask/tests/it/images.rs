@@ -25,6 +25,13 @@ fn inspect(reference: &str, raw: bool) -> serde_json::Value {
     skopeo(&[args, vec![reference]].concat())
 }
 
+/// A registry of the example's own, and the repository its images go to (`HOST/nanna-coder`).
+fn registry(ex: &Example) -> (Registry, String) {
+    let registry = Registry::start(&ex.dir.join("registry")).unwrap();
+    let repo = format!("{}/nanna-coder", registry.host);
+    (registry, repo)
+}
+
 fn build_containers(ex: &Example, args: &[&str]) -> (Run, Record) {
     ex.task(&[&["build-containers"], args].concat())
 }
@@ -33,8 +40,7 @@ fn build_containers(ex: &Example, args: &[&str]) -> (Run, Record) {
 fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
     needs!(Nix, Registry);
     let ex = Example::new("index");
-    let registry = Registry::start(&ex.dir.join("registry")).unwrap();
-    let repo = format!("{}/nanna-coder", registry.host);
+    let (_registry, repo) = registry(&ex);
     let out = ex.dir.join("images");
     for arch in ["x86_64", "aarch64"] {
         let args = ["--arch", arch, "--out", &out.display().to_string(), "--push", &repo, "--tag", "c0ffee"];
@@ -90,8 +96,7 @@ fn each_arch_is_pushed_under_its_tag_and_publish_joins_them_in_one_index() {
 fn publish_names_every_missing_arch_and_writes_no_index() {
     needs!(Nix, Registry);
     let ex = Example::new("index-missing");
-    let registry = Registry::start(&ex.dir.join("registry")).unwrap();
-    let repo = format!("{}/nanna-coder", registry.host);
+    let (registry, repo) = registry(&ex);
     build_containers(&ex, &["--image", "harness", "--arch", "x86_64", "--push", &repo, "--tag", "t1"]).0.ok();
     let publish = ["publish", "--push", &repo, "--tag", "t1", "--also-tag", "latest", "--image", "harness"];
     let out = run(xtask().args(publish)).failed();
@@ -141,8 +146,7 @@ fn publish_names_every_missing_arch_and_writes_no_index() {
 fn latest_moves_forward_only_a_rerun_of_an_older_run_leaves_it() {
     needs!(Nix, Registry);
     let ex = Example::new("latest-forward");
-    let registry = Registry::start(&ex.dir.join("registry")).unwrap();
-    let repo = format!("{}/nanna-coder", registry.host);
+    let (_registry, repo) = registry(&ex);
     let push = |tag: &str| {
         for arch in ["x86_64", "aarch64"] {
             build_containers(&ex, &["--image", "harness", "--arch", arch, "--push", &repo, "--tag", tag]).0.ok();
@@ -205,8 +209,7 @@ fn an_app_only_change_pushes_and_uploads_only_what_changed_from_a_runner_with_no
     needs!(Nix, Registry);
     let ex = Example::new("image-change");
     let (flake, dir) = (&ex.flake, &ex.dir);
-    let registry = Registry::start(&dir.join("registry")).unwrap();
-    let repo = format!("{}/nanna-coder", registry.host);
+    let (registry, repo) = registry(&ex);
     let cache_bytes = || store_files(&ex.cache).iter().map(|(_, len, _)| len).sum::<u64>();
     let publish = |tag: &str| {
         let out = dir.join(tag).display().to_string();
