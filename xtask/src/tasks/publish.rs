@@ -97,7 +97,7 @@ impl Publish {
             json => serde_json::from_str(json)
                 .context("--copies: expected [{\"image\", \"arch\", \"from\"}] (the output of prebuild --prove)")?,
         };
-        let problems: Vec<String> = copies
+        let mut problems: Vec<String> = copies
             .iter()
             .filter_map(|copy| {
                 let hex = digest(copy).strip_prefix("sha256:").unwrap_or_default();
@@ -117,7 +117,8 @@ impl Publish {
                 }
             })
             .collect();
-        let mut problems = problems;
+        // A copy given twice says so once.
+        problems.sort_unstable();
         problems.dedup();
         ensure!(problems.is_empty(), "--copies: {}", problems.join("; "));
         Ok(copies)
