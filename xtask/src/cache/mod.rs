@@ -110,9 +110,14 @@ impl Cache {
                 "`--cache {arg}` does not name an absolute directory: use file:///absolute/dir (three slashes), e.g. file://{}",
                 root.join(&config.local_cache).display()
             );
-            if !path.contains('?') {
-                return Ok(Cache::Local { dir: PathBuf::from(dir.trim_end_matches('/')) });
-            }
+            // With parameters it would be a store the xtask only hands to Nix: its pushes would
+            // record no roots, and gc would delete what they need.
+            ensure!(
+                !path.contains('?'),
+                "`--cache {arg}`: a directory cache is the directory alone, without parameters: file://{} (the xtask chooses how it writes, and records what each push needs, for gc)",
+                dir.trim_end_matches('/')
+            );
+            return Ok(Cache::Local { dir: PathBuf::from(dir.trim_end_matches('/')) });
         }
         let scheme = SCHEMES.into_iter().find(|k| arg.starts_with(&format!("{k}://")));
         ensure!(

@@ -66,6 +66,11 @@ impl NarInfo {
             safe_path(url),
             "{name}: `URL: {url}` points outside the cache (a NAR file is a relative path such as nar/….nar.zst)"
         );
+        // Where Nix keeps NAR files, and nothing else: gc deletes the file a dead narinfo names.
+        ensure!(
+            url.strip_prefix("nar/").is_some_and(|file| !file.contains('/')),
+            "{name}: `URL: {url}` names no NAR file (one of nar/, such as nar/….nar.zst)"
+        );
         let number = |key: &str| -> Result<Option<u64>> {
             field(key).map(|v| v.parse().with_context(|| format!("{name}: `{key}: {v}` is not a number"))).transpose()
         };
@@ -169,6 +174,12 @@ mod tests {
             let text = NARINFO.replace("nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar.zst", url);
             let err = NarInfo::parse("bad.narinfo", text.as_bytes()).unwrap_err().to_string();
             assert!(err.contains("bad.narinfo") && err.contains("outside the cache"), "{url}: {err}");
+        }
+        // Inside the cache, but another file than a NAR: a dead narinfo would have gc delete it.
+        for url in ["xtask-roots/live.json", "0c3z2dlhjvgrbqvq0lq3z6cv4kkmbn5b.narinfo", "nar/x/y.nar"] {
+            let text = NARINFO.replace("nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar.zst", url);
+            let err = NarInfo::parse("bad.narinfo", text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("names no NAR file"), "{url}: {err}");
         }
         let err = NarInfo::parse("binary.narinfo", b"StorePath: \xff\xfe").unwrap_err().to_string();
         assert!(err.contains("binary.narinfo is not UTF-8"), "{err}");

@@ -7,7 +7,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 
 use super::files::Files;
 use serde::{Deserialize, Serialize};
@@ -64,9 +64,19 @@ pub fn record(files: &Files, timeout: u64, key: &str, roots: &BTreeSet<String>) 
 /// The manifest of a key, if any; one that cannot be read is an error naming its repair.
 fn read(files: &Files, key: &str) -> Result<Option<Manifest>> {
     let Some(bytes) = files.get(&manifest_file(key))? else { return Ok(None) };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .with_context(|| format!("{}/{} is not a manifest of the xtask: delete it", files.label(), manifest_file(key)))
+    let file = || format!("{}/{}", files.label(), manifest_file(key));
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a manifest of the xtask: delete it", file()))?;
+    // Its file is what gc deletes with its key: a manifest under another key's name (a copy, a
+    // corrupt one) would have gc drop the live key's file and keep the stale one.
+    ensure!(
+        manifest.key == key,
+        "{} is the manifest of another key ({}): delete it, or move it to {}",
+        file(),
+        manifest.key,
+        manifest_file(&manifest.key)
+    );
+    Ok(Some(manifest))
 }
 
 /// Every key with a manifest: a directory's listing, else the index, which is an error when not a

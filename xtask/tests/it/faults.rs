@@ -80,6 +80,12 @@ fn a_cache_url_without_an_absolute_directory_or_a_host_is_refused_before_anythin
         ("file://relative/dir", "does not name an absolute directory: use file:///absolute/dir"),
         ("http://", "has no host: use http://HOST/"),
         ("https:///nix", "has no host: use https://HOST/"),
+        // A directory with parameters would be a store the xtask only hands to Nix, unprotected
+        // from gc.
+        (
+            "file:///tmp/cache?compression=none",
+            "a directory cache is the directory alone, without parameters: file:///tmp/cache",
+        ),
     ] {
         let out = run(xtask().current_dir(&dir).args(["warm", "--cache", url]).env("PATH", cargo_only_path())).failed();
         assert!(out.stderr.contains(expected), "{url}: {}", out.stderr);

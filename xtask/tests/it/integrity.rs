@@ -338,3 +338,26 @@ fn verify_repair_never_writes_through_a_linked_nar_directory() {
     assert_eq!(fs::read_dir(&outside).unwrap().count(), before, "written through the link");
     assert!(!ex.cache.join(narinfo::file_of(&lost.store_path).unwrap()).exists(), "uploaded through the link");
 }
+
+/// A manifest copied under another key's name (`stale.json` saying it is the live key's): gc
+/// refuses, naming it, and deletes nothing (it would drop the live key's file and keep the copy).
+#[test]
+fn gc_refuses_a_manifest_under_another_keys_name_and_deletes_nothing() {
+    needs!(Nix);
+    let ex = Example::new("gc-misnamed");
+    run(&mut ex.cmd(&["warm-deps"])).ok();
+    let roots = ex.cache.join("xtask-roots");
+    let live = fs::read_dir(&roots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("index.json"))
+        .unwrap();
+    let mut copy: serde_json::Value = serde_json::from_str(&fs::read_to_string(&live).unwrap()).unwrap();
+    copy["updated"] = serde_json::json!(1000);
+    fs::write(roots.join("stale.json"), copy.to_string()).unwrap();
+    let before = store_files(&ex.cache);
+    let out = run(&mut ex.cache_cmd(&["gc", "--keep", "1", "--grace", "0"])).failed();
+    assert!(out.stderr.contains("stale.json is the manifest of another key"), "{}", out.stderr);
+    assert_eq!(store_files(&ex.cache), before, "gc deleted something");
+    assert!(live.exists());
+}
