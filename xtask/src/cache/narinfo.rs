@@ -131,6 +131,12 @@ pub(crate) fn safe_path(path: &str) -> bool {
 /// The store every cache of this project is for (its `nix-cache-info` says `StoreDir:`).
 pub(crate) const STORE_DIR: &str = "/nix/store";
 
+/// Makes `dir` a binary cache Nix reads (a mirror the xtask fills with narinfos): its
+/// `nix-cache-info`.
+pub(crate) fn write_cache_info(dir: &std::path::Path) -> Result<()> {
+    crate::files::write_atomic(&dir.join("nix-cache-info"), format!("StoreDir: {STORE_DIR}\n").as_bytes())
+}
+
 /// Nix's base-32 alphabet (no e, o, u, t).
 pub(crate) const NIX32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 

@@ -86,10 +86,7 @@ fn signed_by(line: &str, name: &str) -> bool {
 fn mirror(entries: &Entries, paths: &[String]) -> Result<std::path::PathBuf> {
     let dir = scratch::memory_dir(&format!("sign-mirror-{}", paths.len()), (paths.len() as u64) << 10)?;
     let _ = std::fs::remove_dir_all(&dir);
-    crate::files::write_atomic(
-        &dir.join("nix-cache-info"),
-        format!("StoreDir: {}\n", crate::cache::narinfo::STORE_DIR).as_bytes(),
-    )?;
+    narinfo::write_cache_info(&dir)?;
     for path in paths {
         let entry = entries.by_path.get(path).with_context(|| format!("{path} has no narinfo in the cache"))?;
         let file = narinfo::file_of(path).with_context(|| format!("{path} is not a store path"))?;

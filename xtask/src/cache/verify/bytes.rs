@@ -135,10 +135,7 @@ impl Checks<'_> {
 pub(super) fn mirror(entries: &Entries) -> Result<PathBuf> {
     let dir = scratch::memory_dir("verify-mirror", (entries.by_path.len() as u64) << 10)?;
     let _ = std::fs::remove_dir_all(&dir);
-    crate::files::write_atomic(
-        &dir.join("nix-cache-info"),
-        format!("StoreDir: {}\n", crate::cache::narinfo::STORE_DIR).as_bytes(),
-    )?;
+    crate::cache::narinfo::write_cache_info(&dir)?;
     for (path, entry) in &entries.by_path {
         std::fs::write(dir.join(file_of(path).unwrap_or_default()), &entry.text)?;
     }
